@@ -1,7 +1,63 @@
-/* Command dispatch (placeholder until the commands land). */
+/* tributary: command dispatch. Only this file exits the process. */
+#include <curl/curl.h>
+#include <libxml/parser.h>
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "tb_cli.h"
+
+struct command {
+    const char *name;              /* as typed */
+    int (*run)(int argc, char **argv); /* returns the exit status */
+    const char *summary;           /* one line for --help */
+};
+
+static const struct command commands[] = {
+    {"merge", tb_cli_merge, "merge feeds into one Atom feed on stdout"},
+    {"parse", tb_cli_parse, "show what was understood of one feed, as JSON"},
+};
+
+static void usage(FILE *fp)
 {
-    puts("tributary " TB_VERSION);
-    return 0;
+    size_t i;
+
+    fputs("usage: tributary COMMAND [ARGS...]\n\ncommands:\n", fp);
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n'tributary COMMAND --help' describes a command.\n", fp);
+}
+
+int main(int argc, char **argv)
+{
+    size_t i;
+    int rc;
+
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        puts("tributary " TB_VERSION);
+        return 0;
+    }
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        if (argc > 2 && (strcmp(argv[2], "--version") == 0)) {
+            puts("tributary " TB_VERSION);
+            return 0;
+        }
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        xmlInitParser();
+        rc = commands[i].run(argc - 1, argv + 1);
+        xmlCleanupParser();
+        curl_global_cleanup();
+        return rc;
+    }
+    fprintf(stderr, "tributary: unknown command '%s' (see tributary --help)\n", argv[1]);
+    return 2;
 }

