@@ -81,27 +81,29 @@ const char *tb__pub_entry_title(const struct tb_entry *e)
  * surrogates, nothing past U+10FFFF), or 0; its code point goes to *cp. */
 static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
 {
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    uint32_t c = s[0];
     size_t n, i;
-    uint32_t c = s[0], min;
 
     if (c < 0x80) {
         *cp = c;
         return 1;
     }
     if (c >= 0xc2 && c <= 0xdf)
-        n = 2, c &= 0x1f, min = 0x80;
+        n = 2;
     else if (c >= 0xe0 && c <= 0xef)
-        n = 3, c &= 0x0f, min = 0x800;
+        n = 3;
     else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, c &= 0x07, min = 0x10000;
+        n = 4;
     else
         return 0;
+    c &= 0x7fu >> n; /* the payload bits of the lead byte */
     for (i = 1; i < n; i++) {
         if ((s[i] & 0xc0) != 0x80)
             return 0;
         c = (c << 6) | (s[i] & 0x3f);
     }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+    if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
         return 0;
     *cp = c;
     return n;
@@ -336,8 +338,7 @@ static int email_ok(const char *s)
     return at && at != s && at[1] && strpbrk(s, "\r\n") == NULL;
 }
 
-/* Whether s is an absolute URI: a scheme, a colon, no white space. */
-static int uri_ok(const char *s)
+int tb__pub_uri_ok(const char *s)
 {
     size_t n;
 
@@ -353,7 +354,7 @@ static void atom_persons(struct tb__xml *x, const char *name, const struct tb_pe
         tb__xml_start(x, name);
         tb__xml_elem(x, "name", p->name ? p->name : "");
         tb__xml_elem(x, "email", email_ok(p->email) ? p->email : NULL);
-        tb__xml_elem(x, "uri", uri_ok(p->uri) ? p->uri : NULL);
+        tb__xml_elem(x, "uri", tb__pub_uri_ok(p->uri) ? p->uri : NULL);
         tb__xml_end(x);
     }
 }
@@ -425,12 +426,20 @@ static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, in
     tb__xml_end(x);
 }
 
+/* Whether some entry has no author. */
+static int some_authorless(const struct tb_entry *e)
+{
+    for (; e; e = e->next) {
+        if (e->authors == NULL)
+            return 1;
+    }
+    return 0;
+}
+
 /* The feed's own elements, before its entries. */
 static void atom_head(struct tb__xml *x, const struct tb_publish_meta *m,
                       const struct tb_entry *entries, int64_t updated)
 {
-    const struct tb_entry *e;
-
     tb__xml_elem(x, "id", m->id ? m->id : "");
     atom_text(x, "title", m->title ? m->title : "", 0);
     atom_text(x, "subtitle", m->subtitle, 0);
@@ -439,9 +448,7 @@ static void atom_head(struct tb__xml *x, const struct tb_publish_meta *m,
     atom_link(x, "alternate", m->alternate, "text/html", NULL, -1);
     atom_link(x, "hub", m->hub, NULL, NULL, -1);
     atom_link(x, "prev-archive", m->next_archive, "application/atom+xml", NULL, -1);
-    for (e = entries; e && e->authors; e = e->next)
-        ;
-    if (e) {
+    if (some_authorless(entries)) {
         /* RFC 4287 4.1.1: authorless entries need a feed-level author. */
         tb__xml_start(x, "author");
         tb__xml_elem(x, "name", m->title ? m->title : "");

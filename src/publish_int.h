@@ -27,6 +27,9 @@ int64_t tb__pub_entry_updated(const struct tb_entry *e, int64_t feed_updated);
 /** The id an entry is published under (see tb_publish.h); may point into buf. */
 const char *tb__pub_entry_id(const struct tb_entry *e, size_t n, char buf[TB__ID_MAX]);
 
+/** Whether s is an absolute URI: a scheme, a colon, no white space. */
+int tb__pub_uri_ok(const char *s);
+
 /** The entry's title, or "(untitled)". */
 const char *tb__pub_entry_title(const struct tb_entry *e);
 

@@ -115,7 +115,7 @@ static void json_authors(struct jctx *j, json_t *item, const struct tb_person *p
 
         jappend(j, a, o);
         jstr(j, o, "name", p->name && *p->name ? p->name : p->email);
-        jstr(j, o, "url", p->uri);
+        jstr(j, o, "url", tb__pub_uri_ok(p->uri) ? p->uri : NULL);
     }
 }
 

@@ -238,6 +238,9 @@ static void test_format(const char *format, writer_fn fn, const struct tb_entry 
     CHECK(strstr(a.data, "\xef\xbf\xbd") != NULL); /* bad bytes became U+FFFD */
     CHECK(strstr(a.data, "\xef\xbf\xbe") == NULL); /* U+FFFE dropped */
     CHECK(strstr(a.data, "M\xc3\xbcller \xe5\x90\x8d") != NULL);
+    CHECK(strstr(a.data, "javascript alert") == NULL); /* not a URI: left out */
+    CHECK(strstr(a.data, "not-an-email") == NULL);     /* not an address: left out */
+    CHECK(strstr(a.data, "https://alice.example/") != NULL || strcmp(format, "rss") == 0);
     if (strcmp(format, "json") == 0) {
         json_t *j = json_loadb(a.data, a.len, 0, NULL);
 
