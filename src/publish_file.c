@@ -4,6 +4,7 @@
  */
 #include "tb_publish.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -198,12 +199,14 @@ static int write_gz(char *path, const char *data, size_t len, int gz, char *err,
 int tb_publish_write_file(const char *dir, const char *relpath, const char *data, size_t len,
                           int gz, char *err, size_t errlen)
 {
-    size_t dlen = strlen(dir);
+    size_t dlen;
     char *path, *slash;
     int rc;
 
+    assert(dir != NULL && relpath != NULL && (data != NULL || len == 0));
     if (!relpath_ok(relpath))
         return fail(-EINVAL, err, errlen, "bad path %s", relpath);
+    dlen = strlen(dir);
     path = malloc(dlen + strlen(relpath) + 6);
     if (path == NULL)
         return fail(-ENOMEM, err, errlen, "write %s", relpath);

@@ -377,6 +377,25 @@ static void test_dates(const struct tb_entry *entries)
     tb_buf_free(&out);
 }
 
+/* JSON Feed's summary is plain text: an HTML summary loses its markup. */
+static void test_json_summary(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f);
+    struct tb_buf out;
+
+    e->out_id = "urn:e";
+    e->summary = (struct tb_text){"<p>sum &amp; <b>b</b></p>", 1};
+    e->content = (struct tb_text){"<p>body</p>", 1};
+    tb_feed_append(f, e);
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_json(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "\"summary\": \"sum & b\"") != NULL);
+    CHECK(strstr(out.data, "\"content_html\": \"<p>body</p>\"") != NULL);
+    tb_buf_free(&out);
+    tb_feed_free(f);
+}
+
 /* Whether dir holds a leftover temp file. */
 static int has_tmp(const char *dir)
 {
@@ -468,6 +487,7 @@ int main(void)
     test_empty();
     test_buffers(f->entries);
     test_dates(f->entries);
+    test_json_summary();
     test_write_file();
     test_write_file_errors();
     tb_feed_free(f);
