@@ -1,0 +1,91 @@
+/*
+ * tb_publish: writes entry lists as Atom 1.0, RSS 2.0 and JSON Feed 1.1, and
+ * replaces published files atomically.
+ *
+ * The writers take a tb_entry list as store/topic read it back (out_id and
+ * origin filled, newest first) and append one complete document to a tb_buf.
+ * They never fail on missing fields: every string may be NULL. Strings are
+ * cleaned on the way out (invalid UTF-8 becomes U+FFFD; C0 controls other
+ * than tab, LF and CR, and U+FFFE/U+FFFF are dropped), so the output is
+ * always well-formed. The same input gives byte-identical output, except
+ * that a feed whose meta and entries carry no date at all is dated "now".
+ *
+ * Fallbacks, so that every Atom document is valid RFC 4287:
+ *  - an entry without out_id uses its id, else its link, else
+ *    "urn:tributary:entry:N" (N its 1-based position in the list);
+ *  - an entry without title gets "(untitled)";
+ *  - an entry without updated uses published, else the feed's updated;
+ *  - an entry without authors gets, in its atom:source, an author named after
+ *    its origin feed's title ("unknown" without one), and the feed gets an
+ *    author named after the feed title;
+ *  - an entry with neither link nor content gets its summary (or "") as content.
+ *
+ * No I/O except in tb_publish_write_file(); no libuv, no libcurl.
+ */
+#ifndef TB_PUBLISH_H
+#define TB_PUBLISH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tb_buf.h"
+#include "tb_entry.h"
+#include "tb_log.h"
+
+/** Metadata of the document being written. Strings are borrowed. */
+struct tb_publish_meta {
+    const char *id;           /* feed id (absolute IRI); required */
+    const char *title;        /* plain text; required */
+    const char *subtitle;     /* or NULL */
+    const char *self;         /* URL of this document (rel=self), or NULL */
+    const char *alternate;    /* HTML page for the feed (rel=alternate), or NULL */
+    const char *hub;          /* WebSub hub (rel=hub), or NULL */
+    const char *next_archive; /* RFC 5005 rel=prev-archive URL, or NULL */
+    int64_t updated;          /* feed updated (epoch s); TB_TIME_NONE -> newest entry's date,
+                                 else now */
+};
+
+/**
+ * Writes an Atom 1.0 feed of the entries (a tb_entry list linked by next,
+ * already sorted newest first by the caller) into out (appends). Returns 0,
+ * -ENOMEM, TB_ETOOBIG (buffer cap), or -EIO if libxml2 fails otherwise. On
+ * failure nothing is left appended; a failed buffer is freed as by
+ * tb_buf_add().
+ */
+TB_NODISCARD int tb_publish_atom(const struct tb_publish_meta *m, const struct tb_entry *entries,
+                                 struct tb_buf *out);
+
+/**
+ * The same entries as RSS 2.0 (with atom:link rel=self, content:encoded,
+ * dc:creator, guid isPermaLink=false holding out_id). Plain-text bodies are
+ * HTML-escaped into description. Errors as tb_publish_atom().
+ */
+TB_NODISCARD int tb_publish_rss(const struct tb_publish_meta *m, const struct tb_entry *entries,
+                                struct tb_buf *out);
+
+/**
+ * The same entries as JSON Feed 1.1 (next_archive becomes next_url, hub a
+ * WebSub hub, enclosures attachments). Errors as tb_publish_atom().
+ */
+TB_NODISCARD int tb_publish_json(const struct tb_publish_meta *m, const struct tb_entry *entries,
+                                 struct tb_buf *out);
+
+/**
+ * Atomically replaces dir/relpath with data: writes dir/.relpath.tmp.XXXXXX
+ * (mode 0644), fsync, rename, fsync dir; creates dir and missing
+ * subdirectories. When gz is non-zero also writes relpath.gz (gzip) the same
+ * way; when gz is zero removes a stale relpath.gz. relpath must be relative
+ * and free of "." and ".." components. Returns 0 or negative errno with
+ * detail in err.
+ */
+TB_NODISCARD int tb_publish_write_file(const char *dir, const char *relpath, const char *data,
+                                       size_t len, int gz, char *err, size_t errlen);
+
+/**
+ * Formats t as RFC 3339 UTC ("2024-01-02T03:04:05Z") into out (at least 21
+ * bytes). Returns 0, or -EINVAL when t is TB_TIME_NONE or outside years
+ * 1..9999.
+ */
+TB_NODISCARD int tb_publish_rfc3339(int64_t t, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,481 @@
+/*
+ * Publish: the helpers every writer shares (dates, fallbacks, string
+ * cleaning, an xmlTextWriter on a tb_buf) and the Atom 1.0 writer.
+ */
+#include "publish_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define ATOM_NS "http://www.w3.org/2005/Atom"
+
+/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: what xsd:dateTime and a
+ * four-digit year can carry. */
+#define DATE_MIN INT64_C(-62135596800)
+#define DATE_MAX INT64_C(253402300799)
+
+int tb__pub_date_ok(int64_t t)
+{
+    return t >= DATE_MIN && t <= DATE_MAX;
+}
+
+int tb_publish_rfc3339(int64_t t, char *out, size_t outlen)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (!tb__pub_date_ok(t) || gmtime_r(&tt, &tm) == NULL)
+        return -EINVAL;
+    if (snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) >= (int)outlen)
+        return -EINVAL;
+    return 0;
+}
+
+int64_t tb__pub_feed_updated(const struct tb_publish_meta *m, const struct tb_entry *entries)
+{
+    int64_t best = TB_TIME_NONE;
+    const struct tb_entry *e;
+
+    if (tb__pub_date_ok(m->updated))
+        return m->updated;
+    for (e = entries; e; e = e->next) {
+        int64_t t = tb__pub_entry_updated(e, TB_TIME_NONE);
+
+        if (tb__pub_date_ok(t) && t > best)
+            best = t;
+    }
+    return best != TB_TIME_NONE ? best : (int64_t)time(NULL);
+}
+
+int64_t tb__pub_entry_updated(const struct tb_entry *e, int64_t feed_updated)
+{
+    if (tb__pub_date_ok(e->updated))
+        return e->updated;
+    if (tb__pub_date_ok(e->published))
+        return e->published;
+    return feed_updated;
+}
+
+const char *tb__pub_entry_id(const struct tb_entry *e, size_t n, char buf[TB__ID_MAX])
+{
+    if (e->out_id && *e->out_id)
+        return e->out_id;
+    if (e->id && *e->id)
+        return e->id;
+    if (e->link && *e->link)
+        return e->link;
+    snprintf(buf, TB__ID_MAX, "urn:tributary:entry:%zu", n);
+    return buf;
+}
+
+const char *tb__pub_entry_title(const struct tb_entry *e)
+{
+    return e->title && *e->title ? e->title : "(untitled)";
+}
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF), or 0; its code point goes to *cp. */
+static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
+{
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    uint32_t c = s[0];
+    size_t n, i;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    c &= 0x7fu >> n; /* the payload bits of the lead byte */
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return n;
+}
+
+/* Whether XML 1.0 can hold the code point. */
+static int xml_char(uint32_t c)
+{
+    if (c < 0x20)
+        return c == '\t' || c == '\n' || c == '\r';
+    return c != 0xfffe && c != 0xffff;
+}
+
+/* Whether s needs no cleaning. */
+static int is_clean(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    uint32_t c;
+    size_t n;
+
+    while (*p) {
+        n = utf8_seq(p, &c);
+        if (n == 0 || !xml_char(c))
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
+int tb__pub_clean(const char *s, struct tb_buf *scratch, const char **out)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    uint32_t c;
+    size_t n;
+    int rc = 0;
+
+    *out = s;
+    if (s == NULL || is_clean(s))
+        return 0;
+    tb_buf_reset(scratch);
+    rc = tb_buf_add(scratch, "", 0);
+    while (rc == 0 && *p) {
+        n = utf8_seq(p, &c);
+        if (n == 0)
+            rc = tb_buf_adds(scratch, "\xef\xbf\xbd"); /* U+FFFD for a bad byte */
+        else if (xml_char(c))
+            rc = tb_buf_add(scratch, p, n);
+        p += n ? n : 1;
+    }
+    *out = rc ? NULL : scratch->data;
+    return rc;
+}
+
+/* Appends what libxml2 flushes. A failed append becomes the sticky error and
+ * the rest is dropped, but libxml2 is told all went well: it would only print
+ * an anonymous "I/O error" on stderr. */
+static int xml_write(void *ctx, const char *p, int len)
+{
+    struct tb__xml *x = ctx;
+
+    if (x->bufrc == 0)
+        x->bufrc = tb_buf_add(x->out, p, (size_t)len);
+    if (x->bufrc && x->rc == 0)
+        x->rc = x->bufrc;
+    return len;
+}
+
+void tb__xml_fail(struct tb__xml *x, int rc)
+{
+    if (x->rc == 0 && rc < 0)
+        x->rc = x->bufrc ? x->bufrc : rc;
+}
+
+int tb__xml_open(struct tb__xml *x, struct tb_buf *out)
+{
+    xmlOutputBufferPtr ob;
+
+    memset(x, 0, sizeof(*x));
+    x->out = out;
+    x->start = out->len;
+    tb_buf_init(&x->scratch, out->cap);
+    ob = xmlOutputBufferCreateIO(xml_write, NULL, x, NULL);
+    if (ob == NULL)
+        return -ENOMEM;
+    x->w = xmlNewTextWriter(ob);
+    if (x->w == NULL) {
+        xmlOutputBufferClose(ob);
+        return -ENOMEM;
+    }
+    if (xmlTextWriterSetIndent(x->w, 1) < 0 || xmlTextWriterSetIndentString(x->w, BAD_CAST "  "))
+        tb__xml_fail(x, -EIO);
+    if (x->rc == 0 && xmlTextWriterStartDocument(x->w, NULL, "UTF-8", NULL) < 0)
+        tb__xml_fail(x, -EIO);
+    return 0;
+}
+
+int tb__xml_close(struct tb__xml *x)
+{
+    if (x->rc == 0 && xmlTextWriterEndDocument(x->w) < 0)
+        tb__xml_fail(x, -EIO);
+    if (x->rc == 0 && xmlTextWriterFlush(x->w) < 0)
+        tb__xml_fail(x, -EIO);
+    xmlFreeTextWriter(x->w);
+    x->w = NULL;
+    tb__xml_fail(x, x->bufrc);
+    tb_buf_free(&x->scratch);
+    if (x->rc && x->out->data) {
+        /* Take back the partial document; the caller's earlier bytes stay. */
+        x->out->len = x->start;
+        x->out->data[x->start] = '\0';
+    }
+    return x->rc;
+}
+
+void tb__xml_start(struct tb__xml *x, const char *name)
+{
+    if (x->rc == 0 && xmlTextWriterStartElement(x->w, BAD_CAST name) < 0)
+        tb__xml_fail(x, -EIO);
+}
+
+void tb__xml_end(struct tb__xml *x)
+{
+    if (x->rc == 0 && xmlTextWriterEndElement(x->w) < 0)
+        tb__xml_fail(x, -EIO);
+}
+
+void tb__xml_attr(struct tb__xml *x, const char *name, const char *value)
+{
+    const char *v;
+    int rc;
+
+    if (x->rc || value == NULL)
+        return;
+    rc = tb__pub_clean(value, &x->scratch, &v);
+    if (rc)
+        tb__xml_fail(x, rc);
+    else if (xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST v) < 0)
+        tb__xml_fail(x, -EIO);
+}
+
+void tb__xml_text(struct tb__xml *x, const char *text)
+{
+    const char *v;
+    int rc;
+
+    if (x->rc || text == NULL)
+        return;
+    rc = tb__pub_clean(text, &x->scratch, &v);
+    if (rc)
+        tb__xml_fail(x, rc);
+    else if (xmlTextWriterWriteString(x->w, BAD_CAST v) < 0)
+        tb__xml_fail(x, -EIO);
+}
+
+void tb__xml_elem(struct tb__xml *x, const char *name, const char *text)
+{
+    if (text == NULL)
+        return;
+    tb__xml_start(x, name);
+    tb__xml_text(x, text);
+    tb__xml_end(x);
+}
+
+/* ---- Atom 1.0 ---- */
+
+/* A date construct; a date outside years 1..9999 is left out. */
+static void atom_date(struct tb__xml *x, const char *name, int64_t t)
+{
+    char buf[TB__DATE_MAX];
+
+    if (tb_publish_rfc3339(t, buf, sizeof(buf)) == 0)
+        tb__xml_elem(x, name, buf);
+}
+
+/* A text construct of type text or html. */
+static void atom_text(struct tb__xml *x, const char *name, const char *value, int is_html)
+{
+    if (value == NULL)
+        return;
+    tb__xml_start(x, name);
+    tb__xml_attr(x, "type", is_html ? "html" : "text");
+    tb__xml_text(x, value);
+    tb__xml_end(x);
+}
+
+/* Whether s has the ".+/.+" shape atomMediaType requires. */
+static int media_type_ok(const char *s)
+{
+    const char *slash = s ? strchr(s, '/') : NULL;
+
+    return slash && slash != s && slash[1] && strpbrk(s, "\r\n") == NULL;
+}
+
+static void atom_link(struct tb__xml *x, const char *rel, const char *href, const char *type,
+                      const char *title, int64_t length)
+{
+    char len[24];
+
+    if (href == NULL)
+        return;
+    tb__xml_start(x, "link");
+    tb__xml_attr(x, "rel", rel);
+    tb__xml_attr(x, "href", href);
+    tb__xml_attr(x, "type", media_type_ok(type) ? type : NULL);
+    tb__xml_attr(x, "title", title);
+    if (length >= 0) {
+        snprintf(len, sizeof(len), "%" PRId64, length);
+        tb__xml_attr(x, "length", len);
+    }
+    tb__xml_end(x);
+}
+
+/* Links other than the entry's alternate and upstream self links: at most
+ * one rel=alternate per type is allowed, and self would name the wrong
+ * document. */
+static void atom_links(struct tb__xml *x, const struct tb_link *l)
+{
+    for (; l; l = l->next) {
+        const char *rel = l->rel && *l->rel ? l->rel : "alternate";
+
+        if (strcmp(rel, "alternate") == 0 || strcmp(rel, "self") == 0)
+            continue;
+        atom_link(x, rel, l->href, l->type, l->title, l->length);
+    }
+}
+
+/* Whether s looks like an email address (".+@.+" on one line). */
+static int email_ok(const char *s)
+{
+    const char *at = s ? strchr(s, '@') : NULL;
+
+    return at && at != s && at[1] && strpbrk(s, "\r\n") == NULL;
+}
+
+int tb__pub_uri_ok(const char *s)
+{
+    size_t n;
+
+    if (s == NULL || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return 0;
+    n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+    return s[n] == ':' && strpbrk(s, " \t\r\n") == NULL;
+}
+
+static void atom_persons(struct tb__xml *x, const char *name, const struct tb_person *p)
+{
+    for (; p; p = p->next) {
+        tb__xml_start(x, name);
+        tb__xml_elem(x, "name", p->name ? p->name : "");
+        tb__xml_elem(x, "email", email_ok(p->email) ? p->email : NULL);
+        tb__xml_elem(x, "uri", tb__pub_uri_ok(p->uri) ? p->uri : NULL);
+        tb__xml_end(x);
+    }
+}
+
+static void atom_categories(struct tb__xml *x, const struct tb_category *c)
+{
+    for (; c; c = c->next) {
+        if (c->term == NULL)
+            continue;
+        tb__xml_start(x, "category");
+        tb__xml_attr(x, "term", c->term);
+        tb__xml_attr(x, "scheme", c->scheme);
+        tb__xml_end(x);
+    }
+}
+
+/* Summary and content. RFC 4287 4.1.2: an entry without an alternate link
+ * must carry content, so then the summary (or nothing) becomes the content. */
+static void atom_bodies(struct tb__xml *x, const struct tb_entry *e)
+{
+    const struct tb_text *s = &e->summary, *c = &e->content;
+
+    if (c->value == NULL && e->link == NULL) {
+        atom_text(x, "content", s->value ? s->value : "", s->value && s->is_html);
+        return;
+    }
+    atom_text(x, "summary", s->value, s->is_html);
+    atom_text(x, "content", c->value, c->is_html);
+}
+
+/* atom:source names the origin feed, and an author for authorless entries. */
+static void atom_source(struct tb__xml *x, const struct tb_entry *e)
+{
+    const struct tb_origin *o = &e->origin;
+
+    if (!o->id && !o->title && !o->link && !o->self && e->authors)
+        return;
+    tb__xml_start(x, "source");
+    tb__xml_elem(x, "id", o->id);
+    atom_text(x, "title", o->title, 0);
+    atom_link(x, "self", o->self, NULL, NULL, -1);
+    atom_link(x, "alternate", o->link, NULL, NULL, -1);
+    if (e->authors == NULL) {
+        tb__xml_start(x, "author");
+        tb__xml_elem(x, "name", o->title && *o->title ? o->title : "unknown");
+        tb__xml_end(x);
+    }
+    tb__xml_end(x);
+}
+
+static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, int64_t updated)
+{
+    char id[TB__ID_MAX];
+
+    tb__xml_start(x, "entry");
+    tb__xml_elem(x, "id", tb__pub_entry_id(e, n, id));
+    atom_text(x, "title", tb__pub_entry_title(e), 0);
+    atom_date(x, "updated", tb__pub_entry_updated(e, updated));
+    if (tb__pub_date_ok(e->published))
+        atom_date(x, "published", e->published);
+    atom_link(x, "alternate", e->link, NULL, NULL, -1);
+    atom_links(x, e->links);
+    atom_persons(x, "author", e->authors);
+    atom_persons(x, "contributor", e->contributors);
+    atom_categories(x, e->categories);
+    atom_bodies(x, e);
+    atom_text(x, "rights", e->rights, 0);
+    atom_source(x, e);
+    tb__xml_end(x);
+}
+
+/* Whether some entry has no author. */
+static int some_authorless(const struct tb_entry *e)
+{
+    for (; e; e = e->next) {
+        if (e->authors == NULL)
+            return 1;
+    }
+    return 0;
+}
+
+/* The feed's own elements, before its entries. */
+static void atom_head(struct tb__xml *x, const struct tb_publish_meta *m,
+                      const struct tb_entry *entries, int64_t updated)
+{
+    tb__xml_elem(x, "id", m->id ? m->id : "");
+    atom_text(x, "title", m->title ? m->title : "", 0);
+    atom_text(x, "subtitle", m->subtitle, 0);
+    atom_date(x, "updated", updated);
+    atom_link(x, "self", m->self, "application/atom+xml", NULL, -1);
+    atom_link(x, "alternate", m->alternate, "text/html", NULL, -1);
+    atom_link(x, "hub", m->hub, NULL, NULL, -1);
+    atom_link(x, "prev-archive", m->next_archive, "application/atom+xml", NULL, -1);
+    if (some_authorless(entries)) {
+        /* RFC 4287 4.1.1: authorless entries need a feed-level author. */
+        tb__xml_start(x, "author");
+        tb__xml_elem(x, "name", m->title ? m->title : "");
+        tb__xml_end(x);
+    }
+    tb__xml_start(x, "generator");
+    tb__xml_attr(x, "version", TB_VERSION);
+    tb__xml_text(x, "tributary");
+    tb__xml_end(x);
+}
+
+int tb_publish_atom(const struct tb_publish_meta *m, const struct tb_entry *entries,
+                    struct tb_buf *out)
+{
+    struct tb__xml x;
+    const struct tb_entry *e;
+    int64_t updated = tb__pub_feed_updated(m, entries);
+    size_t n = 0;
+    int rc = tb__xml_open(&x, out);
+
+    if (rc)
+        return rc;
+    tb__xml_start(&x, "feed");
+    tb__xml_attr(&x, "xmlns", ATOM_NS);
+    atom_head(&x, m, entries, updated);
+    for (e = entries; e && x.rc == 0; e = e->next)
+        atom_entry(&x, e, ++n, updated);
+    tb__xml_end(&x);
+    return tb__xml_close(&x);
+}

@@ -1,0 +1,186 @@
+/*
+ * Publish: the RSS 2.0 writer, with the atom, content and dc namespaces that
+ * readers expect (atom:link rel=self/hub, content:encoded, dc:creator).
+ */
+#include "publish_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define NS_ATOM "http://www.w3.org/2005/Atom"
+#define NS_CONTENT "http://purl.org/rss/1.0/modules/content/"
+#define NS_DC "http://purl.org/dc/elements/1.1/"
+
+/* <name>RFC 822 date</name>, with English names whatever the locale. */
+static void rss_date(struct tb__xml *x, const char *name, int64_t t)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    char buf[TB__DATE_MAX];
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (!tb__pub_date_ok(t) || gmtime_r(&tt, &tm) == NULL)
+        return;
+    snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
+             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    tb__xml_elem(x, name, buf);
+}
+
+static void rss_atom_link(struct tb__xml *x, const char *rel, const char *href, const char *type)
+{
+    if (href == NULL)
+        return;
+    tb__xml_start(x, "atom:link");
+    tb__xml_attr(x, "rel", rel);
+    tb__xml_attr(x, "href", href);
+    tb__xml_attr(x, "type", type);
+    tb__xml_end(x);
+}
+
+/* Escapes plain text as HTML, since RSS description always holds HTML. */
+static int html_escape(const char *s, struct tb_buf *b)
+{
+    int rc = tb_buf_add(b, "", 0);
+
+    for (; rc == 0 && *s; s++) {
+        if (*s == '&')
+            rc = tb_buf_adds(b, "&amp;");
+        else if (*s == '<')
+            rc = tb_buf_adds(b, "&lt;");
+        else if (*s == '>')
+            rc = tb_buf_adds(b, "&gt;");
+        else
+            rc = tb_buf_add(b, s, 1);
+    }
+    return rc;
+}
+
+/* <name> holding the text as HTML: as is when it is HTML, else escaped. */
+static void rss_html(struct tb__xml *x, const char *name, const struct tb_text *t)
+{
+    struct tb_buf b;
+    int rc;
+
+    if (t->value == NULL || t->is_html) {
+        tb__xml_elem(x, name, t->value);
+        return;
+    }
+    tb_buf_init(&b, x->out->cap);
+    rc = html_escape(t->value, &b);
+    if (rc)
+        tb__xml_fail(x, rc);
+    else
+        tb__xml_elem(x, name, b.data);
+    tb_buf_free(&b);
+}
+
+/* RSS allows one enclosure per item, with url, length and type required. */
+static void rss_enclosure(struct tb__xml *x, const struct tb_link *l)
+{
+    char len[24];
+
+    for (; l; l = l->next) {
+        if (l->rel && strcmp(l->rel, "enclosure") == 0 && l->href)
+            break;
+    }
+    if (l == NULL)
+        return;
+    snprintf(len, sizeof(len), "%" PRId64, l->length >= 0 ? l->length : 0);
+    tb__xml_start(x, "enclosure");
+    tb__xml_attr(x, "url", l->href);
+    tb__xml_attr(x, "length", len);
+    tb__xml_attr(x, "type", l->type ? l->type : "application/octet-stream");
+    tb__xml_end(x);
+}
+
+static void rss_people_and_tags(struct tb__xml *x, const struct tb_entry *e)
+{
+    const struct tb_person *p;
+    const struct tb_category *c;
+
+    for (p = e->authors; p; p = p->next)
+        tb__xml_elem(x, "dc:creator", p->name && *p->name ? p->name : p->email);
+    for (c = e->categories; c; c = c->next) {
+        if (c->term == NULL)
+            continue;
+        tb__xml_start(x, "category");
+        tb__xml_attr(x, "domain", c->scheme);
+        tb__xml_text(x, c->term);
+        tb__xml_end(x);
+    }
+}
+
+/* <source url="origin self">origin title</source>; url is required. */
+static void rss_source(struct tb__xml *x, const struct tb_origin *o)
+{
+    if (o->self == NULL)
+        return;
+    tb__xml_start(x, "source");
+    tb__xml_attr(x, "url", o->self);
+    tb__xml_text(x, o->title ? o->title : o->self);
+    tb__xml_end(x);
+}
+
+static void rss_item(struct tb__xml *x, const struct tb_entry *e, size_t n)
+{
+    char id[TB__ID_MAX];
+    const struct tb_text *body = e->summary.value ? &e->summary : &e->content;
+
+    tb__xml_start(x, "item");
+    tb__xml_elem(x, "title", tb__pub_entry_title(e));
+    tb__xml_elem(x, "link", e->link);
+    tb__xml_start(x, "guid");
+    tb__xml_attr(x, "isPermaLink", "false");
+    tb__xml_text(x, tb__pub_entry_id(e, n, id));
+    tb__xml_end(x);
+    rss_date(x, "pubDate", tb__pub_date_ok(e->published) ? e->published : e->updated);
+    rss_people_and_tags(x, e);
+    rss_html(x, "description", body);
+    if (e->content.value)
+        rss_html(x, "content:encoded", &e->content);
+    rss_enclosure(x, e->links);
+    rss_source(x, &e->origin);
+    tb__xml_end(x);
+}
+
+static void rss_channel_head(struct tb__xml *x, const struct tb_publish_meta *m, int64_t updated)
+{
+    const char *link = m->alternate ? m->alternate : m->self ? m->self : m->id;
+
+    tb__xml_elem(x, "title", m->title ? m->title : "");
+    tb__xml_elem(x, "link", link ? link : "");
+    tb__xml_elem(x, "description", m->subtitle ? m->subtitle : m->title ? m->title : "");
+    rss_atom_link(x, "self", m->self, "application/rss+xml");
+    rss_atom_link(x, "hub", m->hub, NULL);
+    rss_atom_link(x, "prev-archive", m->next_archive, "application/rss+xml");
+    rss_date(x, "lastBuildDate", updated);
+    tb__xml_elem(x, "generator", "tributary " TB_VERSION);
+}
+
+int tb_publish_rss(const struct tb_publish_meta *m, const struct tb_entry *entries,
+                   struct tb_buf *out)
+{
+    struct tb__xml x;
+    const struct tb_entry *e;
+    size_t n = 0;
+    int rc = tb__xml_open(&x, out);
+
+    if (rc)
+        return rc;
+    tb__xml_start(&x, "rss");
+    tb__xml_attr(&x, "version", "2.0");
+    tb__xml_attr(&x, "xmlns:atom", NS_ATOM);
+    tb__xml_attr(&x, "xmlns:content", NS_CONTENT);
+    tb__xml_attr(&x, "xmlns:dc", NS_DC);
+    tb__xml_start(&x, "channel");
+    rss_channel_head(&x, m, tb__pub_feed_updated(m, entries));
+    for (e = entries; e && x.rc == 0; e = e->next)
+        rss_item(&x, e, ++n);
+    tb__xml_end(&x);
+    tb__xml_end(&x);
+    return tb__xml_close(&x);
+}

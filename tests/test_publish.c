@@ -1,0 +1,499 @@
+/* Tests for the feed writers and the atomic file writer. */
+#include "tb_publish.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libxml/parser.h>
+#include <zlib.h>
+
+#include "check.h"
+
+#define CAP (16u << 20)
+#define T_PUB INT64_C(1704164645) /* 2024-01-02T03:04:05Z */
+#define T_UPD INT64_C(1704240000) /* 2024-01-03T00:00:00Z */
+#define T_OLD INT64_C(1672531200) /* 2023-01-01T00:00:00Z */
+
+static char tmpdir[] = "/tmp/tb_publish_XXXXXX";
+
+static const struct tb_publish_meta meta = {
+    .id = "tag:tributary.test,2024:topic/ner",
+    .title = "Entity linking & NER",
+    .subtitle = "Papers on <entities>",
+    .self = "http://localhost:8080/topics/ner.atom",
+    .alternate = "http://localhost:8080/",
+    .hub = "http://localhost:8080/hub",
+    .next_archive = "http://localhost:8080/topics/ner-1.atom",
+    .updated = TB_TIME_NONE,
+};
+
+/* Stores s in the feed's arena. */
+static const char *sdup(struct tb_feed *f, const char *s)
+{
+    return tb_arena_strdup(&f->arena, s);
+}
+
+static struct tb_person *person(struct tb_feed *f, const char *name, const char *email,
+                                const char *uri)
+{
+    struct tb_person *p = tb_arena_alloc(&f->arena, sizeof(*p));
+
+    p->name = sdup(f, name);
+    p->email = email ? sdup(f, email) : NULL;
+    p->uri = uri ? sdup(f, uri) : NULL;
+    return p;
+}
+
+static struct tb_category *category(struct tb_feed *f, const char *term, const char *scheme)
+{
+    struct tb_category *c = tb_arena_alloc(&f->arena, sizeof(*c));
+
+    c->term = sdup(f, term);
+    c->scheme = scheme ? sdup(f, scheme) : NULL;
+    return c;
+}
+
+static struct tb_link *link_new(struct tb_feed *f, const char *rel, const char *href,
+                                const char *type, int64_t length)
+{
+    struct tb_link *l = tb_arena_alloc(&f->arena, sizeof(*l));
+
+    l->rel = rel ? sdup(f, rel) : NULL;
+    l->href = sdup(f, href);
+    l->type = type ? sdup(f, type) : NULL;
+    l->length = length;
+    return l;
+}
+
+/* Every field set, the way store hands entries back. */
+static void add_full(struct tb_feed *f)
+{
+    struct tb_entry *e = tb_entry_new(f);
+
+    e->out_id = "tag:tributary.test,2024:e1";
+    e->title = "Entity linking at scale";
+    e->link = "https://example.org/papers/1";
+    e->published = T_PUB;
+    e->updated = T_UPD;
+    e->authors = person(f, "Alice Liddell", "alice@example.org", "https://alice.example/");
+    e->authors->next = person(f, "Bob", NULL, NULL);
+    e->contributors = person(f, "Carol", NULL, NULL);
+    e->categories = category(f, "cs.CL", "http://arxiv.org/schemas/atom");
+    e->categories->next = category(f, "NER", NULL);
+    e->summary = (struct tb_text){"We link entities & <names> in text.", 0};
+    e->content = (struct tb_text){"<p>Full <b>text</b> of the paper.</p>", 1};
+    e->rights = "CC-BY 4.0";
+    e->links =
+        link_new(f, "enclosure", "https://example.org/papers/1.pdf", "application/pdf", 12345);
+    e->links->next = link_new(f, "related", "https://example.org/code", "text/html", -1);
+    e->links->next->next = link_new(f, NULL, "https://example.org/dup", NULL, -1);
+    e->origin = (struct tb_origin){"https://export.arxiv.org/rss/cs.CL", "arXiv cs.CL",
+                                   "https://arxiv.org/list/cs.CL/recent",
+                                   "https://export.arxiv.org/rss/cs.CL"};
+    tb_feed_append(f, e);
+}
+
+/* Control characters, CDATA ends, markup, bad UTF-8, U+FFFE, non-ASCII. */
+static void add_hostile(struct tb_feed *f)
+{
+    struct tb_entry *e = tb_entry_new(f);
+
+    e->out_id = "tag:tributary.test,2024:e3";
+    e->title = "Bad\x01\x02 title ]]> <script>alert(1)</script> \xff\xfe\xef\xbf\xbe end";
+    e->link = "https://example.org/p?a=1&b=\"2\"";
+    e->published = T_OLD;
+    e->authors = person(f, "M\xc3\xbcller \xe5\x90\x8d\x07", "not-an-email", "javascript alert");
+    e->categories = category(f, "<&>\x1b", "bad scheme\x01");
+    e->summary = (struct tb_text){"<p>]]></p><script>x()</script>\xc0\xaf\xed\xa0\x80", 1};
+    e->content = (struct tb_text){"plain \xf0\x9f\x98\x80 & <not markup>\x0b", 0};
+    e->links = link_new(f, "enclosure", "https://example.org/a b", "bogus", -1);
+    e->origin.title = "Origin\x01 feed";
+    tb_feed_append(f, e);
+}
+
+/* Only an id; then one with nothing at all and out-of-range dates. */
+static void add_minimal(struct tb_feed *f)
+{
+    struct tb_entry *e = tb_entry_new(f);
+
+    e->out_id = "urn:x:2";
+    tb_feed_append(f, e);
+    e = tb_entry_new(f);
+    e->published = INT64_MAX;
+    e->updated = INT64_MIN + 1;
+    e->summary = (struct tb_text){"only <b>a</b> summary", 1};
+    tb_feed_append(f, e);
+}
+
+/* A title and a content body of 1 MiB each. */
+static void add_long(struct tb_feed *f)
+{
+    struct tb_entry *e = tb_entry_new(f);
+    char *s = tb_arena_alloc(&f->arena, (1u << 20) + 1);
+
+    memset(s, 'x', 1u << 20);
+    for (size_t i = 0; i < (1u << 20); i += 64)
+        s[i] = '<';
+    e->out_id = "tag:tributary.test,2024:long";
+    e->title = s;
+    e->content = (struct tb_text){s, 0};
+    e->updated = T_OLD;
+    tb_feed_append(f, e);
+}
+
+static struct tb_feed *make_feed(void)
+{
+    struct tb_feed *f = tb_feed_new();
+
+    add_full(f);
+    add_minimal(f);
+    add_hostile(f);
+    add_long(f);
+    return f;
+}
+
+typedef int (*writer_fn)(const struct tb_publish_meta *, const struct tb_entry *, struct tb_buf *);
+
+/* Writes data to tmpdir/name; returns the path (static storage). */
+static const char *save(const char *name, const char *data, size_t len)
+{
+    static char path[256];
+    char err[256] = "";
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    CHECK_OK(tb_publish_write_file(tmpdir, name, data, len, 0, err, sizeof(err)));
+    return path;
+}
+
+/* Runs a shell command; returns its exit status. */
+static int run(const char *cmd)
+{
+    int st = system(cmd);
+
+    if (st != 0)
+        fprintf(stderr, "command failed (%d): %s\n", st, cmd);
+    return st;
+}
+
+/* jing -c against the RFC 4287 schema, skipped when the schema is absent. */
+static void check_jing(const char *path)
+{
+    const char *shared = getenv("TB_SHARED");
+    char rnc[512], cmd[1200];
+
+    snprintf(rnc, sizeof(rnc), "%s/atom.rnc", shared ? shared : "/work/shared");
+    if (access(rnc, R_OK) != 0 || system("command -v jing >/dev/null 2>&1") != 0) {
+        printf("note: jing or %s missing; schema check skipped\n", rnc);
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "jing -c '%s' '%s' 2>/dev/null", rnc, path);
+    CHECK_OK(run(cmd));
+}
+
+/* The reader round trip: feedparser for Atom and RSS, json for JSON Feed. */
+static void check_reader(const char *format, const char *path)
+{
+    const char *py = getenv("PYTHON");
+    const char *fx = getenv("TB_FIXTURES");
+    char cmd[1200];
+
+    if (py == NULL || fx == NULL || access(py, X_OK) != 0) {
+        printf("note: PYTHON or TB_FIXTURES unset; reader check skipped\n");
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "'%s' feedparser_check.py %s '%s' '%s/publish/expected.json'", py,
+             format, path, fx);
+    CHECK_OK(run(cmd));
+}
+
+/* Whether buf is well-formed XML (strict: no recovery). */
+static int xml_ok(const struct tb_buf *b)
+{
+    xmlDocPtr doc = xmlReadMemory(b->data, (int)b->len, NULL, NULL, XML_PARSE_NONET);
+    int ok = doc != NULL;
+
+    xmlFreeDoc(doc);
+    return ok;
+}
+
+static void test_format(const char *format, writer_fn fn, const struct tb_entry *entries)
+{
+    struct tb_buf a, b;
+    char name[64];
+
+    tb_buf_init(&a, CAP);
+    tb_buf_init(&b, CAP);
+    CHECK_OK(fn(&meta, entries, &a));
+    CHECK_OK(fn(&meta, entries, &b));
+    CHECK(a.len > 0 && a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    CHECK(strstr(a.data, "\x01") == NULL && strstr(a.data, "\x1b") == NULL);
+    if (strcmp(format, "json") != 0) /* JSON strings hold the text as is */
+        CHECK(strstr(a.data, "<script>") == NULL);
+    CHECK(strstr(a.data, "\xef\xbf\xbd") != NULL); /* bad bytes became U+FFFD */
+    CHECK(strstr(a.data, "\xef\xbf\xbe") == NULL); /* U+FFFE dropped */
+    CHECK(strstr(a.data, "M\xc3\xbcller \xe5\x90\x8d") != NULL);
+    CHECK(strstr(a.data, "javascript alert") == NULL); /* not a URI: left out */
+    CHECK(strstr(a.data, "not-an-email") == NULL);     /* not an address: left out */
+    CHECK(strstr(a.data, "https://alice.example/") != NULL || strcmp(format, "rss") == 0);
+    if (strcmp(format, "json") == 0) {
+        json_t *j = json_loadb(a.data, a.len, 0, NULL);
+
+        CHECK(j != NULL);
+        json_decref(j);
+    } else {
+        CHECK(xml_ok(&a));
+    }
+    snprintf(name, sizeof(name), "full.%s", format);
+    if (strcmp(format, "atom") == 0)
+        check_jing(save(name, a.data, a.len));
+    check_reader(format, save(name, a.data, a.len));
+    tb_buf_free(&a);
+    tb_buf_free(&b);
+}
+
+/* Reads the golden file with "@VERSION@" replaced by TB_VERSION; free() it. */
+static char *read_golden(void)
+{
+    const char *fx = getenv("TB_FIXTURES");
+    char path[512], raw[4096], *at, *want;
+    size_t n;
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/publish/golden.atom", fx ? fx : "fixtures");
+    fp = fopen(path, "rb");
+    CHECK(fp != NULL);
+    if (fp == NULL)
+        return NULL;
+    n = fread(raw, 1, sizeof(raw) - 1, fp);
+    fclose(fp);
+    raw[n] = '\0';
+    at = strstr(raw, "@VERSION@");
+    want = malloc(n + sizeof(TB_VERSION));
+    CHECK(at != NULL && want != NULL);
+    if (at == NULL || want == NULL) {
+        free(want);
+        return NULL;
+    }
+    sprintf(want, "%.*s%s%s", (int)(at - raw), raw, TB_VERSION, at + 9);
+    return want;
+}
+
+/* A small document compared byte for byte with tests/fixtures/publish/golden.atom. */
+static void test_golden(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f);
+    struct tb_publish_meta m = {.id = "urn:uuid:60a76c80-d399-11d9-b93C-0003939e0af6",
+                                .title = "Example Feed",
+                                .self = "http://example.org/feed.atom",
+                                .alternate = "http://example.org/",
+                                .updated = T_UPD};
+    char *want;
+    struct tb_buf out;
+
+    e->out_id = "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a";
+    e->title = "Atom-Powered Robots Run Amok";
+    e->link = "http://example.org/2003/12/13/atom03";
+    e->published = T_PUB;
+    e->authors = person(f, "John Doe", "john@example.org", NULL);
+    e->summary = (struct tb_text){"Some text & more.", 0};
+    tb_feed_append(f, e);
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_atom(&m, f->entries, &out));
+    want = read_golden();
+    CHECK(want != NULL && out.data != NULL);
+    if (want && out.data && strcmp(want, out.data) != 0)
+        fprintf(stderr, "golden mismatch, got:\n%s", out.data);
+    CHECK(want && out.data && strcmp(want, out.data) == 0);
+    check_jing(save("golden.atom", out.data, out.len));
+    free(want);
+    tb_buf_free(&out);
+    tb_feed_free(f);
+}
+
+/* No entries, NULL everywhere in meta: still a valid document. */
+static void test_empty(void)
+{
+    struct tb_publish_meta m = {.updated = TB_TIME_NONE};
+    struct tb_buf out;
+
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_atom(&m, NULL, &out));
+    CHECK(xml_ok(&out));
+    check_jing(save("empty.atom", out.data, out.len));
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_rss(&m, NULL, &out));
+    CHECK(xml_ok(&out));
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_json(&m, NULL, &out));
+    CHECK(strstr(out.data, "\"items\": []") != NULL);
+    tb_buf_free(&out);
+}
+
+/* Appending keeps earlier bytes; a cap too small fails cleanly. */
+static void test_buffers(const struct tb_entry *entries)
+{
+    writer_fn fns[3] = {tb_publish_atom, tb_publish_rss, tb_publish_json};
+    struct tb_buf out;
+
+    for (int i = 0; i < 3; i++) {
+        tb_buf_init(&out, CAP);
+        CHECK_OK(tb_buf_adds(&out, "PREFIX"));
+        CHECK_OK(fns[i](&meta, entries, &out));
+        CHECK(strncmp(out.data, "PREFIX", 6) == 0 && out.len > 1000);
+        tb_buf_free(&out);
+        tb_buf_init(&out, 5000);
+        CHECK_EQ(fns[i](&meta, entries, &out), TB_ETOOBIG);
+        CHECK(out.data == NULL && out.len == 0);
+        tb_buf_free(&out);
+    }
+}
+
+static void test_dates(const struct tb_entry *entries)
+{
+    char buf[32];
+    struct tb_buf out;
+
+    CHECK_OK(tb_publish_rfc3339(0, buf, sizeof(buf)));
+    CHECK_STR(buf, "1970-01-01T00:00:00Z");
+    CHECK_OK(tb_publish_rfc3339(T_PUB, buf, sizeof(buf)));
+    CHECK_STR(buf, "2024-01-02T03:04:05Z");
+    CHECK_EQ(tb_publish_rfc3339(TB_TIME_NONE, buf, sizeof(buf)), -EINVAL);
+    CHECK_EQ(tb_publish_rfc3339(INT64_MAX, buf, sizeof(buf)), -EINVAL);
+    CHECK_EQ(tb_publish_rfc3339(T_PUB, buf, 10), -EINVAL);
+    /* Feed updated from the newest entry date; RFC 822 in RSS. */
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_atom(&meta, entries, &out));
+    CHECK(strstr(out.data, "</subtitle>\n  <updated>2024-01-03T00:00:00Z</updated>") != NULL);
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_rss(&meta, entries, &out));
+    CHECK(strstr(out.data, "<pubDate>Tue, 02 Jan 2024 03:04:05 +0000</pubDate>") != NULL);
+    tb_buf_free(&out);
+}
+
+/* JSON Feed's summary is plain text: an HTML summary loses its markup. */
+static void test_json_summary(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f);
+    struct tb_buf out;
+
+    e->out_id = "urn:e";
+    e->summary = (struct tb_text){"<p>sum &amp; <b>b</b></p>", 1};
+    e->content = (struct tb_text){"<p>body</p>", 1};
+    tb_feed_append(f, e);
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_json(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "\"summary\": \"sum & b\"") != NULL);
+    CHECK(strstr(out.data, "\"content_html\": \"<p>body</p>\"") != NULL);
+    tb_buf_free(&out);
+    tb_feed_free(f);
+}
+
+/* Whether dir holds a leftover temp file. */
+static int has_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int found = 0;
+
+    while (d && (de = readdir(d)) != NULL) {
+        if (strstr(de->d_name, ".tmp.") != NULL)
+            found = 1;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* Reads a whole (possibly gzipped) file into buf; returns its length or -1. */
+static long slurp(const char *path, char *buf, size_t len)
+{
+    gzFile gz = gzopen(path, "rb");
+    int n;
+
+    if (gz == NULL)
+        return -1;
+    n = gzread(gz, buf, (unsigned)len);
+    gzclose(gz);
+    return n;
+}
+
+static void test_write_file(void)
+{
+    char err[512], path[512], got[64], sub[512];
+    struct stat st;
+
+    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "first", 5, 1, err, sizeof(err)));
+    snprintf(path, sizeof(path), "%s/a/b/feed.atom", tmpdir);
+    CHECK_EQ(slurp(path, got, sizeof(got)), 5);
+    CHECK(memcmp(got, "first", 5) == 0);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
+    strcat(path, ".gz");
+    CHECK_EQ(slurp(path, got, sizeof(got)), 5);
+    CHECK(memcmp(got, "first", 5) == 0);
+    snprintf(sub, sizeof(sub), "%s/a/b", tmpdir);
+    CHECK(!has_tmp(sub));
+    /* Replace, then turn gzip off: the stale .gz goes. */
+    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "second!", 7, 0, err, sizeof(err)));
+    path[strlen(path) - 3] = '\0';
+    CHECK_EQ(slurp(path, got, sizeof(got)), 7);
+    CHECK(memcmp(got, "second!", 7) == 0);
+    strcat(path, ".gz");
+    CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+    CHECK(!has_tmp(sub));
+    /* An empty file is fine too. */
+    CHECK_OK(tb_publish_write_file(tmpdir, "empty", "", 0, 1, err, sizeof(err)));
+}
+
+static void test_write_file_errors(void)
+{
+    const char *bad[] = {"", "/abs", "../x", "a/../x", "a//b", "./x", "a/", "."};
+    char err[512], file[512];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_EQ(tb_publish_write_file(tmpdir, bad[i], "x", 1, 0, err, sizeof(err)), -EINVAL);
+    /* A directory that is a regular file cannot hold anything (even for root). */
+    snprintf(file, sizeof(file), "%s/plainfile", tmpdir);
+    CHECK_OK(tb_publish_write_file(tmpdir, "plainfile", "x", 1, 0, err, sizeof(err)));
+    err[0] = '\0';
+    CHECK_EQ(tb_publish_write_file(file, "x.atom", "x", 1, 0, err, sizeof(err)), -ENOTDIR);
+    CHECK(strstr(err, "plainfile") != NULL);
+    CHECK_EQ(tb_publish_write_file(file, "sub/x.atom", "x", 1, 0, err, sizeof(err)), -ENOTDIR);
+    CHECK(!has_tmp(tmpdir));
+}
+
+int main(void)
+{
+    struct tb_feed *f;
+    char cmd[64];
+
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    f = make_feed();
+    CHECK(f != NULL);
+    test_format("atom", tb_publish_atom, f->entries);
+    test_format("rss", tb_publish_rss, f->entries);
+    test_format("json", tb_publish_json, f->entries);
+    test_golden();
+    test_empty();
+    test_buffers(f->entries);
+    test_dates(f->entries);
+    test_json_summary();
+    test_write_file();
+    test_write_file_errors();
+    tb_feed_free(f);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (check_failures == 0)
+        CHECK_OK(run(cmd));
+    xmlCleanupParser();
+    CHECK_DONE();
+}
