@@ -33,61 +33,95 @@ struct name_flags {
 /* Sorted for bsearch(). Elements with flags 0 or missing are dropped but their
  * text is kept; listed only to give the text rendering its line breaks. */
 static const struct name_flags elements[] = {
-    {"a", F_ALLOW},           {"abbr", F_ALLOW},
-    {"address", F_BLOCK},     {"article", F_BLOCK},
-    {"aside", F_BLOCK},       {"audio", F_ALLOW},
-    {"b", F_ALLOW},           {"blockquote", F_ALLOW | F_BLOCK},
-    {"br", F_ALLOW | F_VOID | F_BLOCK}, {"caption", F_ALLOW | F_BLOCK},
-    {"cite", F_ALLOW},        {"code", F_ALLOW},
-    {"dd", F_ALLOW | F_BLOCK}, {"del", F_ALLOW},
-    {"details", F_BLOCK},     {"dfn", F_ALLOW},
-    {"div", F_ALLOW | F_BLOCK}, {"dl", F_ALLOW | F_BLOCK},
-    {"dt", F_ALLOW | F_BLOCK}, {"em", F_ALLOW},
-    {"figcaption", F_ALLOW | F_BLOCK}, {"figure", F_ALLOW | F_BLOCK},
-    {"footer", F_BLOCK},      {"h1", F_ALLOW | F_BLOCK},
-    {"h2", F_ALLOW | F_BLOCK}, {"h3", F_ALLOW | F_BLOCK},
-    {"h4", F_ALLOW | F_BLOCK}, {"h5", F_ALLOW | F_BLOCK},
-    {"h6", F_ALLOW | F_BLOCK}, {"header", F_BLOCK},
-    {"hr", F_ALLOW | F_VOID | F_BLOCK}, {"i", F_ALLOW},
-    {"img", F_ALLOW | F_VOID}, {"ins", F_ALLOW},
-    {"kbd", F_ALLOW},         {"li", F_ALLOW | F_BLOCK},
-    {"main", F_BLOCK},        {"mark", F_ALLOW},
-    {"nav", F_BLOCK},         {"ol", F_ALLOW | F_BLOCK},
-    {"p", F_ALLOW | F_BLOCK}, {"picture", F_ALLOW},
-    {"pre", F_ALLOW | F_BLOCK}, {"q", F_ALLOW},
-    {"s", F_ALLOW},           {"samp", F_ALLOW},
-    {"script", F_SKIP},       {"section", F_BLOCK},
-    {"small", F_ALLOW},       {"source", F_ALLOW | F_VOID},
-    {"span", F_ALLOW},        {"strong", F_ALLOW},
-    {"style", F_SKIP},        {"sub", F_ALLOW},
-    {"summary", F_BLOCK},     {"sup", F_ALLOW},
-    {"table", F_ALLOW | F_BLOCK}, {"tbody", F_ALLOW},
-    {"td", F_ALLOW | F_BLOCK}, {"tfoot", F_ALLOW},
-    {"th", F_ALLOW | F_BLOCK}, {"thead", F_ALLOW},
-    {"time", F_ALLOW},        {"tr", F_ALLOW | F_BLOCK},
-    {"u", F_ALLOW},           {"ul", F_ALLOW | F_BLOCK},
-    {"var", F_ALLOW},         {"video", F_ALLOW},
+    {"a", F_ALLOW},
+    {"abbr", F_ALLOW},
+    {"address", F_BLOCK},
+    {"article", F_BLOCK},
+    {"aside", F_BLOCK},
+    {"audio", F_ALLOW},
+    {"b", F_ALLOW},
+    {"blockquote", F_ALLOW | F_BLOCK},
+    {"br", F_ALLOW | F_VOID | F_BLOCK},
+    {"caption", F_ALLOW | F_BLOCK},
+    {"cite", F_ALLOW},
+    {"code", F_ALLOW},
+    {"dd", F_ALLOW | F_BLOCK},
+    {"del", F_ALLOW},
+    {"details", F_BLOCK},
+    {"dfn", F_ALLOW},
+    {"div", F_ALLOW | F_BLOCK},
+    {"dl", F_ALLOW | F_BLOCK},
+    {"dt", F_ALLOW | F_BLOCK},
+    {"em", F_ALLOW},
+    {"figcaption", F_ALLOW | F_BLOCK},
+    {"figure", F_ALLOW | F_BLOCK},
+    {"footer", F_BLOCK},
+    {"h1", F_ALLOW | F_BLOCK},
+    {"h2", F_ALLOW | F_BLOCK},
+    {"h3", F_ALLOW | F_BLOCK},
+    {"h4", F_ALLOW | F_BLOCK},
+    {"h5", F_ALLOW | F_BLOCK},
+    {"h6", F_ALLOW | F_BLOCK},
+    {"header", F_BLOCK},
+    {"hr", F_ALLOW | F_VOID | F_BLOCK},
+    {"i", F_ALLOW},
+    {"img", F_ALLOW | F_VOID},
+    {"ins", F_ALLOW},
+    {"kbd", F_ALLOW},
+    {"li", F_ALLOW | F_BLOCK},
+    {"main", F_BLOCK},
+    {"mark", F_ALLOW},
+    {"nav", F_BLOCK},
+    {"ol", F_ALLOW | F_BLOCK},
+    {"p", F_ALLOW | F_BLOCK},
+    {"picture", F_ALLOW},
+    {"pre", F_ALLOW | F_BLOCK},
+    {"q", F_ALLOW},
+    {"s", F_ALLOW},
+    {"samp", F_ALLOW},
+    {"script", F_SKIP},
+    {"section", F_BLOCK},
+    {"small", F_ALLOW},
+    {"source", F_ALLOW | F_VOID},
+    {"span", F_ALLOW},
+    {"strong", F_ALLOW},
+    {"style", F_SKIP},
+    {"sub", F_ALLOW},
+    {"summary", F_BLOCK},
+    {"sup", F_ALLOW},
+    {"table", F_ALLOW | F_BLOCK},
+    {"tbody", F_ALLOW},
+    {"td", F_ALLOW | F_BLOCK},
+    {"tfoot", F_ALLOW},
+    {"th", F_ALLOW | F_BLOCK},
+    {"thead", F_ALLOW},
+    {"time", F_ALLOW},
+    {"tr", F_ALLOW | F_BLOCK},
+    {"u", F_ALLOW},
+    {"ul", F_ALLOW | F_BLOCK},
+    {"var", F_ALLOW},
+    {"video", F_ALLOW},
 };
 
 static const struct name_flags attributes[] = {
-    {"alt", F_ALLOW},      {"cite", F_ALLOW | F_URL}, {"colspan", F_ALLOW},
-    {"datetime", F_ALLOW}, {"dir", F_ALLOW},          {"height", F_ALLOW},
-    {"href", F_ALLOW | F_URL}, {"lang", F_ALLOW},     {"rowspan", F_ALLOW},
-    {"src", F_ALLOW | F_URL}, {"title", F_ALLOW},     {"width", F_ALLOW},
+    {"alt", F_ALLOW},          {"cite", F_ALLOW | F_URL}, {"colspan", F_ALLOW},
+    {"datetime", F_ALLOW},     {"dir", F_ALLOW},          {"height", F_ALLOW},
+    {"href", F_ALLOW | F_URL}, {"lang", F_ALLOW},         {"rowspan", F_ALLOW},
+    {"src", F_ALLOW | F_URL},  {"title", F_ALLOW},        {"width", F_ALLOW},
 };
 
 /* One sanitizing run. */
 struct san {
-    struct tb_buf out;                /* the result */
-    struct tb_buf url;                /* scratch for a cleaned URL */
-    htmlParserCtxtPtr ctxt;           /* to stop the parser on errors */
-    CURLU *base;                      /* parsed base URL, or NULL */
-    int text;                         /* 1: plain-text rendering */
-    int rc;                           /* first error; callbacks stop after it */
-    int sep;                          /* text: pending 0 none, 1 space, 2 newline */
-    unsigned skip;                    /* depth inside script/style */
-    unsigned depth;                   /* open elements written to out */
-    unsigned char stack[MAX_DEPTH];   /* their indices into elements[] */
+    struct tb_buf out;              /* the result */
+    struct tb_buf url;              /* scratch for a cleaned URL */
+    htmlParserCtxtPtr ctxt;         /* to stop the parser on errors */
+    CURLU *base;                    /* parsed base URL, or NULL */
+    int text;                       /* 1: plain-text rendering */
+    int rc;                         /* first error; callbacks stop after it */
+    int sep;                        /* text: pending 0 none, 1 space, 2 newline */
+    unsigned skip;                  /* depth inside script/style */
+    unsigned depth;                 /* open elements written to out */
+    unsigned char stack[MAX_DEPTH]; /* their indices into elements[] */
 };
 
 static int cmp_name(const void *key, const void *elem)
