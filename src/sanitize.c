@@ -251,13 +251,20 @@ static void emit_resolved(struct san *s, const char *name)
 {
     CURLU *u = curl_url_dup(s->base);
     char *abs = NULL;
+    CURLUcode uc;
 
     if (u == NULL) {
         fail(s, -ENOMEM);
         return;
     }
-    if (curl_url_set(u, CURLUPART_URL, s->url.data, CURLU_URLENCODE) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK && url_scheme(abs) == 1) {
+    /* curl 7.88 resolves "#frag" against the base's directory, not the base
+     * document (RFC 3986 5.2.2), so a bare fragment replaces only that part. */
+    if (s->url.data[0] == '#')
+        uc = curl_url_set(u, CURLUPART_FRAGMENT, s->url.data + 1, CURLU_URLENCODE);
+    else
+        uc = curl_url_set(u, CURLUPART_URL, s->url.data, CURLU_URLENCODE);
+    if (uc == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK &&
+        url_scheme(abs) == 1) {
         emits(s, " ");
         emits(s, name);
         emits(s, "=\"");
