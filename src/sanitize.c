@@ -550,6 +550,23 @@ static int parse(struct san *s, const char *html, size_t len)
     return s->rc;
 }
 
+/* Text without markup or entities (common in RSS descriptions) needs no
+ * parser: it is only made valid UTF-8 and escaped or whitespace-collapsed. */
+static int parse_or_copy(struct san *s, const char *html, size_t len)
+{
+    struct tb_buf plain;
+    int rc;
+
+    if (memchr(html, '<', len) || memchr(html, '&', len))
+        return parse(s, html, len);
+    tb_buf_init(&plain, (size_t)INT_MAX);
+    rc = add_utf8(&plain, html, len);
+    if (rc == 0 && plain.len)
+        on_chars(s, (const xmlChar *)plain.data, (int)plain.len);
+    tb_buf_free(&plain);
+    return rc ? rc : s->rc;
+}
+
 /* Shared driver of both entry points. */
 static char *run(const char *html, size_t len, const char *base, int text)
 {
@@ -563,7 +580,7 @@ static char *run(const char *html, size_t len, const char *base, int text)
     tb_buf_init(&s.url, SIZE_MAX / 2);
     s.text = text;
     xmlInitParser();
-    if (set_base(&s, base) == 0 && parse(&s, html ? html : "", html ? len : 0) == 0) {
+    if (set_base(&s, base) == 0 && parse_or_copy(&s, html ? html : "", html ? len : 0) == 0) {
         close_to(&s, 0);
         if (s.rc == 0)
             res = tb_buf_take(&s.out);

@@ -98,6 +98,7 @@ static const struct sancase good[] = {
      "b \xc3\xa9</p>",
      "<p>a\xef\xbf\xbd\xef\xbf\xbd"
      "b \xc3\xa9</p>"},
+    {"plain > text \"q\" \xff", "plain &gt; text \"q\" \xef\xbf\xbd"},
     {"", ""},
 };
 
@@ -235,6 +236,7 @@ static void test_deep(void)
 static const struct sancase texts[] = {
     {"<p>Hello <b>world</b></p><p>Second</p>", "Hello world\nSecond"},
     {"  a  \n\t b  ", "a b"},
+    {"  <b>a</b>  \n\t b  ", "a b"},
     {"a&nbsp;&nbsp;b", "a b"},
     {"x<script>var a=1;</script>y<style>p{}</style>z", "xyz"},
     {"<ul><li>one</li><li>two</li></ul>", "one\ntwo"},
