@@ -1,0 +1,74 @@
+/*
+ * tb_normalize: derived fields of parsed entries (canonical link, arXiv id,
+ * DOI, identity key, plain text) and sanitized HTML bodies.
+ *
+ * Pure: no I/O, no event loop. URLs are parsed with libcurl's URL API,
+ * HTML with libxml2 (see tb_sanitize.h).
+ */
+#ifndef TB_NORMALIZE_H
+#define TB_NORMALIZE_H
+
+#include <stddef.h>
+
+#include "tb_entry.h"
+#include "tb_log.h"
+
+/** Most bytes of entry->text (cut at a UTF-8 character boundary). */
+#define TB_NORM_TEXT_MAX (64 * 1024)
+
+/**
+ * Fills the normalize fields of every entry of f (canon_link, arxiv_id, doi,
+ * key, text), replaces summary/content HTML with sanitized HTML (relative
+ * URLs made absolute against entry->base, else f->base), and fills a missing
+ * or blank entry title from the text (first ~80 characters, cut at a word,
+ * "…" appended when cut). key is "id:" + the trimmed upstream id when there
+ * is one, else "link:" + canon_link (or the trimmed link when it is not
+ * http(s)), else "hash:" + hex SHA-256 of title NUL summary NUL content as
+ * parsed. text is "" when there is no body. All new strings go into
+ * f->arena. Returns 0 or -ENOMEM (entries may then be partly filled).
+ */
+TB_NODISCARD int tb_norm_feed(struct tb_feed *f);
+
+/**
+ * Canonical form of an absolute http(s) URL for cross-source dedupe: scheme
+ * "https" for both http and https, lower-case host ("www." kept), the
+ * scheme's default port, user info and fragment dropped, tracking parameters
+ * (utm_*, fbclid, gclid, dclid, mc_cid, mc_eid, ref, _hsenc, _hsmi, igshid,
+ * yclid, msclkid; names compared case-insensitively) dropped with the rest of
+ * the query kept in order, an empty query dropped, empty path "/", one
+ * trailing slash on a non-root path dropped. Path and query are otherwise
+ * kept as given (percent-encoding and IDN hosts are not rewritten). Returns
+ * a malloc'd string (the caller frees it), or NULL when url is not an
+ * absolute http(s) URL or on out of memory.
+ */
+char *tb_norm_url(const char *url);
+
+/**
+ * The URL cleaned for publishing as an alternate link: only the tracking
+ * parameters listed at tb_norm_url() are dropped; scheme, host, port and
+ * fragment are kept as given. Returns a malloc'd string (the caller frees
+ * it), or NULL when url is not an absolute http(s) URL or on out of memory.
+ */
+char *tb_norm_link(const char *url);
+
+/**
+ * arXiv identifier without version ("2401.01234", "hep-th/9901001"; an old
+ * style subject class as in "math.GT/0309136" is dropped) from an arxiv.org
+ * URL (any *.arxiv.org host, paths /abs/, /pdf/ with or without ".pdf",
+ * /html/) or an id string ("oai:arXiv.org:ID", "arXiv:ID", any case). Bare
+ * ids are not recognised. Writes a NUL-terminated id into buf (len >= 32
+ * suffices) and returns 0, -ENOENT when there is none, -ENOSPC when buf is
+ * too small.
+ */
+int tb_norm_arxiv_id(const char *s, char *buf, size_t len);
+
+/**
+ * DOI, lower-cased ("10.1000/xyz"), from a doi.org / dx.doi.org URL (path
+ * percent-decoded), another http(s) URL whose path contains "/10.NNNN/...",
+ * a "doi:", "info:doi/" or "urn:doi:" string, or a bare "10.NNNN/..." string.
+ * The suffix ends at the first whitespace. Writes it NUL-terminated into buf
+ * and returns 0, -ENOENT when there is none, -ENOSPC when buf is too small.
+ */
+int tb_norm_doi(const char *s, char *buf, size_t len);
+
+#endif

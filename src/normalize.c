@@ -1,0 +1,639 @@
+/*
+ * Normalizer: canonical links, arXiv ids and DOIs for cross-source dedupe,
+ * identity keys, plain text for matching, sanitized bodies. URLs are always
+ * taken apart by libcurl's URL API; only the query string is split here.
+ */
+#include "tb_normalize.h"
+#include "tb_buf.h"
+#include "tb_sanitize.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define TITLE_CHARS 80
+
+/* Query parameters that only track the reader; compared case-insensitively. */
+static const char *const tracking[] = {
+    "fbclid", "gclid", "dclid",  "mc_cid", "mc_eid",  "ref",
+    "_hsenc", "_hsmi", "igshid", "yclid",  "msclkid",
+};
+
+static int is_tracking(const char *name, size_t n)
+{
+    if (n >= 4 && strncasecmp(name, "utm_", 4) == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(tracking) / sizeof(*tracking); i++) {
+        if (strlen(tracking[i]) == n && strncasecmp(name, tracking[i], n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Sets *out to a malloc'd copy of query q without tracking parameters and
+ * empty pairs, or to NULL when nothing is left. Returns 0 or -ENOMEM. */
+static int filter_query(const char *q, char **out)
+{
+    struct tb_buf b;
+    int rc = 0;
+
+    tb_buf_init(&b, (size_t)-1 / 2);
+    *out = NULL;
+    while (q && *q && rc == 0) {
+        size_t n = strcspn(q, "&");
+        size_t name = strcspn(q, "=&");
+
+        if (n > 0 && !is_tracking(q, name)) {
+            if (b.len)
+                rc = tb_buf_add(&b, "&", 1);
+            if (rc == 0)
+                rc = tb_buf_add(&b, q, n);
+        }
+        q += n + (q[n] == '&');
+    }
+    if (rc == 0 && b.len)
+        *out = tb_buf_take(&b); /* cannot fail: the buffer is allocated */
+    tb_buf_free(&b);
+    return rc;
+}
+
+/* Parses an absolute http(s) URL (surrounding whitespace ignored) into a new
+ * handle; NULL when it is not one. *https is set to whether it is https. */
+static CURLU *parse_http(const char *url, int *https)
+{
+    char *copy, *scheme = NULL;
+    size_t n;
+    CURLU *u;
+
+    if (url == NULL)
+        return NULL;
+    while (isspace((unsigned char)*url))
+        url++;
+    n = strlen(url);
+    while (n && isspace((unsigned char)url[n - 1]))
+        n--;
+    copy = strndup(url, n);
+    u = copy ? curl_url() : NULL;
+    if (u && (curl_url_set(u, CURLUPART_URL, copy, 0) != CURLUE_OK ||
+              curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+              (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))) {
+        curl_url_cleanup(u);
+        u = NULL;
+    }
+    if (u && https)
+        *https = strcmp(scheme, "https") == 0;
+    curl_free(scheme);
+    free(copy);
+    return u;
+}
+
+/* Appends "https://host[:port]" with the host lower-cased and a default
+ * port left out. */
+static int add_origin(struct tb_buf *b, CURLU *u, int https)
+{
+    char *host = NULL, *port = NULL;
+    int rc = -ENOMEM;
+
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto out;
+    for (char *p = host; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    rc = tb_buf_adds(b, "https://");
+    if (rc == 0)
+        rc = tb_buf_adds(b, host);
+    if (rc == 0 && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK &&
+        strcmp(port, https ? "443" : "80") != 0)
+        rc = tb_buf_addf(b, ":%s", port);
+out:
+    curl_free(host);
+    curl_free(port);
+    return rc;
+}
+
+/* Appends the path ("/" when empty, one trailing slash of a longer path
+ * dropped) and the filtered query. */
+static int add_path_query(struct tb_buf *b, CURLU *u)
+{
+    char *path = NULL, *query = NULL, *kept = NULL;
+    size_t n;
+    int rc = -ENOMEM;
+
+    if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+        goto out;
+    n = strlen(path);
+    if (n > 1 && path[n - 1] == '/')
+        n--;
+    rc = n ? tb_buf_add(b, path, n) : tb_buf_adds(b, "/");
+    if (rc == 0 && curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK)
+        rc = filter_query(query, &kept);
+    if (rc == 0 && kept)
+        rc = tb_buf_addf(b, "?%s", kept);
+out:
+    curl_free(path);
+    curl_free(query);
+    free(kept);
+    return rc;
+}
+
+char *tb_norm_url(const char *url)
+{
+    int https = 0;
+    CURLU *u = parse_http(url, &https);
+    struct tb_buf b;
+    char *res = NULL;
+
+    if (u == NULL)
+        return NULL;
+    tb_buf_init(&b, (size_t)-1 / 2);
+    if (add_origin(&b, u, https) == 0 && add_path_query(&b, u) == 0)
+        res = tb_buf_take(&b);
+    tb_buf_free(&b);
+    curl_url_cleanup(u);
+    return res;
+}
+
+char *tb_norm_link(const char *url)
+{
+    CURLU *u = parse_http(url, NULL);
+    char *query = NULL, *kept = NULL, *out = NULL, *res = NULL;
+
+    if (u == NULL)
+        return NULL;
+    if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK && filter_query(query, &kept) != 0)
+        goto out;
+    if (curl_url_set(u, CURLUPART_QUERY, kept, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK)
+        goto out;
+    res = strdup(out);
+out:
+    curl_free(query);
+    curl_free(out);
+    free(kept);
+    curl_url_cleanup(u);
+    return res;
+}
+
+/* Number of ASCII digits at p, at most max + 1. */
+static size_t digits(const char *p, size_t max)
+{
+    size_t n = 0;
+
+    while (n <= max && isdigit((unsigned char)p[n]))
+        n++;
+    return n;
+}
+
+/* Length of a new-style id "YYMM.NNNN(N)" at p, or 0. */
+static size_t arxiv_new(const char *p)
+{
+    size_t n;
+    int month;
+
+    if (digits(p, 4) != 4 || p[4] != '.')
+        return 0;
+    month = (p[2] - '0') * 10 + (p[3] - '0');
+    n = digits(p + 5, 5);
+    if (month < 1 || month > 12 || n < 4 || n > 5)
+        return 0;
+    return 5 + n;
+}
+
+/* Parses an old-style id "archive[.SC]/YYMMNNN" at p into buf without the
+ * subject class; returns its length in p, or 0. */
+static size_t arxiv_old(const char *p, char *buf, size_t len)
+{
+    size_t a = 0, sc = 0;
+
+    while (a < 20 && (islower((unsigned char)p[a]) || p[a] == '-'))
+        a++;
+    if (a < 2)
+        return 0;
+    if (p[a] == '.') {
+        sc = 1;
+        while (sc < 4 && isalpha((unsigned char)p[a + sc]))
+            sc++;
+    }
+    if (p[a + sc] != '/' || digits(p + a + sc + 1, 7) != 7 || a + 9 > len)
+        return 0;
+    memcpy(buf, p, a);
+    buf[a] = '/';
+    memcpy(buf + a + 1, p + a + sc + 1, 7);
+    buf[a + 8] = '\0';
+    return a + sc + 8;
+}
+
+/* Parses an id (optionally followed by a version) at p; anything but a
+ * letter or digit may follow it. */
+static int arxiv_at(const char *p, char *buf, size_t len)
+{
+    size_t n = arxiv_new(p);
+
+    if (n) {
+        if (n + 1 > len)
+            return -ENOSPC;
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+    } else {
+        n = arxiv_old(p, buf, len);
+        if (n == 0)
+            return -ENOENT;
+    }
+    p += n;
+    if (*p == 'v' && isdigit((unsigned char)p[1]))
+        p += 1 + digits(p + 1, 9);
+    return isalnum((unsigned char)*p) ? -ENOENT : 0;
+}
+
+/* The arXiv id in the path of an arxiv.org URL. */
+static int arxiv_url(CURLU *u, char *buf, size_t len)
+{
+    static const char *const prefixes[] = {"/abs/", "/pdf/", "/html/"};
+    char *host = NULL, *path = NULL;
+    size_t h;
+    int rc = -ENOENT;
+
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+        h = strlen(host);
+        if (strcasecmp(host, "arxiv.org") == 0 ||
+            (h > 10 && strcasecmp(host + h - 10, ".arxiv.org") == 0)) {
+            for (size_t i = 0; i < 3 && rc == -ENOENT; i++) {
+                if (strncmp(path, prefixes[i], strlen(prefixes[i])) == 0)
+                    rc = arxiv_at(path + strlen(prefixes[i]), buf, len);
+            }
+        }
+    }
+    curl_free(host);
+    curl_free(path);
+    return rc;
+}
+
+int tb_norm_arxiv_id(const char *s, char *buf, size_t len)
+{
+    CURLU *u;
+    int rc;
+
+    if (s == NULL || len == 0)
+        return s ? -ENOSPC : -ENOENT;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (strncasecmp(s, "oai:arxiv.org:", 14) == 0)
+        return arxiv_at(s + 14, buf, len);
+    if (strncasecmp(s, "arxiv:", 6) == 0)
+        return arxiv_at(s + 6, buf, len);
+    u = parse_http(s, NULL);
+    if (u == NULL)
+        return -ENOENT;
+    rc = arxiv_url(u, buf, len);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* Parses a DOI "10.NNNN[.NNNN...]/suffix" at p, lower-cased into buf. */
+static int doi_at(const char *p, char *buf, size_t len)
+{
+    size_t n = 3, d;
+
+    if (strncmp(p, "10.", 3) != 0)
+        return -ENOENT;
+    d = digits(p + n, 9);
+    if (d < 4 || d > 9)
+        return -ENOENT;
+    n += d;
+    while (p[n] == '.' && isdigit((unsigned char)p[n + 1]))
+        n += 1 + digits(p + n + 1, 9);
+    if (p[n] != '/' || p[n + 1] == '\0' || isspace((unsigned char)p[n + 1]))
+        return -ENOENT;
+    while (p[n] && !isspace((unsigned char)p[n]))
+        n++;
+    if (n + 1 > len)
+        return -ENOSPC;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)tolower((unsigned char)p[i]);
+    buf[n] = '\0';
+    return 0;
+}
+
+/* The DOI in the (decoded) path of a doi.org URL, or following a "/10."
+ * segment in the path of any other URL. */
+static int doi_url(CURLU *u, char *buf, size_t len)
+{
+    char *host = NULL, *path = NULL;
+    const char *p = NULL;
+    int rc = -ENOENT;
+
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) == CURLUE_OK) {
+        if (strcasecmp(host, "doi.org") == 0 || strcasecmp(host, "dx.doi.org") == 0 ||
+            strcasecmp(host, "www.doi.org") == 0)
+            p = path + 1;
+        else
+            p = strstr(path, "/10.");
+        if (p && *p == '/')
+            p++;
+        if (p)
+            rc = doi_at(p, buf, len);
+    }
+    curl_free(host);
+    curl_free(path);
+    return rc;
+}
+
+int tb_norm_doi(const char *s, char *buf, size_t len)
+{
+    static const char *const prefixes[] = {"doi:", "info:doi/", "urn:doi:"};
+    CURLU *u;
+    int rc;
+
+    if (s == NULL)
+        return -ENOENT;
+    while (isspace((unsigned char)*s))
+        s++;
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncasecmp(s, prefixes[i], n) == 0) {
+            for (s += n; isspace((unsigned char)*s);)
+                s++;
+            return doi_at(s, buf, len);
+        }
+    }
+    if (strncmp(s, "10.", 3) == 0)
+        return doi_at(s, buf, len);
+    u = parse_http(s, NULL);
+    if (u == NULL)
+        return -ENOENT;
+    rc = doi_url(u, buf, len);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* Trims ASCII whitespace; returns the start and sets *n to the length. */
+static const char *trim(const char *s, size_t *n)
+{
+    size_t len;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    len = strlen(s);
+    while (len && isspace((unsigned char)s[len - 1]))
+        len--;
+    *n = len;
+    return s;
+}
+
+/* Moves a malloc'd string into the arena. NULL when s is NULL or on out of
+ * memory; s is freed either way. */
+static const char *keep(struct tb_feed *f, char *s)
+{
+    const char *p = tb_arena_strdup(&f->arena, s);
+
+    free(s);
+    return p;
+}
+
+/* canon_link from the link, else the first alternate link, else an id that
+ * is an http(s) URL. */
+static int set_canon(struct tb_feed *f, struct tb_entry *e)
+{
+    char *c = tb_norm_url(e->link);
+
+    for (struct tb_link *l = e->links; c == NULL && l; l = l->next) {
+        if (l->rel == NULL || strcmp(l->rel, "alternate") == 0)
+            c = tb_norm_url(l->href);
+    }
+    if (c == NULL)
+        c = tb_norm_url(e->id);
+    if (c == NULL)
+        return 0;
+    e->canon_link = keep(f, c);
+    return e->canon_link ? 0 : -ENOMEM;
+}
+
+/* arxiv_id and doi from the first link or id that carries one. */
+static int set_ids(struct tb_feed *f, struct tb_entry *e)
+{
+    const char *cand[64];
+    size_t n = 0;
+    char arxiv[32], doi[256];
+
+    cand[n++] = e->link;
+    for (struct tb_link *l = e->links; l && n < 63; l = l->next)
+        cand[n++] = l->href;
+    cand[n++] = e->id;
+    for (size_t i = 0; i < n; i++) {
+        if (e->arxiv_id == NULL && tb_norm_arxiv_id(cand[i], arxiv, sizeof(arxiv)) == 0) {
+            e->arxiv_id = tb_arena_strdup(&f->arena, arxiv);
+            if (e->arxiv_id == NULL)
+                return -ENOMEM;
+        }
+        if (e->doi == NULL && tb_norm_doi(cand[i], doi, sizeof(doi)) == 0) {
+            e->doi = tb_arena_strdup(&f->arena, doi);
+            if (e->doi == NULL)
+                return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* "hash:" + hex SHA-256 of title NUL summary NUL content. */
+static int hash_key(struct tb_feed *f, struct tb_entry *e)
+{
+    const char *parts[3] = {e->title, e->summary.value, e->content.value};
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char key[5 + 2 * EVP_MAX_MD_SIZE + 1] = "hash:";
+    struct tb_buf b;
+    int rc = 0;
+
+    tb_buf_init(&b, (size_t)-1 / 2);
+    for (size_t i = 0; i < 3 && rc == 0; i++) {
+        rc = tb_buf_add(&b, parts[i] ? parts[i] : "", parts[i] ? strlen(parts[i]) : 0);
+        if (rc == 0 && i < 2)
+            rc = tb_buf_add(&b, "", 1);
+    }
+    if (rc == 0 && !EVP_Digest(b.data, b.len, md, &mdlen, EVP_sha256(), NULL))
+        rc = -ENOMEM;
+    tb_buf_free(&b);
+    if (rc)
+        return rc;
+    for (unsigned int i = 0; i < mdlen; i++) {
+        key[5 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
+        key[6 + 2 * i] = "0123456789abcdef"[md[i] & 15];
+    }
+    key[5 + 2 * mdlen] = '\0';
+    e->key = tb_arena_strdup(&f->arena, key);
+    return e->key ? 0 : -ENOMEM;
+}
+
+/* Prefix + s[0..n) into the arena. */
+static const char *arena_cat(struct tb_feed *f, const char *prefix, const char *s, size_t n)
+{
+    size_t p = strlen(prefix);
+    char *r = tb_arena_alloc(&f->arena, p + n + 1);
+
+    if (r == NULL)
+        return NULL;
+    memcpy(r, prefix, p);
+    memcpy(r + p, s, n);
+    r[p + n] = '\0';
+    return r;
+}
+
+/* Identity within the source: id, else link, else a content hash. */
+static int set_key(struct tb_feed *f, struct tb_entry *e)
+{
+    size_t n = 0;
+    const char *s = e->id ? trim(e->id, &n) : NULL;
+
+    if (n) {
+        e->key = arena_cat(f, "id:", s, n);
+    } else if (e->canon_link) {
+        e->key = arena_cat(f, "link:", e->canon_link, strlen(e->canon_link));
+    } else {
+        s = e->link ? trim(e->link, &n) : NULL;
+        if (n == 0)
+            return hash_key(f, e);
+        e->key = arena_cat(f, "link:", s, n);
+    }
+    return e->key ? 0 : -ENOMEM;
+}
+
+/* Plain text of one body (malloc'd into *out; NULL when absent). */
+static int body_text(const struct tb_text *t, char **out)
+{
+    *out = NULL;
+    if (t->value == NULL)
+        return 0;
+    if (t->is_html)
+        *out = tb_sanitize_text(t->value, strlen(t->value));
+    else
+        *out = strdup(t->value);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* Length of the first at most max bytes of s[0..n), cut at a character. */
+static size_t utf8_cut(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
+/* text = summary and content, the one alone when it contains the other. */
+static int set_text(struct tb_feed *f, struct tb_entry *e)
+{
+    char *ts = NULL, *tc = NULL;
+    const char *a, *b;
+    struct tb_buf buf;
+    int rc = body_text(&e->summary, &ts);
+
+    if (rc == 0)
+        rc = body_text(&e->content, &tc);
+    a = ts ? ts : "";
+    b = tc ? tc : "";
+    if (*a == '\0' || strstr(b, a))
+        a = "";
+    else if (strstr(a, b))
+        b = "";
+    tb_buf_init(&buf, (size_t)-1 / 2);
+    if (rc == 0)
+        rc = tb_buf_adds(&buf, a);
+    if (rc == 0 && *a && *b)
+        rc = tb_buf_add(&buf, "\n", 1);
+    if (rc == 0)
+        rc = tb_buf_adds(&buf, b);
+    if (rc == 0) {
+        e->text = tb_arena_strndup(&f->arena, buf.data ? buf.data : "",
+                                   utf8_cut(buf.data, buf.len, TB_NORM_TEXT_MAX));
+        rc = e->text ? 0 : -ENOMEM;
+    }
+    tb_buf_free(&buf);
+    free(ts);
+    free(tc);
+    return rc;
+}
+
+/* Replaces an HTML body by its sanitized form. */
+static int sanitize_body(struct tb_feed *f, struct tb_text *t, const char *base)
+{
+    char *s;
+
+    if (t->value == NULL || !t->is_html)
+        return 0;
+    s = tb_sanitize_html(t->value, strlen(t->value), base);
+    if (s == NULL)
+        return -ENOMEM;
+    t->value = keep(f, s);
+    return t->value ? 0 : -ENOMEM;
+}
+
+/* A missing title becomes the start of the text, cut at a word. */
+static int set_title(struct tb_feed *f, struct tb_entry *e)
+{
+    const char *t = e->text;
+    size_t n = strlen(t), i = 0, chars = 0, space = 0;
+    char *r;
+
+    if (e->title)
+        trim(e->title, &i);
+    if (i || n == 0)
+        return 0;
+    while (i < n && chars < TITLE_CHARS) {
+        if (t[i] == ' ' || t[i] == '\n')
+            space = i;
+        i++;
+        while (i < n && ((unsigned char)t[i] & 0xc0) == 0x80)
+            i++;
+        chars++;
+    }
+    if (i < n && space > 0)
+        n = space;
+    else if (i < n)
+        n = i;
+    r = tb_arena_alloc(&f->arena, n + 4);
+    if (r == NULL)
+        return -ENOMEM;
+    for (size_t k = 0; k < n; k++)
+        r[k] = t[k] == '\n' ? ' ' : t[k];
+    if (t[n])
+        memcpy(r + n, "\xe2\x80\xa6", 3); /* U+2026 HORIZONTAL ELLIPSIS */
+    e->title = r;
+    return 0;
+}
+
+/* Fills every derived field of one entry. The key and the text are taken
+ * from the bodies as parsed, before they are sanitized. */
+static int norm_entry(struct tb_feed *f, struct tb_entry *e)
+{
+    const char *base = e->base ? e->base : f->base;
+    int rc = set_canon(f, e);
+
+    if (rc == 0)
+        rc = set_ids(f, e);
+    if (rc == 0)
+        rc = set_key(f, e);
+    if (rc == 0)
+        rc = set_text(f, e);
+    if (rc == 0)
+        rc = sanitize_body(f, &e->summary, base);
+    if (rc == 0)
+        rc = sanitize_body(f, &e->content, base);
+    if (rc == 0)
+        rc = set_title(f, e);
+    return rc;
+}
+
+int tb_norm_feed(struct tb_feed *f)
+{
+    int rc = 0;
+
+    for (struct tb_entry *e = f->entries; e && rc == 0; e = e->next)
+        rc = norm_entry(f, e);
+    return rc;
+}

@@ -1,0 +1,602 @@
+/*
+ * HTML sanitizer: libxml2's HTML parser drives SAX callbacks that write an
+ * allow-listed copy (or a plain-text rendering) of a fragment into a tb_buf.
+ * The parser has already decoded entities in text and attribute values, so
+ * every check below sees what a browser would see.
+ */
+#include "tb_sanitize.h"
+#include "tb_buf.h"
+
+#include <curl/curl.h>
+#include <libxml/HTMLparser.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 256
+
+enum {
+    F_ALLOW = 1, /* element or attribute is copied to the output */
+    F_VOID = 2,  /* element has no end tag */
+    F_BLOCK = 4, /* element breaks the line in the text rendering */
+    F_SKIP = 8,  /* element is dropped together with its text */
+    F_URL = 16,  /* attribute value is a URL to check */
+};
+
+struct name_flags {
+    const char *name; /* lower-case, as libxml2 reports names */
+    unsigned flags;   /* F_* */
+};
+
+/* Sorted for bsearch(). Elements with flags 0 or missing are dropped but their
+ * text is kept; listed only to give the text rendering its line breaks. */
+static const struct name_flags elements[] = {
+    {"a", F_ALLOW},
+    {"abbr", F_ALLOW},
+    {"address", F_BLOCK},
+    {"article", F_BLOCK},
+    {"aside", F_BLOCK},
+    {"audio", F_ALLOW},
+    {"b", F_ALLOW},
+    {"blockquote", F_ALLOW | F_BLOCK},
+    {"br", F_ALLOW | F_VOID | F_BLOCK},
+    {"caption", F_ALLOW | F_BLOCK},
+    {"cite", F_ALLOW},
+    {"code", F_ALLOW},
+    {"dd", F_ALLOW | F_BLOCK},
+    {"del", F_ALLOW},
+    {"details", F_BLOCK},
+    {"dfn", F_ALLOW},
+    {"div", F_ALLOW | F_BLOCK},
+    {"dl", F_ALLOW | F_BLOCK},
+    {"dt", F_ALLOW | F_BLOCK},
+    {"em", F_ALLOW},
+    {"figcaption", F_ALLOW | F_BLOCK},
+    {"figure", F_ALLOW | F_BLOCK},
+    {"footer", F_BLOCK},
+    {"h1", F_ALLOW | F_BLOCK},
+    {"h2", F_ALLOW | F_BLOCK},
+    {"h3", F_ALLOW | F_BLOCK},
+    {"h4", F_ALLOW | F_BLOCK},
+    {"h5", F_ALLOW | F_BLOCK},
+    {"h6", F_ALLOW | F_BLOCK},
+    {"header", F_BLOCK},
+    {"hr", F_ALLOW | F_VOID | F_BLOCK},
+    {"i", F_ALLOW},
+    {"img", F_ALLOW | F_VOID},
+    {"ins", F_ALLOW},
+    {"kbd", F_ALLOW},
+    {"li", F_ALLOW | F_BLOCK},
+    {"main", F_BLOCK},
+    {"mark", F_ALLOW},
+    {"nav", F_BLOCK},
+    {"ol", F_ALLOW | F_BLOCK},
+    {"p", F_ALLOW | F_BLOCK},
+    {"picture", F_ALLOW},
+    {"pre", F_ALLOW | F_BLOCK},
+    {"q", F_ALLOW},
+    {"s", F_ALLOW},
+    {"samp", F_ALLOW},
+    {"script", F_SKIP},
+    {"section", F_BLOCK},
+    {"small", F_ALLOW},
+    {"source", F_ALLOW | F_VOID},
+    {"span", F_ALLOW},
+    {"strong", F_ALLOW},
+    {"style", F_SKIP},
+    {"sub", F_ALLOW},
+    {"summary", F_BLOCK},
+    {"sup", F_ALLOW},
+    {"table", F_ALLOW | F_BLOCK},
+    {"tbody", F_ALLOW},
+    {"td", F_ALLOW | F_BLOCK},
+    {"tfoot", F_ALLOW},
+    {"th", F_ALLOW | F_BLOCK},
+    {"thead", F_ALLOW},
+    {"time", F_ALLOW},
+    {"tr", F_ALLOW | F_BLOCK},
+    {"u", F_ALLOW},
+    {"ul", F_ALLOW | F_BLOCK},
+    {"var", F_ALLOW},
+    {"video", F_ALLOW},
+};
+
+static const struct name_flags attributes[] = {
+    {"alt", F_ALLOW},          {"cite", F_ALLOW | F_URL}, {"colspan", F_ALLOW},
+    {"datetime", F_ALLOW},     {"dir", F_ALLOW},          {"height", F_ALLOW},
+    {"href", F_ALLOW | F_URL}, {"lang", F_ALLOW},         {"rowspan", F_ALLOW},
+    {"src", F_ALLOW | F_URL},  {"title", F_ALLOW},        {"width", F_ALLOW},
+};
+
+/* One sanitizing run. */
+struct san {
+    struct tb_buf out;              /* the result */
+    struct tb_buf url;              /* scratch for a cleaned URL */
+    htmlParserCtxtPtr ctxt;         /* to stop the parser on errors */
+    CURLU *base;                    /* parsed base URL, or NULL */
+    int text;                       /* 1: plain-text rendering */
+    int rc;                         /* first error; callbacks stop after it */
+    int sep;                        /* text: pending 0 none, 1 space, 2 newline */
+    unsigned skip;                  /* depth inside script/style */
+    unsigned depth;                 /* open elements written to out */
+    unsigned char stack[MAX_DEPTH]; /* their indices into elements[] */
+};
+
+static int cmp_name(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct name_flags *)elem)->name);
+}
+
+/* Index of `name` in a sorted table, or -1. */
+static int lookup(const struct name_flags *t, size_t n, const char *name)
+{
+    const struct name_flags *p = bsearch(name, t, n, sizeof(*t), cmp_name);
+
+    return p ? (int)(p - t) : -1;
+}
+
+/* Records the first error and stops the parser. */
+static void fail(struct san *s, int rc)
+{
+    if (s->rc == 0)
+        s->rc = rc;
+    if (s->ctxt)
+        xmlStopParser(s->ctxt);
+}
+
+static void emit(struct san *s, const char *p, size_t n)
+{
+    int rc;
+
+    if (s->rc)
+        return;
+    rc = tb_buf_add(&s->out, p, n);
+    if (rc)
+        fail(s, rc);
+}
+
+static void emits(struct san *s, const char *p)
+{
+    emit(s, p, strlen(p));
+}
+
+/* Writes text escaped for HTML (attribute values also escape '"'); drops C0
+ * control characters other than tab, newline and carriage return, which are
+ * not allowed in XML and so could not be republished in Atom. */
+static void emit_escaped(struct san *s, const char *p, size_t n, int attr)
+{
+    size_t run = 0, i;
+    const char *rep;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '&')
+            rep = "&amp;";
+        else if (c == '<')
+            rep = "&lt;";
+        else if (c == '>')
+            rep = "&gt;";
+        else if (c == '"' && attr)
+            rep = "&quot;";
+        else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            rep = "";
+        else
+            continue;
+        emit(s, p + run, i - run);
+        emits(s, rep);
+        run = i + 1;
+    }
+    emit(s, p + run, n - run);
+}
+
+/* Classifies a URL by its scheme, read the way a lenient browser would:
+ * whitespace and control characters anywhere before the colon are ignored
+ * and case is folded. Returns 1 for http/https/mailto, 0 for a relative URL
+ * (no scheme) and -1 for any other scheme. */
+static int url_scheme(const char *v)
+{
+    char scheme[8];
+    size_t n = 0;
+
+    for (; *v; v++) {
+        unsigned char c = (unsigned char)*v;
+        if (c <= 0x20 || c == 0x7f)
+            continue;
+        if (c == ':')
+            break;
+        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
+            c != '+' && c != '-' && c != '.')
+            return 0;
+        if (n < sizeof(scheme) - 1)
+            scheme[n] = (char)(c | 0x20);
+        n++;
+    }
+    if (*v != ':')
+        return 0;
+    if (n >= sizeof(scheme))
+        return -1;
+    scheme[n] = '\0';
+    if (!strcmp(scheme, "http") || !strcmp(scheme, "https") || !strcmp(scheme, "mailto"))
+        return 1;
+    return -1;
+}
+
+/* Copies v into s->url without leading/trailing whitespace and controls and
+ * without embedded tab, newline and carriage return (browsers ignore them). */
+static int clean_url(struct san *s, const char *v)
+{
+    size_t n = strlen(v);
+    int rc = 0;
+
+    while (n && (unsigned char)v[n - 1] <= 0x20)
+        n--;
+    while (n && (unsigned char)*v <= 0x20) {
+        v++;
+        n--;
+    }
+    tb_buf_reset(&s->url);
+    rc = tb_buf_add(&s->url, "", 0);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (v[i] != '\t' && v[i] != '\n' && v[i] != '\r')
+            rc = tb_buf_add(&s->url, v + i, 1);
+    }
+    return rc;
+}
+
+/* Resolves the relative URL in s->url against s->base and writes it as an
+ * attribute value; writes nothing when it does not resolve to http(s). */
+static void emit_resolved(struct san *s, const char *name)
+{
+    CURLU *u = curl_url_dup(s->base);
+    char *abs = NULL;
+    CURLUcode uc;
+
+    if (u == NULL) {
+        fail(s, -ENOMEM);
+        return;
+    }
+    /* curl 7.88 resolves "#frag" against the base's directory, not the base
+     * document (RFC 3986 5.2.2), so a bare fragment replaces only that part. */
+    if (s->url.data[0] == '#')
+        uc = curl_url_set(u, CURLUPART_FRAGMENT, s->url.data + 1, CURLU_URLENCODE);
+    else
+        uc = curl_url_set(u, CURLUPART_URL, s->url.data, CURLU_URLENCODE);
+    if (uc == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK &&
+        url_scheme(abs) == 1) {
+        emits(s, " ");
+        emits(s, name);
+        emits(s, "=\"");
+        emit_escaped(s, abs, strlen(abs), 1);
+        emits(s, "\"");
+    }
+    curl_free(abs);
+    curl_url_cleanup(u);
+}
+
+/* Writes one URL attribute if its value is safe. */
+static void emit_url_attr(struct san *s, const char *name, const char *value)
+{
+    int kind = url_scheme(value);
+
+    if (kind < 0)
+        return;
+    if (clean_url(s, value)) {
+        fail(s, -ENOMEM);
+        return;
+    }
+    if (kind == 0 && s->base && s->url.len > 0) {
+        emit_resolved(s, name);
+        return;
+    }
+    emits(s, " ");
+    emits(s, name);
+    emits(s, "=\"");
+    emit_escaped(s, s->url.data, s->url.len, 1);
+    emits(s, "\"");
+}
+
+static void emit_attrs(struct san *s, const xmlChar **atts)
+{
+    for (size_t i = 0; atts && atts[i]; i += 2) {
+        const char *name = (const char *)atts[i];
+        const char *value = atts[i + 1] ? (const char *)atts[i + 1] : "";
+        int k = lookup(attributes, sizeof(attributes) / sizeof(*attributes), name);
+
+        if (k < 0)
+            continue;
+        if (attributes[k].flags & F_URL) {
+            emit_url_attr(s, name, value);
+            continue;
+        }
+        emits(s, " ");
+        emits(s, name);
+        emits(s, "=\"");
+        emit_escaped(s, value, strlen(value), 1);
+        emits(s, "\"");
+    }
+}
+
+static void on_start(void *ctx, const xmlChar *name, const xmlChar **atts)
+{
+    struct san *s = ctx;
+    int k = lookup(elements, sizeof(elements) / sizeof(*elements), (const char *)name);
+    unsigned fl = k < 0 ? 0 : elements[k].flags;
+
+    if (fl & F_SKIP)
+        s->skip++;
+    if (s->skip || s->rc)
+        return;
+    if (s->text) {
+        if (fl & F_BLOCK)
+            s->sep = 2;
+        return;
+    }
+    if (!(fl & F_ALLOW))
+        return;
+    if (!(fl & F_VOID)) {
+        /* Deeper nesting than we track is flattened rather than unbalanced. */
+        if (s->depth == MAX_DEPTH)
+            return;
+        s->stack[s->depth++] = (unsigned char)k;
+    }
+    emits(s, "<");
+    emits(s, elements[k].name);
+    emit_attrs(s, atts);
+    emits(s, ">");
+}
+
+/* Closes open elements down to and including the one at index `to`. */
+static void close_to(struct san *s, unsigned to)
+{
+    while (s->depth > to) {
+        s->depth--;
+        emits(s, "</");
+        emits(s, elements[s->stack[s->depth]].name);
+        emits(s, ">");
+    }
+}
+
+static void on_end(void *ctx, const xmlChar *name)
+{
+    struct san *s = ctx;
+    int k = lookup(elements, sizeof(elements) / sizeof(*elements), (const char *)name);
+    unsigned fl = k < 0 ? 0 : elements[k].flags;
+
+    if (fl & F_SKIP) {
+        if (s->skip)
+            s->skip--;
+        return;
+    }
+    if (s->skip || s->rc)
+        return;
+    if (s->text) {
+        if (fl & F_BLOCK)
+            s->sep = 2;
+        return;
+    }
+    if (!(fl & F_ALLOW) || (fl & F_VOID))
+        return;
+    /* The parser balances tags itself; matching against our own stack makes
+     * the output balanced even where it would not. */
+    for (unsigned i = s->depth; i > 0; i--) {
+        if (s->stack[i - 1] == k) {
+            close_to(s, i - 1);
+            return;
+        }
+    }
+}
+
+/* Length of the whitespace character at p (ASCII whitespace, controls, or a
+ * UTF-8 no-break space), or 0. */
+static size_t space_len(const char *p, size_t n)
+{
+    unsigned char c = (unsigned char)*p;
+
+    if (c <= 0x20 || c == 0x7f)
+        return 1;
+    if (c == 0xc2 && n > 1 && (unsigned char)p[1] == 0xa0)
+        return 2;
+    return 0;
+}
+
+/* Text rendering: collapses whitespace and defers separators so that none
+ * is written at the start or the end. */
+static void text_chars(struct san *s, const char *p, size_t n)
+{
+    size_t i = 0, start, w;
+
+    while (i < n) {
+        w = space_len(p + i, n - i);
+        if (w) {
+            if (s->sep == 0)
+                s->sep = 1;
+            i += w;
+            continue;
+        }
+        start = i;
+        while (i < n && space_len(p + i, n - i) == 0)
+            i++;
+        if (s->sep && s->out.len)
+            emits(s, s->sep == 2 ? "\n" : " ");
+        s->sep = 0;
+        emit(s, p + start, i - start);
+    }
+}
+
+static void on_chars(void *ctx, const xmlChar *ch, int len)
+{
+    struct san *s = ctx;
+
+    if (s->skip || s->rc || len <= 0)
+        return;
+    if (s->text)
+        text_chars(s, (const char *)ch, (size_t)len);
+    else
+        emit_escaped(s, (const char *)ch, (size_t)len, 0);
+}
+
+/* Parses base into s->base when it is an absolute http(s) URL. */
+static int set_base(struct san *s, const char *base)
+{
+    char *scheme = NULL;
+    CURLUcode uc;
+
+    if (base == NULL || url_scheme(base) != 1)
+        return 0;
+    s->base = curl_url();
+    if (s->base == NULL)
+        return -ENOMEM;
+    uc = curl_url_set(s->base, CURLUPART_URL, base, 0);
+    if (uc == CURLUE_OK)
+        uc = curl_url_get(s->base, CURLUPART_SCHEME, &scheme, 0);
+    if (uc != CURLUE_OK || strncmp(scheme, "http", 4) != 0) {
+        curl_url_cleanup(s->base);
+        s->base = NULL;
+    }
+    curl_free(scheme);
+    return uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (n > 0 bytes left), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    size_t need = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+    unsigned lo = 0x80, hi = 0xbf;
+
+    if (p[0] < 0xc2 || p[0] > 0xf4 || n < need)
+        return 0;
+    if (p[0] == 0xe0)
+        lo = 0xa0; /* overlong */
+    else if (p[0] == 0xed)
+        hi = 0x9f; /* surrogates */
+    else if (p[0] == 0xf0)
+        lo = 0x90; /* overlong */
+    else if (p[0] == 0xf4)
+        hi = 0x8f; /* above U+10FFFF */
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < need; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    }
+    return need;
+}
+
+/* Appends html to b as valid UTF-8: invalid bytes become U+FFFD and NULs are
+ * dropped. Otherwise libxml2 would switch to Latin-1 for the rest of the
+ * input at the first invalid byte. */
+static int add_utf8(struct tb_buf *b, const char *html, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)html;
+    size_t i = 0, run = 0, w;
+    int rc = 0;
+
+    while (i < len && rc == 0) {
+        if (p[i] >= 0x01 && p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        w = p[i] ? utf8_len(p + i, len - i) : 0;
+        if (w) {
+            i += w;
+            continue;
+        }
+        rc = tb_buf_add(b, html + run, i - run);
+        if (rc == 0 && p[i])
+            rc = tb_buf_add(b, "\xef\xbf\xbd", 3);
+        run = ++i;
+    }
+    return rc ? rc : tb_buf_add(b, html + run, len - run);
+}
+
+/* Runs the parser over the fragment with our callbacks. The fragment is
+ * wrapped in an unknown element so that libxml2 does not invent <p> elements
+ * around top-level text (the wrapper is dropped like any unknown element),
+ * behind a charset declaration so that a <meta charset> inside the fragment
+ * cannot switch the input away from UTF-8 (libxml2 honours only the first). */
+static int parse(struct san *s, const char *html, size_t len)
+{
+    htmlParserCtxtPtr ctxt;
+    struct tb_buf doc;
+    int rc;
+
+    tb_buf_init(&doc, (size_t)INT_MAX);
+    rc = tb_buf_adds(&doc, "<meta charset=\"utf-8\"><tb-fragment>");
+    if (rc == 0)
+        rc = add_utf8(&doc, html, len);
+    if (rc)
+        return rc;
+    ctxt = htmlCreateMemoryParserCtxt(doc.data, (int)doc.len);
+    if (ctxt == NULL) {
+        tb_buf_free(&doc);
+        return -ENOMEM;
+    }
+    memset(ctxt->sax, 0, sizeof(*ctxt->sax));
+    ctxt->sax->startElement = on_start;
+    ctxt->sax->endElement = on_end;
+    ctxt->sax->characters = on_chars;
+    ctxt->sax->cdataBlock = on_chars;
+    ctxt->sax->ignorableWhitespace = on_chars;
+    ctxt->userData = s;
+    s->ctxt = ctxt;
+    htmlCtxtUseOptions(ctxt, HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
+                                 HTML_PARSE_NOIMPLIED);
+    htmlParseDocument(ctxt);
+    htmlFreeParserCtxt(ctxt);
+    s->ctxt = NULL;
+    tb_buf_free(&doc);
+    return s->rc;
+}
+
+/* Text without markup or entities (common in RSS descriptions) needs no
+ * parser: it is only made valid UTF-8 and escaped or whitespace-collapsed. */
+static int parse_or_copy(struct san *s, const char *html, size_t len)
+{
+    struct tb_buf plain;
+    int rc;
+
+    if (memchr(html, '<', len) || memchr(html, '&', len))
+        return parse(s, html, len);
+    tb_buf_init(&plain, (size_t)INT_MAX);
+    rc = add_utf8(&plain, html, len);
+    if (rc == 0 && plain.len)
+        on_chars(s, (const xmlChar *)plain.data, (int)plain.len);
+    tb_buf_free(&plain);
+    return rc ? rc : s->rc;
+}
+
+/* Shared driver of both entry points. */
+static char *run(const char *html, size_t len, const char *base, int text)
+{
+    struct san s;
+    char *res = NULL;
+
+    if (len > INT_MAX / 4)
+        return NULL;
+    memset(&s, 0, sizeof(s));
+    tb_buf_init(&s.out, SIZE_MAX / 2);
+    tb_buf_init(&s.url, SIZE_MAX / 2);
+    s.text = text;
+    xmlInitParser();
+    if (set_base(&s, base) == 0 && parse_or_copy(&s, html ? html : "", html ? len : 0) == 0) {
+        close_to(&s, 0);
+        if (s.rc == 0)
+            res = tb_buf_take(&s.out);
+    }
+    tb_buf_free(&s.out);
+    tb_buf_free(&s.url);
+    curl_url_cleanup(s.base);
+    return res;
+}
+
+char *tb_sanitize_html(const char *html, size_t len, const char *base)
+{
+    return run(html, len, base, 0);
+}
+
+char *tb_sanitize_text(const char *html, size_t len)
+{
+    return run(html, len, NULL, 1);
+}

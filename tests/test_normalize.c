@@ -1,0 +1,326 @@
+/* Tests of the normalizer: canonical URLs, arXiv ids, DOIs, identity keys. */
+#include "check.h"
+#include "tb_normalize.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+struct pair {
+    const char *in;
+    const char *out; /* NULL: no result */
+};
+
+static const struct pair canon[] = {
+    {"http://example.com/a", "https://example.com/a"},
+    {"https://example.com/a", "https://example.com/a"},
+    {"HTTP://EXAMPLE.COM/Path", "https://example.com/Path"},
+    {"hTTps://Www.Example.Com/x", "https://www.example.com/x"},
+    {"http://example.com:80/a", "https://example.com/a"},
+    {"https://example.com:443/a", "https://example.com/a"},
+    {"https://example.com:8443/a", "https://example.com:8443/a"},
+    {"http://example.com:8080/a", "https://example.com:8080/a"},
+    {"http://example.com", "https://example.com/"},
+    {"http://example.com/", "https://example.com/"},
+    {"http://example.com/a/", "https://example.com/a"},
+    {"http://example.com/a/b/", "https://example.com/a/b"},
+    {"http://example.com/a#frag", "https://example.com/a"},
+    {"http://example.com/a?x=1#frag", "https://example.com/a?x=1"},
+    {"http://example.com/a?utm_source=rss&utm_medium=feed", "https://example.com/a"},
+    {"http://example.com/a?id=7&utm_source=rss", "https://example.com/a?id=7"},
+    {"http://example.com/a?UTM_Campaign=x&id=7", "https://example.com/a?id=7"},
+    {"http://example.com/a?fbclid=abc", "https://example.com/a"},
+    {"http://example.com/a?gclid=1&b=2&a=1", "https://example.com/a?b=2&a=1"},
+    {"http://example.com/a?mc_cid=1&mc_eid=2&ref=rss", "https://example.com/a"},
+    {"http://example.com/a?_hsenc=1&_hsmi=2&igshid=3&yclid=4&msclkid=5", "https://example.com/a"},
+    {"http://example.com/a?z=1&y=2&x=3", "https://example.com/a?z=1&y=2&x=3"},
+    {"http://example.com/a?", "https://example.com/a"},
+    {"http://example.com/a?&&x=1&&", "https://example.com/a?x=1"},
+    {"http://example.com/a?reference=1", "https://example.com/a?reference=1"},
+    {"http://example.com/a%20b/%7Euser", "https://example.com/a%20b/%7Euser"},
+    {"http://user:pw@example.com/a", "https://example.com/a"},
+    {"http://example.com/a/./b/../c", "https://example.com/a/c"},
+    {"  http://example.com/a  ", "https://example.com/a"},
+    {"http://[::1]:80/x", "https://[::1]/x"},
+    {"https://xn--bcher-kva.example/", "https://xn--bcher-kva.example/"},
+    {"ftp://example.com/a", NULL},
+    {"mailto:a@example.com", NULL},
+    {"javascript:alert(1)", NULL},
+    {"/relative/path", NULL},
+    {"example.com/a", NULL},
+    {"", NULL},
+    {"http://", NULL},
+    {"http://exa mple.com/", NULL},
+    {"not a url at all", NULL},
+    {NULL, NULL},
+};
+
+static void test_canon(void)
+{
+    for (size_t i = 0; i < sizeof(canon) / sizeof(*canon); i++) {
+        char *c = tb_norm_url(canon[i].in);
+        CHECK_STR(c, canon[i].out);
+        if (c) {
+            /* Canonical form is a fixed point. */
+            char *again = tb_norm_url(c);
+            CHECK_STR(again, c);
+            free(again);
+        }
+        free(c);
+    }
+}
+
+static const struct pair links[] = {
+    {"http://Example.com/a?utm_source=x&id=1#sec", "http://Example.com/a?id=1#sec"},
+    {"https://example.com/a?fbclid=1", "https://example.com/a"},
+    {"https://example.com/a?b=2&a=1", "https://example.com/a?b=2&a=1"},
+    {"https://example.com:8080/", "https://example.com:8080/"},
+    {"ftp://example.com/", NULL},
+    {"garbage", NULL},
+};
+
+static void test_link(void)
+{
+    for (size_t i = 0; i < sizeof(links) / sizeof(*links); i++) {
+        char *c = tb_norm_link(links[i].in);
+        CHECK_STR(c, links[i].out);
+        free(c);
+    }
+}
+
+static const struct pair arxiv[] = {
+    {"https://arxiv.org/abs/2401.01234", "2401.01234"},
+    {"http://arxiv.org/abs/2401.01234v2", "2401.01234"},
+    {"https://arxiv.org/pdf/2401.01234", "2401.01234"},
+    {"https://arxiv.org/pdf/2401.01234v3.pdf", "2401.01234"},
+    {"https://arxiv.org/pdf/2401.01234.pdf", "2401.01234"},
+    {"http://export.arxiv.org/abs/1501.0001v1", "1501.0001"},
+    {"https://www.arxiv.org/abs/0704.0001", "0704.0001"},
+    {"https://arxiv.org/html/2401.01234v1", "2401.01234"},
+    {"https://arxiv.org/abs/hep-th/9901001", "hep-th/9901001"},
+    {"https://arxiv.org/abs/hep-th/9901001v2", "hep-th/9901001"},
+    {"http://arxiv.org/pdf/cond-mat/0102536v1", "cond-mat/0102536"},
+    {"https://arxiv.org/abs/math.GT/0309136", "math/0309136"},
+    {"oai:arXiv.org:2401.01234", "2401.01234"},
+    {"oai:arXiv.org:2401.01234v1", "2401.01234"},
+    {"oai:arxiv.org:hep-th/9901001", "hep-th/9901001"},
+    {"arXiv:2401.01234v5", "2401.01234"},
+    {"ARXIV:2312.12345", "2312.12345"},
+    {"arXiv:2401.01234 [cs.CL]", "2401.01234"},
+    {"arXiv:2413.01234", NULL},  /* no month 13 */
+    {"arXiv:2401.012345", NULL}, /* six digits */
+    {"arXiv:2401.012", NULL},    /* three digits */
+    {"2401.01234", NULL},        /* bare ids are too weak */
+    {"https://example.com/abs/2401.01234", NULL},
+    {"https://notarxiv.org/abs/2401.01234", NULL},
+    {"https://arxiv.org/list/cs.CL/recent", NULL},
+    {"", NULL},
+    {NULL, NULL},
+};
+
+static void test_arxiv(void)
+{
+    char buf[32];
+
+    for (size_t i = 0; i < sizeof(arxiv) / sizeof(*arxiv); i++) {
+        int rc = tb_norm_arxiv_id(arxiv[i].in, buf, sizeof(buf));
+        if (arxiv[i].out) {
+            CHECK_OK(rc);
+            CHECK_STR(rc == 0 ? buf : NULL, arxiv[i].out);
+        } else {
+            CHECK_EQ(rc, -ENOENT);
+        }
+    }
+    CHECK_EQ(tb_norm_arxiv_id("arXiv:2401.01234", buf, 5), -ENOSPC);
+}
+
+static const struct pair dois[] = {
+    {"https://doi.org/10.1000/XYZ123", "10.1000/xyz123"},
+    {"http://dx.doi.org/10.1103/PhysRevLett.116.061102", "10.1103/physrevlett.116.061102"},
+    {"https://doi.org/10.1000/a%2Fb", "10.1000/a/b"},
+    {"doi:10.48550/arXiv.2401.01234", "10.48550/arxiv.2401.01234"},
+    {"DOI: 10.1000/abc", "10.1000/abc"},
+    {"info:doi/10.1000/abc", "10.1000/abc"},
+    {"urn:doi:10.1000/abc", "10.1000/abc"},
+    {"10.1000/abc", "10.1000/abc"},
+    {"10.1000.5/abc def", "10.1000.5/abc"},
+    {"https://link.springer.com/article/10.1007/s10994-021-05946-3", "10.1007/s10994-021-05946-3"},
+    {"https://dl.acm.org/doi/pdf/10.1145/3442188.3445922", "10.1145/3442188.3445922"},
+    {"https://example.com/10.5/x", NULL}, /* registrant too short */
+    {"doi:10.1000/", NULL},
+    {"doi:11.1000/abc", NULL},
+    {"https://example.com/article", NULL},
+    {"ftp://doi.org/10.1000/x", NULL},
+    {"", NULL},
+    {NULL, NULL},
+};
+
+static void test_doi(void)
+{
+    char buf[64];
+
+    for (size_t i = 0; i < sizeof(dois) / sizeof(*dois); i++) {
+        int rc = tb_norm_doi(dois[i].in, buf, sizeof(buf));
+        if (dois[i].out) {
+            CHECK_OK(rc);
+            CHECK_STR(rc == 0 ? buf : NULL, dois[i].out);
+        } else {
+            CHECK_EQ(rc, -ENOENT);
+        }
+    }
+    CHECK_EQ(tb_norm_doi("doi:10.1000/abcdefghijklmnop", buf, 10), -ENOSPC);
+}
+
+static struct tb_entry *add(struct tb_feed *f, const char *id, const char *link, const char *title,
+                            const char *summary)
+{
+    struct tb_entry *e = tb_entry_new(f);
+
+    e->id = tb_arena_strdup(&f->arena, id);
+    e->link = tb_arena_strdup(&f->arena, link);
+    e->title = tb_arena_strdup(&f->arena, title);
+    e->summary.value = tb_arena_strdup(&f->arena, summary);
+    e->summary.is_html = 1;
+    tb_feed_append(f, e);
+    return e;
+}
+
+static void test_keys(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *a, *b, *c, *d, *g, *h;
+
+    a = add(f, "  urn:uuid:1234  ", "http://example.com/x", "A", NULL);
+    b = add(f, NULL, "http://Example.com/x/?utm_source=feed", "B", NULL);
+    c = add(f, "", NULL, "T", "<p>S</p>");
+    d = add(f, NULL, NULL, "T", "<p>S</p>");
+    g = add(f, NULL, NULL, "T", "<p>S2</p>");
+    h = add(f, "https://example.com/post/1/", NULL, "P", NULL);
+    h->id_is_permalink = 1;
+    CHECK_OK(tb_norm_feed(f));
+    CHECK_STR(a->key, "id:urn:uuid:1234");
+    CHECK_STR(b->key, "link:https://example.com/x");
+    CHECK(strncmp(c->key, "hash:", 5) == 0 && strlen(c->key) == 5 + 64);
+    CHECK_STR(c->key, d->key);
+    CHECK(strcmp(d->key, g->key) != 0);
+    CHECK_STR(h->key, "id:https://example.com/post/1/");
+    CHECK_STR(h->canon_link, "https://example.com/post/1");
+    CHECK_STR(a->canon_link, b->canon_link);
+    CHECK(c->canon_link == NULL);
+    tb_feed_free(f);
+}
+
+/* SHA-256("T\0<p>S</p>\0") must not depend on the sanitized body. */
+static void test_hash_stable(void)
+{
+    struct tb_feed *f1 = tb_feed_new(), *f2 = tb_feed_new();
+    struct tb_entry *a = add(f1, NULL, NULL, "T", "<p onclick=x>S</p>");
+    struct tb_entry *b = add(f2, NULL, NULL, "T", "<p onclick=x>S</p>");
+
+    f2->base = "https://other.example/";
+    CHECK_OK(tb_norm_feed(f1));
+    CHECK_OK(tb_norm_feed(f2));
+    CHECK_STR(a->key, b->key);
+    CHECK_STR(a->summary.value, "<p>S</p>");
+    tb_feed_free(f1);
+    tb_feed_free(f2);
+}
+
+/* The same paper or post through three sources, spelled differently. */
+static void test_cross_source(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *a, *b, *c, *d, *e, *g;
+    struct tb_link *l;
+
+    a = add(f, "oai:arXiv.org:2401.01234v1", "http://arxiv.org/abs/2401.01234v1", "P", NULL);
+    b = add(f, "http://arxiv.org/abs/2401.01234v2", NULL, "P", NULL);
+    c = add(f, "tag:aggregator,2024:99", "https://arxiv.org/pdf/2401.01234v2.pdf", "P", NULL);
+    d = add(f, NULL, "https://blog.example.com/post/?utm_source=rss#comments", "Q", NULL);
+    e = add(f, NULL, "HTTP://BLOG.EXAMPLE.COM:80/post?fbclid=zz", "Q", NULL);
+    g = add(f, "x", "https://journal.example/a", "R", NULL);
+    l = tb_arena_alloc(&f->arena, sizeof(*l));
+    l->href = "https://doi.org/10.1000/ABC";
+    l->rel = "related";
+    g->links = l;
+    CHECK_OK(tb_norm_feed(f));
+    CHECK_STR(a->arxiv_id, "2401.01234");
+    CHECK_STR(b->arxiv_id, "2401.01234");
+    CHECK_STR(c->arxiv_id, "2401.01234");
+    CHECK_STR(b->canon_link, "https://arxiv.org/abs/2401.01234v2");
+    CHECK_STR(d->canon_link, e->canon_link);
+    CHECK_STR(d->canon_link, "https://blog.example.com/post");
+    CHECK_STR(g->doi, "10.1000/abc");
+    CHECK(a->doi == NULL);
+    CHECK(d->arxiv_id == NULL);
+    tb_feed_free(f);
+}
+
+static void test_text_title(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *a, *b, *c, *d, *e;
+    static const char long_html[] =
+        "<p>Entity linking maps mentions in text to entries of a knowledge base, and named "
+        "entity recognition finds those mentions first.</p>";
+
+    f->base = "https://example.com/feed/";
+    a = add(f, "1", NULL, NULL, long_html);
+    b = add(f, "2", NULL, "Given", "<p>Sum <a href=\"/x\">link</a></p>");
+    b->content.value = "<div>Sum link and more</div>";
+    b->content.is_html = 1;
+    c = add(f, "3", NULL, "  ", NULL);
+    c->summary.value = "plain <b> text";
+    c->summary.is_html = 0;
+    d = add(f, "4", NULL, NULL, "<p>Short</p>");
+    d->base = "https://entry.example/dir/";
+    d->content.value = "<img src=\"i.png\">Other";
+    d->content.is_html = 1;
+    e = add(f, "5", NULL, NULL, NULL);
+    CHECK_OK(tb_norm_feed(f));
+    CHECK_STR(a->title, "Entity linking maps mentions in text to entries of a knowledge base, and "
+                        "named\xe2\x80\xa6");
+    CHECK_STR(b->title, "Given");
+    CHECK_STR(b->text, "Sum link and more");
+    CHECK_STR(b->summary.value, "<p>Sum <a href=\"https://example.com/x\">link</a></p>");
+    CHECK_STR(c->title, "plain <b> text");
+    CHECK_STR(c->text, "plain <b> text");
+    CHECK_STR(d->text, "Short\nOther");
+    CHECK_STR(d->title, "Short Other");
+    CHECK_STR(d->content.value, "<img src=\"https://entry.example/dir/i.png\">Other");
+    CHECK_STR(e->text, "");
+    CHECK(e->title == NULL);
+    tb_feed_free(f);
+}
+
+static void test_text_cap(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f);
+    size_t n = 3 * 40000;
+    char *big = tb_arena_alloc(&f->arena, n + 1);
+
+    for (size_t i = 0; i < n; i += 3)
+        memcpy(big + i, "\xe2\x82\xac", 3); /* 40000 x U+20AC, 120000 bytes */
+    e->id = "x";
+    e->content.value = big;
+    tb_feed_append(f, e);
+    CHECK_OK(tb_norm_feed(f));
+    CHECK(strlen(e->text) <= TB_NORM_TEXT_MAX);
+    CHECK(strlen(e->text) > TB_NORM_TEXT_MAX - 3);
+    CHECK_EQ(strlen(e->text) % 3, 0);
+    tb_feed_free(f);
+}
+
+int main(void)
+{
+    test_canon();
+    test_link();
+    test_arxiv();
+    test_doi();
+    test_keys();
+    test_hash_stable();
+    test_cross_source();
+    test_text_title();
+    test_text_cap();
+    CHECK_DONE();
+}
