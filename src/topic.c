@@ -17,6 +17,8 @@ static const char all_sql[] = "SELECT id FROM entries ORDER BY sort_time DESC, o
 static const char match_sql[] = "SELECT e.id FROM entries_fts JOIN entries e"
                                 " ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?2"
                                 " ORDER BY e.sort_time DESC, e.out_id LIMIT ?1";
+/* LIMIT 1, not LIMIT 0: with LIMIT 0 SQLite never runs the FTS filter, so a
+ * broken query would pass the check unnoticed. */
 static const char check_sql[] = "SELECT 1 FROM entries_fts WHERE entries_fts MATCH ?1 LIMIT 1";
 
 static int fail(sqlite3 *db, int rc, int is_query, char *err, size_t errlen)
