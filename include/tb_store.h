@@ -1,0 +1,84 @@
+/*
+ * tb_store: SQLite storage of entries, with dedupe and full-text search.
+ *
+ * One database file holds the sources, the entries (each stored once however
+ * many sources carried it), which keys and sources map to each entry, and an
+ * FTS5 index over title, text, authors and categories for topic matching.
+ * Every tb_store_put_feed() is one transaction, so a crash at any moment
+ * loses no committed entry and duplicates none. Not thread-safe: one store
+ * per thread.
+ */
+#ifndef TB_STORE_H
+#define TB_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tb_entry.h"
+#include "tb_log.h"
+
+struct sqlite3;
+
+/** Opaque handle: the connection and its cached statements. */
+struct tb_store;
+
+/** Flag: throwaway database, durability off (journal in memory, synchronous off). */
+enum { TB_STORE_TEMP = 1 };
+
+/**
+ * Opens (creating and migrating) the database at path. Normal mode: WAL,
+ * synchronous=NORMAL, foreign keys on, busy timeout. A database written by a
+ * newer tributary (higher schema version) is refused. Errors: TB_ESTORE with
+ * sqlite3_errmsg detail in err, -ENOMEM. *out is NULL on failure.
+ */
+TB_NODISCARD int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
+                               size_t errlen);
+
+/** Finalizes statements and closes; NULL is a no-op. */
+void tb_store_close(struct tb_store *s);
+
+/**
+ * Get-or-create the source row named `name` (its url updated if changed; a
+ * NULL url leaves it alone). Errors: -EINVAL for a NULL name, TB_ESTORE.
+ */
+TB_NODISCARD int tb_store_source(struct tb_store *s, const char *name, const char *url,
+                                 int64_t *source_id, char *err, size_t errlen);
+
+/** Counts for one tb_store_put_feed(). */
+struct tb_store_stats {
+    size_t added;     /* new entries */
+    size_t updated;   /* entries changed in place by their origin source */
+    size_t unchanged; /* already stored: identical, or a copy from a secondary source */
+};
+
+/**
+ * Stores the entries of one parsed and normalized feed (key, canon_link,
+ * arxiv_id, doi and text set) in ONE transaction, and records the feed's
+ * metadata (id, title, link, self) on the source for atom:source. Dedupe per
+ * entry: the source's own key, else the same arxiv_id, doi or canon_link in
+ * any source, else a new entry. seen_at (epoch seconds) is "now" for
+ * first_seen and for an updated entry with no upstream date. st may be NULL.
+ * Optional new_ids receives (malloc'd, caller frees; NULL when none) the
+ * rowids added or updated; pass NULL to skip. On error nothing is stored.
+ * Errors: -EINVAL (entry without key), -ENOENT (no such source), -ENOMEM,
+ * TB_ESTORE; detail in err.
+ */
+TB_NODISCARD int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_feed *f,
+                                   int64_t seen_at, struct tb_store_stats *st, int64_t **new_ids,
+                                   size_t *n_new, char *err, size_t errlen);
+
+/**
+ * Reads the entries with the given rowids back, in that order, into a new
+ * feed (caller frees with tb_feed_free): every tb_entry field incl. rowid,
+ * out_id, key (the origin source's key) and origin (id/title/link/self of the
+ * source feed that first carried it), authors/contributors/categories/links,
+ * summary/content as stored. Rowids not in the store are skipped. Errors:
+ * -ENOMEM, TB_ESTORE.
+ */
+TB_NODISCARD int tb_store_load(struct tb_store *s, const int64_t *ids, size_t n,
+                               struct tb_feed **out, char *err, size_t errlen);
+
+/** The sqlite3 handle, for the topic module only; owned by the store. */
+struct sqlite3 *tb_store_db(struct tb_store *s);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * tb_topic: selecting a topic's entries with an FTS5 query.
+ *
+ * Queries use SQLite FTS5 syntax over the columns title, text, authors and
+ * categories (tokenizer: porter stemming over unicode61 with diacritics
+ * removed), e.g. `"entity linking" OR title:NER`. Runs on the store's
+ * connection; same thread rules as tb_store.
+ */
+#ifndef TB_TOPIC_H
+#define TB_TOPIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tb_log.h"
+#include "tb_store.h"
+
+/**
+ * Rowids of entries matching an FTS5 query (NULL or "" = all entries), newest
+ * first (by published, else updated, else first_seen; ties broken by out_id),
+ * at most limit (0 = no limit). *ids is malloc'd (NULL when none), caller
+ * frees. Errors: TB_EQUERY with SQLite's message in err when the query does
+ * not compile ("fts5: syntax error near ..."), TB_ESTORE, -ENOMEM.
+ */
+TB_NODISCARD int tb_topic_select(struct tb_store *s, const char *query, size_t limit, int64_t **ids,
+                                 size_t *n, char *err, size_t errlen);
+
+/** 0 when the FTS5 query compiles (NULL and "" do), else TB_EQUERY with the reason in err. */
+TB_NODISCARD int tb_topic_check(struct tb_store *s, const char *query, char *err, size_t errlen);
+
+#endif

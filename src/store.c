@@ -1,0 +1,337 @@
+/*
+ * SQLite storage: opening, schema migrations, cached statements, sources.
+ *
+ * The schema version lives in PRAGMA user_version; migrations[i] takes a
+ * database from version i to i+1, and all pending ones run in one
+ * transaction. The FTS5 index is an external-content table over `entries`
+ * kept in sync by triggers, so the text is stored once and every write to
+ * entries reindexes in the same transaction.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+static const char *const migrations[] = {
+    /* 1: initial schema. */
+    "CREATE TABLE sources("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " url TEXT,"
+    " feed_id TEXT, title TEXT, link TEXT, self TEXT," /* feed metadata for atom:source */
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " etag TEXT, last_modified TEXT,"
+    " last_attempt INTEGER, last_success INTEGER, last_status INTEGER, last_error TEXT,"
+    " next_poll INTEGER, failures INTEGER NOT NULL DEFAULT 0,"
+    " entries_seen INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE entries("
+    " id INTEGER PRIMARY KEY,"
+    " out_id TEXT NOT NULL UNIQUE,"
+    " origin INTEGER NOT NULL REFERENCES sources(id),"
+    " upstream_id TEXT, id_is_permalink INTEGER NOT NULL DEFAULT 1,"
+    " title TEXT, link TEXT, canon_link TEXT, arxiv_id TEXT, doi TEXT,"
+    " published INTEGER, updated INTEGER, first_seen INTEGER NOT NULL,"
+    " sort_time INTEGER NOT NULL,"
+    " authors TEXT, categories TEXT," /* plain names / terms, indexed by FTS */
+    " authors_json TEXT, contributors_json TEXT, categories_json TEXT, links_json TEXT,"
+    " summary TEXT, summary_html INTEGER NOT NULL DEFAULT 0,"
+    " content TEXT, content_html INTEGER NOT NULL DEFAULT 0,"
+    " rights TEXT, base TEXT, text TEXT, hash BLOB NOT NULL);"
+    "CREATE INDEX entries_canon_link ON entries(canon_link) WHERE canon_link IS NOT NULL;"
+    "CREATE INDEX entries_arxiv_id ON entries(arxiv_id) WHERE arxiv_id IS NOT NULL;"
+    "CREATE INDEX entries_doi ON entries(doi) WHERE doi IS NOT NULL;"
+    "CREATE INDEX entries_sort ON entries(sort_time DESC, out_id);"
+    "CREATE TABLE entry_keys("
+    " source_id INTEGER NOT NULL REFERENCES sources(id),"
+    " key TEXT NOT NULL,"
+    " entry_id INTEGER NOT NULL REFERENCES entries(id),"
+    " PRIMARY KEY(source_id, key)) WITHOUT ROWID;"
+    "CREATE INDEX entry_keys_entry ON entry_keys(entry_id);"
+    "CREATE TABLE entry_sources("
+    " entry_id INTEGER NOT NULL REFERENCES entries(id),"
+    " source_id INTEGER NOT NULL REFERENCES sources(id),"
+    " first_seen INTEGER NOT NULL,"
+    " PRIMARY KEY(entry_id, source_id)) WITHOUT ROWID;"
+    "CREATE INDEX entry_sources_source ON entry_sources(source_id);"
+    "CREATE VIRTUAL TABLE entries_fts USING fts5(title, text, authors, categories,"
+    " content='entries', content_rowid='id',"
+    " tokenize='porter unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER entries_ai AFTER INSERT ON entries BEGIN"
+    " INSERT INTO entries_fts(rowid, title, text, authors, categories)"
+    " VALUES(new.id, new.title, new.text, new.authors, new.categories); END;"
+    "CREATE TRIGGER entries_ad AFTER DELETE ON entries BEGIN"
+    " INSERT INTO entries_fts(entries_fts, rowid, title, text, authors, categories)"
+    " VALUES('delete', old.id, old.title, old.text, old.authors, old.categories); END;"
+    "CREATE TRIGGER entries_au AFTER UPDATE OF title, text, authors, categories ON entries BEGIN"
+    " INSERT INTO entries_fts(entries_fts, rowid, title, text, authors, categories)"
+    " VALUES('delete', old.id, old.title, old.text, old.authors, old.categories);"
+    " INSERT INTO entries_fts(rowid, title, text, authors, categories)"
+    " VALUES(new.id, new.title, new.text, new.authors, new.categories); END;",
+};
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Parameters ?1..?23 are the entry's content, bound alike for insert and update. */
+#define ENTRY_COLS                                                                                 \
+    "upstream_id, id_is_permalink, title, link, canon_link, arxiv_id, doi, published, updated,"    \
+    " authors, authors_json, contributors_json, categories, categories_json, links_json,"          \
+    " summary, summary_html, content, content_html, rights, base, text, hash"
+
+static const char *const stmt_sql[TB__ST_COUNT] = {
+    [TB__ST_BEGIN] = "BEGIN IMMEDIATE",
+    [TB__ST_COMMIT] = "COMMIT",
+    [TB__ST_ROLLBACK] = "ROLLBACK",
+    [TB__ST_SRC_GET] = "SELECT id, url FROM sources WHERE name = ?1",
+    [TB__ST_SRC_INS] = "INSERT INTO sources(name, url) VALUES(?1, ?2)",
+    [TB__ST_SRC_URL] = "UPDATE sources SET url = ?1 WHERE id = ?2",
+    [TB__ST_SRC_NAME] = "SELECT name FROM sources WHERE id = ?1",
+    [TB__ST_SRC_META] = "UPDATE sources SET feed_id = coalesce(?1, feed_id),"
+                        " title = coalesce(?2, title), link = coalesce(?3, link),"
+                        " self = coalesce(?4, self) WHERE id = ?5",
+    [TB__ST_KEY_GET] = "SELECT entry_id FROM entry_keys WHERE source_id = ?1 AND key = ?2",
+    [TB__ST_BY_ARXIV] = "SELECT id FROM entries WHERE arxiv_id = ?1 ORDER BY id LIMIT 1",
+    [TB__ST_BY_DOI] = "SELECT id FROM entries WHERE doi = ?1 ORDER BY id LIMIT 1",
+    [TB__ST_BY_LINK] = "SELECT id FROM entries WHERE canon_link = ?1 ORDER BY id LIMIT 1",
+    [TB__ST_KEY_ADD] = "INSERT OR IGNORE INTO entry_keys(source_id, key, entry_id)"
+                       " VALUES(?1, ?2, ?3)",
+    [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen)"
+                        " VALUES(?1, ?2, ?3)",
+    [TB__ST_STATE] = "SELECT origin, hash FROM entries WHERE id = ?1",
+    [TB__ST_OUTID_USED] = "SELECT id FROM entries WHERE out_id = ?1",
+    [TB__ST_INSERT] = "INSERT INTO entries(" ENTRY_COLS ", out_id, origin, first_seen, sort_time)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                      " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+                      " coalesce(?8, ?9, ?26))",
+    [TB__ST_UPDATE] = "UPDATE entries SET upstream_id = ?1, id_is_permalink = ?2, title = ?3,"
+                      " link = ?4, canon_link = coalesce(?5, canon_link),"
+                      " arxiv_id = coalesce(?6, arxiv_id), doi = coalesce(?7, doi),"
+                      " published = coalesce(?8, published), updated = ?9, authors = ?10,"
+                      " authors_json = ?11, contributors_json = ?12, categories = ?13,"
+                      " categories_json = ?14, links_json = ?15, summary = ?16,"
+                      " summary_html = ?17, content = ?18, content_html = ?19, rights = ?20,"
+                      " base = ?21, text = ?22, hash = ?23,"
+                      " sort_time = coalesce(?8, published, ?9, first_seen) WHERE id = ?24",
+    [TB__ST_LOAD] = "SELECT e.id, e.out_id, e.upstream_id, e.id_is_permalink, e.title, e.link,"
+                    " e.canon_link, e.arxiv_id, e.doi, e.published, e.updated,"
+                    " e.authors_json, e.contributors_json, e.categories_json, e.links_json,"
+                    " e.summary, e.summary_html, e.content, e.content_html, e.rights, e.base,"
+                    " e.text, coalesce(s.feed_id, s.self, s.url), s.title, s.link, s.self,"
+                    " (SELECT min(k.key) FROM entry_keys k"
+                    "  WHERE k.entry_id = e.id AND k.source_id = e.origin)"
+                    " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
+};
+
+int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *what)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
+    return TB_ESTORE;
+}
+
+sqlite3_stmt *tb__store_stmt(struct tb_store *s, enum tb__stmt which)
+{
+    sqlite3_stmt *st = s->stmt[which];
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errlen, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        rc = tb__store_fail(s, err, errlen, what);
+    else
+        rc = 0;
+    sqlite3_reset(st);
+    return rc;
+}
+
+int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,
+                 const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    *id = 0;
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        rc = tb__store_fail(s, err, errlen, what);
+    else
+        rc = 0;
+    /* Resetting ends the statement's read, so no snapshot is held open. */
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int exec(struct tb_store *s, const char *sql, char *err, size_t errlen, const char *what)
+{
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return tb__store_fail(s, err, errlen, what);
+    return 0;
+}
+
+/* Durability and speed settings: a daemon's file, or merge's throwaway. */
+static int configure(struct tb_store *s, char *err, size_t errlen)
+{
+    static const char normal[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                 " PRAGMA foreign_keys=ON;";
+    /* MEMORY rather than OFF: ROLLBACK must still work when a put fails. */
+    static const char temp[] = "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF;"
+                               " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-131072;"
+                               " PRAGMA foreign_keys=ON;";
+
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    return exec(s, (s->flags & TB_STORE_TEMP) ? temp : normal, err, errlen, "configure");
+}
+
+static int read_version(struct tb_store *s, int *version, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    *version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    rc = rc == SQLITE_ROW ? 0 : tb__store_fail(s, err, errlen, "schema version");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int apply_migrations(struct tb_store *s, int from, char *err, size_t errlen)
+{
+    char sql[64];
+    int rc = 0;
+    int v;
+
+    for (v = from; rc == 0 && v < NMIGRATIONS; v++) {
+        rc = exec(s, migrations[v], err, errlen, "migrate");
+        snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", v + 1);
+        if (rc == 0)
+            rc = exec(s, sql, err, errlen, "migrate");
+    }
+    return rc;
+}
+
+/* Brings the schema up to date; reads the version inside the write
+ * transaction so two processes opening a new file cannot both migrate. */
+static int migrate(struct tb_store *s, char *err, size_t errlen)
+{
+    int version = 0;
+    int rc = exec(s, "BEGIN IMMEDIATE", err, errlen, "migrate");
+
+    if (rc == 0)
+        rc = read_version(s, &version, err, errlen);
+    if (rc == 0 && version > NMIGRATIONS) {
+        snprintf(err, errlen, "database schema version %d is newer than this tributary knows (%d)",
+                 version, NMIGRATIONS);
+        rc = TB_ESTORE;
+    }
+    if (rc == 0)
+        rc = apply_migrations(s, version, err, errlen);
+    if (rc == 0)
+        rc = exec(s, "COMMIT", err, errlen, "migrate");
+    if (rc != 0 && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int prepare_all(struct tb_store *s, char *err, size_t errlen)
+{
+    int i;
+
+    for (i = 0; i < TB__ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+                               NULL) != SQLITE_OK)
+            return tb__store_fail(s, err, errlen, "prepare");
+    }
+    return 0;
+}
+
+int tb_store_open(struct tb_store **out, const char *path, int flags, char *err, size_t errlen)
+{
+    struct tb_store *s = calloc(1, sizeof(*s));
+    int rc;
+
+    *out = NULL;
+    if (s == NULL)
+        return -ENOMEM;
+    s->flags = flags;
+    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK)
+        rc = tb__store_fail(s, err, errlen, path);
+    if (rc == 0)
+        rc = configure(s, err, errlen);
+    if (rc == 0)
+        rc = migrate(s, err, errlen);
+    if (rc == 0)
+        rc = prepare_all(s, err, errlen);
+    if (rc != 0) {
+        tb_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void tb_store_close(struct tb_store *s)
+{
+    int i;
+
+    if (s == NULL)
+        return;
+    for (i = 0; i < TB__ST_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+struct sqlite3 *tb_store_db(struct tb_store *s)
+{
+    return s->db;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+int tb_store_source(struct tb_store *s, const char *name, const char *url, int64_t *source_id,
+                    char *err, size_t errlen)
+{
+    sqlite3_stmt *st = tb__store_stmt(s, TB__ST_SRC_GET);
+    const unsigned char *old;
+    int same, rc;
+
+    *source_id = 0;
+    if (name == NULL)
+        return -EINVAL;
+    bind_text(st, 1, name);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return tb__store_fail(s, err, errlen, "source");
+    if (rc == SQLITE_ROW) {
+        *source_id = sqlite3_column_int64(st, 0);
+        old = sqlite3_column_text(st, 1);
+        same = url == NULL || (old != NULL && strcmp((const char *)old, url) == 0);
+        sqlite3_reset(st);
+        if (same)
+            return 0;
+        st = tb__store_stmt(s, TB__ST_SRC_URL);
+        bind_text(st, 1, url);
+        sqlite3_bind_int64(st, 2, *source_id);
+        return tb__store_done(s, st, err, errlen, "source");
+    }
+    st = tb__store_stmt(s, TB__ST_SRC_INS);
+    bind_text(st, 1, name);
+    bind_text(st, 2, url);
+    rc = tb__store_done(s, st, err, errlen, "source");
+    if (rc == 0)
+        *source_id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}

@@ -1,0 +1,415 @@
+/*
+ * Storing one parsed feed: dedupe, stable out_id, change detection.
+ *
+ * Each entry is matched first by its source's own key, then across sources
+ * by arXiv id, DOI and canonical link; only an unmatched entry is inserted.
+ * A match is rewritten only when its content hash changed and the copy comes
+ * from the entry's origin source, so two sources carrying different versions
+ * of one paper never flip-flop it. The whole feed is one transaction.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TAG_PREFIX "tag:tributary.invalid,2024:"
+#define HASH_LEN 32
+#define TAG_LEN (sizeof(TAG_PREFIX) + 2 * HASH_LEN)
+
+/* One put in progress: where entries go and what came of them. */
+struct put {
+    struct tb_store *s;       /* the store */
+    int64_t source_id;        /* the source being stored */
+    char *source_name;        /* its name, for tag: URIs (malloc'd) */
+    int64_t seen_at;          /* "now" in epoch seconds */
+    struct tb_store_stats st; /* counts so far */
+    int64_t *ids;             /* rowids added or updated (malloc'd) */
+    size_t n, alloc;          /* used and allocated slots of ids */
+    char *err;                /* caller's error buffer */
+    size_t errlen;            /* its size */
+};
+
+/* The columns of an entry that are derived rather than copied. */
+struct row {
+    char *authors, *categories;             /* plain names / terms for FTS */
+    char *authors_json, *contributors_json; /* JSON lists */
+    char *categories_json, *links_json;     /* JSON lists */
+    unsigned char hash[HASH_LEN];           /* change-detection hash */
+};
+
+static int hash_str(EVP_MD_CTX *c, const char *v)
+{
+    /* Length-prefixed, with 0 for absent, so ("ab","c") differs from ("a","bc")
+     * and NULL from "". */
+    uint64_t n = v ? (uint64_t)strlen(v) + 1 : 0;
+
+    return EVP_DigestUpdate(c, &n, sizeof(n)) && (v == NULL || EVP_DigestUpdate(c, v, n - 1));
+}
+
+static int hash_entry(const struct tb_entry *e, struct row *r)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    char flags[64];
+    int ok;
+
+    if (c == NULL)
+        return -ENOMEM;
+    snprintf(flags, sizeof(flags), "%lld %d %d", (long long)e->updated, e->summary.is_html,
+             e->content.is_html);
+    ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) && hash_str(c, e->title) &&
+         hash_str(c, e->link) && hash_str(c, e->summary.value) && hash_str(c, e->content.value) &&
+         hash_str(c, flags) && hash_str(c, r->authors_json) && hash_str(c, r->categories_json) &&
+         EVP_DigestFinal_ex(c, r->hash, NULL);
+    EVP_MD_CTX_free(c);
+    return ok ? 0 : -ENOMEM;
+}
+
+static void row_free(struct row *r)
+{
+    free(r->authors);
+    free(r->categories);
+    free(r->authors_json);
+    free(r->contributors_json);
+    free(r->categories_json);
+    free(r->links_json);
+}
+
+static int row_make(const struct tb_entry *e, struct row *r)
+{
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    rc = tb__join_names(e->authors, &r->authors);
+    if (rc == 0)
+        rc = tb__join_terms(e->categories, &r->categories);
+    if (rc == 0)
+        rc = tb__json_people(e->authors, &r->authors_json);
+    if (rc == 0)
+        rc = tb__json_people(e->contributors, &r->contributors_json);
+    if (rc == 0)
+        rc = tb__json_categories(e->categories, &r->categories_json);
+    if (rc == 0)
+        rc = tb__json_links(e->links, &r->links_json);
+    if (rc == 0)
+        rc = hash_entry(e, r);
+    return rc;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* Empty identifiers are as good as none: they must never match each other. */
+static int bind_ident(sqlite3_stmt *st, int i, const char *v)
+{
+    return bind_text(st, i, (v != NULL && *v != '\0') ? v : NULL);
+}
+
+static int bind_time(sqlite3_stmt *st, int i, int64_t t)
+{
+    return t == TB_TIME_NONE ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, t);
+}
+
+/* Binds ?1..?23, the content columns shared by the insert and the update. */
+static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct row *r,
+                    int64_t updated)
+{
+    const char *const texts[] = {r->authors,    r->authors_json,    r->contributors_json,
+                                 r->categories, r->categories_json, r->links_json};
+    int rc = bind_text(st, 1, e->id);
+    int i;
+
+    rc = rc ? rc : sqlite3_bind_int(st, 2, e->id_is_permalink != 0);
+    rc = rc ? rc : bind_text(st, 3, e->title);
+    rc = rc ? rc : bind_text(st, 4, e->link);
+    rc = rc ? rc : bind_ident(st, 5, e->canon_link);
+    rc = rc ? rc : bind_ident(st, 6, e->arxiv_id);
+    rc = rc ? rc : bind_ident(st, 7, e->doi);
+    rc = rc ? rc : bind_time(st, 8, e->published);
+    rc = rc ? rc : bind_time(st, 9, updated);
+    for (i = 0; i < 6; i++)
+        rc = rc ? rc : bind_text(st, 10 + i, texts[i]);
+    rc = rc ? rc : bind_text(st, 16, e->summary.value);
+    rc = rc ? rc : sqlite3_bind_int(st, 17, e->summary.is_html != 0);
+    rc = rc ? rc : bind_text(st, 18, e->content.value);
+    rc = rc ? rc : sqlite3_bind_int(st, 19, e->content.is_html != 0);
+    rc = rc ? rc : bind_text(st, 20, e->rights);
+    rc = rc ? rc : bind_text(st, 21, e->base);
+    rc = rc ? rc : bind_text(st, 22, e->text);
+    rc = rc ? rc : sqlite3_bind_blob(st, 23, r->hash, HASH_LEN, SQLITE_STATIC);
+    return rc;
+}
+
+static int push_id(struct put *p, int64_t id)
+{
+    int64_t *v;
+
+    if (p->n == p->alloc) {
+        size_t alloc = p->alloc ? 2 * p->alloc : 64;
+
+        v = realloc(p->ids, alloc * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        p->ids = v;
+        p->alloc = alloc;
+    }
+    p->ids[p->n++] = id;
+    return 0;
+}
+
+/* An absolute IRI: a scheme (two or more characters, so not a drive letter),
+ * a colon, something after it, and no whitespace or control characters. */
+static int is_absolute_iri(const char *s)
+{
+    size_t i = 0;
+
+    if (s == NULL || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return 0;
+    while (s[i] && (strchr("+-.", s[i]) || (s[i] >= '0' && s[i] <= '9') ||
+                    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+        i++;
+    if (i < 2 || s[i] != ':' || s[i + 1] == '\0')
+        return 0;
+    for (; s[i]; i++) {
+        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* tag:tributary.invalid,2024:<hex sha256 of source name, NUL, key>. */
+static int make_tag(const char *name, const char *key, char tag[TAG_LEN])
+{
+    unsigned char md[HASH_LEN];
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok, i;
+
+    ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+         EVP_DigestUpdate(c, name, strlen(name) + 1) && EVP_DigestUpdate(c, key, strlen(key)) &&
+         EVP_DigestFinal_ex(c, md, NULL);
+    EVP_MD_CTX_free(c);
+    if (!ok)
+        return -ENOMEM;
+    memcpy(tag, TAG_PREFIX, sizeof(TAG_PREFIX) - 1);
+    for (i = 0; i < HASH_LEN; i++)
+        snprintf(tag + sizeof(TAG_PREFIX) - 1 + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+/* The upstream id when it is an unused absolute IRI outside our own tag
+ * namespace (so it cannot take a tag another entry will need), else a tag. */
+static int choose_out_id(struct put *p, const struct tb_entry *e, char tag[TAG_LEN],
+                         const char **out)
+{
+    sqlite3_stmt *st;
+    int64_t used = 0;
+    int rc;
+
+    *out = tag;
+    if (is_absolute_iri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0) {
+        st = tb__store_stmt(p->s, TB__ST_OUTID_USED);
+        bind_text(st, 1, e->id);
+        rc = tb__store_id(p->s, st, &used, p->err, p->errlen, "out_id");
+        if (rc != 0)
+            return rc;
+        if (used == 0) {
+            *out = e->id;
+            return 0;
+        }
+    }
+    return make_tag(p->source_name, e->key, tag);
+}
+
+/* Records that this source carries entry `id` under `key`. */
+static int link_source(struct put *p, int64_t id, const char *key)
+{
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_KEY_ADD);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, p->source_id);
+    bind_text(st, 2, key);
+    sqlite3_bind_int64(st, 3, id);
+    rc = tb__store_done(p->s, st, p->err, p->errlen, "entry key");
+    if (rc != 0)
+        return rc;
+    st = tb__store_stmt(p->s, TB__ST_SEEN_ADD);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, p->source_id);
+    sqlite3_bind_int64(st, 3, p->seen_at);
+    return tb__store_done(p->s, st, p->err, p->errlen, "entry source");
+}
+
+static int insert_entry(struct put *p, const struct tb_entry *e, const struct row *r)
+{
+    char tag[TAG_LEN];
+    const char *out_id;
+    sqlite3_stmt *st;
+    int64_t id;
+    int rc = choose_out_id(p, e, tag, &out_id);
+
+    if (rc != 0)
+        return rc;
+    st = tb__store_stmt(p->s, TB__ST_INSERT);
+    rc = bind_row(st, e, r, e->updated);
+    rc = rc ? rc : bind_text(st, 24, out_id);
+    rc = rc ? rc : sqlite3_bind_int64(st, 25, p->source_id);
+    rc = rc ? rc : sqlite3_bind_int64(st, 26, p->seen_at);
+    rc = rc ? tb__store_fail(p->s, p->err, p->errlen, "bind")
+            : tb__store_done(p->s, st, p->err, p->errlen, "insert entry");
+    if (rc != 0)
+        return rc;
+    id = sqlite3_last_insert_rowid(p->s->db);
+    rc = link_source(p, id, e->key);
+    p->st.added++;
+    return rc ? rc : push_id(p, id);
+}
+
+/* An existing entry seen again: rewrite it only if changed at its origin. */
+static int refresh_entry(struct put *p, int64_t id, const struct tb_entry *e, const struct row *r)
+{
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_STATE);
+    int64_t origin;
+    int same, rc;
+
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = tb__store_fail(p->s, p->err, p->errlen, "entry state");
+        sqlite3_reset(st);
+        return rc;
+    }
+    origin = sqlite3_column_int64(st, 0);
+    same = sqlite3_column_bytes(st, 1) == HASH_LEN &&
+           memcmp(sqlite3_column_blob(st, 1), r->hash, HASH_LEN) == 0;
+    sqlite3_reset(st);
+    if (same || origin != p->source_id) {
+        p->st.unchanged++;
+        return 0;
+    }
+    st = tb__store_stmt(p->s, TB__ST_UPDATE);
+    rc = bind_row(st, e, r, e->updated != TB_TIME_NONE ? e->updated : p->seen_at);
+    rc = rc ? rc : sqlite3_bind_int64(st, 24, id);
+    rc = rc ? tb__store_fail(p->s, p->err, p->errlen, "bind")
+            : tb__store_done(p->s, st, p->err, p->errlen, "update entry");
+    p->st.updated++;
+    return rc ? rc : push_id(p, id);
+}
+
+static int find_by(struct put *p, enum tb__stmt which, const char *v, int64_t *id)
+{
+    sqlite3_stmt *st;
+
+    if (*id != 0 || v == NULL || *v == '\0')
+        return 0;
+    st = tb__store_stmt(p->s, which);
+    bind_text(st, 1, v);
+    return tb__store_id(p->s, st, id, p->err, p->errlen, "lookup");
+}
+
+/* *id = the entry this one is a copy of, or 0; *own = matched by our key. */
+static int find_entry(struct put *p, const struct tb_entry *e, int64_t *id, int *own)
+{
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_KEY_GET);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, p->source_id);
+    bind_text(st, 2, e->key);
+    rc = tb__store_id(p->s, st, id, p->err, p->errlen, "lookup");
+    *own = *id != 0;
+    if (rc == 0)
+        rc = find_by(p, TB__ST_BY_ARXIV, e->arxiv_id, id);
+    if (rc == 0)
+        rc = find_by(p, TB__ST_BY_DOI, e->doi, id);
+    if (rc == 0)
+        rc = find_by(p, TB__ST_BY_LINK, e->canon_link, id);
+    return rc;
+}
+
+static int put_entry(struct put *p, const struct tb_entry *e)
+{
+    struct row r;
+    int64_t id = 0;
+    int own = 0;
+    int rc;
+
+    if (e->key == NULL) {
+        snprintf(p->err, p->errlen, "entry without a key (was the feed normalized?)");
+        return -EINVAL;
+    }
+    rc = row_make(e, &r);
+    if (rc == 0)
+        rc = find_entry(p, e, &id, &own);
+    if (rc == 0 && id == 0)
+        rc = insert_entry(p, e, &r);
+    else if (rc == 0 && !own)
+        rc = link_source(p, id, e->key);
+    if (rc == 0 && id != 0)
+        rc = refresh_entry(p, id, e, &r);
+    row_free(&r);
+    return rc;
+}
+
+/* Checks the source exists, keeps its name and records the feed's metadata. */
+static int put_source(struct put *p, const struct tb_feed *f)
+{
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_SRC_NAME);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, p->source_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        p->source_name = strdup((const char *)sqlite3_column_text(st, 0));
+        rc = p->source_name ? 0 : -ENOMEM;
+    } else if (rc == SQLITE_DONE) {
+        snprintf(p->err, p->errlen, "no source with id %lld", (long long)p->source_id);
+        rc = -ENOENT;
+    } else {
+        rc = tb__store_fail(p->s, p->err, p->errlen, "source");
+    }
+    sqlite3_reset(st);
+    if (rc != 0)
+        return rc;
+    st = tb__store_stmt(p->s, TB__ST_SRC_META);
+    bind_text(st, 1, f->id ? f->id : f->self);
+    bind_text(st, 2, f->title);
+    bind_text(st, 3, f->link);
+    bind_text(st, 4, f->self);
+    sqlite3_bind_int64(st, 5, p->source_id);
+    return tb__store_done(p->s, st, p->err, p->errlen, "source metadata");
+}
+
+int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_feed *f,
+                      int64_t seen_at, struct tb_store_stats *st, int64_t **new_ids, size_t *n_new,
+                      char *err, size_t errlen)
+{
+    struct put p = {
+        .s = s, .source_id = source_id, .seen_at = seen_at, .err = err, .errlen = errlen};
+    const struct tb_entry *e;
+    int rc;
+
+    rc = tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
+    if (rc == 0)
+        rc = put_source(&p, f);
+    for (e = f->entries; rc == 0 && e != NULL; e = e->next)
+        rc = put_entry(&p, e);
+    if (rc == 0)
+        rc = tb__store_done(s, tb__store_stmt(s, TB__ST_COMMIT), err, errlen, "commit");
+    if (rc != 0 && !sqlite3_get_autocommit(s->db))
+        (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
+    free(p.source_name);
+    if (rc != 0 || new_ids == NULL) {
+        free(p.ids);
+        p.ids = NULL;
+        p.n = 0;
+    }
+    if (rc == 0 && st != NULL)
+        *st = p.st;
+    if (new_ids != NULL) {
+        *new_ids = p.ids;
+        *n_new = p.n;
+    }
+    return rc;
+}

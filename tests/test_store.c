@@ -1,0 +1,710 @@
+/* Tests for tb_store: migrations, dedupe, out_id, updates, load round trip, bulk speed. */
+#include "tb_store.h"
+#include "tb_topic.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define S(f, x) tb_arena_strdup(&(f)->arena, (x))
+
+static char dir[64];
+static char errbuf[512];
+
+static const char *path(const char *name)
+{
+    static char p[128];
+
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    return p;
+}
+
+static void rm_db(const char *name)
+{
+    char p[160];
+
+    snprintf(p, sizeof(p), "%s", path(name));
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-wal", path(name));
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", path(name));
+    unlink(p);
+}
+
+static struct tb_store *open_db(const char *name, int flags)
+{
+    struct tb_store *s = NULL;
+    int rc = tb_store_open(&s, path(name), flags, errbuf, sizeof(errbuf));
+
+    if (rc != 0)
+        fprintf(stderr, "open %s: %s\n", name, errbuf);
+    CHECK_OK(rc);
+    return s;
+}
+
+/* First column of the first row of sql (with ?1 = arg when it has one), as an integer. */
+static long long q_int(struct tb_store *s, const char *sql, long long arg)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+
+    CHECK_EQ(sqlite3_prepare_v2(tb_store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_bind_parameter_count(st) > 0)
+        sqlite3_bind_int64(st, 1, arg);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The same, as text copied into a static buffer ("" without a row). */
+static const char *q_text(struct tb_store *s, const char *sql, long long arg)
+{
+    static char buf[512];
+    sqlite3_stmt *st = NULL;
+
+    buf[0] = '\0';
+    CHECK_EQ(sqlite3_prepare_v2(tb_store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_bind_parameter_count(st) > 0)
+        sqlite3_bind_int64(st, 1, arg);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, sizeof(buf), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return buf;
+}
+
+static int64_t source(struct tb_store *s, const char *name)
+{
+    int64_t id = 0;
+
+    CHECK_OK(tb_store_source(s, name, "https://example.org/feed", &id, errbuf, sizeof(errbuf)));
+    CHECK(id > 0);
+    return id;
+}
+
+static struct tb_entry *add(struct tb_feed *f, const char *key, const char *id, const char *title)
+{
+    struct tb_entry *e = tb_entry_new(f);
+
+    e->key = S(f, key);
+    e->id = S(f, id);
+    e->title = S(f, title);
+    e->text = S(f, title);
+    tb_feed_append(f, e);
+    return e;
+}
+
+static struct tb_store_stats put(struct tb_store *s, int64_t src, struct tb_feed *f, int64_t now)
+{
+    struct tb_store_stats st = {99, 99, 99};
+    int rc = tb_store_put_feed(s, src, f, now, &st, NULL, NULL, errbuf, sizeof(errbuf));
+
+    if (rc != 0)
+        fprintf(stderr, "put: %s\n", errbuf);
+    CHECK_OK(rc);
+    return st;
+}
+
+static size_t count_matches(struct tb_store *s, const char *query)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+
+    CHECK_OK(tb_topic_select(s, query, 0, &ids, &n, errbuf, sizeof(errbuf)));
+    free(ids);
+    return n;
+}
+
+static void test_migrations(void)
+{
+    struct tb_store *s = open_db("m.db", 0);
+    sqlite3 *raw = NULL;
+    FILE *fp;
+    int rc;
+
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 1);
+    CHECK_STR(q_text(s, "PRAGMA journal_mode", 0), "wal");
+    CHECK_EQ(q_int(s, "PRAGMA foreign_keys", 0), 1);
+    CHECK_EQ(q_int(s,
+                   "SELECT count(*) FROM sqlite_master WHERE name IN ('sources', 'entries',"
+                   " 'entry_keys', 'entry_sources', 'entries_fts', 'entries_canon_link',"
+                   " 'entries_arxiv_id', 'entries_doi')",
+                   0),
+             8);
+    source(s, "kept");
+    tb_store_close(s);
+
+    /* Re-open: no migration runs again, data is still there. */
+    s = open_db("m.db", 0);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 1);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
+    tb_store_close(s);
+
+    /* A database from a newer tributary is refused with a clear message. */
+    CHECK_EQ(sqlite3_open(path("m.db"), &raw), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(raw, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    s = (struct tb_store *)&rc;
+    CHECK_EQ(tb_store_open(&s, path("m.db"), 0, errbuf, sizeof(errbuf)), TB_ESTORE);
+    CHECK(s == NULL);
+    CHECK(strstr(errbuf, "newer") != NULL);
+
+    /* Not a database at all, and a path that cannot be created. */
+    fp = fopen(path("junk.db"), "w");
+    CHECK(fp != NULL);
+    for (rc = 0; fp && rc < 64; rc++)
+        fputs("this is not an SQLite database, just text. ", fp);
+    if (fp)
+        fclose(fp);
+    CHECK_EQ(tb_store_open(&s, path("junk.db"), 0, errbuf, sizeof(errbuf)), TB_ESTORE);
+    CHECK(strstr(errbuf, "not a database") != NULL);
+    CHECK_EQ(tb_store_open(&s, path("no/such/dir.db"), 0, errbuf, sizeof(errbuf)), TB_ESTORE);
+    rm_db("m.db");
+    rm_db("junk.db");
+}
+
+static void test_sources(void)
+{
+    struct tb_store *s = open_db("src.db", 0);
+    int64_t a = 0, b = 0, c = 0;
+
+    CHECK_OK(tb_store_source(s, "arxiv", "https://a.example/1", &a, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_source(s, "arxiv", "https://a.example/2", &b, errbuf, sizeof(errbuf)));
+    CHECK_EQ(a, b);
+    CHECK_STR(q_text(s, "SELECT url FROM sources WHERE id = ?1", a), "https://a.example/2");
+    CHECK_OK(tb_store_source(s, "arxiv", NULL, &b, errbuf, sizeof(errbuf)));
+    CHECK_STR(q_text(s, "SELECT url FROM sources WHERE id = ?1", a), "https://a.example/2");
+    CHECK_OK(tb_store_source(s, "blog", NULL, &c, errbuf, sizeof(errbuf)));
+    CHECK(c != a && c > 0);
+    CHECK_EQ(tb_store_source(s, NULL, "x", &c, errbuf, sizeof(errbuf)), -EINVAL);
+    tb_store_close(s);
+    rm_db("src.db");
+}
+
+static void test_within_source(void)
+{
+    struct tb_store *s = open_db("w.db", 0);
+    int64_t src = source(s, "a");
+    struct tb_feed *f = tb_feed_new();
+    struct tb_store_stats st;
+    int64_t *ids = NULL;
+    size_t n = 0;
+
+    add(f, "k1", "https://ex.org/1", "One");
+    add(f, "k2", "https://ex.org/2", "Two");
+    add(f, "k3", NULL, "Three");
+    CHECK_OK(tb_store_put_feed(s, src, f, 100, &st, &ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(st.added, 3);
+    CHECK_EQ(st.unchanged, 0);
+    CHECK_EQ(n, 3);
+    free(ids);
+
+    /* The same feed again changes nothing and reports nothing new. */
+    CHECK_OK(tb_store_put_feed(s, src, f, 200, &st, &ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(st.added, 0);
+    CHECK_EQ(st.updated, 0);
+    CHECK_EQ(st.unchanged, 3);
+    CHECK_EQ(n, 0);
+    CHECK(ids == NULL);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 3);
+    CHECK_EQ(q_int(s, "SELECT max(first_seen) FROM entries", 0), 100);
+    tb_feed_free(f);
+    tb_store_close(s);
+    rm_db("w.db");
+}
+
+static void test_cross_source(void)
+{
+    struct tb_store *s = open_db("x.db", 0);
+    int64_t a = source(s, "a"), b = source(s, "b"), c = source(s, "c");
+    struct tb_feed *fa = tb_feed_new(), *fb = tb_feed_new(), *fc = tb_feed_new();
+    struct tb_store_stats st;
+    struct tb_entry *e;
+    const char *sql = "SELECT count(*) FROM entry_sources WHERE entry_id = ?1";
+
+    add(fa, "a1", "https://a/1", "Paper one")->arxiv_id = "2401.00001";
+    add(fa, "a2", "https://a/2", "Paper two")->doi = "10.1000/two";
+    add(fa, "a3", "https://a/3", "Paper three")->canon_link = "https://ex.org/p3";
+    add(fa, "a4", "https://a/4", "Empty ids")->arxiv_id = "";
+    add(fb, "b1", "https://b/1", "Paper one (b)")->arxiv_id = "2401.00001";
+    add(fb, "b2", "https://b/2", "Paper two (b)")->doi = "10.1000/two";
+    add(fb, "b3", "https://b/3", "Paper three (b)")->canon_link = "https://ex.org/p3";
+    add(fb, "b4", "https://b/4", "Empty ids too")->arxiv_id = "";
+    put(s, a, fa, 10);
+    st = put(s, b, fb, 20);
+    CHECK_EQ(st.added, 1); /* only the entry with an empty arxiv id */
+    CHECK_EQ(st.unchanged, 3);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
+    CHECK_EQ(q_int(s, sql, 1), 2);
+    CHECK_EQ(q_int(s, sql, 2), 2);
+    CHECK_EQ(q_int(s, sql, 3), 2);
+    CHECK_EQ(q_int(s, sql, 4), 1);
+    CHECK_EQ(
+        q_int(s, "SELECT first_seen FROM entry_sources WHERE entry_id = 1 AND source_id = ?1", b),
+        20);
+    CHECK_STR(q_text(s, "SELECT title FROM entries WHERE id = ?1", 1), "Paper one");
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entry_keys WHERE entry_id = ?1", 3), 2);
+
+    /* Stored again, b's copies are found by b's own keys. */
+    st = put(s, b, fb, 30);
+    CHECK_EQ(st.added, 0);
+    CHECK_EQ(st.unchanged, 4);
+
+    /* arXiv id wins over DOI: c's entry names paper one's arXiv id and paper two's DOI. */
+    e = add(fc, "c1", NULL, "Both ids");
+    e->arxiv_id = "2401.00001";
+    e->doi = "10.1000/two";
+    put(s, c, fc, 40);
+    CHECK_EQ(q_int(s, sql, 1), 3);
+    CHECK_EQ(q_int(s, sql, 2), 2);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
+    tb_feed_free(fa);
+    tb_feed_free(fb);
+    tb_feed_free(fc);
+    tb_store_close(s);
+    rm_db("x.db");
+}
+
+static int is_tag(const char *s)
+{
+    static const char prefix[] = "tag:tributary.invalid,2024:";
+    size_t i, n = sizeof(prefix) - 1;
+
+    if (s == NULL || strncmp(s, prefix, n) != 0 || strlen(s) != n + 64)
+        return 0;
+    for (i = n; s[i]; i++) {
+        if (!strchr("0123456789abcdef", s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+static void test_out_id(void)
+{
+    struct tb_store *s = open_db("o.db", 0);
+    int64_t a = source(s, "a"), b = source(s, "b");
+    struct tb_feed *fa = tb_feed_new(), *fb = tb_feed_new();
+    const char *sql = "SELECT out_id FROM entries WHERE id = ?1";
+    char tag3[128];
+
+    add(fa, "k1", "https://ex.org/1", "IRI id");
+    add(fa, "k2", "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a", "URN id");
+    add(fa, "k3", "1234", "No scheme");
+    add(fa, "k4", NULL, "No id");
+    add(fa, "k5", "C:\\feeds\\x", "Drive letter");
+    add(fa, "k6", "https://ex.org/with space", "Space");
+    add(fa, "k7", "tag:tributary.invalid,2024:00", "Our namespace");
+    add(fb, "k1", "https://ex.org/1", "Same upstream id, other paper");
+    put(s, a, fa, 1);
+    put(s, b, fb, 2);
+    CHECK_STR(q_text(s, sql, 1), "https://ex.org/1");
+    CHECK_STR(q_text(s, sql, 2), "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a");
+    CHECK(is_tag(q_text(s, sql, 3)));
+    snprintf(tag3, sizeof(tag3), "%s", q_text(s, sql, 3));
+    CHECK(is_tag(q_text(s, sql, 4)));
+    CHECK(strcmp(q_text(s, sql, 4), tag3) != 0);
+    CHECK(is_tag(q_text(s, sql, 5)));
+    CHECK(is_tag(q_text(s, sql, 6)));
+    CHECK(is_tag(q_text(s, sql, 7)));
+    /* Already taken by entry 1: the second paper gets a tag of its own. */
+    CHECK(is_tag(q_text(s, sql, 8)));
+    CHECK_EQ(q_int(s, "SELECT count(DISTINCT out_id) FROM entries", 0), 8);
+    tb_store_close(s);
+
+    /* Stable across re-open. */
+    s = open_db("o.db", 0);
+    CHECK_STR(q_text(s, sql, 3), tag3);
+    tb_feed_free(fa);
+    tb_feed_free(fb);
+    tb_store_close(s);
+    rm_db("o.db");
+}
+
+static void test_update(void)
+{
+    struct tb_store *s = open_db("u.db", 0);
+    int64_t a = source(s, "a");
+    struct tb_feed *f = tb_feed_new(), *got = NULL;
+    struct tb_entry *e = add(f, "k1", "1", "An old title about zebras");
+    struct tb_store_stats st;
+    int64_t *ids = NULL, one = 1;
+    size_t n = 0;
+    char out_id[128];
+
+    put(s, a, f, 1000);
+    snprintf(out_id, sizeof(out_id), "%s", q_text(s, "SELECT out_id FROM entries", 0));
+    CHECK_EQ(count_matches(s, "zebras"), 1);
+
+    e->title = e->text = "A new title about giraffes";
+    CHECK_OK(tb_store_put_feed(s, a, f, 2000, &st, &ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(st.updated, 1);
+    CHECK_EQ(st.added, 0);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(n ? ids[0] : 0, 1);
+    free(ids);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 1);
+    CHECK_EQ(count_matches(s, "zebras"), 0);
+    CHECK_EQ(count_matches(s, "giraffes"), 1);
+    CHECK_EQ(q_int(s, "SELECT updated FROM entries", 0), 2000); /* no upstream date: seen_at */
+    CHECK_EQ(q_int(s, "SELECT first_seen FROM entries", 0), 1000);
+    CHECK_STR(q_text(s, "SELECT out_id FROM entries", 0), out_id);
+
+    /* An upstream date is kept as given. */
+    e->updated = 5000;
+    st = put(s, a, f, 3000);
+    CHECK_EQ(st.updated, 1);
+    CHECK_EQ(q_int(s, "SELECT updated FROM entries", 0), 5000);
+    CHECK_EQ(q_int(s, "SELECT sort_time FROM entries", 0), 5000);
+    CHECK_EQ(sqlite3_exec(tb_store_db(s),
+                          "INSERT INTO entries_fts(entries_fts) VALUES('integrity-check')", NULL,
+                          NULL, NULL),
+             SQLITE_OK);
+    tb_store_close(s);
+
+    s = open_db("u.db", 0);
+    CHECK_OK(tb_store_load(s, &one, 1, &got, errbuf, sizeof(errbuf)));
+    CHECK(got && got->entries && strcmp(got->entries->out_id, out_id) == 0);
+    CHECK_STR(got && got->entries ? got->entries->title : NULL, "A new title about giraffes");
+    tb_feed_free(got);
+    tb_feed_free(f);
+    tb_store_close(s);
+    rm_db("u.db");
+}
+
+static void test_secondary(void)
+{
+    struct tb_store *s = open_db("sec.db", 0);
+    int64_t a = source(s, "a"), b = source(s, "b");
+    struct tb_feed *fa = tb_feed_new(), *fb = tb_feed_new();
+    struct tb_entry *ea = add(fa, "a1", NULL, "Title from a");
+    struct tb_entry *eb = add(fb, "b1", NULL, "Title from b");
+    struct tb_store_stats st;
+
+    ea->arxiv_id = eb->arxiv_id = "2402.12345";
+    put(s, a, fa, 1);
+    st = put(s, b, fb, 2);
+    CHECK_EQ(st.unchanged, 1);
+    eb->title = "Title from b, revised";
+    st = put(s, b, fb, 3);
+    CHECK_EQ(st.unchanged, 1);
+    CHECK_EQ(st.updated, 0);
+    CHECK_STR(q_text(s, "SELECT title FROM entries", 0), "Title from a");
+    CHECK_EQ(q_int(s, "SELECT updated IS NULL FROM entries", 0), 1);
+
+    ea->title = "Title from a, revised";
+    st = put(s, a, fa, 4);
+    CHECK_EQ(st.updated, 1);
+    CHECK_STR(q_text(s, "SELECT title FROM entries", 0), "Title from a, revised");
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 1);
+    tb_feed_free(fa);
+    tb_feed_free(fb);
+    tb_store_close(s);
+    rm_db("sec.db");
+}
+
+static void test_temp(void)
+{
+    struct tb_store *s = open_db("t.db", TB_STORE_TEMP);
+    struct tb_feed *f = tb_feed_new(), *got = NULL;
+    int64_t a = source(s, "a"), id = 1;
+
+    CHECK_STR(q_text(s, "PRAGMA journal_mode", 0), "memory");
+    CHECK_EQ(q_int(s, "PRAGMA synchronous", 0), 0);
+    CHECK_EQ(q_int(s, "PRAGMA temp_store", 0), 2);
+    add(f, "k", "https://ex.org/t", "Temporary");
+    CHECK_EQ(put(s, a, f, 1).added, 1);
+    CHECK_OK(tb_store_load(s, &id, 1, &got, errbuf, sizeof(errbuf)));
+    CHECK_EQ(got ? got->nentries : 0, 1);
+    tb_feed_free(got);
+    tb_feed_free(f);
+    tb_store_close(s);
+    rm_db("t.db");
+}
+
+static struct tb_person *person(struct tb_feed *f, const char *name, const char *email,
+                                const char *uri, struct tb_person *next)
+{
+    struct tb_person *p = tb_arena_alloc(&f->arena, sizeof(*p));
+
+    p->name = S(f, name);
+    p->email = S(f, email);
+    p->uri = S(f, uri);
+    p->next = next;
+    return p;
+}
+
+/* A feed whose one entry sets every field store keeps. */
+static struct tb_feed *full_feed(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = add(f, "key-1", "https://ex.org/full", "Full \"entry\" <title>");
+    struct tb_category *c1 = tb_arena_alloc(&f->arena, sizeof(*c1));
+    struct tb_category *c2 = tb_arena_alloc(&f->arena, sizeof(*c2));
+    struct tb_link *l1 = tb_arena_alloc(&f->arena, sizeof(*l1));
+    struct tb_link *l2 = tb_arena_alloc(&f->arena, sizeof(*l2));
+
+    f->id = S(f, "urn:feed:1");
+    f->title = S(f, "Feed title");
+    f->link = S(f, "https://ex.org/");
+    f->self = S(f, "https://ex.org/feed.xml");
+    e->id_is_permalink = 0;
+    e->link = S(f, "https://ex.org/full?utm_source=x");
+    e->canon_link = S(f, "https://ex.org/full");
+    e->arxiv_id = S(f, "2401.01234");
+    e->doi = S(f, "10.1000/xyz");
+    e->published = 1700000000;
+    e->updated = 1700003600;
+    e->authors = person(f, "Ada L\xc3\xb6vel", "ada@ex.org", "https://ada.ex.org/",
+                        person(f, "Bob", NULL, NULL, NULL));
+    e->contributors = person(f, "Carol", NULL, "https://carol.ex.org/", NULL);
+    c1->term = S(f, "cs.CL");
+    c1->scheme = S(f, "https://arxiv.org/");
+    c1->next = c2;
+    c2->term = S(f, "nlp");
+    e->categories = c1;
+    l1->href = S(f, "https://ex.org/full");
+    l1->rel = S(f, "alternate");
+    l1->type = S(f, "text/html");
+    l1->length = -1;
+    l1->next = l2;
+    l2->href = S(f, "https://ex.org/full.pdf");
+    l2->rel = S(f, "enclosure");
+    l2->type = S(f, "application/pdf");
+    l2->title = S(f, "PDF");
+    l2->length = 123456;
+    e->links = l1;
+    e->summary.value = S(f, "<p>Summary &amp; more</p>");
+    e->summary.is_html = 1;
+    e->content.value = S(f, "Plain content");
+    e->rights = S(f, "CC-BY");
+    e->base = S(f, "https://ex.org/base/");
+    e->text = S(f, "Summary & more Plain content");
+    return f;
+}
+
+static void check_people(const struct tb_person *p)
+{
+    CHECK_STR(p ? p->name : NULL, "Ada L\xc3\xb6vel");
+    CHECK_STR(p ? p->email : NULL, "ada@ex.org");
+    CHECK_STR(p ? p->uri : NULL, "https://ada.ex.org/");
+    p = p ? p->next : NULL;
+    CHECK_STR(p ? p->name : NULL, "Bob");
+    CHECK(p && p->email == NULL && p->uri == NULL && p->next == NULL);
+}
+
+static void check_lists(const struct tb_entry *e)
+{
+    const struct tb_category *c = e->categories;
+    const struct tb_link *l = e->links;
+
+    check_people(e->authors);
+    CHECK_STR(e->contributors ? e->contributors->name : NULL, "Carol");
+    CHECK_STR(e->contributors ? e->contributors->uri : NULL, "https://carol.ex.org/");
+    CHECK_STR(c ? c->term : NULL, "cs.CL");
+    CHECK_STR(c ? c->scheme : NULL, "https://arxiv.org/");
+    c = c ? c->next : NULL;
+    CHECK(c && strcmp(c->term, "nlp") == 0 && c->scheme == NULL && c->next == NULL);
+    CHECK(l && strcmp(l->href, "https://ex.org/full") == 0 && l->length == -1);
+    CHECK(l && strcmp(l->rel, "alternate") == 0 && l->title == NULL);
+    l = l ? l->next : NULL;
+    CHECK(l && strcmp(l->href, "https://ex.org/full.pdf") == 0 && l->length == 123456);
+    CHECK(l && strcmp(l->type, "application/pdf") == 0 && strcmp(l->title, "PDF") == 0);
+    CHECK(l && l->next == NULL);
+}
+
+static void test_roundtrip(void)
+{
+    struct tb_store *s = open_db("r.db", 0);
+    struct tb_feed *f = full_feed(), *got = NULL;
+    int64_t a = source(s, "a"), ids[] = {1, 42};
+    const struct tb_entry *e;
+
+    put(s, a, f, 1);
+    CHECK_OK(tb_store_load(s, ids, 2, &got, errbuf, sizeof(errbuf)));
+    CHECK_EQ(got ? got->nentries : 0, 1); /* rowid 42 does not exist */
+    e = got ? got->entries : NULL;
+    if (e == NULL)
+        goto out;
+    CHECK_EQ(e->rowid, 1);
+    CHECK_STR(e->out_id, "https://ex.org/full");
+    CHECK_STR(e->id, "https://ex.org/full");
+    CHECK_EQ(e->id_is_permalink, 0);
+    CHECK_STR(e->key, "key-1");
+    CHECK_STR(e->title, "Full \"entry\" <title>");
+    CHECK_STR(e->link, "https://ex.org/full?utm_source=x");
+    CHECK_STR(e->canon_link, "https://ex.org/full");
+    CHECK_STR(e->arxiv_id, "2401.01234");
+    CHECK_STR(e->doi, "10.1000/xyz");
+    CHECK_EQ(e->published, 1700000000);
+    CHECK_EQ(e->updated, 1700003600);
+    CHECK_STR(e->summary.value, "<p>Summary &amp; more</p>");
+    CHECK_EQ(e->summary.is_html, 1);
+    CHECK_STR(e->content.value, "Plain content");
+    CHECK_EQ(e->content.is_html, 0);
+    CHECK_STR(e->rights, "CC-BY");
+    CHECK_STR(e->base, "https://ex.org/base/");
+    CHECK_STR(e->text, "Summary & more Plain content");
+    CHECK_STR(e->origin.id, "urn:feed:1");
+    CHECK_STR(e->origin.title, "Feed title");
+    CHECK_STR(e->origin.link, "https://ex.org/");
+    CHECK_STR(e->origin.self, "https://ex.org/feed.xml");
+    check_lists(e);
+    CHECK_EQ(count_matches(s, "authors:lovel"), 1);
+    CHECK_EQ(count_matches(s, "categories:nlp"), 1);
+out:
+    tb_feed_free(got);
+    CHECK_OK(tb_store_load(s, NULL, 0, &got, errbuf, sizeof(errbuf)));
+    CHECK(got != NULL && got->nentries == 0);
+    tb_feed_free(got);
+    tb_feed_free(f);
+    tb_store_close(s);
+    rm_db("r.db");
+}
+
+static void test_hostile(void)
+{
+    struct tb_store *s = open_db("h.db", 0);
+    struct tb_feed *f = tb_feed_new(), *got = NULL;
+    int64_t a = source(s, "a"), id = 0;
+    struct tb_entry *e;
+    struct tb_store_stats st;
+
+    /* A bad entry after good ones: nothing of the feed is stored. */
+    add(f, "k1", NULL, "Good one");
+    add(f, "k2", NULL, "Good two");
+    add(f, "k3", NULL, "No key")->key = NULL;
+    CHECK_EQ(tb_store_put_feed(s, a, f, 1, &st, NULL, NULL, errbuf, sizeof(errbuf)), -EINVAL);
+    CHECK(strstr(errbuf, "key") != NULL);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 0);
+    CHECK_EQ(tb_store_put_feed(s, 999, f, 1, &st, NULL, NULL, errbuf, sizeof(errbuf)), -ENOENT);
+
+    /* Invalid UTF-8 in a list and SQL in text are stored without harm. */
+    tb_feed_free(f);
+    f = tb_feed_new();
+    e = add(f, "k1", "'); DROP TABLE entries; --", "'); DROP TABLE entries; --");
+    e->authors = person(f, "\xff\xfe bad", "\xc3", NULL, person(f, "Good", NULL, NULL, NULL));
+    CHECK_EQ(put(s, a, f, 2).added, 1);
+    id = q_int(s, "SELECT id FROM entries", 0);
+    CHECK_OK(tb_store_load(s, &id, 1, &got, errbuf, sizeof(errbuf)));
+    e = got ? got->entries : NULL;
+    CHECK_STR(e ? e->title : NULL, "'); DROP TABLE entries; --");
+    CHECK(e && e->authors && e->authors->next && strcmp(e->authors->next->name, "Good") == 0);
+    tb_feed_free(got);
+    tb_feed_free(f);
+    tb_store_close(s);
+    rm_db("h.db");
+}
+
+/* Abstracts from shared/seed-papers.txt (a title line, an abstract line). */
+static size_t read_seed(char titles[][256], char abstracts[][4096], size_t max)
+{
+    const char *shared = getenv("TB_SHARED");
+    char p[512], line[8192];
+    size_t n = 0, len;
+    FILE *fp;
+
+    snprintf(p, sizeof(p), "%s/seed-papers.txt", shared ? shared : "/work/shared");
+    fp = fopen(p, "r");
+    while (fp && n < max && fgets(line, sizeof(line), fp)) {
+        len = strcspn(line, "\n");
+        line[len] = '\0';
+        if (len == 0 || line[0] == '#')
+            continue;
+        snprintf(titles[n], 256, "%.255s", line);
+        if (!fgets(line, sizeof(line), fp))
+            break;
+        line[strcspn(line, "\n")] = '\0';
+        snprintf(abstracts[n++], 4096, "%.4095s", line);
+    }
+    if (fp)
+        fclose(fp);
+    return n;
+}
+
+static struct tb_feed *bulk_feed(size_t from, size_t count, char titles[][256],
+                                 char abstracts[][4096], size_t nseed, size_t *bytes)
+{
+    struct tb_feed *f = tb_feed_new();
+    char buf[512];
+    size_t i;
+
+    for (i = from; i < from + count; i++) {
+        const char *abs = abstracts[i % nseed];
+        struct tb_entry *e;
+
+        snprintf(buf, sizeof(buf), "%s (%zu)", titles[i % nseed], i);
+        e = add(f, "", NULL, buf);
+        snprintf(buf, sizeof(buf), "https://arxiv.org/abs/2401.%05zu", i);
+        e->key = e->id = e->link = e->canon_link = S(f, buf);
+        e->arxiv_id = S(f, buf + strlen("https://arxiv.org/abs/"));
+        e->summary.value = e->text = S(f, abs);
+        e->published = 1700000000 + (int64_t)i;
+        e->authors = person(f, "First Author", NULL, NULL, person(f, "Second", NULL, NULL, NULL));
+        *bytes += strlen(abs);
+    }
+    return f;
+}
+
+/* Bulk insert in TB_STORE_TEMP mode; TB_BENCH_N=20000 prints the speed. */
+static void test_bulk(void)
+{
+    static char titles[40][256], abstracts[40][4096];
+    const char *env = getenv("TB_BENCH_N");
+    size_t total = env ? strtoul(env, NULL, 10) : 2000, nseed, done, bytes = 0, n = 0;
+    struct tb_store *s = open_db("bulk.db", TB_STORE_TEMP);
+    int64_t a = source(s, "arxiv"), *ids = NULL;
+    struct timespec t0, t1;
+    double secs;
+
+    nseed = read_seed(titles, abstracts, 40);
+    CHECK(nseed >= 30);
+    if (nseed == 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (done = 0; done < total; done += 1000) {
+        size_t count = total - done < 1000 ? total - done : 1000;
+        struct tb_feed *f = bulk_feed(done, count, titles, abstracts, nseed, &bytes);
+
+        CHECK_EQ(put(s, a, f, 1).added, count);
+        tb_feed_free(f);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), total);
+    CHECK_OK(tb_topic_select(s, "attention", 50, &ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, total >= 50 ? 50 : n);
+    free(ids);
+    if (env)
+        printf("bulk: %zu entries, %.1f MB of abstracts in %.2f s: %.0f entries/s, %.1f MB/s\n",
+               total, (double)bytes / 1e6, secs, (double)total / secs, (double)bytes / 1e6 / secs);
+    tb_store_close(s);
+    rm_db("bulk.db");
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/tb_store_XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_migrations();
+    test_sources();
+    test_within_source();
+    test_cross_source();
+    test_out_id();
+    test_update();
+    test_secondary();
+    test_temp();
+    test_roundtrip();
+    test_hostile();
+    test_bulk();
+    rmdir(dir);
+    CHECK_DONE();
+}
