@@ -424,6 +424,9 @@ static void capture(struct px *p, enum tag tag, enum ns ns, const xmlChar **attr
         add_link(p, attr(p, attrs, n, NS_RSS, "src"), "related", type, NULL, NULL);
 }
 
+static void end_entry(struct px *p);
+static void end_person(struct px *p);
+
 /* The root element decides the format; anything else is not a feed. */
 static void start_root(struct px *p, enum tag tag, const char *uri, const char *name,
                        const xmlChar **attrs, int n)
@@ -451,10 +454,10 @@ static void start_entry(struct px *p, const xmlChar **attrs, int n)
 {
     const char *about;
 
-    if (p->entry != NULL) { /* an entry inside an entry: ignore it */
-        p->skip_depth = p->depth;
-        return;
-    }
+    if (p->person != NULL)
+        end_person(p);
+    if (p->entry != NULL) /* unclosed markup nested the next entry in this one: close it */
+        end_entry(p);
     p->entry = chk(p, tb_entry_new(p->f));
     if (p->entry == NULL)
         return;
@@ -650,6 +653,8 @@ static void store(struct px *p, const char *v, int is_html)
     case T_CONTENT:
     case T_ENCODED:
         set_body(p, S_CONTENT, 2, v, is_html);
+        if (e != NULL && e->content.value == v) /* relative links in it resolve from here */
+            e->base = p->base[p->depth];
         break;
     case T_SUBTITLE:
         if (e == NULL && take(p, S_SUMMARY, 3))
