@@ -1,0 +1,30 @@
+/*
+ * tb_date: feed dates to and from seconds since the epoch (UTC).
+ *
+ * Pure functions, no locale, no TZ: the arithmetic is days-from-civil, so
+ * results do not depend on the machine's time zone.
+ */
+#ifndef TB_DATE_H
+#define TB_DATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tb_entry.h"
+
+/**
+ * RFC 822/1123/2822 and RFC 3339/ISO 8601 dates and common broken variants
+ * (no weekday, no seconds, named and military zones, two-digit years, full
+ * month names, extra spaces or commas, any case) -> seconds since epoch UTC,
+ * or TB_TIME_NONE when unparseable (never 0, never now). NULL gives
+ * TB_TIME_NONE.
+ */
+int64_t tb_date_parse(const char *s);
+
+/** Formats t as RFC 3339 UTC "2024-01-02T03:04:05Z" into buf (at least 21 bytes). */
+void tb_date_format_rfc3339(int64_t t, char *buf, size_t len);
+
+/** Formats t as RFC 822 "Tue, 02 Jan 2024 03:04:05 +0000" into buf (at least 32 bytes). */
+void tb_date_format_rfc822(int64_t t, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,516 @@
+/*
+ * Feed parsing: bytes to UTF-8, format detection, and the string helpers the
+ * RSS/Atom (parse_xml.c) and JSON Feed (parse_json.c) readers share.
+ *
+ * Every document is turned into clean UTF-8 before a parser sees it: a BOM
+ * wins, then the external charset, then the declared one; other charsets go
+ * through iconv; bytes that are not valid UTF-8 are read as windows-1252 (the
+ * usual mislabelled feed) and control characters XML cannot hold are
+ * dropped. libxml2 is then told to ignore the declared encoding.
+ */
+#include "tb_parse.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <iconv.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "parse_int.h"
+#include "tb_buf.h"
+
+/* windows-1252 0x80..0x9F; 0 marks the five undefined bytes. */
+static const uint16_t cp1252[32] = {0x20AC, 0,      0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+                                    0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0,      0x017D, 0,
+                                    0,      0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+                                    0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,      0x017E, 0x0178};
+
+/*
+ * Length of the UTF-8 sequence at s (n bytes available) when it is valid and
+ * a character XML 1.0 allows; 0 otherwise. Overlong forms, surrogates,
+ * U+FFFE/U+FFFF and C0 controls other than tab, LF and CR are refused.
+ */
+static size_t xml_char_len(const unsigned char *s, size_t n)
+{
+    uint32_t cp;
+    size_t len, i;
+
+    if (s[0] < 0x80)
+        return s[0] >= 0x20 || s[0] == '\t' || s[0] == '\n' || s[0] == '\r' ? 1 : 0;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        len = 2, cp = s[0] & 0x1F;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+        len = 3, cp = s[0] & 0x0F;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+        len = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
+        return 0;
+    return len;
+}
+
+/* Appends code point cp as UTF-8. */
+static int put_utf8(struct tb_buf *b, uint32_t cp)
+{
+    char u[3];
+
+    if (cp < 0x80)
+        return tb_buf_add(b, (char[]){(char)cp}, 1);
+    if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        return tb_buf_add(b, u, 2);
+    }
+    u[0] = (char)(0xE0 | (cp >> 12));
+    u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    u[2] = (char)(0x80 | (cp & 0x3F));
+    return tb_buf_add(b, u, 3);
+}
+
+/*
+ * Copies s into b keeping valid XML characters, reading each invalid byte as
+ * windows-1252 (when `repair`) or dropping it. Returns 0 or a tb_buf error.
+ */
+static int clean_utf8(struct tb_buf *b, const char *s, size_t n, int repair)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, run = 0, k;
+    int rc = 0;
+
+    while (i < n && rc == 0) {
+        k = xml_char_len(u + i, n - i);
+        if (k > 0) {
+            i += k;
+            run += k;
+            continue;
+        }
+        rc = tb_buf_add(b, s + i - run, run);
+        run = 0;
+        if (rc == 0 && repair && u[i] >= 0xA0)
+            rc = put_utf8(b, u[i]);
+        else if (rc == 0 && repair && u[i] >= 0x80 && cp1252[u[i] - 0x80])
+            rc = put_utf8(b, cp1252[u[i] - 0x80]);
+        i++;
+    }
+    if (rc == 0)
+        rc = tb_buf_add(b, s + i - run, run);
+    return rc;
+}
+
+/* Whether s[0..n) needs no cleaning at all (the common case: no copy). */
+static int is_clean(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, k;
+
+    while (i < n) {
+        if (u[i] >= 0x20 && u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        k = xml_char_len(u + i, n - i);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+char *tb__parse_str(struct tb_feed *f, const char *s, size_t n, int trim)
+{
+    struct tb_buf b;
+    char *out;
+
+    while (trim && n > 0 && is_space(*s))
+        s++, n--;
+    while (trim && n > 0 && is_space(s[n - 1]))
+        n--;
+    if (is_clean(s, n))
+        return tb_arena_strndup(&f->arena, s, n);
+    tb_buf_init(&b, n + 1);
+    if (clean_utf8(&b, s, n, 0) != 0)
+        return NULL;
+    out = tb_arena_strndup(&f->arena, b.data ? b.data : "", b.len);
+    tb_buf_free(&b);
+    return out;
+}
+
+/* Whether s starts with a URI scheme ("tag:", "mailto:", "https:"). */
+static int has_scheme(const char *s)
+{
+    const char *p = s;
+
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+           (p > s && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.')))
+        p++;
+    return p > s && *p == ':';
+}
+
+const char *tb__parse_url(struct tb_feed *f, const char *base, const char *href)
+{
+    CURLU *u;
+    char *abs = NULL;
+    const char *out = NULL;
+    unsigned flags = CURLU_NON_SUPPORT_SCHEME;
+
+    if (href[0] == '\0')
+        return base; /* an empty reference is the base itself */
+    u = curl_url();
+    if (u == NULL)
+        return NULL;
+    if (base == NULL || curl_url_set(u, CURLUPART_URL, base, flags) != CURLUE_OK) {
+        curl_url_cleanup(u);
+        u = curl_url();
+        if (u == NULL)
+            return NULL;
+    }
+    if (curl_url_set(u, CURLUPART_URL, href, flags) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK)
+        out = tb_arena_strdup(&f->arena, abs);
+    else if (has_scheme(href)) /* absolute, though not a URL curl knows (tag:, mailto:) */
+        out = tb_arena_strdup(&f->arena, href);
+    curl_free(abs);
+    curl_url_cleanup(u);
+    return out;
+}
+
+/* Decodes one HTML character reference at s ("&amp;", "&#233;"); 0 if none. */
+static size_t html_entity(const char *s, uint32_t *cp)
+{
+    static const struct {
+        const char *name;
+        uint32_t cp;
+    } named[] = {{"amp;", '&'},   {"lt;", '<'},    {"gt;", '>'},  {"quot;", '"'},
+                 {"apos;", '\''}, {"nbsp;", 0xA0}, {"#39;", '\''}};
+    size_t i;
+    char *end;
+    unsigned long v;
+
+    for (i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+        if (strncmp(s + 1, named[i].name, strlen(named[i].name)) == 0) {
+            *cp = named[i].cp;
+            return strlen(named[i].name) + 1;
+        }
+    }
+    if (s[1] != '#')
+        return 0;
+    errno = 0;
+    v = s[2] == 'x' || s[2] == 'X' ? strtoul(s + 3, &end, 16) : strtoul(s + 2, &end, 10);
+    if (*end != ';' || end == s + 2 || v == 0 || v > 0xFFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = (uint32_t)v;
+    return (size_t)(end - s) + 1;
+}
+
+char *tb__parse_html_text(struct tb_feed *f, const char *html)
+{
+    struct tb_buf b;
+    const char *p = html, *gt;
+    char *out = NULL;
+    int no_gt = 0;
+    uint32_t cp;
+    size_t n;
+    int rc = 0;
+
+    tb_buf_init(&b, strlen(html) * 3 + 1);
+    while (*p && rc == 0) {
+        gt = *p == '<' && !no_gt ? strchr(p, '>') : NULL;
+        if (gt != NULL) {
+            p = gt + 1;
+            continue;
+        }
+        no_gt = no_gt || *p == '<'; /* no '>' ahead: the rest has no tags */
+        n = *p == '&' ? html_entity(p, &cp) : 0;
+        if (n > 0) {
+            rc = put_utf8(&b, cp);
+            p += n;
+        } else {
+            rc = tb_buf_add(&b, p++, 1);
+        }
+    }
+    if (rc == 0)
+        out = tb__parse_str(f, b.data ? b.data : "", b.len, 1);
+    tb_buf_free(&b);
+    return out;
+}
+
+/* Copies s[0..n) trimmed of whitespace and the quotes/brackets around names. */
+static char *person_part(struct tb_feed *f, const char *s, size_t n)
+{
+    while (n > 0 && (is_space(*s) || *s == '"' || *s == '<' || *s == '('))
+        s++, n--;
+    while (n > 0 && (is_space(s[n - 1]) || s[n - 1] == '"' || s[n - 1] == '>' || s[n - 1] == ')'))
+        n--;
+    return tb__parse_str(f, s, n, 1);
+}
+
+struct tb_person *tb__parse_person(struct tb_feed *f, const char *s, int *oom)
+{
+    struct tb_person *p;
+    const char *lt = strchr(s, '<'), *lp = strchr(s, '('), *at = strchr(s, '@');
+    size_t n = strlen(s);
+
+    while (n > 0 && is_space(s[n - 1]))
+        n--;
+    while (n > 0 && is_space(*s))
+        s++, n--;
+    if (n == 0)
+        return NULL;
+    p = tb_arena_alloc(&f->arena, sizeof(*p));
+    if (p == NULL) {
+        *oom = 1;
+        return NULL;
+    }
+    if (lt != NULL && at != NULL && at > lt) { /* Name <email> */
+        p->name = person_part(f, s, (size_t)(lt - s));
+        p->email = person_part(f, lt, n - (size_t)(lt - s));
+    } else if (lp != NULL && at != NULL && at < lp) { /* email (Name) */
+        p->email = person_part(f, s, (size_t)(lp - s));
+        p->name = person_part(f, lp, n - (size_t)(lp - s));
+    } else if (at != NULL && memchr(s, ' ', n) == NULL) { /* email */
+        p->email = person_part(f, s, n);
+        p->name = p->email ? "" : NULL;
+    } else {
+        p->name = person_part(f, s, n);
+    }
+    if (p->name == NULL)
+        *oom = 1;
+    return p->name ? p : NULL;
+}
+
+void tb__parse_add_person(struct tb_person **list, struct tb_person *p)
+{
+    while (p != NULL && *list != NULL)
+        list = &(*list)->next;
+    if (p != NULL)
+        *list = p;
+}
+
+void tb__parse_add_link(struct tb_link **list, struct tb_link *l)
+{
+    while (*list != NULL)
+        list = &(*list)->next;
+    *list = l;
+}
+
+void tb__parse_add_category(struct tb_category **list, struct tb_category *c)
+{
+    while (*list != NULL)
+        list = &(*list)->next;
+    *list = c;
+}
+
+void tb__parse_error(struct tb_feed *f, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    size_t n;
+
+    if (f->error != NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    n = strcspn(msg, "\r\n");
+    f->error = tb__parse_str(f, msg, n, 1);
+}
+
+/* The encoding="..." of an XML declaration, copied into out; "" when none. */
+static void declared_encoding(const char *d, size_t len, char *out, size_t outlen)
+{
+    size_t end = len < 512 ? len : 512, i = 0, n = 0;
+    const char *p;
+
+    out[0] = '\0';
+    if (end < 6 || memcmp(d, "<?xml", 5) != 0)
+        return;
+    p = memchr(d, '>', end);
+    if (p == NULL)
+        return;
+    end = (size_t)(p - d);
+    while (i + 8 < end && memcmp(d + i, "encoding", 8) != 0)
+        i++;
+    i += 8;
+    while (i < end && (is_space(d[i]) || d[i] == '='))
+        i++;
+    if (i >= end || (d[i] != '"' && d[i] != '\''))
+        return;
+    for (i++; i < end && d[i] != '"' && d[i] != '\'' && n + 1 < outlen; i++)
+        out[n++] = d[i];
+    out[n] = '\0';
+}
+
+/* Converts from `charset` to UTF-8 with iconv, skipping bytes it cannot read. */
+static int convert(struct tb_buf *b, const char *charset, const char *s, size_t n)
+{
+    iconv_t cd = iconv_open("UTF-8", charset);
+    char chunk[4096], *in = (char *)s, *o;
+    size_t left = n, olen;
+    int rc = 0;
+
+    if (cd == (iconv_t)-1)
+        return -EINVAL;
+    while (left > 0 && rc == 0) {
+        o = chunk;
+        olen = sizeof(chunk);
+        if (iconv(cd, &in, &left, &o, &olen) == (size_t)-1 && errno != E2BIG) {
+            if (errno == EINVAL) /* truncated sequence at the end */
+                left = 0;
+            else
+                in++, left--;
+        }
+        rc = tb_buf_add(b, chunk, (size_t)(o - chunk));
+    }
+    iconv_close(cd);
+    return rc;
+}
+
+/* Charset names meaning UTF-8, and latin1 aliases read as windows-1252 (as browsers do). */
+static const char *charset_alias(const char *cs)
+{
+    static const char *const utf8[] = {"", "utf-8", "utf8", "us-ascii", "ascii"};
+    static const char *const latin1[] = {"iso-8859-1", "iso8859-1", "latin1", "latin-1",
+                                         "iso_8859-1", "l1",        "cp819"};
+    size_t i;
+
+    for (i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++)
+        if (strcasecmp(cs, utf8[i]) == 0)
+            return "UTF-8";
+    for (i = 0; i < sizeof(latin1) / sizeof(latin1[0]); i++)
+        if (strcasecmp(cs, latin1[i]) == 0)
+            return "WINDOWS-1252";
+    return cs;
+}
+
+/* Picks the input charset: BOM, then external, then declared. Skips a BOM. */
+static const char *pick_charset(const char **d, size_t *len, const char *external, char *decl,
+                                size_t decllen)
+{
+    const unsigned char *u = (const unsigned char *)*d;
+
+    if (*len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) {
+        *d += 3, *len -= 3;
+        return "UTF-8";
+    }
+    if (*len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF))) {
+        *d += 2, *len -= 2;
+        return u[0] == 0xFF ? "UTF-16LE" : "UTF-16BE";
+    }
+    if (*len >= 4 && u[0] == '<' && u[1] == 0 && u[2] != 0 && u[3] == 0)
+        return "UTF-16LE";
+    if (*len >= 4 && u[0] == 0 && u[1] == '<' && u[2] == 0 && u[3] != 0)
+        return "UTF-16BE";
+    if (external != NULL && external[0] != '\0')
+        return charset_alias(external);
+    declared_encoding(*d, *len, decl, decllen);
+    return charset_alias(decl);
+}
+
+/*
+ * Turns the input into clean UTF-8: *out points either at the input itself
+ * (nothing to change) or into b. Unknown charsets are read as UTF-8 and noted.
+ */
+static int decode(struct tb_feed *f, const char *d, size_t len, const char *external,
+                  struct tb_buf *b, const char **out, size_t *outlen)
+{
+    char decl[64];
+    const char *cs = pick_charset(&d, &len, external, decl, sizeof(decl));
+    struct tb_buf tmp;
+    int rc;
+
+    if (strcmp(cs, "UTF-8") != 0) {
+        tb_buf_init(&tmp, len * 4 + 16);
+        rc = convert(&tmp, cs, d, len);
+        if (rc == 0) {
+            rc = clean_utf8(b, tmp.data ? tmp.data : "", tmp.len, 0);
+            tb_buf_free(&tmp);
+            *out = b->data ? b->data : "";
+            *outlen = b->len;
+            return rc;
+        }
+        tb_buf_free(&tmp);
+        if (rc != -EINVAL)
+            return rc;
+        tb__parse_error(f, "unknown charset \"%s\", read as UTF-8", cs);
+    }
+    if (is_clean(d, len)) {
+        *out = d;
+        *outlen = len;
+        return 0;
+    }
+    rc = clean_utf8(b, d, len, 1);
+    *out = b->data ? b->data : "";
+    *outlen = b->len;
+    return rc;
+}
+
+/* First byte that is not whitespace, or 0 for an empty document. */
+static char first_char(const char *d, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && is_space(d[i]))
+        i++;
+    return i < len ? d[i] : '\0';
+}
+
+int tb_parse_feed(const char *data, size_t len, const struct tb_parse_opts *opts,
+                  struct tb_feed **out, char *err, size_t errlen)
+{
+    struct tb_parse_opts none = {0};
+    struct tb_feed *f;
+    struct tb_buf b;
+    const char *doc;
+    size_t doclen, max;
+    int rc;
+
+    *out = NULL;
+    if (opts == NULL)
+        opts = &none;
+    max = opts->max_size ? opts->max_size : TB_PARSE_MAX_DEFAULT;
+    if (len > max) {
+        snprintf(err, errlen, "document of %zu bytes exceeds the %zu byte limit", len, max);
+        return TB_ETOOBIG;
+    }
+    f = tb_feed_new();
+    if (f == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    f->base = opts->url ? tb_arena_strdup(&f->arena, opts->url) : NULL;
+    tb_buf_init(&b, len * 4 + 16);
+    rc = decode(f, data ? data : "", data ? len : 0, opts->charset, &b, &doc, &doclen);
+    if (rc != 0)
+        snprintf(err, errlen, "out of memory");
+    else if (first_char(doc, doclen) == '\0')
+        rc = TB_EPARSE, snprintf(err, errlen, "empty document");
+    else if (first_char(doc, doclen) == '{')
+        rc = tb__parse_json(f, doc, doclen, opts->url, err, errlen);
+    else
+        rc = tb__parse_xml(f, doc, doclen, opts->url, err, errlen);
+    tb_buf_free(&b);
+    if (rc != 0) {
+        tb_feed_free(f);
+        return rc == TB_EPARSE ? rc : -ENOMEM;
+    }
+    *out = f;
+    return 0;
+}
