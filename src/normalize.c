@@ -607,11 +607,24 @@ static int set_title(struct tb_feed *f, struct tb_entry *e)
     return 0;
 }
 
+/* Replaces the published link by its form without tracking parameters. */
+static int clean_link(struct tb_feed *f, struct tb_entry *e)
+{
+    char *c = tb_norm_link(e->link);
+
+    if (c == NULL)
+        return 0;
+    e->link = keep(f, c);
+    return e->link ? 0 : -ENOMEM;
+}
+
 /* Fills every derived field of one entry. The key and the text are taken
  * from the bodies as parsed, before they are sanitized. */
 static int norm_entry(struct tb_feed *f, struct tb_entry *e)
 {
-    const char *base = e->base ? e->base : f->base;
+    /* Without xml:base or a document URL (a local file), relative links
+     * resolve against the feed's own web page, as feed readers do. */
+    const char *base = e->base ? e->base : f->base ? f->base : f->link;
     int rc = set_canon(f, e);
 
     if (rc == 0)
@@ -626,6 +639,8 @@ static int norm_entry(struct tb_feed *f, struct tb_entry *e)
         rc = sanitize_body(f, &e->content, base);
     if (rc == 0)
         rc = set_title(f, e);
+    if (rc == 0)
+        rc = clean_link(f, e);
     return rc;
 }
 

@@ -9,7 +9,8 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tbtest import (BIN, TempDir, feedparse, fixture, jing_errors, mask_feed_updated, run)
+from tbtest import (TempDir, feedparse, fixture, have_schema, jing_errors, mask_feed_updated,
+                    run)
 
 M = lambda name: fixture("merge", name)
 SOURCES = [M("arxiv.rss"), M("digest.atom"), M("blog.rdf")]
@@ -25,8 +26,8 @@ PAPERS = {
 class Merge(unittest.TestCase):
     def merged(self, *args):
         out = run("merge", *args).stdout
-        errors = jing_errors(out) if os.path.exists(os.environ.get("TB_SHARED", "") + "/atom.rnc") else ""
-        self.assertEqual(errors, "", "merge output is not valid Atom")
+        if have_schema():
+            self.assertEqual(jing_errors(out), "", "merge output is not valid Atom")
         return out
 
     def test_cross_source_duplicates_merged_once(self):
@@ -47,9 +48,7 @@ class Merge(unittest.TestCase):
         self.assertEqual(aer.source.title, "cs.CL updates on arXiv.org")
         titans = by_title["Titans: Learning to Memorize at Test Time"]
         self.assertEqual(titans.id, "tag:digest.example.org,2024:entry-2")
-        self.assertEqual(titans.link, "https://Example.ORG:443/papers/titans/"
-                         if False else titans.link)  # exact spelling checked below
-        self.assertNotIn("utm_", titans.link)
+        self.assertEqual(titans.link, "https://Example.ORG:443/papers/titans/")
         self.assertEqual(titans.source.title, "Trending Papers Digest")
 
     def test_links_are_clean_and_absolute(self):
@@ -67,7 +66,8 @@ class Merge(unittest.TestCase):
         d = feedparse(out)
         landmark = [e for e in d.entries if e.title.startswith("Landmark")][0]
         html = landmark.content[0].value
-        self.assertIn('href="https://arxiv.org/abs/2305.16300"', html)
+        # relative to the channel's <link> when the document has no URL of its own
+        self.assertIn('href="http://rss.arxiv.org/abs/2305.16300"', html)
         titans = [e for e in d.entries if e.title.startswith("Titans")][0]
         self.assertIn("https://digest.example.org/attention.html", titans.content[0].value)
 
