@@ -330,6 +330,21 @@ static int text_valid(const char *s)
     return 1;
 }
 
+/* Host names are case-insensitive; lower case lets equal URLs compare equal. */
+static CURLUcode lower_host(CURLU *u)
+{
+    char *host = NULL, *p;
+    CURLUcode uc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+
+    for (p = host; uc == CURLUE_OK && *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    if (uc == CURLUE_OK)
+        uc = curl_url_set(u, CURLUPART_HOST, host, 0);
+    curl_free(host);
+    return uc;
+}
+
 /*
  * Checks an absolute http(s) URL with curl's parser. Returns a malloc'd
  * normalised copy, or NULL with the reason in *why (static text) -- or
@@ -350,6 +365,8 @@ static char *url_check(const char *s, const char **why)
     if (uc == CURLUE_OK && strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
         *why = "only http and https URLs are accepted";
     else if (uc == CURLUE_OK)
+        uc = lower_host(u);
+    if (uc == CURLUE_OK && *why == NULL)
         uc = curl_url_get(u, CURLUPART_URL, &norm, 0);
     if (uc != CURLUE_OK)
         *why = uc == CURLUE_OUT_OF_MEMORY ? NULL : curl_url_strerror(uc);
@@ -498,19 +515,8 @@ static int set_number(struct ctx *x, const struct key *k, void *dst, const char 
     return 0;
 }
 
-/* Checks one value and stores it into the section's struct. */
-static void set_value(struct ctx *x, const struct key *k, const char *v)
+static void store_value(struct ctx *x, const struct key *k, void *dst, const char *v)
 {
-    void *dst = (char *)x->obj + k->off;
-
-    if (*v == '\0') {
-        add_error(x, x->file, x->line, "%s: empty value", k->name);
-        return;
-    }
-    if (!text_valid(v)) {
-        add_error(x, x->file, x->line, "%s: not UTF-8 text, or has control characters", k->name);
-        return;
-    }
     switch (k->type) {
     case V_TEXT:
         *(char **)dst = xstrdup(x, v);
@@ -538,6 +544,24 @@ static void set_value(struct ctx *x, const struct key *k, const char *v)
         (void)set_number(x, k, dst, v);
         break;
     }
+}
+
+/* Checks one value and stores it into the section's struct. */
+static void set_value(struct ctx *x, const struct key *k, const char *v)
+{
+    void *dst = (char *)x->obj + k->off;
+    size_t nerrs = x->nerrs;
+
+    if (*v == '\0')
+        add_error(x, x->file, x->line, "%s: empty value", k->name);
+    else if (!text_valid(v))
+        add_error(x, x->file, x->line, "%s: not UTF-8 text, or has control characters", k->name);
+    else
+        store_value(x, k, dst, v);
+    /* A bad url or query was still given: "missing" would only repeat the error.
+     * The placeholder never escapes, since any error discards the config. */
+    if (x->nerrs > nerrs && (k->type == V_URL || k->type == V_TEXT) && *(char **)dst == NULL)
+        *(char **)dst = xstrdup(x, "");
 }
 
 /* ---- sections and lines ----------------------------------------------- */
@@ -915,7 +939,7 @@ static void add_opml_source(struct ctx *x, const char *path, const struct tb_opm
     struct tb_config *c = x->c;
     struct tb_config_source *s;
     const char *why;
-    char *url = url_check(f->url, &why), *html;
+    char *url = url_check(f->url, &why), *name, *html;
 
     if (url == NULL) {
         if (why == NULL)
@@ -929,9 +953,11 @@ static void add_opml_source(struct ctx *x, const char *path, const struct tb_opm
         free(url);
         return;
     }
-    s = realloc(c->sources, (c->nsources + 1) * sizeof(*s));
+    name = unique_name(x, f->title, url);
+    s = name ? realloc(c->sources, (c->nsources + 1) * sizeof(*s)) : NULL;
     if (s == NULL) {
         x->oom = 1;
+        free(name);
         free(url);
         return;
     }
@@ -939,7 +965,7 @@ static void add_opml_source(struct ctx *x, const char *path, const struct tb_opm
     s = &c->sources[c->nsources++];
     memset(s, 0, sizeof(*s));
     s->url = url;
-    s->name = unique_name(x, f->title, url);
+    s->name = name;
     s->title = clean_title(x, f->title);
     html = f->html_url ? url_check(f->html_url, &why) : NULL;
     s->html_url = html; /* a broken htmlUrl is only decoration: dropped */
@@ -986,7 +1012,7 @@ static void check_sources(struct ctx *x)
             continue;
         }
         for (j = 0; j < i; j++) {
-            if (c->sources[j].url && strcmp(c->sources[j].url, s->url) == 0) {
+            if (*s->url && c->sources[j].url && strcmp(c->sources[j].url, s->url) == 0) {
                 add_error(x, s->file, s->line, "source '%s': same url as source '%s' (%s:%d)",
                           s->name, c->sources[j].name, c->sources[j].file, c->sources[j].line);
                 break;

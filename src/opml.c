@@ -145,10 +145,40 @@ static xmlNode *find_body(xmlDoc *doc, char *err, size_t errlen)
     return NULL;
 }
 
+/* The first problem the parser reports (the last one is often a mere consequence). */
+struct first_error {
+    int line;      /* where, or 0 */
+    char msg[200]; /* what, or "" */
+    int entities;  /* an entity declaration was met */
+};
+
+/* Entities have no use in OPML: the first declaration stops the parser, so
+ * neither XXE nor billion laughs get anywhere. */
+static void refuse_entity(void *data, const xmlChar *name, int type, const xmlChar *public_id,
+                          const xmlChar *system_id, xmlChar *content)
+{
+    xmlParserCtxt *ctxt = data;
+
+    ((struct first_error *)ctxt->_private)->entities = 1;
+    xmlStopParser(ctxt);
+}
+
+static void keep_first_error(void *data, xmlError *e)
+{
+    struct first_error *first = ((xmlParserCtxt *)data)->_private;
+
+    if (first->msg[0] != '\0' || e == NULL || e->level < XML_ERR_ERROR)
+        return;
+    first->line = e->line;
+    snprintf(first->msg, sizeof(first->msg), "%s", e->message ? e->message : "unknown error");
+    first->msg[strcspn(first->msg, "\n")] = '\0';
+}
+
 static xmlDoc *parse(const char *data, size_t len, char *err, size_t errlen)
 {
     /* No NOENT or DTDLOAD: entities stay unexpanded and nothing is fetched. */
     const int opts = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
+    struct first_error first = {0, "", 0};
     xmlParserCtxt *ctxt;
     xmlDoc *doc;
 
@@ -161,13 +191,17 @@ static xmlDoc *parse(const char *data, size_t len, char *err, size_t errlen)
         snprintf(err, errlen, "%s", strerror(ENOMEM));
         return NULL;
     }
+    ctxt->_private = &first;
+    ctxt->sax->serror = keep_first_error; /* also keeps libxml2 from printing */
+    ctxt->sax->entityDecl = refuse_entity;
     doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL, opts);
-    if (doc == NULL || !ctxt->wellFormed) {
-        const xmlError *e = xmlCtxtGetLastError(ctxt);
-
-        snprintf(err, errlen, "malformed XML at line %d: %s", e ? e->line : 0,
-                 e && e->message ? e->message : "unknown error");
-        err[strcspn(err, "\n")] = '\0';
+    if (first.entities) {
+        snprintf(err, errlen, "OPML document declares entities (refused)");
+        xmlFreeDoc(doc);
+        doc = NULL;
+    } else if (doc == NULL || !ctxt->wellFormed) {
+        snprintf(err, errlen, "malformed XML at line %d: %s", first.line,
+                 first.msg[0] ? first.msg : "unknown error");
         xmlFreeDoc(doc);
         doc = NULL;
     }
@@ -192,11 +226,6 @@ int tb_opml_read(const char *data, size_t len, struct tb_opml_feed **feeds, size
     doc = parse(data, len, err, errlen);
     if (doc == NULL)
         return TB_EPARSE;
-    /* Entities have no use in OPML; refusing them rules out XXE and billion laughs. */
-    if (doc->intSubset && (doc->intSubset->entities || doc->intSubset->pentities)) {
-        snprintf(err, errlen, "OPML document declares entities (refused)");
-        goto out;
-    }
     body = find_body(doc, err, errlen);
     if (body == NULL)
         goto out;
