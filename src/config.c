@@ -302,6 +302,16 @@ static int parse_bool(const char *s, int *out)
     return -EINVAL;
 }
 
+/* The length of a UTF-8 sequence from its first byte; 0 when it cannot start one. */
+static unsigned utf8_len(unsigned c)
+{
+    if (c < 0x80)
+        return 1;
+    if (c < 0xc2 || c >= 0xf5)
+        return 0;
+    return c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+}
+
 /* Whether s is valid UTF-8 (no overlongs, surrogates or values past
  * U+10FFFF) without control characters. */
 static int text_valid(const char *s)
@@ -309,12 +319,7 @@ static int text_valid(const char *s)
     const unsigned char *p = (const unsigned char *)s;
 
     while (*p) {
-        unsigned c = *p, len = c < 0x80   ? 1
-                               : c < 0xc2 ? 0
-                               : c < 0xe0 ? 2
-                               : c < 0xf0 ? 3
-                               : c < 0xf5 ? 4
-                                          : 0;
+        unsigned c = *p, len = utf8_len(c);
         unsigned i;
 
         if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7f)))

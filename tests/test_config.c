@@ -209,6 +209,7 @@ static void test_errors(void)
                          "entities (refused)"},
         {"control-char.ini",
          "control-char.ini:3: title: not UTF-8 text, or has control characters"},
+        {"bad-utf8.ini", "bad-utf8.ini:3: title: not UTF-8 text, or has control characters"},
         {"long-line.ini",
          "long-line.ini:2: line too long (more than 197 characters)\nlong-line.ini:1: source "
          "'a': missing url"},
@@ -224,7 +225,7 @@ static void test_errors(void)
         size_t len = 0;
 
         /* "CFG" in a message stands for the fixture directory's full path. */
-        while ((cfg = strstr(p, "CFG")) != NULL) {
+        for (cfg = strstr(p, "CFG"); cfg; cfg = strstr(p, "CFG")) {
             len +=
                 (size_t)snprintf(want + len, sizeof(want) - len, "%.*s%s", (int)(cfg - p), p, dir);
             p = cfg + 3;
