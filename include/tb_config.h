@@ -1,0 +1,109 @@
+/*
+ * tb_config: the INI configuration (inih) and the OPML files it names.
+ *
+ * tb_config_load() reads one file, validates every value and reports every
+ * problem at once as "FILE:LINE: message". Relative paths in the file
+ * (database, public_dir, [opml] file) are resolved against the directory of
+ * the config file. Nothing here touches the network, the store or the loop.
+ */
+#ifndef TB_CONFIG_H
+#define TB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tb_log.h"
+
+/** One upstream feed, from [source NAME] or from an OPML outline. */
+struct tb_config_source {
+    char *name;       /* [A-Za-z0-9._-]+, unique; OPML ones slugified from the title */
+    char *url;        /* absolute http(s) URL, as normalised by curl's URL API */
+    char *title;      /* display title, or NULL */
+    char *html_url;   /* the site's web page (OPML htmlUrl), or NULL */
+    int64_t interval; /* poll interval in seconds, >= 1 */
+    int enabled;      /* 0 when "enabled = no" */
+    char *file;       /* config or OPML file that defined it */
+    int line;         /* line of the [source] header or the OPML outline */
+};
+
+/** One published topic feed, from [topic NAME]. */
+struct tb_config_topic {
+    char *name;      /* [A-Za-z0-9._-]+, unique; becomes /topics/NAME.atom */
+    char *title;     /* display title; the name when not given */
+    char *query;     /* FTS5 query, not checked here (the store does that) */
+    char **sources;  /* restrict to these source names (all exist), or NULL */
+    size_t nsources; /* number of names in sources */
+    size_t limit;    /* entries per published feed */
+    char *file;      /* config file that defined it */
+    int line;        /* line of the [topic] header, for "invalid query" errors */
+};
+
+/** A loaded, validated configuration. Every string is owned by it. */
+struct tb_config {
+    char *path;              /* the config file, as given */
+    char *database;          /* SQLite file; default "tributary.db" */
+    char *public_dir;        /* published files; default "public" */
+    char *listen;            /* HOST:PORT; default "127.0.0.1:8080" */
+    char *base_url;          /* public URL, always ends with '/'; default http://localhost:8080/ */
+    char *contact;           /* http(s) URL or mailto: for the User-Agent, or NULL */
+    int64_t interval;        /* default poll interval in seconds; default 1h */
+    size_t feed_limit;       /* default entries per topic feed; default 50 */
+    size_t max_body;         /* body cap after decompression (max_body_size); default 32M */
+    int64_t connect_timeout; /* seconds; default 15 */
+    int64_t timeout;         /* whole transfer, seconds; default 60 */
+    int64_t low_speed_time;  /* abort when stalled this long, seconds; default 20 */
+    int max_connections;     /* transfers at once; default 32 */
+    int max_per_host;        /* transfers at once per host; default 4 */
+    struct tb_config_source *sources; /* [source] sections in file order, then OPML feeds */
+    size_t nsources;                  /* number of sources */
+    struct tb_config_topic *topics;   /* [topic] sections in file order */
+    size_t ntopics;                   /* number of topics */
+};
+
+/** One problem found while loading; printed as "FILE:LINE: MSG". */
+struct tb_config_error {
+    char *file; /* the config or OPML file */
+    int line;   /* 1-based; 0 when the problem concerns the whole file */
+    char *msg;  /* the message, without the "FILE:LINE: " prefix */
+};
+
+/**
+ * Loads and validates `path` and the OPML files it names. On success returns
+ * 0 and *out (free with tb_config_free()). On problems returns TB_ECONFIG,
+ * *out NULL, and every problem found in *errs / *nerrs (free with
+ * tb_config_errors_free()): unreadable file, syntax errors, lines too long,
+ * unknown sections or keys, duplicate keys, duplicate source or topic names,
+ * invalid names, bad URLs, durations, sizes or numbers, a source without url,
+ * a topic without query or naming an unknown source, unreadable or invalid
+ * OPML. Returns -ENOMEM (and no errors) when out of memory.
+ */
+TB_NODISCARD int tb_config_load(const char *path, struct tb_config **out,
+                                struct tb_config_error **errs, size_t *nerrs);
+
+/** Frees a configuration and everything in it. NULL is a no-op. */
+void tb_config_free(struct tb_config *c);
+
+/** Frees the `n` errors returned by tb_config_load(). NULL is a no-op. */
+void tb_config_errors_free(struct tb_config_error *errs, size_t n);
+
+/** Finds a source by name; NULL when there is none. */
+const struct tb_config_source *tb_config_find_source(const struct tb_config *c, const char *name);
+
+/**
+ * Parses a duration: "90s", "30m", "1h", "1d", "1w", combinations such as
+ * "2h30m", or plain seconds "3600". Returns 0 and the seconds (at least 1,
+ * at most INT32_MAX), or -EINVAL.
+ */
+TB_NODISCARD int tb_config_duration(const char *s, int64_t *out);
+
+/**
+ * Parses a size: plain bytes "1048576" or with a binary suffix "512K",
+ * "32M", "1G" (also "32MiB", "32MB"). Returns 0 and the bytes (at least 1),
+ * or -EINVAL.
+ */
+TB_NODISCARD int tb_config_size(const char *s, size_t *out);
+
+/** Whether `s` is a valid source or topic name: 1 to 64 of [A-Za-z0-9._-]. */
+int tb_config_name_valid(const char *s);
+
+#endif

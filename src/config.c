@@ -1,0 +1,1215 @@
+/*
+ * Configuration loading. inih splits the INI syntax; our own line reader
+ * feeds it, which gives every message its line number (Debian's inih is
+ * built without INI_HANDLER_LINENO), lets section headers be checked where
+ * they stand, and strips leading blanks so that indented keys are never
+ * taken for continuation lines. Values are checked by type from one table
+ * per section; cross-checks and OPML sources follow once the file is read.
+ */
+#include "tb_config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <curl/curl.h>
+#include <ini.h>
+
+#include "tb_opml.h"
+
+#define MAX_ERRORS 100           /* stop reporting (and reading) after this many */
+#define MAX_KEYS 16              /* keys in the largest section table */
+#define OPML_MAX_SIZE (16 << 20) /* bytes read from one OPML file */
+#define NAME_MAX_LEN 64          /* source and topic names */
+#define SLUG_MAX_LEN 48          /* names made from OPML titles, before "-N" */
+
+enum section { SEC_NONE, SEC_TRIBUTARY, SEC_SOURCE, SEC_TOPIC, SEC_OPML, SEC_BAD };
+
+/* How a value is checked and stored. */
+enum vtype {
+    V_TEXT,     /* UTF-8 text without control characters (char *) */
+    V_PATH,     /* a path, relative ones resolved against the config's dir (char *) */
+    V_URL,      /* absolute http(s) URL, normalised (char *) */
+    V_BASE_URL, /* as V_URL, with a trailing '/' added (char *) */
+    V_CONTACT,  /* http(s) URL or mailto: (char *) */
+    V_LISTEN,   /* HOST:PORT (char *) */
+    V_DURATION, /* seconds (int64_t) */
+    V_SIZE,     /* bytes (size_t) */
+    V_COUNT,    /* 1 to 100000 (size_t) */
+    V_INT,      /* 1 to 65535 (int) */
+    V_BOOL,     /* yes/no, true/false, 1/0 (int) */
+    V_LIST,     /* source names (the topic's sources/nsources) */
+};
+
+struct key {
+    const char *name; /* as written in the file */
+    enum vtype type;  /* how it is checked */
+    size_t off;       /* where it goes in the section's struct */
+};
+
+#define CFG(field) offsetof(struct tb_config, field)
+#define SRC(field) offsetof(struct tb_config_source, field)
+#define TOP(field) offsetof(struct tb_config_topic, field)
+
+static const struct key tributary_keys[] = {
+    {"database", V_PATH, CFG(database)},
+    {"public_dir", V_PATH, CFG(public_dir)},
+    {"listen", V_LISTEN, CFG(listen)},
+    {"base_url", V_BASE_URL, CFG(base_url)},
+    {"contact", V_CONTACT, CFG(contact)},
+    {"interval", V_DURATION, CFG(interval)},
+    {"feed_limit", V_COUNT, CFG(feed_limit)},
+    {"max_body_size", V_SIZE, CFG(max_body)},
+    {"connect_timeout", V_DURATION, CFG(connect_timeout)},
+    {"timeout", V_DURATION, CFG(timeout)},
+    {"low_speed_time", V_DURATION, CFG(low_speed_time)},
+    {"max_connections", V_INT, CFG(max_connections)},
+    {"max_per_host", V_INT, CFG(max_per_host)},
+    {NULL, V_TEXT, 0},
+};
+
+static const struct key source_keys[] = {
+    {"url", V_URL, SRC(url)},
+    {"title", V_TEXT, SRC(title)},
+    {"interval", V_DURATION, SRC(interval)},
+    {"enabled", V_BOOL, SRC(enabled)},
+    {NULL, V_TEXT, 0},
+};
+
+static const struct key topic_keys[] = {
+    {"title", V_TEXT, TOP(title)},
+    {"query", V_TEXT, TOP(query)},
+    {"sources", V_LIST, TOP(sources)},
+    {"limit", V_COUNT, TOP(limit)},
+    {NULL, V_TEXT, 0},
+};
+
+/* An [opml] file key: the path and where it was named. */
+struct opml_ref {
+    char *path; /* resolved path */
+    int line;   /* line of the file key */
+};
+
+/* Everything tb_config_load() keeps while reading. */
+struct ctx {
+    struct tb_config *c;          /* being filled */
+    const char *file;             /* the config file (c->path) */
+    char *dir;                    /* its directory, or NULL when it has no '/' */
+    FILE *fp;                     /* the open config file */
+    char *buf;                    /* getline() buffer */
+    size_t bufcap;                /* its size */
+    int line;                     /* line last handed to inih */
+    enum section sec;             /* the section being read */
+    char *label;                  /* its header text, for messages */
+    const struct key *keys;       /* its key table, or NULL */
+    void *obj;                    /* the struct its keys fill */
+    int *seen;                    /* per key: line where it was set, or 0 */
+    int sec_seen[MAX_KEYS];       /* `seen` of a [source] or [topic] */
+    int trib_seen[MAX_KEYS];      /* `seen` of [tributary], which may repeat */
+    int *topic_list_line;         /* per topic: line of its sources key */
+    struct opml_ref *opml;        /* [opml] file keys */
+    size_t nopml;                 /* number of them */
+    struct tb_config_error *errs; /* problems found */
+    size_t nerrs;                 /* number of problems */
+    int oom;                      /* an allocation failed */
+};
+
+static void add_error(struct ctx *x, const char *file, int line, const char *fmt, ...)
+    TB_PRINTF(4, 5);
+
+static void add_error(struct ctx *x, const char *file, int line, const char *fmt, ...)
+{
+    struct tb_config_error *e;
+    va_list ap;
+    int n;
+
+    if (x->nerrs > MAX_ERRORS)
+        return;
+    e = realloc(x->errs, (x->nerrs + 1) * sizeof(*e));
+    if (e == NULL) {
+        x->oom = 1;
+        return;
+    }
+    x->errs = e;
+    e = &x->errs[x->nerrs++];
+    e->line = line;
+    e->file = strdup(file);
+    va_start(ap, fmt);
+    n = x->nerrs > MAX_ERRORS ? -1 : vasprintf(&e->msg, fmt, ap);
+    va_end(ap);
+    if (x->nerrs > MAX_ERRORS)
+        e->msg = strdup("too many errors; stopping here");
+    else if (n < 0)
+        e->msg = NULL;
+    if (e->file == NULL || e->msg == NULL)
+        x->oom = 1;
+}
+
+/* Builds a string into *out, noting failure in x->oom. */
+static char *xasprintf(struct ctx *x, const char *fmt, ...) TB_PRINTF(2, 3);
+
+static char *xasprintf(struct ctx *x, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n >= 0)
+        return s;
+    x->oom = 1;
+    return NULL;
+}
+
+static char *xstrdup(struct ctx *x, const char *s)
+{
+    char *copy = strdup(s);
+
+    if (copy == NULL)
+        x->oom = 1;
+    return copy;
+}
+
+/* ---- value parsers ---------------------------------------------------- */
+
+int tb_config_name_valid(const char *s)
+{
+    size_t len = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+
+    return len > 0 && len <= NAME_MAX_LEN && s[len] == '\0';
+}
+
+/* Parses a decimal number in [1, max]. */
+static int parse_count(const char *s, long max, long *out)
+{
+    long n = 0;
+
+    if (*s == '\0')
+        return -EINVAL;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        n = n * 10 + (*s - '0');
+        if (n > max)
+            return -EINVAL;
+    }
+    if (*s != '\0' || n < 1)
+        return -EINVAL;
+    *out = n;
+    return 0;
+}
+
+static int64_t unit_seconds(char unit)
+{
+    switch (unit) {
+    case 's':
+        return 1;
+    case 'm':
+        return 60;
+    case 'h':
+        return 3600;
+    case 'd':
+        return 86400;
+    case 'w':
+        return 7 * 86400;
+    default:
+        return 0;
+    }
+}
+
+int tb_config_duration(const char *s, int64_t *out)
+{
+    int64_t total = 0, last = INT64_MAX;
+    long plain;
+
+    if (s == NULL || *s == '\0')
+        return -EINVAL;
+    if (s[strspn(s, "0123456789")] == '\0') {
+        if (parse_count(s, INT32_MAX, &plain) != 0)
+            return -EINVAL;
+        *out = plain;
+        return 0;
+    }
+    while (*s) {
+        int64_t n = 0, mult;
+
+        if (*s < '0' || *s > '9')
+            return -EINVAL;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            n = n * 10 + (*s - '0');
+            if (n > INT32_MAX)
+                return -EINVAL;
+        }
+        mult = unit_seconds(*s);
+        /* Units must shrink from left to right: "2h30m", not "30m2h" or "1h1h". */
+        if (mult == 0 || mult >= last)
+            return -EINVAL;
+        s++;
+        last = mult;
+        total += n * mult;
+        if (total > INT32_MAX)
+            return -EINVAL;
+    }
+    if (total < 1)
+        return -EINVAL;
+    *out = total;
+    return 0;
+}
+
+int tb_config_size(const char *s, size_t *out)
+{
+    unsigned long long n = 0, mult = 1;
+    const char *p = s;
+
+    if (s == NULL || *s < '0' || *s > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (unsigned long long)(*p - '0');
+        if (n > SIZE_MAX / 2)
+            return -EINVAL;
+    }
+    if (*p != '\0' && strchr("kKmMgG", *p)) {
+        mult = *p == 'k' || *p == 'K'   ? 1ULL << 10
+               : *p == 'm' || *p == 'M' ? 1ULL << 20
+                                        : 1ULL << 30;
+        p++;
+        if (strcmp(p, "B") == 0 || strcmp(p, "iB") == 0)
+            p += strlen(p);
+    }
+    if (*p != '\0' || n == 0 || n > SIZE_MAX / mult)
+        return -EINVAL;
+    *out = (size_t)(n * mult);
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    if (strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 ||
+        strcasecmp(s, "on") == 0) {
+        *out = 1;
+        return 0;
+    }
+    if (strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 ||
+        strcasecmp(s, "off") == 0) {
+        *out = 0;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* The length of a UTF-8 sequence from its first byte; 0 when it cannot start one. */
+static unsigned utf8_len(unsigned c)
+{
+    if (c < 0x80)
+        return 1;
+    if (c < 0xc2 || c >= 0xf5)
+        return 0;
+    return c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+}
+
+/* Whether s is valid UTF-8 (no overlongs, surrogates or values past
+ * U+10FFFF) without control characters. */
+static int text_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned c = *p, len = utf8_len(c);
+        unsigned i;
+
+        if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7f)))
+            return 0;
+        for (i = 1; i < len; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) ||
+            (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
+            return 0;
+        p += len;
+    }
+    return 1;
+}
+
+/* Host names are case-insensitive; lower case lets equal URLs compare equal. */
+static CURLUcode lower_host(CURLU *u)
+{
+    char *host = NULL, *p;
+    CURLUcode uc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+
+    for (p = host; uc == CURLUE_OK && *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    if (uc == CURLUE_OK)
+        uc = curl_url_set(u, CURLUPART_HOST, host, 0);
+    curl_free(host);
+    return uc;
+}
+
+/*
+ * Checks an absolute http(s) URL with curl's parser. Returns a malloc'd
+ * normalised copy, or NULL with the reason in *why (static text) -- or
+ * with *why NULL when out of memory.
+ */
+static char *url_check(const char *s, const char **why)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *norm = NULL, *copy = NULL;
+    CURLUcode uc;
+
+    *why = NULL;
+    if (u == NULL)
+        return NULL;
+    uc = curl_url_set(u, CURLUPART_URL, s, 0);
+    if (uc == CURLUE_OK)
+        uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    if (uc == CURLUE_OK && strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+        *why = "only http and https URLs are accepted";
+    else if (uc == CURLUE_OK)
+        uc = lower_host(u);
+    if (uc == CURLUE_OK && *why == NULL)
+        uc = curl_url_get(u, CURLUPART_URL, &norm, 0);
+    if (uc != CURLUE_OK)
+        *why = uc == CURLUE_OUT_OF_MEMORY ? NULL : curl_url_strerror(uc);
+    if (norm)
+        copy = strdup(norm);
+    curl_free(scheme);
+    curl_free(norm);
+    curl_url_cleanup(u);
+    return copy;
+}
+
+static int listen_valid(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    size_t hostlen;
+    long port;
+
+    if (colon == NULL || colon == s || parse_count(colon + 1, 65535, &port) != 0)
+        return 0;
+    hostlen = (size_t)(colon - s);
+    if (s[0] == '[')
+        return hostlen > 2 && s[hostlen - 1] == ']';
+    return strcspn(s, " \t[]") >= hostlen && memchr(s, ':', hostlen) == NULL;
+}
+
+/* A mailto: contact goes into the User-Agent header: no blanks or controls. */
+static int mailto_valid(const char *s)
+{
+    const char *addr = s + strlen("mailto:");
+
+    return strncasecmp(s, "mailto:", 7) == 0 && strchr(addr, '@') && addr[0] != '@' &&
+           strcspn(addr, " \t\"()<>,;") == strlen(addr) && text_valid(addr);
+}
+
+/* Resolves a relative path against the config file's directory. */
+static char *resolve_path(struct ctx *x, const char *p)
+{
+    if (p[0] == '/' || x->dir == NULL)
+        return xstrdup(x, p);
+    return xasprintf(x, "%s%s%s", x->dir, x->dir[strlen(x->dir) - 1] == '/' ? "" : "/", p);
+}
+
+/* ---- storing values --------------------------------------------------- */
+
+static void set_url(struct ctx *x, const struct key *k, char **dst, const char *v)
+{
+    const char *why;
+    char *u = url_check(v, &why);
+
+    if (u == NULL && why == NULL) {
+        x->oom = 1;
+    } else if (u == NULL) {
+        add_error(x, x->file, x->line, "%s: invalid URL '%s': %s", k->name, v, why);
+    } else if (k->type == V_BASE_URL && u[strlen(u) - 1] != '/') {
+        *dst = xasprintf(x, "%s/", u);
+        free(u);
+    } else {
+        *dst = u;
+    }
+}
+
+static void set_contact(struct ctx *x, char **dst, const char *v)
+{
+    const char *why = "";
+
+    if (strncasecmp(v, "mailto:", 7) == 0)
+        *dst = mailto_valid(v) ? xstrdup(x, v) : NULL;
+    else
+        *dst = url_check(v, &why);
+    if (*dst == NULL && why == NULL)
+        x->oom = 1;
+    else if (*dst == NULL && !x->oom)
+        add_error(x, x->file, x->line,
+                  "contact: invalid contact '%s' (use an http(s) URL or mailto:ADDRESS)", v);
+}
+
+/* Stores the topic's source names; each must be a valid name, repeats are dropped. */
+static void set_list(struct ctx *x, struct tb_config_topic *t, const char *v)
+{
+    char *copy = xstrdup(x, v), *save = NULL, *tok;
+    size_t i;
+
+    x->topic_list_line[x->c->ntopics - 1] = x->line;
+    for (tok = copy ? strtok_r(copy, ", \t", &save) : NULL; tok;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        char **p;
+
+        if (!tb_config_name_valid(tok)) {
+            add_error(x, x->file, x->line, "sources: invalid source name '%s'", tok);
+            continue;
+        }
+        for (i = 0; i < t->nsources && strcmp(t->sources[i], tok) != 0; i++)
+            ;
+        if (i < t->nsources)
+            continue;
+        p = realloc(t->sources, (t->nsources + 1) * sizeof(*p));
+        if (p == NULL) {
+            x->oom = 1;
+            break;
+        }
+        t->sources = p;
+        t->sources[t->nsources] = xstrdup(x, tok);
+        t->nsources += t->sources[t->nsources] != NULL;
+    }
+    if (copy && t->nsources == 0 && !x->oom)
+        add_error(x, x->file, x->line, "sources: no source names in '%s'", v);
+    free(copy);
+}
+
+/* Checks a number-like value; adds an error and returns -1 when it is bad. */
+static int set_number(struct ctx *x, const struct key *k, void *dst, const char *v)
+{
+    long n;
+
+    switch (k->type) {
+    case V_DURATION:
+        if (tb_config_duration(v, dst) == 0)
+            return 0;
+        add_error(x, x->file, x->line,
+                  "%s: invalid duration '%s' (use e.g. 90s, 30m, 1h, 2h30m, 1d)", k->name, v);
+        return -1;
+    case V_SIZE:
+        if (tb_config_size(v, dst) == 0)
+            return 0;
+        add_error(x, x->file, x->line, "%s: invalid size '%s' (use e.g. 512K, 32M, 1G)", k->name,
+                  v);
+        return -1;
+    case V_BOOL:
+        if (parse_bool(v, dst) == 0)
+            return 0;
+        add_error(x, x->file, x->line, "%s: invalid boolean '%s' (use yes/no, true/false, 1/0)",
+                  k->name, v);
+        return -1;
+    default:
+        break;
+    }
+    if (parse_count(v, k->type == V_INT ? 65535 : 100000, &n) != 0) {
+        add_error(x, x->file, x->line, "%s: invalid number '%s' (1 to %d)", k->name, v,
+                  k->type == V_INT ? 65535 : 100000);
+        return -1;
+    }
+    if (k->type == V_INT)
+        *(int *)dst = (int)n;
+    else
+        *(size_t *)dst = (size_t)n;
+    return 0;
+}
+
+static void store_value(struct ctx *x, const struct key *k, void *dst, const char *v)
+{
+    switch (k->type) {
+    case V_TEXT:
+        *(char **)dst = xstrdup(x, v);
+        break;
+    case V_PATH:
+        *(char **)dst = resolve_path(x, v);
+        break;
+    case V_URL:
+    case V_BASE_URL:
+        set_url(x, k, dst, v);
+        break;
+    case V_CONTACT:
+        set_contact(x, dst, v);
+        break;
+    case V_LISTEN:
+        if (listen_valid(v))
+            *(char **)dst = xstrdup(x, v);
+        else
+            add_error(x, x->file, x->line, "listen: invalid address '%s' (use HOST:PORT)", v);
+        break;
+    case V_LIST:
+        set_list(x, x->obj, v);
+        break;
+    default:
+        (void)set_number(x, k, dst, v);
+        break;
+    }
+}
+
+/* Checks one value and stores it into the section's struct. */
+static void set_value(struct ctx *x, const struct key *k, const char *v)
+{
+    void *dst = (char *)x->obj + k->off;
+    size_t nerrs = x->nerrs;
+
+    if (*v == '\0')
+        add_error(x, x->file, x->line, "%s: empty value", k->name);
+    else if (!text_valid(v))
+        add_error(x, x->file, x->line, "%s: not UTF-8 text, or has control characters", k->name);
+    else
+        store_value(x, k, dst, v);
+    /* A bad url or query was still given: "missing" would only repeat the error.
+     * The placeholder never escapes, since any error discards the config. */
+    if (x->nerrs > nerrs && (k->type == V_URL || k->type == V_TEXT) && *(char **)dst == NULL)
+        *(char **)dst = xstrdup(x, "");
+}
+
+/* ---- sections and lines ----------------------------------------------- */
+
+static void section_key(struct ctx *x, const char *name, const char *value)
+{
+    size_t i;
+
+    for (i = 0; x->keys[i].name && strcmp(x->keys[i].name, name) != 0; i++)
+        ;
+    if (x->keys[i].name == NULL) {
+        add_error(x, x->file, x->line, "unknown key '%s' in [%s]", name, x->label);
+        return;
+    }
+    if (x->seen[i]) {
+        add_error(x, x->file, x->line, "duplicate key '%s' (first set at line %d)", name,
+                  x->seen[i]);
+        return;
+    }
+    x->seen[i] = x->line;
+    set_value(x, &x->keys[i], value);
+}
+
+static void opml_key(struct ctx *x, const char *name, const char *value)
+{
+    struct opml_ref *p;
+
+    if (strcmp(name, "file") != 0) {
+        add_error(x, x->file, x->line, "unknown key '%s' in [opml]", name);
+        return;
+    }
+    if (*value == '\0' || !text_valid(value)) {
+        add_error(x, x->file, x->line, "file: empty or not UTF-8 text");
+        return;
+    }
+    p = realloc(x->opml, (x->nopml + 1) * sizeof(*p));
+    if (p == NULL) {
+        x->oom = 1;
+        return;
+    }
+    x->opml = p;
+    p[x->nopml].path = resolve_path(x, value);
+    p[x->nopml].line = x->line;
+    x->nopml += p[x->nopml].path != NULL;
+}
+
+/* inih calls this for each KEY = VALUE; x->line is that line. Always
+ * returns 1: problems are recorded here, not in inih's return value. */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct ctx *x = user;
+
+    (void)section;
+    if (x->sec == SEC_NONE)
+        add_error(x, x->file, x->line, "key '%s' outside of any section", name);
+    else if (x->sec == SEC_OPML)
+        opml_key(x, name, value);
+    else if (x->sec != SEC_BAD)
+        section_key(x, name, value);
+    return 1;
+}
+
+static int find_topic(const struct tb_config *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->ntopics; i++)
+        if (strcmp(c->topics[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void add_source(struct ctx *x, const char *name)
+{
+    struct tb_config *c = x->c;
+    struct tb_config_source *p = realloc(c->sources, (c->nsources + 1) * sizeof(*p));
+
+    if (p == NULL) {
+        x->oom = 1;
+        return;
+    }
+    c->sources = p;
+    p = &c->sources[c->nsources++];
+    memset(p, 0, sizeof(*p));
+    p->name = xstrdup(x, name);
+    p->file = xstrdup(x, x->file);
+    p->line = x->line;
+    p->enabled = 1;
+    x->sec = SEC_SOURCE;
+    x->keys = source_keys;
+    x->obj = p;
+}
+
+static void add_topic(struct ctx *x, const char *name)
+{
+    struct tb_config *c = x->c;
+    struct tb_config_topic *p = realloc(c->topics, (c->ntopics + 1) * sizeof(*p));
+    int *lines;
+
+    if (p == NULL) {
+        x->oom = 1;
+        return;
+    }
+    c->topics = p;
+    lines = realloc(x->topic_list_line, (c->ntopics + 1) * sizeof(*lines));
+    if (lines == NULL) {
+        x->oom = 1;
+        return;
+    }
+    x->topic_list_line = lines;
+    lines[c->ntopics] = 0;
+    p = &c->topics[c->ntopics++];
+    memset(p, 0, sizeof(*p));
+    p->name = xstrdup(x, name);
+    p->file = xstrdup(x, x->file);
+    p->line = x->line;
+    x->sec = SEC_TOPIC;
+    x->keys = topic_keys;
+    x->obj = p;
+}
+
+/* Starts [source NAME] or [topic NAME] after checking the name. */
+static void begin_named(struct ctx *x, const char *kind, const char *name)
+{
+    int is_topic = strcmp(kind, "topic") == 0;
+    const struct tb_config_source *s = tb_config_find_source(x->c, name);
+    int t = find_topic(x->c, name);
+
+    if (*name == '\0') {
+        add_error(x, x->file, x->line, "section [%s] needs a name: [%s NAME]", kind, kind);
+    } else if (!tb_config_name_valid(name)) {
+        add_error(x, x->file, x->line, "invalid %s name '%s' (use 1 to 64 of A-Z a-z 0-9 . _ -)",
+                  kind, name);
+    } else if (!is_topic && s) {
+        add_error(x, x->file, x->line, "duplicate source '%s' (first defined at %s:%d)", name,
+                  s->file, s->line);
+    } else if (is_topic && t >= 0) {
+        add_error(x, x->file, x->line, "duplicate topic '%s' (first defined at %s:%d)", name,
+                  x->c->topics[t].file, x->c->topics[t].line);
+    } else {
+        memset(x->sec_seen, 0, sizeof(x->sec_seen));
+        x->seen = x->sec_seen;
+        if (is_topic)
+            add_topic(x, name);
+        else
+            add_source(x, name);
+    }
+}
+
+/* Starts the section whose header text (between the brackets) is hdr. */
+static void begin_section(struct ctx *x, char *hdr)
+{
+    char *kind = hdr + strspn(hdr, " \t"), *name = kind + strcspn(kind, " \t");
+    size_t len;
+
+    if (*name) {
+        *name++ = '\0';
+        name += strspn(name, " \t");
+    }
+    len = strlen(name);
+    while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+        name[--len] = '\0';
+    free(x->label);
+    x->label = xasprintf(x, "%s%s%s", kind, *name ? " " : "", name);
+    x->sec = SEC_BAD;
+    if (x->label == NULL)
+        return;
+    if (strcmp(kind, "tributary") == 0 && *name == '\0') {
+        x->sec = SEC_TRIBUTARY;
+        x->keys = tributary_keys;
+        x->obj = x->c;
+        x->seen = x->trib_seen;
+    } else if (strcmp(kind, "opml") == 0 && *name == '\0') {
+        x->sec = SEC_OPML;
+    } else if (strcmp(kind, "source") == 0 || strcmp(kind, "topic") == 0) {
+        begin_named(x, kind, name);
+    } else {
+        add_error(x, x->file, x->line, "unknown section [%s]", x->label);
+    }
+}
+
+/* Looks at a line before inih does: starts sections, reports syntax errors.
+ * Returns 0 when the line must not reach inih. */
+static int classify(struct ctx *x, char *s)
+{
+    char *end;
+
+    if (*s == '\0' || strchr(";#\r\n", *s))
+        return 1;
+    if (*s == '[') {
+        end = strchr(s, ']');
+        if (end == NULL) {
+            add_error(x, x->file, x->line, "syntax error: section header without ']'");
+            x->sec = SEC_BAD;
+            return 0;
+        }
+        *end = '\0';
+        begin_section(x, s + 1);
+        return 0;
+    }
+    if (strpbrk(s, "=:") == NULL) {
+        add_error(x, x->file, x->line,
+                  "syntax error: expected [SECTION], KEY = VALUE or a comment");
+        return 0;
+    }
+    return 1;
+}
+
+/* inih's fgets-like reader: counts lines and keeps problem lines from inih. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct ctx *x = stream;
+    ssize_t len;
+    char *s;
+
+    if (x->nerrs > MAX_ERRORS || x->oom)
+        return NULL;
+    len = getline(&x->buf, &x->bufcap, x->fp);
+    if (len < 0)
+        return NULL;
+    x->line++;
+    s = x->buf;
+    if (x->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+        s += 3;
+    /* Without leading blanks inih never takes a line for a continuation. */
+    s += strspn(s, " \t");
+    if (strlen(s) != (size_t)len - (size_t)(s - x->buf)) {
+        add_error(x, x->file, x->line, "line contains a NUL byte");
+        s = "\n";
+    } else if (strlen(s) + 3 > (size_t)num) {
+        add_error(x, x->file, x->line, "line too long (more than %d characters)", num - 3);
+        s = "\n";
+    } else if (!classify(x, s)) {
+        s = "\n";
+    }
+    strcpy(str, s);
+    return str;
+}
+
+static int has_error_at(const struct ctx *x, const char *file, int line)
+{
+    size_t i;
+
+    for (i = 0; i < x->nerrs; i++)
+        if (x->errs[i].line == line && strcmp(x->errs[i].file, file) == 0)
+            return 1;
+    return 0;
+}
+
+/* Reads the INI file; returns -1 when it could not be read at all. */
+static int read_ini(struct ctx *x)
+{
+    struct stat st;
+    int rc;
+
+    x->fp = fopen(x->file, "r");
+    if (x->fp == NULL) {
+        add_error(x, x->file, 0, "cannot read: %s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(x->fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        add_error(x, x->file, 0, "cannot read: not a regular file");
+        fclose(x->fp);
+        return -1;
+    }
+    rc = ini_parse_stream(read_line, x, on_key, x);
+    if (ferror(x->fp))
+        add_error(x, x->file, x->line, "cannot read: %s", strerror(errno));
+    else if (rc > 0 && !has_error_at(x, x->file, rc))
+        add_error(x, x->file, rc, "syntax error");
+    fclose(x->fp);
+    return 0;
+}
+
+/* ---- OPML sources ----------------------------------------------------- */
+
+/* Reads a whole regular file of at most OPML_MAX_SIZE bytes into b. */
+static int read_file(const char *path, struct tb_buf *b, char *err, size_t errlen)
+{
+    char chunk[65536];
+    struct stat st;
+    FILE *fp = fopen(path, "r");
+    size_t n;
+    int rc = 0;
+
+    if (fp == NULL || fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "cannot read: %s", fp ? "not a regular file" : strerror(errno));
+        if (fp)
+            fclose(fp);
+        return -EINVAL;
+    }
+    tb_buf_init(b, OPML_MAX_SIZE);
+    do {
+        n = fread(chunk, 1, sizeof(chunk), fp);
+        rc = n > 0 ? tb_buf_add(b, chunk, n) : 0;
+    } while (rc == 0 && n == sizeof(chunk));
+    if (rc == 0 && ferror(fp))
+        rc = -EIO;
+    if (rc != 0)
+        snprintf(err, errlen, "cannot read: %s", tb_strerror(rc));
+    fclose(fp);
+    return rc;
+}
+
+/* Makes a name from text: lower-case letters and digits, '-' between words. */
+static void slugify(const char *in, char *out)
+{
+    size_t n = 0;
+
+    for (; in && *in && n < SLUG_MAX_LEN; in++) {
+        char ch = *in;
+
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+            out[n++] = ch;
+        else if (n > 0 && out[n - 1] != '-')
+            out[n++] = '-';
+    }
+    while (n > 0 && out[n - 1] == '-')
+        n--;
+    out[n] = '\0';
+}
+
+/* A unique source name from the title, else the URL's host, else "feed". */
+static char *unique_name(struct ctx *x, const char *title, const char *url)
+{
+    char base[SLUG_MAX_LEN + 1], *name;
+    char *host = NULL;
+    CURLU *u;
+    int k;
+
+    slugify(title, base);
+    if (base[0] == '\0') {
+        u = curl_url();
+        if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+            slugify(host, base);
+        curl_free(host);
+        curl_url_cleanup(u);
+    }
+    if (base[0] == '\0')
+        strcpy(base, "feed");
+    name = xstrdup(x, base);
+    for (k = 2; name && tb_config_find_source(x->c, name); k++) {
+        free(name);
+        name = xasprintf(x, "%s-%d", base, k);
+    }
+    return name;
+}
+
+static int url_taken(const struct tb_config *c, const char *url)
+{
+    size_t i;
+
+    for (i = 0; i < c->nsources; i++)
+        if (c->sources[i].url && strcmp(c->sources[i].url, url) == 0)
+            return 1;
+    return 0;
+}
+
+/* OPML titles may hold tabs or newlines; a display title gets spaces. */
+static char *clean_title(struct ctx *x, const char *t)
+{
+    char *s = t ? xstrdup(x, t) : NULL, *p;
+
+    for (p = s; p && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    return s;
+}
+
+static void add_opml_source(struct ctx *x, const char *path, const struct tb_opml_feed *f)
+{
+    struct tb_config *c = x->c;
+    struct tb_config_source *s;
+    const char *why;
+    char *url = url_check(f->url, &why), *name, *html;
+
+    if (url == NULL) {
+        if (why == NULL)
+            x->oom = 1;
+        else
+            add_error(x, path, f->line, "feed '%s': invalid URL '%s': %s", f->title ? f->title : "",
+                      f->url, why);
+        return;
+    }
+    if (url_taken(c, url)) {
+        free(url);
+        return;
+    }
+    name = unique_name(x, f->title, url);
+    s = name ? realloc(c->sources, (c->nsources + 1) * sizeof(*s)) : NULL;
+    if (s == NULL) {
+        x->oom = 1;
+        free(name);
+        free(url);
+        return;
+    }
+    c->sources = s;
+    s = &c->sources[c->nsources++];
+    memset(s, 0, sizeof(*s));
+    s->url = url;
+    s->name = name;
+    s->title = clean_title(x, f->title);
+    html = f->html_url ? url_check(f->html_url, &why) : NULL;
+    s->html_url = html; /* a broken htmlUrl is only decoration: dropped */
+    s->interval = c->interval;
+    s->enabled = 1;
+    s->file = xstrdup(x, path);
+    s->line = f->line;
+}
+
+static void load_opml(struct ctx *x, const struct opml_ref *ref)
+{
+    struct tb_opml_feed *feeds = NULL;
+    struct tb_buf b;
+    char err[512];
+    size_t n = 0, i;
+    int rc;
+
+    rc = read_file(ref->path, &b, err, sizeof(err));
+    if (rc == 0) {
+        rc = tb_opml_read(b.data, b.len, &feeds, &n, err, sizeof(err));
+        tb_buf_free(&b);
+    }
+    if (rc == -ENOMEM)
+        x->oom = 1;
+    else if (rc != 0)
+        add_error(x, x->file, ref->line, "opml file '%s': %s", ref->path, err);
+    for (i = 0; i < n && !x->oom; i++)
+        add_opml_source(x, ref->path, &feeds[i]);
+    tb_opml_free(feeds, n);
+}
+
+/* ---- after reading ---------------------------------------------------- */
+
+static void check_sources(struct ctx *x)
+{
+    const struct tb_config *c = x->c;
+    size_t i, j;
+
+    for (i = 0; i < c->nsources; i++) {
+        const struct tb_config_source *s = &c->sources[i];
+
+        if (s->url == NULL) {
+            add_error(x, s->file, s->line, "source '%s': missing url", s->name);
+            continue;
+        }
+        for (j = 0; j < i; j++) {
+            if (*s->url && c->sources[j].url && strcmp(c->sources[j].url, s->url) == 0) {
+                add_error(x, s->file, s->line, "source '%s': same url as source '%s' (%s:%d)",
+                          s->name, c->sources[j].name, c->sources[j].file, c->sources[j].line);
+                break;
+            }
+        }
+    }
+}
+
+static void check_topics(struct ctx *x)
+{
+    struct tb_config *c = x->c;
+    size_t i, j;
+
+    for (i = 0; i < c->ntopics; i++) {
+        struct tb_config_topic *t = &c->topics[i];
+
+        if (t->query == NULL)
+            add_error(x, t->file, t->line, "topic '%s': missing query", t->name);
+        for (j = 0; j < t->nsources; j++)
+            if (tb_config_find_source(c, t->sources[j]) == NULL)
+                add_error(x, t->file, x->topic_list_line[i], "topic '%s': unknown source '%s'",
+                          t->name, t->sources[j]);
+        if (t->limit == 0)
+            t->limit = c->feed_limit;
+        if (t->title == NULL)
+            t->title = xstrdup(x, t->name);
+    }
+}
+
+static void apply_defaults(struct ctx *x)
+{
+    struct tb_config *c = x->c;
+    size_t i;
+
+    if (c->database == NULL)
+        c->database = resolve_path(x, "tributary.db");
+    if (c->public_dir == NULL)
+        c->public_dir = resolve_path(x, "public");
+    if (c->listen == NULL)
+        c->listen = xstrdup(x, "127.0.0.1:8080");
+    if (c->base_url == NULL)
+        c->base_url = xstrdup(x, "http://localhost:8080/");
+    for (i = 0; i < c->nsources; i++)
+        if (c->sources[i].interval == 0)
+            c->sources[i].interval = c->interval;
+}
+
+/* Defaults, cross-checks and OPML sources, once the whole file is read
+ * ([tributary] may come last). */
+static void finish(struct ctx *x)
+{
+    size_t i;
+
+    apply_defaults(x);
+    check_sources(x);
+    for (i = 0; i < x->nopml && !x->oom; i++)
+        load_opml(x, &x->opml[i]);
+    if (!x->oom)
+        check_topics(x);
+}
+
+static struct tb_config *config_new(const char *path)
+{
+    struct tb_config *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->path = strdup(path);
+    if (c->path == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->interval = 3600;
+    c->feed_limit = 50;
+    c->max_body = (size_t)32 << 20;
+    c->connect_timeout = 15;
+    c->timeout = 60;
+    c->low_speed_time = 20;
+    c->max_connections = 32;
+    c->max_per_host = 4;
+    return c;
+}
+
+/* The config file's directory, or NULL when the path has no '/'. */
+static char *dir_of(const char *path, int *oom)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+
+    if (slash == NULL)
+        return NULL;
+    dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    if (dir == NULL)
+        *oom = 1;
+    return dir;
+}
+
+static void ctx_free(struct ctx *x)
+{
+    size_t i;
+
+    for (i = 0; i < x->nopml; i++)
+        free(x->opml[i].path);
+    free(x->opml);
+    free(x->topic_list_line);
+    free(x->label);
+    free(x->buf);
+    free(x->dir);
+}
+
+int tb_config_load(const char *path, struct tb_config **out, struct tb_config_error **errs,
+                   size_t *nerrs)
+{
+    struct ctx x;
+
+    *out = NULL;
+    *errs = NULL;
+    *nerrs = 0;
+    memset(&x, 0, sizeof(x));
+    x.c = config_new(path);
+    if (x.c == NULL)
+        return -ENOMEM;
+    x.file = x.c->path;
+    x.dir = dir_of(path, &x.oom);
+    if (!x.oom && read_ini(&x) == 0 && !x.oom)
+        finish(&x);
+    ctx_free(&x);
+    if (x.oom) {
+        tb_config_errors_free(x.errs, x.nerrs);
+        tb_config_free(x.c);
+        return -ENOMEM;
+    }
+    if (x.nerrs > 0) {
+        tb_config_free(x.c);
+        *errs = x.errs;
+        *nerrs = x.nerrs;
+        return TB_ECONFIG;
+    }
+    *out = x.c;
+    return 0;
+}
+
+const struct tb_config_source *tb_config_find_source(const struct tb_config *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->nsources; i++)
+        if (strcmp(c->sources[i].name, name) == 0)
+            return &c->sources[i];
+    return NULL;
+}
+
+void tb_config_free(struct tb_config *c)
+{
+    size_t i, j;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < c->nsources; i++) {
+        free(c->sources[i].name);
+        free(c->sources[i].url);
+        free(c->sources[i].title);
+        free(c->sources[i].html_url);
+        free(c->sources[i].file);
+    }
+    for (i = 0; i < c->ntopics; i++) {
+        for (j = 0; j < c->topics[i].nsources; j++)
+            free(c->topics[i].sources[j]);
+        free(c->topics[i].sources);
+        free(c->topics[i].name);
+        free(c->topics[i].title);
+        free(c->topics[i].query);
+        free(c->topics[i].file);
+    }
+    free(c->sources);
+    free(c->topics);
+    free(c->path);
+    free(c->database);
+    free(c->public_dir);
+    free(c->listen);
+    free(c->base_url);
+    free(c->contact);
+    free(c);
+}
+
+void tb_config_errors_free(struct tb_config_error *errs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; errs && i < n; i++) {
+        free(errs[i].file);
+        free(errs[i].msg);
+    }
+    free(errs);
+}

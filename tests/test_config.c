@@ -1,0 +1,385 @@
+/* Tests for tb_config: a full config, every error kind with its FILE:LINE, durations. */
+#include "tb_config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <libxml/parser.h>
+
+#include "check.h"
+
+static const char *fixtures;
+
+static char *fixture(const char *name)
+{
+    static char path[4096];
+
+    snprintf(path, sizeof(path), "%s/config/%s", fixtures, name);
+    return path;
+}
+
+/*
+ * Loads a fixture that must fail and returns its errors as lines of
+ * "FILE:LINE: message" with FILE relative to tests/fixtures/config/.
+ */
+static const char *errors_of(const char *name)
+{
+    static char text[8192];
+    struct tb_config_error *errs = NULL;
+    struct tb_config *c = NULL;
+    size_t n = 0, i, len = 0, skip = strlen(fixtures) + strlen("/config/");
+    int rc = tb_config_load(fixture(name), &c, &errs, &n);
+
+    text[0] = '\0';
+    CHECK_EQ(rc, TB_ECONFIG);
+    CHECK(c == NULL);
+    for (i = 0; i < n && len < sizeof(text); i++) {
+        const char *file = strlen(errs[i].file) > skip ? errs[i].file + skip : errs[i].file;
+
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s:%d: %s", i ? "\n" : "", file,
+                                errs[i].line, errs[i].msg);
+    }
+    tb_config_errors_free(errs, n);
+    tb_config_free(c);
+    return text;
+}
+
+static struct tb_config *load_ok(const char *path)
+{
+    struct tb_config_error *errs = NULL;
+    struct tb_config *c = NULL;
+    size_t n = 0, i;
+    int rc = tb_config_load(path, &c, &errs, &n);
+
+    CHECK_OK(rc);
+    for (i = 0; i < n; i++)
+        fprintf(stderr, "unexpected: %s:%d: %s\n", errs[i].file, errs[i].line, errs[i].msg);
+    tb_config_errors_free(errs, n);
+    return c;
+}
+
+static void test_good(void)
+{
+    struct tb_config *c = load_ok(fixture("good.ini"));
+    char want[4096];
+    const struct tb_config_source *s;
+
+    if (c == NULL)
+        return;
+    snprintf(want, sizeof(want), "%s/config/data/test.db", fixtures);
+    CHECK_STR(c->database, want);
+    CHECK_STR(c->public_dir, "/srv/tributary/public");
+    CHECK_STR(c->listen, "[::1]:9090");
+    CHECK_STR(c->base_url, "https://feeds.example.org/ml/");
+    CHECK_STR(c->contact, "mailto:feeds@example.org");
+    CHECK_EQ(c->interval, 7200);
+    CHECK_EQ(c->feed_limit, 25);
+    CHECK_EQ(c->max_body, 8 << 20);
+    CHECK_EQ(c->connect_timeout, 5);
+    CHECK_EQ(c->timeout, 120);
+    CHECK_EQ(c->low_speed_time, 30);
+    CHECK_EQ(c->max_connections, 16);
+    CHECK_EQ(c->max_per_host, 2);
+
+    /* Two [source]s, then good.opml's feeds less the cs.CL duplicate. */
+    CHECK_EQ(c->nsources, 6);
+    CHECK_STR(c->sources[0].name, "arxiv-cs-cl");
+    CHECK_STR(c->sources[0].title, "arXiv cs.CL");
+    CHECK_EQ(c->sources[0].interval, 1800);
+    CHECK_EQ(c->sources[0].enabled, 1);
+    CHECK_EQ(c->sources[0].line, 2);
+    CHECK_STR(c->sources[1].name, "lab-blog");
+    CHECK_STR(c->sources[1].url, "http://blog.example.com/feed.xml");
+    CHECK(c->sources[1].title == NULL);
+    CHECK_EQ(c->sources[1].interval, 7200); /* [tributary] interval, set after it */
+    CHECK_EQ(c->sources[1].enabled, 0);
+
+    s = tb_config_find_source(c, "arxiv-cs-lg");
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_STR(s->url, "https://rss.arxiv.org/rss/cs.LG");
+        CHECK_STR(s->html_url, "https://arxiv.org/list/cs.LG/recent");
+        CHECK_STR(s->file + strlen(s->file) - strlen("good.opml"), "good.opml");
+        CHECK_EQ(s->line, 7);
+        CHECK_EQ(s->interval, 7200);
+    }
+    /* "lab-blog" is taken by a [source]; names made unique and from the host. */
+    CHECK_STR(c->sources[3].name, "lab-blog-2");
+    CHECK_STR(c->sources[3].title, "Lab Blog");
+    CHECK_STR(c->sources[4].name, "lab-blog-3");
+    CHECK_STR(c->sources[5].name, "news-example-com");
+    CHECK(c->sources[5].title == NULL);
+
+    CHECK_EQ(c->ntopics, 2);
+    CHECK_STR(c->topics[0].name, "entity-linking");
+    CHECK_STR(c->topics[0].title, "Entity linking and NER");
+    CHECK_STR(c->topics[0].query, "\"entity linking\" OR \"named entity\" OR NER");
+    CHECK_EQ(c->topics[0].nsources, 2);
+    if (c->topics[0].nsources == 2) {
+        CHECK_STR(c->topics[0].sources[0], "arxiv-cs-cl");
+        CHECK_STR(c->topics[0].sources[1], "lab-blog");
+    }
+    CHECK_EQ(c->topics[0].limit, 10);
+    CHECK_EQ(c->topics[0].line, 29);
+    CHECK_STR(c->topics[1].title, "all-attention");
+    CHECK_EQ(c->topics[1].limit, 25);
+    CHECK_EQ(c->topics[1].nsources, 0);
+    tb_config_free(c);
+}
+
+static void test_defaults(void)
+{
+    const char *path = "test_config_defaults.ini";
+    struct tb_config *c;
+    FILE *fp = fopen(path, "w");
+
+    CHECK(fp != NULL);
+    if (fp == NULL)
+        return;
+    fputs("[source only]\nurl = https://only.example/feed\n", fp);
+    fclose(fp);
+    c = load_ok(path);
+    remove(path);
+    if (c == NULL)
+        return;
+    CHECK_STR(c->database, "tributary.db"); /* no '/' in the path: relative to the CWD */
+    CHECK_STR(c->public_dir, "public");
+    CHECK_STR(c->listen, "127.0.0.1:8080");
+    CHECK_STR(c->base_url, "http://localhost:8080/");
+    CHECK(c->contact == NULL);
+    CHECK_EQ(c->interval, 3600);
+    CHECK_EQ(c->feed_limit, 50);
+    CHECK_EQ(c->max_body, 32 << 20);
+    CHECK_EQ(c->connect_timeout, 15);
+    CHECK_EQ(c->timeout, 60);
+    CHECK_EQ(c->low_speed_time, 20);
+    CHECK_EQ(c->max_connections, 32);
+    CHECK_EQ(c->max_per_host, 4);
+    CHECK_EQ(c->sources[0].interval, 3600);
+    CHECK_EQ(c->ntopics, 0);
+    tb_config_free(c);
+}
+
+/* One fixture per kind of problem, with the exact message. */
+static void test_errors(void)
+{
+    static const struct {
+        const char *file, *want;
+    } cases[] = {
+        {"unknown-section.ini", "unknown-section.ini:4: unknown section [sources arxiv]"},
+        {"unknown-key.ini", "unknown-key.ini:2: unknown key 'databse' in [tributary]"},
+        {"duplicate-key.ini", "duplicate-key.ini:3: duplicate key 'url' (first set at line 2)"},
+        {"duplicate-source.ini", "duplicate-source.ini:4: duplicate source 'a' (first defined at "
+                                 "CFG/duplicate-source.ini:1)"},
+        {"duplicate-topic.ini",
+         "duplicate-topic.ini:3: duplicate topic 't' (first defined at CFG/duplicate-topic.ini:1)"},
+        {"bad-scheme.ini", "bad-scheme.ini:2: url: invalid URL 'ftp://a.example/feed': only http "
+                           "and https URLs are accepted"},
+        {"bad-url.ini", "bad-url.ini:2: url: invalid URL 'not a url': Bad scheme"},
+        {"bad-duration.ini", "bad-duration.ini:2: interval: invalid duration '5 minutes' (use "
+                             "e.g. 90s, 30m, 1h, 2h30m, 1d)"},
+        {"bad-number.ini", "bad-number.ini:2: feed_limit: invalid number '-3' (1 to 100000)"},
+        {"bad-size.ini",
+         "bad-size.ini:2: max_body_size: invalid size '12X' (use e.g. 512K, 32M, 1G)"},
+        {"bad-bool.ini",
+         "bad-bool.ini:3: enabled: invalid boolean 'maybe' (use yes/no, true/false, 1/0)"},
+        {"bad-listen.ini", "bad-listen.ini:2: listen: invalid address 'localhost' (use HOST:PORT)"},
+        {"no-query.ini", "no-query.ini:4: topic 't': missing query"},
+        {"unknown-topic-source.ini", "unknown-topic-source.ini:6: topic 't': unknown source 'b'"},
+        {"bad-name.ini", "bad-name.ini:1: invalid source name 'bad/name' (use 1 to 64 of A-Z a-z "
+                         "0-9 . _ -)"},
+        {"no-name.ini", "no-name.ini:1: section [source] needs a name: [source NAME]"},
+        {"missing-url.ini", "missing-url.ini:1: source 'a': missing url"},
+        {"syntax.ini", "syntax.ini:3: syntax error: expected [SECTION], KEY = VALUE or a comment"},
+        {"unclosed-section.ini", "unclosed-section.ini:1: syntax error: section header without "
+                                 "']'"},
+        {"outside-section.ini", "outside-section.ini:1: key 'url' outside of any section"},
+        {"same-url.ini", "same-url.ini:3: source 'b': same url as source 'a' "
+                         "(CFG/same-url.ini:1)"},
+        {"missing-opml.ini", "missing-opml.ini:2: opml file 'CFG/no-such.opml': cannot read: No "
+                             "such file or directory"},
+        {"malformed-opml.ini", "malformed-opml.ini:2: opml file 'CFG/malformed.opml': malformed "
+                               "XML at line 6: Opening and ending tag mismatch: outline line 5 "
+                               "and body"},
+        {"xxe-opml.ini", "xxe-opml.ini:2: opml file 'CFG/xxe.opml': OPML document declares "
+                         "entities (refused)"},
+        {"control-char.ini",
+         "control-char.ini:3: title: not UTF-8 text, or has control characters"},
+        {"bad-utf8.ini", "bad-utf8.ini:3: title: not UTF-8 text, or has control characters"},
+        {"long-line.ini",
+         "long-line.ini:2: line too long (more than 197 characters)\nlong-line.ini:1: source "
+         "'a': missing url"},
+        {"no-such-file.ini", "no-such-file.ini:0: cannot read: No such file or directory"},
+    };
+    char want[1024], dir[4096];
+    size_t i;
+
+    snprintf(dir, sizeof(dir), "%s/config", fixtures);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = errors_of(cases[i].file);
+        const char *p = cases[i].want, *cfg;
+        size_t len = 0;
+
+        /* "CFG" in a message stands for the fixture directory's full path. */
+        for (cfg = strstr(p, "CFG"); cfg; cfg = strstr(p, "CFG")) {
+            len +=
+                (size_t)snprintf(want + len, sizeof(want) - len, "%.*s%s", (int)(cfg - p), p, dir);
+            p = cfg + 3;
+        }
+        snprintf(want + len, sizeof(want) - len, "%s", p);
+        CHECK_STR(got, want);
+    }
+}
+
+static void test_all_errors_at_once(void)
+{
+    CHECK_STR(errors_of("five-errors.ini"),
+              "five-errors.ini:2: interval: invalid duration 'forever' (use e.g. 90s, 30m, 1h, "
+              "2h30m, 1d)\n"
+              "five-errors.ini:3: unknown key 'color' in [tributary]\n"
+              "five-errors.ini:9: url: invalid URL 'gopher://old.example/': only http and https "
+              "URLs are accepted\n"
+              "five-errors.ini:15: unknown section [bogus]\n"
+              "five-errors.ini:13: topic 't': unknown source 'nobody'");
+}
+
+/* Hostile files: binary junk and a directory give errors, never a crash. */
+static void test_hostile(void)
+{
+    const char *path = "test_config_junk.ini";
+    struct tb_config_error *errs = NULL;
+    struct tb_config *c = NULL;
+    size_t n = 0, i;
+    FILE *fp = fopen(path, "wb");
+
+    CHECK(fp != NULL);
+    if (fp == NULL)
+        return;
+    for (i = 0; i < 20000; i++)
+        fputc((int)((i * 7919u) % 256), fp);
+    fclose(fp);
+    CHECK_EQ(tb_config_load(path, &c, &errs, &n), TB_ECONFIG);
+    CHECK(n > 0 && n <= 101);
+    CHECK(c == NULL);
+    tb_config_errors_free(errs, n);
+    remove(path);
+
+    CHECK_EQ(tb_config_load(fixtures, &c, &errs, &n), TB_ECONFIG);
+    CHECK_EQ(n, 1);
+    if (n == 1)
+        CHECK_STR(errs[0].msg, "cannot read: not a regular file");
+    tb_config_errors_free(errs, n);
+}
+
+static void test_durations(void)
+{
+    static const struct {
+        const char *s;
+        int64_t want; /* -1: invalid */
+    } cases[] = {
+        {"1s", 1},          {"90s", 90},
+        {"30m", 1800},      {"1h", 3600},
+        {"1d", 86400},      {"1w", 604800},
+        {"2h30m", 9000},    {"1d2h3m4s", 93784},
+        {"3600", 3600},     {"1", 1},
+        {"0", -1},          {"0s", -1},
+        {"", -1},           {"h", -1},
+        {"1x", -1},         {"30m2h", -1},
+        {"1h1h", -1},       {"-5s", -1},
+        {"1.5h", -1},       {" 1h", -1},
+        {"1h ", -1},        {"2147483647", 2147483647},
+        {"2147483648", -1}, {"99999999999d", -1},
+        {"5 minutes", -1},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t got = -1;
+        int rc = tb_config_duration(cases[i].s, &got);
+
+        if (cases[i].want < 0) {
+            CHECK_EQ(rc, -EINVAL);
+        } else {
+            CHECK_OK(rc);
+            CHECK_EQ(got, cases[i].want);
+        }
+        if ((rc == 0) != (cases[i].want >= 0))
+            fprintf(stderr, "  duration case '%s'\n", cases[i].s);
+    }
+}
+
+static void test_sizes_and_names(void)
+{
+    size_t n = 0;
+
+    CHECK_OK(tb_config_size("32M", &n));
+    CHECK_EQ(n, 32 << 20);
+    CHECK_OK(tb_config_size("512k", &n));
+    CHECK_EQ(n, 512 << 10);
+    CHECK_OK(tb_config_size("1GiB", &n));
+    CHECK_EQ(n, 1 << 30);
+    CHECK_OK(tb_config_size("2MB", &n));
+    CHECK_EQ(n, 2 << 20);
+    CHECK_OK(tb_config_size("1000", &n));
+    CHECK_EQ(n, 1000);
+    CHECK_EQ(tb_config_size("0", &n), -EINVAL);
+    CHECK_EQ(tb_config_size("M", &n), -EINVAL);
+    CHECK_EQ(tb_config_size("1T", &n), -EINVAL);
+    CHECK_EQ(tb_config_size("99999999999999999999", &n), -EINVAL);
+    CHECK_EQ(tb_config_size("17179869184G", &n), -EINVAL);
+
+    CHECK(tb_config_name_valid("arxiv-cs.CL_2"));
+    CHECK(!tb_config_name_valid(""));
+    CHECK(!tb_config_name_valid("a b"));
+    CHECK(!tb_config_name_valid("a/b"));
+    CHECK(!tb_config_name_valid("caf\xc3\xa9"));
+    CHECK(tb_config_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    CHECK(
+        !tb_config_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+/* The shipped default config must load, with its OPML list deduplicated. */
+static void test_default_config(void)
+{
+    const char *src = getenv("TB_SOURCE_DIR");
+    char path[4096];
+    struct tb_config *c;
+    size_t i;
+
+    snprintf(path, sizeof(path), "%s/feeds/tributary.ini", src ? src : "..");
+    c = load_ok(path);
+    if (c == NULL)
+        return;
+    CHECK_EQ(c->nsources, 11);
+    CHECK_EQ(c->ntopics, 6);
+    CHECK(strstr(c->database, "/feeds/../var/tributary.db") != NULL);
+    for (i = 0; i < c->nsources; i++)
+        CHECK(strncmp(c->sources[i].url, "https://", 8) == 0);
+    for (i = 0; i < c->ntopics; i++)
+        CHECK(c->topics[i].query != NULL && strcmp(c->topics[i].title, c->topics[i].name) != 0);
+    tb_config_free(c);
+}
+
+int main(void)
+{
+    fixtures = getenv("TB_FIXTURES");
+    if (fixtures == NULL)
+        fixtures = "fixtures";
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    xmlInitParser();
+    test_good();
+    test_defaults();
+    test_errors();
+    test_all_errors_at_once();
+    test_hostile();
+    test_durations();
+    test_sizes_and_names();
+    test_default_config();
+    xmlCleanupParser();
+    curl_global_cleanup();
+    CHECK_DONE();
+}
