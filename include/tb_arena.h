@@ -11,8 +11,8 @@
 
 /** Embedded by the caller; zero-initialise or call tb_arena_init(). */
 struct tb_arena {
-    struct tb_arena_chunk *head;  /* newest chunk; older ones chained behind */
-    size_t total;                 /* bytes allocated in all chunks */
+    struct tb_arena_chunk *head; /* newest chunk; older ones chained behind */
+    size_t total;                /* bytes allocated in all chunks */
 };
 
 /** Prepares an empty arena. */

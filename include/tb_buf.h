@@ -14,10 +14,10 @@
 
 /** Embedded by the caller; initialise with tb_buf_init(). */
 struct tb_buf {
-    char *data;    /* NUL-terminated bytes, or NULL while empty */
-    size_t len;    /* bytes used, excluding the terminating NUL */
-    size_t alloc;  /* bytes allocated */
-    size_t cap;    /* most bytes `len` may reach; appends beyond fail */
+    char *data;   /* NUL-terminated bytes, or NULL while empty */
+    size_t len;   /* bytes used, excluding the terminating NUL */
+    size_t alloc; /* bytes allocated */
+    size_t cap;   /* most bytes `len` may reach; appends beyond fail */
 };
 
 /** Prepares an empty buffer that may hold at most `cap` bytes. */

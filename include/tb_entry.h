@@ -33,12 +33,12 @@ enum tb_format {
 
 /** A link: Atom link, RSS enclosure, media:content, JSON attachment. */
 struct tb_link {
-    struct tb_link *next;  /* next link, in document order */
-    const char *href;      /* absolute URL */
-    const char *rel;       /* "alternate", "enclosure", "self", "related", ... */
-    const char *type;      /* media type, or NULL */
-    const char *title;     /* or NULL */
-    int64_t length;        /* bytes, or -1 when unknown */
+    struct tb_link *next; /* next link, in document order */
+    const char *href;     /* absolute URL */
+    const char *rel;      /* "alternate", "enclosure", "self", "related", ... */
+    const char *type;     /* media type, or NULL */
+    const char *title;    /* or NULL */
+    int64_t length;       /* bytes, or -1 when unknown */
 };
 
 /** A person: author or contributor. */
@@ -75,56 +75,56 @@ struct tb_entry {
     struct tb_entry *next; /* next entry, in document order */
 
     /* Filled by parse. */
-    const char *id;              /* guid / atom:id / JSON id as given, or NULL */
-    int id_is_permalink;         /* RSS guid isPermaLink (true by default) */
-    const char *title;           /* plain text, or NULL */
-    const char *link;            /* alternate link (absolute), or NULL */
-    struct tb_link *links;       /* all links incl. enclosures and media:* */
-    int64_t published;           /* seconds since epoch UTC, or TB_TIME_NONE */
-    int64_t updated;             /* seconds since epoch UTC, or TB_TIME_NONE */
-    struct tb_person *authors;   /* or NULL */
+    const char *id;                 /* guid / atom:id / JSON id as given, or NULL */
+    int id_is_permalink;            /* RSS guid isPermaLink (true by default) */
+    const char *title;              /* plain text, or NULL */
+    const char *link;               /* alternate link (absolute), or NULL */
+    struct tb_link *links;          /* all links incl. enclosures and media:* */
+    int64_t published;              /* seconds since epoch UTC, or TB_TIME_NONE */
+    int64_t updated;                /* seconds since epoch UTC, or TB_TIME_NONE */
+    struct tb_person *authors;      /* or NULL */
     struct tb_person *contributors; /* or NULL */
-    struct tb_text summary;      /* description / summary / media:description */
-    struct tb_text content;      /* content:encoded / atom:content / content_html */
+    struct tb_text summary;         /* description / summary / media:description */
+    struct tb_text content;         /* content:encoded / atom:content / content_html */
     struct tb_category *categories; /* or NULL */
-    const char *rights;          /* plain text, or NULL */
-    const char *base;            /* xml:base in effect for the entry, or NULL */
+    const char *rights;             /* plain text, or NULL */
+    const char *base;               /* xml:base in effect for the entry, or NULL */
 
     /* Filled by normalize. */
-    const char *canon_link;      /* canonical form of `link` for dedupe, or NULL */
-    const char *arxiv_id;        /* e.g. "2401.01234" or "hep-th/9901001", no version */
-    const char *doi;             /* lower-cased, e.g. "10.1000/xyz", or NULL */
-    const char *key;             /* identity within its source (never NULL) */
-    const char *text;            /* plain text of summary+content for matching */
+    const char *canon_link; /* canonical form of `link` for dedupe, or NULL */
+    const char *arxiv_id;   /* e.g. "2401.01234" or "hep-th/9901001", no version */
+    const char *doi;        /* lower-cased, e.g. "10.1000/xyz", or NULL */
+    const char *key;        /* identity within its source (never NULL) */
+    const char *text;       /* plain text of summary+content for matching */
 
     /* Filled by store when entries are read back for publishing. */
-    int64_t rowid;               /* store's entry id, or 0 */
-    const char *out_id;          /* the atom:id it is published under */
-    struct tb_origin origin;     /* the feed it came from */
+    int64_t rowid;           /* store's entry id, or 0 */
+    const char *out_id;      /* the atom:id it is published under */
+    struct tb_origin origin; /* the feed it came from */
 };
 
 /** One parsed document. Owns its arena; free with tb_feed_free(). */
 struct tb_feed {
-    struct tb_arena arena;        /* owns every string and struct below */
-    enum tb_format format;        /* detected input format */
-    const char *id;               /* atom:id / JSON feed_url, or NULL */
-    const char *title;            /* plain text, or NULL */
-    const char *subtitle;         /* plain text, or NULL */
-    const char *link;             /* alternate (web page) link, or NULL */
-    const char *self;             /* rel=self link, or NULL */
-    const char *hub;              /* rel=hub link, or NULL */
-    const char *icon;             /* or NULL */
-    const char *language;         /* or NULL */
-    const char *rights;           /* or NULL */
-    const char *generator;        /* or NULL */
-    const char *base;             /* xml:base of the document, else its URL */
-    int64_t updated;              /* or TB_TIME_NONE */
-    int ttl_minutes;              /* RSS <ttl>, or 0 */
-    struct tb_person *authors;    /* feed-level authors, or NULL */
-    struct tb_entry *entries;     /* in document order, or NULL */
-    struct tb_entry *last;        /* last entry, for appending */
-    size_t nentries;              /* number of entries */
-    const char *error;            /* first recovered error, or NULL */
+    struct tb_arena arena;     /* owns every string and struct below */
+    enum tb_format format;     /* detected input format */
+    const char *id;            /* atom:id / JSON feed_url, or NULL */
+    const char *title;         /* plain text, or NULL */
+    const char *subtitle;      /* plain text, or NULL */
+    const char *link;          /* alternate (web page) link, or NULL */
+    const char *self;          /* rel=self link, or NULL */
+    const char *hub;           /* rel=hub link, or NULL */
+    const char *icon;          /* or NULL */
+    const char *language;      /* or NULL */
+    const char *rights;        /* or NULL */
+    const char *generator;     /* or NULL */
+    const char *base;          /* xml:base of the document, else its URL */
+    int64_t updated;           /* or TB_TIME_NONE */
+    int ttl_minutes;           /* RSS <ttl>, or 0 */
+    struct tb_person *authors; /* feed-level authors, or NULL */
+    struct tb_entry *entries;  /* in document order, or NULL */
+    struct tb_entry *last;     /* last entry, for appending */
+    size_t nentries;           /* number of entries */
+    const char *error;         /* first recovered error, or NULL */
 };
 
 /** Allocates an empty feed with its arena, or NULL when out of memory. */

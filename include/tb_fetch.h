@@ -17,14 +17,15 @@
 #define TB_FETCH_MAX_BODY (32u * 1024 * 1024)
 
 /** User-Agent sent upstream. */
-#define TB_FETCH_USER_AGENT "tributary/" TB_VERSION " (+https://github.com/tributary-feeds/tributary)"
+#define TB_FETCH_USER_AGENT                                                                        \
+    "tributary/" TB_VERSION " (+https://github.com/tributary-feeds/tributary)"
 
 /** What tb_fetch_source() learned besides the body. */
 struct tb_fetch_info {
-    char charset[64];   /* charset from the HTTP Content-Type, or "" */
-    char url[2048];     /* final URL after redirects, or "" for files and stdin */
-    int64_t mtime;      /* file mtime / HTTP Last-Modified (epoch s), or 0 when unknown */
-    long status;        /* HTTP status, or 0 for files and stdin */
+    char charset[64]; /* charset from the HTTP Content-Type, or "" */
+    char url[2048];   /* final URL after redirects, or "" for files and stdin */
+    int64_t mtime;    /* file mtime / HTTP Last-Modified (epoch s), or 0 when unknown */
+    long status;      /* HTTP status, or 0 for files and stdin */
 };
 
 /**

@@ -20,13 +20,13 @@
 
 /** Project error codes; always negative, below libuv's range. */
 enum {
-    TB_EPARSE = -5000,   /* input is not a feed we could read */
-    TB_ETOOBIG = -5001,  /* input exceeded a size cap */
-    TB_ESTORE = -5002,   /* SQLite failed; detail in the caller's err buffer */
-    TB_EQUERY = -5003,   /* a topic query did not compile */
-    TB_ECONFIG = -5004,  /* configuration error */
-    TB_EFETCH = -5005,   /* transfer failed; detail in the caller's err buffer */
-    TB_EHTTP = -5006,    /* upstream answered with an HTTP error status */
+    TB_EPARSE = -5000,  /* input is not a feed we could read */
+    TB_ETOOBIG = -5001, /* input exceeded a size cap */
+    TB_ESTORE = -5002,  /* SQLite failed; detail in the caller's err buffer */
+    TB_EQUERY = -5003,  /* a topic query did not compile */
+    TB_ECONFIG = -5004, /* configuration error */
+    TB_EFETCH = -5005,  /* transfer failed; detail in the caller's err buffer */
+    TB_EHTTP = -5006,   /* upstream answered with an HTTP error status */
 };
 
 /** Log levels, most severe first. */

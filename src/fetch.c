@@ -36,8 +36,8 @@ static int read_fd(int fd, struct tb_buf *body)
     }
 }
 
-static int read_file(const char *path, struct tb_buf *body, struct tb_fetch_info *info,
-                     char *err, size_t errlen)
+static int read_file(const char *path, struct tb_buf *body, struct tb_fetch_info *info, char *err,
+                     size_t errlen)
 {
     struct stat st;
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
@@ -61,7 +61,8 @@ static int read_file(const char *path, struct tb_buf *body, struct tb_fetch_info
     if (fd != STDIN_FILENO)
         close(fd);
     if (rc)
-        snprintf(err, errlen, "%s", rc == TB_ETOOBIG ? "larger than the size limit" : strerror(-rc));
+        snprintf(err, errlen, "%s",
+                 rc == TB_ETOOBIG ? "larger than the size limit" : strerror(-rc));
     return rc;
 }
 
@@ -95,8 +96,8 @@ static void content_charset(const char *ct, char *out, size_t len)
     }
 }
 
-static int fetch_url(const char *url, struct tb_buf *body, struct tb_fetch_info *info,
-                     char *err, size_t errlen)
+static int fetch_url(const char *url, struct tb_buf *body, struct tb_fetch_info *info, char *err,
+                     size_t errlen)
 {
     char cerr[CURL_ERROR_SIZE] = "";
     CURL *h = curl_easy_init();

@@ -7,9 +7,9 @@
 #include "tb_cli.h"
 
 struct command {
-    const char *name;              /* as typed */
+    const char *name;                  /* as typed */
     int (*run)(int argc, char **argv); /* returns the exit status */
-    const char *summary;           /* one line for --help */
+    const char *summary;               /* one line for --help */
 };
 
 static const struct command commands[] = {
