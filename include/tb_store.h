@@ -78,6 +78,13 @@ TB_NODISCARD int tb_store_put_feed(struct tb_store *s, int64_t source_id, const 
 TB_NODISCARD int tb_store_load(struct tb_store *s, const int64_t *ids, size_t n,
                                struct tb_feed **out, char *err, size_t errlen);
 
+/**
+ * Brings the full-text index up to date. A TB_STORE_TEMP store indexes
+ * lazily, all at once, when a topic query first needs it; for other stores
+ * the index is always current and this is a no-op. TB_ESTORE on failure.
+ */
+TB_NODISCARD int tb_store_sync_index(struct tb_store *s, char *err, size_t errlen);
+
 /** The sqlite3 handle, for the topic module only; owned by the store. */
 struct sqlite3 *tb_store_db(struct tb_store *s);
 

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <libxml/HTMLparser.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -550,6 +551,150 @@ static int parse(struct san *s, const char *html, size_t len)
     return s->rc;
 }
 
+/* The markup the fast path understands: attribute-less tags whose meaning
+ * cannot depend on the parser's error recovery. Anything else goes to
+ * libxml2. */
+static int simple_tag(const char *name, size_t n)
+{
+    static const char *const names[] = {"b", "br", "code", "em", "i", "p", "strong", "sub", "sup"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+        if (strlen(names[i]) == n && memcmp(names[i], name, n) == 0)
+            return lookup(elements, sizeof(elements) / sizeof(*elements), names[i]);
+    }
+    return -1;
+}
+
+/* Decodes the entity at p ('&' .. ';') into out (at least 4 bytes).
+ * Returns the bytes consumed, or 0 when it is not one we decode here. */
+static size_t simple_entity(const char *p, size_t n, char *out, size_t *outlen)
+{
+    static const struct {
+        const char *ref;
+        char c;
+    } named[] = {{"&amp;", '&'}, {"&lt;", '<'},   {"&gt;", '>'},
+                 {"&quot;", '"'}, {"&apos;", '\''}, {"&#39;", '\''}};
+    unsigned long cp;
+    char *end;
+
+    for (size_t i = 0; i < sizeof(named) / sizeof(*named); i++) {
+        size_t k = strlen(named[i].ref);
+
+        if (k <= n && memcmp(p, named[i].ref, k) == 0) {
+            out[0] = named[i].c;
+            *outlen = 1;
+            return k;
+        }
+    }
+    if (n < 4 || p[1] != '#' || !(p[2] == 'x' ? isxdigit((unsigned char)p[3])
+                                              : isdigit((unsigned char)p[2])))
+        return 0;
+    cp = strtoul(p + (p[2] == 'x' ? 3 : 2), &end, p[2] == 'x' ? 16 : 10);
+    if (end >= p + n || *end != ';' || end - p > 10)
+        return 0;
+    /* Only characters XML can hold; the rest is left to the parser. */
+    if (!(cp == 0x9 || cp == 0xa || cp == 0xd || (cp >= 0x20 && cp <= 0xd7ff) ||
+          (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff)))
+        return 0;
+    *outlen = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (*outlen == 1)
+        out[0] = (char)cp;
+    for (size_t i = *outlen; i > 1; i--, cp >>= 6)
+        out[i - 1] = (char)(0x80 | (cp & 0x3f));
+    if (*outlen > 1)
+        out[0] = (char)((0xf00u >> *outlen) | cp);
+    return (size_t)(end - p) + 1;
+}
+
+/* Parses one tag at p ('<'): feeds it to the callbacks and returns its
+ * length, or 0 when it is outside the fast path's subset. */
+static size_t simple_markup(struct san *s, const char *p, size_t n, unsigned char *stack,
+                            unsigned *depth)
+{
+    int close = n > 1 && p[1] == '/';
+    const char *name = p + 1 + close;
+    size_t len = 0, k;
+    int el;
+
+    while (name + len < p + n && islower((unsigned char)name[len]))
+        len++;
+    k = (size_t)(name - p) + len;
+    el = simple_tag(name, len);
+    if (el < 0)
+        return 0;
+    if (!close && (elements[el].flags & F_VOID) && k + 1 < n && name[len] == '/')
+        k++;
+    else if (!close && (elements[el].flags & F_VOID) && k + 2 < n && name[len] == ' ' &&
+             name[len + 1] == '/')
+        k += 2;
+    if (k >= n || p[k] != '>')
+        return 0;
+    if (close) {
+        if (*depth == 0 || stack[*depth - 1] != el)
+            return 0;
+        (*depth)--;
+        on_end(s, (const xmlChar *)elements[el].name);
+    } else if (!(elements[el].flags & F_VOID)) {
+        /* <p> only at the top: inside anything, the parser would close or
+         * move elements around, which this path does not imitate. */
+        if (*depth == MAX_DEPTH || (strcmp(elements[el].name, "p") == 0 && *depth > 0))
+            return 0;
+        stack[(*depth)++] = (unsigned char)el;
+        on_start(s, (const xmlChar *)elements[el].name, NULL);
+    } else {
+        on_start(s, (const xmlChar *)elements[el].name, NULL);
+    }
+    return k + 1;
+}
+
+/* Fast path for the common simple fragment (arXiv-style "<p>..</p>" with a
+ * few inline tags and the XML entities): tokenized here and fed to the same
+ * callbacks the parser would call. Returns 1 when the whole fragment was
+ * handled, 0 (output reset) when it needs the real parser. */
+static int simple(struct san *s, const char *html, size_t len)
+{
+    unsigned char stack[MAX_DEPTH];
+    unsigned depth = 0;
+    size_t i = 0, run = 0, w, dl;
+    char dec[4];
+
+    while (i < len && s->rc == 0) {
+        unsigned char c = (unsigned char)html[i];
+
+        if (c != '<' && c != '&' && c >= 0x01 && c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80 && (w = utf8_len((const unsigned char *)html + i, len - i)) > 0) {
+            i += w;
+            continue;
+        }
+        if (c != '<' && c != '&')
+            goto slow;
+        if (i > run)
+            on_chars(s, (const xmlChar *)html + run, (int)(i - run));
+        if (c == '<')
+            w = simple_markup(s, html + i, len - i, stack, &depth);
+        else if ((w = simple_entity(html + i, len - i, dec, &dl)) > 0)
+            on_chars(s, (const xmlChar *)dec, (int)dl);
+        if (w == 0)
+            goto slow;
+        i += w;
+        run = i;
+    }
+    if (depth > 0)
+        goto slow;
+    if (i > run)
+        on_chars(s, (const xmlChar *)html + run, (int)(i - run));
+    return 1;
+slow:
+    tb_buf_reset(&s->out);
+    s->depth = 0;
+    s->sep = 0;
+    s->rc = 0;
+    return 0;
+}
+
 /* Text without markup or entities (common in RSS descriptions) needs no
  * parser: it is only made valid UTF-8 and escaped or whitespace-collapsed. */
 static int parse_or_copy(struct san *s, const char *html, size_t len)
@@ -558,7 +703,7 @@ static int parse_or_copy(struct san *s, const char *html, size_t len)
     int rc;
 
     if (memchr(html, '<', len) || memchr(html, '&', len))
-        return parse(s, html, len);
+        return simple(s, html, len) ? s->rc : parse(s, html, len);
     tb_buf_init(&plain, (size_t)INT_MAX);
     rc = add_utf8(&plain, html, len);
     if (rc == 0 && plain.len)

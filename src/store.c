@@ -269,6 +269,12 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
         rc = configure(s, err, errlen);
     if (rc == 0)
         rc = migrate(s, err, errlen);
+    /* A throwaway database indexes its text once, when a topic query first
+     * needs it, rather than entry by entry: FTS5 tokenizing is most of the
+     * cost of storing, and `merge` without --topic never needs it. */
+    if (rc == 0 && (flags & TB_STORE_TEMP))
+        rc = exec(s, "DROP TRIGGER entries_ai; DROP TRIGGER entries_au;", err, errlen,
+                  "defer index");
     if (rc == 0)
         rc = prepare_all(s, err, errlen);
     if (rc != 0) {
@@ -289,6 +295,19 @@ void tb_store_close(struct tb_store *s)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
     free(s);
+}
+
+int tb_store_sync_index(struct tb_store *s, char *err, size_t errlen)
+{
+    int rc;
+
+    if (!s->fts_stale)
+        return 0;
+    rc = exec(s, "INSERT INTO entries_fts(entries_fts) VALUES('rebuild')", err, errlen,
+              "full-text index");
+    if (rc == 0)
+        s->fts_stale = 0;
+    return rc;
 }
 
 struct sqlite3 *tb_store_db(struct tb_store *s)

@@ -38,6 +38,7 @@ struct tb_store {
     sqlite3 *db;                      /* the connection */
     sqlite3_stmt *stmt[TB__ST_COUNT]; /* cached statements, by enum tb__stmt */
     int flags;                        /* TB_STORE_* given to tb_store_open() */
+    int fts_stale;                    /* TB_STORE_TEMP: entries not yet in the FTS index */
 };
 
 /* Writes "what: sqlite3_errmsg" into err and returns TB_ESTORE. */

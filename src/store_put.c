@@ -397,6 +397,8 @@ int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_fee
         rc = put_entry(&p, e);
     if (rc == 0)
         rc = tb__store_done(s, tb__store_stmt(s, TB__ST_COMMIT), err, errlen, "commit");
+    if (rc == 0 && (s->flags & TB_STORE_TEMP) && (p.st.added || p.st.updated))
+        s->fts_stale = 1;
     if (rc != 0 && !sqlite3_get_autocommit(s->db))
         (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
     free(p.source_name);

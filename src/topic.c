@@ -73,6 +73,11 @@ int tb_topic_select(struct tb_store *s, const char *query, size_t limit, int64_t
 
     *ids = NULL;
     *n = 0;
+    if (is_query) {
+        rc = tb_store_sync_index(s, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
     if (sqlite3_prepare_v2(db, is_query ? match_sql : all_sql, -1, &st, NULL) != SQLITE_OK)
         return fail(db, SQLITE_INTERNAL, 0, err, errlen);
     /* LIMIT -1 is SQLite's "no limit". */
