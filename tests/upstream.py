@@ -120,6 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.active[key] = st.active.get(key, 0) + 1
             self.active_at_start = st.active[key]
+        self.active_key = key
         try:
             self.q = {k: v[-1] for k, v in parse_qs(url.query).items()}
             self.max_age = self.q.get("max_age")
@@ -127,8 +128,15 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            with st.lock:
-                st.active[key] -= 1
+            self.leave()
+
+    def leave(self):
+        """Stops counting this request as active (once)."""
+        st = self.server.state
+        with st.lock:
+            if self.active_key is not None:
+                st.active[self.active_key] -= 1
+                self.active_key = None
 
     def route(self, path):
         parts = path.strip("/").split("/")
@@ -210,10 +218,12 @@ class Handler(BaseHTTPRequestHandler):
         bps = max(1, int(self.q.get("bps", "1")))
         total = int(self.q.get("bytes", "64"))
         self.begin(200, [("Content-Type", "text/plain")], length=total)
-        for _ in range(total):
+        for i in range(total):
+            time.sleep(1.0 / bps)
+            if i == total - 1:
+                self.leave()  # before the client can see the end, for exact "active" counts
             self.wfile.write(b"s")
             self.wfile.flush()
-            time.sleep(1.0 / bps)
 
     def hang(self, args):
         self.record(0)
@@ -259,14 +269,22 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """Clients that hang up (timeouts, size caps) are expected: stay quiet."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", required=True, help="directory of files to serve")
     ap.add_argument("--log", required=True, help="JSON-lines request log (appended)")
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", args.port), Handler)
     server.state = State(args.root, args.log)
     print(server.server_address[1], flush=True)
     try:
