@@ -41,8 +41,8 @@ struct tb_fetch_limits {
     size_t max_body;         /* cap on a body after decompression (bytes) */
     long connect_timeout_ms; /* connect (TCP and TLS) timeout */
     long timeout_ms;         /* whole request incl. redirects, from its start (not queueing) */
-    long low_speed_limit;    /* bytes/s below which ... */
-    long low_speed_time;     /* ... for this many seconds the transfer is aborted */
+    long low_speed_limit;    /* abort a transfer slower than this (bytes/s) ... */
+    long low_speed_time;     /* ... for this many seconds */
     int max_connections;     /* tb_fetcher: transfers running at once */
     int max_per_host;        /* tb_fetcher: transfers running at once per exact host name */
     const char *user_agent;  /* copied by tb_fetcher_new(); NULL: TB_FETCH_USER_AGENT */

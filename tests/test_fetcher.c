@@ -601,6 +601,39 @@ static void test_free_in_callback(void)
     }
 }
 
+/* The one-shot blocking reader shares the limits: cap, redirects, schemes. */
+static void test_blocking_reader(void)
+{
+    static const struct {
+        const char *path;
+        int rc;
+    } rows[] = {
+        {"/redirect/301?to=/feed.xml&n=2", 0},
+        {"/big?bytes=5000", TB_ETOOBIG},
+        {"/gzipbomb", TB_ETOOBIG},
+        {"/redirect/302?to=file:///etc/passwd", TB_EFETCH},
+        {"/status/404", TB_EHTTP},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct tb_buf body;
+        struct tb_fetch_info info;
+        char url[256], err[256] = "";
+
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, rows[i].path);
+        tb_buf_init(&body, 1000);
+        CHECK_EQ(tb_fetch_source(url, &body, &info, err, sizeof(err)), rows[i].rc);
+        if (rows[i].rc == 0) {
+            CHECK_STR(body.data, FEED);
+            CHECK(ends_with(info.url, "/feed.xml"));
+            CHECK_STR(info.charset, "utf-8");
+        } else {
+            CHECK(err[0] != '\0');
+        }
+        tb_buf_free(&body);
+    }
+}
+
 int main(void)
 {
     char cmd[256];
@@ -624,6 +657,7 @@ int main(void)
         test_global_cap();
         test_cancel();
         test_free_in_callback();
+        test_blocking_reader();
     } else {
         CHECK(!"upstream.py did not start");
     }
