@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fetch_int.h"
+
 int tb_fetch_is_url(const char *s)
 {
     return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
@@ -77,8 +79,34 @@ static size_t on_data(char *p, size_t size, size_t n, void *data)
     return size * n;
 }
 
-/* Picks the charset parameter out of a Content-Type value. */
-static void content_charset(const char *ct, char *out, size_t len)
+void tb_fetch_limits_default(struct tb_fetch_limits *lim)
+{
+    lim->max_body = TB_FETCH_MAX_BODY;
+    lim->connect_timeout_ms = 15000;
+    lim->timeout_ms = 60000;
+    lim->low_speed_limit = 100;
+    lim->low_speed_time = 20;
+    lim->max_connections = 32;
+    lim->max_per_host = 2;
+    lim->user_agent = NULL;
+}
+
+void tb__fetch_easy_limits(CURL *h, const struct tb_fetch_limits *lim, const char *ua)
+{
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, ua ? ua : TB_FETCH_USER_AGENT);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, lim->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, lim->low_speed_limit);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, lim->low_speed_time);
+    /* An honest Content-Length over the cap fails before any byte is read. */
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_body);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+}
+
+void tb__fetch_charset(const char *ct, char *out, size_t len)
 {
     const char *p = ct ? strcasestr(ct, "charset=") : NULL;
     size_t n;
@@ -100,6 +128,7 @@ static int fetch_url(const char *url, struct tb_buf *body, struct tb_fetch_info 
                      size_t errlen)
 {
     char cerr[CURL_ERROR_SIZE] = "";
+    struct tb_fetch_limits lim;
     CURL *h = curl_easy_init();
     CURLcode cc;
     char *final = NULL, *ct = NULL;
@@ -109,19 +138,13 @@ static int fetch_url(const char *url, struct tb_buf *body, struct tb_fetch_info 
 
     if (h == NULL)
         return -ENOMEM;
+    tb_fetch_limits_default(&lim);
+    lim.max_body = body->cap;
+    tb__fetch_easy_limits(h, &lim, NULL);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, TB_FETCH_USER_AGENT);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 15L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 100L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 20L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)TB_FETCH_MAX_REDIRS);
     curl_easy_setopt(h, CURLOPT_FILETIME, 1L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
@@ -132,9 +155,9 @@ static int fetch_url(const char *url, struct tb_buf *body, struct tb_fetch_info 
     curl_easy_getinfo(h, CURLINFO_FILETIME_T, &filetime);
     info->status = status;
     snprintf(info->url, sizeof(info->url), "%s", final ? final : url);
-    content_charset(ct, info->charset, sizeof(info->charset));
+    tb__fetch_charset(ct, info->charset, sizeof(info->charset));
     info->mtime = filetime > 0 ? (int64_t)filetime : 0;
-    if (cc == CURLE_WRITE_ERROR && body->data == NULL) {
+    if ((cc == CURLE_WRITE_ERROR && body->data == NULL) || cc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(err, errlen, "body larger than the size limit (%zu bytes)", body->cap);
         rc = TB_ETOOBIG;
     } else if (cc != CURLE_OK) {

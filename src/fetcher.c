@@ -1,0 +1,811 @@
+/*
+ * The daemon's fetcher: libcurl's multi interface driven by a libuv loop, as
+ * in curl's docs/examples/multi-uv.c. curl tells us which sockets to watch
+ * (on_socket -> uv_poll) and when to call it back (on_curl_timer -> uv_timer);
+ * uv tells curl what happened (curl_multi_socket_action).
+ *
+ * Requests wait in our own queue and enter the multi handle only when the
+ * global and per-host caps allow, because curl's total timeout would also
+ * count the time spent waiting for a connection. Redirects are followed here,
+ * one hop per transfer on the same easy handle, so every hop is checked
+ * (scheme, loop, count) and queued under its own host's cap.
+ */
+#include "tb_fetch.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fetch_int.h"
+
+#define HOST_BUCKETS 256
+#define MAX_VALIDATOR 1024        /* longest ETag / Last-Modified we send or keep */
+#define MAX_DELTA (3650L * 86400) /* clamp for Retry-After and max-age seconds */
+
+#define CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+/* An intrusive circular doubly-linked list; a head is its own sentinel. */
+struct list {
+    struct list *prev, *next;
+};
+
+/* Transfers per exact host name, for the per-host cap and delay. */
+struct host {
+    struct host *next; /* hash bucket chain */
+    int refs;          /* transfers (queued or running) for this host */
+    int running;       /* of those, in the multi handle */
+    int64_t until;     /* hold transfers back until this epoch time, or 0 */
+    char name[];       /* lower-case host name */
+};
+
+/* One request, through all its redirect hops. */
+struct transfer {
+    struct list link;                    /* in f->queue, f->running or a done list */
+    struct tb_fetcher *f;                /* owner */
+    CURL *easy;                          /* created when first started, else NULL */
+    struct curl_slist *headers;          /* If-None-Match / If-Modified-Since */
+    struct host *host;                   /* host of the current hop (one ref) */
+    char *urls[TB_FETCH_MAX_REDIRS + 1]; /* request URL, then each redirect target */
+    int hops;                            /* redirects followed; urls[hops] is current */
+    int permanent;                       /* every hop so far was 301 or 308 */
+    int body_rc;                         /* why the write callback refused, or 0 */
+    uint64_t queued_at;                  /* uv_hrtime() at tb_fetcher_add() */
+    uint64_t started_at;                 /* uv_hrtime() when first started, or 0 */
+    tb_fetch_cb cb;                      /* user callback */
+    void *data;                          /* its argument */
+    char cerr[CURL_ERROR_SIZE];          /* CURLOPT_ERRORBUFFER */
+    struct tb_fetch_result res;          /* filled as it goes */
+};
+
+/* A socket curl asked us to watch. */
+struct sock {
+    uv_poll_t poll;       /* freed in its close callback */
+    struct list link;     /* in f->sockets until closed */
+    struct tb_fetcher *f; /* owner */
+    curl_socket_t fd;     /* the socket */
+};
+
+struct tb_fetcher {
+    uv_loop_t *loop;                  /* the loop everything runs on */
+    CURLM *multi;                     /* NULL once freeing */
+    uv_timer_t timer;                 /* curl's timeout */
+    uv_timer_t wake;                  /* starts queued transfers: soon, or at a host's until */
+    struct tb_fetch_limits lim;       /* copy of the caller's limits */
+    char *user_agent;                 /* owned copy */
+    struct list queue;                /* waiting to run, FIFO */
+    struct list running;              /* in the multi handle */
+    size_t nqueued, nrunning;         /* lengths of the two lists */
+    struct list sockets;              /* struct sock being watched */
+    struct host *hosts[HOST_BUCKETS]; /* by host name */
+    int closing;                      /* tb_fetcher_free() was called */
+    int closes;                       /* uv_close() callbacks still to come */
+    void (*done)(void *);             /* tb_fetcher_free()'s callback */
+    void *done_data;                  /* its argument */
+};
+
+static void list_init(struct list *l)
+{
+    l->prev = l->next = l;
+}
+
+static int list_empty(const struct list *l)
+{
+    return l->next == l;
+}
+
+static void list_insert(struct list *after, struct list *n)
+{
+    n->prev = after;
+    n->next = after->next;
+    after->next->prev = n;
+    after->next = n;
+}
+
+static void list_remove(struct list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    list_init(n);
+}
+
+/* ------------------------------------------------------------------ hosts */
+
+static unsigned host_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h % HOST_BUCKETS;
+}
+
+/* Finds or makes the entry for `name` and takes a reference; NULL on OOM. */
+static struct host *host_get(struct tb_fetcher *f, const char *name)
+{
+    struct host **slot = &f->hosts[host_hash(name)];
+    struct host *h;
+    size_t n = strlen(name);
+
+    for (h = *slot; h; h = h->next) {
+        if (strcmp(h->name, name) == 0) {
+            h->refs++;
+            return h;
+        }
+    }
+    h = calloc(1, sizeof(*h) + n + 1);
+    if (h == NULL)
+        return NULL;
+    memcpy(h->name, name, n + 1);
+    h->refs = 1;
+    h->next = *slot;
+    *slot = h;
+    return h;
+}
+
+/* Drops a reference; an unused entry goes unless it still carries a delay. */
+static void host_put(struct tb_fetcher *f, struct host *h)
+{
+    struct host **p;
+
+    if (h == NULL || --h->refs > 0 || h->until > (int64_t)time(NULL))
+        return;
+    for (p = &f->hosts[host_hash(h->name)]; *p != h; p = &(*p)->next)
+        ;
+    *p = h->next;
+    free(h);
+}
+
+static void hosts_free(struct tb_fetcher *f)
+{
+    for (int i = 0; i < HOST_BUCKETS; i++) {
+        while (f->hosts[i]) {
+            struct host *h = f->hosts[i];
+
+            f->hosts[i] = h->next;
+            free(h);
+        }
+    }
+}
+
+/* The lower-case host of an http(s) URL (malloc'd), or NULL for any other
+ * URL, one that does not parse, or when out of memory. */
+static char *http_host(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0))
+        curl_url_get(u, CURLUPART_HOST, &host, 0);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    if (host == NULL)
+        return NULL;
+    for (char *p = host; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return host;
+}
+
+/* ---------------------------------------------------------- result parts */
+
+/* Records the first error of a transfer; later ones would only blur it. */
+static void fail(struct transfer *t, int rc, const char *fmt, ...) TB_PRINTF(3, 4);
+static void fail(struct transfer *t, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (t->res.rc)
+        return;
+    t->res.rc = rc;
+    va_start(ap, fmt);
+    vsnprintf(t->res.err, sizeof(t->res.err), fmt, ap);
+    va_end(ap);
+}
+
+/* A copy of the final response's header `name`, or NULL. */
+static char *header_dup(CURL *h, const char *name)
+{
+    struct curl_header *hdr = NULL;
+
+    if (curl_easy_header(h, name, 0, CURLH_HEADER, -1, &hdr) != CURLHE_OK)
+        return NULL;
+    if (hdr->value[0] == '\0' || strlen(hdr->value) > MAX_VALIDATOR)
+        return NULL;
+    return strdup(hdr->value);
+}
+
+/* Retry-After is delta-seconds or an HTTP-date; returns epoch seconds or 0. */
+static int64_t parse_retry_after(const char *v, int64_t now)
+{
+    char *end;
+    long long n;
+    time_t t;
+
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (!isdigit((unsigned char)*v)) {
+        t = curl_getdate(v, NULL);
+        return t > 0 ? (int64_t)t : 0;
+    }
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (*end != '\0' && *end != ' ' && *end != '\t')
+        return 0;
+    if (errno == ERANGE || n > MAX_DELTA)
+        n = MAX_DELTA;
+    return now + n;
+}
+
+/* The max-age directive of a Cache-Control value, or -1. */
+static int64_t parse_max_age(const char *v)
+{
+    const char *p = v;
+    long long n;
+
+    for (;;) {
+        p = strcasestr(p, "max-age=");
+        if (p == NULL)
+            return -1;
+        if (p == v || p[-1] == ',' || p[-1] == ' ' || p[-1] == '\t')
+            break;
+        p += 8;
+    }
+    p += 8;
+    if (*p == '"')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    n = strtoll(p, NULL, 10);
+    return n > MAX_DELTA || n < 0 ? MAX_DELTA : n;
+}
+
+/* Validators, caching hints and charset from the final response. */
+static void read_headers(struct transfer *t)
+{
+    struct curl_header *hdr = NULL;
+    char charset[64];
+    char *ct = NULL;
+
+    t->res.etag = header_dup(t->easy, "ETag");
+    t->res.last_modified = header_dup(t->easy, "Last-Modified");
+    if (curl_easy_header(t->easy, "Retry-After", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK)
+        t->res.retry_after = parse_retry_after(hdr->value, (int64_t)time(NULL));
+    if (curl_easy_header(t->easy, "Cache-Control", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK)
+        t->res.max_age = parse_max_age(hdr->value);
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ct);
+    tb__fetch_charset(ct, charset, sizeof(charset));
+    if (charset[0])
+        t->res.charset = strdup(charset);
+}
+
+/* A 429 or 503 with Retry-After holds back every transfer to that host. */
+static void note_host_delay(struct transfer *t)
+{
+    int64_t now = (int64_t)time(NULL), until = t->res.retry_after;
+
+    if ((t->res.status != 429 && t->res.status != 503) || until <= now)
+        return;
+    if (until - now > TB_FETCH_MAX_HOST_DELAY)
+        until = now + TB_FETCH_MAX_HOST_DELAY;
+    if (until > t->host->until)
+        t->host->until = until;
+}
+
+/* ---------------------------------------------------------- transfers */
+
+static size_t on_body(char *p, size_t size, size_t n, void *data)
+{
+    struct transfer *t = data;
+
+    /* The cap applies after decompression: curl hands us inflated bytes, so
+     * a gzip bomb or an endless chunked body stops at max_body. */
+    t->body_rc = tb_buf_add(&t->res.body, p, size * n);
+    return t->body_rc ? 0 : size * n;
+}
+
+static int add_header(struct transfer *t, const char *name, const char *value)
+{
+    char line[MAX_VALIDATOR + 32];
+    struct curl_slist *l;
+
+    /* A stored value that could smuggle another header line is not sent. */
+    if (value == NULL || value[0] == '\0' || strlen(value) > MAX_VALIDATOR ||
+        strpbrk(value, "\r\n"))
+        return 0;
+    snprintf(line, sizeof(line), "%s: %s", name, value);
+    l = curl_slist_append(t->headers, line);
+    if (l == NULL)
+        return -ENOMEM;
+    t->headers = l;
+    return 0;
+}
+
+static void transfer_free(struct transfer *t)
+{
+    struct tb_fetch_result *r = &t->res;
+
+    if (t->easy)
+        curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    for (int i = 0; i <= t->hops; i++)
+        free(t->urls[i]);
+    tb_buf_free(&r->body);
+    free(r->etag);
+    free(r->last_modified);
+    free(r->charset);
+    free(r->permanent_url);
+    free(r->final_url);
+    host_put(t->f, t->host);
+    free(t);
+}
+
+static int setup_easy(struct tb_fetcher *f, struct transfer *t)
+{
+    CURL *h = curl_easy_init();
+
+    if (h == NULL)
+        return -ENOMEM;
+    tb__fetch_easy_limits(h, &f->lim, f->user_agent);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->cerr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->headers);
+    t->easy = h;
+    t->started_at = uv_hrtime();
+    return 0;
+}
+
+/* Puts the current hop into the multi handle, within what is left of the
+ * request's total time. */
+static int start(struct tb_fetcher *f, struct transfer *t)
+{
+    long left;
+
+    if (t->easy == NULL && setup_easy(f, t)) {
+        fail(t, -ENOMEM, "out of memory");
+        return t->res.rc;
+    }
+    left = f->lim.timeout_ms - (long)((uv_hrtime() - t->started_at) / 1000000);
+    if (left <= 0) {
+        fail(t, TB_EFETCH, "timed out after %ld ms following redirects", f->lim.timeout_ms);
+        return t->res.rc;
+    }
+    t->cerr[0] = '\0';
+    curl_easy_setopt(t->easy, CURLOPT_URL, t->urls[t->hops]);
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, left);
+    if (curl_multi_add_handle(f->multi, t->easy) != CURLM_OK) {
+        fail(t, TB_EFETCH, "could not add the transfer to curl");
+        return t->res.rc;
+    }
+    list_insert(f->running.prev, &t->link);
+    f->nrunning++;
+    t->host->running++;
+    return 0;
+}
+
+/* Checks where a redirect answered with `status` points and sets up that
+ * next hop; on refusal records why and returns the error. */
+static int follow(struct tb_fetcher *f, struct transfer *t, long status)
+{
+    char *loc = NULL, *host, *url;
+    struct host *h;
+
+    curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &loc);
+    if (loc == NULL) {
+        fail(t, TB_EHTTP, "HTTP %ld without a usable Location", status);
+        return t->res.rc;
+    }
+    if (t->hops == TB_FETCH_MAX_REDIRS) {
+        fail(t, TB_EFETCH, "more than %d redirects", TB_FETCH_MAX_REDIRS);
+        return t->res.rc;
+    }
+    for (int i = 0; i <= t->hops; i++) {
+        if (strcmp(t->urls[i], loc) == 0) {
+            fail(t, TB_EFETCH, "redirect loop at %.160s", loc);
+            return t->res.rc;
+        }
+    }
+    host = http_host(loc);
+    if (host == NULL) {
+        fail(t, TB_EFETCH, "redirect to a non-http(s) URL refused: %.120s", loc);
+        return t->res.rc;
+    }
+    h = host_get(f, host);
+    url = strdup(loc);
+    free(host);
+    if (h == NULL || url == NULL) {
+        host_put(f, h);
+        free(url);
+        fail(t, -ENOMEM, "out of memory");
+        return t->res.rc;
+    }
+    host_put(f, t->host);
+    t->host = h;
+    t->urls[++t->hops] = url;
+    t->permanent = t->permanent && (status == 301 || status == 308);
+    tb_buf_free(&t->res.body);
+    return 0;
+}
+
+/* The outcome of a hop that was not a redirect to follow. */
+static void judge(struct transfer *t, CURLcode cc, long status)
+{
+    if (t->body_rc == TB_ETOOBIG || cc == CURLE_FILESIZE_EXCEEDED)
+        fail(t, TB_ETOOBIG, "body larger than %zu bytes", t->res.body.cap);
+    else if (t->body_rc)
+        fail(t, t->body_rc, "%s", tb_strerror(t->body_rc));
+    else if (cc != CURLE_OK)
+        fail(t, TB_EFETCH, "%s", t->cerr[0] ? t->cerr : curl_easy_strerror(cc));
+    else if (status >= 400 || (status >= 300 && status != 304))
+        fail(t, TB_EHTTP, "HTTP %ld", status);
+}
+
+/* A hop ended: queue the next one (at the front) or move t to `done`. */
+static void hop_done(struct tb_fetcher *f, struct transfer *t, CURLcode cc, struct list *done)
+{
+    long status = 0;
+
+    curl_multi_remove_handle(f->multi, t->easy);
+    list_remove(&t->link);
+    f->nrunning--;
+    t->host->running--;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    t->res.status = status;
+    if (cc == CURLE_OK && t->body_rc == 0 && status >= 300 && status < 400 && status != 304) {
+        if (follow(f, t, status) == 0) {
+            list_insert(&f->queue, &t->link);
+            f->nqueued++;
+            return;
+        }
+    }
+    judge(t, cc, status);
+    if (status)
+        read_headers(t);
+    note_host_delay(t);
+    list_insert(done->prev, &t->link);
+}
+
+/* Fills the URLs and timing, calls the user back and frees the transfer. */
+static void complete(struct transfer *t)
+{
+    struct tb_fetch_result *r = &t->res;
+
+    list_remove(&t->link);
+    r->final_url = strdup(t->urls[t->hops]);
+    if (t->hops > 0 && t->permanent && r->rc == 0)
+        r->permanent_url = strdup(t->urls[t->hops]);
+    if (r->rc)
+        tb_buf_free(&r->body);
+    r->seconds = (double)(uv_hrtime() - t->queued_at) / 1e9;
+    t->cb(r, t->data);
+    transfer_free(t);
+}
+
+static void complete_all(struct list *done)
+{
+    while (!list_empty(done))
+        complete(CONTAINER(done->next, struct transfer, link));
+}
+
+/* ------------------------------------------------------------ the queue */
+
+static void on_wake(uv_timer_t *timer);
+
+/* Moves queued transfers into the multi handle while the caps allow; arms
+ * the wake timer for the earliest host delay among those held back. */
+static void start_queued(struct tb_fetcher *f, struct list *done)
+{
+    int64_t now = (int64_t)time(NULL), wake = 0;
+    struct list *p, *next;
+
+    if (f->closing)
+        return;
+    for (p = f->queue.next; p != &f->queue; p = next) {
+        struct transfer *t = CONTAINER(p, struct transfer, link);
+
+        next = p->next;
+        if (f->nrunning >= (size_t)f->lim.max_connections)
+            break;
+        if (t->host->until > now) {
+            wake = wake == 0 || t->host->until < wake ? t->host->until : wake;
+            continue;
+        }
+        if (t->host->running >= f->lim.max_per_host)
+            continue;
+        list_remove(p);
+        f->nqueued--;
+        if (start(f, t))
+            list_insert(done->prev, p);
+    }
+    if (wake)
+        uv_timer_start(&f->wake, on_wake, (uint64_t)(wake - now) * 1000, 0);
+    else
+        uv_timer_stop(&f->wake);
+}
+
+/* Reads what curl finished, starts what may run now, then calls back. */
+static void check_multi_info(struct tb_fetcher *f)
+{
+    struct list done;
+    int left;
+
+    list_init(&done);
+    for (;;) {
+        CURLMsg *msg = curl_multi_info_read(f->multi, &left);
+        struct transfer *t = NULL;
+
+        if (msg == NULL)
+            break;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        hop_done(f, t, msg->data.result, &done);
+    }
+    start_queued(f, &done);
+    complete_all(&done);
+}
+
+static void on_wake(uv_timer_t *timer)
+{
+    struct tb_fetcher *f = timer->data;
+    struct list done;
+
+    list_init(&done);
+    start_queued(f, &done);
+    complete_all(&done);
+}
+
+/* --------------------------------------------------- the curl/uv bridge */
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+    struct sock *s = poll->data;
+    struct tb_fetcher *f = s->f;
+    int flags = 0, running;
+
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(f->multi, s->fd, flags, &running);
+    check_multi_info(f);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    struct tb_fetcher *f = timer->data;
+    int running;
+
+    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi_info(f);
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl wants on_timer in `ms` ms (-1: never). */
+static int on_curl_timer(CURLM *multi, long ms, void *data)
+{
+    struct tb_fetcher *f = data;
+
+    if (ms < 0)
+        uv_timer_stop(&f->timer);
+    else
+        uv_timer_start(&f->timer, on_timer, (uint64_t)ms, 0);
+    return 0;
+}
+
+static void on_close(uv_handle_t *h);
+
+static void sock_close(struct sock *s)
+{
+    list_remove(&s->link);
+    s->f->closes++;
+    uv_close((uv_handle_t *)&s->poll, on_close);
+}
+
+static struct sock *sock_new(struct tb_fetcher *f, curl_socket_t fd)
+{
+    struct sock *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    if (uv_poll_init_socket(f->loop, &s->poll, fd)) {
+        free(s);
+        return NULL;
+    }
+    s->poll.data = s;
+    s->f = f;
+    s->fd = fd;
+    list_insert(&f->sockets, &s->link);
+    curl_multi_assign(f->multi, fd, s);
+    return s;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch `fd` for `what`, or stop watching it. */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *data, void *sockp)
+{
+    struct tb_fetcher *f = data;
+    struct sock *s = sockp;
+    int events = 0;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            curl_multi_assign(f->multi, fd, NULL);
+            sock_close(s);
+        }
+        return 0;
+    }
+    if (s == NULL)
+        s = sock_new(f, fd);
+    if (s == NULL)
+        return -1;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    return uv_poll_start(&s->poll, events, on_poll) ? -1 : 0;
+}
+
+/* ------------------------------------------------------------- lifetime */
+
+int tb_fetcher_new(uv_loop_t *loop, const struct tb_fetch_limits *lim, struct tb_fetcher **out)
+{
+    struct tb_fetcher *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return -ENOMEM;
+    if (lim)
+        f->lim = *lim;
+    else
+        tb_fetch_limits_default(&f->lim);
+    if (f->lim.max_connections < 1 || f->lim.max_per_host < 1 || f->lim.max_body < 1 ||
+        f->lim.timeout_ms < 1) {
+        free(f);
+        return -EINVAL;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        goto fail_free;
+    f->user_agent = strdup(f->lim.user_agent ? f->lim.user_agent : TB_FETCH_USER_AGENT);
+    f->multi = curl_multi_init();
+    if (f->user_agent == NULL || f->multi == NULL)
+        goto fail_curl;
+    f->loop = loop;
+    list_init(&f->queue);
+    list_init(&f->running);
+    list_init(&f->sockets);
+    uv_timer_init(loop, &f->timer);
+    uv_timer_init(loop, &f->wake);
+    f->timer.data = f->wake.data = f;
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+    /* Second guards behind our own queue; the connection cache stays on. */
+    curl_multi_setopt(f->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)f->lim.max_connections);
+    curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)f->lim.max_per_host);
+    *out = f;
+    return 0;
+
+fail_curl:
+    curl_multi_cleanup(f->multi);
+    free(f->user_agent);
+    curl_global_cleanup();
+fail_free:
+    free(f);
+    return -ENOMEM;
+}
+
+int tb_fetcher_add(struct tb_fetcher *f, const struct tb_fetch_req *req, tb_fetch_cb cb, void *data)
+{
+    struct transfer *t;
+    char *host;
+
+    if (f->closing)
+        return -ECANCELED;
+    host = http_host(req->url);
+    if (host == NULL)
+        return -EINVAL;
+    t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        free(host);
+        return -ENOMEM;
+    }
+    t->f = f;
+    t->cb = cb;
+    t->data = data;
+    t->permanent = 1;
+    t->queued_at = uv_hrtime();
+    t->res.max_age = -1;
+    tb_buf_init(&t->res.body, f->lim.max_body);
+    t->urls[0] = strdup(req->url);
+    t->host = host_get(f, host);
+    free(host);
+    if (t->urls[0] == NULL || t->host == NULL || add_header(t, "If-None-Match", req->etag) ||
+        add_header(t, "If-Modified-Since", req->last_modified)) {
+        transfer_free(t);
+        return -ENOMEM;
+    }
+    list_insert(f->queue.prev, &t->link);
+    f->nqueued++;
+    /* Start from the loop, so the callback never runs inside this call. */
+    uv_timer_start(&f->wake, on_wake, 0, 0);
+    return 0;
+}
+
+size_t tb_fetcher_pending(const struct tb_fetcher *f)
+{
+    return f->nqueued + f->nrunning;
+}
+
+void tb_fetcher_cancel_all(struct tb_fetcher *f)
+{
+    struct list done;
+
+    list_init(&done);
+    while (!list_empty(&f->running)) {
+        struct transfer *t = CONTAINER(f->running.next, struct transfer, link);
+
+        curl_multi_remove_handle(f->multi, t->easy);
+        list_remove(&t->link);
+        f->nrunning--;
+        t->host->running--;
+        fail(t, -ECANCELED, "cancelled");
+        list_insert(done.prev, &t->link);
+    }
+    while (!list_empty(&f->queue)) {
+        struct transfer *t = CONTAINER(f->queue.next, struct transfer, link);
+
+        list_remove(&t->link);
+        f->nqueued--;
+        fail(t, -ECANCELED, "cancelled");
+        list_insert(done.prev, &t->link);
+    }
+    complete_all(&done);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    struct tb_fetcher *f;
+
+    if (h->type == UV_POLL) {
+        struct sock *s = h->data;
+
+        f = s->f;
+        free(s);
+    } else {
+        f = h->data;
+    }
+    if (--f->closes > 0 || !f->closing || f->multi)
+        return;
+    hosts_free(f);
+    free(f->user_agent);
+    curl_global_cleanup();
+    if (f->done)
+        f->done(f->done_data);
+    free(f);
+}
+
+void tb_fetcher_free(struct tb_fetcher *f, void (*done)(void *), void *data)
+{
+    if (f == NULL || f->closing)
+        return;
+    f->closing = 1;
+    f->done = done;
+    f->done_data = data;
+    tb_fetcher_cancel_all(f);
+    /* Cleanup may still report sockets; whatever it leaves is closed here. */
+    curl_multi_cleanup(f->multi);
+    f->multi = NULL;
+    while (!list_empty(&f->sockets))
+        sock_close(CONTAINER(f->sockets.next, struct sock, link));
+    f->closes += 2;
+    uv_close((uv_handle_t *)&f->timer, on_close);
+    uv_close((uv_handle_t *)&f->wake, on_close);
+}

@@ -1,0 +1,669 @@
+/*
+ * The daemon's fetcher against tests/upstream.py on a real uv loop: bodies,
+ * conditional GET, gzip, caps, redirects, Retry-After and the host delay,
+ * refused/hung/reset connections, per-host and global caps, cancel and free.
+ */
+#include "tb_fetch.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define FEED "<rss version=\"2.0\"><channel><title>t</title></channel></rss>\n"
+
+static uv_loop_t loop;
+static pid_t upstream_pid;
+static int port;
+static char dir[64], root[128], logpath[128];
+
+/* What a callback saw, copied out of the result. */
+struct got {
+    int called, rc;
+    long status;
+    char err[256];
+    char *body, *etag, *last_modified, *charset, *permanent_url, *final_url;
+    size_t len;
+    int64_t retry_after, max_age;
+    double seconds;
+};
+
+static char *take(char **p)
+{
+    char *s = *p;
+
+    *p = NULL;
+    return s;
+}
+
+static void on_result(struct tb_fetch_result *r, void *data)
+{
+    struct got *g = data;
+
+    g->called++;
+    g->rc = r->rc;
+    g->status = r->status;
+    snprintf(g->err, sizeof(g->err), "%s", r->err);
+    g->len = r->body.len;
+    g->body = tb_buf_take(&r->body);
+    g->etag = take(&r->etag);
+    g->last_modified = take(&r->last_modified);
+    g->charset = take(&r->charset);
+    g->permanent_url = take(&r->permanent_url);
+    g->final_url = take(&r->final_url);
+    g->retry_after = r->retry_after;
+    g->max_age = r->max_age;
+    g->seconds = r->seconds;
+}
+
+static void got_free(struct got *g)
+{
+    free(g->body);
+    free(g->etag);
+    free(g->last_modified);
+    free(g->charset);
+    free(g->permanent_url);
+    free(g->final_url);
+    memset(g, 0, sizeof(*g));
+}
+
+/* ------------------------------------------------------------ upstream */
+
+static int start_upstream(void)
+{
+    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
+    const char *src = getenv("TB_SOURCE_DIR") ? getenv("TB_SOURCE_DIR") : "..";
+    char script[512], line[32] = "";
+    int fds[2];
+    FILE *in;
+
+    snprintf(script, sizeof(script), "%s/tests/upstream.py", src);
+    if (pipe(fds))
+        return -1;
+    upstream_pid = fork();
+    if (upstream_pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(py, py, script, "--root", root, "--log", logpath, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    in = fdopen(fds[0], "r");
+    if (in == NULL || fgets(line, sizeof(line), in) == NULL)
+        line[0] = '\0';
+    if (in)
+        fclose(in);
+    port = atoi(line);
+    return port > 0 ? 0 : -1;
+}
+
+static void stop_upstream(void)
+{
+    if (upstream_pid > 0) {
+        kill(upstream_pid, SIGTERM);
+        waitpid(upstream_pid, NULL, 0);
+    }
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[256];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s", root, name);
+    fp = fopen(path, "w");
+    CHECK(fp != NULL);
+    if (fp) {
+        fputs(text, fp);
+        fclose(fp);
+    }
+}
+
+/* The request log, read afresh (caller frees). */
+static char *read_log(void)
+{
+    FILE *fp = fopen(logpath, "r");
+    char *s = calloc(1, 1 << 20);
+    size_t n = 0;
+
+    if (fp && s)
+        n = fread(s, 1, (1 << 20) - 1, fp);
+    if (fp)
+        fclose(fp);
+    if (s)
+        s[n] = '\0';
+    return s;
+}
+
+/* The last log line containing `needle`, copied into out (or ""). */
+static void last_log_line(const char *needle, char *out, size_t len)
+{
+    char *log = read_log(), *line, *save = NULL;
+
+    out[0] = '\0';
+    for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        if (strstr(line, needle))
+            snprintf(out, len, "%s", line);
+    free(log);
+}
+
+/* Largest "active" among log lines containing `needle`; counts them too. */
+static int max_active(const char *needle, int *count)
+{
+    char *log = read_log(), *line, *save = NULL;
+    int best = 0;
+
+    *count = 0;
+    for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        const char *a = strstr(line, "\"active\": ");
+
+        if (strstr(line, needle) == NULL || a == NULL)
+            continue;
+        (*count)++;
+        if (atoi(a + 10) > best)
+            best = atoi(a + 10);
+    }
+    free(log);
+    return best;
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static struct tb_fetcher *fetcher(size_t max_body, long timeout_ms, int max_conn, int per_host)
+{
+    struct tb_fetch_limits lim;
+    struct tb_fetcher *f = NULL;
+
+    tb_fetch_limits_default(&lim);
+    lim.max_body = max_body;
+    lim.timeout_ms = timeout_ms;
+    lim.connect_timeout_ms = 2000;
+    lim.max_connections = max_conn;
+    lim.max_per_host = per_host;
+    CHECK_OK(tb_fetcher_new(&loop, &lim, &f));
+    return f;
+}
+
+static void set_flag(void *data)
+{
+    *(int *)data = 1;
+}
+
+/* Frees the fetcher and runs the loop until its handles are closed. */
+static void close_fetcher(struct tb_fetcher *f)
+{
+    int done = 0;
+
+    tb_fetcher_free(f, set_flag, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ(done, 1);
+}
+
+static void add(struct tb_fetcher *f, const char *host, const char *path, const char *etag,
+                const char *lm, struct got *g)
+{
+    char url[512];
+    struct tb_fetch_req req = {url, etag, lm};
+
+    snprintf(url, sizeof(url), "http://%s:%d%s", host, port, path);
+    CHECK_OK(tb_fetcher_add(f, &req, on_result, g));
+}
+
+/* One request, the loop run until nothing is left to do. */
+static void fetch(struct tb_fetcher *f, const char *path, const char *etag, const char *lm,
+                  struct got *g)
+{
+    add(f, "127.0.0.1", path, etag, lm, g);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ(g->called, 1);
+    CHECK_EQ(tb_fetcher_pending(f), 0);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = s ? strlen(s) : 0, m = strlen(suffix);
+
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* --------------------------------------------------------------- tests */
+
+static void test_ok_gzip_conditional(void)
+{
+    struct tb_fetcher *f = fetcher(1 << 20, 5000, 8, 2);
+    struct got g = {0}, g2 = {0}, g3 = {0};
+    char line[2048], inner[64] = "";
+
+    fetch(f, "/feed.xml?max_age=900", NULL, NULL, &g);
+    CHECK_OK(g.rc);
+    CHECK_EQ(g.status, 200);
+    CHECK_STR(g.body, FEED);
+    CHECK_EQ(g.len, strlen(FEED));
+    CHECK(g.etag != NULL && g.last_modified != NULL);
+    CHECK_STR(g.charset, "utf-8");
+    CHECK(ends_with(g.final_url, "/feed.xml?max_age=900"));
+    CHECK(g.permanent_url == NULL);
+    CHECK_EQ(g.max_age, 900);
+    CHECK_EQ(g.retry_after, 0);
+    CHECK(g.seconds > 0 && g.seconds < 5);
+    last_log_line("/feed.xml?max_age=900", line, sizeof(line));
+    CHECK(strstr(line, "\"encoding\": \"gzip\"") != NULL); /* compressed on the wire */
+    CHECK(strstr(line, "tributary/") != NULL && strstr(line, "(+http") != NULL);
+    CHECK(strstr(line, "If-None-Match") == NULL);
+
+    /* Conditional GET with the stored ETag: 304, empty body, header sent. */
+    fetch(f, "/feed.xml", g.etag, NULL, &g2);
+    CHECK_OK(g2.rc);
+    CHECK_EQ(g2.status, 304);
+    CHECK_EQ(g2.len, 0);
+    last_log_line("/feed.xml\"", line, sizeof(line));
+    if (g.etag && strlen(g.etag) > 2 && strlen(g.etag) < sizeof(inner))
+        memcpy(inner, g.etag + 1, strlen(g.etag) - 2);
+    CHECK(inner[0] && strstr(line, "If-None-Match") && strstr(line, inner));
+    CHECK(strstr(line, "\"status\": 304") != NULL);
+
+    /* Last-Modified alone works too. */
+    fetch(f, "/feed.xml", NULL, g.last_modified, &g3);
+    CHECK_EQ(g3.status, 304);
+    last_log_line("/feed.xml\"", line, sizeof(line));
+    CHECK(strstr(line, "If-Modified-Since") != NULL);
+    got_free(&g2);
+    got_free(&g3);
+
+    /* The feed changes between polls: the old ETag no longer matches. */
+    write_file("feed.xml", FEED "<!-- v2 -->\n");
+    fetch(f, "/feed.xml", g.etag, NULL, &g2);
+    CHECK_EQ(g2.status, 200);
+    CHECK(g2.body && strstr(g2.body, "v2") != NULL);
+    CHECK(g2.etag && g.etag && strcmp(g2.etag, g.etag) != 0);
+    write_file("feed.xml", FEED);
+
+    /* A stored ETag that would inject a header line is not sent. */
+    got_free(&g3);
+    fetch(f, "/feed.xml", "\"x\"\r\nX-Evil: 1", NULL, &g3);
+    CHECK_EQ(g3.status, 200);
+    last_log_line("/feed.xml\"", line, sizeof(line));
+    CHECK(strstr(line, "If-None-Match") == NULL);
+    got_free(&g);
+    got_free(&g2);
+    got_free(&g3);
+    close_fetcher(f);
+}
+
+static void test_caps(void)
+{
+    static const char *const paths[] = {"/big?bytes=1000000", "/chunked-endless", "/gzipbomb"};
+    struct tb_fetcher *f = fetcher(100000, 20000, 8, 2);
+    struct rusage before, after;
+
+    getrusage(RUSAGE_SELF, &before);
+    for (size_t i = 0; i < 3; i++) {
+        struct got g = {0};
+
+        fetch(f, paths[i], NULL, NULL, &g);
+        CHECK_EQ(g.rc, TB_ETOOBIG);
+        CHECK(strstr(g.err, "larger than 100000") != NULL);
+        CHECK_EQ(g.len, 0);
+        got_free(&g);
+    }
+    getrusage(RUSAGE_SELF, &after);
+    /* The bomb inflates to GiBs; memory must stay near the 100 kB cap. */
+    CHECK(after.ru_maxrss - before.ru_maxrss < 256 * 1024);
+    {
+        struct got g = {0};
+
+        fetch(f, "/big?bytes=100000", NULL, NULL, &g); /* exactly the cap is fine */
+        CHECK_OK(g.rc);
+        CHECK_EQ(g.len, 100000);
+        got_free(&g);
+    }
+    close_fetcher(f);
+}
+
+static void test_redirects(void)
+{
+    static const struct {
+        const char *path;
+        int rc;
+        int permanent;
+        const char *err;
+    } rows[] = {
+        {"/redirect/301?to=/feed.xml", 0, 1, ""},
+        {"/redirect/301?to=/feed.xml&n=3", 0, 1, ""},
+        {"/redirect/308?to=/feed.xml&n=5", 0, 1, ""},
+        {"/redirect/302?to=/feed.xml", 0, 0, ""},
+        {"/redirect/307?to=/feed.xml&n=2", 0, 0, ""},
+        {"/redirect/301?to=%2Fredirect%2F302%3Fto%3D%2Ffeed.xml", 0, 0, ""},
+        {"/redirect/301?to=/feed.xml&n=6", TB_EFETCH, 0, "more than 5 redirects"},
+        {"/loop", TB_EFETCH, 0, "redirect loop"},
+        {"/redirect/302?to=file:///etc/passwd", TB_EFETCH, 0, "non-http(s)"},
+        {"/redirect/301?to=ftp://127.0.0.1/feed.xml", TB_EFETCH, 0, "non-http(s)"},
+        {"/redirect/301?to=/missing.xml", TB_EHTTP, 0, "HTTP 404"},
+    };
+    struct tb_fetcher *f = fetcher(1 << 20, 5000, 8, 2);
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct got g = {0};
+
+        fetch(f, rows[i].path, NULL, NULL, &g);
+        CHECK_EQ(g.rc, rows[i].rc);
+        CHECK(strstr(g.err, rows[i].err) != NULL);
+        if (rows[i].rc == 0) {
+            CHECK_STR(g.body, FEED);
+            CHECK(ends_with(g.final_url, "/feed.xml"));
+        }
+        if (rows[i].permanent) {
+            CHECK(ends_with(g.permanent_url, "/feed.xml"));
+            CHECK_STR(g.permanent_url, g.final_url);
+        } else {
+            CHECK(g.permanent_url == NULL);
+        }
+        if (check_failures)
+            fprintf(stderr, "after redirect row %zu (%s): %s\n", i, rows[i].path, g.err);
+        got_free(&g);
+    }
+    close_fetcher(f);
+}
+
+static void test_status_retry_after(void)
+{
+    struct tb_fetcher *f = fetcher(1 << 20, 5000, 8, 2);
+    struct got g = {0};
+    int64_t now = (int64_t)time(NULL);
+
+    fetch(f, "/status/429?retry_after=120", NULL, NULL, &g);
+    CHECK_EQ(g.rc, TB_EHTTP);
+    CHECK_EQ(g.status, 429);
+    CHECK_STR(g.err, "HTTP 429");
+    CHECK(g.retry_after >= now + 119 && g.retry_after <= now + 122);
+    CHECK_EQ(g.len, 0);
+    got_free(&g);
+    close_fetcher(f); /* a fresh fetcher: the 429 delays this host */
+
+    f = fetcher(1 << 20, 5000, 8, 2);
+    fetch(f, "/status/503?retry_after_date=300", NULL, NULL, &g);
+    CHECK_EQ(g.status, 503);
+    CHECK(g.retry_after >= now + 298 && g.retry_after <= now + 303);
+    got_free(&g);
+    close_fetcher(f);
+
+    f = fetcher(1 << 20, 5000, 8, 2);
+    fetch(f, "/status/503", NULL, NULL, &g);
+    CHECK_EQ(g.rc, TB_EHTTP);
+    CHECK_EQ(g.retry_after, 0);
+    got_free(&g);
+    fetch(f, "/status/410", NULL, NULL, &g);
+    CHECK_EQ(g.status, 410);
+    got_free(&g);
+    close_fetcher(f);
+}
+
+/* A 503 with Retry-After on one host holds that host back, not others. */
+static void test_host_delay(void)
+{
+    struct tb_fetcher *f = fetcher(1 << 20, 5000, 8, 2);
+    struct got g = {0}, held = {0}, other = {0};
+
+    add(f, "localhost", "/status/503?retry_after=2", NULL, NULL, &g);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ(g.status, 503);
+    add(f, "localhost", "/feed.xml", NULL, NULL, &held);
+    add(f, "127.0.0.1", "/feed.xml", NULL, NULL, &other);
+    while (other.called == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    CHECK_EQ(held.called, 0);
+    CHECK_EQ(tb_fetcher_pending(f), 1);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ(held.called, 1);
+    CHECK_OK(held.rc);
+    CHECK(held.seconds >= 0.9);
+    CHECK(other.seconds < 0.9);
+    got_free(&g);
+    got_free(&held);
+    got_free(&other);
+    close_fetcher(f);
+}
+
+/* A port nobody listens on. */
+static int closed_port(void)
+{
+    struct sockaddr_in sa = {0};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), p = 1;
+
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        p = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return p;
+}
+
+static void test_network_errors(void)
+{
+    struct tb_fetcher *f = fetcher(1 << 20, 1000, 8, 2);
+    struct got g = {0};
+    char url[128];
+    struct tb_fetch_req req = {url, NULL, NULL};
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/feed.xml", closed_port());
+    CHECK_OK(tb_fetcher_add(f, &req, on_result, &g));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ(g.rc, TB_EFETCH);
+    CHECK_EQ(g.status, 0);
+    CHECK(strstr(g.err, "onnect") != NULL);
+    got_free(&g);
+
+    fetch(f, "/hang", NULL, NULL, &g);
+    CHECK_EQ(g.rc, TB_EFETCH);
+    CHECK(strstr(g.err, "timed out") != NULL);
+    CHECK(g.seconds >= 0.9 && g.seconds < 3);
+    got_free(&g);
+
+    fetch(f, "/reset", NULL, NULL, &g);
+    CHECK_EQ(g.rc, TB_EFETCH);
+    CHECK(g.err[0] != '\0');
+    CHECK_EQ(g.len, 0);
+    got_free(&g);
+    close_fetcher(f);
+}
+
+/*
+ * 20 slow requests (0.1 s each) to one host with a cap of 2: never more than
+ * 2 at once. The batch takes 1 s but each request may take only 0.5 s, which
+ * passes only if requests wait in the fetcher's queue rather than in curl's
+ * (whose timeout counts the wait for a connection).
+ */
+static void test_per_host_cap(void)
+{
+    struct tb_fetcher *f = fetcher(1 << 20, 500, 10, 2);
+    struct got g[20];
+    int n, ok = 0;
+
+    memset(g, 0, sizeof(g));
+    for (int i = 0; i < 20; i++)
+        add(f, "127.0.0.1", "/slow?bps=100&bytes=10&cap=host", NULL, NULL, &g[i]);
+    CHECK_EQ(tb_fetcher_pending(f), 20);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 20; i++) {
+        ok += g[i].called == 1 && g[i].rc == 0 && g[i].len == 10;
+        got_free(&g[i]);
+    }
+    CHECK_EQ(ok, 20);
+    CHECK_EQ(max_active("cap=host", &n), 2);
+    CHECK_EQ(n, 20);
+    close_fetcher(f);
+}
+
+/* A global cap of 3 across two hosts with a per-host cap of 10; as above,
+ * the batch (0.7 s) outlasts the per-request timeout (0.5 s). */
+static void test_global_cap(void)
+{
+    struct tb_fetcher *f = fetcher(1 << 20, 500, 3, 10);
+    struct got g[21];
+    int n, ok = 0;
+
+    memset(g, 0, sizeof(g));
+    for (int i = 0; i < 21; i++)
+        add(f, i % 2 ? "localhost" : "127.0.0.1", "/slow?bps=100&bytes=10&cap=all", NULL, NULL,
+            &g[i]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 21; i++) {
+        ok += g[i].called == 1 && g[i].rc == 0;
+        got_free(&g[i]);
+    }
+    CHECK_EQ(ok, 21);
+    CHECK_EQ(max_active("cap=all", &n), 3);
+    CHECK_EQ(n, 21);
+    close_fetcher(f);
+}
+
+static struct tb_fetcher *cancel_target;
+
+static void on_cancel_timer(uv_timer_t *t)
+{
+    tb_fetcher_cancel_all(cancel_target);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_cancel(void)
+{
+    struct tb_fetcher *f = fetcher(1 << 20, 20000, 8, 2);
+    struct tb_fetch_req bad[] = {{"ftp://127.0.0.1/x", NULL, NULL},
+                                 {"file:///etc/passwd", NULL, NULL},
+                                 {"not a url", NULL, NULL},
+                                 {"http://", NULL, NULL}};
+    struct got g[5];
+    uv_timer_t timer;
+    int cancelled = 0;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_EQ(tb_fetcher_add(f, &bad[i], on_result, NULL), -EINVAL);
+    memset(g, 0, sizeof(g));
+    for (int i = 0; i < 5; i++)
+        add(f, "127.0.0.1", i < 2 ? "/hang" : "/feed.xml", NULL, NULL, &g[i]);
+    cancel_target = f;
+    uv_timer_init(&loop, &timer);
+    uv_timer_start(&timer, on_cancel_timer, 300, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 5; i++) {
+        cancelled += g[i].called == 1 && g[i].rc == -ECANCELED;
+        got_free(&g[i]);
+    }
+    CHECK_EQ(cancelled, 5);
+    CHECK_EQ(tb_fetcher_pending(f), 0);
+    close_fetcher(f);
+}
+
+/* Freeing from inside a callback cancels the rest and refuses new work. */
+static int freed_flag;
+static struct got rest[3];
+
+static void on_result_then_free(struct tb_fetch_result *r, void *data)
+{
+    struct tb_fetcher *f = data;
+    struct tb_fetch_req req = {"http://127.0.0.1/", NULL, NULL};
+
+    CHECK_OK(r->rc);
+    tb_fetcher_free(f, set_flag, &freed_flag);
+    CHECK_EQ(tb_fetcher_add(f, &req, on_result, NULL), -ECANCELED);
+}
+
+static void test_free_in_callback(void)
+{
+    struct tb_fetcher *f = fetcher(1 << 20, 20000, 8, 1);
+    char url[128];
+    struct tb_fetch_req req = {url, NULL, NULL};
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/feed.xml", port);
+    CHECK_OK(tb_fetcher_add(f, &req, on_result_then_free, f));
+    for (int i = 0; i < 3; i++)
+        add(f, "127.0.0.1", "/hang", NULL, NULL, &rest[i]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ(freed_flag, 1);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(rest[i].rc, -ECANCELED);
+        got_free(&rest[i]);
+    }
+}
+
+/* The one-shot blocking reader shares the limits: cap, redirects, schemes. */
+static void test_blocking_reader(void)
+{
+    static const struct {
+        const char *path;
+        int rc;
+    } rows[] = {
+        {"/redirect/301?to=/feed.xml&n=2", 0},
+        {"/big?bytes=5000", TB_ETOOBIG},
+        {"/gzipbomb", TB_ETOOBIG},
+        {"/redirect/302?to=file:///etc/passwd", TB_EFETCH},
+        {"/status/404", TB_EHTTP},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct tb_buf body;
+        struct tb_fetch_info info;
+        char url[256], err[256] = "";
+
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, rows[i].path);
+        tb_buf_init(&body, 1000);
+        CHECK_EQ(tb_fetch_source(url, &body, &info, err, sizeof(err)), rows[i].rc);
+        if (rows[i].rc == 0) {
+            CHECK_STR(body.data, FEED);
+            CHECK(ends_with(info.url, "/feed.xml"));
+            CHECK_STR(info.charset, "utf-8");
+        } else {
+            CHECK(err[0] != '\0');
+        }
+        tb_buf_free(&body);
+    }
+}
+
+int main(void)
+{
+    char cmd[256];
+
+    snprintf(dir, sizeof(dir), "/tmp/tb-fetcher-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    snprintf(root, sizeof(root), "%s/root", dir);
+    snprintf(logpath, sizeof(logpath), "%s/requests.log", dir);
+    CHECK_OK(mkdir(root, 0700));
+    write_file("feed.xml", FEED);
+    CHECK_OK(uv_loop_init(&loop));
+    if (start_upstream() == 0) {
+        test_ok_gzip_conditional();
+        test_caps();
+        test_redirects();
+        test_status_retry_after();
+        test_host_delay();
+        test_network_errors();
+        test_per_host_cap();
+        test_global_cap();
+        test_cancel();
+        test_free_in_callback();
+        test_blocking_reader();
+    } else {
+        CHECK(!"upstream.py did not start");
+    }
+    stop_upstream();
+    CHECK_OK(uv_loop_close(&loop));
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    CHECK_OK(system(cmd));
+    CHECK_DONE();
+}
