@@ -290,23 +290,37 @@ def assign_papers(rng, feeds, nentries, dup_share, papers):
     nslots = len(feeds) * nentries
     ndup = round(nslots * dup_share) if len(feeds) > 1 else 0
     dup_slots = set(rng.sample(range(nslots), ndup))
+    # Each paper remembers its home feed; copies elsewhere are the duplicates.
     originals, in_feed = [], [set() for _ in feeds]
     for s in range(nslots):
         if s not in dup_slots:
             f = s // nentries
             p = papers.new(len(originals))
+            p["home"] = f
             originals.append((f, p))
             in_feed[f].add(p["key"])
             feeds[f]["items"].append((p, False))
     for s in sorted(dup_slots):
         f = s // nentries
-        while True:
-            home, p = rng.choice(originals)
-            if home != f and p["key"] not in in_feed[f]:
-                break
+        p = pick_copy(rng, originals, f, in_feed[f])
+        if p is None:
+            # No paper of another feed is left for this one: publish a new one.
+            p = papers.new(len(originals))
+            p["home"] = f
+            originals.append((f, p))
         in_feed[f].add(p["key"])
-        feeds[f]["items"].append((p, True))
+        feeds[f]["items"].append((p, p["home"] != f))
     return len(originals)
+
+
+def pick_copy(rng, originals, feed, taken):
+    """A random paper first published by another feed and not yet in this one."""
+    for _ in range(50):
+        home, p = rng.choice(originals)
+        if home != feed and p["key"] not in taken:
+            return p
+    left = [p for home, p in originals if home != feed and p["key"] not in taken]
+    return rng.choice(left) if left else None
 
 
 def render(rng, feed):
@@ -352,6 +366,13 @@ def share(text):
     return v
 
 
+def dup_share(text):
+    v = share(text)
+    if v > 0.5:
+        raise argparse.ArgumentTypeError("must be in [0, 0.5]")
+    return v
+
+
 def positive(text):
     v = int(text)
     if v < 1:
@@ -366,7 +387,7 @@ def main(argv=None):
     ap.add_argument("--feeds", type=positive, default=200, help="number of feeds (200)")
     ap.add_argument("--entries", type=positive, default=100, help="entries per feed (100)")
     ap.add_argument("--seed", type=int, default=1, help="random seed (1)")
-    ap.add_argument("--dup-share", type=share, default=0.2,
+    ap.add_argument("--dup-share", type=dup_share, default=0.2,
                     help="share of entries that are cross-feed duplicates (0.2)")
     ap.add_argument("--json-share", type=share, default=0.0,
                     help="share of feeds written as JSON Feed 1.1 (0: XML formats only)")
