@@ -88,4 +88,58 @@ TB_NODISCARD int tb_store_sync_index(struct tb_store *s, char *err, size_t errle
 /** The sqlite3 handle, for the topic module only; owned by the store. */
 struct sqlite3 *tb_store_db(struct tb_store *s);
 
+/** A source's poll state, as stored in its sources row (store_state.c). */
+struct tb_store_state {
+    int64_t source_id;   /* sources.id */
+    char *name;          /* the source's name */
+    char *url;           /* URL to poll: the config's, or where a 301/308 led; or NULL */
+    char *config_url;    /* the config URL this state belongs to, or NULL */
+    int enabled;         /* 0 once disabled (410 Gone) */
+    char *etag;          /* validator for If-None-Match, or NULL */
+    char *last_modified; /* validator for If-Modified-Since, or NULL */
+    int64_t last_attempt; /* epoch s of the last completed fetch, 0 = never */
+    int64_t last_success; /* epoch s of the last 200/304, 0 = never */
+    long last_status;     /* HTTP status of the last fetch, 0 = none */
+    char *last_error;     /* reason the last fetch failed (or a parse warning), or NULL */
+    int64_t next_poll;    /* epoch s of the next poll, 0 = not scheduled yet */
+    int failures;         /* consecutive failed fetches */
+    int64_t entries_seen; /* entries carried by this source (read only; counted) */
+    int ttl_minutes;      /* the feed's RSS <ttl>, or 0 */
+};
+
+/**
+ * Loads the state of source `name`, creating its row when there is none.
+ * When the stored config_url differs from `config_url` (a new source, or
+ * its URL changed in the config), the state is reset: url = config_url,
+ * validators, schedule, failures and error cleared, enabled again. Returns
+ * 0 and *st (release with tb_store_state_clear()), -EINVAL, -ENOMEM or
+ * TB_ESTORE with detail in err.
+ */
+TB_NODISCARD int tb_store_state_get(struct tb_store *s, const char *name, const char *config_url,
+                                    struct tb_store_state *st, char *err, size_t errlen);
+
+/**
+ * Writes every state field of st (by st->source_id; name and entries_seen
+ * are not written, entries_seen is recounted). Returns 0 or TB_ESTORE.
+ */
+TB_NODISCARD int tb_store_state_put(struct tb_store *s, const struct tb_store_state *st,
+                                    char *err, size_t errlen);
+
+/**
+ * Every source row with its state, ordered by name, entries_seen counted.
+ * *out is malloc'd (free with tb_store_state_free(); NULL when none).
+ * Returns 0, -ENOMEM or TB_ESTORE.
+ */
+TB_NODISCARD int tb_store_state_list(struct tb_store *s, struct tb_store_state **out, size_t *n,
+                                     char *err, size_t errlen);
+
+/** Frees the strings of one state and zeroes it. */
+void tb_store_state_clear(struct tb_store_state *st);
+
+/** Frees an array from tb_store_state_list(). NULL is a no-op. */
+void tb_store_state_free(struct tb_store_state *v, size_t n);
+
+/** 0 when a trivial query (SELECT 1) succeeds, else TB_ESTORE: for health checks. */
+TB_NODISCARD int tb_store_ping(struct tb_store *s);
+
 #endif

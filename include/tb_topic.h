@@ -28,4 +28,17 @@ TB_NODISCARD int tb_topic_select(struct tb_store *s, const char *query, size_t l
 /** 0 when the FTS5 query compiles (NULL and "" do), else TB_EQUERY with the reason in err. */
 TB_NODISCARD int tb_topic_check(struct tb_store *s, const char *query, char *err, size_t errlen);
 
+/**
+ * tb_topic_select() with two optional restrictions (topic_match.c): only
+ * entries carried by one of the named sources (`sources`/`nsources`; none:
+ * any source), and only the given rowids (`within`/`nwithin`; NULL: all
+ * entries). Restricting to the rowids a poll just stored runs ONE FTS5
+ * query per topic however many entries came in. Same order, limit, result
+ * and errors as tb_topic_select().
+ */
+TB_NODISCARD int tb_topic_select_in(struct tb_store *s, const char *query, char *const *sources,
+                                    size_t nsources, const int64_t *within, size_t nwithin,
+                                    size_t limit, int64_t **ids, size_t *n, char *err,
+                                    size_t errlen);
+
 #endif

@@ -71,6 +71,9 @@ static const char *const migrations[] = {
     " VALUES('delete', old.id, old.title, old.text, old.authors, old.categories);"
     " INSERT INTO entries_fts(rowid, title, text, authors, categories)"
     " VALUES(new.id, new.title, new.text, new.authors, new.categories); END;",
+    /* 2: poll state the daemon needs beyond the initial columns (store_state.c). */
+    "ALTER TABLE sources ADD COLUMN config_url TEXT;"
+    "ALTER TABLE sources ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
