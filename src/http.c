@@ -774,7 +774,12 @@ void tb_http_free(struct tb_http *h, void (*done)(void *data), void *data)
     h->done_data = data;
     h->pending++;
     uv_close((uv_handle_t *)&h->listener, on_listener_closed);
-    h2o_context_request_shutdown(&h->ctx);
+    /*
+     * Not h2o_context_request_shutdown(): its HTTP/2 part arms a timer that
+     * would outlive the context. The flag alone makes HTTP/1 answer with
+     * Connection: close from now on.
+     */
+    h->ctx.shutdown_requested = 1;
     /* Idle connections read EOF and close now; busy ones after their response. */
     shutdown_conns(h, SHUT_RD);
     uv_timer_init(h->loop, &h->grace);
