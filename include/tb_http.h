@@ -41,7 +41,8 @@ struct tb_http;
 
 /**
  * Binds and starts listening on `loop`. On success *out is the server (free
- * it with tb_http_free()). Returns 0, -EINVAL for a bad listen address, or a
+ * it with tb_http_free()). Sets SIGPIPE to be ignored if it still has its
+ * default action (a client reset must not kill the daemon). Returns 0, -EINVAL for a bad listen address, or a
  * negative libuv error (e.g. UV_EADDRINUSE) with a one-line reason in err.
  */
 TB_NODISCARD int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, struct tb_http **out,

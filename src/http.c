@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <time.h>
 
 #include <h2o.h>
@@ -24,6 +25,7 @@
 #define NBUCKETS 256              /* document hash table size */
 #define MAX_ENTITY (64 * 1024)    /* request bodies above this get 413 */
 #define METRICS_CAP (1024 * 1024) /* cap on the /metrics text */
+#define SWEEP_MS 1000             /* period of the stalled-writer check */
 
 /* One published document; freed when the last reference goes. */
 struct doc {
@@ -48,6 +50,8 @@ struct conn {
     uv_tcp_t tcp;             /* first: the close callback casts back */
     struct tb_http *h;        /* owner */
     struct conn *prev, *next; /* list of live connections */
+    size_t last_queue;        /* write queue size at the previous sweep */
+    uint64_t stalled_ms;      /* how long it has not shrunk */
 };
 
 /* The handler h2o calls for every request. */
@@ -60,6 +64,7 @@ struct tb_http {
     uv_loop_t *loop;                          /* the caller's loop */
     uv_tcp_t listener;                        /* listening socket */
     uv_timer_t grace;                         /* cuts remaining connections at shutdown */
+    uv_timer_t sweep;                         /* finds clients that stopped reading */
     h2o_globalconf_t conf;                    /* h2o configuration */
     h2o_context_t ctx;                        /* h2o per-loop context */
     h2o_accept_ctx_t accept;                  /* what h2o_accept needs */
@@ -81,6 +86,7 @@ struct tb_http {
     uint64_t body_bytes;                      /* response body bytes handed to h2o */
     uint64_t accepted;                        /* connections accepted */
     uint64_t rejected;                        /* connections closed over the cap */
+    uint64_t stalled;                         /* connections cut for not reading */
 };
 
 /* ---- documents ---- */
@@ -487,11 +493,13 @@ static int metrics_own(struct tb_http *h, struct tb_buf *b)
                          "tributary_http_connections_total %" PRIu64 "\n"
                          "# TYPE tributary_http_connections_rejected_total counter\n"
                          "tributary_http_connections_rejected_total %" PRIu64 "\n"
+                         "# TYPE tributary_http_connections_stalled_total counter\n"
+                         "tributary_http_connections_stalled_total %" PRIu64 "\n"
                          "# TYPE tributary_http_connections gauge\n"
                          "tributary_http_connections %d\n"
                          "# TYPE tributary_http_documents gauge\n"
                          "tributary_http_documents %" PRIu64 "\n",
-                         h->body_bytes, h->accepted, h->rejected, h->nconns, h->ndocs);
+                         h->body_bytes, h->accepted, h->rejected, h->stalled, h->nconns, h->ndocs);
     return rc;
 }
 
@@ -612,7 +620,51 @@ static void shutdown_conns(struct tb_http *h, int how)
     }
 }
 
+/*
+ * h2o 2.2 has no timeout while a response is being written, so a client that
+ * stops reading would hold its connection (and document) forever. Once a
+ * second, connections whose libuv write queue has not shrunk for
+ * req_timeout_ms are cut; h2o then sees a write error and cleans up.
+ */
+static void on_sweep(uv_timer_t *t)
+{
+    struct tb_http *h = t->data;
+    struct conn *c;
+    uv_os_fd_t fd;
+
+    for (c = h->conns; c != NULL; c = c->next) {
+        size_t q = c->tcp.write_queue_size;
+
+        if (q == 0 || q < c->last_queue)
+            c->stalled_ms = 0;
+        else
+            c->stalled_ms += SWEEP_MS;
+        c->last_queue = q;
+        if (c->stalled_ms >= (uint64_t)h->req_timeout_ms &&
+            uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+            shutdown(fd, SHUT_RDWR);
+            c->stalled_ms = 0;
+            h->stalled++;
+        }
+    }
+}
+
 /* ---- setup and teardown ---- */
+
+/*
+ * libuv writes with write(2): a client that resets the connection would
+ * kill the process with SIGPIPE. Only the default action is replaced, so a
+ * handler the program installed itself stays.
+ */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
 
 static void free_owner(uv_handle_t *handle)
 {
@@ -698,6 +750,7 @@ int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, struct tb_http **
     int rc;
 
     *out = NULL;
+    ignore_sigpipe();
     h = calloc(1, sizeof(*h));
     if (h == NULL)
         return -ENOMEM;
@@ -709,10 +762,13 @@ int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, struct tb_http **
         goto fail_free;
     h->listener.data = h;
     h->grace.data = h;
+    h->sweep.data = h;
     rc = start_listening(h, o->listen != NULL ? o->listen : "127.0.0.1:8080", err, errlen);
     if (rc != 0)
         goto fail_close;
     setup_h2o(h);
+    uv_timer_init(loop, &h->sweep);
+    uv_timer_start(&h->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     *out = h;
     return 0;
 
@@ -751,7 +807,7 @@ static void finish_if_idle(struct tb_http *h)
     h2o_context_dispose(&h->ctx);
 }
 
-static void on_listener_closed(uv_handle_t *handle)
+static void on_aux_closed(uv_handle_t *handle)
 {
     struct tb_http *h = handle->data;
 
@@ -772,8 +828,9 @@ void tb_http_free(struct tb_http *h, void (*done)(void *data), void *data)
     h->closing = 1;
     h->done = done;
     h->done_data = data;
-    h->pending++;
-    uv_close((uv_handle_t *)&h->listener, on_listener_closed);
+    h->pending += 2;
+    uv_close((uv_handle_t *)&h->listener, on_aux_closed);
+    uv_close((uv_handle_t *)&h->sweep, on_aux_closed);
     /*
      * Not h2o_context_request_shutdown(): its HTTP/2 part arms a timer that
      * would outlive the context. The flag alone makes HTTP/1 answer with

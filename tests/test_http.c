@@ -492,6 +492,23 @@ static void test_swap(void)
     free(r.body);
 }
 
+/* A client that stops reading mid-response is cut after the deadline. */
+static void test_stalled_reader(void)
+{
+    struct cl c;
+    struct resp r;
+
+    cl_open(&c, 16384);
+    CHECK_OK(cl_sends(&c, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"));
+    usleep(3500 * 1000);
+    CHECK(wait_closed(&c) >= 0);
+    CHECK(c.len > 0 && c.len < BIG);
+    cl_close(&c);
+    CHECK_EQ(get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK(strstr(r.body, "tributary_http_connections_stalled_total 1\n") != NULL);
+    free(r.body);
+}
+
 static void test_slowloris(void)
 {
     static const char head[] = "GET /all.atom HTTP/1.1\r\nHost: x\r\nX-Slow: ";
@@ -587,6 +604,7 @@ static void client(void *arg)
     test_malformed();
     test_pipelining();
     test_swap();
+    test_stalled_reader();
     test_health_metrics();
     test_remove();
     test_conn_cap();
