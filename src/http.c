@@ -421,14 +421,13 @@ static void doc_ref_dispose(void *p)
     doc_release(*(struct doc **)p);
 }
 
+/* The block is owned by the pool (allocating it with a pool links it). */
 static void hold_doc(h2o_req_t *req, struct doc *d)
 {
     struct doc **ref = h2o_mem_alloc_shared(&req->pool, sizeof(*ref), doc_ref_dispose);
 
     *ref = d;
     d->refs++;
-    h2o_mem_link_shared(&req->pool, ref);
-    h2o_mem_release_shared(ref);
 }
 
 static void send_doc(struct tb_http *h, h2o_req_t *req, struct doc *d)
