@@ -51,7 +51,7 @@ struct conn {
     struct tb_http *h;        /* owner */
     struct conn *prev, *next; /* list of live connections */
     size_t last_queue;        /* write queue size at the previous sweep */
-    uint64_t stalled_ms;      /* how long it has not shrunk */
+    uint64_t last_change;     /* uv_now() when last_queue last changed */
 };
 
 /* The handler h2o calls for every request. */
@@ -120,7 +120,7 @@ static int doc_gzip(struct doc *d)
     int rc;
 
     memset(&z, 0, sizeof(z));
-    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return -ENOMEM;
     bound = deflateBound(&z, (uLong)d->len) + 32;
     d->gz = malloc(bound);
@@ -622,27 +622,27 @@ static void shutdown_conns(struct tb_http *h, int how)
 /*
  * h2o 2.2 has no timeout while a response is being written, so a client that
  * stops reading would hold its connection (and document) forever. Once a
- * second, connections whose libuv write queue has not shrunk for
- * req_timeout_ms are cut; h2o then sees a write error and cleans up.
+ * second, a connection whose libuv write queue is non-empty and has not
+ * changed for req_timeout_ms (as seen by the sweeps, so up to a second
+ * more) is cut; h2o then sees a write error and cleans up.
  */
 static void on_sweep(uv_timer_t *t)
 {
     struct tb_http *h = t->data;
+    uint64_t now = uv_now(h->loop);
     struct conn *c;
     uv_os_fd_t fd;
 
     for (c = h->conns; c != NULL; c = c->next) {
         size_t q = c->tcp.write_queue_size;
 
-        if (q == 0 || q < c->last_queue)
-            c->stalled_ms = 0;
-        else
-            c->stalled_ms += SWEEP_MS;
-        c->last_queue = q;
-        if (c->stalled_ms >= (uint64_t)h->req_timeout_ms &&
-            uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+        if (q == 0 || q != c->last_queue) {
+            c->last_queue = q;
+            c->last_change = now;
+        } else if (now - c->last_change >= (uint64_t)h->req_timeout_ms &&
+                   uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
             shutdown(fd, SHUT_RDWR);
-            c->stalled_ms = 0;
+            c->last_change = now;
             h->stalled++;
         }
     }
