@@ -12,8 +12,10 @@
  * timeout; h2o 2.2 does not reset it on each received byte, so a slowloris
  * client is dropped); at most 100 header lines and about 400 KB of request
  * head (h2o's compiled limits: the connection is closed past them); request
- * bodies above 64 KB are refused with 413; at most max_conns connections
- * at once (further ones are accepted and closed at once).
+ * bodies above 64 KB are refused with 413; a client that stops reading a
+ * response for req_timeout_ms (checked once a second) is cut; at most
+ * max_conns connections at once (further ones are accepted and closed at
+ * once). The gzip form is computed on the loop thread inside tb_http_put().
  */
 #ifndef TB_HTTP_H
 #define TB_HTTP_H
@@ -42,8 +44,9 @@ struct tb_http;
 /**
  * Binds and starts listening on `loop`. On success *out is the server (free
  * it with tb_http_free()). Sets SIGPIPE to be ignored if it still has its
- * default action (a client reset must not kill the daemon). Returns 0, -EINVAL for a bad listen address, or a
- * negative libuv error (e.g. UV_EADDRINUSE) with a one-line reason in err.
+ * default action (a client reset must not kill the daemon). Returns 0,
+ * -EINVAL for a bad listen address, or a negative libuv error (e.g.
+ * UV_EADDRINUSE) with a one-line reason in err.
  */
 TB_NODISCARD int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, struct tb_http **out,
                              char *err, size_t errlen);

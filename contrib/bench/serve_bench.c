@@ -55,7 +55,8 @@ int main(int argc, char **argv)
     data = read_file(argv[2], &len);
     o.listen = argv[1];
     if (data == NULL || tb_http_new(uv_default_loop(), &o, &srv, err, sizeof(err)) != 0 ||
-        tb_http_put(srv, "/feed.atom", "application/atom+xml; charset=utf-8", data, len, 0, 60) != 0) {
+        tb_http_put(srv, "/feed.atom", "application/atom+xml; charset=utf-8", data, len, 0, 60) !=
+            0) {
         fprintf(stderr, "serve_bench: cannot start: %s\n", data == NULL ? argv[2] : err);
         return 1;
     }
