@@ -6,14 +6,20 @@
  * one field set and no tree is built. Text of the element being read is
  * gathered in one tb_buf and stored in the feed's arena when it closes.
  *
- * Entities: the SAX handler has no getEntity, entityDecl or reference
- * callbacks and no DTD is loaded, so only the five predefined entities and
- * character references are ever expanded; external and internal general
- * entities (XXE, billion laughs, quadratic blowup) are dropped unread.
+ * Entities: the SAX handler has no entityDecl or reference callbacks and no
+ * DTD is loaded, so declared entities are never looked at; external and
+ * internal general entities (XXE, billion laughs, quadratic blowup) are
+ * dropped unread. Besides the five predefined entities and character
+ * references, getEntity knows only HTML 4's named characters (&nbsp;,
+ * &eacute;, ...), which RSS feeds use without declaring them; they expand
+ * to one character each, whatever the document declares under that name.
  */
 #include <errno.h>
 #include <limits.h>
+#include <libxml/HTMLparser.h>
+#include <libxml/entities.h>
 #include <libxml/parser.h>
+#include <pthread.h>
 #include <libxml/parserInternals.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -841,11 +847,23 @@ static void push_base(struct px *p, const xmlChar **attrs, int n)
         p->base[p->depth] = b;
 }
 
+/* In recovery mode libxml2 drops every entity reference, even &amp;, once
+ * it has seen any error (xmlParseReference checks wellFormed). The first
+ * error is already kept in feed->error, so each event clears the flag again
+ * and text after a recovered error keeps its characters. */
+static void keep_recovering(struct px *p)
+{
+    if (p->ctxt != NULL)
+        p->ctxt->wellFormed = 1;
+}
+
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
                      int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
                      int nb_defaulted, const xmlChar **attrs)
 {
     struct px *p = ctx;
+
+    keep_recovering(p);
     const char *name = (const char *)localname;
     enum ns ns;
     enum tag tag;
@@ -877,6 +895,8 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
 {
     struct px *p = ctx;
 
+    keep_recovering(p);
+
     if (p->overflow > 0) {
         p->overflow--;
         return;
@@ -904,8 +924,59 @@ static void on_text(void *ctx, const xmlChar *ch, int len)
 {
     struct px *p = ctx;
 
+    keep_recovering(p);
+
     if (p->cap_depth && !p->oom)
         add_text(p, (const char *)ch, (size_t)len, p->cap_kind == K_XHTML);
+}
+
+/* HTML 4's named characters as predefined-like XML entities, built once. */
+#define HTML_ENTITIES_MAX 300
+static xmlEntity html_entities[HTML_ENTITIES_MAX];
+static unsigned char html_values[HTML_ENTITIES_MAX][5];
+static size_t n_html_entities;
+static pthread_once_t html_once = PTHREAD_ONCE_INIT;
+
+static int cmp_entity(const void *a, const void *b)
+{
+    return strcmp((const char *)((const xmlEntity *)a)->name,
+                  (const char *)((const xmlEntity *)b)->name);
+}
+
+/* libxml2 exports lookups but not its table: walk the code points it covers. */
+static void build_html_entities(void)
+{
+    for (unsigned cp = 1; cp < 0x2700 && n_html_entities < HTML_ENTITIES_MAX; cp++) {
+        const htmlEntityDesc *d = htmlEntityValueLookup(cp);
+        xmlEntity *e = &html_entities[n_html_entities];
+        unsigned char *v = html_values[n_html_entities];
+        int len = 4;
+
+        if (d == NULL || d->value != cp)
+            continue;
+        if (xmlCopyCharMultiByte(v, (int)cp) <= 0)
+            continue;
+        len = xmlCopyCharMultiByte(v, (int)cp);
+        v[len] = '\0';
+        e->type = XML_ENTITY_DECL;
+        e->name = (const xmlChar *)d->name;
+        e->orig = v;
+        e->content = v;
+        e->length = len;
+        e->etype = XML_INTERNAL_PREDEFINED_ENTITY;
+        n_html_entities++;
+    }
+    qsort(html_entities, n_html_entities, sizeof(xmlEntity), cmp_entity);
+}
+
+static xmlEntityPtr on_entity(void *ctx, const xmlChar *name)
+{
+    xmlEntity key;
+
+    (void)ctx;
+    pthread_once(&html_once, build_html_entities);
+    key.name = name;
+    return bsearch(&key, html_entities, n_html_entities, sizeof(xmlEntity), cmp_entity);
 }
 
 /* libxml2's structured error callback: keeps the first error as "line N: message". */
@@ -932,6 +1003,7 @@ static int run_sax(struct px *p, const char *data, size_t len)
     sax.characters = on_text;
     sax.cdataBlock = on_text;
     sax.serror = on_error;
+    sax.getEntity = on_entity;
     ctxt = xmlCreateMemoryParserCtxt(data, (int)len);
     if (ctxt == NULL)
         return -ENOMEM;

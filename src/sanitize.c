@@ -572,7 +572,7 @@ static size_t simple_entity(const char *p, size_t n, char *out, size_t *outlen)
     static const struct {
         const char *ref;
         char c;
-    } named[] = {{"&amp;", '&'}, {"&lt;", '<'},   {"&gt;", '>'},
+    } named[] = {{"&amp;", '&'},  {"&lt;", '<'},    {"&gt;", '>'},
                  {"&quot;", '"'}, {"&apos;", '\''}, {"&#39;", '\''}};
     unsigned long cp;
     char *end;
@@ -586,8 +586,8 @@ static size_t simple_entity(const char *p, size_t n, char *out, size_t *outlen)
             return k;
         }
     }
-    if (n < 4 || p[1] != '#' || !(p[2] == 'x' ? isxdigit((unsigned char)p[3])
-                                              : isdigit((unsigned char)p[2])))
+    if (n < 4 || p[1] != '#' ||
+        !(p[2] == 'x' ? isxdigit((unsigned char)p[3]) : isdigit((unsigned char)p[2])))
         return 0;
     cp = strtoul(p + (p[2] == 'x' ? 3 : 2), &end, p[2] == 'x' ? 16 : 10);
     if (end >= p + n || *end != ';' || end - p > 10)

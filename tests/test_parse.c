@@ -416,6 +416,21 @@ static void test_malformed(void)
     tb_feed_free(f);
 }
 
+/* Undeclared HTML named entities expand (a declaration under the same name
+ * is ignored); text after a recovered error keeps even &amp; and &lt;. */
+static void test_html_entities(void)
+{
+    struct tb_feed *f = ok("html-entities.rss", NULL);
+
+    CHECK(f->error != NULL && strstr(f->error, "Entity 'x' not defined"));
+    CHECK_STR(f->title, "Caf\xc3\xa9 \xe2\x80\x94 news\xc2\xa0x");
+    CHECK_STR(nth(f, 0)->title, "A\xc2\xa0\xe2\x80\x99"
+                                "B\xe2\x80\x99 \xe2\x80\xa6 & <");
+    CHECK_STR(nth(f, 0)->summary.value, "r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac"
+                                        "5  end");
+    tb_feed_free(f);
+}
+
 static void test_hostile(void)
 {
     struct tb_feed *f = ok("xxe.xml", NULL);
@@ -538,6 +553,7 @@ int main(void)
     test_encodings();
     test_controls();
     test_malformed();
+    test_html_entities();
     test_hostile();
     test_not_feeds();
     test_dump();

@@ -1,0 +1,93 @@
+/*
+ * tb_http: the daemon's HTTP/1.1 server (libh2o on the caller's libuv loop).
+ *
+ * Serves documents published with tb_http_put() from memory, plus /healthz
+ * and /metrics; everything else is 404. Nothing is ever read from disk. GET
+ * and HEAD only (405 otherwise), strong ETags, Last-Modified, 304 on
+ * If-None-Match / If-Modified-Since, a precomputed gzip form sent when the
+ * client accepts it. Every call must be made on the loop's thread.
+ *
+ * Limits: the request line and headers must arrive within req_timeout_ms of
+ * the server starting to wait for them (this is also the keep-alive idle
+ * timeout; h2o 2.2 does not reset it on each received byte, so a slowloris
+ * client is dropped); at most 100 header lines and about 400 KB of request
+ * head (h2o's compiled limits: the connection is closed past them); request
+ * bodies above 64 KB are refused with 413; a client that stops reading a
+ * response for req_timeout_ms (checked once a second) is cut; at most
+ * max_conns connections at once (further ones are accepted and closed at
+ * once). The gzip form is computed on the loop thread inside tb_http_put().
+ */
+#ifndef TB_HTTP_H
+#define TB_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "tb_buf.h"
+
+/** Default deadline for receiving a request (ms). */
+#define TB_HTTP_REQ_TIMEOUT_MS 10000
+
+/** Default cap on concurrent connections. */
+#define TB_HTTP_MAX_CONNS 1024
+
+/** Server options; zero values select the defaults. */
+struct tb_http_opts {
+    const char *listen;     /* "127.0.0.1:8080", "[::1]:8080", ":8080" (all IPv4); port 0 = any */
+    int64_t req_timeout_ms; /* request deadline, default TB_HTTP_REQ_TIMEOUT_MS */
+    int max_conns;          /* concurrent connection cap, default TB_HTTP_MAX_CONNS */
+};
+
+struct tb_http;
+
+/**
+ * Binds and starts listening on `loop`. On success *out is the server (free
+ * it with tb_http_free()). Sets SIGPIPE to be ignored if it still has its
+ * default action (a client reset must not kill the daemon). Returns 0,
+ * -EINVAL for a bad listen address, or a negative libuv error (e.g.
+ * UV_EADDRINUSE) with a one-line reason in err.
+ */
+TB_NODISCARD int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, struct tb_http **out,
+                             char *err, size_t errlen);
+
+/** The bound TCP port (useful after listening on port 0), or a negative libuv error. */
+int tb_http_port(struct tb_http *h);
+
+/**
+ * Publishes (or replaces) the document at `path` (starting with '/', e.g.
+ * "/topics/x.atom"). Copies `data`, computes a strong ETag (hash of the
+ * bytes) and a gzip form once. Last-Modified = `mtime` (epoch seconds),
+ * Cache-Control: max-age=`max_age`. `content_type` is sent as given.
+ * Responses still being sent keep the old bytes alive until they finish.
+ * Returns 0, -EINVAL (bad path or type) or -ENOMEM.
+ */
+TB_NODISCARD int tb_http_put(struct tb_http *h, const char *path, const char *content_type,
+                             const void *data, size_t len, int64_t mtime, int max_age);
+
+/** Unpublishes `path`. Returns 0, or -ENOENT when nothing is published there. */
+TB_NODISCARD int tb_http_remove(struct tb_http *h, const char *path);
+
+/**
+ * Sets the health check behind /healthz: `fn(data)` returns 1 when healthy
+ * (200 "ok"), anything else gives 503. Without a callback, /healthz is 200.
+ */
+void tb_http_set_health(struct tb_http *h, int (*fn)(void *data), void *data);
+
+/**
+ * Sets a callback that appends Prometheus text to /metrics after the
+ * server's own counters (requests by status class, body bytes, documents,
+ * connections). `out` is capped at 1 MiB.
+ */
+void tb_http_set_metrics(struct tb_http *h, void (*fn)(struct tb_buf *out, void *data), void *data);
+
+/**
+ * Stops accepting and closes the listener; idle connections are closed at
+ * once, responses in progress may finish (with Connection: close) within
+ * req_timeout_ms, after which their connections are cut. `done(data)` (may
+ * be NULL) is called once no handle of the server is left on the loop; the
+ * server is freed by then. NULL `h` is a no-op (done is not called).
+ */
+void tb_http_free(struct tb_http *h, void (*done)(void *data), void *data);
+
+#endif

@@ -1,0 +1,868 @@
+/*
+ * http: libh2o (built with libuv) serving published documents from memory.
+ *
+ * Each published document is one refcounted block: metadata, path, type,
+ * the bytes and their gzip form. A request that serves a document links a
+ * reference to the request's memory pool, so replacing or removing the
+ * document while a response is still being written leaves the old bytes
+ * alive until h2o disposes of that request.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <time.h>
+
+#include <h2o.h>
+#include <zlib.h>
+
+#include "tb_http.h"
+
+#define NBUCKETS 256              /* document hash table size */
+#define MAX_ENTITY (64 * 1024)    /* request bodies above this get 413 */
+#define METRICS_CAP (1024 * 1024) /* cap on the /metrics text */
+#define SWEEP_MS 1000             /* period of the stalled-writer check */
+
+/* One published document; freed when the last reference goes. */
+struct doc {
+    int refs;                                        /* table + requests still sending it */
+    struct doc *next;                                /* next in the hash bucket */
+    char *path;                                      /* "/topics/x.atom" */
+    size_t path_len;                                 /* strlen(path) */
+    char *type;                                      /* Content-Type as given */
+    char *body;                                      /* the bytes */
+    size_t len;                                      /* their length */
+    unsigned char *gz;                               /* gzip form, or NULL when not smaller */
+    size_t gz_len;                                   /* its length */
+    char etag[24];                                   /* "\"<16 hex>\"" */
+    char etag_gz[28];                                /* "\"<16 hex>-gz\"" */
+    char last_modified[H2O_TIMESTR_RFC1123_LEN + 1]; /* from mtime */
+    char cache_control[32];                          /* "max-age=N" */
+    int64_t mtime;                                   /* epoch seconds */
+};
+
+/* One accepted connection; the uv handle is closed by h2o (or by us). */
+struct conn {
+    uv_tcp_t tcp;             /* first: the close callback casts back */
+    struct tb_http *h;        /* owner */
+    struct conn *prev, *next; /* list of live connections */
+    size_t last_queue;        /* write queue size at the previous sweep */
+    uint64_t last_change;     /* uv_now() when last_queue last changed */
+};
+
+/* The handler h2o calls for every request. */
+struct handler {
+    h2o_handler_t super; /* first: h2o allocates this struct */
+    struct tb_http *h;   /* owner */
+};
+
+struct tb_http {
+    uv_loop_t *loop;                          /* the caller's loop */
+    uv_tcp_t listener;                        /* listening socket */
+    uv_timer_t grace;                         /* cuts remaining connections at shutdown */
+    uv_timer_t sweep;                         /* finds clients that stopped reading */
+    h2o_globalconf_t conf;                    /* h2o configuration */
+    h2o_context_t ctx;                        /* h2o per-loop context */
+    h2o_accept_ctx_t accept;                  /* what h2o_accept needs */
+    struct doc *buckets[NBUCKETS];            /* published documents */
+    struct conn *conns;                       /* live connections */
+    int nconns;                               /* their number */
+    int max_conns;                            /* cap on nconns */
+    int64_t req_timeout_ms;                   /* request deadline */
+    int (*health)(void *);                    /* /healthz callback, or NULL */
+    void *health_data;                        /* its argument */
+    void (*metrics)(struct tb_buf *, void *); /* /metrics callback, or NULL */
+    void *metrics_data;                       /* its argument */
+    void (*done)(void *);                     /* tb_http_free() completion */
+    void *done_data;                          /* its argument */
+    int closing;                              /* tb_http_free() was called */
+    int pending;                              /* handles still closing at shutdown */
+    uint64_t ndocs;                           /* published documents */
+    uint64_t by_class[6];                     /* responses by status class (index 1..5) */
+    uint64_t body_bytes;                      /* response body bytes handed to h2o */
+    uint64_t accepted;                        /* connections accepted */
+    uint64_t rejected;                        /* connections closed over the cap */
+    uint64_t stalled;                         /* connections cut for not reading */
+};
+
+/* ---- documents ---- */
+
+static uint64_t fnv1a(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t x = 0xcbf29ce484222325ULL;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        x ^= s[i];
+        x *= 0x100000001b3ULL;
+    }
+    return x;
+}
+
+static void doc_release(struct doc *d)
+{
+    if (d == NULL || --d->refs > 0)
+        return;
+    free(d->gz);
+    free(d);
+}
+
+/* Compresses the body once; keeps the gzip form only when it is smaller. */
+static int doc_gzip(struct doc *d)
+{
+    z_stream z;
+    uLong bound;
+    int rc;
+
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -ENOMEM;
+    bound = deflateBound(&z, (uLong)d->len) + 32;
+    d->gz = malloc(bound);
+    if (d->gz == NULL) {
+        deflateEnd(&z);
+        return -ENOMEM;
+    }
+    z.next_in = (Bytef *)d->body;
+    z.avail_in = (uInt)d->len;
+    z.next_out = d->gz;
+    z.avail_out = (uInt)bound;
+    rc = deflate(&z, Z_FINISH);
+    d->gz_len = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END || d->gz_len >= d->len) {
+        free(d->gz);
+        d->gz = NULL;
+        d->gz_len = 0;
+    }
+    return 0;
+}
+
+static void doc_set_meta(struct doc *d, int64_t mtime, int max_age)
+{
+    uint64_t hash = fnv1a(d->body, d->len);
+    time_t t = (time_t)mtime;
+    struct tm gmt;
+
+    snprintf(d->etag, sizeof(d->etag), "\"%016" PRIx64 "\"", hash);
+    snprintf(d->etag_gz, sizeof(d->etag_gz), "\"%016" PRIx64 "-gz\"", hash);
+    snprintf(d->cache_control, sizeof(d->cache_control), "max-age=%d", max_age < 0 ? 0 : max_age);
+    d->mtime = mtime;
+    gmtime_r(&t, &gmt);
+    h2o_time2str_rfc1123(d->last_modified, &gmt);
+}
+
+static struct doc *doc_new(const char *path, const char *type, const void *data, size_t len)
+{
+    size_t plen = strlen(path), tlen = strlen(type);
+    struct doc *d;
+
+    /* Sizes near SIZE_MAX cannot be allocated anyway; refuse before adding. */
+    if (len > SIZE_MAX / 2)
+        return NULL;
+    d = calloc(1, sizeof(*d) + plen + 1 + tlen + 1 + len + 1);
+    if (d == NULL)
+        return NULL;
+    d->refs = 1;
+    d->path = (char *)(d + 1);
+    memcpy(d->path, path, plen + 1);
+    d->path_len = plen;
+    d->type = d->path + plen + 1;
+    memcpy(d->type, type, tlen + 1);
+    d->body = d->type + tlen + 1;
+    if (len > 0)
+        memcpy(d->body, data, len);
+    d->len = len;
+    return d;
+}
+
+static struct doc **doc_slot(struct tb_http *h, const char *path, size_t len)
+{
+    struct doc **pp = &h->buckets[fnv1a(path, len) % NBUCKETS];
+
+    while (*pp != NULL && !h2o_memis((*pp)->path, (*pp)->path_len, path, len))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+/* A path must start with '/' and hold only printable ASCII, no '?' or '#'. */
+static int valid_path(const char *p)
+{
+    if (p == NULL || p[0] != '/')
+        return 0;
+    for (; *p != '\0'; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '?' || *p == '#')
+            return 0;
+    }
+    return 1;
+}
+
+static int valid_type(const char *t)
+{
+    if (t == NULL || *t == '\0')
+        return 0;
+    for (; *t != '\0'; t++) {
+        if ((unsigned char)*t < 0x20 || *t == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+int tb_http_put(struct tb_http *h, const char *path, const char *content_type, const void *data,
+                size_t len, int64_t mtime, int max_age)
+{
+    struct doc *d, **slot;
+    int rc;
+
+    if (!valid_path(path) || !valid_type(content_type) || (data == NULL && len > 0))
+        return -EINVAL;
+    d = doc_new(path, content_type, data, len);
+    if (d == NULL)
+        return -ENOMEM;
+    rc = doc_gzip(d);
+    if (rc != 0) {
+        doc_release(d);
+        return rc;
+    }
+    doc_set_meta(d, mtime, max_age);
+    slot = doc_slot(h, d->path, d->path_len);
+    if (*slot != NULL) {
+        d->next = (*slot)->next;
+        doc_release(*slot);
+    } else {
+        h->ndocs++;
+    }
+    *slot = d;
+    return 0;
+}
+
+int tb_http_remove(struct tb_http *h, const char *path)
+{
+    struct doc **slot, *d;
+
+    if (path == NULL)
+        return -ENOENT;
+    slot = doc_slot(h, path, strlen(path));
+    d = *slot;
+    if (d == NULL)
+        return -ENOENT;
+    *slot = d->next;
+    h->ndocs--;
+    doc_release(d);
+    return 0;
+}
+
+static void docs_free(struct tb_http *h)
+{
+    size_t i;
+
+    for (i = 0; i < NBUCKETS; i++) {
+        while (h->buckets[i] != NULL) {
+            struct doc *d = h->buckets[i];
+            h->buckets[i] = d->next;
+            doc_release(d);
+        }
+    }
+    h->ndocs = 0;
+}
+
+/* ---- request headers ---- */
+
+static h2o_iovec_t req_header(h2o_req_t *req, const h2o_token_t *token)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+
+    if (i < 0)
+        return h2o_iovec_init(NULL, 0);
+    return req->headers.entries[i].value;
+}
+
+/* Next comma-separated element of *s, trimmed; 0 at the end. */
+static int next_element(h2o_iovec_t *s, h2o_iovec_t *el)
+{
+    const char *p = s->base, *end = s->base + s->len, *e;
+
+    while (p < end && (*p == ',' || *p == ' ' || *p == '\t'))
+        p++;
+    if (p == end)
+        return 0;
+    e = memchr(p, ',', (size_t)(end - p));
+    if (e == NULL)
+        e = end;
+    s->base = (char *)e;
+    s->len = (size_t)(end - e);
+    while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    *el = h2o_iovec_init(p, (size_t)(e - p));
+    return 1;
+}
+
+/* If-None-Match: "*", or a list of (possibly W/) tags compared weakly. */
+static int etag_matches(h2o_iovec_t inm, const struct doc *d)
+{
+    h2o_iovec_t el;
+
+    while (next_element(&inm, &el)) {
+        if (el.len >= 2 && memcmp(el.base, "W/", 2) == 0) {
+            el.base += 2;
+            el.len -= 2;
+        }
+        if (h2o_memis(el.base, el.len, H2O_STRLIT("*")) ||
+            h2o_memis(el.base, el.len, d->etag, strlen(d->etag)) ||
+            h2o_memis(el.base, el.len, d->etag_gz, strlen(d->etag_gz)))
+            return 1;
+    }
+    return 0;
+}
+
+/* If-Modified-Since holds an IMF-fixdate; anything else is ignored. */
+static int not_modified_since(h2o_iovec_t ims, const struct doc *d)
+{
+    char buf[64];
+    struct tm tm;
+    const char *end;
+
+    if (ims.len == 0 || ims.len >= sizeof(buf))
+        return 0;
+    memcpy(buf, ims.base, ims.len);
+    buf[ims.len] = '\0';
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == NULL || *end != '\0')
+        return 0;
+    return d->mtime <= (int64_t)timegm(&tm);
+}
+
+/* Whether the parameters after a coding (";q=0.0") give it quality zero. */
+static int quality_zero(const char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i + 2 <= n; i++) {
+        if ((p[i] == 'q' || p[i] == 'Q') && p[i + 1] == '=' &&
+            (i == 0 || p[i - 1] == ';' || p[i - 1] == ' '))
+            break;
+    }
+    if (i + 2 >= n || p[i + 2] != '0')
+        return 0;
+    for (i += 2; i < n && p[i] != ';' && p[i] != ' '; i++) {
+        if (p[i] != '0' && p[i] != '.')
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether Accept-Encoding allows gzip (q=0 refuses; "*" counts unless gzip is listed). */
+static int accepts_gzip(h2o_iovec_t ae)
+{
+    h2o_iovec_t el;
+    int star = 0;
+
+    while (next_element(&ae, &el)) {
+        const char *semi = memchr(el.base, ';', el.len);
+        size_t nlen = semi != NULL ? (size_t)(semi - el.base) : el.len;
+        int refused = semi != NULL && quality_zero(semi, (size_t)(el.base + el.len - semi));
+
+        while (nlen > 0 && (el.base[nlen - 1] == ' ' || el.base[nlen - 1] == '\t'))
+            nlen--;
+        if (h2o_lcstris(el.base, nlen, H2O_STRLIT("gzip")) ||
+            h2o_lcstris(el.base, nlen, H2O_STRLIT("x-gzip")))
+            return !refused;
+        if (h2o_memis(el.base, nlen, H2O_STRLIT("*")))
+            star = !refused;
+    }
+    return star;
+}
+
+/* ---- responses ---- */
+
+static h2o_generator_t no_generator = {NULL, NULL};
+
+static void count_status(struct tb_http *h, int status)
+{
+    int cls = status / 100;
+
+    h->by_class[cls >= 1 && cls <= 5 ? cls : 5]++;
+}
+
+static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *value)
+{
+    h2o_add_header(&req->pool, &req->res.headers, token, NULL, value, strlen(value));
+}
+
+static int is_head(h2o_req_t *req)
+{
+    return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+}
+
+/* A short text/plain answer (error pages, /healthz, /metrics). */
+static void send_text(struct tb_http *h, h2o_req_t *req, int status, const char *reason,
+                      const char *type, const char *body, size_t len)
+{
+    req->res.status = status;
+    req->res.reason = reason;
+    add_header(req, H2O_TOKEN_CONTENT_TYPE, type);
+    add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-store");
+    req->res.content_length = len;
+    count_status(h, status);
+    if (!is_head(req))
+        h->body_bytes += len;
+    h2o_send_inline(req, body, len);
+}
+
+/* Pool-linked reference: dropped when h2o disposes of the request. */
+static void doc_ref_dispose(void *p)
+{
+    doc_release(*(struct doc **)p);
+}
+
+/* The block is owned by the pool (allocating it with a pool links it). */
+static void hold_doc(h2o_req_t *req, struct doc *d)
+{
+    struct doc **ref = h2o_mem_alloc_shared(&req->pool, sizeof(*ref), doc_ref_dispose);
+
+    *ref = d;
+    d->refs++;
+}
+
+static void send_doc(struct tb_http *h, h2o_req_t *req, struct doc *d)
+{
+    int gz = d->gz != NULL && accepts_gzip(req_header(req, H2O_TOKEN_ACCEPT_ENCODING));
+    h2o_iovec_t inm = req_header(req, H2O_TOKEN_IF_NONE_MATCH);
+    int fresh = inm.base != NULL
+                    ? etag_matches(inm, d)
+                    : not_modified_since(req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE), d);
+    h2o_iovec_t body = gz ? h2o_iovec_init(d->gz, d->gz_len) : h2o_iovec_init(d->body, d->len);
+
+    hold_doc(req, d);
+    req->res.status = fresh ? 304 : 200;
+    req->res.reason = fresh ? "Not Modified" : "OK";
+    if (!fresh)
+        add_header(req, H2O_TOKEN_CONTENT_TYPE, d->type);
+    add_header(req, H2O_TOKEN_ETAG, gz ? d->etag_gz : d->etag);
+    add_header(req, H2O_TOKEN_LAST_MODIFIED, d->last_modified);
+    add_header(req, H2O_TOKEN_CACHE_CONTROL, d->cache_control);
+    if (d->gz != NULL)
+        add_header(req, H2O_TOKEN_VARY, "Accept-Encoding");
+    if (gz && !fresh)
+        add_header(req, H2O_TOKEN_CONTENT_ENCODING, "gzip");
+    count_status(h, req->res.status);
+    if (fresh)
+        body.len = 0;
+    req->res.content_length = body.len;
+    h2o_start_response(req, &no_generator);
+    if (is_head(req) || body.len == 0) {
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    h->body_bytes += body.len;
+    h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+}
+
+static void send_health(struct tb_http *h, h2o_req_t *req)
+{
+    int ok = h->health == NULL || h->health(h->health_data) == 1;
+
+    if (ok)
+        send_text(h, req, 200, "OK", "text/plain; charset=utf-8", H2O_STRLIT("ok\n"));
+    else
+        send_text(h, req, 503, "Service Unavailable", "text/plain; charset=utf-8",
+                  H2O_STRLIT("unhealthy\n"));
+}
+
+static int metrics_own(struct tb_http *h, struct tb_buf *b)
+{
+    static const char *const classes[] = {NULL, "1xx", "2xx", "3xx", "4xx", "5xx"};
+    int i, rc;
+
+    rc = tb_buf_adds(b, "# TYPE tributary_http_responses_total counter\n");
+    for (i = 1; i <= 5 && rc == 0; i++)
+        rc = tb_buf_addf(b, "tributary_http_responses_total{code=\"%s\"} %" PRIu64 "\n", classes[i],
+                         h->by_class[i]);
+    if (rc == 0)
+        rc = tb_buf_addf(b,
+                         "# TYPE tributary_http_body_bytes_total counter\n"
+                         "tributary_http_body_bytes_total %" PRIu64 "\n"
+                         "# TYPE tributary_http_connections_total counter\n"
+                         "tributary_http_connections_total %" PRIu64 "\n"
+                         "# TYPE tributary_http_connections_rejected_total counter\n"
+                         "tributary_http_connections_rejected_total %" PRIu64 "\n"
+                         "# TYPE tributary_http_connections_stalled_total counter\n"
+                         "tributary_http_connections_stalled_total %" PRIu64 "\n"
+                         "# TYPE tributary_http_connections gauge\n"
+                         "tributary_http_connections %d\n"
+                         "# TYPE tributary_http_documents gauge\n"
+                         "tributary_http_documents %" PRIu64 "\n",
+                         h->body_bytes, h->accepted, h->rejected, h->stalled, h->nconns, h->ndocs);
+    return rc;
+}
+
+static void send_metrics(struct tb_http *h, h2o_req_t *req)
+{
+    struct tb_buf b;
+
+    tb_buf_init(&b, METRICS_CAP);
+    if (metrics_own(h, &b) != 0) {
+        send_text(h, req, 500, "Internal Server Error", "text/plain", H2O_STRLIT("error\n"));
+        return;
+    }
+    if (h->metrics != NULL)
+        h->metrics(&b, h->metrics_data);
+    send_text(h, req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+    tb_buf_free(&b);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct tb_http *h = ((struct handler *)self)->h;
+    h2o_iovec_t path = req->path_normalized;
+    struct doc *d;
+
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) && !is_head(req)) {
+        add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
+        send_text(h, req, 405, "Method Not Allowed", "text/plain",
+                  H2O_STRLIT("method not allowed\n"));
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
+        send_health(h, req);
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+        send_metrics(h, req);
+        return 0;
+    }
+    d = *doc_slot(h, path.base, path.len);
+    if (d == NULL) {
+        send_text(h, req, 404, "Not Found", "text/plain", H2O_STRLIT("not found\n"));
+        return 0;
+    }
+    send_doc(h, req, d);
+    return 0;
+}
+
+/* ---- connections ---- */
+
+static void finish_if_idle(struct tb_http *h);
+
+static void on_conn_closed(uv_handle_t *handle)
+{
+    struct conn *c = (struct conn *)handle;
+    struct tb_http *h = c->h;
+
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    h->nconns--;
+    free(c);
+    if (h->closing)
+        finish_if_idle(h);
+}
+
+static void on_rejected_closed(uv_handle_t *handle)
+{
+    struct conn *c = (struct conn *)handle;
+    struct tb_http *h = c->h;
+
+    free(c);
+    h->pending--;
+    if (h->closing)
+        finish_if_idle(h);
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    struct tb_http *h = listener->data;
+    struct conn *c;
+
+    if (status != 0)
+        return;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || uv_tcp_init(h->loop, &c->tcp) != 0) {
+        free(c);
+        return;
+    }
+    c->h = h;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || h->nconns >= h->max_conns) {
+        /* Over the cap: accept and close at once, so the backlog drains. */
+        h->rejected += h->nconns >= h->max_conns;
+        h->pending++;
+        uv_close((uv_handle_t *)&c->tcp, on_rejected_closed);
+        return;
+    }
+    h->accepted++;
+    h->nconns++;
+    c->next = h->conns;
+    if (h->conns != NULL)
+        h->conns->prev = c;
+    h->conns = c;
+    h2o_accept(&h->accept, h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed));
+}
+
+/* Shuts down every live connection's socket; h2o then sees EOF or a write error and closes it. */
+static void shutdown_conns(struct tb_http *h, int how)
+{
+    struct conn *c;
+    uv_os_fd_t fd;
+
+    for (c = h->conns; c != NULL; c = c->next) {
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+            shutdown(fd, how);
+    }
+}
+
+/*
+ * h2o 2.2 has no timeout while a response is being written, so a client that
+ * stops reading would hold its connection (and document) forever. Once a
+ * second, a connection whose libuv write queue is non-empty and has not
+ * changed for req_timeout_ms (as seen by the sweeps, so up to a second
+ * more) is cut; h2o then sees a write error and cleans up.
+ */
+static void on_sweep(uv_timer_t *t)
+{
+    struct tb_http *h = t->data;
+    uint64_t now = uv_now(h->loop);
+    struct conn *c;
+    uv_os_fd_t fd;
+
+    for (c = h->conns; c != NULL; c = c->next) {
+        size_t q = c->tcp.write_queue_size;
+
+        if (q == 0 || q != c->last_queue) {
+            c->last_queue = q;
+            c->last_change = now;
+        } else if (now - c->last_change >= (uint64_t)h->req_timeout_ms &&
+                   uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+            shutdown(fd, SHUT_RDWR);
+            c->last_change = now;
+            h->stalled++;
+        }
+    }
+}
+
+/* ---- setup and teardown ---- */
+
+/*
+ * libuv writes with write(2): a client that resets the connection would
+ * kill the process with SIGPIPE. Only the default action is replaced, so a
+ * handler the program installed itself stays.
+ */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
+static void free_owner(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+static int parse_listen(const char *s, struct sockaddr_storage *ss)
+{
+    char host[64];
+    const char *colon = strrchr(s, ':');
+    const char *h0 = s;
+    size_t hlen;
+    char *end;
+    long port;
+
+    if (colon == NULL)
+        return -EINVAL;
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+        return -EINVAL;
+    hlen = (size_t)(colon - s);
+    if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
+        h0 = s + 1;
+        hlen -= 2;
+        if (hlen >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, h0, hlen);
+        host[hlen] = '\0';
+        return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss);
+    }
+    if (hlen >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, h0, hlen);
+    host[hlen] = '\0';
+    return uv_ip4_addr(hlen == 0 ? "0.0.0.0" : host, (int)port, (struct sockaddr_in *)ss);
+}
+
+static void setup_h2o(struct tb_http *h)
+{
+    h2o_hostconf_t *host;
+    h2o_pathconf_t *pathconf;
+    struct handler *handler;
+
+    h2o_config_init(&h->conf);
+    h->conf.server_name = h2o_iovec_init(H2O_STRLIT("tributary"));
+    h->conf.max_request_entity_size = MAX_ENTITY;
+    h->conf.http1.req_timeout = (uint64_t)h->req_timeout_ms;
+    h->conf.http1.upgrade_to_http2 = 0;
+    host = h2o_config_register_host(&h->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    pathconf = h2o_config_register_path(host, "/", 0);
+    handler = (struct handler *)h2o_create_handler(pathconf, sizeof(*handler));
+    handler->super.on_req = on_req;
+    handler->h = h;
+    h2o_context_init(&h->ctx, h->loop, &h->conf);
+    h->accept.ctx = &h->ctx;
+    h->accept.hosts = h->conf.hosts;
+}
+
+static int start_listening(struct tb_http *h, const char *listen, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int rc;
+
+    memset(&ss, 0, sizeof(ss));
+    rc = parse_listen(listen, &ss);
+    if (rc != 0) {
+        snprintf(err, errlen, "bad listen address \"%s\" (want host:port, [v6]:port or :port)",
+                 listen);
+        return -EINVAL;
+    }
+    rc = uv_tcp_bind(&h->listener, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&h->listener, 511, on_accept);
+    if (rc != 0)
+        snprintf(err, errlen, "listen on %s: %s", listen, uv_strerror(rc));
+    return rc;
+}
+
+int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, struct tb_http **out, char *err,
+                size_t errlen)
+{
+    struct tb_http *h;
+    int rc;
+
+    *out = NULL;
+    ignore_sigpipe();
+    h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return -ENOMEM;
+    h->loop = loop;
+    h->req_timeout_ms = o->req_timeout_ms > 0 ? o->req_timeout_ms : TB_HTTP_REQ_TIMEOUT_MS;
+    h->max_conns = o->max_conns > 0 ? o->max_conns : TB_HTTP_MAX_CONNS;
+    rc = uv_tcp_init(loop, &h->listener);
+    if (rc != 0)
+        goto fail_free;
+    h->listener.data = h;
+    h->grace.data = h;
+    h->sweep.data = h;
+    rc = start_listening(h, o->listen != NULL ? o->listen : "127.0.0.1:8080", err, errlen);
+    if (rc != 0)
+        goto fail_close;
+    setup_h2o(h);
+    uv_timer_init(loop, &h->sweep);
+    uv_timer_start(&h->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    *out = h;
+    return 0;
+
+fail_close:
+    uv_close((uv_handle_t *)&h->listener, free_owner);
+    return rc;
+fail_free:
+    free(h);
+    return rc;
+}
+
+static void on_final_closed(uv_handle_t *handle)
+{
+    struct tb_http *h = handle->data;
+    void (*done)(void *) = h->done;
+    void *data = h->done_data;
+
+    h2o_config_dispose(&h->conf);
+    docs_free(h);
+    free(h);
+    if (done != NULL)
+        done(data);
+}
+
+/*
+ * Once no connection is left: h2o's context closes its own uv timers (with
+ * no callback) inside our struct. libuv runs close callbacks newest first,
+ * so closing the grace timer before disposing of the context makes its
+ * callback, which frees everything, run after all of h2o's.
+ */
+static void finish_if_idle(struct tb_http *h)
+{
+    if (h->nconns > 0 || h->pending > 0 || uv_is_closing((uv_handle_t *)&h->grace))
+        return;
+    uv_close((uv_handle_t *)&h->grace, on_final_closed);
+    h2o_context_dispose(&h->ctx);
+}
+
+static void on_aux_closed(uv_handle_t *handle)
+{
+    struct tb_http *h = handle->data;
+
+    h->pending--;
+    finish_if_idle(h);
+}
+
+/* The grace period is over: cut the connections still sending. */
+static void on_grace(uv_timer_t *t)
+{
+    shutdown_conns(t->data, SHUT_RDWR);
+}
+
+void tb_http_free(struct tb_http *h, void (*done)(void *data), void *data)
+{
+    if (h == NULL || h->closing)
+        return;
+    h->closing = 1;
+    h->done = done;
+    h->done_data = data;
+    h->pending += 2;
+    uv_close((uv_handle_t *)&h->listener, on_aux_closed);
+    uv_close((uv_handle_t *)&h->sweep, on_aux_closed);
+    /*
+     * Not h2o_context_request_shutdown(): its HTTP/2 part arms a timer that
+     * would outlive the context. The flag alone makes HTTP/1 answer with
+     * Connection: close from now on.
+     */
+    h->ctx.shutdown_requested = 1;
+    /* Idle connections read EOF and close now; busy ones after their response. */
+    shutdown_conns(h, SHUT_RD);
+    uv_timer_init(h->loop, &h->grace);
+    uv_timer_start(&h->grace, on_grace, (uint64_t)h->req_timeout_ms, 0);
+}
+
+int tb_http_port(struct tb_http *h)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int rc = uv_tcp_getsockname(&h->listener, (struct sockaddr *)&ss, &len);
+
+    if (rc != 0)
+        return rc;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+void tb_http_set_health(struct tb_http *h, int (*fn)(void *data), void *data)
+{
+    h->health = fn;
+    h->health_data = data;
+}
+
+void tb_http_set_metrics(struct tb_http *h, void (*fn)(struct tb_buf *out, void *data), void *data)
+{
+    h->metrics = fn;
+    h->metrics_data = data;
+}

@@ -1,0 +1,724 @@
+/*
+ * test_http: the server runs on a libuv loop in the main thread; a client
+ * thread talks to it over plain sockets. Calls into the server from the
+ * client thread go through loop_call(), which runs them on the loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+#include <zlib.h>
+
+#include "check.h"
+#include "tb_http.h"
+
+#define MTIME 784111777 /* Sun, 06 Nov 1994 08:49:37 GMT */
+#define BIG (8u * 1024 * 1024)
+#define MAX_CONNS 8
+
+static uv_loop_t loop;
+static struct tb_http *srv;
+static int port;
+static uv_async_t call_async;
+static uv_sem_t call_sem;
+static void (*call_fn)(void);
+static atomic_int healthy = 1;
+static int done_called;
+static char *big_old, *big_new;
+static atomic_int swapped;
+
+static const char atom[] =
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">"
+    "<title>all</title><entry><title>one</title></entry><entry><title>one</title></entry>"
+    "<entry><title>one</title></entry><entry><title>one</title></entry></feed>\n";
+
+/* ---- running things on the loop ---- */
+
+static void on_call(uv_async_t *a)
+{
+    call_fn();
+    uv_sem_post(&call_sem);
+}
+
+/* Starts fn on the loop; loop_wait() waits for it to finish. */
+static void loop_start(void (*fn)(void))
+{
+    call_fn = fn;
+    CHECK_OK(uv_async_send(&call_async));
+}
+
+static void loop_wait(void)
+{
+    uv_sem_wait(&call_sem);
+}
+
+static void loop_call(void (*fn)(void))
+{
+    loop_start(fn);
+    loop_wait();
+}
+
+static void on_done(void *data)
+{
+    done_called++;
+}
+
+static void do_stop(void)
+{
+    tb_http_free(srv, on_done, NULL);
+    uv_close((uv_handle_t *)&call_async, NULL);
+}
+
+static void do_swap(void)
+{
+    CHECK_OK(tb_http_put(srv, "/big.bin", "application/octet-stream", big_new, BIG, MTIME, 0));
+    swapped = 1;
+}
+
+static void do_remove(void)
+{
+    CHECK_OK(tb_http_remove(srv, "/gone.atom"));
+    CHECK_EQ(tb_http_remove(srv, "/gone.atom"), -ENOENT);
+}
+
+/* ---- a small blocking client ---- */
+
+struct cl {
+    int fd;
+    char *in;   /* received, not yet consumed */
+    size_t len; /* bytes in `in` */
+};
+
+struct resp {
+    int status;
+    char head[16384];
+    char *body;
+    size_t body_len;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void cl_open(struct cl *c, int rcvbuf)
+{
+    struct sockaddr_in sa;
+    struct timeval tv = {20, 0}; /* generous: also run under valgrind */
+
+    memset(c, 0, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (rcvbuf > 0)
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_OK(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)));
+}
+
+static void cl_close(struct cl *c)
+{
+    close(c->fd);
+    free(c->in);
+    c->in = NULL;
+}
+
+static int cl_send(struct cl *c, const void *p, size_t n)
+{
+    const char *s = p;
+
+    while (n > 0) {
+        ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int cl_sends(struct cl *c, const char *s)
+{
+    return cl_send(c, s, strlen(s));
+}
+
+/* Reads more bytes into c->in: >0 read, 0 EOF, -1 error or timeout. */
+static ssize_t cl_fill(struct cl *c)
+{
+    char buf[65536];
+    ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
+
+    if (r <= 0)
+        return r < 0 ? -1 : 0;
+    c->in = realloc(c->in, c->len + (size_t)r + 1);
+    memcpy(c->in + c->len, buf, (size_t)r);
+    c->len += (size_t)r;
+    c->in[c->len] = '\0';
+    return r;
+}
+
+static void cl_consume(struct cl *c, size_t n)
+{
+    memmove(c->in, c->in + n, c->len - n);
+    c->len -= n;
+    c->in[c->len] = '\0';
+}
+
+/* Value of header `name` (case-insensitive) into out; NULL when absent. */
+static const char *hdr(const struct resp *r, const char *name, char *out, size_t outlen)
+{
+    const char *p = r->head;
+    size_t n = strlen(name);
+
+    while ((p = strstr(p, "\r\n")) != NULL) {
+        p += 2;
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1 + strspn(p + n + 1, " ");
+            size_t vlen = strcspn(v, "\r");
+            snprintf(out, outlen, "%.*s", (int)vlen, v);
+            return out;
+        }
+    }
+    return NULL;
+}
+
+/* Reads one response; no_body for HEAD. Returns 0, or -1 if the connection ended first. */
+static int cl_response(struct cl *c, struct resp *r, int no_body)
+{
+    char *end;
+    char v[64];
+    size_t hlen, clen = 0;
+
+    memset(r, 0, sizeof(*r));
+    while (c->in == NULL || (end = strstr(c->in, "\r\n\r\n")) == NULL) {
+        if (cl_fill(c) <= 0)
+            return -1;
+    }
+    hlen = (size_t)(end - c->in) + 4;
+    snprintf(r->head, sizeof(r->head), "%.*s", (int)hlen, c->in);
+    cl_consume(c, hlen);
+    r->status = atoi(r->head + 9);
+    if (hdr(r, "Content-Length", v, sizeof(v)) != NULL && !no_body && r->status != 304)
+        clen = strtoul(v, NULL, 10);
+    while (c->len < clen) {
+        if (cl_fill(c) <= 0)
+            return -1;
+    }
+    r->body = malloc(clen + 1);
+    memcpy(r->body, c->in, clen);
+    r->body[clen] = '\0';
+    r->body_len = clen;
+    cl_consume(c, clen);
+    return 0;
+}
+
+/* One request on a fresh connection; returns the status (or -1). */
+static int get(const char *request, struct resp *r)
+{
+    struct cl c;
+    int rc;
+
+    cl_open(&c, 0);
+    CHECK_OK(cl_send(&c, request, strlen(request)));
+    rc = cl_response(&c, r, strncmp(request, "HEAD ", 5) == 0);
+    cl_close(&c);
+    return rc == 0 ? r->status : -1;
+}
+
+/* Waits for the server to close; returns seconds waited, or -1 on timeout. */
+static double wait_closed(struct cl *c)
+{
+    double t0 = now_s();
+    ssize_t r;
+
+    do {
+        r = cl_fill(c);
+    } while (r > 0);
+    return r == 0 || errno == ECONNRESET ? now_s() - t0 : -1;
+}
+
+/* ---- client tests ---- */
+
+static void test_get_head(void)
+{
+    struct resp r, r2;
+    struct cl c;
+    char v[256], etag[64];
+
+    CHECK_EQ(get("GET /all.atom HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK_STR(hdr(&r, "Content-Type", v, sizeof(v)), "application/atom+xml; charset=utf-8");
+    CHECK_STR(hdr(&r, "Last-Modified", v, sizeof(v)), "Sun, 06 Nov 1994 08:49:37 GMT");
+    CHECK_STR(hdr(&r, "Cache-Control", v, sizeof(v)), "max-age=300");
+    CHECK_STR(hdr(&r, "Vary", v, sizeof(v)), "Accept-Encoding");
+    CHECK(hdr(&r, "Content-Encoding", v, sizeof(v)) == NULL);
+    CHECK(hdr(&r, "ETag", etag, sizeof(etag)) != NULL && strlen(etag) == 18 && etag[0] == '"');
+    CHECK_EQ(r.body_len, sizeof(atom) - 1);
+    CHECK(memcmp(r.body, atom, sizeof(atom) - 1) == 0);
+    free(r.body);
+
+    /* HEAD: same headers, no body; the next response on the connection parses cleanly. */
+    cl_open(&c, 0);
+    CHECK_OK(cl_sends(&c, "HEAD /all.atom HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CHECK_OK(cl_response(&c, &r, 1));
+    CHECK_EQ(r.status, 200);
+    CHECK_STR(hdr(&r, "ETag", v, sizeof(v)), etag);
+    CHECK_EQ(strtoul(hdr(&r, "Content-Length", v, sizeof(v)), NULL, 10), sizeof(atom) - 1);
+    CHECK_STR(hdr(&r, "Content-Type", v, sizeof(v)), "application/atom+xml; charset=utf-8");
+    free(r.body);
+    CHECK_OK(cl_sends(&c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CHECK_OK(cl_response(&c, &r2, 0));
+    CHECK_EQ(r2.status, 200);
+    CHECK_STR(r2.body, "ok\n");
+    free(r2.body);
+    cl_close(&c);
+
+    CHECK_EQ(get("GET /all.atom?x=1&y HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK_EQ(r.body_len, sizeof(atom) - 1);
+    free(r.body);
+}
+
+static int conditional(const char *header)
+{
+    char req[512];
+    struct resp r;
+    int status;
+
+    snprintf(req, sizeof(req), "GET /all.atom HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n", header);
+    status = get(req, &r);
+    if (status == 304)
+        CHECK_EQ(r.body_len, 0);
+    free(r.body);
+    return status;
+}
+
+static void test_conditional(void)
+{
+    struct resp r;
+    char etag[64], h[256];
+
+    CHECK_EQ(get("GET /all.atom HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    hdr(&r, "ETag", etag, sizeof(etag));
+    free(r.body);
+    snprintf(h, sizeof(h), "If-None-Match: %s", etag);
+    CHECK_EQ(conditional(h), 304);
+    snprintf(h, sizeof(h), "If-None-Match: \"nope\", W/%s", etag);
+    CHECK_EQ(conditional(h), 304);
+    CHECK_EQ(conditional("If-None-Match: *"), 304);
+    CHECK_EQ(conditional("If-None-Match: \"0123456789abcdef\""), 200);
+    CHECK_EQ(conditional("If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT"), 304);
+    CHECK_EQ(conditional("If-Modified-Since: Sat, 05 Nov 1994 08:49:37 GMT"), 200);
+    CHECK_EQ(conditional("If-Modified-Since: yesterday"), 200);
+    /* If-None-Match wins over If-Modified-Since. */
+    CHECK_EQ(
+        conditional("If-None-Match: \"x\"\r\nIf-Modified-Since: Sun, 06 Nov 2094 08:49:37 GMT"),
+        200);
+}
+
+static void test_gzip(void)
+{
+    struct resp r;
+    char v[128], out[4096];
+    z_stream z;
+
+    CHECK_EQ(
+        get("GET /all.atom HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br, gzip;q=0.5\r\n\r\n", &r),
+        200);
+    CHECK_STR(hdr(&r, "Content-Encoding", v, sizeof(v)), "gzip");
+    CHECK_STR(hdr(&r, "Vary", v, sizeof(v)), "Accept-Encoding");
+    CHECK(hdr(&r, "ETag", v, sizeof(v)) != NULL && strstr(v, "-gz\"") != NULL);
+    CHECK(r.body_len > 0 && r.body_len < sizeof(atom) - 1);
+    memset(&z, 0, sizeof(z));
+    CHECK_EQ(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = (Bytef *)r.body;
+    z.avail_in = (uInt)r.body_len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = sizeof(out);
+    CHECK_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+    CHECK_EQ(z.total_out, sizeof(atom) - 1);
+    CHECK(memcmp(out, atom, sizeof(atom) - 1) == 0);
+    inflateEnd(&z);
+    free(r.body);
+
+    CHECK_EQ(get("GET /all.atom HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip;q=0\r\n\r\n", &r),
+             200);
+    CHECK(hdr(&r, "Content-Encoding", v, sizeof(v)) == NULL);
+    CHECK_EQ(r.body_len, sizeof(atom) - 1);
+    free(r.body);
+    CHECK_EQ(get("GET /all.atom HTTP/1.1\r\nHost: x\r\nAccept-Encoding: *\r\n\r\n", &r), 200);
+    CHECK_STR(hdr(&r, "Content-Encoding", v, sizeof(v)), "gzip");
+    free(r.body);
+    /* The gzip ETag also validates. */
+    CHECK_EQ(get("GET /all.atom HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n", &r), 200);
+    hdr(&r, "ETag", v, sizeof(v));
+    free(r.body);
+    {
+        char h[256];
+        snprintf(h, sizeof(h), "If-None-Match: %s", v);
+        CHECK_EQ(conditional(h), 304);
+    }
+}
+
+static void test_errors(void)
+{
+    static const char *const missing[] = {
+        "GET /nope HTTP/1.1\r\n",
+        "GET /../etc/passwd HTTP/1.1\r\n",
+        "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\n",
+        "GET /all.atom%00 HTTP/1.1\r\n",
+        "GET /all.atom%00.txt HTTP/1.1\r\n",
+        "GET /topics/..%2f..%2fetc%2fpasswd HTTP/1.1\r\n",
+        "GET / HTTP/1.1\r\n",
+        "GET //etc/passwd HTTP/1.1\r\n",
+    };
+    static const char *const methods[] = {"POST", "DELETE", "PUT", "OPTIONS", "FOO"};
+    char req[256], v[64];
+    struct resp r;
+    size_t i;
+
+    for (i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+        snprintf(req, sizeof(req), "%sHost: x\r\n\r\n", missing[i]);
+        CHECK_EQ(get(req, &r), 404);
+        free(r.body);
+    }
+    for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        snprintf(req, sizeof(req),
+                 "%s /all.atom HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", methods[i]);
+        CHECK_EQ(get(req, &r), 405);
+        CHECK_STR(hdr(&r, "Allow", v, sizeof(v)), "GET, HEAD");
+        free(r.body);
+    }
+}
+
+/*
+ * Sends raw bytes (len 0: a string); the server must answer `status` and
+ * close. NULL status: a 4xx or nothing, for requests so big that the close
+ * may reset the connection before the client reads the answer.
+ */
+static void expect_rejected(const char *raw, size_t len, const char *status)
+{
+    struct cl c;
+
+    if (len == 0)
+        len = strlen(raw);
+    cl_open(&c, 0);
+    cl_send(&c, raw, len); /* may fail once the server has closed */
+    CHECK(wait_closed(&c) >= 0);
+    if (status != NULL)
+        CHECK(c.len > 0 && strncmp(c.in, status, strlen(status)) == 0);
+    else
+        CHECK(c.len == 0 || strncmp(c.in, "HTTP/1.1 4", 10) == 0);
+    cl_close(&c);
+}
+
+static void test_malformed(void)
+{
+    static const char nul_path[] = "GET /all\0.atom HTTP/1.1\r\nHost: x\r\n\r\n";
+    char *huge;
+    size_t i, n;
+
+    expect_rejected("GARBAGE\r\n\r\n", 0, "HTTP/1.1 400 ");
+    expect_rejected("GET /all.atom HTTP/9.9 extra\r\n\r\n", 0, "HTTP/1.1 400 ");
+    expect_rejected("GET\r\n\r\n", 0, "HTTP/1.1 400 ");
+    expect_rejected(nul_path, sizeof(nul_path) - 1, "HTTP/1.1 400 ");
+    expect_rejected("GET /all.atom HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 0,
+                    "HTTP/1.1 413 ");
+    /* 150 header lines (h2o allows 100), then one 600 KB header. */
+    huge = malloc(700 * 1024);
+    n = (size_t)sprintf(huge, "GET /all.atom HTTP/1.1\r\n");
+    for (i = 0; i < 150; i++)
+        n += (size_t)sprintf(huge + n, "X-%zu: y\r\n", i);
+    memcpy(huge + n, "\r\n", 2);
+    expect_rejected(huge, n + 2, "HTTP/1.1 400 ");
+    n = (size_t)sprintf(huge, "GET /all.atom HTTP/1.1\r\nX: ");
+    memset(huge + n, 'a', 600 * 1024);
+    n += 600 * 1024;
+    memcpy(huge + n, "\r\n\r\n", 4);
+    expect_rejected(huge, n + 4, NULL);
+    free(huge);
+}
+
+static void test_pipelining(void)
+{
+    static const char three[] = "GET /all.atom HTTP/1.1\r\nHost: x\r\n\r\n"
+                                "HEAD /all.atom HTTP/1.1\r\nHost: x\r\n\r\n"
+                                "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct resp r;
+    struct cl c;
+
+    cl_open(&c, 0);
+    CHECK_OK(cl_send(&c, three, sizeof(three) - 1));
+    CHECK_OK(cl_response(&c, &r, 0));
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(r.body_len, sizeof(atom) - 1);
+    free(r.body);
+    CHECK_OK(cl_response(&c, &r, 1));
+    CHECK_EQ(r.status, 200);
+    free(r.body);
+    CHECK_OK(cl_response(&c, &r, 0));
+    CHECK_EQ(r.status, 404);
+    free(r.body);
+    cl_close(&c);
+}
+
+/*
+ * Replace a document while a slow client is still reading it. The client
+ * keeps reading (slowly) while the loop swaps, so the server never sees it
+ * stall, and it checks that the swap happened mid-response.
+ */
+static void test_swap(void)
+{
+    static const char req[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct resp r;
+    struct cl c;
+    size_t at_swap = 0;
+    char *end;
+
+    cl_open(&c, 16384);
+    CHECK_OK(cl_send(&c, req, sizeof(req) - 1));
+    while (c.in == NULL || (end = strstr(c.in, "\r\n\r\n")) == NULL)
+        CHECK(cl_fill(&c) > 0);
+    cl_consume(&c, (size_t)(end - c.in) + 4);
+    loop_start(do_swap);
+    while (c.len < BIG) {
+        if (!swapped)
+            usleep(2000);
+        else if (at_swap == 0)
+            at_swap = c.len + 1;
+        if (cl_fill(&c) <= 0)
+            break;
+    }
+    loop_wait();
+    CHECK(at_swap > 0 && at_swap < BIG / 2);
+    CHECK_EQ(c.len, BIG);
+    CHECK(c.len == BIG && memcmp(c.in, big_old, BIG) == 0);
+    cl_close(&c);
+
+    CHECK_EQ(get(req, &r), 200);
+    CHECK(r.body_len == BIG && memcmp(r.body, big_new, BIG) == 0);
+    free(r.body);
+}
+
+/* A client that stops reading mid-response is cut after the deadline. */
+static void test_stalled_reader(void)
+{
+    struct cl c;
+    struct resp r;
+
+    cl_open(&c, 16384);
+    CHECK_OK(cl_sends(&c, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"));
+    usleep(3500 * 1000);
+    CHECK(wait_closed(&c) >= 0);
+    CHECK(c.len > 0 && c.len < BIG);
+    cl_close(&c);
+    CHECK_EQ(get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK(strstr(r.body, "tributary_http_connections_stalled_total 1\n") != NULL);
+    free(r.body);
+}
+
+static void test_slowloris(void)
+{
+    static const char head[] = "GET /all.atom HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    struct cl c;
+    double t0 = now_s(), waited;
+    int i;
+
+    cl_open(&c, 0);
+    CHECK_OK(cl_send(&c, head, sizeof(head) - 1));
+    for (i = 0; i < 10; i++) {
+        usleep(300 * 1000);
+        if (send(c.fd, "a", 1, MSG_NOSIGNAL) != 1)
+            break;
+    }
+    waited = wait_closed(&c);
+    CHECK(waited >= 0);
+    CHECK(c.len == 0);
+    /* The deadline is 1 s: dropped well before the 3 s the client would take. */
+    CHECK(now_s() - t0 < 2.5);
+    CHECK(now_s() - t0 > 0.8);
+    cl_close(&c);
+
+    /* An idle keep-alive connection is closed by the same deadline. */
+    cl_open(&c, 0);
+    t0 = now_s();
+    CHECK(wait_closed(&c) >= 0);
+    CHECK(now_s() - t0 < 2.5);
+    cl_close(&c);
+}
+
+static void test_health_metrics(void)
+{
+    struct resp r;
+
+    CHECK_EQ(get("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    free(r.body);
+    healthy = 0;
+    CHECK_EQ(get("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &r), 503);
+    free(r.body);
+    healthy = 1;
+    CHECK_EQ(get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK(strstr(r.body, "tributary_http_responses_total{code=\"2xx\"} ") != NULL);
+    CHECK(strstr(r.body, "tributary_http_responses_total{code=\"4xx\"} ") != NULL);
+    CHECK(strstr(r.body, "tributary_http_responses_total{code=\"5xx\"} 1\n") != NULL);
+    CHECK(strstr(r.body, "tributary_http_documents 3\n") != NULL);
+    CHECK(strstr(r.body, "tributary_http_body_bytes_total ") != NULL);
+    CHECK(strstr(r.body, "tributary_test_gauge 42\n") != NULL);
+    free(r.body);
+}
+
+static void test_remove(void)
+{
+    struct resp r;
+
+    CHECK_EQ(get("GET /gone.atom HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    free(r.body);
+    loop_call(do_remove);
+    CHECK_EQ(get("GET /gone.atom HTTP/1.1\r\nHost: x\r\n\r\n", &r), 404);
+    free(r.body);
+}
+
+static void test_conn_cap(void)
+{
+    struct cl c[MAX_CONNS + 1];
+    struct resp r;
+    int i;
+
+    for (i = 0; i < MAX_CONNS; i++)
+        cl_open(&c[i], 0);
+    /* Make sure the server has accepted them all before the extra one. */
+    CHECK_OK(cl_sends(&c[0], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CHECK_OK(cl_response(&c[0], &r, 0));
+    free(r.body);
+    cl_open(&c[MAX_CONNS], 0);
+    CHECK(wait_closed(&c[MAX_CONNS]) >= 0);
+    CHECK_EQ(c[MAX_CONNS].len, 0);
+    for (i = 0; i <= MAX_CONNS; i++)
+        cl_close(&c[i]);
+    usleep(100 * 1000); /* let the server see the closes */
+    CHECK_EQ(get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK(strstr(r.body, "tributary_http_connections_rejected_total 1\n") != NULL);
+    free(r.body);
+}
+
+static void client(void *arg)
+{
+    struct cl idle;
+
+    test_get_head();
+    test_conditional();
+    test_gzip();
+    test_errors();
+    test_malformed();
+    test_pipelining();
+    test_swap();
+    test_stalled_reader();
+    test_health_metrics();
+    test_remove();
+    test_conn_cap();
+    test_slowloris();
+
+    /* tb_http_free closes idle connections at once, not after the deadline. */
+    cl_open(&idle, 0);
+    usleep(50 * 1000);
+    loop_call(do_stop);
+    CHECK(wait_closed(&idle) >= 0);
+    cl_close(&idle);
+}
+
+/* ---- loop side ---- */
+
+static int health(void *data)
+{
+    return healthy;
+}
+
+static void metrics(struct tb_buf *out, void *data)
+{
+    if (tb_buf_adds(out, "tributary_test_gauge 42\n") != 0)
+        abort();
+}
+
+static void test_api(void)
+{
+    struct tb_http_opts o = {"127.0.0.1:0", 0, 0};
+    struct tb_http *h = NULL;
+    char err[256] = "";
+
+    o.listen = "nonsense";
+    CHECK_EQ(tb_http_new(&loop, &o, &h, err, sizeof(err)), -EINVAL);
+    CHECK(h == NULL && strstr(err, "nonsense") != NULL);
+    o.listen = "127.0.0.1:99999";
+    CHECK_EQ(tb_http_new(&loop, &o, &h, err, sizeof(err)), -EINVAL);
+    o.listen = "[::1:80";
+    CHECK(tb_http_new(&loop, &o, &h, err, sizeof(err)) < 0);
+    o.listen = "127.0.0.1:0";
+    CHECK_OK(tb_http_new(&loop, &o, &h, err, sizeof(err)));
+    CHECK(tb_http_port(h) > 0);
+    CHECK_EQ(tb_http_put(h, "no-slash", "text/plain", "x", 1, 0, 0), -EINVAL);
+    CHECK_EQ(tb_http_put(h, "/a b", "text/plain", "x", 1, 0, 0), -EINVAL);
+    CHECK_EQ(tb_http_put(h, "/a", "text/plain\r\nX: y", "x", 1, 0, 0), -EINVAL);
+    CHECK_EQ(tb_http_put(h, "/a", "text/plain", NULL, 1, 0, 0), -EINVAL);
+    CHECK_OK(tb_http_put(h, "/a", "text/plain", NULL, 0, 0, 0));
+    CHECK_OK(tb_http_put(h, "/a", "text/plain", "x", 1, 0, 0));
+    {
+        /* The port is taken now. */
+        char listen[64];
+        snprintf(listen, sizeof(listen), "127.0.0.1:%d", tb_http_port(h));
+        o.listen = listen;
+        CHECK_EQ(tb_http_new(&loop, &o, &srv, err, sizeof(err)), UV_EADDRINUSE);
+    }
+    tb_http_free(h, on_done, NULL);
+    tb_http_free(NULL, on_done, NULL);
+    CHECK_OK(uv_run(&loop, UV_RUN_DEFAULT));
+    CHECK_EQ(done_called, 1);
+    done_called = 0;
+}
+
+int main(void)
+{
+    struct tb_http_opts o = {"127.0.0.1:0", 1000, MAX_CONNS};
+    char err[256];
+    uv_thread_t t;
+    size_t i;
+
+    CHECK_OK(uv_loop_init(&loop));
+    test_api();
+    big_old = malloc(BIG);
+    big_new = malloc(BIG);
+    for (i = 0; i < BIG; i++) {
+        big_old[i] = (char)(i * 7 + (i >> 13));
+        big_new[i] = (char)(i * 5 + 1);
+    }
+    CHECK_OK(tb_http_new(&loop, &o, &srv, err, sizeof(err)));
+    port = tb_http_port(srv);
+    tb_http_set_health(srv, health, NULL);
+    tb_http_set_metrics(srv, metrics, NULL);
+    CHECK_OK(tb_http_put(srv, "/all.atom", "application/atom+xml; charset=utf-8", atom,
+                         sizeof(atom) - 1, MTIME, 300));
+    CHECK_OK(tb_http_put(srv, "/gone.atom", "application/atom+xml", atom, 10, MTIME, 0));
+    CHECK_OK(tb_http_put(srv, "/big.bin", "application/octet-stream", big_old, BIG, MTIME, 0));
+    CHECK_OK(uv_async_init(&loop, &call_async, on_call));
+    CHECK_OK(uv_sem_init(&call_sem, 0));
+    CHECK_OK(uv_thread_create(&t, client, NULL));
+    CHECK_OK(uv_run(&loop, UV_RUN_DEFAULT));
+    CHECK_OK(uv_thread_join(&t));
+    CHECK_EQ(done_called, 1);
+    CHECK_OK(uv_loop_close(&loop));
+    uv_sem_destroy(&call_sem);
+    free(big_old);
+    free(big_new);
+    CHECK_DONE();
+}
