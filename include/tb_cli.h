@@ -12,4 +12,29 @@ int tb_cli_merge(int argc, char **argv);
 /** `tributary parse SOURCE`: what was understood of one feed, as JSON. */
 int tb_cli_parse(int argc, char **argv);
 
+/** `tributary serve [-c FILE] [-v]`: the daemon (tb_daemon.h). */
+int tb_cli_serve(int argc, char **argv);
+
+/** `tributary fetch [-c FILE] [-v] [NAME...]`: one poll cycle with progress, then publish. */
+int tb_cli_fetch(int argc, char **argv);
+
+/** `tributary sources [-c FILE] [--json]`: per-source poll state from the database. */
+int tb_cli_sources(int argc, char **argv);
+
+/** `tributary check [-c FILE]`: config errors and bad topic queries as FILE:LINE. */
+int tb_cli_check(int argc, char **argv);
+
+/** `tributary import-opml FILE [-c CONFIG]`: appends [source] sections for new feeds. */
+int tb_cli_import_opml(int argc, char **argv);
+
+/** `tributary export-opml [-c FILE]`: the sources as OPML 2.0 on stdout. */
+int tb_cli_export_opml(int argc, char **argv);
+
+/**
+ * The config used without -c: feeds/tributary.ini in the current directory
+ * if it exists, else ../feeds/tributary.ini beside the executable. Static
+ * storage.
+ */
+const char *tb_cli_default_config(void);
+
 #endif

@@ -90,13 +90,13 @@ struct sqlite3 *tb_store_db(struct tb_store *s);
 
 /** A source's poll state, as stored in its sources row (store_state.c). */
 struct tb_store_state {
-    int64_t source_id;   /* sources.id */
-    char *name;          /* the source's name */
-    char *url;           /* URL to poll: the config's, or where a 301/308 led; or NULL */
-    char *config_url;    /* the config URL this state belongs to, or NULL */
-    int enabled;         /* 0 once disabled (410 Gone) */
-    char *etag;          /* validator for If-None-Match, or NULL */
-    char *last_modified; /* validator for If-Modified-Since, or NULL */
+    int64_t source_id;    /* sources.id */
+    char *name;           /* the source's name */
+    char *url;            /* URL to poll: the config's, or where a 301/308 led; or NULL */
+    char *config_url;     /* the config URL this state belongs to, or NULL */
+    int enabled;          /* 0 once disabled (410 Gone) */
+    char *etag;           /* validator for If-None-Match, or NULL */
+    char *last_modified;  /* validator for If-Modified-Since, or NULL */
     int64_t last_attempt; /* epoch s of the last completed fetch, 0 = never */
     int64_t last_success; /* epoch s of the last 200/304, 0 = never */
     long last_status;     /* HTTP status of the last fetch, 0 = none */
@@ -122,8 +122,8 @@ TB_NODISCARD int tb_store_state_get(struct tb_store *s, const char *name, const 
  * Writes every state field of st (by st->source_id; name and entries_seen
  * are not written, entries_seen is recounted). Returns 0 or TB_ESTORE.
  */
-TB_NODISCARD int tb_store_state_put(struct tb_store *s, const struct tb_store_state *st,
-                                    char *err, size_t errlen);
+TB_NODISCARD int tb_store_state_put(struct tb_store *s, const struct tb_store_state *st, char *err,
+                                    size_t errlen);
 
 /**
  * Every source row with its state, ordered by name, entries_seen counted.

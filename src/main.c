@@ -15,6 +15,12 @@ struct command {
 static const struct command commands[] = {
     {"merge", tb_cli_merge, "merge feeds into one Atom feed on stdout"},
     {"parse", tb_cli_parse, "show what was understood of one feed, as JSON"},
+    {"serve", tb_cli_serve, "daemon: poll, store, publish and serve the topic feeds"},
+    {"fetch", tb_cli_fetch, "poll the sources now with progress, publish, exit"},
+    {"sources", tb_cli_sources, "per source: last fetch, status, error, next poll, entries"},
+    {"check", tb_cli_check, "validate the config and topic queries"},
+    {"import-opml", tb_cli_import_opml, "add the feeds of an OPML file to the config"},
+    {"export-opml", tb_cli_export_opml, "write the sources as OPML on stdout"},
 };
 
 static void usage(FILE *fp)
@@ -23,7 +29,7 @@ static void usage(FILE *fp)
 
     fputs("usage: tributary COMMAND [ARGS...]\n\ncommands:\n", fp);
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(fp, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'tributary COMMAND --help' describes a command.\n", fp);
 }
 

@@ -1,0 +1,52 @@
+/*
+ * tb_site: the published site of the daemon and of `tributary fetch`:
+ * /all.atom and /topics/NAME.atom with .rss and .json beside each,
+ * /index.html and /sources.opml. Each document is written atomically into
+ * public_dir (with a .gz beside it) and, when a server is given, put into
+ * tb_http. Runs on the store's thread (the loop's thread in the daemon).
+ */
+#ifndef TB_SITE_H
+#define TB_SITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tb_config.h"
+#include "tb_http.h"
+#include "tb_store.h"
+
+/** Embedded by the caller, which fills the borrowed pointers. */
+struct tb_site {
+    const struct tb_config *cfg; /* borrowed: topics, base_url, public_dir, limits */
+    struct tb_store *store;      /* borrowed: where entries come from */
+    struct tb_http *http;        /* borrowed, or NULL: files only */
+    int max_age;                 /* Cache-Control max-age of served documents (s) */
+    unsigned long published;     /* documents written so far (for /metrics) */
+};
+
+/**
+ * Publishes everything from the store: every topic, all.*, index.html and
+ * sources.opml. Keeps going after a failed document; returns the first
+ * error (negative errno, TB_EQUERY, TB_ESTORE) with detail in err.
+ */
+TB_NODISCARD int tb_site_publish_all(struct tb_site *s, char *err, size_t errlen);
+
+/**
+ * After entries `ids` (new or updated, n > 0) were stored: rewrites all.*
+ * and the documents of each topic that matches at least one of them (one
+ * FTS5 query per topic, restricted to those rowids). Errors as above.
+ */
+TB_NODISCARD int tb_site_publish_changed(struct tb_site *s, const int64_t *ids, size_t n, char *err,
+                                         size_t errlen);
+
+/** Rewrites the three documents of one topic from the whole store. Errors as above. */
+TB_NODISCARD int tb_site_publish_topic(struct tb_site *s, const struct tb_config_topic *t,
+                                       char *err, size_t errlen);
+
+/** Rewrites index.html and sources.opml (after a config change). Errors as above. */
+TB_NODISCARD int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen);
+
+/** Unpublishes topic `name`: its files in public_dir and its documents in the server. */
+void tb_site_remove_topic(struct tb_site *s, const char *name);
+
+#endif

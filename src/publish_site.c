@@ -1,0 +1,287 @@
+/*
+ * The published site: topic feeds, all.*, index.html and sources.opml, each
+ * into public_dir (atomically, with .gz) and into the HTTP server.
+ *
+ * Feed ids are "urn:tributary:topic:NAME" (and "urn:tributary:all"): stable
+ * for a topic whatever base_url or listen become, as RFC 4287 wants of
+ * atom:id. Self links are base_url + the document's path.
+ */
+#include "tb_site.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tb_opml.h"
+#include "tb_publish.h"
+#include "tb_topic.h"
+
+#define DOC_CAP ((size_t)256 * 1024 * 1024)
+
+/* One published format of a feed. */
+struct format {
+    const char *ext;  /* ".atom" */
+    const char *type; /* HTTP Content-Type */
+    int (*write)(const struct tb_publish_meta *, const struct tb_entry *, struct tb_buf *);
+};
+
+static const struct format formats[] = {
+    {".atom", "application/atom+xml; charset=utf-8", tb_publish_atom},
+    {".rss", "application/rss+xml; charset=utf-8", tb_publish_rss},
+    {".json", "application/feed+json", tb_publish_json},
+};
+
+/* What one feed document set is made of. */
+struct feed_spec {
+    const char *path;     /* "topics/NAME" or "all", without extension */
+    const char *id;       /* atom:id */
+    const char *title;    /* feed title */
+    const char *query;    /* FTS5 query, or NULL for every entry */
+    char *const *sources; /* restriction to these sources, or NULL */
+    size_t nsources;      /* number of names in sources */
+    size_t limit;         /* newest N */
+};
+
+static int keep_first(int rc, int next)
+{
+    return rc ? rc : next;
+}
+
+/* Writes one document into public_dir and the server. */
+static int put_doc(struct tb_site *s, const char *relpath, const char *type, const struct tb_buf *b,
+                   char *err, size_t errlen)
+{
+    char path[1024];
+    int rc;
+
+    rc = tb_publish_write_file(s->cfg->public_dir, relpath, b->data ? b->data : "", b->len, 1, err,
+                               errlen);
+    if (rc == 0 && s->http != NULL) {
+        snprintf(path, sizeof(path), "/%s", relpath);
+        rc = tb_http_put(s->http, path, type, b->data ? b->data : "", b->len, (int64_t)time(NULL),
+                         s->max_age);
+        if (rc)
+            snprintf(err, errlen, "%s: %s", path, tb_strerror(rc));
+    }
+    if (rc == 0)
+        s->published++;
+    return rc;
+}
+
+/* Writes the feed's entries in every format. */
+static int write_formats(struct tb_site *s, const struct feed_spec *fs, const struct tb_feed *f,
+                         char *err, size_t errlen)
+{
+    struct tb_publish_meta m = {0};
+    char self[1200], rel[600];
+    struct tb_buf b;
+    size_t i;
+    int rc = 0;
+
+    m.id = fs->id;
+    m.title = fs->title;
+    m.alternate = s->cfg->base_url;
+    m.updated = TB_TIME_NONE;
+    for (i = 0; rc == 0 && i < sizeof(formats) / sizeof(formats[0]); i++) {
+        snprintf(rel, sizeof(rel), "%s%s", fs->path, formats[i].ext);
+        snprintf(self, sizeof(self), "%s%s", s->cfg->base_url, rel);
+        m.self = self;
+        tb_buf_init(&b, DOC_CAP);
+        rc = formats[i].write(&m, f->entries, &b);
+        if (rc)
+            snprintf(err, errlen, "%s: %s", rel, tb_strerror(rc));
+        else
+            rc = put_doc(s, rel, formats[i].type, &b, err, errlen);
+        tb_buf_free(&b);
+    }
+    return rc;
+}
+
+static int write_feed(struct tb_site *s, const struct feed_spec *fs, char *err, size_t errlen)
+{
+    struct tb_feed *f = NULL;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = tb_topic_select_in(s->store, fs->query, fs->sources, fs->nsources, NULL, 0, fs->limit,
+                            &ids, &n, err, errlen);
+    if (rc == 0)
+        rc = tb_store_load(s->store, ids, n, &f, err, errlen);
+    if (rc == 0)
+        rc = write_formats(s, fs, f, err, errlen);
+    tb_feed_free(f);
+    free(ids);
+    return rc;
+}
+
+int tb_site_publish_topic(struct tb_site *s, const struct tb_config_topic *t, char *err,
+                          size_t errlen)
+{
+    char path[128], id[160];
+    struct feed_spec fs = {.path = path,
+                           .id = id,
+                           .title = t->title,
+                           .query = t->query,
+                           .sources = t->sources,
+                           .nsources = t->nsources,
+                           .limit = t->limit};
+
+    snprintf(path, sizeof(path), "topics/%s", t->name);
+    snprintf(id, sizeof(id), "urn:tributary:topic:%s", t->name);
+    return write_feed(s, &fs, err, errlen);
+}
+
+static int publish_everything_feed(struct tb_site *s, char *err, size_t errlen)
+{
+    struct feed_spec fs = {.path = "all",
+                           .id = "urn:tributary:all",
+                           .title = "tributary: all entries",
+                           .limit = s->cfg->feed_limit};
+
+    return write_feed(s, &fs, err, errlen);
+}
+
+/* Appends s with &, <, >, " escaped. */
+static int add_escaped(struct tb_buf *b, const char *s)
+{
+    int rc = 0;
+
+    for (; rc == 0 && s != NULL && *s; s++) {
+        switch (*s) {
+        case '&':
+            rc = tb_buf_adds(b, "&amp;");
+            break;
+        case '<':
+            rc = tb_buf_adds(b, "&lt;");
+            break;
+        case '>':
+            rc = tb_buf_adds(b, "&gt;");
+            break;
+        case '"':
+            rc = tb_buf_adds(b, "&quot;");
+            break;
+        default:
+            rc = tb_buf_add(b, s, 1);
+        }
+    }
+    return rc;
+}
+
+/* Appends pre, escaped a, mid, escaped c, post. */
+static int add_html(struct tb_buf *b, const char *pre, const char *a, const char *mid,
+                    const char *c, const char *post)
+{
+    int rc = tb_buf_adds(b, pre);
+
+    rc = rc ? rc : add_escaped(b, a);
+    rc = rc ? rc : tb_buf_adds(b, mid);
+    rc = rc ? rc : add_escaped(b, c);
+    return rc ? rc : tb_buf_adds(b, post);
+}
+
+/* The autodiscovery links in <head>, then the list in <body>. */
+static int index_html(const struct tb_config *c, struct tb_buf *b)
+{
+    char url[1200];
+    size_t i;
+    int rc =
+        tb_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                       "<title>tributary</title>\n");
+
+    rc = rc ? rc
+            : add_html(b, "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"",
+                       "All entries", "\" href=\"all.atom", "", "\">\n");
+    for (i = 0; rc == 0 && i < c->ntopics; i++) {
+        snprintf(url, sizeof(url), "topics/%s.atom", c->topics[i].name);
+        rc = add_html(b, "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"",
+                      c->topics[i].title, "\" href=\"", url, "\">\n");
+    }
+    rc = rc ? rc : tb_buf_adds(b, "</head>\n<body>\n<h1>tributary</h1>\n<ul>\n");
+    rc = rc ? rc
+            : tb_buf_adds(b, "<li>All entries: <a href=\"all.atom\">Atom</a>"
+                             " <a href=\"all.rss\">RSS</a> <a href=\"all.json\">JSON</a></li>\n");
+    for (i = 0; rc == 0 && i < c->ntopics; i++) {
+        const char *n = c->topics[i].name;
+
+        rc = add_html(b, "<li>", c->topics[i].title, ": <a href=\"topics/", n, ".atom\">Atom</a>");
+        rc = rc ? rc
+                : add_html(b, " <a href=\"topics/", n, ".rss\">RSS</a> <a href=\"topics/", n,
+                           ".json\">JSON</a></li>\n");
+    }
+    return rc ? rc
+              : tb_buf_adds(b, "</ul>\n<p><a href=\"sources.opml\">Sources (OPML)</a></p>\n"
+                               "</body>\n</html>\n");
+}
+
+int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen)
+{
+    struct tb_buf b;
+    int rc;
+
+    tb_buf_init(&b, DOC_CAP);
+    rc = index_html(s->cfg, &b);
+    if (rc == 0)
+        rc = put_doc(s, "index.html", "text/html; charset=utf-8", &b, err, errlen);
+    tb_buf_free(&b);
+    tb_buf_init(&b, DOC_CAP);
+    if (rc == 0)
+        rc = tb_opml_write(s->cfg, &b);
+    if (rc == 0)
+        rc = put_doc(s, "sources.opml", "text/x-opml", &b, err, errlen);
+    tb_buf_free(&b);
+    if (rc && err[0] == '\0')
+        snprintf(err, errlen, "index: %s", tb_strerror(rc));
+    return rc;
+}
+
+int tb_site_publish_all(struct tb_site *s, char *err, size_t errlen)
+{
+    int rc = publish_everything_feed(s, err, errlen);
+    size_t i;
+
+    for (i = 0; i < s->cfg->ntopics; i++)
+        rc = keep_first(rc, tb_site_publish_topic(s, &s->cfg->topics[i], err, errlen));
+    return keep_first(rc, tb_site_publish_index(s, err, errlen));
+}
+
+int tb_site_publish_changed(struct tb_site *s, const int64_t *ids, size_t n, char *err,
+                            size_t errlen)
+{
+    const struct tb_config_topic *t;
+    int64_t *hit = NULL;
+    size_t i, nhit = 0;
+    int rc = publish_everything_feed(s, err, errlen);
+
+    for (i = 0; i < s->cfg->ntopics; i++) {
+        t = &s->cfg->topics[i];
+        rc = keep_first(rc, tb_topic_select_in(s->store, t->query, t->sources, t->nsources, ids, n,
+                                               1, &hit, &nhit, err, errlen));
+        if (nhit > 0)
+            rc = keep_first(rc, tb_site_publish_topic(s, t, err, errlen));
+        free(hit);
+        hit = NULL;
+        nhit = 0;
+    }
+    return rc;
+}
+
+void tb_site_remove_topic(struct tb_site *s, const char *name)
+{
+    char rel[4096], gz[4200];
+    size_t i;
+
+    for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        snprintf(rel, sizeof(rel), "%s/topics/%s%s", s->cfg->public_dir, name, formats[i].ext);
+        unlink(rel);
+        snprintf(gz, sizeof(gz), "%s.gz", rel);
+        unlink(gz);
+        if (s->http != NULL) {
+            snprintf(rel, sizeof(rel), "/topics/%s%s", name, formats[i].ext);
+            (void)!tb_http_remove(s->http, rel);
+        }
+    }
+}
