@@ -128,6 +128,12 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Epoch seconds from the same clock as now_ms() (time() may lag behind it). */
+static int64_t now_s(void)
+{
+    return now_ms() / 1000;
+}
+
 static void replace_str(char **dst, char *src)
 {
     free(*dst);
@@ -208,7 +214,7 @@ static int src_load_state(struct src *s)
         return rc;
     }
     if (s->st.next_poll == 0)
-        s->st.next_poll = tb_source_first_poll(s->interval, (int64_t)time(NULL), next_rnd(d));
+        s->st.next_poll = tb_source_first_poll(s->interval, now_s(), next_rnd(d));
     return 0;
 }
 
@@ -275,7 +281,7 @@ static void record(struct src *s)
 
     if (p->feed != NULL)
         o.ttl_minutes = s->st.ttl_minutes = p->feed->ttl_minutes;
-    tb_source_after_fetch(&ss, s->interval, (int64_t)time(NULL), &o, next_rnd(s->d));
+    tb_source_after_fetch(&ss, s->interval, now_s(), &o, next_rnd(s->d));
     s->st.next_poll = ss.next_poll;
     s->st.last_attempt = ss.last_attempt;
     s->st.last_success = ss.last_success;
@@ -389,7 +395,7 @@ static void after_parse(uv_work_t *w, int status)
     size_t n = 0;
 
     if (p->rc == 0 && !s->removed) {
-        p->rc = tb_store_put_feed(s->d->store, s->st.source_id, p->feed, (int64_t)time(NULL),
+        p->rc = tb_store_put_feed(s->d->store, s->st.source_id, p->feed, now_s(),
                                   &p->stats, &ids, &n, p->err, sizeof(p->err));
         if (p->rc == 0)
             publish_later(s->d, ids, n);
@@ -477,7 +483,10 @@ static void schedule(struct src *s)
         uv_timer_stop(&s->timer);
         return;
     }
-    delay = s->st.next_poll * 1000 - now_ms();
+    /* States hold whole seconds: fire just after next_poll's second began,
+     * so that the poll's own "now" is not the second before it. */
+    delay = s->st.next_poll * 1000 - now_ms() + 10;
+    tb_log(TB_LOG_DEBUG, s->name, "next poll in %lld ms", (long long)delay);
     uv_timer_start(&s->timer, on_timer, delay > 0 ? (uint64_t)delay : 0, 0);
 }
 

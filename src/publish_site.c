@@ -63,6 +63,10 @@ static int put_doc(struct tb_site *s, const char *relpath, const char *type, con
         snprintf(path, sizeof(path), "/%s", relpath);
         rc = tb_http_put(s->http, path, type, b->data ? b->data : "", b->len, (int64_t)time(NULL),
                          s->max_age);
+        /* The index is also the site's root. */
+        if (rc == 0 && strcmp(relpath, "index.html") == 0)
+            rc = tb_http_put(s->http, "/", type, b->data ? b->data : "", b->len,
+                             (int64_t)time(NULL), s->max_age);
         if (rc)
             snprintf(err, errlen, "%s: %s", path, tb_strerror(rc));
     }
