@@ -279,6 +279,10 @@ static void record(struct src *s)
     struct poll *p = &s->p;
     char err[512] = "", msg[600] = "";
 
+    /* Retry-After counts from a moment we only know to the second: one more
+     * second makes sure no request goes out before the upstream allowed. */
+    if (o.retry_after > 0)
+        o.retry_after++;
     if (p->feed != NULL)
         o.ttl_minutes = s->st.ttl_minutes = p->feed->ttl_minutes;
     tb_source_after_fetch(&ss, s->interval, now_s(), &o, next_rnd(s->d));

@@ -1,0 +1,368 @@
+#!/usr/bin/python3
+"""End-to-end tests of `tributary serve` against tests/upstream.py.
+
+One upstream and one daemon (1 s intervals) are shared by the numbered tests
+of DaemonTest, which run in order; both are stopped in tearDownClass, also
+after a failure. Waits poll with deadlines, never long fixed sleeps.
+"""
+import gzip
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tbtest  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def atom(feed_id, entries):
+    """An Atom feed; entries are (id, title, updated)."""
+    items = "".join(
+        f"<entry><id>{i}</id><title>{t}</title><updated>{u}</updated>"
+        f"<link href='https://example.org/{i.split(':')[-1]}'/><summary>{t}</summary></entry>"
+        for i, t, u in entries)
+    return (f"<?xml version='1.0' encoding='utf-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
+            f"<id>{feed_id}</id><title>{feed_id}</title><updated>2024-01-05T00:00:00Z</updated>"
+            f"{items}</feed>")
+
+
+FEED_A = [("urn:x:a1", "Entity linking with graphs", "2024-01-01T00:00:00Z"),
+          ("urn:x:a2", "Cooking pasta at home", "2024-01-02T00:00:00Z")]
+FEED_B = [("urn:x:b1", "Named entity recognition survey", "2024-01-03T00:00:00Z"),
+          ("urn:x:b2", "Protein folding dynamics", "2024-01-04T00:00:00Z")]
+FEED_C = [("urn:x:c1", "Moved feed entry", "2024-01-05T00:00:00Z")]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, fn, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Upstream:
+    """tests/upstream.py in a temp dir; `lines()` are its log entries, each
+    stamped with the time this process first saw it (polled every 50 ms)."""
+
+    def __init__(self, root):
+        self.log = os.path.join(root, "upstream.log")
+        self.root = os.path.join(root, "www")
+        os.makedirs(self.root)
+        self.proc = subprocess.Popen(
+            [os.environ.get("PYTHON", "/usr/bin/python3"), os.path.join(HERE, "upstream.py"),
+             "--root", self.root, "--log", self.log], stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+        self.seen = []
+        self.stop_tail = threading.Event()
+        self.tail = threading.Thread(target=self._tail, daemon=True)
+        self.tail.start()
+
+    def _tail(self):
+        pos = 0
+        while not self.stop_tail.is_set():
+            if os.path.exists(self.log):
+                with open(self.log, encoding="utf-8") as f:
+                    f.seek(pos)
+                    chunk = f.read()
+                    done = chunk.rfind("\n") + 1
+                    pos += len(chunk[:done].encode("utf-8"))
+                    now = time.monotonic()
+                    for line in chunk[:done].splitlines():
+                        self.seen.append((now, json.loads(line)))
+            time.sleep(0.05)
+
+    def lines(self, prefix):
+        return [(t, e) for t, e in list(self.seen) if e["path"].startswith(prefix)]
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def write(self, name, text):
+        tmp = os.path.join(self.root, name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, os.path.join(self.root, name))
+
+    def stop(self):
+        self.stop_tail.set()
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+def get(url, headers=None, timeout=10):
+    """(status, headers, body) without raising on HTTP errors."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def titles(body):
+    root = ET.fromstring(body)
+    return sorted(e.findtext(ATOM + "title") for e in root.iter(ATOM + "entry"))
+
+
+class DaemonTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="tb-daemon-")
+        cls.up = Upstream(cls.tmp)
+        cls.daemon = None
+        try:
+            cls.up.write("a.atom", atom("urn:feed:a", FEED_A))
+            cls.up.write("b.atom", atom("urn:feed:b", FEED_B))
+            cls.up.write("c.atom", atom("urn:feed:c", FEED_C))
+            cls.port = free_port()
+            cls.base = f"http://127.0.0.1:{cls.port}/"
+            cls.config = os.path.join(cls.tmp, "t.ini")
+            cls.write_config()
+            cls.stderr = open(os.path.join(cls.tmp, "serve.err"), "w+")
+            cls.daemon = subprocess.Popen([tbtest.BIN, "serve", "-c", cls.config],
+                                          stderr=cls.stderr)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def write_config(cls, extra=""):
+        u = cls.up.url
+        text = f"""[tributary]
+database = db/t.db
+public_dir = pub
+listen = 127.0.0.1:{cls.port}
+base_url = {cls.base}
+timeout = 30s
+
+[source a]
+url = {u('/a.atom')}
+interval = 1s
+
+[source b]
+url = {u('/b.atom')}
+interval = 1s
+
+[source moved]
+url = {u('/redirect/301?to=/c.atom')}
+interval = 1s
+
+[source gone]
+url = {u('/status/410')}
+interval = 1s
+
+[source busy]
+url = {u('/status/503?retry_after=3')}
+interval = 1s
+
+[source hang]
+url = {u('/hang')}
+interval = 1s
+
+[topic ent]
+title = Entities
+query = entity
+
+[topic cook]
+title = Cooking
+query = pasta
+sources = a
+{extra}"""
+        with open(cls.config + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(cls.config + ".tmp", cls.config)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.daemon is not None and cls.daemon.poll() is None:
+            cls.daemon.kill()
+            cls.daemon.wait()
+        cls.up.stop()
+        if getattr(cls, "stderr", None) is not None:
+            cls.stderr.close()
+        if os.environ.get("TB_KEEP"):
+            print("kept", cls.tmp, file=sys.stderr)
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def doc(self, path, **kw):
+        return get(self.base + path.lstrip("/"), **kw)
+
+    def topic_titles(self, name):
+        try:
+            st, _, body = self.doc(f"/topics/{name}.atom")
+        except OSError:  # not listening yet
+            return None
+        return titles(body) if st == 200 else None
+
+    def log_text(self):
+        with open(self.stderr.name, encoding="utf-8") as f:
+            return f.read()
+
+    def test_01_topic_feeds(self):
+        want = sorted(["Entity linking with graphs", "Named entity recognition survey"])
+        wait_for("ent topic", lambda: self.topic_titles("ent") == want)
+        self.assertEqual(self.topic_titles("cook"), ["Cooking pasta at home"])
+        wait_for("all.atom", lambda: len(titles(self.doc("/all.atom")[2])) == 5)
+        on_disk = open(os.path.join(self.tmp, "pub", "topics", "ent.atom"), "rb").read()
+        self.assertEqual(titles(on_disk), want)
+        for ext in ("rss", "json"):
+            st, h, _ = self.doc(f"/topics/ent.{ext}")
+            self.assertEqual(st, 200)
+        self.assertEqual(self.doc("/topics/ent.rss")[1]["Content-Type"],
+                         "application/rss+xml; charset=utf-8")
+        self.assertEqual(self.doc("/topics/ent.json")[1]["Content-Type"], "application/feed+json")
+        st, h, body = self.doc("/")
+        self.assertEqual(st, 200)
+        self.assertIn(b'<link rel="alternate" type="application/atom+xml" title="Entities"'
+                      b' href="topics/ent.atom">', body)
+        st, h, body = self.doc("/sources.opml")
+        self.assertEqual((st, h["Content-Type"]), (200, "text/x-opml"))
+
+    def test_02_conditional_poll(self):
+        def conditional_304():
+            return [e for _, e in self.up.lines("/a.atom")
+                    if e["status"] == 304 and "If-None-Match" in e["headers"]]
+        wait_for("a 304 to a conditional GET", conditional_304)
+
+    def test_03_update_in_place(self):
+        changed = list(FEED_A)
+        changed[0] = ("urn:x:a1", "Entity linking with graphs v2", "2024-02-01T00:00:00Z")
+        self.up.write("a.atom", atom("urn:feed:a", changed))
+        want = sorted(["Entity linking with graphs v2", "Named entity recognition survey"])
+        wait_for("updated entry", lambda: self.topic_titles("ent") == want)
+        db = sqlite3.connect(os.path.join(self.tmp, "db", "t.db"))
+        n = db.execute("SELECT count(*) FROM entries").fetchone()[0]
+        db.close()
+        self.assertEqual(n, 5)
+
+    def test_04_permanent_redirect(self):
+        wait_for("polls of the new URL", lambda: len(self.up.lines("/c.atom")) >= 3)
+        self.assertEqual(len(self.up.lines("/redirect/301")), 1)
+
+    def test_05_gone_disables(self):
+        wait_for("sources shows gone", lambda: '"gone"' in tbtest.run(
+            "sources", "-c", self.config, "--json").stdout.decode())
+        out = json.loads(tbtest.run("sources", "-c", self.config, "--json").stdout)
+        gone = [s for s in out if s["name"] == "gone"][0]
+        self.assertFalse(gone["enabled"])
+        self.assertEqual(gone["http_status"], 410)
+        time.sleep(2.5)  # two intervals: a disabled source must not be polled again
+        self.assertEqual(len(self.up.lines("/status/410")), 1)
+
+    def test_06_retry_after(self):
+        hits = wait_for("three polls of the 503 source",
+                        lambda: (lambda h: h if len(h) >= 3 else None)(
+                            self.up.lines("/status/503")))
+        for (t0, _), (t1, _) in zip(hits, hits[1:]):
+            self.assertGreaterEqual(t1 - t0, 2.9, "polled before Retry-After: 3")
+        out = json.loads(tbtest.run("sources", "-c", self.config, "--json").stdout)
+        busy = [s for s in out if s["name"] == "busy"][0]
+        self.assertEqual(busy["last_error"], "HTTP 503")
+
+    def test_07_http_conditional_and_gzip(self):
+        st, h, body = self.doc("/topics/ent.atom")
+        self.assertEqual(h["Content-Type"], "application/atom+xml; charset=utf-8")
+        self.assertIn("max-age", h["Cache-Control"])
+        st2, _, _ = self.doc("/topics/ent.atom", headers={"If-None-Match": h["ETag"]})
+        self.assertEqual(st2, 304)
+        st3, h3, zipped = self.doc("/topics/ent.atom", headers={"Accept-Encoding": "gzip"})
+        self.assertEqual(h3["Content-Encoding"], "gzip")
+        self.assertEqual(gzip.decompress(zipped), body)
+        self.assertEqual(self.doc("/healthz")[0], 200)
+        metrics = self.doc("/metrics")[2].decode()
+        self.assertIn('tributary_fetches_total{outcome="not_modified"}', metrics)
+        self.assertIn("tributary_sources 6", metrics)
+
+    def test_08_sighup_backfills_new_topic(self):
+        failures, done, count = [], threading.Event(), [0]
+
+        def client():
+            while not done.is_set():
+                try:
+                    st, _, _ = self.doc("/all.atom", timeout=5)
+                    if st != 200:
+                        failures.append(st)
+                except Exception as e:  # a refused or dropped connection
+                    failures.append(repr(e))
+                count[0] += 1
+        th = threading.Thread(target=client)
+        th.start()
+        try:
+            self.write_config("\n[topic proteins]\ntitle = Proteins\nquery = protein\n")
+            self.daemon.send_signal(signal.SIGHUP)
+            wait_for("backfilled topic",
+                     lambda: self.topic_titles("proteins") == ["Protein folding dynamics"])
+            time.sleep(0.3)
+        finally:
+            done.set()
+            th.join()
+        self.assertEqual(failures, [])
+        self.assertGreater(count[0], 5)
+        self.assertIn(b"topics/proteins.atom", self.doc("/")[2])
+        # A config with errors is refused and the running one stays.
+        with open(self.config, "a") as f:
+            f.write("\n[topic broken]\nquery = \"unclosed\n")
+        self.daemon.send_signal(signal.SIGHUP)
+        wait_for("reload refused", lambda: "reload failed" in self.log_text())
+        self.assertEqual(self.doc("/topics/proteins.atom")[0], 200)
+        self.assertEqual(self.daemon.poll(), None)
+
+    def test_09_newsboat(self):
+        if shutil.which("newsboat") is None:
+            self.skipTest("newsboat not installed")
+        d = os.path.join(self.tmp, "nb")
+        os.makedirs(d)
+        with open(os.path.join(d, "urls"), "w") as f:
+            f.write(self.base + "topics/ent.atom\n")
+        open(os.path.join(d, "config"), "w").close()
+        cache = os.path.join(d, "cache.db")
+        env = dict(os.environ, HOME=d, XDG_CONFIG_HOME=d, XDG_DATA_HOME=d)
+        subprocess.run(["newsboat", "-u", os.path.join(d, "urls"), "-c", cache, "-C",
+                        os.path.join(d, "config"), "-x", "reload"], env=env, check=True,
+                       capture_output=True, timeout=60)
+        db = sqlite3.connect(cache)
+        got = sorted(r[0] for r in db.execute("SELECT title FROM rss_item"))
+        db.close()
+        self.assertEqual(got, ["Entity linking with graphs v2",
+                               "Named entity recognition survey"])
+
+    def test_10_sigterm_during_poll(self):
+        wait_for("a poll in flight", lambda: self.up.lines("/hang"))
+        self.daemon.send_signal(signal.SIGTERM)
+        self.assertEqual(self.daemon.wait(20), 0)
+        db = sqlite3.connect(os.path.join(self.tmp, "db", "t.db"))
+        self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        dups = db.execute("SELECT count(*) FROM (SELECT link FROM entries GROUP BY link"
+                          " HAVING count(*) > 1)").fetchone()[0]
+        db.close()
+        self.assertEqual(dups, 0)
+        self.assertIn("shutting down", self.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
