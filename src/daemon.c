@@ -213,9 +213,14 @@ static int src_load_state(struct src *s)
         tb_log(TB_LOG_ERROR, s->name, "state: %s", err[0] ? err : tb_strerror(rc));
         return rc;
     }
-    if (s->st.next_poll == 0)
-        s->st.next_poll = tb_source_first_poll(s->interval, now_s(), next_rnd(d));
-    return 0;
+    if (s->st.next_poll != 0)
+        return 0;
+    /* Saved at once, so `sources` shows it and a restart keeps the spread. */
+    s->st.next_poll = tb_source_first_poll(s->interval, now_s(), next_rnd(d));
+    rc = tb_store_state_put(d->store, &s->st, err, sizeof(err));
+    if (rc)
+        tb_log(TB_LOG_ERROR, s->name, "state: %s", err);
+    return rc;
 }
 
 /* ---------------------------------------------------------- publishing */
@@ -399,8 +404,8 @@ static void after_parse(uv_work_t *w, int status)
     size_t n = 0;
 
     if (p->rc == 0 && !s->removed) {
-        p->rc = tb_store_put_feed(s->d->store, s->st.source_id, p->feed, now_s(),
-                                  &p->stats, &ids, &n, p->err, sizeof(p->err));
+        p->rc = tb_store_put_feed(s->d->store, s->st.source_id, p->feed, now_s(), &p->stats, &ids,
+                                  &n, p->err, sizeof(p->err));
         if (p->rc == 0)
             publish_later(s->d, ids, n);
         free(ids);
