@@ -362,7 +362,9 @@ static void finish(struct src *s)
 {
     struct daemon *d = s->d;
 
-    if (!s->removed) {
+    /* A source dropped by a reload ignores its last poll; at shutdown the
+     * poll that was already being parsed is still stored and recorded. */
+    if (!s->removed || d->stopping) {
         record(s);
         count(d, &s->p);
         report(s);
@@ -403,7 +405,7 @@ static void after_parse(uv_work_t *w, int status)
     int64_t *ids = NULL;
     size_t n = 0;
 
-    if (p->rc == 0 && !s->removed) {
+    if (p->rc == 0 && (!s->removed || s->d->stopping)) {
         p->rc = tb_store_put_feed(s->d->store, s->st.source_id, p->feed, now_s(), &p->stats, &ids,
                                   &n, p->err, sizeof(p->err));
         if (p->rc == 0)

@@ -70,6 +70,23 @@ query = pasta
         self.assertEqual((a["status"], a["entries"], a["last_error"]), ("304", 2, None))
         self.assertNotEqual(a["last_success"], "never")
 
+    def test_parse_errors_recorded(self):
+        self.up.write("page.html", "<html><body>not a feed</body></html>")
+        self.up.write("cut.atom", atom("urn:feed:cut", FEED_A)[:-60])
+        with open(self.config, "a", encoding="utf-8") as f:
+            f.write(f"\n[source page]\nurl = {self.up.url('/page.html')}\n"
+                    f"\n[source cut]\nurl = {self.up.url('/cut.atom')}\n")
+        p = tbtest.run("fetch", "-c", self.config, "page", "cut", check=False)
+        self.assertEqual(p.returncode, 1)
+        data = {s["name"]: s for s in json.loads(
+            tbtest.run("sources", "-c", self.config, "--json").stdout)}
+        self.assertRegex(data["page"]["last_error"], r"^parse: .*html")
+        self.assertEqual(data["page"]["failures"], 1)
+        # A recovered parse stores what it got and keeps the warning.
+        self.assertRegex(data["cut"]["last_error"], r"^parse: ")
+        self.assertEqual(data["cut"]["failures"], 0)
+        self.assertGreaterEqual(data["cut"]["entries"], 1)
+
     def test_check(self):
         p = tbtest.run("check", "-c", self.config)
         self.assertIn("OK: 2 sources, 1 topics", p.stdout.decode())
