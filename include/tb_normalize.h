@@ -15,6 +15,10 @@
 
 /** Most bytes of entry->text (cut at a UTF-8 character boundary). */
 #define TB_NORM_TEXT_MAX (64 * 1024)
+/** Longest title kept, in bytes (longer ones are cut at a character, with "…"). */
+#define TB_NORM_TITLE_MAX 1024
+/** Longest summary or content kept, in bytes, before sanitizing. */
+#define TB_NORM_BODY_MAX (1024 * 1024)
 
 /**
  * Fills the normalize fields of every entry of f (canon_link, arxiv_id, doi,

@@ -19,10 +19,12 @@
 
 #include <curl/curl.h>
 #include <ini.h>
+#include <stdbool.h>
 
 #include "tb_opml.h"
 
 #define MAX_ERRORS 100           /* stop reporting (and reading) after this many */
+#define CONFIG_MAX_LINE 16384    /* longest line, value included */
 #define MAX_KEYS 16              /* keys in the largest section table */
 #define OPML_MAX_SIZE (16 << 20) /* bytes read from one OPML file */
 #define NAME_MAX_LEN 64          /* source and topic names */
@@ -832,6 +834,11 @@ static int read_ini(struct ctx *x)
         fclose(x->fp);
         return -1;
     }
+    /* Debian's inih reads lines into a 200-byte stack buffer unless told
+     * otherwise; topic queries are often longer. */
+    ini_use_stack = false;
+    ini_max_line = CONFIG_MAX_LINE;
+    ini_initial_alloc = CONFIG_MAX_LINE;
     rc = ini_parse_stream(read_line, x, on_key, x);
     if (ferror(x->fp))
         add_error(x, x->file, x->line, "cannot read: %s", strerror(errno));

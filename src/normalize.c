@@ -559,18 +559,41 @@ static int set_text(struct tb_feed *f, struct tb_entry *e)
     return rc;
 }
 
-/* Replaces an HTML body by its sanitized form. */
+/* Replaces an HTML body by its sanitized form; bodies are cut at
+ * TB_NORM_BODY_MAX first (the sanitizer closes what the cut left open). */
 static int sanitize_body(struct tb_feed *f, struct tb_text *t, const char *base)
 {
+    size_t n;
     char *s;
 
-    if (t->value == NULL || !t->is_html)
+    if (t->value == NULL)
         return 0;
-    s = tb_sanitize_html(t->value, strlen(t->value), base);
+    n = strlen(t->value);
+    if (n > TB_NORM_BODY_MAX && !t->is_html) {
+        t->value = tb_arena_strndup(&f->arena, t->value, utf8_cut(t->value, n, TB_NORM_BODY_MAX));
+        return t->value ? 0 : -ENOMEM;
+    }
+    if (!t->is_html)
+        return 0;
+    s = tb_sanitize_html(t->value, utf8_cut(t->value, n, TB_NORM_BODY_MAX), base);
     if (s == NULL)
         return -ENOMEM;
     t->value = keep(f, s);
     return t->value ? 0 : -ENOMEM;
+}
+
+/* A title longer than TB_NORM_TITLE_MAX bytes is cut there, with an ellipsis. */
+static int cut_title(struct tb_feed *f, struct tb_entry *e, const char *title, size_t n)
+{
+    size_t keep_n = utf8_cut(title, n, TB_NORM_TITLE_MAX);
+    char *r = tb_arena_alloc(&f->arena, keep_n + 4);
+
+    if (r == NULL)
+        return -ENOMEM;
+    memcpy(r, title, keep_n);
+    memcpy(r + keep_n, "\xe2\x80\xa6", 4); /* U+2026 HORIZONTAL ELLIPSIS and NUL */
+    e->title = r;
+    return 0;
 }
 
 /* A missing title becomes the start of the text, cut at a word. */
@@ -578,10 +601,11 @@ static int set_title(struct tb_feed *f, struct tb_entry *e)
 {
     const char *t = e->text;
     size_t n = strlen(t), i = 0, chars = 0, space = 0;
+    const char *title = e->title ? trim(e->title, &i) : NULL;
     char *r;
 
-    if (e->title)
-        trim(e->title, &i);
+    if (i > TB_NORM_TITLE_MAX)
+        return cut_title(f, e, title, i);
     if (i || n == 0)
         return 0;
     while (i < n && chars < TITLE_CHARS) {

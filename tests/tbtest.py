@@ -1,5 +1,6 @@
 """Shared helpers for tributary's end-to-end tests (run with /usr/bin/python3)."""
 import json
+import sys
 import os
 import re
 import shutil
@@ -65,3 +66,106 @@ class TempDir:
 
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Upstream:
+    """tests/upstream.py serving `root`, started and stopped by the test."""
+
+    def __init__(self, root, log):
+        self.root, self.log = root, log
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.proc = subprocess.Popen([sys.executable, os.path.join(here, "upstream.py"),
+                                      "--root", root, "--log", log],
+                                     stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+        self.base = f"http://127.0.0.1:{self.port}/"
+
+    def requests(self, prefix=""):
+        """Logged requests whose path starts with prefix."""
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log, encoding="utf-8") as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+        return [r for r in lines if r["path"].startswith(prefix)]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Daemon:
+    """`tributary serve -c config`, stderr to a log file, stopped by the test."""
+
+    def __init__(self, config, log):
+        self.config, self.log_path = config, log
+        self.logf = open(log, "ab")
+        self.proc = subprocess.Popen([BIN, "serve", "-c", config], stdout=self.logf,
+                                     stderr=self.logf)
+
+    def peak_rss_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, sig=None, timeout=30):
+        """Sends SIGTERM (or sig) and returns the exit status."""
+        import signal
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig or signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.logf.close()
+        return rc
+
+    def log_text(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+
+def http_get(url, headers=None, timeout=10):
+    """(status, headers, body) of a GET; HTTP errors are returned, not raised."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def wait_for(pred, timeout, step=0.2, what="condition"):
+    """Polls pred() until it returns a true value; fails the test after timeout s."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def sources_json(config):
+    return json.loads(run("sources", "-c", config, "--json").stdout)

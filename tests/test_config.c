@@ -211,7 +211,7 @@ static void test_errors(void)
          "control-char.ini:3: title: not UTF-8 text, or has control characters"},
         {"bad-utf8.ini", "bad-utf8.ini:3: title: not UTF-8 text, or has control characters"},
         {"long-line.ini",
-         "long-line.ini:2: line too long (more than 197 characters)\nlong-line.ini:1: source "
+         "long-line.ini:2: line too long (more than 16381 characters)\nlong-line.ini:1: source "
          "'a': missing url"},
         {"no-such-file.ini", "no-such-file.ini:0: cannot read: No such file or directory"},
     };
@@ -343,6 +343,19 @@ static void test_sizes_and_names(void)
 }
 
 /* The shipped default config must load, with its OPML list deduplicated. */
+/* Lines longer than inih's default 200 bytes, as long topic queries are. */
+static void test_long_query(void)
+{
+    struct tb_config *c = load_ok(fixture("long-query.ini"));
+
+    if (c == NULL)
+        return;
+    CHECK_EQ(c->ntopics, 1);
+    CHECK_EQ(strlen(c->topics[0].query), 786);
+    CHECK(strstr(c->topics[0].query, "\"term number 39\"") != NULL);
+    tb_config_free(c);
+}
+
 static void test_default_config(void)
 {
     const char *src = getenv("TB_SOURCE_DIR");
@@ -378,6 +391,7 @@ int main(void)
     test_hostile();
     test_durations();
     test_sizes_and_names();
+    test_long_query();
     test_default_config();
     xmlCleanupParser();
     curl_global_cleanup();

@@ -311,6 +311,32 @@ static void test_text_cap(void)
     tb_feed_free(f);
 }
 
+/* A 10 MB title and a 3 MB body are cut to the caps, at a character. */
+static void test_size_caps(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f);
+    size_t n = 10 << 20, b = 3 << 20;
+    char *title = tb_arena_alloc(&f->arena, n + 1), *body = tb_arena_alloc(&f->arena, b + 1);
+
+    memset(title, 'T', n);
+    title[TB_NORM_TITLE_MAX - 1] = '\xc3'; /* a two-byte character across the cut */
+    title[TB_NORM_TITLE_MAX] = '\xa9';
+    for (size_t i = 0; i < b; i += 4)
+        memcpy(body + i, "<p>", i + 4 <= b ? 3 : 0), body[i + 3] = 'x';
+    e->id = "x";
+    e->title = title;
+    e->content.value = body;
+    e->content.is_html = 1;
+    tb_feed_append(f, e);
+    CHECK_OK(tb_norm_feed(f));
+    CHECK_EQ(strlen(e->title), TB_NORM_TITLE_MAX - 1 + 3);
+    CHECK(strcmp(e->title + TB_NORM_TITLE_MAX - 1, "\xe2\x80\xa6") == 0);
+    /* "<p>x" becomes "<p>x</p>": twice the cut input, not twice the whole. */
+    CHECK(strlen(e->content.value) <= 2 * TB_NORM_BODY_MAX);
+    tb_feed_free(f);
+}
+
 int main(void)
 {
     test_canon();
@@ -322,5 +348,6 @@ int main(void)
     test_cross_source();
     test_text_title();
     test_text_cap();
+    test_size_caps();
     CHECK_DONE();
 }

@@ -601,15 +601,16 @@ static void test_hostile(void)
     rm_db("h.db");
 }
 
-/* Abstracts from shared/seed-papers.txt (a title line, an abstract line). */
+/* Abstracts from the fixtures' copy of shared/seed-papers.txt (a title line,
+ * an abstract line). */
 static size_t read_seed(char titles[][256], char abstracts[][4096], size_t max)
 {
-    const char *shared = getenv("TB_SHARED");
+    const char *fixtures = getenv("TB_FIXTURES");
     char p[512], line[8192];
     size_t n = 0, len;
     FILE *fp;
 
-    snprintf(p, sizeof(p), "%s/seed-papers.txt", shared ? shared : "/work/shared");
+    snprintf(p, sizeof(p), "%s/seed-papers.txt", fixtures ? fixtures : "fixtures");
     fp = fopen(p, "r");
     while (fp && n < max && fgets(line, sizeof(line), fp)) {
         len = strcspn(line, "\n");

@@ -36,6 +36,7 @@ Paths:
   /big?bytes=N          N bytes of 'x' with an honest Content-Length.
   /reset                promises 100000 bytes, sends 100, then resets (RST).
 Any path also takes ?max_age=S, which adds "Cache-Control: max-age=S".
+Files also take ?ctype=T, which replaces their Content-Type ("-" sends none).
 """
 import argparse
 import email.utils
@@ -172,7 +173,10 @@ class Handler(BaseHTTPRequestHandler):
             self.simple(304, b"", validators)
             return
         ctype = "application/xml; charset=utf-8" if full.endswith((".xml", ".rss", ".atom")) else "application/octet-stream"
-        headers = validators + [("Content-Type", ctype), ("Vary", "Accept-Encoding")]
+        ctype = self.q.get("ctype", ctype)
+        headers = validators + [("Vary", "Accept-Encoding")]
+        if ctype != "-":
+            headers.append(("Content-Type", ctype))
         encoding = None
         if "gzip" in self.headers.get("Accept-Encoding", ""):
             data, encoding = gzip.compress(data), "gzip"

@@ -391,7 +391,7 @@ def main(argv=None):
                     help="share of entries that are cross-feed duplicates (0.2)")
     ap.add_argument("--json-share", type=share, default=0.0,
                     help="share of feeds written as JSON Feed 1.1 (0: XML formats only)")
-    ap.add_argument("--seed-papers", default=os.path.join(repo, "..", "shared", "seed-papers.txt"),
+    ap.add_argument("--seed-papers", default=os.path.join(repo, "tests", "fixtures", "seed-papers.txt"),
                     help="title/abstract listing to draw text from")
     args = ap.parse_args(argv)
     try:
