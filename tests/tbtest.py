@@ -79,14 +79,15 @@ def free_port():
 class Upstream:
     """tests/upstream.py serving `root`, started and stopped by the test."""
 
-    def __init__(self, root, log):
+    def __init__(self, root, log, bind="127.0.0.1"):
         self.root, self.log = root, log
         here = os.path.dirname(os.path.abspath(__file__))
         self.proc = subprocess.Popen([sys.executable, os.path.join(here, "upstream.py"),
-                                      "--root", root, "--log", log],
+                                      "--root", root, "--log", log, "--bind", bind],
                                      stdout=subprocess.PIPE, text=True)
         self.port = int(self.proc.stdout.readline())
-        self.base = f"http://127.0.0.1:{self.port}/"
+        host = f"[{bind}]" if ":" in bind else bind
+        self.base = f"http://{host}:{self.port}/"
 
     def requests(self, prefix=""):
         """Logged requests whose path starts with prefix."""
@@ -143,7 +144,8 @@ class Daemon:
 
 
 def http_get(url, headers=None, timeout=10):
-    """(status, headers, body) of a GET; HTTP errors are returned, not raised."""
+    """(status, headers, body) of a GET; HTTP errors are returned, not raised, and a
+    connection that fails gives status 0."""
     import urllib.error
     import urllib.request
     req = urllib.request.Request(url, headers=headers or {})
@@ -152,6 +154,8 @@ def http_get(url, headers=None, timeout=10):
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+    except (urllib.error.URLError, OSError):
+        return 0, {}, b""
 
 
 def wait_for(pred, timeout, step=0.2, what="condition"):

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """upstream.py: a local HTTP upstream for tributary's fetcher and daemon tests.
 
-Run:  /usr/bin/python3 tests/upstream.py --root DIR --log FILE [--port N]
+Run:  /usr/bin/python3 tests/upstream.py --root DIR --log FILE [--port N] [--bind ::1]
 Stdlib only. Listens on 127.0.0.1 (port 0 = any free port unless --port is
 given), prints the port number as the first line on stdout, then serves until
 SIGTERM/SIGINT. HTTP/1.1 with keep-alive where a Content-Length is known.
@@ -287,8 +287,11 @@ def main():
     ap.add_argument("--root", required=True, help="directory of files to serve")
     ap.add_argument("--log", required=True, help="JSON-lines request log (appended)")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--bind", default="127.0.0.1", help="127.0.0.1, or ::1 for a second host")
     args = ap.parse_args()
-    server = Server(("127.0.0.1", args.port), Handler)
+    if ":" in args.bind:
+        Server.address_family = socket.AF_INET6
+    server = Server((args.bind, args.port), Handler)
     server.state = State(args.root, args.log)
     print(server.server_address[1], flush=True)
     try:
