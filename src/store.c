@@ -122,6 +122,8 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                     " (SELECT min(k.key) FROM entry_keys k"
                     "  WHERE k.entry_id = e.id AND k.source_id = e.origin)"
                     " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
+    [TB__ST_BRIEF] = "SELECT published, updated, authors_json IS NOT NULL FROM entries"
+                     " WHERE id = ?1",
 };
 
 int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *what)

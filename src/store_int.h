@@ -31,6 +31,7 @@ enum tb__stmt {
     TB__ST_INSERT,
     TB__ST_UPDATE,
     TB__ST_LOAD,
+    TB__ST_BRIEF,
     TB__ST_COUNT
 };
 
