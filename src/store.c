@@ -92,9 +92,12 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                         " title = coalesce(?2, title), link = coalesce(?3, link),"
                         " self = coalesce(?4, self) WHERE id = ?5",
     [TB__ST_KEY_GET] = "SELECT entry_id FROM entry_keys WHERE source_id = ?1 AND key = ?2",
-    [TB__ST_BY_ARXIV] = "SELECT id FROM entries WHERE arxiv_id = ?1 ORDER BY id LIMIT 1",
-    [TB__ST_BY_DOI] = "SELECT id FROM entries WHERE doi = ?1 ORDER BY id LIMIT 1",
-    [TB__ST_BY_LINK] = "SELECT id FROM entries WHERE canon_link = ?1 ORDER BY id LIMIT 1",
+    /* coalesce() stops at its first non-NULL argument, so a match by arXiv
+     * id spares the other two lookups; a NULL parameter matches nothing. */
+    [TB__ST_BY_IDENT] = "SELECT coalesce("
+                        "(SELECT id FROM entries WHERE arxiv_id = ?1 ORDER BY id LIMIT 1),"
+                        " (SELECT id FROM entries WHERE doi = ?2 ORDER BY id LIMIT 1),"
+                        " (SELECT id FROM entries WHERE canon_link = ?3 ORDER BY id LIMIT 1))",
     [TB__ST_KEY_ADD] = "INSERT OR IGNORE INTO entry_keys(source_id, key, entry_id)"
                        " VALUES(?1, ?2, ?3)",
     [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen)"
