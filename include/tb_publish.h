@@ -55,6 +55,40 @@ struct tb_publish_meta {
 TB_NODISCARD int tb_publish_atom(const struct tb_publish_meta *m, const struct tb_entry *entries,
                                  struct tb_buf *out);
 
+/** An Atom document being written in batches; opaque. */
+struct tb_publish_stream;
+
+/**
+ * Starts an Atom 1.0 feed written in batches, so a long list needs neither
+ * all its entries nor the whole document in memory at once. The head is
+ * written now, so it takes what tb_publish_atom() finds in the entries:
+ * m->updated should be the newest entry's date (TB_TIME_NONE gives "now"),
+ * and authorless is non-zero when some entry has no author. Bytes go to
+ * out (appended); the caller may drain it (write it out, tb_buf_reset())
+ * after any call. begin, every batch and end together give the same bytes
+ * as tb_publish_atom() on the whole list with the same updated. *out is the
+ * stream (free with tb_publish_atom_end()), or NULL on error. Errors:
+ * -ENOMEM, TB_ETOOBIG (out's cap), -EIO.
+ */
+TB_NODISCARD int tb_publish_atom_begin(struct tb_publish_stream **ps,
+                                       const struct tb_publish_meta *m, int authorless,
+                                       struct tb_buf *out);
+
+/**
+ * Writes a batch of entries (a list linked by next, continuing newest first)
+ * and flushes them into the stream's buffer. After an error every later
+ * call returns the same error. Errors as tb_publish_atom_begin().
+ */
+TB_NODISCARD int tb_publish_atom_entries(struct tb_publish_stream *ps,
+                                         const struct tb_entry *entries);
+
+/**
+ * Closes the feed, flushes the rest into the buffer and frees the stream.
+ * Returns the first error of the stream's life, or 0. NULL is a no-op
+ * returning 0. On error the buffer may hold a partial document.
+ */
+TB_NODISCARD int tb_publish_atom_end(struct tb_publish_stream *ps);
+
 /**
  * The same entries as RSS 2.0 (with atom:link rel=self, content:encoded,
  * dc:creator, guid isPermaLink=false holding out_id). Plain-text bodies are

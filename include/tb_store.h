@@ -78,6 +78,22 @@ TB_NODISCARD int tb_store_put_feed(struct tb_store *s, int64_t source_id, const 
 TB_NODISCARD int tb_store_load(struct tb_store *s, const int64_t *ids, size_t n,
                                struct tb_feed **out, char *err, size_t errlen);
 
+/** What the head of a feed needs to know of one stored entry. */
+struct tb_store_brief {
+    int64_t published; /* epoch seconds UTC, or TB_TIME_NONE */
+    int64_t updated;   /* epoch seconds UTC, or TB_TIME_NONE */
+    int has_authors;   /* non-zero when the entry has at least one author */
+};
+
+/**
+ * Fills out[i] for ids[i] without loading whole entries, so a writer can
+ * start a document before it loads the entries in batches. A rowid not in
+ * the store gives no dates and has_authors 1 (tb_store_load() skips it).
+ * Errors: TB_ESTORE with detail in err.
+ */
+TB_NODISCARD int tb_store_brief(struct tb_store *s, const int64_t *ids, size_t n,
+                                struct tb_store_brief *out, char *err, size_t errlen);
+
 /**
  * Brings the full-text index up to date. A TB_STORE_TEMP store indexes
  * lazily, all at once, when a topic query first needs it; for other stores

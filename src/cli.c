@@ -28,6 +28,7 @@
 
 #define MERGE_WORKERS 2
 #define MERGE_WINDOW 16 /* sources parsed ahead of the one being stored */
+#define EMIT_BATCH 256  /* entries loaded and written at a time */
 
 /* One SOURCE argument on its way through the pipeline. */
 struct job {
@@ -179,35 +180,174 @@ static size_t ingest(struct tb_store *st, char **srcs, size_t n)
     return ok;
 }
 
-/* Selects, loads and writes the merged feed on stdout. */
+/* Writes out what the buffer holds and empties it. */
+static int drain(struct tb_buf *doc)
+{
+    if (doc->len > 0 && fwrite(doc->data, 1, doc->len, stdout) != doc->len)
+        return -EIO;
+    tb_buf_reset(doc);
+    return 0;
+}
+
+/* The head's facts, as tb_publish_atom() finds them in a whole list: the
+ * newest printable date (updated, else published) and whether some entry
+ * has no author. */
+static int emit_head(struct tb_store *st, const int64_t *ids, size_t n, int64_t *newest,
+                     int *authorless, char *err, size_t errlen)
+{
+    struct tb_store_brief b[EMIT_BATCH];
+    char date[32];
+    size_t i, k, len;
+    int rc = 0;
+
+    *newest = TB_TIME_NONE;
+    *authorless = 0;
+    for (i = 0; rc == 0 && i < n; i += len) {
+        len = n - i < EMIT_BATCH ? n - i : EMIT_BATCH;
+        rc = tb_store_brief(st, ids + i, len, b, err, errlen);
+        for (k = 0; rc == 0 && k < len; k++) {
+            int64_t t = b[k].updated;
+
+            if (tb_publish_rfc3339(t, date, sizeof(date)) != 0)
+                t = b[k].published;
+            if (tb_publish_rfc3339(t, date, sizeof(date)) == 0 && t > *newest)
+                *newest = t;
+            *authorless |= !b[k].has_authors;
+        }
+    }
+    return rc;
+}
+
+/* Hand-over of loaded batches from the main thread, which alone uses the
+ * store, to the thread that writes them, so loading the next batch overlaps
+ * writing this one. */
+struct outq {
+    struct tb_publish_stream *ps; /* the document */
+    struct tb_buf *doc;           /* its buffer, drained to stdout */
+    struct tb_feed *batch;        /* loaded, not yet taken by the writer */
+    int done;                     /* no more batches will come */
+    int rc;                       /* the writer's first error */
+    pthread_mutex_t lock;         /* guards batch, done and rc */
+    pthread_cond_t cond;          /* signalled when any of them changes */
+};
+
+/* Writes one batch, drains the document to stdout and frees the batch. */
+static int write_batch(struct outq *q, struct tb_feed *batch)
+{
+    int rc = tb_publish_atom_entries(q->ps, batch->entries);
+
+    if (rc == 0)
+        rc = drain(q->doc);
+    tb_feed_free(batch);
+    return rc;
+}
+
+/* The writer thread: takes batches until told there are no more. After an
+ * error it only frees what it takes; outq_put() then stops the loading. */
+static void *writer(void *arg)
+{
+    struct outq *q = arg;
+    struct tb_feed *batch;
+    int rc = 0;
+
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        while (q->batch == NULL && !q->done)
+            pthread_cond_wait(&q->cond, &q->lock);
+        batch = q->batch;
+        q->batch = NULL;
+        q->rc = rc;
+        pthread_cond_broadcast(&q->cond);
+        pthread_mutex_unlock(&q->lock);
+        if (batch == NULL)
+            return NULL;
+        if (rc == 0)
+            rc = write_batch(q, batch);
+        else
+            tb_feed_free(batch);
+    }
+}
+
+/* Hands a batch to the writer once it took the previous one. Returns the
+ * writer's error, if any (the batch is then freed here). */
+static int outq_put(struct outq *q, struct tb_feed *batch)
+{
+    int rc;
+
+    pthread_mutex_lock(&q->lock);
+    while (q->batch != NULL && q->rc == 0)
+        pthread_cond_wait(&q->cond, &q->lock);
+    rc = q->rc;
+    if (rc == 0)
+        q->batch = batch;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    if (rc != 0)
+        tb_feed_free(batch);
+    return rc;
+}
+
+/* Loads the entries in batches for the writer thread (or writes them here
+ * when no thread can be started), so neither all entries nor the whole
+ * document are held at once. */
+static int emit_entries(struct tb_store *st, struct outq *q, const int64_t *ids, size_t n,
+                        char *err, size_t errlen)
+{
+    struct tb_feed *batch;
+    pthread_t thread;
+    size_t i, len;
+    int threaded = pthread_create(&thread, NULL, writer, q) == 0;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < n; i += len) {
+        len = n - i < EMIT_BATCH ? n - i : EMIT_BATCH;
+        rc = tb_store_load(st, ids + i, len, &batch, err, errlen);
+        if (rc == 0)
+            rc = threaded ? outq_put(q, batch) : write_batch(q, batch);
+    }
+    if (!threaded)
+        return rc;
+    pthread_mutex_lock(&q->lock);
+    q->done = 1;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    pthread_join(thread, NULL);
+    return rc ? rc : q->rc;
+}
+
+/* Selects the entries and writes the merged feed on stdout. */
 static int emit(struct tb_store *st, const char *topic, const char *title, size_t limit)
 {
-    struct tb_publish_meta meta = {0};
-    struct tb_feed *out = NULL;
+    struct tb_publish_meta meta = {.id = "urn:tributary:merge", .title = title};
+    struct outq q = {0};
     struct tb_buf doc;
     int64_t *ids = NULL;
     size_t n = 0;
     char err[512] = "";
-    int rc;
+    int authorless = 0, rc, end;
 
     tb_buf_init(&doc, (size_t)1 << 30);
+    q.doc = &doc;
+    pthread_mutex_init(&q.lock, NULL);
+    pthread_cond_init(&q.cond, NULL);
     rc = tb_topic_select(st, topic, limit, &ids, &n, err, sizeof(err));
     if (rc == 0)
-        rc = tb_store_load(st, ids, n, &out, err, sizeof(err));
-    if (rc == 0) {
-        meta.id = "urn:tributary:merge";
-        meta.title = title;
-        meta.updated = TB_TIME_NONE;
-        rc = tb_publish_atom(&meta, out->entries, &doc);
-    }
-    if (rc == 0 && fwrite(doc.data, 1, doc.len, stdout) != doc.len)
-        rc = -EIO;
+        rc = emit_head(st, ids, n, &meta.updated, &authorless, err, sizeof(err));
+    if (rc == 0)
+        rc = tb_publish_atom_begin(&q.ps, &meta, authorless, &doc);
+    if (rc == 0)
+        rc = emit_entries(st, &q, ids, n, err, sizeof(err));
+    end = tb_publish_atom_end(q.ps);
+    rc = rc ? rc : end;
+    if (rc == 0)
+        rc = drain(&doc);
     if (rc == 0 && fflush(stdout) != 0)
         rc = -errno;
     if (rc)
         fprintf(stderr, "tributary: merge: %s\n", err[0] ? err : tb_strerror(rc));
+    pthread_cond_destroy(&q.cond);
+    pthread_mutex_destroy(&q.lock);
     tb_buf_free(&doc);
-    tb_feed_free(out);
     free(ids);
     return rc ? 1 : 0;
 }

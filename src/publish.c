@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -210,8 +211,9 @@ int tb__xml_close(struct tb__xml *x)
     x->w = NULL;
     tb__xml_fail(x, x->bufrc);
     tb_buf_free(&x->scratch);
-    if (x->rc && x->out->data) {
-        /* Take back the partial document; the caller's earlier bytes stay. */
+    if (x->rc && x->out->data && x->out->len >= x->start) {
+        /* Take back the partial document; the caller's earlier bytes stay.
+         * A streamed document the caller has drained is past taking back. */
         x->out->len = x->start;
         x->out->data[x->start] = '\0';
     }
@@ -437,8 +439,8 @@ static int some_authorless(const struct tb_entry *e)
 }
 
 /* The feed's own elements, before its entries. */
-static void atom_head(struct tb__xml *x, const struct tb_publish_meta *m,
-                      const struct tb_entry *entries, int64_t updated)
+static void atom_head(struct tb__xml *x, const struct tb_publish_meta *m, int authorless,
+                      int64_t updated)
 {
     tb__xml_elem(x, "id", m->id ? m->id : "");
     atom_text(x, "title", m->title ? m->title : "", 0);
@@ -448,7 +450,7 @@ static void atom_head(struct tb__xml *x, const struct tb_publish_meta *m,
     atom_link(x, "alternate", m->alternate, "text/html", NULL, -1);
     atom_link(x, "hub", m->hub, NULL, NULL, -1);
     atom_link(x, "prev-archive", m->next_archive, "application/atom+xml", NULL, -1);
-    if (some_authorless(entries)) {
+    if (authorless) {
         /* RFC 4287 4.1.1: authorless entries need a feed-level author. */
         tb__xml_start(x, "author");
         tb__xml_elem(x, "name", m->title ? m->title : "");
@@ -460,22 +462,71 @@ static void atom_head(struct tb__xml *x, const struct tb_publish_meta *m,
     tb__xml_end(x);
 }
 
+/* An Atom document in progress: the writer and what its entries share. */
+struct tb_publish_stream {
+    struct tb__xml x; /* the writer */
+    int64_t updated;  /* the feed's updated, for entries without a date */
+    size_t n;         /* entries written so far, for fallback ids */
+};
+
+int tb_publish_atom_begin(struct tb_publish_stream **out, const struct tb_publish_meta *m,
+                          int authorless, struct tb_buf *buf)
+{
+    struct tb_publish_stream *ps = calloc(1, sizeof(*ps));
+    int rc;
+
+    *out = NULL;
+    if (ps == NULL)
+        return -ENOMEM;
+    ps->updated = tb__pub_feed_updated(m, NULL);
+    rc = tb__xml_open(&ps->x, buf);
+    if (rc) {
+        free(ps);
+        return rc;
+    }
+    tb__xml_start(&ps->x, "feed");
+    tb__xml_attr(&ps->x, "xmlns", ATOM_NS);
+    atom_head(&ps->x, m, authorless, ps->updated);
+    *out = ps;
+    return ps->x.rc;
+}
+
+int tb_publish_atom_entries(struct tb_publish_stream *ps, const struct tb_entry *entries)
+{
+    const struct tb_entry *e;
+
+    for (e = entries; e && ps->x.rc == 0; e = e->next)
+        atom_entry(&ps->x, e, ++ps->n, ps->updated);
+    if (ps->x.rc == 0 && xmlTextWriterFlush(ps->x.w) < 0)
+        tb__xml_fail(&ps->x, -EIO);
+    return ps->x.rc;
+}
+
+int tb_publish_atom_end(struct tb_publish_stream *ps)
+{
+    int rc;
+
+    if (ps == NULL)
+        return 0;
+    tb__xml_end(&ps->x);
+    rc = tb__xml_close(&ps->x);
+    free(ps);
+    return rc;
+}
+
 int tb_publish_atom(const struct tb_publish_meta *m, const struct tb_entry *entries,
                     struct tb_buf *out)
 {
-    struct tb__xml x;
-    const struct tb_entry *e;
-    int64_t updated = tb__pub_feed_updated(m, entries);
-    size_t n = 0;
-    int rc = tb__xml_open(&x, out);
+    struct tb_publish_meta head = *m;
+    struct tb_publish_stream *ps;
+    int rc, end;
 
-    if (rc)
+    head.updated = tb__pub_feed_updated(m, entries);
+    rc = tb_publish_atom_begin(&ps, &head, some_authorless(entries), out);
+    if (ps == NULL)
         return rc;
-    tb__xml_start(&x, "feed");
-    tb__xml_attr(&x, "xmlns", ATOM_NS);
-    atom_head(&x, m, entries, updated);
-    for (e = entries; e && x.rc == 0; e = e->next)
-        atom_entry(&x, e, ++n, updated);
-    tb__xml_end(&x);
-    return tb__xml_close(&x);
+    if (rc == 0)
+        rc = tb_publish_atom_entries(ps, entries);
+    end = tb_publish_atom_end(ps);
+    return rc ? rc : end;
 }

@@ -95,9 +95,12 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                         " title = coalesce(?2, title), link = coalesce(?3, link),"
                         " self = coalesce(?4, self) WHERE id = ?5",
     [TB__ST_KEY_GET] = "SELECT entry_id FROM entry_keys WHERE source_id = ?1 AND key = ?2",
-    [TB__ST_BY_ARXIV] = "SELECT id FROM entries WHERE arxiv_id = ?1 ORDER BY id LIMIT 1",
-    [TB__ST_BY_DOI] = "SELECT id FROM entries WHERE doi = ?1 ORDER BY id LIMIT 1",
-    [TB__ST_BY_LINK] = "SELECT id FROM entries WHERE canon_link = ?1 ORDER BY id LIMIT 1",
+    /* coalesce() stops at its first non-NULL argument, so a match by arXiv
+     * id spares the other two lookups; a NULL parameter matches nothing. */
+    [TB__ST_BY_IDENT] = "SELECT coalesce("
+                        "(SELECT id FROM entries WHERE arxiv_id = ?1 ORDER BY id LIMIT 1),"
+                        " (SELECT id FROM entries WHERE doi = ?2 ORDER BY id LIMIT 1),"
+                        " (SELECT id FROM entries WHERE canon_link = ?3 ORDER BY id LIMIT 1))",
     [TB__ST_KEY_ADD] = "INSERT OR IGNORE INTO entry_keys(source_id, key, entry_id)"
                        " VALUES(?1, ?2, ?3)",
     [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen)"
@@ -125,6 +128,8 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                     " (SELECT min(k.key) FROM entry_keys k"
                     "  WHERE k.entry_id = e.id AND k.source_id = e.origin)"
                     " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
+    [TB__ST_BRIEF] = "SELECT published, updated, authors_json IS NOT NULL FROM entries"
+                     " WHERE id = ?1",
 };
 
 int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *what)
@@ -184,9 +189,14 @@ static int configure(struct tb_store *s, char *err, size_t errlen)
 {
     static const char normal[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                                  " PRAGMA foreign_keys=ON;";
-    /* MEMORY rather than OFF: ROLLBACK must still work when a put fails. */
+    /* MEMORY rather than OFF: ROLLBACK must still work when a put fails.
+     * The file is private to this process (EXCLUSIVE spares a lock per
+     * transaction) and the OS caches it anyway, so a 16 MB page cache is
+     * enough for the indexes that lookups touch; a larger one only grows
+     * the peak RSS. */
     static const char temp[] = "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF;"
-                               " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-131072;"
+                               " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;"
+                               " PRAGMA locking_mode=EXCLUSIVE;"
                                " PRAGMA foreign_keys=ON;";
 
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
@@ -274,10 +284,12 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
         rc = migrate(s, err, errlen);
     /* A throwaway database indexes its text once, when a topic query first
      * needs it, rather than entry by entry: FTS5 tokenizing is most of the
-     * cost of storing, and `merge` without --topic never needs it. */
+     * cost of storing, and `merge` without --topic never needs it. It is
+     * also sorted once, by the one query that selects its entries, which is
+     * cheaper than keeping the sort index up to date on every insert. */
     if (rc == 0 && (flags & TB_STORE_TEMP))
-        rc = exec(s, "DROP TRIGGER entries_ai; DROP TRIGGER entries_au;", err, errlen,
-                  "defer index");
+        rc = exec(s, "DROP TRIGGER entries_ai; DROP TRIGGER entries_au; DROP INDEX entries_sort;",
+                  err, errlen, "defer index");
     if (rc == 0)
         rc = prepare_all(s, err, errlen);
     if (rc != 0) {

@@ -21,9 +21,7 @@ enum tb__stmt {
     TB__ST_SRC_NAME,
     TB__ST_SRC_META,
     TB__ST_KEY_GET,
-    TB__ST_BY_ARXIV,
-    TB__ST_BY_DOI,
-    TB__ST_BY_LINK,
+    TB__ST_BY_IDENT,
     TB__ST_KEY_ADD,
     TB__ST_SEEN_ADD,
     TB__ST_STATE,
@@ -31,6 +29,7 @@ enum tb__stmt {
     TB__ST_INSERT,
     TB__ST_UPDATE,
     TB__ST_LOAD,
+    TB__ST_BRIEF,
     TB__ST_COUNT
 };
 

@@ -142,3 +142,26 @@ int tb_store_load(struct tb_store *s, const int64_t *ids, size_t n, struct tb_fe
     *out = f;
     return 0;
 }
+
+int tb_store_brief(struct tb_store *s, const int64_t *ids, size_t n, struct tb_store_brief *out,
+                   char *err, size_t errlen)
+{
+    sqlite3_stmt *st = tb__store_stmt(s, TB__ST_BRIEF);
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        out[i].published = out[i].updated = TB_TIME_NONE;
+        out[i].has_authors = 1;
+        sqlite3_bind_int64(st, 1, ids[i]);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            out[i].published = col_time(st, 0);
+            out[i].updated = col_time(st, 1);
+            out[i].has_authors = sqlite3_column_int(st, 2);
+        }
+        rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : tb__store_fail(s, err, errlen, "brief");
+        sqlite3_reset(st);
+    }
+    return rc;
+}

@@ -104,9 +104,14 @@ static int bind_text(sqlite3_stmt *st, int i, const char *v)
 }
 
 /* Empty identifiers are as good as none: they must never match each other. */
+static int has_ident(const char *v)
+{
+    return v != NULL && *v != '\0';
+}
+
 static int bind_ident(sqlite3_stmt *st, int i, const char *v)
 {
-    return bind_text(st, i, (v != NULL && *v != '\0') ? v : NULL);
+    return bind_text(st, i, has_ident(v) ? v : NULL);
 }
 
 static int bind_time(sqlite3_stmt *st, int i, int64_t t)
@@ -298,18 +303,8 @@ static int refresh_entry(struct put *p, int64_t id, const struct tb_entry *e, co
     return rc ? rc : push_id(p, id);
 }
 
-static int find_by(struct put *p, enum tb__stmt which, const char *v, int64_t *id)
-{
-    sqlite3_stmt *st;
-
-    if (*id != 0 || v == NULL || *v == '\0')
-        return 0;
-    st = tb__store_stmt(p->s, which);
-    bind_text(st, 1, v);
-    return tb__store_id(p->s, st, id, p->err, p->errlen, "lookup");
-}
-
-/* *id = the entry this one is a copy of, or 0; *own = matched by our key. */
+/* *id = the entry this one is a copy of, or 0; *own = matched by our key.
+ * Across sources: by arXiv id, else DOI, else canonical link, one statement. */
 static int find_entry(struct put *p, const struct tb_entry *e, int64_t *id, int *own)
 {
     sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_KEY_GET);
@@ -319,13 +314,14 @@ static int find_entry(struct put *p, const struct tb_entry *e, int64_t *id, int 
     bind_text(st, 2, e->key);
     rc = tb__store_id(p->s, st, id, p->err, p->errlen, "lookup");
     *own = *id != 0;
-    if (rc == 0)
-        rc = find_by(p, TB__ST_BY_ARXIV, e->arxiv_id, id);
-    if (rc == 0)
-        rc = find_by(p, TB__ST_BY_DOI, e->doi, id);
-    if (rc == 0)
-        rc = find_by(p, TB__ST_BY_LINK, e->canon_link, id);
-    return rc;
+    if (rc != 0 || *id != 0 ||
+        !(has_ident(e->arxiv_id) || has_ident(e->doi) || has_ident(e->canon_link)))
+        return rc;
+    st = tb__store_stmt(p->s, TB__ST_BY_IDENT);
+    bind_ident(st, 1, e->arxiv_id);
+    bind_ident(st, 2, e->doi);
+    bind_ident(st, 3, e->canon_link);
+    return tb__store_id(p->s, st, id, p->err, p->errlen, "lookup");
 }
 
 static int put_entry(struct put *p, const struct tb_entry *e)

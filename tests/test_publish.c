@@ -377,6 +377,64 @@ static void test_dates(const struct tb_entry *entries)
     tb_buf_free(&out);
 }
 
+/* Writes entries one batch of one at a time, draining the buffer into all. */
+static int stream_atom(const struct tb_publish_meta *m, int authorless,
+                       const struct tb_entry *entries, size_t cap, struct tb_buf *all)
+{
+    struct tb_publish_stream *ps;
+    struct tb_buf out;
+    int rc, end;
+
+    tb_buf_init(&out, cap);
+    rc = tb_publish_atom_begin(&ps, m, authorless, &out);
+    for (; rc == 0 && entries; entries = entries->next) {
+        struct tb_entry one = *entries;
+
+        one.next = NULL;
+        CHECK_OK(tb_buf_add(all, out.data ? out.data : "", out.len));
+        tb_buf_reset(&out);
+        rc = tb_publish_atom_entries(ps, &one);
+    }
+    if (rc)
+        CHECK_EQ(tb_publish_atom_entries(ps, NULL), rc); /* the error is sticky */
+    end = tb_publish_atom_end(ps);
+    CHECK(rc == 0 || end == rc);
+    if (rc == 0 && end == 0)
+        CHECK_OK(tb_buf_add(all, out.data ? out.data : "", out.len));
+    tb_buf_free(&out);
+    return rc ? rc : end;
+}
+
+/* A document streamed in batches is byte for byte the one-call document. */
+static void test_stream(const struct tb_entry *entries)
+{
+    struct tb_publish_meta m = meta;
+    struct tb_entry first = *entries;
+    struct tb_buf whole, streamed;
+
+    m.updated = T_UPD;
+    first.next = NULL;
+    tb_buf_init(&whole, CAP);
+    tb_buf_init(&streamed, CAP);
+    CHECK_OK(tb_publish_atom(&m, entries, &whole));
+    CHECK_OK(stream_atom(&m, 1, entries, CAP, &streamed));
+    CHECK(whole.len > 1000 && whole.len == streamed.len);
+    CHECK(whole.data && streamed.data && memcmp(whole.data, streamed.data, whole.len) == 0);
+    /* Without authorless entries the feed has no author of its own. */
+    tb_buf_reset(&whole);
+    tb_buf_reset(&streamed);
+    CHECK_OK(tb_publish_atom(&m, &first, &whole));
+    CHECK_OK(stream_atom(&m, 0, &first, CAP, &streamed));
+    CHECK(whole.data && streamed.data && strcmp(whole.data, streamed.data) == 0);
+    CHECK(strstr(streamed.data ? streamed.data : "", "<name>Entity linking") == NULL);
+    /* A batch over the cap fails, and the failure stays. */
+    tb_buf_reset(&streamed);
+    CHECK_EQ(stream_atom(&m, 1, entries, 100000, &streamed), TB_ETOOBIG);
+    CHECK_OK(tb_publish_atom_end(NULL));
+    tb_buf_free(&whole);
+    tb_buf_free(&streamed);
+}
+
 /* JSON Feed's summary is plain text: an HTML summary loses its markup. */
 static void test_json_summary(void)
 {
@@ -487,6 +545,7 @@ int main(void)
     test_empty();
     test_buffers(f->entries);
     test_dates(f->entries);
+    test_stream(f->entries);
     test_json_summary();
     test_write_file();
     test_write_file_errors();

@@ -518,6 +518,25 @@ static void check_lists(const struct tb_entry *e)
     CHECK(l && l->next == NULL);
 }
 
+/* Dates and author presence of rowid 1 (full_feed's entry), a missing
+ * rowid, and an authorless, dateless entry stored here as rowid 2. */
+static void check_brief(struct tb_store *s)
+{
+    struct tb_feed *f = tb_feed_new();
+    int64_t ids[] = {1, 42, 2};
+    struct tb_store_brief b[3];
+
+    add(f, "bare", "urn:x:bare", "Bare entry");
+    put(s, source(s, "bare"), f, 5);
+    CHECK_OK(tb_store_brief(s, ids, 3, b, errbuf, sizeof(errbuf)));
+    CHECK_EQ(b[0].published, 1700000000);
+    CHECK_EQ(b[0].updated, 1700003600);
+    CHECK(b[0].has_authors);
+    CHECK(b[1].published == TB_TIME_NONE && b[1].updated == TB_TIME_NONE && b[1].has_authors);
+    CHECK(b[2].published == TB_TIME_NONE && b[2].updated == TB_TIME_NONE && !b[2].has_authors);
+    tb_feed_free(f);
+}
+
 static void test_roundtrip(void)
 {
     struct tb_store *s = open_db("r.db", 0);
@@ -555,6 +574,7 @@ static void test_roundtrip(void)
     CHECK_STR(e->origin.link, "https://ex.org/");
     CHECK_STR(e->origin.self, "https://ex.org/feed.xml");
     check_lists(e);
+    check_brief(s);
     CHECK_EQ(count_matches(s, "authors:lovel"), 1);
     CHECK_EQ(count_matches(s, "categories:nlp"), 1);
 out:
