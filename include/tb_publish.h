@@ -116,6 +116,14 @@ TB_NODISCARD int tb_publish_write_file(const char *dir, const char *relpath, con
                                        size_t len, int gz, char *err, size_t errlen);
 
 /**
+ * Removes the temporary files (".NAME.tmp.XXXXXX") that tb_publish_write_file()
+ * leaves behind when the process is killed between write and rename, in dir
+ * and below. Call at start-up, before publishing. Returns how many were
+ * removed; a missing dir counts as none.
+ */
+int tb_publish_clean_tmp(const char *dir);
+
+/**
  * Formats t as RFC 3339 UTC ("2024-01-02T03:04:05Z") into out (at least 21
  * bytes). Returns 0, or -EINVAL when t is TB_TIME_NONE or outside years
  * 1..9999.

@@ -32,6 +32,7 @@
 #include "tb_http.h"
 #include "tb_normalize.h"
 #include "tb_parse.h"
+#include "tb_publish.h"
 #include "tb_site.h"
 #include "tb_source.h"
 #include "tb_store.h"
@@ -928,6 +929,10 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
     d->site.cfg = d->cfg;
     d->site.store = d->store;
     d->site.max_age = cache_age(d->cfg);
+    /* A kill between writing and renaming a published file leaves its
+     * temporary behind; nothing else can be half-written. */
+    if (tb_publish_clean_tmp(d->cfg->public_dir) > 0)
+        tb_log(TB_LOG_INFO, "publish", "removed stale temporary files in %s", d->cfg->public_dir);
     start_signals(d);
     rc = start_fetcher(d);
     if (rc == 0 && !o->once)

@@ -5,6 +5,7 @@
 #include "tb_publish.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -221,4 +222,46 @@ int tb_publish_write_file(const char *dir, const char *relpath, const char *data
         rc = write_gz(path, data, len, gz, err, errlen);
     free(path);
     return rc;
+}
+
+/* Whether name is one of our temporaries: ".NAME.tmp.XXXXXX". */
+static int is_tmp_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    return name[0] == '.' && n > 12 && memcmp(name + n - 11, ".tmp.", 5) == 0;
+}
+
+static int clean_dir(int dirfd, int depth)
+{
+    DIR *d = fdopendir(dirfd);
+    struct dirent *de;
+    int removed = 0;
+
+    if (d == NULL) {
+        close(dirfd);
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (de->d_type == DT_DIR && depth < 8) {
+            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+            if (sub >= 0)
+                removed += clean_dir(sub, depth + 1);
+        } else if (de->d_type == DT_REG && is_tmp_name(de->d_name) &&
+                   unlinkat(dirfd, de->d_name, 0) == 0) {
+            removed++;
+        }
+    }
+    closedir(d);
+    return removed;
+}
+
+int tb_publish_clean_tmp(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    return fd < 0 ? 0 : clean_dir(fd, 0);
 }

@@ -527,6 +527,33 @@ static void test_write_file_errors(void)
     CHECK(!has_tmp(tmpdir));
 }
 
+/* Temporaries left by a kill between write and rename are removed; other
+ * files, hidden or not, stay. */
+static void test_clean_tmp(void)
+{
+    const char *names[] = {"c/.feed.atom.tmp.Ab12Cd", "c/d/.x.json.tmp.ZZZZZZ", "c/.hidden",
+                           "c/feed.tmp.atom"};
+    char path[512], err[512];
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        CHECK_OK(tb_publish_write_file(tmpdir, "c/d/keep.atom", "k", 1, 0, err, sizeof(err)));
+        snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
+        FILE *fp = fopen(path, "w");
+        CHECK(fp != NULL);
+        if (fp)
+            fclose(fp);
+    }
+    snprintf(path, sizeof(path), "%s/c", tmpdir);
+    CHECK_EQ(tb_publish_clean_tmp(path), 2);
+    CHECK_EQ(tb_publish_clean_tmp(path), 0);
+    snprintf(path, sizeof(path), "%s/c/.hidden", tmpdir);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof(path), "%s/c/feed.tmp.atom", tmpdir);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof(path), "%s/no-such-dir", tmpdir);
+    CHECK_EQ(tb_publish_clean_tmp(path), 0);
+}
+
 int main(void)
 {
     struct tb_feed *f;
@@ -549,6 +576,7 @@ int main(void)
     test_json_summary();
     test_write_file();
     test_write_file_errors();
+    test_clean_tmp();
     tb_feed_free(f);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (check_failures == 0)
