@@ -106,4 +106,11 @@ TB_NODISCARD int tb_config_size(const char *s, size_t *out);
 /** Whether `s` is a valid source or topic name: 1 to 64 of [A-Za-z0-9._-]. */
 int tb_config_name_valid(const char *s);
 
+/**
+ * Writes a source name made from text into out (at most len - 1 bytes):
+ * lower-case ASCII letters and digits, '-' between words, "" when the text
+ * has none.
+ */
+void tb_config_slug(const char *in, char *out, size_t len);
+
 #endif

@@ -84,32 +84,14 @@ static int known(const struct import *im, const char *url, const char *name)
     return name != NULL && tb_config_find_source(im->c, name) != NULL;
 }
 
-/* Lower-case letters and digits with '-' between words; "feed" when empty. */
-static void slugify(const char *in, char *out)
-{
-    size_t n = 0;
-
-    for (; in && *in && n < NAME_MAX_LEN; in++) {
-        char ch = (char)(*in >= 'A' && *in <= 'Z' ? *in - 'A' + 'a' : *in);
-
-        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
-            out[n++] = ch;
-        else if (n > 0 && out[n - 1] != '-')
-            out[n++] = '-';
-    }
-    while (n > 0 && out[n - 1] == '-')
-        n--;
-    out[n] = '\0';
-    if (n == 0)
-        strcpy(out, "feed");
-}
-
 static char *unique_name(const struct import *im, const char *title)
 {
     char base[NAME_MAX_LEN + 1], name[NAME_MAX_LEN + 16];
     int k;
 
-    slugify(title, base);
+    tb_config_slug(title, base, sizeof(base));
+    if (base[0] == '\0')
+        strcpy(base, "feed");
     snprintf(name, sizeof(name), "%s", base);
     for (k = 2; known(im, NULL, name); k++)
         snprintf(name, sizeof(name), "%s-%d", base, k);

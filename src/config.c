@@ -878,12 +878,11 @@ static int read_file(const char *path, struct tb_buf *b, char *err, size_t errle
     return rc;
 }
 
-/* Makes a name from text: lower-case letters and digits, '-' between words. */
-static void slugify(const char *in, char *out)
+void tb_config_slug(const char *in, char *out, size_t len)
 {
     size_t n = 0;
 
-    for (; in && *in && n < SLUG_MAX_LEN; in++) {
+    for (; in && *in && n + 1 < len; in++) {
         char ch = *in;
 
         if (ch >= 'A' && ch <= 'Z')
@@ -906,12 +905,12 @@ static char *unique_name(struct ctx *x, const char *title, const char *url)
     CURLU *u;
     int k;
 
-    slugify(title, base);
+    tb_config_slug(title, base, sizeof(base));
     if (base[0] == '\0') {
         u = curl_url();
         if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
             curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-            slugify(host, base);
+            tb_config_slug(host, base, sizeof(base));
         curl_free(host);
         curl_url_cleanup(u);
     }
