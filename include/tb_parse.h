@@ -19,6 +19,10 @@
 /** Input cap used when tb_parse_opts.max_size is 0: 32 MiB. */
 #define TB_PARSE_MAX_DEFAULT ((size_t)32 * 1024 * 1024)
 
+/** Most entries kept from one document, in document order (feeds list the
+ *  newest first); the rest are dropped and noted in feed->error. */
+#define TB_PARSE_MAX_ENTRIES 10000
+
 /** How to read one document; all members may be zero/NULL. */
 struct tb_parse_opts {
     const char *url; /* where the document came from: base for relative URLs; may be NULL */

@@ -514,3 +514,11 @@ int tb_parse_feed(const char *data, size_t len, const struct tb_parse_opts *opts
     *out = f;
     return 0;
 }
+
+void tb__parse_append(struct tb_feed *f, struct tb_entry *e)
+{
+    if (f->nentries < TB_PARSE_MAX_ENTRIES)
+        tb_feed_append(f, e);
+    else if (f->error == NULL)
+        tb__parse_error(f, "more than %d entries: the rest are ignored", TB_PARSE_MAX_ENTRIES);
+}

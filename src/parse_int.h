@@ -37,6 +37,10 @@ void tb__parse_add_category(struct tb_category **list, struct tb_category *c);
 /** Records the first recoverable error on the feed (printf-style, one line). */
 void tb__parse_error(struct tb_feed *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Appends e to f, or drops it (noting it once in feed->error) when the feed
+ * already holds TB_PARSE_MAX_ENTRIES entries. */
+void tb__parse_append(struct tb_feed *f, struct tb_entry *e);
+
 /** RSS/RDF/Atom from UTF-8 bytes into f. 0, TB_EPARSE or -ENOMEM (reason in err). */
 int tb__parse_xml(struct tb_feed *f, const char *data, size_t len, const char *url, char *err,
                   size_t errlen);

@@ -164,7 +164,7 @@ static void item(struct jx *x, json_t *it)
     e->authors = persons(x, it);
     tags(x, e, json_object_get(it, "tags"));
     attachments(x, e, json_object_get(it, "attachments"));
-    tb_feed_append(x->f, e);
+    tb__parse_append(x->f, e);
 }
 
 /* Feed-level members. */

@@ -486,7 +486,7 @@ static void end_entry(struct px *p)
 
     if (e->link == NULL && p->guid_link != NULL)
         add_link(p, p->guid_link, "alternate", NULL, NULL, NULL);
-    tb_feed_append(p->f, e);
+    tb__parse_append(p->f, e);
     p->entry = NULL;
     p->entry_depth = 0;
 }

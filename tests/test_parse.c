@@ -1,4 +1,5 @@
 /* tb_parse and tb_feedjson: one fixture per format, namespace and hostile input. */
+#include "tb_buf.h"
 #include "tb_parse.h"
 
 #include <stdlib.h>
@@ -431,6 +432,29 @@ static void test_html_entities(void)
     tb_feed_free(f);
 }
 
+/* A document with more than TB_PARSE_MAX_ENTRIES items keeps the first ones. */
+static void test_entry_cap(void)
+{
+    struct tb_buf doc;
+    struct tb_feed *f = NULL;
+    char err[256];
+    int i;
+
+    tb_buf_init(&doc, 64 << 20);
+    CHECK_OK(tb_buf_adds(&doc, "<rss version=\"2.0\"><channel><title>t</title>"));
+    for (i = 0; i < TB_PARSE_MAX_ENTRIES + 50; i++)
+        CHECK_OK(tb_buf_addf(&doc, "<item><guid>urn:n:%d</guid></item>", i));
+    CHECK_OK(tb_buf_adds(&doc, "</channel></rss>"));
+    CHECK_OK(tb_parse_feed(doc.data, doc.len, NULL, &f, err, sizeof(err)));
+    if (f != NULL) {
+        CHECK_EQ(f->nentries, TB_PARSE_MAX_ENTRIES);
+        CHECK_STR(f->last->id, "urn:n:9999");
+        CHECK(f->error != NULL && strstr(f->error, "the rest are ignored") != NULL);
+    }
+    tb_feed_free(f);
+    tb_buf_free(&doc);
+}
+
 static void test_hostile(void)
 {
     struct tb_feed *f = ok("xxe.xml", NULL);
@@ -555,6 +579,7 @@ int main(void)
     test_malformed();
     test_html_entities();
     test_hostile();
+    test_entry_cap();
     test_not_feeds();
     test_dump();
     test_samples();
