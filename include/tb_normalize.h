@@ -28,10 +28,22 @@
  * "…" appended when cut). key is "id:" + the trimmed upstream id when there
  * is one, else "link:" + canon_link (or the trimmed link when it is not
  * http(s)), else "hash:" + hex SHA-256 of title NUL summary NUL content as
- * parsed. text is "" when there is no body. All new strings go into
- * f->arena. Returns 0 or -ENOMEM (entries may then be partly filled).
+ * parsed. text is "" when there is no body. Links that could run script
+ * are not passed on: an entry link, a link of the links list or a feed
+ * link/self/hub/icon that is not http(s) is dropped (NULL or unlinked), as
+ * is a person URI that is not http(s) or mailto, a category whose term is a
+ * script URL (tb_norm_is_script_url()), such a category scheme, and such a
+ * feed id. All new strings go into f->arena. Returns 0 or -ENOMEM (entries
+ * may then be partly filled).
  */
 TB_NODISCARD int tb_norm_feed(struct tb_feed *f);
+
+/**
+ * Whether s is a javascript:, vbscript: or data: URL as a browser reads it:
+ * whitespace and control characters before the colon ignored, case folded.
+ * NULL is not.
+ */
+int tb_norm_is_script_url(const char *s);
 
 /**
  * Canonical form of an absolute http(s) URL for cross-source dedupe: scheme

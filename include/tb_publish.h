@@ -99,7 +99,10 @@ TB_NODISCARD int tb_publish_rss(const struct tb_publish_meta *m, const struct tb
 
 /**
  * The same entries as JSON Feed 1.1 (next_archive becomes next_url, hub a
- * WebSub hub, enclosures attachments). Errors as tb_publish_atom().
+ * WebSub hub, enclosures attachments). The plain-text summary is left out
+ * when its text would open a tag if a reader rendered it as HTML ("<" and a
+ * letter, "/", "!" or "?"); content_html or content_text still carries the
+ * body. Errors as tb_publish_atom().
  */
 TB_NODISCARD int tb_publish_json(const struct tb_publish_meta *m, const struct tb_entry *entries,
                                  struct tb_buf *out);

@@ -19,7 +19,9 @@
  * http, https, mailto or relative (made absolute against `base` when base is
  * an absolute http(s) URL; kept relative when base is NULL). javascript:,
  * vbscript:, data: and every other scheme are removed, also when spelled
- * with entities, mixed case or embedded whitespace/control characters. Text
+ * with entities, mixed case or embedded whitespace/control characters; so
+ * is a URL whose first segment holds an undecoded entity-like "&...;" (such
+ * as HTML5's &colon;, which libxml2 does not know). Text
  * of dropped script/style elements is dropped too; text of other unknown
  * elements is kept. Output is balanced HTML in UTF-8 without C0 control
  * characters. Returns a malloc'd string (the caller frees it), or NULL when

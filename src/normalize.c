@@ -631,15 +631,103 @@ static int set_title(struct tb_feed *f, struct tb_entry *e)
     return 0;
 }
 
-/* Replaces the published link by its form without tracking parameters. */
+int tb_norm_is_script_url(const char *s)
+{
+    static const char *const bad[] = {"javascript", "vbscript", "data"};
+    char scheme[11];
+    size_t n = 0;
+
+    for (; s && *s && *s != ':'; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c <= 0x20 || c == 0x7f)
+            continue; /* browsers strip or ignore these */
+        if (!isalpha(c) || n == sizeof(scheme) - 1)
+            return 0;
+        scheme[n++] = (char)tolower(c);
+    }
+    if (s == NULL || *s != ':')
+        return 0;
+    scheme[n] = '\0';
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        if (strcmp(scheme, bad[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether s is an absolute http(s) URL. */
+static int is_http(const char *s)
+{
+    CURLU *u = parse_http(s, NULL);
+
+    curl_url_cleanup(u);
+    return u != NULL;
+}
+
+/* Replaces the published link by its form without tracking parameters; a
+ * link that is not http(s) (javascript:, data:, ...) is not published. */
 static int clean_link(struct tb_feed *f, struct tb_entry *e)
 {
-    char *c = tb_norm_link(e->link);
+    char *c;
 
-    if (c == NULL)
+    if (e->link != NULL && !is_http(e->link))
+        e->link = NULL;
+    if (e->link == NULL)
         return 0;
+    c = tb_norm_link(e->link);
+    if (c == NULL)
+        return -ENOMEM;
     e->link = keep(f, c);
     return e->link ? 0 : -ENOMEM;
+}
+
+/* Drops links (enclosures, related, media) that are not http(s). */
+static void clean_links(struct tb_link **pp)
+{
+    while (*pp != NULL) {
+        if (is_http((*pp)->href))
+            pp = &(*pp)->next;
+        else
+            *pp = (*pp)->next;
+    }
+}
+
+/* A person's URI is kept only when it is http(s) or mailto. */
+static void clean_persons(struct tb_person *p)
+{
+    for (; p; p = p->next) {
+        if (p->uri && !is_http(p->uri) && strncasecmp(p->uri, "mailto:", 7) != 0)
+            p->uri = NULL;
+    }
+}
+
+/* Drops categories whose term is a script URL; such a scheme is dropped. */
+static void clean_categories(struct tb_category **pp)
+{
+    while (*pp != NULL) {
+        if (tb_norm_is_script_url((*pp)->scheme))
+            (*pp)->scheme = NULL;
+        if (tb_norm_is_script_url((*pp)->term))
+            *pp = (*pp)->next;
+        else
+            pp = &(*pp)->next;
+    }
+}
+
+/* Feed-level links that are not http(s) are dropped: they would be
+ * published in atom:source and serve as the base of relative links. */
+static void clean_feed(struct tb_feed *f)
+{
+    const char **urls[] = {&f->link, &f->self, &f->hub, &f->icon};
+
+    for (size_t i = 0; i < sizeof(urls) / sizeof(*urls); i++) {
+        if (*urls[i] != NULL && !is_http(*urls[i]))
+            *urls[i] = NULL;
+    }
+    if (tb_norm_is_script_url(f->id))
+        f->id = NULL;
+    clean_persons(f->authors);
 }
 
 /* Fills every derived field of one entry. The key and the text are taken
@@ -665,6 +753,10 @@ static int norm_entry(struct tb_feed *f, struct tb_entry *e)
         rc = set_title(f, e);
     if (rc == 0)
         rc = clean_link(f, e);
+    clean_links(&e->links);
+    clean_persons(e->authors);
+    clean_persons(e->contributors);
+    clean_categories(&e->categories);
     return rc;
 }
 
@@ -672,6 +764,7 @@ int tb_norm_feed(struct tb_feed *f)
 {
     int rc = 0;
 
+    clean_feed(f);
     for (struct tb_entry *e = f->entries; e && rc == 0; e = e->next)
         rc = norm_entry(f, e);
     return rc;

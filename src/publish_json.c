@@ -5,6 +5,7 @@
  */
 #include "publish_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 
@@ -83,6 +84,17 @@ static char *html_text(const char *html)
     return text;
 }
 
+/* Whether plain text would open a tag when rendered as HTML, as some readers
+ * render JSON Feed's plain-text summary. */
+static int looks_like_markup(const char *s)
+{
+    for (s = s ? strchr(s, '<') : NULL; s; s = strchr(s + 1, '<')) {
+        if (isalpha((unsigned char)s[1]) || s[1] == '/' || s[1] == '!' || s[1] == '?')
+            return 1;
+    }
+    return 0;
+}
+
 /* content_html/content_text (one is required) and summary. */
 static void json_bodies(struct jctx *j, json_t *item, const struct tb_entry *e)
 {
@@ -94,11 +106,11 @@ static void json_bodies(struct jctx *j, json_t *item, const struct tb_entry *e)
     if (s->value == NULL || c == s)
         return;
     if (!s->is_html) {
-        jstr(j, item, "summary", s->value);
+        jstr(j, item, "summary", looks_like_markup(s->value) ? NULL : s->value);
         return;
     }
     text = html_text(s->value);
-    jstr(j, item, "summary", text);
+    jstr(j, item, "summary", looks_like_markup(text) ? NULL : text);
     xmlFree(text);
 }
 

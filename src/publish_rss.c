@@ -150,10 +150,12 @@ static void rss_item(struct tb__xml *x, const struct tb_entry *e, size_t n)
 static void rss_channel_head(struct tb__xml *x, const struct tb_publish_meta *m, int64_t updated)
 {
     const char *link = m->alternate ? m->alternate : m->self ? m->self : m->id;
+    /* The description holds HTML, so the plain-text title is escaped. */
+    struct tb_text desc = {m->subtitle ? m->subtitle : m->title ? m->title : "", 0};
 
     tb__xml_elem(x, "title", m->title ? m->title : "");
     tb__xml_elem(x, "link", link ? link : "");
-    tb__xml_elem(x, "description", m->subtitle ? m->subtitle : m->title ? m->title : "");
+    rss_html(x, "description", &desc);
     rss_atom_link(x, "self", m->self, "application/rss+xml");
     rss_atom_link(x, "hub", m->hub, NULL);
     rss_atom_link(x, "prev-archive", m->next_archive, "application/rss+xml");

@@ -195,12 +195,19 @@ static void emit_escaped(struct san *s, const char *p, size_t n, int attr)
 /* Classifies a URL by its scheme, read the way a lenient browser would:
  * whitespace and control characters anywhere before the colon are ignored
  * and case is folded. Returns 1 for http/https/mailto, 0 for a relative URL
- * (no scheme) and -1 for any other scheme. */
+ * (no scheme) and -1 for any other scheme, or for an entity-like "&...;"
+ * in the first segment (before any '/', '?' or '#'). */
 static int url_scheme(const char *v)
 {
     char scheme[8];
-    size_t n = 0;
+    size_t n = strcspn(v, "/?#");
+    const char *amp = memchr(v, '&', n);
 
+    /* An entity libxml2 does not know (HTML5's &colon;, &Tab;) is left as
+     * text; a reader that decodes it might find a scheme in it. */
+    if (amp != NULL && memchr(amp, ';', n - (size_t)(amp - v)) != NULL)
+        return -1;
+    n = 0;
     for (; *v; v++) {
         unsigned char c = (unsigned char)*v;
         if (c <= 0x20 || c == 0x7f)

@@ -8,6 +8,7 @@
  * of one paper never flip-flop it. The whole feed is one transaction.
  */
 #include "store_int.h"
+#include "tb_normalize.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -206,7 +207,8 @@ static int make_tag(const char *name, const char *key, char tag[TAG_LEN])
 }
 
 /* The upstream id when it is an unused absolute IRI outside our own tag
- * namespace (so it cannot take a tag another entry will need), else a tag. */
+ * namespace (so it cannot take a tag another entry will need) and not a
+ * script URL (readers may follow an id as a link), else a tag. */
 static int choose_out_id(struct put *p, const struct tb_entry *e, char tag[TAG_LEN],
                          const char **out)
 {
@@ -215,7 +217,8 @@ static int choose_out_id(struct put *p, const struct tb_entry *e, char tag[TAG_L
     int rc;
 
     *out = tag;
-    if (is_absolute_iri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0) {
+    if (is_absolute_iri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0 &&
+        !tb_norm_is_script_url(e->id)) {
         st = tb__store_stmt(p->s, TB__ST_OUTID_USED);
         bind_text(st, 1, e->id);
         rc = tb__store_id(p->s, st, &used, p->err, p->errlen, "out_id");

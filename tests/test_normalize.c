@@ -337,6 +337,81 @@ static void test_size_caps(void)
     tb_feed_free(f);
 }
 
+static void test_script_url(void)
+{
+    static const char *const yes[] = {
+        "javascript:alert(1)", " JaVaScRiPt:x",    "java\tscript:x",
+        "\x01\x02vbscript:x",  "DATA:text/html,x", "j a v a s c r i p t:x",
+    };
+    static const char *const no[] = {
+        NULL,
+        "",
+        "https://x/javascript:",
+        "/javascript:x",
+        "javascript",
+        "javascript%3Ax",
+        "mailto:a@b",
+        "urn:x",
+        "java-script:x",
+        "xjavascript:x",
+    };
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++)
+        CHECK(tb_norm_is_script_url(yes[i]));
+    for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++)
+        CHECK(!tb_norm_is_script_url(no[i]));
+}
+
+/* Adds a link, a person and a category to e. */
+static void add_extras(struct tb_feed *f, struct tb_entry *e, const char *href, const char *uri,
+                       const char *term)
+{
+    struct tb_link *l = tb_arena_alloc(&f->arena, sizeof(*l));
+    struct tb_person *p = tb_arena_alloc(&f->arena, sizeof(*p));
+    struct tb_category *c = tb_arena_alloc(&f->arena, sizeof(*c));
+
+    *l = (struct tb_link){e->links, href, "enclosure", NULL, NULL, -1};
+    e->links = l;
+    *p = (struct tb_person){e->authors, "N", NULL, uri};
+    e->authors = p;
+    *c = (struct tb_category){e->categories, term, href};
+    e->categories = c;
+}
+
+/* Links that could run script are never passed on to publishing. */
+static void test_hostile_links(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *a = add(f, "urn:a", " JaVaScRiPt:alert(1)", "A", NULL);
+    struct tb_entry *b = add(f, "urn:b", "https://ok.example/b?utm_source=x", "B", NULL);
+
+    add_extras(f, a, "data:text/html,x", "vbscript:x", "javascript:alert(1)");
+    add_extras(f, a, "https://ok.example/a.mp3", "mailto:a@ok.example", "cs.CL");
+    add_extras(f, b, "java\tscript:x", "https://ok.example/me", "NER");
+    f->link = "javascript:alert(1)";
+    f->self = "https://ok.example/feed";
+    f->hub = "data:,x";
+    f->icon = "vbscript:x";
+    f->id = "javascript:alert(2)";
+    CHECK_OK(tb_norm_feed(f));
+    CHECK(a->link == NULL);
+    CHECK_STR(a->key, "id:urn:a");
+    CHECK_STR(b->link, "https://ok.example/b");
+    CHECK(a->links && a->links->next == NULL);
+    CHECK_STR(a->links->href, "https://ok.example/a.mp3");
+    CHECK_STR(a->authors->uri, "mailto:a@ok.example");
+    CHECK(a->authors->next->uri == NULL);
+    CHECK(a->categories && a->categories->next == NULL);
+    CHECK_STR(a->categories->term, "cs.CL");
+    CHECK(b->links == NULL);
+    CHECK_STR(b->authors->uri, "https://ok.example/me");
+    CHECK_STR(b->categories->term, "NER");
+    CHECK(b->categories->scheme == NULL);
+    CHECK(f->link == NULL && f->hub == NULL && f->icon == NULL && f->id == NULL);
+    CHECK_STR(f->self, "https://ok.example/feed");
+    tb_feed_free(f);
+}
+
 int main(void)
 {
     test_canon();
@@ -349,5 +424,7 @@ int main(void)
     test_text_title();
     test_text_cap();
     test_size_caps();
+    test_script_url();
+    test_hostile_links();
     CHECK_DONE();
 }

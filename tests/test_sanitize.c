@@ -197,9 +197,15 @@ static void test_html(void)
     out = san("<a href=\"/x\">a</a>", "ftp://ex.com/");
     CHECK_STR(out, "<a href=\"/x\">a</a>");
     free(out);
-    /* An obfuscated relative URL resolves into a harmless path. */
+    /* An entity libxml2 leaves undecoded (HTML5's &colon;, &Tab;) before the
+     * colon: a reader that decodes it would run the URL, so it is dropped. */
     out = san("<a href=\"javascript&colon;x\">a</a>", BASE);
-    CHECK_STR(out, "<a href=\"https://ex.com/a/javascript&amp;colon;x\">a</a>");
+    CHECK_STR(out, "<a>a</a>");
+    free(out);
+    out = san("<a href=\"java&Tab;script&colon;x\">a</a><img src=\"a&amp;b.png\">"
+              "<a href=\"/s?a=1&amp;u=https://x/\">b</a>",
+              NULL);
+    CHECK_STR(out, "<a>a</a><img src=\"a&amp;b.png\"><a href=\"/s?a=1&amp;u=https://x/\">b</a>");
     free(out);
     /* Split tag names: what survives is escaped text, never markup. */
     out = san("<scr<script>ipt>alert(1)</script>", BASE);
