@@ -53,7 +53,7 @@ class Nginx:
     so a caller can count 200s and 304s per phase.
     """
 
-    def __init__(self, prefix, root, access_log=False, port=None):
+    def __init__(self, prefix, root, access_log=False, port=None, sendfile=True):
         self.prefix, self.port = prefix, port or free_port()
         self.access_log = os.path.join(prefix, "access.log")
         os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
@@ -72,7 +72,7 @@ error_log {prefix}/logs/error.log;
 events {{ worker_connections 4096; }}
 http {{
     {log}
-    sendfile on;
+    sendfile {'on' if sendfile else 'off'};
     tcp_nopush on;
     keepalive_requests 1000000;
     types {{ application/atom+xml atom; application/rss+xml rss; application/rdf+xml rdf; }}
