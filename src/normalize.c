@@ -202,50 +202,58 @@ static size_t arxiv_new(const char *p)
     return 5 + n;
 }
 
-/* Parses an old-style id "archive[.SC]/YYMMNNN" at p into buf without the
- * subject class; returns its length in p, or 0. */
-static size_t arxiv_old(const char *p, char *buf, size_t len)
+/* Length in p of an old-style id "archive[.SC]/YYMMNNN" at p, or 0; *a is
+ * the length of the archive name (the id drops the subject class). */
+static size_t arxiv_old(const char *p, size_t *a)
 {
-    size_t a = 0, sc = 0;
+    size_t sc = 0;
 
-    while (a < 20 && (islower((unsigned char)p[a]) || p[a] == '-'))
-        a++;
-    if (a < 2)
+    *a = 0;
+    while (*a < 20 && (islower((unsigned char)p[*a]) || p[*a] == '-'))
+        (*a)++;
+    if (*a < 2)
         return 0;
-    if (p[a] == '.') {
+    if (p[*a] == '.') {
         sc = 1;
-        while (sc < 4 && isalpha((unsigned char)p[a + sc]))
+        while (sc < 4 && isalpha((unsigned char)p[*a + sc]))
             sc++;
     }
-    if (p[a + sc] != '/' || digits(p + a + sc + 1, 7) != 7 || a + 9 > len)
+    if (p[*a + sc] != '/' || digits(p + *a + sc + 1, 7) != 7)
         return 0;
-    memcpy(buf, p, a);
-    buf[a] = '/';
-    memcpy(buf + a + 1, p + a + sc + 1, 7);
-    buf[a + 8] = '\0';
-    return a + sc + 8;
+    return *a + sc + 8;
 }
 
 /* Parses an id (optionally followed by a version) at p; anything but a
- * letter or digit may follow it. */
+ * letter or digit may follow it. The id is validated before its size is
+ * checked, so that a small buffer gives -ENOSPC for an id and -ENOENT for
+ * anything else (an old-style id used to give -ENOENT). */
 static int arxiv_at(const char *p, char *buf, size_t len)
 {
-    size_t n = arxiv_new(p);
+    size_t a = 0, n = arxiv_new(p), idlen = n;
+    const char *q;
 
-    if (n) {
-        if (n + 1 > len)
-            return -ENOSPC;
-        memcpy(buf, p, n);
-        buf[n] = '\0';
-    } else {
-        n = arxiv_old(p, buf, len);
-        if (n == 0)
-            return -ENOENT;
+    if (n == 0) {
+        n = arxiv_old(p, &a);
+        idlen = a + 8;
     }
-    p += n;
-    if (*p == 'v' && isdigit((unsigned char)p[1]))
-        p += 1 + digits(p + 1, 9);
-    return isalnum((unsigned char)*p) ? -ENOENT : 0;
+    if (n == 0)
+        return -ENOENT;
+    q = p + n;
+    if (*q == 'v' && isdigit((unsigned char)q[1]))
+        q += 1 + digits(q + 1, 9);
+    if (isalnum((unsigned char)*q))
+        return -ENOENT;
+    if (idlen + 1 > len)
+        return -ENOSPC;
+    if (a) {
+        memcpy(buf, p, a);
+        buf[a] = '/';
+        memcpy(buf + a + 1, p + n - 7, 7);
+    } else {
+        memcpy(buf, p, n);
+    }
+    buf[idlen] = '\0';
+    return 0;
 }
 
 /* The arXiv id in the path of an arxiv.org URL. */
