@@ -114,7 +114,7 @@ out:
     return rc;
 }
 
-/* Appends the path ("/" when empty, one trailing slash of a longer path
+/* Appends the path ("/" when empty, trailing slashes of a longer path
  * dropped) and the filtered query. */
 static int add_path_query(struct tb_buf *b, CURLU *u)
 {
@@ -124,8 +124,10 @@ static int add_path_query(struct tb_buf *b, CURLU *u)
 
     if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
         goto out;
+    /* Every trailing slash goes: dropping only one made "/a//" canonical
+     * as "/a/", which canonicalized again to "/a" (found by the fuzzer). */
     n = strlen(path);
-    if (n > 1 && path[n - 1] == '/')
+    while (n > 1 && path[n - 1] == '/')
         n--;
     rc = n ? tb_buf_add(b, path, n) : tb_buf_adds(b, "/");
     if (rc == 0 && curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK)
@@ -156,21 +158,44 @@ char *tb_norm_url(const char *url)
     return res;
 }
 
+/* Appends "?query" and "#fragment" when present. */
+static int add_query_fragment(struct tb_buf *b, const char *query, const char *frag)
+{
+    int rc = 0;
+
+    if (query)
+        rc = tb_buf_addf(b, "?%s", query);
+    if (rc == 0 && frag)
+        rc = tb_buf_addf(b, "#%s", frag);
+    return rc;
+}
+
+/* The query and fragment are cut off and appended as text: curl 7.88's
+ * curl_url_set(CURLUPART_QUERY) lower-cases percent-escapes ("%1F" became
+ * "%1f"), so a cleaned link had another canonical form than the link itself
+ * (found by the fuzzer). */
 char *tb_norm_link(const char *url)
 {
     CURLU *u = parse_http(url, NULL);
-    char *query = NULL, *kept = NULL, *out = NULL, *res = NULL;
+    char *query = NULL, *frag = NULL, *kept = NULL, *out = NULL, *res = NULL;
+    struct tb_buf b;
 
     if (u == NULL)
         return NULL;
+    tb_buf_init(&b, (size_t)-1 / 2);
     if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK && filter_query(query, &kept) != 0)
         goto out;
-    if (curl_url_set(u, CURLUPART_QUERY, kept, 0) != CURLUE_OK ||
+    curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0); /* NULL when there is none */
+    if (curl_url_set(u, CURLUPART_QUERY, NULL, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK)
         goto out;
-    res = strdup(out);
+    if (tb_buf_adds(&b, out) == 0 && add_query_fragment(&b, kept, frag) == 0)
+        res = tb_buf_take(&b);
 out:
+    tb_buf_free(&b);
     curl_free(query);
+    curl_free(frag);
     curl_free(out);
     free(kept);
     curl_url_cleanup(u);
@@ -301,6 +326,13 @@ int tb_norm_arxiv_id(const char *s, char *buf, size_t len)
     return rc;
 }
 
+/* Whether c ends a DOI suffix: whitespace, and also control characters,
+ * which no DOI contains (the fuzzer found "10.5555/1\x18" kept whole). */
+static int doi_end(char c)
+{
+    return (unsigned char)c <= ' ' || c == 0x7f;
+}
+
 /* Parses a DOI "10.NNNN[.NNNN...]/suffix" at p, lower-cased into buf. */
 static int doi_at(const char *p, char *buf, size_t len)
 {
@@ -314,9 +346,9 @@ static int doi_at(const char *p, char *buf, size_t len)
     n += d;
     while (p[n] == '.' && isdigit((unsigned char)p[n + 1]))
         n += 1 + digits(p + n + 1, 9);
-    if (p[n] != '/' || p[n + 1] == '\0' || isspace((unsigned char)p[n + 1]))
+    if (p[n] != '/' || doi_end(p[n + 1]))
         return -ENOENT;
-    while (p[n] && !isspace((unsigned char)p[n]))
+    while (!doi_end(p[n]))
         n++;
     if (n + 1 > len)
         return -ENOSPC;
