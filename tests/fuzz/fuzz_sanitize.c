@@ -2,8 +2,9 @@
  * Fuzz target: tb_sanitize_html without and with a base URL, and
  * tb_sanitize_text. Invariants on the HTML: valid UTF-8 without C0 controls
  * other than tab/LF/CR; no "<script"; every tag is `<name( attr="value")*>`
- * or `</name>`; no on* attribute and no "javascript:" in any attribute (any
- * case); URL attributes are http, https, mailto or relative; tags balanced;
+ * or `</name>`; no on* attribute; URL attributes (href, src, cite) are
+ * http, https, mailto or relative, so never javascript: in any case or with
+ * whitespace or controls inside the scheme; tags balanced;
  * sanitizing the output again gives the same output. On the text: valid
  * UTF-8, no controls but LF, no leading, trailing or repeated whitespace.
  */
@@ -42,7 +43,9 @@ static int contains(const char *s, size_t n, const char *needle)
 
 /* A URL attribute value (as written, entity-escaped) has an allowed scheme
  * or none; whitespace and controls before the colon are ignored as browsers
- * do. */
+ * do. "javascript:" elsewhere in a value is harmless and allowed: a relative
+ * "a/javascript:x" stays on the site, title="javascript: ..." is text (the
+ * fuzzer found the former; not a bug). */
 static int url_ok(const char *v, size_t n)
 {
     char scheme[16];
@@ -80,7 +83,6 @@ static size_t check_attrs(const char *p, size_t n)
         while (i < n && p[i] != '"')
             i++;
         FUZZ_ASSERT(i < n);
-        FUZZ_ASSERT(!contains(p + val, i - val, "javascript:"));
         if ((nlen == 4 && !memcmp(p + name, "href", 4)) ||
             (nlen == 3 && !memcmp(p + name, "src", 3)) ||
             (nlen == 4 && !memcmp(p + name, "cite", 4)))
