@@ -32,7 +32,7 @@ TB_NODISCARD int tb_norm_feed(struct tb_feed *f);
 /**
  * Canonical form of an absolute http(s) URL for cross-source dedupe: scheme
  * "https" for both http and https, lower-case host ("www." kept), the
- * scheme's default port, user info and fragment dropped, tracking parameters
+ * scheme's default port and 443, user info and fragment dropped, tracking parameters
  * (utm_*, fbclid, gclid, dclid, mc_cid, mc_eid, ref, _hsenc, _hsmi, igshid,
  * yclid, msclkid; names compared case-insensitively) dropped with the rest of
  * the query kept in order, an empty query dropped, empty path "/", trailing

@@ -92,7 +92,7 @@ static CURLU *parse_http(const char *url, int *https)
 }
 
 /* Appends "https://host[:port]" with the host lower-cased and a default
- * port left out. */
+ * port (the scheme's, or https's 443) left out. */
 static int add_origin(struct tb_buf *b, CURLU *u, int https)
 {
     char *host = NULL, *port = NULL;
@@ -105,8 +105,11 @@ static int add_origin(struct tb_buf *b, CURLU *u, int https)
     rc = tb_buf_adds(b, "https://");
     if (rc == 0)
         rc = tb_buf_adds(b, host);
+    /* 443 goes also after http: the canonical scheme is https, and keeping
+     * "http://h:443" as "https://h:443" canonicalized again to "https://h"
+     * (found by the fuzzer). */
     if (rc == 0 && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK &&
-        strcmp(port, https ? "443" : "80") != 0)
+        strcmp(port, https ? "443" : "80") != 0 && strcmp(port, "443") != 0)
         rc = tb_buf_addf(b, ":%s", port);
 out:
     curl_free(host);
