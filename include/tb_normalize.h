@@ -32,14 +32,16 @@ TB_NODISCARD int tb_norm_feed(struct tb_feed *f);
 /**
  * Canonical form of an absolute http(s) URL for cross-source dedupe: scheme
  * "https" for both http and https, lower-case host ("www." kept), the
- * scheme's default port and 443, user info and fragment dropped, tracking parameters
- * (utm_*, fbclid, gclid, dclid, mc_cid, mc_eid, ref, _hsenc, _hsmi, igshid,
- * yclid, msclkid; names compared case-insensitively) dropped with the rest of
- * the query kept in order, an empty query dropped, empty path "/", trailing
- * slashes of a non-root path dropped. Path and query are otherwise
- * kept as given (percent-encoding and IDN hosts are not rewritten). Returns
- * a malloc'd string (the caller frees it), or NULL when url is not an
- * absolute http(s) URL or on out of memory.
+ * scheme's default port and 443, user info and fragment dropped, tracking
+ * parameters (utm_*, fbclid, gclid, dclid, mc_cid, mc_eid, ref, _hsenc,
+ * _hsmi, igshid, yclid, msclkid; names compared case-insensitively) dropped
+ * with the rest of the query kept in order, an empty query dropped, empty
+ * path "/", trailing slashes of a non-root path dropped. Path and query are
+ * otherwise kept as given (percent-encoding and IDN hosts are not
+ * rewritten). The form is a fixed point: tb_norm_url() of it, or of
+ * tb_norm_link() of the same URL, gives it again. Returns a malloc'd string
+ * (the caller frees it), or NULL when url is not an absolute http(s) URL or
+ * on out of memory.
  */
 char *tb_norm_url(const char *url);
 
