@@ -100,11 +100,15 @@ static int add_origin(struct tb_buf *b, CURLU *u, int https)
 
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
         goto out;
-    for (char *p = host; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
     rc = tb_buf_adds(b, "https://");
-    if (rc == 0)
-        rc = tb_buf_adds(b, host);
+    /* curl hands the host back percent-decoded, so a '%' in it is encoded
+     * again: "a%%31b" gave the host "a%1b", which does not parse again
+     * (found by the fuzzer). */
+    for (const char *p = host; rc == 0 && *p; p++) {
+        char c = (char)tolower((unsigned char)*p);
+
+        rc = c == '%' ? tb_buf_adds(b, "%25") : tb_buf_add(b, &c, 1);
+    }
     /* 443 goes also after http: the canonical scheme is https, and keeping
      * "http://h:443" as "https://h:443" canonicalized again to "https://h"
      * (found by the fuzzer). */
