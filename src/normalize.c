@@ -61,6 +61,21 @@ static int filter_query(const char *q, char **out)
     return rc;
 }
 
+/* Parses u again from the URL curl writes for it. curl decodes a host
+ * before and normalizes it after: "http://%38/" has the host "8", which
+ * parses as the address "0.0.0.8" only the next time (found by the fuzzer),
+ * so canonical forms are made from the second parse. */
+static CURLUcode reparse(CURLU *u)
+{
+    char *once = NULL;
+    CURLUcode uc = curl_url_get(u, CURLUPART_URL, &once, 0);
+
+    if (uc == CURLUE_OK)
+        uc = curl_url_set(u, CURLUPART_URL, once, 0);
+    curl_free(once);
+    return uc;
+}
+
 /* Parses an absolute http(s) URL (surrounding whitespace ignored) into a new
  * handle; NULL when it is not one. *https is set to whether it is https. */
 static CURLU *parse_http(const char *url, int *https)
@@ -78,7 +93,7 @@ static CURLU *parse_http(const char *url, int *https)
         n--;
     copy = strndup(url, n);
     u = copy ? curl_url() : NULL;
-    if (u && (curl_url_set(u, CURLUPART_URL, copy, 0) != CURLUE_OK ||
+    if (u && (curl_url_set(u, CURLUPART_URL, copy, 0) != CURLUE_OK || reparse(u) != CURLUE_OK ||
               curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
               (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))) {
         curl_url_cleanup(u);
