@@ -48,14 +48,16 @@ int tb_norm_is_script_url(const char *s);
 /**
  * Canonical form of an absolute http(s) URL for cross-source dedupe: scheme
  * "https" for both http and https, lower-case host ("www." kept), the
- * scheme's default port, user info and fragment dropped, tracking parameters
- * (utm_*, fbclid, gclid, dclid, mc_cid, mc_eid, ref, _hsenc, _hsmi, igshid,
- * yclid, msclkid; names compared case-insensitively) dropped with the rest of
- * the query kept in order, an empty query dropped, empty path "/", one
- * trailing slash on a non-root path dropped. Path and query are otherwise
- * kept as given (percent-encoding and IDN hosts are not rewritten). Returns
- * a malloc'd string (the caller frees it), or NULL when url is not an
- * absolute http(s) URL or on out of memory.
+ * scheme's default port and 443, user info and fragment dropped, tracking
+ * parameters (utm_*, fbclid, gclid, dclid, mc_cid, mc_eid, ref, _hsenc,
+ * _hsmi, igshid, yclid, msclkid; names compared case-insensitively) dropped
+ * with the rest of the query kept in order, an empty query dropped, empty
+ * path "/", trailing slashes of a non-root path dropped. Path and query are
+ * otherwise kept as given (percent-encoding and IDN hosts are not
+ * rewritten). The form is a fixed point: tb_norm_url() of it, or of
+ * tb_norm_link() of the same URL, gives it again. Returns a malloc'd string
+ * (the caller frees it), or NULL when url is not an absolute http(s) URL or
+ * on out of memory.
  */
 char *tb_norm_url(const char *url);
 
@@ -82,7 +84,7 @@ int tb_norm_arxiv_id(const char *s, char *buf, size_t len);
  * DOI, lower-cased ("10.1000/xyz"), from a doi.org / dx.doi.org URL (path
  * percent-decoded), another http(s) URL whose path contains "/10.NNNN/...",
  * a "doi:", "info:doi/" or "urn:doi:" string, or a bare "10.NNNN/..." string.
- * The suffix ends at the first whitespace. Writes it NUL-terminated into buf
+ * The suffix ends at the first whitespace or control character. Writes it NUL-terminated into buf
  * and returns 0, -ENOENT when there is none, -ENOSPC when buf is too small.
  */
 int tb_norm_doi(const char *s, char *buf, size_t len);

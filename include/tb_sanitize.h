@@ -24,8 +24,10 @@
  * as HTML5's &colon;, which libxml2 does not know). Text
  * of dropped script/style elements is dropped too; text of other unknown
  * elements is kept. Output is balanced HTML in UTF-8 without C0 control
- * characters. Returns a malloc'd string (the caller frees it), or NULL when
- * out of memory or when len exceeds INT_MAX / 4 (512 MB).
+ * characters, nested so that libxml2 reads it back as written: sanitizing
+ * the output again (with the same base) gives the same output. Returns a
+ * malloc'd string (the caller frees it), or NULL when out of memory or when
+ * len exceeds INT_MAX / 4 (512 MB).
  */
 char *tb_sanitize_html(const char *html, size_t len, const char *base);
 

@@ -61,6 +61,21 @@ static int filter_query(const char *q, char **out)
     return rc;
 }
 
+/* Parses u again from the URL curl writes for it. curl decodes a host
+ * before and normalizes it after: "http://%38/" has the host "8", which
+ * parses as the address "0.0.0.8" only the next time (found by the fuzzer),
+ * so canonical forms are made from the second parse. */
+static CURLUcode reparse(CURLU *u)
+{
+    char *once = NULL;
+    CURLUcode uc = curl_url_get(u, CURLUPART_URL, &once, 0);
+
+    if (uc == CURLUE_OK)
+        uc = curl_url_set(u, CURLUPART_URL, once, 0);
+    curl_free(once);
+    return uc;
+}
+
 /* Parses an absolute http(s) URL (surrounding whitespace ignored) into a new
  * handle; NULL when it is not one. *https is set to whether it is https. */
 static CURLU *parse_http(const char *url, int *https)
@@ -78,7 +93,7 @@ static CURLU *parse_http(const char *url, int *https)
         n--;
     copy = strndup(url, n);
     u = copy ? curl_url() : NULL;
-    if (u && (curl_url_set(u, CURLUPART_URL, copy, 0) != CURLUE_OK ||
+    if (u && (curl_url_set(u, CURLUPART_URL, copy, 0) != CURLUE_OK || reparse(u) != CURLUE_OK ||
               curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
               (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))) {
         curl_url_cleanup(u);
@@ -92,7 +107,7 @@ static CURLU *parse_http(const char *url, int *https)
 }
 
 /* Appends "https://host[:port]" with the host lower-cased and a default
- * port left out. */
+ * port (the scheme's, or https's 443) left out. */
 static int add_origin(struct tb_buf *b, CURLU *u, int https)
 {
     char *host = NULL, *port = NULL;
@@ -100,13 +115,20 @@ static int add_origin(struct tb_buf *b, CURLU *u, int https)
 
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
         goto out;
-    for (char *p = host; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
     rc = tb_buf_adds(b, "https://");
-    if (rc == 0)
-        rc = tb_buf_adds(b, host);
+    /* curl hands the host back percent-decoded, so a '%' in it is encoded
+     * again: "a%%31b" gave the host "a%1b", which does not parse again
+     * (found by the fuzzer). */
+    for (const char *p = host; rc == 0 && *p; p++) {
+        char c = (char)tolower((unsigned char)*p);
+
+        rc = c == '%' ? tb_buf_adds(b, "%25") : tb_buf_add(b, &c, 1);
+    }
+    /* 443 goes also after http: the canonical scheme is https, and keeping
+     * "http://h:443" as "https://h:443" canonicalized again to "https://h"
+     * (found by the fuzzer). */
     if (rc == 0 && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK &&
-        strcmp(port, https ? "443" : "80") != 0)
+        strcmp(port, https ? "443" : "80") != 0 && strcmp(port, "443") != 0)
         rc = tb_buf_addf(b, ":%s", port);
 out:
     curl_free(host);
@@ -114,7 +136,7 @@ out:
     return rc;
 }
 
-/* Appends the path ("/" when empty, one trailing slash of a longer path
+/* Appends the path ("/" when empty, trailing slashes of a longer path
  * dropped) and the filtered query. */
 static int add_path_query(struct tb_buf *b, CURLU *u)
 {
@@ -124,8 +146,10 @@ static int add_path_query(struct tb_buf *b, CURLU *u)
 
     if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
         goto out;
+    /* Every trailing slash goes: dropping only one made "/a//" canonical
+     * as "/a/", which canonicalized again to "/a" (found by the fuzzer). */
     n = strlen(path);
-    if (n > 1 && path[n - 1] == '/')
+    while (n > 1 && path[n - 1] == '/')
         n--;
     rc = n ? tb_buf_add(b, path, n) : tb_buf_adds(b, "/");
     if (rc == 0 && curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK)
@@ -156,21 +180,44 @@ char *tb_norm_url(const char *url)
     return res;
 }
 
+/* Appends "?query" and "#fragment" when present. */
+static int add_query_fragment(struct tb_buf *b, const char *query, const char *frag)
+{
+    int rc = 0;
+
+    if (query)
+        rc = tb_buf_addf(b, "?%s", query);
+    if (rc == 0 && frag)
+        rc = tb_buf_addf(b, "#%s", frag);
+    return rc;
+}
+
+/* The query and fragment are cut off and appended as text: curl 7.88's
+ * curl_url_set(CURLUPART_QUERY) lower-cases percent-escapes ("%1F" became
+ * "%1f"), so a cleaned link had another canonical form than the link itself
+ * (found by the fuzzer). */
 char *tb_norm_link(const char *url)
 {
     CURLU *u = parse_http(url, NULL);
-    char *query = NULL, *kept = NULL, *out = NULL, *res = NULL;
+    char *query = NULL, *frag = NULL, *kept = NULL, *out = NULL, *res = NULL;
+    struct tb_buf b;
 
     if (u == NULL)
         return NULL;
+    tb_buf_init(&b, (size_t)-1 / 2);
     if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK && filter_query(query, &kept) != 0)
         goto out;
-    if (curl_url_set(u, CURLUPART_QUERY, kept, 0) != CURLUE_OK ||
+    curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0); /* NULL when there is none */
+    if (curl_url_set(u, CURLUPART_QUERY, NULL, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK)
         goto out;
-    res = strdup(out);
+    if (tb_buf_adds(&b, out) == 0 && add_query_fragment(&b, kept, frag) == 0)
+        res = tb_buf_take(&b);
 out:
+    tb_buf_free(&b);
     curl_free(query);
+    curl_free(frag);
     curl_free(out);
     free(kept);
     curl_url_cleanup(u);
@@ -202,50 +249,58 @@ static size_t arxiv_new(const char *p)
     return 5 + n;
 }
 
-/* Parses an old-style id "archive[.SC]/YYMMNNN" at p into buf without the
- * subject class; returns its length in p, or 0. */
-static size_t arxiv_old(const char *p, char *buf, size_t len)
+/* Length in p of an old-style id "archive[.SC]/YYMMNNN" at p, or 0; *a is
+ * the length of the archive name (the id drops the subject class). */
+static size_t arxiv_old(const char *p, size_t *a)
 {
-    size_t a = 0, sc = 0;
+    size_t sc = 0;
 
-    while (a < 20 && (islower((unsigned char)p[a]) || p[a] == '-'))
-        a++;
-    if (a < 2)
+    *a = 0;
+    while (*a < 20 && (islower((unsigned char)p[*a]) || p[*a] == '-'))
+        (*a)++;
+    if (*a < 2)
         return 0;
-    if (p[a] == '.') {
+    if (p[*a] == '.') {
         sc = 1;
-        while (sc < 4 && isalpha((unsigned char)p[a + sc]))
+        while (sc < 4 && isalpha((unsigned char)p[*a + sc]))
             sc++;
     }
-    if (p[a + sc] != '/' || digits(p + a + sc + 1, 7) != 7 || a + 9 > len)
+    if (p[*a + sc] != '/' || digits(p + *a + sc + 1, 7) != 7)
         return 0;
-    memcpy(buf, p, a);
-    buf[a] = '/';
-    memcpy(buf + a + 1, p + a + sc + 1, 7);
-    buf[a + 8] = '\0';
-    return a + sc + 8;
+    return *a + sc + 8;
 }
 
 /* Parses an id (optionally followed by a version) at p; anything but a
- * letter or digit may follow it. */
+ * letter or digit may follow it. The id is validated before its size is
+ * checked, so that a small buffer gives -ENOSPC for an id and -ENOENT for
+ * anything else (an old-style id used to give -ENOENT). */
 static int arxiv_at(const char *p, char *buf, size_t len)
 {
-    size_t n = arxiv_new(p);
+    size_t a = 0, n = arxiv_new(p), idlen = n;
+    const char *q;
 
-    if (n) {
-        if (n + 1 > len)
-            return -ENOSPC;
-        memcpy(buf, p, n);
-        buf[n] = '\0';
-    } else {
-        n = arxiv_old(p, buf, len);
-        if (n == 0)
-            return -ENOENT;
+    if (n == 0) {
+        n = arxiv_old(p, &a);
+        idlen = a + 8;
     }
-    p += n;
-    if (*p == 'v' && isdigit((unsigned char)p[1]))
-        p += 1 + digits(p + 1, 9);
-    return isalnum((unsigned char)*p) ? -ENOENT : 0;
+    if (n == 0)
+        return -ENOENT;
+    q = p + n;
+    if (*q == 'v' && isdigit((unsigned char)q[1]))
+        q += 1 + digits(q + 1, 9);
+    if (isalnum((unsigned char)*q))
+        return -ENOENT;
+    if (idlen + 1 > len)
+        return -ENOSPC;
+    if (a) {
+        memcpy(buf, p, a);
+        buf[a] = '/';
+        memcpy(buf + a + 1, p + n - 7, 7);
+    } else {
+        memcpy(buf, p, n);
+    }
+    buf[idlen] = '\0';
+    return 0;
 }
 
 /* The arXiv id in the path of an arxiv.org URL. */
@@ -293,6 +348,13 @@ int tb_norm_arxiv_id(const char *s, char *buf, size_t len)
     return rc;
 }
 
+/* Whether c ends a DOI suffix: whitespace, and also control characters,
+ * which no DOI contains (the fuzzer found "10.5555/1\x18" kept whole). */
+static int doi_end(char c)
+{
+    return (unsigned char)c <= ' ' || c == 0x7f;
+}
+
 /* Parses a DOI "10.NNNN[.NNNN...]/suffix" at p, lower-cased into buf. */
 static int doi_at(const char *p, char *buf, size_t len)
 {
@@ -306,9 +368,9 @@ static int doi_at(const char *p, char *buf, size_t len)
     n += d;
     while (p[n] == '.' && isdigit((unsigned char)p[n + 1]))
         n += 1 + digits(p + n + 1, 9);
-    if (p[n] != '/' || p[n + 1] == '\0' || isspace((unsigned char)p[n + 1]))
+    if (p[n] != '/' || doi_end(p[n + 1]))
         return -ENOENT;
-    while (p[n] && !isspace((unsigned char)p[n]))
+    while (!doi_end(p[n]))
         n++;
     if (n + 1 > len)
         return -ENOSPC;

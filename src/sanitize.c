@@ -326,6 +326,69 @@ static void emit_attrs(struct san *s, const xmlChar **atts)
     }
 }
 
+static void close_to(struct san *s, unsigned to);
+
+/* What libxml2 (2.9) closes when a start tag arrives: for each allowed tag,
+ * the allowed elements it closes while they are the current node (its
+ * htmlStartClose table, read off the parser). Sorted for bsearch(). */
+struct autoclose {
+    const char *name;   /* the start tag */
+    const char *closes; /* " a b ... ": elements it closes */
+};
+
+static const struct autoclose autoclose[] = {
+    {"a", " a "},
+    {"blockquote", " p "},
+    {"caption", " p "},
+    {"dd", " dt p pre "},
+    {"div", " p "},
+    {"dl", " dt p pre "},
+    {"dt", " dd p pre "},
+    {"h1", " p "},
+    {"h2", " p "},
+    {"h3", " p "},
+    {"h4", " p "},
+    {"h5", " p "},
+    {"h6", " p "},
+    {"hr", " p "},
+    {"li", " dl h1 h2 h3 h4 h5 h6 li p pre "},
+    {"ol", " p ul "},
+    {"p", " b h1 h2 h3 h4 h5 h6 i p s small u "},
+    {"pre", " p ul "},
+    {"table", " a h1 h2 h3 h4 h5 h6 p pre "},
+    {"tbody", " caption p tbody td tfoot th thead tr "},
+    {"td", " a b i p span td th u "},
+    {"tfoot", " caption p tbody td th thead tr "},
+    {"th", " a b i p span td th u "},
+    {"thead", " caption "},
+    {"tr", " caption p td th tr "},
+    {"ul", " ol p pre "},
+};
+
+static int cmp_autoclose(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct autoclose *)elem)->name);
+}
+
+/* Before writing a start tag, closes the open elements that libxml2 would
+ * close on reading it. The parser applies these rules to its own tree, but
+ * the elements we drop change which node is current: "<p>a<x><p>b" nests a
+ * <p> in a <p> once the unknown <x> is gone, and a second sanitizing pass
+ * split them (found by the fuzzer as output that was not idempotent). */
+static void close_implied(struct san *s, const char *name)
+{
+    const struct autoclose *ac = bsearch(name, autoclose, sizeof(autoclose) / sizeof(*autoclose),
+                                         sizeof(*autoclose), cmp_autoclose);
+    char key[16];
+
+    while (ac && s->depth > 0) {
+        snprintf(key, sizeof(key), " %s ", elements[s->stack[s->depth - 1]].name);
+        if (strstr(ac->closes, key) == NULL)
+            return;
+        close_to(s, s->depth - 1);
+    }
+}
+
 static void on_start(void *ctx, const xmlChar *name, const xmlChar **atts)
 {
     struct san *s = ctx;
@@ -343,6 +406,7 @@ static void on_start(void *ctx, const xmlChar *name, const xmlChar **atts)
     }
     if (!(fl & F_ALLOW))
         return;
+    close_implied(s, elements[k].name);
     if (!(fl & F_VOID)) {
         /* Deeper nesting than we track is flattened rather than unbalanced. */
         if (s->depth == MAX_DEPTH)

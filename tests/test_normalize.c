@@ -23,6 +23,9 @@ static const struct pair canon[] = {
     {"http://example.com/", "https://example.com/"},
     {"http://example.com/a/", "https://example.com/a"},
     {"http://example.com/a/b/", "https://example.com/a/b"},
+    {"http://example.com/a//", "https://example.com/a"},
+    {"http://example.com:443/a", "https://example.com/a"},
+    {"https://a%25b.example/", "https://a%25b.example/"},
     {"http://example.com/a#frag", "https://example.com/a"},
     {"http://example.com/a?x=1#frag", "https://example.com/a?x=1"},
     {"http://example.com/a?utm_source=rss&utm_medium=feed", "https://example.com/a"},
@@ -131,6 +134,8 @@ static void test_arxiv(void)
         }
     }
     CHECK_EQ(tb_norm_arxiv_id("arXiv:2401.01234", buf, 5), -ENOSPC);
+    CHECK_EQ(tb_norm_arxiv_id("arXiv:hep-th/9901001", buf, 8), -ENOSPC);
+    CHECK_EQ(tb_norm_arxiv_id("arXiv:hep-th/9901001x", buf, 8), -ENOENT);
 }
 
 static const struct pair dois[] = {
@@ -147,6 +152,9 @@ static const struct pair dois[] = {
     {"https://dl.acm.org/doi/pdf/10.1145/3442188.3445922", "10.1145/3442188.3445922"},
     {"https://example.com/10.5/x", NULL}, /* registrant too short */
     {"doi:10.1000/", NULL},
+    {"doi:10.1000/ab\x18"
+     "cd",
+     "10.1000/ab"},
     {"doi:11.1000/abc", NULL},
     {"https://example.com/article", NULL},
     {"ftp://doi.org/10.1000/x", NULL},
