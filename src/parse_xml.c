@@ -489,6 +489,10 @@ static void end_entry(struct px *p)
     tb__parse_append(p->f, e);
     p->entry = NULL;
     p->entry_depth = 0;
+    /* Past the entry cap nothing more is kept: stop reading rather than
+     * building entries only to drop them. */
+    if (p->f->last != e && p->ctxt != NULL)
+        xmlStopParser(p->ctxt);
 }
 
 static void start_person(struct px *p, int contrib)

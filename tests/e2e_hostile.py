@@ -142,7 +142,7 @@ class HostileUpstreams(unittest.TestCase):
             lines = ["[tributary]", f"database = {t}/t.db", f"public_dir = {t}/public",
                      f"listen = 127.0.0.1:{port}", f"base_url = http://127.0.0.1:{port}/",
                      "interval = 2s", "timeout = 6s", "connect_timeout = 2s",
-                     "low_speed_time = 3s", "max_body_size = 32M", ""]
+                     "low_speed_time = 3s", "max_body_size = 32M", "max_connections = 8", ""]
             for name in HEALTHY:
                 lines += [f"[source {name}]", f"url = {up.base}{name}.rss", ""]
             for name, (path, _) in SOURCES.items():
