@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define TAG_PREFIX "tag:tributary.invalid,2024:"
-#define HASH_LEN 32
+#define HASH_LEN TB__HASH_LEN
 #define TAG_LEN (sizeof(TAG_PREFIX) + 2 * HASH_LEN)
 
 /* One put in progress: where entries go and what came of them. */
@@ -31,72 +31,6 @@ struct put {
     char *err;                /* caller's error buffer */
     size_t errlen;            /* its size */
 };
-
-/* The columns of an entry that are derived rather than copied. */
-struct row {
-    char *authors, *categories;             /* plain names / terms for FTS */
-    char *authors_json, *contributors_json; /* JSON lists */
-    char *categories_json, *links_json;     /* JSON lists */
-    unsigned char hash[HASH_LEN];           /* change-detection hash */
-};
-
-static int hash_str(EVP_MD_CTX *c, const char *v)
-{
-    /* Length-prefixed, with 0 for absent, so ("ab","c") differs from ("a","bc")
-     * and NULL from "". */
-    uint64_t n = v ? (uint64_t)strlen(v) + 1 : 0;
-
-    return EVP_DigestUpdate(c, &n, sizeof(n)) && (v == NULL || EVP_DigestUpdate(c, v, n - 1));
-}
-
-static int hash_entry(const struct tb_entry *e, struct row *r)
-{
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    char flags[64];
-    int ok;
-
-    if (c == NULL)
-        return -ENOMEM;
-    snprintf(flags, sizeof(flags), "%lld %d %d", (long long)e->updated, e->summary.is_html,
-             e->content.is_html);
-    ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) && hash_str(c, e->title) &&
-         hash_str(c, e->link) && hash_str(c, e->summary.value) && hash_str(c, e->content.value) &&
-         hash_str(c, flags) && hash_str(c, r->authors_json) && hash_str(c, r->categories_json) &&
-         EVP_DigestFinal_ex(c, r->hash, NULL);
-    EVP_MD_CTX_free(c);
-    return ok ? 0 : -ENOMEM;
-}
-
-static void row_free(struct row *r)
-{
-    free(r->authors);
-    free(r->categories);
-    free(r->authors_json);
-    free(r->contributors_json);
-    free(r->categories_json);
-    free(r->links_json);
-}
-
-static int row_make(const struct tb_entry *e, struct row *r)
-{
-    int rc;
-
-    memset(r, 0, sizeof(*r));
-    rc = tb__join_names(e->authors, &r->authors);
-    if (rc == 0)
-        rc = tb__join_terms(e->categories, &r->categories);
-    if (rc == 0)
-        rc = tb__json_people(e->authors, &r->authors_json);
-    if (rc == 0)
-        rc = tb__json_people(e->contributors, &r->contributors_json);
-    if (rc == 0)
-        rc = tb__json_categories(e->categories, &r->categories_json);
-    if (rc == 0)
-        rc = tb__json_links(e->links, &r->links_json);
-    if (rc == 0)
-        rc = hash_entry(e, r);
-    return rc;
-}
 
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
 {
@@ -120,7 +54,7 @@ static int bind_time(sqlite3_stmt *st, int i, int64_t t)
 }
 
 /* Binds ?1..?23, the content columns shared by the insert and the update. */
-static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct row *r,
+static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct tb__row *r,
                     int64_t updated)
 {
     const char *const texts[] = {r->authors,    r->authors_json,    r->contributors_json,
@@ -248,7 +182,7 @@ static int link_source(struct put *p, int64_t id, const char *key)
     return tb__store_done(p->s, st, p->err, p->errlen, "entry source");
 }
 
-static int insert_entry(struct put *p, const struct tb_entry *e, const struct row *r)
+static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
 {
     char tag[TAG_LEN];
     const char *out_id;
@@ -274,7 +208,8 @@ static int insert_entry(struct put *p, const struct tb_entry *e, const struct ro
 }
 
 /* An existing entry seen again: rewrite it only if changed at its origin. */
-static int refresh_entry(struct put *p, int64_t id, const struct tb_entry *e, const struct row *r)
+static int refresh_entry(struct put *p, int64_t id, const struct tb_entry *e,
+                         const struct tb__row *r)
 {
     sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_STATE);
     int64_t origin;
@@ -324,9 +259,8 @@ static int find_entry(struct put *p, const struct tb_entry *e, int64_t *id, int 
     return tb__store_id(p->s, st, id, p->err, p->errlen, "lookup");
 }
 
-static int put_entry(struct put *p, const struct tb_entry *e)
+static int put_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
 {
-    struct row r;
     int64_t id = 0;
     int own = 0;
     int rc;
@@ -335,16 +269,13 @@ static int put_entry(struct put *p, const struct tb_entry *e)
         snprintf(p->err, p->errlen, "entry without a key (was the feed normalized?)");
         return -EINVAL;
     }
-    rc = row_make(e, &r);
-    if (rc == 0)
-        rc = find_entry(p, e, &id, &own);
+    rc = find_entry(p, e, &id, &own);
     if (rc == 0 && id == 0)
-        rc = insert_entry(p, e, &r);
+        rc = insert_entry(p, e, r);
     else if (rc == 0 && !own)
         rc = link_source(p, id, e->key);
     if (rc == 0 && id != 0)
-        rc = refresh_entry(p, id, e, &r);
-    row_free(&r);
+        rc = refresh_entry(p, id, e, r);
     return rc;
 }
 
@@ -377,20 +308,26 @@ static int put_source(struct put *p, const struct tb_feed *f)
     return tb__store_done(p->s, st, p->err, p->errlen, "source metadata");
 }
 
-int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_feed *f,
-                      int64_t seen_at, struct tb_store_stats *st, int64_t **new_ids, size_t *n_new,
-                      char *err, size_t errlen)
+int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb_feed *f,
+                          const struct tb_store_prep *prep, int64_t seen_at,
+                          struct tb_store_stats *st, int64_t **new_ids, size_t *n_new, char *err,
+                          size_t errlen)
 {
     struct put p = {
         .s = s, .source_id = source_id, .seen_at = seen_at, .err = err, .errlen = errlen};
     const struct tb_entry *e;
-    int rc;
+    size_t i = 0;
+    int rc = 0;
 
-    rc = tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
+    if (prep == NULL || prep->feed != f || prep->n != f->nentries) {
+        snprintf(err, errlen, "entries not prepared for this feed");
+        rc = -EINVAL;
+    }
+    rc = rc ? rc : tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
     if (rc == 0)
         rc = put_source(&p, f);
-    for (e = f->entries; rc == 0 && e != NULL; e = e->next)
-        rc = put_entry(&p, e);
+    for (e = f->entries; rc == 0 && e != NULL && i < prep->n; e = e->next)
+        rc = put_entry(&p, e, &prep->rows[i++]);
     if (rc == 0)
         rc = tb__store_done(s, tb__store_stmt(s, TB__ST_COMMIT), err, errlen, "commit");
     if (rc == 0 && (s->flags & TB_STORE_TEMP) && (p.st.added || p.st.updated))
@@ -409,5 +346,28 @@ int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_fee
         *new_ids = p.ids;
         *n_new = p.n;
     }
+    return rc;
+}
+
+int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_feed *f,
+                      int64_t seen_at, struct tb_store_stats *st, int64_t **new_ids, size_t *n_new,
+                      char *err, size_t errlen)
+{
+    struct tb_store_prep *prep = NULL;
+    struct tb_arena a;
+    int rc;
+
+    tb_arena_init(&a);
+    rc = tb__store_prepare(&a, f, &prep);
+    if (rc != 0) {
+        snprintf(err, errlen, "preparing entries: %s", tb_strerror(rc));
+        if (new_ids != NULL) {
+            *new_ids = NULL;
+            *n_new = 0;
+        }
+    } else {
+        rc = tb_store_put_prepared(s, source_id, f, prep, seen_at, st, new_ids, n_new, err, errlen);
+    }
+    tb_arena_free(&a);
     return rc;
 }
