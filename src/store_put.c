@@ -139,28 +139,13 @@ static int make_tag(const char *name, const char *key, char tag[TAG_LEN])
     return 0;
 }
 
-/* The upstream id when it is an unused absolute IRI outside our own tag
- * namespace (so it cannot take a tag another entry will need), else a tag. */
-static int choose_out_id(struct put *p, const struct tb_entry *e, char tag[TAG_LEN],
-                         const char **out)
+/* The upstream id when it is an absolute IRI outside our own tag namespace
+ * (so it cannot take a tag another entry will need); else NULL, for a tag. */
+static const char *upstream_out_id(const struct tb_entry *e)
 {
-    sqlite3_stmt *st;
-    int64_t used = 0;
-    int rc;
-
-    *out = tag;
-    if (is_absolute_iri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0) {
-        st = tb__store_stmt(p->s, TB__ST_OUTID_USED);
-        bind_text(st, 1, e->id);
-        rc = tb__store_id(p->s, st, &used, p->err, p->errlen, "out_id");
-        if (rc != 0)
-            return rc;
-        if (used == 0) {
-            *out = e->id;
-            return 0;
-        }
-    }
-    return make_tag(p->source_name, e->key, tag);
+    if (is_absolute_iri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0)
+        return e->id;
+    return NULL;
 }
 
 /* Records that this source carries entry `id` under `key`. */
@@ -182,101 +167,126 @@ static int link_source(struct put *p, int64_t id, const char *key)
     return tb__store_done(p->s, st, p->err, p->errlen, "entry source");
 }
 
-static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
+/* Runs the insert with out_id bound; SQLITE_CONSTRAINT_UNIQUE when that
+ * out_id is taken (out_id is the table's only UNIQUE column). */
+static int insert_as(struct put *p, const struct tb_entry *e, const struct tb__row *r,
+                     const char *out_id)
 {
-    char tag[TAG_LEN];
-    const char *out_id;
-    sqlite3_stmt *st;
-    int64_t id;
-    int rc = choose_out_id(p, e, tag, &out_id);
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_INSERT);
+    int rc = bind_row(st, e, r, e->updated);
 
-    if (rc != 0)
-        return rc;
-    st = tb__store_stmt(p->s, TB__ST_INSERT);
-    rc = bind_row(st, e, r, e->updated);
     rc = rc ? rc : bind_text(st, 24, out_id);
     rc = rc ? rc : sqlite3_bind_int64(st, 25, p->source_id);
     rc = rc ? rc : sqlite3_bind_int64(st, 26, p->seen_at);
-    rc = rc ? tb__store_fail(p->s, p->err, p->errlen, "bind")
-            : tb__store_done(p->s, st, p->err, p->errlen, "insert entry");
-    if (rc != 0)
+    if (rc != SQLITE_OK)
         return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    else
+        rc = sqlite3_extended_errcode(p->s->db);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Inserts under the upstream id if it is usable and free, else under a tag:
+ * the UNIQUE constraint tells a taken id, sparing a lookup per entry. */
+static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
+{
+    const char *out_id = upstream_out_id(e);
+    char tag[TAG_LEN];
+    int64_t id;
+    int rc = SQLITE_CONSTRAINT_UNIQUE;
+
+    if (out_id != NULL)
+        rc = insert_as(p, e, r, out_id);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        rc = make_tag(p->source_name, e->key, tag);
+        if (rc != 0)
+            return rc;
+        rc = insert_as(p, e, r, tag);
+    }
+    if (rc != SQLITE_OK)
+        return tb__store_fail(p->s, p->err, p->errlen, "insert entry");
     id = sqlite3_last_insert_rowid(p->s->db);
     rc = link_source(p, id, e->key);
     p->st.added++;
     return rc ? rc : push_id(p, id);
 }
 
+/* The stored entry an incoming one is a copy of. */
+struct match {
+    int64_t id;     /* its rowid, or 0 when there is none */
+    int own;        /* matched by this source's own key */
+    int64_t origin; /* the source it first came from */
+    int same;       /* its content hash equals the incoming one's */
+};
+
 /* An existing entry seen again: rewrite it only if changed at its origin. */
-static int refresh_entry(struct put *p, int64_t id, const struct tb_entry *e,
+static int refresh_entry(struct put *p, const struct match *m, const struct tb_entry *e,
                          const struct tb__row *r)
 {
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_STATE);
-    int64_t origin;
-    int same, rc;
+    sqlite3_stmt *st;
+    int rc;
 
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = tb__store_fail(p->s, p->err, p->errlen, "entry state");
-        sqlite3_reset(st);
-        return rc;
-    }
-    origin = sqlite3_column_int64(st, 0);
-    same = sqlite3_column_bytes(st, 1) == HASH_LEN &&
-           memcmp(sqlite3_column_blob(st, 1), r->hash, HASH_LEN) == 0;
-    sqlite3_reset(st);
-    if (same || origin != p->source_id) {
+    if (m->same || m->origin != p->source_id) {
         p->st.unchanged++;
         return 0;
     }
     st = tb__store_stmt(p->s, TB__ST_UPDATE);
     rc = bind_row(st, e, r, e->updated != TB_TIME_NONE ? e->updated : p->seen_at);
-    rc = rc ? rc : sqlite3_bind_int64(st, 24, id);
+    rc = rc ? rc : sqlite3_bind_int64(st, 24, m->id);
     rc = rc ? tb__store_fail(p->s, p->err, p->errlen, "bind")
             : tb__store_done(p->s, st, p->err, p->errlen, "update entry");
     p->st.updated++;
-    return rc ? rc : push_id(p, id);
+    return rc ? rc : push_id(p, m->id);
 }
 
-/* *id = the entry this one is a copy of, or 0; *own = matched by our key.
- * Across sources: by arXiv id, else DOI, else canonical link, one statement. */
-static int find_entry(struct put *p, const struct tb_entry *e, int64_t *id, int *own)
+/* Finds the entry this one is a copy of, with its origin and hash, in one
+ * statement: by the source's own key, else across sources by arXiv id, DOI
+ * or canonical link (SQL in store.c). */
+static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r,
+                      struct match *m)
 {
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_KEY_GET);
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_MATCH);
     int rc;
 
+    memset(m, 0, sizeof(*m));
     sqlite3_bind_int64(st, 1, p->source_id);
     bind_text(st, 2, e->key);
-    rc = tb__store_id(p->s, st, id, p->err, p->errlen, "lookup");
-    *own = *id != 0;
-    if (rc != 0 || *id != 0 ||
-        !(has_ident(e->arxiv_id) || has_ident(e->doi) || has_ident(e->canon_link)))
-        return rc;
-    st = tb__store_stmt(p->s, TB__ST_BY_IDENT);
-    bind_ident(st, 1, e->arxiv_id);
-    bind_ident(st, 2, e->doi);
-    bind_ident(st, 3, e->canon_link);
-    return tb__store_id(p->s, st, id, p->err, p->errlen, "lookup");
+    bind_ident(st, 3, e->arxiv_id);
+    bind_ident(st, 4, e->doi);
+    bind_ident(st, 5, e->canon_link);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        m->id = sqlite3_column_int64(st, 0);
+        m->own = sqlite3_column_int(st, 1);
+        m->origin = sqlite3_column_int64(st, 2);
+        m->same = sqlite3_column_bytes(st, 3) == HASH_LEN &&
+                  memcmp(sqlite3_column_blob(st, 3), r->hash, HASH_LEN) == 0;
+    }
+    rc = (rc == SQLITE_ROW || rc == SQLITE_DONE)
+             ? 0
+             : tb__store_fail(p->s, p->err, p->errlen, "lookup");
+    sqlite3_reset(st);
+    return rc;
 }
 
 static int put_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
 {
-    int64_t id = 0;
-    int own = 0;
+    struct match m;
     int rc;
 
     if (e->key == NULL) {
         snprintf(p->err, p->errlen, "entry without a key (was the feed normalized?)");
         return -EINVAL;
     }
-    rc = find_entry(p, e, &id, &own);
-    if (rc == 0 && id == 0)
-        rc = insert_entry(p, e, r);
-    else if (rc == 0 && !own)
-        rc = link_source(p, id, e->key);
-    if (rc == 0 && id != 0)
-        rc = refresh_entry(p, id, e, r);
-    return rc;
+    rc = find_entry(p, e, r, &m);
+    if (rc == 0 && m.id == 0)
+        return insert_entry(p, e, r);
+    if (rc == 0 && !m.own)
+        rc = link_source(p, m.id, e->key);
+    return rc ? rc : refresh_entry(p, &m, e, r);
 }
 
 /* Checks the source exists, keeps its name and records the feed's metadata. */
