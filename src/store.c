@@ -278,7 +278,13 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
     if (s == NULL)
         return -ENOMEM;
     s->flags = flags;
-    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    /* A TEMP store is private to the one thread that opened it (merge), so
+     * it can skip SQLite's per-call connection mutex; a daemon's store keeps
+     * it as a safety net. */
+    rc = sqlite3_open_v2(path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                             ((flags & TB_STORE_TEMP) ? SQLITE_OPEN_NOMUTEX : 0),
+                         NULL);
     if (rc != SQLITE_OK)
         rc = tb__store_fail(s, err, errlen, path);
     if (rc == 0)
