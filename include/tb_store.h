@@ -67,6 +67,27 @@ TB_NODISCARD int tb_store_put_feed(struct tb_store *s, int64_t source_id, const 
                                    int64_t seen_at, struct tb_store_stats *st, int64_t **new_ids,
                                    size_t *n_new, char *err, size_t errlen);
 
+/** The columns tb_store_put_feed() derives from a feed's entries; opaque. */
+struct tb_store_prep;
+
+/**
+ * Computes what storing derives from each entry of f (JSON list columns,
+ * FTS name and term lists, change hash) into f's own arena, so that the
+ * thread that parsed f can do it while another runs the store: touches only
+ * f, uses no store. *out lives until f is freed; f's entries must not change
+ * in between. Errors: -ENOMEM (*out is then NULL).
+ */
+TB_NODISCARD int tb_store_prepare(struct tb_feed *f, struct tb_store_prep **out);
+
+/**
+ * tb_store_put_feed() for a feed whose entries tb_store_prepare() prepared
+ * (prep made for another feed, or a feed changed since, gives -EINVAL).
+ */
+TB_NODISCARD int tb_store_put_prepared(struct tb_store *s, int64_t source_id,
+                                       const struct tb_feed *f, const struct tb_store_prep *prep,
+                                       int64_t seen_at, struct tb_store_stats *st,
+                                       int64_t **new_ids, size_t *n_new, char *err, size_t errlen);
+
 /**
  * Reads the entries with the given rowids back, in that order, into a new
  * feed (caller frees with tb_feed_free): every tb_entry field incl. rowid,

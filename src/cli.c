@@ -32,12 +32,13 @@
 
 /* One SOURCE argument on its way through the pipeline. */
 struct job {
-    const char *src;      /* the argument as given */
-    struct tb_feed *feed; /* parsed and normalized, or NULL on failure */
-    int64_t seen_at;      /* file mtime / Last-Modified, else the run's start */
-    int rc;               /* 0, or the error that made it unreadable */
-    int done;             /* set by the worker when feed/rc are final */
-    char err[512];        /* one-line reason when rc != 0 */
+    const char *src;            /* the argument as given */
+    struct tb_feed *feed;       /* parsed and normalized, or NULL on failure */
+    struct tb_store_prep *prep; /* feed's derived store columns, in its arena */
+    int64_t seen_at;            /* file mtime / Last-Modified, else the run's start */
+    int rc;                     /* 0, or the error that made it unreadable */
+    int done;                   /* set by the worker when feed/rc are final */
+    char err[512];              /* one-line reason when rc != 0 */
 };
 
 struct merge {
@@ -71,6 +72,10 @@ static void load_source(struct job *j, int64_t now)
     tb_buf_free(&body);
     if (j->rc == 0)
         j->rc = tb_norm_feed(j->feed);
+    /* The store's per-entry derived work (JSON, hashing) is done here, on a
+     * worker, so the main thread only runs SQL. */
+    if (j->rc == 0)
+        j->rc = tb_store_prepare(j->feed, &j->prep);
     if (j->rc && j->err[0] == '\0')
         snprintf(j->err, sizeof(j->err), "%s", tb_strerror(j->rc));
 }
@@ -114,6 +119,7 @@ static void job_consumed(struct merge *m, struct job *j)
 {
     tb_feed_free(j->feed);
     j->feed = NULL;
+    j->prep = NULL;
     pthread_mutex_lock(&m->lock);
     m->stored++;
     pthread_cond_broadcast(&m->cond);
@@ -137,7 +143,8 @@ static int store_job(struct tb_store *st, struct job *j)
                 j->feed->error, j->feed->nentries);
     rc = tb_store_source(st, j->src, j->src, &sid, err, sizeof(err));
     if (rc == 0)
-        rc = tb_store_put_feed(st, sid, j->feed, j->seen_at, &stats, NULL, NULL, err, sizeof(err));
+        rc = tb_store_put_prepared(st, sid, j->feed, j->prep, j->seen_at, &stats, NULL, NULL, err,
+                                   sizeof(err));
     if (rc) {
         fprintf(stderr, "tributary: warning: %s: %s\n", j->src, err[0] ? err : tb_strerror(rc));
         return 0;

@@ -94,19 +94,22 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_SRC_META] = "UPDATE sources SET feed_id = coalesce(?1, feed_id),"
                         " title = coalesce(?2, title), link = coalesce(?3, link),"
                         " self = coalesce(?4, self) WHERE id = ?5",
-    [TB__ST_KEY_GET] = "SELECT entry_id FROM entry_keys WHERE source_id = ?1 AND key = ?2",
-    /* coalesce() stops at its first non-NULL argument, so a match by arXiv
-     * id spares the other two lookups; a NULL parameter matches nothing. */
-    [TB__ST_BY_IDENT] = "SELECT coalesce("
-                        "(SELECT id FROM entries WHERE arxiv_id = ?1 ORDER BY id LIMIT 1),"
-                        " (SELECT id FROM entries WHERE doi = ?2 ORDER BY id LIMIT 1),"
-                        " (SELECT id FROM entries WHERE canon_link = ?3 ORDER BY id LIMIT 1))",
+    /* The entry an incoming one is a copy of, with what refreshing it needs:
+     * by the source's own key, else by arXiv id, DOI or canonical link in
+     * any source. coalesce() stops at its first non-NULL argument, so each
+     * lookup runs only when the ones before found nothing; a NULL parameter
+     * matches nothing. The second column tells a match by the own key. */
+    [TB__ST_MATCH] = "SELECT e.id, EXISTS(SELECT 1 FROM entry_keys"
+                     "  WHERE source_id = ?1 AND key = ?2 AND entry_id = e.id),"
+                     " e.origin, e.hash FROM entries e WHERE e.id = coalesce("
+                     "(SELECT entry_id FROM entry_keys WHERE source_id = ?1 AND key = ?2),"
+                     " (SELECT id FROM entries WHERE arxiv_id = ?3 ORDER BY id LIMIT 1),"
+                     " (SELECT id FROM entries WHERE doi = ?4 ORDER BY id LIMIT 1),"
+                     " (SELECT id FROM entries WHERE canon_link = ?5 ORDER BY id LIMIT 1))",
     [TB__ST_KEY_ADD] = "INSERT OR IGNORE INTO entry_keys(source_id, key, entry_id)"
                        " VALUES(?1, ?2, ?3)",
     [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen)"
                         " VALUES(?1, ?2, ?3)",
-    [TB__ST_STATE] = "SELECT origin, hash FROM entries WHERE id = ?1",
-    [TB__ST_OUTID_USED] = "SELECT id FROM entries WHERE out_id = ?1",
     [TB__ST_INSERT] = "INSERT INTO entries(" ENTRY_COLS ", out_id, origin, first_seen, sort_time)"
                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
                       " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
@@ -275,7 +278,13 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
     if (s == NULL)
         return -ENOMEM;
     s->flags = flags;
-    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    /* A TEMP store is private to the one thread that opened it (merge), so
+     * it can skip SQLite's per-call connection mutex; a daemon's store keeps
+     * it as a safety net. */
+    rc = sqlite3_open_v2(path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                             ((flags & TB_STORE_TEMP) ? SQLITE_OPEN_NOMUTEX : 0),
+                         NULL);
     if (rc != SQLITE_OK)
         rc = tb__store_fail(s, err, errlen, path);
     if (rc == 0)

@@ -8,7 +8,10 @@
 
 #include <sqlite3.h>
 
+#include "tb_buf.h"
 #include "tb_store.h"
+
+#define TB__HASH_LEN 32 /* SHA-256 */
 
 /* Statements prepared once at open and reused; SQL in store.c. */
 enum tb__stmt {
@@ -20,12 +23,9 @@ enum tb__stmt {
     TB__ST_SRC_URL,
     TB__ST_SRC_NAME,
     TB__ST_SRC_META,
-    TB__ST_KEY_GET,
-    TB__ST_BY_IDENT,
+    TB__ST_MATCH,
     TB__ST_KEY_ADD,
     TB__ST_SEEN_ADD,
-    TB__ST_STATE,
-    TB__ST_OUTID_USED,
     TB__ST_INSERT,
     TB__ST_UPDATE,
     TB__ST_LOAD,
@@ -54,14 +54,32 @@ int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errle
 int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,
                  const char *what);
 
-/* JSON text (malloc'd, or NULL for an empty list) of a person, category or link list. */
-int tb__json_people(const struct tb_person *p, char **out);
-int tb__json_categories(const struct tb_category *c, char **out);
-int tb__json_links(const struct tb_link *l, char **out);
+/* JSON text of a person, category or link list, written into b (emptied
+ * first); an empty list leaves b empty. 0, -ENOMEM or TB_ETOOBIG. */
+int tb__json_people(struct tb_buf *b, const struct tb_person *p);
+int tb__json_categories(struct tb_buf *b, const struct tb_category *c);
+int tb__json_links(struct tb_buf *b, const struct tb_link *l);
 
-/* Plain text (malloc'd, or NULL when empty) of names / terms, for the FTS index. */
-int tb__join_names(const struct tb_person *p, char **out);
-int tb__join_terms(const struct tb_category *c, char **out);
+/* Plain ", "-joined names / terms for the FTS index, written into b (emptied first). */
+int tb__join_names(struct tb_buf *b, const struct tb_person *p);
+int tb__join_terms(struct tb_buf *b, const struct tb_category *c);
+
+/* The derived columns of one entry (store_prep.c); strings in the prep's arena. */
+struct tb__row {
+    const char *authors, *categories;             /* plain names / terms for FTS, or NULL */
+    const char *authors_json, *contributors_json; /* JSON lists, or NULL when empty */
+    const char *categories_json, *links_json;     /* JSON lists, or NULL when empty */
+    unsigned char hash[TB__HASH_LEN];             /* change-detection hash */
+};
+
+struct tb_store_prep {
+    const struct tb_feed *feed; /* the feed the rows were made for */
+    size_t n;                   /* its number of entries */
+    struct tb__row *rows;       /* one per entry, in document order */
+};
+
+/* tb_store_prepare() with the rows in arena a rather than the feed's. */
+int tb__store_prepare(struct tb_arena *a, const struct tb_feed *f, struct tb_store_prep **out);
 
 /* Lists decoded from JSON text (NULL or malformed gives an empty list) into the arena. */
 int tb__unjson_people(struct tb_arena *a, const char *json, struct tb_person **out);

@@ -2,89 +2,185 @@
  * JSON text for the store's list columns (authors, contributors, categories,
  * links) and the plain-text forms of names and terms that FTS indexes.
  *
- * A string that is not valid UTF-8 cannot be a JSON string; jansson refuses
- * it and the member is left out rather than failing the whole feed (the
+ * The three list shapes are arrays of flat objects with known string members
+ * (and a link's integer length), so a small hand-written encoder writes them,
+ * byte for byte as jansson's JSON_COMPACT did before: members in a fixed
+ * order, only '"', '\\' and control characters escaped (\b \f \n \r \t, else
+ * \u00XX), UTF-8 as is. A string that is not valid UTF-8 cannot be a JSON
+ * string; such a member is left out rather than failing the whole feed (the
  * parser hands over UTF-8, so this only guards against a broken upstream).
+ *
+ * Decoding takes a fast path for exactly that output and falls back to
+ * jansson for anything else (other escapes, whitespace, unknown members), so
+ * every column jansson could read still reads the same.
  */
 #include "store_int.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tb_buf.h"
+#define JSON_CAP (1u << 30)
 
-#define JOIN_CAP (16u << 20)
-
-static void put_str(json_t *o, const char *k, const char *v)
+/* Length of the UTF-8 sequence at s, or 0 when it is not one jansson accepts
+ * (overlong forms, surrogates and code points above U+10FFFF are not). */
+static size_t utf8_len(const unsigned char *s)
 {
-    if (o != NULL && v != NULL)
-        json_object_set_new(o, k, json_string(v));
+    uint32_t c = s[0];
+    size_t n, i;
+
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2 || c > 0xF4)
+        return 0;
+    n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    c &= 0x3Fu >> (n - 1);
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3Fu);
+    }
+    if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10FFFF ||
+        (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    return n;
 }
 
-/* Serializes and releases arr; an empty list is stored as NULL. */
-static int dump(json_t *arr, char **out)
+static int utf8_valid(const char *s)
 {
-    int rc = 0;
+    size_t n;
 
-    *out = NULL;
-    if (arr == NULL)
-        return -ENOMEM;
-    if (json_array_size(arr) > 0) {
-        *out = json_dumps(arr, JSON_COMPACT);
-        if (*out == NULL)
-            rc = -ENOMEM;
+    for (; *s != '\0'; s += n) {
+        n = utf8_len((const unsigned char *)s);
+        if (n == 0)
+            return 0;
     }
-    json_decref(arr);
+    return 1;
+}
+
+/* The escape for byte c, as jansson writes it. */
+static const char *escape(unsigned char c, char buf[8])
+{
+    switch (c) {
+    case '"':
+        return "\\\"";
+    case '\\':
+        return "\\\\";
+    case '\b':
+        return "\\b";
+    case '\f':
+        return "\\f";
+    case '\n':
+        return "\\n";
+    case '\r':
+        return "\\r";
+    case '\t':
+        return "\\t";
+    default:
+        snprintf(buf, 8, "\\u%04X", c);
+        return buf;
+    }
+}
+
+/* Appends "s" with the escapes JSON requires. */
+static int add_string(struct tb_buf *b, const char *s)
+{
+    const char *run = s;
+    char buf[8];
+    int rc = tb_buf_add(b, "\"", 1);
+
+    for (; rc == 0 && *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        rc = tb_buf_add(b, run, (size_t)(s - run));
+        if (rc == 0)
+            rc = tb_buf_adds(b, escape(c, buf));
+        run = s + 1;
+    }
+    if (rc == 0)
+        rc = tb_buf_add(b, run, (size_t)(s - run));
+    return rc ? rc : tb_buf_add(b, "\"", 1);
+}
+
+/* Appends member "k":"v" to an object holding *n members so far; an absent
+ * value, or one that is not UTF-8, is left out. */
+static int add_member(struct tb_buf *b, const char *k, const char *v, int *n)
+{
+    int rc;
+
+    if (v == NULL || !utf8_valid(v))
+        return 0;
+    rc = tb_buf_addf(b, "%s\"%s\":", *n ? "," : "", k);
+    (*n)++;
+    return rc ? rc : add_string(b, v);
+}
+
+/* Opens the array or the next object in it: "[{" or ",{". */
+static int open_obj(struct tb_buf *b)
+{
+    return tb_buf_add(b, b->len ? ",{" : "[{", 2);
+}
+
+/* Closes the array if anything is in it; an empty list stays empty. */
+static int close_list(struct tb_buf *b, int rc)
+{
+    if (rc == 0 && b->len > 0)
+        rc = tb_buf_add(b, "]", 1);
     return rc;
 }
 
-int tb__json_people(const struct tb_person *p, char **out)
+int tb__json_people(struct tb_buf *b, const struct tb_person *p)
 {
-    json_t *arr = json_array();
+    int rc = 0, n;
 
-    for (; arr != NULL && p != NULL; p = p->next) {
-        json_t *o = json_object();
-
-        put_str(o, "name", p->name);
-        put_str(o, "email", p->email);
-        put_str(o, "uri", p->uri);
-        json_array_append_new(arr, o);
+    tb_buf_reset(b);
+    for (; rc == 0 && p != NULL; p = p->next) {
+        n = 0;
+        rc = open_obj(b);
+        rc = rc ? rc : add_member(b, "name", p->name, &n);
+        rc = rc ? rc : add_member(b, "email", p->email, &n);
+        rc = rc ? rc : add_member(b, "uri", p->uri, &n);
+        rc = rc ? rc : tb_buf_add(b, "}", 1);
     }
-    return dump(arr, out);
+    return close_list(b, rc);
 }
 
-int tb__json_categories(const struct tb_category *c, char **out)
+int tb__json_categories(struct tb_buf *b, const struct tb_category *c)
 {
-    json_t *arr = json_array();
+    int rc = 0, n;
 
-    for (; arr != NULL && c != NULL; c = c->next) {
-        json_t *o = json_object();
-
-        put_str(o, "term", c->term);
-        put_str(o, "scheme", c->scheme);
-        json_array_append_new(arr, o);
+    tb_buf_reset(b);
+    for (; rc == 0 && c != NULL; c = c->next) {
+        n = 0;
+        rc = open_obj(b);
+        rc = rc ? rc : add_member(b, "term", c->term, &n);
+        rc = rc ? rc : add_member(b, "scheme", c->scheme, &n);
+        rc = rc ? rc : tb_buf_add(b, "}", 1);
     }
-    return dump(arr, out);
+    return close_list(b, rc);
 }
 
-int tb__json_links(const struct tb_link *l, char **out)
+int tb__json_links(struct tb_buf *b, const struct tb_link *l)
 {
-    json_t *arr = json_array();
+    int rc = 0, n;
 
-    for (; arr != NULL && l != NULL; l = l->next) {
-        json_t *o = json_object();
-
-        put_str(o, "href", l->href);
-        put_str(o, "rel", l->rel);
-        put_str(o, "type", l->type);
-        put_str(o, "title", l->title);
-        if (o != NULL && l->length >= 0)
-            json_object_set_new(o, "length", json_integer(l->length));
-        json_array_append_new(arr, o);
+    tb_buf_reset(b);
+    for (; rc == 0 && l != NULL; l = l->next) {
+        n = 0;
+        rc = open_obj(b);
+        rc = rc ? rc : add_member(b, "href", l->href, &n);
+        rc = rc ? rc : add_member(b, "rel", l->rel, &n);
+        rc = rc ? rc : add_member(b, "type", l->type, &n);
+        rc = rc ? rc : add_member(b, "title", l->title, &n);
+        if (rc == 0 && l->length >= 0)
+            rc = tb_buf_addf(b, "%s\"length\":%lld", n ? "," : "", (long long)l->length);
+        rc = rc ? rc : tb_buf_add(b, "}", 1);
     }
-    return dump(arr, out);
+    return close_list(b, rc);
 }
 
 /* Appends one item to a ", "-separated list. */
@@ -95,153 +191,321 @@ static int join_add(struct tb_buf *b, const char *v)
     if (v == NULL || *v == '\0')
         return 0;
     if (b->len > 0)
-        rc = tb_buf_adds(b, ", ");
+        rc = tb_buf_add(b, ", ", 2);
     if (rc == 0)
         rc = tb_buf_adds(b, v);
     return rc;
 }
 
-static int join_take(struct tb_buf *b, int rc, char **out)
+int tb__join_names(struct tb_buf *b, const struct tb_person *p)
 {
-    *out = NULL;
-    if (rc == 0 && b->len > 0) {
-        *out = tb_buf_take(b);
-        rc = *out ? 0 : -ENOMEM;
-    }
-    tb_buf_free(b);
+    int rc = 0;
+
+    tb_buf_reset(b);
+    for (; rc == 0 && p != NULL; p = p->next)
+        rc = join_add(b, p->name);
     return rc;
 }
 
-int tb__join_names(const struct tb_person *p, char **out)
+int tb__join_terms(struct tb_buf *b, const struct tb_category *c)
 {
-    struct tb_buf b;
     int rc = 0;
 
-    tb_buf_init(&b, JOIN_CAP);
-    for (; rc == 0 && p != NULL; p = p->next)
-        rc = join_add(&b, p->name);
-    return join_take(&b, rc, out);
-}
-
-int tb__join_terms(const struct tb_category *c, char **out)
-{
-    struct tb_buf b;
-    int rc = 0;
-
-    tb_buf_init(&b, JOIN_CAP);
+    tb_buf_reset(b);
     for (; rc == 0 && c != NULL; c = c->next)
-        rc = join_add(&b, c->term);
-    return join_take(&b, rc, out);
+        rc = join_add(b, c->term);
+    return rc;
 }
 
-/* The array in json, or NULL (an empty list) when absent or malformed. */
-static json_t *load_array(const char *json)
-{
-    json_t *arr = json ? json_loads(json, 0, NULL) : NULL;
+/* Decoding. Each list element becomes a struct obj, handed to a per-shape
+ * function that appends it to the list being built. */
 
-    if (arr != NULL && !json_is_array(arr)) {
-        json_decref(arr);
-        arr = NULL;
+#define FALLBACK 1    /* the fast path does not handle this text */
+#define MAX_KEYS 5    /* most members an object shape has */
+#define MAX_DIGITS 18 /* longer lengths are left to jansson */
+
+struct obj {
+    const char *v[MAX_KEYS]; /* string members by key index, or NULL */
+    int64_t length;          /* the "length" member, or -1 */
+};
+
+typedef int (*obj_fn)(struct tb_arena *a, const struct obj *o, void *list);
+
+static char unescape(char c)
+{
+    switch (c) {
+    case 'b':
+        return '\b';
+    case 'f':
+        return '\f';
+    case 'n':
+        return '\n';
+    case 'r':
+        return '\r';
+    case 't':
+        return '\t';
+    default: /* '"', '\\' and '/' stand for themselves */
+        return c;
     }
-    return arr;
 }
 
-/* Copies member k of o (a string, else NULL) into the arena. */
-static int take(struct tb_arena *a, json_t *o, const char *k, const char **out)
+/* The end of the string starting at s (after its quote): the closing quote,
+ * or NULL for what the fast path leaves to jansson (\u escapes, control
+ * characters, invalid UTF-8). *esc is set when it holds an escape. */
+static const char *string_end(const char *s, int *esc)
 {
-    const char *v = json_string_value(json_object_get(o, k));
+    size_t n;
 
-    *out = v ? tb_arena_strdup(a, v) : NULL;
-    return (v != NULL && *out == NULL) ? -ENOMEM : 0;
+    *esc = 0;
+    for (; *s != '"'; s += n) {
+        unsigned char c = (unsigned char)*s;
+
+        n = 1;
+        if (c == '\\') {
+            if (s[1] == '\0' || strchr("\"\\/bfnrt", s[1]) == NULL)
+                return NULL;
+            *esc = 1;
+            n = 2;
+        } else if (c < 0x20) {
+            return NULL;
+        } else if (c >= 0x80) {
+            n = utf8_len((const unsigned char *)s);
+            if (n == 0)
+                return NULL;
+        }
+    }
+    return s;
+}
+
+/* Decodes the string after the quote at **p into the arena; *p moves past it. */
+static int fast_string(struct tb_arena *a, const char **p, const char **out)
+{
+    const char *s = *p + 1, *end;
+    int esc;
+    char *d;
+
+    if (**p != '"')
+        return FALLBACK;
+    end = string_end(s, &esc);
+    if (end == NULL)
+        return FALLBACK;
+    d = tb_arena_strndup(a, s, (size_t)(end - s));
+    if (d == NULL)
+        return -ENOMEM;
+    *out = d;
+    *p = end + 1;
+    for (; esc && s < end; s++)
+        *d++ = *s == '\\' ? unescape(*++s) : *s;
+    if (esc)
+        *d = '\0';
+    return 0;
+}
+
+/* A non-negative integer without leading zeros at *p; *p moves past it. */
+static int fast_int(const char **p, int64_t *out)
+{
+    const char *s = *p;
+    int64_t v = 0;
+    int n;
+
+    for (n = 0; s[n] >= '0' && s[n] <= '9'; n++)
+        v = v * 10 + (s[n] - '0');
+    if (n == 0 || n > MAX_DIGITS || (s[0] == '0' && n > 1))
+        return FALLBACK;
+    *out = v;
+    *p = s + n;
+    return 0;
+}
+
+/* The index of the key "k": at *p in keys, moving *p past the colon. */
+static int fast_key(const char **p, const char *const keys[], size_t *k)
+{
+    const char *s = *p + 1;
+    size_t len;
+
+    if (**p != '"')
+        return FALLBACK;
+    for (*k = 0; keys[*k] != NULL; (*k)++) {
+        len = strlen(keys[*k]);
+        if (strncmp(s, keys[*k], len) == 0 && s[len] == '"' && s[len + 1] == ':') {
+            *p = s + len + 2;
+            return 0;
+        }
+    }
+    return FALLBACK;
+}
+
+/* One object at *p with members from keys, as the encoder writes it. */
+static int fast_obj(struct tb_arena *a, const char **p, const char *const keys[], struct obj *o)
+{
+    const char *s = *p;
+    size_t k;
+    int rc = 0;
+
+    memset(o, 0, sizeof(*o));
+    o->length = -1;
+    if (*s++ != '{')
+        return FALLBACK;
+    while (rc == 0 && *s != '}') {
+        rc = fast_key(&s, keys, &k);
+        if (rc == 0)
+            rc = strcmp(keys[k], "length") == 0 ? fast_int(&s, &o->length)
+                                                : fast_string(a, &s, &o->v[k]);
+        if (rc == 0 && *s == ',' && s[1] != '}')
+            s++;
+        else if (rc == 0 && *s != '}')
+            rc = FALLBACK;
+    }
+    *p = s + 1;
+    return rc;
+}
+
+/* The encoder's own output: [{...},{...}] and nothing else. */
+static int fast_list(struct tb_arena *a, const char *s, const char *const keys[], obj_fn fn,
+                     void *list)
+{
+    struct obj o;
+    int rc = 0;
+
+    if (*s++ != '[')
+        return FALLBACK;
+    while (rc == 0 && *s != ']') {
+        rc = fast_obj(a, &s, keys, &o);
+        if (rc == 0)
+            rc = fn(a, &o, list);
+        if (rc == 0 && *s == ',' && s[1] != ']')
+            s++;
+        else if (rc == 0 && *s != ']')
+            rc = FALLBACK;
+    }
+    return (rc == 0 && s[1] != '\0') ? FALLBACK : rc;
+}
+
+/* Any JSON jansson reads; what is not an array is an empty list, members
+ * that are not strings (or an integer length) are absent. */
+static int slow_list(struct tb_arena *a, const char *json, const char *const keys[], obj_fn fn,
+                     void *list)
+{
+    json_t *arr = json_loads(json, 0, NULL), *el, *v;
+    struct obj o;
+    size_t i, k;
+    int rc = 0;
+
+    json_array_foreach(arr, i, el)
+    {
+        memset(&o, 0, sizeof(o));
+        o.length = -1;
+        for (k = 0; rc == 0 && keys[k] != NULL; k++) {
+            v = json_object_get(el, keys[k]);
+            if (strcmp(keys[k], "length") == 0) {
+                o.length = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+            } else if (json_is_string(v)) {
+                o.v[k] = tb_arena_strdup(a, json_string_value(v));
+                rc = o.v[k] ? 0 : -ENOMEM;
+            }
+        }
+        rc = rc ? rc : fn(a, &o, list);
+        if (rc != 0)
+            break;
+    }
+    json_decref(arr);
+    return rc;
+}
+
+static const char *const person_keys[] = {"name", "email", "uri", NULL};
+static const char *const category_keys[] = {"term", "scheme", NULL};
+static const char *const link_keys[] = {"href", "rel", "type", "title", "length", NULL};
+
+static int add_person(struct tb_arena *a, const struct obj *o, void *list)
+{
+    struct tb_person ***tail = list;
+    struct tb_person *p = tb_arena_alloc(a, sizeof(*p));
+
+    if (p == NULL)
+        return -ENOMEM;
+    p->name = o->v[0] ? o->v[0] : "";
+    p->email = o->v[1];
+    p->uri = o->v[2];
+    **tail = p;
+    *tail = &p->next;
+    return 0;
+}
+
+static int add_category(struct tb_arena *a, const struct obj *o, void *list)
+{
+    struct tb_category ***tail = list;
+    struct tb_category *c = tb_arena_alloc(a, sizeof(*c));
+
+    if (c == NULL)
+        return -ENOMEM;
+    c->term = o->v[0] ? o->v[0] : "";
+    c->scheme = o->v[1];
+    **tail = c;
+    *tail = &c->next;
+    return 0;
+}
+
+static int add_link(struct tb_arena *a, const struct obj *o, void *list)
+{
+    struct tb_link ***tail = list;
+    struct tb_link *l = tb_arena_alloc(a, sizeof(*l));
+
+    if (l == NULL)
+        return -ENOMEM;
+    l->href = o->v[0];
+    l->rel = o->v[1];
+    l->type = o->v[2];
+    l->title = o->v[3];
+    l->length = o->length;
+    **tail = l;
+    *tail = &l->next;
+    return 0;
 }
 
 int tb__unjson_people(struct tb_arena *a, const char *json, struct tb_person **out)
 {
-    json_t *arr = load_array(json), *o;
     struct tb_person **tail = out;
-    size_t i;
-    int rc = 0;
+    int rc;
 
     *out = NULL;
-    json_array_foreach(arr, i, o)
-    {
-        struct tb_person *p = tb_arena_alloc(a, sizeof(*p));
-
-        rc = p ? take(a, o, "name", &p->name) : -ENOMEM;
-        if (rc == 0)
-            rc = take(a, o, "email", &p->email);
-        if (rc == 0)
-            rc = take(a, o, "uri", &p->uri);
-        if (rc != 0)
-            break;
-        if (p->name == NULL)
-            p->name = "";
-        *tail = p;
-        tail = &p->next;
+    rc = json ? fast_list(a, json, person_keys, add_person, &tail) : 0;
+    if (rc == FALLBACK) {
+        /* What the fast path built stays in the arena until the feed goes. */
+        *out = NULL;
+        tail = out;
+        rc = slow_list(a, json, person_keys, add_person, &tail);
     }
-    json_decref(arr);
     return rc;
 }
 
 int tb__unjson_categories(struct tb_arena *a, const char *json, struct tb_category **out)
 {
-    json_t *arr = load_array(json), *o;
     struct tb_category **tail = out;
-    size_t i;
-    int rc = 0;
+    int rc;
 
     *out = NULL;
-    json_array_foreach(arr, i, o)
-    {
-        struct tb_category *c = tb_arena_alloc(a, sizeof(*c));
-
-        rc = c ? take(a, o, "term", &c->term) : -ENOMEM;
-        if (rc == 0)
-            rc = take(a, o, "scheme", &c->scheme);
-        if (rc != 0)
-            break;
-        if (c->term == NULL)
-            c->term = "";
-        *tail = c;
-        tail = &c->next;
+    rc = json ? fast_list(a, json, category_keys, add_category, &tail) : 0;
+    if (rc == FALLBACK) {
+        /* What the fast path built stays in the arena until the feed goes. */
+        *out = NULL;
+        tail = out;
+        rc = slow_list(a, json, category_keys, add_category, &tail);
     }
-    json_decref(arr);
-    return rc;
-}
-
-static int take_link(struct tb_arena *a, json_t *o, struct tb_link *l)
-{
-    json_t *len = json_object_get(o, "length");
-    int rc = take(a, o, "href", &l->href);
-
-    if (rc == 0)
-        rc = take(a, o, "rel", &l->rel);
-    if (rc == 0)
-        rc = take(a, o, "type", &l->type);
-    if (rc == 0)
-        rc = take(a, o, "title", &l->title);
-    l->length = json_is_integer(len) ? (int64_t)json_integer_value(len) : -1;
     return rc;
 }
 
 int tb__unjson_links(struct tb_arena *a, const char *json, struct tb_link **out)
 {
-    json_t *arr = load_array(json), *o;
     struct tb_link **tail = out;
-    size_t i;
-    int rc = 0;
+    int rc;
 
     *out = NULL;
-    json_array_foreach(arr, i, o)
-    {
-        struct tb_link *l = tb_arena_alloc(a, sizeof(*l));
-
-        rc = l ? take_link(a, o, l) : -ENOMEM;
-        if (rc != 0)
-            break;
-        *tail = l;
-        tail = &l->next;
+    rc = json ? fast_list(a, json, link_keys, add_link, &tail) : 0;
+    if (rc == FALLBACK) {
+        /* What the fast path built stays in the arena until the feed goes. */
+        *out = NULL;
+        tail = out;
+        rc = slow_list(a, json, link_keys, add_link, &tail);
     }
-    json_decref(arr);
     return rc;
 }

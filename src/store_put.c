@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define TAG_PREFIX "tag:tributary.invalid,2024:"
-#define HASH_LEN 32
+#define HASH_LEN TB__HASH_LEN
 #define TAG_LEN (sizeof(TAG_PREFIX) + 2 * HASH_LEN)
 
 /* One put in progress: where entries go and what came of them. */
@@ -32,72 +32,6 @@ struct put {
     char *err;                /* caller's error buffer */
     size_t errlen;            /* its size */
 };
-
-/* The columns of an entry that are derived rather than copied. */
-struct row {
-    char *authors, *categories;             /* plain names / terms for FTS */
-    char *authors_json, *contributors_json; /* JSON lists */
-    char *categories_json, *links_json;     /* JSON lists */
-    unsigned char hash[HASH_LEN];           /* change-detection hash */
-};
-
-static int hash_str(EVP_MD_CTX *c, const char *v)
-{
-    /* Length-prefixed, with 0 for absent, so ("ab","c") differs from ("a","bc")
-     * and NULL from "". */
-    uint64_t n = v ? (uint64_t)strlen(v) + 1 : 0;
-
-    return EVP_DigestUpdate(c, &n, sizeof(n)) && (v == NULL || EVP_DigestUpdate(c, v, n - 1));
-}
-
-static int hash_entry(const struct tb_entry *e, struct row *r)
-{
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    char flags[64];
-    int ok;
-
-    if (c == NULL)
-        return -ENOMEM;
-    snprintf(flags, sizeof(flags), "%lld %d %d", (long long)e->updated, e->summary.is_html,
-             e->content.is_html);
-    ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) && hash_str(c, e->title) &&
-         hash_str(c, e->link) && hash_str(c, e->summary.value) && hash_str(c, e->content.value) &&
-         hash_str(c, flags) && hash_str(c, r->authors_json) && hash_str(c, r->categories_json) &&
-         EVP_DigestFinal_ex(c, r->hash, NULL);
-    EVP_MD_CTX_free(c);
-    return ok ? 0 : -ENOMEM;
-}
-
-static void row_free(struct row *r)
-{
-    free(r->authors);
-    free(r->categories);
-    free(r->authors_json);
-    free(r->contributors_json);
-    free(r->categories_json);
-    free(r->links_json);
-}
-
-static int row_make(const struct tb_entry *e, struct row *r)
-{
-    int rc;
-
-    memset(r, 0, sizeof(*r));
-    rc = tb__join_names(e->authors, &r->authors);
-    if (rc == 0)
-        rc = tb__join_terms(e->categories, &r->categories);
-    if (rc == 0)
-        rc = tb__json_people(e->authors, &r->authors_json);
-    if (rc == 0)
-        rc = tb__json_people(e->contributors, &r->contributors_json);
-    if (rc == 0)
-        rc = tb__json_categories(e->categories, &r->categories_json);
-    if (rc == 0)
-        rc = tb__json_links(e->links, &r->links_json);
-    if (rc == 0)
-        rc = hash_entry(e, r);
-    return rc;
-}
 
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
 {
@@ -121,7 +55,7 @@ static int bind_time(sqlite3_stmt *st, int i, int64_t t)
 }
 
 /* Binds ?1..?23, the content columns shared by the insert and the update. */
-static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct row *r,
+static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct tb__row *r,
                     int64_t updated)
 {
     const char *const texts[] = {r->authors,    r->authors_json,    r->contributors_json,
@@ -206,30 +140,15 @@ static int make_tag(const char *name, const char *key, char tag[TAG_LEN])
     return 0;
 }
 
-/* The upstream id when it is an unused absolute IRI outside our own tag
- * namespace (so it cannot take a tag another entry will need) and not a
- * script URL (readers may follow an id as a link), else a tag. */
-static int choose_out_id(struct put *p, const struct tb_entry *e, char tag[TAG_LEN],
-                         const char **out)
+/* The upstream id when it is an absolute IRI outside our own tag namespace
+ * (so it cannot take a tag another entry will need) and not a script URL
+ * (readers may follow an id as a link); else NULL, for a tag. */
+static const char *upstream_out_id(const struct tb_entry *e)
 {
-    sqlite3_stmt *st;
-    int64_t used = 0;
-    int rc;
-
-    *out = tag;
     if (is_absolute_iri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0 &&
-        !tb_norm_is_script_url(e->id)) {
-        st = tb__store_stmt(p->s, TB__ST_OUTID_USED);
-        bind_text(st, 1, e->id);
-        rc = tb__store_id(p->s, st, &used, p->err, p->errlen, "out_id");
-        if (rc != 0)
-            return rc;
-        if (used == 0) {
-            *out = e->id;
-            return 0;
-        }
-    }
-    return make_tag(p->source_name, e->key, tag);
+        !tb_norm_is_script_url(e->id))
+        return e->id;
+    return NULL;
 }
 
 /* Records that this source carries entry `id` under `key`. */
@@ -251,104 +170,126 @@ static int link_source(struct put *p, int64_t id, const char *key)
     return tb__store_done(p->s, st, p->err, p->errlen, "entry source");
 }
 
-static int insert_entry(struct put *p, const struct tb_entry *e, const struct row *r)
+/* Runs the insert with out_id bound; SQLITE_CONSTRAINT_UNIQUE when that
+ * out_id is taken (out_id is the table's only UNIQUE column). */
+static int insert_as(struct put *p, const struct tb_entry *e, const struct tb__row *r,
+                     const char *out_id)
 {
-    char tag[TAG_LEN];
-    const char *out_id;
-    sqlite3_stmt *st;
-    int64_t id;
-    int rc = choose_out_id(p, e, tag, &out_id);
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_INSERT);
+    int rc = bind_row(st, e, r, e->updated);
 
-    if (rc != 0)
-        return rc;
-    st = tb__store_stmt(p->s, TB__ST_INSERT);
-    rc = bind_row(st, e, r, e->updated);
     rc = rc ? rc : bind_text(st, 24, out_id);
     rc = rc ? rc : sqlite3_bind_int64(st, 25, p->source_id);
     rc = rc ? rc : sqlite3_bind_int64(st, 26, p->seen_at);
-    rc = rc ? tb__store_fail(p->s, p->err, p->errlen, "bind")
-            : tb__store_done(p->s, st, p->err, p->errlen, "insert entry");
-    if (rc != 0)
+    if (rc != SQLITE_OK)
         return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    else
+        rc = sqlite3_extended_errcode(p->s->db);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Inserts under the upstream id if it is usable and free, else under a tag:
+ * the UNIQUE constraint tells a taken id, sparing a lookup per entry. */
+static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
+{
+    const char *out_id = upstream_out_id(e);
+    char tag[TAG_LEN];
+    int64_t id;
+    int rc = SQLITE_CONSTRAINT_UNIQUE;
+
+    if (out_id != NULL)
+        rc = insert_as(p, e, r, out_id);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        rc = make_tag(p->source_name, e->key, tag);
+        if (rc != 0)
+            return rc;
+        rc = insert_as(p, e, r, tag);
+    }
+    if (rc != SQLITE_OK)
+        return tb__store_fail(p->s, p->err, p->errlen, "insert entry");
     id = sqlite3_last_insert_rowid(p->s->db);
     rc = link_source(p, id, e->key);
     p->st.added++;
     return rc ? rc : push_id(p, id);
 }
 
-/* An existing entry seen again: rewrite it only if changed at its origin. */
-static int refresh_entry(struct put *p, int64_t id, const struct tb_entry *e, const struct row *r)
-{
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_STATE);
-    int64_t origin;
-    int same, rc;
+/* The stored entry an incoming one is a copy of. */
+struct match {
+    int64_t id;     /* its rowid, or 0 when there is none */
+    int own;        /* matched by this source's own key */
+    int64_t origin; /* the source it first came from */
+    int same;       /* its content hash equals the incoming one's */
+};
 
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = tb__store_fail(p->s, p->err, p->errlen, "entry state");
-        sqlite3_reset(st);
-        return rc;
-    }
-    origin = sqlite3_column_int64(st, 0);
-    same = sqlite3_column_bytes(st, 1) == HASH_LEN &&
-           memcmp(sqlite3_column_blob(st, 1), r->hash, HASH_LEN) == 0;
-    sqlite3_reset(st);
-    if (same || origin != p->source_id) {
+/* An existing entry seen again: rewrite it only if changed at its origin. */
+static int refresh_entry(struct put *p, const struct match *m, const struct tb_entry *e,
+                         const struct tb__row *r)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (m->same || m->origin != p->source_id) {
         p->st.unchanged++;
         return 0;
     }
     st = tb__store_stmt(p->s, TB__ST_UPDATE);
     rc = bind_row(st, e, r, e->updated != TB_TIME_NONE ? e->updated : p->seen_at);
-    rc = rc ? rc : sqlite3_bind_int64(st, 24, id);
+    rc = rc ? rc : sqlite3_bind_int64(st, 24, m->id);
     rc = rc ? tb__store_fail(p->s, p->err, p->errlen, "bind")
             : tb__store_done(p->s, st, p->err, p->errlen, "update entry");
     p->st.updated++;
-    return rc ? rc : push_id(p, id);
+    return rc ? rc : push_id(p, m->id);
 }
 
-/* *id = the entry this one is a copy of, or 0; *own = matched by our key.
- * Across sources: by arXiv id, else DOI, else canonical link, one statement. */
-static int find_entry(struct put *p, const struct tb_entry *e, int64_t *id, int *own)
+/* Finds the entry this one is a copy of, with its origin and hash, in one
+ * statement: by the source's own key, else across sources by arXiv id, DOI
+ * or canonical link (SQL in store.c). */
+static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r,
+                      struct match *m)
 {
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_KEY_GET);
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_MATCH);
     int rc;
 
+    memset(m, 0, sizeof(*m));
     sqlite3_bind_int64(st, 1, p->source_id);
     bind_text(st, 2, e->key);
-    rc = tb__store_id(p->s, st, id, p->err, p->errlen, "lookup");
-    *own = *id != 0;
-    if (rc != 0 || *id != 0 ||
-        !(has_ident(e->arxiv_id) || has_ident(e->doi) || has_ident(e->canon_link)))
-        return rc;
-    st = tb__store_stmt(p->s, TB__ST_BY_IDENT);
-    bind_ident(st, 1, e->arxiv_id);
-    bind_ident(st, 2, e->doi);
-    bind_ident(st, 3, e->canon_link);
-    return tb__store_id(p->s, st, id, p->err, p->errlen, "lookup");
+    bind_ident(st, 3, e->arxiv_id);
+    bind_ident(st, 4, e->doi);
+    bind_ident(st, 5, e->canon_link);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        m->id = sqlite3_column_int64(st, 0);
+        m->own = sqlite3_column_int(st, 1);
+        m->origin = sqlite3_column_int64(st, 2);
+        m->same = sqlite3_column_bytes(st, 3) == HASH_LEN &&
+                  memcmp(sqlite3_column_blob(st, 3), r->hash, HASH_LEN) == 0;
+    }
+    rc = (rc == SQLITE_ROW || rc == SQLITE_DONE)
+             ? 0
+             : tb__store_fail(p->s, p->err, p->errlen, "lookup");
+    sqlite3_reset(st);
+    return rc;
 }
 
-static int put_entry(struct put *p, const struct tb_entry *e)
+static int put_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
 {
-    struct row r;
-    int64_t id = 0;
-    int own = 0;
+    struct match m;
     int rc;
 
     if (e->key == NULL) {
         snprintf(p->err, p->errlen, "entry without a key (was the feed normalized?)");
         return -EINVAL;
     }
-    rc = row_make(e, &r);
-    if (rc == 0)
-        rc = find_entry(p, e, &id, &own);
-    if (rc == 0 && id == 0)
-        rc = insert_entry(p, e, &r);
-    else if (rc == 0 && !own)
-        rc = link_source(p, id, e->key);
-    if (rc == 0 && id != 0)
-        rc = refresh_entry(p, id, e, &r);
-    row_free(&r);
-    return rc;
+    rc = find_entry(p, e, r, &m);
+    if (rc == 0 && m.id == 0)
+        return insert_entry(p, e, r);
+    if (rc == 0 && !m.own)
+        rc = link_source(p, m.id, e->key);
+    return rc ? rc : refresh_entry(p, &m, e, r);
 }
 
 /* Checks the source exists, keeps its name and records the feed's metadata. */
@@ -380,20 +321,26 @@ static int put_source(struct put *p, const struct tb_feed *f)
     return tb__store_done(p->s, st, p->err, p->errlen, "source metadata");
 }
 
-int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_feed *f,
-                      int64_t seen_at, struct tb_store_stats *st, int64_t **new_ids, size_t *n_new,
-                      char *err, size_t errlen)
+int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb_feed *f,
+                          const struct tb_store_prep *prep, int64_t seen_at,
+                          struct tb_store_stats *st, int64_t **new_ids, size_t *n_new, char *err,
+                          size_t errlen)
 {
     struct put p = {
         .s = s, .source_id = source_id, .seen_at = seen_at, .err = err, .errlen = errlen};
     const struct tb_entry *e;
-    int rc;
+    size_t i = 0;
+    int rc = 0;
 
-    rc = tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
+    if (prep == NULL || prep->feed != f || prep->n != f->nentries) {
+        snprintf(err, errlen, "entries not prepared for this feed");
+        rc = -EINVAL;
+    }
+    rc = rc ? rc : tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
     if (rc == 0)
         rc = put_source(&p, f);
-    for (e = f->entries; rc == 0 && e != NULL; e = e->next)
-        rc = put_entry(&p, e);
+    for (e = f->entries; rc == 0 && e != NULL && i < prep->n; e = e->next)
+        rc = put_entry(&p, e, &prep->rows[i++]);
     if (rc == 0)
         rc = tb__store_done(s, tb__store_stmt(s, TB__ST_COMMIT), err, errlen, "commit");
     if (rc == 0 && (s->flags & TB_STORE_TEMP) && (p.st.added || p.st.updated))
@@ -412,5 +359,28 @@ int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_fee
         *new_ids = p.ids;
         *n_new = p.n;
     }
+    return rc;
+}
+
+int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_feed *f,
+                      int64_t seen_at, struct tb_store_stats *st, int64_t **new_ids, size_t *n_new,
+                      char *err, size_t errlen)
+{
+    struct tb_store_prep *prep = NULL;
+    struct tb_arena a;
+    int rc;
+
+    tb_arena_init(&a);
+    rc = tb__store_prepare(&a, f, &prep);
+    if (rc != 0) {
+        snprintf(err, errlen, "preparing entries: %s", tb_strerror(rc));
+        if (new_ids != NULL) {
+            *new_ids = NULL;
+            *n_new = 0;
+        }
+    } else {
+        rc = tb_store_put_prepared(s, source_id, f, prep, seen_at, st, new_ids, n_new, err, errlen);
+    }
+    tb_arena_free(&a);
     return rc;
 }

@@ -15,6 +15,13 @@ SOURCE_DIR = os.environ.get("TB_SOURCE_DIR", os.path.join(os.path.dirname(__file
 ATOM_RNC = os.path.join(SHARED, "atom.rnc")
 
 
+def sanitized():
+    """Whether the tributary binary is built with AddressSanitizer, whose shadow
+    memory and quarantine make resident-memory figures meaningless."""
+    with open(BIN, "rb") as f:
+        return b"AddressSanitizer" in f.read()
+
+
 def run(*args, stdin=None, check=True, timeout=120):
     """Runs tributary with args; returns CompletedProcess (bytes stdout, text stderr)."""
     p = subprocess.run([BIN, *args], input=stdin, capture_output=True, timeout=timeout)

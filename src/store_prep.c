@@ -1,0 +1,105 @@
+/*
+ * The columns of an entry that are derived rather than copied: the JSON list
+ * columns, the plain name and term lists FTS indexes, and the change hash.
+ * Computed from the feed alone, so `merge` does it on its parsing threads
+ * while the main thread runs the store's SQL.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#define COL_CAP (1u << 30)
+
+/* What one prepare needs: the arena, a scratch buffer and a hashing context. */
+struct prep_ctx {
+    struct tb_arena *a; /* where the columns go */
+    struct tb_buf b;    /* scratch for one column */
+    EVP_MD_CTX *md;     /* reused for every entry */
+    EVP_MD *sha256;     /* fetched once */
+};
+
+static int hash_str(EVP_MD_CTX *c, const char *v)
+{
+    /* Length-prefixed, with 0 for absent, so ("ab","c") differs from ("a","bc")
+     * and NULL from "". */
+    uint64_t n = v ? (uint64_t)strlen(v) + 1 : 0;
+
+    return EVP_DigestUpdate(c, &n, sizeof(n)) && (v == NULL || EVP_DigestUpdate(c, v, n - 1));
+}
+
+static int hash_entry(struct prep_ctx *x, const struct tb_entry *e, struct tb__row *r)
+{
+    EVP_MD_CTX *c = x->md;
+    char flags[64];
+    int ok;
+
+    snprintf(flags, sizeof(flags), "%lld %d %d", (long long)e->updated, e->summary.is_html,
+             e->content.is_html);
+    ok = EVP_DigestInit_ex(c, x->sha256, NULL) && hash_str(c, e->title) && hash_str(c, e->link) &&
+         hash_str(c, e->summary.value) && hash_str(c, e->content.value) && hash_str(c, flags) &&
+         hash_str(c, r->authors_json) && hash_str(c, r->categories_json) &&
+         EVP_DigestFinal_ex(c, r->hash, NULL);
+    return ok ? 0 : -ENOMEM;
+}
+
+/* Copies the scratch buffer into the arena; empty gives NULL. */
+static int keep(struct prep_ctx *x, int rc, const char **out)
+{
+    *out = NULL;
+    if (rc != 0 || x->b.len == 0)
+        return rc;
+    *out = tb_arena_strndup(x->a, x->b.data, x->b.len);
+    return *out ? 0 : -ENOMEM;
+}
+
+static int make_row(struct prep_ctx *x, const struct tb_entry *e, struct tb__row *r)
+{
+    int rc = keep(x, tb__join_names(&x->b, e->authors), &r->authors);
+
+    rc = rc ? rc : keep(x, tb__join_terms(&x->b, e->categories), &r->categories);
+    rc = rc ? rc : keep(x, tb__json_people(&x->b, e->authors), &r->authors_json);
+    rc = rc ? rc : keep(x, tb__json_people(&x->b, e->contributors), &r->contributors_json);
+    rc = rc ? rc : keep(x, tb__json_categories(&x->b, e->categories), &r->categories_json);
+    rc = rc ? rc : keep(x, tb__json_links(&x->b, e->links), &r->links_json);
+    return rc ? rc : hash_entry(x, e, r);
+}
+
+int tb__store_prepare(struct tb_arena *a, const struct tb_feed *f, struct tb_store_prep **out)
+{
+    struct prep_ctx x = {.a = a};
+    struct tb_store_prep *p = tb_arena_alloc(a, sizeof(*p));
+    const struct tb_entry *e;
+    size_t i = 0;
+    int rc = 0;
+
+    *out = NULL;
+    tb_buf_init(&x.b, COL_CAP);
+    x.md = EVP_MD_CTX_new();
+    x.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (p == NULL || x.md == NULL || x.sha256 == NULL)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        p->feed = f;
+        p->n = f->nentries;
+        p->rows = tb_arena_alloc(a, (f->nentries ? f->nentries : 1) * sizeof(*p->rows));
+        rc = p->rows ? 0 : -ENOMEM;
+    }
+    for (e = f->entries; rc == 0 && e != NULL && i < p->n; e = e->next)
+        rc = make_row(&x, e, &p->rows[i++]);
+    if (rc == 0 && (e != NULL || i != p->n))
+        rc = -EINVAL; /* nentries does not count the list */
+    EVP_MD_free(x.sha256);
+    EVP_MD_CTX_free(x.md);
+    tb_buf_free(&x.b);
+    if (rc == 0)
+        *out = p;
+    return rc;
+}
+
+int tb_store_prepare(struct tb_feed *f, struct tb_store_prep **out)
+{
+    return tb__store_prepare(&f->arena, f, out);
+}
