@@ -13,6 +13,7 @@
 #ifndef TB_SOURCE_H
 #define TB_SOURCE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /** Longest a Cache-Control max-age or RSS ttl may stretch an interval (s). */
@@ -66,9 +67,11 @@ void tb_source_after_fetch(struct tb_source_state *st, int64_t interval, int64_t
 
 /**
  * First next_poll for a source without stored state: now plus rnd times
- * min(interval, TB_SOURCE_FIRST_SPREAD), so thousands of fresh sources do
- * not fire at once. A restarted daemon keeps the stored next_poll instead.
+ * min(interval, TB_SOURCE_FIRST_SPREAD, nsources seconds), so thousands of
+ * fresh sources do not fire at once while a handful start within seconds.
+ * `nsources` is how many sources the daemon has. A restarted daemon keeps
+ * the stored next_poll instead.
  */
-int64_t tb_source_first_poll(int64_t interval, int64_t now, double rnd);
+int64_t tb_source_first_poll(int64_t interval, int64_t now, size_t nsources, double rnd);
 
 #endif

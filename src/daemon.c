@@ -217,7 +217,7 @@ static int src_load_state(struct src *s)
     if (s->st.next_poll != 0)
         return 0;
     /* Saved at once, so `sources` shows it and a restart keeps the spread. */
-    s->st.next_poll = tb_source_first_poll(s->interval, now_s(), next_rnd(d));
+    s->st.next_poll = tb_source_first_poll(s->interval, now_s(), d->cfg->nsources, next_rnd(d));
     rc = tb_store_state_put(d->store, &s->st, err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, s->name, "state: %s", err);

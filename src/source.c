@@ -85,10 +85,13 @@ void tb_source_after_fetch(struct tb_source_state *st, int64_t interval, int64_t
         st->disabled = 1;
 }
 
-int64_t tb_source_first_poll(int64_t interval, int64_t now, double rnd)
+int64_t tb_source_first_poll(int64_t interval, int64_t now, size_t nsources, double rnd)
 {
     int64_t spread = interval < TB_SOURCE_FIRST_SPREAD ? interval : TB_SOURCE_FIRST_SPREAD;
 
+    /* About one new source a second is gentle enough for anyone. */
+    if (nsources < (size_t)spread)
+        spread = (int64_t)nsources;
     if (spread < 0)
         spread = 0;
     return now + (int64_t)(clamp_rnd(rnd) * (double)spread);

@@ -179,18 +179,22 @@ static void test_extremes(void)
 
 static void test_first_poll(void)
 {
-    CHECK_EQ(tb_source_first_poll(HOUR, NOW, 0.0), NOW);
-    CHECK_EQ(tb_source_first_poll(HOUR, NOW, 0.5), NOW + 300);
-    CHECK(tb_source_first_poll(HOUR, NOW, 0.999999) < NOW + 600);
-    CHECK_EQ(tb_source_first_poll(120, NOW, 0.5), NOW + 60);
-    CHECK(tb_source_first_poll(HOUR, NOW, 5.0) < NOW + 600);
-    CHECK_EQ(tb_source_first_poll(HOUR, NOW, -1.0), NOW);
+    CHECK_EQ(tb_source_first_poll(HOUR, NOW, 5000, 0.0), NOW);
+    CHECK_EQ(tb_source_first_poll(HOUR, NOW, 5000, 0.5), NOW + 300);
+    CHECK(tb_source_first_poll(HOUR, NOW, 5000, 0.999999) < NOW + 600);
+    CHECK_EQ(tb_source_first_poll(120, NOW, 5000, 0.5), NOW + 60);
+    CHECK(tb_source_first_poll(HOUR, NOW, 5000, 5.0) < NOW + 600);
+    CHECK_EQ(tb_source_first_poll(HOUR, NOW, 5000, -1.0), NOW);
+    /* A handful of sources start within seconds, not minutes. */
+    CHECK_EQ(tb_source_first_poll(HOUR, NOW, 11, 0.5), NOW + 5);
+    CHECK(tb_source_first_poll(HOUR, NOW, 11, 0.999999) < NOW + 11);
+    CHECK_EQ(tb_source_first_poll(HOUR, NOW, 0, 0.7), NOW);
     /* The spread really spreads: 100 evenly drawn values give many slots. */
     {
         int64_t lo = INT64_MAX, hi = 0;
 
         for (int i = 0; i < 100; i++) {
-            int64_t t = tb_source_first_poll(HOUR, NOW, i / 100.0);
+            int64_t t = tb_source_first_poll(HOUR, NOW, 5000, i / 100.0);
             lo = t < lo ? t : lo;
             hi = t > hi ? t : hi;
         }
