@@ -603,13 +603,17 @@ static int evict_idle(struct tb_http *h)
     uv_os_fd_t fd;
 
     for (c = h->oldest; c != NULL; c = c->prev) {
-        if (c->evicted || c->tcp.write_queue_size != 0 ||
-            uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        if (c->evicted)
             continue;
-        shutdown(fd, SHUT_RDWR);
+        /* One that h2o is already closing frees its place in this loop iteration. */
+        if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
+            if (c->tcp.write_queue_size != 0 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+                continue;
+            shutdown(fd, SHUT_RDWR);
+            h->evictions++;
+        }
         c->evicted = 1;
         h->nevicted++;
-        h->evictions++;
         return 0;
     }
     return -1;
