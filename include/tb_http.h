@@ -15,9 +15,9 @@
  * bodies above 64 KB are refused with 413; a client that stops reading a
  * response for req_timeout_ms (checked once a second) is cut; at most
  * max_conns connections at once: a new connection at the cap shuts down the
- * oldest one that has no response being written (idle keep-alive, or still
- * sending its request head), and is closed at once only when every
- * connection is busy writing. RLIMIT_NOFILE's soft limit is raised to fit
+ * oldest idle one (no response being written, no request bytes waiting:
+ * keep-alive between requests, or a client sending nothing for now), and is
+ * closed at once only when every connection is busy. RLIMIT_NOFILE's soft limit is raised to fit
  * max_conns (the cap is lowered when the hard limit does not allow it).
  * The gzip form is computed on the loop thread inside tb_http_put().
  */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <signal.h>
@@ -591,11 +592,25 @@ static void on_rejected_closed(uv_handle_t *handle)
 }
 
 /*
- * At the cap, the oldest connection with nothing being written to it (an idle
- * keep-alive connection, or one still sending its request head) is shut down
- * so that a new client gets in: otherwise max_conns idle connections would
- * lock everyone out until their request deadline. h2o reads EOF and closes
- * it. Returns -1 when every connection is busy writing a response.
+ * Whether a connection is idle: no response being written and no request
+ * bytes waiting unread in the socket (a client that just sent its request
+ * while a burst of connections is being accepted is not idle).
+ */
+static int conn_idle(struct conn *c, uv_os_fd_t *fd)
+{
+    int unread = 0;
+
+    if (c->tcp.write_queue_size != 0 || uv_fileno((uv_handle_t *)&c->tcp, fd) != 0)
+        return 0;
+    return ioctl(*fd, FIONREAD, &unread) == 0 && unread == 0;
+}
+
+/*
+ * At the cap, the oldest idle connection (keep-alive between requests, or
+ * one that has sent nothing for now) is shut down so that a new client gets
+ * in: otherwise max_conns idle connections would lock everyone out until
+ * their request deadline. h2o reads EOF and closes it. Returns -1 when
+ * every connection is busy.
  */
 static int evict_idle(struct tb_http *h)
 {
@@ -607,7 +622,7 @@ static int evict_idle(struct tb_http *h)
             continue;
         /* One that h2o is already closing frees its place in this loop iteration. */
         if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
-            if (c->tcp.write_queue_size != 0 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+            if (!conn_idle(c, &fd))
                 continue;
             shutdown(fd, SHUT_RDWR);
             h->evictions++;
