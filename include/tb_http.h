@@ -14,8 +14,12 @@
  * head (h2o's compiled limits: the connection is closed past them); request
  * bodies above 64 KB are refused with 413; a client that stops reading a
  * response for req_timeout_ms (checked once a second) is cut; at most
- * max_conns connections at once (further ones are accepted and closed at
- * once). The gzip form is computed on the loop thread inside tb_http_put().
+ * max_conns connections at once: a new connection at the cap shuts down the
+ * oldest idle one (no response being written, no request bytes waiting:
+ * keep-alive between requests, or a client sending nothing for now), and is
+ * closed at once only when every connection is busy. RLIMIT_NOFILE's soft limit is raised to fit
+ * max_conns (the cap is lowered when the hard limit does not allow it).
+ * The gzip form is computed on the loop thread inside tb_http_put().
  */
 #ifndef TB_HTTP_H
 #define TB_HTTP_H

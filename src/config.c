@@ -72,6 +72,8 @@ static const struct key tributary_keys[] = {
     {"low_speed_time", V_DURATION, CFG(low_speed_time)},
     {"max_connections", V_INT, CFG(max_connections)},
     {"max_per_host", V_INT, CFG(max_per_host)},
+    {"request_timeout", V_DURATION, CFG(request_timeout)},
+    {"max_clients", V_INT, CFG(max_clients)},
     {NULL, V_TEXT, 0},
 };
 
@@ -1104,6 +1106,8 @@ static struct tb_config *config_new(const char *path)
     c->low_speed_time = 20;
     c->max_connections = 32;
     c->max_per_host = 4;
+    c->request_timeout = 10;
+    c->max_clients = 1024;
     return c;
 }
 

@@ -847,7 +847,9 @@ static int start_fetcher(struct daemon *d)
 
 static int start_http(struct daemon *d)
 {
-    struct tb_http_opts ho = {.listen = d->cfg->listen};
+    struct tb_http_opts ho = {.listen = d->cfg->listen,
+                              .req_timeout_ms = d->cfg->request_timeout * 1000,
+                              .max_conns = d->cfg->max_clients};
     char err[512] = "";
     int rc = tb_http_new(&d->loop, &ho, &d->http, err, sizeof(err));
 

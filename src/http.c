@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <time.h>
@@ -26,6 +28,7 @@
 #define MAX_ENTITY (64 * 1024)    /* request bodies above this get 413 */
 #define METRICS_CAP (1024 * 1024) /* cap on the /metrics text */
 #define SWEEP_MS 1000             /* period of the stalled-writer check */
+#define FD_RESERVE 64             /* descriptors kept for the rest of the daemon */
 
 /* One published document; freed when the last reference goes. */
 struct doc {
@@ -52,6 +55,7 @@ struct conn {
     struct conn *prev, *next; /* list of live connections */
     size_t last_queue;        /* write queue size at the previous sweep */
     uint64_t last_change;     /* uv_now() when last_queue last changed */
+    int evicted;              /* shut down to make room for a newer connection */
 };
 
 /* The handler h2o calls for every request. */
@@ -69,8 +73,10 @@ struct tb_http {
     h2o_context_t ctx;                        /* h2o per-loop context */
     h2o_accept_ctx_t accept;                  /* what h2o_accept needs */
     struct doc *buckets[NBUCKETS];            /* published documents */
-    struct conn *conns;                       /* live connections */
+    struct conn *conns;                       /* live connections, newest first */
+    struct conn *oldest;                      /* the list's last element */
     int nconns;                               /* their number */
+    int nevicted;                             /* of which shut down by evict_idle() */
     int max_conns;                            /* cap on nconns */
     int64_t req_timeout_ms;                   /* request deadline */
     int (*health)(void *);                    /* /healthz callback, or NULL */
@@ -87,6 +93,7 @@ struct tb_http {
     uint64_t accepted;                        /* connections accepted */
     uint64_t rejected;                        /* connections closed over the cap */
     uint64_t stalled;                         /* connections cut for not reading */
+    uint64_t evictions;                       /* idle connections closed at the cap */
 };
 
 /* ---- documents ---- */
@@ -494,11 +501,14 @@ static int metrics_own(struct tb_http *h, struct tb_buf *b)
                          "tributary_http_connections_rejected_total %" PRIu64 "\n"
                          "# TYPE tributary_http_connections_stalled_total counter\n"
                          "tributary_http_connections_stalled_total %" PRIu64 "\n"
+                         "# TYPE tributary_http_connections_evicted_total counter\n"
+                         "tributary_http_connections_evicted_total %" PRIu64 "\n"
                          "# TYPE tributary_http_connections gauge\n"
                          "tributary_http_connections %d\n"
                          "# TYPE tributary_http_documents gauge\n"
                          "tributary_http_documents %" PRIu64 "\n",
-                         h->body_bytes, h->accepted, h->rejected, h->stalled, h->nconns, h->ndocs);
+                         h->body_bytes, h->accepted, h->rejected, h->stalled, h->evictions,
+                         h->nconns, h->ndocs);
     return rc;
 }
 
@@ -561,7 +571,10 @@ static void on_conn_closed(uv_handle_t *handle)
         h->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    else
+        h->oldest = c->prev;
     h->nconns--;
+    h->nevicted -= c->evicted;
     free(c);
     if (h->closing)
         finish_if_idle(h);
@@ -578,6 +591,55 @@ static void on_rejected_closed(uv_handle_t *handle)
         finish_if_idle(h);
 }
 
+/*
+ * Whether a connection is idle: no response being written and no request
+ * bytes waiting unread in the socket (a client that just sent its request
+ * while a burst of connections is being accepted is not idle).
+ */
+static int conn_idle(struct conn *c, uv_os_fd_t *fd)
+{
+    int unread = 0;
+
+    if (c->tcp.write_queue_size != 0 || uv_fileno((uv_handle_t *)&c->tcp, fd) != 0)
+        return 0;
+    return ioctl(*fd, FIONREAD, &unread) == 0 && unread == 0;
+}
+
+/*
+ * At the cap, the oldest idle connection (keep-alive between requests, or
+ * one that has sent nothing for now) is shut down so that a new client gets
+ * in: otherwise max_conns idle connections would lock everyone out until
+ * their request deadline. h2o reads EOF and closes it. Returns -1 when
+ * every connection is busy.
+ */
+static int evict_idle(struct tb_http *h)
+{
+    struct conn *c;
+    uv_os_fd_t fd;
+
+    for (c = h->oldest; c != NULL; c = c->prev) {
+        if (c->evicted)
+            continue;
+        /* One that h2o is already closing frees its place in this loop iteration. */
+        if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
+            if (!conn_idle(c, &fd))
+                continue;
+            shutdown(fd, SHUT_RDWR);
+            h->evictions++;
+        }
+        c->evicted = 1;
+        h->nevicted++;
+        return 0;
+    }
+    return -1;
+}
+
+/* Whether a new connection may be served: under the cap, or room was made. */
+static int room_for_one(struct tb_http *h)
+{
+    return h->nconns - h->nevicted < h->max_conns || evict_idle(h) == 0;
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct tb_http *h = listener->data;
@@ -591,9 +653,14 @@ static void on_accept(uv_stream_t *listener, int status)
         return;
     }
     c->h = h;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 || h->nconns >= h->max_conns) {
-        /* Over the cap: accept and close at once, so the backlog drains. */
-        h->rejected += h->nconns >= h->max_conns;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        h->pending++;
+        uv_close((uv_handle_t *)&c->tcp, on_rejected_closed);
+        return;
+    }
+    if (!room_for_one(h)) {
+        /* Over the cap with every connection busy: close at once, so the backlog drains. */
+        h->rejected++;
         h->pending++;
         uv_close((uv_handle_t *)&c->tcp, on_rejected_closed);
         return;
@@ -603,6 +670,8 @@ static void on_accept(uv_stream_t *listener, int status)
     c->next = h->conns;
     if (h->conns != NULL)
         h->conns->prev = c;
+    else
+        h->oldest = c;
     h->conns = c;
     h2o_accept(&h->accept, h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed));
 }
@@ -668,6 +737,26 @@ static void ignore_sigpipe(void)
 static void free_owner(uv_handle_t *handle)
 {
     free(handle->data);
+}
+
+/*
+ * Each connection holds a descriptor: a soft RLIMIT_NOFILE below max_conns
+ * (1024 is a common default) would make accept() fail before the cap is
+ * reached. Raises the soft limit as far as the hard one allows, else lowers
+ * the cap to fit.
+ */
+static void fit_fd_limit(struct tb_http *h)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)h->max_conns + FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        h->max_conns = rl.rlim_cur > 2 * FD_RESERVE ? (int)(rl.rlim_cur - FD_RESERVE) : FD_RESERVE;
 }
 
 static int parse_listen(const char *s, struct sockaddr_storage *ss)
@@ -756,6 +845,7 @@ int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, struct tb_http **
     h->loop = loop;
     h->req_timeout_ms = o->req_timeout_ms > 0 ? o->req_timeout_ms : TB_HTTP_REQ_TIMEOUT_MS;
     h->max_conns = o->max_conns > 0 ? o->max_conns : TB_HTTP_MAX_CONNS;
+    fit_fd_limit(h);
     rc = uv_tcp_init(loop, &h->listener);
     if (rc != 0)
         goto fail_free;

@@ -54,7 +54,7 @@ def free_port():
 
 
 def wait_for(what, fn, timeout=20.0):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * tbtest.SLOW
     while time.monotonic() < deadline:
         v = fn()
         if v:
@@ -117,7 +117,7 @@ def get(url, headers=None, timeout=10):
     """(status, headers, body) without raising on HTTP errors."""
     req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout * tbtest.SLOW) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -344,7 +344,7 @@ sources = a
         env = dict(os.environ, HOME=d, XDG_CONFIG_HOME=d, XDG_DATA_HOME=d)
         subprocess.run(["newsboat", "-u", os.path.join(d, "urls"), "-c", cache, "-C",
                         os.path.join(d, "config"), "-x", "reload"], env=env, check=True,
-                       capture_output=True, timeout=60)
+                       capture_output=True, timeout=60 * tbtest.SLOW)
         db = sqlite3.connect(cache)
         got = sorted(r[0] for r in db.execute("SELECT title FROM rss_item"))
         db.close()
@@ -354,7 +354,7 @@ sources = a
     def test_10_sigterm_during_poll(self):
         wait_for("a poll in flight", lambda: self.up.lines("/hang"))
         self.daemon.send_signal(signal.SIGTERM)
-        self.assertEqual(self.daemon.wait(20), 0)
+        self.assertEqual(self.daemon.wait(20 * tbtest.SLOW), 0)
         db = sqlite3.connect(os.path.join(self.tmp, "db", "t.db"))
         self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
         dups = db.execute("SELECT count(*) FROM (SELECT link FROM entries GROUP BY link"

@@ -13,6 +13,8 @@ FIXTURES = os.environ.get("TB_FIXTURES", os.path.join(os.path.dirname(__file__),
 SHARED = os.environ.get("TB_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
 SOURCE_DIR = os.environ.get("TB_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
 ATOM_RNC = os.path.join(SHARED, "atom.rnc")
+# Deadline factor: tests/valgrind-run sets TB_SLOW=10 (memcheck is 20-50x slower).
+SLOW = float(os.environ.get("TB_SLOW", "1"))
 
 
 def sanitized():
@@ -24,7 +26,7 @@ def sanitized():
 
 def run(*args, stdin=None, check=True, timeout=120):
     """Runs tributary with args; returns CompletedProcess (bytes stdout, text stderr)."""
-    p = subprocess.run([BIN, *args], input=stdin, capture_output=True, timeout=timeout)
+    p = subprocess.run([BIN, *args], input=stdin, capture_output=True, timeout=timeout * SLOW)
     p.stderr = p.stderr.decode("utf-8", "replace")
     if check and p.returncode != 0:
         raise AssertionError(f"tributary {' '.join(args)} exited {p.returncode}: {p.stderr}")
@@ -138,7 +140,7 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(sig or signal.SIGTERM)
         try:
-            rc = self.proc.wait(timeout)
+            rc = self.proc.wait(timeout * SLOW)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()
@@ -157,7 +159,7 @@ def http_get(url, headers=None, timeout=10):
     import urllib.request
     req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout * SLOW) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
@@ -165,10 +167,35 @@ def http_get(url, headers=None, timeout=10):
         return 0, {}, b""
 
 
+def raw_exchange(port, data, timeout=10, host="127.0.0.1"):
+    """Sends raw bytes to host:port and returns every byte read until the server
+    closes (or timeout s pass, then what came so far). A reset or a refused write
+    ends the exchange quietly: a hostile request may be cut off mid-send."""
+    import socket
+    import time
+    got = bytearray()
+    deadline = time.monotonic() + timeout * SLOW
+    with socket.create_connection((host, port), timeout=timeout * SLOW) as s:
+        try:
+            s.sendall(data)
+        except OSError:
+            pass
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, OSError):
+                break
+            if not chunk:
+                break
+            got += chunk
+    return bytes(got)
+
+
 def wait_for(pred, timeout, step=0.2, what="condition"):
     """Polls pred() until it returns a true value; fails the test after timeout s."""
     import time
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOW
     while True:
         value = pred()
         if value:

@@ -84,6 +84,8 @@ static void test_good(void)
     CHECK_EQ(c->low_speed_time, 30);
     CHECK_EQ(c->max_connections, 16);
     CHECK_EQ(c->max_per_host, 2);
+    CHECK_EQ(c->request_timeout, 5);
+    CHECK_EQ(c->max_clients, 300);
 
     /* Two [source]s, then good.opml's feeds less the cs.CL duplicate. */
     CHECK_EQ(c->nsources, 6);
@@ -124,7 +126,7 @@ static void test_good(void)
         CHECK_STR(c->topics[0].sources[1], "lab-blog");
     }
     CHECK_EQ(c->topics[0].limit, 10);
-    CHECK_EQ(c->topics[0].line, 29);
+    CHECK_EQ(c->topics[0].line, 31);
     CHECK_STR(c->topics[1].title, "all-attention");
     CHECK_EQ(c->topics[1].limit, 25);
     CHECK_EQ(c->topics[1].nsources, 0);
@@ -159,6 +161,8 @@ static void test_defaults(void)
     CHECK_EQ(c->low_speed_time, 20);
     CHECK_EQ(c->max_connections, 32);
     CHECK_EQ(c->max_per_host, 4);
+    CHECK_EQ(c->request_timeout, 10);
+    CHECK_EQ(c->max_clients, 1024);
     CHECK_EQ(c->sources[0].interval, 3600);
     CHECK_EQ(c->ntopics, 0);
     tb_config_free(c);

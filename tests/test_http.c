@@ -590,26 +590,50 @@ static void test_remove(void)
     free(r.body);
 }
 
+/* Opens c and has it start a /big.bin response that it then stops reading. */
+static void cl_busy(struct cl *c)
+{
+    cl_open(c, 16384);
+    CHECK_OK(cl_sends(c, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CHECK(cl_fill(c) > 0);
+}
+
+/*
+ * At the cap, a new connection shuts down the oldest idle one and is served;
+ * when every connection is busy writing, the new one is closed at once. All
+ * within the 1 s deadline, before the stalled readers are cut.
+ */
 static void test_conn_cap(void)
 {
-    struct cl c[MAX_CONNS + 1];
+    struct cl c[MAX_CONNS + 2];
     struct resp r;
     int i;
 
-    for (i = 0; i < MAX_CONNS; i++)
-        cl_open(&c[i], 0);
-    /* Make sure the server has accepted them all before the extra one. */
+    cl_open(&c[0], 0);
     CHECK_OK(cl_sends(&c[0], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
     CHECK_OK(cl_response(&c[0], &r, 0));
     free(r.body);
+    for (i = 1; i < MAX_CONNS; i++)
+        cl_busy(&c[i]);
+    /* c[0] is the oldest idle connection: the newcomer takes its place. */
     cl_open(&c[MAX_CONNS], 0);
-    CHECK(wait_closed(&c[MAX_CONNS]) >= 0);
-    CHECK_EQ(c[MAX_CONNS].len, 0);
-    for (i = 0; i <= MAX_CONNS; i++)
+    CHECK_OK(cl_sends(&c[MAX_CONNS], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CHECK_OK(cl_response(&c[MAX_CONNS], &r, 0));
+    CHECK_EQ(r.status, 200);
+    free(r.body);
+    CHECK(wait_closed(&c[0]) >= 0);
+    cl_close(&c[MAX_CONNS]);
+    cl_busy(&c[MAX_CONNS]);
+    /* Now every connection is busy: the next one is refused. */
+    cl_open(&c[MAX_CONNS + 1], 0);
+    CHECK(wait_closed(&c[MAX_CONNS + 1]) >= 0);
+    CHECK_EQ(c[MAX_CONNS + 1].len, 0);
+    for (i = 0; i <= MAX_CONNS + 1; i++)
         cl_close(&c[i]);
     usleep(100 * 1000); /* let the server see the closes */
     CHECK_EQ(get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
     CHECK(strstr(r.body, "tributary_http_connections_rejected_total 1\n") != NULL);
+    CHECK(strstr(r.body, "tributary_http_connections_evicted_total 1\n") != NULL);
     free(r.body);
 }
 
