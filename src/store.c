@@ -87,6 +87,9 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_BEGIN] = "BEGIN IMMEDIATE",
     [TB__ST_COMMIT] = "COMMIT",
     [TB__ST_ROLLBACK] = "ROLLBACK",
+    [TB__ST_SAVEPOINT] = "SAVEPOINT put",
+    [TB__ST_RELEASE] = "RELEASE put",
+    [TB__ST_ROLLBACK_TO] = "ROLLBACK TO put",
     [TB__ST_SRC_GET] = "SELECT id, url FROM sources WHERE name = ?1",
     [TB__ST_SRC_INS] = "INSERT INTO sources(name, url) VALUES(?1, ?2)",
     [TB__ST_SRC_URL] = "UPDATE sources SET url = ?1 WHERE id = ?2",
@@ -157,6 +160,46 @@ int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errle
     else
         rc = 0;
     sqlite3_reset(st);
+    return rc;
+}
+
+void tb__store_undo(struct tb_store *s, int nested)
+{
+    if (!nested) {
+        (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
+        return;
+    }
+    /* ROLLBACK TO keeps the savepoint open; RELEASE then drops it. */
+    (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK_TO), NULL, 0, "rollback");
+    (void)tb__store_done(s, tb__store_stmt(s, TB__ST_RELEASE), NULL, 0, "release");
+}
+
+int tb__store_lost(char *err, size_t errlen)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "transaction rolled back after an earlier error");
+    return TB_ESTORE;
+}
+
+int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
+{
+    int rc = tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
+
+    if (rc == 0)
+        s->in_txn = 1;
+    return rc;
+}
+
+int tb_store_commit(struct tb_store *s, char *err, size_t errlen)
+{
+    int rc;
+
+    s->in_txn = 0;
+    if (sqlite3_get_autocommit(s->db))
+        return tb__store_lost(err, errlen);
+    rc = tb__store_done(s, tb__store_stmt(s, TB__ST_COMMIT), err, errlen, "commit");
+    if (rc != 0 && !sqlite3_get_autocommit(s->db))
+        (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
     return rc;
 }
 

@@ -15,6 +15,9 @@ enum tb__stmt {
     TB__ST_BEGIN,
     TB__ST_COMMIT,
     TB__ST_ROLLBACK,
+    TB__ST_SAVEPOINT,
+    TB__ST_RELEASE,
+    TB__ST_ROLLBACK_TO,
     TB__ST_SRC_GET,
     TB__ST_SRC_INS,
     TB__ST_SRC_URL,
@@ -38,6 +41,7 @@ struct tb_store {
     sqlite3_stmt *stmt[TB__ST_COUNT]; /* cached statements, by enum tb__stmt */
     int flags;                        /* TB_STORE_* given to tb_store_open() */
     int fts_stale;                    /* TB_STORE_TEMP: entries not yet in the FTS index */
+    int in_txn;                       /* between tb_store_begin() and tb_store_commit() */
 };
 
 /* Writes "what: sqlite3_errmsg" into err and returns TB_ESTORE. */
@@ -49,6 +53,13 @@ sqlite3_stmt *tb__store_stmt(struct tb_store *s, enum tb__stmt which);
 /* Steps a statement that returns no row, then resets it. 0 or TB_ESTORE. */
 int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errlen,
                    const char *what);
+
+/* Undoes a failed put: back to its savepoint when nested, else the transaction. */
+void tb__store_undo(struct tb_store *s, int nested);
+
+/* For a put after SQLite itself rolled back the caller's transaction (disk
+ * full, I/O error): says so in err and returns TB_ESTORE. */
+int tb__store_lost(char *err, size_t errlen);
 
 /* Steps a statement returning one integer; *id = it, or 0 without a row. Resets. */
 int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,

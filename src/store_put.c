@@ -389,17 +389,25 @@ int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_fee
     const struct tb_entry *e;
     int rc;
 
-    rc = tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
+    /* Inside the caller's transaction (tb_store_begin) the feed is a
+     * savepoint, so a failure undoes it alone; else it is a transaction. */
+    int nested = !sqlite3_get_autocommit(s->db);
+
+    rc = (s->in_txn && !nested) ? tb__store_lost(err, errlen) : 0;
+    if (rc == 0)
+        rc = tb__store_done(s, tb__store_stmt(s, nested ? TB__ST_SAVEPOINT : TB__ST_BEGIN), err,
+                            errlen, "begin");
     if (rc == 0)
         rc = put_source(&p, f);
     for (e = f->entries; rc == 0 && e != NULL; e = e->next)
         rc = put_entry(&p, e);
     if (rc == 0)
-        rc = tb__store_done(s, tb__store_stmt(s, TB__ST_COMMIT), err, errlen, "commit");
+        rc = tb__store_done(s, tb__store_stmt(s, nested ? TB__ST_RELEASE : TB__ST_COMMIT), err,
+                            errlen, "commit");
     if (rc == 0 && (s->flags & TB_STORE_TEMP) && (p.st.added || p.st.updated))
         s->fts_stale = 1;
     if (rc != 0 && !sqlite3_get_autocommit(s->db))
-        (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
+        tb__store_undo(s, nested);
     free(p.source_name);
     if (rc != 0 || new_ids == NULL) {
         free(p.ids);
