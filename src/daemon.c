@@ -47,10 +47,9 @@
 #define DEBOUNCE_MS 500
 #define DEBOUNCE_MAX_MS 2000
 #define MAX_CACHE_AGE 3600
-#define FETCH_PER_CONNECTION 4 /* polls started per allowed connection */
-#define BACKLOG 128            /* polls fetched and waiting to be parsed or stored */
-#define BATCH_POLLS 64         /* polls stored in one transaction ... */
-#define BATCH_ENTRIES 5000     /* ... and entries (but at least one poll) */
+#define BACKLOG 128        /* polls fetched and waiting to be parsed or stored */
+#define BATCH_POLLS 64     /* polls stored in one transaction ... */
+#define BATCH_ENTRIES 5000 /* ... and entries (but at least one poll) */
 
 struct daemon;
 
@@ -442,12 +441,11 @@ static void poll_done(struct src *s)
 }
 
 /* New polls start only while few are in flight, so that memory stays
- * bounded however many sources are due: the fetcher queues at most a few
- * per connection, and at most BACKLOG polls wait, fetched, for storing. */
+ * bounded however many sources are due: polls fetching and polls fetched
+ * but not stored yet together stay under max_connections + BACKLOG. */
 static int may_start(const struct daemon *d)
 {
-    return d->fetching < FETCH_PER_CONNECTION * (size_t)d->cfg->max_connections &&
-           d->backlog < BACKLOG;
+    return d->fetching + d->backlog < (size_t)d->cfg->max_connections + BACKLOG;
 }
 
 /* Starts waiting polls while there is room. */
@@ -495,15 +493,18 @@ static void batch_failed(struct src *batch, const char *err)
 
 /* Takes the first ready polls, at most BATCH_POLLS of them and (but at
  * least one) BATCH_ENTRIES entries, as a list. */
+static size_t nentries(const struct src *s)
+{
+    return s->p.feed ? s->p.feed->nentries : 0;
+}
+
 static struct src *take_batch(struct daemon *d)
 {
     struct src *head = d->ready.head, *s = head;
-    size_t n = 1, entries = s->p.feed ? s->p.feed->nentries : 0;
+    size_t n = 1, entries = nentries(s);
 
-    while (s->next != NULL && n < BATCH_POLLS) {
-        entries += s->next->p.feed ? s->next->p.feed->nentries : 0;
-        if (entries > BATCH_ENTRIES)
-            break;
+    while (s->next != NULL && n < BATCH_POLLS && entries + nentries(s->next) <= BATCH_ENTRIES) {
+        entries += nentries(s->next);
         s = s->next;
         n++;
     }
@@ -512,6 +513,7 @@ static struct src *take_batch(struct daemon *d)
         d->ready.tail = NULL;
     s->next = NULL;
     d->backlog -= n;
+    tb_log(TB_LOG_DEBUG, "store", "%zu polls, %zu entries in one transaction", n, entries);
     return head;
 }
 
