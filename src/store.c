@@ -74,6 +74,11 @@ static const char *const migrations[] = {
     /* 2: poll state the daemon needs beyond the initial columns (store_state.c). */
     "ALTER TABLE sources ADD COLUMN config_url TEXT;"
     "ALTER TABLE sources ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;",
+    /* 3: a new entry is indexed by its own statement (tb__store_index), not
+     * by a trigger. A trigger makes the INSERT open a statement savepoint
+     * inside a batch transaction, and FTS5 writes its pending terms out as
+     * a new segment at every savepoint: one segment per entry. */
+    "DROP TRIGGER entries_ai;",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -131,9 +136,16 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                     " (SELECT min(k.key) FROM entry_keys k"
                     "  WHERE k.entry_id = e.id AND k.source_id = e.origin)"
                     " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
+    [TB__ST_INDEX] = "INSERT INTO entries_fts(rowid, title, text, authors, categories)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5)",
     [TB__ST_BRIEF] = "SELECT published, updated, authors_json IS NOT NULL FROM entries"
                      " WHERE id = ?1",
 };
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
 
 int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *what)
 {
@@ -201,6 +213,22 @@ int tb_store_commit(struct tb_store *s, char *err, size_t errlen)
     if (rc != 0 && !sqlite3_get_autocommit(s->db))
         (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
     return rc;
+}
+
+int tb__store_index(struct tb_store *s, int64_t id, const char *title, const char *text,
+                    const char *authors, const char *categories, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+
+    if (s->flags & TB_STORE_TEMP)
+        return 0; /* indexed all at once by tb_store_sync_index() */
+    st = tb__store_stmt(s, TB__ST_INDEX);
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, title);
+    bind_text(st, 3, text);
+    bind_text(st, 4, authors);
+    bind_text(st, 5, categories);
+    return tb__store_done(s, st, err, errlen, "index entry");
 }
 
 int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,
@@ -331,8 +359,8 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
      * also sorted once, by the one query that selects its entries, which is
      * cheaper than keeping the sort index up to date on every insert. */
     if (rc == 0 && (flags & TB_STORE_TEMP))
-        rc = exec(s, "DROP TRIGGER entries_ai; DROP TRIGGER entries_au; DROP INDEX entries_sort;",
-                  err, errlen, "defer index");
+        rc = exec(s, "DROP TRIGGER entries_au; DROP INDEX entries_sort;", err, errlen,
+                  "defer index");
     if (rc == 0)
         rc = prepare_all(s, err, errlen);
     if (rc != 0) {
@@ -371,11 +399,6 @@ int tb_store_sync_index(struct tb_store *s, char *err, size_t errlen)
 struct sqlite3 *tb_store_db(struct tb_store *s)
 {
     return s->db;
-}
-
-static int bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
 int tb_store_source(struct tb_store *s, const char *name, const char *url, int64_t *source_id,

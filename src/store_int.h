@@ -32,6 +32,7 @@ enum tb__stmt {
     TB__ST_INSERT,
     TB__ST_UPDATE,
     TB__ST_LOAD,
+    TB__ST_INDEX,
     TB__ST_BRIEF,
     TB__ST_COUNT
 };
@@ -60,6 +61,11 @@ void tb__store_undo(struct tb_store *s, int nested);
 /* For a put after SQLite itself rolled back the caller's transaction (disk
  * full, I/O error): says so in err and returns TB_ESTORE. */
 int tb__store_lost(char *err, size_t errlen);
+
+/* Adds a new entry's text to the full-text index (not in TB_STORE_TEMP
+ * mode, which indexes lazily). 0 or TB_ESTORE. */
+int tb__store_index(struct tb_store *s, int64_t id, const char *title, const char *text,
+                    const char *authors, const char *categories, char *err, size_t errlen);
 
 /* Steps a statement returning one integer; *id = it, or 0 without a row. Resets. */
 int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,

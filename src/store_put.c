@@ -271,7 +271,8 @@ static int insert_entry(struct put *p, const struct tb_entry *e, const struct ro
     if (rc != 0)
         return rc;
     id = sqlite3_last_insert_rowid(p->s->db);
-    rc = link_source(p, id, e->key);
+    rc = tb__store_index(p->s, id, e->title, e->text, r->authors, r->categories, p->err, p->errlen);
+    rc = rc ? rc : link_source(p, id, e->key);
     p->st.added++;
     return rc ? rc : push_id(p, id);
 }

@@ -128,7 +128,8 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 2);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 3);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_ai'", 0), 0);
     CHECK_STR(q_text(s, "PRAGMA journal_mode", 0), "wal");
     CHECK_EQ(q_int(s, "PRAGMA foreign_keys", 0), 1);
     CHECK_EQ(q_int(s,
@@ -142,7 +143,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 2);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 3);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     tb_store_close(s);
 
