@@ -388,12 +388,11 @@ int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_fee
     struct put p = {
         .s = s, .source_id = source_id, .seen_at = seen_at, .err = err, .errlen = errlen};
     const struct tb_entry *e;
+    int nested = !sqlite3_get_autocommit(s->db);
     int rc;
 
     /* Inside the caller's transaction (tb_store_begin) the feed is a
      * savepoint, so a failure undoes it alone; else it is a transaction. */
-    int nested = !sqlite3_get_autocommit(s->db);
-
     rc = (s->in_txn && !nested) ? tb__store_lost(err, errlen) : 0;
     if (rc == 0)
         rc = tb__store_done(s, tb__store_stmt(s, nested ? TB__ST_SAVEPOINT : TB__ST_BEGIN), err,
