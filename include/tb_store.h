@@ -4,8 +4,9 @@
  * One database file holds the sources, the entries (each stored once however
  * many sources carried it), which keys and sources map to each entry, and an
  * FTS5 index over title, text, authors and categories for topic matching.
- * Every tb_store_put_feed() is one transaction, so a crash at any moment
- * loses no committed entry and duplicates none. Not thread-safe: one store
+ * Every tb_store_put_feed() is one transaction (or one savepoint inside a
+ * tb_store_begin() batch), so a crash at any moment loses no committed
+ * entry and duplicates none. Not thread-safe: one store
  * per thread.
  */
 #ifndef TB_STORE_H
@@ -54,7 +55,8 @@ struct tb_store_stats {
 /**
  * Stores the entries of one parsed and normalized feed (key, canon_link,
  * arxiv_id, doi and text set) in ONE transaction, and records the feed's
- * metadata (id, title, link, self) on the source for atom:source. Dedupe per
+ * metadata (id, title, link, self) on the source for atom:source; inside a
+ * tb_store_begin() transaction, one savepoint of it instead. Dedupe per
  * entry: the source's own key, else the same arxiv_id, doi or canon_link in
  * any source, else a new entry. seen_at (epoch seconds) is "now" for
  * first_seen and for an updated entry with no upstream date. st may be NULL.
@@ -87,6 +89,21 @@ TB_NODISCARD int tb_store_put_prepared(struct tb_store *s, int64_t source_id,
                                        const struct tb_feed *f, const struct tb_store_prep *prep,
                                        int64_t seen_at, struct tb_store_stats *st,
                                        int64_t **new_ids, size_t *n_new, char *err, size_t errlen);
+
+/**
+ * Starts a transaction (BEGIN IMMEDIATE) that the following writes join, so
+ * many feeds cost one commit: each tb_store_put_feed() inside it is a
+ * savepoint, undone alone when it fails. 0 or TB_ESTORE with detail in err.
+ */
+TB_NODISCARD int tb_store_begin(struct tb_store *s, char *err, size_t errlen);
+
+/**
+ * Commits the transaction of tb_store_begin(); on failure it is rolled back
+ * and nothing of it is stored. TB_ESTORE (detail in err) also when SQLite
+ * had already rolled it back after an error (disk full, I/O): the puts
+ * that reported success in it are then lost, and later puts failed.
+ */
+TB_NODISCARD int tb_store_commit(struct tb_store *s, char *err, size_t errlen);
 
 /**
  * Reads the entries with the given rowids back, in that order, into a new

@@ -6,9 +6,15 @@
  * our own would only duplicate it; a timer per source also makes reload
  * simple (a removed source closes its timer, a new one starts its own).
  *
- * A poll: timer -> tb_fetcher_add (stored ETag / Last-Modified) -> on 200
- * parse + normalize on libuv's thread pool (the parser is pure) -> store in
- * one transaction on the loop thread -> tb_source_after_fetch -> state row.
+ * A poll: timer -> wait for a slot -> tb_fetcher_add (stored ETag /
+ * Last-Modified) -> on 200 parse + normalize on libuv's thread pool (the
+ * parser is pure) -> ready queue -> store on the loop thread -> state row
+ * (tb_source_after_fetch). Once per loop iteration a check handle stores
+ * every ready feed, up to BATCH_POLLS / BATCH_ENTRIES per transaction (one
+ * commit and one FTS segment for many feeds), then records their states in
+ * a second transaction. Slots bound the work in flight: a due source waits
+ * while many fetches run or many fetched polls wait to be stored, so memory
+ * does not grow with the number of sources.
  * Stored rowids collect in `pending`; a debounce timer publishes them (500
  * ms after the last ingest, at most 2 s after the first one waiting).
  *
@@ -41,6 +47,9 @@
 #define DEBOUNCE_MS 500
 #define DEBOUNCE_MAX_MS 2000
 #define MAX_CACHE_AGE 3600
+#define BACKLOG 128        /* polls fetched and waiting to be parsed or stored */
+#define BATCH_POLLS 64     /* polls stored in one transaction ... */
+#define BATCH_ENTRIES 5000 /* ... and entries (but at least one poll) */
 
 struct daemon;
 
@@ -62,6 +71,8 @@ struct poll {
     size_t max_body;             /* parser cap */
     struct tb_feed *feed;        /* parsed and normalized, or NULL */
     struct tb_store_stats stats; /* what storing it did */
+    int64_t *ids;                /* rowids it added or updated, published once committed */
+    size_t nids;                 /* their number */
 };
 
 struct src {
@@ -74,7 +85,8 @@ struct src {
     uv_timer_t timer;         /* fires at st.next_poll */
     uv_work_t work;           /* parse job */
     struct poll p;            /* the poll in flight */
-    int busy;                 /* a fetch or parse is in flight */
+    int busy;                 /* waiting for a slot, or a poll is in flight */
+    struct src *next;         /* in the daemon's wait or ready queue */
     int refs;                 /* timer open + busy; freed at 0 */
     int removed;              /* dropped by reload or shutdown */
 };
@@ -85,6 +97,11 @@ struct metrics {
     unsigned long fetch_error;     /* failed */
     unsigned long entries_new;     /* stored new */
     unsigned long entries_updated; /* updated in place */
+};
+
+/* A FIFO of sources linked through src.next. */
+struct queue {
+    struct src *head, *tail; /* first out, last in; NULL when empty */
 };
 
 struct daemon {
@@ -108,10 +125,17 @@ struct daemon {
     size_t once_failed;         /* once: polls that failed */
     uint64_t rnd;               /* xorshift state for jitter */
     struct metrics m;           /* counters for /metrics */
+    struct queue waiting;       /* due sources waiting for a slot (busy, one ref each) */
+    struct queue ready;         /* polls done, to store and record (busy, one ref each) */
+    uv_check_t store_check;     /* active while `ready` is not empty */
+    size_t fetching;            /* polls started and not fetched yet */
+    size_t backlog;             /* polls fetched and not recorded yet */
 };
 
 static void schedule(struct src *s);
 static void stop(struct daemon *d);
+static void start_poll(struct src *s);
+static void on_store(uv_check_t *h);
 
 static double next_rnd(struct daemon *d)
 {
@@ -152,6 +176,7 @@ static void poll_clear(struct poll *p)
     free(p->final_url);
     free(p->body);
     tb_feed_free(p->feed);
+    free(p->ids);
     memset(p, 0, sizeof(*p));
 }
 
@@ -358,7 +383,7 @@ static void report(struct src *s)
     }
 }
 
-/* The end of every poll that was not cancelled. */
+/* The end of every poll that was not cancelled, once it is stored. */
 static void finish(struct src *s)
 {
     struct daemon *d = s->d;
@@ -381,6 +406,167 @@ static void finish(struct src *s)
     src_unref(s);
 }
 
+static void queue_push(struct queue *q, struct src *s)
+{
+    s->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = s;
+    else
+        q->head = s;
+    q->tail = s;
+}
+
+static struct src *queue_pop(struct queue *q)
+{
+    struct src *s = q->head;
+
+    if (s != NULL) {
+        q->head = s->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        s->next = NULL;
+    }
+    return s;
+}
+
+/* A poll is over (parsed, or failed, or nothing to parse): it is stored
+ * with the others that are ready once this loop iteration's I/O is handled.
+ * From its fetch until it is stored, it counts in the backlog. */
+static void poll_done(struct src *s)
+{
+    struct daemon *d = s->d;
+
+    queue_push(&d->ready, s);
+    uv_check_start(&d->store_check, on_store);
+}
+
+/* New polls start only while few are in flight, so that memory stays
+ * bounded however many sources are due: polls fetching and polls fetched
+ * but not stored yet together stay under max_connections + BACKLOG. */
+static int may_start(const struct daemon *d)
+{
+    return d->fetching + d->backlog < (size_t)d->cfg->max_connections + BACKLOG;
+}
+
+/* Starts waiting polls while there is room. */
+static void pump(struct daemon *d)
+{
+    struct src *s;
+
+    while (d->waiting.head != NULL && (d->stopping || may_start(d))) {
+        s = queue_pop(&d->waiting);
+        if (s->removed || d->stopping) {
+            s->busy = 0;
+            src_unref(s);
+            continue;
+        }
+        start_poll(s);
+    }
+}
+
+/* Stores one poll's feed inside the batch transaction (loop thread). */
+static void put_poll(struct src *s)
+{
+    struct poll *p = &s->p;
+
+    if (p->rc != 0 || p->feed == NULL || (s->removed && !s->d->stopping))
+        return;
+    p->rc = tb_store_put_feed(s->d->store, s->st.source_id, p->feed, now_s(), &p->stats, &p->ids,
+                              &p->nids, p->err, sizeof(p->err));
+}
+
+/* After a failed commit nothing of the batch is stored: every poll that
+ * seemed stored fails, so its validators stay and it is fetched again. */
+static void batch_failed(struct src *batch, const char *err)
+{
+    struct src *s;
+
+    for (s = batch; s != NULL; s = s->next) {
+        if (s->p.rc != 0 || s->p.feed == NULL)
+            continue;
+        s->p.rc = TB_ESTORE;
+        snprintf(s->p.err, sizeof(s->p.err), "%s", err);
+        memset(&s->p.stats, 0, sizeof(s->p.stats));
+        s->p.nids = 0;
+    }
+}
+
+/* Takes the first ready polls, at most BATCH_POLLS of them and (but at
+ * least one) BATCH_ENTRIES entries, as a list. */
+static size_t nentries(const struct src *s)
+{
+    return s->p.feed ? s->p.feed->nentries : 0;
+}
+
+static struct src *take_batch(struct daemon *d)
+{
+    struct src *head = d->ready.head, *s = head;
+    size_t n = 1, entries = nentries(s);
+
+    while (s->next != NULL && n < BATCH_POLLS && entries + nentries(s->next) <= BATCH_ENTRIES) {
+        entries += nentries(s->next);
+        s = s->next;
+        n++;
+    }
+    d->ready.head = s->next;
+    if (d->ready.head == NULL)
+        d->ready.tail = NULL;
+    s->next = NULL;
+    d->backlog -= n;
+    tb_log(TB_LOG_DEBUG, "store", "%zu polls, %zu entries in one transaction", n, entries);
+    return head;
+}
+
+/* Runs fn on every poll of the batch in one transaction; a batch whose
+ * transaction cannot start runs one transaction per statement instead. */
+static int in_txn(struct daemon *d, struct src *batch, void (*fn)(struct src *), char *err,
+                  size_t errlen)
+{
+    struct src *s, *next;
+    int txn = tb_store_begin(d->store, err, errlen) == 0;
+
+    if (!txn)
+        tb_log(TB_LOG_ERROR, "store", "%s", err);
+    for (s = batch; s != NULL; s = next) {
+        next = s->next;
+        fn(s);
+    }
+    return txn ? tb_store_commit(d->store, err, errlen) : 0;
+}
+
+/* Stores a batch of feeds in one transaction, then records the polls'
+ * states in a second one: a crash between the two loses no entry (a poll
+ * whose state is older is fetched again, and dedupe finds its entries). */
+static void store_batch(struct daemon *d)
+{
+    struct src *batch = take_batch(d), *s;
+    char err[512] = "";
+
+    if (in_txn(d, batch, put_poll, err, sizeof(err)) != 0) {
+        tb_log(TB_LOG_ERROR, "store", "%s", err);
+        batch_failed(batch, err);
+    }
+    for (s = batch; s != NULL; s = s->next) {
+        if (s->p.nids > 0)
+            publish_later(d, s->p.ids, s->p.nids);
+    }
+    if (in_txn(d, batch, finish, err, sizeof(err)) != 0)
+        tb_log(TB_LOG_ERROR, "state", "%s", err);
+}
+
+/* Check handle: stores everything that became ready during this loop
+ * iteration, in as few transactions as the batch limits allow. */
+static void on_store(uv_check_t *h)
+{
+    struct daemon *d = h->data;
+
+    while (d->ready.head != NULL) {
+        store_batch(d);
+        pump(d);
+    }
+    uv_check_stop(h);
+}
+
 static void parse_work(uv_work_t *w)
 {
     struct src *s = w->data;
@@ -398,22 +584,9 @@ static void parse_work(uv_work_t *w)
         snprintf(p->err, sizeof(p->err), "parse: %s", err[0] ? err : tb_strerror(p->rc));
 }
 
-/* Stores the parsed feed in one transaction (loop thread). */
 static void after_parse(uv_work_t *w, int status)
 {
-    struct src *s = w->data;
-    struct poll *p = &s->p;
-    int64_t *ids = NULL;
-    size_t n = 0;
-
-    if (p->rc == 0 && (!s->removed || s->d->stopping)) {
-        p->rc = tb_store_put_feed(s->d->store, s->st.source_id, p->feed, now_s(), &p->stats, &ids,
-                                  &n, p->err, sizeof(p->err));
-        if (p->rc == 0)
-            publish_later(s->d, ids, n);
-        free(ids);
-    }
-    finish(s);
+    poll_done(w->data);
 }
 
 static void take_result(struct poll *p, struct tb_fetch_result *res)
@@ -432,30 +605,40 @@ static void take_result(struct poll *p, struct tb_fetch_result *res)
     res->etag = res->last_modified = res->permanent_url = res->charset = res->final_url = NULL;
 }
 
-static void on_fetched(struct tb_fetch_result *res, void *data)
+/* Hands a 200 body to the thread pool. */
+static void start_parse(struct src *s, struct tb_fetch_result *res)
 {
-    struct src *s = data;
     struct poll *p = &s->p;
 
-    if (res->rc == -ECANCELED) {
-        /* Shutting down: nothing happened, the stored state stays. */
-        s->busy = 0;
-        src_unref(s);
-        return;
-    }
-    take_result(p, res);
-    if (p->rc != 0 || p->status != 200 || s->removed) {
-        finish(s);
-        return;
-    }
     p->len = res->body.len;
     p->body = tb_buf_take(&res->body);
     p->max_body = s->d->cfg->max_body;
     s->work.data = s;
     if (p->body == NULL || uv_queue_work(&s->d->loop, &s->work, parse_work, after_parse) != 0) {
         p->rc = -ENOMEM;
-        finish(s);
+        poll_done(s);
     }
+}
+
+static void on_fetched(struct tb_fetch_result *res, void *data)
+{
+    struct src *s = data;
+    struct poll *p = &s->p;
+
+    s->d->fetching--;
+    if (res->rc == -ECANCELED) {
+        /* Shutting down: nothing happened, the stored state stays. */
+        s->busy = 0;
+        src_unref(s);
+        return;
+    }
+    s->d->backlog++;
+    take_result(p, res);
+    if (p->rc != 0 || p->status != 200 || s->removed)
+        poll_done(s);
+    else
+        start_parse(s, res);
+    pump(s->d);
 }
 
 static void start_poll(struct src *s)
@@ -465,15 +648,25 @@ static void start_poll(struct src *s)
     int rc;
 
     tb_log(TB_LOG_DEBUG, s->name, "polling %s", req.url);
-    s->busy = 1;
-    s->refs++;
     memset(&s->p, 0, sizeof(s->p));
     rc = tb_fetcher_add(d->fetcher, &req, on_fetched, s);
     if (rc) {
         s->p.rc = rc;
         snprintf(s->p.err, sizeof(s->p.err), "cannot fetch %s: %s", req.url, tb_strerror(rc));
-        finish(s);
+        d->backlog++;
+        poll_done(s);
+        return;
     }
+    d->fetching++;
+}
+
+/* A source is due: it polls now, or as soon as there is room. */
+static void request_poll(struct src *s)
+{
+    s->busy = 1;
+    s->refs++;
+    queue_push(&s->d->waiting, s);
+    pump(s->d);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -481,7 +674,7 @@ static void on_timer(uv_timer_t *t)
     struct src *s = t->data;
 
     if (!s->busy && !s->removed && !s->d->stopping)
-        start_poll(s);
+        request_poll(s);
 }
 
 /* Arms the timer for st.next_poll, unless the source must not be polled. */
@@ -787,6 +980,7 @@ static void stop(struct daemon *d)
     for (i = 0; i < d->nsrcs; i++)
         src_remove(d->srcs[i]);
     d->nsrcs = 0;
+    pump(d); /* drops the polls still waiting for a slot */
     tb_fetcher_free(d->fetcher, NULL, NULL);
     d->fetcher = NULL;
     if (d->http != NULL)
@@ -876,6 +1070,8 @@ static void start_signals(struct daemon *d)
     }
     uv_timer_init(&d->loop, &d->pub_timer);
     d->pub_timer.data = d;
+    uv_check_init(&d->loop, &d->store_check);
+    d->store_check.data = d;
 }
 
 static int chosen(const struct tb_daemon_opts *o, const struct src *s)
@@ -904,7 +1100,7 @@ static void start_once(struct daemon *d, const struct tb_daemon_opts *o)
     }
     for (i = 0; i < d->nsrcs && !d->stopping; i++) {
         if (chosen(o, d->srcs[i]))
-            start_poll(d->srcs[i]);
+            request_poll(d->srcs[i]);
     }
 }
 

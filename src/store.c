@@ -74,6 +74,11 @@ static const char *const migrations[] = {
     /* 2: poll state the daemon needs beyond the initial columns (store_state.c). */
     "ALTER TABLE sources ADD COLUMN config_url TEXT;"
     "ALTER TABLE sources ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;",
+    /* 3: a new entry is indexed by its own statement (tb__store_index), not
+     * by a trigger. A trigger makes the INSERT open a statement savepoint
+     * inside a batch transaction, and FTS5 writes its pending terms out as
+     * a new segment at every savepoint: one segment per entry. */
+    "DROP TRIGGER entries_ai;",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -87,6 +92,9 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_BEGIN] = "BEGIN IMMEDIATE",
     [TB__ST_COMMIT] = "COMMIT",
     [TB__ST_ROLLBACK] = "ROLLBACK",
+    [TB__ST_SAVEPOINT] = "SAVEPOINT put",
+    [TB__ST_RELEASE] = "RELEASE put",
+    [TB__ST_ROLLBACK_TO] = "ROLLBACK TO put",
     [TB__ST_SRC_GET] = "SELECT id, url FROM sources WHERE name = ?1",
     [TB__ST_SRC_INS] = "INSERT INTO sources(name, url) VALUES(?1, ?2)",
     [TB__ST_SRC_URL] = "UPDATE sources SET url = ?1 WHERE id = ?2",
@@ -131,9 +139,16 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                     " (SELECT min(k.key) FROM entry_keys k"
                     "  WHERE k.entry_id = e.id AND k.source_id = e.origin)"
                     " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
+    [TB__ST_INDEX] = "INSERT INTO entries_fts(rowid, title, text, authors, categories)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5)",
     [TB__ST_BRIEF] = "SELECT published, updated, authors_json IS NOT NULL FROM entries"
                      " WHERE id = ?1",
 };
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
 
 int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *what)
 {
@@ -163,6 +178,62 @@ int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errle
     return rc;
 }
 
+void tb__store_undo(struct tb_store *s, int nested)
+{
+    if (!nested) {
+        (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
+        return;
+    }
+    /* ROLLBACK TO keeps the savepoint open; RELEASE then drops it. */
+    (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK_TO), NULL, 0, "rollback");
+    (void)tb__store_done(s, tb__store_stmt(s, TB__ST_RELEASE), NULL, 0, "release");
+}
+
+int tb__store_lost(char *err, size_t errlen)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "transaction rolled back after an earlier error");
+    return TB_ESTORE;
+}
+
+int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
+{
+    int rc = tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
+
+    if (rc == 0)
+        s->in_txn = 1;
+    return rc;
+}
+
+int tb_store_commit(struct tb_store *s, char *err, size_t errlen)
+{
+    int rc;
+
+    s->in_txn = 0;
+    if (sqlite3_get_autocommit(s->db))
+        return tb__store_lost(err, errlen);
+    rc = tb__store_done(s, tb__store_stmt(s, TB__ST_COMMIT), err, errlen, "commit");
+    if (rc != 0 && !sqlite3_get_autocommit(s->db))
+        (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
+    return rc;
+}
+
+int tb__store_index(struct tb_store *s, int64_t id, const char *title, const char *text,
+                    const char *authors, const char *categories, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+
+    if (s->flags & TB_STORE_TEMP)
+        return 0; /* indexed all at once by tb_store_sync_index() */
+    st = tb__store_stmt(s, TB__ST_INDEX);
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, title);
+    bind_text(st, 3, text);
+    bind_text(st, 4, authors);
+    bind_text(st, 5, categories);
+    return tb__store_done(s, st, err, errlen, "index entry");
+}
+
 int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,
                  const char *what)
 {
@@ -190,8 +261,12 @@ static int exec(struct tb_store *s, const char *sql, char *err, size_t errlen, c
 /* Durability and speed settings: a daemon's file, or merge's throwaway. */
 static int configure(struct tb_store *s, char *err, size_t errlen)
 {
+    /* WAL with synchronous=NORMAL: a commit survives a process crash (a
+     * power loss may undo the last ones). An 8 MB page cache, four times
+     * SQLite's default, keeps the inner pages of the lookup indexes of a
+     * large database in memory; more saved little and grew the RSS. */
     static const char normal[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                                 " PRAGMA foreign_keys=ON;";
+                                 " PRAGMA cache_size=-8192; PRAGMA foreign_keys=ON;";
     /* MEMORY rather than OFF: ROLLBACK must still work when a put fails.
      * The file is private to this process (EXCLUSIVE spares a lock per
      * transaction) and the OS caches it anyway, so a 16 MB page cache is
@@ -297,8 +372,8 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
      * also sorted once, by the one query that selects its entries, which is
      * cheaper than keeping the sort index up to date on every insert. */
     if (rc == 0 && (flags & TB_STORE_TEMP))
-        rc = exec(s, "DROP TRIGGER entries_ai; DROP TRIGGER entries_au; DROP INDEX entries_sort;",
-                  err, errlen, "defer index");
+        rc = exec(s, "DROP TRIGGER entries_au; DROP INDEX entries_sort;", err, errlen,
+                  "defer index");
     if (rc == 0)
         rc = prepare_all(s, err, errlen);
     if (rc != 0) {
@@ -337,11 +412,6 @@ int tb_store_sync_index(struct tb_store *s, char *err, size_t errlen)
 struct sqlite3 *tb_store_db(struct tb_store *s)
 {
     return s->db;
-}
-
-static int bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
 int tb_store_source(struct tb_store *s, const char *name, const char *url, int64_t *source_id,

@@ -18,6 +18,9 @@ enum tb__stmt {
     TB__ST_BEGIN,
     TB__ST_COMMIT,
     TB__ST_ROLLBACK,
+    TB__ST_SAVEPOINT,
+    TB__ST_RELEASE,
+    TB__ST_ROLLBACK_TO,
     TB__ST_SRC_GET,
     TB__ST_SRC_INS,
     TB__ST_SRC_URL,
@@ -29,6 +32,7 @@ enum tb__stmt {
     TB__ST_INSERT,
     TB__ST_UPDATE,
     TB__ST_LOAD,
+    TB__ST_INDEX,
     TB__ST_BRIEF,
     TB__ST_COUNT
 };
@@ -38,6 +42,7 @@ struct tb_store {
     sqlite3_stmt *stmt[TB__ST_COUNT]; /* cached statements, by enum tb__stmt */
     int flags;                        /* TB_STORE_* given to tb_store_open() */
     int fts_stale;                    /* TB_STORE_TEMP: entries not yet in the FTS index */
+    int in_txn;                       /* between tb_store_begin() and tb_store_commit() */
 };
 
 /* Writes "what: sqlite3_errmsg" into err and returns TB_ESTORE. */
@@ -49,6 +54,18 @@ sqlite3_stmt *tb__store_stmt(struct tb_store *s, enum tb__stmt which);
 /* Steps a statement that returns no row, then resets it. 0 or TB_ESTORE. */
 int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errlen,
                    const char *what);
+
+/* Undoes a failed put: back to its savepoint when nested, else the transaction. */
+void tb__store_undo(struct tb_store *s, int nested);
+
+/* For a put after SQLite itself rolled back the caller's transaction (disk
+ * full, I/O error): says so in err and returns TB_ESTORE. */
+int tb__store_lost(char *err, size_t errlen);
+
+/* Adds a new entry's text to the full-text index (not in TB_STORE_TEMP
+ * mode, which indexes lazily). 0 or TB_ESTORE. */
+int tb__store_index(struct tb_store *s, int64_t id, const char *title, const char *text,
+                    const char *authors, const char *categories, char *err, size_t errlen);
 
 /* Steps a statement returning one integer; *id = it, or 0 without a row. Resets. */
 int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,

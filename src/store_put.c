@@ -212,7 +212,8 @@ static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb
     if (rc != SQLITE_OK)
         return tb__store_fail(p->s, p->err, p->errlen, "insert entry");
     id = sqlite3_last_insert_rowid(p->s->db);
-    rc = link_source(p, id, e->key);
+    rc = tb__store_index(p->s, id, e->title, e->text, r->authors, r->categories, p->err, p->errlen);
+    rc = rc ? rc : link_source(p, id, e->key);
     p->st.added++;
     return rc ? rc : push_id(p, id);
 }
@@ -330,23 +331,31 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
         .s = s, .source_id = source_id, .seen_at = seen_at, .err = err, .errlen = errlen};
     const struct tb_entry *e;
     size_t i = 0;
+    int nested = !sqlite3_get_autocommit(s->db);
     int rc = 0;
 
     if (prep == NULL || prep->feed != f || prep->n != f->nentries) {
         snprintf(err, errlen, "entries not prepared for this feed");
         rc = -EINVAL;
     }
-    rc = rc ? rc : tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
+    /* Inside the caller's transaction (tb_store_begin) the feed is a
+     * savepoint, so a failure undoes it alone; else it is a transaction. */
+    if (rc == 0 && s->in_txn && !nested)
+        rc = tb__store_lost(err, errlen);
+    if (rc == 0)
+        rc = tb__store_done(s, tb__store_stmt(s, nested ? TB__ST_SAVEPOINT : TB__ST_BEGIN), err,
+                            errlen, "begin");
     if (rc == 0)
         rc = put_source(&p, f);
     for (e = f->entries; rc == 0 && e != NULL && i < prep->n; e = e->next)
         rc = put_entry(&p, e, &prep->rows[i++]);
     if (rc == 0)
-        rc = tb__store_done(s, tb__store_stmt(s, TB__ST_COMMIT), err, errlen, "commit");
+        rc = tb__store_done(s, tb__store_stmt(s, nested ? TB__ST_RELEASE : TB__ST_COMMIT), err,
+                            errlen, "commit");
     if (rc == 0 && (s->flags & TB_STORE_TEMP) && (p.st.added || p.st.updated))
         s->fts_stale = 1;
     if (rc != 0 && !sqlite3_get_autocommit(s->db))
-        (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
+        tb__store_undo(s, nested);
     free(p.source_name);
     if (rc != 0 || new_ids == NULL) {
         free(p.ids);

@@ -128,7 +128,8 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 2);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 3);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_ai'", 0), 0);
     CHECK_STR(q_text(s, "PRAGMA journal_mode", 0), "wal");
     CHECK_EQ(q_int(s, "PRAGMA foreign_keys", 0), 1);
     CHECK_EQ(q_int(s,
@@ -142,7 +143,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 2);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 3);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     tb_store_close(s);
 
@@ -623,6 +624,57 @@ static void test_hostile(void)
 
 /* Abstracts from the fixtures' copy of shared/seed-papers.txt (a title line,
  * an abstract line). */
+/* A batch: one transaction, a failed feed undone alone, the rest committed. */
+static void test_batch(void)
+{
+    struct tb_store *s = open_db("b.db", 0);
+    struct tb_feed *good = tb_feed_new(), *bad = tb_feed_new(), *late = tb_feed_new();
+    int64_t a = source(s, "a"), b = source(s, "b");
+    struct tb_store *other = open_db("b.db", 0);
+    struct tb_store_stats st;
+
+    add(good, "g1", NULL, "Good one");
+    add(good, "g2", NULL, "Good two");
+    add(bad, "b1", NULL, "Stored then undone");
+    add(bad, "b2", NULL, "No key")->key = NULL;
+    add(late, "l1", NULL, "Late one");
+    CHECK_OK(tb_store_begin(s, errbuf, sizeof(errbuf)));
+    CHECK_EQ(put(s, a, good, 1).added, 2);
+    CHECK_EQ(tb_store_put_feed(s, b, bad, 1, &st, NULL, NULL, errbuf, sizeof(errbuf)), -EINVAL);
+    CHECK_EQ(put(s, b, late, 1).added, 1);
+    /* Nothing is visible to another connection before the commit. */
+    CHECK_EQ(q_int(other, "SELECT count(*) FROM entries", 0), 0);
+    CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q_int(other, "SELECT count(*) FROM entries", 0), 3);
+    CHECK_EQ(q_int(other, "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'undone'", 0),
+             0);
+    CHECK_EQ(q_int(other, "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'late'", 0), 1);
+    CHECK_EQ(tb_store_commit(s, errbuf, sizeof(errbuf)), TB_ESTORE);
+
+    /* SQLite rolling the whole batch back (as on a full disk) fails every
+     * later put and the commit, rather than committing them piecemeal. */
+    tb_feed_free(good);
+    good = tb_feed_new();
+    add(good, "g3", NULL, "Good three");
+    CHECK_OK(tb_store_begin(s, errbuf, sizeof(errbuf)));
+    CHECK_EQ(tb_store_begin(s, errbuf, sizeof(errbuf)), TB_ESTORE);
+    CHECK_EQ(put(s, a, late, 2).added, 1);
+    CHECK_EQ(sqlite3_exec(tb_store_db(s), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ(tb_store_put_feed(s, a, good, 2, &st, NULL, NULL, errbuf, sizeof(errbuf)), TB_ESTORE);
+    CHECK(strstr(errbuf, "rolled back") != NULL);
+    CHECK_EQ(tb_store_commit(s, errbuf, sizeof(errbuf)), TB_ESTORE);
+    CHECK_EQ(q_int(other, "SELECT count(*) FROM entries", 0), 3);
+    /* Outside a batch a put is its own transaction again. */
+    CHECK_EQ(put(s, a, good, 3).added, 1);
+    CHECK_EQ(q_int(other, "SELECT count(*) FROM entries", 0), 4);
+    tb_feed_free(good);
+    tb_feed_free(bad);
+    tb_feed_free(late);
+    tb_store_close(other);
+    tb_store_close(s);
+    rm_db("b.db");
+}
+
 static size_t read_seed(char titles[][256], char abstracts[][4096], size_t max)
 {
     const char *fixtures = getenv("TB_FIXTURES");
@@ -725,6 +777,7 @@ int main(void)
     test_temp();
     test_roundtrip();
     test_hostile();
+    test_batch();
     test_bulk();
     rmdir(dir);
     CHECK_DONE();
