@@ -48,7 +48,7 @@ struct tb_fetch_limits {
     const char *user_agent;  /* copied by tb_fetcher_new(); NULL: TB_FETCH_USER_AGENT */
 };
 
-/** Fills `lim` with the defaults (32 MiB, 15 s, 60 s, 100 B/s for 20 s, 32, 2). */
+/** Fills `lim` with the defaults (32 MiB, 15 s, 60 s, 100 B/s for 20 s, 32, 4). */
 void tb_fetch_limits_default(struct tb_fetch_limits *lim);
 
 /** What tb_fetch_source() learned besides the body. */

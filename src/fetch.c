@@ -87,7 +87,7 @@ void tb_fetch_limits_default(struct tb_fetch_limits *lim)
     lim->low_speed_limit = 100;
     lim->low_speed_time = 20;
     lim->max_connections = 32;
-    lim->max_per_host = 2;
+    lim->max_per_host = 4; /* as the config's default (src/config.c) */
     lim->user_agent = NULL;
 }
 
