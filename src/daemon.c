@@ -366,7 +366,7 @@ static void count(struct daemon *d, const struct poll *p)
 static void report(struct src *s)
 {
     const struct poll *p = &s->p;
-    char what[600];
+    char what[600], status[24] = "---"; /* "---": no HTTP answer at all */
 
     if (p->rc)
         snprintf(what, sizeof(what), "error: %s", s->st.last_error ? s->st.last_error : "?");
@@ -375,10 +375,11 @@ static void report(struct src *s)
     else
         snprintf(what, sizeof(what), "%zu new, %zu updated%s%s", p->stats.added, p->stats.updated,
                  s->st.last_error ? "; warning: " : "", s->st.last_error ? s->st.last_error : "");
-    tb_log(p->rc ? TB_LOG_WARN : TB_LOG_INFO, s->name, "%ld %s (%.2fs)", p->status, what,
-           p->seconds);
+    if (p->status > 0)
+        snprintf(status, sizeof(status), "%ld", p->status);
+    tb_log(p->rc ? TB_LOG_WARN : TB_LOG_INFO, s->name, "%s %s (%.2fs)", status, what, p->seconds);
     if (s->d->once) {
-        printf("%-24s %3ld  %s  %.2fs\n", s->name, p->status, what, p->seconds);
+        printf("%-24s %3s  %s  %.2fs\n", s->name, status, what, p->seconds);
         fflush(stdout);
     }
 }
