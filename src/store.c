@@ -72,8 +72,8 @@ static const char *const migrations[] = {
     " INSERT INTO entries_fts(rowid, title, text, authors, categories)"
     " VALUES(new.id, new.title, new.text, new.authors, new.categories); END;",
     /* 2: poll state the daemon needs beyond the initial columns (store_state.c). */
-    "ALTER TABLE sources ADD COLUMN config_url TEXT;"
-    "ALTER TABLE sources ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;",
+    ("ALTER TABLE sources ADD COLUMN config_url TEXT;"
+     "ALTER TABLE sources ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;"),
     /* 3: a new entry is indexed by its own statement (tb__store_index), not
      * by a trigger. A trigger makes the INSERT open a statement savepoint
      * inside a batch transaction, and FTS5 writes its pending terms out as
