@@ -128,6 +128,7 @@ struct daemon {
     struct queue waiting;       /* due sources waiting for a slot (busy, one ref each) */
     struct queue ready;         /* polls done, to store and record (busy, one ref each) */
     uv_check_t store_check;     /* active while `ready` is not empty */
+    uv_idle_t store_idle;       /* keeps uv_run from blocking while batches wait */
     size_t fetching;            /* polls started and not fetched yet */
     size_t backlog;             /* polls fetched and not recorded yet */
 };
@@ -555,16 +556,29 @@ static void store_batch(struct daemon *d)
         tb_log(TB_LOG_ERROR, "state", "%s", err);
 }
 
-/* Check handle: stores everything that became ready during this loop
- * iteration, in as few transactions as the batch limits allow. */
+static void on_idle(uv_idle_t *h)
+{
+    (void)h;
+}
+
+/* Check handle: stores what became ready, one batch (one transaction) per
+ * loop iteration, until nothing is left. */
 static void on_store(uv_check_t *h)
 {
     struct daemon *d = h->data;
 
-    while (d->ready.head != NULL) {
+    if (d->ready.head != NULL) {
         store_batch(d);
         pump(d);
     }
+    /* One batch per loop iteration: HTTP requests and transfers are served
+     * between batches. While more wait, the idle handle makes the next
+     * iteration poll without blocking, so they follow at once. */
+    if (d->ready.head != NULL) {
+        uv_idle_start(&d->store_idle, on_idle);
+        return;
+    }
+    uv_idle_stop(&d->store_idle);
     uv_check_stop(h);
 }
 
@@ -1073,6 +1087,7 @@ static void start_signals(struct daemon *d)
     d->pub_timer.data = d;
     uv_check_init(&d->loop, &d->store_check);
     d->store_check.data = d;
+    uv_idle_init(&d->loop, &d->store_idle);
 }
 
 static int chosen(const struct tb_daemon_opts *o, const struct src *s)
