@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,8 +17,6 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,20 +44,6 @@ FEED_B = [("urn:x:b1", "Named entity recognition survey", "2024-01-03T00:00:00Z"
 FEED_C = [("urn:x:c1", "Moved feed entry", "2024-01-05T00:00:00Z")]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, fn, timeout=20.0):
-    deadline = time.monotonic() + timeout * tbtest.SLOW
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Upstream:
@@ -113,15 +96,6 @@ class Upstream:
         self.proc.stdout.close()
 
 
-def get(url, headers=None, timeout=10):
-    """(status, headers, body) without raising on HTTP errors."""
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout * tbtest.SLOW) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-
 
 def titles(body):
     root = ET.fromstring(body)
@@ -138,7 +112,7 @@ class DaemonTest(unittest.TestCase):
             cls.up.write("a.atom", atom("urn:feed:a", FEED_A))
             cls.up.write("b.atom", atom("urn:feed:b", FEED_B))
             cls.up.write("c.atom", atom("urn:feed:c", FEED_C))
-            cls.port = free_port()
+            cls.port = tbtest.free_port()
             cls.base = f"http://127.0.0.1:{cls.port}/"
             cls.config = os.path.join(cls.tmp, "t.ini")
             cls.write_config()
@@ -210,7 +184,7 @@ sources = a
             shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def doc(self, path, **kw):
-        return get(self.base + path.lstrip("/"), **kw)
+        return tbtest.http_get(self.base + path.lstrip("/"), **kw)
 
     def topic_titles(self, name):
         try:
@@ -225,9 +199,9 @@ sources = a
 
     def test_01_topic_feeds(self):
         want = sorted(["Entity linking with graphs", "Named entity recognition survey"])
-        wait_for("ent topic", lambda: self.topic_titles("ent") == want)
+        tbtest.wait_for(lambda: self.topic_titles("ent") == want, 20, step=0.1, what="ent topic")
         self.assertEqual(self.topic_titles("cook"), ["Cooking pasta at home"])
-        wait_for("all.atom", lambda: len(titles(self.doc("/all.atom")[2])) == 5)
+        tbtest.wait_for(lambda: len(titles(self.doc("/all.atom")[2])) == 5, 20, step=0.1, what="all.atom")
         on_disk = open(os.path.join(self.tmp, "pub", "topics", "ent.atom"), "rb").read()
         self.assertEqual(titles(on_disk), want)
         for ext in ("rss", "json"):
@@ -247,26 +221,26 @@ sources = a
         def conditional_304():
             return [e for _, e in self.up.lines("/a.atom")
                     if e["status"] == 304 and "If-None-Match" in e["headers"]]
-        wait_for("a 304 to a conditional GET", conditional_304)
+        tbtest.wait_for(conditional_304, 20, step=0.1, what="a 304 to a conditional GET")
 
     def test_03_update_in_place(self):
         changed = list(FEED_A)
         changed[0] = ("urn:x:a1", "Entity linking with graphs v2", "2024-02-01T00:00:00Z")
         self.up.write("a.atom", atom("urn:feed:a", changed))
         want = sorted(["Entity linking with graphs v2", "Named entity recognition survey"])
-        wait_for("updated entry", lambda: self.topic_titles("ent") == want)
+        tbtest.wait_for(lambda: self.topic_titles("ent") == want, 20, step=0.1, what="updated entry")
         db = sqlite3.connect(os.path.join(self.tmp, "db", "t.db"))
         n = db.execute("SELECT count(*) FROM entries").fetchone()[0]
         db.close()
         self.assertEqual(n, 5)
 
     def test_04_permanent_redirect(self):
-        wait_for("polls of the new URL", lambda: len(self.up.lines("/c.atom")) >= 3)
+        tbtest.wait_for(lambda: len(self.up.lines("/c.atom")) >= 3, 20, step=0.1, what="polls of the new URL")
         self.assertEqual(len(self.up.lines("/redirect/301")), 1)
 
     def test_05_gone_disables(self):
-        wait_for("sources shows gone", lambda: '"gone"' in tbtest.run(
-            "sources", "-c", self.config, "--json").stdout.decode())
+        tbtest.wait_for(lambda: '"gone"' in tbtest.run(
+            "sources", "-c", self.config, "--json").stdout.decode(), 20, step=0.1, what="sources shows gone")
         out = json.loads(tbtest.run("sources", "-c", self.config, "--json").stdout)
         gone = [s for s in out if s["name"] == "gone"][0]
         self.assertFalse(gone["enabled"])
@@ -275,9 +249,8 @@ sources = a
         self.assertEqual(len(self.up.lines("/status/410")), 1)
 
     def test_06_retry_after(self):
-        hits = wait_for("three polls of the 503 source",
-                        lambda: (lambda h: h if len(h) >= 3 else None)(
-                            self.up.lines("/status/503")))
+        hits = tbtest.wait_for(lambda: (lambda h: h if len(h) >= 3 else None)(
+                            self.up.lines("/status/503")), 20, step=0.1, what="three polls of the 503 source")
         for (t0, _), (t1, _) in zip(hits, hits[1:]):
             self.assertGreaterEqual(t1 - t0, 2.9, "polled before Retry-After: 3")
         out = json.loads(tbtest.run("sources", "-c", self.config, "--json").stdout)
@@ -315,8 +288,7 @@ sources = a
         try:
             self.write_config("\n[topic proteins]\ntitle = Proteins\nquery = protein\n")
             self.daemon.send_signal(signal.SIGHUP)
-            wait_for("backfilled topic",
-                     lambda: self.topic_titles("proteins") == ["Protein folding dynamics"])
+            tbtest.wait_for(lambda: self.topic_titles("proteins") == ["Protein folding dynamics"], 20, step=0.1, what="backfilled topic")
             time.sleep(0.3)
         finally:
             done.set()
@@ -328,7 +300,7 @@ sources = a
         with open(self.config, "a") as f:
             f.write("\n[topic broken]\nquery = \"unclosed\n")
         self.daemon.send_signal(signal.SIGHUP)
-        wait_for("reload refused", lambda: "reload failed" in self.log_text())
+        tbtest.wait_for(lambda: "reload failed" in self.log_text(), 20, step=0.1, what="reload refused")
         self.assertEqual(self.doc("/topics/proteins.atom")[0], 200)
         self.assertEqual(self.daemon.poll(), None)
 
@@ -352,7 +324,7 @@ sources = a
                                "Named entity recognition survey"])
 
     def test_10_sigterm_during_poll(self):
-        wait_for("a poll in flight", lambda: self.up.lines("/hang"))
+        tbtest.wait_for(lambda: self.up.lines("/hang"), 20, step=0.1, what="a poll in flight")
         self.daemon.send_signal(signal.SIGTERM)
         self.assertEqual(self.daemon.wait(20 * tbtest.SLOW), 0)
         db = sqlite3.connect(os.path.join(self.tmp, "db", "t.db"))

@@ -153,16 +153,16 @@ class Daemon:
 
 
 def http_get(url, headers=None, timeout=10):
-    """(status, headers, body) of a GET; HTTP errors are returned, not raised, and a
-    connection that fails gives status 0."""
+    """(status, headers, body) of a GET; headers look up case-insensitively. HTTP
+    errors are returned, not raised, and a connection that fails gives status 0."""
     import urllib.error
     import urllib.request
     req = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout * SLOW) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, e.headers, e.read()
     except (urllib.error.URLError, OSError):
         return 0, {}, b""
 
