@@ -52,8 +52,9 @@ const char *tb_cli_default_config(void)
     return access(path, F_OK) == 0 ? path : DEFAULT_CONFIG;
 }
 
-/* Parses [-c FILE] [-v] [--json] [--help]; returns -1 to go on, else an exit status. */
-static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
+/* Parses [-c FILE] [-v] [--json] [--help], and names only when `names` is
+ * set; returns -1 to go on, else an exit status. */
+static int parse_opts(int argc, char **argv, struct opts *o, const char *usage, int names)
 {
     static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},
                                           {"verbose", no_argument, NULL, 'v'},
@@ -83,6 +84,10 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
         o->config = tb_cli_default_config();
     o->args = argv + optind;
     o->nargs = argc - optind;
+    if (o->nargs > 0 && !names) {
+        fputs(usage, stderr);
+        return 2;
+    }
     tb_log_set_level(o->verbose ? TB_LOG_DEBUG : TB_LOG_INFO);
     return -1;
 }
@@ -111,14 +116,10 @@ int tb_cli_serve(int argc, char **argv)
         "until SIGTERM or SIGINT; SIGHUP reloads the config. -v logs debug detail.\n";
     struct tb_daemon_opts d = {0};
     struct opts o;
-    int rc = parse_opts(argc, argv, &o, usage);
+    int rc = parse_opts(argc, argv, &o, usage, 0);
 
     if (rc >= 0)
         return rc;
-    if (o.nargs > 0) {
-        fputs(usage, stderr);
-        return 2;
-    }
     d.config = o.config;
     return tb_daemon_run(&d);
 }
@@ -132,7 +133,7 @@ int tb_cli_fetch(int argc, char **argv)
     struct tb_daemon_opts d = {0};
     struct tb_config *c;
     struct opts o;
-    int i, rc = parse_opts(argc, argv, &o, usage);
+    int i, rc = parse_opts(argc, argv, &o, usage, 1);
 
     if (rc >= 0)
         return rc;
@@ -271,14 +272,10 @@ int tb_cli_sources(int argc, char **argv)
     struct tb_config *c;
     struct opts o;
     size_t n = 0;
-    int rc = parse_opts(argc, argv, &o, usage);
+    int rc = parse_opts(argc, argv, &o, usage, 0);
 
     if (rc >= 0)
         return rc;
-    if (o.nargs > 0) {
-        fputs(usage, stderr);
-        return 2;
-    }
     c = load(o.config, "sources");
     if (c == NULL)
         return 1;
@@ -323,14 +320,10 @@ int tb_cli_check(int argc, char **argv)
                                 "FILE:LINE.\n";
     struct tb_config *c;
     struct opts o;
-    int rc = parse_opts(argc, argv, &o, usage);
+    int rc = parse_opts(argc, argv, &o, usage, 0);
 
     if (rc >= 0)
         return rc;
-    if (o.nargs > 0) {
-        fputs(usage, stderr);
-        return 2;
-    }
     c = load(o.config, "check");
     if (c == NULL)
         return 1;
@@ -352,7 +345,7 @@ int tb_cli_export_opml(int argc, char **argv)
     struct tb_config *c;
     struct tb_buf b;
     struct opts o;
-    int rc = parse_opts(argc, argv, &o, usage);
+    int rc = parse_opts(argc, argv, &o, usage, 0);
 
     if (rc >= 0)
         return rc;
