@@ -371,18 +371,18 @@ static void merge_usage(FILE *fp)
 /* Opens the store: the given file, or a temporary one removed at once. */
 static int open_store(struct tb_store **st, const char *db, char *err, size_t errlen)
 {
-    char tmpl[] = "/tmp/tributary-merge-XXXXXX";
     const char *dir = getenv("TMPDIR");
     char path[4096];
     int fd, rc;
 
     if (db)
         return tb_store_open(st, db, 0, err, errlen);
-    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/tmp", tmpl + 5);
+    snprintf(path, sizeof(path), "%s/tributary-merge-XXXXXX", dir && *dir ? dir : "/tmp");
     fd = mkstemp(path);
     if (fd < 0) {
-        snprintf(err, errlen, "temporary database: %s", strerror(errno));
-        return -errno;
+        rc = -errno;
+        snprintf(err, errlen, "temporary database: %s", strerror(-rc));
+        return rc;
     }
     close(fd);
     rc = tb_store_open(st, path, TB_STORE_TEMP, err, errlen);
