@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tbtest  # noqa: E402
-from e2e_daemon import Upstream, atom, wait_for  # noqa: E402
+from e2e_daemon import Upstream, atom  # noqa: E402
 
 HEALTHY = 300
 BROKEN = 20  # half 404, half not XML
@@ -69,8 +69,9 @@ class BacklogTest(unittest.TestCase):
         p = tbtest.run("fetch", "-c", self.config, check=False, timeout=300)
         self.assertIn(f"{total} polled, {BROKEN} failed; 0 new, 0 updated",
                       p.stdout.decode().splitlines()[-1])
-        wait_for("304 answers logged",
-                 lambda: len([e for _, e in self.up.lines("/f") if e["status"] == 304]) == HEALTHY)
+        tbtest.wait_for(
+            lambda: len([e for _, e in self.up.lines("/f") if e["status"] == 304]) == HEALTHY,
+            20, step=0.1, what="304 answers logged")
 
     def check_db(self, db):
         q = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
