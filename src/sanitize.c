@@ -255,6 +255,24 @@ static int clean_url(struct san *s, const char *v)
 
 /* Resolves the relative URL in s->url against s->base and writes it as an
  * attribute value; writes nothing when it does not resolve to http(s). */
+static size_t utf8_len(const unsigned char *p, size_t n);
+
+/* Whether s is valid UTF-8: curl decodes percent-escapes in a host, so a
+ * resolved URL can hold bytes that are not ("//%c0p" gives host 0xC0 'p'). */
+static int valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), i = 0, w;
+
+    while (i < n) {
+        w = p[i] < 0x80 ? 1 : utf8_len(p + i, n - i);
+        if (w == 0)
+            return 0;
+        i += w;
+    }
+    return 1;
+}
+
 static void emit_resolved(struct san *s, const char *name)
 {
     CURLU *u = curl_url_dup(s->base);
@@ -272,7 +290,7 @@ static void emit_resolved(struct san *s, const char *name)
     else
         uc = curl_url_set(u, CURLUPART_URL, s->url.data, CURLU_URLENCODE);
     if (uc == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK &&
-        url_scheme(abs) == 1) {
+        url_scheme(abs) == 1 && valid_utf8(abs)) {
         emits(s, " ");
         emits(s, name);
         emits(s, "=\"");
