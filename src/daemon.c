@@ -707,6 +707,9 @@ static void schedule(struct src *s)
      * so that the poll's own "now" is not the second before it. */
     delay = s->st.next_poll * 1000 - now_ms() + 10;
     tb_log(TB_LOG_DEBUG, s->name, "next poll in %lld ms", (long long)delay);
+    /* The delay counts from the wall clock read just now; the loop's cached
+     * time can lag it by a long iteration, which would fire the timer early. */
+    uv_update_time(&s->d->loop);
     uv_timer_start(&s->timer, on_timer, delay > 0 ? (uint64_t)delay : 0, 0);
 }
 

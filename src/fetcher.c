@@ -524,10 +524,12 @@ static void start_queued(struct tb_fetcher *f, struct list *done)
         if (start(f, t))
             list_insert(done->prev, p);
     }
-    if (wake)
+    if (wake) {
+        uv_update_time(f->loop);
         uv_timer_start(&f->wake, on_wake, (uint64_t)(wake - now) * 1000, 0);
-    else
+    } else {
         uv_timer_stop(&f->wake);
+    }
 }
 
 /* Reads what curl finished, starts what may run now, then calls back. */
