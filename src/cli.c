@@ -82,7 +82,7 @@ static void load_source(struct job *j, int64_t now, const struct sink *to)
     }
     tb_buf_free(&body);
     if (j->rc == 0)
-        j->rc = tb_norm_feed(j->feed);
+        j->rc = tb_norm_feed_opts(j->feed, (to && to->dd) ? TB_NORM_NO_TEXT : 0);
     /* The per-entry derived work (JSON, hashing) is done here, on a
      * worker, so the main thread only runs SQL or the dedupe. */
     if (j->rc == 0 && to != NULL && to->st != NULL)

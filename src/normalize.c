@@ -658,18 +658,29 @@ static int cut_title(struct tb_feed *f, struct tb_entry *e, const char *title, s
     return 0;
 }
 
+/* Whether the entry has a title that is not blank. */
+static int has_title(const struct tb_entry *e)
+{
+    size_t n = 0;
+
+    if (e->title != NULL)
+        trim(e->title, &n);
+    return n > 0;
+}
+
 /* A missing title becomes the start of the text, cut at a word. */
 static int set_title(struct tb_feed *f, struct tb_entry *e)
 {
     const char *t = e->text;
-    size_t n = strlen(t), i = 0, chars = 0, space = 0;
+    size_t n, i = 0, chars = 0, space = 0;
     const char *title = e->title ? trim(e->title, &i) : NULL;
     char *r;
 
     if (i > TB_NORM_TITLE_MAX)
         return cut_title(f, e, title, i);
-    if (i || n == 0)
+    if (i || t == NULL || *t == '\0')
         return 0;
+    n = strlen(t);
     while (i < n && chars < TITLE_CHARS) {
         if (t[i] == ' ' || t[i] == '\n')
             space = i;
@@ -794,7 +805,7 @@ static void clean_feed(struct tb_feed *f)
 
 /* Fills every derived field of one entry. The key and the text are taken
  * from the bodies as parsed, before they are sanitized. */
-static int norm_entry(struct tb_feed *f, struct tb_entry *e)
+static int norm_entry(struct tb_feed *f, struct tb_entry *e, int flags)
 {
     /* Without xml:base or a document URL (a local file), relative links
      * resolve against the feed's own web page, as feed readers do. */
@@ -805,7 +816,7 @@ static int norm_entry(struct tb_feed *f, struct tb_entry *e)
         rc = set_ids(f, e);
     if (rc == 0)
         rc = set_key(f, e);
-    if (rc == 0)
+    if (rc == 0 && (!(flags & TB_NORM_NO_TEXT) || !has_title(e)))
         rc = set_text(f, e);
     if (rc == 0)
         rc = sanitize_body(f, &e->summary, base);
@@ -822,12 +833,17 @@ static int norm_entry(struct tb_feed *f, struct tb_entry *e)
     return rc;
 }
 
-int tb_norm_feed(struct tb_feed *f)
+int tb_norm_feed_opts(struct tb_feed *f, int flags)
 {
     int rc = 0;
 
     clean_feed(f);
     for (struct tb_entry *e = f->entries; e && rc == 0; e = e->next)
-        rc = norm_entry(f, e);
+        rc = norm_entry(f, e, flags);
     return rc;
+}
+
+int tb_norm_feed(struct tb_feed *f)
+{
+    return tb_norm_feed_opts(f, 0);
 }
