@@ -6,6 +6,11 @@
  * thread stores them strictly in argument order, so the first copy of a
  * duplicated entry (whose id and origin are kept) is always the same one and
  * two runs give the same output.
+ *
+ * Without --db or --topic nothing needs a database: the in-memory dedupe
+ * (tb_dedupe.h) applies the store's rules and order instead, and the plain
+ * text that only topic matching reads is not made. Both paths print the
+ * same bytes (tests/e2e_merge.py FastPathMatchesStore).
  */
 #include "tb_cli.h"
 
