@@ -38,6 +38,17 @@
  */
 TB_NODISCARD int tb_norm_feed(struct tb_feed *f);
 
+/** tb_norm_feed_opts() flag: no plain text (it only serves topic matching). */
+enum { TB_NORM_NO_TEXT = 1 };
+
+/**
+ * tb_norm_feed() with flags. TB_NORM_NO_TEXT leaves text NULL, except for
+ * an entry without title, whose title is still made from the text (so
+ * everything else is as tb_norm_feed() gives it): for a merge that matches
+ * no topic. Returns 0 or -ENOMEM.
+ */
+TB_NODISCARD int tb_norm_feed_opts(struct tb_feed *f, int flags);
+
 /**
  * Whether s is a javascript:, vbscript: or data: URL as a browser reads it:
  * whitespace and control characters before the colon ignored, case folded.

@@ -6,6 +6,11 @@
  * thread stores them strictly in argument order, so the first copy of a
  * duplicated entry (whose id and origin are kept) is always the same one and
  * two runs give the same output.
+ *
+ * Without --db or --topic nothing needs a database: the in-memory dedupe
+ * (tb_dedupe.h) applies the store's rules and order instead, and the plain
+ * text that only topic matching reads is not made. Both paths print the
+ * same bytes (tests/e2e_merge.py FastPathMatchesStore).
  */
 #include "tb_cli.h"
 
@@ -18,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tb_dedupe.h"
 #include "tb_feedjson.h"
 #include "tb_fetch.h"
 #include "tb_normalize.h"
@@ -32,27 +38,37 @@
 
 /* One SOURCE argument on its way through the pipeline. */
 struct job {
-    const char *src;            /* the argument as given */
-    struct tb_feed *feed;       /* parsed and normalized, or NULL on failure */
-    struct tb_store_prep *prep; /* feed's derived store columns, in its arena */
-    int64_t seen_at;            /* file mtime / Last-Modified, else the run's start */
-    int rc;                     /* 0, or the error that made it unreadable */
-    int done;                   /* set by the worker when feed/rc are final */
-    char err[512];              /* one-line reason when rc != 0 */
+    const char *src;              /* the argument as given */
+    struct tb_feed *feed;         /* parsed and normalized, or NULL on failure */
+    struct tb_store_prep *prep;   /* feed's derived store columns, in its arena */
+    struct tb_dedupe_prep *dprep; /* or its change digests, for the in-memory dedupe */
+    int64_t seen_at;              /* file mtime / Last-Modified, else the run's start */
+    int rc;                       /* 0, or the error that made it unreadable */
+    int done;                     /* set by the worker when feed/rc are final */
+    char err[512];                /* one-line reason when rc != 0 */
+};
+
+/* Where loaded sources go: the store, or (no --db, no --topic) the
+ * in-memory dedupe. */
+struct sink {
+    struct tb_store *st;  /* the store, or NULL */
+    struct tb_dedupe *dd; /* the in-memory dedupe, or NULL */
 };
 
 struct merge {
-    struct job *jobs;     /* one per SOURCE */
-    size_t njobs;         /* number of SOURCE arguments */
-    size_t next;          /* next job a worker takes */
-    size_t stored;        /* jobs the main thread has consumed */
-    int64_t now;          /* start of the run */
-    pthread_mutex_t lock; /* guards next, stored and every job's done */
-    pthread_cond_t cond;  /* signalled when a job is done or consumed */
+    struct job *jobs;      /* one per SOURCE */
+    const struct sink *to; /* where the main thread puts them */
+    size_t njobs;          /* number of SOURCE arguments */
+    size_t next;           /* next job a worker takes */
+    size_t stored;         /* jobs the main thread has consumed */
+    int64_t now;           /* start of the run */
+    pthread_mutex_t lock;  /* guards next, stored and every job's done */
+    pthread_cond_t cond;   /* signalled when a job is done or consumed */
 };
 
-/* Reads, parses and normalizes one source; touches only its own job. */
-static void load_source(struct job *j, int64_t now)
+/* Reads, parses and normalizes one source, then derives what its sink
+ * needs (nothing without one); touches only its own job. */
+static void load_source(struct job *j, int64_t now, const struct sink *to)
 {
     struct tb_parse_opts opts = {0};
     struct tb_fetch_info info;
@@ -71,11 +87,13 @@ static void load_source(struct job *j, int64_t now)
     }
     tb_buf_free(&body);
     if (j->rc == 0)
-        j->rc = tb_norm_feed(j->feed);
-    /* The store's per-entry derived work (JSON, hashing) is done here, on a
-     * worker, so the main thread only runs SQL. */
-    if (j->rc == 0)
+        j->rc = tb_norm_feed_opts(j->feed, (to && to->dd) ? TB_NORM_NO_TEXT : 0);
+    /* The per-entry derived work (JSON, hashing) is done here, on a
+     * worker, so the main thread only runs SQL or the dedupe. */
+    if (j->rc == 0 && to != NULL && to->st != NULL)
         j->rc = tb_store_prepare(j->feed, &j->prep);
+    if (j->rc == 0 && to != NULL && to->dd != NULL)
+        j->rc = tb_dedupe_prepare(j->feed, &j->dprep);
     if (j->rc && j->err[0] == '\0')
         snprintf(j->err, sizeof(j->err), "%s", tb_strerror(j->rc));
 }
@@ -96,7 +114,7 @@ static void *worker(void *arg)
             break;
         m->next++;
         pthread_mutex_unlock(&m->lock);
-        load_source(&m->jobs[i], m->now);
+        load_source(&m->jobs[i], m->now, m->to);
         pthread_mutex_lock(&m->lock);
         m->jobs[i].done = 1;
         pthread_cond_broadcast(&m->cond);
@@ -120,14 +138,16 @@ static void job_consumed(struct merge *m, struct job *j)
     tb_feed_free(j->feed);
     j->feed = NULL;
     j->prep = NULL;
+    j->dprep = NULL;
     pthread_mutex_lock(&m->lock);
     m->stored++;
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
 }
 
-/* Stores one loaded job. Returns 1 when the source counted as read. */
-static int store_job(struct tb_store *st, struct job *j)
+/* Stores one loaded job in the store or the dedupe. Returns 1 when the
+ * source counted as read. */
+static int store_job(const struct sink *to, struct job *j)
 {
     struct tb_store_stats stats = {0};
     char err[512] = "";
@@ -141,10 +161,13 @@ static int store_job(struct tb_store *st, struct job *j)
     if (j->feed->error)
         fprintf(stderr, "tributary: warning: %s: %s (recovered %zu entries)\n", j->src,
                 j->feed->error, j->feed->nentries);
-    rc = tb_store_source(st, j->src, j->src, &sid, err, sizeof(err));
-    if (rc == 0)
-        rc = tb_store_put_prepared(st, sid, j->feed, j->prep, j->seen_at, &stats, NULL, NULL, err,
-                                   sizeof(err));
+    if (to->dd != NULL)
+        rc = tb_dedupe_put(to->dd, j->src, j->feed, j->dprep, j->seen_at, err, sizeof(err));
+    else
+        rc = tb_store_source(to->st, j->src, j->src, &sid, err, sizeof(err));
+    if (rc == 0 && to->dd == NULL)
+        rc = tb_store_put_prepared(to->st, sid, j->feed, j->prep, j->seen_at, &stats, NULL, NULL,
+                                   err, sizeof(err));
     if (rc) {
         fprintf(stderr, "tributary: warning: %s: %s\n", j->src, err[0] ? err : tb_strerror(rc));
         return 0;
@@ -154,9 +177,9 @@ static int store_job(struct tb_store *st, struct job *j)
 
 /* Runs the loading workers and stores every source in order.
  * Returns how many sources could be read. */
-static size_t ingest(struct tb_store *st, char **srcs, size_t n)
+static size_t ingest(const struct sink *to, char **srcs, size_t n)
 {
-    struct merge m = {.njobs = n, .now = (int64_t)time(NULL)};
+    struct merge m = {.njobs = n, .to = to, .now = (int64_t)time(NULL)};
     pthread_t threads[MERGE_WORKERS];
     size_t i, nthreads = 0, ok = 0;
 
@@ -176,7 +199,7 @@ static size_t ingest(struct tb_store *st, char **srcs, size_t n)
     for (i = 0; i < n; i++) {
         struct job *j = wait_job(&m, i);
 
-        ok += (size_t)store_job(st, j);
+        ok += (size_t)store_job(to, j);
         job_consumed(&m, j);
     }
     for (i = 0; i < nthreads; i++)
@@ -198,12 +221,25 @@ static int drain(struct tb_buf *doc)
 
 /* The head's facts, as tb_publish_atom() finds them in a whole list: the
  * newest printable date (updated, else published) and whether some entry
- * has no author. */
+ * has no author. Called once per entry. */
+static void head_note(int64_t published, int64_t updated, int has_authors, int64_t *newest,
+                      int *authorless)
+{
+    char date[32];
+    int64_t t = updated;
+
+    if (tb_publish_rfc3339(t, date, sizeof(date)) != 0)
+        t = published;
+    if (tb_publish_rfc3339(t, date, sizeof(date)) == 0 && t > *newest)
+        *newest = t;
+    *authorless |= !has_authors;
+}
+
+/* head_note() over stored entries, read by rowid. */
 static int emit_head(struct tb_store *st, const int64_t *ids, size_t n, int64_t *newest,
                      int *authorless, char *err, size_t errlen)
 {
     struct tb_store_brief b[EMIT_BATCH];
-    char date[32];
     size_t i, k, len;
     int rc = 0;
 
@@ -212,15 +248,8 @@ static int emit_head(struct tb_store *st, const int64_t *ids, size_t n, int64_t 
     for (i = 0; rc == 0 && i < n; i += len) {
         len = n - i < EMIT_BATCH ? n - i : EMIT_BATCH;
         rc = tb_store_brief(st, ids + i, len, b, err, errlen);
-        for (k = 0; rc == 0 && k < len; k++) {
-            int64_t t = b[k].updated;
-
-            if (tb_publish_rfc3339(t, date, sizeof(date)) != 0)
-                t = b[k].published;
-            if (tb_publish_rfc3339(t, date, sizeof(date)) == 0 && t > *newest)
-                *newest = t;
-            *authorless |= !b[k].has_authors;
-        }
+        for (k = 0; rc == 0 && k < len; k++)
+            head_note(b[k].published, b[k].updated, b[k].has_authors, newest, authorless);
     }
     return rc;
 }
@@ -322,6 +351,21 @@ static int emit_entries(struct tb_store *st, struct outq *q, const int64_t *ids,
     return rc ? rc : q->rc;
 }
 
+/* Ends the document, writes the rest out and reports the first error. */
+static int finish(struct tb_publish_stream *ps, int rc, struct tb_buf *doc, const char *err)
+{
+    int end = tb_publish_atom_end(ps);
+
+    rc = rc ? rc : end;
+    if (rc == 0)
+        rc = drain(doc);
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = -errno;
+    if (rc)
+        fprintf(stderr, "tributary: merge: %s\n", err[0] ? err : tb_strerror(rc));
+    return rc;
+}
+
 /* Selects the entries and writes the merged feed on stdout. */
 static int emit(struct tb_store *st, const char *topic, const char *title, size_t limit)
 {
@@ -331,7 +375,7 @@ static int emit(struct tb_store *st, const char *topic, const char *title, size_
     int64_t *ids = NULL;
     size_t n = 0;
     char err[512] = "";
-    int authorless = 0, rc, end;
+    int authorless = 0, rc;
 
     tb_buf_init(&doc, (size_t)1 << 30);
     q.doc = &doc;
@@ -344,18 +388,57 @@ static int emit(struct tb_store *st, const char *topic, const char *title, size_
         rc = tb_publish_atom_begin(&q.ps, &meta, authorless, &doc);
     if (rc == 0)
         rc = emit_entries(st, &q, ids, n, err, sizeof(err));
-    end = tb_publish_atom_end(q.ps);
-    rc = rc ? rc : end;
-    if (rc == 0)
-        rc = drain(&doc);
-    if (rc == 0 && fflush(stdout) != 0)
-        rc = -errno;
-    if (rc)
-        fprintf(stderr, "tributary: merge: %s\n", err[0] ? err : tb_strerror(rc));
+    rc = finish(q.ps, rc, &doc, err);
     pthread_cond_destroy(&q.cond);
     pthread_mutex_destroy(&q.lock);
     tb_buf_free(&doc);
     free(ids);
+    return rc ? 1 : 0;
+}
+
+/* Writes a list in batches, draining the document after each, so it is
+ * never whole in memory. */
+static int write_list(struct tb_publish_stream *ps, struct tb_buf *doc, struct tb_entry *e)
+{
+    struct tb_entry *first, *last;
+    size_t k;
+    int rc = 0;
+
+    while (rc == 0 && e != NULL) {
+        first = last = e;
+        for (k = 1; k < EMIT_BATCH && last->next != NULL; k++)
+            last = last->next;
+        e = last->next;
+        last->next = NULL;
+        rc = tb_publish_atom_entries(ps, first);
+        last->next = e;
+        if (rc == 0)
+            rc = drain(doc);
+    }
+    return rc;
+}
+
+/* emit() for the in-memory dedupe. */
+static int emit_deduped(struct tb_dedupe *dd, const char *title, size_t limit)
+{
+    struct tb_publish_meta meta = {.id = "urn:tributary:merge", .title = title};
+    struct tb_publish_stream *ps = NULL;
+    struct tb_entry *list, *e;
+    struct tb_buf doc;
+    size_t n;
+    int authorless = 0, rc;
+
+    tb_buf_init(&doc, (size_t)1 << 30);
+    meta.updated = TB_TIME_NONE;
+    rc = tb_dedupe_select(dd, limit, &list, &n);
+    for (e = rc == 0 ? list : NULL; e != NULL; e = e->next)
+        head_note(e->published, e->updated, e->authors != NULL, &meta.updated, &authorless);
+    if (rc == 0)
+        rc = tb_publish_atom_begin(&ps, &meta, authorless, &doc);
+    if (rc == 0)
+        rc = write_list(ps, &doc, list);
+    rc = finish(ps, rc, &doc, "");
+    tb_buf_free(&doc);
     return rc ? 1 : 0;
 }
 
@@ -391,6 +474,54 @@ static int open_store(struct tb_store **st, const char *db, char *err, size_t er
     return rc;
 }
 
+/* merge through a store: the --db file (which may hold earlier entries) or
+ * a temporary one for --topic's full-text query. */
+static int merge_stored(char **srcs, size_t n, const char *db, const char *topic, const char *title,
+                        size_t limit)
+{
+    struct sink to = {0};
+    char err[512] = "";
+    int rc = open_store(&to.st, db, err, sizeof(err));
+
+    if (rc) {
+        fprintf(stderr, "tributary: merge: %s\n", err[0] ? err : tb_strerror(rc));
+        return 1;
+    }
+    if (topic && tb_topic_check(to.st, topic, err, sizeof(err))) {
+        fprintf(stderr, "tributary: merge: invalid --topic query '%s': %s\n", topic, err);
+        tb_store_close(to.st);
+        return 2;
+    }
+    if (ingest(&to, srcs, n) == 0) {
+        fprintf(stderr, "tributary: merge: no source could be read\n");
+        tb_store_close(to.st);
+        return 1;
+    }
+    rc = emit(to.st, topic, title, limit);
+    tb_store_close(to.st);
+    return rc;
+}
+
+/* merge without a database: the store's dedupe rules, in memory. */
+static int merge_deduped(char **srcs, size_t n, const char *title, size_t limit)
+{
+    struct sink to = {0};
+    int rc = tb_dedupe_new(&to.dd);
+
+    if (rc) {
+        fprintf(stderr, "tributary: merge: %s\n", tb_strerror(rc));
+        return 1;
+    }
+    if (ingest(&to, srcs, n) == 0) {
+        fprintf(stderr, "tributary: merge: no source could be read\n");
+        tb_dedupe_free(to.dd);
+        return 1;
+    }
+    rc = emit_deduped(to.dd, title, limit);
+    tb_dedupe_free(to.dd);
+    return rc;
+}
+
 int tb_cli_merge(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -398,10 +529,9 @@ int tb_cli_merge(int argc, char **argv)
         {"limit", required_argument, NULL, 'n'}, {"db", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     const char *topic = NULL, *title = NULL, *db = NULL;
-    struct tb_store *st = NULL;
-    char err[512] = "", *end;
-    size_t limit = 0, ok;
-    int c, rc;
+    char *end;
+    size_t limit = 0;
+    int c;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "t:T:n:d:h", opts, NULL)) != -1) {
@@ -436,27 +566,11 @@ int tb_cli_merge(int argc, char **argv)
         merge_usage(stderr);
         return 2;
     }
-    rc = open_store(&st, db, err, sizeof(err));
-    if (rc) {
-        fprintf(stderr, "tributary: merge: %s\n", err[0] ? err : tb_strerror(rc));
-        return 1;
-    }
-    if (topic && tb_topic_check(st, topic, err, sizeof(err))) {
-        fprintf(stderr, "tributary: merge: invalid --topic query '%s': %s\n", topic, err);
-        tb_store_close(st);
-        return 2;
-    }
-    ok = ingest(st, argv + optind, (size_t)(argc - optind));
-    if (ok == 0) {
-        fprintf(stderr, "tributary: merge: no source could be read\n");
-        tb_store_close(st);
-        return 1;
-    }
     if (title == NULL)
         title = topic ? topic : "tributary merged feed";
-    rc = emit(st, topic, title, limit);
-    tb_store_close(st);
-    return rc;
+    if (db == NULL && topic == NULL)
+        return merge_deduped(argv + optind, (size_t)(argc - optind), title, limit);
+    return merge_stored(argv + optind, (size_t)(argc - optind), db, topic, title, limit);
 }
 
 int tb_cli_parse(int argc, char **argv)
@@ -474,7 +588,7 @@ int tb_cli_parse(int argc, char **argv)
         return 2;
     }
     j.src = argv[1];
-    load_source(&j, (int64_t)time(NULL));
+    load_source(&j, (int64_t)time(NULL), NULL);
     if (j.rc) {
         fprintf(stderr, "tributary: %s: %s\n", j.src, j.err);
         return 1;

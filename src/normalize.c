@@ -106,6 +106,52 @@ static CURLU *parse_http(const char *url, int *https)
     return u;
 }
 
+/* A URL parsed once for the several uses one entry has for it (canonical
+ * link, arXiv id, DOI, http check, cleaned link): each parse is two curl
+ * parses and a curl print (see reparse()). */
+struct purl {
+    const char *s; /* the string as given (borrowed) */
+    CURLU *u;      /* parse_http() of it, or NULL */
+    int https;     /* whether it is https */
+};
+
+#define MEMO_URLS 8
+
+/* The URLs parsed so far, for one entry. */
+struct urls {
+    struct purl v[MEMO_URLS]; /* parsed URLs */
+    size_t n;                 /* used slots of v */
+};
+
+static void urls_clear(struct urls *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        curl_url_cleanup(m->v[i].u);
+    m->n = 0;
+}
+
+/* The parse of s (NULL u when s is NULL or not an absolute http(s) URL),
+ * valid until the next call. */
+static const struct purl *url_parsed(struct urls *m, const char *s)
+{
+    static const struct purl none = {NULL, NULL, 0};
+    struct purl *p;
+
+    if (s == NULL)
+        return &none;
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp(m->v[i].s, s) == 0)
+            return &m->v[i];
+    }
+    if (m->n == MEMO_URLS)
+        urls_clear(m);
+    p = &m->v[m->n++];
+    p->s = s;
+    p->https = 0;
+    p->u = parse_http(s, &p->https);
+    return p;
+}
+
 /* Appends "https://host[:port]" with the host lower-cased and a default
  * port (the scheme's, or https's 443) left out. */
 static int add_origin(struct tb_buf *b, CURLU *u, int https)
@@ -163,20 +209,27 @@ out:
     return rc;
 }
 
-char *tb_norm_url(const char *url)
+/* tb_norm_url() of a parsed URL. */
+static char *canon_of(const struct purl *p)
 {
-    int https = 0;
-    CURLU *u = parse_http(url, &https);
     struct tb_buf b;
     char *res = NULL;
 
-    if (u == NULL)
+    if (p->u == NULL)
         return NULL;
     tb_buf_init(&b, (size_t)-1 / 2);
-    if (add_origin(&b, u, https) == 0 && add_path_query(&b, u) == 0)
+    if (add_origin(&b, p->u, p->https) == 0 && add_path_query(&b, p->u) == 0)
         res = tb_buf_take(&b);
     tb_buf_free(&b);
-    curl_url_cleanup(u);
+    return res;
+}
+
+char *tb_norm_url(const char *url)
+{
+    struct urls m = {0};
+    char *res = canon_of(url_parsed(&m, url));
+
+    urls_clear(&m);
     return res;
 }
 
@@ -196,9 +249,9 @@ static int add_query_fragment(struct tb_buf *b, const char *query, const char *f
  * curl_url_set(CURLUPART_QUERY) lower-cases percent-escapes ("%1F" became
  * "%1f"), so a cleaned link had another canonical form than the link itself
  * (found by the fuzzer). */
-char *tb_norm_link(const char *url)
+static char *link_of(const struct purl *p)
 {
-    CURLU *u = parse_http(url, NULL);
+    CURLU *u = p->u ? curl_url_dup(p->u) : NULL;
     char *query = NULL, *frag = NULL, *kept = NULL, *out = NULL, *res = NULL;
     struct tb_buf b;
 
@@ -221,6 +274,15 @@ out:
     curl_free(out);
     free(kept);
     curl_url_cleanup(u);
+    return res;
+}
+
+char *tb_norm_link(const char *url)
+{
+    struct urls m = {0};
+    char *res = link_of(url_parsed(&m, url));
+
+    urls_clear(&m);
     return res;
 }
 
@@ -327,10 +389,10 @@ static int arxiv_url(CURLU *u, char *buf, size_t len)
     return rc;
 }
 
-int tb_norm_arxiv_id(const char *s, char *buf, size_t len)
+/* tb_norm_arxiv_id() with the URLs parsed through m. */
+static int arxiv_id(struct urls *m, const char *s, char *buf, size_t len)
 {
-    CURLU *u;
-    int rc;
+    const struct purl *p;
 
     if (s == NULL || len == 0)
         return s ? -ENOSPC : -ENOENT;
@@ -340,11 +402,16 @@ int tb_norm_arxiv_id(const char *s, char *buf, size_t len)
         return arxiv_at(s + 14, buf, len);
     if (strncasecmp(s, "arxiv:", 6) == 0)
         return arxiv_at(s + 6, buf, len);
-    u = parse_http(s, NULL);
-    if (u == NULL)
-        return -ENOENT;
-    rc = arxiv_url(u, buf, len);
-    curl_url_cleanup(u);
+    p = url_parsed(m, s);
+    return p->u ? arxiv_url(p->u, buf, len) : -ENOENT;
+}
+
+int tb_norm_arxiv_id(const char *s, char *buf, size_t len)
+{
+    struct urls m = {0};
+    int rc = arxiv_id(&m, s, buf, len);
+
+    urls_clear(&m);
     return rc;
 }
 
@@ -405,11 +472,11 @@ static int doi_url(CURLU *u, char *buf, size_t len)
     return rc;
 }
 
-int tb_norm_doi(const char *s, char *buf, size_t len)
+/* tb_norm_doi() with the URLs parsed through m. */
+static int doi(struct urls *m, const char *s, char *buf, size_t len)
 {
     static const char *const prefixes[] = {"doi:", "info:doi/", "urn:doi:"};
-    CURLU *u;
-    int rc;
+    const struct purl *p;
 
     if (s == NULL)
         return -ENOENT;
@@ -425,11 +492,16 @@ int tb_norm_doi(const char *s, char *buf, size_t len)
     }
     if (strncmp(s, "10.", 3) == 0)
         return doi_at(s, buf, len);
-    u = parse_http(s, NULL);
-    if (u == NULL)
-        return -ENOENT;
-    rc = doi_url(u, buf, len);
-    curl_url_cleanup(u);
+    p = url_parsed(m, s);
+    return p->u ? doi_url(p->u, buf, len) : -ENOENT;
+}
+
+int tb_norm_doi(const char *s, char *buf, size_t len)
+{
+    struct urls m = {0};
+    int rc = doi(&m, s, buf, len);
+
+    urls_clear(&m);
     return rc;
 }
 
@@ -459,16 +531,16 @@ static const char *keep(struct tb_feed *f, char *s)
 
 /* canon_link from the link, else the first alternate link, else an id that
  * is an http(s) URL. */
-static int set_canon(struct tb_feed *f, struct tb_entry *e)
+static int set_canon(struct tb_feed *f, struct tb_entry *e, struct urls *m)
 {
-    char *c = tb_norm_url(e->link);
+    char *c = canon_of(url_parsed(m, e->link));
 
     for (struct tb_link *l = e->links; c == NULL && l; l = l->next) {
         if (l->rel == NULL || strcmp(l->rel, "alternate") == 0)
-            c = tb_norm_url(l->href);
+            c = canon_of(url_parsed(m, l->href));
     }
     if (c == NULL)
-        c = tb_norm_url(e->id);
+        c = canon_of(url_parsed(m, e->id));
     if (c == NULL)
         return 0;
     e->canon_link = keep(f, c);
@@ -476,24 +548,24 @@ static int set_canon(struct tb_feed *f, struct tb_entry *e)
 }
 
 /* arxiv_id and doi from the first link or id that carries one. */
-static int set_ids(struct tb_feed *f, struct tb_entry *e)
+static int set_ids(struct tb_feed *f, struct tb_entry *e, struct urls *m)
 {
     const char *cand[64];
     size_t n = 0;
-    char arxiv[32], doi[256];
+    char arxiv[32], buf[256];
 
     cand[n++] = e->link;
     for (struct tb_link *l = e->links; l && n < 63; l = l->next)
         cand[n++] = l->href;
     cand[n++] = e->id;
     for (size_t i = 0; i < n; i++) {
-        if (e->arxiv_id == NULL && tb_norm_arxiv_id(cand[i], arxiv, sizeof(arxiv)) == 0) {
+        if (e->arxiv_id == NULL && arxiv_id(m, cand[i], arxiv, sizeof(arxiv)) == 0) {
             e->arxiv_id = tb_arena_strdup(&f->arena, arxiv);
             if (e->arxiv_id == NULL)
                 return -ENOMEM;
         }
-        if (e->doi == NULL && tb_norm_doi(cand[i], doi, sizeof(doi)) == 0) {
-            e->doi = tb_arena_strdup(&f->arena, doi);
+        if (e->doi == NULL && doi(m, cand[i], buf, sizeof(buf)) == 0) {
+            e->doi = tb_arena_strdup(&f->arena, buf);
             if (e->doi == NULL)
                 return -ENOMEM;
         }
@@ -658,18 +730,29 @@ static int cut_title(struct tb_feed *f, struct tb_entry *e, const char *title, s
     return 0;
 }
 
+/* Whether the entry has a title that is not blank. */
+static int has_title(const struct tb_entry *e)
+{
+    size_t n = 0;
+
+    if (e->title != NULL)
+        trim(e->title, &n);
+    return n > 0;
+}
+
 /* A missing title becomes the start of the text, cut at a word. */
 static int set_title(struct tb_feed *f, struct tb_entry *e)
 {
     const char *t = e->text;
-    size_t n = strlen(t), i = 0, chars = 0, space = 0;
+    size_t n, i = 0, chars = 0, space = 0;
     const char *title = e->title ? trim(e->title, &i) : NULL;
     char *r;
 
     if (i > TB_NORM_TITLE_MAX)
         return cut_title(f, e, title, i);
-    if (i || n == 0)
+    if (i || t == NULL || *t == '\0')
         return 0;
+    n = strlen(t);
     while (i < n && chars < TITLE_CHARS) {
         if (t[i] == ' ' || t[i] == '\n')
             space = i;
@@ -729,15 +812,16 @@ static int is_http(const char *s)
 
 /* Replaces the published link by its form without tracking parameters; a
  * link that is not http(s) (javascript:, data:, ...) is not published. */
-static int clean_link(struct tb_feed *f, struct tb_entry *e)
+static int clean_link(struct tb_feed *f, struct tb_entry *e, struct urls *m)
 {
+    const struct purl *p = url_parsed(m, e->link);
     char *c;
 
-    if (e->link != NULL && !is_http(e->link))
+    if (p->u == NULL) {
         e->link = NULL;
-    if (e->link == NULL)
         return 0;
-    c = tb_norm_link(e->link);
+    }
+    c = link_of(p);
     if (c == NULL)
         return -ENOMEM;
     e->link = keep(f, c);
@@ -745,10 +829,10 @@ static int clean_link(struct tb_feed *f, struct tb_entry *e)
 }
 
 /* Drops links (enclosures, related, media) that are not http(s). */
-static void clean_links(struct tb_link **pp)
+static void clean_links(struct tb_link **pp, struct urls *m)
 {
     while (*pp != NULL) {
-        if (is_http((*pp)->href))
+        if (url_parsed(m, (*pp)->href)->u != NULL)
             pp = &(*pp)->next;
         else
             *pp = (*pp)->next;
@@ -794,18 +878,19 @@ static void clean_feed(struct tb_feed *f)
 
 /* Fills every derived field of one entry. The key and the text are taken
  * from the bodies as parsed, before they are sanitized. */
-static int norm_entry(struct tb_feed *f, struct tb_entry *e)
+static int norm_entry(struct tb_feed *f, struct tb_entry *e, int flags)
 {
     /* Without xml:base or a document URL (a local file), relative links
      * resolve against the feed's own web page, as feed readers do. */
     const char *base = e->base ? e->base : f->base ? f->base : f->link;
-    int rc = set_canon(f, e);
+    struct urls m = {0};
+    int rc = set_canon(f, e, &m);
 
     if (rc == 0)
-        rc = set_ids(f, e);
+        rc = set_ids(f, e, &m);
     if (rc == 0)
         rc = set_key(f, e);
-    if (rc == 0)
+    if (rc == 0 && (!(flags & TB_NORM_NO_TEXT) || !has_title(e)))
         rc = set_text(f, e);
     if (rc == 0)
         rc = sanitize_body(f, &e->summary, base);
@@ -814,20 +899,26 @@ static int norm_entry(struct tb_feed *f, struct tb_entry *e)
     if (rc == 0)
         rc = set_title(f, e);
     if (rc == 0)
-        rc = clean_link(f, e);
-    clean_links(&e->links);
+        rc = clean_link(f, e, &m);
+    clean_links(&e->links, &m);
+    urls_clear(&m);
     clean_persons(e->authors);
     clean_persons(e->contributors);
     clean_categories(&e->categories);
     return rc;
 }
 
-int tb_norm_feed(struct tb_feed *f)
+int tb_norm_feed_opts(struct tb_feed *f, int flags)
 {
     int rc = 0;
 
     clean_feed(f);
     for (struct tb_entry *e = f->entries; e && rc == 0; e = e->next)
-        rc = norm_entry(f, e);
+        rc = norm_entry(f, e, flags);
     return rc;
+}
+
+int tb_norm_feed(struct tb_feed *f)
+{
+    return tb_norm_feed_opts(f, 0);
 }

@@ -246,6 +246,13 @@ void tb__xml_attr(struct tb__xml *x, const char *name, const char *value)
         tb__xml_fail(x, -EIO);
 }
 
+/* Whether libxml2's escaping of element text (xmlEncodeSpecialChars: < > &
+ * " and CR) would leave s as it is. */
+static int needs_no_escape(const char *s)
+{
+    return s[strcspn(s, "<>&\"\r")] == '\0';
+}
+
 void tb__xml_text(struct tb__xml *x, const char *text)
 {
     const char *v;
@@ -254,9 +261,14 @@ void tb__xml_text(struct tb__xml *x, const char *text)
     if (x->rc || text == NULL)
         return;
     rc = tb__pub_clean(text, &x->scratch, &v);
-    if (rc)
+    if (rc) {
         tb__xml_fail(x, rc);
-    else if (xmlTextWriterWriteString(x->w, BAD_CAST v) < 0)
+        return;
+    }
+    /* Text that escaping leaves alone (ids, titles, names, dates) goes out
+     * as it is, sparing libxml2 a copy of it. */
+    if (needs_no_escape(v) ? xmlTextWriterWriteRaw(x->w, BAD_CAST v) < 0
+                           : xmlTextWriterWriteString(x->w, BAD_CAST v) < 0)
         tb__xml_fail(x, -EIO);
 }
 

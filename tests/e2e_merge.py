@@ -3,7 +3,9 @@ a real HTTP server on 127.0.0.1, jing and python3-feedparser."""
 import http.server
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import threading
 import unittest
@@ -228,6 +230,63 @@ class RoundTrip(unittest.TestCase):
         titans = [e for e in fp.entries if e.title.startswith("Titans")][0]
         self.assertEqual([a.name for a in titans.authors], ["Ali Behrouz", "Peilin Zhong"])
         self.assertEqual(titans.published, "2025-01-02T07:30:00Z")
+
+
+GEN_CORPUS = os.path.join(os.environ.get("TB_SOURCE_DIR", os.path.join(os.path.dirname(
+    os.path.abspath(__file__)), "..")), "contrib", "bench", "gen_corpus.py")
+
+
+class FastPathMatchesStore(unittest.TestCase):
+    """Without --db, merge dedupes in memory; with --db it goes through SQLite.
+    Both must print the same bytes (and the same warnings) for any input."""
+
+    def same(self, *args):
+        with TempDir() as t:
+            fast = run("merge", *args, check=False)
+            stored = run("merge", "--db", os.path.join(t, "m.db"), *args, check=False)
+        self.assertEqual(fast.returncode, stored.returncode, fast.stderr + stored.stderr)
+        self.assertEqual(fast.stderr, stored.stderr)
+        self.assertEqual(mask_feed_updated(fast.stdout) if fast.stdout else "",
+                         mask_feed_updated(stored.stdout) if stored.stdout else "")
+        return fast
+
+    def test_fixtures(self):
+        self.same(*SOURCES)
+        self.same("--limit", "2", *SOURCES)
+        self.same("--limit", "1", "--title", "One", *reversed(SOURCES))
+        # the same source twice is one source; its second copy changes nothing
+        self.same(M("digest.atom"), *SOURCES, M("arxiv.rss"))
+
+    def test_hostile_and_odd_fixtures(self):
+        d = fixture("parse")
+        files = sorted(os.path.join(d, n) for n in os.listdir(d) if not n.endswith(".py"))
+        self.assertGreater(len(files), 20)
+        self.same(*files, *SOURCES)
+
+    def test_generated_corpus(self):
+        with TempDir() as t:
+            corpus = os.path.join(t, "corpus")
+            subprocess.run([sys.executable, GEN_CORPUS, "--out", corpus, "--feeds", "16",
+                            "--entries", "40", "--seed", "7", "--json-share", "0.25",
+                            "--dup-share", "0.4"], check=True, capture_output=True)
+            files = sorted(os.path.join(corpus, n) for n in os.listdir(corpus)
+                           if n.startswith("feed"))
+            # A feed carrying one paper twice under two guids, the second
+            # copy changed: it updates the first in place (same origin).
+            rss = [f for f in files if f.endswith(".rss")][0]
+            with open(rss, encoding="utf-8") as f:
+                text = f.read()
+            start, end = text.index("<item>"), text.index("</item>") + len("</item>")
+            item = text[start:end]
+            twin = re.sub(r"<guid[^>]*>([^<]*)</guid>", r"<guid>\1-twin</guid>", item)
+            twin = twin.replace("<title>", "<title>Revised: ", 1)
+            self.assertNotEqual(twin, item)
+            changed = os.path.join(t, "changed.rss")
+            with open(changed, "w", encoding="utf-8") as f:
+                f.write(text[:end] + twin + text[end:])
+            out = self.same(changed, *files, files[0])
+            self.assertTrue(b"<title type=\"text\">Revised: " in out.stdout, "no update in place")
+            self.same("--limit", "25", *files)
 
 
 if __name__ == "__main__":

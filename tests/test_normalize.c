@@ -300,6 +300,52 @@ static void test_text_title(void)
     tb_feed_free(f);
 }
 
+/* Entries with and without title, HTML and plain bodies, links. */
+static struct tb_feed *mixed_feed(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e;
+
+    f->base = "https://example.com/feed/";
+    add(f, "1", NULL, NULL, "<p>Entity linking <b>maps</b> mentions</p>");
+    e = add(f, "2", "http://Example.com/a/?utm_source=x", "Given", "<p><a href=\"/x\">l</a></p>");
+    e->content.value = "<div onclick=\"x()\">More</div>";
+    e->content.is_html = 1;
+    add(f, NULL, "https://arxiv.org/abs/2401.01234v2", "  ", "<p>Blank title</p>");
+    add(f, NULL, NULL, "Hashed", "<p>S</p>");
+    return f;
+}
+
+/* TB_NORM_NO_TEXT changes nothing but text, which only untitled entries get. */
+static void test_no_text(void)
+{
+    struct tb_feed *f = mixed_feed(), *g = mixed_feed();
+    const struct tb_entry *a, *b;
+
+    CHECK_OK(tb_norm_feed(f));
+    CHECK_OK(tb_norm_feed_opts(g, TB_NORM_NO_TEXT));
+    for (a = f->entries, b = g->entries; a && b; a = a->next, b = b->next) {
+        CHECK_STR(a->title, b->title);
+        CHECK_STR(a->key, b->key);
+        CHECK_STR(a->summary.value, b->summary.value);
+        CHECK(a->content.value == b->content.value ||
+              strcmp(a->content.value, b->content.value) == 0);
+        CHECK(a->link == b->link || strcmp(a->link, b->link) == 0);
+        CHECK(a->canon_link == b->canon_link || strcmp(a->canon_link, b->canon_link) == 0);
+        CHECK(a->arxiv_id == b->arxiv_id || strcmp(a->arxiv_id, b->arxiv_id) == 0);
+        CHECK(a->text != NULL);
+    }
+    CHECK(a == NULL && b == NULL);
+    b = g->entries;
+    CHECK_STR(b->title, "Entity linking maps mentions");
+    CHECK(b->text != NULL);             /* made for the title */
+    CHECK(b->next->text == NULL);       /* titled: no text */
+    CHECK(b->next->next->text != NULL); /* blank title */
+    CHECK(b->next->next->next->text == NULL);
+    tb_feed_free(f);
+    tb_feed_free(g);
+}
+
 static void test_text_cap(void)
 {
     struct tb_feed *f = tb_feed_new();
@@ -430,6 +476,7 @@ int main(void)
     test_hash_stable();
     test_cross_source();
     test_text_title();
+    test_no_text();
     test_text_cap();
     test_size_caps();
     test_script_url();

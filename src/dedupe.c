@@ -1,0 +1,766 @@
+/*
+ * In-memory dedupe for `merge` without a database: the rules of
+ * store_put.c and the order of topic.c, over hash tables.
+ *
+ * Every kept entry is a record with the rowid the store would have given it
+ * (its insertion order), its origin source and its change digest. The
+ * cross-source indexes (arXiv id, DOI, canonical link) may hold several
+ * records per value, since an update in place can give a record the value
+ * another one already has; a lookup takes the earliest, as the store's
+ * "ORDER BY id LIMIT 1" does.
+ *
+ * Entries are deep-copied into the dedupe's arena in the form they would
+ * read back from the store: list members that are not UTF-8 (which the JSON
+ * columns cannot hold) are absent, a negative link length is -1, flags are
+ * 0 or 1, empty identifiers none.
+ */
+#include "tb_dedupe.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tb_normalize.h"
+
+#define TAG_PREFIX "tag:tributary.invalid,2024:"
+#define DIGEST_LEN 32 /* SHA-256 */
+#define TAG_LEN (sizeof(TAG_PREFIX) + 2 * DIGEST_LEN)
+
+enum { IX_ARXIV, IX_DOI, IX_CANON, IX_COUNT };
+
+/* One source, by name, with its feed metadata as the store's sources row. */
+struct src {
+    const char *name;    /* the name given to put; also its URL */
+    const char *feed_id; /* last non-NULL feed id (else self), or NULL */
+    const char *title;   /* last non-NULL feed title, or NULL */
+    const char *link;    /* last non-NULL feed link, or NULL */
+    const char *self;    /* last non-NULL feed self, or NULL */
+};
+
+/* One kept entry. */
+struct rec {
+    struct tb_entry e;                /* as published; strings in the dedupe's arena */
+    uint64_t id;                      /* insertion order (the store's rowid) */
+    struct src *origin;               /* the source that first carried it */
+    int64_t sort_time;                /* published, else updated, else first seen */
+    unsigned char digest[DIGEST_LEN]; /* change digest of its current content */
+};
+
+/* A hash table node: a string key, optionally scoped to a source. */
+struct node {
+    struct node *next; /* next in the bucket */
+    uint64_t h;        /* hash of (scope, k) */
+    const char *k;     /* the key */
+    const void *scope; /* the source for own keys, else NULL */
+    void *v;           /* the record or source */
+};
+
+/* Chained hash table; nodes live in the dedupe's arena. */
+struct htab {
+    struct node **b; /* buckets (malloc'd) */
+    size_t nb;       /* number of buckets, a power of two */
+    size_t n;        /* nodes in it */
+};
+
+struct tb_dedupe {
+    struct tb_arena arena;    /* records, sources, nodes and copied strings */
+    struct htab srcs;         /* source name -> struct src */
+    struct htab keys;         /* (source, key) -> record */
+    struct htab outs;         /* out_id -> record */
+    struct htab ix[IX_COUNT]; /* identifier -> records carrying it */
+    struct rec **recs;        /* every record, in insertion order (malloc'd) */
+    size_t nrecs, alloc;      /* used and allocated slots of recs */
+    struct node *spare;       /* unlinked nodes, for reuse */
+    uint64_t seed;            /* per-process hash seed */
+    EVP_MD *sha256;           /* fetched once, for tags */
+};
+
+struct tb_dedupe_prep {
+    const struct tb_feed *feed;      /* the feed the digests were made for */
+    size_t n;                        /* its number of entries */
+    unsigned char (*dg)[DIGEST_LEN]; /* one per entry, in document order */
+};
+
+/* Hashing and tables. */
+
+static uint64_t hash(uint64_t seed, const void *scope, const char *k)
+{
+    uint64_t h = seed ^ ((uint64_t)(uintptr_t)scope * 0x9E3779B97F4A7C15u);
+
+    for (; *k != '\0'; k++)
+        h = (h ^ (unsigned char)*k) * 0x100000001B3u;
+    return h ^ (h >> 29);
+}
+
+static int htab_grow(struct htab *t)
+{
+    size_t nb = t->nb ? 2 * t->nb : 1024, i;
+    struct node **b = calloc(nb, sizeof(*b)), *x, *next;
+
+    if (b == NULL)
+        return -ENOMEM;
+    for (i = 0; i < t->nb; i++) {
+        for (x = t->b[i]; x != NULL; x = next) {
+            next = x->next;
+            x->next = b[x->h & (nb - 1)];
+            b[x->h & (nb - 1)] = x;
+        }
+    }
+    free(t->b);
+    t->b = b;
+    t->nb = nb;
+    return 0;
+}
+
+static int htab_add(struct tb_dedupe *d, struct htab *t, const void *scope, const char *k, void *v)
+{
+    struct node *x = d->spare;
+
+    if (t->n >= t->nb && htab_grow(t) != 0)
+        return -ENOMEM;
+    if (x != NULL)
+        d->spare = x->next;
+    else
+        x = tb_arena_alloc(&d->arena, sizeof(*x));
+    if (x == NULL)
+        return -ENOMEM;
+    x->h = hash(d->seed, scope, k);
+    x->k = k;
+    x->scope = scope;
+    x->v = v;
+    x->next = t->b[x->h & (t->nb - 1)];
+    t->b[x->h & (t->nb - 1)] = x;
+    t->n++;
+    return 0;
+}
+
+/* The first node with this key, or NULL. */
+static struct node *htab_find(const struct tb_dedupe *d, const struct htab *t, const void *scope,
+                              const char *k)
+{
+    uint64_t h;
+    struct node *x;
+
+    if (t->nb == 0)
+        return NULL;
+    h = hash(d->seed, scope, k);
+    for (x = t->b[h & (t->nb - 1)]; x != NULL; x = x->next) {
+        if (x->h == h && x->scope == scope && strcmp(x->k, k) == 0)
+            return x;
+    }
+    return NULL;
+}
+
+/* The earliest record carrying identifier k, or NULL. */
+static struct rec *ix_first(const struct tb_dedupe *d, const struct htab *t, const char *k)
+{
+    uint64_t h;
+    struct node *x;
+    struct rec *best = NULL, *r;
+
+    if (t->nb == 0)
+        return NULL;
+    h = hash(d->seed, NULL, k);
+    for (x = t->b[h & (t->nb - 1)]; x != NULL; x = x->next) {
+        r = x->v;
+        if (x->h == h && strcmp(x->k, k) == 0 && (best == NULL || r->id < best->id))
+            best = r;
+    }
+    return best;
+}
+
+/* Unlinks the node of record r under identifier k. */
+static void ix_remove(struct tb_dedupe *d, struct htab *t, const char *k, const struct rec *r)
+{
+    struct node **p = &t->b[hash(d->seed, NULL, k) & (t->nb - 1)], *x;
+
+    for (; *p != NULL; p = &(*p)->next) {
+        x = *p;
+        if (x->v == r && strcmp(x->k, k) == 0) {
+            *p = x->next;
+            x->next = d->spare;
+            d->spare = x;
+            t->n--;
+            return;
+        }
+    }
+}
+
+/* Strings as the store's JSON list columns keep them. */
+
+/* Length of the UTF-8 sequence at s, or 0 when it is not one a JSON column
+ * holds (as store_json.c decides: no overlong forms, surrogates or code
+ * points above U+10FFFF). */
+static size_t utf8_len(const unsigned char *s)
+{
+    uint32_t c = s[0];
+    size_t n, i;
+
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2 || c > 0xF4)
+        return 0;
+    n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    c &= 0x3Fu >> (n - 1);
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3Fu);
+    }
+    if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10FFFF ||
+        (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* A list member as it reads back: v when it is UTF-8, else absent. */
+static const char *member(const char *v)
+{
+    const char *s = v;
+    size_t n;
+
+    if (s == NULL)
+        return NULL;
+    for (; *s != '\0'; s += n) {
+        n = utf8_len((const unsigned char *)s);
+        if (n == 0)
+            return NULL;
+    }
+    return v;
+}
+
+/* Change digests. */
+
+static int digest_str(EVP_MD_CTX *c, const char *v)
+{
+    /* Length-prefixed, with 0 for absent, so ("ab","c") differs from
+     * ("a","bc") and NULL from "". */
+    uint64_t n = v ? (uint64_t)strlen(v) + 1 : 0;
+
+    return EVP_DigestUpdate(c, &n, sizeof(n)) && (v == NULL || EVP_DigestUpdate(c, v, n - 1));
+}
+
+static int digest_int(EVP_MD_CTX *c, int64_t v)
+{
+    return EVP_DigestUpdate(c, &v, sizeof(v));
+}
+
+/* The lists count as their JSON columns do: member by member, each present
+ * only when UTF-8, so equal digests mean equal columns. */
+static int digest_lists(EVP_MD_CTX *c, const struct tb_entry *e)
+{
+    const struct tb_person *p;
+    const struct tb_category *k;
+    int ok = 1;
+
+    for (p = e->authors; ok && p != NULL; p = p->next)
+        ok = digest_int(c, 1) && digest_str(c, member(p->name)) &&
+             digest_str(c, member(p->email)) && digest_str(c, member(p->uri));
+    ok = ok && digest_int(c, 0);
+    for (k = e->categories; ok && k != NULL; k = k->next)
+        ok = digest_int(c, 1) && digest_str(c, member(k->term)) && digest_str(c, member(k->scheme));
+    return ok && digest_int(c, 0);
+}
+
+/* What the store's change hash covers (store_prep.c), and only that. */
+static int digest_entry(EVP_MD_CTX *c, const EVP_MD *md, const struct tb_entry *e,
+                        unsigned char out[DIGEST_LEN])
+{
+    int ok = EVP_DigestInit_ex(c, md, NULL) && digest_str(c, e->title) && digest_str(c, e->link) &&
+             digest_str(c, e->summary.value) && digest_str(c, e->content.value) &&
+             digest_int(c, e->updated) && digest_int(c, e->summary.is_html) &&
+             digest_int(c, e->content.is_html) && digest_lists(c, e) &&
+             EVP_DigestFinal_ex(c, out, NULL);
+
+    return ok ? 0 : -ENOMEM;
+}
+
+int tb_dedupe_prepare(struct tb_feed *f, struct tb_dedupe_prep **out)
+{
+    struct tb_dedupe_prep *p = tb_arena_alloc(&f->arena, sizeof(*p));
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    const struct tb_entry *e;
+    size_t i = 0;
+    int rc = (p && c && md) ? 0 : -ENOMEM;
+
+    *out = NULL;
+    if (rc == 0) {
+        p->feed = f;
+        p->n = f->nentries;
+        p->dg = tb_arena_alloc(&f->arena, (f->nentries ? f->nentries : 1) * DIGEST_LEN);
+        rc = p->dg ? 0 : -ENOMEM;
+    }
+    for (e = f->entries; rc == 0 && e != NULL && i < p->n; e = e->next)
+        rc = digest_entry(c, md, e, p->dg[i++]);
+    if (rc == 0 && (e != NULL || i != p->n))
+        rc = -EINVAL; /* nentries does not count the list */
+    EVP_MD_free(md);
+    EVP_MD_CTX_free(c);
+    if (rc == 0)
+        *out = p;
+    return rc;
+}
+
+/* Copies, in the form entries read back from the store. Each sets *bad when
+ * out of memory. */
+
+static const char *dup(struct tb_arena *a, const char *s, int *bad)
+{
+    const char *d = s ? tb_arena_strdup(a, s) : NULL;
+
+    *bad |= s != NULL && d == NULL;
+    return d;
+}
+
+static struct tb_person *copy_people(struct tb_arena *a, const struct tb_person *p, int *bad)
+{
+    struct tb_person *head = NULL, **tail = &head, *q;
+
+    for (; p != NULL && !*bad; p = p->next) {
+        q = tb_arena_alloc(a, sizeof(*q));
+        if (q == NULL) {
+            *bad = 1;
+            break;
+        }
+        q->name = member(p->name) ? dup(a, p->name, bad) : "";
+        q->email = dup(a, member(p->email), bad);
+        q->uri = dup(a, member(p->uri), bad);
+        q->next = NULL;
+        *tail = q;
+        tail = &q->next;
+    }
+    return head;
+}
+
+static struct tb_category *copy_categories(struct tb_arena *a, const struct tb_category *c,
+                                           int *bad)
+{
+    struct tb_category *head = NULL, **tail = &head, *q;
+
+    for (; c != NULL && !*bad; c = c->next) {
+        q = tb_arena_alloc(a, sizeof(*q));
+        if (q == NULL) {
+            *bad = 1;
+            break;
+        }
+        q->term = member(c->term) ? dup(a, c->term, bad) : "";
+        q->scheme = dup(a, member(c->scheme), bad);
+        q->next = NULL;
+        *tail = q;
+        tail = &q->next;
+    }
+    return head;
+}
+
+static struct tb_link *copy_links(struct tb_arena *a, const struct tb_link *l, int *bad)
+{
+    struct tb_link *head = NULL, **tail = &head, *q;
+
+    for (; l != NULL && !*bad; l = l->next) {
+        q = tb_arena_alloc(a, sizeof(*q));
+        if (q == NULL) {
+            *bad = 1;
+            break;
+        }
+        q->href = dup(a, member(l->href), bad);
+        q->rel = dup(a, member(l->rel), bad);
+        q->type = dup(a, member(l->type), bad);
+        q->title = dup(a, member(l->title), bad);
+        q->length = l->length >= 0 ? l->length : -1;
+        q->next = NULL;
+        *tail = q;
+        tail = &q->next;
+    }
+    return head;
+}
+
+/* Replaces r's content (what an insert or an update writes, but dates and
+ * identifiers) with a copy of e's. */
+static int copy_content(struct tb_arena *a, struct tb_entry *r, const struct tb_entry *e)
+{
+    int bad = 0;
+
+    r->id = dup(a, e->id, &bad);
+    r->id_is_permalink = e->id_is_permalink != 0;
+    r->title = dup(a, e->title, &bad);
+    r->link = dup(a, e->link, &bad);
+    r->links = copy_links(a, e->links, &bad);
+    r->authors = copy_people(a, e->authors, &bad);
+    r->contributors = copy_people(a, e->contributors, &bad);
+    r->summary.value = dup(a, e->summary.value, &bad);
+    r->summary.is_html = e->summary.is_html != 0;
+    r->content.value = dup(a, e->content.value, &bad);
+    r->content.is_html = e->content.is_html != 0;
+    r->categories = copy_categories(a, e->categories, &bad);
+    r->rights = dup(a, e->rights, &bad);
+    r->base = dup(a, e->base, &bad);
+    return bad ? -ENOMEM : 0;
+}
+
+/* Identity: out_id, identifiers, matching. */
+
+/* Empty identifiers are as good as none: they must never match each other. */
+static const char *ident(const char *v)
+{
+    return (v != NULL && *v != '\0') ? v : NULL;
+}
+
+static const char *ident_of(const struct tb_entry *e, int ix)
+{
+    return ident(ix == IX_ARXIV ? e->arxiv_id : ix == IX_DOI ? e->doi : e->canon_link);
+}
+
+static const char **ident_slot(struct tb_entry *e, int ix)
+{
+    return ix == IX_ARXIV ? &e->arxiv_id : ix == IX_DOI ? &e->doi : &e->canon_link;
+}
+
+/* An absolute IRI (as store_put.c decides): a scheme of two or more
+ * characters, a colon, something after it, no whitespace or controls. */
+static int is_absolute_iri(const char *s)
+{
+    size_t i = 0;
+
+    if (s == NULL || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return 0;
+    while (s[i] && (strchr("+-.", s[i]) || (s[i] >= '0' && s[i] <= '9') ||
+                    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+        i++;
+    if (i < 2 || s[i] != ':' || s[i + 1] == '\0')
+        return 0;
+    for (; s[i]; i++) {
+        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* tag:tributary.invalid,2024:<hex sha256 of source name, NUL, key>, the
+ * store's id for an entry whose upstream id cannot be published. */
+static int make_tag(struct tb_dedupe *d, const char *name, const char *key, char tag[TAG_LEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[DIGEST_LEN];
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    char *p = tag + sizeof(TAG_PREFIX) - 1;
+    int ok, i;
+
+    ok = c != NULL && EVP_DigestInit_ex(c, d->sha256, NULL) &&
+         EVP_DigestUpdate(c, name, strlen(name) + 1) && EVP_DigestUpdate(c, key, strlen(key)) &&
+         EVP_DigestFinal_ex(c, md, NULL);
+    EVP_MD_CTX_free(c);
+    if (!ok)
+        return -ENOMEM;
+    memcpy(tag, TAG_PREFIX, sizeof(TAG_PREFIX) - 1);
+    for (i = 0; i < DIGEST_LEN; i++) {
+        *p++ = hex[md[i] >> 4];
+        *p++ = hex[md[i] & 15];
+    }
+    *p = '\0';
+    return 0;
+}
+
+/* The upstream id when it is free, an absolute IRI outside our tag
+ * namespace and not a script URL; else the tag. */
+static int choose_out_id(struct tb_dedupe *d, const struct src *s, const struct tb_entry *e,
+                         struct rec *r, char *err, size_t errlen)
+{
+    char tag[TAG_LEN];
+    const char *id = e->id;
+    int rc;
+
+    if (is_absolute_iri(id) && strncmp(id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0 &&
+        !tb_norm_is_script_url(id) && htab_find(d, &d->outs, NULL, id) == NULL) {
+        r->e.out_id = tb_arena_strdup(&d->arena, id);
+    } else {
+        rc = make_tag(d, s->name, e->key, tag);
+        if (rc != 0)
+            return rc;
+        if (htab_find(d, &d->outs, NULL, tag) != NULL) {
+            snprintf(err, errlen, "entry id %s is taken", tag);
+            return -EEXIST;
+        }
+        r->e.out_id = tb_arena_strdup(&d->arena, tag);
+    }
+    if (r->e.out_id == NULL)
+        return -ENOMEM;
+    return htab_add(d, &d->outs, NULL, r->e.out_id, r);
+}
+
+static int push_rec(struct tb_dedupe *d, struct rec *r)
+{
+    struct rec **v;
+    size_t alloc;
+
+    if (d->nrecs == d->alloc) {
+        alloc = d->alloc ? 2 * d->alloc : 1024;
+        v = realloc(d->recs, alloc * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        d->recs = v;
+        d->alloc = alloc;
+    }
+    d->recs[d->nrecs++] = r;
+    return 0;
+}
+
+/* A new record: the store's insert. */
+static int insert(struct tb_dedupe *d, struct src *s, const struct tb_entry *e,
+                  const unsigned char *dg, int64_t seen_at, char *err, size_t errlen)
+{
+    struct rec *r = tb_arena_alloc(&d->arena, sizeof(*r));
+    int rc, ix;
+
+    if (r == NULL)
+        return -ENOMEM;
+    memset(r, 0, sizeof(*r));
+    r->id = d->nrecs + 1;
+    r->origin = s;
+    memcpy(r->digest, dg, DIGEST_LEN);
+    r->e.published = e->published;
+    r->e.updated = e->updated;
+    r->sort_time = e->published != TB_TIME_NONE ? e->published
+                   : e->updated != TB_TIME_NONE ? e->updated
+                                                : seen_at;
+    rc = copy_content(&d->arena, &r->e, e);
+    r->e.key = rc ? NULL : tb_arena_strdup(&d->arena, e->key);
+    rc = (rc || r->e.key == NULL) ? -ENOMEM : 0;
+    rc = rc ? rc : choose_out_id(d, s, e, r, err, errlen);
+    for (ix = 0; rc == 0 && ix < IX_COUNT; ix++) {
+        *ident_slot(&r->e, ix) =
+            ident_of(e, ix) ? tb_arena_strdup(&d->arena, ident_of(e, ix)) : NULL;
+        if (ident_of(e, ix) && *ident_slot(&r->e, ix) == NULL)
+            rc = -ENOMEM;
+        else if (ident_of(e, ix))
+            rc = htab_add(d, &d->ix[ix], NULL, *ident_slot(&r->e, ix), r);
+    }
+    rc = rc ? rc : htab_add(d, &d->keys, s, r->e.key, r);
+    return rc ? rc : push_rec(d, r);
+}
+
+/* A changed copy from the record's origin: the store's update in place. */
+static int refresh(struct tb_dedupe *d, struct rec *r, const struct tb_entry *e,
+                   const unsigned char *dg, int64_t seen_at)
+{
+    const char *v, **slot;
+    int rc = copy_content(&d->arena, &r->e, e);
+    int ix;
+
+    for (ix = 0; rc == 0 && ix < IX_COUNT; ix++) {
+        v = ident_of(e, ix);
+        slot = ident_slot(&r->e, ix);
+        if (v == NULL || (*slot != NULL && strcmp(*slot, v) == 0))
+            continue; /* coalesce(new, old) keeps the old one */
+        if (*slot != NULL)
+            ix_remove(d, &d->ix[ix], *slot, r);
+        *slot = tb_arena_strdup(&d->arena, v);
+        rc = *slot ? htab_add(d, &d->ix[ix], NULL, *slot, r) : -ENOMEM;
+    }
+    if (e->published != TB_TIME_NONE)
+        r->e.published = e->published;
+    r->e.updated = e->updated != TB_TIME_NONE ? e->updated : seen_at;
+    r->sort_time = r->e.published != TB_TIME_NONE ? r->e.published : r->e.updated;
+    memcpy(r->digest, dg, DIGEST_LEN);
+    return rc;
+}
+
+/* The record e is a copy of: by the source's own key (*own set), else by
+ * arXiv id, DOI or canonical link in any source; or NULL. */
+static struct rec *find(struct tb_dedupe *d, const struct src *s, const struct tb_entry *e,
+                        int *own)
+{
+    struct node *x = htab_find(d, &d->keys, s, e->key);
+    struct rec *r = NULL;
+    int ix;
+
+    *own = x != NULL;
+    if (x != NULL)
+        return x->v;
+    for (ix = 0; r == NULL && ix < IX_COUNT; ix++) {
+        if (ident_of(e, ix) != NULL)
+            r = ix_first(d, &d->ix[ix], ident_of(e, ix));
+    }
+    return r;
+}
+
+static int put_entry(struct tb_dedupe *d, struct src *s, const struct tb_entry *e,
+                     const unsigned char *dg, int64_t seen_at, char *err, size_t errlen)
+{
+    int own, rc = 0;
+    struct rec *r = find(d, s, e, &own);
+    const char *key;
+
+    if (r == NULL)
+        return insert(d, s, e, dg, seen_at, err, errlen);
+    if (!own) {
+        key = tb_arena_strdup(&d->arena, e->key);
+        rc = key ? htab_add(d, &d->keys, s, key, r) : -ENOMEM;
+    }
+    if (rc != 0 || r->origin != s || memcmp(r->digest, dg, DIGEST_LEN) == 0)
+        return rc;
+    return refresh(d, r, e, dg, seen_at);
+}
+
+/* Sources. */
+
+static const char *coalesce(struct tb_arena *a, const char *v, const char *old, int *bad)
+{
+    return v != NULL ? dup(a, v, bad) : old;
+}
+
+/* The source named `name`, created on first use, with f's metadata. */
+static int get_source(struct tb_dedupe *d, const char *name, const struct tb_feed *f,
+                      struct src **out)
+{
+    struct node *x = htab_find(d, &d->srcs, NULL, name);
+    struct src *s = x ? x->v : tb_arena_alloc(&d->arena, sizeof(*s));
+    int bad = s == NULL, rc = 0;
+
+    if (x == NULL && s != NULL) {
+        memset(s, 0, sizeof(*s));
+        s->name = dup(&d->arena, name, &bad);
+        rc = bad ? -ENOMEM : htab_add(d, &d->srcs, NULL, s->name, s);
+    }
+    if (rc != 0 || bad)
+        return -ENOMEM;
+    s->feed_id = coalesce(&d->arena, f->id ? f->id : f->self, s->feed_id, &bad);
+    s->title = coalesce(&d->arena, f->title, s->title, &bad);
+    s->link = coalesce(&d->arena, f->link, s->link, &bad);
+    s->self = coalesce(&d->arena, f->self, s->self, &bad);
+    *out = s;
+    return bad ? -ENOMEM : 0;
+}
+
+/* Checks what put needs before anything changes: keys, and prep's fit. */
+static int check_feed(const struct tb_feed *f, const struct tb_dedupe_prep *prep, char *err,
+                      size_t errlen)
+{
+    const struct tb_entry *e;
+
+    for (e = f->entries; e != NULL; e = e->next) {
+        if (e->key == NULL) {
+            snprintf(err, errlen, "entry without a key (was the feed normalized?)");
+            return -EINVAL;
+        }
+    }
+    if (prep != NULL && (prep->feed != f || prep->n != f->nentries)) {
+        snprintf(err, errlen, "entries not prepared for this feed");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int tb_dedupe_put(struct tb_dedupe *d, const char *name, const struct tb_feed *f,
+                  const struct tb_dedupe_prep *prep, int64_t seen_at, char *err, size_t errlen)
+{
+    unsigned char dg[DIGEST_LEN];
+    const struct tb_entry *e;
+    EVP_MD_CTX *c = NULL;
+    struct src *s = NULL;
+    size_t i = 0;
+    int rc;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    rc = check_feed(f, prep, err, errlen);
+    /* Without prep the digests are made here, one entry at a time. */
+    if (rc == 0 && prep == NULL) {
+        c = EVP_MD_CTX_new();
+        rc = c ? 0 : -ENOMEM;
+    }
+    if (rc == 0)
+        rc = get_source(d, name, f, &s);
+    for (e = f->entries; rc == 0 && e != NULL; e = e->next, i++) {
+        if (prep == NULL)
+            rc = digest_entry(c, d->sha256, e, dg);
+        if (rc == 0)
+            rc = put_entry(d, s, e, prep ? prep->dg[i] : dg, seen_at, err, errlen);
+    }
+    EVP_MD_CTX_free(c);
+    if (rc != 0 && errlen > 0 && err[0] == '\0')
+        snprintf(err, errlen, "%s", tb_strerror(rc));
+    return rc;
+}
+
+/* Selection. */
+
+/* Newest first, ties by out_id: topic.c's ORDER BY sort_time DESC, out_id. */
+static int newest_first(const void *a, const void *b)
+{
+    const struct rec *x = *(struct rec *const *)a, *y = *(struct rec *const *)b;
+
+    if (x->sort_time != y->sort_time)
+        return x->sort_time > y->sort_time ? -1 : 1;
+    return strcmp(x->e.out_id, y->e.out_id);
+}
+
+int tb_dedupe_select(struct tb_dedupe *d, size_t limit, struct tb_entry **first, size_t *n)
+{
+    struct tb_entry **tail = first;
+    struct rec *r;
+    size_t i;
+
+    *first = NULL;
+    *n = limit == 0 || limit > d->nrecs ? d->nrecs : limit;
+    if (d->nrecs > 1)
+        qsort(d->recs, d->nrecs, sizeof(*d->recs), newest_first);
+    for (i = 0; i < *n; i++) {
+        r = d->recs[i];
+        r->e.origin.id = r->origin->feed_id ? r->origin->feed_id
+                         : r->origin->self  ? r->origin->self
+                                            : r->origin->name;
+        r->e.origin.title = r->origin->title;
+        r->e.origin.link = r->origin->link;
+        r->e.origin.self = r->origin->self;
+        r->e.rowid = (int64_t)r->id;
+        *tail = &r->e;
+        tail = &r->e.next;
+    }
+    *tail = NULL;
+    return 0;
+}
+
+size_t tb_dedupe_count(const struct tb_dedupe *d)
+{
+    return d->nrecs;
+}
+
+int tb_dedupe_new(struct tb_dedupe **out)
+{
+    struct tb_dedupe *d = calloc(1, sizeof(*d));
+
+    *out = NULL;
+    if (d == NULL)
+        return -ENOMEM;
+    tb_arena_init(&d->arena);
+    /* A seed per run keeps crafted keys from piling into one bucket. */
+    d->seed = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)d ^ (uint64_t)clock();
+    d->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (d->sha256 == NULL) {
+        free(d);
+        return -ENOMEM;
+    }
+    *out = d;
+    return 0;
+}
+
+void tb_dedupe_free(struct tb_dedupe *d)
+{
+    int ix;
+
+    if (d == NULL)
+        return;
+    free(d->srcs.b);
+    free(d->keys.b);
+    free(d->outs.b);
+    for (ix = 0; ix < IX_COUNT; ix++)
+        free(d->ix[ix].b);
+    free(d->recs);
+    EVP_MD_free(d->sha256);
+    tb_arena_free(&d->arena);
+    free(d);
+}

@@ -1,0 +1,324 @@
+/* Tests for tb_dedupe: the store's dedupe rules in memory. Each scenario is
+ * also run through a temporary store (tb_store_put_feed, tb_topic_select,
+ * tb_store_load), and the two must give the same entries field by field. */
+#include "tb_dedupe.h"
+#include "tb_store.h"
+#include "tb_topic.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define S(f, x) ((x) ? tb_arena_strdup(&(f)->arena, (x)) : NULL)
+#define NONE TB_TIME_NONE
+
+static char errbuf[512];
+
+/* One entry: key, upstream id, title, arXiv id, DOI, canonical link, dates. */
+struct spec {
+    const char *key, *id, *title, *arxiv, *doi, *canon;
+    int64_t published, updated;
+};
+
+static struct tb_feed *feed(const char *title, const struct spec *v, size_t n)
+{
+    struct tb_feed *f = tb_feed_new();
+    size_t i;
+
+    f->title = S(f, title);
+    f->id = S(f, "urn:feed:x");
+    for (i = 0; i < n; i++) {
+        struct tb_entry *e = tb_entry_new(f);
+
+        e->key = S(f, v[i].key);
+        e->id = S(f, v[i].id);
+        e->title = S(f, v[i].title);
+        e->arxiv_id = S(f, v[i].arxiv);
+        e->doi = S(f, v[i].doi);
+        e->canon_link = S(f, v[i].canon);
+        e->link = e->canon_link;
+        e->published = v[i].published;
+        e->updated = v[i].updated;
+        e->text = e->title;
+        tb_feed_append(f, e);
+    }
+    return f;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+static int same_people(const struct tb_person *a, const struct tb_person *b)
+{
+    for (; a && b; a = a->next, b = b->next) {
+        if (!same_str(a->name, b->name) || !same_str(a->email, b->email) ||
+            !same_str(a->uri, b->uri))
+            return 0;
+    }
+    return a == b;
+}
+
+static int same_links(const struct tb_link *a, const struct tb_link *b)
+{
+    for (; a && b; a = a->next, b = b->next) {
+        if (!same_str(a->href, b->href) || !same_str(a->rel, b->rel) ||
+            !same_str(a->type, b->type) || !same_str(a->title, b->title) || a->length != b->length)
+            return 0;
+    }
+    return a == b;
+}
+
+/* Compares what publishing reads of two entries. */
+static void check_same(const struct tb_entry *a, const struct tb_entry *b)
+{
+    CHECK_STR(a->out_id, b->out_id);
+    CHECK(same_str(a->id, b->id));
+    CHECK(same_str(a->title, b->title));
+    CHECK(same_str(a->link, b->link));
+    CHECK(same_str(a->canon_link, b->canon_link));
+    CHECK(same_str(a->arxiv_id, b->arxiv_id));
+    CHECK(same_str(a->doi, b->doi));
+    CHECK_EQ(a->published, b->published);
+    CHECK_EQ(a->updated, b->updated);
+    CHECK(same_people(a->authors, b->authors));
+    CHECK(same_people(a->contributors, b->contributors));
+    CHECK(same_links(a->links, b->links));
+    CHECK(same_str(a->summary.value, b->summary.value));
+    CHECK_EQ(a->summary.is_html, b->summary.is_html);
+    CHECK_STR(a->origin.id, b->origin.id);
+    CHECK(same_str(a->origin.title, b->origin.title));
+}
+
+/* A scenario: feeds put in order under names, at times. */
+struct run {
+    struct tb_feed *feeds[8];
+    const char *names[8];
+    int64_t seen[8];
+    size_t n;
+};
+
+static void add(struct run *r, const char *name, int64_t seen, struct tb_feed *f)
+{
+    r->names[r->n] = name;
+    r->seen[r->n] = seen;
+    r->feeds[r->n++] = f;
+}
+
+/* The entries as the store gives them, in a new feed (caller frees). */
+static struct tb_feed *via_store(const struct run *r, size_t limit)
+{
+    char path[] = "/tmp/test-dedupe-XXXXXX";
+    struct tb_store *st = NULL;
+    struct tb_feed *out = NULL;
+    int64_t sid, *ids = NULL;
+    size_t i, n = 0;
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_OK(tb_store_open(&st, path, TB_STORE_TEMP, errbuf, sizeof(errbuf)));
+    unlink(path);
+    for (i = 0; st && i < r->n; i++) {
+        CHECK_OK(tb_store_source(st, r->names[i], r->names[i], &sid, errbuf, sizeof(errbuf)));
+        CHECK_OK(tb_store_put_feed(st, sid, r->feeds[i], r->seen[i], NULL, NULL, NULL, errbuf,
+                                   sizeof(errbuf)));
+    }
+    CHECK_OK(tb_topic_select(st, NULL, limit, &ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_load(st, ids, n, &out, errbuf, sizeof(errbuf)));
+    free(ids);
+    tb_store_close(st);
+    return out;
+}
+
+/* Runs r through a dedupe and the store; checks they agree and returns the
+ * dedupe (caller frees) with its selection in *list. */
+static struct tb_dedupe *both(struct run *r, size_t limit, struct tb_entry **list)
+{
+    struct tb_feed *ref = via_store(r, limit);
+    struct tb_dedupe *d = NULL;
+    const struct tb_entry *a, *b;
+    size_t i, n = 0;
+
+    CHECK_OK(tb_dedupe_new(&d));
+    for (i = 0; i < r->n; i++)
+        CHECK_OK(
+            tb_dedupe_put(d, r->names[i], r->feeds[i], NULL, r->seen[i], errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_dedupe_select(d, limit, list, &n));
+    CHECK_EQ(n, ref ? ref->nentries : 0);
+    for (a = *list, b = ref ? ref->entries : NULL; a && b; a = a->next, b = b->next)
+        check_same(a, b);
+    CHECK(a == NULL && b == NULL);
+    tb_feed_free(ref);
+    for (i = 0; i < r->n; i++)
+        tb_feed_free(r->feeds[i]);
+    return d;
+}
+
+/* Titles of a list, space-separated. */
+static const char *titles(const struct tb_entry *e)
+{
+    static char out[256];
+
+    out[0] = '\0';
+    for (; e != NULL; e = e->next) {
+        if (out[0] != '\0')
+            strcat(out, " ");
+        strcat(out, e->title ? e->title : "-");
+    }
+    return out;
+}
+
+static void test_cross_source(void)
+{
+    static const struct spec a[] = {
+        {"a1", "http://a/1", "A1", "2401.00001", NULL, "http://x/1", 100, NONE},
+        {"a2", "http://a/2", "A2", NULL, "10.1/y", "http://x/2", 200, NONE},
+        {"a3", "http://a/3", "A3", NULL, NULL, "http://x/3", 300, NONE},
+        {"a4", "not an iri", "A4", "", "", "", 400, NONE},
+    };
+    static const struct spec b[] = {
+        {"b1", "http://b/1", "B1", "2401.00001", NULL, "http://other/1", 150, NONE},
+        {"b2", "http://b/2", "B2", NULL, "10.1/y", NULL, 250, NONE},
+        {"b3", "http://b/3", "B3", NULL, NULL, "http://x/3", 350, NONE},
+        {"b4", "http://a/1", "B4", "", "", "", 450, NONE}, /* empty idents match nothing */
+    };
+    struct run r = {0};
+    struct tb_dedupe *d;
+    struct tb_entry *l;
+
+    add(&r, "feed-a", 1000, feed("Feed A", a, 4));
+    add(&r, "feed-b", 1000, feed("Feed B", b, 4));
+    d = both(&r, 0, &l);
+    CHECK_STR(titles(l), "B4 A4 A3 A2 A1");
+    CHECK_EQ(tb_dedupe_count(d), 5);
+    CHECK_STR(l->origin.title, "Feed B");
+    /* B4's upstream id is A1's: B4 gets a tag; A4's id is no IRI: a tag too. */
+    CHECK(strncmp(l->out_id, "tag:tributary.invalid,2024:", 27) == 0);
+    CHECK(strncmp(l->next->out_id, "tag:tributary.invalid,2024:", 27) == 0);
+    CHECK_STR(l->next->next->out_id, "http://a/3");
+    tb_dedupe_free(d);
+}
+
+static void test_update_in_place(void)
+{
+    static const struct spec v1[] = {
+        {"k1", "http://a/1", "One", "2401.00001", NULL, NULL, 100, NONE},
+        {"k2", "http://a/2", "Two", NULL, NULL, NULL, NONE, NONE},
+    };
+    /* Changed at the origin: new title, new arXiv id, no dates. */
+    static const struct spec v2[] = {
+        {"k1", "http://a/1", "One v2", "2401.00009", NULL, NULL, NONE, NONE},
+        {"k2", "http://a/2", "Two v2", NULL, NULL, NULL, NONE, 700},
+    };
+    /* Another source with changed copies: they never win. */
+    static const struct spec other[] = {
+        {"o1", "http://o/1", "One elsewhere", "2401.00009", NULL, NULL, 100, 999},
+        {"o2", "http://o/2", "Old id", "2401.00001", NULL, NULL, 50, NONE},
+        {"o3", "http://o/3", "Mid", NULL, NULL, NULL, 400, NONE},
+    };
+    struct run r = {0};
+    struct tb_dedupe *d;
+    struct tb_entry *l;
+
+    add(&r, "src", 500, feed("S", v1, 2));
+    add(&r, "src", 600, feed("S2", v2, 2));
+    add(&r, "other", 800, feed("O", other, 3));
+    d = both(&r, 0, &l);
+    /* One v2 keeps published 100; Two v2 sorts by its updated 700; "Old id"
+     * no longer matches One, whose arXiv id changed. */
+    CHECK_STR(titles(l), "Two v2 Mid One v2 Old id");
+    CHECK_STR(l->origin.title, "S2");
+    CHECK_EQ(l->next->next->updated, 600); /* no upstream date: seen_at */
+    CHECK_EQ(tb_dedupe_count(d), 4);
+    tb_dedupe_free(d);
+}
+
+static void test_limit_ties_and_seen(void)
+{
+    static const struct spec v[] = {
+        {"k1", "http://e/b", "B", NULL, NULL, NULL, 100, NONE},
+        {"k2", "http://e/a", "A", NULL, NULL, NULL, 100, NONE},
+        {"k3", "http://e/c", "C", NULL, NULL, NULL, NONE, NONE}, /* first seen 300 */
+        {"k4", "http://e/d", "D", NULL, NULL, NULL, NONE, 50},
+    };
+    struct run r = {0};
+    struct tb_dedupe *d;
+    struct tb_entry *l;
+
+    add(&r, "s", 300, feed("S", v, 4));
+    d = both(&r, 3, &l);
+    CHECK_STR(titles(l), "C A B");
+    tb_dedupe_free(d);
+}
+
+/* Lists read back as the store's JSON columns do: members that are not
+ * UTF-8 are absent (a name becomes ""), lengths below -1 are -1. */
+static void test_lists_as_stored(void)
+{
+    static const struct spec v[] = {{"k1", "http://e/1", "T", NULL, NULL, NULL, 1, NONE}};
+    struct tb_feed *f = feed("S", v, 1);
+    struct tb_person *p = tb_arena_alloc(&f->arena, sizeof(*p));
+    struct tb_link *k = tb_arena_alloc(&f->arena, sizeof(*k));
+    struct run r = {0};
+    struct tb_dedupe *d;
+    struct tb_entry *l;
+
+    *p = (struct tb_person){.name = "bad \xc0\xaf name", .email = "a@b", .uri = "\xff"};
+    *k = (struct tb_link){
+        .href = "http://e/x", .rel = "enclosure", .type = "\xed\xa0\x80", .length = -7};
+    f->entries->authors = p;
+    f->entries->links = k;
+    add(&r, "s", 1, f);
+    d = both(&r, 0, &l);
+    CHECK_STR(l->authors->name, "");
+    CHECK_STR(l->authors->email, "a@b");
+    CHECK(l->authors->uri == NULL);
+    CHECK(l->links->type == NULL);
+    CHECK_EQ(l->links->length, -1);
+    tb_dedupe_free(d);
+}
+
+static void test_errors(void)
+{
+    static const struct spec v[] = {
+        {"k1", "http://e/1", "T", NULL, NULL, NULL, 1, NONE},
+        {"k2", "http://e/2", "U", NULL, NULL, NULL, 2, NONE},
+    };
+    struct tb_feed *f = feed("S", v, 2), *g = feed("S", v, 1);
+    struct tb_dedupe_prep *prep = NULL;
+    struct tb_dedupe *d = NULL;
+    struct tb_entry *l;
+    size_t n = 9;
+
+    CHECK_OK(tb_dedupe_new(&d));
+    f->last->key = NULL;
+    CHECK_EQ(tb_dedupe_put(d, "s", f, NULL, 1, errbuf, sizeof(errbuf)), -EINVAL);
+    CHECK(strstr(errbuf, "key") != NULL);
+    CHECK_EQ(tb_dedupe_count(d), 0); /* nothing of the feed was added */
+    CHECK_OK(tb_dedupe_prepare(g, &prep));
+    CHECK_EQ(tb_dedupe_put(d, "s", f, prep, 1, errbuf, sizeof(errbuf)), -EINVAL);
+    CHECK_OK(tb_dedupe_put(d, "s", g, prep, 1, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_dedupe_select(d, 0, &l, &n));
+    CHECK_EQ(n, 1);
+    CHECK_STR(l->origin.id, "urn:feed:x");
+    tb_feed_free(f);
+    tb_feed_free(g);
+    tb_dedupe_free(d);
+    tb_dedupe_free(NULL);
+}
+
+int main(void)
+{
+    test_cross_source();
+    test_update_in_place();
+    test_limit_ties_and_seen();
+    test_lists_as_stored();
+    test_errors();
+    CHECK_DONE();
+}
