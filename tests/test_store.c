@@ -128,12 +128,14 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 4);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 5);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
              0);
     CHECK_STR(q_text(s, "PRAGMA journal_mode", 0), "wal");
+    CHECK_EQ(q_int(s, "PRAGMA wal_autocheckpoint", 0), 10000);
+    CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(q_int(s, "PRAGMA foreign_keys", 0), 1);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('sources', 'entries',"
@@ -146,7 +148,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 4);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 5);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     tb_store_close(s);
 
