@@ -2,7 +2,8 @@
  * tb_daemon: the long-running poller behind `tributary serve`, and its
  * one-cycle form behind `tributary fetch`. It alone wires the stages on one
  * libuv loop: per-source timers -> tb_fetcher -> parse + normalize on the
- * thread pool -> store (loop thread) -> poll state -> debounced publishing
+ * thread pool -> store (a thread-pool job with its own connection, one at a
+ * time) -> poll state (loop thread) -> debounced publishing
  * (tb_site) -> tb_http. Signals: SIGTERM/SIGINT stop, SIGHUP reloads.
  */
 #ifndef TB_DAEMON_H

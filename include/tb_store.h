@@ -98,7 +98,9 @@ TB_NODISCARD int tb_store_put_prepared(struct tb_store *s, int64_t source_id,
 TB_NODISCARD int tb_store_begin(struct tb_store *s, char *err, size_t errlen);
 
 /**
- * Commits the transaction of tb_store_begin(); on failure it is rolled back
+ * Commits the transaction of tb_store_begin(), first adding the entries its
+ * puts inserted to the full-text index (FTS5 writes an index segment at
+ * every savepoint, so the feeds' savepoints do not index); on failure it is rolled back
  * and nothing of it is stored. TB_ESTORE (detail in err) also when SQLite
  * had already rolled it back after an error (disk full, I/O): the puts
  * that reported success in it are then lost, and later puts failed.

@@ -9,6 +9,7 @@
  */
 #include "store_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,16 @@ static const char *const migrations[] = {
      * inside a batch transaction, and FTS5 writes its pending terms out as
      * a new segment at every savepoint: one segment per entry. */
     "DROP TRIGGER entries_ai;",
+    /* 4: a rewritten entry is reindexed by the store too (tb__store_index_later),
+     * at the end of its transaction with the new ones: FTS5 flushes its
+     * pending terms into a new segment at every SAVEPOINT and RELEASE once
+     * the table is written in a transaction, so indexing inside each feed's
+     * savepoint cost one segment (and its merging) per feed. */
+    "DROP TRIGGER entries_au;",
+    /* 5: FTS5 merges a level's segments once 16 wait there rather than 4
+     * (crisismerge is 16 too): fewer rewrites of the index while storing,
+     * a few more segments for a query to read. */
+    "INSERT INTO entries_fts(entries_fts, rank) VALUES('automerge', 16);",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -139,8 +150,13 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                     " (SELECT min(k.key) FROM entry_keys k"
                     "  WHERE k.entry_id = e.id AND k.source_id = e.origin)"
                     " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
+    /* The text is read by its own statement and bound: INSERT ... SELECT
+     * opens a statement savepoint, and FTS5 writes a segment at each. */
     [TB__ST_INDEX] = "INSERT INTO entries_fts(rowid, title, text, authors, categories)"
                      " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [TB__ST_UNINDEX] = "INSERT INTO entries_fts(entries_fts, rowid, title, text, authors,"
+                       " categories) VALUES('delete', ?1, ?2, ?3, ?4, ?5)",
+    [TB__ST_INDEX_TEXT] = "SELECT title, text, authors, categories FROM entries WHERE id = ?1",
     [TB__ST_BRIEF] = "SELECT published, updated, authors_json IS NOT NULL FROM entries"
                      " WHERE id = ?1",
 };
@@ -200,8 +216,10 @@ int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
 {
     int rc = tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
 
-    if (rc == 0)
+    if (rc == 0) {
         s->in_txn = 1;
+        s->nunindexed = 0;
+    }
     return rc;
 }
 
@@ -210,28 +228,95 @@ int tb_store_commit(struct tb_store *s, char *err, size_t errlen)
     int rc;
 
     s->in_txn = 0;
-    if (sqlite3_get_autocommit(s->db))
+    if (sqlite3_get_autocommit(s->db)) {
+        s->nunindexed = 0;
         return tb__store_lost(err, errlen);
-    rc = tb__store_done(s, tb__store_stmt(s, TB__ST_COMMIT), err, errlen, "commit");
+    }
+    rc = tb__store_index_all(s, err, errlen);
+    if (rc == 0)
+        rc = tb__store_done(s, tb__store_stmt(s, TB__ST_COMMIT), err, errlen, "commit");
     if (rc != 0 && !sqlite3_get_autocommit(s->db))
         (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
     return rc;
 }
 
-int tb__store_index(struct tb_store *s, int64_t id, const char *title, const char *text,
-                    const char *authors, const char *categories, char *err, size_t errlen)
+/* Whether entry `id` was inserted in this transaction, so is not indexed
+ * yet: those rowids are noted in ascending order (a new rowid is above
+ * every one in the table), so a binary search finds it. */
+static int pending(const struct tb_store *s, int64_t id)
 {
-    sqlite3_stmt *st;
+    size_t lo = 0, hi = s->nunindexed, mid;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        if (s->unindexed[mid] == id)
+            return 1;
+        if (s->unindexed[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+int tb__store_index_later(struct tb_store *s, int64_t id)
+{
+    int64_t *v;
 
     if (s->flags & TB_STORE_TEMP)
         return 0; /* indexed all at once by tb_store_sync_index() */
-    st = tb__store_stmt(s, TB__ST_INDEX);
-    sqlite3_bind_int64(st, 1, id);
-    bind_text(st, 2, title);
-    bind_text(st, 3, text);
-    bind_text(st, 4, authors);
-    bind_text(st, 5, categories);
-    return tb__store_done(s, st, err, errlen, "index entry");
+    assert(s->nunindexed == 0 || s->unindexed[s->nunindexed - 1] < id);
+    if (s->nunindexed == s->aunindexed) {
+        size_t a = s->aunindexed ? 2 * s->aunindexed : 256;
+
+        v = realloc(s->unindexed, a * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        s->unindexed = v;
+        s->aunindexed = a;
+    }
+    s->unindexed[s->nunindexed++] = id;
+    return 0;
+}
+
+/* Adds entry id's stored text to the index, or with `which` TB__ST_UNINDEX
+ * takes it out; an id not in the table is skipped. */
+static int index_one(struct tb_store *s, int64_t id, enum tb__stmt which, char *err, size_t errlen)
+{
+    sqlite3_stmt *get = tb__store_stmt(s, TB__ST_INDEX_TEXT), *put;
+    int rc, i;
+
+    sqlite3_bind_int64(get, 1, id);
+    rc = sqlite3_step(get);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(get);
+        return rc == SQLITE_DONE ? 0 : tb__store_fail(s, err, errlen, "index entry");
+    }
+    put = tb__store_stmt(s, which);
+    sqlite3_bind_int64(put, 1, id);
+    for (i = 0; i < 4; i++)
+        sqlite3_bind_value(put, 2 + i, sqlite3_column_value(get, i));
+    rc = tb__store_done(s, put, err, errlen, "index entry");
+    sqlite3_reset(get);
+    return rc;
+}
+
+int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size_t errlen)
+{
+    if ((s->flags & TB_STORE_TEMP) || pending(s, id))
+        return 0;
+    return index_one(s, id, after ? TB__ST_INDEX : TB__ST_UNINDEX, err, errlen);
+}
+
+int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < s->nunindexed; i++)
+        rc = index_one(s, s->unindexed[i], TB__ST_INDEX, err, errlen);
+    s->nunindexed = 0;
+    return rc;
 }
 
 int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,
@@ -264,9 +349,13 @@ static int configure(struct tb_store *s, char *err, size_t errlen)
     /* WAL with synchronous=NORMAL: a commit survives a process crash (a
      * power loss may undo the last ones). An 8 MB page cache, four times
      * SQLite's default, keeps the inner pages of the lookup indexes of a
-     * large database in memory; more saved little and grew the RSS. */
+     * large database in memory; more saved little and grew the RSS. The
+     * WAL is copied back into the database once it holds 40 MB rather than
+     * 4 MB, so an index page that many transactions rewrite is copied
+     * once per checkpoint rather than after nearly every batch. */
     static const char normal[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                                 " PRAGMA cache_size=-8192; PRAGMA foreign_keys=ON;";
+                                 " PRAGMA cache_size=-8192; PRAGMA foreign_keys=ON;"
+                                 " PRAGMA wal_autocheckpoint=10000;";
     /* MEMORY rather than OFF: ROLLBACK must still work when a put fails.
      * The file is private to this process (EXCLUSIVE spares a lock per
      * transaction) and the OS caches it anyway, so a 16 MB page cache is
@@ -372,8 +461,7 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
      * also sorted once, by the one query that selects its entries, which is
      * cheaper than keeping the sort index up to date on every insert. */
     if (rc == 0 && (flags & TB_STORE_TEMP))
-        rc = exec(s, "DROP TRIGGER entries_au; DROP INDEX entries_sort;", err, errlen,
-                  "defer index");
+        rc = exec(s, "DROP INDEX entries_sort;", err, errlen, "defer index");
     if (rc == 0)
         rc = prepare_all(s, err, errlen);
     if (rc != 0) {
@@ -393,6 +481,7 @@ void tb_store_close(struct tb_store *s)
     for (i = 0; i < TB__ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
+    free(s->unindexed);
     free(s);
 }
 

@@ -33,6 +33,8 @@ enum tb__stmt {
     TB__ST_UPDATE,
     TB__ST_LOAD,
     TB__ST_INDEX,
+    TB__ST_UNINDEX,
+    TB__ST_INDEX_TEXT,
     TB__ST_BRIEF,
     TB__ST_COUNT
 };
@@ -43,6 +45,8 @@ struct tb_store {
     int flags;                        /* TB_STORE_* given to tb_store_open() */
     int fts_stale;                    /* TB_STORE_TEMP: entries not yet in the FTS index */
     int in_txn;                       /* between tb_store_begin() and tb_store_commit() */
+    int64_t *unindexed;               /* rowids written in this transaction, indexed at its end */
+    size_t nunindexed, aunindexed;    /* count, allocated */
 };
 
 /* Writes "what: sqlite3_errmsg" into err and returns TB_ESTORE. */
@@ -62,10 +66,21 @@ void tb__store_undo(struct tb_store *s, int nested);
  * full, I/O error): says so in err and returns TB_ESTORE. */
 int tb__store_lost(char *err, size_t errlen);
 
-/* Adds a new entry's text to the full-text index (not in TB_STORE_TEMP
- * mode, which indexes lazily). 0 or TB_ESTORE. */
-int tb__store_index(struct tb_store *s, int64_t id, const char *title, const char *text,
-                    const char *authors, const char *categories, char *err, size_t errlen);
+/* Notes that entry `id` was just inserted, so that its text goes into the
+ * full-text index at the end of the transaction (tb__store_index_all);
+ * rowids come in ascending order. TB_STORE_TEMP stores, which index
+ * lazily, note nothing. 0 or -ENOMEM. */
+int tb__store_index_later(struct tb_store *s, int64_t id);
+
+/* Around the rewrite of an already indexed entry: before it (after == 0)
+ * takes the old text out of the index, after it puts the new text in. An
+ * entry inserted in this transaction is left to tb__store_index_all, and
+ * TB_STORE_TEMP stores do nothing. 0 or TB_ESTORE. */
+int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size_t errlen);
+
+/* Indexes the entries noted since the transaction began, reading their text
+ * back from `entries`, and forgets them. 0 or TB_ESTORE. */
+int tb__store_index_all(struct tb_store *s, char *err, size_t errlen);
 
 /* Steps a statement returning one integer; *id = it, or 0 without a row. Resets. */
 int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,

@@ -212,7 +212,7 @@ static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb
     if (rc != SQLITE_OK)
         return tb__store_fail(p->s, p->err, p->errlen, "insert entry");
     id = sqlite3_last_insert_rowid(p->s->db);
-    rc = tb__store_index(p->s, id, e->title, e->text, r->authors, r->categories, p->err, p->errlen);
+    rc = tb__store_index_later(p->s, id);
     rc = rc ? rc : link_source(p, id, e->key);
     p->st.added++;
     return rc ? rc : push_id(p, id);
@@ -237,11 +237,15 @@ static int refresh_entry(struct put *p, const struct match *m, const struct tb_e
         p->st.unchanged++;
         return 0;
     }
+    rc = tb__store_reindex(p->s, m->id, 0, p->err, p->errlen);
+    if (rc != 0)
+        return rc;
     st = tb__store_stmt(p->s, TB__ST_UPDATE);
     rc = bind_row(st, e, r, e->updated != TB_TIME_NONE ? e->updated : p->seen_at);
     rc = rc ? rc : sqlite3_bind_int64(st, 24, m->id);
     rc = rc ? tb__store_fail(p->s, p->err, p->errlen, "bind")
             : tb__store_done(p->s, st, p->err, p->errlen, "update entry");
+    rc = rc ? rc : tb__store_reindex(p->s, m->id, 1, p->err, p->errlen);
     p->st.updated++;
     return rc ? rc : push_id(p, m->id);
 }
@@ -330,7 +334,7 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
     struct put p = {
         .s = s, .source_id = source_id, .seen_at = seen_at, .err = err, .errlen = errlen};
     const struct tb_entry *e;
-    size_t i = 0;
+    size_t i = 0, mark = s->nunindexed;
     int nested = !sqlite3_get_autocommit(s->db);
     int rc = 0;
 
@@ -349,6 +353,9 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
         rc = put_source(&p, f);
     for (e = f->entries; rc == 0 && e != NULL && i < prep->n; e = e->next)
         rc = put_entry(&p, e, &prep->rows[i++]);
+    /* A batch indexes its new entries at tb_store_commit(), a feed alone here. */
+    if (rc == 0 && !nested)
+        rc = tb__store_index_all(s, err, errlen);
     if (rc == 0)
         rc = tb__store_done(s, tb__store_stmt(s, nested ? TB__ST_RELEASE : TB__ST_COMMIT), err,
                             errlen, "commit");
@@ -356,6 +363,8 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
         s->fts_stale = 1;
     if (rc != 0 && !sqlite3_get_autocommit(s->db))
         tb__store_undo(s, nested);
+    if (rc != 0)
+        s->nunindexed = mark; /* what the undo took back is not to be indexed */
     free(p.source_name);
     if (rc != 0 || new_ids == NULL) {
         free(p.ids);

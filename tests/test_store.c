@@ -128,9 +128,14 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 3);
-    CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_ai'", 0), 0);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 5);
+    CHECK_EQ(q_int(s,
+                   "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
+                   0),
+             0);
     CHECK_STR(q_text(s, "PRAGMA journal_mode", 0), "wal");
+    CHECK_EQ(q_int(s, "PRAGMA wal_autocheckpoint", 0), 10000);
+    CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(q_int(s, "PRAGMA foreign_keys", 0), 1);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('sources', 'entries',"
@@ -143,7 +148,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 3);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 5);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     tb_store_close(s);
 
@@ -675,6 +680,54 @@ static void test_batch(void)
     rm_db("b.db");
 }
 
+static int fts_ok(struct tb_store *s)
+{
+    return sqlite3_exec(tb_store_db(s),
+                        "INSERT INTO entries_fts(entries_fts) VALUES('integrity-check')", NULL,
+                        NULL, NULL) == SQLITE_OK;
+}
+
+/* A batch indexes its entries at the commit: an entry rewritten after its
+ * insert in the same batch, an old one rewritten twice, and a failed feed
+ * leave the index exactly matching the table. */
+static void test_batch_index(void)
+{
+    struct tb_store *s = open_db("bi.db", 0);
+    struct tb_feed *f = tb_feed_new(), *g = tb_feed_new(), *bad = tb_feed_new();
+    int64_t a = source(s, "a"), b = source(s, "b");
+    struct tb_store_stats st;
+
+    add(f, "old", NULL, "An old title about zebras");
+    put(s, a, f, 1);
+    tb_feed_free(f);
+    f = tb_feed_new();
+    add(f, "new", NULL, "Fresh title about lions");
+    add(f, "new", NULL, "Fresh title about tigers"); /* the same key again: a rewrite */
+    add(f, "old", NULL, "An old title about giraffes");
+    add(g, "old", NULL, "An old title about okapis");
+    add(g, "later", NULL, "A later title about pandas"); /* may take the undone rowid */
+    add(bad, "b1", NULL, "Stored then undone about pumas");
+    add(bad, "b2", NULL, "No key")->key = NULL;
+    CHECK_OK(tb_store_begin(s, errbuf, sizeof(errbuf)));
+    st = put(s, a, f, 2);
+    CHECK_EQ(st.added, 1);
+    CHECK_EQ(st.updated, 2);
+    CHECK_EQ(tb_store_put_feed(s, b, bad, 2, &st, NULL, NULL, errbuf, sizeof(errbuf)), -EINVAL);
+    CHECK_EQ(put(s, a, g, 3).updated, 1);
+    CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
+    CHECK(fts_ok(s));
+    CHECK_EQ(count_matches(s, "pandas"), 1);
+    CHECK_EQ(count_matches(s, "zebras OR giraffes OR lions OR pumas"), 0);
+    CHECK_EQ(count_matches(s, "okapis"), 1);
+    CHECK_EQ(count_matches(s, "tigers"), 1);
+    CHECK_EQ(count_matches(s, "title"), 3);
+    tb_feed_free(f);
+    tb_feed_free(g);
+    tb_feed_free(bad);
+    tb_store_close(s);
+    rm_db("bi.db");
+}
+
 static size_t read_seed(char titles[][256], char abstracts[][4096], size_t max)
 {
     const char *fixtures = getenv("TB_FIXTURES");
@@ -778,6 +831,7 @@ int main(void)
     test_roundtrip();
     test_hostile();
     test_batch();
+    test_batch_index();
     test_bulk();
     rmdir(dir);
     CHECK_DONE();
