@@ -4,7 +4,7 @@
  * Serves documents published with tb_http_put() from memory, plus /healthz
  * and /metrics; everything else is 404. Nothing is ever read from disk: a
  * body of 64 KB or more is sent with sendfile(2) from an in-memory copy (a
- * memfd, one descriptor per such document, 256 at most). GET
+ * memfd, one descriptor per such document, 128 at most). GET
  * and HEAD only (405 otherwise), strong ETags, Last-Modified, 304 on
  * If-None-Match / If-Modified-Since, a precomputed gzip form sent when the
  * client accepts it. Every call must be made on the loop's thread.

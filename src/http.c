@@ -40,7 +40,7 @@
 #define METRICS_CAP (1024 * 1024) /* cap on the /metrics text */
 #define SWEEP_MS 1000             /* period of the stalled-writer check */
 #define FD_RESERVE 64             /* descriptors kept for the rest of the daemon */
-#define MAX_MEMFDS 256            /* documents backed by a memfd at most */
+#define MAX_MEMFDS 128            /* documents backed by a memfd at most */
 #define SENDFILE_MIN (64 * 1024)  /* smaller bodies are copied: see send_doc() */
 
 /* One published document; freed when the last reference goes. */
