@@ -486,7 +486,7 @@ static void send_text(struct tb_http *h, h2o_req_t *req, int status, const char 
 struct sender {
     h2o_generator_t super; /* first: h2o passes it back */
     struct doc *d;         /* the document, referenced */
-    const char *mem;       /* the body in memory */
+    const char *mem;       /* the body (plain or gzip form) in memory */
     off_t off;             /* offset of mem[0] in d->fd */
     size_t len;            /* body length */
 };
@@ -502,6 +502,7 @@ static int req_fd(h2o_req_t *req)
     return h2o_socket_get_fd(req->conn->callbacks->get_socket(req->conn));
 }
 
+/* Nothing to stop: the pool drops the reference when h2o disposes of the request. */
 static void sender_stop(h2o_generator_t *g, h2o_req_t *req)
 {
     (void)g;
@@ -525,10 +526,11 @@ static void sender_proceed(h2o_generator_t *g, h2o_req_t *req)
     while (sock >= 0 && done < s->len) {
         ssize_t n = sendfile(sock, s->d->fd, &off, s->len - done);
 
-        if (n <= 0 && !(n < 0 && errno == EINTR))
-            break;
-        if (n > 0)
-            done += (size_t)n;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* EAGAIN: a full socket buffer; or an error h2o will meet */
+        done += (size_t)n;
     }
     rest = h2o_iovec_init(s->mem + done, s->len - done);
     h2o_send(req, &rest, rest.len > 0, H2O_SEND_STATE_FINAL);
