@@ -2,7 +2,9 @@
  * tb_http: the daemon's HTTP/1.1 server (libh2o on the caller's libuv loop).
  *
  * Serves documents published with tb_http_put() from memory, plus /healthz
- * and /metrics; everything else is 404. Nothing is ever read from disk. GET
+ * and /metrics; everything else is 404. Nothing is ever read from disk: a
+ * body of 64 KB or more is sent with sendfile(2) from an in-memory copy (a
+ * memfd, one descriptor per such document, 128 at most). GET
  * and HEAD only (405 otherwise), strong ETags, Last-Modified, 304 on
  * If-None-Match / If-Modified-Since, a precomputed gzip form sent when the
  * client accepts it. Every call must be made on the loop's thread.
@@ -18,7 +20,7 @@
  * oldest idle one (no response being written, no request bytes waiting:
  * keep-alive between requests, or a client sending nothing for now), and is
  * closed at once only when every connection is busy. RLIMIT_NOFILE's soft limit is raised to fit
- * max_conns (the cap is lowered when the hard limit does not allow it).
+ * max_conns and the memfds (the cap is lowered when the hard limit does not allow it).
  * The gzip form is computed on the loop thread inside tb_http_put().
  */
 #ifndef TB_HTTP_H

@@ -3,6 +3,7 @@
  * thread talks to it over plain sockets. Calls into the server from the
  * client thread go through loop_call(), which runs them on the loop.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@
 
 #define MTIME 784111777 /* Sun, 06 Nov 1994 08:49:37 GMT */
 #define BIG (8u * 1024 * 1024)
+#define TEXT (1024u * 1024) /* /text.bin: its gzip form is well above 64 KB too */
 #define MAX_CONNS 8
 
 static uv_loop_t loop;
@@ -33,7 +36,7 @@ static uv_sem_t call_sem;
 static void (*call_fn)(void);
 static atomic_int healthy = 1;
 static int done_called;
-static char *big_old, *big_new;
+static char *big_old, *big_new, *text;
 static atomic_int swapped;
 
 static const char atom[] =
@@ -82,6 +85,63 @@ static void do_swap(void)
 {
     CHECK_OK(tb_http_put(srv, "/big.bin", "application/octet-stream", big_new, BIG, MTIME, 0));
     swapped = 1;
+}
+
+/*
+ * Publishes /nofd.bin with no descriptor left (the soft RLIMIT_NOFILE at the
+ * lowest free one), so that no memfd can back it: it is served from memory.
+ */
+static void do_put_without_fd(void)
+{
+    struct rlimit saved, rl;
+    int lowest = dup(0);
+
+    CHECK(lowest >= 0);
+    close(lowest);
+    CHECK_OK(getrlimit(RLIMIT_NOFILE, &saved));
+    rl = saved;
+    rl.rlim_cur = (rlim_t)lowest;
+    CHECK_OK(setrlimit(RLIMIT_NOFILE, &rl));
+    CHECK_EQ(dup(0), -1);
+    CHECK_OK(tb_http_put(srv, "/nofd.bin", "application/octet-stream", big_new, BIG, MTIME, 0));
+    CHECK_OK(setrlimit(RLIMIT_NOFILE, &saved));
+}
+
+static int count_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    int n = 0;
+
+    CHECK(dir != NULL);
+    while (dir != NULL && readdir(dir) != NULL)
+        n++;
+    if (dir != NULL)
+        closedir(dir);
+    return n;
+}
+
+/*
+ * Large documents hold one descriptor each, 128 at most (/big.bin and
+ * /text.bin hold two already); replacing or removing them closes it
+ * (nothing is being sent from them here).
+ */
+static void do_many_large(void)
+{
+    int before = count_fds(), i;
+    char path[32];
+
+    for (i = 0; i < 130; i++) {
+        snprintf(path, sizeof(path), "/many/%d", i);
+        CHECK_OK(tb_http_put(srv, path, "text/plain", big_old, 64 * 1024, MTIME, 0));
+    }
+    CHECK_EQ(count_fds(), before + 126);
+    CHECK_OK(tb_http_put(srv, "/many/0", "text/plain", big_old, 64 * 1024 - 1, MTIME, 0));
+    CHECK_EQ(count_fds(), before + 125);
+    for (i = 0; i < 130; i++) {
+        snprintf(path, sizeof(path), "/many/%d", i);
+        CHECK_OK(tb_http_remove(srv, path));
+    }
+    CHECK_EQ(count_fds(), before);
 }
 
 static void do_remove(void)
@@ -475,6 +535,80 @@ static void test_pipelining(void)
 }
 
 /*
+ * Bodies larger than the socket buffer (the part sendfile does not take
+ * goes through h2o), back to back on one connection through a small
+ * receive buffer, then a large gzip form, which follows the body in the
+ * memfd.
+ */
+static void test_big_pipelined(void)
+{
+    static const char three[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                                "GET /text.bin HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n"
+                                "GET /text.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct resp r;
+    struct cl c;
+    char v[64];
+    unsigned char *out = malloc(TEXT);
+    z_stream z;
+
+    cl_open(&c, 16384);
+    CHECK_OK(cl_send(&c, three, sizeof(three) - 1));
+    CHECK_OK(cl_response(&c, &r, 0));
+    CHECK(r.status == 200 && r.body_len == BIG && memcmp(r.body, big_old, BIG) == 0);
+    free(r.body);
+    CHECK_OK(cl_response(&c, &r, 0));
+    CHECK_EQ(r.status, 200);
+    CHECK_STR(hdr(&r, "Content-Encoding", v, sizeof(v)), "gzip");
+    CHECK(r.body_len > 64 * 1024 && r.body_len < TEXT);
+    memset(&z, 0, sizeof(z));
+    CHECK_EQ(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = (Bytef *)r.body;
+    z.avail_in = (uInt)r.body_len;
+    z.next_out = out;
+    z.avail_out = TEXT;
+    CHECK_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+    CHECK(z.total_out == TEXT && memcmp(out, text, TEXT) == 0);
+    inflateEnd(&z);
+    free(r.body);
+    CHECK_OK(cl_response(&c, &r, 0));
+    CHECK(r.status == 200 && r.body_len == TEXT && memcmp(r.body, text, TEXT) == 0);
+    free(r.body);
+    free(out);
+    cl_close(&c);
+}
+
+/* HTTP/1.0: the server closes after the body, which must be complete. */
+static void test_http10(void)
+{
+    struct resp r;
+    struct cl c;
+    char v[64];
+
+    cl_open(&c, 0);
+    CHECK_OK(cl_sends(&c, "GET /all.atom HTTP/1.0\r\n\r\n"));
+    CHECK_OK(cl_response(&c, &r, 0));
+    CHECK_EQ(r.status, 200);
+    CHECK_STR(hdr(&r, "Connection", v, sizeof(v)), "close");
+    CHECK(r.body_len == sizeof(atom) - 1 && memcmp(r.body, atom, r.body_len) == 0);
+    free(r.body);
+    CHECK(wait_closed(&c) >= 0);
+    CHECK_EQ(c.len, 0);
+    cl_close(&c);
+}
+
+/* A document published when no memfd could be made is sent from memory. */
+static void test_no_memfd(void)
+{
+    struct resp r;
+
+    loop_call(do_many_large);
+    loop_call(do_put_without_fd);
+    CHECK_EQ(get("GET /nofd.bin HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK(r.body_len == BIG && memcmp(r.body, big_new, BIG) == 0);
+    free(r.body);
+}
+
+/*
  * Replace a document while a slow client is still reading it. The client
  * keeps reading (slowly) while the loop swaps, so the server never sees it
  * stall, and it checks that the swap happened mid-response.
@@ -573,7 +707,7 @@ static void test_health_metrics(void)
     CHECK(strstr(r.body, "tributary_http_responses_total{code=\"2xx\"} ") != NULL);
     CHECK(strstr(r.body, "tributary_http_responses_total{code=\"4xx\"} ") != NULL);
     CHECK(strstr(r.body, "tributary_http_responses_total{code=\"5xx\"} 1\n") != NULL);
-    CHECK(strstr(r.body, "tributary_http_documents 3\n") != NULL);
+    CHECK(strstr(r.body, "tributary_http_documents 4\n") != NULL);
     CHECK(strstr(r.body, "tributary_http_body_bytes_total ") != NULL);
     CHECK(strstr(r.body, "tributary_test_gauge 42\n") != NULL);
     free(r.body);
@@ -647,10 +781,13 @@ static void client(void *arg)
     test_errors();
     test_malformed();
     test_pipelining();
+    test_big_pipelined();
+    test_http10();
     test_swap();
     test_stalled_reader();
     test_health_metrics();
     test_remove();
+    test_no_memfd();
     test_conn_cap();
     test_slowloris();
 
@@ -717,11 +854,17 @@ int main(void)
     char err[256];
     uv_thread_t t;
     size_t i;
+    uint32_t x;
 
     CHECK_OK(uv_loop_init(&loop));
     test_api();
     big_old = malloc(BIG);
     big_new = malloc(BIG);
+    text = malloc(TEXT);
+    for (i = 0, x = 1; i < TEXT; i++) {
+        x = x * 1103515245u + 12345u;
+        text[i] = (char)('a' + (x >> 16) % 16);
+    }
     for (i = 0; i < BIG; i++) {
         big_old[i] = (char)(i * 7 + (i >> 13));
         big_new[i] = (char)(i * 5 + 1);
@@ -734,6 +877,7 @@ int main(void)
                          sizeof(atom) - 1, MTIME, 300));
     CHECK_OK(tb_http_put(srv, "/gone.atom", "application/atom+xml", atom, 10, MTIME, 0));
     CHECK_OK(tb_http_put(srv, "/big.bin", "application/octet-stream", big_old, BIG, MTIME, 0));
+    CHECK_OK(tb_http_put(srv, "/text.bin", "text/plain", text, TEXT, MTIME, 0));
     CHECK_OK(uv_async_init(&loop, &call_async, on_call));
     CHECK_OK(uv_sem_init(&call_sem, 0));
     CHECK_OK(uv_thread_create(&t, client, NULL));
@@ -744,5 +888,6 @@ int main(void)
     uv_sem_destroy(&call_sem);
     free(big_old);
     free(big_new);
+    free(text);
     CHECK_DONE();
 }
