@@ -165,6 +165,8 @@ static int xml_write(void *ctx, const char *p, int len)
 {
     struct tb__xml *x = ctx;
 
+    if (x->discard)
+        return len;
     if (x->bufrc == 0)
         x->bufrc = tb_buf_add(x->out, p, (size_t)len);
     if (x->bufrc && x->rc == 0)
@@ -499,6 +501,8 @@ int tb_publish_atom_begin(struct tb_publish_stream **out, const struct tb_publis
     tb__xml_start(&ps->x, "feed");
     tb__xml_attr(&ps->x, "xmlns", ATOM_NS);
     atom_head(&ps->x, m, authorless, ps->updated);
+    if (ps->x.rc == 0 && xmlTextWriterFlush(ps->x.w) < 0)
+        tb__xml_fail(&ps->x, -EIO);
     *out = ps;
     return ps->x.rc;
 }
@@ -512,6 +516,38 @@ int tb_publish_atom_entries(struct tb_publish_stream *ps, const struct tb_entry 
     if (ps->x.rc == 0 && xmlTextWriterFlush(ps->x.w) < 0)
         tb__xml_fail(&ps->x, -EIO);
     return ps->x.rc;
+}
+
+/* Hands what the writer holds to xml_write(). */
+static void xml_flush(struct tb__xml *x)
+{
+    if (x->rc == 0 && xmlTextWriterFlush(x->w) < 0)
+        tb__xml_fail(x, -EIO);
+}
+
+int tb_publish_atom_render(const struct tb_publish_stream *ps, size_t pos,
+                           const struct tb_entry *entries, size_t n, struct tb_buf *out)
+{
+    struct tb__xml x;
+    int rc = tb__xml_open(&x, out);
+
+    if (rc)
+        return rc;
+    /* A writer of its own is put, without output, in the state the stream's
+     * is in after the head (inside <feed>, after a child element), so its
+     * entries come out indented and separated the same way; what it writes
+     * after them (the end of the document) is dropped too. */
+    x.discard = 1;
+    tb__xml_start(&x, "feed");
+    tb__xml_start(&x, "head");
+    tb__xml_end(&x);
+    xml_flush(&x);
+    x.discard = 0;
+    for (; entries && n > 0 && x.rc == 0; entries = entries->next, n--)
+        atom_entry(&x, entries, ++pos, ps->updated);
+    xml_flush(&x);
+    x.discard = 1;
+    return tb__xml_close(&x);
 }
 
 int tb_publish_atom_end(struct tb_publish_stream *ps)

@@ -47,6 +47,7 @@ struct tb__xml {
     size_t start;          /* out->len when the document began */
     int bufrc;             /* error of the last failed append to out, or 0 */
     int rc;                /* first error, or 0; later calls do nothing */
+    int discard;           /* drop what libxml2 flushes instead of appending it */
     struct tb_buf scratch; /* cleaned strings */
 };
 

@@ -435,6 +435,54 @@ static void test_stream(const struct tb_entry *entries)
     tb_buf_free(&streamed);
 }
 
+/* Appends what buf holds to all and empties buf. */
+static void move_to(struct tb_buf *all, struct tb_buf *buf)
+{
+    CHECK_OK(tb_buf_add(all, buf->data ? buf->data : "", buf->len));
+    tb_buf_reset(buf);
+}
+
+/* Pieces rendered apart, put between begin's and end's bytes, give the
+ * one-call document, fallback ids (which count positions) included. */
+static void test_render(const struct tb_entry *entries)
+{
+    static const size_t cuts[] = {1, 2, 100};
+    struct tb_publish_meta m = meta;
+    struct tb_publish_stream *ps;
+    struct tb_buf whole, doc, piece;
+    const struct tb_entry *e = entries;
+    size_t i, k, pos = 0;
+
+    m.updated = T_UPD;
+    tb_buf_init(&whole, CAP);
+    tb_buf_init(&doc, CAP);
+    tb_buf_init(&piece, CAP);
+    CHECK_OK(tb_publish_atom(&m, entries, &whole));
+    CHECK(strstr(whole.data ? whole.data : "", "urn:tributary:entry:3") != NULL);
+    CHECK_OK(tb_publish_atom_begin(&ps, &m, 1, &doc));
+    CHECK_OK(tb_publish_atom_render(ps, 0, entries, 0, &piece));
+    CHECK_EQ(piece.len, 0);
+    for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        CHECK_OK(tb_publish_atom_render(ps, pos, e, cuts[i], &piece));
+        move_to(&doc, &piece);
+        for (k = 0; k < cuts[i] && e != NULL; k++, pos++)
+            e = e->next;
+    }
+    CHECK_OK(tb_publish_atom_end(ps));
+    CHECK(whole.len > 1000 && whole.len == doc.len);
+    CHECK(whole.data && doc.data && memcmp(whole.data, doc.data, whole.len) == 0);
+    /* A piece over its buffer's cap fails; the stream is unharmed. */
+    tb_buf_reset(&doc);
+    CHECK_OK(tb_publish_atom_begin(&ps, &m, 1, &doc));
+    tb_buf_init(&piece, 100);
+    CHECK_EQ(tb_publish_atom_render(ps, 0, entries, 10, &piece), TB_ETOOBIG);
+    CHECK_OK(tb_publish_atom_end(ps));
+    CHECK(xml_ok(&doc));
+    tb_buf_free(&piece);
+    tb_buf_free(&doc);
+    tb_buf_free(&whole);
+}
+
 /* JSON Feed's summary is plain text: an HTML summary loses its markup. */
 static void test_json_summary(void)
 {
@@ -573,6 +621,7 @@ int main(void)
     test_buffers(f->entries);
     test_dates(f->entries);
     test_stream(f->entries);
+    test_render(f->entries);
     test_json_summary();
     test_write_file();
     test_write_file_errors();
