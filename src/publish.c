@@ -6,12 +6,14 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define ATOM_NS "http://www.w3.org/2005/Atom"
+#define ESCAPE_CHUNK 16384 /* bytes of text escaped at a time */
 
 /* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: what xsd:dateTime and a
  * four-digit year can carry. */
@@ -118,14 +120,30 @@ static int xml_char(uint32_t c)
     return c != 0xfffe && c != 0xffff;
 }
 
-/* Whether s needs no cleaning. */
+/* Whether any of the 8 bytes at p is below 0x20 or above 0x7f (the
+ * classic "has a byte less than n" test, exact for n <= 0x80). */
+static int word_special(const unsigned char *p)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), high = ones * 0x80;
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return (((v - ones * 0x20) & ~v) | v) & high ? 1 : 0;
+}
+
+/* Whether s needs no cleaning. Printable ASCII, most of any text, is
+ * skipped 8 bytes at a time. */
 static int is_clean(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
     uint32_t c;
     size_t n;
 
-    while (*p) {
+    while (p < end) {
+        if (end - p >= 8 && !word_special(p)) {
+            p += 8;
+            continue;
+        }
         n = utf8_seq(p, &c);
         if (n == 0 || !xml_char(c))
             return 0;
@@ -188,6 +206,8 @@ int tb__xml_open(struct tb__xml *x, struct tb_buf *out)
     x->out = out;
     x->start = out->len;
     tb_buf_init(&x->scratch, out->cap);
+    /* Holds at most 6 times (for "&quot;") ESCAPE_CHUNK bytes. */
+    tb_buf_init(&x->escaped, SIZE_MAX / 2);
     ob = xmlOutputBufferCreateIO(xml_write, NULL, x, NULL);
     if (ob == NULL)
         return -ENOMEM;
@@ -213,6 +233,7 @@ int tb__xml_close(struct tb__xml *x)
     x->w = NULL;
     tb__xml_fail(x, x->bufrc);
     tb_buf_free(&x->scratch);
+    tb_buf_free(&x->escaped);
     if (x->rc && x->out->data && x->out->len >= x->start) {
         /* Take back the partial document; the caller's earlier bytes stay.
          * A streamed document the caller has drained is past taking back. */
@@ -248,16 +269,65 @@ void tb__xml_attr(struct tb__xml *x, const char *name, const char *value)
         tb__xml_fail(x, -EIO);
 }
 
-/* Whether libxml2's escaping of element text (xmlEncodeSpecialChars: < > &
- * " and CR) would leave s as it is. */
-static int needs_no_escape(const char *s)
+/* What libxml2's escaping of element text (xmlEncodeSpecialChars, which
+ * xmlTextWriterWriteString applies) makes of each byte, or NULL. */
+static const char *const text_escapes[256] = {
+    ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;", ['\r'] = "&#13;",
+};
+
+/* Escapes the n bytes of s as xmlEncodeSpecialChars() would, into buf.
+ * Returns 0 or buf's error. */
+static int escape_text(const char *s, size_t n, struct tb_buf *buf)
 {
-    return s[strcspn(s, "<>&\"\r")] == '\0';
+    size_t i, run = 0;
+    int rc = 0;
+
+    tb_buf_reset(buf);
+    for (i = 0; rc == 0 && i < n; i++) {
+        const char *rep = text_escapes[(unsigned char)s[i]];
+
+        if (rep == NULL)
+            continue;
+        rc = tb_buf_add(buf, s + run, i - run);
+        if (rc == 0)
+            rc = tb_buf_adds(buf, rep);
+        run = i + 1;
+    }
+    return rc ? rc : tb_buf_add(buf, s + run, n - run);
+}
+
+/* Whether escaping leaves the n bytes of s as they are. */
+static int needs_no_escape(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (text_escapes[(unsigned char)s[i]] != NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* Writes the n bytes of v, escaped, a bounded piece at a time. */
+static void write_escaped(struct tb__xml *x, const char *v, size_t n)
+{
+    size_t len;
+    int rc;
+
+    for (; x->rc == 0 && n > 0; v += len, n -= len) {
+        len = n < ESCAPE_CHUNK ? n : ESCAPE_CHUNK;
+        rc = escape_text(v, len, &x->escaped);
+        if (rc)
+            tb__xml_fail(x, rc);
+        else if (xmlTextWriterWriteRawLen(x->w, BAD_CAST x->escaped.data, (int)x->escaped.len) < 0)
+            tb__xml_fail(x, -EIO);
+    }
 }
 
 void tb__xml_text(struct tb__xml *x, const char *text)
 {
     const char *v;
+    size_t n;
     int rc;
 
     if (x->rc || text == NULL)
@@ -267,10 +337,14 @@ void tb__xml_text(struct tb__xml *x, const char *text)
         tb__xml_fail(x, rc);
         return;
     }
-    /* Text that escaping leaves alone (ids, titles, names, dates) goes out
-     * as it is, sparing libxml2 a copy of it. */
-    if (needs_no_escape(v) ? xmlTextWriterWriteRaw(x->w, BAD_CAST v) < 0
-                           : xmlTextWriterWriteString(x->w, BAD_CAST v) < 0)
+    /* Escaped here, the text goes to the writer raw: the bytes WriteString
+     * would give, without its copy of the whole text and its strlen. */
+    n = strlen(v);
+    if (!needs_no_escape(v, n))
+        write_escaped(x, v, n);
+    else if (n > INT_MAX)
+        tb__xml_fail(x, TB_ETOOBIG);
+    else if (xmlTextWriterWriteRawLen(x->w, BAD_CAST v, (int)n) < 0)
         tb__xml_fail(x, -EIO);
 }
 
