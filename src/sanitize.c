@@ -163,6 +163,18 @@ static void emits(struct san *s, const char *p)
     emit(s, p, strlen(p));
 }
 
+/* What emit_escaped() writes for a byte that is not kept as it is: C0
+ * controls other than tab, newline and carriage return are dropped, '"'
+ * is escaped in attribute values only (see emit_escaped()). */
+static const char *const html_escapes[256] = {
+    [0x00] = "",    [0x01] = "",    [0x02] = "",      [0x03] = "", [0x04] = "", [0x05] = "",
+    [0x06] = "",    [0x07] = "",    [0x08] = "",      [0x0b] = "", [0x0c] = "", [0x0e] = "",
+    [0x0f] = "",    [0x10] = "",    [0x11] = "",      [0x12] = "", [0x13] = "", [0x14] = "",
+    [0x15] = "",    [0x16] = "",    [0x17] = "",      [0x18] = "", [0x19] = "", [0x1a] = "",
+    [0x1b] = "",    [0x1c] = "",    [0x1d] = "",      [0x1e] = "", [0x1f] = "", ['&'] = "&amp;",
+    ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;",
+};
+
 /* Writes text escaped for HTML (attribute values also escape '"'); drops C0
  * control characters other than tab, newline and carriage return, which are
  * not allowed in XML and so could not be republished in Atom. */
@@ -173,17 +185,9 @@ static void emit_escaped(struct san *s, const char *p, size_t n, int attr)
 
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c == '&')
-            rep = "&amp;";
-        else if (c == '<')
-            rep = "&lt;";
-        else if (c == '>')
-            rep = "&gt;";
-        else if (c == '"' && attr)
-            rep = "&quot;";
-        else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-            rep = "";
-        else
+
+        rep = html_escapes[c];
+        if (rep == NULL || (c == '"' && !attr))
             continue;
         emit(s, p + run, i - run);
         emits(s, rep);
@@ -736,6 +740,18 @@ static size_t simple_markup(struct san *s, const char *p, size_t n, unsigned cha
     return k + 1;
 }
 
+/* The end of the run of ASCII text bytes (not NUL, '<' or '&') from i. */
+static size_t plain_run(const char *p, size_t i, size_t len)
+{
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+
+        if (c == '<' || c == '&' || c == 0 || c >= 0x80)
+            break;
+    }
+    return i;
+}
+
 /* Fast path for the common simple fragment (arXiv-style "<p>..</p>" with a
  * few inline tags and the XML entities): tokenized here and fed to the same
  * callbacks the parser would call. Returns 1 when the whole fragment was
@@ -751,7 +767,7 @@ static int simple(struct san *s, const char *html, size_t len)
         unsigned char c = (unsigned char)html[i];
 
         if (c != '<' && c != '&' && c >= 0x01 && c < 0x80) {
-            i++;
+            i = plain_run(html, i + 1, len);
             continue;
         }
         if (c >= 0x80 && (w = utf8_len((const unsigned char *)html + i, len - i)) > 0) {
