@@ -7,6 +7,8 @@
 #include "tb_buf.h"
 #include "tb_sanitize.h"
 
+#include "parse_int.h"
+
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -132,65 +134,6 @@ static int is_parsed(const struct purl *p)
     return p->u != NULL || p->sp.buf != NULL;
 }
 
-/* Path and query characters kept as they are by curl's parse: unreserved
- * and sub-delims, ':', '@' and '/' ('?' in the query). No '%', '#', '\\',
- * white space, controls or non-ASCII: those go to curl. */
-static int simple_char(unsigned char c, int query)
-{
-    return isalnum(c) || (c && strchr("-._~!$&'()*+,;=:@/", c) != NULL) || (query && c == '?');
-}
-
-/* Length of a host of lower-case labels [a-z0-9-], none empty, the last
- * not starting with a digit (so no IPv4 form curl would rewrite), ended by
- * ':' or '/'; 0 when it is not one. */
-static size_t simple_host(const char *p)
-{
-    size_t n = 0, label = 0;
-
-    for (;; n++) {
-        unsigned char c = (unsigned char)p[n];
-
-        if (c == '.' || c == ':' || c == '/') {
-            if (n == label || (c != '.' && isdigit((unsigned char)p[label])))
-                return 0;
-            if (c != '.')
-                return n <= 253 ? n : 0;
-            label = n + 1;
-        } else if (!(islower(c) || isdigit(c) || c == '-')) {
-            return 0;
-        }
-    }
-}
-
-/* Length of a port "1".."65535" without leading zeros at p, ended by '/';
- * 0 when it is not one. */
-static size_t simple_port(const char *p)
-{
-    size_t n = 0;
-    long v = 0;
-
-    while (n < 6 && isdigit((unsigned char)p[n]))
-        v = v * 10 + (p[n++] - '0');
-    return n > 0 && n < 6 && p[0] != '0' && v <= 65535 && p[n] == '/' ? n : 0;
-}
-
-/* Whether the path (from '/' up to '?' or the end) has a "." or ".."
- * segment, which curl would remove. */
-static int dot_segment(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        size_t k = i + 1;
-
-        if (p[i] != '/')
-            continue;
-        while (k < n && p[k] == '.' && k - i <= 2)
-            k++;
-        if (k > i + 1 && (k == n || p[k] == '/' || p[k] == '?'))
-            return 1;
-    }
-    return 0;
-}
-
 /* Copies part [from, to) of url into *dst, NUL-terminated; returns where
  * the next part goes. */
 static char *put_part(char *dst, const char *url, size_t from, size_t to, const char **part)
@@ -201,46 +144,27 @@ static char *put_part(char *dst, const char *url, size_t from, size_t to, const 
     return dst + (to - from) + 1;
 }
 
-/* Splits url into sp when it is "http[s]://host[:port]/path[?query]" in
- * the form curl's parse and print keep byte for byte (see simple_char(),
- * simple_host(), simple_port(), dot_segment()). Returns 0, or -EINVAL
- * (curl is to decide) or -ENOMEM; sp->buf is NULL then. */
+/* Splits url into sp when it is simple (tb__url_simple()). Returns 0,
+ * or -EINVAL (curl is to decide) or -ENOMEM; sp->buf is NULL then. */
 static int simple_http(const char *url, struct simple *sp, int *https)
 {
-    size_t host, rest, pt = 0, q, len, i;
+    struct tb__url_split x;
     char *d;
 
     memset(sp, 0, sizeof(*sp));
-    *https = strncmp(url, "https://", 8) == 0;
-    if (!*https && strncmp(url, "http://", 7) != 0)
+    if (!tb__url_simple(url, &x))
         return -EINVAL;
-    host = *https ? 8 : 7;
-    rest = host + simple_host(url + host);
-    if (rest == host)
-        return -EINVAL;
-    if (url[rest] == ':') {
-        pt = simple_port(url + rest + 1);
-        if (pt == 0)
-            return -EINVAL;
-    }
-    len = strlen(url);
-    q = rest + (pt ? pt + 1 : 0);
-    q += strcspn(url + q, "?");
-    for (i = rest + (pt ? pt + 1 : 0); i < len; i++) {
-        if (!simple_char((unsigned char)url[i], i > q))
-            return -EINVAL;
-    }
-    if (dot_segment(url + rest + (pt ? pt + 1 : 0), q - rest - (pt ? pt + 1 : 0)))
-        return -EINVAL;
-    d = sp->buf = malloc(len + 1);
+    *https = x.https;
+    d = malloc(x.len + 1);
     if (d == NULL)
         return -ENOMEM;
-    d = put_part(d, url, host, rest, &sp->host);
-    if (pt)
-        d = put_part(d, url, rest + 1, rest + 1 + pt, &sp->port);
-    d = put_part(d, url, rest + (pt ? pt + 1 : 0), q, &sp->path);
-    if (q < len)
-        put_part(d, url, q + 1, len, &sp->query);
+    sp->buf = d;
+    d = put_part(d, url, x.host, x.port ? x.port - 1 : x.path, &sp->host);
+    if (x.port)
+        d = put_part(d, url, x.port, x.path, &sp->port);
+    d = put_part(d, url, x.path, x.query, &sp->path);
+    if (x.query < x.len)
+        put_part(d, url, x.query + 1, x.len, &sp->query);
     return 0;
 }
 

@@ -2,6 +2,10 @@
 #include "check.h"
 #include "tb_normalize.h"
 
+#include "../src/parse_int.h"
+
+#include <curl/curl.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -474,13 +478,30 @@ static int same(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+/* Whether curl's parse and print (as tb__parse_url() does them) give url
+ * back as it is. */
+static int curl_keeps(const char *url)
+{
+    CURLU *u = curl_url();
+    char *out = NULL;
+    int same = u && curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+               curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK && strcmp(out, url) == 0;
+
+    curl_free(out);
+    curl_url_cleanup(u);
+    return same;
+}
+
 /* Every URL function gives url the answer it gives url + " ": the space is
  * trimmed by curl's path, but keeps the URL off the path that splits simple
- * URLs without curl, so the two paths are compared. */
+ * URLs without curl, so the two paths are compared. And a URL taken as
+ * simple is one curl gives back unchanged, which is what lets
+ * tb__parse_url() skip curl for it. */
 static void check_paths_agree(const char *url)
 {
     char spaced[512], a[256], b[256];
     int ra, rb, failures = check_failures;
+    struct tb__url_split sp;
     char *x, *y;
 
     snprintf(spaced, sizeof(spaced), "%s ", url);
@@ -500,6 +521,7 @@ static void check_paths_agree(const char *url)
     ra = tb_norm_doi(url, a, sizeof(a));
     rb = tb_norm_doi(spaced, b, sizeof(b));
     CHECK(ra == rb && (ra != 0 || strcmp(a, b) == 0));
+    CHECK(!tb__url_simple(url, &sp) || curl_keeps(url));
     if (check_failures > failures)
         fprintf(stderr, "paths disagree on '%s'\n", url);
 }
