@@ -147,4 +147,7 @@ int tb_publish_clean_tmp(const char *dir);
  */
 TB_NODISCARD int tb_publish_rfc3339(int64_t t, char *out, size_t outlen);
 
+/** Whether tb_publish_rfc3339() formats t (it is in years 1..9999), without formatting it. */
+int tb_publish_date_ok(int64_t t);
+
 #endif

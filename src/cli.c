@@ -284,12 +284,9 @@ static int drain(struct tb_buf *doc)
 static void head_note(int64_t published, int64_t updated, int has_authors, int64_t *newest,
                       int *authorless)
 {
-    char date[32];
-    int64_t t = updated;
+    int64_t t = tb_publish_date_ok(updated) ? updated : published;
 
-    if (tb_publish_rfc3339(t, date, sizeof(date)) != 0)
-        t = published;
-    if (tb_publish_rfc3339(t, date, sizeof(date)) == 0 && t > *newest)
+    if (tb_publish_date_ok(t) && t > *newest)
         *newest = t;
     *authorless |= !has_authors;
 }

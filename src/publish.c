@@ -25,6 +25,11 @@ int tb__pub_date_ok(int64_t t)
     return t >= DATE_MIN && t <= DATE_MAX;
 }
 
+int tb_publish_date_ok(int64_t t)
+{
+    return tb__pub_date_ok(t);
+}
+
 int tb_publish_rfc3339(int64_t t, char *out, size_t outlen)
 {
     time_t tt = (time_t)t;

@@ -116,7 +116,9 @@ struct san {
     struct tb_buf out;              /* the result */
     struct tb_buf url;              /* scratch for a cleaned URL */
     htmlParserCtxtPtr ctxt;         /* to stop the parser on errors */
-    CURLU *base;                    /* parsed base URL, or NULL */
+    const char *base_url;           /* the base URL as given, or NULL */
+    CURLU *base;                    /* base_url parsed (see base_of()), or NULL */
+    int base_parsed;                /* whether base_url was parsed yet */
     int text;                       /* 1: plain-text rendering */
     int rc;                         /* first error; callbacks stop after it */
     int sep;                        /* text: pending 0 none, 1 space, 2 newline */
@@ -305,6 +307,8 @@ static void emit_resolved(struct san *s, const char *name)
     curl_url_cleanup(u);
 }
 
+static CURLU *base_of(struct san *s);
+
 /* Writes one URL attribute if its value is safe. */
 static void emit_url_attr(struct san *s, const char *name, const char *value)
 {
@@ -316,7 +320,7 @@ static void emit_url_attr(struct san *s, const char *name, const char *value)
         fail(s, -ENOMEM);
         return;
     }
-    if (kind == 0 && s->base && s->url.len > 0) {
+    if (kind == 0 && s->url.len > 0 && base_of(s) != NULL) {
         emit_resolved(s, name);
         return;
     }
@@ -551,6 +555,18 @@ static int set_base(struct san *s, const char *base)
     }
     curl_free(scheme);
     return uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : 0;
+}
+
+/* The parsed base, or NULL when there is none; parsed on first use, since
+ * most bodies have no relative link. */
+static CURLU *base_of(struct san *s)
+{
+    if (!s->base_parsed) {
+        s->base_parsed = 1;
+        if (set_base(s, s->base_url) != 0)
+            fail(s, -ENOMEM);
+    }
+    return s->base;
 }
 
 /* Length of the valid UTF-8 sequence at p (n > 0 bytes left), or 0. */
@@ -830,7 +846,8 @@ static char *run(const char *html, size_t len, const char *base, int text)
     tb_buf_init(&s.url, SIZE_MAX / 2);
     s.text = text;
     xmlInitParser();
-    if (set_base(&s, base) == 0 && parse_or_copy(&s, html ? html : "", html ? len : 0) == 0) {
+    s.base_url = base;
+    if (parse_or_copy(&s, html ? html : "", html ? len : 0) == 0) {
         close_to(&s, 0);
         if (s.rc == 0)
             res = tb_buf_take(&s.out);
