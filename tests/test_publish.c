@@ -477,6 +477,7 @@ static void test_render(const struct tb_entry *entries)
     /* A piece over its buffer's cap fails; the stream is unharmed. */
     tb_buf_reset(&doc);
     CHECK_OK(tb_publish_atom_begin(&ps, &m, 1, &doc));
+    tb_buf_free(&piece);
     tb_buf_init(&piece, 100);
     CHECK_EQ(tb_publish_atom_render(ps, 0, entries, 10, &piece), TB_ETOOBIG);
     CHECK_OK(tb_publish_atom_end(ps));
