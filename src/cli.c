@@ -16,6 +16,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -609,11 +612,26 @@ static int merge_stored(char **srcs, size_t n, const char *db, const char *topic
     return rc;
 }
 
+/* A one-shot merge allocates and frees a source's body, parse and output
+ * pieces (hundreds of KiB) over and over: kept in the heap rather than
+ * mapped and unmapped each time, their pages are touched once, not faulted
+ * in again for every source (a tenth of the CPU time on the bench corpus). */
+static void tune_malloc(void)
+{
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+}
+
 /* merge without a database: the store's dedupe rules, in memory. */
 static int merge_deduped(char **srcs, size_t n, const char *title, size_t limit)
 {
     struct sink to = {0};
-    int rc = tb_dedupe_new(&to.dd);
+    int rc;
+
+    tune_malloc();
+    rc = tb_dedupe_new(&to.dd);
 
     if (rc) {
         fprintf(stderr, "tributary: merge: %s\n", tb_strerror(rc));
