@@ -13,6 +13,7 @@
 #include <time.h>
 
 #define ATOM_NS "http://www.w3.org/2005/Atom"
+#define ESCAPE_CHUNK 16384 /* bytes of text escaped at a time */
 
 /* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: what xsd:dateTime and a
  * four-digit year can carry. */
@@ -161,28 +162,28 @@ static int word_special(const unsigned char *p)
     return (((v - ones * 0x20) & ~v) | v) & high ? 1 : 0;
 }
 
-/* Whether s needs no cleaning; its length goes to *len. Printable ASCII,
- * most of any text, is skipped 8 bytes at a time. */
-static int is_clean(const char *s, size_t *len)
+/* Whether s needs no cleaning. Printable ASCII, most of any text, is
+ * skipped 8 bytes at a time. */
+static int is_clean(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s, *end;
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
     uint32_t c;
     size_t n;
 
-    *len = strlen(s);
-    for (end = p + *len; p < end; p += n) {
-        n = 8;
-        if (end - p >= 8 && !word_special(p))
+    while (p < end) {
+        if (end - p >= 8 && !word_special(p)) {
+            p += 8;
             continue;
+        }
         n = utf8_seq(p, &c);
         if (n == 0 || !xml_char(c))
             return 0;
+        p += n;
     }
     return 1;
 }
 
-/* tb__pub_clean() that also gives the length of the result. */
-static int clean_len(const char *s, struct tb_buf *scratch, const char **out, size_t *len)
+int tb__pub_clean(const char *s, struct tb_buf *scratch, const char **out)
 {
     const unsigned char *p = (const unsigned char *)s;
     uint32_t c;
@@ -190,8 +191,7 @@ static int clean_len(const char *s, struct tb_buf *scratch, const char **out, si
     int rc = 0;
 
     *out = s;
-    *len = 0;
-    if (s == NULL || is_clean(s, len))
+    if (s == NULL || is_clean(s))
         return 0;
     tb_buf_reset(scratch);
     rc = tb_buf_add(scratch, "", 0);
@@ -204,15 +204,7 @@ static int clean_len(const char *s, struct tb_buf *scratch, const char **out, si
         p += n ? n : 1;
     }
     *out = rc ? NULL : scratch->data;
-    *len = rc ? 0 : scratch->len;
     return rc;
-}
-
-int tb__pub_clean(const char *s, struct tb_buf *scratch, const char **out)
-{
-    size_t len;
-
-    return clean_len(s, scratch, out, &len);
 }
 
 /* The writer below prints what libxml2's xmlTextWriter (indent on, two
@@ -259,6 +251,8 @@ static void xml_init(struct tb__xml *x, struct tb_buf *out)
     x->out = out;
     x->start = out->len;
     tb_buf_init(&x->scratch, out->cap);
+    /* Holds at most 6 times (for "&quot;") ESCAPE_CHUNK bytes. */
+    tb_buf_init(&x->escaped, SIZE_MAX / 2);
 }
 
 int tb__xml_open(struct tb__xml *x, struct tb_buf *out)
@@ -272,6 +266,7 @@ int tb__xml_open(struct tb__xml *x, struct tb_buf *out)
 static int xml_release(struct tb__xml *x)
 {
     tb_buf_free(&x->scratch);
+    tb_buf_free(&x->escaped);
     if (x->rc && x->out->data && x->out->len >= x->start) {
         /* Take back the partial document; the caller's earlier bytes stay.
          * A streamed document the caller has drained is past taking back. */
@@ -391,30 +386,76 @@ static const char *const text_escapes[256] = {
     ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;", ['\r'] = "&#13;",
 };
 
+/* Escapes the n bytes of s as xmlEncodeSpecialChars() would, into buf.
+ * Returns 0 or buf's error. */
+static int escape_text(const char *s, size_t n, struct tb_buf *buf)
+{
+    size_t i, run = 0;
+    int rc = 0;
+
+    tb_buf_reset(buf);
+    for (i = 0; rc == 0 && i < n; i++) {
+        const char *rep = text_escapes[(unsigned char)s[i]];
+
+        if (rep == NULL)
+            continue;
+        rc = tb_buf_add(buf, s + run, i - run);
+        if (rc == 0)
+            rc = tb_buf_adds(buf, rep);
+        run = i + 1;
+    }
+    return rc ? rc : tb_buf_add(buf, s + run, n - run);
+}
+
+/* Whether escaping leaves the n bytes of s as they are. */
+static int needs_no_escape(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (text_escapes[(unsigned char)s[i]] != NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* Writes the n bytes of v, escaped, a bounded piece at a time. */
+static void write_escaped(struct tb__xml *x, const char *v, size_t n)
+{
+    size_t len;
+    int rc;
+
+    for (; x->rc == 0 && n > 0; v += len, n -= len) {
+        len = n < ESCAPE_CHUNK ? n : ESCAPE_CHUNK;
+        rc = escape_text(v, len, &x->escaped);
+        if (rc)
+            tb__xml_fail(x, rc);
+        else
+            put(x, x->escaped.data, x->escaped.len);
+    }
+}
+
 void tb__xml_text(struct tb__xml *x, const char *text)
 {
-    const char *v, *run;
-    size_t n, i;
+    const char *v;
+    size_t n;
     int rc;
 
     if (x->rc || text == NULL)
         return;
-    rc = clean_len(text, &x->scratch, &v, &n);
+    rc = tb__pub_clean(text, &x->scratch, &v);
     if (rc) {
         tb__xml_fail(x, rc);
         return;
     }
+    /* Escaped here, the text goes to the writer raw: the bytes WriteString
+     * would give, without its copy of the whole text and its strlen. */
+    n = strlen(v);
     before_text(x);
-    for (run = v, i = 0; i < n; i++) {
-        const char *rep = text_escapes[(unsigned char)v[i]];
-
-        if (rep == NULL)
-            continue;
-        put(x, run, (size_t)(v + i - run));
-        puts_(x, rep);
-        run = v + i + 1;
-    }
-    put(x, run, (size_t)(v + n - run));
+    if (!needs_no_escape(v, n))
+        write_escaped(x, v, n);
+    else
+        put(x, v, n);
 }
 
 void tb__xml_elem(struct tb__xml *x, const char *name, const char *text)

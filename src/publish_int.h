@@ -55,6 +55,7 @@ struct tb__xml {
     int state[TB__XML_DEPTH];        /* their TB__XML_* states */
     int indent_end;                  /* an end tag now goes on a line of its own */
     struct tb_buf scratch;           /* cleaned strings */
+    struct tb_buf escaped;           /* escaped element text */
 };
 
 /** Starts a UTF-8 document in out. Returns 0 or -ENOMEM (nothing to close). */
