@@ -5,6 +5,8 @@
 #ifndef TB_PUBLISH_INT_H
 #define TB_PUBLISH_INT_H
 
+#include <libxml/xmlwriter.h>
+
 #include "tb_publish.h"
 
 /** Room for an RFC 3339 or RFC 822 date and its NUL. */
@@ -38,24 +40,16 @@ const char *tb__pub_entry_title(const struct tb_entry *e);
  */
 TB_NODISCARD int tb__pub_clean(const char *s, struct tb_buf *scratch, const char **out);
 
-/** Deepest element nesting a writer takes (an RSS item's is 4). */
-#define TB__XML_DEPTH 16
-
-/** State of an open element: start tag still open, after text, after children. */
-enum { TB__XML_NAME, TB__XML_TEXT, TB__XML_NONE };
-
-/** An XML writer appending to a tb_buf, with a sticky first error; prints what
- *  libxml2's xmlTextWriter with two-space indentation prints for the same calls. */
+/** An xmlTextWriter appending to a tb_buf, with a sticky first error. */
 struct tb__xml {
-    struct tb_buf *out;              /* the caller's buffer */
-    size_t start;                    /* out->len when the document began */
-    int rc;                          /* first error, or 0; later calls do nothing */
-    unsigned depth;                  /* open elements */
-    const char *name[TB__XML_DEPTH]; /* their names (literals) */
-    int state[TB__XML_DEPTH];        /* their TB__XML_* states */
-    int indent_end;                  /* an end tag now goes on a line of its own */
-    struct tb_buf scratch;           /* cleaned strings */
-    struct tb_buf escaped;           /* escaped element text */
+    xmlTextWriterPtr w;    /* the writer; owns its output buffer */
+    struct tb_buf *out;    /* the caller's buffer */
+    size_t start;          /* out->len when the document began */
+    int bufrc;             /* error of the last failed append to out, or 0 */
+    int rc;                /* first error, or 0; later calls do nothing */
+    int discard;           /* drop what libxml2 flushes instead of appending it */
+    struct tb_buf scratch; /* cleaned strings */
+    struct tb_buf escaped; /* escaped element text */
 };
 
 /** Starts a UTF-8 document in out. Returns 0 or -ENOMEM (nothing to close). */

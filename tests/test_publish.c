@@ -12,12 +12,9 @@
 
 #include <jansson.h>
 #include <libxml/parser.h>
-#include <libxml/xmlwriter.h>
 #include <zlib.h>
 
 #include "check.h"
-
-#include "../src/publish_int.h"
 
 #define CAP (16u << 20)
 #define T_PUB INT64_C(1704164645) /* 2024-01-02T03:04:05Z */
@@ -536,115 +533,6 @@ static void test_rfc3339(void)
     CHECK(!tb_publish_date_ok(TB_TIME_NONE) && tb_publish_date_ok(0));
 }
 
-/* One writer call: 's'tart, 'a'ttribute, 't'ext, 'e'nd. */
-struct op {
-    char kind;
-    const char *name;  /* element or attribute name */
-    const char *value; /* attribute value or text */
-};
-
-/* Runs ops through libxml2's xmlTextWriter, set up as the writer used to be. */
-static void libxml2_doc(const struct op *ops, size_t n, struct tb_buf *out)
-{
-    xmlBufferPtr b = xmlBufferCreate();
-    xmlTextWriterPtr w = xmlNewTextWriterMemory(b, 0);
-    int rc = 0;
-
-    CHECK(w != NULL);
-    rc |= xmlTextWriterSetIndent(w, 1) | xmlTextWriterSetIndentString(w, BAD_CAST "  ");
-    rc |= xmlTextWriterStartDocument(w, NULL, "UTF-8", NULL) < 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ops[i].kind == 's')
-            rc |= xmlTextWriterStartElement(w, BAD_CAST ops[i].name) < 0;
-        else if (ops[i].kind == 'a')
-            rc |= xmlTextWriterWriteAttribute(w, BAD_CAST ops[i].name, BAD_CAST ops[i].value) < 0;
-        else if (ops[i].kind == 't')
-            rc |= xmlTextWriterWriteString(w, BAD_CAST ops[i].value) < 0;
-        else
-            rc |= xmlTextWriterEndElement(w) < 0;
-    }
-    rc |= xmlTextWriterEndDocument(w) < 0;
-    xmlFreeTextWriter(w);
-    CHECK_EQ(rc, 0);
-    CHECK_OK(tb_buf_add(out, xmlBufferContent(b), (size_t)xmlBufferLength(b)));
-    xmlBufferFree(b);
-}
-
-/* The same ops through tb__xml. */
-static void tb_doc(const struct op *ops, size_t n, struct tb_buf *out)
-{
-    struct tb__xml x;
-
-    CHECK_OK(tb__xml_open(&x, out));
-    for (size_t i = 0; i < n; i++) {
-        if (ops[i].kind == 's')
-            tb__xml_start(&x, ops[i].name);
-        else if (ops[i].kind == 'a')
-            tb__xml_attr(&x, ops[i].name, ops[i].value);
-        else if (ops[i].kind == 't')
-            tb__xml_text(&x, ops[i].value);
-        else
-            tb__xml_end(&x);
-    }
-    CHECK_OK(tb__xml_close(&x));
-}
-
-/* The writer prints what libxml2's xmlTextWriter printed for the same calls:
- * indentation, empty elements, empty text, escaping of text and of
- * attribute values (references for white space and non-ASCII), and the
- * elements the end of the document closes. */
-static void test_writer(void)
-{
-    static const char hostile[] = "a\tb\nc\rd \"q\" <t> & 'x' ]]> \xc3\xa9 \xe2\x82\xac "
-                                  "\xf0\x9f\x98\x80 \xef\xbf\xbd \x7f end";
-    static const struct op ops[] = {
-        {'s', "feed", NULL},
-        {'a', "xmlns", "http://www.w3.org/2005/Atom"},
-        {'s', "id", NULL},
-        {'t', NULL, "urn:x"},
-        {'e', NULL, NULL},
-        {'s', "title", NULL},
-        {'a', "type", hostile},
-        {'t', NULL, hostile},
-        {'e', NULL, NULL},
-        {'s', "empty", NULL},
-        {'e', NULL, NULL},
-        {'s', "blank", NULL},
-        {'t', NULL, ""},
-        {'e', NULL, NULL},
-        {'s', "link", NULL},
-        {'a', "href", "https://e.org/?a=1&b=\"2\""},
-        {'a', "title", ""},
-        {'e', NULL, NULL},
-        {'s', "entry", NULL},
-        {'s', "author", NULL},
-        {'s', "name", NULL},
-        {'t', NULL, "M\xc3\xbcller"},
-        {'t', NULL, " & co"},
-        {'e', NULL, NULL},
-        {'e', NULL, NULL},
-        {'s', "dc:creator", NULL},
-        {'a', "x", "\xf4\x8f\xbf\xbd"},
-        {'t', NULL, "\r\n"},
-        {'e', NULL, NULL},
-        {'s', "source", NULL},
-        {'s', "deep", NULL},
-        {'a', "k", "v"},
-    };
-    struct tb_buf ref, got;
-
-    tb_buf_init(&ref, CAP);
-    tb_buf_init(&got, CAP);
-    libxml2_doc(ops, sizeof(ops) / sizeof(ops[0]), &ref);
-    tb_doc(ops, sizeof(ops) / sizeof(ops[0]), &got);
-    CHECK(ref.len > 300 && ref.len == got.len);
-    CHECK(ref.data && got.data && memcmp(ref.data, got.data, ref.len) == 0);
-    if (ref.data && got.data && strcmp(ref.data, got.data) != 0)
-        fprintf(stderr, "libxml2:\n%s\ntb__xml:\n%s\n", ref.data, got.data);
-    tb_buf_free(&ref);
-    tb_buf_free(&got);
-}
-
 /* JSON Feed's summary is plain text: an HTML summary loses its markup. */
 static void test_json_summary(void)
 {
@@ -784,7 +672,6 @@ int main(void)
     test_dates(f->entries);
     test_stream(f->entries);
     test_render(f->entries);
-    test_writer();
     test_rfc3339();
     test_json_summary();
     test_write_file();
