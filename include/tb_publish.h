@@ -61,7 +61,8 @@ struct tb_publish_stream;
 /**
  * Starts an Atom 1.0 feed written in batches, so a long list needs neither
  * all its entries nor the whole document in memory at once. The head is
- * written now, so it takes what tb_publish_atom() finds in the entries:
+ * written (and flushed into out) now, so it takes what tb_publish_atom()
+ * finds in the entries:
  * m->updated should be the newest entry's date (TB_TIME_NONE gives "now"),
  * and authorless is non-zero when some entry has no author. Bytes go to
  * out (appended); the caller may drain it (write it out, tb_buf_reset())
@@ -81,6 +82,19 @@ TB_NODISCARD int tb_publish_atom_begin(struct tb_publish_stream **ps,
  */
 TB_NODISCARD int tb_publish_atom_entries(struct tb_publish_stream *ps,
                                          const struct tb_entry *entries);
+
+/**
+ * Appends to out the bytes tb_publish_atom_entries() would write for the
+ * first n entries of the list (fewer if it ends first) when pos entries
+ * precede them in the document (pos counts for fallback ids). ps is only
+ * read, so several threads may render disjoint parts of one document at
+ * once; the caller puts the parts in order between begin's bytes and end's.
+ * The stream's own count does not advance. Errors: -ENOMEM, TB_ETOOBIG
+ * (out's cap; out is then freed as by tb_buf_add()), -EIO.
+ */
+TB_NODISCARD int tb_publish_atom_render(const struct tb_publish_stream *ps, size_t pos,
+                                        const struct tb_entry *entries, size_t n,
+                                        struct tb_buf *out);
 
 /**
  * Closes the feed, flushes the rest into the buffer and frees the stream.
@@ -132,5 +146,8 @@ int tb_publish_clean_tmp(const char *dir);
  * 1..9999.
  */
 TB_NODISCARD int tb_publish_rfc3339(int64_t t, char *out, size_t outlen);
+
+/** Whether tb_publish_rfc3339() formats t (it is in years 1..9999), without formatting it. */
+int tb_publish_date_ok(int64_t t);
 
 #endif

@@ -7,6 +7,8 @@
 #include "tb_buf.h"
 #include "tb_sanitize.h"
 
+#include "parse_int.h"
+
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -106,14 +108,65 @@ static CURLU *parse_http(const char *url, int *https)
     return u;
 }
 
-/* A URL parsed once for the several uses one entry has for it (canonical
- * link, arXiv id, DOI, http check, cleaned link): each parse is two curl
- * parses and a curl print (see reparse()). */
-struct purl {
-    const char *s; /* the string as given (borrowed) */
-    CURLU *u;      /* parse_http() of it, or NULL */
-    int https;     /* whether it is https */
+/* A URL in the form curl would give back unchanged, split here without
+ * curl (see simple_http()): the parts are NUL-terminated in buf. */
+struct simple {
+    char *buf;         /* malloc'd: host, port, path and query, each ended by NUL */
+    const char *host;  /* lower-case host name */
+    const char *port;  /* port digits, or NULL */
+    const char *path;  /* "/..." */
+    const char *query; /* after '?', or NULL */
 };
+
+/* A URL parsed once for the several uses one entry has for it (canonical
+ * link, arXiv id, DOI, http check, cleaned link): each curl parse is two
+ * curl parses and a curl print (see reparse()). */
+struct purl {
+    const char *s;    /* the string as given (borrowed) */
+    CURLU *u;         /* parse_http() of it, or NULL */
+    struct simple sp; /* or its simple form (sp.buf non-NULL) */
+    int https;        /* whether it is https */
+};
+
+/* Whether p is a purl of an absolute http(s) URL. */
+static int is_parsed(const struct purl *p)
+{
+    return p->u != NULL || p->sp.buf != NULL;
+}
+
+/* Copies part [from, to) of url into *dst, NUL-terminated; returns where
+ * the next part goes. */
+static char *put_part(char *dst, const char *url, size_t from, size_t to, const char **part)
+{
+    memcpy(dst, url + from, to - from);
+    dst[to - from] = '\0';
+    *part = dst;
+    return dst + (to - from) + 1;
+}
+
+/* Splits url into sp when it is simple (tb__url_simple()). Returns 0,
+ * or -EINVAL (curl is to decide) or -ENOMEM; sp->buf is NULL then. */
+static int simple_http(const char *url, struct simple *sp, int *https)
+{
+    struct tb__url_split x;
+    char *d;
+
+    memset(sp, 0, sizeof(*sp));
+    if (!tb__url_simple(url, &x))
+        return -EINVAL;
+    *https = x.https;
+    d = malloc(x.len + 1);
+    if (d == NULL)
+        return -ENOMEM;
+    sp->buf = d;
+    d = put_part(d, url, x.host, x.port ? x.port - 1 : x.path, &sp->host);
+    if (x.port)
+        d = put_part(d, url, x.port, x.path, &sp->port);
+    d = put_part(d, url, x.path, x.query, &sp->path);
+    if (x.query < x.len)
+        put_part(d, url, x.query + 1, x.len, &sp->query);
+    return 0;
+}
 
 #define MEMO_URLS 8
 
@@ -125,16 +178,18 @@ struct urls {
 
 static void urls_clear(struct urls *m)
 {
-    for (size_t i = 0; i < m->n; i++)
+    for (size_t i = 0; i < m->n; i++) {
         curl_url_cleanup(m->v[i].u);
+        free(m->v[i].sp.buf);
+    }
     m->n = 0;
 }
 
-/* The parse of s (NULL u when s is NULL or not an absolute http(s) URL),
- * valid until the next call. */
+/* The parse of s (see is_parsed()), valid until the next call: split here
+ * when it is simple, else by curl. */
 static const struct purl *url_parsed(struct urls *m, const char *s)
 {
-    static const struct purl none = {NULL, NULL, 0};
+    static const struct purl none = {0};
     struct purl *p;
 
     if (s == NULL)
@@ -148,24 +203,65 @@ static const struct purl *url_parsed(struct urls *m, const char *s)
     p = &m->v[m->n++];
     p->s = s;
     p->https = 0;
-    p->u = parse_http(s, &p->https);
+    p->u = NULL;
+    if (simple_http(s, &p->sp, &p->https) != 0)
+        p->u = parse_http(s, &p->https);
     return p;
+}
+
+/* The host, port, path and query of a parsed URL: the simple form's
+ * strings, else curl's. */
+struct parts {
+    const char *host;  /* as curl gives it (percent-decoded) */
+    const char *port;  /* or NULL */
+    const char *path;  /* as asked for (see parts_get()) */
+    const char *query; /* or NULL */
+    char *own[4];      /* curl's strings, for parts_free() */
+};
+
+/* Fills x for a parsed p; path_flags go to curl (CURLU_URLDECODE: a simple
+ * path has nothing to decode). Returns 0, or -ENOMEM when curl gave no host
+ * or path; parts_free() in any case. */
+static int parts_get(const struct purl *p, struct parts *x, unsigned path_flags)
+{
+    static const CURLUPart which[4] = {CURLUPART_HOST, CURLUPART_PORT, CURLUPART_PATH,
+                                       CURLUPART_QUERY};
+
+    memset(x, 0, sizeof(*x));
+    if (p->sp.buf != NULL) {
+        x->host = p->sp.host;
+        x->port = p->sp.port;
+        x->path = p->sp.path;
+        x->query = p->sp.query;
+        return 0;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (curl_url_get(p->u, which[i], &x->own[i], i == 2 ? path_flags : 0) != CURLUE_OK)
+            x->own[i] = NULL; /* no port or query; host and path are checked below */
+    }
+    x->host = x->own[0];
+    x->port = x->own[1];
+    x->path = x->own[2];
+    x->query = x->own[3];
+    return x->host && x->path ? 0 : -ENOMEM;
+}
+
+static void parts_free(struct parts *x)
+{
+    for (size_t i = 0; i < 4; i++)
+        curl_free(x->own[i]);
 }
 
 /* Appends "https://host[:port]" with the host lower-cased and a default
  * port (the scheme's, or https's 443) left out. */
-static int add_origin(struct tb_buf *b, CURLU *u, int https)
+static int add_origin(struct tb_buf *b, const struct parts *x, int https)
 {
-    char *host = NULL, *port = NULL;
-    int rc = -ENOMEM;
+    int rc = tb_buf_adds(b, "https://");
 
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        goto out;
-    rc = tb_buf_adds(b, "https://");
     /* curl hands the host back percent-decoded, so a '%' in it is encoded
      * again: "a%%31b" gave the host "a%1b", which does not parse again
      * (found by the fuzzer). */
-    for (const char *p = host; rc == 0 && *p; p++) {
+    for (const char *p = x->host; rc == 0 && *p; p++) {
         char c = (char)tolower((unsigned char)*p);
 
         rc = c == '%' ? tb_buf_adds(b, "%25") : tb_buf_add(b, &c, 1);
@@ -173,38 +269,29 @@ static int add_origin(struct tb_buf *b, CURLU *u, int https)
     /* 443 goes also after http: the canonical scheme is https, and keeping
      * "http://h:443" as "https://h:443" canonicalized again to "https://h"
      * (found by the fuzzer). */
-    if (rc == 0 && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK &&
-        strcmp(port, https ? "443" : "80") != 0 && strcmp(port, "443") != 0)
-        rc = tb_buf_addf(b, ":%s", port);
-out:
-    curl_free(host);
-    curl_free(port);
+    if (rc == 0 && x->port && strcmp(x->port, https ? "443" : "80") != 0 &&
+        strcmp(x->port, "443") != 0)
+        rc = tb_buf_addf(b, ":%s", x->port);
     return rc;
 }
 
 /* Appends the path ("/" when empty, trailing slashes of a longer path
  * dropped) and the filtered query. */
-static int add_path_query(struct tb_buf *b, CURLU *u)
+static int add_path_query(struct tb_buf *b, const struct parts *x)
 {
-    char *path = NULL, *query = NULL, *kept = NULL;
-    size_t n;
-    int rc = -ENOMEM;
+    char *kept = NULL;
+    size_t n = strlen(x->path);
+    int rc;
 
-    if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
-        goto out;
     /* Every trailing slash goes: dropping only one made "/a//" canonical
      * as "/a/", which canonicalized again to "/a" (found by the fuzzer). */
-    n = strlen(path);
-    while (n > 1 && path[n - 1] == '/')
+    while (n > 1 && x->path[n - 1] == '/')
         n--;
-    rc = n ? tb_buf_add(b, path, n) : tb_buf_adds(b, "/");
-    if (rc == 0 && curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK)
-        rc = filter_query(query, &kept);
+    rc = n ? tb_buf_add(b, x->path, n) : tb_buf_adds(b, "/");
+    if (rc == 0 && x->query)
+        rc = filter_query(x->query, &kept);
     if (rc == 0 && kept)
         rc = tb_buf_addf(b, "?%s", kept);
-out:
-    curl_free(path);
-    curl_free(query);
     free(kept);
     return rc;
 }
@@ -212,14 +299,17 @@ out:
 /* tb_norm_url() of a parsed URL. */
 static char *canon_of(const struct purl *p)
 {
+    struct parts x;
     struct tb_buf b;
     char *res = NULL;
 
-    if (p->u == NULL)
+    if (!is_parsed(p))
         return NULL;
     tb_buf_init(&b, (size_t)-1 / 2);
-    if (add_origin(&b, p->u, p->https) == 0 && add_path_query(&b, p->u) == 0)
+    if (parts_get(p, &x, 0) == 0 && add_origin(&b, &x, p->https) == 0 &&
+        add_path_query(&b, &x) == 0)
         res = tb_buf_take(&b);
+    parts_free(&x);
     tb_buf_free(&b);
     return res;
 }
@@ -245,16 +335,40 @@ static int add_query_fragment(struct tb_buf *b, const char *query, const char *f
     return rc;
 }
 
+/* link_of() of a simple URL: what curl prints for it without its query,
+ * then the filtered query. */
+static char *simple_link(const struct purl *p)
+{
+    const struct simple *sp = &p->sp;
+    char *kept = NULL, *res = NULL;
+    struct tb_buf b;
+    int rc;
+
+    tb_buf_init(&b, (size_t)-1 / 2);
+    rc = tb_buf_addf(&b, "%s://%s%s%s%s", p->https ? "https" : "http", sp->host,
+                     sp->port ? ":" : "", sp->port ? sp->port : "", sp->path);
+    if (rc == 0 && sp->query)
+        rc = filter_query(sp->query, &kept);
+    if (rc == 0 && add_query_fragment(&b, kept, NULL) == 0)
+        res = tb_buf_take(&b);
+    tb_buf_free(&b);
+    free(kept);
+    return res;
+}
+
 /* The query and fragment are cut off and appended as text: curl 7.88's
  * curl_url_set(CURLUPART_QUERY) lower-cases percent-escapes ("%1F" became
  * "%1f"), so a cleaned link had another canonical form than the link itself
  * (found by the fuzzer). */
 static char *link_of(const struct purl *p)
 {
-    CURLU *u = p->u ? curl_url_dup(p->u) : NULL;
+    CURLU *u;
     char *query = NULL, *frag = NULL, *kept = NULL, *out = NULL, *res = NULL;
     struct tb_buf b;
 
+    if (p->sp.buf != NULL)
+        return simple_link(p);
+    u = p->u ? curl_url_dup(p->u) : NULL;
     if (u == NULL)
         return NULL;
     tb_buf_init(&b, (size_t)-1 / 2);
@@ -366,26 +480,24 @@ static int arxiv_at(const char *p, char *buf, size_t len)
 }
 
 /* The arXiv id in the path of an arxiv.org URL. */
-static int arxiv_url(CURLU *u, char *buf, size_t len)
+static int arxiv_url(const struct purl *p, char *buf, size_t len)
 {
     static const char *const prefixes[] = {"/abs/", "/pdf/", "/html/"};
-    char *host = NULL, *path = NULL;
+    struct parts x;
     size_t h;
     int rc = -ENOENT;
 
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
-        h = strlen(host);
-        if (strcasecmp(host, "arxiv.org") == 0 ||
-            (h > 10 && strcasecmp(host + h - 10, ".arxiv.org") == 0)) {
+    if (parts_get(p, &x, 0) == 0) {
+        h = strlen(x.host);
+        if (strcasecmp(x.host, "arxiv.org") == 0 ||
+            (h > 10 && strcasecmp(x.host + h - 10, ".arxiv.org") == 0)) {
             for (size_t i = 0; i < 3 && rc == -ENOENT; i++) {
-                if (strncmp(path, prefixes[i], strlen(prefixes[i])) == 0)
-                    rc = arxiv_at(path + strlen(prefixes[i]), buf, len);
+                if (strncmp(x.path, prefixes[i], strlen(prefixes[i])) == 0)
+                    rc = arxiv_at(x.path + strlen(prefixes[i]), buf, len);
             }
         }
     }
-    curl_free(host);
-    curl_free(path);
+    parts_free(&x);
     return rc;
 }
 
@@ -403,7 +515,7 @@ static int arxiv_id(struct urls *m, const char *s, char *buf, size_t len)
     if (strncasecmp(s, "arxiv:", 6) == 0)
         return arxiv_at(s + 6, buf, len);
     p = url_parsed(m, s);
-    return p->u ? arxiv_url(p->u, buf, len) : -ENOENT;
+    return is_parsed(p) ? arxiv_url(p, buf, len) : -ENOENT;
 }
 
 int tb_norm_arxiv_id(const char *s, char *buf, size_t len)
@@ -449,26 +561,24 @@ static int doi_at(const char *p, char *buf, size_t len)
 
 /* The DOI in the (decoded) path of a doi.org URL, or following a "/10."
  * segment in the path of any other URL. */
-static int doi_url(CURLU *u, char *buf, size_t len)
+static int doi_url(const struct purl *u, char *buf, size_t len)
 {
-    char *host = NULL, *path = NULL;
     const char *p = NULL;
+    struct parts x;
     int rc = -ENOENT;
 
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) == CURLUE_OK) {
-        if (strcasecmp(host, "doi.org") == 0 || strcasecmp(host, "dx.doi.org") == 0 ||
-            strcasecmp(host, "www.doi.org") == 0)
-            p = path + 1;
+    if (parts_get(u, &x, CURLU_URLDECODE) == 0) {
+        if (strcasecmp(x.host, "doi.org") == 0 || strcasecmp(x.host, "dx.doi.org") == 0 ||
+            strcasecmp(x.host, "www.doi.org") == 0)
+            p = x.path + 1;
         else
-            p = strstr(path, "/10.");
+            p = strstr(x.path, "/10.");
         if (p && *p == '/')
             p++;
         if (p)
             rc = doi_at(p, buf, len);
     }
-    curl_free(host);
-    curl_free(path);
+    parts_free(&x);
     return rc;
 }
 
@@ -493,7 +603,7 @@ static int doi(struct urls *m, const char *s, char *buf, size_t len)
     if (strncmp(s, "10.", 3) == 0)
         return doi_at(s, buf, len);
     p = url_parsed(m, s);
-    return p->u ? doi_url(p->u, buf, len) : -ENOENT;
+    return is_parsed(p) ? doi_url(p, buf, len) : -ENOENT;
 }
 
 int tb_norm_doi(const char *s, char *buf, size_t len)
@@ -804,10 +914,11 @@ int tb_norm_is_script_url(const char *s)
 /* Whether s is an absolute http(s) URL. */
 static int is_http(const char *s)
 {
-    CURLU *u = parse_http(s, NULL);
+    struct urls m = {0};
+    int ok = is_parsed(url_parsed(&m, s));
 
-    curl_url_cleanup(u);
-    return u != NULL;
+    urls_clear(&m);
+    return ok;
 }
 
 /* Replaces the published link by its form without tracking parameters; a
@@ -817,7 +928,7 @@ static int clean_link(struct tb_feed *f, struct tb_entry *e, struct urls *m)
     const struct purl *p = url_parsed(m, e->link);
     char *c;
 
-    if (p->u == NULL) {
+    if (!is_parsed(p)) {
         e->link = NULL;
         return 0;
     }
@@ -832,7 +943,7 @@ static int clean_link(struct tb_feed *f, struct tb_entry *e, struct urls *m)
 static void clean_links(struct tb_link **pp, struct urls *m)
 {
     while (*pp != NULL) {
-        if (url_parsed(m, (*pp)->href)->u != NULL)
+        if (is_parsed(url_parsed(m, (*pp)->href)))
             pp = &(*pp)->next;
         else
             *pp = (*pp)->next;

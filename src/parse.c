@@ -110,13 +110,29 @@ static int clean_utf8(struct tb_buf *b, const char *s, size_t n, int repair)
     return rc;
 }
 
-/* Whether s[0..n) needs no cleaning at all (the common case: no copy). */
+/* Whether one of the 8 bytes at u is below 0x20 or above 0x7f (the
+ * classic "has a byte less than n" test, exact for n <= 0x80). */
+static int word_special(const unsigned char *u)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), high = ones * 0x80;
+    uint64_t v;
+
+    memcpy(&v, u, sizeof(v));
+    return (((v - ones * 0x20) & ~v) | v) & high ? 1 : 0;
+}
+
+/* Whether s[0..n) needs no cleaning at all (the common case: no copy).
+ * Printable ASCII is skipped 8 bytes at a time. */
 static int is_clean(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, k;
 
     while (i < n) {
+        if (n - i >= 8 && !word_special(u + i)) {
+            i += 8;
+            continue;
+        }
         if (u[i] >= 0x20 && u[i] < 0x80) {
             i++;
             continue;
@@ -164,8 +180,101 @@ static int has_scheme(const char *s)
     return p > s && *p == ':';
 }
 
+/* ASCII classes, whatever the locale. */
+static int lower_or_digit(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* Path and query characters curl's parse keeps as they are: unreserved and
+ * sub-delims, ':', '@' and '/' ('?' in the query). No '%', '#', '\\',
+ * white space, controls or non-ASCII: those are for curl. */
+static int simple_char(unsigned char c, int query)
+{
+    return lower_or_digit(c) || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("-._~!$&'()*+,;=:@/", c) != NULL) || (query && c == '?');
+}
+
+/* Length of a host of lower-case labels [a-z0-9-], none empty, the last
+ * not starting with a digit, ended by ':' or '/'; 0 when it is not one. */
+static size_t simple_host(const char *p)
+{
+    size_t n = 0, label = 0;
+
+    for (;; n++) {
+        unsigned char c = (unsigned char)p[n];
+
+        if (c == '.' || c == ':' || c == '/') {
+            if (n == label || (c != '.' && p[label] >= '0' && p[label] <= '9'))
+                return 0;
+            if (c != '.')
+                return n <= 253 ? n : 0;
+            label = n + 1;
+        } else if (!lower_or_digit(c) && c != '-') {
+            return 0;
+        }
+    }
+}
+
+/* Length of a port "1".."65535" without leading zeros at p, ended by '/';
+ * 0 when it is not one. */
+static size_t simple_port(const char *p)
+{
+    size_t n = 0;
+    long v = 0;
+
+    while (n < 6 && p[n] >= '0' && p[n] <= '9')
+        v = v * 10 + (p[n++] - '0');
+    return n > 0 && n < 6 && p[0] != '0' && v <= 65535 && p[n] == '/' ? n : 0;
+}
+
+/* Whether the path p[0..n) has a "." or ".." segment, which curl removes. */
+static int dot_segment(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = i + 1;
+
+        if (p[i] != '/')
+            continue;
+        while (k < n && p[k] == '.' && k - i <= 2)
+            k++;
+        if (k > i + 1 && (k == n || p[k] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
+int tb__url_simple(const char *url, struct tb__url_split *sp)
+{
+    size_t hlen, i;
+
+    memset(sp, 0, sizeof(*sp));
+    sp->https = strncmp(url, "https://", 8) == 0;
+    if (!sp->https && strncmp(url, "http://", 7) != 0)
+        return 0;
+    sp->host = sp->https ? 8 : 7;
+    hlen = simple_host(url + sp->host);
+    if (hlen == 0)
+        return 0;
+    sp->path = sp->host + hlen;
+    if (url[sp->path] == ':') {
+        sp->port = sp->path + 1;
+        sp->path = sp->port + simple_port(url + sp->port);
+        if (sp->path == sp->port)
+            return 0;
+    }
+    sp->len = strlen(url);
+    sp->query = sp->path + strcspn(url + sp->path, "?");
+    for (i = sp->path; i < sp->len; i++) {
+        if (!simple_char((unsigned char)url[i], i > sp->query))
+            return 0;
+    }
+    return !dot_segment(url + sp->path, sp->query - sp->path);
+}
+
 const char *tb__parse_url(struct tb_feed *f, const char *base, const char *href)
 {
+    struct tb__url_split sp;
     CURLU *u;
     char *abs = NULL;
     const char *out = NULL;
@@ -173,6 +282,9 @@ const char *tb__parse_url(struct tb_feed *f, const char *base, const char *href)
 
     if (href[0] == '\0')
         return base; /* an empty reference is the base itself */
+    /* An absolute URL curl would give back unchanged needs no base. */
+    if (tb__url_simple(href, &sp))
+        return tb_arena_strdup(&f->arena, href);
     u = curl_url();
     if (u == NULL)
         return NULL;

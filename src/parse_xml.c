@@ -311,7 +311,7 @@ static const char *attr(struct px *p, const xmlChar **attrs, int n, enum ns ns, 
             return NULL;
         for (r = w = v; *r; w++) {
             *w = *r;
-            r += strncmp(r, "&#38;", 5) == 0 ? 5 : 1;
+            r += *r == '&' && strncmp(r, "&#38;", 5) == 0 ? 5 : 1;
         }
         *w = '\0';
         return v;

@@ -6,12 +6,14 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define ATOM_NS "http://www.w3.org/2005/Atom"
+#define ESCAPE_CHUNK 16384 /* bytes of text escaped at a time */
 
 /* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: what xsd:dateTime and a
  * four-digit year can carry. */
@@ -23,16 +25,47 @@ int tb__pub_date_ok(int64_t t)
     return t >= DATE_MIN && t <= DATE_MAX;
 }
 
+int tb_publish_date_ok(int64_t t)
+{
+    return tb__pub_date_ok(t);
+}
+
+/* Writes v as n decimal digits, zero-padded, at p. */
+static void put_digits(char *p, int64_t v, int n)
+{
+    while (n-- > 0) {
+        p[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 int tb_publish_rfc3339(int64_t t, char *out, size_t outlen)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
+    int64_t days, secs, era, doe, yoe, doy, mp, y, m, d;
 
-    if (!tb__pub_date_ok(t) || gmtime_r(&tt, &tm) == NULL)
+    if (!tb__pub_date_ok(t) || outlen < 21)
         return -EINVAL;
-    if (snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) >= (int)outlen)
-        return -EINVAL;
+    /* The proleptic Gregorian date of day number `days` (H. Hinnant's
+     * civil_from_days), as gmtime_r gives it, without its locking and
+     * time zone work: this runs twice per published entry. */
+    days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    secs = t - days * 86400;
+    days += 719468;
+    era = (days >= 0 ? days : days - 146096) / 146097;
+    doe = days - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y = yoe + era * 400 + (m <= 2);
+    memcpy(out, "0000-00-00T00:00:00Z", 21);
+    put_digits(out, y, 4);
+    put_digits(out + 5, m, 2);
+    put_digits(out + 8, d, 2);
+    put_digits(out + 11, secs / 3600, 2);
+    put_digits(out + 14, secs / 60 % 60, 2);
+    put_digits(out + 17, secs % 60, 2);
     return 0;
 }
 
@@ -118,14 +151,30 @@ static int xml_char(uint32_t c)
     return c != 0xfffe && c != 0xffff;
 }
 
-/* Whether s needs no cleaning. */
+/* Whether any of the 8 bytes at p is below 0x20 or above 0x7f (the
+ * classic "has a byte less than n" test, exact for n <= 0x80). */
+static int word_special(const unsigned char *p)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), high = ones * 0x80;
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return (((v - ones * 0x20) & ~v) | v) & high ? 1 : 0;
+}
+
+/* Whether s needs no cleaning. Printable ASCII, most of any text, is
+ * skipped 8 bytes at a time. */
 static int is_clean(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
     uint32_t c;
     size_t n;
 
-    while (*p) {
+    while (p < end) {
+        if (end - p >= 8 && !word_special(p)) {
+            p += 8;
+            continue;
+        }
         n = utf8_seq(p, &c);
         if (n == 0 || !xml_char(c))
             return 0;
@@ -165,6 +214,8 @@ static int xml_write(void *ctx, const char *p, int len)
 {
     struct tb__xml *x = ctx;
 
+    if (x->discard)
+        return len;
     if (x->bufrc == 0)
         x->bufrc = tb_buf_add(x->out, p, (size_t)len);
     if (x->bufrc && x->rc == 0)
@@ -186,6 +237,8 @@ int tb__xml_open(struct tb__xml *x, struct tb_buf *out)
     x->out = out;
     x->start = out->len;
     tb_buf_init(&x->scratch, out->cap);
+    /* Holds at most 6 times (for "&quot;") ESCAPE_CHUNK bytes. */
+    tb_buf_init(&x->escaped, SIZE_MAX / 2);
     ob = xmlOutputBufferCreateIO(xml_write, NULL, x, NULL);
     if (ob == NULL)
         return -ENOMEM;
@@ -211,6 +264,7 @@ int tb__xml_close(struct tb__xml *x)
     x->w = NULL;
     tb__xml_fail(x, x->bufrc);
     tb_buf_free(&x->scratch);
+    tb_buf_free(&x->escaped);
     if (x->rc && x->out->data && x->out->len >= x->start) {
         /* Take back the partial document; the caller's earlier bytes stay.
          * A streamed document the caller has drained is past taking back. */
@@ -246,16 +300,65 @@ void tb__xml_attr(struct tb__xml *x, const char *name, const char *value)
         tb__xml_fail(x, -EIO);
 }
 
-/* Whether libxml2's escaping of element text (xmlEncodeSpecialChars: < > &
- * " and CR) would leave s as it is. */
-static int needs_no_escape(const char *s)
+/* What libxml2's escaping of element text (xmlEncodeSpecialChars, which
+ * xmlTextWriterWriteString applies) makes of each byte, or NULL. */
+static const char *const text_escapes[256] = {
+    ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;", ['\r'] = "&#13;",
+};
+
+/* Escapes the n bytes of s as xmlEncodeSpecialChars() would, into buf.
+ * Returns 0 or buf's error. */
+static int escape_text(const char *s, size_t n, struct tb_buf *buf)
 {
-    return s[strcspn(s, "<>&\"\r")] == '\0';
+    size_t i, run = 0;
+    int rc = 0;
+
+    tb_buf_reset(buf);
+    for (i = 0; rc == 0 && i < n; i++) {
+        const char *rep = text_escapes[(unsigned char)s[i]];
+
+        if (rep == NULL)
+            continue;
+        rc = tb_buf_add(buf, s + run, i - run);
+        if (rc == 0)
+            rc = tb_buf_adds(buf, rep);
+        run = i + 1;
+    }
+    return rc ? rc : tb_buf_add(buf, s + run, n - run);
+}
+
+/* Whether escaping leaves the n bytes of s as they are. */
+static int needs_no_escape(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (text_escapes[(unsigned char)s[i]] != NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* Writes the n bytes of v, escaped, a bounded piece at a time. */
+static void write_escaped(struct tb__xml *x, const char *v, size_t n)
+{
+    size_t len;
+    int rc;
+
+    for (; x->rc == 0 && n > 0; v += len, n -= len) {
+        len = n < ESCAPE_CHUNK ? n : ESCAPE_CHUNK;
+        rc = escape_text(v, len, &x->escaped);
+        if (rc)
+            tb__xml_fail(x, rc);
+        else if (xmlTextWriterWriteRawLen(x->w, BAD_CAST x->escaped.data, (int)x->escaped.len) < 0)
+            tb__xml_fail(x, -EIO);
+    }
 }
 
 void tb__xml_text(struct tb__xml *x, const char *text)
 {
     const char *v;
+    size_t n;
     int rc;
 
     if (x->rc || text == NULL)
@@ -265,10 +368,14 @@ void tb__xml_text(struct tb__xml *x, const char *text)
         tb__xml_fail(x, rc);
         return;
     }
-    /* Text that escaping leaves alone (ids, titles, names, dates) goes out
-     * as it is, sparing libxml2 a copy of it. */
-    if (needs_no_escape(v) ? xmlTextWriterWriteRaw(x->w, BAD_CAST v) < 0
-                           : xmlTextWriterWriteString(x->w, BAD_CAST v) < 0)
+    /* Escaped here, the text goes to the writer raw: the bytes WriteString
+     * would give, without its copy of the whole text and its strlen. */
+    n = strlen(v);
+    if (!needs_no_escape(v, n))
+        write_escaped(x, v, n);
+    else if (n > INT_MAX)
+        tb__xml_fail(x, TB_ETOOBIG);
+    else if (xmlTextWriterWriteRawLen(x->w, BAD_CAST v, (int)n) < 0)
         tb__xml_fail(x, -EIO);
 }
 
@@ -499,6 +606,8 @@ int tb_publish_atom_begin(struct tb_publish_stream **out, const struct tb_publis
     tb__xml_start(&ps->x, "feed");
     tb__xml_attr(&ps->x, "xmlns", ATOM_NS);
     atom_head(&ps->x, m, authorless, ps->updated);
+    if (ps->x.rc == 0 && xmlTextWriterFlush(ps->x.w) < 0)
+        tb__xml_fail(&ps->x, -EIO);
     *out = ps;
     return ps->x.rc;
 }
@@ -512,6 +621,38 @@ int tb_publish_atom_entries(struct tb_publish_stream *ps, const struct tb_entry 
     if (ps->x.rc == 0 && xmlTextWriterFlush(ps->x.w) < 0)
         tb__xml_fail(&ps->x, -EIO);
     return ps->x.rc;
+}
+
+/* Hands what the writer holds to xml_write(). */
+static void xml_flush(struct tb__xml *x)
+{
+    if (x->rc == 0 && xmlTextWriterFlush(x->w) < 0)
+        tb__xml_fail(x, -EIO);
+}
+
+int tb_publish_atom_render(const struct tb_publish_stream *ps, size_t pos,
+                           const struct tb_entry *entries, size_t n, struct tb_buf *out)
+{
+    struct tb__xml x;
+    int rc = tb__xml_open(&x, out);
+
+    if (rc)
+        return rc;
+    /* A writer of its own is put, without output, in the state the stream's
+     * is in after the head (inside <feed>, after a child element), so its
+     * entries come out indented and separated the same way; what it writes
+     * after them (the end of the document) is dropped too. */
+    x.discard = 1;
+    tb__xml_start(&x, "feed");
+    tb__xml_start(&x, "head");
+    tb__xml_end(&x);
+    xml_flush(&x);
+    x.discard = 0;
+    for (; entries && n > 0 && x.rc == 0; entries = entries->next, n--)
+        atom_entry(&x, entries, ++pos, ps->updated);
+    xml_flush(&x);
+    x.discard = 1;
+    return tb__xml_close(&x);
 }
 
 int tb_publish_atom_end(struct tb_publish_stream *ps)

@@ -47,7 +47,9 @@ struct tb__xml {
     size_t start;          /* out->len when the document began */
     int bufrc;             /* error of the last failed append to out, or 0 */
     int rc;                /* first error, or 0; later calls do nothing */
+    int discard;           /* drop what libxml2 flushes instead of appending it */
     struct tb_buf scratch; /* cleaned strings */
+    struct tb_buf escaped; /* escaped element text */
 };
 
 /** Starts a UTF-8 document in out. Returns 0 or -ENOMEM (nothing to close). */

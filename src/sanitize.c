@@ -116,7 +116,9 @@ struct san {
     struct tb_buf out;              /* the result */
     struct tb_buf url;              /* scratch for a cleaned URL */
     htmlParserCtxtPtr ctxt;         /* to stop the parser on errors */
-    CURLU *base;                    /* parsed base URL, or NULL */
+    const char *base_url;           /* the base URL as given, or NULL */
+    CURLU *base;                    /* base_url parsed (see base_of()), or NULL */
+    int base_parsed;                /* whether base_url was parsed yet */
     int text;                       /* 1: plain-text rendering */
     int rc;                         /* first error; callbacks stop after it */
     int sep;                        /* text: pending 0 none, 1 space, 2 newline */
@@ -163,6 +165,18 @@ static void emits(struct san *s, const char *p)
     emit(s, p, strlen(p));
 }
 
+/* What emit_escaped() writes for a byte that is not kept as it is: C0
+ * controls other than tab, newline and carriage return are dropped, '"'
+ * is escaped in attribute values only (see emit_escaped()). */
+static const char *const html_escapes[256] = {
+    [0x00] = "",    [0x01] = "",    [0x02] = "",      [0x03] = "", [0x04] = "", [0x05] = "",
+    [0x06] = "",    [0x07] = "",    [0x08] = "",      [0x0b] = "", [0x0c] = "", [0x0e] = "",
+    [0x0f] = "",    [0x10] = "",    [0x11] = "",      [0x12] = "", [0x13] = "", [0x14] = "",
+    [0x15] = "",    [0x16] = "",    [0x17] = "",      [0x18] = "", [0x19] = "", [0x1a] = "",
+    [0x1b] = "",    [0x1c] = "",    [0x1d] = "",      [0x1e] = "", [0x1f] = "", ['&'] = "&amp;",
+    ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;",
+};
+
 /* Writes text escaped for HTML (attribute values also escape '"'); drops C0
  * control characters other than tab, newline and carriage return, which are
  * not allowed in XML and so could not be republished in Atom. */
@@ -173,17 +187,9 @@ static void emit_escaped(struct san *s, const char *p, size_t n, int attr)
 
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c == '&')
-            rep = "&amp;";
-        else if (c == '<')
-            rep = "&lt;";
-        else if (c == '>')
-            rep = "&gt;";
-        else if (c == '"' && attr)
-            rep = "&quot;";
-        else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-            rep = "";
-        else
+
+        rep = html_escapes[c];
+        if (rep == NULL || (c == '"' && !attr))
             continue;
         emit(s, p + run, i - run);
         emits(s, rep);
@@ -301,6 +307,8 @@ static void emit_resolved(struct san *s, const char *name)
     curl_url_cleanup(u);
 }
 
+static CURLU *base_of(struct san *s);
+
 /* Writes one URL attribute if its value is safe. */
 static void emit_url_attr(struct san *s, const char *name, const char *value)
 {
@@ -312,7 +320,7 @@ static void emit_url_attr(struct san *s, const char *name, const char *value)
         fail(s, -ENOMEM);
         return;
     }
-    if (kind == 0 && s->base && s->url.len > 0) {
+    if (kind == 0 && s->url.len > 0 && base_of(s) != NULL) {
         emit_resolved(s, name);
         return;
     }
@@ -549,6 +557,18 @@ static int set_base(struct san *s, const char *base)
     return uc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : 0;
 }
 
+/* The parsed base, or NULL when there is none; parsed on first use, since
+ * most bodies have no relative link. */
+static CURLU *base_of(struct san *s)
+{
+    if (!s->base_parsed) {
+        s->base_parsed = 1;
+        if (set_base(s, s->base_url) != 0)
+            fail(s, -ENOMEM);
+    }
+    return s->base;
+}
+
 /* Length of the valid UTF-8 sequence at p (n > 0 bytes left), or 0. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {
@@ -736,6 +756,36 @@ static size_t simple_markup(struct san *s, const char *p, size_t n, unsigned cha
     return k + 1;
 }
 
+/* Whether one of the 8 bytes in v is zero (the classic exact test). */
+static uint64_t has_zero(uint64_t v)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+
+    return (v - ones) & ~v & ones * 0x80;
+}
+
+/* The end of the run of ASCII text bytes (not NUL, '<' or '&') from i,
+ * 8 bytes at a time while none of them ends it. */
+static size_t plain_run(const char *p, size_t i, size_t len)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    uint64_t v;
+
+    for (; len - i >= 8; i += 8) {
+        memcpy(&v, p + i, sizeof(v));
+        if (has_zero(v) | has_zero(v ^ (ones * '<')) | has_zero(v ^ (ones * '&')) |
+            (v & ones * 0x80))
+            break;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+
+        if (c == '<' || c == '&' || c == 0 || c >= 0x80)
+            break;
+    }
+    return i;
+}
+
 /* Fast path for the common simple fragment (arXiv-style "<p>..</p>" with a
  * few inline tags and the XML entities): tokenized here and fed to the same
  * callbacks the parser would call. Returns 1 when the whole fragment was
@@ -751,7 +801,7 @@ static int simple(struct san *s, const char *html, size_t len)
         unsigned char c = (unsigned char)html[i];
 
         if (c != '<' && c != '&' && c >= 0x01 && c < 0x80) {
-            i++;
+            i = plain_run(html, i + 1, len);
             continue;
         }
         if (c >= 0x80 && (w = utf8_len((const unsigned char *)html + i, len - i)) > 0) {
@@ -814,7 +864,8 @@ static char *run(const char *html, size_t len, const char *base, int text)
     tb_buf_init(&s.url, SIZE_MAX / 2);
     s.text = text;
     xmlInitParser();
-    if (set_base(&s, base) == 0 && parse_or_copy(&s, html ? html : "", html ? len : 0) == 0) {
+    s.base_url = base;
+    if (parse_or_copy(&s, html ? html : "", html ? len : 0) == 0) {
         close_to(&s, 0);
         if (s.rc == 0)
             res = tb_buf_take(&s.out);

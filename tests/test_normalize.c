@@ -2,8 +2,14 @@
 #include "check.h"
 #include "tb_normalize.h"
 
+#include "../src/parse_int.h"
+
+#include <curl/curl.h>
+
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct pair {
     const char *in;
@@ -466,6 +472,155 @@ static void test_hostile_links(void)
     tb_feed_free(f);
 }
 
+/* Whether two results (either may be NULL) are the same string. */
+static int same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether curl's parse and print (as tb__parse_url() does them) give url
+ * back as it is. */
+static int curl_keeps(const char *url)
+{
+    CURLU *u = curl_url();
+    char *out = NULL;
+    int same = u && curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+               curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK && strcmp(out, url) == 0;
+
+    curl_free(out);
+    curl_url_cleanup(u);
+    return same;
+}
+
+/* Every URL function gives url the answer it gives url + " ": the space is
+ * trimmed by curl's path, but keeps the URL off the path that splits simple
+ * URLs without curl, so the two paths are compared. And a URL taken as
+ * simple is one curl gives back unchanged, which is what lets
+ * tb__parse_url() skip curl for it. */
+static void check_paths_agree(const char *url)
+{
+    char spaced[512], a[256], b[256];
+    int ra, rb, failures = check_failures;
+    struct tb__url_split sp;
+    char *x, *y;
+
+    snprintf(spaced, sizeof(spaced), "%s ", url);
+    x = tb_norm_url(url);
+    y = tb_norm_url(spaced);
+    CHECK(same(x, y));
+    free(x);
+    free(y);
+    x = tb_norm_link(url);
+    y = tb_norm_link(spaced);
+    CHECK(same(x, y));
+    free(x);
+    free(y);
+    ra = tb_norm_arxiv_id(url, a, sizeof(a));
+    rb = tb_norm_arxiv_id(spaced, b, sizeof(b));
+    CHECK(ra == rb && (ra != 0 || strcmp(a, b) == 0));
+    ra = tb_norm_doi(url, a, sizeof(a));
+    rb = tb_norm_doi(spaced, b, sizeof(b));
+    CHECK(ra == rb && (ra != 0 || strcmp(a, b) == 0));
+    CHECK(!tb__url_simple(url, &sp) || curl_keeps(url));
+    if (check_failures > failures)
+        fprintf(stderr, "paths disagree on '%s'\n", url);
+}
+
+/* The simple-URL path agrees with curl's on URLs at and past its edges. */
+static void test_simple_urls(void)
+{
+    static const char *const schemes[] = {"http://", "https://", "HTTPS://", "http:/", "http:"};
+    static const char *const hosts[] = {"example.com",
+                                        "arxiv.org",
+                                        "export.arxiv.org",
+                                        "doi.org",
+                                        "dx.doi.org",
+                                        "a-b.c0",
+                                        "x",
+                                        "1.2.3.4",
+                                        "127.1",
+                                        "0x7f.1",
+                                        "a.1",
+                                        "1a.b",
+                                        "a..b",
+                                        ".a",
+                                        "a.b.",
+                                        "-a.b",
+                                        "ex_ample.com",
+                                        "EXAMPLE.com",
+                                        "a%41b",
+                                        "xn--bcher-kva.example",
+                                        "u@h",
+                                        "u:p@h",
+                                        "[::1]",
+                                        "b\xc3\xa9.fr",
+                                        ""};
+    static const char *const ports[] = {"",   ":80",    ":443",   ":8080", ":0",     ":080",
+                                        ":1", ":65535", ":65536", ":",     ":99999", ":8a"};
+    static const char *const paths[] = {"",
+                                        "/",
+                                        "/a",
+                                        "/a/",
+                                        "/a//",
+                                        "//a",
+                                        "/abs/2401.01234",
+                                        "/abs/2401.01234v2",
+                                        "/pdf/hep-th/9901001v1",
+                                        "/html/2401.01234",
+                                        "/10.1234/ABC(1)",
+                                        "/x/10.5555/q+r",
+                                        "/a/./b",
+                                        "/a/../b",
+                                        "/.",
+                                        "/..",
+                                        "/...",
+                                        "/a/.b",
+                                        "/a/..",
+                                        "/a/.",
+                                        "/a+b",
+                                        "/a;b=c,d",
+                                        "/~u/!$'()*",
+                                        "/a:b@c",
+                                        "/%7e",
+                                        "/%2e%2e/x",
+                                        "/a b",
+                                        "/\xc3\xa9",
+                                        "/a\\b",
+                                        "/a\tb",
+                                        "/a\"b",
+                                        "/a<b>",
+                                        "/a{b}",
+                                        "/a|b",
+                                        "/a^b",
+                                        "/a`b",
+                                        "/a[b]"};
+    static const char *const queries[] = {
+        "",   "?",      "?x=1", "?utm_source=a&id=2", "?a=1?b",      "?a=/b", "?&&", "?a=%41",
+        "#f", "?x=1#f", "?a b", "?fbclid=1",          "?a=\xc3\xa9", "?a=[1]"};
+    char url[512];
+    size_t s, h, p, q, k;
+
+    for (s = 0; s < sizeof(schemes) / sizeof(*schemes); s++) {
+        for (h = 0; h < sizeof(hosts) / sizeof(*hosts); h++) {
+            for (p = 0; p < sizeof(ports) / sizeof(*ports); p++) {
+                snprintf(url, sizeof(url), "%s%s%s/abs/2401.01234", schemes[s], hosts[h], ports[p]);
+                check_paths_agree(url);
+            }
+        }
+    }
+    for (s = 0; s < 2; s++) {
+        for (k = 0; k < 4; k++) {
+            for (p = 0; p < sizeof(paths) / sizeof(*paths); p++) {
+                for (q = 0; q < sizeof(queries) / sizeof(*queries); q++) {
+                    snprintf(url, sizeof(url), "%s%s%s%s%s", schemes[s], hosts[k],
+                             k == 3 ? ":8080" : "", paths[p], queries[q]);
+                    check_paths_agree(url);
+                }
+            }
+        }
+    }
+}
+
 int main(void)
 {
     test_canon();
@@ -481,5 +636,6 @@ int main(void)
     test_size_caps();
     test_script_url();
     test_hostile_links();
+    test_simple_urls();
     CHECK_DONE();
 }

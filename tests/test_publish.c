@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -435,6 +436,103 @@ static void test_stream(const struct tb_entry *entries)
     tb_buf_free(&streamed);
 }
 
+/* Appends what buf holds to all and empties buf. */
+static void move_to(struct tb_buf *all, struct tb_buf *buf)
+{
+    CHECK_OK(tb_buf_add(all, buf->data ? buf->data : "", buf->len));
+    tb_buf_reset(buf);
+}
+
+/* Pieces rendered apart, put between begin's and end's bytes, give the
+ * one-call document, fallback ids (which count positions) included. */
+static void test_render(const struct tb_entry *entries)
+{
+    static const size_t cuts[] = {1, 2, 100};
+    struct tb_publish_meta m = meta;
+    struct tb_publish_stream *ps;
+    struct tb_buf whole, doc, piece;
+    const struct tb_entry *e = entries;
+    size_t i, k, pos = 0;
+
+    m.updated = T_UPD;
+    tb_buf_init(&whole, CAP);
+    tb_buf_init(&doc, CAP);
+    tb_buf_init(&piece, CAP);
+    CHECK_OK(tb_publish_atom(&m, entries, &whole));
+    CHECK(strstr(whole.data ? whole.data : "", "urn:tributary:entry:3") != NULL);
+    CHECK_OK(tb_publish_atom_begin(&ps, &m, 1, &doc));
+    CHECK_OK(tb_publish_atom_render(ps, 0, entries, 0, &piece));
+    CHECK_EQ(piece.len, 0);
+    for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        CHECK_OK(tb_publish_atom_render(ps, pos, e, cuts[i], &piece));
+        move_to(&doc, &piece);
+        for (k = 0; k < cuts[i] && e != NULL; k++, pos++)
+            e = e->next;
+    }
+    CHECK_OK(tb_publish_atom_end(ps));
+    CHECK(whole.len > 1000 && whole.len == doc.len);
+    CHECK(whole.data && doc.data && memcmp(whole.data, doc.data, whole.len) == 0);
+    /* A piece over its buffer's cap fails; the stream is unharmed. */
+    tb_buf_reset(&doc);
+    CHECK_OK(tb_publish_atom_begin(&ps, &m, 1, &doc));
+    tb_buf_free(&piece);
+    tb_buf_init(&piece, 100);
+    CHECK_EQ(tb_publish_atom_render(ps, 0, entries, 10, &piece), TB_ETOOBIG);
+    CHECK_OK(tb_publish_atom_end(ps));
+    CHECK(xml_ok(&doc));
+    tb_buf_free(&piece);
+    tb_buf_free(&doc);
+    tb_buf_free(&whole);
+}
+
+/* The date formatter agrees with gmtime_r on edges, leap days and a spread
+ * of values over years 1..9999, and refuses what lies outside. */
+static void test_rfc3339(void)
+{
+    static const int64_t edges[] = {0,
+                                    -1,
+                                    1,
+                                    86399,
+                                    86400,
+                                    -86400,
+                                    -86401,
+                                    951782400,
+                                    951868800,
+                                    4107542400,
+                                    -2208988800,
+                                    -12219292800,
+                                    INT64_C(-62135596800),
+                                    INT64_C(253402300799)};
+    uint64_t x = 88172645463325252u;
+    char got[32], want[80];
+    struct tm tm;
+    time_t tt;
+    int64_t t;
+
+    for (int i = 0; i < 200014; i++) {
+        if (i < (int)(sizeof(edges) / sizeof(edges[0]))) {
+            t = edges[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            t = INT64_C(-62135596800) + (int64_t)(x % UINT64_C(315537897600));
+        }
+        tt = (time_t)t;
+        CHECK(gmtime_r(&tt, &tm) != NULL);
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        CHECK_OK(tb_publish_rfc3339(t, got, sizeof(got)));
+        if (strcmp(got, want) != 0) {
+            CHECK_STR(got, want);
+            break;
+        }
+    }
+    CHECK_EQ(tb_publish_rfc3339(INT64_C(-62135596801), got, sizeof(got)), -EINVAL);
+    CHECK_EQ(tb_publish_rfc3339(INT64_C(253402300800), got, sizeof(got)), -EINVAL);
+    CHECK_EQ(tb_publish_rfc3339(TB_TIME_NONE, got, sizeof(got)), -EINVAL);
+    CHECK_EQ(tb_publish_rfc3339(0, got, 20), -EINVAL);
+    CHECK(!tb_publish_date_ok(TB_TIME_NONE) && tb_publish_date_ok(0));
+}
+
 /* JSON Feed's summary is plain text: an HTML summary loses its markup. */
 static void test_json_summary(void)
 {
@@ -573,6 +671,8 @@ int main(void)
     test_buffers(f->entries);
     test_dates(f->entries);
     test_stream(f->entries);
+    test_render(f->entries);
+    test_rfc3339();
     test_json_summary();
     test_write_file();
     test_write_file_errors();
