@@ -43,14 +43,25 @@ void tb_dedupe_free(struct tb_dedupe *d);
 TB_NODISCARD int tb_dedupe_prepare(struct tb_feed *f, struct tb_dedupe_prep **out);
 
 /**
+ * tb_dedupe_prepare() for a feed whose source is put only this once: the
+ * digests are made only when two entries of f share a key, arXiv id, DOI
+ * or canonical link (only then can one update the other); otherwise none
+ * is needed, and a second put of the same source name is refused with
+ * -EINVAL. Errors: -ENOMEM (*out is then NULL).
+ */
+TB_NODISCARD int tb_dedupe_prepare_once(struct tb_feed *f, struct tb_dedupe_prep **out);
+
+/**
  * Adds the entries of one normalized feed read from source `name` (the same
  * name twice is the same source), with seen_at as "now" for entries without
- * dates. prep is tb_dedupe_prepare()'s for f, or NULL to compute it here. A
+ * dates. prep is tb_dedupe_prepare()'s or tb_dedupe_prepare_once()'s for
+ * f, or NULL to compute the digests here. A
  * changed copy from an entry's origin source updates it in place (out_id
  * and origin stay); any other copy is dropped. The source's feed metadata
  * (id, title, link, self) fills the origin of its entries, later non-NULL
- * values replacing earlier ones. Errors: -EINVAL (an entry without key, or
- * prep not made for f; nothing is added), -EEXIST (no free out_id),
+ * values replacing earlier ones. Errors: -EINVAL (an entry without key,
+ * prep not made for f, or a second put of a source one of whose puts had a
+ * once prep; nothing is added), -EEXIST (no free out_id),
  * -ENOMEM (part of the feed may have been added); detail in err.
  */
 TB_NODISCARD int tb_dedupe_put(struct tb_dedupe *d, const char *name, const struct tb_feed *f,

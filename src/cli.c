@@ -48,6 +48,7 @@ struct job {
     struct tb_store_prep *prep;   /* feed's derived store columns, in its arena */
     struct tb_dedupe_prep *dprep; /* or its change digests, for the in-memory dedupe */
     int64_t seen_at;              /* file mtime / Last-Modified, else the run's start */
+    int once;                     /* the only SOURCE argument with its name */
     int rc;                       /* 0, or the error that made it unreadable */
     char err[512];                /* one-line reason when rc != 0 */
 };
@@ -198,7 +199,8 @@ static void load_source(struct job *j, int64_t now, const struct sink *to)
     if (j->rc == 0 && to != NULL && to->st != NULL)
         j->rc = tb_store_prepare(j->feed, &j->prep);
     if (j->rc == 0 && to != NULL && to->dd != NULL)
-        j->rc = tb_dedupe_prepare(j->feed, &j->dprep);
+        j->rc = j->once ? tb_dedupe_prepare_once(j->feed, &j->dprep)
+                        : tb_dedupe_prepare(j->feed, &j->dprep);
     if (j->rc && j->err[0] == '\0')
         snprintf(j->err, sizeof(j->err), "%s", tb_strerror(j->rc));
 }
@@ -241,6 +243,28 @@ static int store_job(const struct sink *to, struct job *j)
     return 1;
 }
 
+static int cmp_job_src(const void *a, const void *b)
+{
+    return strcmp(((const struct job *const *)a)[0]->src, ((const struct job *const *)b)[0]->src);
+}
+
+/* Sets each job's once: no other job has its name (so the dedupe needs its
+ * change digests only when its feed repeats an entry). */
+static void mark_once(struct job *jobs, size_t n)
+{
+    struct job **v = malloc((n ? n : 1) * sizeof(*v));
+    size_t i;
+
+    for (i = 0; v != NULL && i < n; i++)
+        v[i] = &jobs[i];
+    if (v != NULL)
+        qsort(v, n, sizeof(*v), cmp_job_src);
+    for (i = 0; v != NULL && i < n; i++)
+        v[i]->once = (i == 0 || strcmp(v[i - 1]->src, v[i]->src) != 0) &&
+                     (i + 1 == n || strcmp(v[i]->src, v[i + 1]->src) != 0);
+    free(v);
+}
+
 /* Runs the loading workers and stores every source in order.
  * Returns how many sources could be read. */
 static size_t ingest(const struct sink *to, char **srcs, size_t n)
@@ -254,6 +278,7 @@ static size_t ingest(const struct sink *to, char **srcs, size_t n)
         return 0;
     for (i = 0; i < n; i++)
         m.jobs[i].src = srcs[i];
+    mark_once(m.jobs, n);
     if (pool_start(&p, n, MERGE_WINDOW, load_job, &m) != 0) {
         free(m.jobs);
         return 0;

@@ -38,6 +38,7 @@ struct src {
     const char *title;   /* last non-NULL feed title, or NULL */
     const char *link;    /* last non-NULL feed link, or NULL */
     const char *self;    /* last non-NULL feed self, or NULL */
+    int once;            /* put with a digest-less prep: no second put */
 };
 
 /* One kept entry. */
@@ -47,6 +48,7 @@ struct rec {
     struct src *origin;               /* the source that first carried it */
     int64_t sort_time;                /* published, else updated, else first seen */
     unsigned char digest[DIGEST_LEN]; /* change digest of its current content */
+    int has_digest;                   /* digest is set (not from a digest-less prep) */
 };
 
 /* A hash table node: a string key, optionally scoped to a source. */
@@ -81,7 +83,8 @@ struct tb_dedupe {
 struct tb_dedupe_prep {
     const struct tb_feed *feed;      /* the feed the digests were made for */
     size_t n;                        /* its number of entries */
-    unsigned char (*dg)[DIGEST_LEN]; /* one per entry, in document order */
+    unsigned char (*dg)[DIGEST_LEN]; /* one per entry, in document order; NULL when
+                                        the feed repeats nothing (a `once` prep) */
 };
 
 /* Hashing and tables. */
@@ -278,31 +281,104 @@ static int digest_entry(EVP_MD_CTX *c, const EVP_MD *md, const struct tb_entry *
     return ok ? 0 : -ENOMEM;
 }
 
-int tb_dedupe_prepare(struct tb_feed *f, struct tb_dedupe_prep **out)
+/* The digests of f's entries into p->dg (allocated in f's arena). */
+static int prepare_digests(struct tb_feed *f, struct tb_dedupe_prep *p)
 {
-    struct tb_dedupe_prep *p = tb_arena_alloc(&f->arena, sizeof(*p));
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
     const struct tb_entry *e;
     size_t i = 0;
-    int rc = (p && c && md) ? 0 : -ENOMEM;
+    int rc = (c && md) ? 0 : -ENOMEM;
 
-    *out = NULL;
-    if (rc == 0) {
-        p->feed = f;
-        p->n = f->nentries;
-        p->dg = tb_arena_alloc(&f->arena, (f->nentries ? f->nentries : 1) * DIGEST_LEN);
-        rc = p->dg ? 0 : -ENOMEM;
-    }
+    p->dg = rc ? NULL : tb_arena_alloc(&f->arena, (f->nentries ? f->nentries : 1) * DIGEST_LEN);
+    rc = p->dg ? 0 : -ENOMEM;
     for (e = f->entries; rc == 0 && e != NULL && i < p->n; e = e->next)
         rc = digest_entry(c, md, e, p->dg[i++]);
     if (rc == 0 && (e != NULL || i != p->n))
         rc = -EINVAL; /* nentries does not count the list */
     EVP_MD_free(md);
     EVP_MD_CTX_free(c);
-    if (rc == 0)
-        *out = p;
     return rc;
+}
+
+static struct tb_dedupe_prep *new_prep(struct tb_feed *f)
+{
+    struct tb_dedupe_prep *p = tb_arena_alloc(&f->arena, sizeof(*p));
+
+    if (p != NULL) {
+        p->feed = f;
+        p->n = f->nentries;
+        p->dg = NULL;
+    }
+    return p;
+}
+
+int tb_dedupe_prepare(struct tb_feed *f, struct tb_dedupe_prep **out)
+{
+    struct tb_dedupe_prep *p = new_prep(f);
+    int rc = p ? prepare_digests(f, p) : -ENOMEM;
+
+    *out = rc ? NULL : p;
+    return rc;
+}
+
+/* A string of one kind (key or identifier) of an entry, for finding repeats. */
+struct kstr {
+    uint64_t h;    /* hash of s */
+    int kind;      /* 0 key, else 1 + IX_* */
+    const char *s; /* the string */
+};
+
+static int kstr_cmp(const void *a, const void *b)
+{
+    const struct kstr *x = a, *y = b;
+
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    if (x->h != y->h)
+        return x->h < y->h ? -1 : 1;
+    return strcmp(x->s, y->s);
+}
+
+static const char *ident_of(const struct tb_entry *e, int ix);
+
+/* 1 when two entries of f share a key or an identifier of one kind (so
+ * that one may update the other), 0 when not, or -ENOMEM. Sorting keeps
+ * it O(n log n) whatever the strings. */
+static int repeats(const struct tb_feed *f)
+{
+    struct kstr *v = malloc((f->nentries ? f->nentries : 1) * (IX_COUNT + 1) * sizeof(*v));
+    const struct tb_entry *e;
+    size_t n = 0, i, cap = f->nentries * (IX_COUNT + 1);
+    int kind, found = 0;
+
+    if (v == NULL)
+        return -ENOMEM;
+    for (e = f->entries; e != NULL && n + IX_COUNT + 1 <= cap; e = e->next) {
+        for (kind = 0; kind <= IX_COUNT; kind++) {
+            v[n].s = kind == 0 ? e->key : ident_of(e, kind - 1);
+            v[n].kind = kind;
+            v[n].h = v[n].s ? hash(0x5bd1e995u, NULL, v[n].s) : 0;
+            n += v[n].s != NULL;
+        }
+    }
+    found = e != NULL; /* nentries does not count the list: be safe */
+    qsort(v, n, sizeof(*v), kstr_cmp);
+    for (i = 1; !found && i < n; i++)
+        found = kstr_cmp(&v[i - 1], &v[i]) == 0;
+    free(v);
+    return found;
+}
+
+int tb_dedupe_prepare_once(struct tb_feed *f, struct tb_dedupe_prep **out)
+{
+    struct tb_dedupe_prep *p = new_prep(f);
+    int rc = p ? repeats(f) : -ENOMEM;
+
+    if (rc == 1)
+        rc = prepare_digests(f, p);
+    *out = rc < 0 ? NULL : p;
+    return rc < 0 ? rc : 0;
 }
 
 /* Copies, in the form entries read back from the store. Each sets *bad when
@@ -520,7 +596,9 @@ static int insert(struct tb_dedupe *d, struct src *s, const struct tb_entry *e,
     memset(r, 0, sizeof(*r));
     r->id = d->nrecs + 1;
     r->origin = s;
-    memcpy(r->digest, dg, DIGEST_LEN);
+    r->has_digest = dg != NULL;
+    if (dg != NULL)
+        memcpy(r->digest, dg, DIGEST_LEN);
     r->e.published = e->published;
     r->e.updated = e->updated;
     r->sort_time = e->published != TB_TIME_NONE ? e->published
@@ -600,7 +678,13 @@ static int put_entry(struct tb_dedupe *d, struct src *s, const struct tb_entry *
         key = tb_arena_strdup(&d->arena, e->key);
         rc = key ? htab_add(d, &d->keys, s, key, r) : -ENOMEM;
     }
-    if (rc != 0 || r->origin != s || memcmp(r->digest, dg, DIGEST_LEN) == 0)
+    if (rc != 0 || r->origin != s)
+        return rc;
+    if (dg == NULL || !r->has_digest) {
+        snprintf(err, errlen, "entry %s repeats in a feed prepared without digests", e->key);
+        return -EINVAL; /* tb_dedupe_prepare_once() rules this out */
+    }
+    if (memcmp(r->digest, dg, DIGEST_LEN) == 0)
         return rc;
     return refresh(d, r, e, dg, seen_at);
 }
@@ -613,7 +697,7 @@ static const char *coalesce(struct tb_arena *a, const char *v, const char *old, 
 }
 
 /* The source named `name`, created on first use, with f's metadata. */
-static int get_source(struct tb_dedupe *d, const char *name, const struct tb_feed *f,
+static int get_source(struct tb_dedupe *d, const char *name, const struct tb_feed *f, int once,
                       struct src **out)
 {
     struct node *x = htab_find(d, &d->srcs, NULL, name);
@@ -627,6 +711,9 @@ static int get_source(struct tb_dedupe *d, const char *name, const struct tb_fee
     }
     if (rc != 0 || bad)
         return -ENOMEM;
+    if (x != NULL && (once || s->once))
+        return -EALREADY;
+    s->once = once;
     s->feed_id = coalesce(&d->arena, f->id ? f->id : f->self, s->feed_id, &bad);
     s->title = coalesce(&d->arena, f->title, s->title, &bad);
     s->link = coalesce(&d->arena, f->link, s->link, &bad);
@@ -673,12 +760,20 @@ int tb_dedupe_put(struct tb_dedupe *d, const char *name, const struct tb_feed *f
         rc = c ? 0 : -ENOMEM;
     }
     if (rc == 0)
-        rc = get_source(d, name, f, &s);
+        rc = get_source(d, name, f, prep != NULL && prep->dg == NULL, &s);
+    if (rc == -EALREADY) {
+        snprintf(err, errlen, "source %s put again, but a put of it skipped digests", name);
+        rc = -EINVAL;
+    }
     for (e = f->entries; rc == 0 && e != NULL; e = e->next, i++) {
         if (prep == NULL)
             rc = digest_entry(c, d->sha256, e, dg);
         if (rc == 0)
-            rc = put_entry(d, s, e, prep ? prep->dg[i] : dg, seen_at, err, errlen);
+            rc = put_entry(d, s, e,
+                           prep == NULL ? dg
+                           : prep->dg   ? prep->dg[i]
+                                        : NULL,
+                           seen_at, err, errlen);
     }
     EVP_MD_CTX_free(c);
     if (rc != 0 && errlen > 0 && err[0] == '\0')

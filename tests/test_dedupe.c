@@ -136,24 +136,58 @@ static struct tb_feed *via_store(const struct run *r, size_t limit)
     return out;
 }
 
+/* Checks that list (n entries) is what the store gave, ref. */
+static void check_list(const struct tb_entry *a, size_t n, const struct tb_feed *ref)
+{
+    const struct tb_entry *b;
+
+    CHECK_EQ(n, ref ? ref->nentries : 0);
+    for (b = ref ? ref->entries : NULL; a && b; a = a->next, b = b->next)
+        check_same(a, b);
+    CHECK(a == NULL && b == NULL);
+}
+
+/* Runs r through a dedupe fed as merge feeds it, the digests made ahead,
+ * with tb_dedupe_prepare_once() for a name given once; checks it against
+ * ref. */
+static void check_prepared(const struct run *r, size_t limit, const struct tb_feed *ref)
+{
+    struct tb_dedupe_prep *prep;
+    struct tb_dedupe *d = NULL;
+    struct tb_entry *list;
+    size_t i, k, n = 0, same;
+
+    CHECK_OK(tb_dedupe_new(&d));
+    for (i = 0; d && i < r->n; i++) {
+        for (k = 0, same = 0; k < r->n; k++)
+            same += strcmp(r->names[k], r->names[i]) == 0;
+        if (same == 1)
+            CHECK_OK(tb_dedupe_prepare_once(r->feeds[i], &prep));
+        else
+            CHECK_OK(tb_dedupe_prepare(r->feeds[i], &prep));
+        CHECK_OK(
+            tb_dedupe_put(d, r->names[i], r->feeds[i], prep, r->seen[i], errbuf, sizeof(errbuf)));
+    }
+    CHECK_OK(tb_dedupe_select(d, limit, &list, &n));
+    check_list(list, n, ref);
+    tb_dedupe_free(d);
+}
+
 /* Runs r through a dedupe and the store; checks they agree and returns the
  * dedupe (caller frees) with its selection in *list. */
 static struct tb_dedupe *both(struct run *r, size_t limit, struct tb_entry **list)
 {
     struct tb_feed *ref = via_store(r, limit);
     struct tb_dedupe *d = NULL;
-    const struct tb_entry *a, *b;
     size_t i, n = 0;
 
+    check_prepared(r, limit, ref);
     CHECK_OK(tb_dedupe_new(&d));
     for (i = 0; i < r->n; i++)
         CHECK_OK(
             tb_dedupe_put(d, r->names[i], r->feeds[i], NULL, r->seen[i], errbuf, sizeof(errbuf)));
     CHECK_OK(tb_dedupe_select(d, limit, list, &n));
-    CHECK_EQ(n, ref ? ref->nentries : 0);
-    for (a = *list, b = ref ? ref->entries : NULL; a && b; a = a->next, b = b->next)
-        check_same(a, b);
-    CHECK(a == NULL && b == NULL);
+    check_list(*list, n, ref);
     tb_feed_free(ref);
     for (i = 0; i < r->n; i++)
         tb_feed_free(r->feeds[i]);
@@ -284,6 +318,57 @@ static void test_lists_as_stored(void)
     tb_dedupe_free(d);
 }
 
+/* One feed (its source given once) whose entries update each other: by
+ * key, and by arXiv id; prepare_once must then make the digests. */
+static void test_repeats_in_one_feed(void)
+{
+    static const struct spec v[] = {
+        {"k1", "http://a/1", "One", "2401.00001", NULL, NULL, 100, NONE},
+        {"k2", "http://a/2", "Two", NULL, "10.1/z", NULL, 200, NONE},
+        {"k1", "http://a/1", "One v2", "2401.00001", NULL, NULL, 100, NONE},
+        {"k3", "http://a/3", "Two v2", NULL, "10.1/z", NULL, 200, 300},
+        {"k4", "http://a/4", "Same", NULL, NULL, "http://c/4", 50, NONE},
+        {"k5", "http://a/5", "Same", NULL, NULL, "http://c/4", 50, NONE},
+    };
+    struct run r = {0};
+    struct tb_dedupe *d;
+    struct tb_entry *l;
+
+    add(&r, "only", 500, feed("S", v, 6));
+    d = both(&r, 0, &l);
+    CHECK_STR(titles(l), "Two v2 One v2 Same");
+    tb_dedupe_free(d);
+}
+
+/* A source put with a once prep cannot be put again, nor one put before
+ * with a once prep; a feed without repeats gets no digests. */
+static void test_once_refused(void)
+{
+    static const struct spec v[] = {
+        {"k1", "http://e/1", "T", NULL, NULL, NULL, 1, NONE},
+        {"k2", "http://e/2", "U", NULL, NULL, NULL, 2, NONE},
+    };
+    struct tb_feed *f = feed("S", v, 2), *g = feed("S", v, 2), *h = feed("S", v, 2);
+    struct tb_dedupe_prep *pf = NULL, *pg = NULL, *ph = NULL;
+    struct tb_dedupe *d = NULL;
+
+    CHECK_OK(tb_dedupe_new(&d));
+    CHECK_OK(tb_dedupe_prepare_once(f, &pf));
+    CHECK_OK(tb_dedupe_prepare(g, &pg));
+    CHECK_OK(tb_dedupe_prepare_once(h, &ph));
+    CHECK_OK(tb_dedupe_put(d, "s", f, pf, 1, errbuf, sizeof(errbuf)));
+    CHECK_EQ(tb_dedupe_put(d, "s", g, pg, 1, errbuf, sizeof(errbuf)), -EINVAL);
+    CHECK(strstr(errbuf, "again") != NULL);
+    CHECK_EQ(tb_dedupe_put(d, "s", g, NULL, 1, errbuf, sizeof(errbuf)), -EINVAL);
+    CHECK_OK(tb_dedupe_put(d, "t", g, pg, 1, errbuf, sizeof(errbuf)));
+    CHECK_EQ(tb_dedupe_put(d, "t", h, ph, 1, errbuf, sizeof(errbuf)), -EINVAL);
+    CHECK_EQ(tb_dedupe_count(d), 4);
+    tb_feed_free(f);
+    tb_feed_free(g);
+    tb_feed_free(h);
+    tb_dedupe_free(d);
+}
+
 static void test_errors(void)
 {
     static const struct spec v[] = {
@@ -319,6 +404,8 @@ int main(void)
     test_update_in_place();
     test_limit_ties_and_seen();
     test_lists_as_stored();
+    test_repeats_in_one_feed();
+    test_once_refused();
     test_errors();
     CHECK_DONE();
 }
