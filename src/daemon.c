@@ -53,7 +53,7 @@
 #define DEBOUNCE_MS 500
 #define DEBOUNCE_MAX_MS 2000
 #define MAX_CACHE_AGE 3600
-#define BACKLOG 128        /* polls fetched and waiting to be parsed or stored */
+#define BACKLOG 96         /* polls fetched and waiting to be parsed or stored */
 #define BATCH_POLLS 64     /* polls stored in one transaction ... */
 #define BATCH_ENTRIES 5000 /* ... and entries (but at least one poll) */
 
@@ -1082,7 +1082,7 @@ static int open_store(struct daemon *d)
     int rc;
 
     make_parent(d->cfg->database);
-    rc = tb_store_open(&d->store, d->cfg->database, 0, err, sizeof(err));
+    rc = tb_store_open(&d->store, d->cfg->database, TB_STORE_READER, err, sizeof(err));
     /* The store job writes through a connection of its own, so the loop
      * can read (publish, serve /healthz) while it runs. */
     if (rc == 0)

@@ -368,8 +368,16 @@ static int configure(struct tb_store *s, char *err, size_t errlen)
                                " PRAGMA locking_mode=EXCLUSIVE;"
                                " PRAGMA foreign_keys=ON;";
 
+    int rc;
+
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    return exec(s, (s->flags & TB_STORE_TEMP) ? temp : normal, err, errlen, "configure");
+    rc = exec(s, (s->flags & TB_STORE_TEMP) ? temp : normal, err, errlen, "configure");
+    /* A reader walks the inner pages of the tables it reads again and
+     * again, their leaves mostly once: 2 MB keeps the former (peak RSS of
+     * a first cycle of 5,000 sources: 2 MB less). */
+    if (rc == 0 && (s->flags & TB_STORE_READER))
+        rc = exec(s, "PRAGMA cache_size=-2048;", err, errlen, "configure");
+    return rc;
 }
 
 static int read_version(struct tb_store *s, int *version, char *err, size_t errlen)

@@ -414,6 +414,22 @@ static void test_secondary(void)
     rm_db("sec.db");
 }
 
+/* A reader connection shares the file and its settings, with a smaller cache. */
+static void test_reader(void)
+{
+    struct tb_store *w = open_db("r.db", 0), *r = open_db("r.db", TB_STORE_READER);
+
+    CHECK_EQ(q_int(w, "PRAGMA cache_size", 0), -8192);
+    CHECK_EQ(q_int(r, "PRAGMA cache_size", 0), -2048);
+    CHECK_STR(q_text(r, "PRAGMA journal_mode", 0), "wal");
+    CHECK_EQ(q_int(r, "PRAGMA foreign_keys", 0), 1);
+    source(w, "a");
+    CHECK_EQ(q_int(r, "SELECT count(*) FROM sources", 0), 1);
+    tb_store_close(r);
+    tb_store_close(w);
+    rm_db("r.db");
+}
+
 static void test_temp(void)
 {
     struct tb_store *s = open_db("t.db", TB_STORE_TEMP);
@@ -827,6 +843,7 @@ int main(void)
     test_out_id();
     test_update();
     test_secondary();
+    test_reader();
     test_temp();
     test_roundtrip();
     test_hostile();
