@@ -95,7 +95,10 @@ TB_NODISCARD int tb_store_put_prepared(struct tb_store *s, int64_t source_id,
 /**
  * Starts a transaction (BEGIN IMMEDIATE) that the following writes join, so
  * many feeds cost one commit: each tb_store_put_feed() inside it is a
- * savepoint, undone alone when it fails. 0 or TB_ESTORE with detail in err.
+ * savepoint, undone alone when it fails. The feeds and preps given to
+ * tb_store_put_prepared() inside it are read again at tb_store_commit()
+ * (their text goes into the index then): keep them until it returns.
+ * 0 or TB_ESTORE with detail in err.
  */
 TB_NODISCARD int tb_store_begin(struct tb_store *s, char *err, size_t errlen);
 

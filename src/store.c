@@ -242,32 +242,32 @@ int tb_store_commit(struct tb_store *s, char *err, size_t errlen)
     return rc;
 }
 
-/* Whether entry `id` was inserted in this transaction, so is not indexed
- * yet: those rowids are noted in ascending order (a new rowid is above
+/* The entry `id` inserted in this transaction, so not indexed yet, or
+ * NULL: those rowids are noted in ascending order (a new rowid is above
  * every one in the table), so a binary search finds it. */
-static int pending(const struct tb_store *s, int64_t id)
+static struct tb__unindexed *pending(const struct tb_store *s, int64_t id)
 {
     size_t lo = 0, hi = s->nunindexed, mid;
 
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
-        if (s->unindexed[mid] == id)
-            return 1;
-        if (s->unindexed[mid] < id)
+        if (s->unindexed[mid].id == id)
+            return &s->unindexed[mid];
+        if (s->unindexed[mid].id < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return 0;
+    return NULL;
 }
 
-int tb__store_index_later(struct tb_store *s, int64_t id)
+int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[4])
 {
-    int64_t *v;
+    struct tb__unindexed *v;
 
     if (s->flags & TB_STORE_TEMP)
         return 0; /* indexed all at once by tb_store_sync_index() */
-    assert(s->nunindexed == 0 || s->unindexed[s->nunindexed - 1] < id);
+    assert(s->nunindexed == 0 || s->unindexed[s->nunindexed - 1].id < id);
     if (s->nunindexed == s->aunindexed) {
         size_t a = s->aunindexed ? 2 * s->aunindexed : 256;
 
@@ -277,13 +277,17 @@ int tb__store_index_later(struct tb_store *s, int64_t id)
         s->unindexed = v;
         s->aunindexed = a;
     }
-    s->unindexed[s->nunindexed++] = id;
+    v = &s->unindexed[s->nunindexed++];
+    v->id = id;
+    memcpy(v->col, col, sizeof(v->col));
+    v->reread = 0;
     return 0;
 }
 
 /* Adds entry id's stored text to the index, or with `which` TB__ST_UNINDEX
  * takes it out; an id not in the table is skipped. */
-static int index_one(struct tb_store *s, int64_t id, enum tb__stmt which, char *err, size_t errlen)
+static int index_stored(struct tb_store *s, int64_t id, enum tb__stmt which, char *err,
+                        size_t errlen)
 {
     sqlite3_stmt *get = tb__store_stmt(s, TB__ST_INDEX_TEXT), *put;
     int rc, i;
@@ -303,11 +307,39 @@ static int index_one(struct tb_store *s, int64_t id, enum tb__stmt which, char *
     return rc;
 }
 
+/* Indexes a new entry with the text it was inserted with: reading it back
+ * from the table instead cost a page read per entry, the pages written
+ * early in a large batch having left the page cache by its end. */
+static int index_new(struct tb_store *s, const struct tb__unindexed *u, char *err, size_t errlen)
+{
+    sqlite3_stmt *put;
+    int i;
+
+    if (u->reread)
+        return index_stored(s, u->id, TB__ST_INDEX, err, errlen);
+    put = tb__store_stmt(s, TB__ST_INDEX);
+    sqlite3_bind_int64(put, 1, u->id);
+    for (i = 0; i < 4; i++) {
+        if (u->col[i] != NULL)
+            sqlite3_bind_text(put, 2 + i, u->col[i], -1, SQLITE_STATIC);
+    }
+    return tb__store_done(s, put, err, errlen, "index entry");
+}
+
 int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size_t errlen)
 {
-    if ((s->flags & TB_STORE_TEMP) || pending(s, id))
+    struct tb__unindexed *u;
+
+    if (s->flags & TB_STORE_TEMP)
         return 0;
-    return index_one(s, id, after ? TB__ST_INDEX : TB__ST_UNINDEX, err, errlen);
+    /* A rewrite of a pending entry, even one a failed savepoint undoes
+     * later, leaves the table right: index what it holds at the end. */
+    u = pending(s, id);
+    if (u != NULL) {
+        u->reread = 1;
+        return 0;
+    }
+    return index_stored(s, id, after ? TB__ST_INDEX : TB__ST_UNINDEX, err, errlen);
 }
 
 int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
@@ -316,7 +348,7 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
     int rc = 0;
 
     for (i = 0; rc == 0 && i < s->nunindexed; i++)
-        rc = index_one(s, s->unindexed[i], TB__ST_INDEX, err, errlen);
+        rc = index_new(s, &s->unindexed[i], err, errlen);
     s->nunindexed = 0;
     return rc;
 }
