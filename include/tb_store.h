@@ -25,8 +25,11 @@ struct tb_store;
 
 /** Flags: TB_STORE_TEMP, a throwaway database, durability off (journal in
  * memory, synchronous off); TB_STORE_READER, a connection that mostly reads
- * rows once each (a daemon's loop, publishing): a 2 MB page cache, not 8 MB. */
-enum { TB_STORE_TEMP = 1, TB_STORE_READER = 2 };
+ * rows once each (a daemon's loop, publishing): a 2 MB page cache, not 8 MB;
+ * TB_STORE_CHECKPOINT_LATER, a writer whose commits leave the copying of
+ * the WAL back into the database to tb_store_checkpoint() on another
+ * connection (doing it themselves only once the WAL holds ~100 MB). */
+enum { TB_STORE_TEMP = 1, TB_STORE_READER = 2, TB_STORE_CHECKPOINT_LATER = 4 };
 
 /**
  * Opens (creating and migrating) the database at path. Normal mode: WAL,
@@ -199,6 +202,18 @@ void tb_store_state_clear(struct tb_store_state *st);
 
 /** Frees an array from tb_store_state_list(). NULL is a no-op. */
 void tb_store_state_free(struct tb_store_state *v, size_t n);
+
+/**
+ * Copies what the WAL holds back into the database file as far as no reader
+ * needs it (a passive checkpoint), without blocking the writer, so it can
+ * run on a connection of its own while another one writes. 0 (also when
+ * another checkpoint is running) or TB_ESTORE with detail in err.
+ */
+TB_NODISCARD int tb_store_checkpoint(struct tb_store *s, char *err, size_t errlen);
+
+/** Pages in the WAL after the last commit of a TB_STORE_CHECKPOINT_LATER
+ * store (0 before it, and for other stores). */
+size_t tb_store_wal_pages(const struct tb_store *s);
 
 /** 0 when a trivial query (SELECT 1) succeeds, else TB_ESTORE: for health checks. */
 TB_NODISCARD int tb_store_ping(struct tb_store *s);

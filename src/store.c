@@ -17,6 +17,7 @@
 #include <string.h>
 
 #define BUSY_TIMEOUT_MS 5000
+#define WAL_HARD_PAGES 25000         /* TB_STORE_CHECKPOINT_LATER: checkpoint past ~100 MB */
 #define STMT_JOURNAL_SPILL (1 << 20) /* bytes of a savepoint journal kept in memory */
 
 static const char *const migrations[] = {
@@ -377,6 +378,22 @@ static int exec(struct tb_store *s, const char *sql, char *err, size_t errlen, c
     return 0;
 }
 
+/* After each commit of a TB_STORE_CHECKPOINT_LATER connection: notes the
+ * WAL's size for tb_store_wal_pages(). A writer starts the WAL over only
+ * when a transaction begins with all of it copied back, which with a
+ * checkpointer running beside a busy writer seldom happens: past
+ * WAL_HARD_PAGES it checkpoints itself in RESTART mode (copying what the
+ * other left, then waiting for the readers), so the file stays bounded. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct tb_store *s = arg;
+
+    s->wal_pages = pages > 0 ? (size_t)pages : 0;
+    if (pages >= WAL_HARD_PAGES)
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    return SQLITE_OK;
+}
+
 /* Durability and speed settings: a daemon's file, or merge's throwaway. */
 static int configure(struct tb_store *s, char *err, size_t errlen)
 {
@@ -404,6 +421,9 @@ static int configure(struct tb_store *s, char *err, size_t errlen)
 
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     rc = exec(s, (s->flags & TB_STORE_TEMP) ? temp : normal, err, errlen, "configure");
+    /* The hook replaces the automatic checkpoint of wal_autocheckpoint. */
+    if (rc == 0 && (s->flags & TB_STORE_CHECKPOINT_LATER) && !(s->flags & TB_STORE_TEMP))
+        sqlite3_wal_hook(s->db, wal_hook, s);
     /* A reader walks the inner pages of the tables it reads again and
      * again, their leaves mostly once: 2 MB keeps the former (peak RSS of
      * a first cycle of 5,000 sources: 2 MB less). */
@@ -553,6 +573,21 @@ int tb_store_sync_index(struct tb_store *s, char *err, size_t errlen)
     if (rc == 0)
         s->fts_stale = 0;
     return rc;
+}
+
+int tb_store_checkpoint(struct tb_store *s, char *err, size_t errlen)
+{
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+    /* BUSY: another connection is checkpointing, which does the same. */
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        return tb__store_fail(s, err, errlen, "checkpoint");
+    return 0;
+}
+
+size_t tb_store_wal_pages(const struct tb_store *s)
+{
+    return s->wal_pages;
 }
 
 struct sqlite3 *tb_store_db(struct tb_store *s)

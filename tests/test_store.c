@@ -430,6 +430,39 @@ static void test_reader(void)
     rm_db("r.db");
 }
 
+/* A TB_STORE_CHECKPOINT_LATER writer leaves its WAL to another connection's
+ * checkpoints, and starts it over once one has copied it all. */
+static void test_checkpoint_later(void)
+{
+    struct tb_store *w = open_db("c.db", TB_STORE_CHECKPOINT_LATER);
+    struct tb_store *c = open_db("c.db", TB_STORE_READER);
+    struct tb_feed *f1 = tb_feed_new(), *f2 = tb_feed_new(), *f3 = tb_feed_new();
+    int64_t a = source(w, "a");
+    size_t one, two;
+
+    CHECK_EQ(tb_store_wal_pages(c), 0);
+    add(f1, "k1", NULL, "First");
+    add(f2, "k2", NULL, "Second");
+    add(f3, "k3", NULL, "Third");
+    put(w, a, f1, 1);
+    one = tb_store_wal_pages(w);
+    CHECK(one > 0);
+    put(w, a, f2, 2);
+    two = tb_store_wal_pages(w);
+    CHECK(two > one); /* no checkpoint of its own */
+    CHECK_OK(tb_store_checkpoint(c, errbuf, sizeof(errbuf)));
+    put(w, a, f3, 3);
+    CHECK(tb_store_wal_pages(w) < two); /* started over */
+    CHECK_EQ(q_int(c, "SELECT count(*) FROM entries", 0), 3);
+    CHECK_EQ(count_matches(c, "third"), 1);
+    tb_feed_free(f1);
+    tb_feed_free(f2);
+    tb_feed_free(f3);
+    tb_store_close(c);
+    tb_store_close(w);
+    rm_db("c.db");
+}
+
 static void test_temp(void)
 {
     struct tb_store *s = open_db("t.db", TB_STORE_TEMP);
@@ -844,6 +877,7 @@ int main(void)
     test_update();
     test_secondary();
     test_reader();
+    test_checkpoint_later();
     test_temp();
     test_roundtrip();
     test_hostile();
