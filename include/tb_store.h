@@ -33,7 +33,7 @@ enum { TB_STORE_TEMP = 1, TB_STORE_READER = 2, TB_STORE_CHECKPOINT_LATER = 4 };
 
 /**
  * Opens (creating and migrating) the database at path. Normal mode: WAL,
- * synchronous=NORMAL, foreign keys on, busy timeout. A database written by a
+ * synchronous=NORMAL, busy timeout; foreign keys declared, not enforced. A database written by a
  * newer tributary (higher schema version) is refused. Errors: TB_ESTORE with
  * sqlite3_errmsg detail in err, -ENOMEM. *out is NULL on failure.
  */
