@@ -108,6 +108,7 @@ struct metrics {
     unsigned long entries_updated; /* updated in place */
     unsigned long store_jobs;      /* store jobs run */
     double store_cpu;              /* their CPU time in seconds (thread time) */
+    double store_wall;             /* their wall time in seconds */
     unsigned long ckpt_jobs;       /* checkpoint jobs run */
     double ckpt_cpu;               /* their CPU time in seconds */
 };
@@ -578,6 +579,7 @@ static void store_job(uv_work_t *w)
 {
     struct daemon *d = w->data;
     double t0 = thread_cpu();
+    int64_t w0 = now_ms();
     char err[512] = "";
 
     if (in_txn(d->wstore, d->storing, put_poll, err, sizeof(err)) != 0) {
@@ -586,6 +588,7 @@ static void store_job(uv_work_t *w)
     }
     d->m.store_jobs++;
     d->m.store_cpu += thread_cpu() - t0;
+    d->m.store_wall += (double)(now_ms() - w0) / 1000;
 }
 
 static void kick_store(struct daemon *d);
@@ -1325,8 +1328,8 @@ int tb_daemon_run(const struct tb_daemon_opts *o)
         printf("%zu polled, %zu failed; %lu new, %lu updated entries\n",
                d.m.fetch_ok + d.m.fetch_notmod + d.m.fetch_error, d.once_failed, d.m.entries_new,
                d.m.entries_updated);
-    tb_log(TB_LOG_INFO, "store", "%lu jobs, %.2f s CPU; %lu checkpoints, %.2f s CPU",
-           d.m.store_jobs, d.m.store_cpu, d.m.ckpt_jobs, d.m.ckpt_cpu);
+    tb_log(TB_LOG_INFO, "store", "%lu jobs, %.2f s CPU, %.2f s wall; %lu checkpoints, %.2f s CPU",
+           d.m.store_jobs, d.m.store_cpu, d.m.store_wall, d.m.ckpt_jobs, d.m.ckpt_cpu);
     tb_log(TB_LOG_INFO, NULL, "stopped");
     free(d.srcs);
     free(d.pending);
