@@ -13,8 +13,11 @@
  * its own database connection, one at a time: it stores the ready feeds,
  * up to BATCH_POLLS / BATCH_ENTRIES per transaction (one commit and one FTS
  * segment for many feeds), while the loop goes on fetching and parsing;
- * back on the loop, their states are recorded in a second transaction and
- * the next job takes whatever became ready meanwhile. Slots bound the work
+ * back on the loop, their states are recorded in a second transaction (on
+ * the same connection, so its page cache survives) and the next job takes
+ * whatever became ready meanwhile. Once a job has grown the WAL by 40 MB, a
+ * checkpoint job copies it back on a third connection, beside the next
+ * store job rather than inside its commit. Slots bound the work
  * in flight: a due source waits while many fetches run or many fetched
  * polls wait to be stored, so memory does not grow with the number of
  * sources.
