@@ -23,12 +23,17 @@ struct sqlite3;
 /** Opaque handle: the connection and its cached statements. */
 struct tb_store;
 
-/** Flag: throwaway database, durability off (journal in memory, synchronous off). */
-enum { TB_STORE_TEMP = 1 };
+/** Flags: TB_STORE_TEMP, a throwaway database, durability off (journal in
+ * memory, synchronous off); TB_STORE_READER, a connection that mostly reads
+ * rows once each (a daemon's loop, publishing): a 2 MB page cache, not 8 MB;
+ * TB_STORE_CHECKPOINT_LATER, a writer whose commits leave the copying of
+ * the WAL back into the database to tb_store_checkpoint() on another
+ * connection (doing it themselves only once the WAL holds ~100 MB). */
+enum { TB_STORE_TEMP = 1, TB_STORE_READER = 2, TB_STORE_CHECKPOINT_LATER = 4 };
 
 /**
  * Opens (creating and migrating) the database at path. Normal mode: WAL,
- * synchronous=NORMAL, foreign keys on, busy timeout. A database written by a
+ * synchronous=NORMAL, busy timeout; foreign keys declared, not enforced. A database written by a
  * newer tributary (higher schema version) is refused. Errors: TB_ESTORE with
  * sqlite3_errmsg detail in err, -ENOMEM. *out is NULL on failure.
  */
@@ -93,7 +98,10 @@ TB_NODISCARD int tb_store_put_prepared(struct tb_store *s, int64_t source_id,
 /**
  * Starts a transaction (BEGIN IMMEDIATE) that the following writes join, so
  * many feeds cost one commit: each tb_store_put_feed() inside it is a
- * savepoint, undone alone when it fails. 0 or TB_ESTORE with detail in err.
+ * savepoint, undone alone when it fails. The feeds and preps given to
+ * tb_store_put_prepared() inside it are read again at tb_store_commit()
+ * (their text goes into the index then): keep them until it returns.
+ * 0 or TB_ESTORE with detail in err.
  */
 TB_NODISCARD int tb_store_begin(struct tb_store *s, char *err, size_t errlen);
 
@@ -194,6 +202,18 @@ void tb_store_state_clear(struct tb_store_state *st);
 
 /** Frees an array from tb_store_state_list(). NULL is a no-op. */
 void tb_store_state_free(struct tb_store_state *v, size_t n);
+
+/**
+ * Copies what the WAL holds back into the database file as far as no reader
+ * needs it (a passive checkpoint), without blocking the writer, so it can
+ * run on a connection of its own while another one writes. 0 (also when
+ * another checkpoint is running) or TB_ESTORE with detail in err.
+ */
+TB_NODISCARD int tb_store_checkpoint(struct tb_store *s, char *err, size_t errlen);
+
+/** Pages in the WAL after the last commit of a TB_STORE_CHECKPOINT_LATER
+ * store (0 before it, and for other stores). */
+size_t tb_store_wal_pages(const struct tb_store *s);
 
 /** 0 when a trivial query (SELECT 1) succeeds, else TB_ESTORE: for health checks. */
 TB_NODISCARD int tb_store_ping(struct tb_store *s);

@@ -39,14 +39,23 @@ enum tb__stmt {
     TB__ST_COUNT
 };
 
+/* An entry inserted in the open transaction and not indexed yet, with the
+ * text it was inserted with (borrowed from the caller's feed and prep). */
+struct tb__unindexed {
+    int64_t id;         /* its rowid */
+    const char *col[4]; /* title, text, authors, categories as inserted */
+    int reread;         /* rewritten since: index what the table holds */
+};
+
 struct tb_store {
     sqlite3 *db;                      /* the connection */
     sqlite3_stmt *stmt[TB__ST_COUNT]; /* cached statements, by enum tb__stmt */
     int flags;                        /* TB_STORE_* given to tb_store_open() */
     int fts_stale;                    /* TB_STORE_TEMP: entries not yet in the FTS index */
     int in_txn;                       /* between tb_store_begin() and tb_store_commit() */
-    int64_t *unindexed;               /* rowids written in this transaction, indexed at its end */
-    size_t nunindexed, aunindexed;    /* count, allocated */
+    size_t wal_pages;                /* TB_STORE_CHECKPOINT_LATER: WAL size after the last commit */
+    struct tb__unindexed *unindexed; /* entries inserted in this transaction, indexed at its end */
+    size_t nunindexed, aunindexed;   /* count, allocated */
 };
 
 /* Writes "what: sqlite3_errmsg" into err and returns TB_ESTORE. */
@@ -66,20 +75,23 @@ void tb__store_undo(struct tb_store *s, int nested);
  * full, I/O error): says so in err and returns TB_ESTORE. */
 int tb__store_lost(char *err, size_t errlen);
 
-/* Notes that entry `id` was just inserted, so that its text goes into the
- * full-text index at the end of the transaction (tb__store_index_all);
- * rowids come in ascending order. TB_STORE_TEMP stores, which index
- * lazily, note nothing. 0 or -ENOMEM. */
-int tb__store_index_later(struct tb_store *s, int64_t id);
+/* Notes that entry `id` was just inserted with the text col (title, text,
+ * authors, categories; borrowed: they must live until the transaction
+ * ends), so that it goes into the full-text index at the end of the
+ * transaction (tb__store_index_all); rowids come in ascending order.
+ * TB_STORE_TEMP stores, which index lazily, note nothing. 0 or -ENOMEM. */
+int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[4]);
 
 /* Around the rewrite of an already indexed entry: before it (after == 0)
  * takes the old text out of the index, after it puts the new text in. An
- * entry inserted in this transaction is left to tb__store_index_all, and
- * TB_STORE_TEMP stores do nothing. 0 or TB_ESTORE. */
+ * entry inserted in this transaction is left to tb__store_index_all, which
+ * then reads its text from the table, and TB_STORE_TEMP stores do
+ * nothing. 0 or TB_ESTORE. */
 int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size_t errlen);
 
-/* Indexes the entries noted since the transaction began, reading their text
- * back from `entries`, and forgets them. 0 or TB_ESTORE. */
+/* Indexes the entries noted since the transaction began, with the text they
+ * were inserted with (or, if rewritten since, the table's), and forgets
+ * them. 0 or TB_ESTORE. */
 int tb__store_index_all(struct tb_store *s, char *err, size_t errlen);
 
 /* Steps a statement returning one integer; *id = it, or 0 without a row. Resets. */

@@ -197,6 +197,7 @@ static int insert_as(struct put *p, const struct tb_entry *e, const struct tb__r
 static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
 {
     const char *out_id = upstream_out_id(e);
+    const char *const cols[4] = {e->title, e->text, r->authors, r->categories};
     char tag[TAG_LEN];
     int64_t id;
     int rc = SQLITE_CONSTRAINT_UNIQUE;
@@ -212,7 +213,7 @@ static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb
     if (rc != SQLITE_OK)
         return tb__store_fail(p->s, p->err, p->errlen, "insert entry");
     id = sqlite3_last_insert_rowid(p->s->db);
-    rc = tb__store_index_later(p->s, id);
+    rc = tb__store_index_later(p->s, id, cols);
     rc = rc ? rc : link_source(p, id, e->key);
     p->st.added++;
     return rc ? rc : push_id(p, id);
@@ -385,6 +386,7 @@ int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_fee
                       char *err, size_t errlen)
 {
     struct tb_store_prep *prep = NULL;
+    size_t i, mark = s->nunindexed;
     struct tb_arena a;
     int rc;
 
@@ -399,6 +401,10 @@ int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_fee
     } else {
         rc = tb_store_put_prepared(s, source_id, f, prep, seen_at, st, new_ids, n_new, err, errlen);
     }
+    /* In a batch its new entries are indexed at the commit, after this
+     * arena is gone: from the table's copy of their text then. */
+    for (i = mark; i < s->nunindexed; i++)
+        s->unindexed[i].reread = 1;
     tb_arena_free(&a);
     return rc;
 }

@@ -68,9 +68,12 @@ def stored_soon(db):
 
 
 def integrity(db):
+    """"ok", or what PRAGMA integrity_check or foreign_key_check (the store
+    declares foreign keys but does not enforce them) found."""
     con = sqlite3.connect(db, timeout=10)
     try:
-        return con.execute("PRAGMA integrity_check").fetchone()[0]
+        bad = con.execute("PRAGMA foreign_key_check").fetchall()
+        return con.execute("PRAGMA integrity_check").fetchone()[0] if not bad else repr(bad[:5])
     finally:
         con.close()
 
