@@ -149,6 +149,34 @@ TB_NODISCARD int tb_store_brief(struct tb_store *s, const int64_t *ids, size_t n
  */
 TB_NODISCARD int tb_store_sync_index(struct tb_store *s, char *err, size_t errlen);
 
+/* The store's identity rules, shared with the in-memory dedupe (tb_dedupe.h)
+ * so that both give an entry the same out_id and keep the same list members. */
+
+/** Size of a tag made by tb_store_tag_id(), with its NUL. */
+#define TB_STORE_TAG_SIZE (sizeof("tag:tributary.invalid,2024:") + 64)
+
+/**
+ * The upstream id e->id when it may be published as the entry's out_id: an
+ * absolute IRI outside the store's own tag namespace (so it cannot take a
+ * tag another entry will need) and not a script URL (readers may follow an
+ * id as a link); else NULL, and the entry gets a tag.
+ */
+const char *tb_store_upstream_id(const struct tb_entry *e);
+
+/**
+ * tag:tributary.invalid,2024:<hex SHA-256 of name, a NUL, key>: the out_id
+ * of an entry of source `name` whose upstream id is unusable or taken.
+ * Errors: -ENOMEM.
+ */
+TB_NODISCARD int tb_store_tag_id(const char *name, const char *key, char tag[TB_STORE_TAG_SIZE]);
+
+/**
+ * Non-zero when s is kept as a member of a stored list (authors,
+ * categories, links): UTF-8 as JSON holds it, with no overlong forms,
+ * surrogates or code points above U+10FFFF. Other members read back absent.
+ */
+int tb_store_list_member_ok(const char *s);
+
 /** The sqlite3 handle, for the topic module only; owned by the store. */
 struct sqlite3 *tb_store_db(struct tb_store *s);
 

@@ -23,11 +23,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "tb_normalize.h"
+#include "tb_store.h"
 
-#define TAG_PREFIX "tag:tributary.invalid,2024:"
 #define DIGEST_LEN 32 /* SHA-256 */
-#define TAG_LEN (sizeof(TAG_PREFIX) + 2 * DIGEST_LEN)
 
 enum { IX_ARXIV, IX_DOI, IX_CANON, IX_COUNT };
 
@@ -77,7 +75,7 @@ struct tb_dedupe {
     size_t nrecs, alloc;      /* used and allocated slots of recs */
     struct node *spare;       /* unlinked nodes, for reuse */
     uint64_t seed;            /* per-process hash seed */
-    EVP_MD *sha256;           /* fetched once, for tags */
+    EVP_MD *sha256;           /* fetched once, for change digests */
 };
 
 struct tb_dedupe_prep {
@@ -194,45 +192,10 @@ static void ix_remove(struct tb_dedupe *d, struct htab *t, const char *k, const 
 
 /* Strings as the store's JSON list columns keep them. */
 
-/* Length of the UTF-8 sequence at s, or 0 when it is not one a JSON column
- * holds (as store_json.c decides: no overlong forms, surrogates or code
- * points above U+10FFFF). */
-static size_t utf8_len(const unsigned char *s)
-{
-    uint32_t c = s[0];
-    size_t n, i;
-
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    c &= 0x3Fu >> (n - 1);
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3Fu);
-    }
-    if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10FFFF ||
-        (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-/* A list member as it reads back: v when it is UTF-8, else absent. */
+/* A list member as it reads back: v when the store keeps it, else absent. */
 static const char *member(const char *v)
 {
-    const char *s = v;
-    size_t n;
-
-    if (s == NULL)
-        return NULL;
-    for (; *s != '\0'; s += n) {
-        n = utf8_len((const unsigned char *)s);
-        if (n == 0)
-            return NULL;
-    }
-    return v;
+    return v != NULL && tb_store_list_member_ok(v) ? v : NULL;
 }
 
 /* Change digests. */
@@ -495,65 +458,19 @@ static const char **ident_slot(struct tb_entry *e, int ix)
     return ix == IX_ARXIV ? &e->arxiv_id : ix == IX_DOI ? &e->doi : &e->canon_link;
 }
 
-/* An absolute IRI (as store_put.c decides): a scheme of two or more
- * characters, a colon, something after it, no whitespace or controls. */
-static int is_absolute_iri(const char *s)
-{
-    size_t i = 0;
-
-    if (s == NULL || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-        return 0;
-    while (s[i] && (strchr("+-.", s[i]) || (s[i] >= '0' && s[i] <= '9') ||
-                    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-        i++;
-    if (i < 2 || s[i] != ':' || s[i + 1] == '\0')
-        return 0;
-    for (; s[i]; i++) {
-        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
-/* tag:tributary.invalid,2024:<hex sha256 of source name, NUL, key>, the
- * store's id for an entry whose upstream id cannot be published. */
-static int make_tag(struct tb_dedupe *d, const char *name, const char *key, char tag[TAG_LEN])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[DIGEST_LEN];
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    char *p = tag + sizeof(TAG_PREFIX) - 1;
-    int ok, i;
-
-    ok = c != NULL && EVP_DigestInit_ex(c, d->sha256, NULL) &&
-         EVP_DigestUpdate(c, name, strlen(name) + 1) && EVP_DigestUpdate(c, key, strlen(key)) &&
-         EVP_DigestFinal_ex(c, md, NULL);
-    EVP_MD_CTX_free(c);
-    if (!ok)
-        return -ENOMEM;
-    memcpy(tag, TAG_PREFIX, sizeof(TAG_PREFIX) - 1);
-    for (i = 0; i < DIGEST_LEN; i++) {
-        *p++ = hex[md[i] >> 4];
-        *p++ = hex[md[i] & 15];
-    }
-    *p = '\0';
-    return 0;
-}
-
 /* The upstream id when it is free, an absolute IRI outside our tag
  * namespace and not a script URL; else the tag. */
 static int choose_out_id(struct tb_dedupe *d, const struct src *s, const struct tb_entry *e,
                          struct rec *r, char *err, size_t errlen)
 {
-    char tag[TAG_LEN];
-    const char *id = e->id;
+    char tag[TB_STORE_TAG_SIZE];
+    const char *id = tb_store_upstream_id(e);
     int rc;
 
-    if (is_absolute_iri(id) && strncmp(id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0 &&
-        !tb_norm_is_script_url(id) && htab_find(d, &d->outs, NULL, id) == NULL) {
+    if (id != NULL && htab_find(d, &d->outs, NULL, id) == NULL) {
         r->e.out_id = tb_arena_strdup(&d->arena, id);
     } else {
-        rc = make_tag(d, s->name, e->key, tag);
+        rc = tb_store_tag_id(s->name, e->key, tag);
         if (rc != 0)
             return rc;
         if (htab_find(d, &d->outs, NULL, tag) != NULL) {

@@ -48,7 +48,7 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
-static int utf8_valid(const char *s)
+int tb_store_list_member_ok(const char *s)
 {
     size_t n;
 
@@ -112,7 +112,7 @@ static int add_member(struct tb_buf *b, const char *k, const char *v, int *n)
 {
     int rc;
 
-    if (v == NULL || !utf8_valid(v))
+    if (v == NULL || !tb_store_list_member_ok(v))
         return 0;
     rc = tb_buf_addf(b, "%s\"%s\":", *n ? "," : "", k);
     (*n)++;

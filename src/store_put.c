@@ -18,7 +18,7 @@
 
 #define TAG_PREFIX "tag:tributary.invalid,2024:"
 #define HASH_LEN TB__HASH_LEN
-#define TAG_LEN (sizeof(TAG_PREFIX) + 2 * HASH_LEN)
+_Static_assert(TB_STORE_TAG_SIZE == sizeof(TAG_PREFIX) + 2 * HASH_LEN, "tag size");
 
 /* One put in progress: where entries go and what came of them. */
 struct put {
@@ -121,11 +121,12 @@ static int is_absolute_iri(const char *s)
     return 1;
 }
 
-/* tag:tributary.invalid,2024:<hex sha256 of source name, NUL, key>. */
-static int make_tag(const char *name, const char *key, char tag[TAG_LEN])
+int tb_store_tag_id(const char *name, const char *key, char tag[TB_STORE_TAG_SIZE])
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char md[HASH_LEN];
     EVP_MD_CTX *c = EVP_MD_CTX_new();
+    char *p = tag + sizeof(TAG_PREFIX) - 1;
     int ok, i;
 
     ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
@@ -135,15 +136,15 @@ static int make_tag(const char *name, const char *key, char tag[TAG_LEN])
     if (!ok)
         return -ENOMEM;
     memcpy(tag, TAG_PREFIX, sizeof(TAG_PREFIX) - 1);
-    for (i = 0; i < HASH_LEN; i++)
-        snprintf(tag + sizeof(TAG_PREFIX) - 1 + 2 * i, 3, "%02x", md[i]);
+    for (i = 0; i < HASH_LEN; i++) {
+        *p++ = hex[md[i] >> 4];
+        *p++ = hex[md[i] & 15];
+    }
+    *p = '\0';
     return 0;
 }
 
-/* The upstream id when it is an absolute IRI outside our own tag namespace
- * (so it cannot take a tag another entry will need) and not a script URL
- * (readers may follow an id as a link); else NULL, for a tag. */
-static const char *upstream_out_id(const struct tb_entry *e)
+const char *tb_store_upstream_id(const struct tb_entry *e)
 {
     if (is_absolute_iri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0 &&
         !tb_norm_is_script_url(e->id))
@@ -196,16 +197,16 @@ static int insert_as(struct put *p, const struct tb_entry *e, const struct tb__r
  * the UNIQUE constraint tells a taken id, sparing a lookup per entry. */
 static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
 {
-    const char *out_id = upstream_out_id(e);
+    const char *out_id = tb_store_upstream_id(e);
     const char *const cols[4] = {e->title, e->text, r->authors, r->categories};
-    char tag[TAG_LEN];
+    char tag[TB_STORE_TAG_SIZE];
     int64_t id;
     int rc = SQLITE_CONSTRAINT_UNIQUE;
 
     if (out_id != NULL)
         rc = insert_as(p, e, r, out_id);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        rc = make_tag(p->source_name, e->key, tag);
+        rc = tb_store_tag_id(p->source_name, e->key, tag);
         if (rc != 0)
             return rc;
         rc = insert_as(p, e, r, tag);
