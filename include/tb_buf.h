@@ -35,6 +35,13 @@ void tb_buf_reset(struct tb_buf *b);
  */
 TB_NODISCARD int tb_buf_add(struct tb_buf *b, const void *p, size_t n);
 
+/**
+ * Makes room for `n` more bytes in one allocation (of exactly that size),
+ * so that a caller who knows the final size avoids the doubling reallocs.
+ * Returns as tb_buf_add(); the contents stay as they were.
+ */
+TB_NODISCARD int tb_buf_reserve(struct tb_buf *b, size_t n);
+
 /** Appends a NUL-terminated string; as tb_buf_add(). */
 TB_NODISCARD int tb_buf_adds(struct tb_buf *b, const char *s);
 

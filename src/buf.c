@@ -56,6 +56,27 @@ static int grow(struct tb_buf *b, size_t n)
     return 0;
 }
 
+int tb_buf_reserve(struct tb_buf *b, size_t n)
+{
+    char *p;
+
+    if (n > b->cap || b->len > b->cap - n) {
+        tb_buf_free(b);
+        return TB_ETOOBIG;
+    }
+    if (b->len + n + 1 <= b->alloc)
+        return 0;
+    p = realloc(b->data, b->len + n + 1);
+    if (p == NULL) {
+        tb_buf_free(b);
+        return -ENOMEM;
+    }
+    p[b->len] = '\0';
+    b->data = p;
+    b->alloc = b->len + n + 1;
+    return 0;
+}
+
 int tb_buf_add(struct tb_buf *b, const void *p, size_t n)
 {
     int rc = grow(b, n);

@@ -1012,26 +1012,68 @@ static void load_opml(struct ctx *x, const struct opml_ref *ref)
 
 /* ---- after reading ---------------------------------------------------- */
 
+/* Orders sources by URL, then by position in the config (they are one
+ * array): the first of a run of equal URLs is the one defined first. */
+static int by_url(const void *a, const void *b)
+{
+    const struct tb_config_source *s = *(const struct tb_config_source *const *)a;
+    const struct tb_config_source *t = *(const struct tb_config_source *const *)b;
+    int c = strcmp(s->url, t->url);
+
+    return c ? c : (s > t) - (s < t);
+}
+
+/* For every source with the same (non-empty) URL as an earlier one, that
+ * earlier one in first[i], else NULL; sorted, not pairwise, so thousands of
+ * sources do not cost millions of comparisons. Returns NULL when out of
+ * memory. */
+static const struct tb_config_source **same_url(const struct tb_config *c)
+{
+    const struct tb_config_source **v = calloc(c->nsources + 1, sizeof(*v));
+    const struct tb_config_source **first = calloc(c->nsources + 1, sizeof(*first));
+    size_t i, n = 0, run = 0;
+
+    for (i = 0; v && i < c->nsources; i++) {
+        if (c->sources[i].url && *c->sources[i].url)
+            v[n++] = &c->sources[i];
+    }
+    if (v != NULL && first != NULL) {
+        qsort(v, n, sizeof(*v), by_url);
+        for (i = 1; i < n; i++) {
+            if (strcmp(v[run]->url, v[i]->url) != 0)
+                run = i;
+            else
+                first[v[i] - c->sources] = v[run];
+        }
+    }
+    free(v);
+    if (v == NULL) {
+        free(first);
+        return NULL;
+    }
+    return first;
+}
+
 static void check_sources(struct ctx *x)
 {
     const struct tb_config *c = x->c;
-    size_t i, j;
+    const struct tb_config_source **first = same_url(c);
+    size_t i;
 
-    for (i = 0; i < c->nsources; i++) {
-        const struct tb_config_source *s = &c->sources[i];
-
-        if (s->url == NULL) {
-            add_error(x, s->file, s->line, "source '%s': missing url", s->name);
-            continue;
-        }
-        for (j = 0; j < i; j++) {
-            if (*s->url && c->sources[j].url && strcmp(c->sources[j].url, s->url) == 0) {
-                add_error(x, s->file, s->line, "source '%s': same url as source '%s' (%s:%d)",
-                          s->name, c->sources[j].name, c->sources[j].file, c->sources[j].line);
-                break;
-            }
-        }
+    if (first == NULL) {
+        x->oom = 1;
+        return;
     }
+    for (i = 0; i < c->nsources; i++) {
+        const struct tb_config_source *s = &c->sources[i], *f = first[i];
+
+        if (s->url == NULL)
+            add_error(x, s->file, s->line, "source '%s': missing url", s->name);
+        else if (f != NULL)
+            add_error(x, s->file, s->line, "source '%s': same url as source '%s' (%s:%d)", s->name,
+                      f->name, f->file, f->line);
+    }
+    free(first);
 }
 
 static void check_topics(struct ctx *x)

@@ -844,7 +844,9 @@ static int parse_or_copy(struct san *s, const char *html, size_t len)
     if (memchr(html, '<', len) || memchr(html, '&', len))
         return simple(s, html, len) ? s->rc : parse(s, html, len);
     tb_buf_init(&plain, (size_t)INT_MAX);
-    rc = add_utf8(&plain, html, len);
+    rc = tb_buf_reserve(&plain, len);
+    if (rc == 0)
+        rc = add_utf8(&plain, html, len);
     if (rc == 0 && plain.len)
         on_chars(s, (const xmlChar *)plain.data, (int)plain.len);
     tb_buf_free(&plain);
@@ -863,6 +865,10 @@ static char *run(const char *html, size_t len, const char *base, int text)
     tb_buf_init(&s.out, SIZE_MAX / 2);
     tb_buf_init(&s.url, SIZE_MAX / 2);
     s.text = text;
+    /* The result is rarely much longer than the input: one allocation
+     * instead of a doubling series (the pool threads share one malloc arena). */
+    if (tb_buf_reserve(&s.out, len) != 0)
+        return NULL;
     xmlInitParser();
     s.base_url = base;
     if (parse_or_copy(&s, html ? html : "", html ? len : 0) == 0) {

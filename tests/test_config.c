@@ -204,6 +204,9 @@ static void test_errors(void)
         {"outside-section.ini", "outside-section.ini:1: key 'url' outside of any section"},
         {"same-url.ini", "same-url.ini:3: source 'b': same url as source 'a' "
                          "(CFG/same-url.ini:1)"},
+        {"same-url3.ini", "same-url3.ini:5: source 'x': same url as source 'z' "
+                          "(CFG/same-url3.ini:1)\nsame-url3.ini:7: source 'w': same url as "
+                          "source 'z' (CFG/same-url3.ini:1)"},
         {"missing-opml.ini", "missing-opml.ini:2: opml file 'CFG/no-such.opml': cannot read: No "
                              "such file or directory"},
         {"malformed-opml.ini", "malformed-opml.ini:2: opml file 'CFG/malformed.opml': malformed "
