@@ -675,7 +675,9 @@ static int set_ids(struct tb_feed *f, struct tb_entry *e, struct urls *m)
                 return -ENOMEM;
         }
         if (e->doi == NULL && doi(m, cand[i], buf, sizeof(buf)) == 0) {
-            e->doi = tb_arena_strdup(&f->arena, buf);
+            /* A DOI decoded from a URL's path can hold any byte: cleaned
+             * like every parsed string, so it is valid UTF-8. */
+            e->doi = tb__parse_str(f, buf, strlen(buf), 0);
             if (e->doi == NULL)
                 return -ENOMEM;
         }
