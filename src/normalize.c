@@ -577,6 +577,10 @@ static int doi_url(const struct purl *u, char *buf, size_t len)
             p++;
         if (p)
             rc = doi_at(p, buf, len);
+        /* The path is percent-decoded: bytes that are not UTF-8 (or not
+         * characters XML allows) make no DOI. */
+        if (rc == 0 && !tb__parse_clean(buf, strlen(buf)))
+            rc = -ENOENT;
     }
     parts_free(&x);
     return rc;
@@ -675,9 +679,7 @@ static int set_ids(struct tb_feed *f, struct tb_entry *e, struct urls *m)
                 return -ENOMEM;
         }
         if (e->doi == NULL && doi(m, cand[i], buf, sizeof(buf)) == 0) {
-            /* A DOI decoded from a URL's path can hold any byte: cleaned
-             * like every parsed string, so it is valid UTF-8. */
-            e->doi = tb__parse_str(f, buf, strlen(buf), 0);
+            e->doi = tb_arena_strdup(&f->arena, buf);
             if (e->doi == NULL)
                 return -ENOMEM;
         }

@@ -123,7 +123,7 @@ static int word_special(const unsigned char *u)
 
 /* Whether s[0..n) needs no cleaning at all (the common case: no copy).
  * Printable ASCII is skipped 8 bytes at a time. */
-static int is_clean(const char *s, size_t n)
+int tb__parse_clean(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, k;
@@ -159,7 +159,7 @@ char *tb__parse_str(struct tb_feed *f, const char *s, size_t n, int trim)
         s++, n--;
     while (trim && n > 0 && is_space(s[n - 1]))
         n--;
-    if (is_clean(s, n))
+    if (tb__parse_clean(s, n))
         return tb_arena_strndup(&f->arena, s, n);
     tb_buf_init(&b, n + 1);
     if (clean_utf8(&b, s, n, 0) != 0)
@@ -563,7 +563,7 @@ static int decode(struct tb_feed *f, const char *d, size_t len, const char *exte
             return rc;
         tb__parse_error(f, "unknown charset \"%s\", read as UTF-8", cs);
     }
-    if (is_clean(d, len)) {
+    if (tb__parse_clean(d, len)) {
         *out = d;
         *outlen = len;
         return 0;

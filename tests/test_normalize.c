@@ -182,6 +182,11 @@ static void test_doi(void)
         }
     }
     CHECK_EQ(tb_norm_doi("doi:10.1000/abcdefghijklmnop", buf, 10), -ENOSPC);
+    /* A decoded path that is not UTF-8 makes no DOI; one that is keeps it. */
+    CHECK_EQ(tb_norm_doi("https://dx.doi.org/10.1145/3690624.370b%C3%BA%9248", buf, sizeof(buf)),
+             -ENOENT);
+    CHECK_OK(tb_norm_doi("https://doi.org/10.1000/caf%C3%A9", buf, sizeof(buf)));
+    CHECK_STR(buf, "10.1000/caf\xc3\xa9");
 }
 
 static struct tb_entry *add(struct tb_feed *f, const char *id, const char *link, const char *title,
