@@ -502,12 +502,17 @@ static int prepare_all(struct tb_store *s, char *err, size_t errlen)
  * savepoint, and the first change to each page in it copies the page into
  * a journal that SQLite keeps in memory up to 64 KB and then in a file in
  * /var/tmp: a feed of 16 entries touches ~80 index pages, so a first cycle
- * of 5,000 sources wrote 2 GB there. Up to 1 MB stays in memory now. The
+ * of 5,000 sources wrote 2 GB there. Up to 1 MB stays in memory now (the
+ * store's VFS makes the move to a file past that work: store_vfs.c). The
  * memory statistics, which no one reads, cost a global mutex per malloc. */
+static int vfs_rc; /* configure_sqlite()'s VFS registration */
+
 static void configure_sqlite(void)
 {
     (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    /* Without it, a journal past the spill size failed with SQLITE_FULL. */
+    vfs_rc = tb__store_vfs_register();
 }
 
 int tb_store_open(struct tb_store **out, const char *path, int flags, char *err, size_t errlen)
@@ -520,6 +525,12 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
     (void)pthread_once(&once, configure_sqlite);
     if (s == NULL)
         return -ENOMEM;
+    if (vfs_rc != SQLITE_OK) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s: cannot register the store's SQLite VFS", path);
+        free(s);
+        return TB_ESTORE;
+    }
     s->flags = flags;
     /* A TEMP store is private to the one thread that opened it (merge), so
      * it can skip SQLite's per-call connection mutex; a daemon's store keeps

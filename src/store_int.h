@@ -58,6 +58,11 @@ struct tb_store {
     size_t nunindexed, aunindexed;   /* count, allocated */
 };
 
+/* Registers the store's VFS as SQLite's default (store_vfs.c): the
+ * default one with a savepoint journal's writes split. Once, before any
+ * database is opened. An SQLite result code. */
+int tb__store_vfs_register(void);
+
 /* Writes "what: sqlite3_errmsg" into err and returns TB_ESTORE. */
 int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *what);
 
