@@ -239,9 +239,9 @@ void tb_store_state_free(struct tb_store_state *v, size_t n);
  */
 TB_NODISCARD int tb_store_checkpoint(struct tb_store *s, char *err, size_t errlen);
 
-/** Pages in the WAL after the last commit of a TB_STORE_CHECKPOINT_LATER
- * store (0 before it, and for other stores). */
-size_t tb_store_wal_pages(const struct tb_store *s);
+/** Bytes of pages in the WAL after the last commit of a
+ * TB_STORE_CHECKPOINT_LATER store (0 before it, and for other stores). */
+size_t tb_store_wal_bytes(const struct tb_store *s);
 
 /** 0 when a trivial query (SELECT 1) succeeds, else TB_ESTORE: for health checks. */
 TB_NODISCARD int tb_store_ping(struct tb_store *s);

@@ -56,10 +56,10 @@
 #define DEBOUNCE_MS 500
 #define DEBOUNCE_MAX_MS 2000
 #define MAX_CACHE_AGE 3600
-#define BACKLOG 24             /* polls fetched and waiting to be parsed or stored */
-#define BATCH_POLLS 64         /* polls stored in one transaction ... */
-#define BATCH_ENTRIES 5000     /* ... and entries (but at least one poll) */
-#define CHECKPOINT_PAGES 10000 /* WAL pages (40 MB) that start a checkpoint job */
+#define BACKLOG 24                          /* polls fetched and waiting to be parsed or stored */
+#define BATCH_POLLS 64                      /* polls stored in one transaction ... */
+#define BATCH_ENTRIES 5000                  /* ... and entries (but at least one poll) */
+#define CHECKPOINT_BYTES ((size_t)40 << 20) /* WAL growth that starts a checkpoint job */
 
 struct daemon;
 
@@ -150,7 +150,7 @@ struct daemon {
     uv_work_t store_work;       /* the store job */
     uv_work_t ckpt_work;        /* the checkpoint job */
     int checkpointing;          /* it is running */
-    size_t ckpt_from;           /* WAL pages when the last one started */
+    size_t ckpt_from;           /* WAL bytes when the last one started */
     struct src *storing;        /* the batch it stores (a list), or NULL when idle */
     size_t nstoring;            /* polls in that batch */
     size_t fetching;            /* polls started and not fetched yet */
@@ -620,21 +620,21 @@ static void after_ckpt_job(uv_work_t *w, int status)
     d->checkpointing = 0;
 }
 
-/* Starts a checkpoint job once the WAL has grown by CHECKPOINT_PAGES since
+/* Starts a checkpoint job once the WAL has grown by CHECKPOINT_BYTES since
  * the last one started (or since it started over), unless one is running. */
 static void kick_checkpoint(struct daemon *d)
 {
-    size_t pages = tb_store_wal_pages(d->wstore);
+    size_t bytes = tb_store_wal_bytes(d->wstore);
 
-    if (pages < d->ckpt_from)
+    if (bytes < d->ckpt_from)
         d->ckpt_from = 0;
-    if (d->checkpointing || pages - d->ckpt_from < CHECKPOINT_PAGES)
+    if (d->checkpointing || bytes - d->ckpt_from < CHECKPOINT_BYTES)
         return;
-    d->ckpt_from = pages;
+    d->ckpt_from = bytes;
     d->checkpointing = 1;
     d->ckpt_work.data = d;
     if (uv_queue_work(&d->loop, &d->ckpt_work, ckpt_job, after_ckpt_job) != 0)
-        d->checkpointing = 0; /* the store's own checkpoints remain, past WAL_HARD_PAGES */
+        d->checkpointing = 0; /* the store's own checkpoints remain, past 100 MB of WAL */
 }
 
 /* Back on the loop: the batch's new rowids wait to be published, and its

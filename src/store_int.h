@@ -53,10 +53,16 @@ struct tb_store {
     int flags;                        /* TB_STORE_* given to tb_store_open() */
     int fts_stale;                    /* TB_STORE_TEMP: entries not yet in the FTS index */
     int in_txn;                       /* between tb_store_begin() and tb_store_commit() */
-    size_t wal_pages;                /* TB_STORE_CHECKPOINT_LATER: WAL size after the last commit */
+    int page_size;                    /* the database's, in bytes */
+    size_t wal_bytes;                /* TB_STORE_CHECKPOINT_LATER: WAL size after the last commit */
     struct tb__unindexed *unindexed; /* entries inserted in this transaction, indexed at its end */
     size_t nunindexed, aunindexed;   /* count, allocated */
 };
+
+/* Registers the store's VFS as SQLite's default (store_vfs.c): the
+ * default one with a savepoint journal's writes split. Once, before any
+ * database is opened. An SQLite result code. */
+int tb__store_vfs_register(void);
 
 /* Writes "what: sqlite3_errmsg" into err and returns TB_ESTORE. */
 int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *what);

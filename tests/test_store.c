@@ -180,7 +180,8 @@ static void test_migrations(void)
                    0),
              0);
     CHECK_STR(q_text(s, "PRAGMA journal_mode", 0), "wal");
-    CHECK_EQ(q_int(s, "PRAGMA wal_autocheckpoint", 0), 10000);
+    CHECK_EQ(q_int(s, "PRAGMA wal_autocheckpoint", 0), 5120); /* 40 MB */
+    CHECK_EQ(q_int(s, "PRAGMA page_size", 0), 8192);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(q_int(s, "PRAGMA foreign_keys", 0), 0); /* checked by fk_ok() instead */
     CHECK_EQ(q_int(s,
@@ -501,19 +502,19 @@ static void test_checkpoint_later(void)
     int64_t a = source(w, "a");
     size_t one, two;
 
-    CHECK_EQ(tb_store_wal_pages(c), 0);
+    CHECK_EQ(tb_store_wal_bytes(c), 0);
     add(f1, "k1", NULL, "First");
     add(f2, "k2", NULL, "Second");
     add(f3, "k3", NULL, "Third");
     put(w, a, f1, 1);
-    one = tb_store_wal_pages(w);
+    one = tb_store_wal_bytes(w);
     CHECK(one > 0);
     put(w, a, f2, 2);
-    two = tb_store_wal_pages(w);
+    two = tb_store_wal_bytes(w);
     CHECK(two > one); /* no checkpoint of its own */
     CHECK_OK(tb_store_checkpoint(c, errbuf, sizeof(errbuf)));
     put(w, a, f3, 3);
-    CHECK(tb_store_wal_pages(w) < two); /* started over */
+    CHECK(tb_store_wal_bytes(w) < two); /* started over */
     CHECK_EQ(q_int(c, "SELECT count(*) FROM entries", 0), 3);
     CHECK_EQ(count_matches(c, "third"), 1);
     tb_feed_free(f1);
@@ -929,6 +930,62 @@ static void test_bulk(void)
     rm_db("bulk.db");
 }
 
+/* A feed that rewrites many stored entries inside a batch: its savepoint
+ * journal (the old content of every page it changes, ~2.5 MB here) grows
+ * past what SQLite keeps in memory and goes to a temporary file. SQLite
+ * 3.40 copies the in-memory part there in one write of the spill size,
+ * which its unix VFS truncates to 128 KB: with a larger spill every such
+ * feed failed with "database or disk is full". */
+static void test_large_savepoint(void)
+{
+    static char titles[40][256], abstracts[40][4096];
+    struct tb_store *s = open_db("ls.db", TB_STORE_CHECKPOINT_LATER);
+    int64_t a = source(s, "a");
+    size_t nseed = read_seed(titles, abstracts, 40), bytes = 0;
+    struct tb_feed *f = bulk_feed(0, 600, titles, abstracts, nseed ? nseed : 1, &bytes);
+    struct tb_entry *e;
+
+    CHECK_EQ(put(s, a, f, 1).added, 600);
+    for (e = f->entries; e != NULL; e = e->next)
+        e->title = S(f, "Rewritten");
+    CHECK_OK(tb_store_begin(s, errbuf, sizeof(errbuf)));
+    CHECK_EQ(put(s, a, f, 2).updated, 600);
+    CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entries WHERE title = 'Rewritten'", 0), 600);
+    CHECK_EQ(count_matches(s, "rewritten"), 600);
+    CHECK(fts_ok(s));
+    tb_feed_free(f);
+    tb_store_close(s);
+    rm_db("ls.db");
+}
+
+/* A database made with 4 KB pages (before new ones got 8 KB) keeps them,
+ * with its WAL still bounded at 40 MB, and takes new entries. */
+static void test_old_page_size(void)
+{
+    struct tb_store *s;
+    struct tb_feed *f = tb_feed_new();
+    sqlite3 *raw = NULL;
+
+    CHECK_EQ(sqlite3_open(path("p4.db"), &raw), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(raw,
+                          "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
+                          " CREATE TABLE older(x);",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    sqlite3_close(raw);
+    s = open_db("p4.db", 0);
+    CHECK_EQ(q_int(s, "PRAGMA page_size", 0), 4096);
+    CHECK_EQ(q_int(s, "PRAGMA wal_autocheckpoint", 0), 10240);
+    add(f, "k", NULL, "Stored in small pages about otters");
+    CHECK_EQ(put(s, source(s, "a"), f, 1).added, 1);
+    CHECK_EQ(count_matches(s, "otters"), 1);
+    CHECK(fts_ok(s));
+    tb_feed_free(f);
+    tb_store_close(s);
+    rm_db("p4.db");
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/tb_store_XXXXXX");
@@ -952,6 +1009,8 @@ int main(void)
     test_batch();
     test_batch_index();
     test_bulk();
+    test_large_savepoint();
+    test_old_page_size();
     rmdir(dir);
     CHECK_DONE();
 }
