@@ -162,23 +162,23 @@ static int word_special(const unsigned char *p)
     return (((v - ones * 0x20) & ~v) | v) & high ? 1 : 0;
 }
 
-/* Whether s needs no cleaning. Printable ASCII, most of any text, is
- * skipped 8 bytes at a time. */
-static int is_clean(const char *s)
+/* Whether the n bytes of s need no cleaning. Printable ASCII, most of any
+ * text, is skipped 8 bytes at a time. */
+static int is_clean(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
     uint32_t c;
-    size_t n;
+    size_t k;
 
     while (p < end) {
         if (end - p >= 8 && !word_special(p)) {
             p += 8;
             continue;
         }
-        n = utf8_seq(p, &c);
-        if (n == 0 || !xml_char(c))
+        k = utf8_seq(p, &c);
+        if (k == 0 || !xml_char(c))
             return 0;
-        p += n;
+        p += k;
     }
     return 1;
 }
@@ -191,7 +191,7 @@ int tb__pub_clean(const char *s, struct tb_buf *scratch, const char **out)
     int rc = 0;
 
     *out = s;
-    if (s == NULL || is_clean(s))
+    if (s == NULL || is_clean(s, strlen(s)))
         return 0;
     tb_buf_reset(scratch);
     rc = tb_buf_add(scratch, "", 0);
@@ -306,37 +306,49 @@ static const char *const text_escapes[256] = {
     ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;", ['\r'] = "&#13;",
 };
 
+/* Whether one of the 8 bytes of v is c. */
+static int word_has(uint64_t v, unsigned char c)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+
+    v ^= ones * c;
+    return ((v - ones) & ~v & (ones * 0x80)) != 0;
+}
+
+/* How many of the n bytes of s come before the first one text_escapes
+ * replaces (n when none): 8 bytes at a time while no word holds one. */
+static size_t unescaped_run(const char *s, size_t n)
+{
+    size_t i = 0;
+    uint64_t v;
+
+    for (; n - i >= 8; i += 8) {
+        memcpy(&v, s + i, sizeof(v));
+        if (word_has(v, '<') || word_has(v, '>') || word_has(v, '&') || word_has(v, '"') ||
+            word_has(v, '\r'))
+            break;
+    }
+    while (i < n && text_escapes[(unsigned char)s[i]] == NULL)
+        i++;
+    return i;
+}
+
 /* Escapes the n bytes of s as xmlEncodeSpecialChars() would, into buf.
  * Returns 0 or buf's error. */
 static int escape_text(const char *s, size_t n, struct tb_buf *buf)
 {
-    size_t i, run = 0;
+    size_t i = 0, run;
     int rc = 0;
 
     tb_buf_reset(buf);
-    for (i = 0; rc == 0 && i < n; i++) {
-        const char *rep = text_escapes[(unsigned char)s[i]];
-
-        if (rep == NULL)
-            continue;
-        rc = tb_buf_add(buf, s + run, i - run);
-        if (rc == 0)
-            rc = tb_buf_adds(buf, rep);
-        run = i + 1;
+    while (rc == 0 && i < n) {
+        run = unescaped_run(s + i, n - i);
+        rc = tb_buf_add(buf, s + i, run);
+        i += run;
+        if (rc == 0 && i < n)
+            rc = tb_buf_adds(buf, text_escapes[(unsigned char)s[i++]]);
     }
-    return rc ? rc : tb_buf_add(buf, s + run, n - run);
-}
-
-/* Whether escaping leaves the n bytes of s as they are. */
-static int needs_no_escape(const char *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (text_escapes[(unsigned char)s[i]] != NULL)
-            return 0;
-    }
-    return 1;
+    return rc;
 }
 
 /* Writes the n bytes of v, escaped, a bounded piece at a time. */
@@ -357,21 +369,24 @@ static void write_escaped(struct tb__xml *x, const char *v, size_t n)
 
 void tb__xml_text(struct tb__xml *x, const char *text)
 {
-    const char *v;
+    const char *v = text;
     size_t n;
-    int rc;
+    int rc = 0;
 
     if (x->rc || text == NULL)
         return;
-    rc = tb__pub_clean(text, &x->scratch, &v);
+    n = strlen(text);
+    if (!is_clean(text, n)) {
+        rc = tb__pub_clean(text, &x->scratch, &v);
+        n = rc ? 0 : x->scratch.len;
+    }
     if (rc) {
         tb__xml_fail(x, rc);
         return;
     }
     /* Escaped here, the text goes to the writer raw: the bytes WriteString
      * would give, without its copy of the whole text and its strlen. */
-    n = strlen(v);
-    if (!needs_no_escape(v, n))
+    if (unescaped_run(v, n) < n)
         write_escaped(x, v, n);
     else if (n > INT_MAX)
         tb__xml_fail(x, TB_ETOOBIG);

@@ -177,23 +177,56 @@ static const char *const html_escapes[256] = {
     ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;",
 };
 
+/* Whether one of the 8 bytes of v is c. */
+static int word_has(uint64_t v, unsigned char c)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+
+    v ^= ones * c;
+    return ((v - ones) & ~v & (ones * 0x80)) != 0;
+}
+
+/* How many of the n bytes at p, in whole words of 8, have no byte that
+ * html_escapes lists (C0 controls, '&', '<', '>', '"'): what
+ * emit_escaped() may copy without looking at each byte. */
+static size_t plain_words(const char *p, size_t n)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    size_t i = 0;
+    uint64_t v;
+
+    for (; n - i >= 8; i += 8) {
+        memcpy(&v, p + i, sizeof(v));
+        if (((v - ones * 0x20) & ~v & (ones * 0x80)) || word_has(v, '&') || word_has(v, '<') ||
+            word_has(v, '>') || word_has(v, '"'))
+            break;
+    }
+    return i;
+}
+
 /* Writes text escaped for HTML (attribute values also escape '"'); drops C0
  * control characters other than tab, newline and carriage return, which are
  * not allowed in XML and so could not be republished in Atom. */
 static void emit_escaped(struct san *s, const char *p, size_t n, int attr)
 {
-    size_t run = 0, i;
+    size_t run = 0, i = 0;
     const char *rep;
 
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
+    while (i < n) {
+        unsigned char c;
 
+        i += plain_words(p + i, n - i);
+        if (i >= n)
+            break;
+        c = (unsigned char)p[i];
         rep = html_escapes[c];
-        if (rep == NULL || (c == '"' && !attr))
+        if (rep == NULL || (c == '"' && !attr)) {
+            i++;
             continue;
+        }
         emit(s, p + run, i - run);
         emits(s, rep);
-        run = i + 1;
+        run = ++i;
     }
     emit(s, p + run, n - run);
 }
