@@ -286,13 +286,41 @@ void tb__xml_end(struct tb__xml *x)
         tb__xml_fail(x, -EIO);
 }
 
+/* Whether s is printable ASCII that attribute escaping leaves as it is
+ * (no '<', '>', '&', '"'; tab, newline and carriage return become
+ * character references), and so clean too. */
+static int attr_verbatim(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&' || c == '"')
+            return 0;
+    }
+    return 1;
+}
+
 void tb__xml_attr(struct tb__xml *x, const char *name, const char *value)
 {
     const char *v;
+    size_t n;
     int rc;
 
     if (x->rc || value == NULL)
         return;
+    /* Most values (rel, type, URLs, terms) need no escaping: written raw
+     * between the writer's own start and end of the attribute, they come
+     * out as WriteAttribute would write them, without its serializer. */
+    n = strlen(value);
+    if (n <= INT_MAX && attr_verbatim(value, n)) {
+        if (xmlTextWriterStartAttribute(x->w, BAD_CAST name) < 0 ||
+            xmlTextWriterWriteRawLen(x->w, BAD_CAST value, (int)n) < 0 ||
+            xmlTextWriterEndAttribute(x->w) < 0)
+            tb__xml_fail(x, -EIO);
+        return;
+    }
     rc = tb__pub_clean(value, &x->scratch, &v);
     if (rc)
         tb__xml_fail(x, rc);

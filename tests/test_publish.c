@@ -522,6 +522,62 @@ static void our_text(const char *text, struct tb_buf *out)
     CHECK_OK(tb__xml_close(&x));
 }
 
+/* <e a="value"/> through xmlTextWriterWriteAttribute() and through
+ * tb__xml_attr(), which writes most values raw: the same bytes. */
+static void test_attr_values(void)
+{
+    static const char *const values[] = {
+        "",
+        "alternate",
+        "http://x/?a=1&b=2",
+        "a\"b",
+        "<x>",
+        "tab\there",
+        "line\nbreak",
+        "\r",
+        "caf\xc3\xa9",
+        "~",
+        " lead and trail ",
+        "'single'",
+    };
+    struct tb_buf want, got;
+    struct tb__xml x;
+    size_t i;
+
+    tb_buf_init(&want, CAP);
+    tb_buf_init(&got, CAP);
+    for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        xmlBufferPtr b = xmlBufferCreate();
+        xmlTextWriterPtr w = xmlNewTextWriterMemory(b, 0);
+
+        CHECK(w != NULL && xmlTextWriterSetIndent(w, 1) >= 0);
+        CHECK(xmlTextWriterStartDocument(w, NULL, "UTF-8", NULL) >= 0); /* as tb__xml_open() */
+        CHECK(xmlTextWriterStartElement(w, BAD_CAST "e") >= 0);
+        CHECK(xmlTextWriterWriteAttribute(w, BAD_CAST "a", BAD_CAST values[i]) >= 0);
+        CHECK(xmlTextWriterEndElement(w) >= 0);
+        xmlFreeTextWriter(w);
+        tb_buf_reset(&want);
+        CHECK_OK(tb_buf_add(&want, xmlBufferContent(b), (size_t)xmlBufferLength(b)));
+        xmlBufferFree(b);
+        tb_buf_reset(&got);
+        CHECK_OK(tb__xml_open(&x, &got));
+        x.discard = 1; /* no XML declaration */
+        CHECK(xmlTextWriterFlush(x.w) >= 0);
+        x.discard = 0;
+        tb__xml_start(&x, "e");
+        tb__xml_attr(&x, "a", values[i]);
+        tb__xml_end(&x);
+        CHECK(xmlTextWriterFlush(x.w) >= 0);
+        x.discard = 1;
+        CHECK_OK(tb__xml_close(&x));
+        /* want has the XML declaration before the element. */
+        CHECK(got.len > 8 && want.len > got.len);
+        CHECK_STR(got.data ? got.data : "", want.data ? want.data + want.len - got.len : "");
+    }
+    tb_buf_free(&want);
+    tb_buf_free(&got);
+}
+
 /* Element text escaped by hand (8 bytes at a time) is what libxml2's own
  * escaping gives, whatever the offset of each special byte and the length
  * of the clean runs around it. */
@@ -742,6 +798,7 @@ int main(void)
     test_stream(f->entries);
     test_render(f->entries);
     test_text_escaping();
+    test_attr_values();
     test_rfc3339();
     test_json_summary();
     test_write_file();
