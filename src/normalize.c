@@ -90,6 +90,11 @@ static CURLU *parse_http(const char *url, int *https)
         return NULL;
     while (isspace((unsigned char)*url))
         url++;
+    /* curl takes the scheme from the letters before the first ':', so it
+     * could find http or https in nothing else: ids such as "oai:..." or
+     * "tag:..." (half of what reaches here) need no parser. */
+    if (strncasecmp(url, "http:", 5) != 0 && strncasecmp(url, "https:", 6) != 0)
+        return NULL;
     n = strlen(url);
     while (n && isspace((unsigned char)url[n - 1]))
         n--;
