@@ -350,8 +350,17 @@ static char *simple_link(const struct purl *p)
     int rc;
 
     tb_buf_init(&b, (size_t)-1 / 2);
-    rc = tb_buf_addf(&b, "%s://%s%s%s%s", p->https ? "https" : "http", sp->host,
-                     sp->port ? ":" : "", sp->port ? sp->port : "", sp->path);
+    /* Appended piece by piece: a printf format here cost more than the
+     * rest of the link (two vsnprintf passes per entry). */
+    rc = tb_buf_adds(&b, p->https ? "https://" : "http://");
+    if (rc == 0)
+        rc = tb_buf_adds(&b, sp->host);
+    if (rc == 0 && sp->port)
+        rc = tb_buf_add(&b, ":", 1);
+    if (rc == 0 && sp->port)
+        rc = tb_buf_adds(&b, sp->port);
+    if (rc == 0)
+        rc = tb_buf_adds(&b, sp->path);
     if (rc == 0 && sp->query)
         rc = filter_query(sp->query, &kept);
     if (rc == 0 && add_query_fragment(&b, kept, NULL) == 0)
