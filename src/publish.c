@@ -3,6 +3,7 @@
  * cleaning, an xmlTextWriter on a tb_buf) and the Atom 1.0 writer.
  */
 #include "publish_int.h"
+#include "scan_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -151,19 +152,8 @@ static int xml_char(uint32_t c)
     return c != 0xfffe && c != 0xffff;
 }
 
-/* Whether any of the 8 bytes at p is below 0x20 or above 0x7f (the
- * classic "has a byte less than n" test, exact for n <= 0x80). */
-static int word_special(const unsigned char *p)
-{
-    const uint64_t ones = UINT64_C(0x0101010101010101), high = ones * 0x80;
-    uint64_t v;
-
-    memcpy(&v, p, sizeof(v));
-    return (((v - ones * 0x20) & ~v) | v) & high ? 1 : 0;
-}
-
 /* Whether the n bytes of s need no cleaning. Printable ASCII, most of any
- * text, is skipped 8 bytes at a time. */
+ * text, is skipped a block at a time. */
 static int is_clean(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
@@ -171,10 +161,10 @@ static int is_clean(const char *s, size_t n)
     size_t k;
 
     while (p < end) {
-        if (end - p >= 8 && !word_special(p)) {
-            p += 8;
-            continue;
-        }
+        p += tb__scan_plain((const char *)p, (size_t)(end - p), TB__SCAN_C0 | TB__SCAN_HIGH, NULL,
+                            0);
+        if (p >= end)
+            break;
         k = utf8_seq(p, &c);
         if (k == 0 || !xml_char(c))
             return 0;
@@ -334,28 +324,12 @@ static const char *const text_escapes[256] = {
     ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;", ['\r'] = "&#13;",
 };
 
-/* Whether one of the 8 bytes of v is c. */
-static int word_has(uint64_t v, unsigned char c)
-{
-    const uint64_t ones = UINT64_C(0x0101010101010101);
-
-    v ^= ones * c;
-    return ((v - ones) & ~v & (ones * 0x80)) != 0;
-}
-
 /* How many of the n bytes of s come before the first one text_escapes
- * replaces (n when none): 8 bytes at a time while no word holds one. */
+ * replaces (n when none). */
 static size_t unescaped_run(const char *s, size_t n)
 {
-    size_t i = 0;
-    uint64_t v;
+    size_t i = tb__scan_plain(s, n, 0, "<>&\"\r", 5);
 
-    for (; n - i >= 8; i += 8) {
-        memcpy(&v, s + i, sizeof(v));
-        if (word_has(v, '<') || word_has(v, '>') || word_has(v, '&') || word_has(v, '"') ||
-            word_has(v, '\r'))
-            break;
-    }
     while (i < n && text_escapes[(unsigned char)s[i]] == NULL)
         i++;
     return i;

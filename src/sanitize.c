@@ -6,6 +6,7 @@
  */
 #include "tb_sanitize.h"
 #include "tb_buf.h"
+#include "scan_int.h"
 
 #include <curl/curl.h>
 #include <libxml/HTMLparser.h>
@@ -177,33 +178,6 @@ static const char *const html_escapes[256] = {
     ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;",
 };
 
-/* Whether one of the 8 bytes of v is c. */
-static int word_has(uint64_t v, unsigned char c)
-{
-    const uint64_t ones = UINT64_C(0x0101010101010101);
-
-    v ^= ones * c;
-    return ((v - ones) & ~v & (ones * 0x80)) != 0;
-}
-
-/* How many of the n bytes at p, in whole words of 8, have no byte that
- * html_escapes lists (C0 controls, '&', '<', '>', '"'): what
- * emit_escaped() may copy without looking at each byte. */
-static size_t plain_words(const char *p, size_t n)
-{
-    const uint64_t ones = UINT64_C(0x0101010101010101);
-    size_t i = 0;
-    uint64_t v;
-
-    for (; n - i >= 8; i += 8) {
-        memcpy(&v, p + i, sizeof(v));
-        if (((v - ones * 0x20) & ~v & (ones * 0x80)) || word_has(v, '&') || word_has(v, '<') ||
-            word_has(v, '>') || word_has(v, '"'))
-            break;
-    }
-    return i;
-}
-
 /* Writes text escaped for HTML (attribute values also escape '"'); drops C0
  * control characters other than tab, newline and carriage return, which are
  * not allowed in XML and so could not be republished in Atom. */
@@ -215,7 +189,8 @@ static void emit_escaped(struct san *s, const char *p, size_t n, int attr)
     while (i < n) {
         unsigned char c;
 
-        i += plain_words(p + i, n - i);
+        /* Whole blocks without a byte html_escapes lists are copied as they are. */
+        i += tb__scan_plain(p + i, n - i, TB__SCAN_C0, "&<>\"", 4);
         if (i >= n)
             break;
         c = (unsigned char)p[i];

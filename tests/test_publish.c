@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "../src/publish_int.h"
+#include "../src/scan_int.h"
 #include "check.h"
 
 #define CAP (16u << 20)
@@ -610,6 +611,46 @@ static void test_text_escaping(void)
     tb_buf_free(&got);
 }
 
+/* The block scan stops at the block holding the first byte of interest,
+ * for each kind of byte, at every offset, in texts of every length. */
+static void test_scan(void)
+{
+    static const struct {
+        unsigned char c; /* the byte planted */
+        int flags;       /* scan flags */
+        int stops;       /* whether the scan must stop at it */
+    } rows[] = {
+        {0x01, TB__SCAN_C0, 1},
+        {0x1f, TB__SCAN_C0, 1},
+        {0x20, TB__SCAN_C0, 0},
+        {0x80, TB__SCAN_C0, 0},
+        {0xff, TB__SCAN_C0, 0},
+        {0x80, TB__SCAN_HIGH, 1},
+        {0xff, TB__SCAN_HIGH, 1},
+        {0x7f, TB__SCAN_HIGH, 0},
+        {0x01, TB__SCAN_HIGH, 0},
+        {'<', 0, 1},
+        {'"', 0, 1},
+        {'\r', 0, 1},
+        {'=', 0, 0},
+        {0xbc, 0, 0},
+    };
+    char text[80];
+    size_t i, n, at, want;
+
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        for (n = 0; n < sizeof(text); n++) {
+            for (at = 0; at <= n; at++) {
+                memset(text, 'a', sizeof(text));
+                if (at < n)
+                    text[at] = (char)rows[i].c;
+                want = (rows[i].stops && at < n ? at : n) / TB__SCAN_STEP * TB__SCAN_STEP;
+                CHECK_EQ(tb__scan_plain(text, n, rows[i].flags, "<\"\r", 3), want);
+            }
+        }
+    }
+}
+
 /* The date formatter agrees with gmtime_r on edges, leap days and a spread
  * of values over years 1..9999, and refuses what lies outside. */
 static void test_rfc3339(void)
@@ -797,6 +838,7 @@ int main(void)
     test_dates(f->entries);
     test_stream(f->entries);
     test_render(f->entries);
+    test_scan();
     test_text_escaping();
     test_attr_values();
     test_rfc3339();
