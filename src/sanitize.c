@@ -764,27 +764,11 @@ static size_t simple_markup(struct san *s, const char *p, size_t n, unsigned cha
     return k + 1;
 }
 
-/* Whether one of the 8 bytes in v is zero (the classic exact test). */
-static uint64_t has_zero(uint64_t v)
-{
-    const uint64_t ones = UINT64_C(0x0101010101010101);
-
-    return (v - ones) & ~v & ones * 0x80;
-}
-
 /* The end of the run of ASCII text bytes (not NUL, '<' or '&') from i,
- * 8 bytes at a time while none of them ends it. */
+ * a block at a time while none of them ends it. */
 static size_t plain_run(const char *p, size_t i, size_t len)
 {
-    const uint64_t ones = UINT64_C(0x0101010101010101);
-    uint64_t v;
-
-    for (; len - i >= 8; i += 8) {
-        memcpy(&v, p + i, sizeof(v));
-        if (has_zero(v) | has_zero(v ^ (ones * '<')) | has_zero(v ^ (ones * '&')) |
-            (v & ones * 0x80))
-            break;
-    }
+    i += tb__scan_plain(p + i, len - i, TB__SCAN_HIGH, "<&\0", 3);
     for (; i < len; i++) {
         unsigned char c = (unsigned char)p[i];
 

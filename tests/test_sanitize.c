@@ -229,9 +229,12 @@ static void test_html(void)
 static void test_escaping_offsets(void)
 {
     /* What each special is written as in the input, and comes out as. */
-    static const char *const in[] = {"&amp;", "&lt;", "&gt;", "\"", "\x01", "\t", "\xc3\xa9"};
-    static const char *const text_out[] = {"&amp;", "&lt;", "&gt;", "\"", "", "\t", "\xc3\xa9"};
-    static const char *const attr_out[] = {"&amp;", "&lt;", "&gt;", "&quot;", "", "\t", "\xc3\xa9"};
+    static const char *const in[] = {"&amp;", "&lt;", "&gt;",     "\"",
+                                     "\x01",  "\t",   "\xc3\xa9", "<b>b</b>"};
+    static const char *const text_out[] = {"&amp;", "&lt;", "&gt;",     "\"",
+                                           "",      "\t",   "\xc3\xa9", "<b>b</b>"};
+    static const char *const attr_out[] = {"&amp;", "&lt;", "&gt;",     "&quot;",
+                                           "",      "\t",   "\xc3\xa9", "&lt;b&gt;b&lt;/b&gt;"};
     const char *run = "abcdefghijklmnopqrstuvw";
     char html[160], want[160], *out;
     size_t i, at, len;
