@@ -20,6 +20,7 @@
 /** Stop at bytes of 0x80 and above. */
 #define TB__SCAN_HIGH 2
 
+/** Bytes looked at together by tb__scan_plain(). */
 #if defined(__SSE2__)
 #define TB__SCAN_STEP 16
 #else
@@ -27,7 +28,7 @@
 #endif
 
 #if !defined(__SSE2__)
-/* Whether one of the 8 bytes of v is c. */
+/** Whether one of the 8 bytes of v is c. */
 static inline int tb__word_has(uint64_t v, unsigned char c)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101);
@@ -37,7 +38,7 @@ static inline int tb__word_has(uint64_t v, unsigned char c)
 }
 #endif
 
-/* Whether the block at p holds a byte to stop at. */
+/** Whether the TB__SCAN_STEP bytes at p hold one to stop at (see tb__scan_plain()). */
 static inline int tb__scan_block(const char *p, int flags, const char *stop, size_t nstop)
 {
     size_t i;
@@ -68,7 +69,7 @@ static inline int tb__scan_block(const char *p, int flags, const char *stop, siz
 #endif
 }
 
-/*
+/**
  * The length of the longest prefix of s[0..n) made of whole blocks of
  * TB__SCAN_STEP bytes holding no byte to stop at: below 0x20 (flags has
  * TB__SCAN_C0), 0x80 and above (TB__SCAN_HIGH), or one of the nstop bytes
