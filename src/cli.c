@@ -504,36 +504,38 @@ static void render_piece(void *ctx, size_t i)
     pc->rc = tb_publish_atom_render(r->ps, pc->pos, pc->first, pc->n, &pc->out);
 }
 
-/* Cuts the list of n entries into pieces; returns them, or NULL. */
-static struct piece *cut_list(const struct tb_entry *e, size_t n, size_t *npieces)
+/* Cuts the list of n entries into pieces and notes the head's facts
+ * (head_note()) on the way: one walk of the list, which is all this thread
+ * does between the dedupe and the rendering. Returns the pieces, or NULL. */
+static struct piece *cut_list(const struct tb_entry *e, size_t n, size_t *npieces, int64_t *newest,
+                              int *authorless)
 {
     size_t np = (n + RENDER_CHUNK - 1) / RENDER_CHUNK, i, k;
     struct piece *pc = calloc(np ? np : 1, sizeof(*pc));
 
     *npieces = np;
+    *newest = TB_TIME_NONE;
+    *authorless = 0;
     for (i = 0; pc != NULL && i < np; i++) {
         pc[i].first = e;
         pc[i].pos = i * RENDER_CHUNK;
         pc[i].n = n - pc[i].pos < RENDER_CHUNK ? n - pc[i].pos : RENDER_CHUNK;
         tb_buf_init(&pc[i].out, (size_t)1 << 30);
-        for (k = 0; k < pc[i].n && e != NULL; k++)
-            e = e->next;
+        for (k = 0; k < pc[i].n && e != NULL; k++, e = e->next)
+            head_note(e->published, e->updated, e->authors != NULL, newest, authorless);
     }
     return pc;
 }
 
-/* Writes the list's entries to stdout: the workers render pieces of it in
- * parallel while this thread writes the finished ones in order. */
-static int write_list(const struct tb_publish_stream *ps, const struct tb_entry *list, size_t n)
+/* Writes the pieces to stdout: the workers render them in parallel while
+ * this thread writes the finished ones in order. Frees the pieces. */
+static int write_list(const struct tb_publish_stream *ps, struct piece *pieces, size_t np)
 {
-    struct render r = {.ps = ps};
+    struct render r = {.ps = ps, .pieces = pieces};
     struct pool p;
-    size_t np, i;
-    int rc = -ENOMEM;
+    size_t i;
+    int rc = pool_start(&p, np, RENDER_WINDOW, render_piece, &r);
 
-    r.pieces = cut_list(list, n, &np);
-    if (r.pieces != NULL)
-        rc = pool_start(&p, np, RENDER_WINDOW, render_piece, &r);
     if (rc != 0) {
         free(r.pieces);
         return rc;
@@ -556,22 +558,29 @@ static int emit_deduped(struct tb_dedupe *dd, const char *title, size_t limit)
 {
     struct tb_publish_meta meta = {.id = "urn:tributary:merge", .title = title};
     struct tb_publish_stream *ps = NULL;
-    struct tb_entry *list, *e;
+    struct piece *pieces = NULL;
+    struct tb_entry *list;
     struct tb_buf doc;
-    size_t n;
+    size_t n, np = 0, i;
     int authorless = 0, rc;
 
     tb_buf_init(&doc, (size_t)1 << 30);
-    meta.updated = TB_TIME_NONE;
     rc = tb_dedupe_select(dd, limit, &list, &n);
-    for (e = rc == 0 ? list : NULL; e != NULL; e = e->next)
-        head_note(e->published, e->updated, e->authors != NULL, &meta.updated, &authorless);
+    if (rc == 0)
+        pieces = cut_list(list, n, &np, &meta.updated, &authorless);
+    if (rc == 0 && pieces == NULL)
+        rc = -ENOMEM;
     if (rc == 0)
         rc = tb_publish_atom_begin(&ps, &meta, authorless, &doc);
     if (rc == 0)
         rc = drain(&doc);
-    if (rc == 0)
-        rc = write_list(ps, list, n);
+    if (rc == 0) {
+        rc = write_list(ps, pieces, np);
+        pieces = NULL;
+    }
+    for (i = 0; pieces != NULL && i < np; i++)
+        tb_buf_free(&pieces[i].out);
+    free(pieces);
     rc = finish(ps, rc, &doc, "");
     tb_buf_free(&doc);
     return rc ? 1 : 0;

@@ -700,14 +700,40 @@ int tb_dedupe_put(struct tb_dedupe *d, const char *name, const struct tb_feed *f
 
 /* Selection. */
 
+/* A record's sort key, next to it: sorting these reads a record only for
+ * a tie, where sorting the records themselves read two per comparison. */
+struct skey {
+    int64_t t;     /* the record's sort_time */
+    struct rec *r; /* the record */
+};
+
 /* Newest first, ties by out_id: topic.c's ORDER BY sort_time DESC, out_id. */
 static int newest_first(const void *a, const void *b)
 {
-    const struct rec *x = *(struct rec *const *)a, *y = *(struct rec *const *)b;
+    const struct skey *x = a, *y = b;
 
-    if (x->sort_time != y->sort_time)
-        return x->sort_time > y->sort_time ? -1 : 1;
-    return strcmp(x->e.out_id, y->e.out_id);
+    if (x->t != y->t)
+        return x->t > y->t ? -1 : 1;
+    return strcmp(x->r->e.out_id, y->r->e.out_id);
+}
+
+/* Sorts d->recs newest first. Returns 0 or -ENOMEM. */
+static int sort_recs(struct tb_dedupe *d)
+{
+    struct skey *k = malloc((d->nrecs ? d->nrecs : 1) * sizeof(*k));
+    size_t i;
+
+    if (k == NULL)
+        return -ENOMEM;
+    for (i = 0; i < d->nrecs; i++) {
+        k[i].t = d->recs[i]->sort_time;
+        k[i].r = d->recs[i];
+    }
+    qsort(k, d->nrecs, sizeof(*k), newest_first);
+    for (i = 0; i < d->nrecs; i++)
+        d->recs[i] = k[i].r;
+    free(k);
+    return 0;
 }
 
 int tb_dedupe_select(struct tb_dedupe *d, size_t limit, struct tb_entry **first, size_t *n)
@@ -717,9 +743,10 @@ int tb_dedupe_select(struct tb_dedupe *d, size_t limit, struct tb_entry **first,
     size_t i;
 
     *first = NULL;
+    *n = 0;
+    if (d->nrecs > 1 && sort_recs(d) != 0)
+        return -ENOMEM;
     *n = limit == 0 || limit > d->nrecs ? d->nrecs : limit;
-    if (d->nrecs > 1)
-        qsort(d->recs, d->nrecs, sizeof(*d->recs), newest_first);
     for (i = 0; i < *n; i++) {
         r = d->recs[i];
         r->e.origin.id = r->origin->feed_id ? r->origin->feed_id

@@ -17,14 +17,26 @@ int tb_fetch_is_url(const char *s)
     return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
 }
 
-/* Reads a whole descriptor into the buffer, honouring its cap. */
-static int read_fd(int fd, struct tb_buf *body)
+/* Room left in the buffer's allocation that its cap allows filling. */
+static size_t room(const struct tb_buf *b)
+{
+    size_t r = b->alloc > b->len + 1 ? b->alloc - b->len - 1 : 0;
+
+    return r < b->cap - b->len ? r : b->cap - b->len;
+}
+
+/* Reads a whole descriptor into the buffer, honouring its cap. The size of
+ * a regular file (hint) is reserved first, so the file is read straight
+ * into the buffer by one read() rather than copied in through a chunk and
+ * a series of regrowths; what does not fit goes through the chunk. */
+static int read_fd(int fd, struct tb_buf *body, size_t hint)
 {
     char chunk[65536];
+    int rc = hint > 0 ? tb_buf_reserve(body, hint) : 0;
 
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        int rc;
+    while (rc == 0) {
+        size_t r = room(body);
+        ssize_t n = read(fd, r > 0 ? body->data + body->len : chunk, r > 0 ? r : sizeof(chunk));
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -32,10 +44,14 @@ static int read_fd(int fd, struct tb_buf *body)
             return -errno;
         if (n == 0)
             return 0;
-        rc = tb_buf_add(body, chunk, (size_t)n);
-        if (rc)
-            return rc;
+        if (r > 0) {
+            body->len += (size_t)n;
+            body->data[body->len] = '\0';
+        } else {
+            rc = tb_buf_add(body, chunk, (size_t)n);
+        }
     }
+    return rc;
 }
 
 static int read_file(const char *path, struct tb_buf *body, struct tb_fetch_info *info, char *err,
@@ -43,6 +59,7 @@ static int read_file(const char *path, struct tb_buf *body, struct tb_fetch_info
 {
     struct stat st;
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    size_t hint = 0;
     int rc;
 
     if (fd < 0) {
@@ -58,8 +75,10 @@ static int read_file(const char *path, struct tb_buf *body, struct tb_fetch_info
         }
         if (fd != STDIN_FILENO)
             info->mtime = (int64_t)st.st_mtime;
+        if (S_ISREG(st.st_mode) && st.st_size > 0)
+            hint = (uint64_t)st.st_size > body->cap ? body->cap + 1 : (size_t)st.st_size;
     }
-    rc = read_fd(fd, body);
+    rc = read_fd(fd, body, hint);
     if (fd != STDIN_FILENO)
         close(fd);
     if (rc)

@@ -90,6 +90,11 @@ static CURLU *parse_http(const char *url, int *https)
         return NULL;
     while (isspace((unsigned char)*url))
         url++;
+    /* curl takes the scheme from the letters before the first ':', so it
+     * could find http or https in nothing else: ids such as "oai:..." or
+     * "tag:..." (half of what reaches here) need no parser. */
+    if (strncasecmp(url, "http:", 5) != 0 && strncasecmp(url, "https:", 6) != 0)
+        return NULL;
     n = strlen(url);
     while (n && isspace((unsigned char)url[n - 1]))
         n--;
@@ -345,8 +350,17 @@ static char *simple_link(const struct purl *p)
     int rc;
 
     tb_buf_init(&b, (size_t)-1 / 2);
-    rc = tb_buf_addf(&b, "%s://%s%s%s%s", p->https ? "https" : "http", sp->host,
-                     sp->port ? ":" : "", sp->port ? sp->port : "", sp->path);
+    /* Appended piece by piece: a printf format here cost more than the
+     * rest of the link (two vsnprintf passes per entry). */
+    rc = tb_buf_adds(&b, p->https ? "https://" : "http://");
+    if (rc == 0)
+        rc = tb_buf_adds(&b, sp->host);
+    if (rc == 0 && sp->port)
+        rc = tb_buf_add(&b, ":", 1);
+    if (rc == 0 && sp->port)
+        rc = tb_buf_adds(&b, sp->port);
+    if (rc == 0)
+        rc = tb_buf_adds(&b, sp->path);
     if (rc == 0 && sp->query)
         rc = filter_query(sp->query, &kept);
     if (rc == 0 && add_query_fragment(&b, kept, NULL) == 0)

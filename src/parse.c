@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "parse_int.h"
+#include "scan_int.h"
 #include "tb_buf.h"
 
 /* windows-1252 0x80..0x9F; 0 marks the five undefined bytes. */
@@ -110,29 +111,17 @@ static int clean_utf8(struct tb_buf *b, const char *s, size_t n, int repair)
     return rc;
 }
 
-/* Whether one of the 8 bytes at u is below 0x20 or above 0x7f (the
- * classic "has a byte less than n" test, exact for n <= 0x80). */
-static int word_special(const unsigned char *u)
-{
-    const uint64_t ones = UINT64_C(0x0101010101010101), high = ones * 0x80;
-    uint64_t v;
-
-    memcpy(&v, u, sizeof(v));
-    return (((v - ones * 0x20) & ~v) | v) & high ? 1 : 0;
-}
-
 /* Whether s[0..n) needs no cleaning at all (the common case: no copy).
- * Printable ASCII is skipped 8 bytes at a time. */
+ * Printable ASCII is skipped a block at a time. */
 int tb__parse_clean(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, k;
 
     while (i < n) {
-        if (n - i >= 8 && !word_special(u + i)) {
-            i += 8;
-            continue;
-        }
+        i += tb__scan_plain(s + i, n - i, TB__SCAN_C0 | TB__SCAN_HIGH, NULL, 0);
+        if (i >= n)
+            break;
         if (u[i] >= 0x20 && u[i] < 0x80) {
             i++;
             continue;

@@ -3,6 +3,7 @@
  * cleaning, an xmlTextWriter on a tb_buf) and the Atom 1.0 writer.
  */
 #include "publish_int.h"
+#include "scan_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -151,34 +152,23 @@ static int xml_char(uint32_t c)
     return c != 0xfffe && c != 0xffff;
 }
 
-/* Whether any of the 8 bytes at p is below 0x20 or above 0x7f (the
- * classic "has a byte less than n" test, exact for n <= 0x80). */
-static int word_special(const unsigned char *p)
+/* Whether the n bytes of s need no cleaning. Printable ASCII, most of any
+ * text, is skipped a block at a time. */
+static int is_clean(const char *s, size_t n)
 {
-    const uint64_t ones = UINT64_C(0x0101010101010101), high = ones * 0x80;
-    uint64_t v;
-
-    memcpy(&v, p, sizeof(v));
-    return (((v - ones * 0x20) & ~v) | v) & high ? 1 : 0;
-}
-
-/* Whether s needs no cleaning. Printable ASCII, most of any text, is
- * skipped 8 bytes at a time. */
-static int is_clean(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
     uint32_t c;
-    size_t n;
+    size_t k;
 
     while (p < end) {
-        if (end - p >= 8 && !word_special(p)) {
-            p += 8;
-            continue;
-        }
-        n = utf8_seq(p, &c);
-        if (n == 0 || !xml_char(c))
+        p += tb__scan_plain((const char *)p, (size_t)(end - p), TB__SCAN_C0 | TB__SCAN_HIGH, NULL,
+                            0);
+        if (p >= end)
+            break;
+        k = utf8_seq(p, &c);
+        if (k == 0 || !xml_char(c))
             return 0;
-        p += n;
+        p += k;
     }
     return 1;
 }
@@ -191,7 +181,7 @@ int tb__pub_clean(const char *s, struct tb_buf *scratch, const char **out)
     int rc = 0;
 
     *out = s;
-    if (s == NULL || is_clean(s))
+    if (s == NULL || is_clean(s, strlen(s)))
         return 0;
     tb_buf_reset(scratch);
     rc = tb_buf_add(scratch, "", 0);
@@ -286,13 +276,41 @@ void tb__xml_end(struct tb__xml *x)
         tb__xml_fail(x, -EIO);
 }
 
+/* Whether s is printable ASCII that attribute escaping leaves as it is
+ * (no '<', '>', '&', '"'; tab, newline and carriage return become
+ * character references), and so clean too. */
+static int attr_verbatim(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&' || c == '"')
+            return 0;
+    }
+    return 1;
+}
+
 void tb__xml_attr(struct tb__xml *x, const char *name, const char *value)
 {
     const char *v;
+    size_t n;
     int rc;
 
     if (x->rc || value == NULL)
         return;
+    /* Most values (rel, type, URLs, terms) need no escaping: written raw
+     * between the writer's own start and end of the attribute, they come
+     * out as WriteAttribute would write them, without its serializer. */
+    n = strlen(value);
+    if (n <= INT_MAX && attr_verbatim(value, n)) {
+        if (xmlTextWriterStartAttribute(x->w, BAD_CAST name) < 0 ||
+            xmlTextWriterWriteRawLen(x->w, BAD_CAST value, (int)n) < 0 ||
+            xmlTextWriterEndAttribute(x->w) < 0)
+            tb__xml_fail(x, -EIO);
+        return;
+    }
     rc = tb__pub_clean(value, &x->scratch, &v);
     if (rc)
         tb__xml_fail(x, rc);
@@ -306,37 +324,33 @@ static const char *const text_escapes[256] = {
     ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;", ['\r'] = "&#13;",
 };
 
+/* How many of the n bytes of s come before the first one text_escapes
+ * replaces (n when none). */
+static size_t unescaped_run(const char *s, size_t n)
+{
+    size_t i = tb__scan_plain(s, n, 0, "<>&\"\r", 5);
+
+    while (i < n && text_escapes[(unsigned char)s[i]] == NULL)
+        i++;
+    return i;
+}
+
 /* Escapes the n bytes of s as xmlEncodeSpecialChars() would, into buf.
  * Returns 0 or buf's error. */
 static int escape_text(const char *s, size_t n, struct tb_buf *buf)
 {
-    size_t i, run = 0;
+    size_t i = 0, run;
     int rc = 0;
 
     tb_buf_reset(buf);
-    for (i = 0; rc == 0 && i < n; i++) {
-        const char *rep = text_escapes[(unsigned char)s[i]];
-
-        if (rep == NULL)
-            continue;
-        rc = tb_buf_add(buf, s + run, i - run);
-        if (rc == 0)
-            rc = tb_buf_adds(buf, rep);
-        run = i + 1;
+    while (rc == 0 && i < n) {
+        run = unescaped_run(s + i, n - i);
+        rc = tb_buf_add(buf, s + i, run);
+        i += run;
+        if (rc == 0 && i < n)
+            rc = tb_buf_adds(buf, text_escapes[(unsigned char)s[i++]]);
     }
-    return rc ? rc : tb_buf_add(buf, s + run, n - run);
-}
-
-/* Whether escaping leaves the n bytes of s as they are. */
-static int needs_no_escape(const char *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (text_escapes[(unsigned char)s[i]] != NULL)
-            return 0;
-    }
-    return 1;
+    return rc;
 }
 
 /* Writes the n bytes of v, escaped, a bounded piece at a time. */
@@ -357,21 +371,24 @@ static void write_escaped(struct tb__xml *x, const char *v, size_t n)
 
 void tb__xml_text(struct tb__xml *x, const char *text)
 {
-    const char *v;
+    const char *v = text;
     size_t n;
-    int rc;
+    int rc = 0;
 
     if (x->rc || text == NULL)
         return;
-    rc = tb__pub_clean(text, &x->scratch, &v);
+    n = strlen(text);
+    if (!is_clean(text, n)) {
+        rc = tb__pub_clean(text, &x->scratch, &v);
+        n = rc ? 0 : x->scratch.len;
+    }
     if (rc) {
         tb__xml_fail(x, rc);
         return;
     }
     /* Escaped here, the text goes to the writer raw: the bytes WriteString
      * would give, without its copy of the whole text and its strlen. */
-    n = strlen(v);
-    if (!needs_no_escape(v, n))
+    if (unescaped_run(v, n) < n)
         write_escaped(x, v, n);
     else if (n > INT_MAX)
         tb__xml_fail(x, TB_ETOOBIG);

@@ -6,6 +6,7 @@
  */
 #include "tb_sanitize.h"
 #include "tb_buf.h"
+#include "scan_int.h"
 
 #include <curl/curl.h>
 #include <libxml/HTMLparser.h>
@@ -182,18 +183,25 @@ static const char *const html_escapes[256] = {
  * not allowed in XML and so could not be republished in Atom. */
 static void emit_escaped(struct san *s, const char *p, size_t n, int attr)
 {
-    size_t run = 0, i;
+    size_t run = 0, i = 0;
     const char *rep;
 
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
+    while (i < n) {
+        unsigned char c;
 
+        /* Whole blocks without a byte html_escapes lists are copied as they are. */
+        i += tb__scan_plain(p + i, n - i, TB__SCAN_C0, "&<>\"", 4);
+        if (i >= n)
+            break;
+        c = (unsigned char)p[i];
         rep = html_escapes[c];
-        if (rep == NULL || (c == '"' && !attr))
+        if (rep == NULL || (c == '"' && !attr)) {
+            i++;
             continue;
+        }
         emit(s, p + run, i - run);
         emits(s, rep);
-        run = i + 1;
+        run = ++i;
     }
     emit(s, p + run, n - run);
 }
@@ -756,27 +764,11 @@ static size_t simple_markup(struct san *s, const char *p, size_t n, unsigned cha
     return k + 1;
 }
 
-/* Whether one of the 8 bytes in v is zero (the classic exact test). */
-static uint64_t has_zero(uint64_t v)
-{
-    const uint64_t ones = UINT64_C(0x0101010101010101);
-
-    return (v - ones) & ~v & ones * 0x80;
-}
-
 /* The end of the run of ASCII text bytes (not NUL, '<' or '&') from i,
- * 8 bytes at a time while none of them ends it. */
+ * a block at a time while none of them ends it. */
 static size_t plain_run(const char *p, size_t i, size_t len)
 {
-    const uint64_t ones = UINT64_C(0x0101010101010101);
-    uint64_t v;
-
-    for (; len - i >= 8; i += 8) {
-        memcpy(&v, p + i, sizeof(v));
-        if (has_zero(v) | has_zero(v ^ (ones * '<')) | has_zero(v ^ (ones * '&')) |
-            (v & ones * 0x80))
-            break;
-    }
+    i += tb__scan_plain(p + i, len - i, TB__SCAN_HIGH, "<&\0", 3);
     for (; i < len; i++) {
         unsigned char c = (unsigned char)p[i];
 

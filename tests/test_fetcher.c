@@ -634,6 +634,48 @@ static void test_blocking_reader(void)
     }
 }
 
+/* Files are read whole, at their size or through chunks past it, and one
+ * over the cap is refused, whatever its size against the 64 KiB chunk. */
+static void test_file_reader(void)
+{
+    static const size_t sizes[] = {0, 1, 999, 1000, 1001, 65535, 65536, 65537, 200000};
+    static const size_t caps[] = {1000, 150000, 300000};
+    char path[256], err[256];
+    struct tb_fetch_info info;
+    struct tb_buf body;
+    size_t i, k, n;
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        char *text = malloc(sizes[i] + 1);
+
+        CHECK(text != NULL);
+        for (n = 0; text && n < sizes[i]; n++)
+            text[n] = (char)('a' + n % 23);
+        if (text)
+            text[sizes[i]] = '\0';
+        snprintf(path, sizeof(path), "sized%zu.xml", sizes[i]);
+        write_file(path, text ? text : "");
+        snprintf(path, sizeof(path), "%s/sized%zu.xml", root, sizes[i]);
+        for (k = 0; text && k < sizeof(caps) / sizeof(caps[0]); k++) {
+            tb_buf_init(&body, caps[k]);
+            err[0] = '\0';
+            if (sizes[i] > caps[k]) {
+                CHECK_EQ(tb_fetch_source(path, &body, &info, err, sizeof(err)), TB_ETOOBIG);
+                CHECK(strstr(err, "size limit") != NULL);
+            } else {
+                CHECK_OK(tb_fetch_source(path, &body, &info, err, sizeof(err)));
+                CHECK_EQ(body.len, sizes[i]);
+                CHECK(body.len == 0 || (body.data && strcmp(body.data, text) == 0));
+            }
+            tb_buf_free(&body);
+        }
+        free(text);
+    }
+    tb_buf_init(&body, 1000);
+    CHECK_EQ(tb_fetch_source(root, &body, &info, err, sizeof(err)), -EISDIR);
+    tb_buf_free(&body);
+}
+
 int main(void)
 {
     char cmd[256];
@@ -658,6 +700,7 @@ int main(void)
         test_cancel();
         test_free_in_callback();
         test_blocking_reader();
+        test_file_reader();
     } else {
         CHECK(!"upstream.py did not start");
     }

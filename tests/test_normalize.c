@@ -60,6 +60,11 @@ static const struct pair canon[] = {
     {"http://", NULL},
     {"http://exa mple.com/", NULL},
     {"not a url at all", NULL},
+    {"oai:arXiv.org:2506.00001v1", NULL},
+    {"tag:example.org,2024:1", NULL},
+    {"httpx://example.com/", NULL},
+    {"h ttp://example.com/", NULL},
+    {"\t\nHTTPS://example.com/a\n", "https://example.com/a"},
     {NULL, NULL},
 };
 

@@ -12,8 +12,11 @@
 
 #include <jansson.h>
 #include <libxml/parser.h>
+#include <libxml/xmlwriter.h>
 #include <zlib.h>
 
+#include "../src/publish_int.h"
+#include "../src/scan_int.h"
 #include "check.h"
 
 #define CAP (16u << 20)
@@ -485,6 +488,169 @@ static void test_render(const struct tb_entry *entries)
     tb_buf_free(&whole);
 }
 
+/* <e>text</e> as xmlTextWriterWriteString() writes it, into out. */
+static void libxml2_text(const char *text, struct tb_buf *out)
+{
+    xmlBufferPtr b = xmlBufferCreate();
+    xmlTextWriterPtr w = xmlNewTextWriterMemory(b, 0);
+
+    CHECK(w != NULL);
+    CHECK(xmlTextWriterSetIndent(w, 1) >= 0); /* as tb__xml_open() */
+    CHECK(xmlTextWriterStartElement(w, BAD_CAST "e") >= 0);
+    CHECK(xmlTextWriterWriteString(w, BAD_CAST text) >= 0);
+    CHECK(xmlTextWriterEndElement(w) >= 0);
+    xmlFreeTextWriter(w);
+    tb_buf_reset(out);
+    CHECK_OK(tb_buf_add(out, xmlBufferContent(b), (size_t)xmlBufferLength(b)));
+    xmlBufferFree(b);
+}
+
+/* The same through tb__xml_text(), which escapes for itself. */
+static void our_text(const char *text, struct tb_buf *out)
+{
+    struct tb__xml x;
+
+    tb_buf_reset(out);
+    CHECK_OK(tb__xml_open(&x, out));
+    x.discard = 1; /* no XML declaration */
+    tb__xml_start(&x, "e");
+    CHECK(xmlTextWriterFlush(x.w) >= 0);
+    x.discard = 0;
+    tb__xml_text(&x, text);
+    tb__xml_end(&x);
+    CHECK(xmlTextWriterFlush(x.w) >= 0);
+    x.discard = 1;
+    CHECK_OK(tb__xml_close(&x));
+}
+
+/* <e a="value"/> through xmlTextWriterWriteAttribute() and through
+ * tb__xml_attr(), which writes most values raw: the same bytes. */
+static void test_attr_values(void)
+{
+    static const char *const values[] = {
+        "",
+        "alternate",
+        "http://x/?a=1&b=2",
+        "a\"b",
+        "<x>",
+        "tab\there",
+        "line\nbreak",
+        "\r",
+        "caf\xc3\xa9",
+        "~",
+        " lead and trail ",
+        "'single'",
+    };
+    struct tb_buf want, got;
+    struct tb__xml x;
+    size_t i;
+
+    tb_buf_init(&want, CAP);
+    tb_buf_init(&got, CAP);
+    for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        xmlBufferPtr b = xmlBufferCreate();
+        xmlTextWriterPtr w = xmlNewTextWriterMemory(b, 0);
+
+        CHECK(w != NULL && xmlTextWriterSetIndent(w, 1) >= 0);
+        CHECK(xmlTextWriterStartDocument(w, NULL, "UTF-8", NULL) >= 0); /* as tb__xml_open() */
+        CHECK(xmlTextWriterStartElement(w, BAD_CAST "e") >= 0);
+        CHECK(xmlTextWriterWriteAttribute(w, BAD_CAST "a", BAD_CAST values[i]) >= 0);
+        CHECK(xmlTextWriterEndElement(w) >= 0);
+        xmlFreeTextWriter(w);
+        tb_buf_reset(&want);
+        CHECK_OK(tb_buf_add(&want, xmlBufferContent(b), (size_t)xmlBufferLength(b)));
+        xmlBufferFree(b);
+        tb_buf_reset(&got);
+        CHECK_OK(tb__xml_open(&x, &got));
+        x.discard = 1; /* no XML declaration */
+        CHECK(xmlTextWriterFlush(x.w) >= 0);
+        x.discard = 0;
+        tb__xml_start(&x, "e");
+        tb__xml_attr(&x, "a", values[i]);
+        tb__xml_end(&x);
+        CHECK(xmlTextWriterFlush(x.w) >= 0);
+        x.discard = 1;
+        CHECK_OK(tb__xml_close(&x));
+        /* want has the XML declaration before the element. */
+        CHECK(got.len > 8 && want.len > got.len);
+        CHECK_STR(got.data ? got.data : "", want.data ? want.data + want.len - got.len : "");
+    }
+    tb_buf_free(&want);
+    tb_buf_free(&got);
+}
+
+/* Element text escaped by hand (8 bytes at a time) is what libxml2's own
+ * escaping gives, whatever the offset of each special byte and the length
+ * of the clean runs around it. */
+static void test_text_escaping(void)
+{
+    static const char *const specials[] = {"<", ">", "&", "\"", "\r", "\n", "\t", "\xc3\xa9", "'"};
+    struct tb_buf want, got;
+    char text[64];
+    size_t i, at, len;
+
+    tb_buf_init(&want, CAP);
+    tb_buf_init(&got, CAP);
+    for (i = 0; i < sizeof(specials) / sizeof(specials[0]); i++) {
+        for (len = 0; len < 24; len++) {
+            for (at = 0; at <= len; at++) {
+                memset(text, 'a', len);
+                text[len] = '\0';
+                snprintf(text + at, sizeof(text) - at, "%s%.*s%s", specials[i], (int)(len - at),
+                         "bcdefghijklmnopqrstuvwxyz", at % 3 == 0 ? "&" : "");
+                libxml2_text(text, &want);
+                our_text(text, &got);
+                /* Ours starts at the '>' that ends the start tag. */
+                CHECK(got.len > 5 && want.len >= got.len && got.data[0] == '>');
+                CHECK(want.data && got.data &&
+                      strcmp(want.data + want.len - got.len, got.data) == 0);
+            }
+        }
+    }
+    tb_buf_free(&want);
+    tb_buf_free(&got);
+}
+
+/* The block scan stops at the block holding the first byte of interest,
+ * for each kind of byte, at every offset, in texts of every length. */
+static void test_scan(void)
+{
+    static const struct {
+        unsigned char c; /* the byte planted */
+        int flags;       /* scan flags */
+        int stops;       /* whether the scan must stop at it */
+    } rows[] = {
+        {0x01, TB__SCAN_C0, 1},
+        {0x1f, TB__SCAN_C0, 1},
+        {0x20, TB__SCAN_C0, 0},
+        {0x80, TB__SCAN_C0, 0},
+        {0xff, TB__SCAN_C0, 0},
+        {0x80, TB__SCAN_HIGH, 1},
+        {0xff, TB__SCAN_HIGH, 1},
+        {0x7f, TB__SCAN_HIGH, 0},
+        {0x01, TB__SCAN_HIGH, 0},
+        {'<', 0, 1},
+        {'"', 0, 1},
+        {'\r', 0, 1},
+        {'=', 0, 0},
+        {0xbc, 0, 0},
+    };
+    char text[80];
+    size_t i, n, at, want;
+
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        for (n = 0; n < sizeof(text); n++) {
+            for (at = 0; at <= n; at++) {
+                memset(text, 'a', sizeof(text));
+                if (at < n)
+                    text[at] = (char)rows[i].c;
+                want = (rows[i].stops && at < n ? at : n) / TB__SCAN_STEP * TB__SCAN_STEP;
+                CHECK_EQ(tb__scan_plain(text, n, rows[i].flags, "<\"\r", 3), want);
+            }
+        }
+    }
+}
+
 /* The date formatter agrees with gmtime_r on edges, leap days and a spread
  * of values over years 1..9999, and refuses what lies outside. */
 static void test_rfc3339(void)
@@ -672,6 +838,9 @@ int main(void)
     test_dates(f->entries);
     test_stream(f->entries);
     test_render(f->entries);
+    test_scan();
+    test_text_escaping();
+    test_attr_values();
     test_rfc3339();
     test_json_summary();
     test_write_file();

@@ -223,6 +223,44 @@ static void test_html(void)
     free(out);
 }
 
+/* Text escaping copies clean runs 8 bytes at a time: every special byte is
+ * still found, at any offset and next to runs of any length, in text and
+ * in attribute values (where '"' is escaped too). */
+static void test_escaping_offsets(void)
+{
+    /* What each special is written as in the input, and comes out as. */
+    static const char *const in[] = {"&amp;", "&lt;", "&gt;",     "\"",
+                                     "\x01",  "\t",   "\xc3\xa9", "<b>b</b>"};
+    static const char *const text_out[] = {"&amp;", "&lt;", "&gt;",     "\"",
+                                           "",      "\t",   "\xc3\xa9", "<b>b</b>"};
+    static const char *const attr_out[] = {"&amp;", "&lt;", "&gt;",     "&quot;",
+                                           "",      "\t",   "\xc3\xa9", "&lt;b&gt;b&lt;/b&gt;"};
+    const char *run = "abcdefghijklmnopqrstuvw";
+    char html[160], want[160], *out;
+    size_t i, at, len;
+
+    for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        for (len = 0; len < 20; len++) {
+            for (at = 0; at <= len; at++) {
+                snprintf(html, sizeof(html), "<p>%.*s%s%.*s</p>", (int)at, run, in[i],
+                         (int)(len - at), run);
+                snprintf(want, sizeof(want), "<p>%.*s%s%.*s</p>", (int)at, run, text_out[i],
+                         (int)(len - at), run);
+                out = san(html, NULL);
+                CHECK_STR(out, want);
+                free(out);
+                snprintf(html, sizeof(html), "<img alt='%.*s%s%.*s'>", (int)at, run, in[i],
+                         (int)(len - at), run);
+                snprintf(want, sizeof(want), "<img alt=\"%.*s%s%.*s\">", (int)at, run, attr_out[i],
+                         (int)(len - at), run);
+                out = san(html, NULL);
+                CHECK_STR(out, want);
+                free(out);
+            }
+        }
+    }
+}
+
 static void test_deep(void)
 {
     size_t n = 2000, len = 0;
@@ -272,6 +310,7 @@ static void test_text(void)
 int main(void)
 {
     test_html();
+    test_escaping_offsets();
     test_deep();
     test_text();
     CHECK_DONE();
