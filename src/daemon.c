@@ -9,8 +9,10 @@
  * A poll: timer -> wait for a slot -> tb_fetcher_add (stored ETag /
  * Last-Modified) -> on 200 parse + normalize + tb_store_prepare on libuv's
  * thread pool (the parser is pure) -> ready queue -> store job -> state row
- * (tb_source_after_fetch). The store job runs on the thread pool too, with
- * its own database connection, one at a time: it stores the ready feeds,
+ * (tb_source_after_fetch). The store job runs on a thread of its own (one
+ * per job, one job at a time) with its own database connection, at a
+ * higher priority than the pool threads that parse (PARSE_NICE): it stores
+ * the ready feeds,
  * up to BATCH_POLLS / BATCH_ENTRIES per transaction (one commit and one FTS
  * segment for many feeds), while the loop goes on fetching and parsing;
  * back on the loop, their states are recorded in a second transaction (on
@@ -38,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
@@ -59,6 +62,7 @@
 #define BACKLOG 24                          /* polls fetched and waiting to be parsed or stored */
 #define BATCH_POLLS 64                      /* polls stored in one transaction ... */
 #define BATCH_ENTRIES 5000                  /* ... and entries (but at least one poll) */
+#define PARSE_NICE 10                       /* pool threads' nice value */
 #define CHECKPOINT_BYTES ((size_t)40 << 20) /* WAL growth that starts a checkpoint job */
 
 struct daemon;
@@ -147,7 +151,8 @@ struct daemon {
     struct queue waiting;       /* due sources waiting for a slot (busy, one ref each) */
     struct queue ready;         /* polls done, to store and record (busy, one ref each) */
     uv_check_t store_check;     /* active while `ready` is not empty */
-    uv_work_t store_work;       /* the store job */
+    uv_thread_t store_thread;   /* runs the store job */
+    uv_async_t store_done;      /* its end, back on the loop */
     uv_work_t ckpt_work;        /* the checkpoint job */
     int checkpointing;          /* it is running */
     size_t ckpt_from;           /* WAL bytes when the last one started */
@@ -578,9 +583,9 @@ static int in_txn(struct tb_store *st, struct src *batch, void (*fn)(struct src 
 /* The store job (a thread-pool thread): stores the batch's feeds in one
  * transaction of its own connection. It touches only the batch's polls;
  * the loop leaves them alone until the job is over. */
-static void store_job(uv_work_t *w)
+static void store_job(void *arg)
 {
-    struct daemon *d = w->data;
+    struct daemon *d = arg;
     double t0 = thread_cpu();
     int64_t w0 = now_ms();
     char err[512] = "";
@@ -592,6 +597,15 @@ static void store_job(uv_work_t *w)
     d->m.store_jobs++;
     d->m.store_cpu += thread_cpu() - t0;
     d->m.store_wall += (double)(now_ms() - w0) / 1000;
+}
+
+/* The store job's thread: the job, then word to the loop. */
+static void store_thread(void *arg)
+{
+    struct daemon *d = arg;
+
+    store_job(d);
+    uv_async_send(&d->store_done);
 }
 
 static void kick_store(struct daemon *d);
@@ -646,13 +660,11 @@ static void kick_checkpoint(struct daemon *d)
  * has committed since its last transaction, so with the loop's connection
  * writing between jobs every job read the indexes back from the file
  * (1.7 GB of reads of the WAL in a first cycle of 5,000 sources). */
-static void after_store_job(uv_work_t *w, int status)
+static void after_store_job(struct daemon *d)
 {
-    struct daemon *d = w->data;
     struct src *batch = d->storing, *s;
     char err[512] = "";
 
-    (void)status; /* the job is never cancelled */
     d->storing = NULL;
     for (s = batch; s != NULL; s = s->next) {
         if (s->p.nids > 0)
@@ -672,11 +684,24 @@ static void kick_store(struct daemon *d)
     if (d->storing != NULL || d->ready.head == NULL)
         return;
     d->storing = take_batch(d);
-    d->store_work.data = d;
-    if (uv_queue_work(&d->loop, &d->store_work, store_job, after_store_job) != 0) {
-        store_job(&d->store_work);
-        after_store_job(&d->store_work, 0);
+    if (uv_thread_create(&d->store_thread, store_thread, d) != 0) {
+        store_job(d);
+        after_store_job(d);
+        return;
     }
+    uv_ref((uv_handle_t *)&d->store_done); /* the loop lives until the job is over */
+}
+
+/* Async handle: the store job's thread is over. */
+static void on_store_done(uv_async_t *h)
+{
+    struct daemon *d = h->data;
+
+    if (d->storing == NULL)
+        return;
+    uv_thread_join(&d->store_thread);
+    uv_unref((uv_handle_t *)h);
+    after_store_job(d);
 }
 
 /* Check handle: once this loop iteration's I/O is handled, the polls that
@@ -687,6 +712,20 @@ static void on_store(uv_check_t *h)
     uv_check_stop(h);
 }
 
+/* Parsing yields the CPU to the store job, whose pace bounds a first
+ * cycle: a pool thread lowers its own priority the first time it parses
+ * (Linux sets it per thread). */
+static void low_priority(void)
+{
+#ifdef __linux__
+    static _Thread_local int done;
+
+    if (!done)
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), PARSE_NICE);
+    done = 1;
+#endif
+}
+
 static void parse_work(uv_work_t *w)
 {
     struct src *s = w->data;
@@ -695,6 +734,7 @@ static void parse_work(uv_work_t *w)
         .url = p->final_url, .charset = p->charset, .max_size = p->max_body};
     char err[400] = "";
 
+    low_priority();
     p->rc = tb_parse_feed(p->body ? p->body : "", p->len, &opts, &p->feed, err, sizeof(err));
     free(p->body);
     p->body = NULL;
@@ -1223,6 +1263,9 @@ static void start_signals(struct daemon *d)
     d->pub_timer.data = d;
     uv_check_init(&d->loop, &d->store_check);
     d->store_check.data = d;
+    uv_async_init(&d->loop, &d->store_done, on_store_done);
+    d->store_done.data = d;
+    uv_unref((uv_handle_t *)&d->store_done);
 }
 
 static int chosen(const struct tb_daemon_opts *o, const struct src *s)

@@ -163,6 +163,18 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_INDEX_TEXT] = "SELECT title, text, authors, categories FROM entries WHERE id = ?1",
     [TB__ST_BRIEF] = "SELECT published, updated, authors_json IS NOT NULL FROM entries"
                      " WHERE id = ?1",
+    /* A source's poll state: read once per configured source, written
+     * after every poll (5,000 of each in a first cycle of 5,000 sources). */
+    [TB__ST_STATE_INS] = "INSERT OR IGNORE INTO sources(name) VALUES(?1)",
+    [TB__ST_STATE_GET] = "SELECT " TB__STATE_COLS " FROM sources WHERE name = ?1",
+    [TB__ST_STATE_RESET] = "UPDATE sources SET url = ?2, config_url = ?2, enabled = 1, etag = NULL,"
+                           " last_modified = NULL, last_status = NULL, last_error = NULL,"
+                           " next_poll = NULL, failures = 0, ttl = 0 WHERE name = ?1",
+    [TB__ST_STATE_PUT] = "UPDATE sources SET url = ?2, config_url = ?3, enabled = ?4, etag = ?5,"
+                         " last_modified = ?6, last_attempt = ?7, last_success = ?8,"
+                         " last_status = ?9, last_error = ?10, next_poll = ?11, failures = ?12,"
+                         " ttl = ?13, entries_seen = (SELECT count(*) FROM entry_sources es"
+                         " WHERE es.source_id = ?1) WHERE id = ?1",
 };
 
 static int bind_text(sqlite3_stmt *st, int i, const char *v)

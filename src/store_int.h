@@ -36,11 +36,21 @@ enum tb__stmt {
     TB__ST_UNINDEX,
     TB__ST_INDEX_TEXT,
     TB__ST_BRIEF,
+    TB__ST_STATE_INS,
+    TB__ST_STATE_GET,
+    TB__ST_STATE_RESET,
+    TB__ST_STATE_PUT,
     TB__ST_COUNT
 };
 
 /* An entry inserted in the open transaction and not indexed yet, with the
  * text it was inserted with (borrowed from the caller's feed and prep). */
+/* The columns a source's poll state is read from (store_state.c). */
+#define TB__STATE_COLS                                                                             \
+    "id, name, url, config_url, enabled, etag, last_modified, last_attempt, last_success,"         \
+    " last_status, last_error, next_poll, failures,"                                               \
+    " (SELECT count(*) FROM entry_sources es WHERE es.source_id = sources.id), ttl"
+
 struct tb__unindexed {
     int64_t id;         /* its rowid */
     const char *col[4]; /* title, text, authors, categories as inserted */
