@@ -99,6 +99,18 @@ struct opml_ref {
     int line;   /* line of the file key */
 };
 
+/*
+ * The sources by name or by URL: open addressing over positions in
+ * c->sources (+1; 0 is an empty slot), so that loading N sources takes
+ * O(N) lookups rather than N scans of the list.
+ */
+struct srcindex {
+    size_t *slot; /* cap slots */
+    size_t cap;   /* a power of two, or 0 */
+    size_t n;     /* positions held */
+    int by_url;   /* keyed by url, else by name */
+};
+
 /* Everything tb_config_load() keeps while reading. */
 struct ctx {
     struct tb_config *c;          /* being filled */
@@ -121,10 +133,71 @@ struct ctx {
     struct tb_config_error *errs; /* problems found */
     size_t nerrs;                 /* number of problems */
     int oom;                      /* an allocation failed */
+    struct srcindex names;        /* every source by name */
+    struct srcindex urls;         /* by url, filled when the OPML files are read */
 };
 
 static void add_error(struct ctx *x, const char *file, int line, const char *fmt, ...)
     TB_PRINTF(4, 5);
+
+static const char *srcindex_key(const struct tb_config *c, const struct srcindex *ix, size_t pos)
+{
+    return ix->by_url ? c->sources[pos].url : c->sources[pos].name;
+}
+
+/* Where key is in ix, or the empty slot where it would go (cap > 0). */
+static size_t *srcindex_slot(const struct tb_config *c, const struct srcindex *ix, const char *key)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    const unsigned char *p;
+    size_t i;
+
+    for (p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    i = (size_t)h & (ix->cap - 1);
+    while (ix->slot[i] != 0 && strcmp(srcindex_key(c, ix, ix->slot[i] - 1), key) != 0)
+        i = (i + 1) & (ix->cap - 1);
+    return &ix->slot[i];
+}
+
+/* The source with that key, or NULL. */
+static const struct tb_config_source *srcindex_find(const struct tb_config *c,
+                                                    const struct srcindex *ix, const char *key)
+{
+    size_t *slot = ix->cap > 0 ? srcindex_slot(c, ix, key) : NULL;
+
+    return slot != NULL && *slot != 0 ? &c->sources[*slot - 1] : NULL;
+}
+
+/* Adds c->sources[pos] unless its key is NULL or already held (the first
+ * source with a key keeps it); doubles the table at half full. */
+static void srcindex_add(struct ctx *x, struct srcindex *ix, size_t pos)
+{
+    const char *key = srcindex_key(x->c, ix, pos);
+    size_t *slot, i;
+
+    if (key == NULL)
+        return;
+    if (2 * (ix->n + 1) > ix->cap) {
+        struct srcindex big = {calloc(ix->cap ? 2 * ix->cap : 64, sizeof(size_t)),
+                               ix->cap ? 2 * ix->cap : 64, ix->n, ix->by_url};
+
+        if (big.slot == NULL) {
+            x->oom = 1;
+            return;
+        }
+        for (i = 0; i < ix->cap; i++)
+            if (ix->slot[i] != 0)
+                *srcindex_slot(x->c, &big, srcindex_key(x->c, ix, ix->slot[i] - 1)) = ix->slot[i];
+        free(ix->slot);
+        *ix = big;
+    }
+    slot = srcindex_slot(x->c, ix, key);
+    if (*slot == 0) {
+        *slot = pos + 1;
+        ix->n++;
+    }
+}
 
 static void add_error(struct ctx *x, const char *file, int line, const char *fmt, ...)
 {
@@ -659,6 +732,8 @@ static void add_source(struct ctx *x, const char *name)
     p->file = xstrdup(x, x->file);
     p->line = x->line;
     p->enabled = 1;
+    if (p->name != NULL)
+        srcindex_add(x, &x->names, c->nsources - 1);
     x->sec = SEC_SOURCE;
     x->keys = source_keys;
     x->obj = p;
@@ -696,7 +771,7 @@ static void add_topic(struct ctx *x, const char *name)
 static void begin_named(struct ctx *x, const char *kind, const char *name)
 {
     int is_topic = strcmp(kind, "topic") == 0;
-    const struct tb_config_source *s = tb_config_find_source(x->c, name);
+    const struct tb_config_source *s = srcindex_find(x->c, &x->names, name);
     int t = find_topic(x->c, name);
 
     if (*name == '\0') {
@@ -919,21 +994,11 @@ static char *unique_name(struct ctx *x, const char *title, const char *url)
     if (base[0] == '\0')
         strcpy(base, "feed");
     name = xstrdup(x, base);
-    for (k = 2; name && tb_config_find_source(x->c, name); k++) {
+    for (k = 2; name && srcindex_find(x->c, &x->names, name); k++) {
         free(name);
         name = xasprintf(x, "%s-%d", base, k);
     }
     return name;
-}
-
-static int url_taken(const struct tb_config *c, const char *url)
-{
-    size_t i;
-
-    for (i = 0; i < c->nsources; i++)
-        if (c->sources[i].url && strcmp(c->sources[i].url, url) == 0)
-            return 1;
-    return 0;
 }
 
 /* OPML titles may hold tabs or newlines; a display title gets spaces. */
@@ -962,7 +1027,7 @@ static void add_opml_source(struct ctx *x, const char *path, const struct tb_opm
                       f->url, why);
         return;
     }
-    if (url_taken(c, url)) {
+    if (srcindex_find(c, &x->urls, url) != NULL) {
         free(url);
         return;
     }
@@ -986,6 +1051,8 @@ static void add_opml_source(struct ctx *x, const char *path, const struct tb_opm
     s->enabled = 1;
     s->file = xstrdup(x, path);
     s->line = f->line;
+    srcindex_add(x, &x->names, c->nsources - 1);
+    srcindex_add(x, &x->urls, c->nsources - 1);
 }
 
 static void load_opml(struct ctx *x, const struct opml_ref *ref)
@@ -1087,7 +1154,7 @@ static void check_topics(struct ctx *x)
         if (t->query == NULL)
             add_error(x, t->file, t->line, "topic '%s': missing query", t->name);
         for (j = 0; j < t->nsources; j++)
-            if (tb_config_find_source(c, t->sources[j]) == NULL)
+            if (srcindex_find(c, &x->names, t->sources[j]) == NULL)
                 add_error(x, t->file, x->topic_list_line[i], "topic '%s': unknown source '%s'",
                           t->name, t->sources[j]);
         if (t->limit == 0)
@@ -1123,6 +1190,9 @@ static void finish(struct ctx *x)
 
     apply_defaults(x);
     check_sources(x);
+    x->urls.by_url = 1;
+    for (i = 0; i < x->c->nsources; i++)
+        srcindex_add(x, &x->urls, i);
     for (i = 0; i < x->nopml && !x->oom; i++)
         load_opml(x, &x->opml[i]);
     if (!x->oom)
@@ -1178,6 +1248,8 @@ static void ctx_free(struct ctx *x)
     free(x->label);
     free(x->buf);
     free(x->dir);
+    free(x->names.slot);
+    free(x->urls.slot);
 }
 
 int tb_config_load(const char *path, struct tb_config **out, struct tb_config_error **errs,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <libxml/parser.h>
@@ -384,6 +385,79 @@ static void test_default_config(void)
     tb_config_free(c);
 }
 
+/*
+ * Many sources (the index of names and URLs grows several times): 1,000
+ * [source] sections and an OPML file of 1,500 feeds all titled "feed", of
+ * which 300 repeat a section's URL and 200 an earlier outline's. Each URL
+ * is kept once, every name is unique, a duplicate name is still an error.
+ */
+static void test_many_sources(void)
+{
+    char dir[] = "/tmp/tb-test-config-XXXXXX", ini[256], opml[256];
+    struct tb_config_error *errs = NULL;
+    struct tb_config *c = NULL;
+    size_t n = 0, i, j;
+    FILE *f;
+    int bad = 0;
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(ini, sizeof(ini), "%s/t.ini", dir);
+    snprintf(opml, sizeof(opml), "%s/f.opml", dir);
+    f = fopen(opml, "w");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fputs("<opml version=\"2.0\"><body>\n", f);
+    for (i = 0; i < 1500; i++) {
+        /* s0, s3, ... s897: sections' URLs; then o0..o199 twice; then new ones */
+        size_t k = i < 300 ? i * 3 : i < 500 ? i - 300 : i < 700 ? i - 500 : i;
+
+        fprintf(f, "<outline type=\"rss\" text=\"feed\" xmlUrl=\"http://h.example/%s%zu\"/>\n",
+                i < 300 ? "s" : "o", k);
+    }
+    fputs("</body></opml>\n", f);
+    fclose(f);
+    f = fopen(ini, "w");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fprintf(f, "[opml]\nfile = %s\n", opml);
+    for (i = 0; i < 1000; i++)
+        fprintf(f, "[source feed-x%zu]\nurl = http://h.example/s%zu\n", i, i);
+    fclose(f);
+    CHECK_OK(tb_config_load(ini, &c, &errs, &n));
+    CHECK_EQ(n, 0);
+    /* 1,000 sections + 1,500 outlines - 300 section URLs - 200 repeats */
+    CHECK_EQ(c ? c->nsources : 0, 2000);
+    for (i = 0; c && i < c->nsources; i++)
+        for (j = i + 1; j < c->nsources; j++)
+            bad += strcmp(c->sources[i].name, c->sources[j].name) == 0 ||
+                   strcmp(c->sources[i].url, c->sources[j].url) == 0;
+    CHECK_EQ(bad, 0);
+    CHECK(c && tb_config_find_source(c, "feed") != NULL && tb_config_find_source(c, "feed-1000"));
+    tb_config_free(c);
+    tb_config_errors_free(errs, n);
+    c = NULL;
+    errs = NULL;
+    /* The same name twice among many: still reported, at its line. */
+    f = fopen(ini, "a");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        fputs("[source feed-x500]\nurl = http://h.example/other\n", f);
+        fclose(f);
+    }
+    CHECK_EQ(tb_config_load(ini, &c, &errs, &n), TB_ECONFIG);
+    CHECK_EQ(n, 1);
+    if (n == 1) {
+        CHECK_EQ(errs[0].line, 2003);
+        CHECK(strstr(errs[0].msg, "duplicate source 'feed-x500'") != NULL);
+    }
+    tb_config_errors_free(errs, n);
+    remove(ini);
+    remove(opml);
+    rmdir(dir);
+}
+
 int main(void)
 {
     fixtures = getenv("TB_FIXTURES");
@@ -400,6 +474,7 @@ int main(void)
     test_sizes_and_names();
     test_long_query();
     test_default_config();
+    test_many_sources();
     xmlCleanupParser();
     curl_global_cleanup();
     CHECK_DONE();
