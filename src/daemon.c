@@ -105,6 +105,7 @@ struct src {
     struct src *next;         /* in the daemon's wait or ready queue */
     int refs;                 /* timer open + busy; freed at 0 */
     int removed;              /* dropped by reload or shutdown */
+    int kept;                 /* adopted by the sync running now */
 };
 
 struct metrics {
@@ -862,15 +863,20 @@ static void schedule(struct src *s)
 
 /* ------------------------------------------------------------- sources */
 
+static int src_cmp_name(const void *a, const void *b)
+{
+    return strcmp((*(struct src *const *)a)->name, (*(struct src *const *)b)->name);
+}
+
+/* The running source of that name; d->srcs is sorted by name meanwhile. */
 static struct src *find_src(struct daemon *d, const char *name)
 {
-    size_t i;
+    struct src key = {.name = (char *)name}, *k = &key, **hit;
 
-    for (i = 0; i < d->nsrcs; i++) {
-        if (strcmp(d->srcs[i]->name, name) == 0)
-            return d->srcs[i];
-    }
-    return NULL;
+    if (d->nsrcs == 0)
+        return NULL; /* d->srcs may be NULL, which bsearch must not get */
+    hit = bsearch(&k, d->srcs, d->nsrcs, sizeof(*d->srcs), src_cmp_name);
+    return hit != NULL ? *hit : NULL;
 }
 
 /* The source for config entry c: the running one when its URL is the same
@@ -880,6 +886,7 @@ static struct src *adopt(struct daemon *d, const struct tb_config_source *c)
     struct src *s = find_src(d, c->name);
 
     if (s != NULL && strcmp(s->url, c->url) == 0) {
+        s->kept = 1;
         s->interval = c->interval;
         s->enabled = c->enabled;
         return s;
@@ -896,17 +903,6 @@ static struct src *adopt(struct daemon *d, const struct tb_config_source *c)
     return s;
 }
 
-static int in_list(struct src **v, size_t n, const struct src *s)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (v[i] == s)
-            return 1;
-    }
-    return 0;
-}
-
 /* Makes the running sources those of cfg; removed ones close. */
 static int sync_sources(struct daemon *d, const struct tb_config *cfg)
 {
@@ -915,13 +911,18 @@ static int sync_sources(struct daemon *d, const struct tb_config *cfg)
 
     if (v == NULL)
         return -ENOMEM;
+    /* Sorted for find_src(): a reload of N sources costs N log N, not N^2. */
+    if (d->nsrcs > 0)
+        qsort(d->srcs, d->nsrcs, sizeof(*d->srcs), src_cmp_name);
+    for (i = 0; i < d->nsrcs; i++)
+        d->srcs[i]->kept = 0;
     for (i = 0; i < cfg->nsources; i++) {
         v[n] = adopt(d, &cfg->sources[i]);
         if (v[n] != NULL)
             n++;
     }
     for (i = 0; i < d->nsrcs; i++) {
-        if (!in_list(v, n, d->srcs[i]))
+        if (!d->srcs[i]->kept)
             src_remove(d->srcs[i]);
     }
     free(d->srcs);
