@@ -237,19 +237,55 @@ int tb__xml_open(struct tb__xml *x, struct tb_buf *out)
         xmlOutputBufferClose(ob);
         return -ENOMEM;
     }
-    if (xmlTextWriterSetIndent(x->w, 1) < 0 || xmlTextWriterSetIndentString(x->w, BAD_CAST "  "))
-        tb__xml_fail(x, -EIO);
-    if (x->rc == 0 && xmlTextWriterStartDocument(x->w, NULL, "UTF-8", NULL) < 0)
+    x->doindent = 1;
+    if (xmlTextWriterStartDocument(x->w, NULL, "UTF-8", NULL) < 0)
         tb__xml_fail(x, -EIO);
     return 0;
 }
 
-int tb__xml_close(struct tb__xml *x)
+/* Writes the white space of libxml2's indentation (xmlTextWriterSetIndent
+ * with "  "): a newline when nl, then `levels` indents. libxml2 writes each
+ * level, each newline and each '>' before them by a call of its own (a fifth
+ * of its calls); here it is one raw write, which also closes an open start
+ * tag with its '>' as libxml2 would. */
+static void xml_space(struct tb__xml *x, int nl, int levels)
 {
-    if (x->rc == 0 && xmlTextWriterEndDocument(x->w) < 0)
-        tb__xml_fail(x, -EIO);
+    static const char sp[] = "\n                                                                ";
+    int l, len;
+
+    do {
+        l = levels < 32 ? levels : 32;
+        len = (nl ? 1 : 0) + 2 * (l > 0 ? l : 0);
+        if (len > 0 && x->rc == 0 &&
+            xmlTextWriterWriteRawLen(x->w, BAD_CAST(nl ? sp : sp + 1), len) < 0)
+            tb__xml_fail(x, -EIO);
+        levels -= l;
+        nl = 0;
+    } while (levels > 0);
+    x->nl = 0;
+    x->open = 0;
+}
+
+/* Writes the newline still owed after the last end tag. */
+static void xml_settle(struct tb__xml *x)
+{
+    if (x->nl)
+        xml_space(x, 1, 0);
+}
+
+void tb__xml_flush(struct tb__xml *x)
+{
+    xml_settle(x);
     if (x->rc == 0 && xmlTextWriterFlush(x->w) < 0)
         tb__xml_fail(x, -EIO);
+}
+
+int tb__xml_close(struct tb__xml *x)
+{
+    /* What xmlTextWriterEndDocument does: close what is open, end the line. */
+    while (x->rc == 0 && x->depth > 0)
+        tb__xml_end(x);
+    tb__xml_flush(x);
     xmlFreeTextWriter(x->w);
     x->w = NULL;
     tb__xml_fail(x, x->bufrc);
@@ -266,14 +302,33 @@ int tb__xml_close(struct tb__xml *x)
 
 void tb__xml_start(struct tb__xml *x, const char *name)
 {
+    if (x->rc)
+        return;
+    /* libxml2: '>' and a newline after an open parent's start tag, the
+     * newline after an end tag, then one indent per open element. */
+    xml_space(x, x->open || x->nl, x->depth);
     if (x->rc == 0 && xmlTextWriterStartElement(x->w, BAD_CAST name) < 0)
         tb__xml_fail(x, -EIO);
+    x->depth++;
+    x->open = 1;
 }
 
 void tb__xml_end(struct tb__xml *x)
 {
+    if (x->rc)
+        return;
+    /* libxml2: "/>" for an empty element; an end tag after child elements
+     * on a line of its own; a newline after either. */
+    if (!x->open && x->doindent)
+        xml_space(x, x->nl, x->depth - 1);
+    else
+        xml_settle(x);
     if (x->rc == 0 && xmlTextWriterEndElement(x->w) < 0)
         tb__xml_fail(x, -EIO);
+    x->depth--;
+    x->open = 0;
+    x->doindent = 1;
+    x->nl = 1;
 }
 
 /* Whether s is printable ASCII that attribute escaping leaves as it is
@@ -377,6 +432,9 @@ void tb__xml_text(struct tb__xml *x, const char *text)
 
     if (x->rc || text == NULL)
         return;
+    xml_settle(x);
+    x->open = 0;
+    x->doindent = 0;
     n = strlen(text);
     if (!is_clean(text, n)) {
         rc = tb__pub_clean(text, &x->scratch, &v);
@@ -623,8 +681,7 @@ int tb_publish_atom_begin(struct tb_publish_stream **out, const struct tb_publis
     tb__xml_start(&ps->x, "feed");
     tb__xml_attr(&ps->x, "xmlns", ATOM_NS);
     atom_head(&ps->x, m, authorless, ps->updated);
-    if (ps->x.rc == 0 && xmlTextWriterFlush(ps->x.w) < 0)
-        tb__xml_fail(&ps->x, -EIO);
+    tb__xml_flush(&ps->x);
     *out = ps;
     return ps->x.rc;
 }
@@ -635,16 +692,8 @@ int tb_publish_atom_entries(struct tb_publish_stream *ps, const struct tb_entry 
 
     for (e = entries; e && ps->x.rc == 0; e = e->next)
         atom_entry(&ps->x, e, ++ps->n, ps->updated);
-    if (ps->x.rc == 0 && xmlTextWriterFlush(ps->x.w) < 0)
-        tb__xml_fail(&ps->x, -EIO);
+    tb__xml_flush(&ps->x);
     return ps->x.rc;
-}
-
-/* Hands what the writer holds to xml_write(). */
-static void xml_flush(struct tb__xml *x)
-{
-    if (x->rc == 0 && xmlTextWriterFlush(x->w) < 0)
-        tb__xml_fail(x, -EIO);
 }
 
 int tb_publish_atom_render(const struct tb_publish_stream *ps, size_t pos,
@@ -663,11 +712,11 @@ int tb_publish_atom_render(const struct tb_publish_stream *ps, size_t pos,
     tb__xml_start(&x, "feed");
     tb__xml_start(&x, "head");
     tb__xml_end(&x);
-    xml_flush(&x);
+    tb__xml_flush(&x);
     x.discard = 0;
     for (; entries && n > 0 && x.rc == 0; entries = entries->next, n--)
         atom_entry(&x, entries, ++pos, ps->updated);
-    xml_flush(&x);
+    tb__xml_flush(&x);
     x.discard = 1;
     return tb__xml_close(&x);
 }

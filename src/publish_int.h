@@ -40,7 +40,12 @@ const char *tb__pub_entry_title(const struct tb_entry *e);
  */
 TB_NODISCARD int tb__pub_clean(const char *s, struct tb_buf *scratch, const char **out);
 
-/** An xmlTextWriter appending to a tb_buf, with a sticky first error. */
+/**
+ * An xmlTextWriter appending to a tb_buf, with a sticky first error. The
+ * layout is libxml2's indentation (two spaces a level, a line per element),
+ * written by tb__xml_start()/tb__xml_end() as one piece of white space
+ * each instead of by the writer a level at a time.
+ */
 struct tb__xml {
     xmlTextWriterPtr w;    /* the writer; owns its output buffer */
     struct tb_buf *out;    /* the caller's buffer */
@@ -48,6 +53,10 @@ struct tb__xml {
     int bufrc;             /* error of the last failed append to out, or 0 */
     int rc;                /* first error, or 0; later calls do nothing */
     int discard;           /* drop what libxml2 flushes instead of appending it */
+    int depth;             /* open elements */
+    int open;              /* the innermost element's start tag is not closed yet */
+    int doindent;          /* libxml2's: the next end tag goes on a line of its own */
+    int nl;                /* the newline after the last end tag is still owed */
     struct tb_buf scratch; /* cleaned strings */
     struct tb_buf escaped; /* escaped element text */
 };
@@ -57,6 +66,10 @@ TB_NODISCARD int tb__xml_open(struct tb__xml *x, struct tb_buf *out);
 
 /** Ends the document and frees the writer; returns the first error. */
 TB_NODISCARD int tb__xml_close(struct tb__xml *x);
+
+/** Hands what the writer holds, with the white space it still owes, to out
+ * (or drops it while discard is set). */
+void tb__xml_flush(struct tb__xml *x);
 
 /** Opens element name (a literal, may carry a prefix). */
 void tb__xml_start(struct tb__xml *x, const char *name);

@@ -514,13 +514,91 @@ static void our_text(const char *text, struct tb_buf *out)
     CHECK_OK(tb__xml_open(&x, out));
     x.discard = 1; /* no XML declaration */
     tb__xml_start(&x, "e");
-    CHECK(xmlTextWriterFlush(x.w) >= 0);
+    tb__xml_flush(&x);
     x.discard = 0;
     tb__xml_text(&x, text);
     tb__xml_end(&x);
-    CHECK(xmlTextWriterFlush(x.w) >= 0);
+    tb__xml_flush(&x);
     x.discard = 1;
     CHECK_OK(tb__xml_close(&x));
+}
+
+/* One step of a layout script: 's' start, 'e' end, 'a' attribute, 't' text,
+ * 'f' flush; then what it names or writes. */
+struct step {
+    char op;
+    const char *arg;
+};
+
+/* Runs a script through libxml2's indenting writer (as tb__xml did before
+ * it wrote the white space itself) and through tb__xml: the same bytes,
+ * flushed in the middle or not. */
+static void check_layout(const struct step *s, size_t n, int depth)
+{
+    xmlBufferPtr b = xmlBufferCreate();
+    xmlTextWriterPtr w = xmlNewTextWriterMemory(b, 0);
+    struct tb_buf got;
+    struct tb__xml x;
+    size_t i;
+    int k;
+
+    tb_buf_init(&got, CAP);
+    CHECK(w != NULL);
+    CHECK(xmlTextWriterSetIndent(w, 1) >= 0 && xmlTextWriterSetIndentString(w, BAD_CAST "  ") >= 0);
+    CHECK(xmlTextWriterStartDocument(w, NULL, "UTF-8", NULL) >= 0);
+    CHECK_OK(tb__xml_open(&x, &got));
+    for (k = 0; k < depth; k++) {
+        CHECK(xmlTextWriterStartElement(w, BAD_CAST "d") >= 0);
+        tb__xml_start(&x, "d");
+    }
+    for (i = 0; i < n; i++) {
+        int rc = 0;
+
+        if (s[i].op == 's') {
+            rc = xmlTextWriterStartElement(w, BAD_CAST s[i].arg);
+            tb__xml_start(&x, s[i].arg);
+        } else if (s[i].op == 'e') {
+            rc = xmlTextWriterEndElement(w);
+            tb__xml_end(&x);
+        } else if (s[i].op == 'a') {
+            rc = xmlTextWriterWriteAttribute(w, BAD_CAST "a", BAD_CAST s[i].arg);
+            tb__xml_attr(&x, "a", s[i].arg);
+        } else if (s[i].op == 't') {
+            rc = xmlTextWriterWriteString(w, BAD_CAST s[i].arg);
+            tb__xml_text(&x, s[i].arg);
+        } else {
+            tb__xml_flush(&x);
+        }
+        CHECK(rc >= 0);
+    }
+    CHECK(xmlTextWriterEndDocument(w) >= 0);
+    xmlFreeTextWriter(w);
+    CHECK_OK(tb__xml_close(&x));
+    CHECK_STR(got.data ? got.data : "", (const char *)xmlBufferContent(b));
+    xmlBufferFree(b);
+    tb_buf_free(&got);
+}
+
+static void test_layout(void)
+{
+    static const struct step nested[] = {
+        {'s', "feed"},   {'a', "x"},    {'s', "id"},   {'t', "1"},  {'e', NULL}, {'f', NULL},
+        {'s', "empty"},  {'e', NULL},   {'s', "link"}, {'a', "h"},  {'e', NULL}, {'s', "entry"},
+        {'s', "author"}, {'s', "name"}, {'t', "n"},    {'e', NULL}, {'e', NULL}, {'f', NULL},
+        {'s', "blank"},  {'t', ""},     {'e', NULL},   {'e', NULL}, {'f', NULL}, {'e', NULL}};
+    static const struct step mixed[] = {{'s', "p"},  {'t', "text "}, {'s', "b"},  {'t', "bold"},
+                                        {'e', NULL}, {'t', " tail"}, {'s', "br"}, {'e', NULL},
+                                        {'f', NULL}, {'t', "end"},   {'e', NULL}};
+    static const struct step unclosed[] = {{'s', "a"}, {'s', "b"}, {'t', "x"}, {'s', "c"}};
+
+    check_layout(nested, sizeof(nested) / sizeof(nested[0]), 0);
+    check_layout(nested, sizeof(nested) / sizeof(nested[0]), 3);
+    check_layout(nested, sizeof(nested) / sizeof(nested[0]),
+                 40); /* more than one write of spaces */
+    check_layout(mixed, sizeof(mixed) / sizeof(mixed[0]), 0);
+    check_layout(mixed, sizeof(mixed) / sizeof(mixed[0]), 2);
+    check_layout(unclosed, sizeof(unclosed) / sizeof(unclosed[0]), 1); /* closed by the ends */
+    check_layout(NULL, 0, 0);                                          /* no element at all */
 }
 
 /* <e a="value"/> through xmlTextWriterWriteAttribute() and through
@@ -563,12 +641,12 @@ static void test_attr_values(void)
         tb_buf_reset(&got);
         CHECK_OK(tb__xml_open(&x, &got));
         x.discard = 1; /* no XML declaration */
-        CHECK(xmlTextWriterFlush(x.w) >= 0);
+        tb__xml_flush(&x);
         x.discard = 0;
         tb__xml_start(&x, "e");
         tb__xml_attr(&x, "a", values[i]);
         tb__xml_end(&x);
-        CHECK(xmlTextWriterFlush(x.w) >= 0);
+        tb__xml_flush(&x);
         x.discard = 1;
         CHECK_OK(tb__xml_close(&x));
         /* want has the XML declaration before the element. */
@@ -841,6 +919,7 @@ int main(void)
     test_scan();
     test_text_escaping();
     test_attr_values();
+    test_layout();
     test_rfc3339();
     test_json_summary();
     test_write_file();
