@@ -50,11 +50,12 @@ struct doc {
     char *path;                                      /* "/topics/x.atom" */
     size_t path_len;                                 /* strlen(path) */
     char *type;                                      /* Content-Type as given */
-    char *body;                                      /* the bytes */
+    char *body;                                      /* the bytes (heap or map) */
     size_t len;                                      /* their length */
     unsigned char *gz;                               /* gzip form, or NULL when not smaller */
     size_t gz_len;                                   /* its length */
     int fd;                                          /* memfd: body then gz, or -1 */
+    void *map;                                       /* the memfd mapped, or NULL */
     int *memfds;                                     /* the server's count of them */
     char etag[24];                                   /* "\"<16 hex>\"" */
     char etag_gz[28];                                /* "\"<16 hex>-gz\"" */
@@ -135,7 +136,12 @@ static void doc_release(struct doc *d)
         close(d->fd);
         (*d->memfds)--;
     }
-    free(d->gz);
+    if (d->map != NULL) {
+        munmap(d->map, d->len + d->gz_len);
+    } else {
+        free(d->body);
+        free(d->gz);
+    }
     free(d);
 }
 
@@ -186,6 +192,26 @@ static int write_all(int fd, const void *p, size_t n)
 }
 
 /*
+ * From now on the bytes are read from the memfd's mapping (when h2o sends
+ * what sendfile left, or over HTTP/2), and the heap copies go: a large
+ * document is held once. Failing keeps the heap copies.
+ */
+static void doc_map(struct doc *d)
+{
+    void *m = mmap(NULL, d->len + d->gz_len, PROT_READ, MAP_SHARED, d->fd, 0);
+
+    if (m == MAP_FAILED)
+        return;
+    free(d->body);
+    d->body = m;
+    if (d->gz != NULL) {
+        free(d->gz);
+        d->gz = (unsigned char *)m + d->len;
+    }
+    d->map = m;
+}
+
+/*
  * Copies a large body and its gzip form into a memfd for sendfile, within
  * MAX_MEMFDS descriptors (each is counted in the descriptor budget). Failing
  * is not an error: the document is then sent from memory only.
@@ -204,6 +230,7 @@ static void doc_memfd(struct tb_http *h, struct doc *d)
     }
     d->memfds = &h->memfds;
     h->memfds++;
+    doc_map(d);
 }
 
 static void doc_set_meta(struct doc *d, int64_t mtime, int max_age)
@@ -228,9 +255,15 @@ static struct doc *doc_new(const char *path, const char *type, const void *data,
     /* Sizes near SIZE_MAX cannot be allocated anyway; refuse before adding. */
     if (len > SIZE_MAX / 2)
         return NULL;
-    d = calloc(1, sizeof(*d) + plen + 1 + tlen + 1 + len + 1);
+    d = calloc(1, sizeof(*d) + plen + 1 + tlen + 1);
     if (d == NULL)
         return NULL;
+    /* Apart, so that a body moved into a memfd can be freed (doc_map). */
+    d->body = malloc(len + 1);
+    if (d->body == NULL) {
+        free(d);
+        return NULL;
+    }
     d->refs = 1;
     d->fd = -1;
     d->path = (char *)(d + 1);
@@ -238,7 +271,6 @@ static struct doc *doc_new(const char *path, const char *type, const void *data,
     d->path_len = plen;
     d->type = d->path + plen + 1;
     memcpy(d->type, type, tlen + 1);
-    d->body = d->type + tlen + 1;
     if (len > 0)
         memcpy(d->body, data, len);
     d->len = len;
