@@ -21,6 +21,7 @@
 #include <ini.h>
 #include <stdbool.h>
 
+#include "tb_hash.h"
 #include "tb_opml.h"
 
 #define MAX_ERRORS 100           /* stop reporting (and reading) after this many */
@@ -148,13 +149,8 @@ static const char *srcindex_key(const struct tb_config *c, const struct srcindex
 /* Where key is in ix, or the empty slot where it would go (cap > 0). */
 static size_t *srcindex_slot(const struct tb_config *c, const struct srcindex *ix, const char *key)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    const unsigned char *p;
-    size_t i;
+    size_t i = (size_t)tb_fnv1a(key, strlen(key)) & (ix->cap - 1);
 
-    for (p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
-    i = (size_t)h & (ix->cap - 1);
     while (ix->slot[i] != 0 && strcmp(srcindex_key(c, ix, ix->slot[i] - 1), key) != 0)
         i = (i + 1) & (ix->cap - 1);
     return &ix->slot[i];

@@ -721,9 +721,10 @@ static void low_priority(void)
 #ifdef __linux__
     static _Thread_local int done;
 
-    if (!done)
-        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), PARSE_NICE);
+    if (done)
+        return;
     done = 1;
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), PARSE_NICE);
 #endif
 }
 

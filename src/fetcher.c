@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "fetch_int.h"
+#include "tb_hash.h"
 
 #define HOST_BUCKETS 256
 #define MAX_VALIDATOR 1024        /* longest ETag / Last-Modified we send or keep */
@@ -117,11 +118,7 @@ static void list_remove(struct list *n)
 
 static unsigned host_hash(const char *s)
 {
-    unsigned h = 2166136261u;
-
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 16777619u;
-    return h % HOST_BUCKETS;
+    return (unsigned)(tb_fnv1a(s, strlen(s)) % HOST_BUCKETS);
 }
 
 /* Finds or makes the entry for `name` and takes a reference; NULL on OOM. */

@@ -33,6 +33,7 @@
 #include <h2o.h>
 #include <zlib.h>
 
+#include "tb_hash.h"
 #include "tb_http.h"
 
 #define NBUCKETS 256              /* document hash table size */
@@ -114,19 +115,6 @@ struct tb_http {
 };
 
 /* ---- documents ---- */
-
-static uint64_t fnv1a(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t x = 0xcbf29ce484222325ULL;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        x ^= s[i];
-        x *= 0x100000001b3ULL;
-    }
-    return x;
-}
 
 static void doc_release(struct doc *d)
 {
@@ -235,7 +223,7 @@ static void doc_memfd(struct tb_http *h, struct doc *d)
 
 static void doc_set_meta(struct doc *d, int64_t mtime, int max_age)
 {
-    uint64_t hash = fnv1a(d->body, d->len);
+    uint64_t hash = tb_fnv1a(d->body, d->len);
     time_t t = (time_t)mtime;
     struct tm gmt;
 
@@ -279,7 +267,7 @@ static struct doc *doc_new(const char *path, const char *type, const void *data,
 
 static struct doc **doc_slot(struct tb_http *h, const char *path, size_t len)
 {
-    struct doc **pp = &h->buckets[fnv1a(path, len) % NBUCKETS];
+    struct doc **pp = &h->buckets[tb_fnv1a(path, len) % NBUCKETS];
 
     while (*pp != NULL && !h2o_memis((*pp)->path, (*pp)->path_len, path, len))
         pp = &(*pp)->next;

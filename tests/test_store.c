@@ -127,6 +127,13 @@ static int fk_ok(struct tb_store *s)
     return q_int(s, "SELECT count(*) FROM pragma_foreign_key_check", 0) == 0;
 }
 
+static int fts_ok(struct tb_store *s)
+{
+    return sqlite3_exec(tb_store_db(s),
+                        "INSERT INTO entries_fts(entries_fts) VALUES('integrity-check')", NULL,
+                        NULL, NULL) == SQLITE_OK;
+}
+
 /* A version-3 database (migrations 4 and 5 not applied: the rewrite
  * trigger still there, FTS5 automerge at its default) with an entry is
  * migrated on open, keeps its data and index, and takes new entries. */
@@ -156,10 +163,7 @@ static void test_migrate_v3(void)
     add(g, "new", NULL, "Stored by version five about narwhals");
     CHECK_EQ(put(s, a, g, 2).added, 1);
     CHECK_EQ(count_matches(s, "narwhals OR walruses"), 2);
-    CHECK_EQ(sqlite3_exec(tb_store_db(s),
-                          "INSERT INTO entries_fts(entries_fts) VALUES('integrity-check')", NULL,
-                          NULL, NULL),
-             SQLITE_OK);
+    CHECK(fts_ok(s));
     CHECK(fk_ok(s));
     tb_feed_free(f);
     tb_feed_free(g);
@@ -427,10 +431,7 @@ static void test_update(void)
     CHECK_EQ(st.updated, 1);
     CHECK_EQ(q_int(s, "SELECT updated FROM entries", 0), 5000);
     CHECK_EQ(q_int(s, "SELECT sort_time FROM entries", 0), 5000);
-    CHECK_EQ(sqlite3_exec(tb_store_db(s),
-                          "INSERT INTO entries_fts(entries_fts) VALUES('integrity-check')", NULL,
-                          NULL, NULL),
-             SQLITE_OK);
+    CHECK(fts_ok(s));
     CHECK(fk_ok(s));
     tb_store_close(s);
 
@@ -793,13 +794,6 @@ static void test_batch(void)
     CHECK(fk_ok(s));
     tb_store_close(s);
     rm_db("b.db");
-}
-
-static int fts_ok(struct tb_store *s)
-{
-    return sqlite3_exec(tb_store_db(s),
-                        "INSERT INTO entries_fts(entries_fts) VALUES('integrity-check')", NULL,
-                        NULL, NULL) == SQLITE_OK;
 }
 
 /* A batch indexes its entries at the commit: an entry rewritten after its
