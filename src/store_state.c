@@ -15,13 +15,6 @@
 
 static const char list_sql[] = "SELECT " TB__STATE_COLS " FROM sources ORDER BY name";
 
-static int fail(sqlite3 *db, char *err, size_t errlen, const char *what)
-{
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(db));
-    return TB_ESTORE;
-}
-
 /* A copy of text column i, or NULL for SQL NULL. -ENOMEM on failure. */
 static int col_str(sqlite3_stmt *q, int i, char **out)
 {
@@ -70,7 +63,7 @@ static int exec2(struct tb_store *s, enum tb__stmt which, const char *name, cons
     sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
     if (sqlite3_bind_parameter_count(q) >= 2)
         sqlite3_bind_text(q, 2, url, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q) == SQLITE_DONE ? 0 : fail(s->db, err, errlen, "source state");
+    rc = sqlite3_step(q) == SQLITE_DONE ? 0 : tb__store_fail(s, err, errlen, "source state");
     sqlite3_reset(q);
     return rc;
 }
@@ -87,7 +80,7 @@ static int read_named(struct tb_store *s, const char *name, struct tb_store_stat
     if (rc == SQLITE_ROW)
         rc = read_row(q, st);
     else
-        rc = rc == SQLITE_DONE ? -ENOENT : fail(s->db, err, errlen, "source state");
+        rc = rc == SQLITE_DONE ? -ENOENT : tb__store_fail(s, err, errlen, "source state");
     sqlite3_reset(q);
     return rc;
 }
@@ -154,7 +147,7 @@ int tb_store_state_put(struct tb_store *s, const struct tb_store_state *st, char
     bind_time(q, 11, st->next_poll);
     sqlite3_bind_int(q, 12, st->failures);
     sqlite3_bind_int(q, 13, st->ttl_minutes);
-    rc = sqlite3_step(q) == SQLITE_DONE ? 0 : fail(s->db, err, errlen, "source state");
+    rc = sqlite3_step(q) == SQLITE_DONE ? 0 : tb__store_fail(s, err, errlen, "source state");
     sqlite3_reset(q);
     return rc;
 }
@@ -190,7 +183,7 @@ int tb_store_state_list(struct tb_store *s, struct tb_store_state **out, size_t 
     *out = NULL;
     *n = 0;
     if (sqlite3_prepare_v2(db, list_sql, -1, &q, NULL) != SQLITE_OK)
-        return fail(db, err, errlen, "source list");
+        return tb__store_fail(s, err, errlen, "source list");
     for (;;) {
         step = sqlite3_step(q);
         if (step != SQLITE_ROW)
@@ -200,7 +193,7 @@ int tb_store_state_list(struct tb_store *s, struct tb_store_state **out, size_t 
             break;
     }
     if (rc == 0 && step != SQLITE_DONE)
-        rc = fail(db, err, errlen, "source list");
+        rc = tb__store_fail(s, err, errlen, "source list");
     sqlite3_finalize(q);
     if (rc != 0) {
         tb_store_state_free(*out, *n);
