@@ -15,6 +15,7 @@
 #define S(f, x) tb_arena_strdup(&(f)->arena, (x))
 
 static char dir[64];
+static int is_tag(const char *s);
 static char errbuf[512];
 
 static const char *path(const char *name)
@@ -156,7 +157,7 @@ static void test_migrate_v3(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s), downgrade, NULL, NULL, NULL), SQLITE_OK);
     tb_store_close(s);
     s = open_db("v3.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 5);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(count_matches(s, "walruses"), 1);
@@ -171,6 +172,85 @@ static void test_migrate_v3(void)
     rm_db("v3.db");
 }
 
+/* Copies tests/fixtures/store-v5.db (made by `tributary merge --db` of
+ * session 3's build from the three feeds of fixtures/merge: 5 entries, 3
+ * sources, schema version 5, with out_id UNIQUE and the text indexes) to
+ * name, so that migrating it leaves the fixture alone. */
+static void copy_fixture(const char *name)
+{
+    char src[512];
+    FILE *in, *out;
+    char buf[8192];
+    size_t n;
+
+    snprintf(src, sizeof(src), "%s/store-v5.db",
+             getenv("TB_FIXTURES") ? getenv("TB_FIXTURES") : "fixtures");
+    in = fopen(src, "rb");
+    out = fopen(path(name), "wb");
+    CHECK(in != NULL && out != NULL);
+    while (in != NULL && out != NULL && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+        CHECK_EQ(fwrite(buf, 1, n, out), n);
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+}
+
+/* A version-5 database made by the previous build is rebuilt by migration
+ * 6 with its rowids, out_ids, FTS index and keys, and takes new entries
+ * with the same dedupe rules: by key, by canonical link across sources,
+ * and a taken upstream id gives a tag. */
+static void test_migrate_v5(void)
+{
+    struct tb_store *s;
+    struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
+    struct tb_store_stats st;
+    int64_t blog;
+
+    copy_fixture("v5.db");
+    s = open_db("v5.db", 0);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
+    CHECK_EQ(q_int(s,
+                   "SELECT count(*) FROM entries WHERE out_hash = tb_hash64(out_id)"
+                   " AND canon_hash IS tb_hash64(canon_link)",
+                   0),
+             5);
+    CHECK_STR(q_text(s, "SELECT out_id FROM entries WHERE id = ?1", 4),
+              "http://example.org:80/papers/titans?fbclid=IwAR0abc");
+    CHECK_EQ(
+        q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_autoindex_entries_1'", 0),
+        0);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_ad'", 0), 1);
+    CHECK_EQ(count_matches(s, "titans"), 1);
+    CHECK_STR(q_text(s, "PRAGMA integrity_check", 0), "ok");
+    CHECK(fts_ok(s));
+    CHECK(fk_ok(s));
+    blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
+    /* The blog's entry by its own key; another source's copy by canonical link. */
+    add(f, "id:http://example.org:80/papers/titans?fbclid=IwAR0abc", NULL, "Titans again");
+    st = put(s, blog, f, 100);
+    CHECK_EQ(st.added, 0);
+    add(g, "k1", NULL, "Titans elsewhere")->canon_link = "https://example.org/papers/titans";
+    add(g, "k2", "http://lab.example.net/blog/mmlinking", "Taken upstream id, new paper");
+    add(g, "k3", "https://new.example/1", "Free upstream id about quokkas");
+    st = put(s, source(s, "new"), g, 100);
+    CHECK_EQ(st.added, 2);
+    CHECK_EQ(st.unchanged, 1);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entry_sources WHERE entry_id = ?1", 4), 3);
+    CHECK(is_tag(q_text(s, "SELECT out_id FROM entries WHERE id = ?1", 6)));
+    CHECK_STR(q_text(s, "SELECT out_id FROM entries WHERE id = ?1", 7), "https://new.example/1");
+    CHECK_EQ(count_matches(s, "quokkas OR titans"), 2);
+    CHECK_EQ(q_int(s, "SELECT count(DISTINCT out_id) FROM entries", 0), 7);
+    CHECK_STR(q_text(s, "PRAGMA integrity_check", 0), "ok");
+    CHECK(fts_ok(s));
+    CHECK(fk_ok(s));
+    tb_feed_free(f);
+    tb_feed_free(g);
+    tb_store_close(s);
+    rm_db("v5.db");
+}
+
 static void test_migrations(void)
 {
     struct tb_store *s = open_db("m.db", 0);
@@ -178,7 +258,7 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 5);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
@@ -190,10 +270,11 @@ static void test_migrations(void)
     CHECK_EQ(q_int(s, "PRAGMA foreign_keys", 0), 0); /* checked by fk_ok() instead */
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('sources', 'entries',"
-                   " 'entry_keys', 'entry_sources', 'entries_fts', 'entries_canon_link',"
-                   " 'entries_arxiv_id', 'entries_doi')",
+                   " 'entry_keys', 'entry_sources', 'entries_fts', 'entries_canon_hash',"
+                   " 'entries_out_hash', 'entries_arxiv_id', 'entries_doi', 'entries_sort')",
                    0),
-             8);
+             10);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'entries'", 0), 7);
     /* Not enforced, but fk_ok() sees a dangling reference. */
     CHECK_EQ(sqlite3_exec(tb_store_db(s), "INSERT INTO entry_keys VALUES(999, 'x', 999)", NULL,
                           NULL, NULL),
@@ -206,7 +287,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 5);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     CHECK(fk_ok(s));
     tb_store_close(s);
@@ -989,6 +1070,7 @@ int main(void)
     }
     test_migrations();
     test_migrate_v3();
+    test_migrate_v5();
     test_sources();
     test_within_source();
     test_cross_source();
