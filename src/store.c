@@ -422,11 +422,19 @@ int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size
 
 int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
 {
+    int pipe = tb__fts_start(s, s->unindexed, s->nunindexed);
     size_t i;
     int rc = 0;
 
-    for (i = 0; rc == 0 && i < s->nunindexed; i++)
+    for (i = 0; rc == 0 && i < s->nunindexed; i++) {
+        if (pipe)
+            tb__fts_enter(s, i);
         rc = index_new(s, &s->unindexed[i], err, errlen);
+        if (pipe)
+            tb__fts_leave(s, i);
+    }
+    if (pipe)
+        tb__fts_stop(s);
     s->nunindexed = 0;
     return rc;
 }
@@ -642,6 +650,11 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
                                               SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
                                               NULL, sql_hash64, NULL, NULL, NULL) != SQLITE_OK)
         rc = tb__store_fail(s, err, errlen, "register tb_hash64");
+    /* Before the FTS table is first used, which migrating may do. */
+    if (rc == 0 && !(flags & (TB_STORE_TEMP | TB_STORE_READER)))
+        rc = tb__fts_open(s);
+    if (rc == TB_ESTORE)
+        rc = tb__store_fail(s, err, errlen, "full-text tokenizer");
     if (rc == 0)
         rc = migrate(s, err, errlen);
     /* A throwaway database indexes its text once, when a topic query first
@@ -670,6 +683,7 @@ void tb_store_close(struct tb_store *s)
     for (i = 0; i < TB__ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
+    tb__fts_free(s);
     free(s->unindexed);
     free(s);
 }

@@ -67,6 +67,7 @@ struct tb_store {
     int page_size;                    /* the database's, in bytes */
     size_t wal_bytes;                /* TB_STORE_CHECKPOINT_LATER: WAL size after the last commit */
     struct tb__unindexed *unindexed; /* entries inserted in this transaction, indexed at its end */
+    struct tb__fts *fts;             /* a writer's tokenizing helper (store_fts.c), or NULL */
     size_t nunindexed, aunindexed;   /* count, allocated */
 };
 
@@ -115,6 +116,32 @@ int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size
  * were inserted with (or, if rewritten since, the table's), and forgets
  * them. 0 or TB_ESTORE. */
 int tb__store_index_all(struct tb_store *s, char *err, size_t errlen);
+
+/* Replaces FTS5's "porter" tokenizer on the store's connection by one that
+ * can replay tokens recorded by a helper thread (store_fts.c); before the
+ * FTS table is first used. Sets s->fts. 0, -ENOMEM or TB_ESTORE. */
+int tb__fts_open(struct tb_store *s);
+
+/* Frees s->fts, after the connection is closed. */
+void tb__fts_free(struct tb_store *s);
+
+/* Starts the helper thread recording the tokens of the n entries at v
+ * (which stay put until tb__fts_stop). 1 when it runs; 0 when the entries
+ * are too few or the thread cannot start: then index without it. */
+int tb__fts_start(struct tb_store *s, const struct tb__unindexed *v, size_t n);
+
+/* Around the insert into the index of entry i of those (in order): waits
+ * until it is recorded and offers its tokens for replay; then lets the
+ * helper reuse its slot. */
+void tb__fts_enter(struct tb_store *s, size_t i);
+void tb__fts_leave(struct tb_store *s, size_t i);
+
+/* Ends the helper (it may not have recorded everything) and waits for it. */
+void tb__fts_stop(struct tb_store *s);
+
+/* Columns whose recorded tokens went into the index since the store was
+ * opened (for the tests). */
+size_t tb__fts_replayed(const struct tb_store *s);
 
 /* Steps a statement returning one integer; *id = it, or 0 without a row. Resets. */
 int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,
