@@ -23,8 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING 256    /* entries recorded ahead of the writer, at most */
-#define MIN_PIPE 16 /* fewer entries than this are indexed without the helper */
+#define RING 256        /* entries recorded ahead of the writer, at most */
+#define MIN_PIPE 16     /* fewer entries than this are indexed without the helper */
+#define KEEP_BYTES 8192 /* a slot's buffer kept from one batch to the next, at most */
 
 /* The table's tokenizer arguments after "porter" (migration 1). */
 static const char *const tok_args[] = {"unicode61", "remove_diacritics", "2"};
@@ -330,6 +331,7 @@ void tb__fts_leave(struct tb_store *s, size_t i)
 void tb__fts_stop(struct tb_store *s)
 {
     struct tb__fts *f = s->fts;
+    int i;
 
     pthread_mutex_lock(&f->mu);
     f->stop = 1;
@@ -337,6 +339,13 @@ void tb__fts_stop(struct tb_store *s)
     pthread_mutex_unlock(&f->mu);
     pthread_join(f->thread, NULL);
     f->cur = NULL;
+    /* A slot keeps a typical entry's room for the next batch, not more. */
+    for (i = 0; i < RING; i++) {
+        if (f->ring[i].alloc > KEEP_BYTES) {
+            free(f->ring[i].buf);
+            memset(&f->ring[i], 0, sizeof(f->ring[i]));
+        }
+    }
 }
 
 size_t tb__fts_replayed(const struct tb_store *s)
