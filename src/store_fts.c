@@ -4,7 +4,7 @@
  * FTS5 tokenizes a document inside the INSERT into entries_fts, on the one
  * thread that writes the store: tokenizing (porter over unicode61) was
  * ~0.9 s of a first cycle's ~2.3 s of indexing. At a commit, a helper
- * thread runs the same tokenizer over the entries to index, up to RING of
+ * thread runs the same tokenizer over the entries to index, up to RING (64) of
  * them ahead, and records each one's tokens. The writer's connection has
  * "porter" replaced by a wrapper that, while an entry is being inserted,
  * replays the recorded tokens of a column whose text is the very string the
@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING 256        /* entries recorded ahead of the writer, at most */
+#define RING 64         /* entries recorded ahead of the writer, at most */
 #define MIN_PIPE 16     /* fewer entries than this are indexed without the helper */
 #define KEEP_BYTES 8192 /* a slot's buffer kept from one batch to the next, at most */
 
