@@ -26,12 +26,19 @@
  * broken query would pass the check unnoticed. */
 static const char check_sql[] = "SELECT 1 FROM entries_fts WHERE entries_fts MATCH ?1 LIMIT 1";
 
-/* SQL for the restrictions asked for; ?1 query, ?2 rowids, ?3 names, ?4 limit. */
-static int build_sql(struct tb_buf *b, int fts, int within, int sources)
+/* SQL for the restrictions asked for; ?1 query, ?2 rowids, ?3 names, ?4
+ * limit. by_time: walk the sort index newest first and keep the entries in
+ * the query's set of rowids (the unary + keeps SQLite from driving the
+ * search by that set), rather than read every matching entry's row to
+ * sort them all (see by_time()). */
+static int build_sql(struct tb_buf *b, int fts, int within, int sources, int by_time)
 {
     int rc = tb_buf_adds(b, "SELECT e.id FROM entries e");
 
-    if (rc == 0 && fts)
+    if (rc == 0 && fts && by_time)
+        rc = tb_buf_adds(b, " WHERE +e.id IN (SELECT rowid FROM entries_fts"
+                            " WHERE entries_fts MATCH ?1)");
+    else if (rc == 0 && fts)
         rc = tb_buf_adds(b, " JOIN entries_fts ON entries_fts.rowid = e.id"
                             " WHERE entries_fts MATCH ?1");
     else if (rc == 0)
@@ -121,6 +128,34 @@ static int bind_lists(sqlite3_stmt *q, char *const *sources, size_t nsources, co
     return 0;
 }
 
+/* Whether the newest `limit` matches of an FTS query are better found by
+ * walking the sort index (by_time in build_sql) than by reading the row of
+ * every match: when the query matches more than 4 x limit entries, so that
+ * the walk meets a match every N / (4 x limit) entries or sooner. A topic
+ * matching half of 80,000 entries read ~40,000 rows (~0.1 s, most of the
+ * table's pages) at every publish; the walk reads ~100 index entries.
+ * Counting the matches reads the FTS index only. A store without the sort
+ * index (TB_STORE_TEMP) or a query that fails here keeps the join (which
+ * then reports the error). */
+static int by_time(sqlite3 *db, const char *query, size_t limit)
+{
+    static const char sql[] =
+        "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'entries_sort'),"
+        " (SELECT count(*) FROM entries_fts WHERE entries_fts MATCH ?1)";
+    sqlite3_stmt *st = NULL;
+    int yes = 0;
+
+    if (limit == 0 || limit > (size_t)INT64_MAX / 4 ||
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        yes = sqlite3_column_int(st, 0) == 1 &&
+              (uint64_t)sqlite3_column_int64(st, 1) > 4 * (uint64_t)limit;
+    sqlite3_finalize(st);
+    return yes;
+}
+
 int tb_topic_select_in(struct tb_store *s, const char *query, char *const *sources, size_t nsources,
                        const int64_t *within, size_t nwithin, size_t limit, int64_t **ids,
                        size_t *n, char *err, size_t errlen)
@@ -136,7 +171,8 @@ int tb_topic_select_in(struct tb_store *s, const char *query, char *const *sourc
     tb_buf_init(&sql, 4096);
     rc = fts ? tb_store_sync_index(s, err, errlen) : 0;
     if (rc == 0)
-        rc = build_sql(&sql, fts, within != NULL, nsources > 0);
+        rc = build_sql(&sql, fts, within != NULL, nsources > 0,
+                       fts && within == NULL && by_time(db, query, limit));
     if (rc == 0 && sqlite3_prepare_v2(db, sql.data, -1, &q, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(db));
         rc = TB_ESTORE;

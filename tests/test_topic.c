@@ -113,6 +113,8 @@ static void test_bad_queries(struct tb_store *s)
         CHECK(errbuf[0] != '\0');
         CHECK_EQ(tb_topic_select(s, bad[i], 0, &ids, &n, errbuf, sizeof(errbuf)), TB_EQUERY);
         CHECK(ids == NULL && n == 0);
+        CHECK_EQ(tb_topic_select(s, bad[i], 1, &ids, &n, errbuf, sizeof(errbuf)), TB_EQUERY);
+        CHECK(ids == NULL && n == 0);
     }
     CHECK_EQ(tb_topic_check(s, "\"unterminated", errbuf, sizeof(errbuf)), TB_EQUERY);
     CHECK(strstr(errbuf, "unterminated string") != NULL);
@@ -135,6 +137,48 @@ static void test_incremental(struct tb_store *s, int64_t src)
     add(f, "k8", "Attention, again", "New paper.", 500, TB_TIME_NONE);
     CHECK_OK(tb_store_put_feed(s, src, f, 60, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
     CHECK_STR(sel(s, "attention", 0), "k8 k4 k5 k1");
+    tb_feed_free(f);
+}
+
+/* The newest `limit` of many matches (more than 4 x limit: found by
+ * walking the sort index) are the first `limit` of all matches in order
+ * (found by the join), ties on the time included; with a source
+ * restriction too, and at the boundary (exactly 4 x limit matches). */
+static void test_many(struct tb_store *s, int64_t src)
+{
+    static const size_t limits[] = {1, 10, 50, 74, 75, 299, 300, 1000};
+    char *const names[] = {"a"};
+    struct tb_feed *f = tb_feed_new();
+    int64_t *all = NULL, *ids = NULL;
+    size_t nall = 0, n = 0, i, k;
+    char key[16];
+
+    for (i = 0; i < 400; i++) {
+        snprintf(key, sizeof(key), "m%03zu", (i * 7919) % 400);
+        add(f, key, i < 300 ? "Walrus note" : "Other note", "Body.", 1000 + (int64_t)(i % 37),
+            TB_TIME_NONE);
+    }
+    CHECK_OK(tb_store_put_feed(s, src, f, 70, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_topic_select(s, "walrus", 0, &all, &nall, errbuf, sizeof(errbuf)));
+    CHECK_EQ(nall, 300);
+    for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        CHECK_OK(tb_topic_select(s, "walrus", limits[i], &ids, &n, errbuf, sizeof(errbuf)));
+        CHECK_EQ(n, limits[i] < nall ? limits[i] : nall);
+        for (k = 0; k < n && k < nall; k++)
+            CHECK_EQ(ids[k], all[k]);
+        free(ids);
+        CHECK_OK(tb_topic_select_in(s, "walrus", names, 1, NULL, 0, limits[i], &ids, &n, errbuf,
+                                    sizeof(errbuf)));
+        CHECK_EQ(n, limits[i] < nall ? limits[i] : nall);
+        for (k = 0; k < n && k < nall; k++)
+            CHECK_EQ(ids[k], all[k]);
+        free(ids);
+    }
+    CHECK_OK(tb_topic_select_in(s, "walrus", (char *const[]){"nobody"}, 1, NULL, 0, 10, &ids, &n,
+                                errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 0);
+    free(ids);
+    free(all);
     tb_feed_free(f);
 }
 
@@ -161,6 +205,7 @@ int main(void)
     test_select(s);
     test_bad_queries(s);
     test_incremental(s, src);
+    test_many(s, src);
     tb_store_close(s);
     unlink(dbpath);
     rmdir(dir);
