@@ -8,7 +8,6 @@
  * entries reindexes in the same transaction.
  */
 #include "store_int.h"
-#include "tb_hash.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -95,52 +94,21 @@ static const char *const migrations[] = {
      * (crisismerge is 16 too): fewer rewrites of the index while storing,
      * a few more segments for a query to read. */
     "INSERT INTO entries_fts(entries_fts, rank) VALUES('automerge', 16);",
-    /* 6: the random-order index keys are 8 bytes rather than long text:
-     * out_id (~60 bytes) and canon_link are found by a 64-bit hash of the
-     * text (tb_hash64(), store.c), every lookup comparing the text too, and
-     * the sort index holds the time alone (a query-less topic orders equal
-     * times by out_id in a small temporary b-tree). Entries arrive in
-     * random order on all three, so every batch rewrote most of their
-     * leaves, three times as many with the text. out_id stays unique: the
-     * store checks it before an insert (TB__ST_OUT_TAKEN). A UNIQUE column
-     * constraint cannot be dropped, so the table is rebuilt, rowids kept
-     * (the FTS index refers to them). */
-    "CREATE TABLE entries_v6("
-    " id INTEGER PRIMARY KEY,"
-    " out_id TEXT NOT NULL, out_hash INTEGER NOT NULL,"
-    " origin INTEGER NOT NULL REFERENCES sources(id),"
-    " upstream_id TEXT, id_is_permalink INTEGER NOT NULL DEFAULT 1,"
-    " title TEXT, link TEXT, canon_link TEXT, canon_hash INTEGER, arxiv_id TEXT, doi TEXT,"
-    " published INTEGER, updated INTEGER, first_seen INTEGER NOT NULL,"
-    " sort_time INTEGER NOT NULL,"
-    " authors TEXT, categories TEXT,"
-    " authors_json TEXT, contributors_json TEXT, categories_json TEXT, links_json TEXT,"
-    " summary TEXT, summary_html INTEGER NOT NULL DEFAULT 0,"
-    " content TEXT, content_html INTEGER NOT NULL DEFAULT 0,"
-    " rights TEXT, base TEXT, text TEXT, hash BLOB NOT NULL);"
-    "INSERT INTO entries_v6 SELECT id, out_id, tb_hash64(out_id), origin, upstream_id,"
-    " id_is_permalink, title, link, canon_link, tb_hash64(canon_link), arxiv_id, doi,"
-    " published, updated, first_seen, sort_time, authors, categories, authors_json,"
-    " contributors_json, categories_json, links_json, summary, summary_html, content,"
-    " content_html, rights, base, text, hash FROM entries ORDER BY id;"
-    "DROP TABLE entries;"
-    "ALTER TABLE entries_v6 RENAME TO entries;"
-    "CREATE INDEX entries_out_hash ON entries(out_hash);"
-    "CREATE INDEX entries_canon_hash ON entries(canon_hash) WHERE canon_hash IS NOT NULL;"
-    "CREATE INDEX entries_arxiv_id ON entries(arxiv_id) WHERE arxiv_id IS NOT NULL;"
-    "CREATE INDEX entries_doi ON entries(doi) WHERE doi IS NOT NULL;"
-    "CREATE INDEX entries_sort ON entries(sort_time DESC);"
-    "CREATE TRIGGER entries_ad AFTER DELETE ON entries BEGIN"
-    " INSERT INTO entries_fts(entries_fts, rowid, title, text, authors, categories)"
-    " VALUES('delete', old.id, old.title, old.text, old.authors, old.categories); END;",
+    /* 6: the sort index holds the time alone. Entries of a first poll
+     * arrive in random time order, so every batch rewrote most of its
+     * leaves, and out_id (~60 bytes) made them three times as many; a
+     * query-less topic orders equal times by out_id in a small temporary
+     * b-tree. */
+    "DROP INDEX entries_sort;"
+    "CREATE INDEX entries_sort ON entries(sort_time DESC);",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-/* Parameters ?1..?24 are the entry's content, bound alike for insert and update. */
+/* Parameters ?1..?23 are the entry's content, bound alike for insert and update. */
 #define ENTRY_COLS                                                                                 \
     "upstream_id, id_is_permalink, title, link, canon_link, arxiv_id, doi, published, updated,"    \
     " authors, authors_json, contributors_json, categories, categories_json, links_json,"          \
-    " summary, summary_html, content, content_html, rights, base, text, hash, canon_hash"
+    " summary, summary_html, content, content_html, rights, base, text, hash"
 
 static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -167,18 +135,15 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                      "(SELECT entry_id FROM entry_keys WHERE source_id = ?1 AND key = ?2),"
                      " (SELECT id FROM entries WHERE arxiv_id = ?3 ORDER BY id LIMIT 1),"
                      " (SELECT id FROM entries WHERE doi = ?4 ORDER BY id LIMIT 1),"
-                     " (SELECT id FROM entries WHERE canon_hash = ?6 AND canon_link = ?5"
-                     "  ORDER BY id LIMIT 1))",
-    /* Whether out_id ?2 (tb_hash64 ?1) is taken. */
-    [TB__ST_OUT_TAKEN] = "SELECT 1 FROM entries WHERE out_hash = ?1 AND out_id = ?2",
+                     " (SELECT id FROM entries WHERE canon_link = ?5 ORDER BY id LIMIT 1))",
     [TB__ST_KEY_ADD] = "INSERT OR IGNORE INTO entry_keys(source_id, key, entry_id)"
                        " VALUES(?1, ?2, ?3)",
     [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen)"
                         " VALUES(?1, ?2, ?3)",
-    [TB__ST_INSERT] = "INSERT INTO entries(" ENTRY_COLS ", out_id, out_hash, origin, first_seen,"
-                      " sort_time) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                      " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28,"
-                      " coalesce(?8, ?9, ?28))",
+    [TB__ST_INSERT] = "INSERT INTO entries(" ENTRY_COLS ", out_id, origin, first_seen, sort_time)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                      " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+                      " coalesce(?8, ?9, ?26))",
     [TB__ST_UPDATE] = "UPDATE entries SET upstream_id = ?1, id_is_permalink = ?2, title = ?3,"
                       " link = ?4, canon_link = coalesce(?5, canon_link),"
                       " arxiv_id = coalesce(?6, arxiv_id), doi = coalesce(?7, doi),"
@@ -186,8 +151,8 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                       " authors_json = ?11, contributors_json = ?12, categories = ?13,"
                       " categories_json = ?14, links_json = ?15, summary = ?16,"
                       " summary_html = ?17, content = ?18, content_html = ?19, rights = ?20,"
-                      " base = ?21, text = ?22, hash = ?23, canon_hash = coalesce(?24, canon_hash),"
-                      " sort_time = coalesce(?8, published, ?9, first_seen) WHERE id = ?25",
+                      " base = ?21, text = ?22, hash = ?23,"
+                      " sort_time = coalesce(?8, published, ?9, first_seen) WHERE id = ?24",
     [TB__ST_LOAD] = "SELECT e.id, e.out_id, e.upstream_id, e.id_is_permalink, e.title, e.link,"
                     " e.canon_link, e.arxiv_id, e.doi, e.published, e.updated,"
                     " e.authors_json, e.contributors_json, e.categories_json, e.links_json,"
@@ -222,28 +187,6 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
-}
-
-int64_t tb__store_hash64(const char *v, size_t n)
-{
-    return (int64_t)tb_fnv1a(v, n);
-}
-
-/* SQL tb_hash64(text): tb__store_hash64() of its UTF-8 bytes; NULL for NULL. */
-static void sql_hash64(sqlite3_context *c, int argc, sqlite3_value **argv)
-{
-    const unsigned char *v;
-
-    (void)argc;
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
-        return; /* the result is NULL */
-    v = sqlite3_value_text(argv[0]);
-    if (v == NULL) {
-        sqlite3_result_error_nomem(c);
-        return;
-    }
-    sqlite3_result_int64(c,
-                         tb__store_hash64((const char *)v, (size_t)sqlite3_value_bytes(argv[0])));
 }
 
 int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *what)
@@ -645,11 +588,6 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
         rc = tb__store_fail(s, err, errlen, path);
     if (rc == 0)
         rc = configure(s, err, errlen);
-    /* Migration 6 fills the hash columns of the rows it copies with it. */
-    if (rc == 0 && sqlite3_create_function_v2(s->db, "tb_hash64", 1,
-                                              SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-                                              NULL, sql_hash64, NULL, NULL, NULL) != SQLITE_OK)
-        rc = tb__store_fail(s, err, errlen, "register tb_hash64");
     /* Before the FTS table is first used, which migrating may do. */
     if (rc == 0 && !(flags & (TB_STORE_TEMP | TB_STORE_READER)))
         rc = tb__fts_open(s);

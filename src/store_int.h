@@ -27,7 +27,6 @@ enum tb__stmt {
     TB__ST_SRC_NAME,
     TB__ST_SRC_META,
     TB__ST_MATCH,
-    TB__ST_OUT_TAKEN,
     TB__ST_KEY_ADD,
     TB__ST_SEEN_ADD,
     TB__ST_INSERT,
@@ -75,11 +74,6 @@ struct tb_store {
  * default one with a savepoint journal's writes split. Once, before any
  * database is opened. An SQLite result code. */
 int tb__store_vfs_register(void);
-
-/* The 64-bit key under which out_id and canon_link are indexed: FNV-1a of
- * the n bytes at v. Equal keys need not be equal texts; every lookup
- * compares the text as well. */
-int64_t tb__store_hash64(const char *v, size_t n);
 
 /* Writes "what: sqlite3_errmsg" into err and returns TB_ESTORE. */
 int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *what);

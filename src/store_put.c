@@ -54,15 +54,7 @@ static int bind_time(sqlite3_stmt *st, int i, int64_t t)
     return t == TB_TIME_NONE ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, t);
 }
 
-/* Binds the key of an identifier (tb__store_hash64), NULL like bind_ident. */
-static int bind_ident_hash(sqlite3_stmt *st, int i, const char *v)
-{
-    if (!has_ident(v))
-        return sqlite3_bind_null(st, i);
-    return sqlite3_bind_int64(st, i, tb__store_hash64(v, strlen(v)));
-}
-
-/* Binds ?1..?24, the content columns shared by the insert and the update. */
+/* Binds ?1..?23, the content columns shared by the insert and the update. */
 static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct tb__row *r,
                     int64_t updated)
 {
@@ -89,7 +81,6 @@ static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct tb_
     rc = rc ? rc : bind_text(st, 21, e->base);
     rc = rc ? rc : bind_text(st, 22, e->text);
     rc = rc ? rc : sqlite3_bind_blob(st, 23, r->hash, HASH_LEN, SQLITE_STATIC);
-    rc = rc ? rc : bind_ident_hash(st, 24, e->canon_link);
     return rc;
 }
 
@@ -180,62 +171,48 @@ static int link_source(struct put *p, int64_t id, const char *key)
     return tb__store_done(p->s, st, p->err, p->errlen, "entry source");
 }
 
-/* Whether out_id is taken: 1, 0, or TB_ESTORE. */
-static int out_id_taken(struct put *p, const char *out_id)
-{
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_OUT_TAKEN);
-    int rc;
-
-    sqlite3_bind_int64(st, 1, tb__store_hash64(out_id, strlen(out_id)));
-    bind_text(st, 2, out_id);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : tb__store_fail(p->s, p->err, p->errlen, "out_id lookup");
-}
-
-/* Inserts the entry under out_id, which must be free. */
+/* Runs the insert with out_id bound; SQLITE_CONSTRAINT_UNIQUE when that
+ * out_id is taken (out_id is the table's only UNIQUE column). */
 static int insert_as(struct put *p, const struct tb_entry *e, const struct tb__row *r,
                      const char *out_id)
 {
     sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_INSERT);
     int rc = bind_row(st, e, r, e->updated);
 
-    rc = rc ? rc : bind_text(st, 25, out_id);
-    rc = rc ? rc : sqlite3_bind_int64(st, 26, tb__store_hash64(out_id, strlen(out_id)));
-    rc = rc ? rc : sqlite3_bind_int64(st, 27, p->source_id);
-    rc = rc ? rc : sqlite3_bind_int64(st, 28, p->seen_at);
+    rc = rc ? rc : bind_text(st, 24, out_id);
+    rc = rc ? rc : sqlite3_bind_int64(st, 25, p->source_id);
+    rc = rc ? rc : sqlite3_bind_int64(st, 26, p->seen_at);
     if (rc != SQLITE_OK)
-        return tb__store_fail(p->s, p->err, p->errlen, "bind");
-    return tb__store_done(p->s, st, p->err, p->errlen, "insert entry");
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    else
+        rc = sqlite3_extended_errcode(p->s->db);
+    sqlite3_reset(st);
+    return rc;
 }
 
-/* Inserts under the upstream id if it is usable and free, else under a tag
- * (sha256 of the source's name and the entry's key, so taken only by this
- * very entry, which the lookup by key would have found: an error then). */
+/* Inserts under the upstream id if it is usable and free, else under a tag:
+ * the UNIQUE constraint tells a taken id, sparing a lookup per entry. */
 static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
 {
     const char *out_id = tb_store_upstream_id(e);
     const char *const cols[4] = {e->title, e->text, r->authors, r->categories};
     char tag[TB_STORE_TAG_SIZE];
     int64_t id;
-    int rc = 1;
+    int rc = SQLITE_CONSTRAINT_UNIQUE;
 
     if (out_id != NULL)
-        rc = out_id_taken(p, out_id);
-    if (rc == 1) {
-        out_id = tag;
+        rc = insert_as(p, e, r, out_id);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         rc = tb_store_tag_id(p->source_name, e->key, tag);
-        rc = rc ? rc : out_id_taken(p, tag);
-        if (rc == 1) {
-            snprintf(p->err, p->errlen, "insert entry: out_id %s is taken", tag);
-            rc = TB_ESTORE;
-        }
+        if (rc != 0)
+            return rc;
+        rc = insert_as(p, e, r, tag);
     }
-    rc = rc ? rc : insert_as(p, e, r, out_id);
-    if (rc != 0)
-        return rc;
+    if (rc != SQLITE_OK)
+        return tb__store_fail(p->s, p->err, p->errlen, "insert entry");
     id = sqlite3_last_insert_rowid(p->s->db);
     rc = tb__store_index_later(p->s, id, cols);
     rc = rc ? rc : link_source(p, id, e->key);
@@ -267,7 +244,7 @@ static int refresh_entry(struct put *p, const struct match *m, const struct tb_e
         return rc;
     st = tb__store_stmt(p->s, TB__ST_UPDATE);
     rc = bind_row(st, e, r, e->updated != TB_TIME_NONE ? e->updated : p->seen_at);
-    rc = rc ? rc : sqlite3_bind_int64(st, 25, m->id);
+    rc = rc ? rc : sqlite3_bind_int64(st, 24, m->id);
     rc = rc ? tb__store_fail(p->s, p->err, p->errlen, "bind")
             : tb__store_done(p->s, st, p->err, p->errlen, "update entry");
     rc = rc ? rc : tb__store_reindex(p->s, m->id, 1, p->err, p->errlen);
@@ -290,7 +267,6 @@ static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__
     bind_ident(st, 3, e->arxiv_id);
     bind_ident(st, 4, e->doi);
     bind_ident(st, 5, e->canon_link);
-    bind_ident_hash(st, 6, e->canon_link);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         m->id = sqlite3_column_int64(st, 0);
