@@ -95,20 +95,19 @@ static struct tb_arena_chunk *chunk_new(const struct tb_arena *a, size_t size)
     return c;
 }
 
-void *tb_arena_alloc(struct tb_arena *a, size_t n)
+/* n bytes (at least one) at a multiple of align (a power of two, at most
+ * max_align_t's), not cleared; NULL when out of memory. */
+static void *bump(struct tb_arena *a, size_t n, size_t align)
 {
-    const size_t align = alignof(max_align_t);
     struct tb_arena_chunk *c = a->head;
-    size_t std;
+    size_t std, pad = 0;
     void *p;
     int own;
 
-    if (n > SIZE_MAX - align)
-        return NULL;
-    n = (n + align - 1) & ~(align - 1);
-    if (n == 0)
-        n = align;
-    if (c == NULL || c->size - c->used < n) {
+    n = n ? n : 1;
+    if (c != NULL)
+        pad = (align - c->used % align) % align; /* data itself is max-aligned */
+    if (c == NULL || c->size - c->used < n || c->size - c->used - n < pad) {
         /* Large requests get a chunk of their own behind the current one,
          * so the space left in the current chunk is not wasted. */
         std = a->bulk ? BULK_CHUNK - sizeof(*c) : CHUNK_SIZE;
@@ -124,17 +123,26 @@ void *tb_arena_alloc(struct tb_arena *a, size_t n)
             a->head = c;
         }
         a->total += c->size;
+        pad = 0;
     }
-    p = c->data + c->used;
-    c->used += n;
-    if (c->map == 0) /* a mapped chunk is zeroed and never reused */
+    p = c->data + c->used + pad;
+    c->used += pad + n;
+    return p;
+}
+
+void *tb_arena_alloc(struct tb_arena *a, size_t n)
+{
+    void *p = bump(a, n, alignof(max_align_t));
+
+    if (p != NULL && !a->bulk) /* a bulk arena's mapped chunks are zeroed, never reused */
         memset(p, 0, n);
     return p;
 }
 
 char *tb_arena_strndup(struct tb_arena *a, const char *s, size_t n)
 {
-    char *p = tb_arena_alloc(a, n + 1);
+    /* Strings are packed (no alignment) and not cleared before the copy. */
+    char *p = n < SIZE_MAX ? bump(a, n + 1, 1) : NULL;
 
     if (p == NULL)
         return NULL;

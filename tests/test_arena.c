@@ -27,6 +27,7 @@ static void fill(struct tb_arena *a, size_t rounds, size_t big_every)
 {
     unsigned char *prev = NULL, *p;
     size_t i, n, prevn = 0;
+    char *str;
 
     for (i = 0; i < rounds; i++) {
         n = i % big_every == 0 ? (size_t)3 << 19 : 1 + i % 300; /* 1.5 MiB */
@@ -37,6 +38,8 @@ static void fill(struct tb_arena *a, size_t rounds, size_t big_every)
         CHECK_EQ((uintptr_t)p % alignof(max_align_t), 0);
         CHECK(zeroed(p, n));
         memset(p, 0xa5, n);
+        str = tb_arena_strndup(a, "packed strings", i % 15); /* unaligned in between */
+        CHECK(str != NULL && strlen(str) == i % 15 && memcmp(str, "packed strings", i % 15) == 0);
         if (prev != NULL)
             CHECK(prev[prevn - 1] == 0xa5 && prev[0] == 0xa5); /* not overwritten */
         prev = p;
