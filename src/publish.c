@@ -601,7 +601,84 @@ static void atom_source(struct tb__xml *x, const struct tb_entry *e)
     tb__xml_end(x);
 }
 
-static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, int64_t updated)
+/* atom:source blocks rendered once per origin (see
+ * tb_publish_atom_cache_sources()): an open-addressing table keyed by the
+ * origin's string pointers and whether the entry has authors, which is
+ * all atom_source() reads. */
+struct src_block {
+    const char *k[4]; /* origin id, title, link, self */
+    int authorless;   /* the entry has no author */
+    int set;          /* the slot is taken */
+    char *bytes;      /* what atom_source() writes there, malloc'd */
+    size_t len;       /* its length */
+};
+
+struct src_cache {
+    struct src_block *v; /* slots */
+    size_t cap, n;       /* slots (a power of two) and taken ones */
+};
+
+/* The depth of atom:source in a document: inside <feed> and <entry>. */
+#define SOURCE_DEPTH 2
+
+static size_t key_hash(const char *id, const char *title, const char *link, const char *self,
+                       int authorless)
+{
+    uint64_t h = (uint64_t)(uintptr_t)id * 0x9E3779B97F4A7C15u;
+
+    h = (h ^ (uint64_t)(uintptr_t)title) * 0xC2B2AE3D27D4EB4Fu;
+    h = (h ^ (uint64_t)(uintptr_t)link) * 0x165667B19E3779F9u;
+    h = (h ^ (uint64_t)(uintptr_t)self ^ (uint64_t)authorless) * 0x9E3779B97F4A7C15u;
+    return (size_t)(h ^ (h >> 32));
+}
+
+static size_t block_hash(const struct tb_entry *e)
+{
+    const struct tb_origin *o = &e->origin;
+
+    return key_hash(o->id, o->title, o->link, o->self, e->authors == NULL);
+}
+
+/* The slot of e's block, or the free slot where it belongs; NULL when the
+ * table is empty. */
+static struct src_block *block_slot(const struct src_cache *c, const struct tb_entry *e)
+{
+    const struct tb_origin *o = &e->origin;
+    size_t i;
+    struct src_block *b;
+
+    if (c == NULL || c->cap == 0)
+        return NULL;
+    for (i = block_hash(e) & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+        b = &c->v[i];
+        if (!b->set || (b->k[0] == o->id && b->k[1] == o->title && b->k[2] == o->link &&
+                        b->k[3] == o->self && b->authorless == (e->authors == NULL)))
+            return b;
+    }
+}
+
+static void atom_source(struct tb__xml *x, const struct tb_entry *e);
+
+/* Writes e's atom:source from the cache when it holds it and the writer is
+ * where the block was rendered (after a child of an entry). Returns 1 when
+ * written, 0 when the caller writes it. */
+static int atom_source_cached(struct tb__xml *x, const struct src_cache *c,
+                              const struct tb_entry *e)
+{
+    const struct src_block *b = block_slot(c, e);
+
+    if (b == NULL || !b->set || x->rc || x->depth != SOURCE_DEPTH || !x->nl || x->open ||
+        !x->doindent)
+        return 0;
+    /* The block starts with the newline owed after the last end tag and
+     * leaves one owed after </source>: the writer's state is unchanged. */
+    if (b->len > 0 && xmlTextWriterWriteRawLen(x->w, BAD_CAST b->bytes, (int)b->len) < 0)
+        tb__xml_fail(x, -EIO);
+    return 1;
+}
+
+static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, int64_t updated,
+                       const struct src_cache *sources)
 {
     char id[TB__ID_MAX];
 
@@ -618,7 +695,8 @@ static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, in
     atom_categories(x, e->categories);
     atom_bodies(x, e);
     atom_text(x, "rights", e->rights, 0);
-    atom_source(x, e);
+    if (!atom_source_cached(x, sources, e))
+        atom_source(x, e);
     tb__xml_end(x);
 }
 
@@ -658,9 +736,10 @@ static void atom_head(struct tb__xml *x, const struct tb_publish_meta *m, int au
 
 /* An Atom document in progress: the writer and what its entries share. */
 struct tb_publish_stream {
-    struct tb__xml x; /* the writer */
-    int64_t updated;  /* the feed's updated, for entries without a date */
-    size_t n;         /* entries written so far, for fallback ids */
+    struct tb__xml x;         /* the writer */
+    int64_t updated;          /* the feed's updated, for entries without a date */
+    size_t n;                 /* entries written so far, for fallback ids */
+    struct src_cache sources; /* atom:source blocks, once cached */
 };
 
 int tb_publish_atom_begin(struct tb_publish_stream **out, const struct tb_publish_meta *m,
@@ -691,7 +770,7 @@ int tb_publish_atom_entries(struct tb_publish_stream *ps, const struct tb_entry 
     const struct tb_entry *e;
 
     for (e = entries; e && ps->x.rc == 0; e = e->next)
-        atom_entry(&ps->x, e, ++ps->n, ps->updated);
+        atom_entry(&ps->x, e, ++ps->n, ps->updated, &ps->sources);
     tb__xml_flush(&ps->x);
     return ps->x.rc;
 }
@@ -715,10 +794,115 @@ int tb_publish_atom_render(const struct tb_publish_stream *ps, size_t pos,
     tb__xml_flush(&x);
     x.discard = 0;
     for (; entries && n > 0 && x.rc == 0; entries = entries->next, n--)
-        atom_entry(&x, entries, ++pos, ps->updated);
+        atom_entry(&x, entries, ++pos, ps->updated, &ps->sources);
     tb__xml_flush(&x);
     x.discard = 1;
     return tb__xml_close(&x);
+}
+
+static void cache_free(struct src_cache *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->cap; i++)
+        free(c->v[i].bytes);
+    free(c->v);
+    c->v = NULL;
+    c->cap = c->n = 0;
+}
+
+/* The bytes atom_source() writes for e inside an entry, after a child
+ * element, into out (from its start). */
+static int render_source(const struct tb_entry *e, struct tb_buf *out)
+{
+    struct tb__xml x;
+    int rc = tb__xml_open(&x, out);
+
+    if (rc)
+        return rc;
+    /* Put in the state of a document after an entry's first child, then
+     * flushed without its owed newline, which the block then starts with. */
+    x.discard = 1;
+    tb__xml_start(&x, "feed");
+    tb__xml_start(&x, "entry");
+    tb__xml_elem(&x, "id", "");
+    if (x.rc == 0 && xmlTextWriterFlush(x.w) < 0)
+        tb__xml_fail(&x, -EIO);
+    x.discard = 0;
+    atom_source(&x, e);
+    if (x.rc == 0 && (x.depth != SOURCE_DEPTH || xmlTextWriterFlush(x.w) < 0))
+        tb__xml_fail(&x, -EIO);
+    x.discard = 1;
+    return tb__xml_close(&x);
+}
+
+/* Doubles the table (to 64 slots at first), keeping its blocks. */
+static int cache_grow(struct src_cache *c)
+{
+    struct src_cache bigger = {calloc(c->cap ? 2 * c->cap : 64, sizeof(*c->v)),
+                               c->cap ? 2 * c->cap : 64, c->n};
+    size_t i;
+    struct src_block *b;
+
+    if (bigger.v == NULL)
+        return -ENOMEM;
+    for (i = 0; i < c->cap; i++) {
+        if (!c->v[i].set)
+            continue;
+        b = &bigger.v[key_hash(c->v[i].k[0], c->v[i].k[1], c->v[i].k[2], c->v[i].k[3],
+                               c->v[i].authorless) &
+                      (bigger.cap - 1)];
+        while (b->set)
+            b = b + 1 < bigger.v + bigger.cap ? b + 1 : bigger.v;
+        *b = c->v[i];
+    }
+    free(c->v);
+    *c = bigger;
+    return 0;
+}
+
+/* Renders and adds e's block unless the cache has it. */
+static int cache_add(struct src_cache *c, const struct tb_entry *e)
+{
+    struct src_block *b;
+    struct tb_buf out;
+    int rc;
+
+    if (2 * (c->n + 1) > c->cap && cache_grow(c) != 0)
+        return -ENOMEM;
+    b = block_slot(c, e);
+    if (b->set)
+        return 0;
+    tb_buf_init(&out, (size_t)INT_MAX);
+    rc = render_source(e, &out);
+    if (rc) {
+        tb_buf_free(&out);
+        return rc;
+    }
+    b->len = out.len;
+    b->bytes = tb_buf_take(&out);
+    if (b->bytes == NULL)
+        return -ENOMEM;
+    b->k[0] = e->origin.id;
+    b->k[1] = e->origin.title;
+    b->k[2] = e->origin.link;
+    b->k[3] = e->origin.self;
+    b->authorless = e->authors == NULL;
+    b->set = 1;
+    c->n++;
+    return 0;
+}
+
+int tb_publish_atom_cache_sources(struct tb_publish_stream *ps, const struct tb_entry *entries,
+                                  size_t n)
+{
+    int rc = 0;
+
+    for (; entries && n > 0 && rc == 0; entries = entries->next, n--)
+        rc = cache_add(&ps->sources, entries);
+    if (rc)
+        cache_free(&ps->sources);
+    return rc;
 }
 
 int tb_publish_atom_end(struct tb_publish_stream *ps)
@@ -729,6 +913,7 @@ int tb_publish_atom_end(struct tb_publish_stream *ps)
         return 0;
     tb__xml_end(&ps->x);
     rc = tb__xml_close(&ps->x);
+    cache_free(&ps->sources);
     free(ps);
     return rc;
 }
