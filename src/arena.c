@@ -106,7 +106,7 @@ static void *bump(struct tb_arena *a, size_t n, size_t align)
 
     n = n ? n : 1;
     if (c != NULL)
-        pad = (align - c->used % align) % align; /* data itself is max-aligned */
+        pad = (0 - c->used) & (align - 1); /* data itself is max-aligned */
     if (c == NULL || c->size - c->used < n || c->size - c->used - n < pad) {
         /* Large requests get a chunk of their own behind the current one,
          * so the space left in the current chunk is not wasted. */
