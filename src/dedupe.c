@@ -305,30 +305,78 @@ static int kstr_cmp(const void *a, const void *b)
 
 static const char *ident_of(const struct tb_entry *e, int ix);
 
-/* 1 when two entries of f share a key or an identifier of one kind (so
- * that one may update the other), 0 when not, or -ENOMEM. Sorting keeps
- * it O(n log n) whatever the strings. */
-static int repeats(const struct tb_feed *f)
+/* The strings of f to look for repeats in, in *v (malloc'd); their number,
+ * or -ENOMEM. */
+static long collect_kstr(const struct tb_feed *f, struct kstr **v)
 {
-    struct kstr *v = malloc((f->nentries ? f->nentries : 1) * (IX_COUNT + 1) * sizeof(*v));
+    size_t n = 0, cap = f->nentries * (IX_COUNT + 1);
     const struct tb_entry *e;
-    size_t n = 0, i, cap = f->nentries * (IX_COUNT + 1);
-    int kind, found = 0;
+    int kind;
 
-    if (v == NULL)
+    *v = malloc((cap ? cap : 1) * sizeof(**v));
+    if (*v == NULL)
         return -ENOMEM;
     for (e = f->entries; e != NULL && n + IX_COUNT + 1 <= cap; e = e->next) {
         for (kind = 0; kind <= IX_COUNT; kind++) {
-            v[n].s = kind == 0 ? e->key : ident_of(e, kind - 1);
-            v[n].kind = kind;
-            v[n].h = v[n].s ? hash(0x5bd1e995u, NULL, v[n].s) : 0;
-            n += v[n].s != NULL;
+            (*v)[n].s = kind == 0 ? e->key : ident_of(e, kind - 1);
+            (*v)[n].kind = kind;
+            (*v)[n].h = (*v)[n].s ? hash(0x5bd1e995u, NULL, (*v)[n].s) ^ (uint64_t)kind : 0;
+            n += (*v)[n].s != NULL;
         }
     }
-    found = e != NULL; /* nentries does not count the list: be safe */
-    qsort(v, n, sizeof(*v), kstr_cmp);
-    for (i = 1; !found && i < n; i++)
-        found = kstr_cmp(&v[i - 1], &v[i]) == 0;
+    return e != NULL ? -EINVAL : (long)n; /* nentries does not count the list */
+}
+
+/* Whether two of the n strings of v are equal, through an open-addressing
+ * table; -1 when a probe runs long (crafted collisions), for the caller to
+ * sort instead, or -ENOMEM. */
+static int repeats_hashed(const struct kstr *v, size_t n)
+{
+    size_t cap = 64, i, k, probe;
+    const struct kstr **t;
+    int found = 0;
+
+    while (cap < 2 * n)
+        cap *= 2;
+    t = calloc(cap, sizeof(*t));
+    if (t == NULL)
+        return -ENOMEM;
+    for (i = 0; i < n && !found; i++) {
+        for (k = v[i].h & (cap - 1), probe = 0; t[k] != NULL; k = (k + 1) & (cap - 1)) {
+            if (t[k]->h == v[i].h && kstr_cmp(t[k], &v[i]) == 0)
+                found = 1;
+            if (found || ++probe == 32)
+                break;
+        }
+        if (probe == 32 && !found)
+            found = -1;
+        t[k] = &v[i];
+    }
+    free(t);
+    return found;
+}
+
+/* 1 when two entries of f share a key or an identifier of one kind (so
+ * that one may update the other), 0 when not, or -ENOMEM. A hash table
+ * answers in O(n); should it degrade, sorting keeps it O(n log n)
+ * whatever the strings. */
+static int repeats(const struct tb_feed *f)
+{
+    struct kstr *v;
+    long n = collect_kstr(f, &v);
+    int found;
+    size_t i;
+
+    if (n < 0) {
+        free(v);
+        return n == -EINVAL ? 1 : -ENOMEM; /* a list longer than counted: be safe */
+    }
+    found = repeats_hashed(v, (size_t)n);
+    if (found == -1) {
+        qsort(v, (size_t)n, sizeof(*v), kstr_cmp);
+        for (i = 1, found = 0; !found && i < (size_t)n; i++)
+            found = kstr_cmp(&v[i - 1], &v[i]) == 0;
+    }
     free(v);
     return found;
 }
