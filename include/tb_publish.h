@@ -97,16 +97,13 @@ TB_NODISCARD int tb_publish_atom_render(const struct tb_publish_stream *ps, size
                                         struct tb_buf *out);
 
 /**
- * Renders once each the atom:source blocks of the first n entries of the
- * list (one per origin, as given by its string pointers, and per whether
- * the entry has an author), so that tb_publish_atom_entries() and
- * tb_publish_atom_render() copy them instead of writing them element by
- * element: the same bytes, for entries that share their origin's strings
- * (the in-memory dedupe's do). Not while anything renders. Errors: -ENOMEM,
- * -EIO (nothing is cached then; writing works as without).
+ * Tells the stream that its entries share their origin's strings (the
+ * in-memory dedupe's do): each origin's atom:source is then rendered once,
+ * when first met, and copied into the entries that follow (pieces rendered
+ * at once share the copies). The same bytes as without. Call before
+ * writing entries. Errors: -ENOMEM.
  */
-TB_NODISCARD int tb_publish_atom_cache_sources(struct tb_publish_stream *ps,
-                                               const struct tb_entry *entries, size_t n);
+TB_NODISCARD int tb_publish_atom_share_sources(struct tb_publish_stream *ps);
 
 /**
  * Closes the feed, flushes the rest into the buffer and frees the stream.

@@ -575,7 +575,7 @@ static int emit_deduped(struct tb_dedupe *dd, const char *title, size_t limit)
     /* The dedupe's entries share their source's strings: each origin's
      * atom:source is rendered once, not once per entry. */
     if (rc == 0)
-        rc = tb_publish_atom_cache_sources(ps, list, n);
+        rc = tb_publish_atom_share_sources(ps);
     if (rc == 0)
         rc = drain(&doc);
     if (rc == 0) {

@@ -952,8 +952,9 @@ static void test_cached_sources(void)
     CHECK_OK(tb_publish_atom_begin(&plain, &m, 1, &a));
     CHECK_OK(tb_publish_atom_begin(&cached, &m, 1, &b));
     CHECK_OK(tb_publish_atom_begin(&stream, &m, 1, &c));
-    CHECK_OK(tb_publish_atom_cache_sources(cached, f->entries, 100));
-    CHECK_OK(tb_publish_atom_cache_sources(stream, f->entries, 2)); /* the rest uncached */
+    CHECK_OK(tb_publish_atom_share_sources(cached));
+    CHECK_OK(tb_publish_atom_share_sources(cached)); /* twice is once */
+    CHECK_OK(tb_publish_atom_share_sources(stream));
     render_doc(plain, f->entries, &a);
     render_doc(cached, f->entries, &b);
     CHECK_OK(tb_publish_atom_entries(stream, f->entries));
