@@ -184,8 +184,9 @@ static int simple_char(unsigned char c, int query)
            (c && strchr("-._~!$&'()*+,;=:@/", c) != NULL) || (query && c == '?');
 }
 
-/* Length of a host of lower-case labels [a-z0-9-], none empty, the last
- * not starting with a digit, ended by ':' or '/'; 0 when it is not one. */
+/* Length of a host of labels [a-zA-Z0-9-] (curl keeps their case), none
+ * empty, the last not starting with a digit, ended by ':' or '/'; 0 when
+ * it is not one. */
 static size_t simple_host(const char *p)
 {
     size_t n = 0, label = 0;
@@ -199,7 +200,7 @@ static size_t simple_host(const char *p)
             if (c != '.')
                 return n <= 253 ? n : 0;
             label = n + 1;
-        } else if (!lower_or_digit(c) && c != '-') {
+        } else if (!lower_or_digit(c) && !(c >= 'A' && c <= 'Z') && c != '-') {
             return 0;
         }
     }
@@ -253,9 +254,13 @@ int tb__url_simple(const char *url, struct tb__url_split *sp)
             return 0;
     }
     sp->len = strlen(url);
-    sp->query = sp->path + strcspn(url + sp->path, "?");
+    sp->query = sp->path + strcspn(url + sp->path, "?#");
+    sp->frag = url[sp->query] == '#' ? sp->query : sp->query + strcspn(url + sp->query, "#");
+    /* curl drops an empty query or fragment: "x?" and "x#" are not kept. */
+    if ((sp->query < sp->frag && sp->query + 1 == sp->frag) || sp->frag + 1 == sp->len)
+        return 0;
     for (i = sp->path; i < sp->len; i++) {
-        if (!simple_char((unsigned char)url[i], i > sp->query))
+        if (i != sp->frag && !simple_char((unsigned char)url[i], i >= sp->query))
             return 0;
     }
     return !dot_segment(url + sp->path, sp->query - sp->path);
