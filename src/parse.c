@@ -120,12 +120,14 @@ int tb__parse_clean(const char *s, size_t n)
 
     while (i < n) {
         i += tb__scan_plain(s + i, n - i, TB__SCAN_C0 | TB__SCAN_HIGH, NULL, 0);
+        /* The tail shorter than a block: as the last block, overlapping. */
+        if (i < n && n >= TB__SCAN_STEP && n - i < TB__SCAN_STEP &&
+            !tb__scan_block(s + n - TB__SCAN_STEP, TB__SCAN_C0 | TB__SCAN_HIGH, NULL, 0))
+            break;
+        while (i < n && u[i] >= 0x20 && u[i] < 0x80)
+            i++;
         if (i >= n)
             break;
-        if (u[i] >= 0x20 && u[i] < 0x80) {
-            i++;
-            continue;
-        }
         k = xml_char_len(u + i, n - i);
         if (k == 0)
             return 0;

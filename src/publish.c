@@ -164,6 +164,13 @@ static int is_clean(const char *s, size_t n)
     while (p < end) {
         p += tb__scan_plain((const char *)p, (size_t)(end - p), TB__SCAN_C0 | TB__SCAN_HIGH, NULL,
                             0);
+        /* The tail shorter than a block: as the last block, overlapping. */
+        if (p < end && n >= TB__SCAN_STEP && (size_t)(end - p) < TB__SCAN_STEP &&
+            !tb__scan_block((const char *)end - TB__SCAN_STEP, TB__SCAN_C0 | TB__SCAN_HIGH, NULL,
+                            0))
+            break;
+        while (p < end && *p >= 0x20 && *p < 0x80)
+            p++;
         if (p >= end)
             break;
         k = utf8_seq(p, &c);

@@ -982,6 +982,37 @@ static void test_cached_sources(void)
     tb_feed_free(f);
 }
 
+/* tb__pub_clean() at every length and position, around the block size:
+ * text with one bad byte or sequence anywhere is cleaned (a copy), good
+ * UTF-8, tab and newline anywhere leave it as it is. */
+static void test_clean_positions(void)
+{
+    static const struct {
+        const char *seq; /* planted */
+        int clean;       /* the expected answer with it in */
+    } rows[] = {{"\x01", 0}, {"\xff", 0}, {"\xc3", 0},     {"\xef\xbf\xbe", 0}, {"\xed\xa0\x80", 0},
+                {"\t", 1},   {"\n", 1},   {"\xc3\xa9", 1}, {"\xe2\x80\xa6", 1}, {"~", 1}};
+    struct tb_buf scratch;
+    const char *out;
+    char text[81];
+    size_t i, n, at, k;
+
+    tb_buf_init(&scratch, CAP);
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        k = strlen(rows[i].seq);
+        for (n = k; n < sizeof(text); n++) {
+            for (at = 0; at + k <= n; at++) {
+                memset(text, 'a', sizeof(text));
+                memcpy(text + at, rows[i].seq, k);
+                text[n] = '\0';
+                CHECK_OK(tb__pub_clean(text, &scratch, &out));
+                CHECK_EQ(out == text, rows[i].clean);
+            }
+        }
+    }
+    tb_buf_free(&scratch);
+}
+
 int main(void)
 {
     struct tb_feed *f;
@@ -1004,6 +1035,7 @@ int main(void)
     test_render(f->entries);
     test_cached_sources();
     test_scan();
+    test_clean_positions();
     test_text_escaping();
     test_attr_values();
     test_layout();
