@@ -765,19 +765,61 @@ static int newest_first(const void *a, const void *b)
     return strcmp(x->r->e.out_id, y->r->e.out_id);
 }
 
-/* Sorts d->recs newest first. Returns 0 or -ENOMEM. */
+/* The byte of t at `shift` in an order where larger times come first. */
+static unsigned time_digit(int64_t t, unsigned shift)
+{
+    return (unsigned)((~((uint64_t)t ^ UINT64_C(0x8000000000000000))) >> shift) & 0xff;
+}
+
+/* Sorts k newest first by time alone, stably: an LSD radix sort (bytes all
+ * keys share are skipped: dates of a few years differ in four), tmp as
+ * scratch. */
+static void sort_by_time(struct skey *k, struct skey *tmp, size_t n)
+{
+    size_t count[256], i, sum, c;
+    unsigned shift;
+
+    for (shift = 0; shift < 64; shift += 8) {
+        memset(count, 0, sizeof(count));
+        for (i = 0; i < n; i++)
+            count[time_digit(k[i].t, shift)]++;
+        if (count[time_digit(k[0].t, shift)] == n)
+            continue;
+        for (i = 0, sum = 0; i < 256; i++) {
+            c = count[i];
+            count[i] = sum;
+            sum += c;
+        }
+        for (i = 0; i < n; i++)
+            tmp[count[time_digit(k[i].t, shift)]++] = k[i];
+        memcpy(k, tmp, n * sizeof(*k));
+    }
+}
+
+/* Sorts d->recs newest first, ties by out_id. Returns 0 or -ENOMEM. */
 static int sort_recs(struct tb_dedupe *d)
 {
-    struct skey *k = malloc((d->nrecs ? d->nrecs : 1) * sizeof(*k));
-    size_t i;
+    struct skey *k = malloc((d->nrecs ? d->nrecs : 1) * 2 * sizeof(*k));
+    size_t i, j;
 
     if (k == NULL)
         return -ENOMEM;
     for (i = 0; i < d->nrecs; i++) {
+        if (i + 8 < d->nrecs)
+            __builtin_prefetch(&d->recs[i + 8]->sort_time);
         k[i].t = d->recs[i]->sort_time;
         k[i].r = d->recs[i];
     }
-    qsort(k, d->nrecs, sizeof(*k), newest_first);
+    sort_by_time(k, k + d->nrecs, d->nrecs);
+    /* Equal times are next to each other now: each run of them is ordered
+     * by out_id (undated entries of one feed share a time: long runs are
+     * sorted, not insertion-sorted). */
+    for (i = 0; i < d->nrecs; i = j) {
+        for (j = i + 1; j < d->nrecs && k[j].t == k[i].t;)
+            j++;
+        if (j - i > 1)
+            qsort(k + i, j - i, sizeof(*k), newest_first);
+    }
     for (i = 0; i < d->nrecs; i++)
         d->recs[i] = k[i].r;
     free(k);
@@ -796,6 +838,8 @@ int tb_dedupe_select(struct tb_dedupe *d, size_t limit, struct tb_entry **first,
         return -ENOMEM;
     *n = limit == 0 || limit > d->nrecs ? d->nrecs : limit;
     for (i = 0; i < *n; i++) {
+        if (i + 8 < *n)
+            __builtin_prefetch(&d->recs[i + 8]->e.origin);
         r = d->recs[i];
         r->e.origin.id = r->origin->feed_id ? r->origin->feed_id
                          : r->origin->self  ? r->origin->self

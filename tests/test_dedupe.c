@@ -291,6 +291,47 @@ static void test_limit_ties_and_seen(void)
     tb_dedupe_free(d);
 }
 
+/* The order over many entries, as the store gives it: times spread over
+ * every byte of an int64 (negative ones, far apart, equal ones, undated
+ * entries sharing their first-seen time), ties by out_id. */
+static void test_order_many(void)
+{
+    static const int64_t times[] = {0,
+                                    1,
+                                    -1,
+                                    255,
+                                    256,
+                                    -256,
+                                    INT64_C(1) << 40,
+                                    -(INT64_C(1) << 40),
+                                    INT64_C(1704164645),
+                                    NONE,
+                                    INT64_MAX / 2,
+                                    INT64_MIN / 2};
+    static char keys[300][16], ids[300][32];
+    static struct spec v[300];
+    struct run r = {0};
+    struct tb_dedupe *d;
+    struct tb_entry *l;
+    size_t i;
+
+    for (i = 0; i < 300; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+        snprintf(ids[i], sizeof(ids[i]), "http://e/%zu", (i * 7919) % 1000);
+        v[i] = (struct spec){keys[i],
+                             ids[i],
+                             "t",
+                             NULL,
+                             NULL,
+                             NULL,
+                             times[(i * 31) % (sizeof(times) / sizeof(times[0]))],
+                             NONE};
+    }
+    add(&r, "s", 77, feed("S", v, 300));
+    d = both(&r, 0, &l);
+    tb_dedupe_free(d);
+}
+
 /* Lists read back as the store's JSON columns do: members that are not
  * UTF-8 are absent (a name becomes ""), lengths below -1 are -1. */
 static void test_lists_as_stored(void)
@@ -466,6 +507,7 @@ int main(void)
     test_cross_source();
     test_update_in_place();
     test_limit_ties_and_seen();
+    test_order_many();
     test_lists_as_stored();
     test_repeats_in_one_feed();
     test_repeats_found();
