@@ -13,10 +13,20 @@
 struct tb_arena {
     struct tb_arena_chunk *head; /* newest chunk; older ones chained behind */
     size_t total;                /* bytes allocated in all chunks */
+    int bulk;                    /* chunks are large and huge-page backed */
 };
 
 /** Prepares an empty arena. */
 void tb_arena_init(struct tb_arena *a);
+
+/**
+ * Prepares an empty arena for bulk data that grows to many megabytes and
+ * lives long (the merge's dedupe): its chunks are mapped a few MB at a
+ * time, backed by transparent huge pages where the system allows it, so
+ * first touches fault a huge page at a time instead of 4 KiB. Freed with
+ * tb_arena_free() like any arena.
+ */
+void tb_arena_init_bulk(struct tb_arena *a);
 
 /** Frees every chunk; the arena is empty and reusable afterwards. */
 void tb_arena_free(struct tb_arena *a);

@@ -97,6 +97,15 @@ TB_NODISCARD int tb_publish_atom_render(const struct tb_publish_stream *ps, size
                                         struct tb_buf *out);
 
 /**
+ * Tells the stream that its entries share their origin's strings (the
+ * in-memory dedupe's do): each origin's atom:source is then rendered once,
+ * when first met, and copied into the entries that follow (pieces rendered
+ * at once share the copies). The same bytes as without. Call before
+ * writing entries. Errors: -ENOMEM.
+ */
+TB_NODISCARD int tb_publish_atom_share_sources(struct tb_publish_stream *ps);
+
+/**
  * Closes the feed, flushes the rest into the buffer and frees the stream.
  * Returns the first error of the stream's life, or 0. NULL is a no-op
  * returning 0. On error the buffer may hold a partial document.

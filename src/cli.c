@@ -572,6 +572,10 @@ static int emit_deduped(struct tb_dedupe *dd, const char *title, size_t limit)
         rc = -ENOMEM;
     if (rc == 0)
         rc = tb_publish_atom_begin(&ps, &meta, authorless, &doc);
+    /* The dedupe's entries share their source's strings: each origin's
+     * atom:source is rendered once, not once per entry. */
+    if (rc == 0)
+        rc = tb_publish_atom_share_sources(ps);
     if (rc == 0)
         rc = drain(&doc);
     if (rc == 0) {

@@ -117,10 +117,11 @@ static CURLU *parse_http(const char *url, int *https)
  * curl (see simple_http()): the parts are NUL-terminated in buf. */
 struct simple {
     char *buf;         /* malloc'd: host, port, path and query, each ended by NUL */
-    const char *host;  /* lower-case host name */
+    const char *host;  /* host name, as curl gives it */
     const char *port;  /* port digits, or NULL */
     const char *path;  /* "/..." */
     const char *query; /* after '?', or NULL */
+    const char *frag;  /* after '#', or NULL */
 };
 
 /* A URL parsed once for the several uses one entry has for it (canonical
@@ -168,8 +169,10 @@ static int simple_http(const char *url, struct simple *sp, int *https)
     if (x.port)
         d = put_part(d, url, x.port, x.path, &sp->port);
     d = put_part(d, url, x.path, x.query, &sp->path);
-    if (x.query < x.len)
-        put_part(d, url, x.query + 1, x.len, &sp->query);
+    if (x.query < x.frag)
+        d = put_part(d, url, x.query + 1, x.frag, &sp->query);
+    if (x.frag < x.len)
+        put_part(d, url, x.frag + 1, x.len, &sp->frag);
     return 0;
 }
 
@@ -340,8 +343,8 @@ static int add_query_fragment(struct tb_buf *b, const char *query, const char *f
     return rc;
 }
 
-/* link_of() of a simple URL: what curl prints for it without its query,
- * then the filtered query. */
+/* link_of() of a simple URL: what curl prints for it without its query
+ * and fragment, then the filtered query and the fragment. */
 static char *simple_link(const struct purl *p)
 {
     const struct simple *sp = &p->sp;
@@ -363,7 +366,7 @@ static char *simple_link(const struct purl *p)
         rc = tb_buf_adds(&b, sp->path);
     if (rc == 0 && sp->query)
         rc = filter_query(sp->query, &kept);
-    if (rc == 0 && add_query_fragment(&b, kept, NULL) == 0)
+    if (rc == 0 && add_query_fragment(&b, kept, sp->frag) == 0)
         res = tb_buf_take(&b);
     tb_buf_free(&b);
     free(kept);

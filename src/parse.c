@@ -120,12 +120,14 @@ int tb__parse_clean(const char *s, size_t n)
 
     while (i < n) {
         i += tb__scan_plain(s + i, n - i, TB__SCAN_C0 | TB__SCAN_HIGH, NULL, 0);
+        /* The tail shorter than a block: as the last block, overlapping. */
+        if (i < n && n >= TB__SCAN_STEP && n - i < TB__SCAN_STEP &&
+            !tb__scan_block(s + n - TB__SCAN_STEP, TB__SCAN_C0 | TB__SCAN_HIGH, NULL, 0))
+            break;
+        while (i < n && u[i] >= 0x20 && u[i] < 0x80)
+            i++;
         if (i >= n)
             break;
-        if (u[i] >= 0x20 && u[i] < 0x80) {
-            i++;
-            continue;
-        }
         k = xml_char_len(u + i, n - i);
         if (k == 0)
             return 0;
@@ -184,8 +186,9 @@ static int simple_char(unsigned char c, int query)
            (c && strchr("-._~!$&'()*+,;=:@/", c) != NULL) || (query && c == '?');
 }
 
-/* Length of a host of lower-case labels [a-z0-9-], none empty, the last
- * not starting with a digit, ended by ':' or '/'; 0 when it is not one. */
+/* Length of a host of labels [a-zA-Z0-9-] (curl keeps their case), none
+ * empty, the last not starting with a digit, ended by ':' or '/'; 0 when
+ * it is not one. */
 static size_t simple_host(const char *p)
 {
     size_t n = 0, label = 0;
@@ -199,7 +202,7 @@ static size_t simple_host(const char *p)
             if (c != '.')
                 return n <= 253 ? n : 0;
             label = n + 1;
-        } else if (!lower_or_digit(c) && c != '-') {
+        } else if (!lower_or_digit(c) && !(c >= 'A' && c <= 'Z') && c != '-') {
             return 0;
         }
     }
@@ -253,9 +256,13 @@ int tb__url_simple(const char *url, struct tb__url_split *sp)
             return 0;
     }
     sp->len = strlen(url);
-    sp->query = sp->path + strcspn(url + sp->path, "?");
+    sp->query = sp->path + strcspn(url + sp->path, "?#");
+    sp->frag = url[sp->query] == '#' ? sp->query : sp->query + strcspn(url + sp->query, "#");
+    /* curl drops an empty query or fragment: "x?" and "x#" are not kept. */
+    if ((sp->query < sp->frag && sp->query + 1 == sp->frag) || sp->frag + 1 == sp->len)
+        return 0;
     for (i = sp->path; i < sp->len; i++) {
-        if (!simple_char((unsigned char)url[i], i > sp->query))
+        if (i != sp->frag && !simple_char((unsigned char)url[i], i >= sp->query))
             return 0;
     }
     return !dot_segment(url + sp->path, sp->query - sp->path);

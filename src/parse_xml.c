@@ -215,6 +215,9 @@ static int tagcmp(const void *k, const void *e)
 
     if (a->ns != b->ns)
         return (int)a->ns - (int)b->ns;
+    /* The first byte settles most steps of the search without a call. */
+    if (a->name[0] != b->name[0])
+        return (unsigned char)a->name[0] - (unsigned char)b->name[0];
     return strcmp(a->name, b->name);
 }
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,13 @@ static int is_clean(const char *s, size_t n)
     while (p < end) {
         p += tb__scan_plain((const char *)p, (size_t)(end - p), TB__SCAN_C0 | TB__SCAN_HIGH, NULL,
                             0);
+        /* The tail shorter than a block: as the last block, overlapping. */
+        if (p < end && n >= TB__SCAN_STEP && (size_t)(end - p) < TB__SCAN_STEP &&
+            !tb__scan_block((const char *)end - TB__SCAN_STEP, TB__SCAN_C0 | TB__SCAN_HIGH, NULL,
+                            0))
+            break;
+        while (p < end && *p >= 0x20 && *p < 0x80)
+            p++;
         if (p >= end)
             break;
         k = utf8_seq(p, &c);
@@ -601,7 +609,185 @@ static void atom_source(struct tb__xml *x, const struct tb_entry *e)
     tb__xml_end(x);
 }
 
-static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, int64_t updated)
+/* atom:source blocks rendered once per origin (tb_publish_atom_share_sources()),
+ * when first met: an open-addressing table keyed by the origin's string
+ * pointers and whether the entry has authors, which is all atom_source()
+ * reads. Pieces rendered at once share it, under its lock. */
+struct src_block {
+    const char *k[4]; /* origin id, title, link, self */
+    int authorless;   /* the entry has no author */
+    int set;          /* the slot is taken */
+    char *bytes;      /* what atom_source() writes there, malloc'd */
+    size_t len;       /* its length */
+};
+
+struct src_cache {
+    pthread_mutex_t lock; /* guards the table */
+    struct src_block *v;  /* slots */
+    size_t cap, n;        /* slots (a power of two, or 0) and taken ones */
+};
+
+/* The depth of atom:source in a document: inside <feed> and <entry>. */
+#define SOURCE_DEPTH 2
+
+static size_t key_hash(const char *const k[4], int authorless)
+{
+    uint64_t h = (uint64_t)(uintptr_t)k[0] * 0x9E3779B97F4A7C15u;
+
+    h = (h ^ (uint64_t)(uintptr_t)k[1]) * 0xC2B2AE3D27D4EB4Fu;
+    h = (h ^ (uint64_t)(uintptr_t)k[2]) * 0x165667B19E3779F9u;
+    h = (h ^ (uint64_t)(uintptr_t)k[3] ^ (uint64_t)authorless) * 0x9E3779B97F4A7C15u;
+    return (size_t)(h ^ (h >> 32));
+}
+
+/* The slot of key (k, authorless), or the free slot where it belongs; the
+ * table must have a free slot. */
+static struct src_block *block_slot(const struct src_cache *c, const char *const k[4],
+                                    int authorless)
+{
+    size_t i;
+    struct src_block *b;
+
+    for (i = key_hash(k, authorless) & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+        b = &c->v[i];
+        if (!b->set || (b->k[0] == k[0] && b->k[1] == k[1] && b->k[2] == k[2] && b->k[3] == k[3] &&
+                        b->authorless == authorless))
+            return b;
+    }
+}
+
+/* Doubles the table (to 64 slots at first), keeping its blocks. */
+static int cache_grow(struct src_cache *c)
+{
+    size_t cap = c->cap ? 2 * c->cap : 64, i;
+    struct src_cache bigger = {.v = calloc(cap, sizeof(*c->v)), .cap = cap};
+
+    if (bigger.v == NULL)
+        return -ENOMEM;
+    for (i = 0; i < c->cap; i++) {
+        if (c->v[i].set)
+            *block_slot(&bigger, c->v[i].k, c->v[i].authorless) = c->v[i];
+    }
+    free(c->v);
+    c->v = bigger.v;
+    c->cap = cap;
+    return 0;
+}
+
+/* e's cached block into *bytes and *len; 0 when there is none. */
+static int cache_get(struct src_cache *c, const struct tb_entry *e, const char **bytes, size_t *len)
+{
+    const struct tb_origin *o = &e->origin;
+    const char *k[4] = {o->id, o->title, o->link, o->self};
+    const struct src_block *b;
+    int found = 0;
+
+    pthread_mutex_lock(&c->lock);
+    b = c->cap ? block_slot(c, k, e->authors == NULL) : NULL;
+    if (b != NULL && b->set) {
+        *bytes = b->bytes;
+        *len = b->len;
+        found = 1;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
+/* Adds blk (rendered for e) unless another thread did first: the cache
+ * then takes its bytes (blk is left empty; they stay valid until the
+ * stream ends). */
+static void cache_put(struct src_cache *c, const struct tb_entry *e, struct tb_buf *blk)
+{
+    const struct tb_origin *o = &e->origin;
+    const char *k[4] = {o->id, o->title, o->link, o->self};
+    struct src_block *b = NULL;
+    size_t len = blk->len;
+
+    pthread_mutex_lock(&c->lock);
+    if (2 * (c->n + 1) <= c->cap || cache_grow(c) == 0)
+        b = block_slot(c, k, e->authors == NULL);
+    if (b != NULL && !b->set) {
+        b->bytes = tb_buf_take(blk);
+        if (b->bytes != NULL) {
+            memcpy(b->k, k, sizeof(k));
+            b->authorless = e->authors == NULL;
+            b->len = len;
+            b->set = 1;
+            c->n++;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void cache_free(struct src_cache *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < c->cap; i++)
+        free(c->v[i].bytes);
+    free(c->v);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* The bytes atom_source() writes for e inside an entry, after a child
+ * element, into out (from its start). */
+static int render_source(const struct tb_entry *e, struct tb_buf *out)
+{
+    struct tb__xml x;
+    int rc = tb__xml_open(&x, out);
+
+    if (rc)
+        return rc;
+    /* Put in the state of a document after an entry's first child, then
+     * flushed without its owed newline, which the block then starts with. */
+    x.discard = 1;
+    tb__xml_start(&x, "feed");
+    tb__xml_start(&x, "entry");
+    tb__xml_elem(&x, "id", "");
+    if (x.rc == 0 && xmlTextWriterFlush(x.w) < 0)
+        tb__xml_fail(&x, -EIO);
+    x.discard = 0;
+    atom_source(&x, e);
+    if (x.rc == 0 && (x.depth != SOURCE_DEPTH || xmlTextWriterFlush(x.w) < 0))
+        tb__xml_fail(&x, -EIO);
+    x.discard = 1;
+    return tb__xml_close(&x);
+}
+
+/* Writes e's atom:source as a copy of its origin's block (rendered now if
+ * it is the first) when the stream shares sources and the writer is where
+ * blocks are rendered (after a child of an entry). Returns 1 when written,
+ * 0 when the caller writes it. */
+static int atom_source_cached(struct tb__xml *x, struct src_cache *c, const struct tb_entry *e)
+{
+    struct tb_buf blk;
+    const char *bytes = NULL;
+    size_t len = 0;
+
+    if (c == NULL || x->rc || x->depth != SOURCE_DEPTH || !x->nl || x->open || !x->doindent)
+        return 0;
+    tb_buf_init(&blk, (size_t)INT_MAX);
+    if (!cache_get(c, e, &bytes, &len)) {
+        if (render_source(e, &blk) != 0) {
+            tb_buf_free(&blk);
+            return 0; /* written directly, which meets the error again */
+        }
+        bytes = blk.data;
+        len = blk.len;
+        cache_put(c, e, &blk); /* bytes stay valid, the cache's or blk's */
+    }
+    /* The block starts with the newline owed after the last end tag and
+     * leaves one owed after </source>: the writer's state is unchanged. */
+    if (len > 0 && xmlTextWriterWriteRawLen(x->w, BAD_CAST bytes, (int)len) < 0)
+        tb__xml_fail(x, -EIO);
+    tb_buf_free(&blk);
+    return 1;
+}
+static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, int64_t updated,
+                       struct src_cache *sources)
 {
     char id[TB__ID_MAX];
 
@@ -618,7 +804,8 @@ static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, in
     atom_categories(x, e->categories);
     atom_bodies(x, e);
     atom_text(x, "rights", e->rights, 0);
-    atom_source(x, e);
+    if (!atom_source_cached(x, sources, e))
+        atom_source(x, e);
     tb__xml_end(x);
 }
 
@@ -658,9 +845,10 @@ static void atom_head(struct tb__xml *x, const struct tb_publish_meta *m, int au
 
 /* An Atom document in progress: the writer and what its entries share. */
 struct tb_publish_stream {
-    struct tb__xml x; /* the writer */
-    int64_t updated;  /* the feed's updated, for entries without a date */
-    size_t n;         /* entries written so far, for fallback ids */
+    struct tb__xml x;          /* the writer */
+    int64_t updated;           /* the feed's updated, for entries without a date */
+    size_t n;                  /* entries written so far, for fallback ids */
+    struct src_cache *sources; /* atom:source blocks, when shared, or NULL */
 };
 
 int tb_publish_atom_begin(struct tb_publish_stream **out, const struct tb_publish_meta *m,
@@ -691,7 +879,7 @@ int tb_publish_atom_entries(struct tb_publish_stream *ps, const struct tb_entry 
     const struct tb_entry *e;
 
     for (e = entries; e && ps->x.rc == 0; e = e->next)
-        atom_entry(&ps->x, e, ++ps->n, ps->updated);
+        atom_entry(&ps->x, e, ++ps->n, ps->updated, ps->sources);
     tb__xml_flush(&ps->x);
     return ps->x.rc;
 }
@@ -715,10 +903,21 @@ int tb_publish_atom_render(const struct tb_publish_stream *ps, size_t pos,
     tb__xml_flush(&x);
     x.discard = 0;
     for (; entries && n > 0 && x.rc == 0; entries = entries->next, n--)
-        atom_entry(&x, entries, ++pos, ps->updated);
+        atom_entry(&x, entries, ++pos, ps->updated, ps->sources);
     tb__xml_flush(&x);
     x.discard = 1;
     return tb__xml_close(&x);
+}
+
+int tb_publish_atom_share_sources(struct tb_publish_stream *ps)
+{
+    if (ps->sources != NULL)
+        return 0;
+    ps->sources = calloc(1, sizeof(*ps->sources));
+    if (ps->sources == NULL)
+        return -ENOMEM;
+    pthread_mutex_init(&ps->sources->lock, NULL);
+    return 0;
 }
 
 int tb_publish_atom_end(struct tb_publish_stream *ps)
@@ -729,6 +928,7 @@ int tb_publish_atom_end(struct tb_publish_stream *ps)
         return 0;
     tb__xml_end(&ps->x);
     rc = tb__xml_close(&ps->x);
+    cache_free(ps->sources);
     free(ps);
     return rc;
 }

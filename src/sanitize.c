@@ -130,7 +130,11 @@ struct san {
 
 static int cmp_name(const void *key, const void *elem)
 {
-    return strcmp(key, ((const struct name_flags *)elem)->name);
+    const unsigned char *a = key,
+                        *b = (const unsigned char *)((const struct name_flags *)elem)->name;
+
+    /* The first byte settles most steps of the search without a call. */
+    return a[0] != b[0] ? a[0] - b[0] : strcmp(key, (const char *)b);
 }
 
 /* Index of `name` in a sorted table, or -1. */

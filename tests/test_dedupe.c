@@ -291,6 +291,47 @@ static void test_limit_ties_and_seen(void)
     tb_dedupe_free(d);
 }
 
+/* The order over many entries, as the store gives it: times spread over
+ * every byte of an int64 (negative ones, far apart, equal ones, undated
+ * entries sharing their first-seen time), ties by out_id. */
+static void test_order_many(void)
+{
+    static const int64_t times[] = {0,
+                                    1,
+                                    -1,
+                                    255,
+                                    256,
+                                    -256,
+                                    INT64_C(1) << 40,
+                                    -(INT64_C(1) << 40),
+                                    INT64_C(1704164645),
+                                    NONE,
+                                    INT64_MAX / 2,
+                                    INT64_MIN / 2};
+    static char keys[300][16], ids[300][32];
+    static struct spec v[300];
+    struct run r = {0};
+    struct tb_dedupe *d;
+    struct tb_entry *l;
+    size_t i;
+
+    for (i = 0; i < 300; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+        snprintf(ids[i], sizeof(ids[i]), "http://e/%zu", (i * 7919) % 1000);
+        v[i] = (struct spec){keys[i],
+                             ids[i],
+                             "t",
+                             NULL,
+                             NULL,
+                             NULL,
+                             times[(i * 31) % (sizeof(times) / sizeof(times[0]))],
+                             NONE};
+    }
+    add(&r, "s", 77, feed("S", v, 300));
+    d = both(&r, 0, &l);
+    tb_dedupe_free(d);
+}
+
 /* Lists read back as the store's JSON columns do: members that are not
  * UTF-8 are absent (a name becomes ""), lengths below -1 are -1. */
 static void test_lists_as_stored(void)
@@ -398,13 +439,78 @@ static void test_errors(void)
     tb_dedupe_free(NULL);
 }
 
+/* dedupe.c's hash of a key when it looks for repeats in one feed (FNV-1a,
+ * seeded), to make keys that crowd one slot of its table. */
+static uint64_t repeat_hash(const char *k)
+{
+    uint64_t h = 0x5bd1e995u;
+
+    for (; *k != '\0'; k++)
+        h = (h ^ (unsigned char)*k) * 0x100000001B3u;
+    return h ^ (h >> 29);
+}
+
+/* Puts a feed of n entries with keys v (a once prep; `distinct` of them
+ * differ) and returns the put's result: -EINVAL when it repeats a key but prepare_once missed it.
+ */
+static int put_keys(char (*v)[16], size_t n, size_t distinct)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_dedupe_prep *prep = NULL;
+    struct tb_dedupe *d = NULL;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < n; i++) {
+        struct tb_entry *e = tb_entry_new(f);
+
+        e->key = v[i];
+        e->title = i + 1 == n ? "last" : "t";
+        e->published = (int64_t)i;
+        tb_feed_append(f, e);
+    }
+    CHECK_OK(tb_dedupe_new(&d));
+    CHECK_OK(tb_dedupe_prepare_once(f, &prep));
+    rc = tb_dedupe_put(d, "one", f, prep, 1, errbuf, sizeof(errbuf));
+    CHECK_EQ(tb_dedupe_count(d), rc == 0 ? distinct : 0);
+    tb_dedupe_free(d);
+    tb_feed_free(f);
+    return rc;
+}
+
+/* Repeats in one feed are found among many entries, and among keys made
+ * to crowd one slot (where the table gives way to sorting). */
+static void test_repeats_found(void)
+{
+    static char v[2001][16];
+    size_t i, n = 0;
+    unsigned k;
+
+    for (i = 0; i < 2000; i++)
+        snprintf(v[i], sizeof(v[i]), "k%zu", i);
+    CHECK_OK(put_keys(v, 2000, 2000));
+    memcpy(v[2000], v[1234], sizeof(v[0]));
+    CHECK_OK(put_keys(v, 2001, 2000));
+    /* 40 keys in one slot of a 128-slot table (40 strings), and a repeat. */
+    for (k = 0; n < 40 && k < 1000000; k++) {
+        snprintf(v[n], sizeof(v[n]), "c%u", k);
+        n += (repeat_hash(v[n]) & 127) == 5;
+    }
+    CHECK_EQ(n, 40);
+    CHECK_OK(put_keys(v, 40, 40));
+    memcpy(v[39], v[0], sizeof(v[0]));
+    CHECK_OK(put_keys(v, 40, 39));
+}
+
 int main(void)
 {
     test_cross_source();
     test_update_in_place();
     test_limit_ties_and_seen();
+    test_order_many();
     test_lists_as_stored();
     test_repeats_in_one_feed();
+    test_repeats_found();
     test_once_refused();
     test_errors();
     CHECK_DONE();

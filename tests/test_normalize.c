@@ -544,6 +544,7 @@ static void test_simple_urls(void)
                                         "arxiv.org",
                                         "export.arxiv.org",
                                         "doi.org",
+                                        "arXiv.org",
                                         "dx.doi.org",
                                         "a-b.c0",
                                         "x",
@@ -558,6 +559,8 @@ static void test_simple_urls(void)
                                         "-a.b",
                                         "ex_ample.com",
                                         "EXAMPLE.com",
+                                        "A-B.C0",
+                                        "1A.b",
                                         "a%41b",
                                         "xn--bcher-kva.example",
                                         "u@h",
@@ -604,9 +607,29 @@ static void test_simple_urls(void)
                                         "/a^b",
                                         "/a`b",
                                         "/a[b]"};
-    static const char *const queries[] = {
-        "",   "?",      "?x=1", "?utm_source=a&id=2", "?a=1?b",      "?a=/b", "?&&", "?a=%41",
-        "#f", "?x=1#f", "?a b", "?fbclid=1",          "?a=\xc3\xa9", "?a=[1]"};
+    static const char *const queries[] = {"",
+                                          "?",
+                                          "?x=1",
+                                          "?utm_source=a&id=2",
+                                          "?a=1?b",
+                                          "?a=/b",
+                                          "?&&",
+                                          "?a=%41",
+                                          "#f",
+                                          "?x=1#f",
+                                          "?a b",
+                                          "?fbclid=1",
+                                          "?a=\xc3\xa9",
+                                          "?a=[1]",
+                                          "#",
+                                          "?#f",
+                                          "?x#",
+                                          "#a/b?c:d@e",
+                                          "#a#b",
+                                          "#a b",
+                                          "#%41",
+                                          "?utm_medium=feed&a=1#abstract",
+                                          "#!$&'()*+,;=~"};
     char url[512];
     size_t s, h, p, q, k;
 
@@ -619,7 +642,7 @@ static void test_simple_urls(void)
         }
     }
     for (s = 0; s < 2; s++) {
-        for (k = 0; k < 4; k++) {
+        for (k = 0; k < 5; k++) {
             for (p = 0; p < sizeof(paths) / sizeof(*paths); p++) {
                 for (q = 0; q < sizeof(queries) / sizeof(*queries); q++) {
                     snprintf(url, sizeof(url), "%s%s%s%s%s", schemes[s], hosts[k],

@@ -896,6 +896,123 @@ static void test_clean_tmp(void)
     CHECK_EQ(tb_publish_clean_tmp(path), 0);
 }
 
+/* Entries over three origins whose strings they share, as the dedupe
+ * gives them: authored and authorless, an origin of markup and control
+ * characters, and an empty one (no atom:source unless authorless). */
+static struct tb_feed *shared_origins(char **title)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_origin o[3] = {{0}};
+    size_t i;
+
+    *title = (char *)sdup(f, "arXiv cs.CL");
+    o[0] = (struct tb_origin){sdup(f, "urn:a"), *title, sdup(f, "https://a.example/"),
+                              sdup(f, "https://a.example/feed")};
+    o[1].title = sdup(f, "B & <b>\x01 feed \xff");
+    for (i = 0; i < 12; i++) {
+        struct tb_entry *e = tb_entry_new(f);
+
+        e->out_id = sdup(f, i % 2 ? "urn:x:odd" : "urn:x:even");
+        e->title = "t";
+        e->link = "https://example.org/";
+        e->published = T_PUB - (int64_t)i;
+        e->authors = i % 4 == 3 ? NULL : person(f, "A", NULL, NULL);
+        e->origin = o[i % 3];
+        tb_feed_append(f, e);
+    }
+    return f;
+}
+
+/* Renders the whole list as one piece of a document begun on doc. */
+static void render_doc(struct tb_publish_stream *ps, const struct tb_entry *list,
+                       struct tb_buf *doc)
+{
+    struct tb_buf piece;
+
+    tb_buf_init(&piece, CAP);
+    CHECK_OK(tb_publish_atom_render(ps, 0, list, 100, &piece));
+    move_to(doc, &piece);
+    tb_buf_free(&piece);
+}
+
+/* Cached atom:source blocks give the bytes written element by element, in
+ * pieces and in a stream; they are keyed by the origin's pointers. */
+static void test_cached_sources(void)
+{
+    struct tb_publish_meta m = meta;
+    struct tb_publish_stream *plain, *cached, *stream;
+    struct tb_buf a, b, c;
+    char *title;
+    struct tb_feed *f = shared_origins(&title);
+
+    m.updated = T_UPD;
+    tb_buf_init(&a, CAP);
+    tb_buf_init(&b, CAP);
+    tb_buf_init(&c, CAP);
+    CHECK_OK(tb_publish_atom_begin(&plain, &m, 1, &a));
+    CHECK_OK(tb_publish_atom_begin(&cached, &m, 1, &b));
+    CHECK_OK(tb_publish_atom_begin(&stream, &m, 1, &c));
+    CHECK_OK(tb_publish_atom_share_sources(cached));
+    CHECK_OK(tb_publish_atom_share_sources(cached)); /* twice is once */
+    CHECK_OK(tb_publish_atom_share_sources(stream));
+    render_doc(plain, f->entries, &a);
+    render_doc(cached, f->entries, &b);
+    CHECK_OK(tb_publish_atom_entries(stream, f->entries));
+    CHECK(a.len > 1000 && a.len == b.len && a.len == c.len);
+    CHECK(a.data && b.data && c.data && memcmp(a.data, b.data, a.len) == 0 &&
+          memcmp(a.data, c.data, a.len) == 0);
+    CHECK(strstr(a.data ? a.data : "", "<name>unknown</name>") != NULL);
+    CHECK(strstr(a.data ? a.data : "", "B &amp; &lt;b&gt; feed \xef\xbf\xbd") != NULL);
+    /* The same pointers with other contents: the cached stream still
+     * writes what it cached, the plain one what is there now. */
+    title[0] = 'X';
+    tb_buf_reset(&a);
+    tb_buf_reset(&b);
+    render_doc(plain, f->entries, &a);
+    render_doc(cached, f->entries, &b);
+    CHECK(strstr(a.data ? a.data : "", "XrXiv cs.CL") != NULL);
+    CHECK(strstr(b.data ? b.data : "", "XrXiv cs.CL") == NULL);
+    CHECK_OK(tb_publish_atom_end(plain));
+    CHECK_OK(tb_publish_atom_end(cached));
+    CHECK_OK(tb_publish_atom_end(stream));
+    CHECK(xml_ok(&c));
+    tb_buf_free(&a);
+    tb_buf_free(&b);
+    tb_buf_free(&c);
+    tb_feed_free(f);
+}
+
+/* tb__pub_clean() at every length and position, around the block size:
+ * text with one bad byte or sequence anywhere is cleaned (a copy), good
+ * UTF-8, tab and newline anywhere leave it as it is. */
+static void test_clean_positions(void)
+{
+    static const struct {
+        const char *seq; /* planted */
+        int clean;       /* the expected answer with it in */
+    } rows[] = {{"\x01", 0}, {"\xff", 0}, {"\xc3", 0},     {"\xef\xbf\xbe", 0}, {"\xed\xa0\x80", 0},
+                {"\t", 1},   {"\n", 1},   {"\xc3\xa9", 1}, {"\xe2\x80\xa6", 1}, {"~", 1}};
+    struct tb_buf scratch;
+    const char *out;
+    char text[81];
+    size_t i, n, at, k;
+
+    tb_buf_init(&scratch, CAP);
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        k = strlen(rows[i].seq);
+        for (n = k; n < sizeof(text); n++) {
+            for (at = 0; at + k <= n; at++) {
+                memset(text, 'a', sizeof(text));
+                memcpy(text + at, rows[i].seq, k);
+                text[n] = '\0';
+                CHECK_OK(tb__pub_clean(text, &scratch, &out));
+                CHECK_EQ(out == text, rows[i].clean);
+            }
+        }
+    }
+    tb_buf_free(&scratch);
+}
+
 int main(void)
 {
     struct tb_feed *f;
@@ -916,7 +1033,9 @@ int main(void)
     test_dates(f->entries);
     test_stream(f->entries);
     test_render(f->entries);
+    test_cached_sources();
     test_scan();
+    test_clean_positions();
     test_text_escaping();
     test_attr_values();
     test_layout();
