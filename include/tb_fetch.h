@@ -132,6 +132,13 @@ size_t tb_fetcher_pending(const struct tb_fetcher *f);
 void tb_fetcher_cancel_all(struct tb_fetcher *f);
 
 /**
+ * Ends the queued and running requests added with callback argument `data`:
+ * each callback is called, from inside this call, with rc = -ECANCELED, and
+ * the connection slots they held go to the next queued requests.
+ */
+void tb_fetcher_cancel(struct tb_fetcher *f, const void *data);
+
+/**
  * Cancels everything (callbacks with -ECANCELED, from inside this call),
  * closes the fetcher's uv handles and calls `done(data)` (may be NULL) after
  * the last close callback, when the memory is released; run the loop until

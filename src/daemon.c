@@ -238,12 +238,16 @@ static void on_timer_closed(uv_handle_t *h)
     src_unref(h->data);
 }
 
-/* Drops a source: its timer closes now, its memory goes when idle. */
+/* Drops a source: a poll of it that the fetcher holds or runs ends now
+ * (on_fetched() sees it cancelled), its timer closes, its memory goes
+ * when idle. */
 static void src_remove(struct src *s)
 {
     if (s->removed)
         return;
     s->removed = 1;
+    if (s->busy && s->d->fetcher != NULL)
+        tb_fetcher_cancel(s->d->fetcher, s);
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }
 
@@ -791,7 +795,7 @@ static void on_fetched(struct tb_fetch_result *res, void *data)
 
     s->d->fetching--;
     if (res->rc == -ECANCELED) {
-        /* Shutting down: nothing happened, the stored state stays. */
+        /* Shutting down, or its source was dropped: nothing happened, the stored state stays. */
         s->busy = 0;
         src_unref(s);
         return;
@@ -931,6 +935,7 @@ static int sync_sources(struct daemon *d, const struct tb_config *cfg)
     d->nsrcs = n;
     for (i = 0; i < n; i++)
         schedule(v[i]);
+    pump(d); /* the slots of cancelled polls go to waiting ones */
     return 0;
 }
 

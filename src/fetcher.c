@@ -743,29 +743,55 @@ size_t tb_fetcher_pending(const struct tb_fetcher *f)
     return f->nqueued + f->nrunning;
 }
 
-void tb_fetcher_cancel_all(struct tb_fetcher *f)
+/* Ends the running and queued transfers whose callback argument is data
+ * (all of them when all is set) with -ECANCELED, into done. */
+static void cancel_into(struct tb_fetcher *f, const void *data, int all, struct list *done)
 {
-    struct list done;
+    struct list *p, *next;
 
-    list_init(&done);
-    while (!list_empty(&f->running)) {
-        struct transfer *t = CONTAINER(f->running.next, struct transfer, link);
+    for (p = f->running.next; p != &f->running; p = next) {
+        struct transfer *t = CONTAINER(p, struct transfer, link);
 
+        next = p->next;
+        if (!all && t->data != data)
+            continue;
         curl_multi_remove_handle(f->multi, t->easy);
         list_remove(&t->link);
         f->nrunning--;
         t->host->running--;
         fail(t, -ECANCELED, "cancelled");
-        list_insert(done.prev, &t->link);
+        list_insert(done->prev, &t->link);
     }
-    while (!list_empty(&f->queue)) {
-        struct transfer *t = CONTAINER(f->queue.next, struct transfer, link);
+    for (p = f->queue.next; p != &f->queue; p = next) {
+        struct transfer *t = CONTAINER(p, struct transfer, link);
 
+        next = p->next;
+        if (!all && t->data != data)
+            continue;
         list_remove(&t->link);
         f->nqueued--;
         fail(t, -ECANCELED, "cancelled");
-        list_insert(done.prev, &t->link);
+        list_insert(done->prev, &t->link);
     }
+}
+
+void tb_fetcher_cancel_all(struct tb_fetcher *f)
+{
+    struct list done;
+
+    list_init(&done);
+    cancel_into(f, NULL, 1, &done);
+    complete_all(&done);
+}
+
+void tb_fetcher_cancel(struct tb_fetcher *f, const void *data)
+{
+    struct list done;
+
+    list_init(&done);
+    cancel_into(f, data, 0, &done);
+    /* A cancelled transfer's connection slot goes to the next in the queue. */
+    start_queued(f, &done);
     complete_all(&done);
 }
 

@@ -569,6 +569,61 @@ static void test_cancel(void)
     close_fetcher(f);
 }
 
+static struct got one[4];
+
+static void on_cancel_one_timer(uv_timer_t *t)
+{
+    /* The first cancels a running request and a queued one; the second, the other hang. */
+    if (t->data == NULL) {
+        tb_fetcher_cancel(cancel_target, &one[0]);
+        tb_fetcher_cancel(cancel_target, &one[2]);
+        CHECK_EQ(one[0].called, 1);
+        CHECK_EQ(one[2].called, 1);
+        CHECK_EQ(one[1].called + one[3].called, 0);
+    } else {
+        CHECK_EQ(one[3].called, 1); /* it had one[0]'s slot at once */
+        tb_fetcher_cancel(cancel_target, &one[1]);
+    }
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+/* tb_fetcher_cancel() ends only the requests of its argument: a queued
+ * one never goes out, and a running one's slot goes to the next queued. */
+static void test_cancel_one(void)
+{
+    struct tb_fetcher *f = fetcher(1 << 20, 20000, 8, 2);
+    uv_timer_t first, second;
+    char *log;
+
+    memset(one, 0, sizeof(one));
+    add(f, "127.0.0.1", "/hang", NULL, NULL, &one[0]);
+    add(f, "127.0.0.1", "/hang", NULL, NULL, &one[1]);
+    add(f, "127.0.0.1", "/feed.xml?queued=dropped", NULL, NULL, &one[2]);
+    add(f, "127.0.0.1", "/feed.xml?queued=kept", NULL, NULL, &one[3]);
+    tb_fetcher_cancel(f, &first); /* nothing of its own: a no-op */
+    CHECK_EQ(tb_fetcher_pending(f), 4);
+    cancel_target = f;
+    uv_timer_init(&loop, &first);
+    uv_timer_init(&loop, &second);
+    first.data = NULL;
+    second.data = &second;
+    uv_timer_start(&first, on_cancel_one_timer, 300, 0);
+    uv_timer_start(&second, on_cancel_one_timer, 1500, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ(one[0].rc, -ECANCELED);
+    CHECK_EQ(one[1].rc, -ECANCELED);
+    CHECK_EQ(one[2].rc, -ECANCELED);
+    CHECK(one[3].called == 1 && one[3].rc == 0 && one[3].status == 200);
+    CHECK_EQ(tb_fetcher_pending(f), 0);
+    log = read_log();
+    CHECK(log != NULL && strstr(log, "queued=kept") != NULL);
+    CHECK(log != NULL && strstr(log, "queued=dropped") == NULL);
+    free(log);
+    for (int i = 0; i < 4; i++)
+        got_free(&one[i]);
+    close_fetcher(f);
+}
+
 /* Freeing from inside a callback cancels the rest and refuses new work. */
 static int freed_flag;
 static struct got rest[3];
@@ -698,6 +753,7 @@ int main(void)
         test_per_host_cap();
         test_global_cap();
         test_cancel();
+        test_cancel_one();
         test_free_in_callback();
         test_blocking_reader();
         test_file_reader();
