@@ -37,14 +37,24 @@ struct tb__fts {
     size_t replayed;              /* columns replayed since opening */
 };
 
-/* One prepare's tokenizer and scratch: per token a header varint (column,
- * plus 4 for FTS5_TOKEN_COLOCATED), the length, the bytes, start and end. */
+/* Token records, a column's after the previous one's, are compact (about
+ * 4 bytes a token) since every poll in flight holds its feed's: a header
+ * varint (the token's length << 2, plus OWN_BYTES when the token is the
+ * text's own bytes at its start, as most stemmed lowercase words are, plus
+ * COLOCATED), the start's distance from the previous token's end
+ * (zigzagged), end - start, then the token's bytes unless OWN_BYTES. */
+#define OWN_BYTES 1u
+#define COLOCATED 2u
+
+/* One prepare's tokenizer and scratch. */
 struct tb__recorder {
     const struct tb__fts *f; /* where the tokenizer comes from */
     Fts5Tokenizer *tok;      /* SQLite's porter, created with tok_args */
     unsigned char *buf;      /* the entry's records (malloc'd) */
     size_t len, alloc;       /* used, allocated */
-    int col;                 /* the column being recorded */
+    const char *text;        /* the column being tokenized */
+    size_t ntext;            /* its length */
+    size_t prev_end;         /* the end of its previous token */
 };
 
 /* The wrapper's instance: SQLite's porter, and whether replay applies. */
@@ -91,19 +101,34 @@ static size_t get_varint(const unsigned char **p)
     return v;
 }
 
+static size_t zigzag(size_t from, size_t to)
+{
+    return to >= from ? 2 * (to - from) : 2 * (from - to) - 1;
+}
+
+static size_t unzigzag(size_t from, size_t z)
+{
+    return (z & 1) ? from - (z + 1) / 2 : from + z / 2;
+}
+
 /* The recorder's xToken: appends one record (its context is the recorder). */
 static int record(void *ctx, int tflags, const char *tok, int ntok, int start, int end)
 {
     struct tb__recorder *r = ctx;
+    size_t n = (size_t)ntok, s = (size_t)start;
+    unsigned own;
 
-    if (ntok < 0 || start < 0 || end < 0 || reserve(r, (size_t)ntok + 4 * 10) != 0)
+    if (ntok < 0 || start < 0 || end < start || reserve(r, n + 3 * 10) != 0)
         return SQLITE_NOMEM;
-    put_varint(r, (size_t)r->col | ((tflags & FTS5_TOKEN_COLOCATED) ? 4u : 0u));
-    put_varint(r, (size_t)ntok);
-    memcpy(r->buf + r->len, tok, (size_t)ntok);
-    r->len += (size_t)ntok;
-    put_varint(r, (size_t)start);
-    put_varint(r, (size_t)end);
+    own = s + n <= r->ntext && memcmp(tok, r->text + s, n) == 0 ? OWN_BYTES : 0;
+    put_varint(r, n << 2 | own | ((tflags & FTS5_TOKEN_COLOCATED) ? COLOCATED : 0));
+    put_varint(r, zigzag(r->prev_end, s));
+    put_varint(r, (size_t)(end - start));
+    if (!own) {
+        memcpy(r->buf + r->len, tok, n);
+        r->len += n;
+    }
+    r->prev_end = (size_t)end;
     return SQLITE_OK;
 }
 
@@ -139,51 +164,53 @@ void tb__fts_recorder_free(struct tb__recorder *r)
 int tb__fts_record(struct tb__recorder *r, struct tb_arena *a, const char *const col[4],
                    struct tb__tokens *t)
 {
-    size_t len;
-    int rc = SQLITE_OK;
+    int c, rc = SQLITE_OK;
 
     memset(t, 0, sizeof(*t));
     r->len = 0;
-    for (r->col = 0; rc == SQLITE_OK && r->col < 4; r->col++) {
-        t->text[r->col] = col[r->col];
-        len = col[r->col] != NULL ? strlen(col[r->col]) : 0;
-        if (len > (size_t)INT_MAX)
+    for (c = 0; rc == SQLITE_OK && c < 4; c++) {
+        t->off[c] = (unsigned)r->len;
+        t->text[c] = col[c];
+        r->text = col[c];
+        r->ntext = col[c] != NULL ? strlen(col[c]) : 0;
+        r->prev_end = 0;
+        if (r->ntext > (size_t)INT_MAX || r->len > UINT_MAX / 2)
             return 0; /* left to the writer */
-        t->ntext[r->col] = (int)len;
-        if (len > 0)
-            rc = r->f->real.xTokenize(r->tok, r, FTS5_TOKENIZE_DOCUMENT, col[r->col], (int)len,
+        t->ntext[c] = (int)r->ntext;
+        if (r->ntext > 0)
+            rc = r->f->real.xTokenize(r->tok, r, FTS5_TOKENIZE_DOCUMENT, r->text, (int)r->ntext,
                                       record);
     }
     if (rc != SQLITE_OK)
         return rc == SQLITE_NOMEM ? -ENOMEM : 0;
+    t->off[4] = (unsigned)r->len;
     t->buf = tb_arena_alloc(a, r->len ? r->len : 1);
     if (t->buf == NULL)
         return -ENOMEM;
     memcpy(t->buf, r->buf, r->len);
-    t->len = r->len;
     t->ok = 1;
     return 0;
 }
 
-/* Replays column c of the recorded entry to FTS5. */
-static int replay(const struct tb__tokens *t, int c, void *ctx,
+/* Replays column c of the recorded entry, whose text is text, to FTS5. */
+static int replay(const struct tb__tokens *t, int c, const char *text, void *ctx,
                   int (*xtoken)(void *, int, const char *, int, int, int))
 {
-    const unsigned char *p = t->buf, *end = t->buf + t->len;
-    size_t hdr, n, start, stop;
+    const unsigned char *p = t->buf + t->off[c], *end = t->buf + t->off[c + 1];
+    size_t hdr, n, start, stop = 0;
     const char *tok;
     int rc = SQLITE_OK;
 
     while (rc == SQLITE_OK && p < end) {
         hdr = get_varint(&p);
-        n = get_varint(&p);
-        tok = (const char *)p;
-        p += n;
-        start = get_varint(&p);
-        stop = get_varint(&p);
-        if ((int)(hdr & 3) == c)
-            rc = xtoken(ctx, (hdr & 4) ? FTS5_TOKEN_COLOCATED : 0, tok, (int)n, (int)start,
-                        (int)stop);
+        n = hdr >> 2;
+        start = unzigzag(stop, get_varint(&p));
+        stop = start + get_varint(&p);
+        tok = (hdr & OWN_BYTES) ? text + start : (const char *)p;
+        if (!(hdr & OWN_BYTES))
+            p += n;
+        rc = xtoken(ctx, (hdr & COLOCATED) ? FTS5_TOKEN_COLOCATED : 0, tok, (int)n, (int)start,
+                    (int)stop);
     }
     return rc;
 }
@@ -199,7 +226,7 @@ static int wrap_tokenize(Fts5Tokenizer *t, void *ctx, int flags, const char *tex
         for (c = 0; c < 4; c++) {
             if (cur->text[c] == text && cur->ntext[c] == ntext) {
                 w->f->replayed++;
-                return replay(cur, c, ctx, xtoken);
+                return replay(cur, c, text, ctx, xtoken);
             }
         }
     }

@@ -118,7 +118,7 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen);
  * from its four indexed texts, which they are replayed for. */
 struct tb__tokens {
     unsigned char *buf;  /* the records, in the prep's arena */
-    size_t len;          /* their bytes */
+    unsigned off[5];     /* column c's are buf[off[c]] to buf[off[c + 1]] */
     const char *text[4]; /* title, text, authors, categories as tokenized */
     int ntext[4];        /* their lengths */
     int ok;              /* recorded; 0: the writer tokenizes the entry */

@@ -990,8 +990,11 @@ static int put_pair(struct tb_store *s, const char *name, int indexed, int tampe
         CHECK_OK(tb_store_prepare(f, &prep));
     t = &prep->rows[0].tok;
     CHECK_EQ(t->ok, indexed);
-    if (tamper && t->ok && t->len > 2)
-        t->buf[2] = 'q'; /* "zebra" (after a 1-byte header and length) */
+    if (tamper && t->ok && t->off[1] > 3) {
+        /* "zebra" (not "Zebra"'s own bytes) after 3 one-byte varints. */
+        CHECK_EQ(t->buf[3], 'z');
+        t->buf[3] = 'q';
+    }
     CHECK_OK(tb_store_begin(s, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_store_put_prepared(s, a, f, prep, 5, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
