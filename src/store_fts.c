@@ -187,7 +187,8 @@ int tb__fts_record(struct tb__recorder *r, struct tb_arena *a, const char *const
     t->buf = tb_arena_alloc(a, r->len ? r->len : 1);
     if (t->buf == NULL)
         return -ENOMEM;
-    memcpy(t->buf, r->buf, r->len);
+    if (r->len > 0)
+        memcpy(t->buf, r->buf, r->len); /* r->buf is NULL until a first token */
     t->ok = 1;
     return 0;
 }

@@ -972,7 +972,7 @@ static void test_batch_tokens(void)
     rm_db("bt.db");
 }
 
-/* Stores a two-entry feed as source `name` (new entries) in one batch,
+/* Stores a three-entry feed as source `name` (new entries) in one batch,
  * prepared with or without tokens; with `tamper`, the first recorded token
  * is altered before the commit. Whether the index then checks out. */
 static int put_pair(struct tb_store *s, const char *name, int indexed, int tamper)
@@ -981,14 +981,17 @@ static int put_pair(struct tb_store *s, const char *name, int indexed, int tampe
     struct tb_store_prep *prep = NULL;
     int64_t a = source(s, name);
     struct tb__tokens *t;
+    struct tb_entry *e;
 
+    e = add(f, "p0", NULL, "");
+    e->title = NULL; /* no token at all, before any other */
     add(f, "p1", NULL, "Zebras running")->text = S(f, "striped horses");
     add(f, "p2", NULL, "Otters")->authors = person(f, "Ana", NULL, NULL, NULL);
     if (indexed)
         CHECK_OK(tb_store_prepare_indexed(s, f, &prep));
     else
         CHECK_OK(tb_store_prepare(f, &prep));
-    t = &prep->rows[0].tok;
+    t = &prep->rows[1].tok;
     CHECK_EQ(t->ok, indexed);
     if (tamper && t->ok && t->off[1] > 3) {
         /* "zebra" (not "Zebra"'s own bytes) after 3 one-byte varints. */
@@ -1013,7 +1016,7 @@ static void test_tokens_replayed(void)
     CHECK(put_pair(s, "plain", 0, 0));
     CHECK_EQ(tb__fts_replayed(s), before);
     CHECK(put_pair(s, "recorded", 1, 0));
-    CHECK_EQ(tb__fts_replayed(s) - before, 5); /* 2 titles, 2 texts, 1 authors */
+    CHECK_EQ(tb__fts_replayed(s) - before, 6); /* 2 titles, 3 texts (one ""), 1 authors */
     CHECK_EQ(count_matches(s, "zebra AND run AND horse"), 2);
     CHECK_EQ(count_matches(s, "ana"), 2);
     CHECK(!put_pair(s, "tampered", 1, 1));
