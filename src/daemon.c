@@ -7,8 +7,9 @@
  * simple (a removed source closes its timer, a new one starts its own).
  *
  * A poll: timer -> wait for a slot -> tb_fetcher_add (stored ETag /
- * Last-Modified) -> on 200 parse + normalize + tb_store_prepare on libuv's
- * thread pool (the parser is pure) -> ready queue -> store job -> state row
+ * Last-Modified) -> on 200 parse + normalize + tb_store_prepare_indexed
+ * (derived columns and FTS tokens) on libuv's thread pool (the parser is
+ * pure) -> ready queue -> store job -> state row
  * (tb_source_after_fetch). The store job runs on a thread of its own (one
  * per job, one job at a time) with its own database connection, at a
  * higher priority than the pool threads that parse (PARSE_NICE): it stores
@@ -747,7 +748,7 @@ static void parse_work(uv_work_t *w)
     if (p->rc == 0)
         p->rc = tb_norm_feed(p->feed);
     if (p->rc == 0)
-        p->rc = tb_store_prepare(p->feed, &p->prep);
+        p->rc = tb_store_prepare_indexed(s->d->wstore, p->feed, &p->prep);
     if (p->rc)
         snprintf(p->err, sizeof(p->err), "parse: %s", err[0] ? err : tb_strerror(p->rc));
 }

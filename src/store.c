@@ -282,7 +282,8 @@ static struct tb__unindexed *pending(const struct tb_store *s, int64_t id)
     return NULL;
 }
 
-int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[4])
+int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[4],
+                          const struct tb__tokens *tok)
 {
     struct tb__unindexed *v;
 
@@ -301,6 +302,7 @@ int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[
     v = &s->unindexed[s->nunindexed++];
     v->id = id;
     memcpy(v->col, col, sizeof(v->col));
+    v->tok = tok;
     v->reread = 0;
     return 0;
 }
@@ -365,19 +367,17 @@ int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size
 
 int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
 {
-    int pipe = tb__fts_start(s, s->unindexed, s->nunindexed);
+    const struct tb__unindexed *u;
     size_t i;
     int rc = 0;
 
     for (i = 0; rc == 0 && i < s->nunindexed; i++) {
-        if (pipe)
-            tb__fts_enter(s, i);
-        rc = index_new(s, &s->unindexed[i], err, errlen);
-        if (pipe)
-            tb__fts_leave(s, i);
+        u = &s->unindexed[i];
+        /* A rewritten entry's text is the table's, not what was recorded. */
+        tb__fts_enter(s, u->reread ? NULL : u->tok);
+        rc = index_new(s, u, err, errlen);
+        tb__fts_enter(s, NULL);
     }
-    if (pipe)
-        tb__fts_stop(s);
     s->nunindexed = 0;
     return rc;
 }

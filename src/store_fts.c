@@ -1,92 +1,90 @@
 /*
- * Tokenizing a batch's new entries beside the store thread.
+ * Tokenizing new entries before the store thread needs them.
  *
  * FTS5 tokenizes a document inside the INSERT into entries_fts, on the one
  * thread that writes the store: tokenizing (porter over unicode61) was
- * ~0.9 s of a first cycle's ~2.3 s of indexing. At a commit, a helper
- * thread runs the same tokenizer over the entries to index, up to RING (64) of
- * them ahead, and records each one's tokens. The writer's connection has
- * "porter" replaced by a wrapper that, while an entry is being inserted,
- * replays the recorded tokens of a column whose text is the very string the
- * helper read (same pointer, same length: the INSERT binds it with
+ * ~0.9 s of a first cycle's ~2.3 s of indexing. So the thread that prepares
+ * a feed (tb_store_prepare_indexed, on the daemon's parsing pool) runs the
+ * same tokenizer over each entry's four indexed texts and records the
+ * tokens with the entry's prep. The writer's connection has "porter"
+ * replaced by a wrapper that, while an entry is being inserted, replays the
+ * recorded tokens of a column whose text is the very string that was
+ * tokenized (same pointer, same length: the INSERT binds it with
  * SQLITE_STATIC), and otherwise tokenizes as SQLite's porter does (queries,
- * 'delete', 'rebuild', integrity-check, rewritten entries). Either way the
- * index gets the same tokens: the helper's tokenizer is SQLite's own,
- * created with the table's arguments, and a wrapper created with others
- * never replays.
+ * 'delete', 'rebuild', integrity-check, rewritten or unprepared entries).
+ * Either way the index gets the same tokens: the recorder's tokenizer is
+ * SQLite's own, created with the table's arguments, and a wrapper created
+ * with others never replays. A recorder creates its tokenizer from the
+ * writer's connection on its own thread: FTS5 only reads its tokenizer list
+ * there, which nothing changes after tb__fts_open().
  */
 #include "store_int.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define RING 64         /* entries recorded ahead of the writer, at most */
-#define MIN_PIPE 16     /* fewer entries than this are indexed without the helper */
-#define KEEP_BYTES 8192 /* a slot's buffer kept from one batch to the next, at most */
 
 /* The table's tokenizer arguments after "porter" (migration 1). */
 static const char *const tok_args[] = {"unicode61", "remove_diacritics", "2"};
 #define NTOK_ARGS 3
 
-/* One entry's recorded tokens: per token a header varint (column, plus 4
- * for FTS5_TOKEN_COLOCATED), the length, the bytes, start and end. */
-struct slot {
-    unsigned char *buf;  /* the records (malloc'd; kept for the next entry) */
-    size_t len, alloc;   /* used, allocated */
-    int ok;              /* every column recorded */
-    int col;             /* the column being recorded */
-    const char *text[4]; /* the texts recorded, as the entry notes them */
-    int ntext[4];        /* their lengths */
+struct tb__fts {
+    fts5_tokenizer real;          /* SQLite's porter tokenizer */
+    void *real_ud;                /* its user data */
+    int can_record;               /* an instance with tok_args could be created */
+    const struct tb__tokens *cur; /* the entry being inserted, or NULL */
+    size_t replayed;              /* columns replayed since opening */
 };
 
-struct tb__fts {
-    fts5_tokenizer real;           /* SQLite's porter tokenizer */
-    void *real_ud;                 /* its user data */
-    Fts5Tokenizer *mine;           /* an instance of it for the helper, or NULL */
-    pthread_mutex_t mu;            /* guards produced, consumed and stop */
-    pthread_cond_t cv;             /* broadcast when one of them changes */
-    pthread_t thread;              /* the helper, while one runs */
-    const struct tb__unindexed *v; /* the entries being indexed */
-    size_t n;                      /* their number */
-    size_t produced;               /* entries recorded */
-    size_t consumed;               /* entries the writer is done with */
-    int stop;                      /* the writer is done: the helper ends */
-    const struct slot *cur;        /* the entry being inserted, or NULL */
-    size_t replayed;               /* columns replayed since opening */
-    struct slot ring[RING];        /* entry k is recorded in ring[k % RING] */
+/* Token records, a column's after the previous one's, are compact (about
+ * 4 bytes a token) since every poll in flight holds its feed's: a header
+ * varint (the token's length << 2, plus OWN_BYTES when the token is the
+ * text's own bytes at its start, as most stemmed lowercase words are, plus
+ * COLOCATED), the start's distance from the previous token's end
+ * (zigzagged), end - start, then the token's bytes unless OWN_BYTES. */
+#define OWN_BYTES 1u
+#define COLOCATED 2u
+
+/* One prepare's tokenizer and scratch. */
+struct tb__recorder {
+    const struct tb__fts *f; /* where the tokenizer comes from */
+    Fts5Tokenizer *tok;      /* SQLite's porter, created with tok_args */
+    unsigned char *buf;      /* the entry's records (malloc'd) */
+    size_t len, alloc;       /* used, allocated */
+    const char *text;        /* the column being tokenized */
+    size_t ntext;            /* its length */
+    size_t prev_end;         /* the end of its previous token */
 };
 
 /* The wrapper's instance: SQLite's porter, and whether replay applies. */
 struct wrap {
     Fts5Tokenizer *inner; /* SQLite's porter instance */
-    struct tb__fts *f;    /* the store's helper state */
-    int same_args;        /* created with tok_args, as the helper's instance */
+    struct tb__fts *f;    /* the store's replay state */
+    int same_args;        /* created with tok_args, as the recorder's instance */
 };
 
-static int reserve(struct slot *sl, size_t need)
+static int reserve(struct tb__recorder *r, size_t need)
 {
     unsigned char *b;
-    size_t a = sl->alloc ? sl->alloc : 2048;
+    size_t a = r->alloc ? r->alloc : 2048;
 
-    if (sl->alloc - sl->len >= need)
+    if (r->alloc - r->len >= need)
         return 0;
-    while (a - sl->len < need)
+    while (a - r->len < need)
         a *= 2;
-    b = realloc(sl->buf, a);
+    b = realloc(r->buf, a);
     if (b == NULL)
         return -ENOMEM;
-    sl->buf = b;
-    sl->alloc = a;
+    r->buf = b;
+    r->alloc = a;
     return 0;
 }
 
-static void put_varint(struct slot *sl, size_t v)
+static void put_varint(struct tb__recorder *r, size_t v)
 {
     do {
-        sl->buf[sl->len++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        r->buf[r->len++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
         v >>= 7;
     } while (v != 0);
 }
@@ -103,89 +101,117 @@ static size_t get_varint(const unsigned char **p)
     return v;
 }
 
-/* The helper's xToken: appends one record to the slot (its context). */
+static size_t zigzag(size_t from, size_t to)
+{
+    return to >= from ? 2 * (to - from) : 2 * (from - to) - 1;
+}
+
+static size_t unzigzag(size_t from, size_t z)
+{
+    return (z & 1) ? from - (z + 1) / 2 : from + z / 2;
+}
+
+/* The recorder's xToken: appends one record (its context is the recorder). */
 static int record(void *ctx, int tflags, const char *tok, int ntok, int start, int end)
 {
-    struct slot *sl = ctx;
+    struct tb__recorder *r = ctx;
+    size_t n = (size_t)ntok, s = (size_t)start;
+    unsigned own;
 
-    if (ntok < 0 || start < 0 || end < 0 || reserve(sl, (size_t)ntok + 4 * 10) != 0)
+    if (ntok < 0 || start < 0 || end < start || reserve(r, n + 3 * 10) != 0)
         return SQLITE_NOMEM;
-    put_varint(sl, (size_t)sl->col | ((tflags & FTS5_TOKEN_COLOCATED) ? 4u : 0u));
-    put_varint(sl, (size_t)ntok);
-    memcpy(sl->buf + sl->len, tok, (size_t)ntok);
-    sl->len += (size_t)ntok;
-    put_varint(sl, (size_t)start);
-    put_varint(sl, (size_t)end);
+    own = s + n <= r->ntext && memcmp(tok, r->text + s, n) == 0 ? OWN_BYTES : 0;
+    put_varint(r, n << 2 | own | ((tflags & FTS5_TOKEN_COLOCATED) ? COLOCATED : 0));
+    put_varint(r, zigzag(r->prev_end, s));
+    put_varint(r, (size_t)(end - start));
+    if (!own) {
+        memcpy(r->buf + r->len, tok, n);
+        r->len += n;
+    }
+    r->prev_end = (size_t)end;
     return SQLITE_OK;
 }
 
-/* Records the tokens of entry u into sl; sl->ok says whether all went in. */
-static void record_entry(struct tb__fts *f, const struct tb__unindexed *u, struct slot *sl)
+int tb__fts_recorder_new(const struct tb_store *s, struct tb__recorder **out)
 {
-    size_t len;
-    int rc = SQLITE_OK;
+    const struct tb__fts *f = s->fts;
+    struct tb__recorder *r;
 
-    sl->len = 0;
-    sl->ok = 0;
-    if (u->reread)
-        return; /* indexed from the table's text */
-    for (sl->col = 0; rc == SQLITE_OK && sl->col < 4; sl->col++) {
-        sl->text[sl->col] = u->col[sl->col];
-        sl->ntext[sl->col] = 0;
-        if (u->col[sl->col] == NULL)
-            continue;
-        len = strlen(u->col[sl->col]);
-        if (len > (size_t)INT_MAX)
-            return;
-        sl->ntext[sl->col] = (int)len;
-        rc = f->real.xTokenize(f->mine, sl, FTS5_TOKENIZE_DOCUMENT, u->col[sl->col], (int)len,
-                               record);
+    *out = NULL;
+    if (f == NULL || !f->can_record)
+        return 0;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    r->f = f;
+    if (f->real.xCreate(f->real_ud, (const char **)tok_args, NTOK_ARGS, &r->tok) != SQLITE_OK) {
+        free(r);
+        return -ENOMEM;
     }
-    sl->ok = rc == SQLITE_OK;
+    *out = r;
+    return 0;
 }
 
-static void *helper(void *arg)
+void tb__fts_recorder_free(struct tb__recorder *r)
 {
-    struct tb__fts *f = arg;
-    size_t k;
-    int stop = 0;
-
-    for (k = 0; !stop && k < f->n; k++) {
-        pthread_mutex_lock(&f->mu);
-        while (!f->stop && k - f->consumed >= RING)
-            pthread_cond_wait(&f->cv, &f->mu);
-        stop = f->stop;
-        pthread_mutex_unlock(&f->mu);
-        if (stop)
-            break;
-        record_entry(f, &f->v[k], &f->ring[k % RING]);
-        pthread_mutex_lock(&f->mu);
-        f->produced = k + 1;
-        pthread_cond_broadcast(&f->cv);
-        pthread_mutex_unlock(&f->mu);
-    }
-    return NULL;
+    if (r == NULL)
+        return;
+    r->f->real.xDelete(r->tok);
+    free(r->buf);
+    free(r);
 }
 
-/* Replays column c of the recorded entry to FTS5. */
-static int replay(const struct slot *sl, int c, void *ctx,
+int tb__fts_record(struct tb__recorder *r, struct tb_arena *a, const char *const col[4],
+                   struct tb__tokens *t)
+{
+    int c, rc = SQLITE_OK;
+
+    memset(t, 0, sizeof(*t));
+    r->len = 0;
+    for (c = 0; rc == SQLITE_OK && c < 4; c++) {
+        t->off[c] = (unsigned)r->len;
+        t->text[c] = col[c];
+        r->text = col[c];
+        r->ntext = col[c] != NULL ? strlen(col[c]) : 0;
+        r->prev_end = 0;
+        if (r->ntext > (size_t)INT_MAX || r->len > UINT_MAX / 2)
+            return 0; /* left to the writer */
+        t->ntext[c] = (int)r->ntext;
+        if (r->ntext > 0)
+            rc = r->f->real.xTokenize(r->tok, r, FTS5_TOKENIZE_DOCUMENT, r->text, (int)r->ntext,
+                                      record);
+    }
+    if (rc != SQLITE_OK)
+        return rc == SQLITE_NOMEM ? -ENOMEM : 0;
+    t->off[4] = (unsigned)r->len;
+    t->buf = tb_arena_alloc(a, r->len ? r->len : 1);
+    if (t->buf == NULL)
+        return -ENOMEM;
+    if (r->len > 0)
+        memcpy(t->buf, r->buf, r->len); /* r->buf is NULL until a first token */
+    t->ok = 1;
+    return 0;
+}
+
+/* Replays column c of the recorded entry, whose text is text, to FTS5. */
+static int replay(const struct tb__tokens *t, int c, const char *text, void *ctx,
                   int (*xtoken)(void *, int, const char *, int, int, int))
 {
-    const unsigned char *p = sl->buf, *end = sl->buf + sl->len;
-    size_t hdr, n, start, stop;
+    const unsigned char *p = t->buf + t->off[c], *end = t->buf + t->off[c + 1];
+    size_t hdr, n, start, stop = 0;
     const char *tok;
     int rc = SQLITE_OK;
 
     while (rc == SQLITE_OK && p < end) {
         hdr = get_varint(&p);
-        n = get_varint(&p);
-        tok = (const char *)p;
-        p += n;
-        start = get_varint(&p);
-        stop = get_varint(&p);
-        if ((int)(hdr & 3) == c)
-            rc = xtoken(ctx, (hdr & 4) ? FTS5_TOKEN_COLOCATED : 0, tok, (int)n, (int)start,
-                        (int)stop);
+        n = hdr >> 2;
+        start = unzigzag(stop, get_varint(&p));
+        stop = start + get_varint(&p);
+        tok = (hdr & OWN_BYTES) ? text + start : (const char *)p;
+        if (!(hdr & OWN_BYTES))
+            p += n;
+        rc = xtoken(ctx, (hdr & COLOCATED) ? FTS5_TOKEN_COLOCATED : 0, tok, (int)n, (int)start,
+                    (int)stop);
     }
     return rc;
 }
@@ -194,14 +220,14 @@ static int wrap_tokenize(Fts5Tokenizer *t, void *ctx, int flags, const char *tex
                          int (*xtoken)(void *, int, const char *, int, int, int))
 {
     struct wrap *w = (struct wrap *)t;
-    const struct slot *sl = w->f->cur;
+    const struct tb__tokens *cur = w->f->cur;
     int c;
 
-    if (sl != NULL && w->same_args && flags == FTS5_TOKENIZE_DOCUMENT && text != NULL) {
+    if (cur != NULL && w->same_args && flags == FTS5_TOKENIZE_DOCUMENT && text != NULL) {
         for (c = 0; c < 4; c++) {
-            if (sl->text[c] == text && sl->ntext[c] == ntext) {
+            if (cur->text[c] == text && cur->ntext[c] == ntext) {
                 w->f->replayed++;
-                return replay(sl, c, ctx, xtoken);
+                return replay(cur, c, text, ctx, xtoken);
             }
         }
     }
@@ -218,7 +244,7 @@ static int wrap_create(void *ud, const char **argv, int argc, Fts5Tokenizer **ou
     if (w == NULL)
         return SQLITE_NOMEM;
     w->f = f;
-    w->same_args = argc == NTOK_ARGS && f->mine != NULL;
+    w->same_args = argc == NTOK_ARGS && f->can_record;
     for (i = 0; w->same_args && i < argc; i++)
         w->same_args = strcmp(argv[i], tok_args[i]) == 0;
     rc = f->real.xCreate(f->real_ud, argv, argc, &w->inner);
@@ -252,6 +278,18 @@ static fts5_api *fts5_of(sqlite3 *db)
     return api;
 }
 
+/* Whether SQLite's porter accepts tok_args (it always should): if not,
+ * nothing is recorded and the writer tokenizes everything. */
+static int porter_works(struct tb__fts *f)
+{
+    Fts5Tokenizer *t = NULL;
+
+    if (f->real.xCreate(f->real_ud, (const char **)tok_args, NTOK_ARGS, &t) != SQLITE_OK)
+        return 0;
+    f->real.xDelete(t);
+    return 1;
+}
+
 int tb__fts_open(struct tb_store *s)
 {
     static const fts5_tokenizer wrapper = {wrap_create, wrap_delete, wrap_tokenize};
@@ -263,13 +301,10 @@ int tb__fts_open(struct tb_store *s)
     f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -ENOMEM;
-    pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->cv, NULL);
     s->fts = f;
     if (api->xFindTokenizer(api, "porter", &f->real_ud, &f->real) != SQLITE_OK)
         return TB_ESTORE;
-    if (f->real.xCreate(f->real_ud, (const char **)tok_args, NTOK_ARGS, &f->mine) != SQLITE_OK)
-        f->mine = NULL; /* no helper: tokenized by the writer alone */
+    f->can_record = porter_works(f);
     if (api->xCreateTokenizer(api, "porter", f, (fts5_tokenizer *)&wrapper, NULL) != SQLITE_OK)
         return TB_ESTORE;
     return 0;
@@ -277,75 +312,14 @@ int tb__fts_open(struct tb_store *s)
 
 void tb__fts_free(struct tb_store *s)
 {
-    struct tb__fts *f = s->fts;
-    int i;
-
-    if (f == NULL)
-        return;
-    if (f->mine != NULL)
-        f->real.xDelete(f->mine);
-    for (i = 0; i < RING; i++)
-        free(f->ring[i].buf);
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cv);
-    free(f);
+    free(s->fts);
     s->fts = NULL;
 }
 
-int tb__fts_start(struct tb_store *s, const struct tb__unindexed *v, size_t n)
+void tb__fts_enter(struct tb_store *s, const struct tb__tokens *t)
 {
-    struct tb__fts *f = s->fts;
-
-    if (f == NULL || f->mine == NULL || n < MIN_PIPE)
-        return 0;
-    f->v = v;
-    f->n = n;
-    f->produced = f->consumed = 0;
-    f->stop = 0;
-    return pthread_create(&f->thread, NULL, helper, f) == 0;
-}
-
-void tb__fts_enter(struct tb_store *s, size_t i)
-{
-    struct tb__fts *f = s->fts;
-    const struct slot *sl = &f->ring[i % RING];
-
-    pthread_mutex_lock(&f->mu);
-    while (f->produced <= i)
-        pthread_cond_wait(&f->cv, &f->mu);
-    pthread_mutex_unlock(&f->mu);
-    f->cur = sl->ok ? sl : NULL;
-}
-
-void tb__fts_leave(struct tb_store *s, size_t i)
-{
-    struct tb__fts *f = s->fts;
-
-    f->cur = NULL;
-    pthread_mutex_lock(&f->mu);
-    f->consumed = i + 1;
-    pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-}
-
-void tb__fts_stop(struct tb_store *s)
-{
-    struct tb__fts *f = s->fts;
-    int i;
-
-    pthread_mutex_lock(&f->mu);
-    f->stop = 1;
-    pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-    pthread_join(f->thread, NULL);
-    f->cur = NULL;
-    /* A slot keeps a typical entry's room for the next batch, not more. */
-    for (i = 0; i < RING; i++) {
-        if (f->ring[i].alloc > KEEP_BYTES) {
-            free(f->ring[i].buf);
-            memset(&f->ring[i], 0, sizeof(f->ring[i]));
-        }
-    }
+    if (s->fts != NULL)
+        s->fts->cur = t != NULL && t->ok ? t : NULL;
 }
 
 size_t tb__fts_replayed(const struct tb_store *s)

@@ -2,7 +2,8 @@
  * The columns of an entry that are derived rather than copied: the JSON list
  * columns, the plain name and term lists FTS indexes, and the change hash.
  * Computed from the feed alone, so `merge` does it on its parsing threads
- * while the main thread runs the store's SQL.
+ * while the main thread runs the store's SQL; the daemon's parsing threads
+ * also record the entries' full-text tokens here (store_fts.c).
  */
 #include "store_int.h"
 
@@ -15,10 +16,11 @@
 
 /* What one prepare needs: the arena, a scratch buffer and a hashing context. */
 struct prep_ctx {
-    struct tb_arena *a; /* where the columns go */
-    struct tb_buf b;    /* scratch for one column */
-    EVP_MD_CTX *md;     /* reused for every entry */
-    EVP_MD *sha256;     /* fetched once */
+    struct tb_arena *a;       /* where the columns go */
+    struct tb_buf b;          /* scratch for one column */
+    EVP_MD_CTX *md;           /* reused for every entry */
+    EVP_MD *sha256;           /* fetched once */
+    struct tb__recorder *rec; /* records the FTS tokens, or NULL */
 };
 
 static int hash_str(EVP_MD_CTX *c, const char *v)
@@ -64,10 +66,18 @@ static int make_row(struct prep_ctx *x, const struct tb_entry *e, struct tb__row
     rc = rc ? rc : keep(x, tb__json_people(&x->b, e->contributors), &r->contributors_json);
     rc = rc ? rc : keep(x, tb__json_categories(&x->b, e->categories), &r->categories_json);
     rc = rc ? rc : keep(x, tb__json_links(&x->b, e->links), &r->links_json);
-    return rc ? rc : hash_entry(x, e, r);
+    rc = rc ? rc : hash_entry(x, e, r);
+    if (rc == 0 && x->rec != NULL) {
+        /* The texts tb_store_put_prepared() inserts, so replay finds them. */
+        const char *const col[4] = {e->title, e->text, r->authors, r->categories};
+
+        rc = tb__fts_record(x->rec, x->a, col, &r->tok);
+    }
+    return rc;
 }
 
-int tb__store_prepare(struct tb_arena *a, const struct tb_feed *f, struct tb_store_prep **out)
+int tb__store_prepare(struct tb_arena *a, const struct tb_store *s, const struct tb_feed *f,
+                      struct tb_store_prep **out)
 {
     struct prep_ctx x = {.a = a};
     struct tb_store_prep *p = tb_arena_alloc(a, sizeof(*p));
@@ -81,6 +91,8 @@ int tb__store_prepare(struct tb_arena *a, const struct tb_feed *f, struct tb_sto
     x.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     if (p == NULL || x.md == NULL || x.sha256 == NULL)
         rc = -ENOMEM;
+    if (rc == 0 && s != NULL)
+        rc = tb__fts_recorder_new(s, &x.rec);
     if (rc == 0) {
         p->feed = f;
         p->n = f->nentries;
@@ -91,6 +103,7 @@ int tb__store_prepare(struct tb_arena *a, const struct tb_feed *f, struct tb_sto
         rc = make_row(&x, e, &p->rows[i++]);
     if (rc == 0 && (e != NULL || i != p->n))
         rc = -EINVAL; /* nentries does not count the list */
+    tb__fts_recorder_free(x.rec);
     EVP_MD_free(x.sha256);
     EVP_MD_CTX_free(x.md);
     tb_buf_free(&x.b);
@@ -101,5 +114,11 @@ int tb__store_prepare(struct tb_arena *a, const struct tb_feed *f, struct tb_sto
 
 int tb_store_prepare(struct tb_feed *f, struct tb_store_prep **out)
 {
-    return tb__store_prepare(&f->arena, f, out);
+    return tb__store_prepare(&f->arena, NULL, f, out);
+}
+
+int tb_store_prepare_indexed(const struct tb_store *s, struct tb_feed *f,
+                             struct tb_store_prep **out)
+{
+    return tb__store_prepare(&f->arena, s, f, out);
 }
