@@ -779,7 +779,7 @@ static void sort_by_time(struct skey *k, struct skey *tmp, size_t n)
     size_t count[256], i, sum, c;
     unsigned shift;
 
-    for (shift = 0; shift < 64; shift += 8) {
+    for (shift = 0; n > 0 && shift < 64; shift += 8) {
         memset(count, 0, sizeof(count));
         for (i = 0; i < n; i++)
             count[time_digit(k[i].t, shift)]++;

@@ -786,6 +786,7 @@ static int atom_source_cached(struct tb__xml *x, struct src_cache *c, const stru
     tb_buf_free(&blk);
     return 1;
 }
+
 static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, int64_t updated,
                        struct src_cache *sources)
 {

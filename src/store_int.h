@@ -43,13 +43,14 @@ enum tb__stmt {
     TB__ST_COUNT
 };
 
-/* An entry inserted in the open transaction and not indexed yet, with the
- * text it was inserted with (borrowed from the caller's feed and prep). */
 /* The columns a source's poll state is read from (store_state.c). */
 #define TB__STATE_COLS                                                                             \
     "id, name, url, config_url, enabled, etag, last_modified, last_attempt, last_success,"         \
     " last_status, last_error, next_poll, failures,"                                               \
     " (SELECT count(*) FROM entry_sources es WHERE es.source_id = sources.id), ttl"
+
+/* An entry inserted in the open transaction and not indexed yet, with the
+ * text it was inserted with (borrowed from the caller's feed and prep). */
 
 struct tb__unindexed {
     int64_t id;                   /* its rowid */
