@@ -22,6 +22,7 @@
 #include "parse_int.h"
 #include "scan_int.h"
 #include "tb_buf.h"
+#include "tb_sanitize.h"
 
 /* windows-1252 0x80..0x9F; 0 marks the five undefined bytes. */
 static const uint16_t cp1252[32] = {0x20AC, 0,      0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
@@ -300,64 +301,34 @@ const char *tb__parse_url(struct tb_feed *f, const char *base, const char *href)
     return out;
 }
 
-/* Decodes one HTML character reference at s ("&amp;", "&#233;"); 0 if none. */
-static size_t html_entity(const char *s, uint32_t *cp)
-{
-    static const struct {
-        const char *name;
-        uint32_t cp;
-    } named[] = {{"amp;", '&'},   {"lt;", '<'},    {"gt;", '>'},  {"quot;", '"'},
-                 {"apos;", '\''}, {"nbsp;", 0xA0}, {"#39;", '\''}};
-    size_t i;
-    char *end;
-    unsigned long v;
-
-    for (i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
-        if (strncmp(s + 1, named[i].name, strlen(named[i].name)) == 0) {
-            *cp = named[i].cp;
-            return strlen(named[i].name) + 1;
-        }
-    }
-    if (s[1] != '#')
-        return 0;
-    errno = 0;
-    v = s[2] == 'x' || s[2] == 'X' ? strtoul(s + 3, &end, 16) : strtoul(s + 2, &end, 10);
-    if (*end != ';' || end == s + 2 || v == 0 || v > 0xFFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = (uint32_t)v;
-    return (size_t)(end - s) + 1;
-}
-
 char *tb__parse_html_text(struct tb_feed *f, const char *html)
 {
-    struct tb_buf b;
-    const char *p = html, *gt;
-    char *out = NULL;
-    int no_gt = 0;
-    uint32_t cp;
-    size_t n;
-    int rc = 0;
+    char *text = tb_sanitize_text(html, strlen(html));
+    char *out = text ? tb__parse_str(f, text, strlen(text), 1) : NULL;
 
-    tb_buf_init(&b, strlen(html) * 3 + 1);
-    while (*p && rc == 0) {
-        gt = *p == '<' && !no_gt ? strchr(p, '>') : NULL;
-        if (gt != NULL) {
-            p = gt + 1;
-            continue;
-        }
-        no_gt = no_gt || *p == '<'; /* no '>' ahead: the rest has no tags */
-        n = *p == '&' ? html_entity(p, &cp) : 0;
-        if (n > 0) {
-            rc = put_utf8(&b, cp);
-            p += n;
-        } else {
-            rc = tb_buf_add(&b, p++, 1);
-        }
-    }
-    if (rc == 0)
-        out = tb__parse_str(f, b.data ? b.data : "", b.len, 1);
-    tb_buf_free(&b);
+    free(text);
     return out;
+}
+
+/* Whether s (at '&') starts a character reference: "&name;", "&#233;", "&#xE9;". */
+static int char_ref(const char *s)
+{
+    size_t start = s[1] != '#' ? 1 : s[2] == 'x' || s[2] == 'X' ? 3 : 2, n = start;
+
+    while (n < 40 && (lower_or_digit((unsigned char)s[n]) || (s[n] >= 'A' && s[n] <= 'Z')))
+        n++;
+    return n > start && s[n] == ';';
+}
+
+int tb__parse_looks_html(const char *s)
+{
+    for (const char *p = strpbrk(s, "&<"); p != NULL; p = strpbrk(p + 1, "&<")) {
+        if (*p == '&'
+                ? char_ref(p)
+                : p[1] == '/' && ((p[2] >= 'a' && p[2] <= 'z') || (p[2] >= 'A' && p[2] <= 'Z')))
+            return 1;
+    }
+    return 0;
 }
 
 /* Copies s[0..n) trimmed of whitespace and the quotes/brackets around names. */

@@ -642,7 +642,13 @@ static void store(struct px *p, const char *v, int is_html)
     struct tb_feed *f = p->f;
     const char *plain = v;
 
-    if (is_html && (p->cap_tag == T_TITLE || p->cap_tag == T_COPYRIGHT || p->cap_tag == T_SUBTITLE))
+    int title = p->cap_tag == T_TITLE || p->cap_tag == T_DC_TITLE || p->cap_tag == T_MEDIA_TITLE;
+
+    /* An RSS title is plain text by the letter, but escaped HTML in practice
+     * ("Caf&amp;eacute;", "&lt;b&gt;x&lt;/b&gt;"); Atom says which it is. */
+    if (!is_html && title && p->cap_ns != NS_ATOM && tb__parse_looks_html(v))
+        is_html = 1;
+    if (is_html && (title || p->cap_tag == T_COPYRIGHT || p->cap_tag == T_SUBTITLE))
         plain = chk(p, tb__parse_html_text(f, v));
     if (plain == NULL)
         return;

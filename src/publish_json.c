@@ -7,10 +7,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <libxml/HTMLparser.h>
+
+#include "tb_sanitize.h"
 
 /* Tree-building state: cleaned strings go through scratch. */
 struct jctx {
@@ -71,16 +73,16 @@ static void jdate(struct jctx *j, json_t *o, const char *key, int64_t t)
         jstr(j, o, key, buf);
 }
 
-/* The text of an HTML fragment (JSON Feed's summary is plain text); the
- * caller frees it with xmlFree(). NULL when the fragment has no text. */
+/* The text of an HTML fragment (JSON Feed's summary is plain text), by the
+ * one HTML-to-text conversion; the caller frees it. NULL when it has none. */
 static char *html_text(const char *html)
 {
-    int opts = HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING;
-    htmlDocPtr doc = htmlReadMemory(html, (int)strnlen(html, INT32_MAX), NULL, "UTF-8", opts);
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-    char *text = root ? (char *)xmlNodeGetContent(root) : NULL;
+    char *text = tb_sanitize_text(html, strlen(html));
 
-    xmlFreeDoc(doc);
+    if (text != NULL && *text == '\0') {
+        free(text);
+        text = NULL;
+    }
     return text;
 }
 
@@ -111,7 +113,7 @@ static void json_bodies(struct jctx *j, json_t *item, const struct tb_entry *e)
     }
     text = html_text(s->value);
     jstr(j, item, "summary", looks_like_markup(text) ? NULL : text);
-    xmlFree(text);
+    free(text);
 }
 
 static void json_authors(struct jctx *j, json_t *item, const struct tb_person *p)

@@ -289,5 +289,36 @@ class FastPathMatchesStore(unittest.TestCase):
             self.same("--limit", "25", *files)
 
 
+class CharRefs(unittest.TestCase):
+    """Every class of character reference (named, decimal, hex, astral plane,
+    invalid, unknown) in titles and summaries of Atom (type="html"), RSS
+    (title with entity-encoded markup) and JSON Feed reaches the merged Atom
+    feed as the characters a reader expects."""
+    TEXT = "Caf\u00e9 \u2014 \u2026 \u00e9 \u00e9 \U0001F600 \U0001F600 [] &bogus;"
+
+    def test_titles_and_summaries(self):
+        import html
+        import xml.etree.ElementTree as ET
+        P = lambda name: fixture("parse", name)
+        out = run("merge", P("charrefs.atom"), P("charrefs.rss"), P("charrefs.json")).stdout
+        ns = {"a": "http://www.w3.org/2005/Atom"}
+        entries = ET.fromstring(out).findall("a:entry", ns)
+        titles = {e.find("a:title", ns).text: e for e in entries}
+        for fmt in ("Atom", "RSS", "JSON"):
+            e = titles.get(f"{fmt} {self.TEXT}")
+            self.assertIsNotNone(e, f"{fmt} title: {sorted(titles)}")
+            self.assertEqual(e.find("a:source/a:title", ns).text,
+                             f"{fmt} {self.TEXT}" if fmt != "JSON" else
+                             "JSON character references")
+            summary = e.find("a:summary", ns)
+            self.assertEqual(summary.get("type"), "html", fmt)
+            text = html.unescape(re.sub(r"<[^>]*>", "", summary.text))
+            self.assertEqual(" ".join(text.replace("\u00a0", " ").split()),
+                             f"{fmt} {self.TEXT}", fmt)
+        self.assertIn("Atom text &eacute; stays", titles)
+        self.assertIn("RSS plain AT&T < 3", titles)
+        self.assertIn("JSON plain AT&T <3", titles)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

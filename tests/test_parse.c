@@ -434,6 +434,37 @@ static void test_html_entities(void)
     tb_feed_free(f);
 }
 
+/* Every class of character reference in titles and summaries, in each
+ * format: named, decimal, hex (either case of x), astral plane, invalid
+ * (dropped, as libxml2's HTML parser does) and unknown (kept as written).
+ * RSS and JSON Feed titles holding escaped HTML are read as HTML; an Atom
+ * type="text" title and plain text with a bare '&' or '<' are not. */
+#define CHARREFS                                                                                   \
+    "Caf\xc3\xa9 \xe2\x80\x94 \xe2\x80\xa6 \xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80 \xf0\x9f\x98\x80 "   \
+    "[] &bogus;"
+static void test_charrefs(void)
+{
+    struct tb_feed *f = ok("charrefs.atom", NULL);
+
+    CHECK_STR(f->title, "Atom " CHARREFS);
+    CHECK_STR(nth(f, 0)->title, "Atom " CHARREFS);
+    CHECK(nth(f, 0)->summary.is_html);
+    CHECK_STR(nth(f, 1)->title, "Atom text &eacute; stays");
+    tb_feed_free(f);
+    f = ok("charrefs.rss", NULL);
+    CHECK_STR(f->title, "RSS " CHARREFS);
+    CHECK_STR(nth(f, 0)->title, "RSS " CHARREFS);
+    CHECK(nth(f, 0)->summary.is_html);
+    CHECK_STR(nth(f, 1)->title, "RSS plain AT&T < 3");
+    tb_feed_free(f);
+    f = ok("charrefs.json", NULL);
+    CHECK_STR(nth(f, 0)->title, "JSON " CHARREFS);
+    CHECK(nth(f, 0)->summary.is_html); /* escaped HTML: sanitized as HTML downstream */
+    CHECK(nth(f, 0)->content.is_html);
+    CHECK_STR(nth(f, 1)->title, "JSON plain AT&T <3");
+    tb_feed_free(f);
+}
+
 /* A document with more than TB_PARSE_MAX_ENTRIES items keeps the first ones. */
 static void test_entry_cap(void)
 {
@@ -607,6 +638,7 @@ int main(void)
     test_clean_positions();
     test_malformed();
     test_html_entities();
+    test_charrefs();
     test_hostile();
     test_entry_cap();
     test_not_feeds();
