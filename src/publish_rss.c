@@ -147,15 +147,41 @@ static void rss_item(struct tb__xml *x, const struct tb_entry *e, size_t n)
     tb__xml_end(x);
 }
 
+/* The channel's <description> ("a phrase or sentence", which readers show as
+ * text, unlike an item's) holding plain text that reads the same as text and
+ * as HTML: only '<' and an '&' that would start a character reference are
+ * escaped, so "A & B" is not shown as "A &amp; B". */
+static void rss_channel_description(struct tb__xml *x, const char *s)
+{
+    struct tb_buf b;
+    int rc;
+
+    tb_buf_init(&b, x->out->cap);
+    rc = tb_buf_add(&b, "", 0);
+    for (; rc == 0 && *s; s++) {
+        size_t n = strspn(s + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+
+        if (*s == '<')
+            rc = tb_buf_adds(&b, "&lt;");
+        else if (*s == '&' && (s[1] == '#' || (n > 0 && s[n + 1] == ';')))
+            rc = tb_buf_adds(&b, "&amp;");
+        else
+            rc = tb_buf_add(&b, s, 1);
+    }
+    if (rc)
+        tb__xml_fail(x, rc);
+    else
+        tb__xml_elem(x, "description", b.data);
+    tb_buf_free(&b);
+}
+
 static void rss_channel_head(struct tb__xml *x, const struct tb_publish_meta *m, int64_t updated)
 {
     const char *link = m->alternate ? m->alternate : m->self ? m->self : m->id;
-    /* The description holds HTML, so the plain-text title is escaped. */
-    struct tb_text desc = {m->subtitle ? m->subtitle : m->title ? m->title : "", 0};
 
     tb__xml_elem(x, "title", m->title ? m->title : "");
     tb__xml_elem(x, "link", link ? link : "");
-    rss_html(x, "description", &desc);
+    rss_channel_description(x, m->subtitle ? m->subtitle : m->title ? m->title : "");
     rss_atom_link(x, "self", m->self, "application/rss+xml");
     rss_atom_link(x, "hub", m->hub, NULL);
     rss_atom_link(x, "prev-archive", m->next_archive, "application/rss+xml");

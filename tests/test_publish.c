@@ -15,6 +15,7 @@
 #include <libxml/xmlwriter.h>
 #include <zlib.h>
 
+#include "tb_parse.h"
 #include "../src/publish_int.h"
 #include "../src/scan_int.h"
 #include "check.h"
@@ -1013,6 +1014,35 @@ static void test_clean_positions(void)
     tb_buf_free(&scratch);
 }
 
+/* The RSS channel description is text written once escaped ("A &amp; B" in
+ * the XML, never "&amp;amp;"), and reads back as the text it was. */
+static void test_rss_channel_description(void)
+{
+    static const char *const texts[] = {"Hallucination & factuality",
+                                        "Papers on <entities> &amp; &#233; AT&T"};
+    static const char *const xml[] = {
+        "<description>Hallucination &amp; factuality</description>",
+        "<description>Papers on &amp;lt;entities&gt; &amp;amp;amp; &amp;amp;#233; AT&amp;T"
+        "</description>"};
+
+    for (size_t i = 0; i < 2; i++) {
+        struct tb_publish_meta m = {.title = texts[0], .updated = TB_TIME_NONE};
+        struct tb_feed *f = NULL;
+        struct tb_buf out;
+        char err[128];
+
+        m.subtitle = i ? texts[i] : NULL;
+        tb_buf_init(&out, CAP);
+        CHECK_OK(tb_publish_rss(&m, NULL, &out));
+        CHECK(strstr(out.data, xml[i]) != NULL);
+        CHECK_OK(tb_parse_feed(out.data, out.len, NULL, &f, err, sizeof(err)));
+        CHECK_STR(f ? f->title : NULL, texts[0]);
+        CHECK_STR(f ? f->subtitle : NULL, texts[i]);
+        tb_feed_free(f);
+        tb_buf_free(&out);
+    }
+}
+
 int main(void)
 {
     struct tb_feed *f;
@@ -1026,6 +1056,7 @@ int main(void)
     CHECK(f != NULL);
     test_format("atom", tb_publish_atom, f->entries);
     test_format("rss", tb_publish_rss, f->entries);
+    test_rss_channel_description();
     test_format("json", tb_publish_json, f->entries);
     test_golden();
     test_empty();
