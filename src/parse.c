@@ -3,6 +3,7 @@
  * RSS/Atom (parse_xml.c) and JSON Feed (parse_json.c) readers share.
  *
  * Every document is turned into clean UTF-8 before a parser sees it: a BOM
+ * (UTF-8, UTF-16 or UTF-32, either byte order) or the byte pattern of "<"
  * wins, then the external charset, then the declared one; other charsets go
  * through iconv; bytes that are not valid UTF-8 are read as windows-1252 (the
  * usual mislabelled feed) and control characters XML cannot hold are
@@ -485,6 +486,17 @@ static const char *pick_charset(const char **d, size_t *len, const char *externa
 {
     const unsigned char *u = (const unsigned char *)*d;
 
+    /* UTF-32 first: its little-endian BOM starts like UTF-16's. */
+    if (*len >= 4 && ((u[0] == 0 && u[1] == 0 && u[2] == 0xFE && u[3] == 0xFF) ||
+                      (u[0] == 0xFF && u[1] == 0xFE && u[2] == 0 && u[3] == 0))) {
+        *d += 4, *len -= 4;
+        return u[0] == 0 ? "UTF-32BE" : "UTF-32LE";
+    }
+    /* Without a BOM, '<' in four bytes (XML 1.0 appendix F). */
+    if (*len >= 4 && u[0] == 0 && u[1] == 0 && u[2] == 0 && u[3] == '<')
+        return "UTF-32BE";
+    if (*len >= 4 && u[0] == '<' && u[1] == 0 && u[2] == 0 && u[3] == 0)
+        return "UTF-32LE";
     if (*len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) {
         *d += 3, *len -= 3;
         return "UTF-8";

@@ -358,6 +358,14 @@ static void test_encodings(void)
     f = ok("utf16be-bom.xml", NULL);
     CHECK_STR(f->title, "UTF-16 \xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac");
     tb_feed_free(f);
+    /* UTF-32 in both byte orders, with a BOM and without (XML 1.0 appendix F). */
+    static const char *const utf32[] = {"utf32be-bom.xml", "utf32le-bom.xml", "utf32be-nobom.xml"};
+    for (size_t i = 0; i < sizeof(utf32) / sizeof(*utf32); i++) {
+        f = ok(utf32[i], NULL);
+        CHECK_STR(f->title, "UTF-32 \xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac");
+        CHECK_STR(nth(f, 0)->title, "\xf0\x9f\x98\x80 emoji");
+        tb_feed_free(f);
+    }
     f = ok("utf8-bom.xml", NULL); /* the BOM beats the declaration */
     CHECK_STR(f->title, "BOM says UTF-8: caf\xc3\xa9");
     tb_feed_free(f);
