@@ -515,6 +515,25 @@ static const char *pick_charset(const char **d, size_t *len, const char *externa
     return charset_alias(decl);
 }
 
+/* Records the first byte that is not UTF-8 as the feed's error, as a
+ * recovered XML error is (control characters are dropped silently). */
+static void invalid_utf8(struct tb_feed *f, const char *d, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)d;
+    size_t i = 0, k, line = 1;
+
+    while (i < len) {
+        k = xml_char_len(u + i, len - i);
+        if (k == 0 && u[i] >= 0x80) {
+            tb__parse_error(f, "line %zu: invalid UTF-8 (byte 0x%02X), read as windows-1252", line,
+                            u[i]);
+            return;
+        }
+        line += u[i] == '\n';
+        i += k ? k : 1;
+    }
+}
+
 /*
  * Turns the input into clean UTF-8: *out points either at the input itself
  * (nothing to change) or into b. Unknown charsets are read as UTF-8 and noted.
@@ -547,6 +566,7 @@ static int decode(struct tb_feed *f, const char *d, size_t len, const char *exte
         *outlen = len;
         return 0;
     }
+    invalid_utf8(f, d, len);
     rc = clean_utf8(b, d, len, 1);
     *out = b->data ? b->data : "";
     *outlen = b->len;

@@ -87,6 +87,32 @@ query = pasta
         self.assertEqual(data["cut"]["failures"], 0)
         self.assertGreaterEqual(data["cut"]["entries"], 1)
 
+    def test_invalid_utf8_recorded(self):
+        """Invalid UTF-8 is repaired (read as windows-1252) and, like a malformed
+        entity, recorded on the source for `tributary sources` to show."""
+        doc = atom("urn:feed:bytes", FEED_A).encode("utf-8").replace(
+            b"Cooking pasta", b"Cooking \x93pasta\x94", 1)
+        with open(os.path.join(self.up.root, "bytes.atom"), "wb") as f:
+            f.write(doc)
+        self.up.write("entity.atom", atom("urn:feed:entity", FEED_A).replace(
+            "Cooking pasta", "Cooking &nope; pasta", 1))
+        with open(self.config, "a", encoding="utf-8") as f:
+            f.write(f"\n[source bytes]\nurl = {self.up.url('/bytes.atom')}\n"
+                    f"\n[source entity]\nurl = {self.up.url('/entity.atom')}\n")
+        p = tbtest.run("fetch", "-c", self.config, "bytes", "entity", check=False)
+        self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr)
+        data = {s["name"]: s for s in json.loads(
+            tbtest.run("sources", "-c", self.config, "--json").stdout)}
+        self.assertRegex(data["entity"]["last_error"], r"^parse: line 1: Entity 'nope'")
+        self.assertEqual(data["bytes"]["last_error"],
+                         "parse: line 1: invalid UTF-8 (byte 0x93), read as windows-1252")
+        self.assertEqual((data["bytes"]["failures"], data["bytes"]["entries"]), (0, 2))
+        table = tbtest.run("sources", "-c", self.config).stdout.decode().splitlines()
+        row = [l for l in table if l.startswith("bytes ")][0]
+        self.assertIn("invalid UTF-8", row)
+        with open(os.path.join(self.tmp, "pub", "topics", "cook.atom"), "rb") as f:
+            self.assertIn("Cooking \u201cpasta\u201d".encode("utf-8"), f.read())
+
     def test_check(self):
         p = tbtest.run("check", "-c", self.config)
         self.assertIn("OK: 2 sources, 1 topics", p.stdout.decode())

@@ -348,6 +348,7 @@ static void test_encodings(void)
     CHECK_STR(nth(f, 0)->summary.value, "\xe2\x80\x9cquoted\xe2\x80\x9d");
     tb_feed_free(f);
     f = ok("cp1252-undeclared.xml", NULL);
+    CHECK_STR(f->error, "line 2: invalid UTF-8 (byte 0x93), read as windows-1252");
     CHECK_STR(f->title, "Smart \xe2\x80\x9cquotes\xe2\x80\x9d \xe2\x80\x93 dash");
     CHECK_STR(nth(f, 0)->title, "Caf\xc3\xa9 and caf\xc3\xa9 mixed");
     tb_feed_free(f);
@@ -368,6 +369,7 @@ static void test_encodings(void)
     }
     f = ok("utf8-bom.xml", NULL); /* the BOM beats the declaration */
     CHECK_STR(f->title, "BOM says UTF-8: caf\xc3\xa9");
+    CHECK(f->error == NULL);
     tb_feed_free(f);
     /* Declared ISO-8859-1 but UTF-8: as declared without a charset, right with one. */
     f = ok("charset-override.xml", NULL);
