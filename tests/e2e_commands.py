@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tbtest  # noqa: E402
-from e2e_daemon import FEED_A, Upstream, atom  # noqa: E402
+from e2e_daemon import FEED_A, FEED_B, Upstream, atom  # noqa: E402
 
 
 class CommandsTest(unittest.TestCase):
@@ -94,8 +94,9 @@ query = pasta
             b"Cooking pasta", b"Cooking \x93pasta\x94", 1)
         with open(os.path.join(self.up.root, "bytes.atom"), "wb") as f:
             f.write(doc)
-        self.up.write("entity.atom", atom("urn:feed:entity", FEED_A).replace(
-            "Cooking pasta", "Cooking &nope; pasta", 1))
+        # Other entries than bytes.atom's, which the topic must show.
+        self.up.write("entity.atom", atom("urn:feed:entity", FEED_B).replace(
+            "Protein folding", "Protein &nope; folding", 1))
         with open(self.config, "a", encoding="utf-8") as f:
             f.write(f"\n[source bytes]\nurl = {self.up.url('/bytes.atom')}\n"
                     f"\n[source entity]\nurl = {self.up.url('/entity.atom')}\n")
