@@ -52,8 +52,9 @@ struct tb_person {
 /** A category or tag. */
 struct tb_category {
     struct tb_category *next; /* next category, in document order */
-    const char *term;         /* the label as given (never NULL) */
+    const char *term;         /* the term as given (never NULL) */
     const char *scheme;       /* Atom scheme / RSS domain, or NULL */
+    const char *label;        /* Atom label (for display), or NULL */
 };
 
 /** A text body: summary or content. */

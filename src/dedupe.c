@@ -227,7 +227,8 @@ static int digest_lists(EVP_MD_CTX *c, const struct tb_entry *e)
              digest_str(c, member(p->email)) && digest_str(c, member(p->uri));
     ok = ok && digest_int(c, 0);
     for (k = e->categories; ok && k != NULL; k = k->next)
-        ok = digest_int(c, 1) && digest_str(c, member(k->term)) && digest_str(c, member(k->scheme));
+        ok = digest_int(c, 1) && digest_str(c, member(k->term)) &&
+             digest_str(c, member(k->scheme)) && digest_str(c, member(k->label));
     return ok && digest_int(c, 0);
 }
 
@@ -436,6 +437,7 @@ static struct tb_category *copy_categories(struct tb_arena *a, const struct tb_c
         }
         q->term = member(c->term) ? dup(a, c->term, bad) : "";
         q->scheme = dup(a, member(c->scheme), bad);
+        q->label = dup(a, member(c->label), bad);
         q->next = NULL;
         *tail = q;
         tail = &q->next;

@@ -79,7 +79,7 @@ static int put_categories(json_t *obj, const struct tb_category *c)
     for (; c != NULL && rc == 0; c = c->next) {
         o = json_object();
         rc = put_str(o, "term", c->term) | put_str(o, "scheme", c->scheme) |
-             json_array_append_new(arr, o);
+             put_str(o, "label", c->label) | json_array_append_new(arr, o);
     }
     if (json_array_size(arr) == 0) {
         json_decref(arr);

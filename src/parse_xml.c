@@ -366,7 +366,7 @@ static void add_link(struct px *p, const char *href, const char *rel, const char
         p->entry->link = url;
 }
 
-static void add_category(struct px *p, const char *term, const char *scheme)
+static void add_category(struct px *p, const char *term, const char *scheme, const char *label)
 {
     struct tb_category *c;
 
@@ -377,6 +377,7 @@ static void add_category(struct px *p, const char *term, const char *scheme)
         return;
     c->term = term;
     c->scheme = scheme && *scheme ? scheme : NULL;
+    c->label = label && *label ? label : NULL;
     tb__parse_add_category(&p->entry->categories, c);
 }
 
@@ -534,7 +535,7 @@ static void start_attrs(struct px *p, enum tag tag, enum ns ns, const xmlChar **
     else if (tag == T_MEDIA_THUMB && p->entry)
         add_link(p, A("url"), "thumbnail", NULL, NULL, NULL);
     else if (tag == T_CATEGORY)
-        add_category(p, A("term") ? A("term") : A("label"), A("scheme"));
+        add_category(p, A("term") ? A("term") : A("label"), A("scheme"), A("label"));
 #undef A
 }
 
@@ -726,7 +727,7 @@ static void store(struct px *p, const char *v, int is_html)
         break;
     case T_CATEGORY:
     case T_DC_SUBJECT:
-        add_category(p, v, p->cap_attr);
+        add_category(p, v, p->cap_attr, NULL);
         break;
     case T_COPYRIGHT:
         if (*plain)

@@ -571,6 +571,7 @@ static void atom_categories(struct tb__xml *x, const struct tb_category *c)
         tb__xml_start(x, "category");
         tb__xml_attr(x, "term", c->term);
         tb__xml_attr(x, "scheme", c->scheme);
+        tb__xml_attr(x, "label", c->label);
         tb__xml_end(x);
     }
 }

@@ -142,8 +142,8 @@ static void json_tags(struct jctx *j, json_t *item, const struct tb_category *c)
     a = json_array();
     jset(j, item, "tags", a);
     for (; c && j->rc == 0; c = c->next) {
-        if (c->term)
-            jappend(j, a, jstring(j, c->term));
+        if (c->term) /* a tag is what readers show: the label when there is one */
+            jappend(j, a, jstring(j, c->label ? c->label : c->term));
     }
 }
 

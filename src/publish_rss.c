@@ -109,7 +109,7 @@ static void rss_people_and_tags(struct tb__xml *x, const struct tb_entry *e)
             continue;
         tb__xml_start(x, "category");
         tb__xml_attr(x, "domain", c->scheme);
-        tb__xml_text(x, c->term);
+        tb__xml_text(x, c->label ? c->label : c->term); /* what readers show */
         tb__xml_end(x);
     }
 }

@@ -159,6 +159,7 @@ int tb__json_categories(struct tb_buf *b, const struct tb_category *c)
         rc = open_obj(b);
         rc = rc ? rc : add_member(b, "term", c->term, &n);
         rc = rc ? rc : add_member(b, "scheme", c->scheme, &n);
+        rc = rc ? rc : add_member(b, "label", c->label, &n);
         rc = rc ? rc : tb_buf_add(b, "}", 1);
     }
     return close_list(b, rc);
@@ -413,7 +414,7 @@ static int slow_list(struct tb_arena *a, const char *json, const char *const key
 }
 
 static const char *const person_keys[] = {"name", "email", "uri", NULL};
-static const char *const category_keys[] = {"term", "scheme", NULL};
+static const char *const category_keys[] = {"term", "scheme", "label", NULL};
 static const char *const link_keys[] = {"href", "rel", "type", "title", "length", NULL};
 
 static int add_person(struct tb_arena *a, const struct obj *o, void *list)
@@ -440,6 +441,7 @@ static int add_category(struct tb_arena *a, const struct obj *o, void *list)
         return -ENOMEM;
     c->term = o->v[0] ? o->v[0] : "";
     c->scheme = o->v[1];
+    c->label = o->v[2];
     **tail = c;
     *tail = &c->next;
     return 0;

@@ -257,6 +257,16 @@ class FastPathMatchesStore(unittest.TestCase):
         # the same source twice is one source; its second copy changes nothing
         self.same(M("digest.atom"), *SOURCES, M("arxiv.rss"))
 
+    def test_category_labels(self):
+        """term, scheme and label of atom:category survive parse, dedupe and
+        the store into the merged feed."""
+        out = self.same(fixture("parse", "categories.atom")).stdout
+        self.assertIn(b'<category term="cs.CL" scheme="http://arxiv.org/schemas/atom" '
+                      b'label="Computation and Language"/>', out)
+        self.assertIn(b'<category term="fish" label="Fish &amp; Chips"/>', out)
+        self.assertIn(b'<category term="nlp"/>', out)
+        self.assertIn(b'<category term="Only a label" label="Only a label"/>', out)
+
     def test_hostile_and_odd_fixtures(self):
         d = fixture("parse")
         files = sorted(os.path.join(d, n) for n in os.listdir(d) if not n.endswith(".py"))

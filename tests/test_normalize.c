@@ -444,7 +444,7 @@ static void add_extras(struct tb_feed *f, struct tb_entry *e, const char *href, 
     e->links = l;
     *p = (struct tb_person){e->authors, "N", NULL, uri};
     e->authors = p;
-    *c = (struct tb_category){e->categories, term, href};
+    *c = (struct tb_category){e->categories, term, href, NULL};
     e->categories = c;
 }
 

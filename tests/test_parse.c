@@ -475,6 +475,25 @@ static void test_charrefs(void)
     tb_feed_free(f);
 }
 
+/* Atom category term, scheme and label are all kept; a label alone serves
+ * as the term too. */
+static void test_category_labels(void)
+{
+    struct tb_feed *f = ok("categories.atom", NULL);
+    const struct tb_category *c = nth(f, 0)->categories;
+
+    CHECK(c != NULL && c->next != NULL && c->next->next != NULL && c->next->next->next != NULL);
+    CHECK_STR(c->term, "cs.CL");
+    CHECK_STR(c->scheme, "http://arxiv.org/schemas/atom");
+    CHECK_STR(c->label, "Computation and Language");
+    CHECK_STR(c->next->term, "fish");
+    CHECK_STR(c->next->label, "Fish & Chips");
+    CHECK(c->next->next->label == NULL && c->next->next->scheme == NULL);
+    CHECK_STR(c->next->next->next->term, "Only a label");
+    CHECK(dump_has(f, "\"label\": \"Computation and Language\""));
+    tb_feed_free(f);
+}
+
 /* A document with more than TB_PARSE_MAX_ENTRIES items keeps the first ones. */
 static void test_entry_cap(void)
 {
@@ -649,6 +668,7 @@ int main(void)
     test_malformed();
     test_html_entities();
     test_charrefs();
+    test_category_labels();
     test_hostile();
     test_entry_cap();
     test_not_feeds();

@@ -1014,6 +1014,40 @@ static void test_clean_positions(void)
     tb_buf_free(&scratch);
 }
 
+/* Category term, scheme and label reach every format: Atom keeps all three,
+ * RSS and JSON Feed carry what readers show, the label when there is one. */
+static void test_category_labels(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f);
+    struct tb_buf out;
+
+    e->out_id = "tag:tributary.test,2024:labels";
+    e->title = "Labels";
+    e->link = "https://example.org/labels";
+    e->updated = T_UPD;
+    e->categories = category(f, "cs.CL", "http://arxiv.org/schemas/atom");
+    e->categories->label = "Computation & Language";
+    e->categories->next = category(f, "nlp", NULL);
+    tb_feed_append(f, e);
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_atom(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "<category term=\"cs.CL\" scheme=\"http://arxiv.org/schemas/atom\" "
+                           "label=\"Computation &amp; Language\"/>") != NULL);
+    CHECK(strstr(out.data, "<category term=\"nlp\"/>") != NULL);
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_rss(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "<category domain=\"http://arxiv.org/schemas/atom\">Computation &amp; "
+                           "Language</category>") != NULL);
+    CHECK(strstr(out.data, "<category>nlp</category>") != NULL);
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_json(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "\"tags\": [\n        \"Computation & Language\",\n        \"nlp\"\n") !=
+          NULL);
+    tb_buf_free(&out);
+    tb_feed_free(f);
+}
+
 /* The RSS channel description is text written once escaped ("A &amp; B" in
  * the XML, never "&amp;amp;"), and reads back as the text it was. */
 static void test_rss_channel_description(void)
@@ -1057,6 +1091,7 @@ int main(void)
     test_format("atom", tb_publish_atom, f->entries);
     test_format("rss", tb_publish_rss, f->entries);
     test_rss_channel_description();
+    test_category_labels();
     test_format("json", tb_publish_json, f->entries);
     test_golden();
     test_empty();

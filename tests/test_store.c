@@ -666,6 +666,7 @@ static struct tb_feed *full_feed(void)
     e->contributors = person(f, "Carol", NULL, "https://carol.ex.org/", NULL);
     c1->term = S(f, "cs.CL");
     c1->scheme = S(f, "https://arxiv.org/");
+    c1->label = S(f, "Computation and Language");
     c1->next = c2;
     c2->term = S(f, "nlp");
     e->categories = c1;
@@ -709,8 +710,10 @@ static void check_lists(const struct tb_entry *e)
     CHECK_STR(e->contributors ? e->contributors->uri : NULL, "https://carol.ex.org/");
     CHECK_STR(c ? c->term : NULL, "cs.CL");
     CHECK_STR(c ? c->scheme : NULL, "https://arxiv.org/");
+    CHECK_STR(c ? c->label : NULL, "Computation and Language");
     c = c ? c->next : NULL;
     CHECK(c && strcmp(c->term, "nlp") == 0 && c->scheme == NULL && c->next == NULL);
+    CHECK(c && c->label == NULL);
     CHECK(l && strcmp(l->href, "https://ex.org/full") == 0 && l->length == -1);
     CHECK(l && strcmp(l->rel, "alternate") == 0 && l->title == NULL);
     l = l ? l->next : NULL;
