@@ -61,6 +61,8 @@ struct tb_category {
 struct tb_text {
     const char *value; /* NULL when absent */
     int is_html;       /* 1: value is HTML markup; 0: plain text */
+    const char *type;  /* content only: media type ("image/png") when value is the
+                          base64 of a non-text document (RFC 4287 4.1.3.3), else NULL */
 };
 
 /** The feed an entry came from, as atom:source describes it. */

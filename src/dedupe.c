@@ -240,6 +240,7 @@ static int digest_entry(EVP_MD_CTX *c, const EVP_MD *md, const struct tb_entry *
              digest_str(c, e->summary.value) && digest_str(c, e->content.value) &&
              digest_int(c, e->updated) && digest_int(c, e->summary.is_html) &&
              digest_int(c, e->content.is_html) && digest_lists(c, e) &&
+             (e->content.type == NULL || digest_str(c, e->content.type)) &&
              EVP_DigestFinal_ex(c, out, NULL);
 
     return ok ? 0 : -ENOMEM;
@@ -484,6 +485,7 @@ static int copy_content(struct tb_arena *a, struct tb_entry *r, const struct tb_
     r->summary.is_html = e->summary.is_html != 0;
     r->content.value = dup(a, e->content.value, &bad);
     r->content.is_html = e->content.is_html != 0;
+    r->content.type = dup(a, e->content.type, &bad);
     r->categories = copy_categories(a, e->categories, &bad);
     r->rights = dup(a, e->rights, &bad);
     r->base = dup(a, e->base, &bad);

@@ -30,6 +30,9 @@ static int put_text(json_t *obj, const char *key, const struct tb_text *t)
 {
     if (t->value == NULL)
         return 0;
+    if (t->type != NULL) /* base64 of a media type */
+        return json_object_set_new(
+            obj, key, json_pack("{s:b,s:s,s:s}", "html", 0, "type", t->type, "base64", t->value));
     return json_object_set_new(obj, key,
                                json_pack("{s:b,s:s}", "html", t->is_html, "value", t->value));
 }

@@ -771,7 +771,7 @@ static int set_key(struct tb_feed *f, struct tb_entry *e)
 static int body_text(const struct tb_text *t, char **out)
 {
     *out = NULL;
-    if (t->value == NULL)
+    if (t->value == NULL || t->type != NULL) /* no text in an image or a PDF */
         return 0;
     if (t->is_html)
         *out = tb_sanitize_text(t->value, strlen(t->value));
@@ -834,6 +834,10 @@ static int sanitize_body(struct tb_feed *f, struct tb_text *t, const char *base)
     if (t->value == NULL)
         return 0;
     n = strlen(t->value);
+    if (n > TB_NORM_BODY_MAX && t->type != NULL) { /* a cut document is no document */
+        *t = (struct tb_text){NULL, 0, NULL};
+        return 0;
+    }
     if (n > TB_NORM_BODY_MAX && !t->is_html) {
         t->value = tb_arena_strndup(&f->arena, t->value, utf8_cut(t->value, n, TB_NORM_BODY_MAX));
         return t->value ? 0 : -ENOMEM;

@@ -14,6 +14,7 @@
  * &eacute;, ...), which RSS feeds use without declaring them; they expand
  * to one character each, whatever the document declares under that name.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <libxml/HTMLparser.h>
@@ -172,7 +173,7 @@ static const struct tagdef {
 };
 
 /* How the text of an element is to be read. */
-enum kind { K_TEXT, K_HTML, K_XHTML, K_DROP };
+enum kind { K_TEXT, K_HTML, K_XHTML, K_MEDIA, K_DROP };
 
 /* Precedence slots: a field set from a stronger source is not overwritten. */
 enum slot { S_TITLE, S_SUMMARY, S_CONTENT, S_PUBLISHED, S_UPDATED, S_COUNT };
@@ -204,6 +205,7 @@ struct px {
     int cap_flag;                    /* guid isPermaLink */
     const char *cap_attr;            /* category domain/scheme */
     int div_depth;                   /* xhtml wrapper <div> not to serialize */
+    const char *cap_type;            /* K_MEDIA: its media type */
     struct tb_buf text;              /* gathered text */
     int eprio[S_COUNT];              /* precedence of the entry's fields set so far */
     int fprio[S_COUNT];              /* same for the feed */
@@ -381,6 +383,25 @@ static void add_category(struct px *p, const char *term, const char *scheme, con
     tb__parse_add_category(&p->entry->categories, c);
 }
 
+/* Whether type is a media type "type/subtype" of RFC 6838's restricted names
+ * (parameters are not kept). */
+static int media_type(const char *type)
+{
+    static const char extra[] = "!#$&-^_.+";
+    const char *s = type;
+    int slash = 0;
+
+    for (; *s && *s != ';'; s++) {
+        if (*s == '/' && !slash && s > type && s[1] != '\0' && s[1] != ';')
+            slash = 1;
+        else if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                   (*s >= '0' && *s <= '9') || strchr(extra, *s)) ||
+                 s - type > 127)
+            return 0;
+    }
+    return slash;
+}
+
 /* The kind of an Atom text construct from its type (and Atom 0.3 mode). */
 static enum kind text_kind(const char *type, const char *mode)
 {
@@ -396,7 +417,8 @@ static enum kind text_kind(const char *type, const char *mode)
     if (strncmp(type, "text/", 5) == 0 || (n > 4 && strcmp(type + n - 4, "+xml") == 0) ||
         (n > 4 && strcmp(type + n - 4, "/xml") == 0))
         return K_TEXT;
-    return K_DROP; /* base64 of some other media type: nothing textual to keep */
+    /* Base64 of some other media type (RFC 4287 4.1.3.3): kept as it is. */
+    return media_type(type) ? K_MEDIA : K_DROP;
 }
 
 /* Starts gathering the text of the element just opened. */
@@ -418,6 +440,7 @@ static void capture(struct px *p, enum tag tag, enum ns ns, const xmlChar **attr
         mode = attr(p, attrs, n, NS_RSS, "mode");
         p->cap_kind = text_kind(type, mode);
         p->cap_b64 = mode && strcmp(mode, "base64") == 0;
+        p->cap_type = type;
         if (tag == T_MEDIA_DESCRIPTION && p->cap_kind == K_XHTML)
             p->cap_kind = K_HTML;
     } else if (tag == T_DESCRIPTION || tag == T_ENCODED) {
@@ -611,6 +634,7 @@ static void set_body(struct px *p, enum slot s, int prio, const char *v, int is_
     if (*v != '\0' && take(p, s, prio)) {
         t->value = v;
         t->is_html = is_html;
+        t->type = NULL;
     }
 }
 
@@ -756,6 +780,35 @@ static void store(struct px *p, const char *v, int is_html)
     }
 }
 
+/* Entry content of a non-text media type: its base64 is kept without white
+ * space (and without the type's parameters), or dropped when it is not base64. */
+static void store_media(struct px *p, const char *raw, size_t n)
+{
+    char *v, *type;
+    size_t i, k = 0;
+
+    if (p->entry == NULL || p->cap_tag != T_CONTENT || n == 0)
+        return;
+    v = chk(p, tb_arena_alloc(&p->f->arena, n + 1));
+    type = chk(p, tb_arena_strndup(&p->f->arena, p->cap_type, strcspn(p->cap_type, "; \t")));
+    if (v == NULL || type == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)raw[i];
+
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+            continue;
+        if (!isalnum(c) && c != '+' && c != '/' && c != '=')
+            return;
+        v[k++] = (char)c;
+    }
+    v[k] = '\0';
+    for (i = 0; type[i]; i++)
+        type[i] = (char)tolower((unsigned char)type[i]);
+    if (k > 0 && take(p, S_CONTENT, 2))
+        p->entry->content = (struct tb_text){v, 0, type};
+}
+
 /* Closes the element whose text was gathered. */
 static void end_capture(struct px *p)
 {
@@ -766,6 +819,10 @@ static void end_capture(struct px *p)
     p->cap_depth = 0;
     if (p->cap_kind == K_DROP)
         return;
+    if (p->cap_kind == K_MEDIA) {
+        store_media(p, raw, n);
+        return;
+    }
     if (p->cap_b64)
         n = base64_decode(raw, n);
     v = chk(p, tb__parse_str(p->f, raw, n, 1));

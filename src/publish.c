@@ -586,8 +586,21 @@ static void atom_bodies(struct tb__xml *x, const struct tb_entry *e)
         atom_text(x, "content", s->value ? s->value : "", s->value && s->is_html);
         return;
     }
-    atom_text(x, "summary", s->value, s->is_html);
-    atom_text(x, "content", c->value, c->is_html);
+    if (c->type == NULL || !media_type_ok(c->type)) {
+        atom_text(x, "summary", s->value, s->is_html);
+        atom_text(x, "content", c->value, c->is_html);
+        return;
+    }
+    /* Base64 content of another media type (4.1.3.3) requires a summary
+     * (4.1.1.1): the title stands in for a missing one. */
+    if (s->value)
+        atom_text(x, "summary", s->value, s->is_html);
+    else
+        atom_text(x, "summary", tb__pub_entry_title(e), 0);
+    tb__xml_start(x, "content");
+    tb__xml_attr(x, "type", c->type);
+    tb__xml_text(x, c->value);
+    tb__xml_end(x);
 }
 
 /* atom:source names the origin feed, and an author for authorless entries. */

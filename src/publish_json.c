@@ -101,7 +101,9 @@ static int looks_like_markup(const char *s)
 static void json_bodies(struct jctx *j, json_t *item, const struct tb_entry *e)
 {
     const struct tb_text *s = &e->summary;
-    const struct tb_text *c = e->content.value ? &e->content : s;
+    /* Base64 content of a media type has no JSON Feed field: as for an item
+     * without content, the summary stands in, and readers follow the url. */
+    const struct tb_text *c = e->content.value && !e->content.type ? &e->content : s;
     char *text;
 
     jstr(j, item, c->is_html ? "content_html" : "content_text", c->value ? c->value : "");

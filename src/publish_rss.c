@@ -128,7 +128,10 @@ static void rss_source(struct tb__xml *x, const struct tb_origin *o)
 static void rss_item(struct tb__xml *x, const struct tb_entry *e, size_t n)
 {
     char id[TB__ID_MAX];
-    const struct tb_text *body = e->summary.value ? &e->summary : &e->content;
+    /* Base64 content of a media type has no place in RSS: the item keeps
+     * its summary and link, which readers follow. */
+    const struct tb_text *content = e->content.type ? &(const struct tb_text){0} : &e->content;
+    const struct tb_text *body = e->summary.value ? &e->summary : content;
 
     tb__xml_start(x, "item");
     tb__xml_elem(x, "title", tb__pub_entry_title(e));
@@ -140,8 +143,8 @@ static void rss_item(struct tb__xml *x, const struct tb_entry *e, size_t n)
     rss_date(x, "pubDate", tb__pub_date_ok(e->published) ? e->published : e->updated);
     rss_people_and_tags(x, e);
     rss_html(x, "description", body);
-    if (e->content.value)
-        rss_html(x, "content:encoded", &e->content);
+    if (content->value)
+        rss_html(x, "content:encoded", content);
     rss_enclosure(x, e->links);
     rss_source(x, &e->origin);
     tb__xml_end(x);

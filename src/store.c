@@ -101,10 +101,14 @@ static const char *const migrations[] = {
      * b-tree. */
     "DROP INDEX entries_sort;"
     "CREATE INDEX entries_sort ON entries(sort_time DESC);",
+    /* 7: content of a non-text media type is its base64 (RFC 4287 4.1.3.3)
+     * under this type; NULL for text and HTML. */
+    "ALTER TABLE entries ADD COLUMN content_type TEXT;",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-/* Parameters ?1..?23 are the entry's content, bound alike for insert and update. */
+/* Parameters ?1..?23 and ?27 (content_type, added later) are the entry's content,
+ * bound alike for insert and update. */
 #define ENTRY_COLS                                                                                 \
     "upstream_id, id_is_permalink, title, link, canon_link, arxiv_id, doi, published, updated,"    \
     " authors, authors_json, contributors_json, categories, categories_json, links_json,"          \
@@ -140,10 +144,11 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                        " VALUES(?1, ?2, ?3)",
     [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen)"
                         " VALUES(?1, ?2, ?3)",
-    [TB__ST_INSERT] = "INSERT INTO entries(" ENTRY_COLS ", out_id, origin, first_seen, sort_time)"
+    [TB__ST_INSERT] = "INSERT INTO entries(" ENTRY_COLS ", out_id, origin, first_seen, sort_time,"
+                      " content_type)"
                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
                       " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
-                      " coalesce(?8, ?9, ?26))",
+                      " coalesce(?8, ?9, ?26), ?27)",
     [TB__ST_UPDATE] = "UPDATE entries SET upstream_id = ?1, id_is_permalink = ?2, title = ?3,"
                       " link = ?4, canon_link = coalesce(?5, canon_link),"
                       " arxiv_id = coalesce(?6, arxiv_id), doi = coalesce(?7, doi),"
@@ -151,7 +156,7 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                       " authors_json = ?11, contributors_json = ?12, categories = ?13,"
                       " categories_json = ?14, links_json = ?15, summary = ?16,"
                       " summary_html = ?17, content = ?18, content_html = ?19, rights = ?20,"
-                      " base = ?21, text = ?22, hash = ?23,"
+                      " base = ?21, text = ?22, hash = ?23, content_type = ?27,"
                       " sort_time = coalesce(?8, published, ?9, first_seen) WHERE id = ?24",
     [TB__ST_LOAD] = "SELECT e.id, e.out_id, e.upstream_id, e.id_is_permalink, e.title, e.link,"
                     " e.canon_link, e.arxiv_id, e.doi, e.published, e.updated,"
@@ -159,7 +164,7 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                     " e.summary, e.summary_html, e.content, e.content_html, e.rights, e.base,"
                     " e.text, coalesce(s.feed_id, s.self, s.url), s.title, s.link, s.self,"
                     " (SELECT min(k.key) FROM entry_keys k"
-                    "  WHERE k.entry_id = e.id AND k.source_id = e.origin)"
+                    "  WHERE k.entry_id = e.id AND k.source_id = e.origin), e.content_type"
                     " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
     /* The text is read by its own statement and bound: INSERT ... SELECT
      * opens a statement savepoint, and FTS5 writes a segment at each. */

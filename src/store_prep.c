@@ -43,6 +43,7 @@ static int hash_entry(struct prep_ctx *x, const struct tb_entry *e, struct tb__r
     ok = EVP_DigestInit_ex(c, x->sha256, NULL) && hash_str(c, e->title) && hash_str(c, e->link) &&
          hash_str(c, e->summary.value) && hash_str(c, e->content.value) && hash_str(c, flags) &&
          hash_str(c, r->authors_json) && hash_str(c, r->categories_json) &&
+         (e->content.type == NULL || hash_str(c, e->content.type)) &&
          EVP_DigestFinal_ex(c, r->hash, NULL);
     return ok ? 0 : -ENOMEM;
 }

@@ -54,7 +54,7 @@ static int bind_time(sqlite3_stmt *st, int i, int64_t t)
     return t == TB_TIME_NONE ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, t);
 }
 
-/* Binds ?1..?23, the content columns shared by the insert and the update. */
+/* Binds ?1..?23 and ?27, the content columns shared by the insert and the update. */
 static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct tb__row *r,
                     int64_t updated)
 {
@@ -81,6 +81,7 @@ static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct tb_
     rc = rc ? rc : bind_text(st, 21, e->base);
     rc = rc ? rc : bind_text(st, 22, e->text);
     rc = rc ? rc : sqlite3_bind_blob(st, 23, r->hash, HASH_LEN, SQLITE_STATIC);
+    rc = rc ? rc : bind_text(st, 27, e->content.type);
     return rc;
 }
 

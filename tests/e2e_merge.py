@@ -267,6 +267,21 @@ class FastPathMatchesStore(unittest.TestCase):
         self.assertIn(b'<category term="nlp"/>', out)
         self.assertIn(b'<category term="Only a label" label="Only a label"/>', out)
 
+    def test_media_content(self):
+        """Atom content of a non-text media type (base64, RFC 4287 4.1.3.3) is
+        published with its type, through dedupe and through the store; the
+        summary it requires (4.1.1.1) is the title when the entry has none."""
+        out = self.same(fixture("parse", "atom10-media.xml")).stdout
+        if have_schema():
+            self.assertEqual(jing_errors(out), "")
+        png = (b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJ"
+               b"RU5ErkJggg==")
+        self.assertIn(b'<summary type="text">The first figure, as an image.</summary>\n'
+                      b'    <content type="image/png">' + png + b"</content>", out)
+        self.assertIn(b'<summary type="text">The paper as a PDF</summary>\n'
+                      b'    <content type="application/pdf">JVBERi0xLjQK', out)
+        self.assertNotIn(b"script", out)  # not base64: dropped
+
     def test_hostile_and_odd_fixtures(self):
         d = fixture("parse")
         files = sorted(os.path.join(d, n) for n in os.listdir(d) if not n.endswith(".py"))

@@ -246,7 +246,11 @@ static void test_atom_content(void)
     CHECK_EQ(e->content.is_html, 1);
     CHECK_STR(e->summary.value, "Plain <not markup>");
     CHECK_EQ(e->summary.is_html, 0);
-    CHECK(nth(f, 1)->content.value == NULL); /* image/png: nothing textual */
+    /* image/png: its base64 is kept under its type (RFC 4287 4.1.3.3) */
+    CHECK_STR(nth(f, 1)->content.type, "image/png");
+    CHECK_STR(nth(f, 1)->content.value, "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42m"
+                                        "P8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==");
+    CHECK(nth(f, 2)->content.value == NULL); /* out of line: a link */
     CHECK_STR(nth(f, 2)->links->href, "http://example.org/paper.pdf");
     CHECK_STR(nth(f, 3)->content.value, "Just text & more");
     CHECK_EQ(nth(f, 3)->content.is_html, 0);

@@ -91,8 +91,8 @@ static void add_full(struct tb_feed *f)
     e->contributors = person(f, "Carol", NULL, NULL);
     e->categories = category(f, "cs.CL", "http://arxiv.org/schemas/atom");
     e->categories->next = category(f, "NER", NULL);
-    e->summary = (struct tb_text){"We link entities & <names> in text.", 0};
-    e->content = (struct tb_text){"<p>Full <b>text</b> of the paper.</p>", 1};
+    e->summary = (struct tb_text){"We link entities & <names> in text.", 0, NULL};
+    e->content = (struct tb_text){"<p>Full <b>text</b> of the paper.</p>", 1, NULL};
     e->rights = "CC-BY 4.0";
     e->links =
         link_new(f, "enclosure", "https://example.org/papers/1.pdf", "application/pdf", 12345);
@@ -115,8 +115,8 @@ static void add_hostile(struct tb_feed *f)
     e->published = T_OLD;
     e->authors = person(f, "M\xc3\xbcller \xe5\x90\x8d\x07", "not-an-email", "javascript alert");
     e->categories = category(f, "<&>\x1b", "bad scheme\x01");
-    e->summary = (struct tb_text){"<p>]]></p><script>x()</script>\xc0\xaf\xed\xa0\x80", 1};
-    e->content = (struct tb_text){"plain \xf0\x9f\x98\x80 & <not markup>\x0b", 0};
+    e->summary = (struct tb_text){"<p>]]></p><script>x()</script>\xc0\xaf\xed\xa0\x80", 1, NULL};
+    e->content = (struct tb_text){"plain \xf0\x9f\x98\x80 & <not markup>\x0b", 0, NULL};
     e->links = link_new(f, "enclosure", "https://example.org/a b", "bogus", -1);
     e->origin.title = "Origin\x01 feed";
     tb_feed_append(f, e);
@@ -132,7 +132,7 @@ static void add_minimal(struct tb_feed *f)
     e = tb_entry_new(f);
     e->published = INT64_MAX;
     e->updated = INT64_MIN + 1;
-    e->summary = (struct tb_text){"only <b>a</b> summary", 1};
+    e->summary = (struct tb_text){"only <b>a</b> summary", 1, NULL};
     tb_feed_append(f, e);
 }
 
@@ -147,7 +147,7 @@ static void add_long(struct tb_feed *f)
         s[i] = '<';
     e->out_id = "tag:tributary.test,2024:long";
     e->title = s;
-    e->content = (struct tb_text){s, 0};
+    e->content = (struct tb_text){s, 0, NULL};
     e->updated = T_OLD;
     tb_feed_append(f, e);
 }
@@ -307,7 +307,7 @@ static void test_golden(void)
     e->link = "http://example.org/2003/12/13/atom03";
     e->published = T_PUB;
     e->authors = person(f, "John Doe", "john@example.org", NULL);
-    e->summary = (struct tb_text){"Some text & more.", 0};
+    e->summary = (struct tb_text){"Some text & more.", 0, NULL};
     tb_feed_append(f, e);
     tb_buf_init(&out, CAP);
     CHECK_OK(tb_publish_atom(&m, f->entries, &out));
@@ -786,8 +786,8 @@ static void test_json_summary(void)
     struct tb_buf out;
 
     e->out_id = "urn:e";
-    e->summary = (struct tb_text){"<p>sum &amp; <b>b</b></p>", 1};
-    e->content = (struct tb_text){"<p>body</p>", 1};
+    e->summary = (struct tb_text){"<p>sum &amp; <b>b</b></p>", 1, NULL};
+    e->content = (struct tb_text){"<p>body</p>", 1, NULL};
     tb_feed_append(f, e);
     tb_buf_init(&out, CAP);
     CHECK_OK(tb_publish_json(&meta, f->entries, &out));
@@ -1048,6 +1048,39 @@ static void test_category_labels(void)
     tb_feed_free(f);
 }
 
+/* Base64 content of a media type: Atom publishes it with its type and a
+ * summary (the title when there is none); RSS and JSON Feed, which have no
+ * place for it, publish the summary as for an entry without content. */
+static void test_media_content(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f);
+    struct tb_buf out;
+
+    e->out_id = "tag:tributary.test,2024:media";
+    e->title = "Figure 1";
+    e->link = "https://example.org/figure-1";
+    e->updated = T_UPD;
+    e->content = (struct tb_text){"iVBORw0KGgo=", 0, "image/png"};
+    tb_feed_append(f, e);
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_atom(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "<summary type=\"text\">Figure 1</summary>\n"
+                           "    <content type=\"image/png\">iVBORw0KGgo=</content>") != NULL);
+    check_jing(save("media.atom", out.data, out.len));
+    e->summary = (struct tb_text){"<p>A figure</p>", 1, NULL};
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_rss(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "<description>&lt;p&gt;A figure&lt;/p&gt;</description>") != NULL);
+    CHECK(strstr(out.data, "iVBOR") == NULL && strstr(out.data, "content:encoded>") == NULL);
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_json(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "\"content_html\": \"<p>A figure</p>\"") != NULL);
+    CHECK(strstr(out.data, "iVBOR") == NULL);
+    tb_buf_free(&out);
+    tb_feed_free(f);
+}
+
 /* The RSS channel description is text written once escaped ("A &amp; B" in
  * the XML, never "&amp;amp;"), and reads back as the text it was. */
 static void test_rss_channel_description(void)
@@ -1092,6 +1125,7 @@ int main(void)
     test_format("rss", tb_publish_rss, f->entries);
     test_rss_channel_description();
     test_category_labels();
+    test_media_content();
     test_format("json", tb_publish_json, f->entries);
     test_golden();
     test_empty();

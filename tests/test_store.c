@@ -139,8 +139,8 @@ static int fts_ok(struct tb_store *s)
                         NULL, NULL, NULL) == SQLITE_OK;
 }
 
-/* A version-3 database (migrations 4 and 5 not applied: the rewrite
- * trigger still there, FTS5 automerge at its default) with an entry is
+/* A version-3 database (migrations 4 to 7 not applied: the rewrite
+ * trigger still there, FTS5 automerge at its default, no content_type) with an entry is
  * migrated on open, keeps its data and index, and takes new entries. */
 static void test_migrate_v3(void)
 {
@@ -151,6 +151,7 @@ static void test_migrate_v3(void)
         " INSERT INTO entries_fts(rowid, title, text, authors, categories)"
         " VALUES(new.id, new.title, new.text, new.authors, new.categories); END;"
         "DELETE FROM entries_fts_config WHERE k = 'automerge';"
+        "ALTER TABLE entries DROP COLUMN content_type;"
         "PRAGMA user_version=3;";
     struct tb_store *s = open_db("v3.db", 0);
     struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
@@ -161,7 +162,7 @@ static void test_migrate_v3(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s), downgrade, NULL, NULL, NULL), SQLITE_OK);
     tb_store_close(s);
     s = open_db("v3.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(count_matches(s, "walruses"), 1);
@@ -213,7 +214,7 @@ static void test_migrate_v5(void)
 
     copy_fixture("v5.db");
     s = open_db("v5.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
     CHECK_STR(q_text(s, "SELECT sql FROM sqlite_master WHERE name = 'entries_sort'", 0),
               "CREATE INDEX entries_sort ON entries(sort_time DESC)");
@@ -259,7 +260,7 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
@@ -276,6 +277,10 @@ static void test_migrations(void)
                    0),
              9);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'entries'", 0), 7);
+    CHECK_EQ(q_int(s,
+                   "SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'content_type'",
+                   0),
+             1);
     /* Not enforced, but fk_ok() sees a dangling reference. */
     CHECK_EQ(sqlite3_exec(tb_store_db(s), "INSERT INTO entry_keys VALUES(999, 'x', 999)", NULL,
                           NULL, NULL),
@@ -288,7 +293,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     CHECK(fk_ok(s));
     tb_store_close(s);
