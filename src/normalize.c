@@ -1012,6 +1012,136 @@ static void clean_feed(struct tb_feed *f)
     clean_persons(f->authors);
 }
 
+/*
+ * Announcement-shaped entries, as arXiv's RSS (rss.arxiv.org) writes them:
+ * every description opens with "arXiv:2403.05577v1 Announce Type: new
+ * \nAbstract: ", and one dc:creator lists all authors ("A, B, C" or
+ * "A, B and C"). Recognised by that shape, whatever the host.
+ */
+
+static size_t skip_space(const char *p)
+{
+    return strspn(p, " \t\r\n");
+}
+
+/* Length of the announcement before the abstract at the start of s, or 0. */
+static size_t announcement_len(const char *s)
+{
+    const char *p = s + skip_space(s);
+    size_t n;
+
+    if (strncmp(p, "arXiv:", 6) != 0)
+        return 0;
+    p += 6;
+    n = strcspn(p, " \t\r\n");
+    if (n == 0)
+        return 0;
+    p += n + skip_space(p + n);
+    if (strncmp(p, "Announce Type:", 14) != 0)
+        return 0;
+    p += 14;
+    p += strspn(p, " \t");
+    n = strspn(p, "abcdefghijklmnopqrstuvwxyz-");
+    if (n == 0)
+        return 0;
+    p += n + skip_space(p + n);
+    if (strncmp(p, "Abstract:", 9) != 0)
+        return 0;
+    p += 9;
+    return (size_t)(p + skip_space(p) - s);
+}
+
+/* Whether s[0..n) is a suffix that belongs to the name before its comma. */
+static int name_suffix(const char *s, size_t n)
+{
+    static const char *const suffixes[] = {"Jr.", "Jr",    "Sr.", "Sr",   "II", "III",
+                                           "IV",  "Ph.D.", "PhD", "M.D.", "MD"};
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes); i++) {
+        if (strlen(suffixes[i]) == n && memcmp(suffixes[i], s, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Appends the person named s[0..n) (trimmed) at *tail and makes it *last; a
+ * name suffix ("Jr.") is added to *last instead. */
+static int add_name(struct tb_feed *f, struct tb_person ***tail, struct tb_person **last,
+                    const char *s, size_t n)
+{
+    struct tb_person *p;
+    char *name;
+
+    while (n > 0 && strchr(" \t\r\n", *s))
+        s++, n--;
+    while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+        n--;
+    if (n == 0)
+        return 0;
+    if (*last != NULL && name_suffix(s, n)) {
+        const char *with = arena_cat(f, (*last)->name, ", ", 2);
+
+        (*last)->name = with ? arena_cat(f, with, s, n) : NULL;
+        return (*last)->name ? 0 : -ENOMEM;
+    }
+    p = tb_arena_alloc(&f->arena, sizeof(*p));
+    name = p ? tb_arena_strndup(&f->arena, s, n) : NULL;
+    if (name == NULL)
+        return -ENOMEM;
+    *p = (struct tb_person){NULL, name, NULL, NULL};
+    **tail = p;
+    *tail = &p->next;
+    *last = p;
+    return 0;
+}
+
+/* Length of s[0..n) before " and ", or n. */
+static size_t before_and(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 5 <= n; i++) {
+        if (memcmp(s + i, " and ", 5) == 0)
+            return i;
+    }
+    return n;
+}
+
+/* One author naming several people ("A, B and C") becomes one per name. */
+static int split_authors(struct tb_feed *f, struct tb_entry *e)
+{
+    struct tb_person *one = e->authors, *head = NULL, *last = NULL, **tail = &head;
+    const char *s;
+    int rc = 0;
+
+    if (one == NULL || one->next != NULL || one->email != NULL || one->uri != NULL)
+        return 0;
+    s = one->name;
+    while (rc == 0 && *s != '\0') {
+        size_t n = strcspn(s, ","), k = before_and(s, n);
+
+        rc = add_name(f, &tail, &last, s, k);
+        s += k < n ? k + 5 : n + (s[n] == ',');
+        s += skip_space(s);
+        if (k == n && strncmp(s, "and ", 4) == 0) /* ", and C" */
+            s += 4;
+    }
+    if (rc == 0 && head != NULL && head->next != NULL)
+        e->authors = head;
+    return rc;
+}
+
+/* An announcement-shaped entry: the abstract alone, one author per name. */
+static int unwrap_announcement(struct tb_feed *f, struct tb_entry *e)
+{
+    size_t n = e->summary.value ? announcement_len(e->summary.value) : 0;
+
+    if (n == 0)
+        return 0;
+    e->summary.value += n;
+    if (e->content.value && e->content.type == NULL)
+        e->content.value += announcement_len(e->content.value);
+    return split_authors(f, e);
+}
+
 /* Fills every derived field of one entry. The key and the text are taken
  * from the bodies as parsed, before they are sanitized. */
 static int norm_entry(struct tb_feed *f, struct tb_entry *e, int flags)
@@ -1020,8 +1150,10 @@ static int norm_entry(struct tb_feed *f, struct tb_entry *e, int flags)
      * resolve against the feed's own web page, as feed readers do. */
     const char *base = e->base ? e->base : f->base ? f->base : f->link;
     struct urls m = {0};
-    int rc = set_canon(f, e, &m);
+    int rc = unwrap_announcement(f, e);
 
+    if (rc == 0)
+        rc = set_canon(f, e, &m);
     if (rc == 0)
         rc = set_ids(f, e, &m);
     if (rc == 0)

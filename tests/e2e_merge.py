@@ -314,6 +314,47 @@ class FastPathMatchesStore(unittest.TestCase):
             self.same("--limit", "25", *files)
 
 
+class ArxivAnnouncements(unittest.TestCase):
+    """arXiv's RSS (rss.arxiv.org/rss/cs.CL): "arXiv:ID Announce Type: T
+    Abstract:" before every abstract and every author in one dc:creator.
+    The abstract alone is published, with one author per name."""
+    FIXTURE = fixture("parse", "rss20-arxiv-cscl.xml")
+    AUTHORS = {
+        "2403.05577": ["Ada Lovelace", "Alan Turing", "Grace Hopper"],
+        "2403.05580": ["Edsger W. Dijkstra", "Barbara Liskov", "Donald E. Knuth"],
+        "2403.05601": ["Frances Allen"],
+        "2402.17763": ["Martin Luther King, Jr.", "Leslie Lamport", "Radia Perlman"],
+        "2310.01234": ["John McCarthy", "Tony Hoare"],
+    }
+
+    def test_parse(self):
+        d = json.loads(run("parse", self.FIXTURE).stdout)
+        self.assertEqual(len(d["entries"]), 5)
+        for e in d["entries"]:
+            aid = e["link"].rsplit("/", 1)[-1]
+            self.assertEqual([a["name"] for a in e["authors"]], self.AUTHORS[aid])
+            self.assertNotIn("Announce Type", e["summary"]["value"])
+            self.assertFalse(e["summary"]["value"].startswith(("arXiv:", "Abstract")))
+
+    def test_merged_atom(self):
+        import xml.etree.ElementTree as ET
+        out = run("merge", self.FIXTURE).stdout
+        if have_schema():
+            self.assertEqual(jing_errors(out), "")
+        ns = {"a": "http://www.w3.org/2005/Atom"}
+        entries = ET.fromstring(out).findall("a:entry", ns)
+        self.assertEqual(len(entries), 5)
+        for e in entries:
+            aid = e.find("a:link", ns).get("href").rsplit("/", 1)[-1]
+            names = [a.find("a:name", ns).text for a in e.findall("a:author", ns)]
+            self.assertEqual(names, self.AUTHORS[aid])
+            summary = e.find("a:summary", ns).text
+            self.assertNotIn("Announce Type", summary)
+        landmark = [e for e in entries if e.find("a:title", ns).text.startswith("Landmark")][0]
+        self.assertTrue(landmark.find("a:summary", ns).text.startswith(
+            "While transformers have shown remarkable success"))
+
+
 class CharRefs(unittest.TestCase):
     """Every class of character reference (named, decimal, hex, astral plane,
     invalid, unknown) in titles and summaries of Atom (type="html"), RSS
