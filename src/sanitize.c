@@ -686,6 +686,26 @@ static int simple_tag(const char *name, size_t n)
     return -1;
 }
 
+/* The code point of the named reference at p ("&eacute;") in libxml2's own
+ * table, the one its HTML parser reads them with; *len is the bytes it
+ * takes. 0 when it is not a known name followed by ';'. */
+static unsigned long named_entity(const char *p, size_t n, size_t *len)
+{
+    char name[16];
+    size_t k = 1;
+    const htmlEntityDesc *d;
+
+    while (k < n && k < sizeof(name) && isalnum((unsigned char)p[k]))
+        k++;
+    if (k == 1 || k >= n || k >= sizeof(name) || p[k] != ';')
+        return 0;
+    memcpy(name, p + 1, k - 1);
+    name[k - 1] = '\0';
+    d = htmlEntityLookup((const xmlChar *)name);
+    *len = k + 1;
+    return d ? d->value : 0;
+}
+
 /* Decodes the entity at p ('&' .. ';') into out (at least 4 bytes).
  * Returns the bytes consumed, or 0 when it is not one we decode here. */
 static size_t simple_entity(const char *p, size_t n, char *out, size_t *outlen)
@@ -697,6 +717,7 @@ static size_t simple_entity(const char *p, size_t n, char *out, size_t *outlen)
                  {"&quot;", '"'}, {"&apos;", '\''}, {"&#39;", '\''}};
     unsigned long cp;
     char *end;
+    size_t len = 0;
 
     for (size_t i = 0; i < sizeof(named) / sizeof(*named); i++) {
         size_t k = strlen(named[i].ref);
@@ -707,12 +728,17 @@ static size_t simple_entity(const char *p, size_t n, char *out, size_t *outlen)
             return k;
         }
     }
-    if (n < 4 || p[1] != '#' ||
-        !(p[2] == 'x' ? isxdigit((unsigned char)p[3]) : isdigit((unsigned char)p[2])))
-        return 0;
-    cp = strtoul(p + (p[2] == 'x' ? 3 : 2), &end, p[2] == 'x' ? 16 : 10);
-    if (end >= p + n || *end != ';' || end - p > 10)
-        return 0;
+    if (n > 1 && p[1] != '#') {
+        cp = named_entity(p, n, &len);
+    } else {
+        if (n < 4 || p[1] != '#' ||
+            !(p[2] == 'x' ? isxdigit((unsigned char)p[3]) : isdigit((unsigned char)p[2])))
+            return 0;
+        cp = strtoul(p + (p[2] == 'x' ? 3 : 2), &end, p[2] == 'x' ? 16 : 10);
+        if (end >= p + n || *end != ';' || end - p > 10)
+            return 0;
+        len = (size_t)(end - p) + 1;
+    }
     /* Only characters XML can hold; the rest is left to the parser. */
     if (!(cp == 0x9 || cp == 0xa || cp == 0xd || (cp >= 0x20 && cp <= 0xd7ff) ||
           (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff)))
@@ -724,7 +750,7 @@ static size_t simple_entity(const char *p, size_t n, char *out, size_t *outlen)
         out[i - 1] = (char)(0x80 | (cp & 0x3f));
     if (*outlen > 1)
         out[0] = (char)((0xf00u >> *outlen) | cp);
-    return (size_t)(end - p) + 1;
+    return len;
 }
 
 /* Parses one tag at p ('<'): feeds it to the callbacks and returns its
