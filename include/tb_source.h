@@ -8,7 +8,7 @@
  *
  * The per-host delay (a 429/503 Retry-After from one source holding back the
  * other sources on the same exact host) is not here: the fetcher owns it,
- * see tb_fetch.h.
+ * see tb_fetcher.h.
  */
 #ifndef TB_SOURCE_H
 #define TB_SOURCE_H

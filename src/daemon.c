@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 #include "tb_config.h"
-#include "tb_fetch.h"
+#include "tb_fetcher.h"
 #include "tb_http.h"
 #include "tb_normalize.h"
 #include "tb_parse.h"
