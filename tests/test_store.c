@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../src/store_int.h" /* tb__fts_replayed() */
+#include "../src/store/store_int.h" /* tb__fts_replayed() */
 
 #define S(f, x) tb_arena_strdup(&(f)->arena, (x))
 
