@@ -7,7 +7,7 @@
 #include "tb_buf.h"
 #include "tb_sanitize.h"
 
-#include "parse_int.h"
+#include "tb_parse.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -150,15 +150,15 @@ static char *put_part(char *dst, const char *url, size_t from, size_t to, const 
     return dst + (to - from) + 1;
 }
 
-/* Splits url into sp when it is simple (tb__url_simple()). Returns 0,
+/* Splits url into sp when it is simple (tb_parse_url_simple()). Returns 0,
  * or -EINVAL (curl is to decide) or -ENOMEM; sp->buf is NULL then. */
 static int simple_http(const char *url, struct simple *sp, int *https)
 {
-    struct tb__url_split x;
+    struct tb_parse_url_split x;
     char *d;
 
     memset(sp, 0, sizeof(*sp));
-    if (!tb__url_simple(url, &x))
+    if (!tb_parse_url_simple(url, &x))
         return -EINVAL;
     *https = x.https;
     d = malloc(x.len + 1);

@@ -2,7 +2,7 @@
 #include "check.h"
 #include "tb_normalize.h"
 
-#include "../src/parse_int.h"
+#include "tb_parse.h"
 
 #include <curl/curl.h>
 
@@ -511,7 +511,7 @@ static void check_paths_agree(const char *url)
 {
     char spaced[512], a[256], b[256];
     int ra, rb, failures = check_failures;
-    struct tb__url_split sp;
+    struct tb_parse_url_split sp;
     char *x, *y;
 
     snprintf(spaced, sizeof(spaced), "%s ", url);
@@ -531,7 +531,7 @@ static void check_paths_agree(const char *url)
     ra = tb_norm_doi(url, a, sizeof(a));
     rb = tb_norm_doi(spaced, b, sizeof(b));
     CHECK(ra == rb && (ra != 0 || strcmp(a, b) == 0));
-    CHECK(!tb__url_simple(url, &sp) || curl_keeps(url));
+    CHECK(!tb_parse_url_simple(url, &sp) || curl_keeps(url));
     if (check_failures > failures)
         fprintf(stderr, "paths disagree on '%s'\n", url);
 }
