@@ -197,7 +197,7 @@ struct tb_store_state {
     char *name;           /* the source's name */
     char *url;            /* URL to poll: the config's, or where a 301/308 led; or NULL */
     char *config_url;     /* the config URL this state belongs to, or NULL */
-    int enabled;          /* 0 once disabled (410 Gone) */
+    int gone;             /* 1 once the upstream answered 410 Gone: not polled again */
     char *etag;           /* validator for If-None-Match, or NULL */
     char *last_modified;  /* validator for If-Modified-Since, or NULL */
     int64_t last_attempt; /* epoch s of the last completed fetch, 0 = never */
@@ -214,7 +214,7 @@ struct tb_store_state {
  * Loads the state of source `name`, creating its row when there is none.
  * When the stored config_url differs from `config_url` (a new source, or
  * its URL changed in the config), the state is reset: url = config_url,
- * validators, schedule, failures and error cleared, enabled again. Returns
+ * validators, schedule, failures and error cleared, gone = 0. Returns
  * 0 and *st (release with tb_store_state_clear()), -EINVAL, -ENOMEM or
  * TB_ESTORE with detail in err.
  */

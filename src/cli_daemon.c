@@ -173,10 +173,10 @@ static const char *status_text(const struct tb_config_source *src, const struct 
                                char *buf, size_t len)
 {
     if (!src->enabled)
-        return "disabled";
+        return "paused";
     if (st == NULL || st->last_attempt == 0)
         return "never";
-    if (!st->enabled)
+    if (st->gone)
         return "gone";
     if (st->last_status == 0)
         return "error";
@@ -192,12 +192,12 @@ static json_t *source_json(const struct tb_config_source *src, const struct tb_s
     fmt_time(st ? st->last_success : 0, t2, sizeof(t2));
     fmt_time(st ? st->next_poll : 0, t3, sizeof(t3));
     return json_pack(
-        "{s:s, s:s, s:s, s:b, s:I, s:s?, s:s, s:s, s:s, s:I, s:i}", "name", src->name, "url",
-        st && st->url ? st->url : src->url, "status", status_text(src, st, sb, sizeof(sb)),
-        "enabled", src->enabled && (st == NULL || st->enabled), "http_status",
-        (json_int_t)(st ? st->last_status : 0), "last_error", st ? st->last_error : NULL,
-        "last_attempt", t1, "last_success", t2, "next_poll", t3, "entries",
-        (json_int_t)(st ? st->entries_seen : 0), "failures", st ? st->failures : 0);
+        "{s:s, s:s, s:s, s:b, s:b, s:b, s:I, s:s?, s:s, s:s, s:s, s:I, s:i}", "name", src->name,
+        "url", st && st->url ? st->url : src->url, "status", status_text(src, st, sb, sizeof(sb)),
+        "enabled", src->enabled && (st == NULL || !st->gone), "paused", !src->enabled, "gone",
+        st != NULL && st->gone, "http_status", (json_int_t)(st ? st->last_status : 0), "last_error",
+        st ? st->last_error : NULL, "last_attempt", t1, "last_success", t2, "next_poll", t3,
+        "entries", (json_int_t)(st ? st->entries_seen : 0), "failures", st ? st->failures : 0);
 }
 
 static int print_json(const struct tb_config *c, const struct tb_store_state *v, size_t n)

@@ -212,18 +212,20 @@ static int health(void *data)
 static void metrics(struct tb_buf *out, void *data)
 {
     struct daemon *d = data;
-    size_t i, failing = 0, disabled = 0;
+    size_t i, failing = 0, paused = 0, gone = 0;
     int rc;
 
     for (i = 0; i < d->nsrcs; i++) {
         failing += d->srcs[i]->st.failures > 0;
-        disabled += !d->srcs[i]->st.enabled;
+        paused += !d->srcs[i]->enabled;
+        gone += d->srcs[i]->st.gone;
     }
     rc = tb_buf_addf(out,
                      "# TYPE tributary_sources gauge\ntributary_sources %zu\n"
                      "# TYPE tributary_sources_failing gauge\ntributary_sources_failing %zu\n"
-                     "# TYPE tributary_sources_disabled gauge\ntributary_sources_disabled %zu\n",
-                     d->nsrcs, failing, disabled);
+                     "# TYPE tributary_sources_paused gauge\ntributary_sources_paused %zu\n"
+                     "# TYPE tributary_sources_gone gauge\ntributary_sources_gone %zu\n",
+                     d->nsrcs, failing, paused, gone);
     if (rc == 0)
         rc = tb_buf_addf(out,
                          "# TYPE tributary_fetches_total counter\n"
@@ -383,7 +385,7 @@ static int chosen(const struct tb_daemon_opts *o, const struct src *s)
     size_t i;
 
     if (o->nnames == 0)
-        return s->enabled && s->st.enabled;
+        return s->enabled && !s->st.gone;
     for (i = 0; i < o->nnames; i++) {
         if (strcmp(o->names[i], s->name) == 0)
             return 1;

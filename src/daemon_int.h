@@ -52,7 +52,7 @@ struct src {
     char *name;               /* config name (owned) */
     char *url;                /* config URL (owned) */
     int64_t interval;         /* config interval, seconds */
-    int enabled;              /* config enabled */
+    int enabled;              /* config enabled (0: paused by the user) */
     struct tb_store_state st; /* stored poll state */
     uv_timer_t timer;         /* fires at st.next_poll */
     uv_work_t work;           /* parse job */

@@ -34,7 +34,7 @@ static void replace_str(char **dst, char *src)
 static void record(struct src *s)
 {
     struct tb_source_state ss = {s->st.next_poll,   s->st.last_attempt, s->st.last_success,
-                                 s->st.last_status, s->st.failures,     !s->st.enabled};
+                                 s->st.last_status, s->st.failures,     s->st.gone};
     struct tb_source_outcome o = {s->p.rc, s->p.status, s->p.retry_after, s->p.max_age,
                                   s->st.ttl_minutes};
     struct poll *p = &s->p;
@@ -52,7 +52,7 @@ static void record(struct src *s)
     s->st.last_success = ss.last_success;
     s->st.last_status = ss.last_status;
     s->st.failures = ss.failures;
-    s->st.enabled = !ss.disabled;
+    s->st.gone = ss.gone;
     if (p->rc == 0) {
         /* A 200 replaces both validators; a 304 only refreshes those it sent. */
         if (p->status == 200 || p->etag) {
@@ -75,7 +75,7 @@ static void record(struct src *s)
         p->permanent_url = NULL;
     }
     if (p->status == 410)
-        tb_log(TB_LOG_WARN, s->name, "410 Gone: source disabled");
+        tb_log(TB_LOG_WARN, s->name, "410 Gone: not polled again");
     if (tb_store_state_put(s->d->wstore, &s->st, err, sizeof(err)))
         tb_log(TB_LOG_ERROR, s->name, "state: %s", err);
 }
@@ -330,7 +330,7 @@ void tb__daemon_schedule(struct src *s)
 
     if (s->removed || s->busy || s->d->stopping || s->d->once)
         return;
-    if (!s->enabled || !s->st.enabled) {
+    if (!s->enabled || s->st.gone) {
         uv_timer_stop(&s->timer);
         return;
     }

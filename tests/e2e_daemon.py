@@ -244,6 +244,7 @@ sources = a
         out = json.loads(tbtest.run("sources", "-c", self.config, "--json").stdout)
         gone = [s for s in out if s["name"] == "gone"][0]
         self.assertFalse(gone["enabled"])
+        self.assertEqual((gone["status"], gone["gone"], gone["paused"]), ("gone", True, False))
         self.assertEqual(gone["http_status"], 410)
         time.sleep(2.5)  # two intervals: a disabled source must not be polled again
         self.assertEqual(len(self.up.lines("/status/410")), 1)
@@ -270,6 +271,8 @@ sources = a
         metrics = self.doc("/metrics")[2].decode()
         self.assertIn('tributary_fetches_total{outcome="not_modified"}', metrics)
         self.assertIn("tributary_sources 6", metrics)
+        self.assertIn("tributary_sources_gone 1", metrics)  # test_05's
+        self.assertIn("tributary_sources_paused 0", metrics)
 
     def test_08_sighup_backfills_new_topic(self):
         failures, done, count = [], threading.Event(), [0]

@@ -45,7 +45,7 @@ enum tb__stmt {
 
 /* The columns a source's poll state is read from (store_state.c). */
 #define TB__STATE_COLS                                                                             \
-    "id, name, url, config_url, enabled, etag, last_modified, last_attempt, last_success,"         \
+    "id, name, url, config_url, gone, etag, last_modified, last_attempt, last_success,"            \
     " last_status, last_error, next_poll, failures,"                                               \
     " (SELECT count(*) FROM entry_sources es WHERE es.source_id = sources.id), ttl"
 
