@@ -106,7 +106,7 @@ static int in_txn(struct tb_store *st, struct src *batch, void (*fn)(struct src 
     return txn ? tb_store_commit(st, err, errlen) : 0;
 }
 
-/* The store job (a thread-pool thread): stores the batch's feeds in one
+/* The store job (on a thread of its own): stores the batch's feeds in one
  * transaction of its own connection. It touches only the batch's polls;
  * the loop leaves them alone until the job is over. */
 static void store_job(void *arg)
