@@ -73,9 +73,11 @@ int tb_norm_is_script_url(const char *s);
 char *tb_norm_url(const char *url);
 
 /**
- * The URL cleaned for publishing as an alternate link: only the tracking
- * parameters listed at tb_norm_url() are dropped; scheme, host, port and
- * fragment are kept as given. Returns a malloc'd string (the caller frees
+ * The URL cleaned for publishing as an alternate link: the tracking
+ * parameters listed at tb_norm_url() are dropped, scheme and host are
+ * lower-cased and the scheme's default port (80 for http, 443 for https) is
+ * dropped; the scheme itself (http stays http), path and fragment are kept
+ * as given. Returns a malloc'd string (the caller frees
  * it), or NULL when url is not an absolute http(s) URL or on out of memory.
  */
 char *tb_norm_link(const char *url);

@@ -343,6 +343,33 @@ static int add_query_fragment(struct tb_buf *b, const char *query, const char *f
     return rc;
 }
 
+/* Lower-cases the host of an http(s) URL and drops its scheme's default
+ * port, in place: what the dedupe ignores (tb_norm_url()) is not published
+ * either. The scheme stays: an http link does not become https. */
+static void tidy_origin(char *url, int https)
+{
+    char *host = strstr(url, "://"), *end, *colon = NULL;
+
+    if (host == NULL)
+        return;
+    host += 3;
+    end = host + strcspn(host, "/?#");
+    for (char *p = host; p < end; p++) {
+        if (*p == '@') /* user info is not the host */
+            host = p + 1;
+    }
+    for (char *p = host; p < end; p++) {
+        *p = (char)tolower((unsigned char)*p);
+        if (*p == ':')
+            colon = p;
+        else if (*p == ']') /* an IPv6 address's colons are not the port's */
+            colon = NULL;
+    }
+    if (colon && strncmp(colon, https ? ":443" : ":80", (size_t)(end - colon)) == 0 &&
+        end - colon == (https ? 4 : 3))
+        memmove(colon, end, strlen(end) + 1);
+}
+
 /* link_of() of a simple URL: what curl prints for it without its query
  * and fragment, then the filtered query and the fragment. */
 static char *simple_link(const struct purl *p)
@@ -368,6 +395,8 @@ static char *simple_link(const struct purl *p)
         rc = filter_query(sp->query, &kept);
     if (rc == 0 && add_query_fragment(&b, kept, sp->frag) == 0)
         res = tb_buf_take(&b);
+    if (res != NULL)
+        tidy_origin(res, p->https);
     tb_buf_free(&b);
     free(kept);
     return res;
@@ -398,6 +427,8 @@ static char *link_of(const struct purl *p)
         goto out;
     if (tb_buf_adds(&b, out) == 0 && add_query_fragment(&b, kept, frag) == 0)
         res = tb_buf_take(&b);
+    if (res != NULL)
+        tidy_origin(res, p->https);
 out:
     tb_buf_free(&b);
     curl_free(query);

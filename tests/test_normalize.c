@@ -84,7 +84,17 @@ static void test_canon(void)
 }
 
 static const struct pair links[] = {
-    {"http://Example.com/a?utm_source=x&id=1#sec", "http://Example.com/a?id=1#sec"},
+    {"http://Example.com/a?utm_source=x&id=1#sec", "http://example.com/a?id=1#sec"},
+    /* Published as the dedupe sees it: host case and default port go. */
+    {"https://ARXIV.org:443/abs/2403.10185", "https://arxiv.org/abs/2403.10185"},
+    {"HTTPS://ARXIV.org:443/abs/2403.10185?utm_medium=rss", "https://arxiv.org/abs/2403.10185"},
+    {"HTTP://Example.COM:80/A/b/?Q=1#Frag", "http://example.com/A/b/?Q=1#Frag"},
+    {"http://example.com:443/x", "http://example.com:443/x"},
+    {"https://example.com:80/x", "https://example.com:80/x"},
+    {"https://User:PW@Example.com:443/x", "https://User:PW@example.com/x"},
+    {"http://[::1]:80/x", "http://[::1]/x"},
+    {"http://[::1]:8080/x", "http://[::1]:8080/x"},
+    {"http://Example.com:8080/x?y#z", "http://example.com:8080/x?y#z"},
     {"https://example.com/a?fbclid=1", "https://example.com/a"},
     {"https://example.com/a?b=2&a=1", "https://example.com/a?b=2&a=1"},
     {"https://example.com:8080/", "https://example.com:8080/"},

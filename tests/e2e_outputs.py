@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""End-to-end tests of what tributary publishes, as a reader sees it (issue 9
+item 7, output side): the feeds `fetch` writes into public_dir in all three
+formats, and `merge`'s Atom, from upstreams served by tests/upstream.py."""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tbtest  # noqa: E402
+from e2e_daemon import Upstream  # noqa: E402
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+# A JSON Feed that declares no feed_url (no self link), whose item URL has an
+# upper-case host, the default port and a tracking parameter.
+JSON_FEED = {
+    "version": "https://jsonfeed.org/version/1.1",
+    "title": "Papers as JSON",
+    "home_page_url": "https://papers.example.org/",
+    "items": [{
+        "id": "https://ARXIV.org:443/abs/2403.10185",
+        "url": "https://ARXIV.org:443/abs/2403.10185?utm_source=feed",
+        "title": "Sparse retrieval for long documents",
+        "content_text": "Sparse retrieval.",
+        "date_published": "2024-03-15T00:00:00Z",
+    }],
+}
+
+
+def atom_doc(feed_id, entries, self_link=None):
+    """An Atom feed; entries are (id, title, updated)."""
+    link = f"<link rel='self' href='{self_link}'/>" if self_link else ""
+    items = "".join(
+        f"<entry><id>{i}</id><title>{t}</title><updated>{u}</updated>"
+        f"<link href='https://example.org/{n}'/><summary>{t}</summary></entry>"
+        for n, (i, t, u) in enumerate(entries))
+    return (f"<?xml version='1.0' encoding='utf-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
+            f"<id>{feed_id}</id><title>{feed_id}</title><updated>2024-01-05T00:00:00Z</updated>"
+            f"{link}{items}</feed>")
+
+
+class Outputs(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="tb-out-")
+        self.up = Upstream(self.tmp)
+        self.up.write("j.json", json.dumps(JSON_FEED))
+        self.config = os.path.join(self.tmp, "t.ini")
+        with open(self.config, "w", encoding="utf-8") as f:
+            f.write(f"""[tributary]
+database = t.db
+public_dir = pub
+base_url = http://localhost:8080/
+
+[source j]
+url = {self.up.url('/j.json')}
+""")
+
+    def tearDown(self):
+        self.up.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def fetch(self):
+        """Runs `fetch`; returns the published all.atom, all.rss and all.json."""
+        tbtest.run("fetch", "-c", self.config)
+        pub = os.path.join(self.tmp, "pub")
+        out = {}
+        for ext in ("atom", "rss", "json"):
+            with open(os.path.join(pub, "all." + ext), "rb") as f:
+                out[ext] = f.read()
+        errors = tbtest.jing_errors(out["atom"])
+        self.assertEqual(errors, "", "all.atom is not valid Atom")
+        return out
+
+    def test_links_published_clean(self):
+        want = "https://arxiv.org/abs/2403.10185"
+        out = self.fetch()
+        atom = ET.fromstring(out["atom"])
+        links = [l.get("href") for l in atom.iter(ATOM + "link") if l.get("rel") == "alternate"
+                 and l.get("href").rstrip("/").endswith("10185")]
+        self.assertEqual(links, [want])
+        rss = ET.fromstring(out["rss"])
+        self.assertEqual([i.findtext("link") for i in rss.iter("item")], [want])
+        self.assertEqual([i["url"] for i in json.loads(out["json"])["items"]], [want])
+        path = os.path.join(self.tmp, "j.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(JSON_FEED, f)
+        merged = ET.fromstring(tbtest.run("merge", path).stdout)
+        self.assertEqual([l.get("href") for e in merged.iter(ATOM + "entry")
+                          for l in e.findall(ATOM + "link")], [want])
+
+
+if __name__ == "__main__":
+    unittest.main()
