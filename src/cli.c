@@ -172,6 +172,19 @@ struct merge {
     int64_t now;           /* start of the run */
 };
 
+/* RSS <source> and atom:source link to where their feed is read. A feed
+ * that declares no self link was still read from its http(s) SOURCE
+ * argument, which becomes its self link (and so its id). */
+static int set_origin(struct job *j)
+{
+    struct tb_feed *f = j->feed;
+
+    if (f->self != NULL || !tb_fetch_is_url(j->src))
+        return 0;
+    f->self = tb_arena_strdup(&f->arena, j->src);
+    return f->self ? 0 : -ENOMEM;
+}
+
 /* Reads, parses and normalizes one source, then derives what its sink
  * needs (nothing without one); touches only its own job. */
 static void load_source(struct job *j, int64_t now, const struct sink *to)
@@ -194,6 +207,8 @@ static void load_source(struct job *j, int64_t now, const struct sink *to)
     tb_buf_free(&body);
     if (j->rc == 0)
         j->rc = tb_norm_feed_opts(j->feed, (to && to->dd) ? TB_NORM_NO_TEXT : 0);
+    if (j->rc == 0)
+        j->rc = set_origin(j);
     /* The per-entry derived work (JSON, hashing, full-text tokens) is done
      * here, on a worker, so the main thread only runs SQL or the dedupe. */
     if (j->rc == 0 && to != NULL && to->st != NULL)

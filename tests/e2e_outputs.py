@@ -93,6 +93,36 @@ url = {self.up.url('/j.json')}
         self.assertEqual([l.get("href") for e in merged.iter(ATOM + "entry")
                           for l in e.findall(ATOM + "link")], [want])
 
+    def source_of(self, atom_bytes):
+        """(id, rel=self href) of each entry's atom:source."""
+        doc = ET.fromstring(atom_bytes)
+        out = []
+        for e in doc.iter(ATOM + "entry"):
+            src = e.find(ATOM + "source")
+            selfs = [l.get("href") for l in src.findall(ATOM + "link") if l.get("rel") == "self"]
+            out.append((src.findtext(ATOM + "id"), selfs))
+        return out
+
+    def test_source_names_the_fetched_url(self):
+        # The JSON Feed declares no feed_url: its source's URL stands in.
+        url = self.up.url("/j.json")
+        out = self.fetch()
+        self.assertEqual(self.source_of(out["atom"]), [(url, [url])])
+        rss = ET.fromstring(out["rss"])
+        self.assertEqual([(s.get("url"), s.text) for s in rss.iter("source")],
+                         [(url, "Papers as JSON")])
+        # merge of the URL, in memory and through a database.
+        for extra in ([], ["--db", os.path.join(self.tmp, "m.db")]):
+            merged = tbtest.run("merge", *extra, url).stdout
+            self.assertEqual(tbtest.jing_errors(merged), "")
+            self.assertEqual(self.source_of(merged), [(url, [url])], extra)
+        # A feed's own self link still wins.
+        self.up.write("s.atom", atom_doc("urn:feed:s", [("urn:x:s1", "One", "2024-01-01T00:00:00Z")],
+                                         self_link="https://feeds.example.org/s.atom"))
+        merged = tbtest.run("merge", self.up.url("/s.atom")).stdout
+        self.assertEqual(self.source_of(merged),
+                         [("urn:feed:s", ["https://feeds.example.org/s.atom"])])
+
 
 if __name__ == "__main__":
     unittest.main()
