@@ -168,9 +168,9 @@ TB_NODISCARD int tb_store_sync_index(struct tb_store *s, char *err, size_t errle
 
 /**
  * The upstream id e->id when it may be published as the entry's out_id: an
- * absolute IRI outside the store's own tag namespace (so it cannot take a
- * tag another entry will need) and not a script URL (readers may follow an
- * id as a link); else NULL, and the entry gets a tag.
+ * absolute URI or IRI (tb_norm_is_uri(): a malformed urn:uuid: is not) outside the store's own tag
+ * namespace (so it cannot take a tag another entry will need) and not a script URL (readers may
+ * follow an id as a link); else NULL, and the entry gets a tag.
  */
 const char *tb_store_upstream_id(const struct tb_entry *e);
 

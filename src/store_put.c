@@ -101,26 +101,6 @@ static int push_id(struct put *p, int64_t id)
     return 0;
 }
 
-/* An absolute IRI: a scheme (two or more characters, so not a drive letter),
- * a colon, something after it, and no whitespace or control characters. */
-static int is_absolute_iri(const char *s)
-{
-    size_t i = 0;
-
-    if (s == NULL || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-        return 0;
-    while (s[i] && (strchr("+-.", s[i]) || (s[i] >= '0' && s[i] <= '9') ||
-                    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-        i++;
-    if (i < 2 || s[i] != ':' || s[i + 1] == '\0')
-        return 0;
-    for (; s[i]; i++) {
-        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
 int tb_store_tag_id(const char *name, const char *key, char tag[TB_STORE_TAG_SIZE])
 {
     static const char hex[] = "0123456789abcdef";
@@ -146,7 +126,7 @@ int tb_store_tag_id(const char *name, const char *key, char tag[TB_STORE_TAG_SIZ
 
 const char *tb_store_upstream_id(const struct tb_entry *e)
 {
-    if (is_absolute_iri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0 &&
+    if (tb_norm_is_uri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0 &&
         !tb_norm_is_script_url(e->id))
         return e->id;
     return NULL;

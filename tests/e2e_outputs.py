@@ -8,6 +8,7 @@ import shutil
 import sys
 import tempfile
 import unittest
+import urllib.parse
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -122,6 +123,48 @@ url = {self.up.url('/j.json')}
         merged = tbtest.run("merge", self.up.url("/s.atom")).stdout
         self.assertEqual(self.source_of(merged),
                          [("urn:feed:s", ["https://feeds.example.org/s.atom"])])
+
+    def test_ids_are_uris(self):
+        # Upstream ids that are not URIs get the stable tag: id; valid ones stay.
+        good = "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a"
+        entries = [("urn:uuid:not-a-uuid", "Bad uuid", "2024-01-01T00:00:00Z"),
+                   ("urn:uuid:1225c695 cfb8-4ebb-aaaa-80da344efa6a", "Spaced", "2024-01-02T00:00:00Z"),
+                   (good, "Good uuid", "2024-01-03T00:00:00Z")]
+        self.up.write("u.atom", atom_doc("urn:feed:u", entries))
+        with open(self.config, "a", encoding="utf-8") as f:
+            f.write(f"\n[source u]\nurl = {self.up.url('/u.atom')}\n")
+        # A local RSS file that names neither id nor self link, at a path
+        # that needs percent-encoding.
+        d = os.path.join(self.tmp, "my feeds é")
+        os.mkdir(d)
+        path = os.path.join(d, "x#1.rss")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("<rss version='2.0'><channel><title>Local</title><item><title>Local item"
+                    "</title><guid isPermaLink='false'>urn:uuid:not-a-uuid</guid>"
+                    "<link>https://example.org/local</link></item></channel></rss>")
+        uri = "file://" + urllib.parse.quote(os.path.realpath(path), safe="/")
+
+        def check_ids(doc):
+            ids = {e.findtext(ATOM + "title"): e.findtext(ATOM + "id")
+                   for e in ET.fromstring(doc).iter(ATOM + "entry")}
+            self.assertLessEqual({"Good uuid", "Bad uuid", "Spaced"}, set(ids))
+            self.assertEqual(ids["Good uuid"], good)
+            for title in ("Bad uuid", "Spaced", "Local item"):
+                if title in ids:
+                    self.assertRegex(ids[title], r"^tag:tributary\.invalid,2024:[0-9a-f]{64}$")
+
+        out = self.fetch()
+        check_ids(out["atom"])
+        ids = [i.findtext("guid") for i in ET.fromstring(out["rss"]).iter("item")]
+        self.assertIn(good, ids)
+        self.assertNotIn("urn:uuid:not-a-uuid", ids)
+        for extra in ([], ["--db", os.path.join(self.tmp, "m.db")]):
+            merged = tbtest.run("merge", *extra, path, self.up.url("/u.atom")).stdout
+            self.assertEqual(tbtest.jing_errors(merged), "")
+            check_ids(merged)
+            self.assertIn((uri, []), self.source_of(merged), extra)
+        merged = tbtest.run("merge", "-", stdin=open(path, "rb").read()).stdout
+        self.assertEqual(self.source_of(merged), [("tag:tributary.invalid,2024:stdin", [])])
 
 
 if __name__ == "__main__":
