@@ -2,11 +2,14 @@
 """End-to-end tests of what tributary publishes, as a reader sees it (issue 9
 item 7, output side): the feeds `fetch` writes into public_dir in all three
 formats, and `merge`'s Atom, from upstreams served by tests/upstream.py."""
+import datetime
+import email.utils
 import json
 import os
 import shutil
 import sys
 import tempfile
+import time
 import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -165,6 +168,58 @@ url = {self.up.url('/j.json')}
             self.assertIn((uri, []), self.source_of(merged), extra)
         merged = tbtest.run("merge", "-", stdin=open(path, "rb").read()).stdout
         self.assertEqual(self.source_of(merged), [("tag:tributary.invalid,2024:stdin", [])])
+
+    def test_future_dates_clamped(self):
+        entries = [("urn:x:f1", "From the future", "2200-01-01T00:00:00Z"),
+                   ("urn:x:f2", "From the past", "2024-01-02T00:00:00Z")]
+        self.up.write("f.atom", atom_doc("urn:feed:f", entries))
+        with open(self.config, "a", encoding="utf-8") as f:
+            f.write(f"\n[source f]\nurl = {self.up.url('/f.atom')}\n")
+        before = time.time()
+        out = self.fetch()
+        after = time.time()
+
+        def stamp(text):
+            return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+        def entry_dates(doc):
+            root = ET.fromstring(doc)
+            return stamp(root.findtext(ATOM + "updated")), {
+                e.findtext(ATOM + "title"): stamp(e.findtext(ATOM + "updated"))
+                for e in root.iter(ATOM + "entry")}
+
+        feed_updated, dates = entry_dates(out["atom"])
+        self.assertLessEqual(feed_updated, after)
+        first_seen = dates["From the future"]
+        self.assertTrue(before - 1 <= first_seen <= after, (before, first_seen, after))
+        self.assertEqual(dates["From the past"], stamp("2024-01-02T00:00:00Z"))
+        # Newest first: the clamped entry sorts by when it was seen.
+        self.assertEqual(list(dates)[0], "From the future")
+        rss = ET.fromstring(out["rss"])
+        last_build = email.utils.parsedate_to_datetime(rss.findtext("channel/lastBuildDate"))
+        self.assertLessEqual(last_build.timestamp(), after)
+        for item in rss.iter("item"):
+            pub = email.utils.parsedate_to_datetime(item.findtext("pubDate")).timestamp()
+            self.assertLessEqual(pub, after)
+        for item in json.loads(out["json"])["items"]:
+            for key in ("date_published", "date_modified"):
+                if key in item:
+                    self.assertLessEqual(stamp(item[key]), after, item)
+        # Polled again later, unchanged: the entry keeps the date it got.
+        time.sleep(1.1)
+        self.up.write("f.atom", atom_doc("urn:feed:f", entries) + " ")
+        self.assertEqual(entry_dates(self.fetch()["atom"])[1]["From the future"], first_seen)
+        # merge: the feed's updated is not in the future, and two runs over a
+        # file are byte-identical apart from it.
+        path = os.path.join(self.tmp, "f.atom")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(atom_doc("urn:feed:f", entries))
+        one = tbtest.run("merge", path).stdout
+        self.assertLessEqual(entry_dates(one)[0], time.time())
+        self.assertLessEqual(max(entry_dates(one)[1].values()), time.time())
+        time.sleep(1.1)
+        two = tbtest.run("merge", path).stdout
+        self.assertEqual(tbtest.mask_feed_updated(one), tbtest.mask_feed_updated(two))
 
 
 if __name__ == "__main__":
