@@ -168,6 +168,12 @@ url = {self.up.url('/j.json')}
             self.assertIn((uri, []), self.source_of(merged), extra)
         merged = tbtest.run("merge", "-", stdin=open(path, "rb").read()).stdout
         self.assertEqual(self.source_of(merged), [("tag:tributary.invalid,2024:stdin", [])])
+        # A feed id that is no URI is not atom:source's id: the URL read stands in.
+        self.up.write("v.atom", atom_doc("urn:uuid:not-a-uuid", [("urn:x:v1", "V", "2024-01-01T00:00:00Z")]))
+        url = self.up.url("/v.atom")
+        for extra in ([], ["--db", os.path.join(self.tmp, "v.db")]):
+            merged = tbtest.run("merge", *extra, url).stdout
+            self.assertEqual(self.source_of(merged), [(url, [url])], extra)
 
     def test_future_dates_clamped(self):
         entries = [("urn:x:f1", "From the future", "2200-01-01T00:00:00Z"),
