@@ -121,7 +121,8 @@ url = {self.up.url('/j.json')}
             self.assertEqual(tbtest.jing_errors(merged), "")
             self.assertEqual(self.source_of(merged), [(url, [url])], extra)
         # A feed's own self link still wins.
-        self.up.write("s.atom", atom_doc("urn:feed:s", [("urn:x:s1", "One", "2024-01-01T00:00:00Z")],
+        one = [("urn:x:s1", "One", "2024-01-01T00:00:00Z")]
+        self.up.write("s.atom", atom_doc("urn:feed:s", one,
                                          self_link="https://feeds.example.org/s.atom"))
         merged = tbtest.run("merge", self.up.url("/s.atom")).stdout
         self.assertEqual(self.source_of(merged),
@@ -131,7 +132,8 @@ url = {self.up.url('/j.json')}
         # Upstream ids that are not URIs get the stable tag: id; valid ones stay.
         good = "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a"
         entries = [("urn:uuid:not-a-uuid", "Bad uuid", "2024-01-01T00:00:00Z"),
-                   ("urn:uuid:1225c695 cfb8-4ebb-aaaa-80da344efa6a", "Spaced", "2024-01-02T00:00:00Z"),
+                   ("urn:uuid:1225c695 cfb8-4ebb-aaaa-80da344efa6a", "Spaced",
+                    "2024-01-02T00:00:00Z"),
                    (good, "Good uuid", "2024-01-03T00:00:00Z")]
         self.up.write("u.atom", atom_doc("urn:feed:u", entries))
         with open(self.config, "a", encoding="utf-8") as f:
@@ -169,7 +171,8 @@ url = {self.up.url('/j.json')}
         merged = tbtest.run("merge", "-", stdin=open(path, "rb").read()).stdout
         self.assertEqual(self.source_of(merged), [("tag:tributary.invalid,2024:stdin", [])])
         # A feed id that is no URI is not atom:source's id: the URL read stands in.
-        self.up.write("v.atom", atom_doc("urn:uuid:not-a-uuid", [("urn:x:v1", "V", "2024-01-01T00:00:00Z")]))
+        self.up.write("v.atom", atom_doc("urn:uuid:not-a-uuid",
+                                         [("urn:x:v1", "V", "2024-01-01T00:00:00Z")]))
         url = self.up.url("/v.atom")
         for extra in ([], ["--db", os.path.join(self.tmp, "v.db")]):
             merged = tbtest.run("merge", *extra, url).stdout
