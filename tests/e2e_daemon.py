@@ -209,13 +209,15 @@ sources = a
             self.assertEqual(st, 200)
         self.assertEqual(self.doc("/topics/ent.rss")[1]["Content-Type"],
                          "application/rss+xml; charset=utf-8")
-        self.assertEqual(self.doc("/topics/ent.json")[1]["Content-Type"], "application/feed+json")
+        self.assertEqual(self.doc("/topics/ent.json")[1]["Content-Type"],
+                         "application/feed+json; charset=utf-8")
         st, h, body = self.doc("/")
-        self.assertEqual(st, 200)
+        self.assertEqual((st, h["Content-Type"]), (200, "text/html; charset=utf-8"))
+        self.assertEqual(self.doc("/index.html")[1]["Content-Type"], "text/html; charset=utf-8")
         self.assertIn(b'<link rel="alternate" type="application/atom+xml" title="Entities"'
                       b' href="topics/ent.atom">', body)
         st, h, body = self.doc("/sources.opml")
-        self.assertEqual((st, h["Content-Type"]), (200, "text/x-opml"))
+        self.assertEqual((st, h["Content-Type"]), (200, "text/x-opml; charset=utf-8"))
 
     def test_02_conditional_poll(self):
         def conditional_304():

@@ -163,7 +163,11 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                     " e.canon_link, e.arxiv_id, e.doi, e.published, e.updated,"
                     " e.authors_json, e.contributors_json, e.categories_json, e.links_json,"
                     " e.summary, e.summary_html, e.content, e.content_html, e.rights, e.base,"
-                    " e.text, coalesce(s.feed_id, s.self, s.url), s.title, s.link, s.self,"
+                    " e.text, coalesce(s.feed_id, s.self, s.url), s.title, s.link,"
+                    /* A feed that names no self link was still read from its
+                     * source's URL (atom:source's rel=self, RSS <source url>). */
+                    " coalesce(s.self, CASE WHEN s.url LIKE 'http://%' OR s.url LIKE"
+                    " 'https://%' THEN s.url END),"
                     " (SELECT min(k.key) FROM entry_keys k"
                     "  WHERE k.entry_id = e.id AND k.source_id = e.origin)"
                     " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
