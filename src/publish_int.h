@@ -18,7 +18,8 @@
 /** Whether t is a date the writers can print (years 1..9999). */
 int tb__pub_date_ok(int64_t t);
 
-/** The feed's updated: m->updated, else the newest entry date, else now. */
+/** The feed's updated: m->updated, else the newest entry date, else now; never later than
+ *  now. */
 int64_t tb__pub_feed_updated(const struct tb_publish_meta *m, const struct tb_entry *entries);
 
 /** The entry's updated: updated, else published, else feed_updated. */
