@@ -23,6 +23,7 @@
 
 #include "tb_hash.h"
 #include "tb_opml.h"
+#include "tb_utf8.h"
 
 #define MAX_ERRORS 100           /* stop reporting (and reading) after this many */
 #define CONFIG_MAX_LINE 16384    /* longest line, value included */
@@ -375,37 +376,16 @@ static int parse_bool(const char *s, int *out)
     return -EINVAL;
 }
 
-/* The length of a UTF-8 sequence from its first byte; 0 when it cannot start one. */
-static unsigned utf8_len(unsigned c)
-{
-    if (c < 0x80)
-        return 1;
-    if (c < 0xc2 || c >= 0xf5)
-        return 0;
-    return c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-}
-
 /* Whether s is valid UTF-8 (no overlongs, surrogates or values past
  * U+10FFFF) without control characters. */
 static int text_valid(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const char *p;
 
-    while (*p) {
-        unsigned c = *p, len = utf8_len(c);
-        unsigned i;
-
-        if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7f)))
+    for (p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return 0;
-        for (i = 1; i < len; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) ||
-            (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
-            return 0;
-        p += len;
-    }
-    return 1;
+    return tb_utf8_valid(s, (size_t)(p - s));
 }
 
 /* Host names are case-insensitive; lower case lets equal URLs compare equal. */

@@ -6,6 +6,7 @@
 #include "tb_normalize.h"
 #include "tb_buf.h"
 #include "tb_sanitize.h"
+#include "tb_utf8.h"
 
 #include "parse_int.h"
 
@@ -596,7 +597,7 @@ static int doi_url(const struct purl *u, char *buf, size_t len)
             rc = doi_at(p, buf, len);
         /* The path is percent-decoded: bytes that are not UTF-8 (or not
          * characters XML allows) make no DOI. */
-        if (rc == 0 && !tb__parse_clean(buf, strlen(buf)))
+        if (rc == 0 && !tb_utf8_xml_clean(buf, strlen(buf)))
             rc = -ENOENT;
     }
     parts_free(&x);
@@ -780,16 +781,6 @@ static int body_text(const struct tb_text *t, char **out)
     return *out ? 0 : -ENOMEM;
 }
 
-/* Length of the first at most max bytes of s[0..n), cut at a character. */
-static size_t utf8_cut(const char *s, size_t n, size_t max)
-{
-    if (n <= max)
-        return n;
-    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-        max--;
-    return max;
-}
-
 /* text = summary and content, the one alone when it contains the other. */
 static int set_text(struct tb_feed *f, struct tb_entry *e)
 {
@@ -815,7 +806,7 @@ static int set_text(struct tb_feed *f, struct tb_entry *e)
         rc = tb_buf_adds(&buf, b);
     if (rc == 0) {
         e->text = tb_arena_strndup(&f->arena, buf.data ? buf.data : "",
-                                   utf8_cut(buf.data, buf.len, TB_NORM_TEXT_MAX));
+                                   tb_utf8_cut(buf.data, buf.len, TB_NORM_TEXT_MAX));
         rc = e->text ? 0 : -ENOMEM;
     }
     tb_buf_free(&buf);
@@ -835,12 +826,13 @@ static int sanitize_body(struct tb_feed *f, struct tb_text *t, const char *base)
         return 0;
     n = strlen(t->value);
     if (n > TB_NORM_BODY_MAX && !t->is_html) {
-        t->value = tb_arena_strndup(&f->arena, t->value, utf8_cut(t->value, n, TB_NORM_BODY_MAX));
+        t->value =
+            tb_arena_strndup(&f->arena, t->value, tb_utf8_cut(t->value, n, TB_NORM_BODY_MAX));
         return t->value ? 0 : -ENOMEM;
     }
     if (!t->is_html)
         return 0;
-    s = tb_sanitize_html(t->value, utf8_cut(t->value, n, TB_NORM_BODY_MAX), base);
+    s = tb_sanitize_html(t->value, tb_utf8_cut(t->value, n, TB_NORM_BODY_MAX), base);
     if (s == NULL)
         return -ENOMEM;
     t->value = keep(f, s);
@@ -850,7 +842,7 @@ static int sanitize_body(struct tb_feed *f, struct tb_text *t, const char *base)
 /* A title longer than TB_NORM_TITLE_MAX bytes is cut there, with an ellipsis. */
 static int cut_title(struct tb_feed *f, struct tb_entry *e, const char *title, size_t n)
 {
-    size_t keep_n = utf8_cut(title, n, TB_NORM_TITLE_MAX);
+    size_t keep_n = tb_utf8_cut(title, n, TB_NORM_TITLE_MAX);
     char *r = tb_arena_alloc(&f->arena, keep_n + 4);
 
     if (r == NULL)
@@ -888,7 +880,7 @@ static int set_title(struct tb_feed *f, struct tb_entry *e)
         if (t[i] == ' ' || t[i] == '\n')
             space = i;
         i++;
-        while (i < n && ((unsigned char)t[i] & 0xc0) == 0x80)
+        while (i < n && tb_utf8_is_cont((unsigned char)t[i]))
             i++;
         chars++;
     }

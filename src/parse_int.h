@@ -10,10 +10,6 @@
 
 #include "tb_entry.h"
 
-/** Non-zero when s[0..n) is valid UTF-8 holding only characters XML 1.0 allows
- *  (what tb__parse_str() keeps without cleaning). */
-int tb__parse_clean(const char *s, size_t n);
-
 /** Copies s[0..n) into the feed's arena with invalid UTF-8 and characters XML 1.0
  *  cannot hold removed; trims ASCII whitespace when `trim`. NULL when out of memory. */
 char *tb__parse_str(struct tb_feed *f, const char *s, size_t n, int trim);

@@ -4,6 +4,7 @@
  */
 #include "publish_int.h"
 #include "scan_int.h"
+#include "tb_utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -113,94 +114,21 @@ const char *tb__pub_entry_title(const struct tb_entry *e)
     return e->title && *e->title ? e->title : "(untitled)";
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF), or 0; its code point goes to *cp. */
-static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
-{
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    uint32_t c = s[0];
-    size_t n, i;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    c &= 0x7fu >> n; /* the payload bits of the lead byte */
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return n;
-}
-
-/* Whether XML 1.0 can hold the code point. */
-static int xml_char(uint32_t c)
-{
-    if (c < 0x20)
-        return c == '\t' || c == '\n' || c == '\r';
-    return c != 0xfffe && c != 0xffff;
-}
-
-/* Whether the n bytes of s need no cleaning. Printable ASCII, most of any
- * text, is skipped a block at a time. */
-static int is_clean(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    uint32_t c;
-    size_t k;
-
-    while (p < end) {
-        p += tb__scan_plain((const char *)p, (size_t)(end - p), TB__SCAN_C0 | TB__SCAN_HIGH, NULL,
-                            0);
-        /* The tail shorter than a block: as the last block, overlapping. */
-        if (p < end && n >= TB__SCAN_STEP && (size_t)(end - p) < TB__SCAN_STEP &&
-            !tb__scan_block((const char *)end - TB__SCAN_STEP, TB__SCAN_C0 | TB__SCAN_HIGH, NULL,
-                            0))
-            break;
-        while (p < end && *p >= 0x20 && *p < 0x80)
-            p++;
-        if (p >= end)
-            break;
-        k = utf8_seq(p, &c);
-        if (k == 0 || !xml_char(c))
-            return 0;
-        p += k;
-    }
-    return 1;
-}
-
 int tb__pub_clean(const char *s, struct tb_buf *scratch, const char **out)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    uint32_t c;
     size_t n;
-    int rc = 0;
+    int rc;
 
     *out = s;
-    if (s == NULL || is_clean(s, strlen(s)))
+    if (s == NULL)
+        return 0;
+    n = strlen(s);
+    if (tb_utf8_xml_clean(s, n))
         return 0;
     tb_buf_reset(scratch);
     rc = tb_buf_add(scratch, "", 0);
-    while (rc == 0 && *p) {
-        n = utf8_seq(p, &c);
-        if (n == 0)
-            rc = tb_buf_adds(scratch, "\xef\xbf\xbd"); /* U+FFFD for a bad byte */
-        else if (xml_char(c))
-            rc = tb_buf_add(scratch, p, n);
-        p += n ? n : 1;
-    }
+    if (rc == 0)
+        rc = tb_utf8_clean(scratch, s, n, TB_UTF8_XML | TB_UTF8_FFFD);
     *out = rc ? NULL : scratch->data;
     return rc;
 }
@@ -444,7 +372,7 @@ void tb__xml_text(struct tb__xml *x, const char *text)
     x->open = 0;
     x->doindent = 0;
     n = strlen(text);
-    if (!is_clean(text, n)) {
+    if (!tb_utf8_xml_clean(text, n)) {
         rc = tb__pub_clean(text, &x->scratch, &v);
         n = rc ? 0 : x->scratch.len;
     }
