@@ -149,14 +149,4 @@ TB_NODISCARD int tb_publish_write_file(const char *dir, const char *relpath, con
  */
 int tb_publish_clean_tmp(const char *dir);
 
-/**
- * Formats t as RFC 3339 UTC ("2024-01-02T03:04:05Z") into out (at least 21
- * bytes). Returns 0, or -EINVAL when t is TB_TIME_NONE or outside years
- * 1..9999.
- */
-TB_NODISCARD int tb_publish_rfc3339(int64_t t, char *out, size_t outlen);
-
-/** Whether tb_publish_rfc3339() formats t (it is in years 1..9999), without formatting it. */
-int tb_publish_date_ok(int64_t t);
-
 #endif

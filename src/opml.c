@@ -1,5 +1,6 @@
 /* OPML subscription lists: read with libxml2's tree API, write with xmlTextWriter. */
 #include "tb_opml.h"
+#include "tb_date.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -279,14 +280,11 @@ static int write_outline(xmlTextWriter *w, const struct tb_config_source *s)
 static int write_doc(xmlTextWriter *w, const struct tb_config *c)
 {
     char date[64];
-    struct tm tm;
-    time_t now = time(NULL);
     size_t i;
-    int rc;
+    int rc = tb_date_format_rfc822((int64_t)time(NULL), date, sizeof(date));
 
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    rc = xmlTextWriterSetIndent(w, 1);
+    if (rc >= 0)
+        rc = xmlTextWriterSetIndent(w, 1);
     if (rc >= 0)
         rc = xmlTextWriterStartDocument(w, "1.0", "UTF-8", NULL);
     if (rc >= 0)

@@ -18,71 +18,17 @@
 #define ATOM_NS "http://www.w3.org/2005/Atom"
 #define ESCAPE_CHUNK 16384 /* bytes of text escaped at a time */
 
-/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: what xsd:dateTime and a
- * four-digit year can carry. */
-#define DATE_MIN INT64_C(-62135596800)
-#define DATE_MAX INT64_C(253402300799)
-
-int tb__pub_date_ok(int64_t t)
-{
-    return t >= DATE_MIN && t <= DATE_MAX;
-}
-
-int tb_publish_date_ok(int64_t t)
-{
-    return tb__pub_date_ok(t);
-}
-
-/* Writes v as n decimal digits, zero-padded, at p. */
-static void put_digits(char *p, int64_t v, int n)
-{
-    while (n-- > 0) {
-        p[n] = (char)('0' + v % 10);
-        v /= 10;
-    }
-}
-
-int tb_publish_rfc3339(int64_t t, char *out, size_t outlen)
-{
-    int64_t days, secs, era, doe, yoe, doy, mp, y, m, d;
-
-    if (!tb__pub_date_ok(t) || outlen < 21)
-        return -EINVAL;
-    /* The proleptic Gregorian date of day number `days` (H. Hinnant's
-     * civil_from_days), as gmtime_r gives it, without its locking and
-     * time zone work: this runs twice per published entry. */
-    days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    secs = t - days * 86400;
-    days += 719468;
-    era = (days >= 0 ? days : days - 146096) / 146097;
-    doe = days - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y = yoe + era * 400 + (m <= 2);
-    memcpy(out, "0000-00-00T00:00:00Z", 21);
-    put_digits(out, y, 4);
-    put_digits(out + 5, m, 2);
-    put_digits(out + 8, d, 2);
-    put_digits(out + 11, secs / 3600, 2);
-    put_digits(out + 14, secs / 60 % 60, 2);
-    put_digits(out + 17, secs % 60, 2);
-    return 0;
-}
-
 int64_t tb__pub_feed_updated(const struct tb_publish_meta *m, const struct tb_entry *entries)
 {
     int64_t best = TB_TIME_NONE;
     const struct tb_entry *e;
 
-    if (tb__pub_date_ok(m->updated))
+    if (tb_date_ok(m->updated))
         return m->updated;
     for (e = entries; e; e = e->next) {
         int64_t t = tb__pub_entry_updated(e, TB_TIME_NONE);
 
-        if (tb__pub_date_ok(t) && t > best)
+        if (tb_date_ok(t) && t > best)
             best = t;
     }
     return best != TB_TIME_NONE ? best : (int64_t)time(NULL);
@@ -90,9 +36,9 @@ int64_t tb__pub_feed_updated(const struct tb_publish_meta *m, const struct tb_en
 
 int64_t tb__pub_entry_updated(const struct tb_entry *e, int64_t feed_updated)
 {
-    if (tb__pub_date_ok(e->updated))
+    if (tb_date_ok(e->updated))
         return e->updated;
-    if (tb__pub_date_ok(e->published))
+    if (tb_date_ok(e->published))
         return e->published;
     return feed_updated;
 }
@@ -406,7 +352,7 @@ static void atom_date(struct tb__xml *x, const char *name, int64_t t)
 {
     char buf[TB__DATE_MAX];
 
-    if (tb_publish_rfc3339(t, buf, sizeof(buf)) == 0)
+    if (tb_date_format_rfc3339(t, buf, sizeof(buf)) == 0)
         tb__xml_elem(x, name, buf);
 }
 
@@ -724,7 +670,7 @@ static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, in
     tb__xml_elem(x, "id", tb__pub_entry_id(e, n, id));
     atom_text(x, "title", tb__pub_entry_title(e), 0);
     atom_date(x, "updated", tb__pub_entry_updated(e, updated));
-    if (tb__pub_date_ok(e->published))
+    if (tb_date_ok(e->published))
         atom_date(x, "published", e->published);
     atom_link(x, "alternate", e->link, NULL, NULL, -1);
     atom_links(x, e->links);

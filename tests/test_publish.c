@@ -361,16 +361,8 @@ static void test_buffers(const struct tb_entry *entries)
 
 static void test_dates(const struct tb_entry *entries)
 {
-    char buf[32];
     struct tb_buf out;
 
-    CHECK_OK(tb_publish_rfc3339(0, buf, sizeof(buf)));
-    CHECK_STR(buf, "1970-01-01T00:00:00Z");
-    CHECK_OK(tb_publish_rfc3339(T_PUB, buf, sizeof(buf)));
-    CHECK_STR(buf, "2024-01-02T03:04:05Z");
-    CHECK_EQ(tb_publish_rfc3339(TB_TIME_NONE, buf, sizeof(buf)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(INT64_MAX, buf, sizeof(buf)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(T_PUB, buf, 10), -EINVAL);
     /* Feed updated from the newest entry date; RFC 822 in RSS. */
     tb_buf_init(&out, CAP);
     CHECK_OK(tb_publish_atom(&meta, entries, &out));
@@ -729,54 +721,6 @@ static void test_scan(void)
     }
 }
 
-/* The date formatter agrees with gmtime_r on edges, leap days and a spread
- * of values over years 1..9999, and refuses what lies outside. */
-static void test_rfc3339(void)
-{
-    static const int64_t edges[] = {0,
-                                    -1,
-                                    1,
-                                    86399,
-                                    86400,
-                                    -86400,
-                                    -86401,
-                                    951782400,
-                                    951868800,
-                                    4107542400,
-                                    -2208988800,
-                                    -12219292800,
-                                    INT64_C(-62135596800),
-                                    INT64_C(253402300799)};
-    uint64_t x = 88172645463325252u;
-    char got[32], want[80];
-    struct tm tm;
-    time_t tt;
-    int64_t t;
-
-    for (int i = 0; i < 200014; i++) {
-        if (i < (int)(sizeof(edges) / sizeof(edges[0]))) {
-            t = edges[i];
-        } else {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            t = INT64_C(-62135596800) + (int64_t)(x % UINT64_C(315537897600));
-        }
-        tt = (time_t)t;
-        CHECK(gmtime_r(&tt, &tm) != NULL);
-        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        CHECK_OK(tb_publish_rfc3339(t, got, sizeof(got)));
-        if (strcmp(got, want) != 0) {
-            CHECK_STR(got, want);
-            break;
-        }
-    }
-    CHECK_EQ(tb_publish_rfc3339(INT64_C(-62135596801), got, sizeof(got)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(INT64_C(253402300800), got, sizeof(got)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(TB_TIME_NONE, got, sizeof(got)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(0, got, 20), -EINVAL);
-    CHECK(!tb_publish_date_ok(TB_TIME_NONE) && tb_publish_date_ok(0));
-}
-
 /* JSON Feed's summary is plain text: an HTML summary loses its markup. */
 static void test_json_summary(void)
 {
@@ -1039,7 +983,6 @@ int main(void)
     test_text_escaping();
     test_attr_values();
     test_layout();
-    test_rfc3339();
     test_json_summary();
     test_write_file();
     test_write_file_errors();
