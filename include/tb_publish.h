@@ -133,13 +133,14 @@ TB_NODISCARD int tb_publish_json(const struct tb_publish_meta *m, const struct t
 /**
  * Atomically replaces dir/relpath with data: writes dir/.relpath.tmp.XXXXXX
  * (mode 0644), fsync, rename, fsync dir; creates dir and missing
- * subdirectories. When gz is non-zero also writes relpath.gz (gzip) the same
- * way; when gz is zero removes a stale relpath.gz. relpath must be relative
- * and free of "." and ".." components. Returns 0 or negative errno with
- * detail in err.
+ * subdirectories. When gz is not NULL also writes gz[0..gzlen), the gzip form
+ * of data (tb_gzip()), to relpath.gz the same way; when gz is NULL removes a
+ * stale relpath.gz. relpath must be relative and free of "." and ".."
+ * components. Returns 0 or negative errno with detail in err.
  */
 TB_NODISCARD int tb_publish_write_file(const char *dir, const char *relpath, const char *data,
-                                       size_t len, int gz, char *err, size_t errlen);
+                                       size_t len, const void *gz, size_t gzlen, char *err,
+                                       size_t errlen);
 
 /**
  * Removes the temporary files (".NAME.tmp.XXXXXX") that tb_publish_write_file()

@@ -1,4 +1,5 @@
 /* Tests for the feed writers and the atomic file writer. */
+#include "tb_gzip.h"
 #include "tb_publish.h"
 
 #include <dirent.h>
@@ -171,7 +172,7 @@ static const char *save(const char *name, const char *data, size_t len)
     char err[256] = "";
 
     snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    CHECK_OK(tb_publish_write_file(tmpdir, name, data, len, 0, err, sizeof(err)));
+    CHECK_OK(tb_publish_write_file(tmpdir, name, data, len, NULL, 0, err, sizeof(err)));
     return path;
 }
 
@@ -769,12 +770,32 @@ static long slurp(const char *path, char *buf, size_t len)
     return n;
 }
 
+/* Whether the file at path holds exactly the n bytes at p. */
+static int same_file(const char *path, const void *p, size_t n)
+{
+    char buf[4096];
+    FILE *fp = fopen(path, "rb");
+    size_t got;
+
+    if (fp == NULL)
+        return 0;
+    got = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    return got == n && memcmp(buf, p, n) == 0;
+}
+
 static void test_write_file(void)
 {
     char err[512], path[512], got[64], sub[512];
     struct stat st;
 
-    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "first", 5, 1, err, sizeof(err)));
+    struct tb_buf gz;
+
+    /* The .gz file holds the bytes given, as given. */
+    tb_buf_init(&gz, 1024);
+    CHECK_OK(tb_gzip("first", 5, TB_GZIP_BEST, &gz));
+    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "first", 5, gz.data, gz.len, err,
+                                   sizeof(err)));
     snprintf(path, sizeof(path), "%s/a/b/feed.atom", tmpdir);
     CHECK_EQ(slurp(path, got, sizeof(got)), 5);
     CHECK(memcmp(got, "first", 5) == 0);
@@ -782,10 +803,13 @@ static void test_write_file(void)
     strcat(path, ".gz");
     CHECK_EQ(slurp(path, got, sizeof(got)), 5);
     CHECK(memcmp(got, "first", 5) == 0);
+    CHECK(same_file(path, gz.data, gz.len));
+    tb_buf_free(&gz);
     snprintf(sub, sizeof(sub), "%s/a/b", tmpdir);
     CHECK(!has_tmp(sub));
     /* Replace, then turn gzip off: the stale .gz goes. */
-    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "second!", 7, 0, err, sizeof(err)));
+    CHECK_OK(
+        tb_publish_write_file(tmpdir, "a/b/feed.atom", "second!", 7, NULL, 0, err, sizeof(err)));
     path[strlen(path) - 3] = '\0';
     CHECK_EQ(slurp(path, got, sizeof(got)), 7);
     CHECK(memcmp(got, "second!", 7) == 0);
@@ -793,7 +817,12 @@ static void test_write_file(void)
     CHECK(access(path, F_OK) != 0 && errno == ENOENT);
     CHECK(!has_tmp(sub));
     /* An empty file is fine too. */
-    CHECK_OK(tb_publish_write_file(tmpdir, "empty", "", 0, 1, err, sizeof(err)));
+    tb_buf_init(&gz, 1024);
+    CHECK_OK(tb_gzip("", 0, TB_GZIP_BEST, &gz));
+    CHECK_OK(tb_publish_write_file(tmpdir, "empty", "", 0, gz.data, gz.len, err, sizeof(err)));
+    snprintf(path, sizeof(path), "%s/empty.gz", tmpdir);
+    CHECK_EQ(slurp(path, got, sizeof(got)), 0);
+    tb_buf_free(&gz);
 }
 
 static void test_write_file_errors(void)
@@ -802,14 +831,15 @@ static void test_write_file_errors(void)
     char err[512], file[512];
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        CHECK_EQ(tb_publish_write_file(tmpdir, bad[i], "x", 1, 0, err, sizeof(err)), -EINVAL);
+        CHECK_EQ(tb_publish_write_file(tmpdir, bad[i], "x", 1, NULL, 0, err, sizeof(err)), -EINVAL);
     /* A directory that is a regular file cannot hold anything (even for root). */
     snprintf(file, sizeof(file), "%s/plainfile", tmpdir);
-    CHECK_OK(tb_publish_write_file(tmpdir, "plainfile", "x", 1, 0, err, sizeof(err)));
+    CHECK_OK(tb_publish_write_file(tmpdir, "plainfile", "x", 1, NULL, 0, err, sizeof(err)));
     err[0] = '\0';
-    CHECK_EQ(tb_publish_write_file(file, "x.atom", "x", 1, 0, err, sizeof(err)), -ENOTDIR);
+    CHECK_EQ(tb_publish_write_file(file, "x.atom", "x", 1, NULL, 0, err, sizeof(err)), -ENOTDIR);
     CHECK(strstr(err, "plainfile") != NULL);
-    CHECK_EQ(tb_publish_write_file(file, "sub/x.atom", "x", 1, 0, err, sizeof(err)), -ENOTDIR);
+    CHECK_EQ(tb_publish_write_file(file, "sub/x.atom", "x", 1, NULL, 0, err, sizeof(err)),
+             -ENOTDIR);
     CHECK(!has_tmp(tmpdir));
 }
 
@@ -822,7 +852,7 @@ static void test_clean_tmp(void)
     char path[512], err[512];
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        CHECK_OK(tb_publish_write_file(tmpdir, "c/d/keep.atom", "k", 1, 0, err, sizeof(err)));
+        CHECK_OK(tb_publish_write_file(tmpdir, "c/d/keep.atom", "k", 1, NULL, 0, err, sizeof(err)));
         snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
         FILE *fp = fopen(path, "w");
         CHECK(fp != NULL);
