@@ -6,6 +6,7 @@
 #include "tb_normalize.h"
 #include "tb_buf.h"
 #include "tb_sanitize.h"
+#include "tb_hash.h"
 #include "tb_utf8.h"
 
 #include "parse_int.h"
@@ -13,7 +14,6 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -709,9 +709,7 @@ static int set_ids(struct tb_feed *f, struct tb_entry *e, struct urls *m)
 static int hash_key(struct tb_feed *f, struct tb_entry *e)
 {
     const char *parts[3] = {e->title, e->summary.value, e->content.value};
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char key[5 + 2 * EVP_MAX_MD_SIZE + 1] = "hash:";
+    char key[5 + TB_SHA256_HEX] = "hash:";
     struct tb_buf b;
     int rc = 0;
 
@@ -721,16 +719,11 @@ static int hash_key(struct tb_feed *f, struct tb_entry *e)
         if (rc == 0 && i < 2)
             rc = tb_buf_add(&b, "", 1);
     }
-    if (rc == 0 && !EVP_Digest(b.data, b.len, md, &mdlen, EVP_sha256(), NULL))
-        rc = -ENOMEM;
+    if (rc == 0)
+        rc = tb_sha256_hex(b.data, b.len, key + 5);
     tb_buf_free(&b);
     if (rc)
         return rc;
-    for (unsigned int i = 0; i < mdlen; i++) {
-        key[5 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
-        key[6 + 2 * i] = "0123456789abcdef"[md[i] & 15];
-    }
-    key[5 + 2 * mdlen] = '\0';
     e->key = tb_arena_strdup(&f->arena, key);
     return e->key ? 0 : -ENOMEM;
 }
