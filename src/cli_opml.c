@@ -15,6 +15,7 @@
 
 #include "tb_config.h"
 #include "tb_opml.h"
+#include "tb_url.h"
 
 #define OPML_CAP ((size_t)16 * 1024 * 1024)
 #define NAME_MAX_LEN 48
@@ -54,8 +55,7 @@ static char *norm_url(const char *url)
 
     if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        tb_url_scheme_allowed(scheme) && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
         for (p = host; *p; p++)
             *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
         if (curl_url_set(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&

@@ -23,6 +23,7 @@
 
 #include "tb_hash.h"
 #include "tb_opml.h"
+#include "tb_url.h"
 #include "tb_utf8.h"
 
 #define MAX_ERRORS 100           /* stop reporting (and reading) after this many */
@@ -420,7 +421,7 @@ static char *url_check(const char *s, const char **why)
     uc = curl_url_set(u, CURLUPART_URL, s, 0);
     if (uc == CURLUE_OK)
         uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-    if (uc == CURLUE_OK && strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+    if (uc == CURLUE_OK && !tb_url_scheme_allowed(scheme))
         *why = "only http and https URLs are accepted";
     else if (uc == CURLUE_OK)
         uc = lower_host(u);
@@ -490,7 +491,7 @@ static void set_contact(struct ctx *x, char **dst, const char *v)
 {
     const char *why = "";
 
-    if (strncasecmp(v, "mailto:", 7) == 0)
+    if (tb_url_kind(v) == TB_URL_MAILTO)
         *dst = mailto_valid(v) ? xstrdup(x, v) : NULL;
     else
         *dst = url_check(v, &why);

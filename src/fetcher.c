@@ -23,6 +23,7 @@
 
 #include "fetch_int.h"
 #include "tb_hash.h"
+#include "tb_url.h"
 
 #define HOST_BUCKETS 256
 #define MAX_VALIDATOR 1024        /* longest ETag / Last-Modified we send or keep */
@@ -177,8 +178,7 @@ static char *http_host(const char *url)
     char *scheme = NULL, *host = NULL;
 
     if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0))
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK && tb_url_scheme_allowed(scheme))
         curl_url_get(u, CURLUPART_HOST, &host, 0);
     curl_free(scheme);
     curl_url_cleanup(u);

@@ -7,6 +7,7 @@
 #include "tb_buf.h"
 #include "tb_sanitize.h"
 #include "tb_hash.h"
+#include "tb_url.h"
 #include "tb_utf8.h"
 
 #include "parse_int.h"
@@ -94,7 +95,7 @@ static CURLU *parse_http(const char *url, int *https)
     /* curl takes the scheme from the letters before the first ':', so it
      * could find http or https in nothing else: ids such as "oai:..." or
      * "tag:..." (half of what reaches here) need no parser. */
-    if (strncasecmp(url, "http:", 5) != 0 && strncasecmp(url, "https:", 6) != 0)
+    if (tb_url_kind(url) != TB_URL_HTTP)
         return NULL;
     n = strlen(url);
     while (n && isspace((unsigned char)url[n - 1]))
@@ -103,7 +104,7 @@ static CURLU *parse_http(const char *url, int *https)
     u = copy ? curl_url() : NULL;
     if (u && (curl_url_set(u, CURLUPART_URL, copy, 0) != CURLUE_OK || reparse(u) != CURLUE_OK ||
               curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-              (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))) {
+              !tb_url_scheme_allowed(scheme))) {
         curl_url_cleanup(u);
         u = NULL;
     }
@@ -960,7 +961,7 @@ static void clean_links(struct tb_link **pp, struct urls *m)
 static void clean_persons(struct tb_person *p)
 {
     for (; p; p = p->next) {
-        if (p->uri && !is_http(p->uri) && strncasecmp(p->uri, "mailto:", 7) != 0)
+        if (p->uri && !is_http(p->uri) && tb_url_kind(p->uri) != TB_URL_MAILTO)
             p->uri = NULL;
     }
 }

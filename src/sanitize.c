@@ -7,6 +7,7 @@
 #include "tb_sanitize.h"
 #include "tb_buf.h"
 #include "scan_int.h"
+#include "tb_url.h"
 #include "tb_utf8.h"
 
 #include <curl/curl.h>
@@ -211,45 +212,6 @@ static void emit_escaped(struct san *s, const char *p, size_t n, int attr)
     emit(s, p + run, n - run);
 }
 
-/* Classifies a URL by its scheme, read the way a lenient browser would:
- * whitespace and control characters anywhere before the colon are ignored
- * and case is folded. Returns 1 for http/https/mailto, 0 for a relative URL
- * (no scheme) and -1 for any other scheme, or for an entity-like "&...;"
- * in the first segment (before any '/', '?' or '#'). */
-static int url_scheme(const char *v)
-{
-    char scheme[8];
-    size_t n = strcspn(v, "/?#");
-    const char *amp = memchr(v, '&', n);
-
-    /* An entity libxml2 does not know (HTML5's &colon;, &Tab;) is left as
-     * text; a reader that decodes it might find a scheme in it. */
-    if (amp != NULL && memchr(amp, ';', n - (size_t)(amp - v)) != NULL)
-        return -1;
-    n = 0;
-    for (; *v; v++) {
-        unsigned char c = (unsigned char)*v;
-        if (c <= 0x20 || c == 0x7f)
-            continue;
-        if (c == ':')
-            break;
-        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
-            c != '+' && c != '-' && c != '.')
-            return 0;
-        if (n < sizeof(scheme) - 1)
-            scheme[n] = (char)(c | 0x20);
-        n++;
-    }
-    if (*v != ':')
-        return 0;
-    if (n >= sizeof(scheme))
-        return -1;
-    scheme[n] = '\0';
-    if (!strcmp(scheme, "http") || !strcmp(scheme, "https") || !strcmp(scheme, "mailto"))
-        return 1;
-    return -1;
-}
-
 /* Copies v into s->url without leading/trailing whitespace and controls and
  * without embedded tab, newline and carriage return (browsers ignore them). */
 static int clean_url(struct san *s, const char *v)
@@ -293,7 +255,7 @@ static void emit_resolved(struct san *s, const char *name)
     else
         uc = curl_url_set(u, CURLUPART_URL, s->url.data, CURLU_URLENCODE);
     if (uc == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK &&
-        url_scheme(abs) == 1 && tb_utf8_valid(abs, strlen(abs))) {
+        tb_url_allowed(abs, TB_URL_ALLOW_MAILTO) && tb_utf8_valid(abs, strlen(abs))) {
         emits(s, " ");
         emits(s, name);
         emits(s, "=\"");
@@ -309,15 +271,15 @@ static CURLU *base_of(struct san *s);
 /* Writes one URL attribute if its value is safe. */
 static void emit_url_attr(struct san *s, const char *name, const char *value)
 {
-    int kind = url_scheme(value);
+    int kind = tb_url_kind(value);
 
-    if (kind < 0)
+    if (kind == TB_URL_OTHER)
         return;
     if (clean_url(s, value)) {
         fail(s, -ENOMEM);
         return;
     }
-    if (kind == 0 && s->url.len > 0 && base_of(s) != NULL) {
+    if (kind == TB_URL_RELATIVE && s->url.len > 0 && base_of(s) != NULL) {
         emit_resolved(s, name);
         return;
     }
@@ -538,7 +500,7 @@ static int set_base(struct san *s, const char *base)
     char *scheme = NULL;
     CURLUcode uc;
 
-    if (base == NULL || url_scheme(base) != 1)
+    if (!tb_url_allowed(base, 0))
         return 0;
     s->base = curl_url();
     if (s->base == NULL)
@@ -546,7 +508,7 @@ static int set_base(struct san *s, const char *base)
     uc = curl_url_set(s->base, CURLUPART_URL, base, 0);
     if (uc == CURLUE_OK)
         uc = curl_url_get(s->base, CURLUPART_SCHEME, &scheme, 0);
-    if (uc != CURLUE_OK || strncmp(scheme, "http", 4) != 0) {
+    if (uc != CURLUE_OK || !tb_url_scheme_allowed(scheme)) {
         curl_url_cleanup(s->base);
         s->base = NULL;
     }
