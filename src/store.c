@@ -382,23 +382,6 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
     return rc;
 }
 
-int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,
-                 const char *what)
-{
-    int rc = sqlite3_step(st);
-
-    *id = 0;
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        rc = tb__store_fail(s, err, errlen, what);
-    else
-        rc = 0;
-    /* Resetting ends the statement's read, so no snapshot is held open. */
-    sqlite3_reset(st);
-    return rc;
-}
-
 static int exec(struct tb_store *s, const char *sql, char *err, size_t errlen, const char *what)
 {
     if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)

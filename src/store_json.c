@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSON_CAP (1u << 30)
-
 int tb_store_list_member_ok(const char *s)
 {
     /* jansson accepts no overlong forms, surrogates or code points above U+10FFFF. */
