@@ -25,6 +25,7 @@
 #include "tb_opml.h"
 #include "tb_url.h"
 #include "tb_utf8.h"
+#include "tb_vec.h"
 
 #define MAX_ERRORS 100           /* stop reporting (and reading) after this many */
 #define CONFIG_MAX_LINE 16384    /* longest line, value included */
@@ -135,6 +136,9 @@ struct ctx {
     size_t nopml;                 /* number of them */
     struct tb_config_error *errs; /* problems found */
     size_t nerrs;                 /* number of problems */
+    size_t aopml, aerrs;          /* allocated slots of opml and errs */
+    size_t asources, atopics;     /* allocated slots of c->sources and c->topics */
+    size_t alines;                /* allocated slots of topic_list_line */
     int oom;                      /* an allocation failed */
     struct srcindex names;        /* every source by name */
     struct srcindex urls;         /* by url, filled when the OPML files are read */
@@ -205,12 +209,10 @@ static void add_error(struct ctx *x, const char *file, int line, const char *fmt
 
     if (x->nerrs > MAX_ERRORS)
         return;
-    e = realloc(x->errs, (x->nerrs + 1) * sizeof(*e));
-    if (e == NULL) {
+    if (TB_VEC_RESERVE(x->errs, x->aerrs, x->nerrs + 1, MAX_ERRORS + 1) != 0) {
         x->oom = 1;
         return;
     }
-    x->errs = e;
     e = &x->errs[x->nerrs++];
     e->line = line;
     e->file = strdup(file);
@@ -656,12 +658,11 @@ static void opml_key(struct ctx *x, const char *name, const char *value)
         add_error(x, x->file, x->line, "file: empty or not UTF-8 text");
         return;
     }
-    p = realloc(x->opml, (x->nopml + 1) * sizeof(*p));
-    if (p == NULL) {
+    if (TB_VEC_RESERVE(x->opml, x->aopml, x->nopml + 1, TB_VEC_MAX) != 0) {
         x->oom = 1;
         return;
     }
-    x->opml = p;
+    p = x->opml;
     p[x->nopml].path = resolve_path(x, value);
     p[x->nopml].line = x->line;
     x->nopml += p[x->nopml].path != NULL;
@@ -696,13 +697,12 @@ static int find_topic(const struct tb_config *c, const char *name)
 static void add_source(struct ctx *x, const char *name)
 {
     struct tb_config *c = x->c;
-    struct tb_config_source *p = realloc(c->sources, (c->nsources + 1) * sizeof(*p));
+    struct tb_config_source *p;
 
-    if (p == NULL) {
+    if (TB_VEC_RESERVE(c->sources, x->asources, c->nsources + 1, TB_VEC_MAX) != 0) {
         x->oom = 1;
         return;
     }
-    c->sources = p;
     p = &c->sources[c->nsources++];
     memset(p, 0, sizeof(*p));
     p->name = xstrdup(x, name);
@@ -719,21 +719,14 @@ static void add_source(struct ctx *x, const char *name)
 static void add_topic(struct ctx *x, const char *name)
 {
     struct tb_config *c = x->c;
-    struct tb_config_topic *p = realloc(c->topics, (c->ntopics + 1) * sizeof(*p));
-    int *lines;
+    struct tb_config_topic *p;
 
-    if (p == NULL) {
+    if (TB_VEC_RESERVE(c->topics, x->atopics, c->ntopics + 1, TB_VEC_MAX) != 0 ||
+        TB_VEC_RESERVE(x->topic_list_line, x->alines, c->ntopics + 1, TB_VEC_MAX) != 0) {
         x->oom = 1;
         return;
     }
-    c->topics = p;
-    lines = realloc(x->topic_list_line, (c->ntopics + 1) * sizeof(*lines));
-    if (lines == NULL) {
-        x->oom = 1;
-        return;
-    }
-    x->topic_list_line = lines;
-    lines[c->ntopics] = 0;
+    x->topic_list_line[c->ntopics] = 0;
     p = &c->topics[c->ntopics++];
     memset(p, 0, sizeof(*p));
     p->name = xstrdup(x, name);
@@ -1009,14 +1002,12 @@ static void add_opml_source(struct ctx *x, const char *path, const struct tb_opm
         return;
     }
     name = unique_name(x, f->title, url);
-    s = name ? realloc(c->sources, (c->nsources + 1) * sizeof(*s)) : NULL;
-    if (s == NULL) {
+    if (name == NULL || TB_VEC_RESERVE(c->sources, x->asources, c->nsources + 1, TB_VEC_MAX) != 0) {
         x->oom = 1;
         free(name);
         free(url);
         return;
     }
-    c->sources = s;
     s = &c->sources[c->nsources++];
     memset(s, 0, sizeof(*s));
     s->url = url;

@@ -24,6 +24,7 @@
 
 #include "tb_hash.h"
 #include "tb_store.h"
+#include "tb_vec.h"
 
 #define DIGEST_LEN TB_SHA256_LEN
 
@@ -531,19 +532,11 @@ static int choose_out_id(struct tb_dedupe *d, const struct src *s, const struct 
 
 static int push_rec(struct tb_dedupe *d, struct rec *r)
 {
-    struct rec **v;
-    size_t alloc;
+    int rc = TB_VEC_RESERVE(d->recs, d->alloc, d->nrecs + 1, TB_VEC_MAX);
 
-    if (d->nrecs == d->alloc) {
-        alloc = d->alloc ? 2 * d->alloc : 1024;
-        v = realloc(d->recs, alloc * sizeof(*v));
-        if (v == NULL)
-            return -ENOMEM;
-        d->recs = v;
-        d->alloc = alloc;
-    }
-    d->recs[d->nrecs++] = r;
-    return 0;
+    if (rc == 0)
+        d->recs[d->nrecs++] = r;
+    return rc;
 }
 
 /* A new record: the store's insert. */

@@ -9,6 +9,7 @@
  */
 #include "store_int.h"
 #include "tb_hash.h"
+#include "tb_vec.h"
 #include "tb_normalize.h"
 
 #include <errno.h>
@@ -86,19 +87,11 @@ static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct tb_
 
 static int push_id(struct put *p, int64_t id)
 {
-    int64_t *v;
+    int rc = TB_VEC_RESERVE(p->ids, p->alloc, p->n + 1, TB_VEC_MAX);
 
-    if (p->n == p->alloc) {
-        size_t alloc = p->alloc ? 2 * p->alloc : 64;
-
-        v = realloc(p->ids, alloc * sizeof(*v));
-        if (v == NULL)
-            return -ENOMEM;
-        p->ids = v;
-        p->alloc = alloc;
-    }
-    p->ids[p->n++] = id;
-    return 0;
+    if (rc == 0)
+        p->ids[p->n++] = id;
+    return rc;
 }
 
 /* An absolute IRI: a scheme (two or more characters, so not a drive letter),
