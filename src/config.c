@@ -21,7 +21,7 @@
 #include <ini.h>
 #include <stdbool.h>
 
-#include "tb_hash.h"
+#include "tb_map.h"
 #include "tb_opml.h"
 #include "tb_url.h"
 #include "tb_utf8.h"
@@ -103,18 +103,6 @@ struct opml_ref {
     int line;   /* line of the file key */
 };
 
-/*
- * The sources by name or by URL: open addressing over positions in
- * c->sources (+1; 0 is an empty slot), so that loading N sources takes
- * O(N) lookups rather than N scans of the list.
- */
-struct srcindex {
-    size_t *slot; /* cap slots */
-    size_t cap;   /* a power of two, or 0 */
-    size_t n;     /* positions held */
-    int by_url;   /* keyed by url, else by name */
-};
-
 /* Everything tb_config_load() keeps while reading. */
 struct ctx {
     struct tb_config *c;          /* being filled */
@@ -140,65 +128,34 @@ struct ctx {
     size_t asources, atopics;     /* allocated slots of c->sources and c->topics */
     size_t alines;                /* allocated slots of topic_list_line */
     int oom;                      /* an allocation failed */
-    struct srcindex names;        /* every source by name */
-    struct srcindex urls;         /* by url, filled when the OPML files are read */
+    struct tb_map names;          /* every source by name (srcindex_add()) */
+    struct tb_map urls;           /* by url, filled when the OPML files are read */
 };
 
 static void add_error(struct ctx *x, const char *file, int line, const char *fmt, ...)
     TB_PRINTF(4, 5);
 
-static const char *srcindex_key(const struct tb_config *c, const struct srcindex *ix, size_t pos)
-{
-    return ix->by_url ? c->sources[pos].url : c->sources[pos].name;
-}
-
-/* Where key is in ix, or the empty slot where it would go (cap > 0). */
-static size_t *srcindex_slot(const struct tb_config *c, const struct srcindex *ix, const char *key)
-{
-    size_t i = (size_t)tb_fnv1a(key, strlen(key)) & (ix->cap - 1);
-
-    while (ix->slot[i] != 0 && strcmp(srcindex_key(c, ix, ix->slot[i] - 1), key) != 0)
-        i = (i + 1) & (ix->cap - 1);
-    return &ix->slot[i];
-}
-
-/* The source with that key, or NULL. */
+/*
+ * The sources by name or by URL (x->names, x->urls), so that loading N
+ * sources takes O(N) lookups rather than N scans of the list. The values
+ * are positions in c->sources + 1, since that array moves as it grows.
+ */
 static const struct tb_config_source *srcindex_find(const struct tb_config *c,
-                                                    const struct srcindex *ix, const char *key)
+                                                    const struct tb_map *ix, const char *key)
 {
-    size_t *slot = ix->cap > 0 ? srcindex_slot(c, ix, key) : NULL;
+    uintptr_t pos = (uintptr_t)tb_map_get(ix, key, strlen(key));
 
-    return slot != NULL && *slot != 0 ? &c->sources[*slot - 1] : NULL;
+    return pos ? &c->sources[pos - 1] : NULL;
 }
 
-/* Adds c->sources[pos] unless its key is NULL or already held (the first
- * source with a key keeps it); doubles the table at half full. */
-static void srcindex_add(struct ctx *x, struct srcindex *ix, size_t pos)
+/* Adds c->sources[pos] under key unless key is NULL or already held (the
+ * first source with a key keeps it). */
+static void srcindex_add(struct ctx *x, struct tb_map *ix, const char *key, size_t pos)
 {
-    const char *key = srcindex_key(x->c, ix, pos);
-    size_t *slot, i;
-
-    if (key == NULL)
+    if (key == NULL || tb_map_get(ix, key, strlen(key)) != NULL)
         return;
-    if (2 * (ix->n + 1) > ix->cap) {
-        struct srcindex big = {calloc(ix->cap ? 2 * ix->cap : 64, sizeof(size_t)),
-                               ix->cap ? 2 * ix->cap : 64, ix->n, ix->by_url};
-
-        if (big.slot == NULL) {
-            x->oom = 1;
-            return;
-        }
-        for (i = 0; i < ix->cap; i++)
-            if (ix->slot[i] != 0)
-                *srcindex_slot(x->c, &big, srcindex_key(x->c, ix, ix->slot[i] - 1)) = ix->slot[i];
-        free(ix->slot);
-        *ix = big;
-    }
-    slot = srcindex_slot(x->c, ix, key);
-    if (*slot == 0) {
-        *slot = pos + 1;
-        ix->n++;
-    }
+    if (tb_map_put(ix, key, strlen(key), (void *)(uintptr_t)(pos + 1)) != 0)
+        x->oom = 1;
 }
 
 static void add_error(struct ctx *x, const char *file, int line, const char *fmt, ...)
@@ -710,7 +667,7 @@ static void add_source(struct ctx *x, const char *name)
     p->line = x->line;
     p->enabled = 1;
     if (p->name != NULL)
-        srcindex_add(x, &x->names, c->nsources - 1);
+        srcindex_add(x, &x->names, p->name, c->nsources - 1);
     x->sec = SEC_SOURCE;
     x->keys = source_keys;
     x->obj = p;
@@ -1019,8 +976,8 @@ static void add_opml_source(struct ctx *x, const char *path, const struct tb_opm
     s->enabled = 1;
     s->file = xstrdup(x, path);
     s->line = f->line;
-    srcindex_add(x, &x->names, c->nsources - 1);
-    srcindex_add(x, &x->urls, c->nsources - 1);
+    srcindex_add(x, &x->names, s->name, c->nsources - 1);
+    srcindex_add(x, &x->urls, s->url, c->nsources - 1);
 }
 
 static void load_opml(struct ctx *x, const struct opml_ref *ref)
@@ -1158,9 +1115,8 @@ static void finish(struct ctx *x)
 
     apply_defaults(x);
     check_sources(x);
-    x->urls.by_url = 1;
     for (i = 0; i < x->c->nsources; i++)
-        srcindex_add(x, &x->urls, i);
+        srcindex_add(x, &x->urls, x->c->sources[i].url, i);
     for (i = 0; i < x->nopml && !x->oom; i++)
         load_opml(x, &x->opml[i]);
     if (!x->oom)
@@ -1216,8 +1172,8 @@ static void ctx_free(struct ctx *x)
     free(x->label);
     free(x->buf);
     free(x->dir);
-    free(x->names.slot);
-    free(x->urls.slot);
+    tb_map_free(&x->names);
+    tb_map_free(&x->urls);
 }
 
 int tb_config_load(const char *path, struct tb_config **out, struct tb_config_error **errs,
@@ -1229,6 +1185,8 @@ int tb_config_load(const char *path, struct tb_config **out, struct tb_config_er
     *errs = NULL;
     *nerrs = 0;
     memset(&x, 0, sizeof(x));
+    tb_map_init(&x.names, SIZE_MAX);
+    tb_map_init(&x.urls, SIZE_MAX);
     x.c = config_new(path);
     if (x.c == NULL)
         return -ENOMEM;
