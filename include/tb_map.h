@@ -6,6 +6,9 @@
  *
  * Keys are borrowed: the caller keeps each key's bytes alive and unchanged
  * while it is in the map (typically the key is a member of the value).
+ * The hash is FNV-1a, unseeded: for keys the operator controls (config
+ * names, URLs and hosts), not for keys read from feeds, which an attacker
+ * could craft to collide (the dedupe seeds its own hash for those).
  */
 #ifndef TB_MAP_H
 #define TB_MAP_H

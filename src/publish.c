@@ -495,6 +495,8 @@ struct src_block {
     size_t len;       /* its length */
 };
 
+/* Not tb_map: the key is the identity of four pointers and a flag, not a
+ * string, and the table lives under a mutex shared by the writer threads. */
 struct src_cache {
     pthread_mutex_t lock; /* guards the table */
     struct src_block *v;  /* slots */
