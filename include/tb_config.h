@@ -21,7 +21,7 @@ struct tb_config_source {
     char *title;      /* display title, or NULL */
     char *html_url;   /* the site's web page (OPML htmlUrl), or NULL */
     int64_t interval; /* poll interval in seconds, >= 1 */
-    int enabled;      /* 0 when "enabled = no" */
+    int enabled;      /* 0 when "enabled = no": paused by the user */
     char *file;       /* config or OPML file that defined it */
     int line;         /* line of the [source] header or the OPML outline */
 };

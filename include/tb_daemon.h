@@ -2,9 +2,10 @@
  * tb_daemon: the long-running poller behind `tributary serve`, and its
  * one-cycle form behind `tributary fetch`. It alone wires the stages on one
  * libuv loop: per-source timers -> tb_fetcher -> parse + normalize on the
- * thread pool -> store (a thread-pool job with its own connection, one at a
- * time) -> poll state (loop thread) -> debounced publishing
- * (tb_site) -> tb_http. Signals: SIGTERM/SIGINT stop, SIGHUP reloads.
+ * thread pool -> store (a job on a thread of its own, with its own
+ * connection, one at a time) -> poll state (loop thread) -> debounced
+ * publishing (tb_site) -> tb_http. Signals: SIGTERM/SIGINT stop, SIGHUP
+ * reloads. Implemented by src/daemon.c and src/daemon_*.c.
  */
 #ifndef TB_DAEMON_H
 #define TB_DAEMON_H

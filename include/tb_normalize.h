@@ -32,8 +32,9 @@
  * are not passed on: an entry link, a link of the links list or a feed
  * link/self/hub/icon that is not http(s) is dropped (NULL or unlinked), as
  * is a person URI that is not http(s) or mailto, a category whose term is a
- * script URL (tb_norm_is_script_url()), such a category scheme, and such a
- * feed id. All new strings go into f->arena. Returns 0 or -ENOMEM (entries
+ * script URL (tb_norm_is_script_url()), such a category scheme, and a
+ * feed id that is such a URL or no URI (tb_norm_is_uri()). All new strings
+ * go into f->arena. Returns 0 or -ENOMEM (entries
  * may then be partly filled).
  */
 TB_NODISCARD int tb_norm_feed(struct tb_feed *f);
@@ -48,6 +49,20 @@ enum { TB_NORM_NO_TEXT = 1 };
  * no topic. Returns 0 or -ENOMEM.
  */
 TB_NODISCARD int tb_norm_feed_opts(struct tb_feed *f, int flags);
+
+/**
+ * Whether s is an absolute URI (RFC 3986 syntax, with RFC 3987's non-ASCII
+ * characters allowed, so an IRI as atom:id requires): a scheme of two or
+ * more characters (not a drive letter), ':', something after it; only
+ * unreserved, sub-delims, ':', '@', '/', '?' and a '%' starting a
+ * percent-encoded byte in path, query and fragment, at most one '#'; an
+ * authority after "//" of [userinfo@]host[:port] with an IP literal only
+ * in brackets and a port of digits. A URN must have a NID of 2 to 32
+ * letters, digits and hyphens and a non-empty NSS (RFC 8141), and
+ * urn:uuid: an RFC 4122 UUID and nothing more. No white space anywhere.
+ * NULL is not.
+ */
+int tb_norm_is_uri(const char *s);
 
 /**
  * Whether s is a javascript:, vbscript: or data: URL as a browser reads it:
@@ -73,9 +88,11 @@ int tb_norm_is_script_url(const char *s);
 char *tb_norm_url(const char *url);
 
 /**
- * The URL cleaned for publishing as an alternate link: only the tracking
- * parameters listed at tb_norm_url() are dropped; scheme, host, port and
- * fragment are kept as given. Returns a malloc'd string (the caller frees
+ * The URL cleaned for publishing as an alternate link: the tracking
+ * parameters listed at tb_norm_url() are dropped, scheme and host are
+ * lower-cased and the scheme's default port (80 for http, 443 for https) is
+ * dropped; the scheme itself (http stays http), path and fragment are kept
+ * as given. Returns a malloc'd string (the caller frees
  * it), or NULL when url is not an absolute http(s) URL or on out of memory.
  */
 char *tb_norm_link(const char *url);

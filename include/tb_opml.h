@@ -37,7 +37,7 @@ void tb_opml_free(struct tb_opml_feed *feeds, size_t n);
 
 /**
  * Appends an OPML 2.0 document (head with title and dateCreated, body with
- * one outline type="rss" text title xmlUrl [htmlUrl] per source, disabled
+ * one outline type="rss" text title xmlUrl [htmlUrl] per source, paused
  * ones included) to `out`. Returns 0, -ENOMEM, or TB_ETOOBIG from the
  * buffer's cap (the buffer is then empty).
  */

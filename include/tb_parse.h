@@ -41,4 +41,24 @@ struct tb_parse_opts {
 TB_NODISCARD int tb_parse_feed(const char *data, size_t len, const struct tb_parse_opts *opts,
                                struct tb_feed **out, char *err, size_t errlen);
 
+/** Where the parts of a simple URL are (see tb_parse_url_simple()). */
+struct tb_parse_url_split {
+    int https;    /* scheme https, else http */
+    size_t host;  /* offset of the host */
+    size_t port;  /* offset of the port digits, or 0 when none */
+    size_t path;  /* offset of the path ('/') */
+    size_t query; /* offset of the '?', or frag when there is no query */
+    size_t frag;  /* offset of the '#', or len when there is no fragment */
+    size_t len;   /* strlen() of the URL */
+};
+
+/** Whether url is "http[s]://host[:port]/path[?query][#fragment]" in a form curl's parse
+ *  and print keep byte for byte, so it needs neither: a lower-case scheme and a host of
+ *  [a-zA-Z0-9-] labels, the last not starting with a digit (no IPv4 form to rewrite); a
+ *  port 1-65535 without leading zeros; path, query and fragment of unreserved and
+ *  sub-delim characters, ':', '@', '/' (and '?' in the query and fragment) without "." or
+ *  ".." segments; query and fragment not empty. No userinfo, '%', second '#', white space
+ *  or non-ASCII. Returns 1 and fills *sp, else 0 (curl is to decide). */
+int tb_parse_url_simple(const char *url, struct tb_parse_url_split *sp);
+
 #endif

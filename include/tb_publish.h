@@ -8,7 +8,8 @@
  * cleaned on the way out (invalid UTF-8 becomes U+FFFD; C0 controls other
  * than tab, LF and CR, and U+FFFE/U+FFFF are dropped), so the output is
  * always well-formed. The same input gives byte-identical output, except
- * that a feed whose meta and entries carry no date at all is dated "now".
+ * that a feed whose meta and entries carry no date at all, or whose date
+ * is in the future, is dated "now" (the feed's updated, RSS lastBuildDate).
  *
  * Fallbacks, so that every Atom document is valid RFC 4287:
  *  - an entry without out_id uses its id, else its link, else
@@ -42,7 +43,7 @@ struct tb_publish_meta {
     const char *hub;          /* WebSub hub (rel=hub), or NULL */
     const char *next_archive; /* RFC 5005 rel=prev-archive URL, or NULL */
     int64_t updated;          /* feed updated (epoch s); TB_TIME_NONE -> newest entry's date,
-                                 else now */
+                                 else now; a future date -> now */
 };
 
 /**

@@ -8,7 +8,7 @@
  *
  * The per-host delay (a 429/503 Retry-After from one source holding back the
  * other sources on the same exact host) is not here: the fetcher owns it,
- * see tb_fetch.h.
+ * see tb_fetcher.h.
  */
 #ifndef TB_SOURCE_H
 #define TB_SOURCE_H
@@ -35,7 +35,7 @@ struct tb_source_state {
     int64_t last_success; /* when the last fetch succeeded (200 or 304) */
     long last_status;     /* HTTP status of the last fetch, or 0 */
     int failures;         /* consecutive failed fetches */
-    int disabled;         /* 1 after 410 Gone: never poll again */
+    int gone;             /* 1 after 410 Gone: never poll again */
 };
 
 /** What one fetch produced, as far as scheduling cares. */
@@ -59,7 +59,7 @@ struct tb_source_outcome {
  *   TB_SOURCE_MAX_BACKOFF but never less than the interval;
  * - 429 or 503 with a Retry-After in the future: next_poll is not before it
  *   (Retry-After capped at now + TB_SOURCE_MAX_RETRY_AFTER);
- * - 410: disabled = 1;
+ * - 410: gone = 1;
  * - rc == -ECANCELED (daemon shutting down): nothing happened, st unchanged.
  */
 void tb_source_after_fetch(struct tb_source_state *st, int64_t interval, int64_t now,

@@ -167,10 +167,21 @@ TB_NODISCARD int tb_store_sync_index(struct tb_store *s, char *err, size_t errle
 #define TB_STORE_TAG_SIZE (sizeof("tag:tributary.invalid,2024:") + 64)
 
 /**
+ * The date an entry version is stored (and so published and sorted) with:
+ * t, unless it is later than now, the clock when the entry is stored: a
+ * date in the future (a wrong time zone, a scheduled post) would sit above
+ * every other entry and move the feed's updated into the future, so it
+ * becomes seen_at, the time the version was first seen (at most now).
+ * TB_TIME_NONE stays. Change detection sees the upstream date, so a clamped
+ * date stays until the entry changes upstream.
+ */
+int64_t tb_store_clamp_date(int64_t t, int64_t seen_at, int64_t now);
+
+/**
  * The upstream id e->id when it may be published as the entry's out_id: an
- * absolute IRI outside the store's own tag namespace (so it cannot take a
- * tag another entry will need) and not a script URL (readers may follow an
- * id as a link); else NULL, and the entry gets a tag.
+ * absolute URI or IRI (tb_norm_is_uri(): a malformed urn:uuid: is not) outside the store's own tag
+ * namespace (so it cannot take a tag another entry will need) and not a script URL (readers may
+ * follow an id as a link); else NULL, and the entry gets a tag.
  */
 const char *tb_store_upstream_id(const struct tb_entry *e);
 
@@ -197,7 +208,7 @@ struct tb_store_state {
     char *name;           /* the source's name */
     char *url;            /* URL to poll: the config's, or where a 301/308 led; or NULL */
     char *config_url;     /* the config URL this state belongs to, or NULL */
-    int enabled;          /* 0 once disabled (410 Gone) */
+    int gone;             /* 1 once the upstream answered 410 Gone: not polled again */
     char *etag;           /* validator for If-None-Match, or NULL */
     char *last_modified;  /* validator for If-Modified-Since, or NULL */
     int64_t last_attempt; /* epoch s of the last completed fetch, 0 = never */
@@ -214,7 +225,7 @@ struct tb_store_state {
  * Loads the state of source `name`, creating its row when there is none.
  * When the stored config_url differs from `config_url` (a new source, or
  * its URL changed in the config), the state is reset: url = config_url,
- * validators, schedule, failures and error cleared, enabled again. Returns
+ * validators, schedule, failures and error cleared, gone = 0. Returns
  * 0 and *st (release with tb_store_state_clear()), -EINVAL, -ENOMEM or
  * TB_ESTORE with detail in err.
  */

@@ -29,7 +29,7 @@ TB_NODISCARD int tb_topic_select(struct tb_store *s, const char *query, size_t l
 TB_NODISCARD int tb_topic_check(struct tb_store *s, const char *query, char *err, size_t errlen);
 
 /**
- * tb_topic_select() with two optional restrictions (topic_match.c): only
+ * tb_topic_select() with two optional restrictions: only
  * entries carried by one of the named sources (`sources`/`nsources`; none:
  * any source), and only the given rowids (`within`/`nwithin`; NULL: all
  * entries). Restricting to the rowids a poll just stored runs ONE FTS5

@@ -173,6 +173,82 @@ struct merge {
     int64_t now;           /* start of the run */
 };
 
+/* The feed id of what was read from stdin: a tag: URI (RFC 4151), the same
+ * every run, in the authority of the entries' own tag: ids. */
+#define STDIN_FEED_ID "tag:tributary.invalid,2024:stdin"
+
+/* The absolute form of a path, symbolic links resolved when they lead to a
+ * file (/dev/stdin's does not), malloc'd; NULL on out of memory. */
+static char *abs_path(const char *path)
+{
+    char *abs = realpath(path, NULL), cwd[4096];
+    size_t n;
+
+    if (abs != NULL || path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+        return abs ? abs : strdup(path);
+    n = strlen(cwd) + strlen(path) + 2;
+    abs = malloc(n);
+    if (abs != NULL)
+        snprintf(abs, n, "%s/%s", cwd, path);
+    return abs;
+}
+
+/* The file:// URI (RFC 8089) of a local file: its absolute path with every
+ * byte that may not stand in an RFC 3986 path percent-encoded. NULL on out
+ * of memory; the caller frees it. */
+static char *file_uri(const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *abs = abs_path(path), *res = NULL;
+    struct tb_buf b;
+    int rc;
+
+    if (abs == NULL)
+        return NULL;
+    tb_buf_init(&b, (size_t)-1 / 2);
+    rc = tb_buf_adds(&b, abs[0] == '/' ? "file://" : "file:///");
+    for (const unsigned char *p = (const unsigned char *)abs; rc == 0 && *p; p++) {
+        char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+
+        if (strchr("-._~!$&'()*+,;=:@/", *p) != NULL || (*p >= '0' && *p <= '9') ||
+            ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z'))
+            rc = tb_buf_add(&b, p, 1);
+        else
+            rc = tb_buf_add(&b, esc, 3);
+    }
+    if (rc == 0)
+        res = tb_buf_take(&b);
+    tb_buf_free(&b);
+    free(abs);
+    return res;
+}
+
+/* atom:source names its feed by an IRI and links to where it is read. A
+ * feed that declares neither id nor self link gets them from where it was
+ * read: an http(s) SOURCE becomes its self link (and so its id); a file
+ * gets its file:// URI as id (no self link: readers of the merged feed
+ * cannot fetch a file of this machine) and stdin a fixed tag: URI. */
+static int set_origin(struct job *j)
+{
+    struct tb_feed *f = j->feed;
+    char *uri;
+
+    if (f->self == NULL && tb_fetch_is_url(j->src)) {
+        f->self = tb_arena_strdup(&f->arena, j->src);
+        return f->self ? 0 : -ENOMEM;
+    }
+    if (f->id != NULL || f->self != NULL)
+        return 0;
+    if (strcmp(j->src, "-") == 0) {
+        f->id = STDIN_FEED_ID;
+        return 0;
+    }
+    uri = file_uri(j->src);
+    f->id = uri ? tb_arena_strdup(&f->arena, uri) : NULL;
+    free(uri);
+    return f->id ? 0 : -ENOMEM;
+}
+
 /* Reads, parses and normalizes one source, then derives what its sink
  * needs (nothing without one); touches only its own job. */
 static void load_source(struct job *j, int64_t now, const struct sink *to)
@@ -195,6 +271,8 @@ static void load_source(struct job *j, int64_t now, const struct sink *to)
     tb_buf_free(&body);
     if (j->rc == 0)
         j->rc = tb_norm_feed_opts(j->feed, (to && to->dd) ? TB_NORM_NO_TEXT : 0);
+    if (j->rc == 0)
+        j->rc = set_origin(j);
     /* The per-entry derived work (JSON, hashing, full-text tokens) is done
      * here, on a worker, so the main thread only runs SQL or the dedupe. */
     if (j->rc == 0 && to != NULL && to->st != NULL)

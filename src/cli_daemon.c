@@ -1,8 +1,8 @@
 /*
- * The config-driven commands: serve, fetch, sources, check, import-opml and
- * export-opml. Each finds the config (-c FILE, else feeds/tributary.ini in
- * the current directory, else ../feeds/tributary.ini beside the executable)
- * and hands the work to tb_daemon, tb_store or tb_opml.
+ * The config-driven commands: serve, fetch, sources and check (the OPML
+ * commands are in cli_opml.c). Each finds the config (-c FILE, else
+ * feeds/tributary.ini in the current directory, else ../feeds/tributary.ini
+ * beside the executable) and hands the work to tb_daemon or tb_store.
  */
 #include "tb_cli.h"
 
@@ -20,21 +20,13 @@
 #include "tb_config.h"
 #include "tb_daemon.h"
 #include "tb_date.h"
-#include "tb_opml.h"
 #include "tb_publish.h"
 #include "tb_store.h"
 #include "tb_topic.h"
 
-#define DEFAULT_CONFIG "feeds/tributary.ini"
+#include "cli_int.h"
 
-/* Options common to the commands. */
-struct opts {
-    const char *config; /* -c FILE, or the default */
-    int verbose;        /* -v */
-    int json;           /* --json (sources) */
-    char **args;        /* remaining arguments */
-    int nargs;          /* how many */
-};
+#define DEFAULT_CONFIG "feeds/tributary.ini"
 
 /* The default config: ./feeds/tributary.ini, else EXE/../feeds/tributary.ini. */
 const char *tb_cli_default_config(void)
@@ -55,7 +47,7 @@ const char *tb_cli_default_config(void)
 
 /* Parses [-c FILE] [-v] [--json] [--help], and names only when `names` is
  * set; returns -1 to go on, else an exit status. */
-static int parse_opts(int argc, char **argv, struct opts *o, const char *usage, int names)
+int tb__cli_parse_opts(int argc, char **argv, struct tb__cli_opts *o, const char *usage, int names)
 {
     static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},
                                           {"verbose", no_argument, NULL, 'v'},
@@ -94,7 +86,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage, 
 }
 
 /* Loads the config, printing every error as FILE:LINE: message. */
-static struct tb_config *load(const char *path, const char *cmd)
+struct tb_config *tb__cli_load(const char *path, const char *cmd)
 {
     struct tb_config *c = NULL;
     struct tb_config_error *errs = NULL;
@@ -116,8 +108,8 @@ int tb_cli_serve(int argc, char **argv)
         "Polls the sources, stores and publishes their entries, and serves the topic feeds\n"
         "until SIGTERM or SIGINT; SIGHUP reloads the config. -v logs debug detail.\n";
     struct tb_daemon_opts d = {0};
-    struct opts o;
-    int rc = parse_opts(argc, argv, &o, usage, 0);
+    struct tb__cli_opts o;
+    int rc = tb__cli_parse_opts(argc, argv, &o, usage, 0);
 
     if (rc >= 0)
         return rc;
@@ -133,12 +125,12 @@ int tb_cli_fetch(int argc, char **argv)
         "publishes, and exits non-zero if a source failed.\n";
     struct tb_daemon_opts d = {0};
     struct tb_config *c;
-    struct opts o;
-    int i, rc = parse_opts(argc, argv, &o, usage, 1);
+    struct tb__cli_opts o;
+    int i, rc = tb__cli_parse_opts(argc, argv, &o, usage, 1);
 
     if (rc >= 0)
         return rc;
-    c = load(o.config, "fetch");
+    c = tb__cli_load(o.config, "fetch");
     if (c == NULL)
         return 1;
     for (i = 0; i < o.nargs; i++) {
@@ -182,10 +174,10 @@ static const char *status_text(const struct tb_config_source *src, const struct 
                                char *buf, size_t len)
 {
     if (!src->enabled)
-        return "disabled";
+        return "paused";
     if (st == NULL || st->last_attempt == 0)
         return "never";
-    if (!st->enabled)
+    if (st->gone)
         return "gone";
     if (st->last_status == 0)
         return "error";
@@ -201,12 +193,12 @@ static json_t *source_json(const struct tb_config_source *src, const struct tb_s
     fmt_time(st ? st->last_success : 0, t2, sizeof(t2));
     fmt_time(st ? st->next_poll : 0, t3, sizeof(t3));
     return json_pack(
-        "{s:s, s:s, s:s, s:b, s:I, s:s?, s:s, s:s, s:s, s:I, s:i}", "name", src->name, "url",
-        st && st->url ? st->url : src->url, "status", status_text(src, st, sb, sizeof(sb)),
-        "enabled", src->enabled && (st == NULL || st->enabled), "http_status",
-        (json_int_t)(st ? st->last_status : 0), "last_error", st ? st->last_error : NULL,
-        "last_attempt", t1, "last_success", t2, "next_poll", t3, "entries",
-        (json_int_t)(st ? st->entries_seen : 0), "failures", st ? st->failures : 0);
+        "{s:s, s:s, s:s, s:b, s:b, s:b, s:I, s:s?, s:s, s:s, s:s, s:I, s:i}", "name", src->name,
+        "url", st && st->url ? st->url : src->url, "status", status_text(src, st, sb, sizeof(sb)),
+        "enabled", src->enabled && (st == NULL || !st->gone), "paused", !src->enabled, "gone",
+        st != NULL && st->gone, "http_status", (json_int_t)(st ? st->last_status : 0), "last_error",
+        st ? st->last_error : NULL, "last_attempt", t1, "last_success", t2, "next_poll", t3,
+        "entries", (json_int_t)(st ? st->entries_seen : 0), "failures", st ? st->failures : 0);
 }
 
 static int print_json(const struct tb_config *c, const struct tb_store_state *v, size_t n)
@@ -271,13 +263,13 @@ int tb_cli_sources(int argc, char **argv)
         "Per source: last status, last error, last success, next poll and entries stored.\n";
     struct tb_store_state *v = NULL;
     struct tb_config *c;
-    struct opts o;
+    struct tb__cli_opts o;
     size_t n = 0;
-    int rc = parse_opts(argc, argv, &o, usage, 0);
+    int rc = tb__cli_parse_opts(argc, argv, &o, usage, 0);
 
     if (rc >= 0)
         return rc;
-    c = load(o.config, "sources");
+    c = tb__cli_load(o.config, "sources");
     if (c == NULL)
         return 1;
     rc = read_states(c->database, &v, &n);
@@ -320,12 +312,12 @@ int tb_cli_check(int argc, char **argv)
                                 "Validates the config and every topic query; errors name "
                                 "FILE:LINE.\n";
     struct tb_config *c;
-    struct opts o;
-    int rc = parse_opts(argc, argv, &o, usage, 0);
+    struct tb__cli_opts o;
+    int rc = tb__cli_parse_opts(argc, argv, &o, usage, 0);
 
     if (rc >= 0)
         return rc;
-    c = load(o.config, "check");
+    c = tb__cli_load(o.config, "check");
     if (c == NULL)
         return 1;
     if (check_topics(c) > 0) {
@@ -335,31 +327,4 @@ int tb_cli_check(int argc, char **argv)
     printf("%s: OK: %zu sources, %zu topics\n", o.config, c->nsources, c->ntopics);
     tb_config_free(c);
     return 0;
-}
-
-/* ------------------------------------------------------ OPML commands */
-
-int tb_cli_export_opml(int argc, char **argv)
-{
-    static const char usage[] = "usage: tributary export-opml [-c FILE]\n"
-                                "Writes the configured sources as OPML 2.0 on stdout.\n";
-    struct tb_config *c;
-    struct tb_buf b;
-    struct opts o;
-    int rc = parse_opts(argc, argv, &o, usage, 0);
-
-    if (rc >= 0)
-        return rc;
-    c = load(o.config, "export-opml");
-    if (c == NULL)
-        return 1;
-    tb_buf_init(&b, (size_t)256 * 1024 * 1024);
-    rc = tb_opml_write(c, &b);
-    if (rc == 0 && fwrite(b.data, 1, b.len, stdout) != b.len)
-        rc = -EIO;
-    if (rc)
-        fprintf(stderr, "tributary: export-opml: %s\n", tb_strerror(rc));
-    tb_buf_free(&b);
-    tb_config_free(c);
-    return rc ? 1 : 0;
 }

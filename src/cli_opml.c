@@ -1,8 +1,10 @@
 /*
- * `tributary import-opml FILE [-c CONFIG]`: appends a [source NAME] section
- * for every OPML feed whose URL the config does not have yet. The new config
- * is written beside the old one, loaded to prove it valid, then renamed over
- * it, so a failed import leaves the config untouched.
+ * The OPML commands. `tributary import-opml FILE [-c CONFIG]`: appends a
+ * [source NAME] section for every OPML feed whose URL the config does not
+ * have yet. The new config is written beside the old one, loaded to prove it
+ * valid, then renamed over it, so a failed import leaves the config
+ * untouched. `tributary export-opml [-c FILE]`: the sources as OPML 2.0 on
+ * stdout.
  */
 #include "tb_cli.h"
 
@@ -16,6 +18,8 @@
 #include "tb_config.h"
 #include "tb_opml.h"
 #include "tb_url.h"
+
+#include "cli_int.h"
 
 #define OPML_CAP ((size_t)16 * 1024 * 1024)
 #define NAME_MAX_LEN 48
@@ -269,4 +273,29 @@ int tb_cli_import_opml(int argc, char **argv)
         return 2;
     }
     return run_import(file, config ? config : tb_cli_default_config());
+}
+
+int tb_cli_export_opml(int argc, char **argv)
+{
+    static const char usage[] = "usage: tributary export-opml [-c FILE]\n"
+                                "Writes the configured sources as OPML 2.0 on stdout.\n";
+    struct tb_config *c;
+    struct tb_buf b;
+    struct tb__cli_opts o;
+    int rc = tb__cli_parse_opts(argc, argv, &o, usage, 0);
+
+    if (rc >= 0)
+        return rc;
+    c = tb__cli_load(o.config, "export-opml");
+    if (c == NULL)
+        return 1;
+    tb_buf_init(&b, (size_t)256 * 1024 * 1024);
+    rc = tb_opml_write(c, &b);
+    if (rc == 0 && fwrite(b.data, 1, b.len, stdout) != b.len)
+        rc = -EIO;
+    if (rc)
+        fprintf(stderr, "tributary: export-opml: %s\n", tb_strerror(rc));
+    tb_buf_free(&b);
+    tb_config_free(c);
+    return rc ? 1 : 0;
 }

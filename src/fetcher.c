@@ -10,7 +10,7 @@
  * one hop per transfer on the same easy handle, so every hop is checked
  * (scheme, loop, count) and queued under its own host's cap.
  */
-#include "tb_fetch.h"
+#include "tb_fetcher.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -671,7 +671,8 @@ static void send_metrics(struct tb_http *h, h2o_req_t *req)
 
     tb_buf_init(&b, METRICS_CAP);
     if (metrics_own(h, &b) != 0) {
-        send_text(h, req, 500, "Internal Server Error", "text/plain", H2O_STRLIT("error\n"));
+        send_text(h, req, 500, "Internal Server Error", "text/plain; charset=utf-8",
+                  H2O_STRLIT("error\n"));
         return;
     }
     if (h->metrics != NULL)
@@ -688,7 +689,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) && !is_head(req)) {
         add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
-        send_text(h, req, 405, "Method Not Allowed", "text/plain",
+        send_text(h, req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
                   H2O_STRLIT("method not allowed\n"));
         return 0;
     }
@@ -702,7 +703,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     d = *doc_slot(h, path.base, path.len);
     if (d == NULL) {
-        send_text(h, req, 404, "Not Found", "text/plain", H2O_STRLIT("not found\n"));
+        send_text(h, req, 404, "Not Found", "text/plain; charset=utf-8", H2O_STRLIT("not found\n"));
         return 0;
     }
     send_doc(h, req, d);

@@ -10,7 +10,7 @@
 #include "tb_url.h"
 #include "tb_utf8.h"
 
-#include "parse_int.h"
+#include "tb_parse.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -152,15 +152,15 @@ static char *put_part(char *dst, const char *url, size_t from, size_t to, const 
     return dst + (to - from) + 1;
 }
 
-/* Splits url into sp when it is simple (tb__url_simple()). Returns 0,
+/* Splits url into sp when it is simple (tb_parse_url_simple()). Returns 0,
  * or -EINVAL (curl is to decide) or -ENOMEM; sp->buf is NULL then. */
 static int simple_http(const char *url, struct simple *sp, int *https)
 {
-    struct tb__url_split x;
+    struct tb_parse_url_split x;
     char *d;
 
     memset(sp, 0, sizeof(*sp));
-    if (!tb__url_simple(url, &x))
+    if (!tb_parse_url_simple(url, &x))
         return -EINVAL;
     *https = x.https;
     d = malloc(x.len + 1);
@@ -345,6 +345,33 @@ static int add_query_fragment(struct tb_buf *b, const char *query, const char *f
     return rc;
 }
 
+/* Lower-cases the host of an http(s) URL and drops its scheme's default
+ * port, in place: what the dedupe ignores (tb_norm_url()) is not published
+ * either. The scheme stays: an http link does not become https. */
+static void tidy_origin(char *url, int https)
+{
+    char *host = strstr(url, "://"), *end, *colon = NULL;
+
+    if (host == NULL)
+        return;
+    host += 3;
+    end = host + strcspn(host, "/?#");
+    for (char *p = host; p < end; p++) {
+        if (*p == '@') /* user info is not the host */
+            host = p + 1;
+    }
+    for (char *p = host; p < end; p++) {
+        *p = (char)tolower((unsigned char)*p);
+        if (*p == ':')
+            colon = p;
+        else if (*p == ']') /* an IPv6 address's colons are not the port's */
+            colon = NULL;
+    }
+    if (colon && strncmp(colon, https ? ":443" : ":80", (size_t)(end - colon)) == 0 &&
+        end - colon == (https ? 4 : 3))
+        memmove(colon, end, strlen(end) + 1);
+}
+
 /* link_of() of a simple URL: what curl prints for it without its query
  * and fragment, then the filtered query and the fragment. */
 static char *simple_link(const struct purl *p)
@@ -370,6 +397,8 @@ static char *simple_link(const struct purl *p)
         rc = filter_query(sp->query, &kept);
     if (rc == 0 && add_query_fragment(&b, kept, sp->frag) == 0)
         res = tb_buf_take(&b);
+    if (res != NULL)
+        tidy_origin(res, p->https);
     tb_buf_free(&b);
     free(kept);
     return res;
@@ -400,6 +429,8 @@ static char *link_of(const struct purl *p)
         goto out;
     if (tb_buf_adds(&b, out) == 0 && add_query_fragment(&b, kept, frag) == 0)
         res = tb_buf_take(&b);
+    if (res != NULL)
+        tidy_origin(res, p->https);
 out:
     tb_buf_free(&b);
     curl_free(query);
@@ -893,6 +924,120 @@ static int set_title(struct tb_feed *f, struct tb_entry *e)
     return 0;
 }
 
+/* RFC 3986 character classes, plus what RFC 3987 adds for IRIs. */
+#define URI_UNRESERVED "-._~"
+#define URI_SUBDELIMS "!$&'()*+,;="
+
+static int is_hex(char c)
+{
+    return isxdigit((unsigned char)c);
+}
+
+/* Whether c may stand for itself in a path, query or fragment (pchar and
+ * '/' '?'; RFC 3987's ucschar is any non-ASCII byte, as strings are UTF-8
+ * after parse). A '%' is checked by the caller. */
+static int uri_char(unsigned char c)
+{
+    return isalnum(c) || c >= 0x80 || (c && strchr(URI_UNRESERVED URI_SUBDELIMS ":@/?", c));
+}
+
+/* Length of the run of valid characters at s (a '%' only as the start of
+ * a pct-encoded triplet) that also pass ok (when not NULL). */
+static size_t uri_run(const char *s, int (*ok)(unsigned char))
+{
+    size_t i = 0;
+
+    for (;;) {
+        if (s[i] == '%' && is_hex(s[i + 1]) && is_hex(s[i + 2]))
+            i += 3;
+        else if (s[i] != '%' && uri_char((unsigned char)s[i]) && (!ok || ok((unsigned char)s[i])))
+            i++;
+        else
+            return i;
+    }
+}
+
+/* Characters of a userinfo or reg-name (no '/', '?', '#', '@'; ':' only in
+ * userinfo, which the caller handles by splitting at '@' first). */
+static int authority_char(unsigned char c)
+{
+    return c != '/' && c != '?' && c != '@';
+}
+
+static int host_char(unsigned char c)
+{
+    return authority_char(c) && c != ':';
+}
+
+/* Length of a valid authority at s ("[userinfo@]host[:port]", host an IP
+ * literal in brackets or a reg-name), or -1. */
+static long uri_authority(const char *s)
+{
+    size_t n = strcspn(s, "/?#"), i = 0, user = uri_run(s, authority_char);
+
+    if (user < n && s[user] == '@')
+        i = user + 1;
+    if (s[i] == '[') {
+        size_t close =
+            i + 1 + strspn(s + i + 1, "0123456789abcdefABCDEF:.vV" URI_UNRESERVED URI_SUBDELIMS);
+
+        if (close >= n || s[close] != ']')
+            return -1;
+        i = close + 1;
+    } else {
+        i += uri_run(s + i, host_char);
+    }
+    if (i < n && s[i] == ':')
+        i += 1 + strspn(s + i + 1, "0123456789");
+    return i == n ? (long)n : -1;
+}
+
+/* Whether an NSS after "urn:" is a valid RFC 8141 name: a NID of 2 to 32
+ * letters, digits and hyphens (not first or last), ':', a non-empty NSS;
+ * for urn:uuid: an RFC 4122 UUID (8-4-4-4-12 hex digits) and nothing more. */
+static int urn_ok(const char *s)
+{
+    size_t nid = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+
+    if (nid < 2 || nid > 32 || s[0] == '-' || s[nid - 1] == '-' || s[nid] != ':' ||
+        s[nid + 1] == '\0')
+        return 0;
+    if (nid != 4 || strncasecmp(s, "uuid", 4) != 0)
+        return 1;
+    s += 5;
+    for (size_t i = 0; i < 36; i++) {
+        if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' : !is_hex(s[i]))
+            return 0;
+    }
+    return s[36] == '\0';
+}
+
+int tb_norm_is_uri(const char *s)
+{
+    size_t i = 0, rest;
+    long auth;
+
+    if (s == NULL || !isalpha((unsigned char)*s))
+        return 0;
+    while (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')
+        i++;
+    if (i < 2 || s[i] != ':' || s[i + 1] == '\0')
+        return 0;
+    if (i == 3 && strncasecmp(s, "urn", 3) == 0 && !urn_ok(s + 4))
+        return 0;
+    s += i + 1;
+    if (s[0] == '/' && s[1] == '/') {
+        auth = uri_authority(s + 2);
+        if (auth < 0)
+            return 0;
+        s += 2 + auth;
+    }
+    rest = uri_run(s, NULL); /* path and query */
+    if (s[rest] == '#')
+        rest += 1 + uri_run(s + rest + 1, NULL);
+    return s[rest] == '\0';
+}
+
 int tb_norm_is_script_url(const char *s)
 {
     static const char *const bad[] = {"javascript", "vbscript", "data"};
@@ -989,7 +1134,7 @@ static void clean_feed(struct tb_feed *f)
         if (*urls[i] != NULL && !is_http(*urls[i]))
             *urls[i] = NULL;
     }
-    if (tb_norm_is_script_url(f->id))
+    if (tb_norm_is_script_url(f->id) || !tb_norm_is_uri(f->id))
         f->id = NULL;
     clean_persons(f->authors);
 }

@@ -123,7 +123,7 @@ static int dot_segment(const char *p, size_t n)
     return 0;
 }
 
-int tb__url_simple(const char *url, struct tb__url_split *sp)
+int tb_parse_url_simple(const char *url, struct tb_parse_url_split *sp)
 {
     size_t hlen, i;
 
@@ -157,7 +157,7 @@ int tb__url_simple(const char *url, struct tb__url_split *sp)
 
 const char *tb__parse_url(struct tb_feed *f, const char *base, const char *href)
 {
-    struct tb__url_split sp;
+    struct tb_parse_url_split sp;
     CURLU *u;
     char *abs = NULL;
     const char *out = NULL;
@@ -166,7 +166,7 @@ const char *tb__parse_url(struct tb_feed *f, const char *base, const char *href)
     if (href[0] == '\0')
         return base; /* an empty reference is the base itself */
     /* An absolute URL curl would give back unchanged needs no base. */
-    if (tb__url_simple(href, &sp))
+    if (tb_parse_url_simple(href, &sp))
         return tb_arena_strdup(&f->arena, href);
     u = curl_url();
     if (u == NULL)

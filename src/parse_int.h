@@ -14,26 +14,6 @@
  *  cannot hold removed; trims ASCII whitespace when `trim`. NULL when out of memory. */
 char *tb__parse_str(struct tb_feed *f, const char *s, size_t n, int trim);
 
-/** Where the parts of a simple URL are (see tb__url_simple()). */
-struct tb__url_split {
-    int https;    /* scheme https, else http */
-    size_t host;  /* offset of the host */
-    size_t port;  /* offset of the port digits, or 0 when none */
-    size_t path;  /* offset of the path ('/') */
-    size_t query; /* offset of the '?', or frag when there is no query */
-    size_t frag;  /* offset of the '#', or len when there is no fragment */
-    size_t len;   /* strlen() of the URL */
-};
-
-/** Whether url is "http[s]://host[:port]/path[?query][#fragment]" in a form curl's parse
- *  and print keep byte for byte, so it needs neither: a lower-case scheme and a host of
- *  [a-zA-Z0-9-] labels, the last not starting with a digit (no IPv4 form to rewrite); a
- *  port 1-65535 without leading zeros; path, query and fragment of unreserved and
- *  sub-delim characters, ':', '@', '/' (and '?' in the query and fragment) without "." or
- *  ".." segments; query and fragment not empty. No userinfo, '%', second '#', white space
- *  or non-ASCII. Returns 1 and fills *sp, else 0 (curl is to decide). */
-int tb__url_simple(const char *url, struct tb__url_split *sp);
-
 /** Resolves `href` (NUL-terminated, trimmed) against `base` (may be NULL). Returns an
  *  absolute URL in the feed's arena, or NULL when it cannot be made absolute (or OOM). */
 const char *tb__parse_url(struct tb_feed *f, const char *base, const char *href);

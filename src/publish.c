@@ -20,18 +20,20 @@
 
 int64_t tb__pub_feed_updated(const struct tb_publish_meta *m, const struct tb_entry *entries)
 {
-    int64_t best = TB_TIME_NONE;
+    int64_t best = TB_TIME_NONE, now = (int64_t)time(NULL);
     const struct tb_entry *e;
 
     if (tb_date_ok(m->updated))
-        return m->updated;
-    for (e = entries; e; e = e->next) {
+        best = m->updated;
+    for (e = tb_date_ok(m->updated) ? NULL : entries; e; e = e->next) {
         int64_t t = tb__pub_entry_updated(e, TB_TIME_NONE);
 
         if (tb_date_ok(t) && t > best)
             best = t;
     }
-    return best != TB_TIME_NONE ? best : (int64_t)time(NULL);
+    /* A feed is not updated later than it is written: a future date (from
+     * an upstream entry, or the caller) would tell readers it is. */
+    return best != TB_TIME_NONE && best < now ? best : now;
 }
 
 int64_t tb__pub_entry_updated(const struct tb_entry *e, int64_t feed_updated)

@@ -16,7 +16,8 @@
 /** Room for a fallback entry id ("urn:tributary:entry:N"). */
 #define TB__ID_MAX 48
 
-/** The feed's updated: m->updated, else the newest entry date, else now. */
+/** The feed's updated: m->updated, else the newest entry date, else now; never later than
+ *  now. */
 int64_t tb__pub_feed_updated(const struct tb_publish_meta *m, const struct tb_entry *entries);
 
 /** The entry's updated: updated, else published, else feed_updated. */

@@ -82,7 +82,7 @@ void tb_source_after_fetch(struct tb_source_state *st, int64_t interval, int64_t
     if (st->next_poll < floor)
         st->next_poll = floor;
     if (o->status == 410)
-        st->disabled = 1;
+        st->gone = 1;
 }
 
 int64_t tb_source_first_poll(int64_t interval, int64_t now, size_t nsources, double rnd)

@@ -87,6 +87,27 @@ query = pasta
         self.assertEqual(data["cut"]["failures"], 0)
         self.assertGreaterEqual(data["cut"]["entries"], 1)
 
+    def test_paused_source(self):
+        # `enabled = no` is the user's pause: not polled, shown as "paused",
+        # which is not the store's "gone" (a 410 answer).
+        self.up.write("off.atom", atom("urn:feed:off", FEED_A))
+        with open(self.config, "a", encoding="utf-8") as f:
+            f.write(f"\n[source off]\nurl = {self.up.url('/off.atom')}\nenabled = no\n")
+        p = tbtest.run("fetch", "-c", self.config, check=False)
+        self.assertIn("2 polled, 1 failed", p.stdout.decode().splitlines()[-1])
+        tbtest.wait_for(lambda: self.up.lines("/a.atom") and self.up.lines("/status/503"), 10,
+                        step=0.05, what="the upstream's log of the two polls")
+        self.assertEqual(self.up.lines("/off.atom"), [])
+        row = [l for l in tbtest.run("sources", "-c", self.config).stdout.decode().splitlines()
+               if l.startswith("off ")][0]
+        self.assertEqual(row.split()[1], "paused", row)
+        data = {s["name"]: s for s in json.loads(
+            tbtest.run("sources", "-c", self.config, "--json").stdout)}
+        off, a = data["off"], data["a"]
+        self.assertEqual((off["status"], off["enabled"], off["paused"], off["gone"]),
+                         ("paused", False, True, False))
+        self.assertEqual((a["enabled"], a["paused"], a["gone"]), (True, False, False))
+
     def test_check(self):
         p = tbtest.run("check", "-c", self.config)
         self.assertIn("OK: 2 sources, 1 topics", p.stdout.decode())

@@ -209,13 +209,15 @@ sources = a
             self.assertEqual(st, 200)
         self.assertEqual(self.doc("/topics/ent.rss")[1]["Content-Type"],
                          "application/rss+xml; charset=utf-8")
-        self.assertEqual(self.doc("/topics/ent.json")[1]["Content-Type"], "application/feed+json")
+        self.assertEqual(self.doc("/topics/ent.json")[1]["Content-Type"],
+                         "application/feed+json; charset=utf-8")
         st, h, body = self.doc("/")
-        self.assertEqual(st, 200)
+        self.assertEqual((st, h["Content-Type"]), (200, "text/html; charset=utf-8"))
+        self.assertEqual(self.doc("/index.html")[1]["Content-Type"], "text/html; charset=utf-8")
         self.assertIn(b'<link rel="alternate" type="application/atom+xml" title="Entities"'
                       b' href="topics/ent.atom">', body)
         st, h, body = self.doc("/sources.opml")
-        self.assertEqual((st, h["Content-Type"]), (200, "text/x-opml"))
+        self.assertEqual((st, h["Content-Type"]), (200, "text/x-opml; charset=utf-8"))
 
     def test_02_conditional_poll(self):
         def conditional_304():
@@ -244,6 +246,7 @@ sources = a
         out = json.loads(tbtest.run("sources", "-c", self.config, "--json").stdout)
         gone = [s for s in out if s["name"] == "gone"][0]
         self.assertFalse(gone["enabled"])
+        self.assertEqual((gone["status"], gone["gone"], gone["paused"]), ("gone", True, False))
         self.assertEqual(gone["http_status"], 410)
         time.sleep(2.5)  # two intervals: a disabled source must not be polled again
         self.assertEqual(len(self.up.lines("/status/410")), 1)
@@ -281,6 +284,8 @@ sources = a
         metrics = self.doc("/metrics")[2].decode()
         self.assertIn('tributary_fetches_total{outcome="not_modified"}', metrics)
         self.assertIn("tributary_sources 6", metrics)
+        self.assertIn("tributary_sources_gone 1", metrics)  # test_05's
+        self.assertIn("tributary_sources_paused 0", metrics)
 
     def test_08_sighup_backfills_new_topic(self):
         failures, done, count = [], threading.Event(), [0]

@@ -50,7 +50,7 @@ class Merge(unittest.TestCase):
         self.assertEqual(aer.source.title, "cs.CL updates on arXiv.org")
         titans = by_title["Titans: Learning to Memorize at Test Time"]
         self.assertEqual(titans.id, "tag:digest.example.org,2024:entry-2")
-        self.assertEqual(titans.link, "https://Example.ORG:443/papers/titans/")
+        self.assertEqual(titans.link, "https://example.org/papers/titans/")
         self.assertEqual(titans.source.title, "Trending Papers Digest")
 
     def test_links_are_clean_and_absolute(self):

@@ -273,6 +273,41 @@ static void test_update_in_place(void)
     tb_dedupe_free(d);
 }
 
+/* Dates in the future become the time the entry was first seen, in the
+ * store and the dedupe alike, and stay so while the entry is unchanged. */
+static void test_future_dates(void)
+{
+    static const int64_t future = INT64_C(7258118400); /* 2200-01-01 */
+    static const struct spec v1[] = {
+        {"k1", "http://a/1", "Future", NULL, NULL, NULL, future, future},
+        {"k2", "http://a/2", "Past", NULL, NULL, NULL, 400, 450},
+        {"k3", "http://a/3", "Later update", NULL, NULL, NULL, 300, future},
+    };
+    /* Seen again unchanged, later: the clamped dates stay. */
+    static const struct spec v2[] = {
+        {"k1", "http://a/1", "Future", NULL, NULL, NULL, future, future},
+        {"k2", "http://a/2", "Past", NULL, NULL, NULL, 400, 450},
+        {"k3", "http://a/3", "Later update", NULL, NULL, NULL, 300, future},
+    };
+    struct run r = {0};
+    struct tb_dedupe *d;
+    struct tb_entry *l;
+
+    CHECK_EQ(tb_store_clamp_date(future, 500, 1000), 500);
+    CHECK_EQ(tb_store_clamp_date(future, 5000, 1000), 1000);
+    CHECK_EQ(tb_store_clamp_date(900, 500, 1000), 900);
+    CHECK_EQ(tb_store_clamp_date(NONE, 500, 1000), NONE);
+    add(&r, "src", 500, feed("S", v1, 3));
+    add(&r, "src", 600, feed("S", v2, 3));
+    d = both(&r, 0, &l);
+    CHECK_STR(titles(l), "Future Past Later update");
+    CHECK_EQ(l->published, 500);
+    CHECK_EQ(l->updated, 500);
+    CHECK_EQ(l->next->next->published, 300);
+    CHECK_EQ(l->next->next->updated, 500);
+    tb_dedupe_free(d);
+}
+
 static void test_limit_ties_and_seen(void)
 {
     static const struct spec v[] = {
@@ -506,6 +541,7 @@ int main(void)
 {
     test_cross_source();
     test_update_in_place();
+    test_future_dates();
     test_limit_ties_and_seen();
     test_order_many();
     test_lists_as_stored();

@@ -3,7 +3,7 @@
  * conditional GET, gzip, caps, redirects, Retry-After and the host delay,
  * refused/hung/reset connections, per-host and global caps, cancel and free.
  */
-#include "tb_fetch.h"
+#include "tb_fetcher.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -486,6 +486,7 @@ static void test_errors(void)
     for (i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
         snprintf(req, sizeof(req), "%sHost: x\r\n\r\n", missing[i]);
         CHECK_EQ(get(req, &r), 404);
+        CHECK_STR(hdr(&r, "Content-Type", v, sizeof(v)), "text/plain; charset=utf-8");
         free(r.body);
     }
     for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
@@ -493,6 +494,7 @@ static void test_errors(void)
                  "%s /all.atom HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", methods[i]);
         CHECK_EQ(get(req, &r), 405);
         CHECK_STR(hdr(&r, "Allow", v, sizeof(v)), "GET, HEAD");
+        CHECK_STR(hdr(&r, "Content-Type", v, sizeof(v)), "text/plain; charset=utf-8");
         free(r.body);
     }
 }

@@ -2,7 +2,7 @@
 #include "check.h"
 #include "tb_normalize.h"
 
-#include "../src/parse_int.h"
+#include "tb_parse.h"
 
 #include <curl/curl.h>
 
@@ -84,7 +84,17 @@ static void test_canon(void)
 }
 
 static const struct pair links[] = {
-    {"http://Example.com/a?utm_source=x&id=1#sec", "http://Example.com/a?id=1#sec"},
+    {"http://Example.com/a?utm_source=x&id=1#sec", "http://example.com/a?id=1#sec"},
+    /* Published as the dedupe sees it: host case and default port go. */
+    {"https://ARXIV.org:443/abs/2403.10185", "https://arxiv.org/abs/2403.10185"},
+    {"HTTPS://ARXIV.org:443/abs/2403.10185?utm_medium=rss", "https://arxiv.org/abs/2403.10185"},
+    {"HTTP://Example.COM:80/A/b/?Q=1#Frag", "http://example.com/A/b/?Q=1#Frag"},
+    {"http://example.com:443/x", "http://example.com:443/x"},
+    {"https://example.com:80/x", "https://example.com:80/x"},
+    {"https://User:PW@Example.com:443/x", "https://User:PW@example.com/x"},
+    {"http://[::1]:80/x", "http://[::1]/x"},
+    {"http://[::1]:8080/x", "http://[::1]:8080/x"},
+    {"http://Example.com:8080/x?y#z", "http://example.com:8080/x?y#z"},
     {"https://example.com/a?fbclid=1", "https://example.com/a"},
     {"https://example.com/a?b=2&a=1", "https://example.com/a?b=2&a=1"},
     {"https://example.com:8080/", "https://example.com:8080/"},
@@ -432,6 +442,71 @@ static void test_script_url(void)
         CHECK(!tb_norm_is_script_url(no[i]));
 }
 
+/* RFC 3986 syntax, as atom:id and the published ids need it. */
+static void test_is_uri(void)
+{
+    static const char *const yes[] = {
+        "https://example.org/a?b=1&c=%20#frag",
+        "http://user:pw@[2001:db8::1]:8080/p",
+        "http://example.org",
+        "tag:example.org,2024:entry-1",
+        "oai:arXiv.org:2010.00904v2",
+        "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a",
+        "URN:UUID:1225C695-CFB8-4EBB-AAAA-80DA344EFA6A",
+        "urn:isbn:0451450523",
+        "urn:feed:a",
+        "mailto:a@example.org",
+        "file:///tmp/out%20caf%C3%A9%20%231.rss",
+        "https://例え.jp/パス", /* an IRI: non-ASCII characters */
+        "doi:10.1000/182",
+    };
+    static const char *const no[] = {
+        NULL,
+        "",
+        "x",
+        "a:",
+        "c:/windows/path",     /* a drive letter, not a scheme */
+        "/tmp/feed.xml",       /* a bare path */
+        "feeds/x.rss",         /* a relative path */
+        "1http://x/",          /* a scheme starts with a letter */
+        "urn:uuid:not-a-uuid", /* the issue's malformed urn:uuid */
+        "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6",
+        "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a0",
+        "urn:uuid:1225c695cfb84ebbaaaa80da344efa6a",
+        "urn:uuid:{1225c695-cfb8-4ebb-aaaa-80da344efa6a}",
+        "urn:uuid:1225c695 cfb8-4ebb-aaaa-80da344efa6a",
+        "urn:x",     /* NID of one character */
+        "urn:-ab:x", /* NID starting with a hyphen */
+        "urn:isbn:", /* empty NSS */
+        "urn:isbn",
+        "https://example.org/a b", /* white space */
+        "https://example.org/a\tb",
+        " https://example.org/",
+        "https://example.org/%zz", /* bad percent-encoding */
+        "https://example.org/%4",
+        "https://example.org/a#b#c", /* two fragments */
+        "https://example.org/<a>",
+        "https://example.org/a\"b",
+        "https://example.org/{x}",
+        "https://example.org/a|b",
+        "https://exa mple.org/",
+        "http://[::1/",            /* unclosed IP literal */
+        "http://example.org:80a/", /* a port of digits */
+        "http://a@b@c/",
+    };
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
+        if (!tb_norm_is_uri(yes[i]))
+            fprintf(stderr, "not a URI: '%s'\n", yes[i]);
+        CHECK(tb_norm_is_uri(yes[i]));
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++) {
+        if (tb_norm_is_uri(no[i]))
+            fprintf(stderr, "a URI: '%s'\n", no[i]);
+        CHECK(!tb_norm_is_uri(no[i]));
+    }
+}
+
 /* Adds a link, a person and a category to e. */
 static void add_extras(struct tb_feed *f, struct tb_entry *e, const char *href, const char *uri,
                        const char *term)
@@ -511,7 +586,7 @@ static void check_paths_agree(const char *url)
 {
     char spaced[512], a[256], b[256];
     int ra, rb, failures = check_failures;
-    struct tb__url_split sp;
+    struct tb_parse_url_split sp;
     char *x, *y;
 
     snprintf(spaced, sizeof(spaced), "%s ", url);
@@ -531,7 +606,7 @@ static void check_paths_agree(const char *url)
     ra = tb_norm_doi(url, a, sizeof(a));
     rb = tb_norm_doi(spaced, b, sizeof(b));
     CHECK(ra == rb && (ra != 0 || strcmp(a, b) == 0));
-    CHECK(!tb__url_simple(url, &sp) || curl_keeps(url));
+    CHECK(!tb_parse_url_simple(url, &sp) || curl_keeps(url));
     if (check_failures > failures)
         fprintf(stderr, "paths disagree on '%s'\n", url);
 }
@@ -668,6 +743,7 @@ int main(void)
     test_text_cap();
     test_size_caps();
     test_script_url();
+    test_is_uri();
     test_hostile_links();
     test_simple_urls();
     CHECK_DONE();

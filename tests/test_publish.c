@@ -21,9 +21,10 @@
 #include "check.h"
 
 #define CAP (16u << 20)
-#define T_PUB INT64_C(1704164645) /* 2024-01-02T03:04:05Z */
-#define T_UPD INT64_C(1704240000) /* 2024-01-03T00:00:00Z */
-#define T_OLD INT64_C(1672531200) /* 2023-01-01T00:00:00Z */
+#define T_PUB INT64_C(1704164645)    /* 2024-01-02T03:04:05Z */
+#define T_FUTURE INT64_C(7258118400) /* 2200-01-01T00:00:00Z */
+#define T_UPD INT64_C(1704240000)    /* 2024-01-03T00:00:00Z */
+#define T_OLD INT64_C(1672531200)    /* 2023-01-01T00:00:00Z */
 
 static char tmpdir[] = "/tmp/tb_publish_XXXXXX";
 
@@ -360,6 +361,51 @@ static void test_buffers(const struct tb_entry *entries)
     }
 }
 
+/* The year of t, as the writers print it. */
+static int year_of(int64_t t)
+{
+    char buf[32];
+
+    CHECK_OK(tb_date_format_rfc3339(t, buf, sizeof(buf)));
+    return atoi(buf);
+}
+
+/* A feed is never dated after it is written: neither a future entry date
+ * nor a future meta date reaches the feed's updated or lastBuildDate. The
+ * entry keeps its own date (the store clamps those, tb_store_clamp_date()). */
+static void test_future_dates(const struct tb_entry *entries)
+{
+    struct tb_entry future = *entries;
+    struct tb_publish_meta m = meta;
+    struct tb_buf out;
+    char want[64];
+    const char *lbd;
+    int64_t before = (int64_t)time(NULL);
+    int year;
+
+    future.next = NULL;
+    future.updated = T_FUTURE;
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_atom(&meta, &future, &out));
+    year = year_of(before);
+    snprintf(want, sizeof(want), "</subtitle>\n  <updated>%d-", year);
+    CHECK(strstr(out.data, want) != NULL);
+    CHECK(strstr(out.data, "<updated>2200-01-01T00:00:00Z</updated>") != NULL); /* the entry's */
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_rss(&meta, &future, &out));
+    snprintf(want, sizeof(want), " %d ", year);
+    lbd = strstr(out.data, "<lastBuildDate>");
+    CHECK(lbd != NULL && strncmp(strstr(lbd, ", ") + 8, want, strlen(want)) == 0);
+    m.updated = T_FUTURE;
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_atom(&m, NULL, &out));
+    CHECK(strstr(out.data, "2200") == NULL);
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_rss(&m, NULL, &out));
+    CHECK(strstr(out.data, "2200") == NULL);
+    tb_buf_free(&out);
+}
+
 static void test_dates(const struct tb_entry *entries)
 {
     struct tb_buf out;
@@ -372,6 +418,7 @@ static void test_dates(const struct tb_entry *entries)
     CHECK_OK(tb_publish_rss(&meta, entries, &out));
     CHECK(strstr(out.data, "<pubDate>Tue, 02 Jan 2024 03:04:05 +0000</pubDate>") != NULL);
     tb_buf_free(&out);
+    test_future_dates(entries);
 }
 
 /* Writes entries one batch of one at a time, draining the buffer into all. */

@@ -60,7 +60,7 @@ static void test_backoff(void)
         CHECK_EQ(st.next_poll, NOW + rows[i].delay);
         CHECK_EQ(st.failures, rows[i].failures_before + 1);
         CHECK_EQ(st.last_success, 42);
-        CHECK_EQ(st.disabled, 0);
+        CHECK_EQ(st.gone, 0);
     }
 }
 
@@ -155,14 +155,14 @@ static void test_gone_and_cancel(void)
     struct tb_source_state before;
 
     tb_source_after_fetch(&st, HOUR, NOW, &neterr, 0.0);
-    CHECK_EQ(st.disabled, 0);
+    CHECK_EQ(st.gone, 0);
     before = st;
     tb_source_after_fetch(&st, HOUR, NOW + 5, &cancelled, 0.3);
     CHECK_EQ(st.next_poll, before.next_poll);
     CHECK_EQ(st.last_attempt, before.last_attempt);
     CHECK_EQ(st.failures, before.failures);
     tb_source_after_fetch(&st, HOUR, NOW, &gone, 0.0);
-    CHECK_EQ(st.disabled, 1);
+    CHECK_EQ(st.gone, 1);
     CHECK_EQ(st.last_status, 410);
 }
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../src/store_int.h" /* tb__fts_replayed() */
+#include "../src/store/store_int.h" /* tb__fts_replayed() */
 
 #define S(f, x) tb_arena_strdup(&(f)->arena, (x))
 
@@ -139,9 +139,10 @@ static int fts_ok(struct tb_store *s)
                         NULL, NULL, NULL) == SQLITE_OK;
 }
 
-/* A version-3 database (migrations 4 and 5 not applied: the rewrite
- * trigger still there, FTS5 automerge at its default) with an entry is
- * migrated on open, keeps its data and index, and takes new entries. */
+/* A version-3 database (migrations 4, 5 and 7 not applied: the rewrite
+ * trigger still there, FTS5 automerge at its default, sources.enabled)
+ * with an entry is migrated on open, keeps its data and index, and takes
+ * new entries. */
 static void test_migrate_v3(void)
 {
     static const char downgrade[] =
@@ -151,6 +152,8 @@ static void test_migrate_v3(void)
         " INSERT INTO entries_fts(rowid, title, text, authors, categories)"
         " VALUES(new.id, new.title, new.text, new.authors, new.categories); END;"
         "DELETE FROM entries_fts_config WHERE k = 'automerge';"
+        "ALTER TABLE sources ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;"
+        "ALTER TABLE sources DROP COLUMN gone;"
         "PRAGMA user_version=3;";
     struct tb_store *s = open_db("v3.db", 0);
     struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
@@ -161,7 +164,7 @@ static void test_migrate_v3(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s), downgrade, NULL, NULL, NULL), SQLITE_OK);
     tb_store_close(s);
     s = open_db("v3.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(count_matches(s, "walruses"), 1);
@@ -213,7 +216,7 @@ static void test_migrate_v5(void)
 
     copy_fixture("v5.db");
     s = open_db("v5.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
     CHECK_STR(q_text(s, "SELECT sql FROM sqlite_master WHERE name = 'entries_sort'", 0),
               "CREATE INDEX entries_sort ON entries(sort_time DESC)");
@@ -252,6 +255,35 @@ static void test_migrate_v5(void)
     rm_db("v5.db");
 }
 
+/* Migration 7: a source the store had marked not enabled (a 410 Gone
+ * before version 7) is gone; the others are not, and the old column is no
+ * more (the config's `enabled` is another thing). */
+static void test_migrate_gone(void)
+{
+    struct tb_store *s;
+    sqlite3 *raw = NULL;
+    int64_t blog;
+
+    copy_fixture("v5g.db");
+    CHECK_EQ(sqlite3_open(path("v5g.db"), &raw), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(raw, "UPDATE sources SET enabled = 0 WHERE name LIKE '%blog.rdf'", NULL,
+                          NULL, NULL),
+             SQLITE_OK);
+    CHECK_EQ(sqlite3_changes(raw), 1);
+    sqlite3_close(raw);
+    s = open_db("v5g.db", 0);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
+    blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
+    CHECK(blog > 0);
+    CHECK_EQ(q_int(s, "SELECT gone FROM sources WHERE id = ?1", blog), 1);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE gone = 0", 0), 2);
+    CHECK_EQ(
+        q_int(s, "SELECT count(*) FROM pragma_table_info('sources') WHERE name = 'enabled'", 0), 0);
+    CHECK_STR(q_text(s, "PRAGMA integrity_check", 0), "ok");
+    tb_store_close(s);
+    rm_db("v5g.db");
+}
+
 static void test_migrations(void)
 {
     struct tb_store *s = open_db("m.db", 0);
@@ -259,7 +291,7 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
@@ -288,7 +320,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 6);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     CHECK(fk_ok(s));
     tb_store_close(s);
@@ -1176,6 +1208,7 @@ int main(void)
     test_migrations();
     test_migrate_v3();
     test_migrate_v5();
+    test_migrate_gone();
     test_sources();
     test_within_source();
     test_cross_source();

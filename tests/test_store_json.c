@@ -1,7 +1,7 @@
 /* Tests for the store's list-column JSON codec (store_json.c) and prepared
  * puts: the hand-written encoder must write exactly what jansson wrote, and
  * the decoder must read anything as jansson reads it. */
-#include "../src/store_int.h"
+#include "../src/store/store_int.h"
 
 #include <errno.h>
 #include <jansson.h>

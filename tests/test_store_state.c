@@ -45,7 +45,7 @@ static void test_state(struct tb_store *s)
     CHECK_OK(tb_store_state_get(s, "a", "http://a.test/1", &st, errbuf, sizeof(errbuf)));
     CHECK(st.source_id > 0);
     CHECK_STR(st.url, "http://a.test/1");
-    CHECK_EQ(st.enabled, 1);
+    CHECK_EQ(st.gone, 0);
     CHECK_EQ(st.next_poll, 0);
     /* A permanent redirect and an outcome are remembered... */
     free(st.url);
@@ -55,7 +55,7 @@ static void test_state(struct tb_store *s)
     st.next_poll = 1234;
     st.failures = 2;
     st.last_status = 503;
-    st.enabled = 0;
+    st.gone = 1;
     CHECK_OK(tb_store_state_put(s, &st, errbuf, sizeof(errbuf)));
     tb_store_state_clear(&st);
     CHECK_OK(tb_store_state_get(s, "a", "http://a.test/1", &st, errbuf, sizeof(errbuf)));
@@ -64,7 +64,7 @@ static void test_state(struct tb_store *s)
     CHECK_STR(st.last_error, "HTTP 503");
     CHECK_EQ(st.next_poll, 1234);
     CHECK_EQ(st.failures, 2);
-    CHECK_EQ(st.enabled, 0);
+    CHECK_EQ(st.gone, 1);
     tb_store_state_clear(&st);
     /* ... until the config names another URL: then the state starts over. */
     CHECK_OK(tb_store_state_get(s, "a", "http://a.test/2", &st, errbuf, sizeof(errbuf)));
@@ -73,7 +73,7 @@ static void test_state(struct tb_store *s)
     CHECK(st.last_error == NULL);
     CHECK_EQ(st.next_poll, 0);
     CHECK_EQ(st.failures, 0);
-    CHECK_EQ(st.enabled, 1);
+    CHECK_EQ(st.gone, 0);
     tb_store_state_clear(&st);
     CHECK_OK(tb_store_state_get(s, "b", NULL, &st, errbuf, sizeof(errbuf)));
     tb_store_state_clear(&st);

@@ -102,6 +102,12 @@ static const char *const migrations[] = {
      * b-tree. */
     "DROP INDEX entries_sort;"
     "CREATE INDEX entries_sort ON entries(sort_time DESC);",
+    /* 7: a source the upstream answered 410 Gone is `gone`; "enabled"
+     * (the initial column, 0 after a 410) is the config's word for a
+     * source the user has paused, a different thing. */
+    ("ALTER TABLE sources ADD COLUMN gone INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE sources SET gone = 1 WHERE enabled = 0;"
+     "ALTER TABLE sources DROP COLUMN enabled;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -158,7 +164,11 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                     " e.canon_link, e.arxiv_id, e.doi, e.published, e.updated,"
                     " e.authors_json, e.contributors_json, e.categories_json, e.links_json,"
                     " e.summary, e.summary_html, e.content, e.content_html, e.rights, e.base,"
-                    " e.text, coalesce(s.feed_id, s.self, s.url), s.title, s.link, s.self,"
+                    " e.text, coalesce(s.feed_id, s.self, s.url), s.title, s.link,"
+                    /* A feed that names no self link was still read from its
+                     * source's URL (atom:source's rel=self, RSS <source url>). */
+                    " coalesce(s.self, CASE WHEN s.url LIKE 'http://%' OR s.url LIKE"
+                    " 'https://%' THEN s.url END),"
                     " (SELECT min(k.key) FROM entry_keys k"
                     "  WHERE k.entry_id = e.id AND k.source_id = e.origin)"
                     " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
@@ -175,10 +185,10 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
      * after every poll (5,000 of each in a first cycle of 5,000 sources). */
     [TB__ST_STATE_INS] = "INSERT OR IGNORE INTO sources(name) VALUES(?1)",
     [TB__ST_STATE_GET] = "SELECT " TB__STATE_COLS " FROM sources WHERE name = ?1",
-    [TB__ST_STATE_RESET] = "UPDATE sources SET url = ?2, config_url = ?2, enabled = 1, etag = NULL,"
+    [TB__ST_STATE_RESET] = "UPDATE sources SET url = ?2, config_url = ?2, gone = 0, etag = NULL,"
                            " last_modified = NULL, last_status = NULL, last_error = NULL,"
                            " next_poll = NULL, failures = 0, ttl = 0 WHERE name = ?1",
-    [TB__ST_STATE_PUT] = "UPDATE sources SET url = ?2, config_url = ?3, enabled = ?4, etag = ?5,"
+    [TB__ST_STATE_PUT] = "UPDATE sources SET url = ?2, config_url = ?3, gone = ?4, etag = ?5,"
                          " last_modified = ?6, last_attempt = ?7, last_success = ?8,"
                          " last_status = ?9, last_error = ?10, next_poll = ?11, failures = ?12,"
                          " ttl = ?13, entries_seen = (SELECT count(*) FROM entry_sources es"

@@ -1,7 +1,10 @@
 /*
- * Internals shared by the store's source files (store.c, store_put.c,
- * store_load.c, store_json.c): the handle, its cached statements and the
- * JSON codecs for list columns. Not a public header.
+ * Internals shared by the store's source files (src/store/: store.c,
+ * store_put.c, store_load.c, store_state.c, store_json.c, store_prep.c,
+ * store_fts.c, store_vfs.c): the handle, its cached statements, the
+ * deferred FTS indexing and recorded tokens, the derived columns, and the
+ * JSON codecs for list columns. Not a public header; topic.c and dedupe.c
+ * use only the public tb_store.h.
  */
 #ifndef TB_STORE_INT_H
 #define TB_STORE_INT_H
@@ -45,7 +48,7 @@ enum tb__stmt {
 
 /* The columns a source's poll state is read from (store_state.c). */
 #define TB__STATE_COLS                                                                             \
-    "id, name, url, config_url, enabled, etag, last_modified, last_attempt, last_success,"         \
+    "id, name, url, config_url, gone, etag, last_modified, last_attempt, last_success,"            \
     " last_status, last_error, next_poll, failures,"                                               \
     " (SELECT count(*) FROM entry_sources es WHERE es.source_id = sources.id), ttl"
 

@@ -32,7 +32,7 @@ struct format {
 static const struct format formats[] = {
     {".atom", "application/atom+xml; charset=utf-8", tb_publish_atom},
     {".rss", "application/rss+xml; charset=utf-8", tb_publish_rss},
-    {".json", "application/feed+json", tb_publish_json},
+    {".json", "application/feed+json; charset=utf-8", tb_publish_json},
 };
 
 /* What one feed document set is made of. */
@@ -245,7 +245,7 @@ int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen)
     if (rc == 0)
         rc = tb_opml_write(s->cfg, &b);
     if (rc == 0)
-        rc = put_doc(s, "sources.opml", "text/x-opml", &b, err, errlen);
+        rc = put_doc(s, "sources.opml", "text/x-opml; charset=utf-8", &b, err, errlen);
     tb_buf_free(&b);
     if (rc && err[0] == '\0')
         snprintf(err, errlen, "index: %s", tb_strerror(rc));

@@ -81,6 +81,7 @@ struct tb_dedupe {
     size_t nrecs, alloc;      /* used and allocated slots of recs */
     struct node *spare;       /* unlinked nodes, for reuse */
     uint64_t seed;            /* per-process hash seed */
+    int64_t now;              /* the clock when the current put began */
 };
 
 struct tb_dedupe_prep {
@@ -560,11 +561,11 @@ static int insert(struct tb_dedupe *d, struct src *s, const struct tb_entry *e,
     r->has_digest = dg != NULL;
     if (dg != NULL)
         memcpy(r->digest, dg, DIGEST_LEN);
-    r->e.published = e->published;
-    r->e.updated = e->updated;
-    r->sort_time = e->published != TB_TIME_NONE ? e->published
-                   : e->updated != TB_TIME_NONE ? e->updated
-                                                : seen_at;
+    r->e.published = tb_store_clamp_date(e->published, seen_at, d->now);
+    r->e.updated = tb_store_clamp_date(e->updated, seen_at, d->now);
+    r->sort_time = r->e.published != TB_TIME_NONE ? r->e.published
+                   : r->e.updated != TB_TIME_NONE ? r->e.updated
+                                                  : seen_at;
     rc = copy_content(&d->arena, &r->e, e);
     r->e.key = rc ? NULL : tb_arena_strdup(&d->arena, e->key);
     rc = (rc || r->e.key == NULL) ? -ENOMEM : 0;
@@ -600,8 +601,9 @@ static int refresh(struct tb_dedupe *d, struct rec *r, const struct tb_entry *e,
         rc = *slot ? htab_add(d, &d->ix[ix], NULL, *slot, r) : -ENOMEM;
     }
     if (e->published != TB_TIME_NONE)
-        r->e.published = e->published;
-    r->e.updated = e->updated != TB_TIME_NONE ? e->updated : seen_at;
+        r->e.published = tb_store_clamp_date(e->published, seen_at, d->now);
+    r->e.updated =
+        tb_store_clamp_date(e->updated != TB_TIME_NONE ? e->updated : seen_at, seen_at, d->now);
     r->sort_time = r->e.published != TB_TIME_NONE ? r->e.published : r->e.updated;
     memcpy(r->digest, dg, DIGEST_LEN);
     return rc;
@@ -714,6 +716,7 @@ int tb_dedupe_put(struct tb_dedupe *d, const char *name, const struct tb_feed *f
 
     if (errlen > 0)
         err[0] = '\0';
+    d->now = (int64_t)time(NULL);
     rc = check_feed(f, prep, err, errlen);
     /* Without prep the digests are made here, one entry at a time. */
     if (rc == 0)

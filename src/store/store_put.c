@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TAG_PREFIX "tag:tributary.invalid,2024:"
 #define HASH_LEN TB__HASH_LEN
@@ -27,6 +28,7 @@ struct put {
     int64_t source_id;        /* the source being stored */
     char *source_name;        /* its name, for tag: URIs (malloc'd) */
     int64_t seen_at;          /* "now" in epoch seconds */
+    int64_t now;              /* the clock when the put began (seen_at may be older) */
     struct tb_store_stats st; /* counts so far */
     int64_t *ids;             /* rowids added or updated (malloc'd) */
     size_t n, alloc;          /* used and allocated slots of ids */
@@ -55,10 +57,13 @@ static int bind_time(sqlite3_stmt *st, int i, int64_t t)
     return t == TB_TIME_NONE ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, t);
 }
 
-/* Binds ?1..?23, the content columns shared by the insert and the update. */
-static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct tb__row *r,
-                    int64_t updated)
+/* Binds ?1..?23, the content columns shared by the insert and the update,
+ * with the entry's dates clamped (tb_store_clamp_date()). */
+static int bind_row(const struct put *p, sqlite3_stmt *st, const struct tb_entry *e,
+                    const struct tb__row *r, int64_t updated)
 {
+    int64_t published = tb_store_clamp_date(e->published, p->seen_at, p->now);
+
     const char *const texts[] = {r->authors,    r->authors_json,    r->contributors_json,
                                  r->categories, r->categories_json, r->links_json};
     int rc = bind_text(st, 1, e->id);
@@ -70,8 +75,8 @@ static int bind_row(sqlite3_stmt *st, const struct tb_entry *e, const struct tb_
     rc = rc ? rc : bind_ident(st, 5, e->canon_link);
     rc = rc ? rc : bind_ident(st, 6, e->arxiv_id);
     rc = rc ? rc : bind_ident(st, 7, e->doi);
-    rc = rc ? rc : bind_time(st, 8, e->published);
-    rc = rc ? rc : bind_time(st, 9, updated);
+    rc = rc ? rc : bind_time(st, 8, published);
+    rc = rc ? rc : bind_time(st, 9, tb_store_clamp_date(updated, p->seen_at, p->now));
     for (i = 0; i < 6; i++)
         rc = rc ? rc : bind_text(st, 10 + i, texts[i]);
     rc = rc ? rc : bind_text(st, 16, e->summary.value);
@@ -94,26 +99,6 @@ static int push_id(struct put *p, int64_t id)
     return rc;
 }
 
-/* An absolute IRI: a scheme (two or more characters, so not a drive letter),
- * a colon, something after it, and no whitespace or control characters. */
-static int is_absolute_iri(const char *s)
-{
-    size_t i = 0;
-
-    if (s == NULL || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-        return 0;
-    while (s[i] && (strchr("+-.", s[i]) || (s[i] >= '0' && s[i] <= '9') ||
-                    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-        i++;
-    if (i < 2 || s[i] != ':' || s[i + 1] == '\0')
-        return 0;
-    for (; s[i]; i++) {
-        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
 int tb_store_tag_id(const char *name, const char *key, char tag[TB_STORE_TAG_SIZE])
 {
     unsigned char md[TB_SHA256_LEN];
@@ -132,9 +117,16 @@ int tb_store_tag_id(const char *name, const char *key, char tag[TB_STORE_TAG_SIZ
     return 0;
 }
 
+int64_t tb_store_clamp_date(int64_t t, int64_t seen_at, int64_t now)
+{
+    if (t == TB_TIME_NONE || t <= now)
+        return t;
+    return seen_at < now ? seen_at : now;
+}
+
 const char *tb_store_upstream_id(const struct tb_entry *e)
 {
-    if (is_absolute_iri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0 &&
+    if (tb_norm_is_uri(e->id) && strncmp(e->id, TAG_PREFIX, sizeof(TAG_PREFIX) - 1) != 0 &&
         !tb_norm_is_script_url(e->id))
         return e->id;
     return NULL;
@@ -165,7 +157,7 @@ static int insert_as(struct put *p, const struct tb_entry *e, const struct tb__r
                      const char *out_id)
 {
     sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_INSERT);
-    int rc = bind_row(st, e, r, e->updated);
+    int rc = bind_row(p, st, e, r, e->updated);
 
     rc = rc ? rc : bind_text(st, 24, out_id);
     rc = rc ? rc : sqlite3_bind_int64(st, 25, p->source_id);
@@ -231,7 +223,7 @@ static int refresh_entry(struct put *p, const struct match *m, const struct tb_e
     if (rc != 0)
         return rc;
     st = tb__store_stmt(p->s, TB__ST_UPDATE);
-    rc = bind_row(st, e, r, e->updated != TB_TIME_NONE ? e->updated : p->seen_at);
+    rc = bind_row(p, st, e, r, e->updated != TB_TIME_NONE ? e->updated : p->seen_at);
     rc = rc ? rc : sqlite3_bind_int64(st, 24, m->id);
     rc = rc ? tb__store_fail(p->s, p->err, p->errlen, "bind")
             : tb__store_done(p->s, st, p->err, p->errlen, "update entry");
@@ -321,8 +313,12 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
                           struct tb_store_stats *st, int64_t **new_ids, size_t *n_new, char *err,
                           size_t errlen)
 {
-    struct put p = {
-        .s = s, .source_id = source_id, .seen_at = seen_at, .err = err, .errlen = errlen};
+    struct put p = {.s = s,
+                    .source_id = source_id,
+                    .seen_at = seen_at,
+                    .now = (int64_t)time(NULL),
+                    .err = err,
+                    .errlen = errlen};
     const struct tb_entry *e;
     size_t i = 0, mark = s->nunindexed;
     int nested = !sqlite3_get_autocommit(s->db);

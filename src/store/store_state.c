@@ -35,7 +35,7 @@ static int read_row(sqlite3_stmt *q, struct tb_store_state *st)
 
     memset(st, 0, sizeof(*st));
     st->source_id = sqlite3_column_int64(q, 0);
-    st->enabled = sqlite3_column_type(q, 4) == SQLITE_NULL || sqlite3_column_int(q, 4) != 0;
+    st->gone = sqlite3_column_int(q, 4) != 0;
     st->last_attempt = sqlite3_column_int64(q, 7);
     st->last_success = sqlite3_column_int64(q, 8);
     st->last_status = (long)sqlite3_column_int64(q, 9);
@@ -138,7 +138,7 @@ int tb_store_state_put(struct tb_store *s, const struct tb_store_state *st, char
     sqlite3_bind_int64(q, 1, st->source_id);
     bind_str(q, 2, st->url);
     bind_str(q, 3, st->config_url);
-    sqlite3_bind_int(q, 4, st->enabled ? 1 : 0);
+    sqlite3_bind_int(q, 4, st->gone ? 1 : 0);
     bind_str(q, 5, st->etag);
     bind_str(q, 6, st->last_modified);
     bind_time(q, 7, st->last_attempt);

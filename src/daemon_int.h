@@ -1,0 +1,188 @@
+/*
+ * Internals shared by the daemon's source files (not a public header): the
+ * daemon's state, one struct src per configured source and the poll in
+ * flight. daemon.c starts, reloads and stops everything (config, signals,
+ * /healthz and /metrics); daemon_source.c keeps the running sources (their
+ * memory, adding and removing them on a reload); daemon_poll.c schedules,
+ * fetches, parses and records the polls; daemon_store.c runs the store and
+ * checkpoint jobs and publishes what they stored. All of it runs on the
+ * loop's thread except the jobs named so.
+ */
+#ifndef TB_DAEMON_INT_H
+#define TB_DAEMON_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "tb_config.h"
+#include "tb_fetcher.h"
+#include "tb_http.h"
+#include "tb_site.h"
+#include "tb_store.h"
+
+struct daemon;
+
+/* What came back from one fetch, kept while the body is being parsed. */
+struct poll {
+    int rc;                      /* fetch, parse or store outcome */
+    char err[512];               /* reason when rc != 0 */
+    long status;                 /* HTTP status, or 0 */
+    int64_t retry_after;         /* absolute epoch s, or 0 */
+    int64_t max_age;             /* Cache-Control max-age, or -1 */
+    double seconds;              /* transfer time */
+    char *etag;                  /* new validators, or NULL */
+    char *last_modified;         /* ... */
+    char *permanent_url;         /* where a 301/308 chain led, or NULL */
+    char *charset;               /* HTTP charset, or NULL */
+    char *final_url;             /* base URL for the parser */
+    char *body;                  /* the 200 body (freed by the worker) */
+    size_t len;                  /* its length */
+    size_t max_body;             /* parser cap */
+    struct tb_feed *feed;        /* parsed and normalized, or NULL */
+    struct tb_store_prep *prep;  /* its derived columns (in its arena), or NULL */
+    int skip;                    /* not to be stored: its source was removed */
+    struct tb_store_stats stats; /* what storing it did */
+    int64_t *ids;                /* rowids it added or updated, published once committed */
+    size_t nids;                 /* their number */
+};
+
+struct src {
+    struct daemon *d;         /* owner */
+    char *name;               /* config name (owned) */
+    char *url;                /* config URL (owned) */
+    int64_t interval;         /* config interval, seconds */
+    int enabled;              /* config enabled (0: paused by the user) */
+    struct tb_store_state st; /* stored poll state */
+    uv_timer_t timer;         /* fires at st.next_poll */
+    uv_work_t work;           /* parse job */
+    struct poll p;            /* the poll in flight */
+    int busy;                 /* waiting for a slot, or a poll is in flight */
+    struct src *next;         /* in the daemon's wait or ready queue */
+    int refs;                 /* timer open + busy; freed at 0 */
+    int removed;              /* dropped by reload or shutdown */
+    int kept;                 /* adopted by the sync running now */
+};
+
+struct metrics {
+    unsigned long fetch_ok;        /* 200 */
+    unsigned long fetch_notmod;    /* 304 */
+    unsigned long fetch_error;     /* failed */
+    unsigned long entries_new;     /* stored new */
+    unsigned long entries_updated; /* updated in place */
+    unsigned long store_jobs;      /* store jobs run */
+    double store_cpu;              /* their CPU time in seconds (thread time) */
+    double store_wall;             /* their wall time in seconds */
+    unsigned long ckpt_jobs;       /* checkpoint jobs run */
+    double ckpt_cpu;               /* their CPU time in seconds */
+};
+
+/* A FIFO of sources linked through src.next. */
+struct queue {
+    struct src *head, *tail; /* first out, last in; NULL when empty */
+};
+
+struct daemon {
+    uv_loop_t loop;             /* the one loop */
+    const char *config_path;    /* for reloads */
+    struct tb_config *cfg;      /* current config */
+    struct tb_store *store;     /* the database, for the loop thread */
+    struct tb_store *wstore;    /* another connection: the store job's and the poll states' */
+    struct tb_store *cstore;    /* a third one, the checkpoint job's */
+    struct tb_fetcher *fetcher; /* HTTP client */
+    struct tb_http *http;       /* server, or NULL when once */
+    struct tb_site site;        /* publisher */
+    struct src **srcs;          /* current sources */
+    size_t nsrcs;               /* number of them */
+    uv_signal_t sig[3];         /* TERM, INT, HUP */
+    uv_timer_t pub_timer;       /* debounced publishing */
+    int64_t *pending;           /* rowids stored since the last publish */
+    size_t npending, apending;  /* count, allocated */
+    uint64_t pending_since;     /* uv_now() of the first pending ingest */
+    int stopping;               /* shutting down */
+    int once;                   /* `fetch`: one cycle */
+    size_t once_left;           /* once: polls still running */
+    size_t once_failed;         /* once: polls that failed */
+    uint64_t rnd;               /* xorshift state for jitter */
+    struct metrics m;           /* counters for /metrics */
+    struct queue waiting;       /* due sources waiting for a slot (busy, one ref each) */
+    struct queue ready;         /* polls done, to store and record (busy, one ref each) */
+    uv_check_t store_check;     /* active while `ready` is not empty */
+    uv_thread_t store_thread;   /* runs the store job */
+    uv_async_t store_done;      /* its end, back on the loop */
+    uv_work_t ckpt_work;        /* the checkpoint job */
+    int checkpointing;          /* it is running */
+    size_t ckpt_from;           /* WAL bytes when the last one started */
+    struct src *storing;        /* the batch it stores (a list), or NULL when idle */
+    size_t nstoring;            /* polls in that batch */
+    size_t fetching;            /* polls started and not fetched yet */
+    size_t backlog;             /* polls fetched and not recorded yet */
+};
+
+static inline double next_rnd(struct daemon *d)
+{
+    d->rnd ^= d->rnd << 13;
+    d->rnd ^= d->rnd >> 7;
+    d->rnd ^= d->rnd << 17;
+    return (double)(d->rnd >> 11) / (double)(1ULL << 53);
+}
+
+static inline int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Epoch seconds from the same clock as now_ms() (time() may lag behind it). */
+static inline int64_t now_s(void)
+{
+    return now_ms() / 1000;
+}
+
+/* daemon.c */
+
+/** Ends everything on the loop; uv_run() returns once the handles closed. */
+void tb__daemon_stop(struct daemon *d);
+
+/* daemon_source.c */
+
+/** Frees what a poll holds and zeroes it. */
+void tb__daemon_poll_clear(struct poll *p);
+
+/** Drops one reference to s; the last frees it. */
+void tb__daemon_src_unref(struct src *s);
+
+/** Drops a source: its queued or running fetch is cancelled, its timer closes. */
+void tb__daemon_src_remove(struct src *s);
+
+/** Makes the running sources those of cfg; removed ones close. 0 or -ENOMEM. */
+int tb__daemon_sync_sources(struct daemon *d, const struct tb_config *cfg);
+
+/** The first sync, in one transaction. 0, -ENOMEM or TB_ESTORE. */
+int tb__daemon_first_sync(struct daemon *d);
+
+/* daemon_poll.c */
+
+/** Arms the source's timer for st.next_poll, unless it must not be polled. */
+void tb__daemon_schedule(struct src *s);
+
+/** Starts waiting polls while there is room. */
+void tb__daemon_pump(struct daemon *d);
+
+/** A source is due: it polls now, or as soon as there is room. */
+void tb__daemon_request_poll(struct src *s);
+
+/** The end of a stored poll: records, counts and reports it, schedules the next. */
+void tb__daemon_finish(struct src *s);
+
+/* daemon_store.c */
+
+/** Check handle callback: the polls that became ready go to the store job. */
+void tb__daemon_on_store(uv_check_t *h);
+
+/** Async handle callback: the store job's thread is over. */
+void tb__daemon_on_store_done(uv_async_t *h);
+
+#endif

@@ -1,0 +1,345 @@
+/*
+ * The daemon's polls: a source's timer fires, the poll waits for a slot,
+ * is fetched, parsed and normalized on the thread pool, queued for the
+ * store job, and once stored its outcome is recorded in the source's state
+ * (tb_source_after_fetch), logged, and its next poll scheduled.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "tb_fetcher.h"
+#include "tb_normalize.h"
+#include "tb_parse.h"
+#include "tb_source.h"
+#include "tb_store.h"
+
+#include "daemon_int.h"
+
+#define BACKLOG 24    /* polls fetched and waiting to be parsed or stored */
+#define PARSE_NICE 10 /* pool threads' nice value */
+
+static void start_poll(struct src *s);
+
+static void replace_str(char **dst, char *src)
+{
+    free(*dst);
+    *dst = src;
+}
+
+/* Applies an outcome to the state, saves it and logs it. */
+static void record(struct src *s)
+{
+    struct tb_source_state ss = {s->st.next_poll,   s->st.last_attempt, s->st.last_success,
+                                 s->st.last_status, s->st.failures,     s->st.gone};
+    struct tb_source_outcome o = {s->p.rc, s->p.status, s->p.retry_after, s->p.max_age,
+                                  s->st.ttl_minutes};
+    struct poll *p = &s->p;
+    char err[512] = "", msg[600] = "";
+
+    /* Retry-After counts from a moment we only know to the second: one more
+     * second makes sure no request goes out before the upstream allowed. */
+    if (o.retry_after > 0)
+        o.retry_after++;
+    if (p->feed != NULL)
+        o.ttl_minutes = s->st.ttl_minutes = p->feed->ttl_minutes;
+    tb_source_after_fetch(&ss, s->interval, now_s(), &o, next_rnd(s->d));
+    s->st.next_poll = ss.next_poll;
+    s->st.last_attempt = ss.last_attempt;
+    s->st.last_success = ss.last_success;
+    s->st.last_status = ss.last_status;
+    s->st.failures = ss.failures;
+    s->st.gone = ss.gone;
+    if (p->rc == 0) {
+        /* A 200 replaces both validators; a 304 only refreshes those it sent. */
+        if (p->status == 200 || p->etag) {
+            replace_str(&s->st.etag, p->etag);
+            p->etag = NULL;
+        }
+        if (p->status == 200 || p->last_modified) {
+            replace_str(&s->st.last_modified, p->last_modified);
+            p->last_modified = NULL;
+        }
+        if (p->feed && p->feed->error)
+            snprintf(msg, sizeof(msg), "parse: %s", p->feed->error);
+    } else {
+        snprintf(msg, sizeof(msg), "%s", p->err[0] ? p->err : tb_strerror(p->rc));
+    }
+    replace_str(&s->st.last_error, msg[0] ? strdup(msg) : NULL);
+    if (p->permanent_url) {
+        tb_log(TB_LOG_INFO, s->name, "moved permanently to %s", p->permanent_url);
+        replace_str(&s->st.url, p->permanent_url);
+        p->permanent_url = NULL;
+    }
+    if (p->status == 410)
+        tb_log(TB_LOG_WARN, s->name, "410 Gone: not polled again");
+    if (tb_store_state_put(s->d->wstore, &s->st, err, sizeof(err)))
+        tb_log(TB_LOG_ERROR, s->name, "state: %s", err);
+}
+
+static void count(struct daemon *d, const struct poll *p)
+{
+    if (p->rc)
+        d->m.fetch_error++;
+    else if (p->status == 304)
+        d->m.fetch_notmod++;
+    else
+        d->m.fetch_ok++;
+    d->m.entries_new += p->stats.added;
+    d->m.entries_updated += p->stats.updated;
+}
+
+/* The log line, and in `fetch` the progress line on stdout. */
+static void report(struct src *s)
+{
+    const struct poll *p = &s->p;
+    char what[600], status[24] = "---"; /* "---": no HTTP answer at all */
+
+    if (p->rc)
+        snprintf(what, sizeof(what), "error: %s", s->st.last_error ? s->st.last_error : "?");
+    else if (p->status == 304)
+        snprintf(what, sizeof(what), "not modified");
+    else
+        snprintf(what, sizeof(what), "%zu new, %zu updated%s%s", p->stats.added, p->stats.updated,
+                 s->st.last_error ? "; warning: " : "", s->st.last_error ? s->st.last_error : "");
+    if (p->status > 0)
+        snprintf(status, sizeof(status), "%ld", p->status);
+    tb_log(p->rc ? TB_LOG_WARN : TB_LOG_INFO, s->name, "%s %s (%.2fs)", status, what, p->seconds);
+    if (s->d->once) {
+        printf("%-24s %3s  %s  %.2fs\n", s->name, status, what, p->seconds);
+        fflush(stdout);
+    }
+}
+
+/* The end of every poll that was not cancelled, once it is stored. */
+void tb__daemon_finish(struct src *s)
+{
+    struct daemon *d = s->d;
+
+    /* A source dropped by a reload ignores its last poll; at shutdown the
+     * poll that was already being parsed is still stored and recorded. */
+    if (!s->removed || d->stopping) {
+        record(s);
+        count(d, &s->p);
+        report(s);
+    }
+    if (d->once) {
+        d->once_failed += s->p.rc != 0;
+        if (--d->once_left == 0)
+            tb__daemon_stop(d);
+    }
+    tb__daemon_poll_clear(&s->p);
+    s->busy = 0;
+    tb__daemon_schedule(s);
+    tb__daemon_src_unref(s);
+}
+
+static void queue_push(struct queue *q, struct src *s)
+{
+    s->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = s;
+    else
+        q->head = s;
+    q->tail = s;
+}
+
+static struct src *queue_pop(struct queue *q)
+{
+    struct src *s = q->head;
+
+    if (s != NULL) {
+        q->head = s->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        s->next = NULL;
+    }
+    return s;
+}
+
+/* A poll is over (parsed, or failed, or nothing to parse): it is stored
+ * with the others that are ready once this loop iteration's I/O is handled.
+ * From its fetch until it is stored, it counts in the backlog. */
+static void poll_done(struct src *s)
+{
+    struct daemon *d = s->d;
+
+    queue_push(&d->ready, s);
+    uv_check_start(&d->store_check, tb__daemon_on_store);
+}
+
+/* New polls start only while few are in flight, so that memory stays
+ * bounded however many sources are due: polls fetching and polls fetched
+ * but not stored yet together stay under max_connections + BACKLOG. */
+static int may_start(const struct daemon *d)
+{
+    return d->fetching + d->backlog < (size_t)d->cfg->max_connections + BACKLOG;
+}
+
+/* Starts waiting polls while there is room. */
+void tb__daemon_pump(struct daemon *d)
+{
+    struct src *s;
+
+    while (d->waiting.head != NULL && (d->stopping || may_start(d))) {
+        s = queue_pop(&d->waiting);
+        if (s->removed || d->stopping) {
+            s->busy = 0;
+            tb__daemon_src_unref(s);
+            continue;
+        }
+        start_poll(s);
+    }
+}
+
+/* Parsing yields the CPU to the store job, whose pace bounds a first
+ * cycle: a pool thread lowers its own priority the first time it parses
+ * (Linux sets it per thread). */
+static void low_priority(void)
+{
+#ifdef __linux__
+    static _Thread_local int done;
+
+    if (done)
+        return;
+    done = 1;
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), PARSE_NICE);
+#endif
+}
+
+static void parse_work(uv_work_t *w)
+{
+    struct src *s = w->data;
+    struct poll *p = &s->p;
+    struct tb_parse_opts opts = {
+        .url = p->final_url, .charset = p->charset, .max_size = p->max_body};
+    char err[400] = "";
+
+    low_priority();
+    p->rc = tb_parse_feed(p->body ? p->body : "", p->len, &opts, &p->feed, err, sizeof(err));
+    free(p->body);
+    p->body = NULL;
+    if (p->rc == 0)
+        p->rc = tb_norm_feed(p->feed);
+    if (p->rc == 0)
+        p->rc = tb_store_prepare_indexed(s->d->wstore, p->feed, &p->prep);
+    if (p->rc)
+        snprintf(p->err, sizeof(p->err), "parse: %s", err[0] ? err : tb_strerror(p->rc));
+}
+
+static void after_parse(uv_work_t *w, int status)
+{
+    poll_done(w->data);
+}
+
+static void take_result(struct poll *p, struct tb_fetch_result *res)
+{
+    p->rc = res->rc;
+    snprintf(p->err, sizeof(p->err), "%s", res->err);
+    p->status = res->status;
+    p->retry_after = res->retry_after;
+    p->max_age = res->max_age;
+    p->seconds = res->seconds;
+    p->etag = res->etag;
+    p->last_modified = res->last_modified;
+    p->permanent_url = res->permanent_url;
+    p->charset = res->charset;
+    p->final_url = res->final_url;
+    res->etag = res->last_modified = res->permanent_url = res->charset = res->final_url = NULL;
+}
+
+/* Hands a 200 body to the thread pool. */
+static void start_parse(struct src *s, struct tb_fetch_result *res)
+{
+    struct poll *p = &s->p;
+
+    p->len = res->body.len;
+    p->body = tb_buf_take(&res->body);
+    p->max_body = s->d->cfg->max_body;
+    s->work.data = s;
+    if (p->body == NULL || uv_queue_work(&s->d->loop, &s->work, parse_work, after_parse) != 0) {
+        p->rc = -ENOMEM;
+        poll_done(s);
+    }
+}
+
+static void on_fetched(struct tb_fetch_result *res, void *data)
+{
+    struct src *s = data;
+    struct poll *p = &s->p;
+
+    s->d->fetching--;
+    if (res->rc == -ECANCELED) {
+        /* Shutting down, or its source was dropped: nothing happened, the stored state stays. */
+        s->busy = 0;
+        tb__daemon_src_unref(s);
+        return;
+    }
+    s->d->backlog++;
+    take_result(p, res);
+    if (p->rc != 0 || p->status != 200 || s->removed)
+        poll_done(s);
+    else
+        start_parse(s, res);
+    tb__daemon_pump(s->d);
+}
+
+static void start_poll(struct src *s)
+{
+    struct daemon *d = s->d;
+    struct tb_fetch_req req = {s->st.url ? s->st.url : s->url, s->st.etag, s->st.last_modified};
+    int rc;
+
+    tb_log(TB_LOG_DEBUG, s->name, "polling %s", req.url);
+    memset(&s->p, 0, sizeof(s->p));
+    rc = tb_fetcher_add(d->fetcher, &req, on_fetched, s);
+    if (rc) {
+        s->p.rc = rc;
+        snprintf(s->p.err, sizeof(s->p.err), "cannot fetch %s: %s", req.url, tb_strerror(rc));
+        d->backlog++;
+        poll_done(s);
+        return;
+    }
+    d->fetching++;
+}
+
+/* A source is due: it polls now, or as soon as there is room. */
+void tb__daemon_request_poll(struct src *s)
+{
+    s->busy = 1;
+    s->refs++;
+    queue_push(&s->d->waiting, s);
+    tb__daemon_pump(s->d);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct src *s = t->data;
+
+    if (!s->busy && !s->removed && !s->d->stopping)
+        tb__daemon_request_poll(s);
+}
+
+/* Arms the timer for st.next_poll, unless the source must not be polled. */
+void tb__daemon_schedule(struct src *s)
+{
+    int64_t delay;
+
+    if (s->removed || s->busy || s->d->stopping || s->d->once)
+        return;
+    if (!s->enabled || s->st.gone) {
+        uv_timer_stop(&s->timer);
+        return;
+    }
+    /* States hold whole seconds: fire just after next_poll's second began,
+     * so that the poll's own "now" is not the second before it. */
+    delay = s->st.next_poll * 1000 - now_ms() + 10;
+    tb_log(TB_LOG_DEBUG, s->name, "next poll in %lld ms", (long long)delay);
+    /* The delay counts from the wall clock read just now; the loop's cached
+     * time can lag it by a long iteration, which would fire the timer early. */
+    uv_update_time(&s->d->loop);
+    uv_timer_start(&s->timer, on_timer, delay > 0 ? (uint64_t)delay : 0, 0);
+}

@@ -1,0 +1,290 @@
+/*
+ * The daemon's store and checkpoint jobs, and the publishing of what they
+ * stored. The store job runs on a thread of its own, one at a time, and
+ * stores a batch of ready polls in one transaction on the store's second
+ * connection; back on the loop the batch's rowids wait for the debounce
+ * timer that publishes them, and its polls' states are recorded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tb_site.h"
+#include "tb_store.h"
+
+#include "daemon_int.h"
+
+#define DEBOUNCE_MS 500
+#define DEBOUNCE_MAX_MS 2000
+#define BATCH_POLLS 64                      /* polls stored in one transaction ... */
+#define BATCH_ENTRIES 5000                  /* ... and entries (but at least one poll) */
+#define CHECKPOINT_BYTES ((size_t)40 << 20) /* WAL growth that starts a checkpoint job */
+
+/* CPU time of the calling thread in seconds: the store job's own cost,
+ * which bounds a first cycle however many cores parse. */
+static double thread_cpu(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Stores one poll's feed inside the batch transaction (store job). */
+static void put_poll(struct src *s)
+{
+    struct poll *p = &s->p;
+
+    if (p->rc != 0 || p->feed == NULL || p->skip)
+        return;
+    p->rc = tb_store_put_prepared(s->d->wstore, s->st.source_id, p->feed, p->prep, now_s(),
+                                  &p->stats, &p->ids, &p->nids, p->err, sizeof(p->err));
+}
+
+/* After a failed commit nothing of the batch is stored: every poll that
+ * seemed stored fails, so its validators stay and it is fetched again. */
+static void batch_failed(struct src *batch, const char *err)
+{
+    struct src *s;
+
+    for (s = batch; s != NULL; s = s->next) {
+        if (s->p.rc != 0 || s->p.feed == NULL)
+            continue;
+        s->p.rc = TB_ESTORE;
+        snprintf(s->p.err, sizeof(s->p.err), "%s", err);
+        memset(&s->p.stats, 0, sizeof(s->p.stats));
+        s->p.nids = 0;
+    }
+}
+
+/* Takes the first ready polls, at most BATCH_POLLS of them and (but at
+ * least one) BATCH_ENTRIES entries, as a list. */
+static size_t nentries(const struct src *s)
+{
+    return s->p.feed ? s->p.feed->nentries : 0;
+}
+
+static struct src *take_batch(struct daemon *d)
+{
+    struct src *head = d->ready.head, *s = head;
+    size_t n = 1, entries = nentries(s);
+
+    while (s->next != NULL && n < BATCH_POLLS && entries + nentries(s->next) <= BATCH_ENTRIES) {
+        entries += nentries(s->next);
+        s = s->next;
+        n++;
+    }
+    d->ready.head = s->next;
+    if (d->ready.head == NULL)
+        d->ready.tail = NULL;
+    s->next = NULL;
+    d->nstoring = n;
+    /* Decided here: the loop may remove a source while the job runs. */
+    for (s = head; s != NULL; s = s->next)
+        s->p.skip = s->removed && !d->stopping;
+    tb_log(TB_LOG_DEBUG, "store", "%zu polls, %zu entries in one transaction", n, entries);
+    return head;
+}
+
+/* Runs fn on every poll of the batch in one transaction of store st; a
+ * batch whose transaction cannot start runs one transaction per statement
+ * instead. */
+static int in_txn(struct tb_store *st, struct src *batch, void (*fn)(struct src *), char *err,
+                  size_t errlen)
+{
+    struct src *s, *next;
+    int txn = tb_store_begin(st, err, errlen) == 0;
+
+    if (!txn)
+        tb_log(TB_LOG_ERROR, "store", "%s", err);
+    for (s = batch; s != NULL; s = next) {
+        next = s->next;
+        fn(s);
+    }
+    return txn ? tb_store_commit(st, err, errlen) : 0;
+}
+
+/* The store job (on a thread of its own): stores the batch's feeds in one
+ * transaction of its own connection. It touches only the batch's polls;
+ * the loop leaves them alone until the job is over. */
+static void store_job(void *arg)
+{
+    struct daemon *d = arg;
+    double t0 = thread_cpu();
+    int64_t w0 = now_ms();
+    char err[512] = "";
+
+    if (in_txn(d->wstore, d->storing, put_poll, err, sizeof(err)) != 0) {
+        tb_log(TB_LOG_ERROR, "store", "%s", err);
+        batch_failed(d->storing, err);
+    }
+    d->m.store_jobs++;
+    d->m.store_cpu += thread_cpu() - t0;
+    d->m.store_wall += (double)(now_ms() - w0) / 1000;
+}
+
+/* The store job's thread: the job, then word to the loop. */
+static void store_thread(void *arg)
+{
+    struct daemon *d = arg;
+
+    store_job(d);
+    uv_async_send(&d->store_done);
+}
+
+static void kick_store(struct daemon *d);
+
+/* The checkpoint job (a thread-pool thread): copies the WAL back into the
+ * database on a connection of its own while the store job goes on. In the
+ * store job's commits it was a seventh of the job's time, and that job
+ * bounds a first cycle. */
+static void ckpt_job(uv_work_t *w)
+{
+    struct daemon *d = w->data;
+    double t0 = thread_cpu();
+    char err[512] = "";
+
+    if (tb_store_checkpoint(d->cstore, err, sizeof(err)) != 0)
+        tb_log(TB_LOG_ERROR, "store", "%s", err);
+    d->m.ckpt_jobs++;
+    d->m.ckpt_cpu += thread_cpu() - t0;
+}
+
+static void after_ckpt_job(uv_work_t *w, int status)
+{
+    struct daemon *d = w->data;
+
+    (void)status; /* the job is never cancelled */
+    d->checkpointing = 0;
+}
+
+/* Starts a checkpoint job once the WAL has grown by CHECKPOINT_BYTES since
+ * the last one started (or since it started over), unless one is running. */
+static void kick_checkpoint(struct daemon *d)
+{
+    size_t bytes = tb_store_wal_bytes(d->wstore);
+
+    if (bytes < d->ckpt_from)
+        d->ckpt_from = 0;
+    if (d->checkpointing || bytes - d->ckpt_from < CHECKPOINT_BYTES)
+        return;
+    d->ckpt_from = bytes;
+    d->checkpointing = 1;
+    d->ckpt_work.data = d;
+    if (uv_queue_work(&d->loop, &d->ckpt_work, ckpt_job, after_ckpt_job) != 0)
+        d->checkpointing = 0; /* the store's own checkpoints remain, past 100 MB of WAL */
+}
+
+/* ---------------------------------------------------------- publishing */
+
+static void on_publish(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    char err[512] = "";
+    int rc;
+
+    if (d->npending == 0)
+        return;
+    rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
+    if (rc)
+        tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
+    else
+        tb_log(TB_LOG_DEBUG, "publish", "%zu changed entries published", d->npending);
+    d->npending = 0;
+}
+
+/* Remembers stored rowids and (re)arms the debounce timer. */
+static void publish_later(struct daemon *d, const int64_t *ids, size_t n)
+{
+    uint64_t now = uv_now(&d->loop), delay = DEBOUNCE_MS;
+    int64_t *v;
+
+    if (n == 0)
+        return;
+    if (d->npending + n > d->apending) {
+        size_t a = (d->npending + n) * 2;
+
+        v = realloc(d->pending, a * sizeof(*v));
+        if (v == NULL) {
+            tb_log(TB_LOG_ERROR, "publish", "out of memory");
+            return;
+        }
+        d->pending = v;
+        d->apending = a;
+    }
+    if (d->npending == 0)
+        d->pending_since = now;
+    memcpy(d->pending + d->npending, ids, n * sizeof(*ids));
+    d->npending += n;
+    if (d->once || d->stopping)
+        return; /* published at the end */
+    if (now + delay > d->pending_since + DEBOUNCE_MAX_MS)
+        delay =
+            d->pending_since + DEBOUNCE_MAX_MS > now ? d->pending_since + DEBOUNCE_MAX_MS - now : 0;
+    uv_timer_start(&d->pub_timer, on_publish, delay, 0);
+}
+
+/* -------------------------------------------------- back on the loop */
+
+/* Back on the loop: the batch's new rowids wait to be published, and its
+ * polls' states are recorded in a second transaction: a crash between the
+ * two loses no entry (a poll whose state is older is fetched again, and
+ * dedupe finds its entries). Then the next batch goes. The states go
+ * through the store job's connection, idle until the next job starts:
+ * SQLite empties a connection's page cache whenever another connection
+ * has committed since its last transaction, so with the loop's connection
+ * writing between jobs every job read the indexes back from the file
+ * (1.7 GB of reads of the WAL in a first cycle of 5,000 sources). */
+static void after_store_job(struct daemon *d)
+{
+    struct src *batch = d->storing, *s;
+    char err[512] = "";
+
+    d->storing = NULL;
+    for (s = batch; s != NULL; s = s->next) {
+        if (s->p.nids > 0)
+            publish_later(d, s->p.ids, s->p.nids);
+    }
+    if (in_txn(d->wstore, batch, tb__daemon_finish, err, sizeof(err)) != 0)
+        tb_log(TB_LOG_ERROR, "state", "%s", err);
+    d->backlog -= d->nstoring;
+    kick_checkpoint(d);
+    tb__daemon_pump(d);
+    kick_store(d);
+}
+
+/* Starts a store job for the ready polls, unless one is running. */
+static void kick_store(struct daemon *d)
+{
+    if (d->storing != NULL || d->ready.head == NULL)
+        return;
+    d->storing = take_batch(d);
+    if (uv_thread_create(&d->store_thread, store_thread, d) != 0) {
+        store_job(d);
+        after_store_job(d);
+        return;
+    }
+    uv_ref((uv_handle_t *)&d->store_done); /* the loop lives until the job is over */
+}
+
+/* Async handle: the store job's thread is over. */
+void tb__daemon_on_store_done(uv_async_t *h)
+{
+    struct daemon *d = h->data;
+
+    if (d->storing == NULL)
+        return;
+    uv_thread_join(&d->store_thread);
+    uv_unref((uv_handle_t *)h);
+    after_store_job(d);
+}
+
+/* Check handle: once this loop iteration's I/O is handled, the polls that
+ * became ready go to the store job (or wait for the running one's end). */
+void tb__daemon_on_store(uv_check_t *h)
+{
+    kick_store(h->data);
+    uv_check_stop(h);
+}
