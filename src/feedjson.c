@@ -20,10 +20,9 @@ static int put_date(json_t *obj, const char *key, int64_t t)
 {
     char buf[32];
 
-    if (t == TB_TIME_NONE)
+    if (tb_date_format_rfc3339(t, buf, sizeof(buf)) != 0)
         return 0;
-    tb_date_format_rfc3339(t, buf, sizeof(buf));
-    return buf[0] ? put_str(obj, key, buf) : 0;
+    return put_str(obj, key, buf);
 }
 
 static int put_text(json_t *obj, const char *key, const struct tb_text *t)

@@ -6,13 +6,15 @@
 #include "tb_normalize.h"
 #include "tb_buf.h"
 #include "tb_sanitize.h"
+#include "tb_hash.h"
+#include "tb_url.h"
+#include "tb_utf8.h"
 
 #include "tb_parse.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -93,7 +95,7 @@ static CURLU *parse_http(const char *url, int *https)
     /* curl takes the scheme from the letters before the first ':', so it
      * could find http or https in nothing else: ids such as "oai:..." or
      * "tag:..." (half of what reaches here) need no parser. */
-    if (strncasecmp(url, "http:", 5) != 0 && strncasecmp(url, "https:", 6) != 0)
+    if (tb_url_kind(url) != TB_URL_HTTP)
         return NULL;
     n = strlen(url);
     while (n && isspace((unsigned char)url[n - 1]))
@@ -102,7 +104,7 @@ static CURLU *parse_http(const char *url, int *https)
     u = copy ? curl_url() : NULL;
     if (u && (curl_url_set(u, CURLUPART_URL, copy, 0) != CURLUE_OK || reparse(u) != CURLUE_OK ||
               curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-              (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))) {
+              !tb_url_scheme_allowed(scheme))) {
         curl_url_cleanup(u);
         u = NULL;
     }
@@ -627,7 +629,7 @@ static int doi_url(const struct purl *u, char *buf, size_t len)
             rc = doi_at(p, buf, len);
         /* The path is percent-decoded: bytes that are not UTF-8 (or not
          * characters XML allows) make no DOI. */
-        if (rc == 0 && !tb__parse_clean(buf, strlen(buf)))
+        if (rc == 0 && !tb_utf8_xml_clean(buf, strlen(buf)))
             rc = -ENOENT;
     }
     parts_free(&x);
@@ -739,9 +741,7 @@ static int set_ids(struct tb_feed *f, struct tb_entry *e, struct urls *m)
 static int hash_key(struct tb_feed *f, struct tb_entry *e)
 {
     const char *parts[3] = {e->title, e->summary.value, e->content.value};
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char key[5 + 2 * EVP_MAX_MD_SIZE + 1] = "hash:";
+    char key[5 + TB_SHA256_HEX] = "hash:";
     struct tb_buf b;
     int rc = 0;
 
@@ -751,16 +751,11 @@ static int hash_key(struct tb_feed *f, struct tb_entry *e)
         if (rc == 0 && i < 2)
             rc = tb_buf_add(&b, "", 1);
     }
-    if (rc == 0 && !EVP_Digest(b.data, b.len, md, &mdlen, EVP_sha256(), NULL))
-        rc = -ENOMEM;
+    if (rc == 0)
+        rc = tb_sha256_hex(b.data, b.len, key + 5);
     tb_buf_free(&b);
     if (rc)
         return rc;
-    for (unsigned int i = 0; i < mdlen; i++) {
-        key[5 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
-        key[6 + 2 * i] = "0123456789abcdef"[md[i] & 15];
-    }
-    key[5 + 2 * mdlen] = '\0';
     e->key = tb_arena_strdup(&f->arena, key);
     return e->key ? 0 : -ENOMEM;
 }
@@ -811,16 +806,6 @@ static int body_text(const struct tb_text *t, char **out)
     return *out ? 0 : -ENOMEM;
 }
 
-/* Length of the first at most max bytes of s[0..n), cut at a character. */
-static size_t utf8_cut(const char *s, size_t n, size_t max)
-{
-    if (n <= max)
-        return n;
-    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-        max--;
-    return max;
-}
-
 /* text = summary and content, the one alone when it contains the other. */
 static int set_text(struct tb_feed *f, struct tb_entry *e)
 {
@@ -846,7 +831,7 @@ static int set_text(struct tb_feed *f, struct tb_entry *e)
         rc = tb_buf_adds(&buf, b);
     if (rc == 0) {
         e->text = tb_arena_strndup(&f->arena, buf.data ? buf.data : "",
-                                   utf8_cut(buf.data, buf.len, TB_NORM_TEXT_MAX));
+                                   tb_utf8_cut(buf.data, buf.len, TB_NORM_TEXT_MAX));
         rc = e->text ? 0 : -ENOMEM;
     }
     tb_buf_free(&buf);
@@ -870,12 +855,13 @@ static int sanitize_body(struct tb_feed *f, struct tb_text *t, const char *base)
         return 0;
     }
     if (n > TB_NORM_BODY_MAX && !t->is_html) {
-        t->value = tb_arena_strndup(&f->arena, t->value, utf8_cut(t->value, n, TB_NORM_BODY_MAX));
+        t->value =
+            tb_arena_strndup(&f->arena, t->value, tb_utf8_cut(t->value, n, TB_NORM_BODY_MAX));
         return t->value ? 0 : -ENOMEM;
     }
     if (!t->is_html)
         return 0;
-    s = tb_sanitize_html(t->value, utf8_cut(t->value, n, TB_NORM_BODY_MAX), base);
+    s = tb_sanitize_html(t->value, tb_utf8_cut(t->value, n, TB_NORM_BODY_MAX), base);
     if (s == NULL)
         return -ENOMEM;
     t->value = keep(f, s);
@@ -885,7 +871,7 @@ static int sanitize_body(struct tb_feed *f, struct tb_text *t, const char *base)
 /* A title longer than TB_NORM_TITLE_MAX bytes is cut there, with an ellipsis. */
 static int cut_title(struct tb_feed *f, struct tb_entry *e, const char *title, size_t n)
 {
-    size_t keep_n = utf8_cut(title, n, TB_NORM_TITLE_MAX);
+    size_t keep_n = tb_utf8_cut(title, n, TB_NORM_TITLE_MAX);
     char *r = tb_arena_alloc(&f->arena, keep_n + 4);
 
     if (r == NULL)
@@ -923,7 +909,7 @@ static int set_title(struct tb_feed *f, struct tb_entry *e)
         if (t[i] == ' ' || t[i] == '\n')
             space = i;
         i++;
-        while (i < n && ((unsigned char)t[i] & 0xc0) == 0x80)
+        while (i < n && tb_utf8_is_cont((unsigned char)t[i]))
             i++;
         chars++;
     }
@@ -1124,7 +1110,7 @@ static void clean_links(struct tb_link **pp, struct urls *m)
 static void clean_persons(struct tb_person *p)
 {
     for (; p; p = p->next) {
-        if (p->uri && !is_http(p->uri) && strncasecmp(p->uri, "mailto:", 7) != 0)
+        if (p->uri && !is_http(p->uri) && tb_url_kind(p->uri) != TB_URL_MAILTO)
             p->uri = NULL;
     }
 }

@@ -21,122 +21,9 @@
 #include <strings.h>
 
 #include "parse_int.h"
-#include "scan_int.h"
 #include "tb_buf.h"
 #include "tb_sanitize.h"
-
-/* windows-1252 0x80..0x9F; 0 marks the five undefined bytes. */
-static const uint16_t cp1252[32] = {0x20AC, 0,      0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
-                                    0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0,      0x017D, 0,
-                                    0,      0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
-                                    0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,      0x017E, 0x0178};
-
-/*
- * Length of the UTF-8 sequence at s (n bytes available) when it is valid and
- * a character XML 1.0 allows; 0 otherwise. Overlong forms, surrogates,
- * U+FFFE/U+FFFF and C0 controls other than tab, LF and CR are refused.
- */
-static size_t xml_char_len(const unsigned char *s, size_t n)
-{
-    uint32_t cp;
-    size_t len, i;
-
-    if (s[0] < 0x80)
-        return s[0] >= 0x20 || s[0] == '\t' || s[0] == '\n' || s[0] == '\r' ? 1 : 0;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        len = 2, cp = s[0] & 0x1F;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        len = 3, cp = s[0] & 0x0F;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
-        return 0;
-    return len;
-}
-
-/* Appends code point cp as UTF-8. */
-static int put_utf8(struct tb_buf *b, uint32_t cp)
-{
-    char u[3];
-
-    if (cp < 0x80)
-        return tb_buf_add(b, (char[]){(char)cp}, 1);
-    if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        return tb_buf_add(b, u, 2);
-    }
-    u[0] = (char)(0xE0 | (cp >> 12));
-    u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    u[2] = (char)(0x80 | (cp & 0x3F));
-    return tb_buf_add(b, u, 3);
-}
-
-/*
- * Copies s into b keeping valid XML characters, reading each invalid byte as
- * windows-1252 (when `repair`) or dropping it. Returns 0 or a tb_buf error.
- */
-static int clean_utf8(struct tb_buf *b, const char *s, size_t n, int repair)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0, run = 0, k;
-    int rc = 0;
-
-    while (i < n && rc == 0) {
-        k = xml_char_len(u + i, n - i);
-        if (k > 0) {
-            i += k;
-            run += k;
-            continue;
-        }
-        rc = tb_buf_add(b, s + i - run, run);
-        run = 0;
-        if (rc == 0 && repair && u[i] >= 0xA0)
-            rc = put_utf8(b, u[i]);
-        else if (rc == 0 && repair && u[i] >= 0x80 && cp1252[u[i] - 0x80])
-            rc = put_utf8(b, cp1252[u[i] - 0x80]);
-        i++;
-    }
-    if (rc == 0)
-        rc = tb_buf_add(b, s + i - run, run);
-    return rc;
-}
-
-/* Whether s[0..n) needs no cleaning at all (the common case: no copy).
- * Printable ASCII is skipped a block at a time. */
-int tb__parse_clean(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0, k;
-
-    while (i < n) {
-        i += tb__scan_plain(s + i, n - i, TB__SCAN_C0 | TB__SCAN_HIGH, NULL, 0);
-        /* The tail shorter than a block: as the last block, overlapping. */
-        if (i < n && n >= TB__SCAN_STEP && n - i < TB__SCAN_STEP &&
-            !tb__scan_block(s + n - TB__SCAN_STEP, TB__SCAN_C0 | TB__SCAN_HIGH, NULL, 0))
-            break;
-        while (i < n && u[i] >= 0x20 && u[i] < 0x80)
-            i++;
-        if (i >= n)
-            break;
-        k = xml_char_len(u + i, n - i);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
+#include "tb_utf8.h"
 
 static int is_space(char c)
 {
@@ -152,10 +39,10 @@ char *tb__parse_str(struct tb_feed *f, const char *s, size_t n, int trim)
         s++, n--;
     while (trim && n > 0 && is_space(s[n - 1]))
         n--;
-    if (tb__parse_clean(s, n))
+    if (tb_utf8_xml_clean(s, n))
         return tb_arena_strndup(&f->arena, s, n);
     tb_buf_init(&b, n + 1);
-    if (clean_utf8(&b, s, n, 0) != 0)
+    if (tb_utf8_clean(&b, s, n, TB_UTF8_XML) != 0)
         return NULL;
     out = tb_arena_strndup(&f->arena, b.data ? b.data : "", b.len);
     tb_buf_free(&b);
@@ -523,7 +410,7 @@ static void invalid_utf8(struct tb_feed *f, const char *d, size_t len)
     size_t i = 0, k, line = 1;
 
     while (i < len) {
-        k = xml_char_len(u + i, len - i);
+        k = tb_utf8_len(d + i, len - i);
         if (k == 0 && u[i] >= 0x80) {
             tb__parse_error(f, "line %zu: invalid UTF-8 (byte 0x%02X), read as windows-1252", line,
                             u[i]);
@@ -550,7 +437,7 @@ static int decode(struct tb_feed *f, const char *d, size_t len, const char *exte
         tb_buf_init(&tmp, len * 4 + 16);
         rc = convert(&tmp, cs, d, len);
         if (rc == 0) {
-            rc = clean_utf8(b, tmp.data ? tmp.data : "", tmp.len, 0);
+            rc = tb_utf8_clean(b, tmp.data ? tmp.data : "", tmp.len, TB_UTF8_XML);
             tb_buf_free(&tmp);
             *out = b->data ? b->data : "";
             *outlen = b->len;
@@ -561,13 +448,13 @@ static int decode(struct tb_feed *f, const char *d, size_t len, const char *exte
             return rc;
         tb__parse_error(f, "unknown charset \"%s\", read as UTF-8", cs);
     }
-    if (tb__parse_clean(d, len)) {
+    if (tb_utf8_xml_clean(d, len)) {
         *out = d;
         *outlen = len;
         return 0;
     }
     invalid_utf8(f, d, len);
-    rc = clean_utf8(b, d, len, 1);
+    rc = tb_utf8_clean(b, d, len, TB_UTF8_XML | TB_UTF8_CP1252);
     *out = b->data ? b->data : "";
     *outlen = b->len;
     return rc;

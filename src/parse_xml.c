@@ -31,6 +31,7 @@
 #include "tb_log.h"
 #include "tb_buf.h"
 #include "tb_date.h"
+#include "tb_url.h"
 
 #define MAX_DEPTH 300 /* libxml2 stops at 256 without XML_PARSE_HUGE */
 
@@ -711,8 +712,7 @@ static void store(struct px *p, const char *v, int is_html)
         if (e != NULL) {
             e->id = v;
             e->id_is_permalink = p->cap_tag == T_GUID && p->cap_flag;
-            if (e->id_is_permalink &&
-                (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0))
+            if (e->id_is_permalink && tb_url_allowed(v, 0))
                 p->guid_link = v;
         } else {
             f->id = v;

@@ -69,7 +69,7 @@ static void jdate(struct jctx *j, json_t *o, const char *key, int64_t t)
 {
     char buf[TB__DATE_MAX];
 
-    if (tb_publish_rfc3339(t, buf, sizeof(buf)) == 0)
+    if (tb_date_format_rfc3339(t, buf, sizeof(buf)) == 0)
         jstr(j, o, key, buf);
 }
 

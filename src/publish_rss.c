@@ -13,21 +13,13 @@
 #define NS_CONTENT "http://purl.org/rss/1.0/modules/content/"
 #define NS_DC "http://purl.org/dc/elements/1.1/"
 
-/* <name>RFC 822 date</name>, with English names whatever the locale. */
+/* <name>RFC 822 date</name>; a date outside years 1..9999 is left out. */
 static void rss_date(struct tb__xml *x, const char *name, int64_t t)
 {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     char buf[TB__DATE_MAX];
-    time_t tt = (time_t)t;
-    struct tm tm;
 
-    if (!tb__pub_date_ok(t) || gmtime_r(&tt, &tm) == NULL)
-        return;
-    snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    tb__xml_elem(x, name, buf);
+    if (tb_date_format_rfc822(t, buf, sizeof(buf)) == 0)
+        tb__xml_elem(x, name, buf);
 }
 
 static void rss_atom_link(struct tb__xml *x, const char *rel, const char *href, const char *type)
@@ -140,7 +132,7 @@ static void rss_item(struct tb__xml *x, const struct tb_entry *e, size_t n)
     tb__xml_attr(x, "isPermaLink", "false");
     tb__xml_text(x, tb__pub_entry_id(e, n, id));
     tb__xml_end(x);
-    rss_date(x, "pubDate", tb__pub_date_ok(e->published) ? e->published : e->updated);
+    rss_date(x, "pubDate", tb_date_ok(e->published) ? e->published : e->updated);
     rss_people_and_tags(x, e);
     rss_html(x, "description", body);
     if (content->value)

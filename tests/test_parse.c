@@ -629,32 +629,6 @@ static void test_samples(void)
     }
 }
 
-/* tb__parse_clean() at every length and position, around the block size:
- * one bad byte or sequence anywhere makes the text unclean, good UTF-8,
- * tab and newline anywhere leave it clean. */
-static void test_clean_positions(void)
-{
-    static const struct {
-        const char *seq; /* planted */
-        int clean;       /* the expected answer with it in */
-    } rows[] = {{"\x01", 0}, {"\xff", 0}, {"\xc3", 0},     {"\xef\xbf\xbe", 0}, {"\xed\xa0\x80", 0},
-                {"\t", 1},   {"\n", 1},   {"\xc3\xa9", 1}, {"\xe2\x80\xa6", 1}, {"~", 1}};
-    char text[80];
-    size_t i, n, at, k;
-
-    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        k = strlen(rows[i].seq);
-        for (n = k; n <= sizeof(text); n++) {
-            for (at = 0; at + k <= n; at++) {
-                memset(text, 'a', sizeof(text));
-                memcpy(text + at, rows[i].seq, k);
-                CHECK_EQ(tb__parse_clean(text, n), rows[i].clean);
-                CHECK_EQ(tb__parse_clean(text, at), 1); /* what comes before */
-            }
-        }
-    }
-}
-
 int main(void)
 {
     test_rss20_arxiv();
@@ -668,7 +642,6 @@ int main(void)
     test_json();
     test_encodings();
     test_controls();
-    test_clean_positions();
     test_malformed();
     test_html_entities();
     test_charrefs();

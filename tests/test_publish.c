@@ -1,4 +1,5 @@
 /* Tests for the feed writers and the atomic file writer. */
+#include "tb_gzip.h"
 #include "tb_publish.h"
 
 #include <dirent.h>
@@ -173,7 +174,7 @@ static const char *save(const char *name, const char *data, size_t len)
     char err[256] = "";
 
     snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    CHECK_OK(tb_publish_write_file(tmpdir, name, data, len, 0, err, sizeof(err)));
+    CHECK_OK(tb_publish_write_file(tmpdir, name, data, len, NULL, 0, err, sizeof(err)));
     return path;
 }
 
@@ -366,7 +367,7 @@ static int year_of(int64_t t)
 {
     char buf[32];
 
-    CHECK_OK(tb_publish_rfc3339(t, buf, sizeof(buf)));
+    CHECK_OK(tb_date_format_rfc3339(t, buf, sizeof(buf)));
     return atoi(buf);
 }
 
@@ -408,16 +409,8 @@ static void test_future_dates(const struct tb_entry *entries)
 
 static void test_dates(const struct tb_entry *entries)
 {
-    char buf[32];
     struct tb_buf out;
 
-    CHECK_OK(tb_publish_rfc3339(0, buf, sizeof(buf)));
-    CHECK_STR(buf, "1970-01-01T00:00:00Z");
-    CHECK_OK(tb_publish_rfc3339(T_PUB, buf, sizeof(buf)));
-    CHECK_STR(buf, "2024-01-02T03:04:05Z");
-    CHECK_EQ(tb_publish_rfc3339(TB_TIME_NONE, buf, sizeof(buf)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(INT64_MAX, buf, sizeof(buf)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(T_PUB, buf, 10), -EINVAL);
     /* Feed updated from the newest entry date; RFC 822 in RSS. */
     tb_buf_init(&out, CAP);
     CHECK_OK(tb_publish_atom(&meta, entries, &out));
@@ -777,54 +770,6 @@ static void test_scan(void)
     }
 }
 
-/* The date formatter agrees with gmtime_r on edges, leap days and a spread
- * of values over years 1..9999, and refuses what lies outside. */
-static void test_rfc3339(void)
-{
-    static const int64_t edges[] = {0,
-                                    -1,
-                                    1,
-                                    86399,
-                                    86400,
-                                    -86400,
-                                    -86401,
-                                    951782400,
-                                    951868800,
-                                    4107542400,
-                                    -2208988800,
-                                    -12219292800,
-                                    INT64_C(-62135596800),
-                                    INT64_C(253402300799)};
-    uint64_t x = 88172645463325252u;
-    char got[32], want[80];
-    struct tm tm;
-    time_t tt;
-    int64_t t;
-
-    for (int i = 0; i < 200014; i++) {
-        if (i < (int)(sizeof(edges) / sizeof(edges[0]))) {
-            t = edges[i];
-        } else {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            t = INT64_C(-62135596800) + (int64_t)(x % UINT64_C(315537897600));
-        }
-        tt = (time_t)t;
-        CHECK(gmtime_r(&tt, &tm) != NULL);
-        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        CHECK_OK(tb_publish_rfc3339(t, got, sizeof(got)));
-        if (strcmp(got, want) != 0) {
-            CHECK_STR(got, want);
-            break;
-        }
-    }
-    CHECK_EQ(tb_publish_rfc3339(INT64_C(-62135596801), got, sizeof(got)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(INT64_C(253402300800), got, sizeof(got)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(TB_TIME_NONE, got, sizeof(got)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(0, got, 20), -EINVAL);
-    CHECK(!tb_publish_date_ok(TB_TIME_NONE) && tb_publish_date_ok(0));
-}
-
 /* JSON Feed's summary is plain text: an HTML summary loses its markup. */
 static void test_json_summary(void)
 {
@@ -873,12 +818,32 @@ static long slurp(const char *path, char *buf, size_t len)
     return n;
 }
 
+/* Whether the file at path holds exactly the n bytes at p. */
+static int same_file(const char *path, const void *p, size_t n)
+{
+    char buf[4096];
+    FILE *fp = fopen(path, "rb");
+    size_t got;
+
+    if (fp == NULL)
+        return 0;
+    got = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    return got == n && memcmp(buf, p, n) == 0;
+}
+
 static void test_write_file(void)
 {
     char err[512], path[512], got[64], sub[512];
     struct stat st;
 
-    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "first", 5, 1, err, sizeof(err)));
+    struct tb_buf gz;
+
+    /* The .gz file holds the bytes given, as given. */
+    tb_buf_init(&gz, 1024);
+    CHECK_OK(tb_gzip("first", 5, TB_GZIP_BEST, &gz));
+    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "first", 5, gz.data, gz.len, err,
+                                   sizeof(err)));
     snprintf(path, sizeof(path), "%s/a/b/feed.atom", tmpdir);
     CHECK_EQ(slurp(path, got, sizeof(got)), 5);
     CHECK(memcmp(got, "first", 5) == 0);
@@ -886,10 +851,13 @@ static void test_write_file(void)
     strcat(path, ".gz");
     CHECK_EQ(slurp(path, got, sizeof(got)), 5);
     CHECK(memcmp(got, "first", 5) == 0);
+    CHECK(same_file(path, gz.data, gz.len));
+    tb_buf_free(&gz);
     snprintf(sub, sizeof(sub), "%s/a/b", tmpdir);
     CHECK(!has_tmp(sub));
     /* Replace, then turn gzip off: the stale .gz goes. */
-    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "second!", 7, 0, err, sizeof(err)));
+    CHECK_OK(
+        tb_publish_write_file(tmpdir, "a/b/feed.atom", "second!", 7, NULL, 0, err, sizeof(err)));
     path[strlen(path) - 3] = '\0';
     CHECK_EQ(slurp(path, got, sizeof(got)), 7);
     CHECK(memcmp(got, "second!", 7) == 0);
@@ -897,7 +865,12 @@ static void test_write_file(void)
     CHECK(access(path, F_OK) != 0 && errno == ENOENT);
     CHECK(!has_tmp(sub));
     /* An empty file is fine too. */
-    CHECK_OK(tb_publish_write_file(tmpdir, "empty", "", 0, 1, err, sizeof(err)));
+    tb_buf_init(&gz, 1024);
+    CHECK_OK(tb_gzip("", 0, TB_GZIP_BEST, &gz));
+    CHECK_OK(tb_publish_write_file(tmpdir, "empty", "", 0, gz.data, gz.len, err, sizeof(err)));
+    snprintf(path, sizeof(path), "%s/empty.gz", tmpdir);
+    CHECK_EQ(slurp(path, got, sizeof(got)), 0);
+    tb_buf_free(&gz);
 }
 
 static void test_write_file_errors(void)
@@ -906,14 +879,15 @@ static void test_write_file_errors(void)
     char err[512], file[512];
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        CHECK_EQ(tb_publish_write_file(tmpdir, bad[i], "x", 1, 0, err, sizeof(err)), -EINVAL);
+        CHECK_EQ(tb_publish_write_file(tmpdir, bad[i], "x", 1, NULL, 0, err, sizeof(err)), -EINVAL);
     /* A directory that is a regular file cannot hold anything (even for root). */
     snprintf(file, sizeof(file), "%s/plainfile", tmpdir);
-    CHECK_OK(tb_publish_write_file(tmpdir, "plainfile", "x", 1, 0, err, sizeof(err)));
+    CHECK_OK(tb_publish_write_file(tmpdir, "plainfile", "x", 1, NULL, 0, err, sizeof(err)));
     err[0] = '\0';
-    CHECK_EQ(tb_publish_write_file(file, "x.atom", "x", 1, 0, err, sizeof(err)), -ENOTDIR);
+    CHECK_EQ(tb_publish_write_file(file, "x.atom", "x", 1, NULL, 0, err, sizeof(err)), -ENOTDIR);
     CHECK(strstr(err, "plainfile") != NULL);
-    CHECK_EQ(tb_publish_write_file(file, "sub/x.atom", "x", 1, 0, err, sizeof(err)), -ENOTDIR);
+    CHECK_EQ(tb_publish_write_file(file, "sub/x.atom", "x", 1, NULL, 0, err, sizeof(err)),
+             -ENOTDIR);
     CHECK(!has_tmp(tmpdir));
 }
 
@@ -926,7 +900,7 @@ static void test_clean_tmp(void)
     char path[512], err[512];
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        CHECK_OK(tb_publish_write_file(tmpdir, "c/d/keep.atom", "k", 1, 0, err, sizeof(err)));
+        CHECK_OK(tb_publish_write_file(tmpdir, "c/d/keep.atom", "k", 1, NULL, 0, err, sizeof(err)));
         snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
         FILE *fp = fopen(path, "w");
         CHECK(fp != NULL);
@@ -1186,7 +1160,6 @@ int main(void)
     test_text_escaping();
     test_attr_values();
     test_layout();
-    test_rfc3339();
     test_json_summary();
     test_write_file();
     test_write_file_errors();

@@ -8,6 +8,7 @@
  * entries reindexes in the same transaction.
  */
 #include "store_int.h"
+#include "tb_vec.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -301,19 +302,14 @@ int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[
                           const struct tb__tokens *tok)
 {
     struct tb__unindexed *v;
+    int rc;
 
     if (s->flags & TB_STORE_TEMP)
         return 0; /* indexed all at once by tb_store_sync_index() */
     assert(s->nunindexed == 0 || s->unindexed[s->nunindexed - 1].id < id);
-    if (s->nunindexed == s->aunindexed) {
-        size_t a = s->aunindexed ? 2 * s->aunindexed : 256;
-
-        v = realloc(s->unindexed, a * sizeof(*v));
-        if (v == NULL)
-            return -ENOMEM;
-        s->unindexed = v;
-        s->aunindexed = a;
-    }
+    rc = TB_VEC_RESERVE(s->unindexed, s->aunindexed, s->nunindexed + 1, TB_VEC_MAX);
+    if (rc)
+        return rc;
     v = &s->unindexed[s->nunindexed++];
     v->id = id;
     memcpy(v->col, col, sizeof(v->col));
@@ -394,23 +390,6 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
         tb__fts_enter(s, NULL);
     }
     s->nunindexed = 0;
-    return rc;
-}
-
-int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,
-                 const char *what)
-{
-    int rc = sqlite3_step(st);
-
-    *id = 0;
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        rc = tb__store_fail(s, err, errlen, what);
-    else
-        rc = 0;
-    /* Resetting ends the statement's read, so no snapshot is held open. */
-    sqlite3_reset(st);
     return rc;
 }
 
