@@ -144,6 +144,12 @@ static void do_many_large(void)
     CHECK_EQ(count_fds(), before);
 }
 
+/* Keeps the loop busy for 2.5 s (a long job on the loop thread, or a machine under load). */
+static void do_block(void)
+{
+    usleep(2500 * 1000);
+}
+
 static void do_remove(void)
 {
     CHECK_OK(tb_http_remove(srv, "/gone.atom"));
@@ -646,21 +652,166 @@ static void test_swap(void)
     free(r.body);
 }
 
+/* The value of counter `name` in /metrics (its "name value" line), or -1. */
+static long long metric(const char *name)
+{
+    struct resp r;
+    char line[128], *p;
+    long long v = -1;
+
+    if (get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r) != 200)
+        return -1;
+    snprintf(line, sizeof(line), "\n%s ", name);
+    p = strstr(r.body, line);
+    if (p != NULL)
+        v = strtoll(p + strlen(line), NULL, 10);
+    free(r.body);
+    return v;
+}
+
+/*
+ * A client on a slow link: it reads the first slow_bytes of the body chunk
+ * bytes at a time with a pause of pause_us after each, then the rest at
+ * full speed. Returns the body bytes received before the server closed.
+ */
+static size_t slow_read(size_t chunk, unsigned pause_us, size_t slow_bytes)
+{
+    static const char req[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    struct cl c;
+    char buf[65536], *end = NULL;
+    size_t body;
+    ssize_t r;
+
+    cl_open(&c, 16384);
+    CHECK_OK(cl_sends(&c, req));
+    while (c.in == NULL || (end = strstr(c.in, "\r\n\r\n")) == NULL) {
+        if (cl_fill(&c) <= 0)
+            break;
+    }
+    body = end != NULL ? c.len - (size_t)(end + 4 - c.in) : 0;
+    do {
+        if (body < slow_bytes)
+            usleep(pause_us);
+        r = recv(c.fd, buf, body < slow_bytes ? chunk : sizeof(buf), 0);
+        if (r > 0)
+            body += (size_t)r;
+    } while (r > 0);
+    cl_close(&c);
+    return body;
+}
+
+/*
+ * A slow but steady reader (250 KB/s for its first 640 KB, 2.5 s of pauses
+ * against the 1 s deadline) gets the whole body. The server's socket buffer
+ * holds megabytes on loopback, and libuv's write queue moves only when a
+ * third of it has drained: a rule watching that queue cut this client.
+ */
+static void test_slow_reader(void)
+{
+    long long stalled = metric("tributary_http_connections_stalled_total");
+    double t0 = now_s();
+    size_t got = slow_read(4096, 16000, 640 * 1024);
+
+    fprintf(stderr, "slow reader: %zu bytes in %.1f s\n", got, now_s() - t0);
+    CHECK_EQ(got, BIG);
+    CHECK_EQ(metric("tributary_http_connections_stalled_total"), stalled);
+}
+
+/*
+ * The loop is busy for 2.5 s (more than twice the deadline) while a client
+ * reads a large body steadily: the client, which took what the kernel had
+ * while it could, is not cut for the loop's delay.
+ */
+static void test_busy_loop(void)
+{
+    long long stalled = metric("tributary_http_connections_stalled_total");
+    struct cl c;
+    char buf[4096], *end;
+    size_t body;
+    ssize_t r;
+    int started = 0;
+
+    cl_open(&c, 16384);
+    CHECK_OK(cl_sends(&c, "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    while (c.in == NULL || (end = strstr(c.in, "\r\n\r\n")) == NULL) {
+        if (cl_fill(&c) <= 0)
+            break;
+    }
+    body = c.in != NULL && end != NULL ? c.len - (size_t)(end + 4 - c.in) : 0;
+    do {
+        usleep(1000);
+        r = recv(c.fd, buf, sizeof(buf), 0);
+        if (r > 0)
+            body += (size_t)r;
+        if (!started && body > BIG / 8) {
+            loop_start(do_block);
+            started = 1;
+        }
+    } while (r > 0);
+    loop_wait();
+    cl_close(&c);
+    CHECK_EQ(body, BIG);
+    CHECK_EQ(metric("tributary_http_connections_stalled_total"), stalled);
+}
+
+/*
+ * Waits until counter `name` reaches `value`: polled, with a deadline far
+ * above the one under test, so that a busy machine only makes it slower.
+ * Returns whether it did.
+ */
+static int wait_metric(const char *name, long long value)
+{
+    double t0 = now_s();
+
+    while (metric(name) < value) {
+        if (now_s() - t0 > 60)
+            return 0;
+        usleep(100 * 1000);
+    }
+    return 1;
+}
+
 /* A client that stops reading mid-response is cut after the deadline. */
 static void test_stalled_reader(void)
 {
+    long long stalled = metric("tributary_http_connections_stalled_total");
     struct cl c;
-    struct resp r;
 
     cl_open(&c, 16384);
     CHECK_OK(cl_sends(&c, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"));
-    usleep(3500 * 1000);
+    CHECK(wait_metric("tributary_http_connections_stalled_total", stalled + 1));
     CHECK(wait_closed(&c) >= 0);
     CHECK(c.len > 0 && c.len < BIG);
     cl_close(&c);
-    CHECK_EQ(get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
-    CHECK(strstr(r.body, "tributary_http_connections_stalled_total 1\n") != NULL);
-    free(r.body);
+    CHECK_EQ(metric("tributary_http_connections_stalled_total"), stalled + 1);
+}
+
+/*
+ * A client that trickles (64 bytes every 20 ms: 3.2 KB/s, under
+ * TB_HTTP_STALL_MIN_BYTES per 1 s deadline) is cut too; once the server
+ * says so, it reads what is left: the body is short.
+ */
+static void test_drip_reader(void)
+{
+    long long stalled = metric("tributary_http_connections_stalled_total");
+    const char *name = "tributary_http_connections_stalled_total";
+    double t0 = now_s();
+    struct cl c;
+    char buf[64];
+    ssize_t r = 1;
+
+    cl_open(&c, 16384);
+    CHECK_OK(cl_sends(&c, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"));
+    while (r > 0 && metric(name) == stalled && now_s() - t0 < 60) {
+        for (int i = 0; i < 10 && r > 0; i++) {
+            usleep(20 * 1000);
+            r = recv(c.fd, buf, sizeof(buf), 0);
+        }
+    }
+    CHECK_EQ(metric(name), stalled + 1);
+    CHECK(wait_closed(&c) >= 0);
+    CHECK(c.len < BIG);
+    cl_close(&c);
 }
 
 static void test_slowloris(void)
@@ -784,7 +935,10 @@ static void client(void *arg)
     test_big_pipelined();
     test_http10();
     test_swap();
+    test_slow_reader();
+    test_busy_loop();
     test_stalled_reader();
+    test_drip_reader();
     test_health_metrics();
     test_remove();
     test_no_memfd();
