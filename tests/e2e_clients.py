@@ -223,7 +223,7 @@ query = entity
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < IDLE + 200:
             if hard != resource.RLIM_INFINITY and hard < IDLE + 200:
-                self.skipTest(f"RLIMIT_NOFILE hard limit {hard} is too low")
+                tbtest.missing(f"RLIMIT_NOFILE hard limit {hard} is too low for {IDLE} clients")
             resource.setrlimit(resource.RLIMIT_NOFILE, (IDLE + 200, hard))
         evicted0 = self.metric("tributary_http_connections_evicted_total")
         socks = []
@@ -353,4 +353,4 @@ query = entity
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tbtest.main()

@@ -16,6 +16,7 @@ import unittest
 import xml.dom.minidom
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tbtest  # noqa: E402
 from tbtest import Daemon, TempDir, Upstream, free_port, http_get, run, wait_for
 
 KILLS = 30
@@ -164,14 +165,14 @@ class CrashSafety(unittest.TestCase):
 class DiskFull(unittest.TestCase):
     def setUp(self):
         if os.geteuid() != 0:
-            self.skipTest("mounting a tmpfs needs root")
+            tbtest.missing("root (to mount a small tmpfs)")
 
     def test_disk_full_then_recovery(self):
         with TempDir() as t:
             mnt = os.path.join(t, "small")
             os.mkdir(mnt)
             if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", mnt]).returncode:
-                self.skipTest("cannot mount a tmpfs here")
+                tbtest.missing("a tmpfs mount (mount -t tmpfs failed)")
             try:
                 self.run_disk_full(t, mnt)
             finally:
@@ -218,4 +219,4 @@ class DiskFull(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tbtest.main()
