@@ -102,6 +102,14 @@ def check_published(testcase, public):
     return count
 
 
+def published_since(public, t):
+    """Whether public/all.atom was (re)written at epoch time t or later."""
+    try:
+        return os.path.getmtime(os.path.join(public, "all.atom")) >= t
+    except OSError:
+        return False
+
+
 def config(t, up, port, db, public, interval="1s"):
     path = os.path.join(t, "t.ini")
     lines = ["[tributary]", f"database = {db}", f"public_dir = {public}",
@@ -146,8 +154,11 @@ class CrashSafety(unittest.TestCase):
                             for n in range(newest - WINDOW, newest)}
                 wait_for(lambda: expected <= set(stored_ids(db)), 60,
                          what="every entry still in the feeds stored")
-                wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 10)
-                time.sleep(2.5)  # one debounced publish after the last ingest
+                stored_at = time.time()
+                wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 60)
+                # One debounced publish after the last ingest: polled, not slept for.
+                wait_for(lambda: published_since(public, stored_at), 60,
+                         what="a publish after the last ingest")
                 self.assertEqual(d.stop(), 0, d.log_text()[-2000:])
             finally:
                 up.stop()
@@ -205,8 +216,8 @@ class DiskFull(unittest.TestCase):
             wait_for(lambda: expected <= set(stored_ids(db)), 60,
                      what="recovery after space returns")
             self.assertGreater(len(stored_ids(db)), before)
-            time.sleep(2.5)
-            self.assertEqual(http_get(f"http://127.0.0.1:{port}/healthz")[0], 200)
+            wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 60,
+                     what="healthy again")
             self.assertEqual(d.stop(), 0)
         finally:
             if d.alive():

@@ -209,9 +209,17 @@ def raw_exchange(port, data, timeout=10, host="127.0.0.1"):
     """Sends raw bytes to host:port and returns every byte read until the server
     closes (or timeout s pass, then what came so far). A reset or a refused write
     ends the exchange quietly: a hostile request may be cut off mid-send."""
+    return raw_exchange_ended(port, data, timeout, host)[0]
+
+
+def raw_exchange_ended(port, data, timeout=10, host="127.0.0.1"):
+    """raw_exchange(), also saying how the exchange ended: (bytes, "closed") when
+    the server closed the connection, "reset" when it reset it, "timeout" when
+    timeout s passed with the connection still open."""
     import socket
     import time
     got = bytearray()
+    ended = "timeout"
     deadline = time.monotonic() + timeout * SLOW
     with socket.create_connection((host, port), timeout=timeout * SLOW) as s:
         try:
@@ -222,12 +230,16 @@ def raw_exchange(port, data, timeout=10, host="127.0.0.1"):
             s.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 chunk = s.recv(65536)
-            except (socket.timeout, OSError):
+            except socket.timeout:
+                break
+            except OSError:
+                ended = "reset"
                 break
             if not chunk:
+                ended = "closed"
                 break
             got += chunk
-    return bytes(got)
+    return bytes(got), ended
 
 
 def wait_for(pred, timeout, step=0.2, what="condition"):

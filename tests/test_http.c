@@ -616,8 +616,10 @@ static void test_no_memfd(void)
 
 /*
  * Replace a document while a slow client is still reading it. The client
- * keeps reading (slowly) while the loop swaps, so the server never sees it
- * stall, and it checks that the swap happened mid-response.
+ * reads slowly until the loop swaps, pausing at a quarter of the body if
+ * the swap (which compresses 8 MB on the loop) has not happened yet, so
+ * the swap happens mid-response however busy the machine; the client must
+ * still get the old bytes.
  */
 static void test_swap(void)
 {
@@ -634,15 +636,18 @@ static void test_swap(void)
     cl_consume(&c, (size_t)(end - c.in) + 4);
     loop_start(do_swap);
     while (c.len < BIG) {
-        if (!swapped)
+        if (!swapped) {
             usleep(2000);
-        else if (at_swap == 0)
+            if (c.len >= BIG / 4)
+                continue;
+        } else if (at_swap == 0) {
             at_swap = c.len + 1;
+        }
         if (cl_fill(&c) <= 0)
             break;
     }
     loop_wait();
-    CHECK(at_swap > 0 && at_swap < BIG / 2);
+    CHECK(at_swap > 0 && at_swap < BIG);
     CHECK_EQ(c.len, BIG);
     CHECK(c.len == BIG && memcmp(c.in, big_old, BIG) == 0);
     cl_close(&c);
@@ -814,16 +819,21 @@ static void test_drip_reader(void)
     cl_close(&c);
 }
 
+/*
+ * A client sending its head a byte every 300 ms, for as long as it takes:
+ * the request deadline (1 s) is not extended by each byte, so the server
+ * closes the connection, and not before the deadline. Polled until then
+ * (60 s at most): a busy machine makes it later, never wrong.
+ */
 static void test_slowloris(void)
 {
     static const char head[] = "GET /all.atom HTTP/1.1\r\nHost: x\r\nX-Slow: ";
     struct cl c;
     double t0 = now_s(), waited;
-    int i;
 
     cl_open(&c, 0);
     CHECK_OK(cl_send(&c, head, sizeof(head) - 1));
-    for (i = 0; i < 10; i++) {
+    while (now_s() - t0 < 60) {
         usleep(300 * 1000);
         if (send(c.fd, "a", 1, MSG_NOSIGNAL) != 1)
             break;
@@ -831,16 +841,16 @@ static void test_slowloris(void)
     waited = wait_closed(&c);
     CHECK(waited >= 0);
     CHECK(c.len == 0);
-    /* The deadline is 1 s: dropped well before the 3 s the client would take. */
-    CHECK(now_s() - t0 < 2.5);
+    CHECK(now_s() - t0 < 60);
     CHECK(now_s() - t0 > 0.8);
     cl_close(&c);
 
-    /* An idle keep-alive connection is closed by the same deadline. */
+    /* An idle keep-alive connection is closed by the same deadline (wait_closed gives up at 20 s).
+     */
     cl_open(&c, 0);
     t0 = now_s();
     CHECK(wait_closed(&c) >= 0);
-    CHECK(now_s() - t0 < 2.5);
+    CHECK(now_s() - t0 > 0.8);
     cl_close(&c);
 }
 
@@ -883,43 +893,86 @@ static void cl_busy(struct cl *c)
     CHECK(cl_fill(c) > 0);
 }
 
+static int metric_refusals; /* metric_served() attempts the server refused (at its cap) */
+
 /*
- * At the cap, a new connection shuts down the oldest idle one and is served;
- * when every connection is busy writing, the new one is closed at once. All
- * within the 1 s deadline, before the stalled readers are cut.
+ * metric(name), polled until the server has a free place to answer (60 s at
+ * most); each refused attempt counts in metric_refusals.
  */
-static void test_conn_cap(void)
+static long long metric_served(const char *name)
 {
+    double t0 = now_s();
+    long long v;
+
+    while ((v = metric(name)) < 0 && now_s() - t0 < 60) {
+        metric_refusals++;
+        usleep(50 * 1000);
+    }
+    return v;
+}
+
+/*
+ * One round of test_conn_cap(). Returns 0 when a busy reader was cut as
+ * stalled meanwhile (the machine was too slow for the round to show
+ * anything), else 1, its checks made.
+ */
+static int conn_cap_round(void)
+{
+    static const char health[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    long long rejected = metric_served("tributary_http_connections_rejected_total");
+    long long evicted = metric_served("tributary_http_connections_evicted_total");
+    long long stalled = metric_served("tributary_http_connections_stalled_total");
     struct cl c[MAX_CONNS + 2];
     struct resp r;
-    int i;
+    int i, served, first_closed, refused, refusals = metric_refusals;
+    long long now;
 
     cl_open(&c[0], 0);
-    CHECK_OK(cl_sends(&c[0], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CHECK_OK(cl_sends(&c[0], health));
     CHECK_OK(cl_response(&c[0], &r, 0));
     free(r.body);
     for (i = 1; i < MAX_CONNS; i++)
         cl_busy(&c[i]);
     /* c[0] is the oldest idle connection: the newcomer takes its place. */
     cl_open(&c[MAX_CONNS], 0);
-    CHECK_OK(cl_sends(&c[MAX_CONNS], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
-    CHECK_OK(cl_response(&c[MAX_CONNS], &r, 0));
-    CHECK_EQ(r.status, 200);
-    free(r.body);
-    CHECK(wait_closed(&c[0]) >= 0);
+    served = cl_sends(&c[MAX_CONNS], health) == 0 && cl_response(&c[MAX_CONNS], &r, 0) == 0;
+    if (served) {
+        served = r.status == 200;
+        free(r.body);
+    }
+    first_closed = wait_closed(&c[0]) >= 0;
     cl_close(&c[MAX_CONNS]);
     cl_busy(&c[MAX_CONNS]);
     /* Now every connection is busy: the next one is refused. */
     cl_open(&c[MAX_CONNS + 1], 0);
-    CHECK(wait_closed(&c[MAX_CONNS + 1]) >= 0);
-    CHECK_EQ(c[MAX_CONNS + 1].len, 0);
+    refused = wait_closed(&c[MAX_CONNS + 1]) >= 0 && c[MAX_CONNS + 1].len == 0;
     for (i = 0; i <= MAX_CONNS + 1; i++)
         cl_close(&c[i]);
-    usleep(100 * 1000); /* let the server see the closes */
-    CHECK_EQ(get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
-    CHECK(strstr(r.body, "tributary_http_connections_rejected_total 1\n") != NULL);
-    CHECK(strstr(r.body, "tributary_http_connections_evicted_total 1\n") != NULL);
-    free(r.body);
+    if (metric_served("tributary_http_connections_stalled_total") != stalled)
+        return 0;
+    CHECK(served);
+    CHECK(first_closed);
+    CHECK(refused);
+    /* The round's one refusal, plus those of metric_served()'s own attempts. */
+    now = metric_served("tributary_http_connections_rejected_total");
+    CHECK_EQ(now, rejected + 1 + (metric_refusals - refusals));
+    CHECK_EQ(metric_served("tributary_http_connections_evicted_total"), evicted + 1);
+    return 1;
+}
+
+/*
+ * At the cap, a new connection shuts down the oldest idle one and is served;
+ * when every connection is busy writing, the new one is closed at once. A
+ * round must end before the busy readers are cut as stalled (1 s): on a
+ * machine too busy for that, the round is run again, three times at most.
+ */
+static void test_conn_cap(void)
+{
+    int round = 0;
+
+    while (round < 3 && !conn_cap_round())
+        round++;
+    CHECK(round < 3);
 }
 
 static void client(void *arg)
