@@ -879,7 +879,8 @@ static int bytes_taken(uv_os_fd_t fd, uint64_t *out)
  * opened, and the client is cut when req_timeout_ms of loop time pass
  * first. The queue alone does not show progress: it moves only when a
  * third or so of the kernel's send buffer (megabytes) has drained, which a
- * slow link takes longer than the deadline to do.
+ * slow link takes longer than the deadline to do. A kernel that does not
+ * report acknowledged bytes (before Linux 4.2) leaves connections unjudged.
  */
 static void sweep_conn(struct tb_http *h, struct conn *c, uint64_t elapsed)
 {
