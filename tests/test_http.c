@@ -760,6 +760,42 @@ static void test_busy_loop(void)
 }
 
 /*
+ * The whole machine stalls mid-response: the client stops reading (300 ms,
+ * so that a sweep sees it idle), then waits while the loop is busy for
+ * 2.5 s, then reads on. It is not cut: the late sweep counts as one 250 ms
+ * period; counting the whole delay, as the loop's clock does, would.
+ */
+static void test_machine_stall(void)
+{
+    long long stalled = metric("tributary_http_connections_stalled_total");
+    struct cl c;
+    char buf[65536], *end = NULL;
+    size_t body;
+    ssize_t r;
+
+    cl_open(&c, 16384);
+    CHECK_OK(cl_sends(&c, "GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    while (c.in == NULL || (end = strstr(c.in, "\r\n\r\n")) == NULL) {
+        if (cl_fill(&c) <= 0)
+            break;
+    }
+    body = end != NULL ? c.len - (size_t)(end + 4 - c.in) : 0;
+    do {
+        r = recv(c.fd, buf, sizeof(buf), 0);
+        body += r > 0 ? (size_t)r : 0;
+    } while (r > 0 && body < BIG / 8);
+    usleep(300 * 1000);
+    loop_call(do_block);
+    do {
+        r = recv(c.fd, buf, sizeof(buf), 0);
+        body += r > 0 ? (size_t)r : 0;
+    } while (r > 0);
+    cl_close(&c);
+    CHECK_EQ(body, BIG);
+    CHECK_EQ(metric("tributary_http_connections_stalled_total"), stalled);
+}
+
+/*
  * Waits until counter `name` reaches `value`: polled, with a deadline far
  * above the one under test, so that a busy machine only makes it slower.
  * Returns whether it did.
@@ -990,6 +1026,7 @@ static void client(void *arg)
     test_swap();
     test_slow_reader();
     test_busy_loop();
+    test_machine_stall();
     test_stalled_reader();
     test_drip_reader();
     test_health_metrics();
