@@ -682,19 +682,28 @@ static size_t simple_markup(struct san *s, const char *p, size_t n, unsigned cha
     return k + 1;
 }
 
-/* The end of the run of ASCII text bytes (not NUL, '<' or '&') from i,
- * a block at a time while none of them ends it. */
+/* The end of the run of ASCII text bytes (not '<' or '&', no C0 control
+ * but tab, newline and carriage return, which the parser drops) from i, a
+ * block at a time while none of them ends it. */
 static size_t plain_run(const char *p, size_t i, size_t len)
 {
-    i += tb__scan_plain(p + i, len - i, TB__SCAN_HIGH, "<&\0", 3);
-    for (; i < len; i++) {
-        unsigned char c = (unsigned char)p[i];
+    unsigned char c;
 
-        if (c == '<' || c == '&' || c == 0 || c >= 0x80)
+    while (i < len) {
+        i += tb__scan_plain(p + i, len - i, TB__SCAN_C0 | TB__SCAN_HIGH, "<&", 2);
+        if (i == len)
             break;
+        c = (unsigned char)p[i];
+        if (c == '<' || c == '&' || c >= 0x80 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r'))
+            break;
+        i++;
     }
     return i;
 }
+
+/* 0 sends every fragment to the parser: test_sanitize_fast compares the two
+ * paths (the fast path halves merge's instructions, contrib/bench/README.md). */
+static int fast_path = 1;
 
 /* Fast path for the common simple fragment (arXiv-style "<p>..</p>" with a
  * few inline tags and the XML entities): tokenized here and fed to the same
@@ -710,7 +719,8 @@ static int simple(struct san *s, const char *html, size_t len)
     while (i < len && s->rc == 0) {
         unsigned char c = (unsigned char)html[i];
 
-        if (c != '<' && c != '&' && c >= 0x01 && c < 0x80) {
+        if (c != '<' && c != '&' && c < 0x80 &&
+            (c >= 0x20 || c == '\t' || c == '\n' || c == '\r')) {
             i = plain_run(html, i + 1, len);
             continue;
         }
@@ -752,7 +762,7 @@ static int parse_or_copy(struct san *s, const char *html, size_t len)
     int rc;
 
     if (memchr(html, '<', len) || memchr(html, '&', len))
-        return simple(s, html, len) ? s->rc : parse(s, html, len);
+        return fast_path && simple(s, html, len) ? s->rc : parse(s, html, len);
     tb_buf_init(&plain, (size_t)INT_MAX);
     rc = tb_buf_reserve(&plain, len);
     if (rc == 0)
