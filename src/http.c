@@ -7,13 +7,9 @@
  * document while a response is still being written leaves the old bytes
  * alive until h2o disposes of that request.
  *
- * A large document's bytes (plain, then gzip) are also copied once into a
- * memfd, and a large body is sent with sendfile(2) from it once h2o has
- * written the headers: copying every body into the socket with writev was
- * most of the server's CPU time. The memfd's pages stay referenced by the
- * kernel while queued, so a swap during a send is safe there too. Whatever
- * sendfile does not take at once (a full socket buffer) goes through h2o
- * from memory as before, as do small bodies and documents without a memfd.
+ * Bodies go to h2o from memory, headers and body in one write. (A sendfile
+ * path from a memfd copy was dropped in issue 9: on the serve-daemon bench it
+ * took 19-23 us of CPU per request against h2o's 13-14; contrib/bench/README.md.)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,9 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <time.h>
@@ -44,8 +38,6 @@
 #define METRICS_CAP (1024 * 1024) /* cap on the /metrics text */
 #define SWEEP_MS 250              /* period of the stalled-reader check */
 #define FD_RESERVE 64             /* descriptors kept for the rest of the daemon */
-#define MAX_MEMFDS 128            /* documents backed by a memfd at most */
-#define SENDFILE_MIN (64 * 1024)  /* smaller bodies are copied: see send_doc() */
 
 /* One published document; freed when the last reference goes. */
 struct doc {
@@ -54,13 +46,10 @@ struct doc {
     char *path;                                      /* "/topics/x.atom" */
     size_t path_len;                                 /* strlen(path) */
     char *type;                                      /* Content-Type as given */
-    char *body;                                      /* the bytes (heap or map) */
+    char *body;                                      /* the bytes */
     size_t len;                                      /* their length */
     unsigned char *gz;                               /* gzip form, or NULL when not smaller */
     size_t gz_len;                                   /* its length */
-    int fd;                                          /* memfd: body then gz, or -1 */
-    void *map;                                       /* the memfd mapped, or NULL */
-    int *memfds;                                     /* the server's count of them */
     char etag[24];                                   /* "\"<16 hex>\"" */
     char etag_gz[28];                                /* "\"<16 hex>-gz\"" */
     char last_modified[H2O_TIMESTR_RFC1123_LEN + 1]; /* from mtime */
@@ -110,7 +99,6 @@ struct tb_http {
     int closing;                              /* tb_http_free() was called */
     int pending;                              /* handles still closing at shutdown */
     uint64_t ndocs;                           /* published documents */
-    int memfds;                               /* documents holding a memfd */
     uint64_t by_class[6];                     /* responses by status class (index 1..5) */
     uint64_t body_bytes;                      /* response body bytes handed to h2o */
     uint64_t accepted;                        /* connections accepted */
@@ -125,16 +113,8 @@ static void doc_release(struct doc *d)
 {
     if (d == NULL || --d->refs > 0)
         return;
-    if (d->fd >= 0) {
-        close(d->fd);
-        (*d->memfds)--;
-    }
-    if (d->map != NULL) {
-        munmap(d->map, d->len + d->gz_len);
-    } else {
-        free(d->body);
-        free(d->gz);
-    }
+    free(d->body);
+    free(d->gz);
     free(d);
 }
 
@@ -169,63 +149,6 @@ static int doc_gzip(struct doc *d, const void *gz, size_t gzlen)
     return 0;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p = (const char *)p + w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/*
- * From now on the bytes are read from the memfd's mapping (when h2o sends
- * what sendfile left, or over HTTP/2), and the heap copies go: a large
- * document is held once. Failing keeps the heap copies.
- */
-static void doc_map(struct doc *d)
-{
-    void *m = mmap(NULL, d->len + d->gz_len, PROT_READ, MAP_SHARED, d->fd, 0);
-
-    if (m == MAP_FAILED)
-        return;
-    free(d->body);
-    d->body = m;
-    if (d->gz != NULL) {
-        free(d->gz);
-        d->gz = (unsigned char *)m + d->len;
-    }
-    d->map = m;
-}
-
-/*
- * Copies a large body and its gzip form into a memfd for sendfile, within
- * MAX_MEMFDS descriptors (each is counted in the descriptor budget). Failing
- * is not an error: the document is then sent from memory only.
- */
-static void doc_memfd(struct tb_http *h, struct doc *d)
-{
-    if (d->len < SENDFILE_MIN || h->memfds >= MAX_MEMFDS)
-        return;
-    d->fd = memfd_create("tributary-doc", MFD_CLOEXEC);
-    if (d->fd < 0)
-        return;
-    if (write_all(d->fd, d->body, d->len) != 0 || write_all(d->fd, d->gz, d->gz_len) != 0) {
-        close(d->fd);
-        d->fd = -1;
-        return;
-    }
-    d->memfds = &h->memfds;
-    h->memfds++;
-    doc_map(d);
-}
-
 static void doc_set_meta(struct doc *d, int64_t mtime, int max_age)
 {
     uint64_t hash = tb_fnv1a(d->body, d->len);
@@ -251,14 +174,12 @@ static struct doc *doc_new(const char *path, const char *type, const void *data,
     d = calloc(1, sizeof(*d) + plen + 1 + tlen + 1);
     if (d == NULL)
         return NULL;
-    /* Apart, so that a body moved into a memfd can be freed (doc_map). */
     d->body = malloc(len + 1);
     if (d->body == NULL) {
         free(d);
         return NULL;
     }
     d->refs = 1;
-    d->fd = -1;
     d->path = (char *)(d + 1);
     memcpy(d->path, path, plen + 1);
     d->path_len = plen;
@@ -325,7 +246,6 @@ int tb_http_put_gz(struct tb_http *h, const char *path, const char *content_type
         return rc;
     }
     doc_set_meta(d, mtime, max_age);
-    doc_memfd(h, d);
     slot = doc_slot(h, d->path, d->path_len);
     if (*slot != NULL) {
         d->next = (*slot)->next;
@@ -517,9 +437,6 @@ static void send_text(struct tb_http *h, h2o_req_t *req, int status, const char 
 struct sender {
     h2o_generator_t super; /* first: h2o passes it back */
     struct doc *d;         /* the document, referenced */
-    const char *mem;       /* the body (plain or gzip form) in memory */
-    off_t off;             /* offset of mem[0] in d->fd */
-    size_t len;            /* body length */
 };
 
 static void sender_dispose(void *p)
@@ -527,44 +444,12 @@ static void sender_dispose(void *p)
     doc_release(((struct sender *)p)->d);
 }
 
-/* Socket of the request's connection, or -1. */
-static int req_fd(h2o_req_t *req)
-{
-    return h2o_socket_get_fd(req->conn->callbacks->get_socket(req->conn));
-}
-
-/* Nothing to stop: the pool drops the reference when h2o disposes of the request. */
-static void sender_stop(h2o_generator_t *g, h2o_req_t *req)
+/* Nothing to stop or to proceed with (the body is sent at once): the pool
+ * drops the reference when h2o disposes of the request. */
+static void sender_noop(h2o_generator_t *g, h2o_req_t *req)
 {
     (void)g;
     (void)req;
-}
-
-/*
- * Called once h2o has written the headers (its write queue is empty, so
- * bytes written to the socket now follow them). sendfile takes what the
- * socket buffer has room for; h2o sends the rest from memory and then
- * finishes the response.
- */
-static void sender_proceed(h2o_generator_t *g, h2o_req_t *req)
-{
-    struct sender *s = (struct sender *)g;
-    int sock = req_fd(req);
-    off_t off = s->off;
-    size_t done = 0;
-    h2o_iovec_t rest;
-
-    while (sock >= 0 && done < s->len) {
-        ssize_t n = sendfile(sock, s->d->fd, &off, s->len - done);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; /* EAGAIN: a full socket buffer; or an error h2o will meet */
-        done += (size_t)n;
-    }
-    rest = h2o_iovec_init(s->mem + done, s->len - done);
-    h2o_send(req, &rest, rest.len > 0, H2O_SEND_STATE_FINAL);
 }
 
 static struct sender *new_sender(h2o_req_t *req, struct doc *d)
@@ -572,8 +457,8 @@ static struct sender *new_sender(h2o_req_t *req, struct doc *d)
     struct sender *s = h2o_mem_alloc_shared(&req->pool, sizeof(*s), sender_dispose);
 
     memset(s, 0, sizeof(*s));
-    s->super.proceed = sender_proceed;
-    s->super.stop = sender_stop;
+    s->super.proceed = sender_noop;
+    s->super.stop = sender_noop;
     s->d = d;
     d->refs++;
     return s;
@@ -600,33 +485,22 @@ static void send_doc(struct tb_http *h, h2o_req_t *req, struct doc *d)
                     ? etag_matches(inm, d)
                     : not_modified_since(req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE), d);
     struct sender *s = new_sender(req, d);
+    h2o_iovec_t body = gz ? h2o_iovec_init(d->gz, d->gz_len) : h2o_iovec_init(d->body, d->len);
 
-    s->mem = gz ? (const char *)d->gz : d->body;
-    s->off = gz ? (off_t)d->len : 0;
-    s->len = fresh ? 0 : gz ? d->gz_len : d->len;
+    if (fresh)
+        body.len = 0;
     req->res.status = fresh ? 304 : 200;
     req->res.reason = fresh ? "Not Modified" : "OK";
     doc_headers(req, d, gz, fresh);
     count_status(h, req->res.status);
-    req->res.content_length = s->len;
+    req->res.content_length = body.len;
     h2o_start_response(req, &s->super);
-    if (is_head(req) || s->len == 0) {
+    if (is_head(req) || body.len == 0) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
         return;
     }
-    h->body_bytes += s->len;
-    /*
-     * A large body goes with sendfile (HTTP/1 only): headers alone first,
-     * then sender_proceed() follows with the body. A body under one 64 KB
-     * loopback segment leaves with the headers in one writev, which costs
-     * less than the copy saved (measured: 27 KB took 20% more CPU with
-     * sendfile, 105 KB 20% less).
-     */
-    if (d->fd >= 0 && s->len >= SENDFILE_MIN && req->version < 0x200) {
-        h2o_send(req, NULL, 0, H2O_SEND_STATE_IN_PROGRESS);
-        return;
-    }
-    h2o_send(req, &(h2o_iovec_t){(char *)s->mem, s->len}, 1, H2O_SEND_STATE_FINAL);
+    h->body_bytes += body.len;
+    h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
 static void send_health(struct tb_http *h, h2o_req_t *req)
@@ -832,7 +706,7 @@ static void on_accept(uv_stream_t *listener, int status)
     else
         h->oldest = c;
     h->conns = c;
-    /* The headers and a sendfile body are two writes: Nagle would hold the body's tail. */
+    /* A body larger than the socket buffer leaves in several writes: Nagle would hold its tail. */
     uv_tcp_nodelay(&c->tcp, 1);
     h2o_accept(&h->accept, h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed));
 }
@@ -863,9 +737,8 @@ struct tcp_info_acked {
 _Static_assert(offsetof(struct tcp_info_acked, bytes_acked) == 120, "linux/tcp.h's layout");
 
 /*
- * Bytes of the connection the client has taken (acknowledged by its TCP),
- * whether they left through libuv's queue or sendfile. Returns 0, or -1
- * when the kernel does not say.
+ * Bytes of the connection the client has taken (acknowledged by its TCP).
+ * Returns 0, or -1 when the kernel does not say.
  */
 static int bytes_taken(uv_os_fd_t fd, uint64_t *out)
 {
@@ -956,15 +829,14 @@ static void free_owner(uv_handle_t *handle)
 }
 
 /*
- * Each connection holds a descriptor, and so may each large document (its
- * memfd): a soft RLIMIT_NOFILE below max_conns (1024 is a common default)
- * would make accept() fail before the cap is reached. Raises the soft limit
- * as far as the hard one allows, else lowers the cap to fit.
+ * Each connection holds a descriptor: a soft RLIMIT_NOFILE below max_conns (1024 is a common
+ * default) would make accept() fail before the cap is reached. Raises the soft limit as far as the
+ * hard one allows, else lowers the cap to fit.
  */
 static void fit_fd_limit(struct tb_http *h)
 {
     struct rlimit rl;
-    rlim_t want = (rlim_t)h->max_conns + FD_RESERVE + MAX_MEMFDS;
+    rlim_t want = (rlim_t)h->max_conns + FD_RESERVE;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
         return;
@@ -972,9 +844,7 @@ static void fit_fd_limit(struct tb_http *h)
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < want)
-        h->max_conns = rl.rlim_cur > 2 * FD_RESERVE + MAX_MEMFDS
-                           ? (int)(rl.rlim_cur - FD_RESERVE - MAX_MEMFDS)
-                           : FD_RESERVE;
+        h->max_conns = rl.rlim_cur > 2 * FD_RESERVE ? (int)(rl.rlim_cur - FD_RESERVE) : FD_RESERVE;
 }
 
 static int parse_listen(const char *s, struct sockaddr_storage *ss)

@@ -3,7 +3,6 @@
  * thread talks to it over plain sockets. Calls into the server from the
  * client thread go through loop_call(), which runs them on the loop.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -13,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,26 +86,6 @@ static void do_swap(void)
     swapped = 1;
 }
 
-/*
- * Publishes /nofd.bin with no descriptor left (the soft RLIMIT_NOFILE at the
- * lowest free one), so that no memfd can back it: it is served from memory.
- */
-static void do_put_without_fd(void)
-{
-    struct rlimit saved, rl;
-    int lowest = dup(0);
-
-    CHECK(lowest >= 0);
-    close(lowest);
-    CHECK_OK(getrlimit(RLIMIT_NOFILE, &saved));
-    rl = saved;
-    rl.rlim_cur = (rlim_t)lowest;
-    CHECK_OK(setrlimit(RLIMIT_NOFILE, &rl));
-    CHECK_EQ(dup(0), -1);
-    CHECK_OK(tb_http_put(srv, "/nofd.bin", "application/octet-stream", big_new, BIG, MTIME, 0));
-    CHECK_OK(setrlimit(RLIMIT_NOFILE, &saved));
-}
-
 /* Gzip forms given to tb_http_put_gz(), each with a marker in the header's
  * MTIME field that the server's own compression would never write. */
 static struct tb_buf pre_small, pre_big;
@@ -139,43 +117,6 @@ static void do_remove_gz(void)
     CHECK_OK(tb_http_remove(srv, "/pre.atom"));
     CHECK_OK(tb_http_remove(srv, "/pre.bin"));
     CHECK_OK(tb_http_remove(srv, "/pre.tiny"));
-}
-
-static int count_fds(void)
-{
-    DIR *dir = opendir("/proc/self/fd");
-    int n = 0;
-
-    CHECK(dir != NULL);
-    while (dir != NULL && readdir(dir) != NULL)
-        n++;
-    if (dir != NULL)
-        closedir(dir);
-    return n;
-}
-
-/*
- * Large documents hold one descriptor each, 128 at most (/big.bin and
- * /text.bin hold two already); replacing or removing them closes it
- * (nothing is being sent from them here).
- */
-static void do_many_large(void)
-{
-    int before = count_fds(), i;
-    char path[32];
-
-    for (i = 0; i < 130; i++) {
-        snprintf(path, sizeof(path), "/many/%d", i);
-        CHECK_OK(tb_http_put(srv, path, "text/plain", big_old, 64 * 1024, MTIME, 0));
-    }
-    CHECK_EQ(count_fds(), before + 126);
-    CHECK_OK(tb_http_put(srv, "/many/0", "text/plain", big_old, 64 * 1024 - 1, MTIME, 0));
-    CHECK_EQ(count_fds(), before + 125);
-    for (i = 0; i < 130; i++) {
-        snprintf(path, sizeof(path), "/many/%d", i);
-        CHECK_OK(tb_http_remove(srv, path));
-    }
-    CHECK_EQ(count_fds(), before);
 }
 
 /* Keeps the loop busy for 2.5 s (a long job on the loop thread, or a machine under load). */
@@ -577,10 +518,8 @@ static void test_pipelining(void)
 }
 
 /*
- * Bodies larger than the socket buffer (the part sendfile does not take
- * goes through h2o), back to back on one connection through a small
- * receive buffer, then a large gzip form, which follows the body in the
- * memfd.
+ * Bodies larger than the socket buffer, back to back on one connection
+ * through a small receive buffer, then a large gzip form.
  */
 static void test_big_pipelined(void)
 {
@@ -619,8 +558,8 @@ static void test_big_pipelined(void)
     cl_close(&c);
 }
 
-/* A gzip form given to tb_http_put_gz() is served byte for byte (small from
- * memory, large from the memfd); the plain body stays the body given. */
+/* A gzip form given to tb_http_put_gz() is served byte for byte (small and
+ * large); the plain body stays the body given. */
 static void test_given_gzip(void)
 {
     struct resp r;
@@ -664,18 +603,6 @@ static void test_http10(void)
     CHECK(wait_closed(&c) >= 0);
     CHECK_EQ(c.len, 0);
     cl_close(&c);
-}
-
-/* A document published when no memfd could be made is sent from memory. */
-static void test_no_memfd(void)
-{
-    struct resp r;
-
-    loop_call(do_many_large);
-    loop_call(do_put_without_fd);
-    CHECK_EQ(get("GET /nofd.bin HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
-    CHECK(r.body_len == BIG && memcmp(r.body, big_new, BIG) == 0);
-    free(r.body);
 }
 
 /*
@@ -1096,7 +1023,6 @@ static void client(void *arg)
     test_drip_reader();
     test_health_metrics();
     test_remove();
-    test_no_memfd();
     test_conn_cap();
     test_slowloris();
 
