@@ -87,17 +87,6 @@ struct tb_store_prep;
 TB_NODISCARD int tb_store_prepare(struct tb_feed *f, struct tb_store_prep **out);
 
 /**
- * tb_store_prepare() that also records each entry's full-text tokens with
- * s's tokenizer, so that s (opened for writing) indexes the entries it
- * inserts from this prep without tokenizing them. For the thread that
- * parsed f while s works on its own thread: reads only what
- * tb_store_open() set up. The tokens live in f's arena (about the size of
- * the indexed text). Errors: -ENOMEM (*out is then NULL).
- */
-TB_NODISCARD int tb_store_prepare_indexed(const struct tb_store *s, struct tb_feed *f,
-                                          struct tb_store_prep **out);
-
-/**
  * tb_store_put_feed() for a feed whose entries tb_store_prepare() prepared
  * (prep made for another feed, or a feed changed since, gives -EINVAL).
  */

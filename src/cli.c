@@ -273,10 +273,10 @@ static void load_source(struct job *j, int64_t now, const struct sink *to)
         j->rc = tb_norm_feed_opts(j->feed, (to && to->dd) ? TB_NORM_NO_TEXT : 0);
     if (j->rc == 0)
         j->rc = set_origin(j);
-    /* The per-entry derived work (JSON, hashing, full-text tokens) is done
+    /* The per-entry derived work (JSON, hashing) is done
      * here, on a worker, so the main thread only runs SQL or the dedupe. */
     if (j->rc == 0 && to != NULL && to->st != NULL)
-        j->rc = tb_store_prepare_indexed(to->st, j->feed, &j->prep);
+        j->rc = tb_store_prepare(j->feed, &j->prep);
     if (j->rc == 0 && to != NULL && to->dd != NULL)
         j->rc = j->once ? tb_dedupe_prepare_once(j->feed, &j->dprep)
                         : tb_dedupe_prepare(j->feed, &j->dprep);

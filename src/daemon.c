@@ -7,8 +7,8 @@
  * simple (a removed source closes its timer, a new one starts its own).
  *
  * A poll: timer -> wait for a slot -> tb_fetcher_add (stored ETag /
- * Last-Modified) -> on 200 parse + normalize + tb_store_prepare_indexed
- * (derived columns and FTS tokens) on libuv's thread pool (the parser is
+ * Last-Modified) -> on 200 parse + normalize + tb_store_prepare
+ * (derived columns) on libuv's thread pool (the parser is
  * pure) -> ready queue -> store job -> state row
  * (tb_source_after_fetch). The store job runs on a thread of its own (one
  * per job, one job at a time) with its own database connection, at a

@@ -225,7 +225,7 @@ static void parse_work(uv_work_t *w)
     if (p->rc == 0)
         p->rc = tb_norm_feed(p->feed);
     if (p->rc == 0)
-        p->rc = tb_store_prepare_indexed(s->d->wstore, p->feed, &p->prep);
+        p->rc = tb_store_prepare(p->feed, &p->prep);
     if (p->rc)
         snprintf(p->err, sizeof(p->err), "parse: %s", err[0] ? err : tb_strerror(p->rc));
 }

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../src/store/store_int.h" /* tb__fts_replayed() */
 
 #define S(f, x) tb_arena_strdup(&(f)->arena, (x))
 
@@ -960,12 +959,11 @@ static void test_batch_index(void)
     rm_db("bi.db");
 }
 
-/* A batch of 600 new entries through tb_store_prepare_indexed(): their
- * tokens, recorded with the prep, go into the index, which then equals what
- * SQLite's own tokenizer makes of the table's text (integrity-check
- * tokenizes it afresh): stemming, folded diacritics, empty and missing
- * columns, and an entry rewritten within the batch (indexed from the
- * table). */
+/* A batch of 600 new entries, indexed at the commit with the text they were
+ * inserted with: the index equals what SQLite's tokenizer makes of the
+ * table's text (integrity-check tokenizes it afresh): stemming, folded
+ * diacritics, empty and missing columns, and an entry rewritten within the
+ * batch (indexed from the table). */
 static void test_batch_tokens(void)
 {
     static const char *const words[] = {
@@ -977,7 +975,6 @@ static void test_batch_tokens(void)
     struct tb_entry *e;
     char key[32], title[64];
     int64_t a = source(s, "a");
-    size_t before = tb__fts_replayed(s);
     int i;
 
     for (i = 0; i < 600; i++) {
@@ -988,15 +985,12 @@ static void test_batch_tokens(void)
         if (i % 3 == 0)
             e->authors = person(f, "Zoë Dvořák", NULL, NULL, NULL);
     }
-    CHECK_OK(tb_store_prepare_indexed(s, f, &prep));
+    CHECK_OK(tb_store_prepare(f, &prep));
     CHECK_OK(tb_store_begin(s, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_store_put_prepared(s, a, f, prep, 5, &st, NULL, NULL, errbuf, sizeof(errbuf)));
     CHECK_EQ(st.added, 599);
     CHECK_EQ(st.updated, 1);
     CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
-    /* All but k7's: 598 titles, 499 texts (not the NULL ones; the empty
-     * ones too), 200 authors. */
-    CHECK_EQ(tb__fts_replayed(s) - before, 598 + 499 + 200);
     CHECK(fts_ok(s));
     CHECK_EQ(count_matches(s, "cafe"), 100);
     CHECK_EQ(count_matches(s, "run"), 199); /* k7 (i = 7) lost its text */
@@ -1010,58 +1004,6 @@ static void test_batch_tokens(void)
     CHECK(fk_ok(s));
     tb_store_close(s);
     rm_db("bt.db");
-}
-
-/* Stores a three-entry feed as source `name` (new entries) in one batch,
- * prepared with or without tokens; with `tamper`, the first recorded token
- * is altered before the commit. Whether the index then checks out. */
-static int put_pair(struct tb_store *s, const char *name, int indexed, int tamper)
-{
-    struct tb_feed *f = tb_feed_new();
-    struct tb_store_prep *prep = NULL;
-    int64_t a = source(s, name);
-    struct tb__tokens *t;
-    struct tb_entry *e;
-
-    e = add(f, "p0", NULL, "");
-    e->title = NULL; /* no token at all, before any other */
-    add(f, "p1", NULL, "Zebras running")->text = S(f, "striped horses");
-    add(f, "p2", NULL, "Otters")->authors = person(f, "Ana", NULL, NULL, NULL);
-    if (indexed)
-        CHECK_OK(tb_store_prepare_indexed(s, f, &prep));
-    else
-        CHECK_OK(tb_store_prepare(f, &prep));
-    t = &prep->rows[1].tok;
-    CHECK_EQ(t->ok, indexed);
-    if (tamper && t->ok && t->off[1] > 3) {
-        /* "zebra" (not "Zebra"'s own bytes) after 3 one-byte varints. */
-        CHECK_EQ(t->buf[3], 'z');
-        t->buf[3] = 'q';
-    }
-    CHECK_OK(tb_store_begin(s, errbuf, sizeof(errbuf)));
-    CHECK_OK(tb_store_put_prepared(s, a, f, prep, 5, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
-    CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
-    tb_feed_free(f);
-    return fts_ok(s);
-}
-
-/* Replay is what builds the index: an unprepared entry is tokenized by the
- * writer (nothing replayed), a prepared one replays its 4 columns, and a
- * wrong recorded token makes the index disagree with the table. */
-static void test_tokens_replayed(void)
-{
-    struct tb_store *s = open_db("tr.db", 0);
-    size_t before = tb__fts_replayed(s);
-
-    CHECK(put_pair(s, "plain", 0, 0));
-    CHECK_EQ(tb__fts_replayed(s), before);
-    CHECK(put_pair(s, "recorded", 1, 0));
-    CHECK_EQ(tb__fts_replayed(s) - before, 6); /* 2 titles, 3 texts (one ""), 1 authors */
-    CHECK_EQ(count_matches(s, "zebra AND run AND horse"), 2);
-    CHECK_EQ(count_matches(s, "ana"), 2);
-    CHECK(!put_pair(s, "tampered", 1, 1));
-    tb_store_close(s);
-    rm_db("tr.db");
 }
 
 static size_t read_seed(char titles[][256], char abstracts[][4096], size_t max)
@@ -1231,7 +1173,6 @@ int main(void)
     test_batch();
     test_batch_index();
     test_batch_tokens();
-    test_tokens_replayed();
     test_bulk();
     test_large_savepoint();
     test_old_page_size();

@@ -298,8 +298,7 @@ static struct tb__unindexed *pending(const struct tb_store *s, int64_t id)
     return NULL;
 }
 
-int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[4],
-                          const struct tb__tokens *tok)
+int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[4])
 {
     struct tb__unindexed *v;
     int rc;
@@ -313,7 +312,6 @@ int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[
     v = &s->unindexed[s->nunindexed++];
     v->id = id;
     memcpy(v->col, col, sizeof(v->col));
-    v->tok = tok;
     v->reread = 0;
     return 0;
 }
@@ -384,10 +382,7 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
 
     for (i = 0; rc == 0 && i < s->nunindexed; i++) {
         u = &s->unindexed[i];
-        /* A rewritten entry's text is the table's, not what was recorded. */
-        tb__fts_enter(s, u->reread ? NULL : u->tok);
         rc = index_new(s, u, err, errlen);
-        tb__fts_enter(s, NULL);
     }
     s->nunindexed = 0;
     return rc;
@@ -582,11 +577,6 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
         rc = tb__store_fail(s, err, errlen, path);
     if (rc == 0)
         rc = configure(s, err, errlen);
-    /* Before the FTS table is first used, which migrating may do. */
-    if (rc == 0 && !(flags & (TB_STORE_TEMP | TB_STORE_READER)))
-        rc = tb__fts_open(s);
-    if (rc == TB_ESTORE)
-        rc = tb__store_fail(s, err, errlen, "full-text tokenizer");
     if (rc == 0)
         rc = migrate(s, err, errlen);
     /* A throwaway database indexes its text once, when a topic query first
@@ -615,7 +605,6 @@ void tb_store_close(struct tb_store *s)
     for (i = 0; i < TB__ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
-    tb__fts_free(s);
     free(s->unindexed);
     free(s);
 }

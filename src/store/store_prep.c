@@ -2,8 +2,8 @@
  * The columns of an entry that are derived rather than copied: the JSON list
  * columns, the plain name and term lists FTS indexes, and the change hash.
  * Computed from the feed alone, so `merge` does it on its parsing threads
- * while the main thread runs the store's SQL; the daemon's parsing threads
- * also record the entries' full-text tokens here (store_fts.c).
+ * while the main thread runs the store's SQL, and the daemon on the threads
+ * that parse.
  */
 #include "store_int.h"
 #include "tb_hash.h"
@@ -16,10 +16,9 @@
 
 /* What one prepare needs: the arena, a scratch buffer and a hashing context. */
 struct prep_ctx {
-    struct tb_arena *a;       /* where the columns go */
-    struct tb_buf b;          /* scratch for one column */
-    struct tb_sha256 h;       /* reused for every entry */
-    struct tb__recorder *rec; /* records the FTS tokens, or NULL */
+    struct tb_arena *a; /* where the columns go */
+    struct tb_buf b;    /* scratch for one column */
+    struct tb_sha256 h; /* reused for every entry */
 };
 
 static int hash_entry(struct prep_ctx *x, const struct tb_entry *e, struct tb__row *r)
@@ -61,18 +60,10 @@ static int make_row(struct prep_ctx *x, const struct tb_entry *e, struct tb__row
     rc = rc ? rc : keep(x, tb__json_people(&x->b, e->contributors), &r->contributors_json);
     rc = rc ? rc : keep(x, tb__json_categories(&x->b, e->categories), &r->categories_json);
     rc = rc ? rc : keep(x, tb__json_links(&x->b, e->links), &r->links_json);
-    rc = rc ? rc : hash_entry(x, e, r);
-    if (rc == 0 && x->rec != NULL) {
-        /* The texts tb_store_put_prepared() inserts, so replay finds them. */
-        const char *const col[4] = {e->title, e->text, r->authors, r->categories};
-
-        rc = tb__fts_record(x->rec, x->a, col, &r->tok);
-    }
-    return rc;
+    return rc ? rc : hash_entry(x, e, r);
 }
 
-int tb__store_prepare(struct tb_arena *a, const struct tb_store *s, const struct tb_feed *f,
-                      struct tb_store_prep **out)
+int tb__store_prepare(struct tb_arena *a, const struct tb_feed *f, struct tb_store_prep **out)
 {
     struct prep_ctx x = {.a = a};
     struct tb_store_prep *p = tb_arena_alloc(a, sizeof(*p));
@@ -84,8 +75,6 @@ int tb__store_prepare(struct tb_arena *a, const struct tb_store *s, const struct
     tb_buf_init(&x.b, COL_CAP);
     if (p == NULL)
         rc = -ENOMEM;
-    if (rc == 0 && s != NULL)
-        rc = tb__fts_recorder_new(s, &x.rec);
     if (rc == 0) {
         p->feed = f;
         p->n = f->nentries;
@@ -96,7 +85,6 @@ int tb__store_prepare(struct tb_arena *a, const struct tb_store *s, const struct
         rc = make_row(&x, e, &p->rows[i++]);
     if (rc == 0 && (e != NULL || i != p->n))
         rc = -EINVAL; /* nentries does not count the list */
-    tb__fts_recorder_free(x.rec);
     tb_sha256_free(&x.h);
     tb_buf_free(&x.b);
     if (rc == 0)
@@ -106,11 +94,5 @@ int tb__store_prepare(struct tb_arena *a, const struct tb_store *s, const struct
 
 int tb_store_prepare(struct tb_feed *f, struct tb_store_prep **out)
 {
-    return tb__store_prepare(&f->arena, NULL, f, out);
-}
-
-int tb_store_prepare_indexed(const struct tb_store *s, struct tb_feed *f,
-                             struct tb_store_prep **out)
-{
-    return tb__store_prepare(&f->arena, s, f, out);
+    return tb__store_prepare(&f->arena, f, out);
 }

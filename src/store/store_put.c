@@ -195,7 +195,7 @@ static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb
     if (rc != SQLITE_OK)
         return tb__store_fail(p->s, p->err, p->errlen, "insert entry");
     id = sqlite3_last_insert_rowid(p->s->db);
-    rc = tb__store_index_later(p->s, id, cols, &r->tok);
+    rc = tb__store_index_later(p->s, id, cols);
     rc = rc ? rc : link_source(p, id, e->key);
     p->st.added++;
     return rc ? rc : push_id(p, id);
@@ -377,7 +377,7 @@ int tb_store_put_feed(struct tb_store *s, int64_t source_id, const struct tb_fee
     int rc;
 
     tb_arena_init(&a);
-    rc = tb__store_prepare(&a, NULL, f, &prep);
+    rc = tb__store_prepare(&a, f, &prep);
     if (rc != 0) {
         snprintf(err, errlen, "preparing entries: %s", tb_strerror(rc));
         if (new_ids != NULL) {
