@@ -3,7 +3,6 @@
  * cleaning, an xmlTextWriter on a tb_buf) and the Atom 1.0 writer.
  */
 #include "publish_int.h"
-#include "scan_int.h"
 #include "tb_utf8.h"
 
 #include <errno.h>
@@ -16,7 +15,6 @@
 #include <time.h>
 
 #define ATOM_NS "http://www.w3.org/2005/Atom"
-#define ESCAPE_CHUNK 16384 /* bytes of text escaped at a time */
 
 int64_t tb__pub_feed_updated(const struct tb_publish_meta *m, const struct tb_entry *entries)
 {
@@ -111,8 +109,6 @@ int tb__xml_open(struct tb__xml *x, struct tb_buf *out)
     x->out = out;
     x->start = out->len;
     tb_buf_init(&x->scratch, out->cap);
-    /* Holds at most 6 times (for "&quot;") ESCAPE_CHUNK bytes. */
-    tb_buf_init(&x->escaped, SIZE_MAX / 2);
     ob = xmlOutputBufferCreateIO(xml_write, NULL, x, NULL);
     if (ob == NULL)
         return -ENOMEM;
@@ -174,7 +170,6 @@ int tb__xml_close(struct tb__xml *x)
     x->w = NULL;
     tb__xml_fail(x, x->bufrc);
     tb_buf_free(&x->scratch);
-    tb_buf_free(&x->escaped);
     if (x->rc && x->out->data && x->out->len >= x->start) {
         /* Take back the partial document; the caller's earlier bytes stay.
          * A streamed document the caller has drained is past taking back. */
@@ -215,41 +210,13 @@ void tb__xml_end(struct tb__xml *x)
     x->nl = 1;
 }
 
-/* Whether s is printable ASCII that attribute escaping leaves as it is
- * (no '<', '>', '&', '"'; tab, newline and carriage return become
- * character references), and so clean too. */
-static int attr_verbatim(const char *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&' || c == '"')
-            return 0;
-    }
-    return 1;
-}
-
 void tb__xml_attr(struct tb__xml *x, const char *name, const char *value)
 {
     const char *v;
-    size_t n;
     int rc;
 
     if (x->rc || value == NULL)
         return;
-    /* Most values (rel, type, URLs, terms) need no escaping: written raw
-     * between the writer's own start and end of the attribute, they come
-     * out as WriteAttribute would write them, without its serializer. */
-    n = strlen(value);
-    if (n <= INT_MAX && attr_verbatim(value, n)) {
-        if (xmlTextWriterStartAttribute(x->w, BAD_CAST name) < 0 ||
-            xmlTextWriterWriteRawLen(x->w, BAD_CAST value, (int)n) < 0 ||
-            xmlTextWriterEndAttribute(x->w) < 0)
-            tb__xml_fail(x, -EIO);
-        return;
-    }
     rc = tb__pub_clean(value, &x->scratch, &v);
     if (rc)
         tb__xml_fail(x, rc);
@@ -257,84 +224,20 @@ void tb__xml_attr(struct tb__xml *x, const char *name, const char *value)
         tb__xml_fail(x, -EIO);
 }
 
-/* What libxml2's escaping of element text (xmlEncodeSpecialChars, which
- * xmlTextWriterWriteString applies) makes of each byte, or NULL. */
-static const char *const text_escapes[256] = {
-    ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;", ['\r'] = "&#13;",
-};
-
-/* How many of the n bytes of s come before the first one text_escapes
- * replaces (n when none). */
-static size_t unescaped_run(const char *s, size_t n)
-{
-    size_t i = tb__scan_plain(s, n, 0, "<>&\"\r", 5);
-
-    while (i < n && text_escapes[(unsigned char)s[i]] == NULL)
-        i++;
-    return i;
-}
-
-/* Escapes the n bytes of s as xmlEncodeSpecialChars() would, into buf.
- * Returns 0 or buf's error. */
-static int escape_text(const char *s, size_t n, struct tb_buf *buf)
-{
-    size_t i = 0, run;
-    int rc = 0;
-
-    tb_buf_reset(buf);
-    while (rc == 0 && i < n) {
-        run = unescaped_run(s + i, n - i);
-        rc = tb_buf_add(buf, s + i, run);
-        i += run;
-        if (rc == 0 && i < n)
-            rc = tb_buf_adds(buf, text_escapes[(unsigned char)s[i++]]);
-    }
-    return rc;
-}
-
-/* Writes the n bytes of v, escaped, a bounded piece at a time. */
-static void write_escaped(struct tb__xml *x, const char *v, size_t n)
-{
-    size_t len;
-    int rc;
-
-    for (; x->rc == 0 && n > 0; v += len, n -= len) {
-        len = n < ESCAPE_CHUNK ? n : ESCAPE_CHUNK;
-        rc = escape_text(v, len, &x->escaped);
-        if (rc)
-            tb__xml_fail(x, rc);
-        else if (xmlTextWriterWriteRawLen(x->w, BAD_CAST x->escaped.data, (int)x->escaped.len) < 0)
-            tb__xml_fail(x, -EIO);
-    }
-}
-
 void tb__xml_text(struct tb__xml *x, const char *text)
 {
-    const char *v = text;
-    size_t n;
-    int rc = 0;
+    const char *v;
+    int rc;
 
     if (x->rc || text == NULL)
         return;
     xml_settle(x);
     x->open = 0;
     x->doindent = 0;
-    n = strlen(text);
-    if (!tb_utf8_xml_clean(text, n)) {
-        rc = tb__pub_clean(text, &x->scratch, &v);
-        n = rc ? 0 : x->scratch.len;
-    }
-    if (rc) {
+    rc = tb__pub_clean(text, &x->scratch, &v);
+    if (rc)
         tb__xml_fail(x, rc);
-        return;
-    }
-    /* Escaped here, the text goes to the writer raw: the bytes WriteString
-     * would give, without its copy of the whole text and its strlen. */
-    if (unescaped_run(v, n) < n)
-        write_escaped(x, v, n);
-    else if (n > INT_MAX)
-        tb__xml_fail(x, TB_ETOOBIG);
-    else if (xmlTextWriterWriteRawLen(x->w, BAD_CAST v, (int)n) < 0)
+    else if (xmlTextWriterWriteString(x->w, BAD_CAST v) < 0)
         tb__xml_fail(x, -EIO);
 }
 

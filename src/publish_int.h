@@ -57,7 +57,6 @@ struct tb__xml {
     int doindent;          /* libxml2's: the next end tag goes on a line of its own */
     int nl;                /* the newline after the last end tag is still owed */
     struct tb_buf scratch; /* cleaned strings */
-    struct tb_buf escaped; /* escaped element text */
 };
 
 /** Starts a UTF-8 document in out. Returns 0 or -ENOMEM (nothing to close). */
