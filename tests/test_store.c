@@ -139,8 +139,9 @@ static int fts_ok(struct tb_store *s)
                         NULL, NULL, NULL) == SQLITE_OK;
 }
 
-/* A version-3 database (migrations 4, 5 and 7 not applied: the rewrite
- * trigger still there, FTS5 automerge at its default, sources.enabled)
+/* A version-3 database (migrations 4, 5, 7 and 8 not applied: the rewrite
+ * trigger still there, FTS5 automerge at its default, sources.enabled, no
+ * mentions)
  * with an entry is migrated on open, keeps its data and index, and takes
  * new entries. */
 static void test_migrate_v3(void)
@@ -154,6 +155,9 @@ static void test_migrate_v3(void)
         "DELETE FROM entries_fts_config WHERE k = 'automerge';"
         "ALTER TABLE sources ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;"
         "ALTER TABLE sources DROP COLUMN gone;"
+        "DROP TABLE mentions;"
+        "ALTER TABLE sources DROP COLUMN weight;"
+        "ALTER TABLE sources DROP COLUMN grp;"
         "PRAGMA user_version=3;";
     struct tb_store *s = open_db("v3.db", 0);
     struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
@@ -164,7 +168,7 @@ static void test_migrate_v3(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s), downgrade, NULL, NULL, NULL), SQLITE_OK);
     tb_store_close(s);
     s = open_db("v3.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(count_matches(s, "walruses"), 1);
@@ -216,7 +220,7 @@ static void test_migrate_v5(void)
 
     copy_fixture("v5.db");
     s = open_db("v5.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
     CHECK_STR(q_text(s, "SELECT sql FROM sqlite_master WHERE name = 'entries_sort'", 0),
               "CREATE INDEX entries_sort ON entries(sort_time DESC)");
@@ -272,7 +276,7 @@ static void test_migrate_gone(void)
     CHECK_EQ(sqlite3_changes(raw), 1);
     sqlite3_close(raw);
     s = open_db("v5g.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
     blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
     CHECK(blog > 0);
     CHECK_EQ(q_int(s, "SELECT gone FROM sources WHERE id = ?1", blog), 1);
@@ -291,7 +295,7 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
@@ -320,7 +324,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 7);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     CHECK(fk_ok(s));
     tb_store_close(s);
