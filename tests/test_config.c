@@ -429,7 +429,7 @@ static void test_default_config(void)
     const char *src = getenv("TB_SOURCE_DIR");
     char path[4096];
     struct tb_config *c;
-    size_t i;
+    size_t i, arxiv = 0;
 
     snprintf(path, sizeof(path), "%s/feeds/tributary.ini", src ? src : "..");
     c = load_ok(path);
@@ -438,8 +438,16 @@ static void test_default_config(void)
     CHECK_EQ(c->nsources, 11);
     CHECK_EQ(c->ntopics, 6);
     CHECK(strstr(c->database, "/feeds/../var/tributary.db") != NULL);
-    for (i = 0; i < c->nsources; i++)
+    for (i = 0; i < c->nsources; i++) {
         CHECK(strncmp(c->sources[i].url, "https://", 8) == 0);
+        /* arXiv's listings are one trending voice. */
+        if (strncmp(c->sources[i].url, "https://rss.arxiv.org/", 22) == 0) {
+            CHECK_STR(c->sources[i].group, "arxiv");
+            arxiv++;
+        }
+    }
+    CHECK_EQ(arxiv, 5);
+    CHECK_EQ(c->trending.limit, 30);
     for (i = 0; i < c->ntopics; i++)
         CHECK(c->topics[i].query != NULL && strcmp(c->topics[i].title, c->topics[i].name) != 0);
     tb_config_free(c);
