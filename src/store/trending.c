@@ -1,35 +1,33 @@
 /*
- * Trending papers: one SQL statement scores every paper carried or
- * mentioned within the window (formula in tb_trending.h), reading the
- * mentions by their time index, so the cost follows the window; the
- * papers then come out best first and each one is checked and completed
- * (its stored entry, the topic query) only as far as the limit needs.
- *
- * The decay is a function of our own (tb_decay), registered on the
- * connection: SQLite's math functions are a compile-time option that a
- * system SQLite may lack. Statements are prepared per call: trending is
- * computed once per publish.
+ * Trending papers: the mentions within the window are read through their
+ * time index (so the cost follows the window, not the archive) and scored
+ * here (formula in tb_trending.h): each row's paper is interned to a
+ * number, the rows are sorted by paper, group and time, and one pass
+ * takes each group's first voice. Grouping the strings in SQL cost twice
+ * the whole of this (two temporary b-trees over 300,000 rows). The papers
+ * then come out best first and each one is checked and completed (its
+ * stored entry, the topic query) only as far as the limit needs.
+ * Statements are prepared per call: trending is computed once per publish.
  */
 #include "tb_trending.h"
+#include "tb_arena.h"
+#include "tb_hash.h"
 #include "tb_topic.h"
 
 #include <errno.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* ?1 window start, ?2 now, ?3 half-life. The groups' weights are the
- * highest of their sources'; f holds each group's first carrying or
- * mention of each paper within the window, from sources that count. */
-static const char score_sql[] =
-    "WITH w AS (SELECT coalesce(grp, name) AS g, max(weight) AS wt FROM sources GROUP BY 1),"
-    " f AS (SELECT m.paper AS paper, coalesce(s.grp, s.name) AS g, min(m.at) AS at"
-    "  FROM mentions m JOIN sources s ON s.id = m.source_id"
-    "  WHERE m.at >= ?1 AND m.at <= ?2 AND s.weight > 0 GROUP BY 1, 2)"
-    " SELECT f.paper, sum(w.wt * tb_decay(?2 - f.at, ?3)) AS score, count(*) AS groups,"
-    " min(f.at), max(f.at) FROM f JOIN w ON w.g = f.g"
-    " GROUP BY f.paper ORDER BY score DESC, groups DESC, f.paper";
+/* Each source's group, the groups sorted by name; weights per source. */
+static const char sources_sql[] =
+    "SELECT id, weight, coalesce(grp, name) AS g FROM sources ORDER BY g, id";
+
+/* The window's voices, from the covering time index. */
+static const char window_sql[] =
+    "SELECT paper, source_id, at FROM mentions WHERE at >= ?1 AND at <= ?2";
 
 /* The stored entry a paper key names, as the dedupe finds it. */
 static const char entry_sql[] =
@@ -50,23 +48,48 @@ static const char voices_sql[] =
     " FROM mentions m JOIN sources s ON s.id = m.source_id WHERE m.paper = ?1"
     " ORDER BY m.at, s.name";
 
-/* tb_decay(age, half_life) = 0.5 ^ (age / half_life). */
-static void decay(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    double age = sqlite3_value_double(argv[0]), half = sqlite3_value_double(argv[1]);
+/* A source as it counts: its group and its weight. */
+struct voice_src {
+    int64_t id;    /* sources.id */
+    int group;     /* index into walk.gweight */
+    double weight; /* its own weight (0: never counts) */
+};
 
-    (void)argc;
-    sqlite3_result_double(ctx, half > 0 ? exp2(-age / half) : 0.0);
-}
+/* One voice in the window: a source's first carrying or mention of a paper. */
+struct row {
+    uint32_t paper; /* interned key number */
+    int group;      /* the source's group */
+    int64_t at;     /* when */
+};
 
-/* The statements of one trending walk. */
+/* A scored paper. */
+struct scored {
+    uint32_t paper;      /* interned key number */
+    int groups;          /* distinct groups */
+    double score;        /* the formula's */
+    int64_t first, last; /* earliest and latest first voice of a group */
+};
+
+/* Everything one trending walk holds. */
 struct walk {
-    sqlite3 *db;         /* the store's connection */
-    sqlite3_stmt *score; /* score_sql */
-    sqlite3_stmt *entry; /* entry_sql */
-    sqlite3_stmt *match; /* match_sql, or NULL without a query */
-    char *err;           /* caller's error buffer */
-    size_t errlen;       /* its size */
+    sqlite3 *db;            /* the store's connection */
+    sqlite3_stmt *entry;    /* entry_sql */
+    sqlite3_stmt *match;    /* match_sql, or NULL without a query */
+    char *err;              /* caller's error buffer */
+    size_t errlen;          /* its size */
+    struct voice_src *srcs; /* the sources, sorted by id once loaded */
+    double *gweight;        /* per group: the highest weight of its sources */
+    size_t nsrcs, asrcs;    /* sources loaded, slots of srcs and gweight */
+    struct tb_arena arena;  /* the interned keys' text */
+    const char **keys;      /* interned keys, by number */
+    uint64_t *hashes;       /* their hashes, by number */
+    uint32_t nkeys, akeys;  /* keys interned, slots of keys and hashes */
+    uint32_t *slots;        /* open addressing: key number + 1, 0 empty */
+    uint32_t nslots;        /* a power of two, or 0 */
+    struct row *rows;       /* the window's voices */
+    size_t nrows, arows;    /* used, allocated */
+    struct scored *papers;  /* the scored papers, best first once sorted */
+    size_t npapers;         /* their number */
 };
 
 static int fail(struct walk *w, const char *what)
@@ -76,26 +99,271 @@ static int fail(struct walk *w, const char *what)
     return TB_ESTORE;
 }
 
+static void walk_free(struct walk *w)
+{
+    sqlite3_finalize(w->entry);
+    sqlite3_finalize(w->match);
+    free(w->srcs);
+    free(w->gweight);
+    tb_arena_free(&w->arena);
+    free(w->keys);
+    free(w->hashes);
+    free(w->slots);
+    free(w->rows);
+    free(w->papers);
+}
+
+/* Grows *v (n used of *alloc slots of size sz) so one more fits. */
+static int grow(void *v, size_t *alloc, size_t n, size_t sz)
+{
+    void *p;
+    size_t a;
+
+    if (n < *alloc)
+        return 0;
+    a = *alloc ? 2 * *alloc : 256;
+    p = realloc(*(void **)v, a * sz);
+    if (p == NULL)
+        return -ENOMEM;
+    *(void **)v = p;
+    *alloc = a;
+    return 0;
+}
+
+/* Adds source id of group g with its weight; a group weighs as its
+ * heaviest source. */
+static int add_source(struct walk *w, int64_t id, int g, int is_new, double weight)
+{
+    size_t a = w->asrcs;
+    int rc = grow(&w->srcs, &a, w->nsrcs, sizeof(*w->srcs));
+
+    a = w->asrcs;
+    rc = rc ? rc : grow(&w->gweight, &a, w->nsrcs, sizeof(*w->gweight));
+    if (rc != 0)
+        return rc;
+    w->asrcs = a;
+    w->srcs[w->nsrcs].id = id;
+    w->srcs[w->nsrcs].group = g;
+    w->srcs[w->nsrcs++].weight = weight;
+    if (is_new || weight > w->gweight[g])
+        w->gweight[g] = weight;
+    return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    int64_t x = ((const struct voice_src *)a)->id, y = ((const struct voice_src *)b)->id;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Loads every source's group and weight. */
+static int load_sources(struct walk *w)
+{
+    sqlite3_stmt *st = NULL;
+    const char *g;
+    char *prev = NULL;
+    int ngroups = 0, is_new, step;
+    int rc = sqlite3_prepare_v2(w->db, sources_sql, -1, &st, NULL) == SQLITE_OK
+                 ? 0
+                 : fail(w, "trending sources");
+
+    while (rc == 0) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW) {
+            rc = step == SQLITE_DONE ? 0 : fail(w, "trending sources");
+            break;
+        }
+        g = (const char *)sqlite3_column_text(st, 2);
+        is_new = prev == NULL || g == NULL || strcmp(prev, g) != 0;
+        if (is_new) {
+            free(prev);
+            prev = g ? strdup(g) : NULL;
+            ngroups++;
+        }
+        rc = g && prev ? add_source(w, sqlite3_column_int64(st, 0), ngroups - 1, is_new,
+                                    sqlite3_column_double(st, 1))
+                       : -ENOMEM;
+    }
+    free(prev);
+    sqlite3_finalize(st);
+    if (rc == 0 && w->nsrcs > 0)
+        qsort(w->srcs, w->nsrcs, sizeof(*w->srcs), by_id);
+    return rc;
+}
+
+static const struct voice_src *find_source(const struct walk *w, int64_t id)
+{
+    struct voice_src key = {.id = id};
+
+    if (w->nsrcs == 0)
+        return NULL;
+    return bsearch(&key, w->srcs, w->nsrcs, sizeof(*w->srcs), by_id);
+}
+
+/* Doubles the hash table and places every key again. */
+static int rehash(struct walk *w)
+{
+    uint32_t n = w->nslots ? 2 * w->nslots : 4096, mask = n - 1, i, k;
+    uint32_t *slots = calloc(n, sizeof(*slots));
+
+    if (slots == NULL)
+        return -ENOMEM;
+    for (k = 0; k < w->nkeys; k++) {
+        for (i = (uint32_t)w->hashes[k] & mask; slots[i] != 0; i = (i + 1) & mask)
+            ;
+        slots[i] = k + 1;
+    }
+    free(w->slots);
+    w->slots = slots;
+    w->nslots = n;
+    return 0;
+}
+
+/* The number of paper key `key` (n bytes), interning it when new. */
+static int intern(struct walk *w, const char *key, size_t n, uint32_t *out)
+{
+    uint64_t h = tb_fnv1a(key, n);
+    size_t a = w->akeys;
+    uint32_t i, k, mask;
+    int rc = 0;
+
+    if (2 * ((size_t)w->nkeys + 1) > w->nslots)
+        rc = rehash(w);
+    if (rc != 0)
+        return rc;
+    mask = w->nslots - 1;
+    for (i = (uint32_t)h & mask; w->slots[i] != 0; i = (i + 1) & mask) {
+        k = w->slots[i] - 1;
+        if (w->hashes[k] == h && strncmp(w->keys[k], key, n) == 0 && w->keys[k][n] == '\0') {
+            *out = k;
+            return 0;
+        }
+    }
+    rc = grow(&w->keys, &a, w->nkeys, sizeof(*w->keys));
+    a = w->akeys;
+    rc = rc ? rc : grow(&w->hashes, &a, w->nkeys, sizeof(*w->hashes));
+    if (rc != 0 || a > UINT32_MAX / 2)
+        return -ENOMEM;
+    w->akeys = (uint32_t)a;
+    w->keys[w->nkeys] = tb_arena_strndup(&w->arena, key, n);
+    if (w->keys[w->nkeys] == NULL)
+        return -ENOMEM;
+    w->hashes[w->nkeys] = h;
+    w->slots[i] = w->nkeys + 1;
+    *out = w->nkeys++;
+    return 0;
+}
+
+/* Reads the voices of the window from sources that count into w->rows. */
+static int load_window(struct walk *w, const struct tb_trending_opts *o)
+{
+    sqlite3_stmt *st = NULL;
+    const struct voice_src *src;
+    const char *key;
+    uint32_t paper;
+    int rc = sqlite3_prepare_v2(w->db, window_sql, -1, &st, NULL) == SQLITE_OK
+                 ? 0
+                 : fail(w, "trending window");
+    int step;
+
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, o->now - o->window);
+        sqlite3_bind_int64(st, 2, o->now);
+    }
+    while (rc == 0) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW) {
+            rc = step == SQLITE_DONE ? 0 : fail(w, "trending window");
+            break;
+        }
+        src = find_source(w, sqlite3_column_int64(st, 1));
+        if (src == NULL || !(src->weight > 0))
+            continue;
+        key = (const char *)sqlite3_column_text(st, 0);
+        rc = key ? intern(w, key, (size_t)sqlite3_column_bytes(st, 0), &paper) : -ENOMEM;
+        rc = rc ? rc : grow(&w->rows, &w->arows, w->nrows, sizeof(*w->rows));
+        if (rc == 0) {
+            w->rows[w->nrows].paper = paper;
+            w->rows[w->nrows].group = src->group;
+            w->rows[w->nrows++].at = sqlite3_column_int64(st, 2);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int by_paper_group_time(const void *a, const void *b)
+{
+    const struct row *x = a, *y = b;
+
+    if (x->paper != y->paper)
+        return x->paper < y->paper ? -1 : 1;
+    if (x->group != y->group)
+        return x->group < y->group ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Best first: score, then more groups, then the key. */
+static int by_rank(const void *a, const void *b, void *keys)
+{
+    const struct scored *x = a, *y = b;
+    const char *const *k = keys;
+
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    if (x->groups != y->groups)
+        return x->groups > y->groups ? -1 : 1;
+    return strcmp(k[x->paper], k[y->paper]);
+}
+
+/* Scores every paper of w->rows (each group counted at its first voice)
+ * into w->papers, best first. */
+static int score(struct walk *w, const struct tb_trending_opts *o)
+{
+    struct scored *p;
+    size_t i = 0;
+    int g;
+
+    if (w->nrows == 0)
+        return 0;
+    qsort(w->rows, w->nrows, sizeof(*w->rows), by_paper_group_time);
+    w->papers = malloc(w->nrows * sizeof(*w->papers));
+    if (w->papers == NULL)
+        return -ENOMEM;
+    while (i < w->nrows) {
+        p = &w->papers[w->npapers++];
+        p->paper = w->rows[i].paper;
+        p->groups = 0;
+        p->score = 0;
+        p->first = INT64_MAX;
+        p->last = INT64_MIN;
+        while (i < w->nrows && w->rows[i].paper == p->paper) {
+            const struct row *r = &w->rows[i];
+
+            p->groups++;
+            p->score += w->gweight[r->group] * exp2(-(double)(o->now - r->at) / o->half_life);
+            p->first = r->at < p->first ? r->at : p->first;
+            p->last = r->at > p->last ? r->at : p->last;
+            for (g = r->group;
+                 i < w->nrows && w->rows[i].paper == p->paper && w->rows[i].group == g;)
+                i++;
+        }
+    }
+    qsort_r(w->papers, w->npapers, sizeof(*w->papers), by_rank, w->keys);
+    return 0;
+}
+
 static int prepare(struct walk *w, const struct tb_trending_opts *o)
 {
-    int rc = sqlite3_create_function(w->db, "tb_decay", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-                                     decay, NULL, NULL);
+    int rc = sqlite3_prepare_v2(w->db, entry_sql, -1, &w->entry, NULL);
 
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(w->db, score_sql, -1, &w->score, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(w->db, entry_sql, -1, &w->entry, NULL);
     if (rc == SQLITE_OK && o->query != NULL && o->query[0] != '\0') {
         rc = sqlite3_prepare_v2(w->db, match_sql, -1, &w->match, NULL);
         if (rc == SQLITE_OK)
             sqlite3_bind_text(w->match, 1, o->query, -1, SQLITE_STATIC);
     }
-    if (rc != SQLITE_OK)
-        return fail(w, "trending");
-    sqlite3_bind_int64(w->score, 1, o->now - o->window);
-    sqlite3_bind_int64(w->score, 2, o->now);
-    sqlite3_bind_int64(w->score, 3, o->half_life);
-    return 0;
+    return rc == SQLITE_OK ? 0 : fail(w, "trending");
 }
 
 /* The stored entry that is paper `key` into *id (0: none). */
@@ -104,7 +372,7 @@ static int entry_of(struct walk *w, const char *key, int64_t *id)
     int rc;
 
     sqlite3_reset(w->entry);
-    sqlite3_bind_text(w->entry, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(w->entry, 1, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(w->entry);
     *id = rc == SQLITE_ROW ? sqlite3_column_int64(w->entry, 0) : 0;
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(w, "trending entry");
@@ -134,27 +402,20 @@ static int matches(struct walk *w, int64_t id, int *ok)
     return rc;
 }
 
-/* Steps through the scored papers, reporting those that qualify. */
-static int run(struct walk *w, const struct tb_trending_opts *o, tb_trending_cb cb, void *data)
+/* Reports the scored papers that qualify, best first, up to the limit. */
+static int report(struct walk *w, const struct tb_trending_opts *o, tb_trending_cb cb, void *data)
 {
     struct tb_trending_paper p;
-    size_t n = 0;
-    int rc = 0, step, ok;
+    size_t i, n = 0;
+    int rc = 0, ok;
 
-    while (rc == 0 && (o->limit == 0 || n < o->limit)) {
-        step = sqlite3_step(w->score);
-        if (step != SQLITE_ROW) {
-            rc = step == SQLITE_DONE ? 0 : fail(w, "trending");
-            break;
-        }
+    for (i = 0; rc == 0 && i < w->npapers && (o->limit == 0 || n < o->limit); i++) {
         memset(&p, 0, sizeof(p));
-        p.key = (const char *)sqlite3_column_text(w->score, 0);
-        p.score = sqlite3_column_double(w->score, 1);
-        p.groups = sqlite3_column_int(w->score, 2);
-        p.first = sqlite3_column_int64(w->score, 3);
-        p.last = sqlite3_column_int64(w->score, 4);
-        if (p.key == NULL)
-            return -ENOMEM;
+        p.key = w->keys[w->papers[i].paper];
+        p.score = w->papers[i].score;
+        p.groups = w->papers[i].groups;
+        p.first = w->papers[i].first;
+        p.last = w->papers[i].last;
         rc = entry_of(w, p.key, &p.entry_id);
         rc = rc ? rc : matches(w, p.entry_id, &ok);
         /* A link is a paper only when it is a stored entry's. */
@@ -174,14 +435,16 @@ int tb_trending_select(struct tb_store *s, const struct tb_trending_opts *o, tb_
 
     if (o->window < 1 || o->half_life < 1)
         return -EINVAL;
+    tb_arena_init(&w.arena);
     rc = tb_topic_check(s, o->query, err, errlen);
     if (rc == 0 && o->query != NULL && o->query[0] != '\0')
         rc = tb_store_sync_index(s, err, errlen);
+    rc = rc ? rc : load_sources(&w);
+    rc = rc ? rc : load_window(&w, o);
+    rc = rc ? rc : score(&w, o);
     rc = rc ? rc : prepare(&w, o);
-    rc = rc ? rc : run(&w, o, cb, data);
-    sqlite3_finalize(w.score);
-    sqlite3_finalize(w.entry);
-    sqlite3_finalize(w.match);
+    rc = rc ? rc : report(&w, o, cb, data);
+    walk_free(&w);
     return rc;
 }
 
