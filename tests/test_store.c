@@ -234,6 +234,20 @@ static void test_migrate_v5(void)
     CHECK_STR(q_text(s, "PRAGMA integrity_check", 0), "ok");
     CHECK(fts_ok(s));
     CHECK(fk_ok(s));
+    /* Migration 8: what the stored copies carry is recorded, one row per
+     * source and copy that has an identity, none after its first sight. */
+    CHECK(q_int(s, "SELECT count(*) FROM mentions", 0) > 0);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM mentions", 0),
+             q_int(s,
+                   "SELECT count(*) FROM entry_sources es JOIN entries e ON e.id = es.entry_id"
+                   " WHERE coalesce(e.arxiv_id, e.doi, e.canon_link) IS NOT NULL",
+                   0));
+    CHECK_EQ(q_int(s,
+                   "SELECT count(*) FROM mentions m JOIN entry_sources es ON es.entry_id ="
+                   " m.entry_id AND es.source_id = m.source_id WHERE m.carries = 1 AND m.at <="
+                   " es.first_seen",
+                   0),
+             q_int(s, "SELECT count(*) FROM mentions", 0));
     blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
     /* The blog's entry by its own key; another source's copy by canonical link. */
     add(f, "id:http://example.org:80/papers/titans?fbclid=IwAR0abc", NULL, "Titans again");

@@ -122,7 +122,16 @@ static const char *const migrations[] = {
      " at INTEGER NOT NULL,"
      " carries INTEGER NOT NULL," /* 1: an entry of the source IS the paper */
      " PRIMARY KEY(paper, source_id)) WITHOUT ROWID;"
-     "CREATE INDEX mentions_at ON mentions(at, paper, source_id);"),
+     "CREATE INDEX mentions_at ON mentions(at, paper, source_id);"
+     /* What stored entries carry is known already: each source's copies,
+      * timed at the earlier of the entry's date and the source's first
+      * sight of it. Mentions in their content are not: those count from
+      * the next version a source sends. */
+     "INSERT OR IGNORE INTO mentions(paper, source_id, entry_id, at, carries)"
+     " SELECT coalesce('arxiv:' || e.arxiv_id, 'doi:' || e.doi, 'link:' || e.canon_link),"
+     " es.source_id, e.id, min(coalesce(e.published, es.first_seen), es.first_seen), 1"
+     " FROM entry_sources es JOIN entries e ON e.id = es.entry_id"
+     " WHERE coalesce(e.arxiv_id, e.doi, e.canon_link) IS NOT NULL ORDER BY 5, e.id;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
