@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "tb_entry.h"
+#include "tb_log.h"
 
 /**
  * RFC 822/1123/2822 and RFC 3339/ISO 8601 dates and common broken variants
@@ -21,10 +22,23 @@
  */
 int64_t tb_date_parse(const char *s);
 
-/** Formats t as RFC 3339 UTC "2024-01-02T03:04:05Z" into buf (at least 21 bytes). */
-void tb_date_format_rfc3339(int64_t t, char *buf, size_t len);
+/**
+ * Whether the formatters below write t: it lies in years 1..9999 (what
+ * xsd:dateTime and a four-digit year carry); false for TB_TIME_NONE.
+ */
+int tb_date_ok(int64_t t);
 
-/** Formats t as RFC 822 "Tue, 02 Jan 2024 03:04:05 +0000" into buf (at least 32 bytes). */
-void tb_date_format_rfc822(int64_t t, char *buf, size_t len);
+/**
+ * Formats t as RFC 3339 UTC "2024-01-02T03:04:05Z" into buf (len at least 21
+ * bytes). Returns 0, or -EINVAL with buf empty (when len > 0) when
+ * tb_date_ok(t) is false or buf is too small.
+ */
+TB_NODISCARD int tb_date_format_rfc3339(int64_t t, char *buf, size_t len);
+
+/**
+ * Formats t as RFC 822 "Tue, 02 Jan 2024 03:04:05 +0000" (English names, any
+ * locale) into buf (len at least 32 bytes); returns as tb_date_format_rfc3339().
+ */
+TB_NODISCARD int tb_date_format_rfc822(int64_t t, char *buf, size_t len);
 
 #endif

@@ -52,14 +52,17 @@ struct tb_person {
 /** A category or tag. */
 struct tb_category {
     struct tb_category *next; /* next category, in document order */
-    const char *term;         /* the label as given (never NULL) */
+    const char *term;         /* the term as given (never NULL) */
     const char *scheme;       /* Atom scheme / RSS domain, or NULL */
+    const char *label;        /* Atom label (for display), or NULL */
 };
 
 /** A text body: summary or content. */
 struct tb_text {
     const char *value; /* NULL when absent */
     int is_html;       /* 1: value is HTML markup; 0: plain text */
+    const char *type;  /* content only: media type ("image/png") when value is the
+                          base64 of a non-text document (RFC 4287 4.1.3.3), else NULL */
 };
 
 /** The feed an entry came from, as atom:source describes it. */

@@ -1,12 +1,22 @@
 /*
- * tb_hash.h: FNV-1a, the one string hash of the lookup tables outside the
- * dedupe (config sources, fetcher hosts) and of the server's ETags.
+ * tb_hash.h: the hashes. FNV-1a, the one string hash of the lookup tables
+ * outside the dedupe (config sources, fetcher hosts) and of the server's
+ * ETags; SHA-256 and HMAC-SHA256 through OpenSSL (src/hash.c), for content
+ * keys, change digests and tag ids.
  */
 #ifndef TB_HASH_H
 #define TB_HASH_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "tb_log.h"
+
+/** Bytes of a SHA-256 digest. */
+#define TB_SHA256_LEN 32
+
+/** Room for a SHA-256 digest in hex and its NUL. */
+#define TB_SHA256_HEX (2 * TB_SHA256_LEN + 1)
 
 /** The 64-bit FNV-1a hash of the n bytes at p. */
 static inline uint64_t tb_fnv1a(const void *p, size_t n)
@@ -19,5 +29,51 @@ static inline uint64_t tb_fnv1a(const void *p, size_t n)
         h = (h ^ s[i]) * 0x100000001b3ULL;
     return h;
 }
+
+/**
+ * An incremental SHA-256 whose context is reused from one digest to the
+ * next. Zero it ({0}) before the first tb_sha256_init(); free it with
+ * tb_sha256_free(). Errors are sticky: the updates return nothing and
+ * tb_sha256_final() reports the first one. Not shared between threads.
+ */
+struct tb_sha256 {
+    void *ctx; /* the OpenSSL EVP_MD_CTX, allocated by the first init */
+    int rc;    /* 0, or the first error since tb_sha256_init() */
+};
+
+/** Starts a digest (allocating the context the first time). Returns 0 or -ENOMEM. */
+TB_NODISCARD int tb_sha256_init(struct tb_sha256 *h);
+
+/** Adds the n bytes at p. */
+void tb_sha256_update(struct tb_sha256 *h, const void *p, size_t n);
+
+/**
+ * Adds s length-prefixed (a 64-bit strlen + 1, in host order, then its bytes;
+ * 0 alone for NULL), so that ("ab", "c") differs from ("a", "bc") and NULL
+ * from "".
+ */
+void tb_sha256_add_str(struct tb_sha256 *h, const char *s);
+
+/** Ends the digest into out. Returns 0, or the first error (out undefined). */
+TB_NODISCARD int tb_sha256_final(struct tb_sha256 *h, unsigned char out[TB_SHA256_LEN]);
+
+/** Frees the context; h is zeroed, ready for tb_sha256_init() again. */
+void tb_sha256_free(struct tb_sha256 *h);
+
+/** The SHA-256 of the n bytes at p into out. Returns 0 or -ENOMEM. */
+TB_NODISCARD int tb_sha256(const void *p, size_t n, unsigned char out[TB_SHA256_LEN]);
+
+/** The SHA-256 of the n bytes at p as lower-case hex into out. Returns 0 or -ENOMEM. */
+TB_NODISCARD int tb_sha256_hex(const void *p, size_t n, char out[TB_SHA256_HEX]);
+
+/**
+ * HMAC-SHA256 (RFC 2104) of the n bytes at p under the keylen-byte key into
+ * out. Returns 0 or -ENOMEM.
+ */
+TB_NODISCARD int tb_hmac_sha256(const void *key, size_t keylen, const void *p, size_t n,
+                                unsigned char out[TB_SHA256_LEN]);
+
+/** Writes the n bytes at p as lower-case hex, and a NUL, into out (2n + 1 bytes). */
+void tb_hash_hex(const unsigned char *p, size_t n, char *out);
 
 #endif

@@ -21,7 +21,8 @@
  * keep-alive between requests, or a client sending nothing for now), and is
  * closed at once only when every connection is busy. RLIMIT_NOFILE's soft limit is raised to fit
  * max_conns and the memfds (the cap is lowered when the hard limit does not allow it).
- * The gzip form is computed on the loop thread inside tb_http_put().
+ * The gzip form is computed on the loop thread inside tb_http_put(), or given
+ * by the caller to tb_http_put_gz().
  */
 #ifndef TB_HTTP_H
 #define TB_HTTP_H
@@ -70,6 +71,17 @@ int tb_http_port(struct tb_http *h);
  */
 TB_NODISCARD int tb_http_put(struct tb_http *h, const char *path, const char *content_type,
                              const void *data, size_t len, int64_t mtime, int max_age);
+
+/**
+ * As tb_http_put(), with the gzip form given rather than computed: gz[0..gzlen)
+ * must be the gzip (tb_gzip()) of data; it is copied and sent as is to clients
+ * that accept gzip, unless it is no smaller than data. gz NULL: as tb_http_put().
+ * For a publisher that also writes the .gz file, so each document is
+ * compressed once.
+ */
+TB_NODISCARD int tb_http_put_gz(struct tb_http *h, const char *path, const char *content_type,
+                                const void *data, size_t len, const void *gz, size_t gzlen,
+                                int64_t mtime, int max_age);
 
 /** Unpublishes `path`. Returns 0, or -ENOENT when nothing is published there. */
 TB_NODISCARD int tb_http_remove(struct tb_http *h, const char *path);

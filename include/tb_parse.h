@@ -41,10 +41,6 @@ struct tb_parse_opts {
 TB_NODISCARD int tb_parse_feed(const char *data, size_t len, const struct tb_parse_opts *opts,
                                struct tb_feed **out, char *err, size_t errlen);
 
-/** Non-zero when s[0..n) is valid UTF-8 holding only characters XML 1.0 allows
- *  (what the parser keeps without cleaning; normalize checks DOIs with it). */
-int tb__parse_clean(const char *s, size_t n);
-
 /** Where the parts of a simple URL are (see tb_parse_url_simple()). */
 struct tb_parse_url_split {
     int https;    /* scheme https, else http */

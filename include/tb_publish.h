@@ -134,13 +134,14 @@ TB_NODISCARD int tb_publish_json(const struct tb_publish_meta *m, const struct t
 /**
  * Atomically replaces dir/relpath with data: writes dir/.relpath.tmp.XXXXXX
  * (mode 0644), fsync, rename, fsync dir; creates dir and missing
- * subdirectories. When gz is non-zero also writes relpath.gz (gzip) the same
- * way; when gz is zero removes a stale relpath.gz. relpath must be relative
- * and free of "." and ".." components. Returns 0 or negative errno with
- * detail in err.
+ * subdirectories. When gz is not NULL also writes gz[0..gzlen), the gzip form
+ * of data (tb_gzip()), to relpath.gz the same way; when gz is NULL removes a
+ * stale relpath.gz. relpath must be relative and free of "." and ".."
+ * components. Returns 0 or negative errno with detail in err.
  */
 TB_NODISCARD int tb_publish_write_file(const char *dir, const char *relpath, const char *data,
-                                       size_t len, int gz, char *err, size_t errlen);
+                                       size_t len, const void *gz, size_t gzlen, char *err,
+                                       size_t errlen);
 
 /**
  * Removes the temporary files (".NAME.tmp.XXXXXX") that tb_publish_write_file()
@@ -149,15 +150,5 @@ TB_NODISCARD int tb_publish_write_file(const char *dir, const char *relpath, con
  * removed; a missing dir counts as none.
  */
 int tb_publish_clean_tmp(const char *dir);
-
-/**
- * Formats t as RFC 3339 UTC ("2024-01-02T03:04:05Z") into out (at least 21
- * bytes). Returns 0, or -EINVAL when t is TB_TIME_NONE or outside years
- * 1..9999.
- */
-TB_NODISCARD int tb_publish_rfc3339(int64_t t, char *out, size_t outlen);
-
-/** Whether tb_publish_rfc3339() formats t (it is in years 1..9999), without formatting it. */
-int tb_publish_date_ok(int64_t t);
 
 #endif

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tb_date.h"
 #include "tb_dedupe.h"
 #include "tb_feedjson.h"
 #include "tb_fetch.h"
@@ -390,9 +391,9 @@ static int drain(struct tb_buf *doc)
 static void head_note(int64_t published, int64_t updated, int has_authors, int64_t *newest,
                       int *authorless)
 {
-    int64_t t = tb_publish_date_ok(updated) ? updated : published;
+    int64_t t = tb_date_ok(updated) ? updated : published;
 
-    if (tb_publish_date_ok(t) && t > *newest)
+    if (tb_date_ok(t) && t > *newest)
         *newest = t;
     *authorless |= !has_authors;
 }

@@ -19,6 +19,7 @@
 
 #include "tb_config.h"
 #include "tb_daemon.h"
+#include "tb_date.h"
 #include "tb_publish.h"
 #include "tb_store.h"
 #include "tb_topic.h"
@@ -152,7 +153,7 @@ int tb_cli_fetch(int argc, char **argv)
 
 static void fmt_time(int64_t t, char *out, size_t len)
 {
-    if (t == 0 || tb_publish_rfc3339(t, out, len) != 0)
+    if (t == 0 || tb_date_format_rfc3339(t, out, len) != 0)
         snprintf(out, len, "never");
 }
 

@@ -17,6 +17,8 @@
 
 #include "tb_config.h"
 #include "tb_opml.h"
+#include "tb_url.h"
+#include "tb_vec.h"
 
 #include "cli_int.h"
 
@@ -29,6 +31,7 @@ struct import {
     char **names;              /* names given so far (owned) */
     char **urls;               /* URLs added so far (owned) */
     size_t n;                  /* feeds added */
+    size_t anames, aurls;      /* allocated slots of names and urls */
 };
 
 static int read_file(const char *path, struct tb_buf *b)
@@ -58,8 +61,7 @@ static char *norm_url(const char *url)
 
     if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        tb_url_scheme_allowed(scheme) && curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
         for (p = host; *p; p++)
             *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
         if (curl_url_set(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&
@@ -117,7 +119,6 @@ static void clean_title(const char *t, char *out, size_t len)
 static int add_feed(struct import *im, const struct tb_opml_feed *f)
 {
     char *url = norm_url(f->url), *name, title[512];
-    char **nv, **uv;
     int rc;
 
     if (url == NULL || known(im, url, NULL)) {
@@ -125,14 +126,13 @@ static int add_feed(struct import *im, const struct tb_opml_feed *f)
         return 0;
     }
     name = unique_name(im, f->title);
-    nv = realloc(im->names, (im->n + 1) * sizeof(*nv));
-    im->names = nv ? nv : im->names;
-    uv = realloc(im->urls, (im->n + 1) * sizeof(*uv));
-    im->urls = uv ? uv : im->urls;
-    if (name == NULL || nv == NULL || uv == NULL) {
+    rc = name ? TB_VEC_RESERVE(im->names, im->anames, im->n + 1, TB_VEC_MAX) : -ENOMEM;
+    if (rc == 0)
+        rc = TB_VEC_RESERVE(im->urls, im->aurls, im->n + 1, TB_VEC_MAX);
+    if (rc) {
         free(url);
         free(name);
-        return -ENOMEM;
+        return rc;
     }
     clean_title(f->title, title, sizeof(title));
     rc = tb_buf_addf(&im->text, "\n[source %s]\nurl = %s\n", name, url);

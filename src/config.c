@@ -21,8 +21,11 @@
 #include <ini.h>
 #include <stdbool.h>
 
-#include "tb_hash.h"
+#include "tb_map.h"
 #include "tb_opml.h"
+#include "tb_url.h"
+#include "tb_utf8.h"
+#include "tb_vec.h"
 
 #define MAX_ERRORS 100           /* stop reporting (and reading) after this many */
 #define CONFIG_MAX_LINE 16384    /* longest line, value included */
@@ -115,18 +118,6 @@ struct opml_ref {
     int line;   /* line of the file key */
 };
 
-/*
- * The sources by name or by URL: open addressing over positions in
- * c->sources (+1; 0 is an empty slot), so that loading N sources takes
- * O(N) lookups rather than N scans of the list.
- */
-struct srcindex {
-    size_t *slot; /* cap slots */
-    size_t cap;   /* a power of two, or 0 */
-    size_t n;     /* positions held */
-    int by_url;   /* keyed by url, else by name */
-};
-
 /* Everything tb_config_load() keeps while reading. */
 struct ctx {
     struct tb_config *c;          /* being filled */
@@ -149,66 +140,38 @@ struct ctx {
     size_t nopml;                 /* number of them */
     struct tb_config_error *errs; /* problems found */
     size_t nerrs;                 /* number of problems */
+    size_t aopml, aerrs;          /* allocated slots of opml and errs */
+    size_t asources, atopics;     /* allocated slots of c->sources and c->topics */
+    size_t alines;                /* allocated slots of topic_list_line */
     int oom;                      /* an allocation failed */
-    struct srcindex names;        /* every source by name */
-    struct srcindex urls;         /* by url, filled when the OPML files are read */
+    struct tb_map names;          /* every source by name (srcindex_add()) */
+    struct tb_map urls;           /* by url, filled when the OPML files are read */
 };
 
 static void add_error(struct ctx *x, const char *file, int line, const char *fmt, ...)
     TB_PRINTF(4, 5);
 
-static const char *srcindex_key(const struct tb_config *c, const struct srcindex *ix, size_t pos)
-{
-    return ix->by_url ? c->sources[pos].url : c->sources[pos].name;
-}
-
-/* Where key is in ix, or the empty slot where it would go (cap > 0). */
-static size_t *srcindex_slot(const struct tb_config *c, const struct srcindex *ix, const char *key)
-{
-    size_t i = (size_t)tb_fnv1a(key, strlen(key)) & (ix->cap - 1);
-
-    while (ix->slot[i] != 0 && strcmp(srcindex_key(c, ix, ix->slot[i] - 1), key) != 0)
-        i = (i + 1) & (ix->cap - 1);
-    return &ix->slot[i];
-}
-
-/* The source with that key, or NULL. */
+/*
+ * The sources by name or by URL (x->names, x->urls), so that loading N
+ * sources takes O(N) lookups rather than N scans of the list. The values
+ * are positions in c->sources + 1, since that array moves as it grows.
+ */
 static const struct tb_config_source *srcindex_find(const struct tb_config *c,
-                                                    const struct srcindex *ix, const char *key)
+                                                    const struct tb_map *ix, const char *key)
 {
-    size_t *slot = ix->cap > 0 ? srcindex_slot(c, ix, key) : NULL;
+    uintptr_t pos = (uintptr_t)tb_map_get(ix, key, strlen(key));
 
-    return slot != NULL && *slot != 0 ? &c->sources[*slot - 1] : NULL;
+    return pos ? &c->sources[pos - 1] : NULL;
 }
 
-/* Adds c->sources[pos] unless its key is NULL or already held (the first
- * source with a key keeps it); doubles the table at half full. */
-static void srcindex_add(struct ctx *x, struct srcindex *ix, size_t pos)
+/* Adds c->sources[pos] under key unless key is NULL or already held (the
+ * first source with a key keeps it). */
+static void srcindex_add(struct ctx *x, struct tb_map *ix, const char *key, size_t pos)
 {
-    const char *key = srcindex_key(x->c, ix, pos);
-    size_t *slot, i;
-
-    if (key == NULL)
+    if (key == NULL || tb_map_get(ix, key, strlen(key)) != NULL)
         return;
-    if (2 * (ix->n + 1) > ix->cap) {
-        struct srcindex big = {calloc(ix->cap ? 2 * ix->cap : 64, sizeof(size_t)),
-                               ix->cap ? 2 * ix->cap : 64, ix->n, ix->by_url};
-
-        if (big.slot == NULL) {
-            x->oom = 1;
-            return;
-        }
-        for (i = 0; i < ix->cap; i++)
-            if (ix->slot[i] != 0)
-                *srcindex_slot(x->c, &big, srcindex_key(x->c, ix, ix->slot[i] - 1)) = ix->slot[i];
-        free(ix->slot);
-        *ix = big;
-    }
-    slot = srcindex_slot(x->c, ix, key);
-    if (*slot == 0) {
-        *slot = pos + 1;
-        ix->n++;
-    }
+    if (tb_map_put(ix, key, strlen(key), (void *)(uintptr_t)(pos + 1)) != 0)
+        x->oom = 1;
 }
 
 static void add_error(struct ctx *x, const char *file, int line, const char *fmt, ...)
@@ -219,12 +182,10 @@ static void add_error(struct ctx *x, const char *file, int line, const char *fmt
 
     if (x->nerrs > MAX_ERRORS)
         return;
-    e = realloc(x->errs, (x->nerrs + 1) * sizeof(*e));
-    if (e == NULL) {
+    if (TB_VEC_RESERVE(x->errs, x->aerrs, x->nerrs + 1, MAX_ERRORS + 1) != 0) {
         x->oom = 1;
         return;
     }
-    x->errs = e;
     e = &x->errs[x->nerrs++];
     e->line = line;
     e->file = strdup(file);
@@ -391,37 +352,16 @@ static int parse_bool(const char *s, int *out)
     return -EINVAL;
 }
 
-/* The length of a UTF-8 sequence from its first byte; 0 when it cannot start one. */
-static unsigned utf8_len(unsigned c)
-{
-    if (c < 0x80)
-        return 1;
-    if (c < 0xc2 || c >= 0xf5)
-        return 0;
-    return c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-}
-
 /* Whether s is valid UTF-8 (no overlongs, surrogates or values past
  * U+10FFFF) without control characters. */
 static int text_valid(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const char *p;
 
-    while (*p) {
-        unsigned c = *p, len = utf8_len(c);
-        unsigned i;
-
-        if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7f)))
+    for (p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return 0;
-        for (i = 1; i < len; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) ||
-            (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
-            return 0;
-        p += len;
-    }
-    return 1;
+    return tb_utf8_valid(s, (size_t)(p - s));
 }
 
 /* Host names are case-insensitive; lower case lets equal URLs compare equal. */
@@ -456,7 +396,7 @@ static char *url_check(const char *s, const char **why)
     uc = curl_url_set(u, CURLUPART_URL, s, 0);
     if (uc == CURLUE_OK)
         uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-    if (uc == CURLUE_OK && strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+    if (uc == CURLUE_OK && !tb_url_scheme_allowed(scheme))
         *why = "only http and https URLs are accepted";
     else if (uc == CURLUE_OK)
         uc = lower_host(u);
@@ -526,7 +466,7 @@ static void set_contact(struct ctx *x, char **dst, const char *v)
 {
     const char *why = "";
 
-    if (strncasecmp(v, "mailto:", 7) == 0)
+    if (tb_url_kind(v) == TB_URL_MAILTO)
         *dst = mailto_valid(v) ? xstrdup(x, v) : NULL;
     else
         *dst = url_check(v, &why);
@@ -727,12 +667,11 @@ static void opml_key(struct ctx *x, const char *name, const char *value)
         add_error(x, x->file, x->line, "file: empty or not UTF-8 text");
         return;
     }
-    p = realloc(x->opml, (x->nopml + 1) * sizeof(*p));
-    if (p == NULL) {
+    if (TB_VEC_RESERVE(x->opml, x->aopml, x->nopml + 1, TB_VEC_MAX) != 0) {
         x->oom = 1;
         return;
     }
-    x->opml = p;
+    p = x->opml;
     p[x->nopml].path = resolve_path(x, value);
     p[x->nopml].line = x->line;
     x->nopml += p[x->nopml].path != NULL;
@@ -767,13 +706,12 @@ static int find_topic(const struct tb_config *c, const char *name)
 static void add_source(struct ctx *x, const char *name)
 {
     struct tb_config *c = x->c;
-    struct tb_config_source *p = realloc(c->sources, (c->nsources + 1) * sizeof(*p));
+    struct tb_config_source *p;
 
-    if (p == NULL) {
+    if (TB_VEC_RESERVE(c->sources, x->asources, c->nsources + 1, TB_VEC_MAX) != 0) {
         x->oom = 1;
         return;
     }
-    c->sources = p;
     p = &c->sources[c->nsources++];
     memset(p, 0, sizeof(*p));
     p->name = xstrdup(x, name);
@@ -782,7 +720,7 @@ static void add_source(struct ctx *x, const char *name)
     p->enabled = 1;
     p->weight = 1;
     if (p->name != NULL)
-        srcindex_add(x, &x->names, c->nsources - 1);
+        srcindex_add(x, &x->names, p->name, c->nsources - 1);
     x->sec = SEC_SOURCE;
     x->keys = source_keys;
     x->obj = p;
@@ -791,21 +729,14 @@ static void add_source(struct ctx *x, const char *name)
 static void add_topic(struct ctx *x, const char *name)
 {
     struct tb_config *c = x->c;
-    struct tb_config_topic *p = realloc(c->topics, (c->ntopics + 1) * sizeof(*p));
-    int *lines;
+    struct tb_config_topic *p;
 
-    if (p == NULL) {
+    if (TB_VEC_RESERVE(c->topics, x->atopics, c->ntopics + 1, TB_VEC_MAX) != 0 ||
+        TB_VEC_RESERVE(x->topic_list_line, x->alines, c->ntopics + 1, TB_VEC_MAX) != 0) {
         x->oom = 1;
         return;
     }
-    c->topics = p;
-    lines = realloc(x->topic_list_line, (c->ntopics + 1) * sizeof(*lines));
-    if (lines == NULL) {
-        x->oom = 1;
-        return;
-    }
-    x->topic_list_line = lines;
-    lines[c->ntopics] = 0;
+    x->topic_list_line[c->ntopics] = 0;
     p = &c->topics[c->ntopics++];
     memset(p, 0, sizeof(*p));
     p->name = xstrdup(x, name);
@@ -1086,14 +1017,12 @@ static void add_opml_source(struct ctx *x, const char *path, const struct tb_opm
         return;
     }
     name = unique_name(x, f->title, url);
-    s = name ? realloc(c->sources, (c->nsources + 1) * sizeof(*s)) : NULL;
-    if (s == NULL) {
+    if (name == NULL || TB_VEC_RESERVE(c->sources, x->asources, c->nsources + 1, TB_VEC_MAX) != 0) {
         x->oom = 1;
         free(name);
         free(url);
         return;
     }
-    c->sources = s;
     s = &c->sources[c->nsources++];
     memset(s, 0, sizeof(*s));
     s->url = url;
@@ -1107,8 +1036,8 @@ static void add_opml_source(struct ctx *x, const char *path, const struct tb_opm
     s->group = xstrdup(x, name);
     s->file = xstrdup(x, path);
     s->line = f->line;
-    srcindex_add(x, &x->names, c->nsources - 1);
-    srcindex_add(x, &x->urls, c->nsources - 1);
+    srcindex_add(x, &x->names, s->name, c->nsources - 1);
+    srcindex_add(x, &x->urls, s->url, c->nsources - 1);
 }
 
 static void load_opml(struct ctx *x, const struct opml_ref *ref)
@@ -1251,9 +1180,8 @@ static void finish(struct ctx *x)
 
     apply_defaults(x);
     check_sources(x);
-    x->urls.by_url = 1;
     for (i = 0; i < x->c->nsources; i++)
-        srcindex_add(x, &x->urls, i);
+        srcindex_add(x, &x->urls, x->c->sources[i].url, i);
     for (i = 0; i < x->nopml && !x->oom; i++)
         load_opml(x, &x->opml[i]);
     if (!x->oom)
@@ -1313,8 +1241,8 @@ static void ctx_free(struct ctx *x)
     free(x->label);
     free(x->buf);
     free(x->dir);
-    free(x->names.slot);
-    free(x->urls.slot);
+    tb_map_free(&x->names);
+    tb_map_free(&x->urls);
 }
 
 int tb_config_load(const char *path, struct tb_config **out, struct tb_config_error **errs,
@@ -1326,6 +1254,8 @@ int tb_config_load(const char *path, struct tb_config **out, struct tb_config_er
     *errs = NULL;
     *nerrs = 0;
     memset(&x, 0, sizeof(x));
+    tb_map_init(&x.names, SIZE_MAX);
+    tb_map_init(&x.urls, SIZE_MAX);
     x.c = config_new(path);
     if (x.c == NULL)
         return -ENOMEM;

@@ -12,6 +12,7 @@
 
 #include "tb_site.h"
 #include "tb_store.h"
+#include "tb_vec.h"
 
 #include "daemon_int.h"
 
@@ -199,20 +200,12 @@ static void on_publish(uv_timer_t *t)
 static void publish_later(struct daemon *d, const int64_t *ids, size_t n)
 {
     uint64_t now = uv_now(&d->loop), delay = DEBOUNCE_MS;
-    int64_t *v;
 
     if (n == 0)
         return;
-    if (d->npending + n > d->apending) {
-        size_t a = (d->npending + n) * 2;
-
-        v = realloc(d->pending, a * sizeof(*v));
-        if (v == NULL) {
-            tb_log(TB_LOG_ERROR, "publish", "out of memory");
-            return;
-        }
-        d->pending = v;
-        d->apending = a;
+    if (TB_VEC_RESERVE(d->pending, d->apending, d->npending + n, TB_VEC_MAX) != 0) {
+        tb_log(TB_LOG_ERROR, "publish", "out of memory");
+        return;
     }
     if (d->npending == 0)
         d->pending_since = now;

@@ -5,7 +5,7 @@
  */
 #include "tb_date.h"
 
-#include <stdio.h>
+#include <errno.h>
 #include <string.h>
 
 /* A broken-down UTC date as read, before validation. */
@@ -332,33 +332,57 @@ int64_t tb_date_parse(const char *s)
     return parse_rfc822(s);
 }
 
-/* Splits t into civil fields; false when t is TB_TIME_NONE or out of range. */
-static int split(int64_t t, int64_t *y, int *m, int *d, int *secs)
+int tb_date_ok(int64_t t)
 {
-    int64_t days;
+    /* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: what xsd:dateTime and
+     * a four-digit year can carry. */
+    return t >= INT64_C(-62135596800) && t <= INT64_C(253402300799);
+}
 
-    if (t == TB_TIME_NONE || t < -62135596800LL || t > 253402300799LL)
+/* Splits t into civil fields, its days since the epoch and its second of
+ * the day; false when tb_date_ok() refuses t. */
+static int split(int64_t t, int64_t *y, int *m, int *d, int64_t *days, int *secs)
+{
+    if (!tb_date_ok(t))
         return 0;
-    days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-    *secs = (int)(t - days * 86400);
-    civil_from_days(days, y, m, d);
+    *days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    *secs = (int)(t - *days * 86400);
+    civil_from_days(*days, y, m, d);
     return 1;
 }
 
-void tb_date_format_rfc3339(int64_t t, char *buf, size_t len)
+/* Writes v as n decimal digits, zero-padded, at p. The formatters build
+ * their text by hand rather than through snprintf: publishing formats two
+ * dates per entry. */
+static void put_digits(char *p, int64_t v, int n)
 {
-    int64_t y;
-    int m, d, s;
-
-    if (!split(t, &y, &m, &d, &s)) {
-        snprintf(buf, len, "%s", "");
-        return;
+    while (n-- > 0) {
+        p[n] = (char)('0' + v % 10);
+        v /= 10;
     }
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y, m, d, s / 3600, s / 60 % 60,
-             s % 60);
 }
 
-void tb_date_format_rfc822(int64_t t, char *buf, size_t len)
+int tb_date_format_rfc3339(int64_t t, char *buf, size_t len)
+{
+    int64_t y, days;
+    int m, d, s;
+
+    if (len < 21 || !split(t, &y, &m, &d, &days, &s)) {
+        if (len > 0)
+            buf[0] = '\0';
+        return -EINVAL;
+    }
+    memcpy(buf, "0000-00-00T00:00:00Z", 21);
+    put_digits(buf, y, 4);
+    put_digits(buf + 5, m, 2);
+    put_digits(buf + 8, d, 2);
+    put_digits(buf + 11, s / 3600, 2);
+    put_digits(buf + 14, s / 60 % 60, 2);
+    put_digits(buf + 17, s % 60, 2);
+    return 0;
+}
+
+int tb_date_format_rfc822(int64_t t, char *buf, size_t len)
 {
     static const char wdays[7][4] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -366,11 +390,18 @@ void tb_date_format_rfc822(int64_t t, char *buf, size_t len)
     int64_t y, days;
     int m, d, s;
 
-    if (!split(t, &y, &m, &d, &s)) {
-        snprintf(buf, len, "%s", "");
-        return;
+    if (len < 32 || !split(t, &y, &m, &d, &days, &s)) {
+        if (len > 0)
+            buf[0] = '\0';
+        return -EINVAL;
     }
-    days = days_from_civil(y, m, d);
-    snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000", wdays[((days % 7) + 7) % 7], d,
-             months[m - 1], (int)y, s / 3600, s / 60 % 60, s % 60);
+    memcpy(buf, "Thu, 00 Jan 0000 00:00:00 +0000", 32);
+    memcpy(buf, wdays[((days % 7) + 7) % 7], 3);
+    put_digits(buf + 5, d, 2);
+    memcpy(buf + 8, months[m - 1], 3);
+    put_digits(buf + 12, y, 4);
+    put_digits(buf + 17, s / 3600, 2);
+    put_digits(buf + 20, s / 60 % 60, 2);
+    put_digits(buf + 23, s % 60, 2);
+    return 0;
 }

@@ -20,16 +20,18 @@ static int put_date(json_t *obj, const char *key, int64_t t)
 {
     char buf[32];
 
-    if (t == TB_TIME_NONE)
+    if (tb_date_format_rfc3339(t, buf, sizeof(buf)) != 0)
         return 0;
-    tb_date_format_rfc3339(t, buf, sizeof(buf));
-    return buf[0] ? put_str(obj, key, buf) : 0;
+    return put_str(obj, key, buf);
 }
 
 static int put_text(json_t *obj, const char *key, const struct tb_text *t)
 {
     if (t->value == NULL)
         return 0;
+    if (t->type != NULL) /* base64 of a media type */
+        return json_object_set_new(
+            obj, key, json_pack("{s:b,s:s,s:s}", "html", 0, "type", t->type, "base64", t->value));
     return json_object_set_new(obj, key,
                                json_pack("{s:b,s:s}", "html", t->is_html, "value", t->value));
 }
@@ -79,7 +81,7 @@ static int put_categories(json_t *obj, const struct tb_category *c)
     for (; c != NULL && rc == 0; c = c->next) {
         o = json_object();
         rc = put_str(o, "term", c->term) | put_str(o, "scheme", c->scheme) |
-             json_array_append_new(arr, o);
+             put_str(o, "label", c->label) | json_array_append_new(arr, o);
     }
     if (json_array_size(arr) == 0) {
         json_decref(arr);

@@ -11,10 +11,11 @@
 #include <unistd.h>
 
 #include "fetch_int.h"
+#include "tb_url.h"
 
 int tb_fetch_is_url(const char *s)
 {
-    return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
+    return tb_url_allowed(s, 0);
 }
 
 /* Room left in the buffer's allocation that its cap allows filling. */

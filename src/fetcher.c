@@ -22,9 +22,9 @@
 #include <time.h>
 
 #include "fetch_int.h"
-#include "tb_hash.h"
+#include "tb_map.h"
+#include "tb_url.h"
 
-#define HOST_BUCKETS 256
 #define MAX_VALIDATOR 1024        /* longest ETag / Last-Modified we send or keep */
 #define MAX_DELTA (3650L * 86400) /* clamp for Retry-After and max-age seconds */
 
@@ -37,11 +37,10 @@ struct list {
 
 /* Transfers per exact host name, for the per-host cap and delay. */
 struct host {
-    struct host *next; /* hash bucket chain */
-    int refs;          /* transfers (queued or running) for this host */
-    int running;       /* of those, in the multi handle */
-    int64_t until;     /* hold transfers back until this epoch time, or 0 */
-    char name[];       /* lower-case host name */
+    int refs;      /* transfers (queued or running) for this host */
+    int running;   /* of those, in the multi handle */
+    int64_t until; /* hold transfers back until this epoch time, or 0 */
+    char name[];   /* lower-case host name */
 };
 
 /* One request, through all its redirect hops. */
@@ -72,21 +71,21 @@ struct sock {
 };
 
 struct tb_fetcher {
-    uv_loop_t *loop;                  /* the loop everything runs on */
-    CURLM *multi;                     /* NULL once freeing */
-    uv_timer_t timer;                 /* curl's timeout */
-    uv_timer_t wake;                  /* starts queued transfers: soon, or at a host's until */
-    struct tb_fetch_limits lim;       /* copy of the caller's limits */
-    char *user_agent;                 /* owned copy */
-    struct list queue;                /* waiting to run, FIFO */
-    struct list running;              /* in the multi handle */
-    size_t nqueued, nrunning;         /* lengths of the two lists */
-    struct list sockets;              /* struct sock being watched */
-    struct host *hosts[HOST_BUCKETS]; /* by host name */
-    int closing;                      /* tb_fetcher_free() was called */
-    int closes;                       /* uv_close() callbacks still to come */
-    void (*done)(void *);             /* tb_fetcher_free()'s callback */
-    void *done_data;                  /* its argument */
+    uv_loop_t *loop;            /* the loop everything runs on */
+    CURLM *multi;               /* NULL once freeing */
+    uv_timer_t timer;           /* curl's timeout */
+    uv_timer_t wake;            /* starts queued transfers: soon, or at a host's until */
+    struct tb_fetch_limits lim; /* copy of the caller's limits */
+    char *user_agent;           /* owned copy */
+    struct list queue;          /* waiting to run, FIFO */
+    struct list running;        /* in the multi handle */
+    size_t nqueued, nrunning;   /* lengths of the two lists */
+    struct list sockets;        /* struct sock being watched */
+    struct tb_map hosts;        /* struct host by name */
+    int closing;                /* tb_fetcher_free() was called */
+    int closes;                 /* uv_close() callbacks still to come */
+    void (*done)(void *);       /* tb_fetcher_free()'s callback */
+    void *done_data;            /* its argument */
 };
 
 static void list_init(struct list *l)
@@ -116,57 +115,45 @@ static void list_remove(struct list *n)
 
 /* ------------------------------------------------------------------ hosts */
 
-static unsigned host_hash(const char *s)
-{
-    return (unsigned)(tb_fnv1a(s, strlen(s)) % HOST_BUCKETS);
-}
-
 /* Finds or makes the entry for `name` and takes a reference; NULL on OOM. */
 static struct host *host_get(struct tb_fetcher *f, const char *name)
 {
-    struct host **slot = &f->hosts[host_hash(name)];
-    struct host *h;
     size_t n = strlen(name);
+    struct host *h = tb_map_get(&f->hosts, name, n);
 
-    for (h = *slot; h; h = h->next) {
-        if (strcmp(h->name, name) == 0) {
-            h->refs++;
-            return h;
-        }
+    if (h != NULL) {
+        h->refs++;
+        return h;
     }
     h = calloc(1, sizeof(*h) + n + 1);
     if (h == NULL)
         return NULL;
     memcpy(h->name, name, n + 1);
     h->refs = 1;
-    h->next = *slot;
-    *slot = h;
+    if (tb_map_put(&f->hosts, h->name, n, h) != 0) {
+        free(h);
+        return NULL;
+    }
     return h;
 }
 
 /* Drops a reference; an unused entry goes unless it still carries a delay. */
 static void host_put(struct tb_fetcher *f, struct host *h)
 {
-    struct host **p;
-
     if (h == NULL || --h->refs > 0 || h->until > (int64_t)time(NULL))
         return;
-    for (p = &f->hosts[host_hash(h->name)]; *p != h; p = &(*p)->next)
-        ;
-    *p = h->next;
+    tb_map_del(&f->hosts, h->name, strlen(h->name));
     free(h);
 }
 
 static void hosts_free(struct tb_fetcher *f)
 {
-    for (int i = 0; i < HOST_BUCKETS; i++) {
-        while (f->hosts[i]) {
-            struct host *h = f->hosts[i];
+    const struct tb_map_slot *s;
+    size_t pos = 0;
 
-            f->hosts[i] = h->next;
-            free(h);
-        }
-    }
+    while ((s = tb_map_next(&f->hosts, &pos)) != NULL)
+        free(s->value);
+    tb_map_free(&f->hosts);
 }
 
 /* The lower-case host of an http(s) URL (malloc'd), or NULL for any other
@@ -177,8 +164,7 @@ static char *http_host(const char *url)
     char *scheme = NULL, *host = NULL;
 
     if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0))
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK && tb_url_scheme_allowed(scheme))
         curl_url_get(u, CURLUPART_HOST, &host, 0);
     curl_free(scheme);
     curl_url_cleanup(u);
@@ -660,6 +646,7 @@ int tb_fetcher_new(uv_loop_t *loop, const struct tb_fetch_limits *lim, struct tb
 
     if (f == NULL)
         return -ENOMEM;
+    tb_map_init(&f->hosts, SIZE_MAX); /* bounded by the transfers that name them */
     if (lim)
         f->lim = *lim;
     else

@@ -31,8 +31,8 @@
 #include <unistd.h>
 
 #include <h2o.h>
-#include <zlib.h>
 
+#include "tb_gzip.h"
 #include "tb_hash.h"
 #include "tb_http.h"
 
@@ -133,33 +133,33 @@ static void doc_release(struct doc *d)
     free(d);
 }
 
-/* Compresses the body once; keeps the gzip form only when it is smaller. */
-static int doc_gzip(struct doc *d)
+/* Sets the gzip form: a copy of gz[0..gzlen) when given, else the body
+ * compressed here. It is kept only when smaller than the body. */
+static int doc_gzip(struct doc *d, const void *gz, size_t gzlen)
 {
-    z_stream z;
-    uLong bound;
+    struct tb_buf b;
     int rc;
 
-    memset(&z, 0, sizeof(z));
-    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -ENOMEM;
-    bound = deflateBound(&z, (uLong)d->len) + 32;
-    d->gz = malloc(bound);
-    if (d->gz == NULL) {
-        deflateEnd(&z);
-        return -ENOMEM;
+    if (gz != NULL) {
+        if (gzlen >= d->len)
+            return 0;
+        d->gz = malloc(gzlen ? gzlen : 1);
+        if (d->gz == NULL)
+            return -ENOMEM;
+        memcpy(d->gz, gz, gzlen);
+        d->gz_len = gzlen;
+        return 0;
     }
-    z.next_in = (Bytef *)d->body;
-    z.avail_in = (uInt)d->len;
-    z.next_out = d->gz;
-    z.avail_out = (uInt)bound;
-    rc = deflate(&z, Z_FINISH);
-    d->gz_len = z.total_out;
-    deflateEnd(&z);
-    if (rc != Z_STREAM_END || d->gz_len >= d->len) {
-        free(d->gz);
-        d->gz = NULL;
-        d->gz_len = 0;
+    /* Capped below the body's length: a form no smaller is not kept. */
+    tb_buf_init(&b, d->len > 0 ? d->len - 1 : 0);
+    rc = tb_gzip(d->body, d->len, TB_GZIP_DEFAULT, &b);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc == 0) {
+        d->gz_len = b.len;
+        d->gz = (unsigned char *)tb_buf_take(&b);
+        if (d->gz == NULL)
+            return -ENOMEM;
     }
     return 0;
 }
@@ -300,6 +300,12 @@ static int valid_type(const char *t)
 int tb_http_put(struct tb_http *h, const char *path, const char *content_type, const void *data,
                 size_t len, int64_t mtime, int max_age)
 {
+    return tb_http_put_gz(h, path, content_type, data, len, NULL, 0, mtime, max_age);
+}
+
+int tb_http_put_gz(struct tb_http *h, const char *path, const char *content_type, const void *data,
+                   size_t len, const void *gz, size_t gzlen, int64_t mtime, int max_age)
+{
     struct doc *d, **slot;
     int rc;
 
@@ -308,7 +314,7 @@ int tb_http_put(struct tb_http *h, const char *path, const char *content_type, c
     d = doc_new(path, content_type, data, len);
     if (d == NULL)
         return -ENOMEM;
-    rc = doc_gzip(d);
+    rc = doc_gzip(d, gz, gzlen);
     if (rc != 0) {
         doc_release(d);
         return rc;

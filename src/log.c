@@ -1,5 +1,6 @@
 /* One-line-per-event logging on stderr, and tb_strerror(). */
 #include "tb_log.h"
+#include "tb_date.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,15 +24,13 @@ void tb_log(enum tb_log_level level, const char *who, const char *fmt, ...)
     static const char *const names[] = {"error", "warn", "info", "debug"};
     char line[2048];
     struct timespec ts;
-    struct tm tm;
     va_list ap;
     int n;
 
     if (!tb_log_enabled(level))
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    n = tb_date_format_rfc3339((int64_t)ts.tv_sec, line, sizeof(line)) == 0 ? 20 : 0;
     n += snprintf(line + n, sizeof(line) - (size_t)n, " %-5s %s: ", names[level],
                   who ? who : "tributary");
     va_start(ap, fmt);

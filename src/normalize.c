@@ -6,13 +6,15 @@
 #include "tb_normalize.h"
 #include "tb_buf.h"
 #include "tb_sanitize.h"
+#include "tb_hash.h"
+#include "tb_url.h"
+#include "tb_utf8.h"
 
 #include "tb_parse.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -93,7 +95,7 @@ static CURLU *parse_http(const char *url, int *https)
     /* curl takes the scheme from the letters before the first ':', so it
      * could find http or https in nothing else: ids such as "oai:..." or
      * "tag:..." (half of what reaches here) need no parser. */
-    if (strncasecmp(url, "http:", 5) != 0 && strncasecmp(url, "https:", 6) != 0)
+    if (tb_url_kind(url) != TB_URL_HTTP)
         return NULL;
     n = strlen(url);
     while (n && isspace((unsigned char)url[n - 1]))
@@ -102,7 +104,7 @@ static CURLU *parse_http(const char *url, int *https)
     u = copy ? curl_url() : NULL;
     if (u && (curl_url_set(u, CURLUPART_URL, copy, 0) != CURLUE_OK || reparse(u) != CURLUE_OK ||
               curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-              (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))) {
+              !tb_url_scheme_allowed(scheme))) {
         curl_url_cleanup(u);
         u = NULL;
     }
@@ -638,7 +640,7 @@ static int doi_url(const struct purl *u, char *buf, size_t len)
             rc = doi_at(p, buf, len);
         /* The path is percent-decoded: bytes that are not UTF-8 (or not
          * characters XML allows) make no DOI. */
-        if (rc == 0 && !tb__parse_clean(buf, strlen(buf)))
+        if (rc == 0 && !tb_utf8_xml_clean(buf, strlen(buf)))
             rc = -ENOENT;
     }
     parts_free(&x);
@@ -750,9 +752,7 @@ static int set_ids(struct tb_feed *f, struct tb_entry *e, struct urls *m)
 static int hash_key(struct tb_feed *f, struct tb_entry *e)
 {
     const char *parts[3] = {e->title, e->summary.value, e->content.value};
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char key[5 + 2 * EVP_MAX_MD_SIZE + 1] = "hash:";
+    char key[5 + TB_SHA256_HEX] = "hash:";
     struct tb_buf b;
     int rc = 0;
 
@@ -762,16 +762,11 @@ static int hash_key(struct tb_feed *f, struct tb_entry *e)
         if (rc == 0 && i < 2)
             rc = tb_buf_add(&b, "", 1);
     }
-    if (rc == 0 && !EVP_Digest(b.data, b.len, md, &mdlen, EVP_sha256(), NULL))
-        rc = -ENOMEM;
+    if (rc == 0)
+        rc = tb_sha256_hex(b.data, b.len, key + 5);
     tb_buf_free(&b);
     if (rc)
         return rc;
-    for (unsigned int i = 0; i < mdlen; i++) {
-        key[5 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
-        key[6 + 2 * i] = "0123456789abcdef"[md[i] & 15];
-    }
-    key[5 + 2 * mdlen] = '\0';
     e->key = tb_arena_strdup(&f->arena, key);
     return e->key ? 0 : -ENOMEM;
 }
@@ -813,23 +808,13 @@ static int set_key(struct tb_feed *f, struct tb_entry *e)
 static int body_text(const struct tb_text *t, char **out)
 {
     *out = NULL;
-    if (t->value == NULL)
+    if (t->value == NULL || t->type != NULL) /* no text in an image or a PDF */
         return 0;
     if (t->is_html)
         *out = tb_sanitize_text(t->value, strlen(t->value));
     else
         *out = strdup(t->value);
     return *out ? 0 : -ENOMEM;
-}
-
-/* Length of the first at most max bytes of s[0..n), cut at a character. */
-static size_t utf8_cut(const char *s, size_t n, size_t max)
-{
-    if (n <= max)
-        return n;
-    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-        max--;
-    return max;
 }
 
 /* text = summary and content, the one alone when it contains the other. */
@@ -857,7 +842,7 @@ static int set_text(struct tb_feed *f, struct tb_entry *e)
         rc = tb_buf_adds(&buf, b);
     if (rc == 0) {
         e->text = tb_arena_strndup(&f->arena, buf.data ? buf.data : "",
-                                   utf8_cut(buf.data, buf.len, TB_NORM_TEXT_MAX));
+                                   tb_utf8_cut(buf.data, buf.len, TB_NORM_TEXT_MAX));
         rc = e->text ? 0 : -ENOMEM;
     }
     tb_buf_free(&buf);
@@ -876,13 +861,18 @@ static int sanitize_body(struct tb_feed *f, struct tb_text *t, const char *base)
     if (t->value == NULL)
         return 0;
     n = strlen(t->value);
+    if (n > TB_NORM_BODY_MAX && t->type != NULL) { /* a cut document is no document */
+        *t = (struct tb_text){NULL, 0, NULL};
+        return 0;
+    }
     if (n > TB_NORM_BODY_MAX && !t->is_html) {
-        t->value = tb_arena_strndup(&f->arena, t->value, utf8_cut(t->value, n, TB_NORM_BODY_MAX));
+        t->value =
+            tb_arena_strndup(&f->arena, t->value, tb_utf8_cut(t->value, n, TB_NORM_BODY_MAX));
         return t->value ? 0 : -ENOMEM;
     }
     if (!t->is_html)
         return 0;
-    s = tb_sanitize_html(t->value, utf8_cut(t->value, n, TB_NORM_BODY_MAX), base);
+    s = tb_sanitize_html(t->value, tb_utf8_cut(t->value, n, TB_NORM_BODY_MAX), base);
     if (s == NULL)
         return -ENOMEM;
     t->value = keep(f, s);
@@ -892,7 +882,7 @@ static int sanitize_body(struct tb_feed *f, struct tb_text *t, const char *base)
 /* A title longer than TB_NORM_TITLE_MAX bytes is cut there, with an ellipsis. */
 static int cut_title(struct tb_feed *f, struct tb_entry *e, const char *title, size_t n)
 {
-    size_t keep_n = utf8_cut(title, n, TB_NORM_TITLE_MAX);
+    size_t keep_n = tb_utf8_cut(title, n, TB_NORM_TITLE_MAX);
     char *r = tb_arena_alloc(&f->arena, keep_n + 4);
 
     if (r == NULL)
@@ -930,7 +920,7 @@ static int set_title(struct tb_feed *f, struct tb_entry *e)
         if (t[i] == ' ' || t[i] == '\n')
             space = i;
         i++;
-        while (i < n && ((unsigned char)t[i] & 0xc0) == 0x80)
+        while (i < n && tb_utf8_is_cont((unsigned char)t[i]))
             i++;
         chars++;
     }
@@ -1287,7 +1277,7 @@ static void clean_links(struct tb_link **pp, struct urls *m)
 static void clean_persons(struct tb_person *p)
 {
     for (; p; p = p->next) {
-        if (p->uri && !is_http(p->uri) && strncasecmp(p->uri, "mailto:", 7) != 0)
+        if (p->uri && !is_http(p->uri) && tb_url_kind(p->uri) != TB_URL_MAILTO)
             p->uri = NULL;
     }
 }
@@ -1320,6 +1310,136 @@ static void clean_feed(struct tb_feed *f)
     clean_persons(f->authors);
 }
 
+/*
+ * Announcement-shaped entries, as arXiv's RSS (rss.arxiv.org) writes them:
+ * every description opens with "arXiv:2403.05577v1 Announce Type: new
+ * \nAbstract: ", and one dc:creator lists all authors ("A, B, C" or
+ * "A, B and C"). Recognised by that shape, whatever the host.
+ */
+
+static size_t skip_space(const char *p)
+{
+    return strspn(p, " \t\r\n");
+}
+
+/* Length of the announcement before the abstract at the start of s, or 0. */
+static size_t announcement_len(const char *s)
+{
+    const char *p = s + skip_space(s);
+    size_t n;
+
+    if (strncmp(p, "arXiv:", 6) != 0)
+        return 0;
+    p += 6;
+    n = strcspn(p, " \t\r\n");
+    if (n == 0)
+        return 0;
+    p += n + skip_space(p + n);
+    if (strncmp(p, "Announce Type:", 14) != 0)
+        return 0;
+    p += 14;
+    p += strspn(p, " \t");
+    n = strspn(p, "abcdefghijklmnopqrstuvwxyz-");
+    if (n == 0)
+        return 0;
+    p += n + skip_space(p + n);
+    if (strncmp(p, "Abstract:", 9) != 0)
+        return 0;
+    p += 9;
+    return (size_t)(p + skip_space(p) - s);
+}
+
+/* Whether s[0..n) is a suffix that belongs to the name before its comma. */
+static int name_suffix(const char *s, size_t n)
+{
+    static const char *const suffixes[] = {"Jr.", "Jr",    "Sr.", "Sr",   "II", "III",
+                                           "IV",  "Ph.D.", "PhD", "M.D.", "MD"};
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes); i++) {
+        if (strlen(suffixes[i]) == n && memcmp(suffixes[i], s, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Appends the person named s[0..n) (trimmed) at *tail and makes it *last; a
+ * name suffix ("Jr.") is added to *last instead. */
+static int add_name(struct tb_feed *f, struct tb_person ***tail, struct tb_person **last,
+                    const char *s, size_t n)
+{
+    struct tb_person *p;
+    char *name;
+
+    while (n > 0 && strchr(" \t\r\n", *s))
+        s++, n--;
+    while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+        n--;
+    if (n == 0)
+        return 0;
+    if (*last != NULL && name_suffix(s, n)) {
+        const char *with = arena_cat(f, (*last)->name, ", ", 2);
+
+        (*last)->name = with ? arena_cat(f, with, s, n) : NULL;
+        return (*last)->name ? 0 : -ENOMEM;
+    }
+    p = tb_arena_alloc(&f->arena, sizeof(*p));
+    name = p ? tb_arena_strndup(&f->arena, s, n) : NULL;
+    if (name == NULL)
+        return -ENOMEM;
+    *p = (struct tb_person){NULL, name, NULL, NULL};
+    **tail = p;
+    *tail = &p->next;
+    *last = p;
+    return 0;
+}
+
+/* Length of s[0..n) before " and ", or n. */
+static size_t before_and(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 5 <= n; i++) {
+        if (memcmp(s + i, " and ", 5) == 0)
+            return i;
+    }
+    return n;
+}
+
+/* One author naming several people ("A, B and C") becomes one per name. */
+static int split_authors(struct tb_feed *f, struct tb_entry *e)
+{
+    struct tb_person *one = e->authors, *head = NULL, *last = NULL, **tail = &head;
+    const char *s;
+    int rc = 0;
+
+    if (one == NULL || one->next != NULL || one->email != NULL || one->uri != NULL)
+        return 0;
+    s = one->name;
+    while (rc == 0 && *s != '\0') {
+        size_t n = strcspn(s, ","), k = before_and(s, n);
+
+        rc = add_name(f, &tail, &last, s, k);
+        s += k < n ? k + 5 : n + (s[n] == ',');
+        s += skip_space(s);
+        if (k == n && strncmp(s, "and ", 4) == 0) /* ", and C" */
+            s += 4;
+    }
+    if (rc == 0 && head != NULL && head->next != NULL)
+        e->authors = head;
+    return rc;
+}
+
+/* An announcement-shaped entry: the abstract alone, one author per name. */
+static int unwrap_announcement(struct tb_feed *f, struct tb_entry *e)
+{
+    size_t n = e->summary.value ? announcement_len(e->summary.value) : 0;
+
+    if (n == 0)
+        return 0;
+    e->summary.value += n;
+    if (e->content.value && e->content.type == NULL)
+        e->content.value += announcement_len(e->content.value);
+    return split_authors(f, e);
+}
+
 /* Fills every derived field of one entry. The key and the text are taken
  * from the bodies as parsed, before they are sanitized. */
 static int norm_entry(struct tb_feed *f, struct tb_entry *e, int flags)
@@ -1328,8 +1448,10 @@ static int norm_entry(struct tb_feed *f, struct tb_entry *e, int flags)
      * resolve against the feed's own web page, as feed readers do. */
     const char *base = e->base ? e->base : f->base ? f->base : f->link;
     struct urls m = {0};
-    int rc = set_canon(f, e, &m);
+    int rc = unwrap_announcement(f, e);
 
+    if (rc == 0)
+        rc = set_canon(f, e, &m);
     if (rc == 0)
         rc = set_ids(f, e, &m);
     if (rc == 0)

@@ -1,5 +1,7 @@
 /* OPML subscription lists: read with libxml2's tree API, write with xmlTextWriter. */
 #include "tb_opml.h"
+#include "tb_date.h"
+#include "tb_vec.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -59,23 +61,17 @@ static char *outline_title(xmlNode *node, int *oom)
 static int add_feed(struct reader *r, xmlNode *node, const char *title, const char *category)
 {
     struct tb_opml_feed *f;
-    int oom = 0;
+    int oom = 0, rc;
     char *url = prop(node, "xmlUrl", &oom);
 
     if (url == NULL && !oom)
         url = prop(node, "xmlurl", &oom);
     if (url == NULL)
         return oom ? -ENOMEM : 0; /* not a feed: a folder or a plain link */
-    if (r->n == r->alloc) {
-        size_t alloc = r->alloc ? 2 * r->alloc : 16;
-        struct tb_opml_feed *p = realloc(r->feeds, alloc * sizeof(*p));
-
-        if (p == NULL) {
-            free(url);
-            return -ENOMEM;
-        }
-        r->feeds = p;
-        r->alloc = alloc;
+    rc = TB_VEC_RESERVE(r->feeds, r->alloc, r->n + 1, TB_VEC_MAX);
+    if (rc) {
+        free(url);
+        return rc;
     }
     f = &r->feeds[r->n++];
     memset(f, 0, sizeof(*f));
@@ -279,14 +275,11 @@ static int write_outline(xmlTextWriter *w, const struct tb_config_source *s)
 static int write_doc(xmlTextWriter *w, const struct tb_config *c)
 {
     char date[64];
-    struct tm tm;
-    time_t now = time(NULL);
     size_t i;
-    int rc;
+    int rc = tb_date_format_rfc822((int64_t)time(NULL), date, sizeof(date));
 
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    rc = xmlTextWriterSetIndent(w, 1);
+    if (rc >= 0)
+        rc = xmlTextWriterSetIndent(w, 1);
     if (rc >= 0)
         rc = xmlTextWriterStartDocument(w, "1.0", "UTF-8", NULL);
     if (rc >= 0)

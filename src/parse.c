@@ -3,6 +3,7 @@
  * RSS/Atom (parse_xml.c) and JSON Feed (parse_json.c) readers share.
  *
  * Every document is turned into clean UTF-8 before a parser sees it: a BOM
+ * (UTF-8, UTF-16 or UTF-32, either byte order) or the byte pattern of "<"
  * wins, then the external charset, then the declared one; other charsets go
  * through iconv; bytes that are not valid UTF-8 are read as windows-1252 (the
  * usual mislabelled feed) and control characters XML cannot hold are
@@ -20,121 +21,9 @@
 #include <strings.h>
 
 #include "parse_int.h"
-#include "scan_int.h"
 #include "tb_buf.h"
-
-/* windows-1252 0x80..0x9F; 0 marks the five undefined bytes. */
-static const uint16_t cp1252[32] = {0x20AC, 0,      0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
-                                    0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0,      0x017D, 0,
-                                    0,      0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
-                                    0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,      0x017E, 0x0178};
-
-/*
- * Length of the UTF-8 sequence at s (n bytes available) when it is valid and
- * a character XML 1.0 allows; 0 otherwise. Overlong forms, surrogates,
- * U+FFFE/U+FFFF and C0 controls other than tab, LF and CR are refused.
- */
-static size_t xml_char_len(const unsigned char *s, size_t n)
-{
-    uint32_t cp;
-    size_t len, i;
-
-    if (s[0] < 0x80)
-        return s[0] >= 0x20 || s[0] == '\t' || s[0] == '\n' || s[0] == '\r' ? 1 : 0;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        len = 2, cp = s[0] & 0x1F;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        len = 3, cp = s[0] & 0x0F;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
-        return 0;
-    return len;
-}
-
-/* Appends code point cp as UTF-8. */
-static int put_utf8(struct tb_buf *b, uint32_t cp)
-{
-    char u[3];
-
-    if (cp < 0x80)
-        return tb_buf_add(b, (char[]){(char)cp}, 1);
-    if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        return tb_buf_add(b, u, 2);
-    }
-    u[0] = (char)(0xE0 | (cp >> 12));
-    u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    u[2] = (char)(0x80 | (cp & 0x3F));
-    return tb_buf_add(b, u, 3);
-}
-
-/*
- * Copies s into b keeping valid XML characters, reading each invalid byte as
- * windows-1252 (when `repair`) or dropping it. Returns 0 or a tb_buf error.
- */
-static int clean_utf8(struct tb_buf *b, const char *s, size_t n, int repair)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0, run = 0, k;
-    int rc = 0;
-
-    while (i < n && rc == 0) {
-        k = xml_char_len(u + i, n - i);
-        if (k > 0) {
-            i += k;
-            run += k;
-            continue;
-        }
-        rc = tb_buf_add(b, s + i - run, run);
-        run = 0;
-        if (rc == 0 && repair && u[i] >= 0xA0)
-            rc = put_utf8(b, u[i]);
-        else if (rc == 0 && repair && u[i] >= 0x80 && cp1252[u[i] - 0x80])
-            rc = put_utf8(b, cp1252[u[i] - 0x80]);
-        i++;
-    }
-    if (rc == 0)
-        rc = tb_buf_add(b, s + i - run, run);
-    return rc;
-}
-
-/* Whether s[0..n) needs no cleaning at all (the common case: no copy).
- * Printable ASCII is skipped a block at a time. */
-int tb__parse_clean(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0, k;
-
-    while (i < n) {
-        i += tb__scan_plain(s + i, n - i, TB__SCAN_C0 | TB__SCAN_HIGH, NULL, 0);
-        /* The tail shorter than a block: as the last block, overlapping. */
-        if (i < n && n >= TB__SCAN_STEP && n - i < TB__SCAN_STEP &&
-            !tb__scan_block(s + n - TB__SCAN_STEP, TB__SCAN_C0 | TB__SCAN_HIGH, NULL, 0))
-            break;
-        while (i < n && u[i] >= 0x20 && u[i] < 0x80)
-            i++;
-        if (i >= n)
-            break;
-        k = xml_char_len(u + i, n - i);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
+#include "tb_sanitize.h"
+#include "tb_utf8.h"
 
 static int is_space(char c)
 {
@@ -150,10 +39,10 @@ char *tb__parse_str(struct tb_feed *f, const char *s, size_t n, int trim)
         s++, n--;
     while (trim && n > 0 && is_space(s[n - 1]))
         n--;
-    if (tb__parse_clean(s, n))
+    if (tb_utf8_xml_clean(s, n))
         return tb_arena_strndup(&f->arena, s, n);
     tb_buf_init(&b, n + 1);
-    if (clean_utf8(&b, s, n, 0) != 0)
+    if (tb_utf8_clean(&b, s, n, TB_UTF8_XML) != 0)
         return NULL;
     out = tb_arena_strndup(&f->arena, b.data ? b.data : "", b.len);
     tb_buf_free(&b);
@@ -300,64 +189,34 @@ const char *tb__parse_url(struct tb_feed *f, const char *base, const char *href)
     return out;
 }
 
-/* Decodes one HTML character reference at s ("&amp;", "&#233;"); 0 if none. */
-static size_t html_entity(const char *s, uint32_t *cp)
-{
-    static const struct {
-        const char *name;
-        uint32_t cp;
-    } named[] = {{"amp;", '&'},   {"lt;", '<'},    {"gt;", '>'},  {"quot;", '"'},
-                 {"apos;", '\''}, {"nbsp;", 0xA0}, {"#39;", '\''}};
-    size_t i;
-    char *end;
-    unsigned long v;
-
-    for (i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
-        if (strncmp(s + 1, named[i].name, strlen(named[i].name)) == 0) {
-            *cp = named[i].cp;
-            return strlen(named[i].name) + 1;
-        }
-    }
-    if (s[1] != '#')
-        return 0;
-    errno = 0;
-    v = s[2] == 'x' || s[2] == 'X' ? strtoul(s + 3, &end, 16) : strtoul(s + 2, &end, 10);
-    if (*end != ';' || end == s + 2 || v == 0 || v > 0xFFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = (uint32_t)v;
-    return (size_t)(end - s) + 1;
-}
-
 char *tb__parse_html_text(struct tb_feed *f, const char *html)
 {
-    struct tb_buf b;
-    const char *p = html, *gt;
-    char *out = NULL;
-    int no_gt = 0;
-    uint32_t cp;
-    size_t n;
-    int rc = 0;
+    char *text = tb_sanitize_text(html, strlen(html));
+    char *out = text ? tb__parse_str(f, text, strlen(text), 1) : NULL;
 
-    tb_buf_init(&b, strlen(html) * 3 + 1);
-    while (*p && rc == 0) {
-        gt = *p == '<' && !no_gt ? strchr(p, '>') : NULL;
-        if (gt != NULL) {
-            p = gt + 1;
-            continue;
-        }
-        no_gt = no_gt || *p == '<'; /* no '>' ahead: the rest has no tags */
-        n = *p == '&' ? html_entity(p, &cp) : 0;
-        if (n > 0) {
-            rc = put_utf8(&b, cp);
-            p += n;
-        } else {
-            rc = tb_buf_add(&b, p++, 1);
-        }
-    }
-    if (rc == 0)
-        out = tb__parse_str(f, b.data ? b.data : "", b.len, 1);
-    tb_buf_free(&b);
+    free(text);
     return out;
+}
+
+/* Whether s (at '&') starts a character reference: "&name;", "&#233;", "&#xE9;". */
+static int char_ref(const char *s)
+{
+    size_t start = s[1] != '#' ? 1 : s[2] == 'x' || s[2] == 'X' ? 3 : 2, n = start;
+
+    while (n < 40 && (lower_or_digit((unsigned char)s[n]) || (s[n] >= 'A' && s[n] <= 'Z')))
+        n++;
+    return n > start && s[n] == ';';
+}
+
+int tb__parse_looks_html(const char *s)
+{
+    for (const char *p = strpbrk(s, "&<"); p != NULL; p = strpbrk(p + 1, "&<")) {
+        if (*p == '&'
+                ? char_ref(p)
+                : p[1] == '/' && ((p[2] >= 'a' && p[2] <= 'z') || (p[2] >= 'A' && p[2] <= 'Z')))
+            return 1;
+    }
+    return 0;
 }
 
 /* Copies s[0..n) trimmed of whitespace and the quotes/brackets around names. */
@@ -514,6 +373,17 @@ static const char *pick_charset(const char **d, size_t *len, const char *externa
 {
     const unsigned char *u = (const unsigned char *)*d;
 
+    /* UTF-32 first: its little-endian BOM starts like UTF-16's. */
+    if (*len >= 4 && ((u[0] == 0 && u[1] == 0 && u[2] == 0xFE && u[3] == 0xFF) ||
+                      (u[0] == 0xFF && u[1] == 0xFE && u[2] == 0 && u[3] == 0))) {
+        *d += 4, *len -= 4;
+        return u[0] == 0 ? "UTF-32BE" : "UTF-32LE";
+    }
+    /* Without a BOM, '<' in four bytes (XML 1.0 appendix F). */
+    if (*len >= 4 && u[0] == 0 && u[1] == 0 && u[2] == 0 && u[3] == '<')
+        return "UTF-32BE";
+    if (*len >= 4 && u[0] == '<' && u[1] == 0 && u[2] == 0 && u[3] == 0)
+        return "UTF-32LE";
     if (*len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) {
         *d += 3, *len -= 3;
         return "UTF-8";
@@ -532,6 +402,25 @@ static const char *pick_charset(const char **d, size_t *len, const char *externa
     return charset_alias(decl);
 }
 
+/* Records the first byte that is not UTF-8 as the feed's error, as a
+ * recovered XML error is (control characters are dropped silently). */
+static void invalid_utf8(struct tb_feed *f, const char *d, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)d;
+    size_t i = 0, k, line = 1;
+
+    while (i < len) {
+        k = tb_utf8_len(d + i, len - i);
+        if (k == 0 && u[i] >= 0x80) {
+            tb__parse_error(f, "line %zu: invalid UTF-8 (byte 0x%02X), read as windows-1252", line,
+                            u[i]);
+            return;
+        }
+        line += u[i] == '\n';
+        i += k ? k : 1;
+    }
+}
+
 /*
  * Turns the input into clean UTF-8: *out points either at the input itself
  * (nothing to change) or into b. Unknown charsets are read as UTF-8 and noted.
@@ -548,7 +437,7 @@ static int decode(struct tb_feed *f, const char *d, size_t len, const char *exte
         tb_buf_init(&tmp, len * 4 + 16);
         rc = convert(&tmp, cs, d, len);
         if (rc == 0) {
-            rc = clean_utf8(b, tmp.data ? tmp.data : "", tmp.len, 0);
+            rc = tb_utf8_clean(b, tmp.data ? tmp.data : "", tmp.len, TB_UTF8_XML);
             tb_buf_free(&tmp);
             *out = b->data ? b->data : "";
             *outlen = b->len;
@@ -559,12 +448,13 @@ static int decode(struct tb_feed *f, const char *d, size_t len, const char *exte
             return rc;
         tb__parse_error(f, "unknown charset \"%s\", read as UTF-8", cs);
     }
-    if (tb__parse_clean(d, len)) {
+    if (tb_utf8_xml_clean(d, len)) {
         *out = d;
         *outlen = len;
         return 0;
     }
-    rc = clean_utf8(b, d, len, 1);
+    invalid_utf8(f, d, len);
+    rc = tb_utf8_clean(b, d, len, TB_UTF8_XML | TB_UTF8_CP1252);
     *out = b->data ? b->data : "";
     *outlen = b->len;
     return rc;

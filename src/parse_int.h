@@ -18,8 +18,14 @@ char *tb__parse_str(struct tb_feed *f, const char *s, size_t n, int trim);
  *  absolute URL in the feed's arena, or NULL when it cannot be made absolute (or OOM). */
 const char *tb__parse_url(struct tb_feed *f, const char *base, const char *href);
 
-/** Plain text of an HTML fragment (tags dropped, entities decoded), in the arena. */
+/** Plain text of an HTML fragment, in the arena: tb_sanitize_text() (libxml2's HTML
+ *  parser) trimmed; NULL when out of memory. The one HTML-to-text conversion of parse. */
 char *tb__parse_html_text(struct tb_feed *f, const char *html);
+
+/** Whether text that should be plain (an RSS or JSON Feed title, a JSON Feed summary)
+ *  holds escaped HTML: a character reference ("&eacute;", "&#233;", "&#xE9;", "&bogus;")
+ *  or an end tag ("</b"), as feeds produced from HTML templates have. */
+int tb__parse_looks_html(const char *s);
 
 /** A person from an RSS/dc author string: "a@b (Name)", "Name <a@b>", "a@b", "Name".
  *  NULL for an empty string or when out of memory (then *oom is set). */

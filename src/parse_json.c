@@ -140,7 +140,7 @@ static void attachments(struct jx *x, struct tb_entry *e, json_t *arr)
 static void item(struct jx *x, json_t *it)
 {
     struct tb_entry *e = tb_entry_new(x->f);
-    const char *html, *text;
+    const char *html, *text, *title;
 
     if (e == NULL) {
         x->oom = 1;
@@ -149,7 +149,10 @@ static void item(struct jx *x, json_t *it)
     e->id = str(x, it, "id");
     e->id_is_permalink = 0;
     e->base = x->base;
-    e->title = str(x, it, "title");
+    title = str(x, it, "title");
+    /* Plain text by the spec; escaped HTML from feeds made with HTML templates. */
+    e->title = title && tb__parse_looks_html(title) ? tb__parse_html_text(x->f, title) : title;
+    x->oom |= title != NULL && e->title == NULL;
     add_link(x, e, url(x, it, "url"), "alternate", NULL, NULL, -1);
     add_link(x, e, url(x, it, "external_url"), "related", NULL, NULL, -1);
     add_link(x, e, url(x, it, "image"), "image", NULL, NULL, -1);
@@ -159,6 +162,7 @@ static void item(struct jx *x, json_t *it)
     e->content.value = html ? html : text;
     e->content.is_html = html != NULL;
     e->summary.value = str(x, it, "summary");
+    e->summary.is_html = e->summary.value != NULL && tb__parse_looks_html(e->summary.value);
     e->published = tb_date_parse(str(x, it, "date_published"));
     e->updated = tb_date_parse(str(x, it, "date_modified"));
     e->authors = persons(x, it);

@@ -14,6 +14,7 @@
  * &eacute;, ...), which RSS feeds use without declaring them; they expand
  * to one character each, whatever the document declares under that name.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <libxml/HTMLparser.h>
@@ -30,6 +31,7 @@
 #include "tb_log.h"
 #include "tb_buf.h"
 #include "tb_date.h"
+#include "tb_url.h"
 
 #define MAX_DEPTH 300 /* libxml2 stops at 256 without XML_PARSE_HUGE */
 
@@ -172,7 +174,7 @@ static const struct tagdef {
 };
 
 /* How the text of an element is to be read. */
-enum kind { K_TEXT, K_HTML, K_XHTML, K_DROP };
+enum kind { K_TEXT, K_HTML, K_XHTML, K_MEDIA, K_DROP };
 
 /* Precedence slots: a field set from a stronger source is not overwritten. */
 enum slot { S_TITLE, S_SUMMARY, S_CONTENT, S_PUBLISHED, S_UPDATED, S_COUNT };
@@ -204,6 +206,7 @@ struct px {
     int cap_flag;                    /* guid isPermaLink */
     const char *cap_attr;            /* category domain/scheme */
     int div_depth;                   /* xhtml wrapper <div> not to serialize */
+    const char *cap_type;            /* K_MEDIA: its media type */
     struct tb_buf text;              /* gathered text */
     int eprio[S_COUNT];              /* precedence of the entry's fields set so far */
     int fprio[S_COUNT];              /* same for the feed */
@@ -366,7 +369,7 @@ static void add_link(struct px *p, const char *href, const char *rel, const char
         p->entry->link = url;
 }
 
-static void add_category(struct px *p, const char *term, const char *scheme)
+static void add_category(struct px *p, const char *term, const char *scheme, const char *label)
 {
     struct tb_category *c;
 
@@ -377,7 +380,27 @@ static void add_category(struct px *p, const char *term, const char *scheme)
         return;
     c->term = term;
     c->scheme = scheme && *scheme ? scheme : NULL;
+    c->label = label && *label ? label : NULL;
     tb__parse_add_category(&p->entry->categories, c);
+}
+
+/* Whether type is a media type "type/subtype" of RFC 6838's restricted names
+ * (parameters are not kept). */
+static int media_type(const char *type)
+{
+    static const char extra[] = "!#$&-^_.+";
+    const char *s = type;
+    int slash = 0;
+
+    for (; *s && *s != ';'; s++) {
+        if (*s == '/' && !slash && s > type && s[1] != '\0' && s[1] != ';')
+            slash = 1;
+        else if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                   (*s >= '0' && *s <= '9') || strchr(extra, *s)) ||
+                 s - type > 127)
+            return 0;
+    }
+    return slash;
 }
 
 /* The kind of an Atom text construct from its type (and Atom 0.3 mode). */
@@ -395,7 +418,8 @@ static enum kind text_kind(const char *type, const char *mode)
     if (strncmp(type, "text/", 5) == 0 || (n > 4 && strcmp(type + n - 4, "+xml") == 0) ||
         (n > 4 && strcmp(type + n - 4, "/xml") == 0))
         return K_TEXT;
-    return K_DROP; /* base64 of some other media type: nothing textual to keep */
+    /* Base64 of some other media type (RFC 4287 4.1.3.3): kept as it is. */
+    return media_type(type) ? K_MEDIA : K_DROP;
 }
 
 /* Starts gathering the text of the element just opened. */
@@ -417,6 +441,7 @@ static void capture(struct px *p, enum tag tag, enum ns ns, const xmlChar **attr
         mode = attr(p, attrs, n, NS_RSS, "mode");
         p->cap_kind = text_kind(type, mode);
         p->cap_b64 = mode && strcmp(mode, "base64") == 0;
+        p->cap_type = type;
         if (tag == T_MEDIA_DESCRIPTION && p->cap_kind == K_XHTML)
             p->cap_kind = K_HTML;
     } else if (tag == T_DESCRIPTION || tag == T_ENCODED) {
@@ -534,7 +559,7 @@ static void start_attrs(struct px *p, enum tag tag, enum ns ns, const xmlChar **
     else if (tag == T_MEDIA_THUMB && p->entry)
         add_link(p, A("url"), "thumbnail", NULL, NULL, NULL);
     else if (tag == T_CATEGORY)
-        add_category(p, A("term") ? A("term") : A("label"), A("scheme"));
+        add_category(p, A("term") ? A("term") : A("label"), A("scheme"), A("label"));
 #undef A
 }
 
@@ -610,6 +635,7 @@ static void set_body(struct px *p, enum slot s, int prio, const char *v, int is_
     if (*v != '\0' && take(p, s, prio)) {
         t->value = v;
         t->is_html = is_html;
+        t->type = NULL;
     }
 }
 
@@ -642,7 +668,13 @@ static void store(struct px *p, const char *v, int is_html)
     struct tb_feed *f = p->f;
     const char *plain = v;
 
-    if (is_html && (p->cap_tag == T_TITLE || p->cap_tag == T_COPYRIGHT || p->cap_tag == T_SUBTITLE))
+    int title = p->cap_tag == T_TITLE || p->cap_tag == T_DC_TITLE || p->cap_tag == T_MEDIA_TITLE;
+
+    /* An RSS title is plain text by the letter, but escaped HTML in practice
+     * ("Caf&amp;eacute;", "&lt;b&gt;x&lt;/b&gt;"); Atom says which it is. */
+    if (!is_html && title && p->cap_ns != NS_ATOM && tb__parse_looks_html(v))
+        is_html = 1;
+    if (is_html && (title || p->cap_tag == T_COPYRIGHT || p->cap_tag == T_SUBTITLE))
         plain = chk(p, tb__parse_html_text(f, v));
     if (plain == NULL)
         return;
@@ -680,8 +712,7 @@ static void store(struct px *p, const char *v, int is_html)
         if (e != NULL) {
             e->id = v;
             e->id_is_permalink = p->cap_tag == T_GUID && p->cap_flag;
-            if (e->id_is_permalink &&
-                (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0))
+            if (e->id_is_permalink && tb_url_allowed(v, 0))
                 p->guid_link = v;
         } else {
             f->id = v;
@@ -720,7 +751,7 @@ static void store(struct px *p, const char *v, int is_html)
         break;
     case T_CATEGORY:
     case T_DC_SUBJECT:
-        add_category(p, v, p->cap_attr);
+        add_category(p, v, p->cap_attr, NULL);
         break;
     case T_COPYRIGHT:
         if (*plain)
@@ -749,6 +780,35 @@ static void store(struct px *p, const char *v, int is_html)
     }
 }
 
+/* Entry content of a non-text media type: its base64 is kept without white
+ * space (and without the type's parameters), or dropped when it is not base64. */
+static void store_media(struct px *p, const char *raw, size_t n)
+{
+    char *v, *type;
+    size_t i, k = 0;
+
+    if (p->entry == NULL || p->cap_tag != T_CONTENT || n == 0)
+        return;
+    v = chk(p, tb_arena_alloc(&p->f->arena, n + 1));
+    type = chk(p, tb_arena_strndup(&p->f->arena, p->cap_type, strcspn(p->cap_type, "; \t")));
+    if (v == NULL || type == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)raw[i];
+
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+            continue;
+        if (!isalnum(c) && c != '+' && c != '/' && c != '=')
+            return;
+        v[k++] = (char)c;
+    }
+    v[k] = '\0';
+    for (i = 0; type[i]; i++)
+        type[i] = (char)tolower((unsigned char)type[i]);
+    if (k > 0 && take(p, S_CONTENT, 2))
+        p->entry->content = (struct tb_text){v, 0, type};
+}
+
 /* Closes the element whose text was gathered. */
 static void end_capture(struct px *p)
 {
@@ -759,6 +819,10 @@ static void end_capture(struct px *p)
     p->cap_depth = 0;
     if (p->cap_kind == K_DROP)
         return;
+    if (p->cap_kind == K_MEDIA) {
+        store_media(p, raw, n);
+        return;
+    }
     if (p->cap_b64)
         n = base64_decode(raw, n);
     v = chk(p, tb__parse_str(p->f, raw, n, 1));

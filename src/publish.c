@@ -4,6 +4,7 @@
  */
 #include "publish_int.h"
 #include "scan_int.h"
+#include "tb_utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,71 +18,17 @@
 #define ATOM_NS "http://www.w3.org/2005/Atom"
 #define ESCAPE_CHUNK 16384 /* bytes of text escaped at a time */
 
-/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: what xsd:dateTime and a
- * four-digit year can carry. */
-#define DATE_MIN INT64_C(-62135596800)
-#define DATE_MAX INT64_C(253402300799)
-
-int tb__pub_date_ok(int64_t t)
-{
-    return t >= DATE_MIN && t <= DATE_MAX;
-}
-
-int tb_publish_date_ok(int64_t t)
-{
-    return tb__pub_date_ok(t);
-}
-
-/* Writes v as n decimal digits, zero-padded, at p. */
-static void put_digits(char *p, int64_t v, int n)
-{
-    while (n-- > 0) {
-        p[n] = (char)('0' + v % 10);
-        v /= 10;
-    }
-}
-
-int tb_publish_rfc3339(int64_t t, char *out, size_t outlen)
-{
-    int64_t days, secs, era, doe, yoe, doy, mp, y, m, d;
-
-    if (!tb__pub_date_ok(t) || outlen < 21)
-        return -EINVAL;
-    /* The proleptic Gregorian date of day number `days` (H. Hinnant's
-     * civil_from_days), as gmtime_r gives it, without its locking and
-     * time zone work: this runs twice per published entry. */
-    days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    secs = t - days * 86400;
-    days += 719468;
-    era = (days >= 0 ? days : days - 146096) / 146097;
-    doe = days - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y = yoe + era * 400 + (m <= 2);
-    memcpy(out, "0000-00-00T00:00:00Z", 21);
-    put_digits(out, y, 4);
-    put_digits(out + 5, m, 2);
-    put_digits(out + 8, d, 2);
-    put_digits(out + 11, secs / 3600, 2);
-    put_digits(out + 14, secs / 60 % 60, 2);
-    put_digits(out + 17, secs % 60, 2);
-    return 0;
-}
-
 int64_t tb__pub_feed_updated(const struct tb_publish_meta *m, const struct tb_entry *entries)
 {
     int64_t best = TB_TIME_NONE, now = (int64_t)time(NULL);
     const struct tb_entry *e;
 
-    if (tb__pub_date_ok(m->updated))
+    if (tb_date_ok(m->updated))
         best = m->updated;
-    for (e = tb__pub_date_ok(m->updated) ? NULL : entries; e; e = e->next) {
+    for (e = tb_date_ok(m->updated) ? NULL : entries; e; e = e->next) {
         int64_t t = tb__pub_entry_updated(e, TB_TIME_NONE);
 
-        if (tb__pub_date_ok(t) && t > best)
+        if (tb_date_ok(t) && t > best)
             best = t;
     }
     /* A feed is not updated later than it is written: a future date (from
@@ -91,9 +38,9 @@ int64_t tb__pub_feed_updated(const struct tb_publish_meta *m, const struct tb_en
 
 int64_t tb__pub_entry_updated(const struct tb_entry *e, int64_t feed_updated)
 {
-    if (tb__pub_date_ok(e->updated))
+    if (tb_date_ok(e->updated))
         return e->updated;
-    if (tb__pub_date_ok(e->published))
+    if (tb_date_ok(e->published))
         return e->published;
     return feed_updated;
 }
@@ -115,94 +62,21 @@ const char *tb__pub_entry_title(const struct tb_entry *e)
     return e->title && *e->title ? e->title : "(untitled)";
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF), or 0; its code point goes to *cp. */
-static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
-{
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    uint32_t c = s[0];
-    size_t n, i;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    c &= 0x7fu >> n; /* the payload bits of the lead byte */
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return n;
-}
-
-/* Whether XML 1.0 can hold the code point. */
-static int xml_char(uint32_t c)
-{
-    if (c < 0x20)
-        return c == '\t' || c == '\n' || c == '\r';
-    return c != 0xfffe && c != 0xffff;
-}
-
-/* Whether the n bytes of s need no cleaning. Printable ASCII, most of any
- * text, is skipped a block at a time. */
-static int is_clean(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    uint32_t c;
-    size_t k;
-
-    while (p < end) {
-        p += tb__scan_plain((const char *)p, (size_t)(end - p), TB__SCAN_C0 | TB__SCAN_HIGH, NULL,
-                            0);
-        /* The tail shorter than a block: as the last block, overlapping. */
-        if (p < end && n >= TB__SCAN_STEP && (size_t)(end - p) < TB__SCAN_STEP &&
-            !tb__scan_block((const char *)end - TB__SCAN_STEP, TB__SCAN_C0 | TB__SCAN_HIGH, NULL,
-                            0))
-            break;
-        while (p < end && *p >= 0x20 && *p < 0x80)
-            p++;
-        if (p >= end)
-            break;
-        k = utf8_seq(p, &c);
-        if (k == 0 || !xml_char(c))
-            return 0;
-        p += k;
-    }
-    return 1;
-}
-
 int tb__pub_clean(const char *s, struct tb_buf *scratch, const char **out)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    uint32_t c;
     size_t n;
-    int rc = 0;
+    int rc;
 
     *out = s;
-    if (s == NULL || is_clean(s, strlen(s)))
+    if (s == NULL)
+        return 0;
+    n = strlen(s);
+    if (tb_utf8_xml_clean(s, n))
         return 0;
     tb_buf_reset(scratch);
     rc = tb_buf_add(scratch, "", 0);
-    while (rc == 0 && *p) {
-        n = utf8_seq(p, &c);
-        if (n == 0)
-            rc = tb_buf_adds(scratch, "\xef\xbf\xbd"); /* U+FFFD for a bad byte */
-        else if (xml_char(c))
-            rc = tb_buf_add(scratch, p, n);
-        p += n ? n : 1;
-    }
+    if (rc == 0)
+        rc = tb_utf8_clean(scratch, s, n, TB_UTF8_XML | TB_UTF8_FFFD);
     *out = rc ? NULL : scratch->data;
     return rc;
 }
@@ -446,7 +320,7 @@ void tb__xml_text(struct tb__xml *x, const char *text)
     x->open = 0;
     x->doindent = 0;
     n = strlen(text);
-    if (!is_clean(text, n)) {
+    if (!tb_utf8_xml_clean(text, n)) {
         rc = tb__pub_clean(text, &x->scratch, &v);
         n = rc ? 0 : x->scratch.len;
     }
@@ -480,7 +354,7 @@ static void atom_date(struct tb__xml *x, const char *name, int64_t t)
 {
     char buf[TB__DATE_MAX];
 
-    if (tb_publish_rfc3339(t, buf, sizeof(buf)) == 0)
+    if (tb_date_format_rfc3339(t, buf, sizeof(buf)) == 0)
         tb__xml_elem(x, name, buf);
 }
 
@@ -573,6 +447,7 @@ static void atom_categories(struct tb__xml *x, const struct tb_category *c)
         tb__xml_start(x, "category");
         tb__xml_attr(x, "term", c->term);
         tb__xml_attr(x, "scheme", c->scheme);
+        tb__xml_attr(x, "label", c->label);
         tb__xml_end(x);
     }
 }
@@ -587,8 +462,21 @@ static void atom_bodies(struct tb__xml *x, const struct tb_entry *e)
         atom_text(x, "content", s->value ? s->value : "", s->value && s->is_html);
         return;
     }
-    atom_text(x, "summary", s->value, s->is_html);
-    atom_text(x, "content", c->value, c->is_html);
+    if (c->type == NULL || !media_type_ok(c->type)) {
+        atom_text(x, "summary", s->value, s->is_html);
+        atom_text(x, "content", c->value, c->is_html);
+        return;
+    }
+    /* Base64 content of another media type (4.1.3.3) requires a summary
+     * (4.1.1.1): the title stands in for a missing one. */
+    if (s->value)
+        atom_text(x, "summary", s->value, s->is_html);
+    else
+        atom_text(x, "summary", tb__pub_entry_title(e), 0);
+    tb__xml_start(x, "content");
+    tb__xml_attr(x, "type", c->type);
+    tb__xml_text(x, c->value);
+    tb__xml_end(x);
 }
 
 /* atom:source names the origin feed, and an author for authorless entries. */
@@ -623,6 +511,8 @@ struct src_block {
     size_t len;       /* its length */
 };
 
+/* Not tb_map: the key is the identity of four pointers and a flag, not a
+ * string, and the table lives under a mutex shared by the writer threads. */
 struct src_cache {
     pthread_mutex_t lock; /* guards the table */
     struct src_block *v;  /* slots */
@@ -798,7 +688,7 @@ static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, in
     tb__xml_elem(x, "id", tb__pub_entry_id(e, n, id));
     atom_text(x, "title", tb__pub_entry_title(e), 0);
     atom_date(x, "updated", tb__pub_entry_updated(e, updated));
-    if (tb__pub_date_ok(e->published))
+    if (tb_date_ok(e->published))
         atom_date(x, "published", e->published);
     atom_link(x, "alternate", e->link, NULL, NULL, -1);
     atom_links(x, e->links);

@@ -1,6 +1,7 @@
 /*
  * Publish: atomic replacement of published files (temp file, fsync, rename,
- * fsync of the directory) and their gzip twins for static file servers.
+ * fsync of the directory) and their gzip twins for static file servers,
+ * written from the bytes the caller compressed (tb_gzip()).
  */
 #include "tb_publish.h"
 
@@ -14,8 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <zlib.h>
 
 /* Formats the detail into err (when given) and returns rc. */
 static int fail(int rc, char *err, size_t errlen, const char *fmt, ...) TB_PRINTF(4, 5);
@@ -143,62 +142,22 @@ static int replace(const char *path, const char *data, size_t len, char *err, si
     return rc ? rc : sync_dir(path, err, errlen);
 }
 
-/* Gzips data (deterministic header: no name, mtime 0) into *out (malloc'd). */
-static int gzip(const char *data, size_t len, unsigned char **out, size_t *outlen)
+/* Writes path.gz from gz[0..gzlen), or removes a stale one when gz is NULL. */
+static int write_gz(char *path, const void *gz, size_t gzlen, char *err, size_t errlen)
 {
-    z_stream z;
-    size_t cap;
-    int zrc;
-
-    memset(&z, 0, sizeof(z));
-    if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -ENOMEM;
-    cap = deflateBound(&z, (uLong)len);
-    *out = malloc(cap);
-    if (*out == NULL) {
-        deflateEnd(&z);
-        return -ENOMEM;
-    }
-    z.next_in = (Bytef *)data;
-    z.avail_in = (uInt)len;
-    z.next_out = *out;
-    z.avail_out = (uInt)cap;
-    zrc = deflate(&z, Z_FINISH);
-    *outlen = cap - z.avail_out;
-    deflateEnd(&z);
-    if (zrc != Z_STREAM_END) {
-        free(*out);
-        *out = NULL;
-        return -EIO;
-    }
-    return 0;
-}
-
-/* Writes path.gz, or removes a stale one when gz is off. */
-static int write_gz(char *path, const char *data, size_t len, int gz, char *err, size_t errlen)
-{
-    unsigned char *z = NULL;
-    size_t zlen = 0;
     int rc = 0;
 
     strcat(path, ".gz");
-    if (!gz) {
+    if (gz == NULL) {
         if (unlink(path) != 0 && errno != ENOENT)
             rc = fail(-errno, err, errlen, "unlink %s", path);
         return rc;
     }
-    if (len > UINT32_MAX)
-        return fail(-EFBIG, err, errlen, "gzip %s", path);
-    rc = gzip(data, len, &z, &zlen);
-    if (rc)
-        return fail(rc, err, errlen, "gzip %s", path);
-    rc = replace(path, (const char *)z, zlen, err, errlen);
-    free(z);
-    return rc;
+    return replace(path, (const char *)gz, gzlen, err, errlen);
 }
 
 int tb_publish_write_file(const char *dir, const char *relpath, const char *data, size_t len,
-                          int gz, char *err, size_t errlen)
+                          const void *gz, size_t gzlen, char *err, size_t errlen)
 {
     size_t dlen;
     char *path, *slash;
@@ -219,7 +178,7 @@ int tb_publish_write_file(const char *dir, const char *relpath, const char *data
     if (rc == 0)
         rc = replace(path, data, len, err, errlen);
     if (rc == 0)
-        rc = write_gz(path, data, len, gz, err, errlen);
+        rc = write_gz(path, gz, gzlen, err, errlen);
     free(path);
     return rc;
 }

@@ -7,6 +7,7 @@
 
 #include <libxml/xmlwriter.h>
 
+#include "tb_date.h"
 #include "tb_publish.h"
 
 /** Room for an RFC 3339 or RFC 822 date and its NUL. */
@@ -14,9 +15,6 @@
 
 /** Room for a fallback entry id ("urn:tributary:entry:N"). */
 #define TB__ID_MAX 48
-
-/** Whether t is a date the writers can print (years 1..9999). */
-int tb__pub_date_ok(int64_t t);
 
 /** The feed's updated: m->updated, else the newest entry date, else now; never later than
  *  now. */

@@ -7,10 +7,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <libxml/HTMLparser.h>
+
+#include "tb_sanitize.h"
 
 /* Tree-building state: cleaned strings go through scratch. */
 struct jctx {
@@ -67,20 +69,20 @@ static void jdate(struct jctx *j, json_t *o, const char *key, int64_t t)
 {
     char buf[TB__DATE_MAX];
 
-    if (tb_publish_rfc3339(t, buf, sizeof(buf)) == 0)
+    if (tb_date_format_rfc3339(t, buf, sizeof(buf)) == 0)
         jstr(j, o, key, buf);
 }
 
-/* The text of an HTML fragment (JSON Feed's summary is plain text); the
- * caller frees it with xmlFree(). NULL when the fragment has no text. */
+/* The text of an HTML fragment (JSON Feed's summary is plain text), by the
+ * one HTML-to-text conversion; the caller frees it. NULL when it has none. */
 static char *html_text(const char *html)
 {
-    int opts = HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING;
-    htmlDocPtr doc = htmlReadMemory(html, (int)strnlen(html, INT32_MAX), NULL, "UTF-8", opts);
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-    char *text = root ? (char *)xmlNodeGetContent(root) : NULL;
+    char *text = tb_sanitize_text(html, strlen(html));
 
-    xmlFreeDoc(doc);
+    if (text != NULL && *text == '\0') {
+        free(text);
+        text = NULL;
+    }
     return text;
 }
 
@@ -99,7 +101,9 @@ static int looks_like_markup(const char *s)
 static void json_bodies(struct jctx *j, json_t *item, const struct tb_entry *e)
 {
     const struct tb_text *s = &e->summary;
-    const struct tb_text *c = e->content.value ? &e->content : s;
+    /* Base64 content of a media type has no JSON Feed field: as for an item
+     * without content, the summary stands in, and readers follow the url. */
+    const struct tb_text *c = e->content.value && !e->content.type ? &e->content : s;
     char *text;
 
     jstr(j, item, c->is_html ? "content_html" : "content_text", c->value ? c->value : "");
@@ -111,7 +115,7 @@ static void json_bodies(struct jctx *j, json_t *item, const struct tb_entry *e)
     }
     text = html_text(s->value);
     jstr(j, item, "summary", looks_like_markup(text) ? NULL : text);
-    xmlFree(text);
+    free(text);
 }
 
 static void json_authors(struct jctx *j, json_t *item, const struct tb_person *p)
@@ -140,8 +144,8 @@ static void json_tags(struct jctx *j, json_t *item, const struct tb_category *c)
     a = json_array();
     jset(j, item, "tags", a);
     for (; c && j->rc == 0; c = c->next) {
-        if (c->term)
-            jappend(j, a, jstring(j, c->term));
+        if (c->term) /* a tag is what readers show: the label when there is one */
+            jappend(j, a, jstring(j, c->label ? c->label : c->term));
     }
 }
 

@@ -13,21 +13,13 @@
 #define NS_CONTENT "http://purl.org/rss/1.0/modules/content/"
 #define NS_DC "http://purl.org/dc/elements/1.1/"
 
-/* <name>RFC 822 date</name>, with English names whatever the locale. */
+/* <name>RFC 822 date</name>; a date outside years 1..9999 is left out. */
 static void rss_date(struct tb__xml *x, const char *name, int64_t t)
 {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     char buf[TB__DATE_MAX];
-    time_t tt = (time_t)t;
-    struct tm tm;
 
-    if (!tb__pub_date_ok(t) || gmtime_r(&tt, &tm) == NULL)
-        return;
-    snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    tb__xml_elem(x, name, buf);
+    if (tb_date_format_rfc822(t, buf, sizeof(buf)) == 0)
+        tb__xml_elem(x, name, buf);
 }
 
 static void rss_atom_link(struct tb__xml *x, const char *rel, const char *href, const char *type)
@@ -109,7 +101,7 @@ static void rss_people_and_tags(struct tb__xml *x, const struct tb_entry *e)
             continue;
         tb__xml_start(x, "category");
         tb__xml_attr(x, "domain", c->scheme);
-        tb__xml_text(x, c->term);
+        tb__xml_text(x, c->label ? c->label : c->term); /* what readers show */
         tb__xml_end(x);
     }
 }
@@ -128,7 +120,10 @@ static void rss_source(struct tb__xml *x, const struct tb_origin *o)
 static void rss_item(struct tb__xml *x, const struct tb_entry *e, size_t n)
 {
     char id[TB__ID_MAX];
-    const struct tb_text *body = e->summary.value ? &e->summary : &e->content;
+    /* Base64 content of a media type has no place in RSS: the item keeps
+     * its summary and link, which readers follow. */
+    const struct tb_text *content = e->content.type ? &(const struct tb_text){0} : &e->content;
+    const struct tb_text *body = e->summary.value ? &e->summary : content;
 
     tb__xml_start(x, "item");
     tb__xml_elem(x, "title", tb__pub_entry_title(e));
@@ -137,25 +132,51 @@ static void rss_item(struct tb__xml *x, const struct tb_entry *e, size_t n)
     tb__xml_attr(x, "isPermaLink", "false");
     tb__xml_text(x, tb__pub_entry_id(e, n, id));
     tb__xml_end(x);
-    rss_date(x, "pubDate", tb__pub_date_ok(e->published) ? e->published : e->updated);
+    rss_date(x, "pubDate", tb_date_ok(e->published) ? e->published : e->updated);
     rss_people_and_tags(x, e);
     rss_html(x, "description", body);
-    if (e->content.value)
-        rss_html(x, "content:encoded", &e->content);
+    if (content->value)
+        rss_html(x, "content:encoded", content);
     rss_enclosure(x, e->links);
     rss_source(x, &e->origin);
     tb__xml_end(x);
 }
 
+/* The channel's <description> ("a phrase or sentence", which readers show as
+ * text, unlike an item's) holding plain text that reads the same as text and
+ * as HTML: only '<' and an '&' that would start a character reference are
+ * escaped, so "A & B" is not shown as "A &amp; B". */
+static void rss_channel_description(struct tb__xml *x, const char *s)
+{
+    struct tb_buf b;
+    int rc;
+
+    tb_buf_init(&b, x->out->cap);
+    rc = tb_buf_add(&b, "", 0);
+    for (; rc == 0 && *s; s++) {
+        size_t n = strspn(s + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+
+        if (*s == '<')
+            rc = tb_buf_adds(&b, "&lt;");
+        else if (*s == '&' && (s[1] == '#' || (n > 0 && s[n + 1] == ';')))
+            rc = tb_buf_adds(&b, "&amp;");
+        else
+            rc = tb_buf_add(&b, s, 1);
+    }
+    if (rc)
+        tb__xml_fail(x, rc);
+    else
+        tb__xml_elem(x, "description", b.data);
+    tb_buf_free(&b);
+}
+
 static void rss_channel_head(struct tb__xml *x, const struct tb_publish_meta *m, int64_t updated)
 {
     const char *link = m->alternate ? m->alternate : m->self ? m->self : m->id;
-    /* The description holds HTML, so the plain-text title is escaped. */
-    struct tb_text desc = {m->subtitle ? m->subtitle : m->title ? m->title : "", 0};
 
     tb__xml_elem(x, "title", m->title ? m->title : "");
     tb__xml_elem(x, "link", link ? link : "");
-    rss_html(x, "description", &desc);
+    rss_channel_description(x, m->subtitle ? m->subtitle : m->title ? m->title : "");
     rss_atom_link(x, "self", m->self, "application/rss+xml");
     rss_atom_link(x, "hub", m->hub, NULL);
     rss_atom_link(x, "prev-archive", m->next_archive, "application/rss+xml");

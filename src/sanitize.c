@@ -7,6 +7,8 @@
 #include "tb_sanitize.h"
 #include "tb_buf.h"
 #include "scan_int.h"
+#include "tb_url.h"
+#include "tb_utf8.h"
 
 #include <curl/curl.h>
 #include <libxml/HTMLparser.h>
@@ -210,45 +212,6 @@ static void emit_escaped(struct san *s, const char *p, size_t n, int attr)
     emit(s, p + run, n - run);
 }
 
-/* Classifies a URL by its scheme, read the way a lenient browser would:
- * whitespace and control characters anywhere before the colon are ignored
- * and case is folded. Returns 1 for http/https/mailto, 0 for a relative URL
- * (no scheme) and -1 for any other scheme, or for an entity-like "&...;"
- * in the first segment (before any '/', '?' or '#'). */
-static int url_scheme(const char *v)
-{
-    char scheme[8];
-    size_t n = strcspn(v, "/?#");
-    const char *amp = memchr(v, '&', n);
-
-    /* An entity libxml2 does not know (HTML5's &colon;, &Tab;) is left as
-     * text; a reader that decodes it might find a scheme in it. */
-    if (amp != NULL && memchr(amp, ';', n - (size_t)(amp - v)) != NULL)
-        return -1;
-    n = 0;
-    for (; *v; v++) {
-        unsigned char c = (unsigned char)*v;
-        if (c <= 0x20 || c == 0x7f)
-            continue;
-        if (c == ':')
-            break;
-        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
-            c != '+' && c != '-' && c != '.')
-            return 0;
-        if (n < sizeof(scheme) - 1)
-            scheme[n] = (char)(c | 0x20);
-        n++;
-    }
-    if (*v != ':')
-        return 0;
-    if (n >= sizeof(scheme))
-        return -1;
-    scheme[n] = '\0';
-    if (!strcmp(scheme, "http") || !strcmp(scheme, "https") || !strcmp(scheme, "mailto"))
-        return 1;
-    return -1;
-}
-
 /* Copies v into s->url without leading/trailing whitespace and controls and
  * without embedded tab, newline and carriage return (browsers ignore them). */
 static int clean_url(struct san *s, const char *v)
@@ -272,25 +235,9 @@ static int clean_url(struct san *s, const char *v)
 }
 
 /* Resolves the relative URL in s->url against s->base and writes it as an
- * attribute value; writes nothing when it does not resolve to http(s). */
-static size_t utf8_len(const unsigned char *p, size_t n);
-
-/* Whether s is valid UTF-8: curl decodes percent-escapes in a host, so a
- * resolved URL can hold bytes that are not ("//%c0p" gives host 0xC0 'p'). */
-static int valid_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s), i = 0, w;
-
-    while (i < n) {
-        w = p[i] < 0x80 ? 1 : utf8_len(p + i, n - i);
-        if (w == 0)
-            return 0;
-        i += w;
-    }
-    return 1;
-}
-
+ * attribute value; writes nothing when it does not resolve to http(s), or to
+ * bytes that are not UTF-8: curl decodes percent-escapes in a host ("//%c0p"
+ * gives host 0xC0 'p'). */
 static void emit_resolved(struct san *s, const char *name)
 {
     CURLU *u = curl_url_dup(s->base);
@@ -308,7 +255,7 @@ static void emit_resolved(struct san *s, const char *name)
     else
         uc = curl_url_set(u, CURLUPART_URL, s->url.data, CURLU_URLENCODE);
     if (uc == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK &&
-        url_scheme(abs) == 1 && valid_utf8(abs)) {
+        tb_url_allowed(abs, TB_URL_ALLOW_MAILTO) && tb_utf8_valid(abs, strlen(abs))) {
         emits(s, " ");
         emits(s, name);
         emits(s, "=\"");
@@ -324,15 +271,15 @@ static CURLU *base_of(struct san *s);
 /* Writes one URL attribute if its value is safe. */
 static void emit_url_attr(struct san *s, const char *name, const char *value)
 {
-    int kind = url_scheme(value);
+    int kind = tb_url_kind(value);
 
-    if (kind < 0)
+    if (kind == TB_URL_OTHER)
         return;
     if (clean_url(s, value)) {
         fail(s, -ENOMEM);
         return;
     }
-    if (kind == 0 && s->url.len > 0 && base_of(s) != NULL) {
+    if (kind == TB_URL_RELATIVE && s->url.len > 0 && base_of(s) != NULL) {
         emit_resolved(s, name);
         return;
     }
@@ -553,7 +500,7 @@ static int set_base(struct san *s, const char *base)
     char *scheme = NULL;
     CURLUcode uc;
 
-    if (base == NULL || url_scheme(base) != 1)
+    if (!tb_url_allowed(base, 0))
         return 0;
     s->base = curl_url();
     if (s->base == NULL)
@@ -561,7 +508,7 @@ static int set_base(struct san *s, const char *base)
     uc = curl_url_set(s->base, CURLUPART_URL, base, 0);
     if (uc == CURLUE_OK)
         uc = curl_url_get(s->base, CURLUPART_SCHEME, &scheme, 0);
-    if (uc != CURLUE_OK || strncmp(scheme, "http", 4) != 0) {
+    if (uc != CURLUE_OK || !tb_url_scheme_allowed(scheme)) {
         curl_url_cleanup(s->base);
         s->base = NULL;
     }
@@ -581,58 +528,6 @@ static CURLU *base_of(struct san *s)
     return s->base;
 }
 
-/* Length of the valid UTF-8 sequence at p (n > 0 bytes left), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t need = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
-    unsigned lo = 0x80, hi = 0xbf;
-
-    if (p[0] < 0xc2 || p[0] > 0xf4 || n < need)
-        return 0;
-    if (p[0] == 0xe0)
-        lo = 0xa0; /* overlong */
-    else if (p[0] == 0xed)
-        hi = 0x9f; /* surrogates */
-    else if (p[0] == 0xf0)
-        lo = 0x90; /* overlong */
-    else if (p[0] == 0xf4)
-        hi = 0x8f; /* above U+10FFFF */
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++) {
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    }
-    return need;
-}
-
-/* Appends html to b as valid UTF-8: invalid bytes become U+FFFD and NULs are
- * dropped. Otherwise libxml2 would switch to Latin-1 for the rest of the
- * input at the first invalid byte. */
-static int add_utf8(struct tb_buf *b, const char *html, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)html;
-    size_t i = 0, run = 0, w;
-    int rc = 0;
-
-    while (i < len && rc == 0) {
-        if (p[i] >= 0x01 && p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        w = p[i] ? utf8_len(p + i, len - i) : 0;
-        if (w) {
-            i += w;
-            continue;
-        }
-        rc = tb_buf_add(b, html + run, i - run);
-        if (rc == 0 && p[i])
-            rc = tb_buf_add(b, "\xef\xbf\xbd", 3);
-        run = ++i;
-    }
-    return rc ? rc : tb_buf_add(b, html + run, len - run);
-}
-
 /* Runs the parser over the fragment with our callbacks. The fragment is
  * wrapped in an unknown element so that libxml2 does not invent <p> elements
  * around top-level text (the wrapper is dropped like any unknown element),
@@ -647,7 +542,7 @@ static int parse(struct san *s, const char *html, size_t len)
     tb_buf_init(&doc, (size_t)INT_MAX);
     rc = tb_buf_adds(&doc, "<meta charset=\"utf-8\"><tb-fragment>");
     if (rc == 0)
-        rc = add_utf8(&doc, html, len);
+        rc = tb_utf8_clean(&doc, html, len, TB_UTF8_FFFD | TB_UTF8_NONUL);
     if (rc)
         return rc;
     ctxt = htmlCreateMemoryParserCtxt(doc.data, (int)doc.len);
@@ -686,6 +581,26 @@ static int simple_tag(const char *name, size_t n)
     return -1;
 }
 
+/* The code point of the named reference at p ("&eacute;") in libxml2's own
+ * table, the one its HTML parser reads them with; *len is the bytes it
+ * takes. 0 when it is not a known name followed by ';'. */
+static unsigned long named_entity(const char *p, size_t n, size_t *len)
+{
+    char name[16];
+    size_t k = 1;
+    const htmlEntityDesc *d;
+
+    while (k < n && k < sizeof(name) && isalnum((unsigned char)p[k]))
+        k++;
+    if (k == 1 || k >= n || k >= sizeof(name) || p[k] != ';')
+        return 0;
+    memcpy(name, p + 1, k - 1);
+    name[k - 1] = '\0';
+    d = htmlEntityLookup((const xmlChar *)name);
+    *len = k + 1;
+    return d ? d->value : 0;
+}
+
 /* Decodes the entity at p ('&' .. ';') into out (at least 4 bytes).
  * Returns the bytes consumed, or 0 when it is not one we decode here. */
 static size_t simple_entity(const char *p, size_t n, char *out, size_t *outlen)
@@ -697,6 +612,7 @@ static size_t simple_entity(const char *p, size_t n, char *out, size_t *outlen)
                  {"&quot;", '"'}, {"&apos;", '\''}, {"&#39;", '\''}};
     unsigned long cp;
     char *end;
+    size_t len = 0;
 
     for (size_t i = 0; i < sizeof(named) / sizeof(*named); i++) {
         size_t k = strlen(named[i].ref);
@@ -707,24 +623,22 @@ static size_t simple_entity(const char *p, size_t n, char *out, size_t *outlen)
             return k;
         }
     }
-    if (n < 4 || p[1] != '#' ||
-        !(p[2] == 'x' ? isxdigit((unsigned char)p[3]) : isdigit((unsigned char)p[2])))
-        return 0;
-    cp = strtoul(p + (p[2] == 'x' ? 3 : 2), &end, p[2] == 'x' ? 16 : 10);
-    if (end >= p + n || *end != ';' || end - p > 10)
-        return 0;
+    if (n > 1 && p[1] != '#') {
+        cp = named_entity(p, n, &len);
+    } else {
+        if (n < 4 || p[1] != '#' ||
+            !(p[2] == 'x' ? isxdigit((unsigned char)p[3]) : isdigit((unsigned char)p[2])))
+            return 0;
+        cp = strtoul(p + (p[2] == 'x' ? 3 : 2), &end, p[2] == 'x' ? 16 : 10);
+        if (end >= p + n || *end != ';' || end - p > 10)
+            return 0;
+        len = (size_t)(end - p) + 1;
+    }
     /* Only characters XML can hold; the rest is left to the parser. */
-    if (!(cp == 0x9 || cp == 0xa || cp == 0xd || (cp >= 0x20 && cp <= 0xd7ff) ||
-          (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff)))
+    if (cp > 0x10ffff || !tb_utf8_xml_char((uint32_t)cp))
         return 0;
-    *outlen = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-    if (*outlen == 1)
-        out[0] = (char)cp;
-    for (size_t i = *outlen; i > 1; i--, cp >>= 6)
-        out[i - 1] = (char)(0x80 | (cp & 0x3f));
-    if (*outlen > 1)
-        out[0] = (char)((0xf00u >> *outlen) | cp);
-    return (size_t)(end - p) + 1;
+    *outlen = tb_utf8_encode(out, (uint32_t)cp);
+    return len;
 }
 
 /* Parses one tag at p ('<'): feeds it to the callbacks and returns its
@@ -800,7 +714,7 @@ static int simple(struct san *s, const char *html, size_t len)
             i = plain_run(html, i + 1, len);
             continue;
         }
-        if (c >= 0x80 && (w = utf8_len((const unsigned char *)html + i, len - i)) > 0) {
+        if (c >= 0x80 && (w = tb_utf8_len(html + i, len - i)) > 0) {
             i += w;
             continue;
         }
@@ -842,7 +756,7 @@ static int parse_or_copy(struct san *s, const char *html, size_t len)
     tb_buf_init(&plain, (size_t)INT_MAX);
     rc = tb_buf_reserve(&plain, len);
     if (rc == 0)
-        rc = add_utf8(&plain, html, len);
+        rc = tb_utf8_clean(&plain, html, len, TB_UTF8_FFFD | TB_UTF8_NONUL);
     if (rc == 0 && plain.len)
         on_chars(s, (const xmlChar *)plain.data, (int)plain.len);
     tb_buf_free(&plain);

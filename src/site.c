@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tb_gzip.h"
 #include "tb_opml.h"
 #include "tb_publish.h"
 #include "tb_topic.h"
@@ -50,26 +51,35 @@ static int keep_first(int rc, int next)
     return rc ? rc : next;
 }
 
-/* Writes one document into public_dir and the server. */
+/* Writes one document into public_dir and the server, compressed once: the
+ * same gzip bytes become the .gz file and the server's gzip form. */
 static int put_doc(struct tb_site *s, const char *relpath, const char *type, const struct tb_buf *b,
                    char *err, size_t errlen)
 {
+    const char *data = b->data ? b->data : "";
     char path[1024];
+    struct tb_buf gz;
     int rc;
 
-    rc = tb_publish_write_file(s->cfg->public_dir, relpath, b->data ? b->data : "", b->len, 1, err,
-                               errlen);
+    tb_buf_init(&gz, DOC_CAP);
+    rc = tb_gzip(data, b->len, TB_GZIP_BEST, &gz);
+    if (rc)
+        snprintf(err, errlen, "gzip %s: %s", relpath, tb_strerror(rc));
+    if (rc == 0)
+        rc = tb_publish_write_file(s->cfg->public_dir, relpath, data, b->len, gz.data, gz.len, err,
+                                   errlen);
     if (rc == 0 && s->http != NULL) {
         snprintf(path, sizeof(path), "/%s", relpath);
-        rc = tb_http_put(s->http, path, type, b->data ? b->data : "", b->len, (int64_t)time(NULL),
-                         s->max_age);
+        rc = tb_http_put_gz(s->http, path, type, data, b->len, gz.data, gz.len, (int64_t)time(NULL),
+                            s->max_age);
         /* The index is also the site's root. */
         if (rc == 0 && strcmp(relpath, "index.html") == 0)
-            rc = tb_http_put(s->http, "/", type, b->data ? b->data : "", b->len,
-                             (int64_t)time(NULL), s->max_age);
+            rc = tb_http_put_gz(s->http, "/", type, data, b->len, gz.data, gz.len,
+                                (int64_t)time(NULL), s->max_age);
         if (rc)
             snprintf(err, errlen, "%s: %s", path, tb_strerror(rc));
     }
+    tb_buf_free(&gz);
     if (rc == 0)
         s->published++;
     return rc;

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tbtest  # noqa: E402
-from e2e_daemon import FEED_A, Upstream, atom  # noqa: E402
+from e2e_daemon import FEED_A, FEED_B, Upstream, atom  # noqa: E402
 
 
 class CommandsTest(unittest.TestCase):
@@ -86,6 +86,33 @@ query = pasta
         self.assertRegex(data["cut"]["last_error"], r"^parse: ")
         self.assertEqual(data["cut"]["failures"], 0)
         self.assertGreaterEqual(data["cut"]["entries"], 1)
+
+    def test_invalid_utf8_recorded(self):
+        """Invalid UTF-8 is repaired (read as windows-1252) and, like a malformed
+        entity, recorded on the source for `tributary sources` to show."""
+        doc = atom("urn:feed:bytes", FEED_A).encode("utf-8").replace(
+            b"Cooking pasta", b"Cooking \x93pasta\x94", 1)
+        with open(os.path.join(self.up.root, "bytes.atom"), "wb") as f:
+            f.write(doc)
+        # Other entries than bytes.atom's, which the topic must show.
+        self.up.write("entity.atom", atom("urn:feed:entity", FEED_B).replace(
+            "Protein folding", "Protein &nope; folding", 1))
+        with open(self.config, "a", encoding="utf-8") as f:
+            f.write(f"\n[source bytes]\nurl = {self.up.url('/bytes.atom')}\n"
+                    f"\n[source entity]\nurl = {self.up.url('/entity.atom')}\n")
+        p = tbtest.run("fetch", "-c", self.config, "bytes", "entity", check=False)
+        self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr)
+        data = {s["name"]: s for s in json.loads(
+            tbtest.run("sources", "-c", self.config, "--json").stdout)}
+        self.assertRegex(data["entity"]["last_error"], r"^parse: line 1: Entity 'nope'")
+        self.assertEqual(data["bytes"]["last_error"],
+                         "parse: line 1: invalid UTF-8 (byte 0x93), read as windows-1252")
+        self.assertEqual((data["bytes"]["failures"], data["bytes"]["entries"]), (0, 2))
+        table = tbtest.run("sources", "-c", self.config).stdout.decode().splitlines()
+        row = [l for l in table if l.startswith("bytes ")][0]
+        self.assertIn("invalid UTF-8", row)
+        with open(os.path.join(self.tmp, "pub", "topics", "cook.atom"), "rb") as f:
+            self.assertIn("Cooking \u201cpasta\u201d".encode("utf-8"), f.read())
 
     def test_paused_source(self):
         # `enabled = no` is the user's pause: not polled, shown as "paused",

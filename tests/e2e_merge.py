@@ -257,6 +257,31 @@ class FastPathMatchesStore(unittest.TestCase):
         # the same source twice is one source; its second copy changes nothing
         self.same(M("digest.atom"), *SOURCES, M("arxiv.rss"))
 
+    def test_category_labels(self):
+        """term, scheme and label of atom:category survive parse, dedupe and
+        the store into the merged feed."""
+        out = self.same(fixture("parse", "categories.atom")).stdout
+        self.assertIn(b'<category term="cs.CL" scheme="http://arxiv.org/schemas/atom" '
+                      b'label="Computation and Language"/>', out)
+        self.assertIn(b'<category term="fish" label="Fish &amp; Chips"/>', out)
+        self.assertIn(b'<category term="nlp"/>', out)
+        self.assertIn(b'<category term="Only a label" label="Only a label"/>', out)
+
+    def test_media_content(self):
+        """Atom content of a non-text media type (base64, RFC 4287 4.1.3.3) is
+        published with its type, through dedupe and through the store; the
+        summary it requires (4.1.1.1) is the title when the entry has none."""
+        out = self.same(fixture("parse", "atom10-media.xml")).stdout
+        if have_schema():
+            self.assertEqual(jing_errors(out), "")
+        png = (b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJ"
+               b"RU5ErkJggg==")
+        self.assertIn(b'<summary type="text">The first figure, as an image.</summary>\n'
+                      b'    <content type="image/png">' + png + b"</content>", out)
+        self.assertIn(b'<summary type="text">The paper as a PDF</summary>\n'
+                      b'    <content type="application/pdf">JVBERi0xLjQK', out)
+        self.assertNotIn(b"script", out)  # not base64: dropped
+
     def test_hostile_and_odd_fixtures(self):
         d = fixture("parse")
         files = sorted(os.path.join(d, n) for n in os.listdir(d) if not n.endswith(".py"))
@@ -287,6 +312,78 @@ class FastPathMatchesStore(unittest.TestCase):
             out = self.same(changed, *files, files[0])
             self.assertTrue(b"<title type=\"text\">Revised: " in out.stdout, "no update in place")
             self.same("--limit", "25", *files)
+
+
+class ArxivAnnouncements(unittest.TestCase):
+    """arXiv's RSS (rss.arxiv.org/rss/cs.CL): "arXiv:ID Announce Type: T
+    Abstract:" before every abstract and every author in one dc:creator.
+    The abstract alone is published, with one author per name."""
+    FIXTURE = fixture("parse", "rss20-arxiv-cscl.xml")
+    AUTHORS = {
+        "2403.05577": ["Ada Lovelace", "Alan Turing", "Grace Hopper"],
+        "2403.05580": ["Edsger W. Dijkstra", "Barbara Liskov", "Donald E. Knuth"],
+        "2403.05601": ["Frances Allen"],
+        "2402.17763": ["Martin Luther King, Jr.", "Leslie Lamport", "Radia Perlman"],
+        "2310.01234": ["John McCarthy", "Tony Hoare"],
+    }
+
+    def test_parse(self):
+        d = json.loads(run("parse", self.FIXTURE).stdout)
+        self.assertEqual(len(d["entries"]), 5)
+        for e in d["entries"]:
+            aid = e["link"].rsplit("/", 1)[-1]
+            self.assertEqual([a["name"] for a in e["authors"]], self.AUTHORS[aid])
+            self.assertNotIn("Announce Type", e["summary"]["value"])
+            self.assertFalse(e["summary"]["value"].startswith(("arXiv:", "Abstract")))
+
+    def test_merged_atom(self):
+        import xml.etree.ElementTree as ET
+        out = run("merge", self.FIXTURE).stdout
+        if have_schema():
+            self.assertEqual(jing_errors(out), "")
+        ns = {"a": "http://www.w3.org/2005/Atom"}
+        entries = ET.fromstring(out).findall("a:entry", ns)
+        self.assertEqual(len(entries), 5)
+        for e in entries:
+            aid = e.find("a:link", ns).get("href").rsplit("/", 1)[-1]
+            names = [a.find("a:name", ns).text for a in e.findall("a:author", ns)]
+            self.assertEqual(names, self.AUTHORS[aid])
+            summary = e.find("a:summary", ns).text
+            self.assertNotIn("Announce Type", summary)
+        landmark = [e for e in entries if e.find("a:title", ns).text.startswith("Landmark")][0]
+        self.assertTrue(landmark.find("a:summary", ns).text.startswith(
+            "While transformers have shown remarkable success"))
+
+
+class CharRefs(unittest.TestCase):
+    """Every class of character reference (named, decimal, hex, astral plane,
+    invalid, unknown) in titles and summaries of Atom (type="html"), RSS
+    (title with entity-encoded markup) and JSON Feed reaches the merged Atom
+    feed as the characters a reader expects."""
+    TEXT = "Caf\u00e9 \u2014 \u2026 \u00e9 \u00e9 \U0001F600 \U0001F600 [] &bogus;"
+
+    def test_titles_and_summaries(self):
+        import html
+        import xml.etree.ElementTree as ET
+        P = lambda name: fixture("parse", name)
+        out = run("merge", P("charrefs.atom"), P("charrefs.rss"), P("charrefs.json")).stdout
+        ns = {"a": "http://www.w3.org/2005/Atom"}
+        entries = ET.fromstring(out).findall("a:entry", ns)
+        titles = {e.find("a:title", ns).text: e for e in entries}
+        for fmt in ("Atom", "RSS", "JSON"):
+            e = titles.get(f"{fmt} {self.TEXT}")
+            self.assertIsNotNone(e, f"{fmt} title: {sorted(titles)}")
+            self.assertEqual(e.find("a:source/a:title", ns).text,
+                             f"{fmt} {self.TEXT}" if fmt != "JSON" else
+                             "JSON character references")
+            summary = e.find("a:summary", ns)
+            self.assertEqual(summary.get("type"), "html", fmt)
+            text = html.unescape(re.sub(r"<[^>]*>", "", summary.text))
+            self.assertEqual(" ".join(text.replace("\u00a0", " ").split()),
+                             f"{fmt} {self.TEXT}", fmt)
+        self.assertIn("Atom text &eacute; stays", titles)
+        self.assertIn("RSS plain AT&T < 3", titles)
+        self.assertIn("JSON plain AT&T <3", titles)
 
 
 if __name__ == "__main__":

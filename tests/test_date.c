@@ -1,6 +1,11 @@
 /* tb_date: a table of feed dates seen in the wild, good and bad, and the formatters. */
 #include "tb_date.h"
 
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
 #include "check.h"
 
 struct date_case {
@@ -96,28 +101,101 @@ static void test_format(void)
 {
     char buf[64];
 
-    tb_date_format_rfc3339(1704164645, buf, sizeof(buf));
+    CHECK_OK(tb_date_format_rfc3339(1704164645, buf, sizeof(buf)));
     CHECK_STR(buf, "2024-01-02T03:04:05Z");
-    tb_date_format_rfc822(1704164645, buf, sizeof(buf));
+    CHECK_OK(tb_date_format_rfc822(1704164645, buf, sizeof(buf)));
     CHECK_STR(buf, "Tue, 02 Jan 2024 03:04:05 +0000");
-    tb_date_format_rfc3339(-1, buf, sizeof(buf));
+    CHECK_OK(tb_date_format_rfc3339(-1, buf, sizeof(buf)));
     CHECK_STR(buf, "1969-12-31T23:59:59Z");
-    tb_date_format_rfc822(-1, buf, sizeof(buf));
+    CHECK_OK(tb_date_format_rfc822(-1, buf, sizeof(buf)));
     CHECK_STR(buf, "Wed, 31 Dec 1969 23:59:59 +0000");
-    tb_date_format_rfc822(951782400, buf, sizeof(buf));
+    CHECK_OK(tb_date_format_rfc822(951782400, buf, sizeof(buf)));
     CHECK_STR(buf, "Tue, 29 Feb 2000 00:00:00 +0000");
-    tb_date_format_rfc3339(TB_TIME_NONE, buf, sizeof(buf));
+    CHECK_EQ(tb_date_format_rfc3339(TB_TIME_NONE, buf, sizeof(buf)), -EINVAL);
     CHECK_STR(buf, "");
     /* Round trips through both formats. */
-    tb_date_format_rfc822(1234567890, buf, sizeof(buf));
+    CHECK_OK(tb_date_format_rfc822(1234567890, buf, sizeof(buf)));
     CHECK_EQ(tb_date_parse(buf), 1234567890);
-    tb_date_format_rfc3339(4102444799LL, buf, sizeof(buf));
+    CHECK_OK(tb_date_format_rfc3339(4102444799LL, buf, sizeof(buf)));
     CHECK_EQ(tb_date_parse(buf), 4102444799LL);
+}
+
+/* Both formatters agree with gmtime_r (and the C locale's English names) on
+ * edges, leap days and a spread of values over years 1..9999, and refuse what
+ * lies outside. */
+static void test_format_gmtime(void)
+{
+    static const int64_t edges[] = {0,
+                                    -1,
+                                    1,
+                                    86399,
+                                    86400,
+                                    -86400,
+                                    -86401,
+                                    951782400,
+                                    951868800,
+                                    4107542400,
+                                    -2208988800,
+                                    -12219292800,
+                                    INT64_C(-62135596800),
+                                    INT64_C(253402300799)};
+    uint64_t x = 88172645463325252u;
+    char got[32], want[80], got822[40], want822[80];
+    static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    time_t tt;
+    int64_t t;
+
+    for (int i = 0; i < 200014; i++) {
+        if (i < (int)(sizeof(edges) / sizeof(edges[0]))) {
+            t = edges[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            t = INT64_C(-62135596800) + (int64_t)(x % UINT64_C(315537897600));
+        }
+        tt = (time_t)t;
+        CHECK(gmtime_r(&tt, &tm) != NULL);
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        snprintf(want822, sizeof(want822), "%s, %02d %s %04d %02d:%02d:%02d +0000",
+                 wdays[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec);
+        CHECK_OK(tb_date_format_rfc3339(t, got, sizeof(got)));
+        CHECK_OK(tb_date_format_rfc822(t, got822, sizeof(got822)));
+        if (strcmp(got, want) != 0 || strcmp(got822, want822) != 0) {
+            CHECK_STR(got, want);
+            CHECK_STR(got822, want822);
+            break;
+        }
+    }
+    CHECK_EQ(tb_date_format_rfc3339(INT64_C(-62135596801), got, sizeof(got)), -EINVAL);
+    CHECK_STR(got, "");
+    CHECK_EQ(tb_date_format_rfc3339(INT64_C(253402300800), got, sizeof(got)), -EINVAL);
+    CHECK_EQ(tb_date_format_rfc3339(TB_TIME_NONE, got, sizeof(got)), -EINVAL);
+    CHECK_EQ(tb_date_format_rfc3339(INT64_MAX, got, sizeof(got)), -EINVAL);
+    CHECK_EQ(tb_date_format_rfc3339(INT64_MIN, got, sizeof(got)), -EINVAL);
+    CHECK_EQ(tb_date_format_rfc822(INT64_C(253402300800), got822, sizeof(got822)), -EINVAL);
+    CHECK_STR(got822, "");
+    /* Too small a buffer: refused, left empty, never cut. */
+    CHECK_EQ(tb_date_format_rfc3339(0, got, 20), -EINVAL);
+    CHECK_STR(got, "");
+    CHECK_OK(tb_date_format_rfc3339(0, got, 21));
+    CHECK_STR(got, "1970-01-01T00:00:00Z");
+    CHECK_EQ(tb_date_format_rfc822(0, got822, 31), -EINVAL);
+    CHECK_STR(got822, "");
+    CHECK_OK(tb_date_format_rfc822(0, got822, 32));
+    CHECK_STR(got822, "Thu, 01 Jan 1970 00:00:00 +0000");
+    CHECK_EQ(tb_date_format_rfc3339(0, got, 0), -EINVAL);
+    CHECK(!tb_date_ok(TB_TIME_NONE) && tb_date_ok(0));
+    CHECK(tb_date_ok(INT64_C(-62135596800)) && tb_date_ok(INT64_C(253402300799)));
 }
 
 int main(void)
 {
     test_table();
     test_format();
+    test_format_gmtime();
     CHECK_DONE();
 }

@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "tb_gzip.h"
 #include "tb_http.h"
 
 #define MTIME 784111777 /* Sun, 06 Nov 1994 08:49:37 GMT */
@@ -105,6 +106,39 @@ static void do_put_without_fd(void)
     CHECK_EQ(dup(0), -1);
     CHECK_OK(tb_http_put(srv, "/nofd.bin", "application/octet-stream", big_new, BIG, MTIME, 0));
     CHECK_OK(setrlimit(RLIMIT_NOFILE, &saved));
+}
+
+/* Gzip forms given to tb_http_put_gz(), each with a marker in the header's
+ * MTIME field that the server's own compression would never write. */
+static struct tb_buf pre_small, pre_big;
+
+/* Compresses n bytes at p into b and marks them. */
+static void pre_gzip(struct tb_buf *b, const void *p, size_t n)
+{
+    tb_buf_init(b, 4 * n + 64);
+    CHECK_OK(tb_gzip(p, n, TB_GZIP_BEST, b));
+    if (b->len > 8)
+        memcpy(b->data + 4, "TBGZ", 4);
+}
+
+static void do_put_gz(void)
+{
+    pre_gzip(&pre_small, atom, sizeof(atom) - 1);
+    pre_gzip(&pre_big, text, TEXT);
+    CHECK_OK(tb_http_put_gz(srv, "/pre.atom", "application/atom+xml", atom, sizeof(atom) - 1,
+                            pre_small.data, pre_small.len, MTIME, 0));
+    CHECK_OK(tb_http_put_gz(srv, "/pre.bin", "text/plain", text, TEXT, pre_big.data, pre_big.len,
+                            MTIME, 0));
+    /* A form no smaller than the body is not kept: plain bytes are sent. */
+    CHECK_OK(tb_http_put_gz(srv, "/pre.tiny", "text/plain", "x", 1, pre_small.data, pre_small.len,
+                            MTIME, 0));
+}
+
+static void do_remove_gz(void)
+{
+    CHECK_OK(tb_http_remove(srv, "/pre.atom"));
+    CHECK_OK(tb_http_remove(srv, "/pre.bin"));
+    CHECK_OK(tb_http_remove(srv, "/pre.tiny"));
 }
 
 static int count_fds(void)
@@ -579,6 +613,34 @@ static void test_big_pipelined(void)
     cl_close(&c);
 }
 
+/* A gzip form given to tb_http_put_gz() is served byte for byte (small from
+ * memory, large from the memfd); the plain body stays the body given. */
+static void test_given_gzip(void)
+{
+    struct resp r;
+    char v[64];
+
+    loop_call(do_put_gz);
+    CHECK_EQ(get("GET /pre.atom HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n", &r), 200);
+    CHECK_STR(hdr(&r, "Content-Encoding", v, sizeof(v)), "gzip");
+    CHECK(r.body_len == pre_small.len && memcmp(r.body, pre_small.data, pre_small.len) == 0);
+    free(r.body);
+    CHECK_EQ(get("GET /pre.bin HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n", &r), 200);
+    CHECK_STR(hdr(&r, "Content-Encoding", v, sizeof(v)), "gzip");
+    CHECK(r.body_len == pre_big.len && memcmp(r.body, pre_big.data, pre_big.len) == 0);
+    free(r.body);
+    CHECK_EQ(get("GET /pre.bin HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK(r.body_len == TEXT && memcmp(r.body, text, TEXT) == 0);
+    free(r.body);
+    CHECK_EQ(get("GET /pre.tiny HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n", &r), 200);
+    CHECK(hdr(&r, "Content-Encoding", v, sizeof(v)) == NULL);
+    CHECK(r.body_len == 1 && r.body[0] == 'x');
+    free(r.body);
+    loop_call(do_remove_gz);
+    tb_buf_free(&pre_small);
+    tb_buf_free(&pre_big);
+}
+
 /* HTTP/1.0: the server closes after the body, which must be complete. */
 static void test_http10(void)
 {
@@ -780,6 +842,7 @@ static void client(void *arg)
     test_get_head();
     test_conditional();
     test_gzip();
+    test_given_gzip();
     test_errors();
     test_malformed();
     test_pipelining();
@@ -836,6 +899,8 @@ static void test_api(void)
     CHECK_EQ(tb_http_put(h, "/a", "text/plain", NULL, 1, 0, 0), -EINVAL);
     CHECK_OK(tb_http_put(h, "/a", "text/plain", NULL, 0, 0, 0));
     CHECK_OK(tb_http_put(h, "/a", "text/plain", "x", 1, 0, 0));
+    CHECK_EQ(tb_http_put_gz(h, "/a b", "text/plain", "x", 1, "gz", 2, 0, 0), -EINVAL);
+    CHECK_OK(tb_http_put_gz(h, "/a", "text/plain", "x", 1, NULL, 0, 0, 0));
     {
         /* The port is taken now. */
         char listen[64];

@@ -607,7 +607,7 @@ static void add_extras(struct tb_feed *f, struct tb_entry *e, const char *href, 
     e->links = l;
     *p = (struct tb_person){e->authors, "N", NULL, uri};
     e->authors = p;
-    *c = (struct tb_category){e->categories, term, href};
+    *c = (struct tb_category){e->categories, term, href, NULL};
     e->categories = c;
 }
 
@@ -817,6 +817,64 @@ static void test_simple_urls(void)
     }
 }
 
+/* The names of e's authors joined by "|". */
+static const char *author_names(struct tb_feed *f, const struct tb_entry *e)
+{
+    static char buf[512];
+    size_t n = 0;
+
+    (void)f;
+    buf[0] = '\0';
+    for (const struct tb_person *p = e->authors; p && n < sizeof(buf); p = p->next)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "|" : "", p->name);
+    return buf;
+}
+
+static struct tb_person *one_author(struct tb_feed *f, const char *name)
+{
+    struct tb_person *p = tb_arena_alloc(&f->arena, sizeof(*p));
+
+    *p = (struct tb_person){NULL, tb_arena_strdup(&f->arena, name), NULL, NULL};
+    return p;
+}
+
+/* arXiv's announcement shape: the abstract alone, one author per name; a
+ * name suffix stays with its name; the same author string in an entry of
+ * another shape is one person ("Lovelace, Ada"). */
+static void test_announcement(void)
+{
+    static const struct {
+        const char *summary, *creator, *want_summary, *want_authors;
+    } cases[] = {
+        {"arXiv:2403.05577v1 Announce Type: new \nAbstract: We study X.", "A One, B Two, C Three",
+         "We study X.", "A One|B Two|C Three"},
+        {"arXiv:2403.05580v2 Announce Type: replace-cross\nAbstract:  Y &amp; Z.",
+         "A One, B Two and C Three", "Y &amp; Z.", "A One|B Two|C Three"},
+        {"arXiv:hep-th/9901001v1 Announce Type: cross\nAbstract: W.",
+         "Martin Luther King, Jr., Leslie Lamport, and Radia Perlman", "W.",
+         "Martin Luther King, Jr.|Leslie Lamport|Radia Perlman"},
+        {"arXiv:2403.05601v1 Announce Type: new \nAbstract: V.", "Frances Allen", "V.",
+         "Frances Allen"},
+        {"Not announced: A, B", "Lovelace, Ada", "Not announced: A, B", "Lovelace, Ada"},
+        {"arXiv:2403.05577v1 is a paper. Abstract: no", "A, B",
+         "arXiv:2403.05577v1 is a paper. "
+         "Abstract: no",
+         "A, B"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        struct tb_feed *f = tb_feed_new();
+        struct tb_entry *e =
+            add(f, "urn:x", "https://arxiv.org/abs/2403.05577", "T", cases[i].summary);
+
+        e->authors = one_author(f, cases[i].creator);
+        CHECK_OK(tb_norm_feed(f));
+        CHECK_STR(e->summary.value, cases[i].want_summary);
+        CHECK_STR(author_names(f, e), cases[i].want_authors);
+        tb_feed_free(f);
+    }
+}
+
 int main(void)
 {
     test_canon();
@@ -836,5 +894,6 @@ int main(void)
     test_is_uri();
     test_hostile_links();
     test_simple_urls();
+    test_announcement();
     CHECK_DONE();
 }

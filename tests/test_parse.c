@@ -246,7 +246,11 @@ static void test_atom_content(void)
     CHECK_EQ(e->content.is_html, 1);
     CHECK_STR(e->summary.value, "Plain <not markup>");
     CHECK_EQ(e->summary.is_html, 0);
-    CHECK(nth(f, 1)->content.value == NULL); /* image/png: nothing textual */
+    /* image/png: its base64 is kept under its type (RFC 4287 4.1.3.3) */
+    CHECK_STR(nth(f, 1)->content.type, "image/png");
+    CHECK_STR(nth(f, 1)->content.value, "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42m"
+                                        "P8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==");
+    CHECK(nth(f, 2)->content.value == NULL); /* out of line: a link */
     CHECK_STR(nth(f, 2)->links->href, "http://example.org/paper.pdf");
     CHECK_STR(nth(f, 3)->content.value, "Just text & more");
     CHECK_EQ(nth(f, 3)->content.is_html, 0);
@@ -348,6 +352,7 @@ static void test_encodings(void)
     CHECK_STR(nth(f, 0)->summary.value, "\xe2\x80\x9cquoted\xe2\x80\x9d");
     tb_feed_free(f);
     f = ok("cp1252-undeclared.xml", NULL);
+    CHECK_STR(f->error, "line 2: invalid UTF-8 (byte 0x93), read as windows-1252");
     CHECK_STR(f->title, "Smart \xe2\x80\x9cquotes\xe2\x80\x9d \xe2\x80\x93 dash");
     CHECK_STR(nth(f, 0)->title, "Caf\xc3\xa9 and caf\xc3\xa9 mixed");
     tb_feed_free(f);
@@ -358,8 +363,17 @@ static void test_encodings(void)
     f = ok("utf16be-bom.xml", NULL);
     CHECK_STR(f->title, "UTF-16 \xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac");
     tb_feed_free(f);
+    /* UTF-32 in both byte orders, with a BOM and without (XML 1.0 appendix F). */
+    static const char *const utf32[] = {"utf32be-bom.xml", "utf32le-bom.xml", "utf32be-nobom.xml"};
+    for (size_t i = 0; i < sizeof(utf32) / sizeof(*utf32); i++) {
+        f = ok(utf32[i], NULL);
+        CHECK_STR(f->title, "UTF-32 \xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac");
+        CHECK_STR(nth(f, 0)->title, "\xf0\x9f\x98\x80 emoji");
+        tb_feed_free(f);
+    }
     f = ok("utf8-bom.xml", NULL); /* the BOM beats the declaration */
     CHECK_STR(f->title, "BOM says UTF-8: caf\xc3\xa9");
+    CHECK(f->error == NULL);
     tb_feed_free(f);
     /* Declared ISO-8859-1 but UTF-8: as declared without a charset, right with one. */
     f = ok("charset-override.xml", NULL);
@@ -431,6 +445,56 @@ static void test_html_entities(void)
                                 "B\xe2\x80\x99 \xe2\x80\xa6 & <");
     CHECK_STR(nth(f, 0)->summary.value, "r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac"
                                         "5  end");
+    tb_feed_free(f);
+}
+
+/* Every class of character reference in titles and summaries, in each
+ * format: named, decimal, hex (either case of x), astral plane, invalid
+ * (dropped, as libxml2's HTML parser does) and unknown (kept as written).
+ * RSS and JSON Feed titles holding escaped HTML are read as HTML; an Atom
+ * type="text" title and plain text with a bare '&' or '<' are not. */
+#define CHARREFS                                                                                   \
+    "Caf\xc3\xa9 \xe2\x80\x94 \xe2\x80\xa6 \xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80 \xf0\x9f\x98\x80 "   \
+    "[] &bogus;"
+static void test_charrefs(void)
+{
+    struct tb_feed *f = ok("charrefs.atom", NULL);
+
+    CHECK_STR(f->title, "Atom " CHARREFS);
+    CHECK_STR(nth(f, 0)->title, "Atom " CHARREFS);
+    CHECK(nth(f, 0)->summary.is_html);
+    CHECK_STR(nth(f, 1)->title, "Atom text &eacute; stays");
+    tb_feed_free(f);
+    f = ok("charrefs.rss", NULL);
+    CHECK_STR(f->title, "RSS " CHARREFS);
+    CHECK_STR(nth(f, 0)->title, "RSS " CHARREFS);
+    CHECK(nth(f, 0)->summary.is_html);
+    CHECK_STR(nth(f, 1)->title, "RSS plain AT&T < 3");
+    tb_feed_free(f);
+    f = ok("charrefs.json", NULL);
+    CHECK_STR(nth(f, 0)->title, "JSON " CHARREFS);
+    CHECK(nth(f, 0)->summary.is_html); /* escaped HTML: sanitized as HTML downstream */
+    CHECK(nth(f, 0)->content.is_html);
+    CHECK_STR(nth(f, 1)->title, "JSON plain AT&T <3");
+    tb_feed_free(f);
+}
+
+/* Atom category term, scheme and label are all kept; a label alone serves
+ * as the term too. */
+static void test_category_labels(void)
+{
+    struct tb_feed *f = ok("categories.atom", NULL);
+    const struct tb_category *c = nth(f, 0)->categories;
+
+    CHECK(c != NULL && c->next != NULL && c->next->next != NULL && c->next->next->next != NULL);
+    CHECK_STR(c->term, "cs.CL");
+    CHECK_STR(c->scheme, "http://arxiv.org/schemas/atom");
+    CHECK_STR(c->label, "Computation and Language");
+    CHECK_STR(c->next->term, "fish");
+    CHECK_STR(c->next->label, "Fish & Chips");
+    CHECK(c->next->next->label == NULL && c->next->next->scheme == NULL);
+    CHECK_STR(c->next->next->next->term, "Only a label");
+    CHECK(dump_has(f, "\"label\": \"Computation and Language\""));
     tb_feed_free(f);
 }
 
@@ -565,32 +629,6 @@ static void test_samples(void)
     }
 }
 
-/* tb__parse_clean() at every length and position, around the block size:
- * one bad byte or sequence anywhere makes the text unclean, good UTF-8,
- * tab and newline anywhere leave it clean. */
-static void test_clean_positions(void)
-{
-    static const struct {
-        const char *seq; /* planted */
-        int clean;       /* the expected answer with it in */
-    } rows[] = {{"\x01", 0}, {"\xff", 0}, {"\xc3", 0},     {"\xef\xbf\xbe", 0}, {"\xed\xa0\x80", 0},
-                {"\t", 1},   {"\n", 1},   {"\xc3\xa9", 1}, {"\xe2\x80\xa6", 1}, {"~", 1}};
-    char text[80];
-    size_t i, n, at, k;
-
-    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        k = strlen(rows[i].seq);
-        for (n = k; n <= sizeof(text); n++) {
-            for (at = 0; at + k <= n; at++) {
-                memset(text, 'a', sizeof(text));
-                memcpy(text + at, rows[i].seq, k);
-                CHECK_EQ(tb__parse_clean(text, n), rows[i].clean);
-                CHECK_EQ(tb__parse_clean(text, at), 1); /* what comes before */
-            }
-        }
-    }
-}
-
 int main(void)
 {
     test_rss20_arxiv();
@@ -604,9 +642,10 @@ int main(void)
     test_json();
     test_encodings();
     test_controls();
-    test_clean_positions();
     test_malformed();
     test_html_entities();
+    test_charrefs();
+    test_category_labels();
     test_hostile();
     test_entry_cap();
     test_not_feeds();

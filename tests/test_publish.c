@@ -1,4 +1,5 @@
 /* Tests for the feed writers and the atomic file writer. */
+#include "tb_gzip.h"
 #include "tb_publish.h"
 
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include <libxml/xmlwriter.h>
 #include <zlib.h>
 
+#include "tb_parse.h"
 #include "../src/publish_int.h"
 #include "../src/scan_int.h"
 #include "check.h"
@@ -91,8 +93,8 @@ static void add_full(struct tb_feed *f)
     e->contributors = person(f, "Carol", NULL, NULL);
     e->categories = category(f, "cs.CL", "http://arxiv.org/schemas/atom");
     e->categories->next = category(f, "NER", NULL);
-    e->summary = (struct tb_text){"We link entities & <names> in text.", 0};
-    e->content = (struct tb_text){"<p>Full <b>text</b> of the paper.</p>", 1};
+    e->summary = (struct tb_text){"We link entities & <names> in text.", 0, NULL};
+    e->content = (struct tb_text){"<p>Full <b>text</b> of the paper.</p>", 1, NULL};
     e->rights = "CC-BY 4.0";
     e->links =
         link_new(f, "enclosure", "https://example.org/papers/1.pdf", "application/pdf", 12345);
@@ -115,8 +117,8 @@ static void add_hostile(struct tb_feed *f)
     e->published = T_OLD;
     e->authors = person(f, "M\xc3\xbcller \xe5\x90\x8d\x07", "not-an-email", "javascript alert");
     e->categories = category(f, "<&>\x1b", "bad scheme\x01");
-    e->summary = (struct tb_text){"<p>]]></p><script>x()</script>\xc0\xaf\xed\xa0\x80", 1};
-    e->content = (struct tb_text){"plain \xf0\x9f\x98\x80 & <not markup>\x0b", 0};
+    e->summary = (struct tb_text){"<p>]]></p><script>x()</script>\xc0\xaf\xed\xa0\x80", 1, NULL};
+    e->content = (struct tb_text){"plain \xf0\x9f\x98\x80 & <not markup>\x0b", 0, NULL};
     e->links = link_new(f, "enclosure", "https://example.org/a b", "bogus", -1);
     e->origin.title = "Origin\x01 feed";
     tb_feed_append(f, e);
@@ -132,7 +134,7 @@ static void add_minimal(struct tb_feed *f)
     e = tb_entry_new(f);
     e->published = INT64_MAX;
     e->updated = INT64_MIN + 1;
-    e->summary = (struct tb_text){"only <b>a</b> summary", 1};
+    e->summary = (struct tb_text){"only <b>a</b> summary", 1, NULL};
     tb_feed_append(f, e);
 }
 
@@ -147,7 +149,7 @@ static void add_long(struct tb_feed *f)
         s[i] = '<';
     e->out_id = "tag:tributary.test,2024:long";
     e->title = s;
-    e->content = (struct tb_text){s, 0};
+    e->content = (struct tb_text){s, 0, NULL};
     e->updated = T_OLD;
     tb_feed_append(f, e);
 }
@@ -172,7 +174,7 @@ static const char *save(const char *name, const char *data, size_t len)
     char err[256] = "";
 
     snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    CHECK_OK(tb_publish_write_file(tmpdir, name, data, len, 0, err, sizeof(err)));
+    CHECK_OK(tb_publish_write_file(tmpdir, name, data, len, NULL, 0, err, sizeof(err)));
     return path;
 }
 
@@ -307,7 +309,7 @@ static void test_golden(void)
     e->link = "http://example.org/2003/12/13/atom03";
     e->published = T_PUB;
     e->authors = person(f, "John Doe", "john@example.org", NULL);
-    e->summary = (struct tb_text){"Some text & more.", 0};
+    e->summary = (struct tb_text){"Some text & more.", 0, NULL};
     tb_feed_append(f, e);
     tb_buf_init(&out, CAP);
     CHECK_OK(tb_publish_atom(&m, f->entries, &out));
@@ -365,7 +367,7 @@ static int year_of(int64_t t)
 {
     char buf[32];
 
-    CHECK_OK(tb_publish_rfc3339(t, buf, sizeof(buf)));
+    CHECK_OK(tb_date_format_rfc3339(t, buf, sizeof(buf)));
     return atoi(buf);
 }
 
@@ -407,16 +409,8 @@ static void test_future_dates(const struct tb_entry *entries)
 
 static void test_dates(const struct tb_entry *entries)
 {
-    char buf[32];
     struct tb_buf out;
 
-    CHECK_OK(tb_publish_rfc3339(0, buf, sizeof(buf)));
-    CHECK_STR(buf, "1970-01-01T00:00:00Z");
-    CHECK_OK(tb_publish_rfc3339(T_PUB, buf, sizeof(buf)));
-    CHECK_STR(buf, "2024-01-02T03:04:05Z");
-    CHECK_EQ(tb_publish_rfc3339(TB_TIME_NONE, buf, sizeof(buf)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(INT64_MAX, buf, sizeof(buf)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(T_PUB, buf, 10), -EINVAL);
     /* Feed updated from the newest entry date; RFC 822 in RSS. */
     tb_buf_init(&out, CAP);
     CHECK_OK(tb_publish_atom(&meta, entries, &out));
@@ -776,54 +770,6 @@ static void test_scan(void)
     }
 }
 
-/* The date formatter agrees with gmtime_r on edges, leap days and a spread
- * of values over years 1..9999, and refuses what lies outside. */
-static void test_rfc3339(void)
-{
-    static const int64_t edges[] = {0,
-                                    -1,
-                                    1,
-                                    86399,
-                                    86400,
-                                    -86400,
-                                    -86401,
-                                    951782400,
-                                    951868800,
-                                    4107542400,
-                                    -2208988800,
-                                    -12219292800,
-                                    INT64_C(-62135596800),
-                                    INT64_C(253402300799)};
-    uint64_t x = 88172645463325252u;
-    char got[32], want[80];
-    struct tm tm;
-    time_t tt;
-    int64_t t;
-
-    for (int i = 0; i < 200014; i++) {
-        if (i < (int)(sizeof(edges) / sizeof(edges[0]))) {
-            t = edges[i];
-        } else {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            t = INT64_C(-62135596800) + (int64_t)(x % UINT64_C(315537897600));
-        }
-        tt = (time_t)t;
-        CHECK(gmtime_r(&tt, &tm) != NULL);
-        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        CHECK_OK(tb_publish_rfc3339(t, got, sizeof(got)));
-        if (strcmp(got, want) != 0) {
-            CHECK_STR(got, want);
-            break;
-        }
-    }
-    CHECK_EQ(tb_publish_rfc3339(INT64_C(-62135596801), got, sizeof(got)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(INT64_C(253402300800), got, sizeof(got)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(TB_TIME_NONE, got, sizeof(got)), -EINVAL);
-    CHECK_EQ(tb_publish_rfc3339(0, got, 20), -EINVAL);
-    CHECK(!tb_publish_date_ok(TB_TIME_NONE) && tb_publish_date_ok(0));
-}
-
 /* JSON Feed's summary is plain text: an HTML summary loses its markup. */
 static void test_json_summary(void)
 {
@@ -832,8 +778,8 @@ static void test_json_summary(void)
     struct tb_buf out;
 
     e->out_id = "urn:e";
-    e->summary = (struct tb_text){"<p>sum &amp; <b>b</b></p>", 1};
-    e->content = (struct tb_text){"<p>body</p>", 1};
+    e->summary = (struct tb_text){"<p>sum &amp; <b>b</b></p>", 1, NULL};
+    e->content = (struct tb_text){"<p>body</p>", 1, NULL};
     tb_feed_append(f, e);
     tb_buf_init(&out, CAP);
     CHECK_OK(tb_publish_json(&meta, f->entries, &out));
@@ -872,12 +818,32 @@ static long slurp(const char *path, char *buf, size_t len)
     return n;
 }
 
+/* Whether the file at path holds exactly the n bytes at p. */
+static int same_file(const char *path, const void *p, size_t n)
+{
+    char buf[4096];
+    FILE *fp = fopen(path, "rb");
+    size_t got;
+
+    if (fp == NULL)
+        return 0;
+    got = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    return got == n && memcmp(buf, p, n) == 0;
+}
+
 static void test_write_file(void)
 {
     char err[512], path[512], got[64], sub[512];
     struct stat st;
 
-    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "first", 5, 1, err, sizeof(err)));
+    struct tb_buf gz;
+
+    /* The .gz file holds the bytes given, as given. */
+    tb_buf_init(&gz, 1024);
+    CHECK_OK(tb_gzip("first", 5, TB_GZIP_BEST, &gz));
+    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "first", 5, gz.data, gz.len, err,
+                                   sizeof(err)));
     snprintf(path, sizeof(path), "%s/a/b/feed.atom", tmpdir);
     CHECK_EQ(slurp(path, got, sizeof(got)), 5);
     CHECK(memcmp(got, "first", 5) == 0);
@@ -885,10 +851,13 @@ static void test_write_file(void)
     strcat(path, ".gz");
     CHECK_EQ(slurp(path, got, sizeof(got)), 5);
     CHECK(memcmp(got, "first", 5) == 0);
+    CHECK(same_file(path, gz.data, gz.len));
+    tb_buf_free(&gz);
     snprintf(sub, sizeof(sub), "%s/a/b", tmpdir);
     CHECK(!has_tmp(sub));
     /* Replace, then turn gzip off: the stale .gz goes. */
-    CHECK_OK(tb_publish_write_file(tmpdir, "a/b/feed.atom", "second!", 7, 0, err, sizeof(err)));
+    CHECK_OK(
+        tb_publish_write_file(tmpdir, "a/b/feed.atom", "second!", 7, NULL, 0, err, sizeof(err)));
     path[strlen(path) - 3] = '\0';
     CHECK_EQ(slurp(path, got, sizeof(got)), 7);
     CHECK(memcmp(got, "second!", 7) == 0);
@@ -896,7 +865,12 @@ static void test_write_file(void)
     CHECK(access(path, F_OK) != 0 && errno == ENOENT);
     CHECK(!has_tmp(sub));
     /* An empty file is fine too. */
-    CHECK_OK(tb_publish_write_file(tmpdir, "empty", "", 0, 1, err, sizeof(err)));
+    tb_buf_init(&gz, 1024);
+    CHECK_OK(tb_gzip("", 0, TB_GZIP_BEST, &gz));
+    CHECK_OK(tb_publish_write_file(tmpdir, "empty", "", 0, gz.data, gz.len, err, sizeof(err)));
+    snprintf(path, sizeof(path), "%s/empty.gz", tmpdir);
+    CHECK_EQ(slurp(path, got, sizeof(got)), 0);
+    tb_buf_free(&gz);
 }
 
 static void test_write_file_errors(void)
@@ -905,14 +879,15 @@ static void test_write_file_errors(void)
     char err[512], file[512];
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        CHECK_EQ(tb_publish_write_file(tmpdir, bad[i], "x", 1, 0, err, sizeof(err)), -EINVAL);
+        CHECK_EQ(tb_publish_write_file(tmpdir, bad[i], "x", 1, NULL, 0, err, sizeof(err)), -EINVAL);
     /* A directory that is a regular file cannot hold anything (even for root). */
     snprintf(file, sizeof(file), "%s/plainfile", tmpdir);
-    CHECK_OK(tb_publish_write_file(tmpdir, "plainfile", "x", 1, 0, err, sizeof(err)));
+    CHECK_OK(tb_publish_write_file(tmpdir, "plainfile", "x", 1, NULL, 0, err, sizeof(err)));
     err[0] = '\0';
-    CHECK_EQ(tb_publish_write_file(file, "x.atom", "x", 1, 0, err, sizeof(err)), -ENOTDIR);
+    CHECK_EQ(tb_publish_write_file(file, "x.atom", "x", 1, NULL, 0, err, sizeof(err)), -ENOTDIR);
     CHECK(strstr(err, "plainfile") != NULL);
-    CHECK_EQ(tb_publish_write_file(file, "sub/x.atom", "x", 1, 0, err, sizeof(err)), -ENOTDIR);
+    CHECK_EQ(tb_publish_write_file(file, "sub/x.atom", "x", 1, NULL, 0, err, sizeof(err)),
+             -ENOTDIR);
     CHECK(!has_tmp(tmpdir));
 }
 
@@ -925,7 +900,7 @@ static void test_clean_tmp(void)
     char path[512], err[512];
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        CHECK_OK(tb_publish_write_file(tmpdir, "c/d/keep.atom", "k", 1, 0, err, sizeof(err)));
+        CHECK_OK(tb_publish_write_file(tmpdir, "c/d/keep.atom", "k", 1, NULL, 0, err, sizeof(err)));
         snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
         FILE *fp = fopen(path, "w");
         CHECK(fp != NULL);
@@ -1060,6 +1035,102 @@ static void test_clean_positions(void)
     tb_buf_free(&scratch);
 }
 
+/* Category term, scheme and label reach every format: Atom keeps all three,
+ * RSS and JSON Feed carry what readers show, the label when there is one. */
+static void test_category_labels(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f);
+    struct tb_buf out;
+
+    e->out_id = "tag:tributary.test,2024:labels";
+    e->title = "Labels";
+    e->link = "https://example.org/labels";
+    e->updated = T_UPD;
+    e->categories = category(f, "cs.CL", "http://arxiv.org/schemas/atom");
+    e->categories->label = "Computation & Language";
+    e->categories->next = category(f, "nlp", NULL);
+    tb_feed_append(f, e);
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_atom(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "<category term=\"cs.CL\" scheme=\"http://arxiv.org/schemas/atom\" "
+                           "label=\"Computation &amp; Language\"/>") != NULL);
+    CHECK(strstr(out.data, "<category term=\"nlp\"/>") != NULL);
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_rss(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "<category domain=\"http://arxiv.org/schemas/atom\">Computation &amp; "
+                           "Language</category>") != NULL);
+    CHECK(strstr(out.data, "<category>nlp</category>") != NULL);
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_json(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "\"tags\": [\n        \"Computation & Language\",\n        \"nlp\"\n") !=
+          NULL);
+    tb_buf_free(&out);
+    tb_feed_free(f);
+}
+
+/* Base64 content of a media type: Atom publishes it with its type and a
+ * summary (the title when there is none); RSS and JSON Feed, which have no
+ * place for it, publish the summary as for an entry without content. */
+static void test_media_content(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f);
+    struct tb_buf out;
+
+    e->out_id = "tag:tributary.test,2024:media";
+    e->title = "Figure 1";
+    e->link = "https://example.org/figure-1";
+    e->updated = T_UPD;
+    e->content = (struct tb_text){"iVBORw0KGgo=", 0, "image/png"};
+    tb_feed_append(f, e);
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_atom(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "<summary type=\"text\">Figure 1</summary>\n"
+                           "    <content type=\"image/png\">iVBORw0KGgo=</content>") != NULL);
+    check_jing(save("media.atom", out.data, out.len));
+    e->summary = (struct tb_text){"<p>A figure</p>", 1, NULL};
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_rss(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "<description>&lt;p&gt;A figure&lt;/p&gt;</description>") != NULL);
+    CHECK(strstr(out.data, "iVBOR") == NULL && strstr(out.data, "content:encoded>") == NULL);
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_json(&meta, f->entries, &out));
+    CHECK(strstr(out.data, "\"content_html\": \"<p>A figure</p>\"") != NULL);
+    CHECK(strstr(out.data, "iVBOR") == NULL);
+    tb_buf_free(&out);
+    tb_feed_free(f);
+}
+
+/* The RSS channel description is text written once escaped ("A &amp; B" in
+ * the XML, never "&amp;amp;"), and reads back as the text it was. */
+static void test_rss_channel_description(void)
+{
+    static const char *const texts[] = {"Hallucination & factuality",
+                                        "Papers on <entities> &amp; &#233; AT&T"};
+    static const char *const xml[] = {
+        "<description>Hallucination &amp; factuality</description>",
+        "<description>Papers on &amp;lt;entities&gt; &amp;amp;amp; &amp;amp;#233; AT&amp;T"
+        "</description>"};
+
+    for (size_t i = 0; i < 2; i++) {
+        struct tb_publish_meta m = {.title = texts[0], .updated = TB_TIME_NONE};
+        struct tb_feed *f = NULL;
+        struct tb_buf out;
+        char err[128];
+
+        m.subtitle = i ? texts[i] : NULL;
+        tb_buf_init(&out, CAP);
+        CHECK_OK(tb_publish_rss(&m, NULL, &out));
+        CHECK(strstr(out.data, xml[i]) != NULL);
+        CHECK_OK(tb_parse_feed(out.data, out.len, NULL, &f, err, sizeof(err)));
+        CHECK_STR(f ? f->title : NULL, texts[0]);
+        CHECK_STR(f ? f->subtitle : NULL, texts[i]);
+        tb_feed_free(f);
+        tb_buf_free(&out);
+    }
+}
+
 int main(void)
 {
     struct tb_feed *f;
@@ -1073,6 +1144,9 @@ int main(void)
     CHECK(f != NULL);
     test_format("atom", tb_publish_atom, f->entries);
     test_format("rss", tb_publish_rss, f->entries);
+    test_rss_channel_description();
+    test_category_labels();
+    test_media_content();
     test_format("json", tb_publish_json, f->entries);
     test_golden();
     test_empty();
@@ -1086,7 +1160,6 @@ int main(void)
     test_text_escaping();
     test_attr_values();
     test_layout();
-    test_rfc3339();
     test_json_summary();
     test_write_file();
     test_write_file_errors();

@@ -2,7 +2,11 @@
 #include "check.h"
 #include "tb_sanitize.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <libxml/HTMLparser.h>
 
 #define BASE "https://ex.com/a/b.html"
 
@@ -307,11 +311,63 @@ static void test_text(void)
     }
 }
 
+/* sanitize(in) with the <span> wrapper the slow path left in removed. */
+static char *unwrapped(char *(*fn)(const char *, size_t), const char *in)
+{
+    char *out = fn(in, strlen(in)), *p;
+
+    while (out != NULL && (p = strstr(out, "<span>")) != NULL)
+        memmove(p, p + 6, strlen(p + 6) + 1);
+    while (out != NULL && (p = strstr(out, "</span>")) != NULL)
+        memmove(p, p + 7, strlen(p + 7) + 1);
+    return out;
+}
+
+static char *html_nobase(const char *in, size_t n)
+{
+    return tb_sanitize_html(in, n, NULL);
+}
+
+/* The fast path decodes named references as libxml2's HTML parser does:
+ * every name of its table, in either case, known or not, against the same
+ * text inside <span> (which the fast path leaves to the parser). */
+static void test_named_entities(void)
+{
+    char *(*const fns[2])(const char *, size_t) = {tb_sanitize_text, html_nobase};
+    static const char *const extra[] = {"bogus", "EACUTE", "Eacute", "eacute", "amp",
+                                        "AMP",   "nbsp",   "mdash",  "a",      "thisnameistoolong"};
+    int checked = 0;
+
+    for (unsigned cp = 1; cp < 0x10000; cp++) {
+        const htmlEntityDesc *d = htmlEntityValueLookup(cp);
+        char fast[64], slow[80];
+
+        for (size_t k = 0; k < (d ? 1 : 0) + (cp == 1 ? sizeof(extra) / sizeof(*extra) : 0); k++) {
+            const char *name = d && k == 0 ? d->name : extra[k - (d ? 1 : 0)];
+
+            snprintf(fast, sizeof(fast), "a &%s; b&%s;", name, name);
+            snprintf(slow, sizeof(slow), "<span>a &%s; b&%s;</span>", name, name);
+            for (int f = 0; f < 2; f++) {
+                char *x = fns[f](fast, strlen(fast)), *y = unwrapped(fns[f], slow);
+
+                if (x == NULL || y == NULL || strcmp(x, y) != 0)
+                    fprintf(stderr, "&%s;: fast \"%s\" slow \"%s\"\n", name, x, y);
+                CHECK(x != NULL && y != NULL && strcmp(x, y) == 0);
+                free(x);
+                free(y);
+                checked++;
+            }
+        }
+    }
+    CHECK(checked > 500);
+}
+
 int main(void)
 {
     test_html();
     test_escaping_offsets();
     test_deep();
     test_text();
+    test_named_entities();
     CHECK_DONE();
 }

@@ -139,11 +139,10 @@ static int fts_ok(struct tb_store *s)
                         NULL, NULL, NULL) == SQLITE_OK;
 }
 
-/* A version-3 database (migrations 4, 5, 7 and 8 not applied: the rewrite
- * trigger still there, FTS5 automerge at its default, sources.enabled, no
- * mentions)
- * with an entry is migrated on open, keeps its data and index, and takes
- * new entries. */
+/* A version-3 database (migrations 4, 5, 7, 8 and 9 not applied: the
+ * rewrite trigger still there, FTS5 automerge at its default,
+ * sources.enabled, no entries.content_type, no mentions) with an entry is
+ * migrated on open, keeps its data and index, and takes new entries. */
 static void test_migrate_v3(void)
 {
     static const char downgrade[] =
@@ -155,6 +154,7 @@ static void test_migrate_v3(void)
         "DELETE FROM entries_fts_config WHERE k = 'automerge';"
         "ALTER TABLE sources ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;"
         "ALTER TABLE sources DROP COLUMN gone;"
+        "ALTER TABLE entries DROP COLUMN content_type;"
         "DROP TABLE mentions;"
         "ALTER TABLE sources DROP COLUMN weight;"
         "ALTER TABLE sources DROP COLUMN grp;"
@@ -168,7 +168,7 @@ static void test_migrate_v3(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s), downgrade, NULL, NULL, NULL), SQLITE_OK);
     tb_store_close(s);
     s = open_db("v3.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 9);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(count_matches(s, "walruses"), 1);
@@ -220,7 +220,7 @@ static void test_migrate_v5(void)
 
     copy_fixture("v5.db");
     s = open_db("v5.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 9);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
     CHECK_STR(q_text(s, "SELECT sql FROM sqlite_master WHERE name = 'entries_sort'", 0),
               "CREATE INDEX entries_sort ON entries(sort_time DESC)");
@@ -234,7 +234,7 @@ static void test_migrate_v5(void)
     CHECK_STR(q_text(s, "PRAGMA integrity_check", 0), "ok");
     CHECK(fts_ok(s));
     CHECK(fk_ok(s));
-    /* Migration 8: what the stored copies carry is recorded, one row per
+    /* Migration 9: what the stored copies carry is recorded, one row per
      * source and copy that has an identity, none after its first sight. */
     CHECK(q_int(s, "SELECT count(*) FROM mentions", 0) > 0);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM mentions", 0),
@@ -290,7 +290,7 @@ static void test_migrate_gone(void)
     CHECK_EQ(sqlite3_changes(raw), 1);
     sqlite3_close(raw);
     s = open_db("v5g.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 9);
     blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
     CHECK(blog > 0);
     CHECK_EQ(q_int(s, "SELECT gone FROM sources WHERE id = ?1", blog), 1);
@@ -309,7 +309,7 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 9);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
@@ -326,6 +326,10 @@ static void test_migrations(void)
                    0),
              9);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'entries'", 0), 7);
+    CHECK_EQ(q_int(s,
+                   "SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'content_type'",
+                   0),
+             1);
     /* Not enforced, but fk_ok() sees a dangling reference. */
     CHECK_EQ(sqlite3_exec(tb_store_db(s), "INSERT INTO entry_keys VALUES(999, 'x', 999)", NULL,
                           NULL, NULL),
@@ -338,7 +342,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 9);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     CHECK(fk_ok(s));
     tb_store_close(s);
@@ -716,6 +720,7 @@ static struct tb_feed *full_feed(void)
     e->contributors = person(f, "Carol", NULL, "https://carol.ex.org/", NULL);
     c1->term = S(f, "cs.CL");
     c1->scheme = S(f, "https://arxiv.org/");
+    c1->label = S(f, "Computation and Language");
     c1->next = c2;
     c2->term = S(f, "nlp");
     e->categories = c1;
@@ -759,8 +764,10 @@ static void check_lists(const struct tb_entry *e)
     CHECK_STR(e->contributors ? e->contributors->uri : NULL, "https://carol.ex.org/");
     CHECK_STR(c ? c->term : NULL, "cs.CL");
     CHECK_STR(c ? c->scheme : NULL, "https://arxiv.org/");
+    CHECK_STR(c ? c->label : NULL, "Computation and Language");
     c = c ? c->next : NULL;
     CHECK(c && strcmp(c->term, "nlp") == 0 && c->scheme == NULL && c->next == NULL);
+    CHECK(c && c->label == NULL);
     CHECK(l && strcmp(l->href, "https://ex.org/full") == 0 && l->length == -1);
     CHECK(l && strcmp(l->rel, "alternate") == 0 && l->title == NULL);
     l = l ? l->next : NULL;

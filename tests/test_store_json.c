@@ -176,7 +176,7 @@ static void test_links_and_categories(void)
 {
     struct tb_link l2 = {NULL, "h2", NULL, NULL, NULL, 0};
     struct tb_link l1 = {&l2, "h1", "enclosure", "audio/mpeg", "t", 123456789012345LL};
-    struct tb_category c = {NULL, "cs.LG", "http://arxiv.org"};
+    struct tb_category c = {NULL, "cs.LG", "http://arxiv.org", "Machine \"Learning\""};
     struct tb_category *cd;
     struct tb_link *ld;
     struct tb_arena a;
@@ -203,13 +203,18 @@ static void test_links_and_categories(void)
     CHECK_OK(tb__unjson_links(&a, "[{\"href\":\"x\",\"length\":00}]", &ld));
     CHECK(ld == NULL);
     CHECK_OK(tb__json_categories(&b, &c));
-    CHECK_STR(b.data, "[{\"term\":\"cs.LG\",\"scheme\":\"http://arxiv.org\"}]");
+    CHECK_STR(b.data, "[{\"term\":\"cs.LG\",\"scheme\":\"http://arxiv.org\","
+                      "\"label\":\"Machine \\\"Learning\\\"\"}]");
     CHECK_OK(tb__unjson_categories(&a, b.data, &cd));
     CHECK(cd != NULL && cd->next == NULL);
     if (cd != NULL) {
         CHECK_STR(cd->term, "cs.LG");
         CHECK_STR(cd->scheme, "http://arxiv.org");
+        CHECK_STR(cd->label, "Machine \"Learning\"");
     }
+    /* A list stored before labels were kept reads back without one. */
+    CHECK_OK(tb__unjson_categories(&a, "[{\"term\":\"t\"}]", &cd));
+    CHECK(cd != NULL && cd->label == NULL && cd->scheme == NULL);
     CHECK_OK(tb__json_categories(&b, NULL));
     CHECK_EQ(b.len, 0);
     tb_buf_free(&b);

@@ -17,15 +17,16 @@
 #include "tb_dedupe.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "tb_hash.h"
 #include "tb_store.h"
+#include "tb_vec.h"
 
-#define DIGEST_LEN 32 /* SHA-256 */
+#define DIGEST_LEN TB_SHA256_LEN
 
 enum { IX_ARXIV, IX_DOI, IX_CANON, IX_COUNT };
 
@@ -58,7 +59,12 @@ struct node {
     void *v;           /* the record or source */
 };
 
-/* Chained hash table; nodes live in the dedupe's arena. */
+/* Chained hash table; nodes live in the dedupe's arena. Not tb_map: its keys
+ * are (source, string) pairs, which tb_map could only hold as a composite
+ * key built per lookup, and they come from feeds, so the hash is seeded per
+ * run against crafted collisions (tb_map's FNV-1a is not). Speed is not the
+ * reason: htab_add + htab_find are 0.86% of merge's instructions on
+ * contrib/bench/merge's quick corpus (callgrind). */
 struct htab {
     struct node **b; /* buckets (malloc'd) */
     size_t nb;       /* number of buckets, a power of two */
@@ -75,7 +81,6 @@ struct tb_dedupe {
     size_t nrecs, alloc;      /* used and allocated slots of recs */
     struct node *spare;       /* unlinked nodes, for reuse */
     uint64_t seed;            /* per-process hash seed */
-    EVP_MD *sha256;           /* fetched once, for change digests */
     int64_t now;              /* the clock when the current put began */
 };
 
@@ -201,67 +206,68 @@ static const char *member(const char *v)
 
 /* Change digests. */
 
-static int digest_str(EVP_MD_CTX *c, const char *v)
+static void digest_int(struct tb_sha256 *h, int64_t v)
 {
-    /* Length-prefixed, with 0 for absent, so ("ab","c") differs from
-     * ("a","bc") and NULL from "". */
-    uint64_t n = v ? (uint64_t)strlen(v) + 1 : 0;
-
-    return EVP_DigestUpdate(c, &n, sizeof(n)) && (v == NULL || EVP_DigestUpdate(c, v, n - 1));
-}
-
-static int digest_int(EVP_MD_CTX *c, int64_t v)
-{
-    return EVP_DigestUpdate(c, &v, sizeof(v));
+    tb_sha256_update(h, &v, sizeof(v));
 }
 
 /* The lists count as their JSON columns do: member by member, each present
  * only when UTF-8, so equal digests mean equal columns. */
-static int digest_lists(EVP_MD_CTX *c, const struct tb_entry *e)
+static void digest_lists(struct tb_sha256 *h, const struct tb_entry *e)
 {
     const struct tb_person *p;
     const struct tb_category *k;
-    int ok = 1;
 
-    for (p = e->authors; ok && p != NULL; p = p->next)
-        ok = digest_int(c, 1) && digest_str(c, member(p->name)) &&
-             digest_str(c, member(p->email)) && digest_str(c, member(p->uri));
-    ok = ok && digest_int(c, 0);
-    for (k = e->categories; ok && k != NULL; k = k->next)
-        ok = digest_int(c, 1) && digest_str(c, member(k->term)) && digest_str(c, member(k->scheme));
-    return ok && digest_int(c, 0);
+    for (p = e->authors; p != NULL; p = p->next) {
+        digest_int(h, 1);
+        tb_sha256_add_str(h, member(p->name));
+        tb_sha256_add_str(h, member(p->email));
+        tb_sha256_add_str(h, member(p->uri));
+    }
+    digest_int(h, 0);
+    for (k = e->categories; k != NULL; k = k->next) {
+        digest_int(h, 1);
+        tb_sha256_add_str(h, member(k->term));
+        tb_sha256_add_str(h, member(k->scheme));
+        tb_sha256_add_str(h, member(k->label));
+    }
+    digest_int(h, 0);
 }
 
 /* What the store's change hash covers (store_prep.c), and only that. */
-static int digest_entry(EVP_MD_CTX *c, const EVP_MD *md, const struct tb_entry *e,
+static int digest_entry(struct tb_sha256 *h, const struct tb_entry *e,
                         unsigned char out[DIGEST_LEN])
 {
-    int ok = EVP_DigestInit_ex(c, md, NULL) && digest_str(c, e->title) && digest_str(c, e->link) &&
-             digest_str(c, e->summary.value) && digest_str(c, e->content.value) &&
-             digest_int(c, e->updated) && digest_int(c, e->summary.is_html) &&
-             digest_int(c, e->content.is_html) && digest_lists(c, e) &&
-             EVP_DigestFinal_ex(c, out, NULL);
-
-    return ok ? 0 : -ENOMEM;
+    if (tb_sha256_init(h) != 0)
+        return -ENOMEM;
+    tb_sha256_add_str(h, e->title);
+    tb_sha256_add_str(h, e->link);
+    tb_sha256_add_str(h, e->summary.value);
+    tb_sha256_add_str(h, e->content.value);
+    digest_int(h, e->updated);
+    digest_int(h, e->summary.is_html);
+    digest_int(h, e->content.is_html);
+    digest_lists(h, e);
+    if (e->content.type != NULL)
+        tb_sha256_add_str(h, e->content.type);
+    return tb_sha256_final(h, out);
 }
 
 /* The digests of f's entries into p->dg (allocated in f's arena). */
 static int prepare_digests(struct tb_feed *f, struct tb_dedupe_prep *p)
 {
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    struct tb_sha256 h = {0};
     const struct tb_entry *e;
     size_t i = 0;
-    int rc = (c && md) ? 0 : -ENOMEM;
+    int rc;
 
-    p->dg = rc ? NULL : tb_arena_alloc(&f->arena, (f->nentries ? f->nentries : 1) * DIGEST_LEN);
+    p->dg = tb_arena_alloc(&f->arena, (f->nentries ? f->nentries : 1) * DIGEST_LEN);
     rc = p->dg ? 0 : -ENOMEM;
     for (e = f->entries; rc == 0 && e != NULL && i < p->n; e = e->next)
-        rc = digest_entry(c, md, e, p->dg[i++]);
+        rc = digest_entry(&h, e, p->dg[i++]);
     if (rc == 0 && (e != NULL || i != p->n))
         rc = -EINVAL; /* nentries does not count the list */
-    EVP_MD_free(md);
-    EVP_MD_CTX_free(c);
+    tb_sha256_free(&h);
     return rc;
 }
 
@@ -330,7 +336,8 @@ static long collect_kstr(const struct tb_feed *f, struct kstr **v)
 
 /* Whether two of the n strings of v are equal, through an open-addressing
  * table; -1 when a probe runs long (crafted collisions), for the caller to
- * sort instead, or -ENOMEM. */
+ * sort instead, or -ENOMEM. Not tb_map: a throw-away set over precomputed
+ * seeded hashes whose probe limit is the defence against crafted keys. */
 static int repeats_hashed(const struct kstr *v, size_t n)
 {
     size_t cap = 64, i, k, probe;
@@ -437,6 +444,7 @@ static struct tb_category *copy_categories(struct tb_arena *a, const struct tb_c
         }
         q->term = member(c->term) ? dup(a, c->term, bad) : "";
         q->scheme = dup(a, member(c->scheme), bad);
+        q->label = dup(a, member(c->label), bad);
         q->next = NULL;
         *tail = q;
         tail = &q->next;
@@ -483,6 +491,7 @@ static int copy_content(struct tb_arena *a, struct tb_entry *r, const struct tb_
     r->summary.is_html = e->summary.is_html != 0;
     r->content.value = dup(a, e->content.value, &bad);
     r->content.is_html = e->content.is_html != 0;
+    r->content.type = dup(a, e->content.type, &bad);
     r->categories = copy_categories(a, e->categories, &bad);
     r->rights = dup(a, e->rights, &bad);
     r->base = dup(a, e->base, &bad);
@@ -535,19 +544,11 @@ static int choose_out_id(struct tb_dedupe *d, const struct src *s, const struct 
 
 static int push_rec(struct tb_dedupe *d, struct rec *r)
 {
-    struct rec **v;
-    size_t alloc;
+    int rc = TB_VEC_RESERVE(d->recs, d->alloc, d->nrecs + 1, TB_VEC_MAX);
 
-    if (d->nrecs == d->alloc) {
-        alloc = d->alloc ? 2 * d->alloc : 1024;
-        v = realloc(d->recs, alloc * sizeof(*v));
-        if (v == NULL)
-            return -ENOMEM;
-        d->recs = v;
-        d->alloc = alloc;
-    }
-    d->recs[d->nrecs++] = r;
-    return 0;
+    if (rc == 0)
+        d->recs[d->nrecs++] = r;
+    return rc;
 }
 
 /* A new record: the store's insert. */
@@ -713,7 +714,7 @@ int tb_dedupe_put(struct tb_dedupe *d, const char *name, const struct tb_feed *f
 {
     unsigned char dg[DIGEST_LEN];
     const struct tb_entry *e;
-    EVP_MD_CTX *c = NULL;
+    struct tb_sha256 h = {0};
     struct src *s = NULL;
     size_t i = 0;
     int rc;
@@ -723,10 +724,6 @@ int tb_dedupe_put(struct tb_dedupe *d, const char *name, const struct tb_feed *f
     d->now = (int64_t)time(NULL);
     rc = check_feed(f, prep, err, errlen);
     /* Without prep the digests are made here, one entry at a time. */
-    if (rc == 0 && prep == NULL) {
-        c = EVP_MD_CTX_new();
-        rc = c ? 0 : -ENOMEM;
-    }
     if (rc == 0)
         rc = get_source(d, name, f, prep != NULL && prep->dg == NULL, &s);
     if (rc == -EALREADY) {
@@ -735,7 +732,7 @@ int tb_dedupe_put(struct tb_dedupe *d, const char *name, const struct tb_feed *f
     }
     for (e = f->entries; rc == 0 && e != NULL; e = e->next, i++) {
         if (prep == NULL)
-            rc = digest_entry(c, d->sha256, e, dg);
+            rc = digest_entry(&h, e, dg);
         if (rc == 0)
             rc = put_entry(d, s, e,
                            prep == NULL ? dg
@@ -743,7 +740,7 @@ int tb_dedupe_put(struct tb_dedupe *d, const char *name, const struct tb_feed *f
                                         : NULL,
                            seen_at, err, errlen);
     }
-    EVP_MD_CTX_free(c);
+    tb_sha256_free(&h);
     if (rc != 0 && errlen > 0 && err[0] == '\0')
         snprintf(err, errlen, "%s", tb_strerror(rc));
     return rc;
@@ -876,11 +873,6 @@ int tb_dedupe_new(struct tb_dedupe **out)
     tb_arena_init_bulk(&d->arena);
     /* A seed per run keeps crafted keys from piling into one bucket. */
     d->seed = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)d ^ (uint64_t)clock();
-    d->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (d->sha256 == NULL) {
-        free(d);
-        return -ENOMEM;
-    }
     *out = d;
     return 0;
 }
@@ -897,7 +889,6 @@ void tb_dedupe_free(struct tb_dedupe *d)
     for (ix = 0; ix < IX_COUNT; ix++)
         free(d->ix[ix].b);
     free(d->recs);
-    EVP_MD_free(d->sha256);
     tb_arena_free(&d->arena);
     free(d);
 }

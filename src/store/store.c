@@ -8,6 +8,7 @@
  * entries reindexes in the same transaction.
  */
 #include "store_int.h"
+#include "tb_vec.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -107,7 +108,10 @@ static const char *const migrations[] = {
     ("ALTER TABLE sources ADD COLUMN gone INTEGER NOT NULL DEFAULT 0;"
      "UPDATE sources SET gone = 1 WHERE enabled = 0;"
      "ALTER TABLE sources DROP COLUMN enabled;"),
-    /* 8: trending (tb_trending.h). A source's voice: its weight and its
+    /* 8: content of a non-text media type is its base64 (RFC 4287 4.1.3.3)
+     * under this type; NULL for text and HTML. */
+    "ALTER TABLE entries ADD COLUMN content_type TEXT;",
+    /* 9: trending (tb_trending.h). A source's voice: its weight and its
      * group (NULL: its own name); the papers each source carried or
      * mentioned, one row per paper and source holding the source's first
      * carrying or mention of it (the earlier of that entry's published
@@ -135,7 +139,8 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-/* Parameters ?1..?23 are the entry's content, bound alike for insert and update. */
+/* Parameters ?1..?23 and ?27 (content_type, added later) are the entry's content,
+ * bound alike for insert and update. */
 #define ENTRY_COLS                                                                                 \
     "upstream_id, id_is_permalink, title, link, canon_link, arxiv_id, doi, published, updated,"    \
     " authors, authors_json, contributors_json, categories, categories_json, links_json,"          \
@@ -178,10 +183,11 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                        " VALUES(?1, ?2, ?3)",
     [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen)"
                         " VALUES(?1, ?2, ?3)",
-    [TB__ST_INSERT] = "INSERT INTO entries(" ENTRY_COLS ", out_id, origin, first_seen, sort_time)"
+    [TB__ST_INSERT] = "INSERT INTO entries(" ENTRY_COLS ", out_id, origin, first_seen, sort_time,"
+                      " content_type)"
                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
                       " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
-                      " coalesce(?8, ?9, ?26))",
+                      " coalesce(?8, ?9, ?26), ?27)",
     [TB__ST_UPDATE] = "UPDATE entries SET upstream_id = ?1, id_is_permalink = ?2, title = ?3,"
                       " link = ?4, canon_link = coalesce(?5, canon_link),"
                       " arxiv_id = coalesce(?6, arxiv_id), doi = coalesce(?7, doi),"
@@ -189,7 +195,7 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                       " authors_json = ?11, contributors_json = ?12, categories = ?13,"
                       " categories_json = ?14, links_json = ?15, summary = ?16,"
                       " summary_html = ?17, content = ?18, content_html = ?19, rights = ?20,"
-                      " base = ?21, text = ?22, hash = ?23,"
+                      " base = ?21, text = ?22, hash = ?23, content_type = ?27,"
                       " sort_time = coalesce(?8, published, ?9, first_seen) WHERE id = ?24",
     [TB__ST_LOAD] = "SELECT e.id, e.out_id, e.upstream_id, e.id_is_permalink, e.title, e.link,"
                     " e.canon_link, e.arxiv_id, e.doi, e.published, e.updated,"
@@ -201,7 +207,7 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                     " coalesce(s.self, CASE WHEN s.url LIKE 'http://%' OR s.url LIKE"
                     " 'https://%' THEN s.url END),"
                     " (SELECT min(k.key) FROM entry_keys k"
-                    "  WHERE k.entry_id = e.id AND k.source_id = e.origin)"
+                    "  WHERE k.entry_id = e.id AND k.source_id = e.origin), e.content_type"
                     " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
     /* The text is read by its own statement and bound: INSERT ... SELECT
      * opens a statement savepoint, and FTS5 writes a segment at each. */
@@ -348,19 +354,14 @@ int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[
                           const struct tb__tokens *tok)
 {
     struct tb__unindexed *v;
+    int rc;
 
     if (s->flags & TB_STORE_TEMP)
         return 0; /* indexed all at once by tb_store_sync_index() */
     assert(s->nunindexed == 0 || s->unindexed[s->nunindexed - 1].id < id);
-    if (s->nunindexed == s->aunindexed) {
-        size_t a = s->aunindexed ? 2 * s->aunindexed : 256;
-
-        v = realloc(s->unindexed, a * sizeof(*v));
-        if (v == NULL)
-            return -ENOMEM;
-        s->unindexed = v;
-        s->aunindexed = a;
-    }
+    rc = TB_VEC_RESERVE(s->unindexed, s->aunindexed, s->nunindexed + 1, TB_VEC_MAX);
+    if (rc)
+        return rc;
     v = &s->unindexed[s->nunindexed++];
     v->id = id;
     memcpy(v->col, col, sizeof(v->col));
@@ -441,23 +442,6 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
         tb__fts_enter(s, NULL);
     }
     s->nunindexed = 0;
-    return rc;
-}
-
-int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,
-                 const char *what)
-{
-    int rc = sqlite3_step(st);
-
-    *id = 0;
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        rc = tb__store_fail(s, err, errlen, what);
-    else
-        rc = 0;
-    /* Resetting ends the statement's read, so no snapshot is held open. */
-    sqlite3_reset(st);
     return rc;
 }
 

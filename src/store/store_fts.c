@@ -19,6 +19,7 @@
  * there, which nothing changes after tb__fts_open().
  */
 #include "store_int.h"
+#include "tb_vec.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -66,19 +67,12 @@ struct wrap {
 
 static int reserve(struct tb__recorder *r, size_t need)
 {
-    unsigned char *b;
-    size_t a = r->alloc ? r->alloc : 2048;
-
-    if (r->alloc - r->len >= need)
+    if (need > SIZE_MAX - r->len)
+        return TB_ETOOBIG;
+    if (r->len + need <= r->alloc)
         return 0;
-    while (a - r->len < need)
-        a *= 2;
-    b = realloc(r->buf, a);
-    if (b == NULL)
-        return -ENOMEM;
-    r->buf = b;
-    r->alloc = a;
-    return 0;
+    /* 2 KB at first: most feeds' tokens fit, in one allocation. */
+    return TB_VEC_RESERVE(r->buf, r->alloc, r->len + need < 2048 ? 2048 : r->len + need, SIZE_MAX);
 }
 
 static void put_varint(struct tb__recorder *r, size_t v)

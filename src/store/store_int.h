@@ -166,10 +166,6 @@ void tb__fts_enter(struct tb_store *s, const struct tb__tokens *t);
  * opened (for the tests). */
 size_t tb__fts_replayed(const struct tb_store *s);
 
-/* Steps a statement returning one integer; *id = it, or 0 without a row. Resets. */
-int tb__store_id(struct tb_store *s, sqlite3_stmt *st, int64_t *id, char *err, size_t errlen,
-                 const char *what);
-
 /* JSON text of a person, category or link list, written into b (emptied
  * first); an empty list leaves b empty. 0, -ENOMEM or TB_ETOOBIG. */
 int tb__json_people(struct tb_buf *b, const struct tb_person *p);

@@ -15,6 +15,7 @@
  * every column jansson could read still reads the same.
  */
 #include "store_int.h"
+#include "tb_utf8.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -22,42 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSON_CAP (1u << 30)
-
-/* Length of the UTF-8 sequence at s, or 0 when it is not one jansson accepts
- * (overlong forms, surrogates and code points above U+10FFFF are not). */
-static size_t utf8_len(const unsigned char *s)
-{
-    uint32_t c = s[0];
-    size_t n, i;
-
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    c &= 0x3Fu >> (n - 1);
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3Fu);
-    }
-    if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10FFFF ||
-        (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    return n;
-}
-
 int tb_store_list_member_ok(const char *s)
 {
-    size_t n;
-
-    for (; *s != '\0'; s += n) {
-        n = utf8_len((const unsigned char *)s);
-        if (n == 0)
-            return 0;
-    }
-    return 1;
+    /* jansson accepts no overlong forms, surrogates or code points above U+10FFFF. */
+    return tb_utf8_valid(s, strlen(s));
 }
 
 /* The escape for byte c, as jansson writes it. */
@@ -159,6 +128,7 @@ int tb__json_categories(struct tb_buf *b, const struct tb_category *c)
         rc = open_obj(b);
         rc = rc ? rc : add_member(b, "term", c->term, &n);
         rc = rc ? rc : add_member(b, "scheme", c->scheme, &n);
+        rc = rc ? rc : add_member(b, "label", c->label, &n);
         rc = rc ? rc : tb_buf_add(b, "}", 1);
     }
     return close_list(b, rc);
@@ -269,7 +239,7 @@ static const char *string_end(const char *s, int *esc)
         } else if (c < 0x20) {
             return NULL;
         } else if (c >= 0x80) {
-            n = utf8_len((const unsigned char *)s);
+            n = tb_utf8_len(s, 4); /* stops at the NUL or quote that ends s */
             if (n == 0)
                 return NULL;
         }
@@ -413,7 +383,7 @@ static int slow_list(struct tb_arena *a, const char *json, const char *const key
 }
 
 static const char *const person_keys[] = {"name", "email", "uri", NULL};
-static const char *const category_keys[] = {"term", "scheme", NULL};
+static const char *const category_keys[] = {"term", "scheme", "label", NULL};
 static const char *const link_keys[] = {"href", "rel", "type", "title", "length", NULL};
 
 static int add_person(struct tb_arena *a, const struct obj *o, void *list)
@@ -440,6 +410,7 @@ static int add_category(struct tb_arena *a, const struct obj *o, void *list)
         return -ENOMEM;
     c->term = o->v[0] ? o->v[0] : "";
     c->scheme = o->v[1];
+    c->label = o->v[2];
     **tail = c;
     *tail = &c->next;
     return 0;

@@ -35,6 +35,7 @@ enum {
     L_ORIGIN_LINK,
     L_ORIGIN_SELF,
     L_KEY,
+    L_CONTENT_TYPE,
 };
 
 /* Text columns copied as they are, and where each goes in a tb_entry. */
@@ -51,6 +52,7 @@ static const struct {
     {L_DOI, offsetof(struct tb_entry, doi)},
     {L_SUMMARY, offsetof(struct tb_entry, summary.value)},
     {L_CONTENT, offsetof(struct tb_entry, content.value)},
+    {L_CONTENT_TYPE, offsetof(struct tb_entry, content.type)},
     {L_RIGHTS, offsetof(struct tb_entry, rights)},
     {L_BASE, offsetof(struct tb_entry, base)},
     {L_TEXT, offsetof(struct tb_entry, text)},

@@ -6,9 +6,9 @@
  * also record the entries' full-text tokens here (store_fts.c).
  */
 #include "store_int.h"
+#include "tb_hash.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,33 +18,28 @@
 struct prep_ctx {
     struct tb_arena *a;       /* where the columns go */
     struct tb_buf b;          /* scratch for one column */
-    EVP_MD_CTX *md;           /* reused for every entry */
-    EVP_MD *sha256;           /* fetched once */
+    struct tb_sha256 h;       /* reused for every entry */
     struct tb__recorder *rec; /* records the FTS tokens, or NULL */
 };
 
-static int hash_str(EVP_MD_CTX *c, const char *v)
-{
-    /* Length-prefixed, with 0 for absent, so ("ab","c") differs from ("a","bc")
-     * and NULL from "". */
-    uint64_t n = v ? (uint64_t)strlen(v) + 1 : 0;
-
-    return EVP_DigestUpdate(c, &n, sizeof(n)) && (v == NULL || EVP_DigestUpdate(c, v, n - 1));
-}
-
 static int hash_entry(struct prep_ctx *x, const struct tb_entry *e, struct tb__row *r)
 {
-    EVP_MD_CTX *c = x->md;
     char flags[64];
-    int ok;
 
     snprintf(flags, sizeof(flags), "%lld %d %d", (long long)e->updated, e->summary.is_html,
              e->content.is_html);
-    ok = EVP_DigestInit_ex(c, x->sha256, NULL) && hash_str(c, e->title) && hash_str(c, e->link) &&
-         hash_str(c, e->summary.value) && hash_str(c, e->content.value) && hash_str(c, flags) &&
-         hash_str(c, r->authors_json) && hash_str(c, r->categories_json) &&
-         EVP_DigestFinal_ex(c, r->hash, NULL);
-    return ok ? 0 : -ENOMEM;
+    if (tb_sha256_init(&x->h) != 0)
+        return -ENOMEM;
+    tb_sha256_add_str(&x->h, e->title);
+    tb_sha256_add_str(&x->h, e->link);
+    tb_sha256_add_str(&x->h, e->summary.value);
+    tb_sha256_add_str(&x->h, e->content.value);
+    tb_sha256_add_str(&x->h, flags);
+    tb_sha256_add_str(&x->h, r->authors_json);
+    tb_sha256_add_str(&x->h, r->categories_json);
+    if (e->content.type != NULL)
+        tb_sha256_add_str(&x->h, e->content.type);
+    return tb_sha256_final(&x->h, r->hash);
 }
 
 /* Copies the scratch buffer into the arena; empty gives NULL. */
@@ -87,9 +82,7 @@ int tb__store_prepare(struct tb_arena *a, const struct tb_store *s, const struct
 
     *out = NULL;
     tb_buf_init(&x.b, COL_CAP);
-    x.md = EVP_MD_CTX_new();
-    x.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (p == NULL || x.md == NULL || x.sha256 == NULL)
+    if (p == NULL)
         rc = -ENOMEM;
     if (rc == 0 && s != NULL)
         rc = tb__fts_recorder_new(s, &x.rec);
@@ -104,8 +97,7 @@ int tb__store_prepare(struct tb_arena *a, const struct tb_store *s, const struct
     if (rc == 0 && (e != NULL || i != p->n))
         rc = -EINVAL; /* nentries does not count the list */
     tb__fts_recorder_free(x.rec);
-    EVP_MD_free(x.sha256);
-    EVP_MD_CTX_free(x.md);
+    tb_sha256_free(&x.h);
     tb_buf_free(&x.b);
     if (rc == 0)
         *out = p;

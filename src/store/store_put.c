@@ -8,10 +8,11 @@
  * of one paper never flip-flop it. The whole feed is one transaction.
  */
 #include "store_int.h"
+#include "tb_hash.h"
+#include "tb_vec.h"
 #include "tb_normalize.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +57,8 @@ static int bind_time(sqlite3_stmt *st, int i, int64_t t)
     return t == TB_TIME_NONE ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, t);
 }
 
-/* Binds ?1..?23, the content columns shared by the insert and the update,
- * with the entry's dates clamped (tb_store_clamp_date()). */
+/* Binds ?1..?23 and ?27, the content columns shared by the insert and the
+ * update, with the entry's dates clamped (tb_store_clamp_date()). */
 static int bind_row(const struct put *p, sqlite3_stmt *st, const struct tb_entry *e,
                     const struct tb__row *r, int64_t updated)
 {
@@ -86,46 +87,34 @@ static int bind_row(const struct put *p, sqlite3_stmt *st, const struct tb_entry
     rc = rc ? rc : bind_text(st, 21, e->base);
     rc = rc ? rc : bind_text(st, 22, e->text);
     rc = rc ? rc : sqlite3_bind_blob(st, 23, r->hash, HASH_LEN, SQLITE_STATIC);
+    rc = rc ? rc : bind_text(st, 27, e->content.type);
     return rc;
 }
 
 static int push_id(struct put *p, int64_t id)
 {
-    int64_t *v;
+    int rc = TB_VEC_RESERVE(p->ids, p->alloc, p->n + 1, TB_VEC_MAX);
 
-    if (p->n == p->alloc) {
-        size_t alloc = p->alloc ? 2 * p->alloc : 64;
-
-        v = realloc(p->ids, alloc * sizeof(*v));
-        if (v == NULL)
-            return -ENOMEM;
-        p->ids = v;
-        p->alloc = alloc;
-    }
-    p->ids[p->n++] = id;
-    return 0;
+    if (rc == 0)
+        p->ids[p->n++] = id;
+    return rc;
 }
 
 int tb_store_tag_id(const char *name, const char *key, char tag[TB_STORE_TAG_SIZE])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[HASH_LEN];
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    char *p = tag + sizeof(TAG_PREFIX) - 1;
-    int ok, i;
+    unsigned char md[TB_SHA256_LEN];
+    struct tb_sha256 h = {0};
+    int rc = tb_sha256_init(&h);
 
-    ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-         EVP_DigestUpdate(c, name, strlen(name) + 1) && EVP_DigestUpdate(c, key, strlen(key)) &&
-         EVP_DigestFinal_ex(c, md, NULL);
-    EVP_MD_CTX_free(c);
-    if (!ok)
-        return -ENOMEM;
+    tb_sha256_update(&h, name, strlen(name) + 1); /* with its NUL: name and key stay apart */
+    tb_sha256_update(&h, key, strlen(key));
+    if (rc == 0)
+        rc = tb_sha256_final(&h, md);
+    tb_sha256_free(&h);
+    if (rc)
+        return rc;
     memcpy(tag, TAG_PREFIX, sizeof(TAG_PREFIX) - 1);
-    for (i = 0; i < HASH_LEN; i++) {
-        *p++ = hex[md[i] >> 4];
-        *p++ = hex[md[i] & 15];
-    }
-    *p = '\0';
+    tb_hash_hex(md, sizeof(md), tag + sizeof(TAG_PREFIX) - 1);
     return 0;
 }
 

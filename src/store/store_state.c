@@ -6,6 +6,7 @@
  * sources (five prepares each, ~0.25 s).
  */
 #include "store_int.h"
+#include "tb_vec.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -155,17 +156,10 @@ int tb_store_state_put(struct tb_store *s, const struct tb_store_state *st, char
 /* Appends the current row to a growing array. */
 static int list_push(sqlite3_stmt *q, struct tb_store_state **v, size_t *n, size_t *alloc)
 {
-    struct tb_store_state *nv;
+    int rc = TB_VEC_RESERVE(*v, *alloc, *n + 1, TB_VEC_MAX);
 
-    if (*n == *alloc) {
-        size_t a = *alloc ? 2 * *alloc : 16;
-
-        nv = realloc(*v, a * sizeof(*nv));
-        if (nv == NULL)
-            return -ENOMEM;
-        *v = nv;
-        *alloc = a;
-    }
+    if (rc)
+        return rc;
     if (read_row(q, &(*v)[*n]) != 0)
         return -ENOMEM;
     (*n)++;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "tb_buf.h"
+#include "tb_vec.h"
 
 /* LIMIT 1, not LIMIT 0: with LIMIT 0 SQLite never runs the FTS filter, so a
  * broken query would pass the check unnoticed. */
@@ -72,19 +73,11 @@ static char *json_list(const int64_t *ids, char *const *names, size_t n)
 
 static int push(int64_t **ids, size_t *n, size_t *alloc, int64_t id)
 {
-    int64_t *v;
+    int rc = TB_VEC_RESERVE(*ids, *alloc, *n + 1, TB_VEC_MAX);
 
-    if (*n == *alloc) {
-        size_t a = *alloc ? 2 * *alloc : 64;
-
-        v = realloc(*ids, a * sizeof(*v));
-        if (v == NULL)
-            return -ENOMEM;
-        *ids = v;
-        *alloc = a;
-    }
-    (*ids)[(*n)++] = id;
-    return 0;
+    if (rc == 0)
+        (*ids)[(*n)++] = id;
+    return rc;
 }
 
 /* Steps q to its end collecting rowids; a query that does not compile is

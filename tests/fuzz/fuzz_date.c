@@ -2,26 +2,23 @@
  * Fuzz target: tb_date_parse on the input as a string, and the formatters on
  * the first 8 bytes read as a time. Invariants: a parsed time formats (when
  * in years 1..9999) and parses back to itself in both RFC 3339 and RFC 822,
- * and tb_date_format_rfc3339 agrees with tb_publish_rfc3339.
+ * and both formatters agree with tb_date_ok.
  */
 #include "fuzz.h"
 #include "tb_date.h"
-#include "tb_publish.h"
 
 /* Formats t both ways; when representable, each parses back to t. */
 static void round_trip(int64_t t)
 {
-    char a[32], b[40], c[32];
-    int rc;
+    char a[32], b[40];
+    int rc = tb_date_format_rfc3339(t, a, sizeof(a));
 
-    tb_date_format_rfc3339(t, a, sizeof(a));
-    tb_date_format_rfc822(t, b, sizeof(b));
-    rc = tb_publish_rfc3339(t, c, sizeof(c));
+    FUZZ_ASSERT(tb_date_format_rfc822(t, b, sizeof(b)) == rc);
+    FUZZ_ASSERT((rc == 0) == tb_date_ok(t));
     FUZZ_ASSERT((a[0] == '\0') == (b[0] == '\0'));
     FUZZ_ASSERT((rc == 0) == (a[0] != '\0'));
     if (a[0] == '\0')
         return;
-    FUZZ_ASSERT(strcmp(a, c) == 0);
     FUZZ_ASSERT(strlen(a) == 20 && strlen(b) == 31);
     if (tb_date_parse(a) != t || tb_date_parse(b) != t)
         fprintf(stderr, "round trip of %lld: \"%s\" \"%s\"\n", (long long)t, a, b);
