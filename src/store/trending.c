@@ -11,8 +11,8 @@
  */
 #include "tb_trending.h"
 #include "tb_arena.h"
-#include "tb_hash.h"
 #include "tb_topic.h"
+#include "tb_vec.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Each source's group, the groups sorted by name; weights per source. */
 static const char sources_sql[] =
@@ -72,24 +73,26 @@ struct scored {
 
 /* Everything one trending walk holds. */
 struct walk {
-    sqlite3 *db;            /* the store's connection */
-    sqlite3_stmt *entry;    /* entry_sql */
-    sqlite3_stmt *match;    /* match_sql, or NULL without a query */
-    char *err;              /* caller's error buffer */
-    size_t errlen;          /* its size */
-    struct voice_src *srcs; /* the sources, sorted by id once loaded */
-    double *gweight;        /* per group: the highest weight of its sources */
-    size_t nsrcs, asrcs;    /* sources loaded, slots of srcs and gweight */
-    struct tb_arena arena;  /* the interned keys' text */
-    const char **keys;      /* interned keys, by number */
-    uint64_t *hashes;       /* their hashes, by number */
-    uint32_t nkeys, akeys;  /* keys interned, slots of keys and hashes */
-    uint32_t *slots;        /* open addressing: key number + 1, 0 empty */
-    uint32_t nslots;        /* a power of two, or 0 */
-    struct row *rows;       /* the window's voices */
-    size_t nrows, arows;    /* used, allocated */
-    struct scored *papers;  /* the scored papers, best first once sorted */
-    size_t npapers;         /* their number */
+    sqlite3 *db;              /* the store's connection */
+    sqlite3_stmt *entry;      /* entry_sql */
+    sqlite3_stmt *match;      /* match_sql, or NULL without a query */
+    char *err;                /* caller's error buffer */
+    size_t errlen;            /* its size */
+    struct voice_src *srcs;   /* the sources, sorted by id once loaded */
+    double *gweight;          /* per group: the highest weight of its sources */
+    size_t nsrcs, asrcs, agw; /* sources loaded, slots of srcs, of gweight */
+    struct tb_arena arena;    /* the interned keys' text */
+    const char **keys;        /* interned keys, by number */
+    uint64_t *hashes;         /* their hashes, by number */
+    uint32_t nkeys;           /* keys interned */
+    size_t akeys, ahashes;    /* slots of keys, of hashes */
+    uint64_t seed;            /* hash seed: the keys come from feeds */
+    uint32_t *slots;          /* open addressing: key number + 1, 0 empty */
+    uint32_t nslots;          /* a power of two, or 0 */
+    struct row *rows;         /* the window's voices */
+    size_t nrows, arows;      /* used, allocated */
+    struct scored *papers;    /* the scored papers, best first once sorted */
+    size_t npapers;           /* their number */
 };
 
 static int fail(struct walk *w, const char *what)
@@ -113,35 +116,26 @@ static void walk_free(struct walk *w)
     free(w->papers);
 }
 
-/* Grows *v (n used of *alloc slots of size sz) so one more fits. */
-static int grow(void *v, size_t *alloc, size_t n, size_t sz)
+/* FNV-1a from a seed: the keys come from feeds, so crafted ones must not
+ * know where they land (as in the dedupe's hash). */
+static uint64_t hash(uint64_t seed, const char *k, size_t n)
 {
-    void *p;
-    size_t a;
+    uint64_t h = seed;
 
-    if (n < *alloc)
-        return 0;
-    a = *alloc ? 2 * *alloc : 256;
-    p = realloc(*(void **)v, a * sz);
-    if (p == NULL)
-        return -ENOMEM;
-    *(void **)v = p;
-    *alloc = a;
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 0x100000001B3u;
+    return h ^ (h >> 29);
 }
 
 /* Adds source id of group g with its weight; a group weighs as its
  * heaviest source. */
 static int add_source(struct walk *w, int64_t id, int g, int is_new, double weight)
 {
-    size_t a = w->asrcs;
-    int rc = grow(&w->srcs, &a, w->nsrcs, sizeof(*w->srcs));
+    int rc = TB_VEC_RESERVE(w->srcs, w->asrcs, w->nsrcs + 1, TB_VEC_MAX);
 
-    a = w->asrcs;
-    rc = rc ? rc : grow(&w->gweight, &a, w->nsrcs, sizeof(*w->gweight));
+    rc = rc ? rc : TB_VEC_RESERVE(w->gweight, w->agw, w->nsrcs + 1, TB_VEC_MAX);
     if (rc != 0)
         return rc;
-    w->asrcs = a;
     w->srcs[w->nsrcs].id = id;
     w->srcs[w->nsrcs].group = g;
     w->srcs[w->nsrcs++].weight = weight;
@@ -223,8 +217,7 @@ static int rehash(struct walk *w)
 /* The number of paper key `key` (n bytes), interning it when new. */
 static int intern(struct walk *w, const char *key, size_t n, uint32_t *out)
 {
-    uint64_t h = tb_fnv1a(key, n);
-    size_t a = w->akeys;
+    uint64_t h = hash(w->seed, key, n);
     uint32_t i, k, mask;
     int rc = 0;
 
@@ -240,12 +233,11 @@ static int intern(struct walk *w, const char *key, size_t n, uint32_t *out)
             return 0;
         }
     }
-    rc = grow(&w->keys, &a, w->nkeys, sizeof(*w->keys));
-    a = w->akeys;
-    rc = rc ? rc : grow(&w->hashes, &a, w->nkeys, sizeof(*w->hashes));
-    if (rc != 0 || a > UINT32_MAX / 2)
-        return -ENOMEM;
-    w->akeys = (uint32_t)a;
+    /* Key numbers are 32 bits, and the table holds twice the keys. */
+    rc = TB_VEC_RESERVE(w->keys, w->akeys, (size_t)w->nkeys + 1, (size_t)1 << 30);
+    rc = rc ? rc : TB_VEC_RESERVE(w->hashes, w->ahashes, (size_t)w->nkeys + 1, (size_t)1 << 30);
+    if (rc != 0)
+        return rc;
     w->keys[w->nkeys] = tb_arena_strndup(&w->arena, key, n);
     if (w->keys[w->nkeys] == NULL)
         return -ENOMEM;
@@ -282,7 +274,7 @@ static int load_window(struct walk *w, const struct tb_trending_opts *o)
             continue;
         key = (const char *)sqlite3_column_text(st, 0);
         rc = key ? intern(w, key, (size_t)sqlite3_column_bytes(st, 0), &paper) : -ENOMEM;
-        rc = rc ? rc : grow(&w->rows, &w->arows, w->nrows, sizeof(*w->rows));
+        rc = rc ? rc : TB_VEC_RESERVE(w->rows, w->arows, w->nrows + 1, TB_VEC_MAX);
         if (rc == 0) {
             w->rows[w->nrows].paper = paper;
             w->rows[w->nrows].group = src->group;
@@ -436,6 +428,9 @@ int tb_trending_select(struct tb_store *s, const struct tb_trending_opts *o, tb_
     if (o->window < 1 || o->half_life < 1)
         return -EINVAL;
     tb_arena_init(&w.arena);
+    /* A seed per walk, as the dedupe's per run. */
+    w.seed = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)&w ^ (uint64_t)clock() ^
+             0xcbf29ce484222325u;
     rc = tb_topic_check(s, o->query, err, errlen);
     if (rc == 0 && o->query != NULL && o->query[0] != '\0')
         rc = tb_store_sync_index(s, err, errlen);
