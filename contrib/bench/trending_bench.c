@@ -134,6 +134,18 @@ static long long rows_in(sqlite3 *db)
     return n;
 }
 
+/* All mention rows. */
+static long long rows_all(sqlite3 *db)
+{
+    sqlite3_stmt *st = prep(db, "SELECT count(*) FROM mentions");
+    long long n = 0;
+
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
 static int count(const struct tb_trending_paper *p, void *data)
 {
     (void)p;
@@ -217,8 +229,8 @@ int main(int argc, char **argv)
     fill(db, entries, old, old, NOW - 400 * DAY, 390 * DAY);
     exec(db, "ANALYZE");
     all = time_trending(s);
-    printf("plus %ld entries and %ld mention rows outside the window: %.1f ms (%.2fx)\n", old,
-           2 * old, all, all / in);
+    printf("plus %ld entries and %lld mention rows outside the window: %.1f ms (%.2fx)\n", old,
+           rows_all(db) - rows_in(db), all, all / in);
     tb_store_close(s);
     return 0;
 }
