@@ -15,7 +15,11 @@
  * client is dropped); at most 100 header lines and about 400 KB of request
  * head (h2o's compiled limits: the connection is closed past them); request
  * bodies above 64 KB are refused with 413; a client that stops reading a
- * response for req_timeout_ms (checked once a second) is cut; at most
+ * response is cut: while a response waits in the write queue, the client
+ * must take (have its TCP acknowledge) at least TB_HTTP_STALL_MIN_BYTES in
+ * every req_timeout_ms of the loop's time (checked every 250 ms; a late
+ * check, when the loop or the machine was busy, counts as 250 ms), so a
+ * slow link at 2 KB/s is served and a reader that stops or trickles is cut; at most
  * max_conns connections at once: a new connection at the cap shuts down the
  * oldest idle one (no response being written, no request bytes waiting:
  * keep-alive between requests, or a client sending nothing for now), and is
@@ -35,6 +39,12 @@
 
 /** Default deadline for receiving a request (ms). */
 #define TB_HTTP_REQ_TIMEOUT_MS 10000
+
+/**
+ * Bytes a client reading a response must take in each req_timeout_ms of the
+ * loop's time (16 KiB in 10 s by default: 1.6 KB/s) not to be cut as stalled.
+ */
+#define TB_HTTP_STALL_MIN_BYTES (16 * 1024)
 
 /** Default cap on concurrent connections. */
 #define TB_HTTP_MAX_CONNS 1024

@@ -17,6 +17,9 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +42,7 @@
 #define NBUCKETS 256              /* document hash table size */
 #define MAX_ENTITY (64 * 1024)    /* request bodies above this get 413 */
 #define METRICS_CAP (1024 * 1024) /* cap on the /metrics text */
-#define SWEEP_MS 1000             /* period of the stalled-writer check */
+#define SWEEP_MS 250              /* period of the stalled-reader check */
 #define FD_RESERVE 64             /* descriptors kept for the rest of the daemon */
 #define MAX_MEMFDS 128            /* documents backed by a memfd at most */
 #define SENDFILE_MIN (64 * 1024)  /* smaller bodies are copied: see send_doc() */
@@ -70,8 +73,9 @@ struct conn {
     uv_tcp_t tcp;             /* first: the close callback casts back */
     struct tb_http *h;        /* owner */
     struct conn *prev, *next; /* list of live connections */
-    size_t last_queue;        /* write queue size at the previous sweep */
-    uint64_t last_change;     /* uv_now() when last_queue last changed */
+    uint64_t win_taken;       /* bytes the client had taken when the stall window opened */
+    uint64_t win_ms;          /* loop time counted in the window, ms */
+    int win_open;             /* a response waits on the client: the window runs */
     int evicted;              /* shut down to make room for a newer connection */
 };
 
@@ -86,6 +90,7 @@ struct tb_http {
     uv_tcp_t listener;                        /* listening socket */
     uv_timer_t grace;                         /* cuts remaining connections at shutdown */
     uv_timer_t sweep;                         /* finds clients that stopped reading */
+    uint64_t last_sweep;                      /* uv_now() at the previous sweep */
     h2o_globalconf_t conf;                    /* h2o configuration */
     h2o_context_t ctx;                        /* h2o per-loop context */
     h2o_accept_ctx_t accept;                  /* what h2o_accept needs */
@@ -845,32 +850,87 @@ static void shutdown_conns(struct tb_http *h, int how)
 }
 
 /*
+ * Linux's struct tcp_info goes on past glibc's copy (linux/tcp.h cannot be
+ * included beside <netinet/tcp.h>, which uv.h includes): the fields after
+ * tcpi_total_retrans, up to tcpi_bytes_acked (Linux 4.2).
+ */
+struct tcp_info_acked {
+    struct tcp_info head;     /* glibc's part, ending at tcpi_total_retrans */
+    uint64_t pacing_rate;     /* tcpi_pacing_rate */
+    uint64_t max_pacing_rate; /* tcpi_max_pacing_rate */
+    uint64_t bytes_acked;     /* tcpi_bytes_acked: bytes the peer has acknowledged */
+};
+_Static_assert(offsetof(struct tcp_info_acked, bytes_acked) == 120, "linux/tcp.h's layout");
+
+/*
+ * Bytes of the connection the client has taken (acknowledged by its TCP),
+ * whether they left through libuv's queue or sendfile. Returns 0, or -1
+ * when the kernel does not say.
+ */
+static int bytes_taken(uv_os_fd_t fd, uint64_t *out)
+{
+    struct tcp_info_acked ti;
+    socklen_t len = sizeof(ti);
+
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || len < sizeof(ti))
+        return -1;
+    *out = ti.bytes_acked;
+    return 0;
+}
+
+/*
+ * One connection at a sweep, `elapsed` ms of loop time after the previous
+ * one. While a response waits in libuv's write queue, a window runs: it
+ * restarts each time the client has taken TB_HTTP_STALL_MIN_BYTES since it
+ * opened, and the client is cut when req_timeout_ms of loop time pass
+ * first. The queue alone does not show progress: it moves only when a
+ * third or so of the kernel's send buffer (megabytes) has drained, which a
+ * slow link takes longer than the deadline to do. A kernel that does not
+ * report acknowledged bytes (before Linux 4.2) leaves connections unjudged.
+ */
+static void sweep_conn(struct tb_http *h, struct conn *c, uint64_t elapsed)
+{
+    uv_os_fd_t fd;
+    uint64_t taken;
+
+    if (c->tcp.write_queue_size == 0 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+        bytes_taken(fd, &taken) != 0) {
+        c->win_open = 0;
+        return;
+    }
+    if (!c->win_open || taken - c->win_taken >= TB_HTTP_STALL_MIN_BYTES) {
+        c->win_open = 1;
+        c->win_taken = taken;
+        c->win_ms = 0;
+        return;
+    }
+    c->win_ms += elapsed;
+    if (c->win_ms >= (uint64_t)h->req_timeout_ms) {
+        shutdown(fd, SHUT_RDWR);
+        c->win_open = 0;
+        h->stalled++;
+    }
+}
+
+/*
  * h2o 2.2 has no timeout while a response is being written, so a client that
- * stops reading would hold its connection (and document) forever. Once a
- * second, a connection whose libuv write queue is non-empty and has not
- * changed for req_timeout_ms (as seen by the sweeps, so up to a second
- * more) is cut; h2o then sees a write error and cleans up.
+ * stops reading would hold its connection (and document) forever: every
+ * SWEEP_MS, sweep_conn() cuts the ones that stopped taking bytes; h2o then
+ * sees a write error and cleans up. A sweep that comes late (the loop was
+ * busy, or the machine was) counts as one period only: the client could not
+ * be served meanwhile.
  */
 static void on_sweep(uv_timer_t *t)
 {
     struct tb_http *h = t->data;
     uint64_t now = uv_now(h->loop);
+    uint64_t elapsed = now - h->last_sweep < SWEEP_MS ? now - h->last_sweep : SWEEP_MS;
     struct conn *c;
-    uv_os_fd_t fd;
 
-    for (c = h->conns; c != NULL; c = c->next) {
-        size_t q = c->tcp.write_queue_size;
-
-        if (q == 0 || q != c->last_queue) {
-            c->last_queue = q;
-            c->last_change = now;
-        } else if (now - c->last_change >= (uint64_t)h->req_timeout_ms &&
-                   uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
-            shutdown(fd, SHUT_RDWR);
-            c->last_change = now;
-            h->stalled++;
-        }
-    }
+    h->last_sweep = now;
+    for (c = h->conns; c != NULL; c = c->next)
+        sweep_conn(h, c, elapsed);
 }
 
 /* ---- setup and teardown ---- */
@@ -1015,6 +1075,7 @@ int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, struct tb_http **
         goto fail_close;
     setup_h2o(h);
     uv_timer_init(loop, &h->sweep);
+    h->last_sweep = uv_now(loop);
     uv_timer_start(&h->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     *out = h;
     return 0;

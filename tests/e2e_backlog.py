@@ -87,4 +87,4 @@ class BacklogTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tbtest.main()

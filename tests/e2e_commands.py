@@ -177,4 +177,4 @@ query = pasta
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tbtest.main()

@@ -350,8 +350,7 @@ sources = a
         self.assertEqual(self.daemon.poll(), None)
 
     def test_09_newsboat(self):
-        if shutil.which("newsboat") is None:
-            self.skipTest("newsboat not installed")
+        tbtest.need_tool("newsboat")
         d = os.path.join(self.tmp, "nb")
         os.makedirs(d)
         with open(os.path.join(d, "urls"), "w") as f:
@@ -382,4 +381,4 @@ sources = a
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tbtest.main()

@@ -12,6 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tbtest  # noqa: E402
 from tbtest import (SLOW, Daemon, TempDir, Upstream, fixture, free_port, http_get, sanitized,
                     sources_json, wait_for)
 
@@ -250,4 +251,4 @@ class HostileUpstreams(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tbtest.main()

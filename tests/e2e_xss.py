@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tbtest  # noqa: E402
 from tbtest import Daemon, TempDir, Upstream, fixture, free_port, http_get, run, wait_for
 
 XSS = fixture("xss")
@@ -293,4 +294,4 @@ class Served(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    tbtest.main()

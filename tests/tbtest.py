@@ -10,9 +10,8 @@ import unittest
 
 BIN = os.environ.get("TB_BIN", os.path.join(os.path.dirname(__file__), "..", "build", "tributary"))
 FIXTURES = os.environ.get("TB_FIXTURES", os.path.join(os.path.dirname(__file__), "fixtures"))
-SHARED = os.environ.get("TB_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
 SOURCE_DIR = os.environ.get("TB_SOURCE_DIR", os.path.join(os.path.dirname(__file__), ".."))
-ATOM_RNC = os.path.join(SHARED, "atom.rnc")
+ATOM_RNC = os.path.join(FIXTURES, "atom.rnc")  # RFC 4287's RELAX NG compact schema
 # Deadline factor: tests/valgrind-run sets TB_SLOW=10 (memcheck is 20-50x slower).
 SLOW = float(os.environ.get("TB_SLOW", "1"))
 
@@ -37,15 +36,55 @@ def fixture(*parts):
     return os.path.join(FIXTURES, *parts)
 
 
-def have_schema():
-    return os.path.exists(ATOM_RNC)
+# A test that cannot run its main check for want of a tool reports skipped
+# (unittest.SkipTest, which main() turns into exit 77 for ctest's
+# SKIP_RETURN_CODE), never passed; when CI is set it fails instead.
+CI = bool(os.environ.get("CI"))
+
+
+def missing(what):
+    """Leaves out the current test for want of `what`: skipped, or failed under CI."""
+    if CI:
+        raise AssertionError(f"{what}, and CI is set: a skipped check fails in CI")
+    raise unittest.SkipTest(what)
+
+
+def need_tool(name):
+    """Skips the current test (fails it under CI) when command `name` is not on PATH."""
+    if shutil.which(name) is None:
+        missing(f"{name} is not installed")
+
+
+def need_module(name, package):
+    """Imports and returns module `name`; skips (fails under CI) when Debian's
+    `package` is not installed."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"python module {name} ({package}) is not installed")
+
+
+def main():
+    """unittest.main() for ctest: exit 1 on a failure or error, or when no test
+    ran; else 77 (skipped) when any test was skipped (1 under CI); else 0."""
+    prog = unittest.main(verbosity=2, exit=False)
+    result = prog.result
+    if not result.wasSuccessful() or result.testsRun == 0:
+        sys.exit(1)
+    if result.skipped:
+        for test, why in result.skipped:
+            print(f"SKIPPED {test.id()}: {why}", file=sys.stderr)
+        sys.exit(1 if CI else 77)
+    sys.exit(0)
 
 
 def jing_errors(data):
     """Validates an Atom document against RFC 4287's schema; returns jing's complaints
-    ("" when valid). Raises unittest.SkipTest when the schema file is absent."""
-    if not have_schema():
-        raise unittest.SkipTest(f"{ATOM_RNC} absent: Atom schema validation skipped")
+    ("" when valid). Skips (fails under CI) without jing."""
+    if not os.path.exists(ATOM_RNC):
+        raise AssertionError(f"{ATOM_RNC} is missing from the repository")
+    need_tool("jing")
     with tempfile.NamedTemporaryFile(suffix=".atom") as f:
         f.write(data)
         f.flush()
@@ -57,8 +96,7 @@ def jing_errors(data):
 
 
 def feedparse(data):
-    import feedparser  # Debian's python3-feedparser
-    return feedparser.parse(data)
+    return need_module("feedparser", "python3-feedparser").parse(data)
 
 
 def mask_feed_updated(data):
@@ -171,9 +209,17 @@ def raw_exchange(port, data, timeout=10, host="127.0.0.1"):
     """Sends raw bytes to host:port and returns every byte read until the server
     closes (or timeout s pass, then what came so far). A reset or a refused write
     ends the exchange quietly: a hostile request may be cut off mid-send."""
+    return raw_exchange_ended(port, data, timeout, host)[0]
+
+
+def raw_exchange_ended(port, data, timeout=10, host="127.0.0.1"):
+    """raw_exchange(), also saying how the exchange ended: (bytes, "closed") when
+    the server closed the connection, "reset" when it reset it, "timeout" when
+    timeout s passed with the connection still open."""
     import socket
     import time
     got = bytearray()
+    ended = "timeout"
     deadline = time.monotonic() + timeout * SLOW
     with socket.create_connection((host, port), timeout=timeout * SLOW) as s:
         try:
@@ -184,12 +230,16 @@ def raw_exchange(port, data, timeout=10, host="127.0.0.1"):
             s.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 chunk = s.recv(65536)
-            except (socket.timeout, OSError):
+            except socket.timeout:
+                break
+            except OSError:
+                ended = "reset"
                 break
             if not chunk:
+                ended = "closed"
                 break
             got += chunk
-    return bytes(got)
+    return bytes(got), ended
 
 
 def wait_for(pred, timeout, step=0.2, what="condition"):

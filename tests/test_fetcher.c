@@ -89,6 +89,8 @@ static int start_upstream(void)
     FILE *in;
 
     snprintf(script, sizeof(script), "%s/tests/upstream.py", src);
+    if (!CHECK_NEED(access(py, X_OK) == 0, "python3 (the test's upstream server)"))
+        return -1;
     if (pipe(fds))
         return -1;
     upstream_pid = fork();
@@ -257,7 +259,7 @@ static void test_ok_gzip_conditional(void)
     CHECK(g.permanent_url == NULL);
     CHECK_EQ(g.max_age, 900);
     CHECK_EQ(g.retry_after, 0);
-    CHECK(g.seconds > 0 && g.seconds < 5);
+    CHECK(g.seconds > 0 && g.seconds < 60); /* measured; an upper bound only against nonsense */
     last_log_line("/feed.xml?max_age=900", line, sizeof(line));
     CHECK(strstr(line, "\"encoding\": \"gzip\"") != NULL); /* compressed on the wire */
     CHECK(strstr(line, "tributary/") != NULL && strstr(line, "(+http") != NULL);
@@ -429,7 +431,7 @@ static void test_host_delay(void)
     CHECK_EQ(held.called, 1);
     CHECK_OK(held.rc);
     CHECK(held.seconds >= 0.9);
-    CHECK(other.seconds < 0.9);
+    CHECK(other.seconds < held.seconds); /* not held back: no fixed bound, load stretches both */
     got_free(&g);
     got_free(&held);
     got_free(&other);
@@ -471,7 +473,7 @@ static void test_network_errors(void)
     fetch(f, "/hang", NULL, NULL, &g);
     CHECK_EQ(g.rc, TB_EFETCH);
     CHECK(strstr(g.err, "timed out") != NULL);
-    CHECK(g.seconds >= 0.9 && g.seconds < 3);
+    CHECK(g.seconds >= 0.9 && g.seconds < 60); /* the 1 s timeout, not /hang's 600 s */
     got_free(&g);
 
     fetch(f, "/reset", NULL, NULL, &g);
@@ -483,52 +485,53 @@ static void test_network_errors(void)
 }
 
 /*
- * 20 slow requests (0.1 s each) to one host with a cap of 2: never more than
- * 2 at once. The batch takes 1 s but each request may take only 0.5 s, which
- * passes only if requests wait in the fetcher's queue rather than in curl's
- * (whose timeout counts the wait for a connection).
+ * 40 slow requests (0.1 s each) to one host with a cap of 2: never more than
+ * 2 at once. The batch takes 2 s but each request may take only 1.5 s (15
+ * times what it needs, for a busy machine), which passes only if requests
+ * wait in the fetcher's queue rather than in curl's (whose timeout counts
+ * the wait for a connection).
  */
 static void test_per_host_cap(void)
 {
-    struct tb_fetcher *f = fetcher(1 << 20, 500, 10, 2);
-    struct got g[20];
+    struct tb_fetcher *f = fetcher(1 << 20, 1500, 10, 2);
+    struct got g[40];
     int n, ok = 0;
 
     memset(g, 0, sizeof(g));
-    for (int i = 0; i < 20; i++)
+    for (int i = 0; i < 40; i++)
         add(f, "127.0.0.1", "/slow?bps=100&bytes=10&cap=host", NULL, NULL, &g[i]);
-    CHECK_EQ(tb_fetcher_pending(f), 20);
+    CHECK_EQ(tb_fetcher_pending(f), 40);
     uv_run(&loop, UV_RUN_DEFAULT);
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < 40; i++) {
         ok += g[i].called == 1 && g[i].rc == 0 && g[i].len == 10;
         got_free(&g[i]);
     }
-    CHECK_EQ(ok, 20);
+    CHECK_EQ(ok, 40);
     CHECK_EQ(max_active("cap=host", &n), 2);
-    CHECK_EQ(n, 20);
+    CHECK_EQ(n, 40);
     close_fetcher(f);
 }
 
 /* A global cap of 3 across two hosts with a per-host cap of 10; as above,
- * the batch (0.7 s) outlasts the per-request timeout (0.5 s). */
+ * the batch (2 s) outlasts the per-request timeout (1.5 s). */
 static void test_global_cap(void)
 {
-    struct tb_fetcher *f = fetcher(1 << 20, 500, 3, 10);
-    struct got g[21];
+    struct tb_fetcher *f = fetcher(1 << 20, 1500, 3, 10);
+    struct got g[60];
     int n, ok = 0;
 
     memset(g, 0, sizeof(g));
-    for (int i = 0; i < 21; i++)
+    for (int i = 0; i < 60; i++)
         add(f, i % 2 ? "localhost" : "127.0.0.1", "/slow?bps=100&bytes=10&cap=all", NULL, NULL,
             &g[i]);
     uv_run(&loop, UV_RUN_DEFAULT);
-    for (int i = 0; i < 21; i++) {
+    for (int i = 0; i < 60; i++) {
         ok += g[i].called == 1 && g[i].rc == 0;
         got_free(&g[i]);
     }
-    CHECK_EQ(ok, 21);
+    CHECK_EQ(ok, 60);
     CHECK_EQ(max_active("cap=all", &n), 3);
-    CHECK_EQ(n, 21);
+    CHECK_EQ(n, 60);
     close_fetcher(f);
 }
 
@@ -758,7 +761,7 @@ int main(void)
         test_blocking_reader();
         test_file_reader();
     } else {
-        CHECK(!"upstream.py did not start");
+        CHECK(check_skipped || !"upstream.py did not start");
     }
     stop_upstream();
     CHECK_OK(uv_loop_close(&loop));
