@@ -24,6 +24,8 @@ struct tb_config_source {
     int enabled;      /* 0 when "enabled = no": paused by the user */
     char *file;       /* config or OPML file that defined it */
     int line;         /* line of the [source] header or the OPML outline */
+    double weight;    /* trending weight, 0 to 1000000 (0: never counts); default 1 */
+    char *group;      /* trending group (sources of a group are one voice); default: name */
 };
 
 /** One published topic feed, from [topic NAME]. */
@@ -36,6 +38,15 @@ struct tb_config_topic {
     size_t limit;    /* entries per published feed */
     char *file;      /* config file that defined it */
     int line;        /* line of the [topic] header, for "invalid query" errors */
+};
+
+/** The [trending] section (see tb_trending.h for the score). */
+struct tb_config_trending {
+    int64_t window;    /* seconds of mentions that count; default 7d */
+    int64_t half_life; /* seconds after which a mention counts half; default 1d */
+    size_t limit;      /* papers in a trending list, 1 to 100000; default 30 */
+    char *arxiv_api;   /* arXiv API URL; default https://export.arxiv.org/api/query */
+    int resolve_arxiv; /* resolve papers no source carries through the API; default 1 */
 };
 
 /** A loaded, validated configuration. Every string is owned by it. */
@@ -56,10 +67,11 @@ struct tb_config {
     int max_per_host;        /* transfers at once per host; default 4 */
     int64_t request_timeout; /* HTTP server: seconds to receive a request head; default 10 */
     int max_clients;         /* HTTP server: client connections at once; default 1024 */
-    struct tb_config_source *sources; /* [source] sections in file order, then OPML feeds */
-    size_t nsources;                  /* number of sources */
-    struct tb_config_topic *topics;   /* [topic] sections in file order */
-    size_t ntopics;                   /* number of topics */
+    struct tb_config_source *sources;   /* [source] sections in file order, then OPML feeds */
+    size_t nsources;                    /* number of sources */
+    struct tb_config_topic *topics;     /* [topic] sections in file order */
+    size_t ntopics;                     /* number of topics */
+    struct tb_config_trending trending; /* [trending] (may repeat, like [tributary]) */
 };
 
 /** One problem found while loading; printed as "FILE:LINE: MSG". */
@@ -75,7 +87,8 @@ struct tb_config_error {
  * *out NULL, and every problem found in *errs / *nerrs (free with
  * tb_config_errors_free()): unreadable file, syntax errors, lines too long,
  * unknown sections or keys, duplicate keys, duplicate source or topic names,
- * invalid names, bad URLs, durations, sizes or numbers, a source without url,
+ * invalid names (also a source's group), bad URLs, durations, sizes or
+ * numbers (also a weight that is not a number from 0 to 1000000), a source without url,
  * a topic without query or naming an unknown source, unreadable or invalid
  * OPML. Returns -ENOMEM (and no errors) when out of memory.
  */

@@ -99,6 +99,8 @@ struct tb_entry {
     const char *doi;        /* lower-cased, e.g. "10.1000/xyz", or NULL */
     const char *key;        /* identity within its source (never NULL) */
     const char *text;       /* plain text of summary+content for matching */
+    const char **mentions;  /* keys of the papers it links to (see tb_norm_feed()), or NULL */
+    size_t nmentions;       /* number of keys in mentions */
 
     /* Filled by store when entries are read back for publishing. */
     int64_t rowid;           /* store's entry id, or 0 */

@@ -20,15 +20,29 @@
 /** Longest summary or content kept, in bytes, before sanitizing. */
 #define TB_NORM_BODY_MAX (1024 * 1024)
 
+/** Most paper keys kept in entry->mentions (the first ones, in document order). */
+#define TB_NORM_MENTIONS_MAX 256
+/** Most links of one entry looked at for mentions. */
+#define TB_NORM_MENTION_LINKS 1024
+
 /**
  * Fills the normalize fields of every entry of f (canon_link, arxiv_id, doi,
- * key, text), replaces summary/content HTML with sanitized HTML (relative
+ * key, text, mentions), replaces summary/content HTML with sanitized HTML (relative
  * URLs made absolute against entry->base, else f->base), and fills a missing
  * or blank entry title from the text (first ~80 characters, cut at a word,
  * "…" appended when cut). key is "id:" + the trimmed upstream id when there
  * is one, else "link:" + canon_link (or the trimmed link when it is not
  * http(s)), else "hash:" + hex SHA-256 of title NUL summary NUL content as
- * parsed. text is "" when there is no body. Links that could run script
+ * parsed. text is "" when there is no body. mentions lists, once each and
+ * in document order, the papers the entry links to: every href of its
+ * sanitized summary and content and every link of its links list gives
+ * "arxiv:ID" when tb_norm_arxiv_id() finds an id in it (arXiv abs, pdf and
+ * html pages of any host spelling and version, Hugging Face paper pages),
+ * else "doi:DOI" when tb_norm_doi() finds one, else "link:" + tb_norm_url()
+ * of it; the keys of the entry's own identity ("arxiv:" + arxiv_id, "doi:"
+ * + doi, "link:" + canon_link: what it carries) are left out. At most
+ * TB_NORM_MENTIONS_MAX keys from the first TB_NORM_MENTION_LINKS links;
+ * NULL and 0 when there are none. Links that could run script
  * are not passed on: an entry link, a link of the links list or a feed
  * link/self/hub/icon that is not http(s) is dropped (NULL or unlinked), as
  * is a person URI that is not http(s) or mailto, a category whose term is a
@@ -100,10 +114,12 @@ char *tb_norm_link(const char *url);
 /**
  * arXiv identifier without version ("2401.01234", "hep-th/9901001"; an old
  * style subject class as in "math.GT/0309136" is dropped) from an arxiv.org
- * URL (any *.arxiv.org host, paths /abs/, /pdf/ with or without ".pdf",
- * /html/) or an id string ("oai:arXiv.org:ID", "arXiv:ID", any case). Bare
- * ids are not recognised. Writes a NUL-terminated id into buf (len >= 32
- * suffices) and returns 0, -ENOENT when there is none, -ENOSPC when buf is
+ * URL (any *.arxiv.org host such as www. or export., paths /abs/, /pdf/
+ * with or without ".pdf", /html/), a Hugging Face paper page
+ * (huggingface.co, www.huggingface.co or hf.co /papers/ID: the same paper
+ * as arXiv's, so a daily-papers item dedupes with arXiv's listing), or an id string
+ * ("oai:arXiv.org:ID", "arXiv:ID", any case). Bare ids are not recognised. Writes a NUL-terminated
+ * id into buf (len >= 32 suffices) and returns 0, -ENOENT when there is none, -ENOSPC when buf is
  * too small.
  */
 int tb_norm_arxiv_id(const char *s, char *buf, size_t len);

@@ -50,6 +50,19 @@ void tb_store_close(struct tb_store *s);
 TB_NODISCARD int tb_store_source(struct tb_store *s, const char *name, const char *url,
                                  int64_t *source_id, char *err, size_t errlen);
 
+/** Highest weight tb_store_source_voice() accepts. */
+#define TB_STORE_WEIGHT_MAX 1000000.0
+
+/**
+ * Sets how source source_id counts for trending (tb_trending.h): its group
+ * (sources of one group count as one voice; NULL: the source's own name)
+ * and its weight (0 to TB_STORE_WEIGHT_MAX; 0: never counts). A new source
+ * row has weight 1 and no group. Errors: -EINVAL (weight out of range or
+ * NaN), TB_ESTORE.
+ */
+TB_NODISCARD int tb_store_source_voice(struct tb_store *s, int64_t source_id, const char *group,
+                                       double weight, char *err, size_t errlen);
+
 /** Counts for one tb_store_put_feed(). */
 struct tb_store_stats {
     size_t added;     /* new entries */
@@ -67,6 +80,18 @@ struct tb_store_stats {
  * first_seen and for an updated entry with no upstream date. st may be NULL.
  * Optional new_ids receives (malloc'd, caller frees; NULL when none) the
  * rowids added or updated; pass NULL to skip. On error nothing is stored.
+ *
+ * Mentions (for tb_trending.h): each entry put, unless it is this source's
+ * copy seen again unchanged, records on the source that it carries the
+ * paper its stored entry is (the paper key: "arxiv:" + arxiv_id, else
+ * "doi:" + doi, else "link:" + canon_link) and mentions each paper of
+ * entry->mentions (a key naming a stored entry by its arXiv id, DOI or
+ * canonical link becomes that entry's paper key; a new entry takes over
+ * what was recorded under its DOI or link). One record per paper and
+ * source: its first carrying or mention, timed at the earlier of the
+ * entry's published date (clamped as stored) and seen_at. Records are never
+ * removed, also when a later version no longer links the paper.
+ *
  * Errors: -EINVAL (entry without key), -ENOENT (no such source), -ENOMEM,
  * TB_ESTORE; detail in err.
  */

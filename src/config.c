@@ -34,7 +34,7 @@
 #define NAME_MAX_LEN 64          /* source and topic names */
 #define SLUG_MAX_LEN 48          /* names made from OPML titles, before "-N" */
 
-enum section { SEC_NONE, SEC_TRIBUTARY, SEC_SOURCE, SEC_TOPIC, SEC_OPML, SEC_BAD };
+enum section { SEC_NONE, SEC_TRIBUTARY, SEC_SOURCE, SEC_TOPIC, SEC_OPML, SEC_TRENDING, SEC_BAD };
 
 /* How a value is checked and stored. */
 enum vtype {
@@ -50,6 +50,8 @@ enum vtype {
     V_INT,      /* 1 to 65535 (int) */
     V_BOOL,     /* yes/no, true/false, 1/0 (int) */
     V_LIST,     /* source names (the topic's sources/nsources) */
+    V_WEIGHT,   /* decimal number from 0 to WEIGHT_MAX (double) */
+    V_NAME,     /* a name as tb_config_name_valid() takes it (char *) */
 };
 
 struct key {
@@ -61,6 +63,8 @@ struct key {
 #define CFG(field) offsetof(struct tb_config, field)
 #define SRC(field) offsetof(struct tb_config_source, field)
 #define TOP(field) offsetof(struct tb_config_topic, field)
+#define TRD(field) offsetof(struct tb_config_trending, field)
+#define WEIGHT_MAX 1000000.0 /* TB_STORE_WEIGHT_MAX */
 
 static const struct key tributary_keys[] = {
     {"database", V_PATH, CFG(database)},
@@ -86,6 +90,17 @@ static const struct key source_keys[] = {
     {"title", V_TEXT, SRC(title)},
     {"interval", V_DURATION, SRC(interval)},
     {"enabled", V_BOOL, SRC(enabled)},
+    {"weight", V_WEIGHT, SRC(weight)},
+    {"group", V_NAME, SRC(group)},
+    {NULL, V_TEXT, 0},
+};
+
+static const struct key trending_keys[] = {
+    {"window", V_DURATION, TRD(window)},
+    {"half_life", V_DURATION, TRD(half_life)},
+    {"limit", V_COUNT, TRD(limit)},
+    {"arxiv_api", V_URL, TRD(arxiv_api)},
+    {"resolve_arxiv", V_BOOL, TRD(resolve_arxiv)},
     {NULL, V_TEXT, 0},
 };
 
@@ -119,6 +134,7 @@ struct ctx {
     int *seen;                    /* per key: line where it was set, or 0 */
     int sec_seen[MAX_KEYS];       /* `seen` of a [source] or [topic] */
     int trib_seen[MAX_KEYS];      /* `seen` of [tributary], which may repeat */
+    int trend_seen[MAX_KEYS];     /* `seen` of [trending], which may repeat */
     int *topic_list_line;         /* per topic: line of its sources key */
     struct opml_ref *opml;        /* [opml] file keys */
     size_t nopml;                 /* number of them */
@@ -494,12 +510,41 @@ static void set_list(struct ctx *x, struct tb_config_topic *t, const char *v)
     free(copy);
 }
 
+/* Parses a weight: digits with an optional fraction ("1", "0.5", ".5"),
+ * from 0 to WEIGHT_MAX; no sign, exponent, hex, inf or nan. */
+static int parse_weight(const char *s, double *out)
+{
+    size_t i = strspn(s, "0123456789"), f = 0;
+    double d;
+
+    if (s[i] == '.') {
+        f = strspn(s + i + 1, "0123456789");
+        if (f == 0)
+            return -EINVAL;
+        i += 1 + f;
+    }
+    if (s[i] != '\0' || i == 0 || i > 32)
+        return -EINVAL;
+    d = strtod(s, NULL);
+    if (!(d >= 0 && d <= WEIGHT_MAX))
+        return -EINVAL;
+    *out = d;
+    return 0;
+}
+
 /* Checks a number-like value; adds an error and returns -1 when it is bad. */
 static int set_number(struct ctx *x, const struct key *k, void *dst, const char *v)
 {
     long n;
 
     switch (k->type) {
+    case V_WEIGHT:
+        if (parse_weight(v, dst) == 0)
+            return 0;
+        add_error(x, x->file, x->line,
+                  "%s: invalid weight '%s' (a number from 0 to 1000000, e.g. 1, 2 or 0.5)", k->name,
+                  v);
+        return -1;
     case V_DURATION:
         if (tb_config_duration(v, dst) == 0)
             return 0;
@@ -557,6 +602,13 @@ static void store_value(struct ctx *x, const struct key *k, void *dst, const cha
         break;
     case V_LIST:
         set_list(x, x->obj, v);
+        break;
+    case V_NAME:
+        if (tb_config_name_valid(v))
+            *(char **)dst = xstrdup(x, v);
+        else
+            add_error(x, x->file, x->line,
+                      "%s: invalid name '%s' (use 1 to 64 of A-Z a-z 0-9 . _ -)", k->name, v);
         break;
     default:
         (void)set_number(x, k, dst, v);
@@ -666,6 +718,7 @@ static void add_source(struct ctx *x, const char *name)
     p->file = xstrdup(x, x->file);
     p->line = x->line;
     p->enabled = 1;
+    p->weight = 1;
     if (p->name != NULL)
         srcindex_add(x, &x->names, p->name, c->nsources - 1);
     x->sec = SEC_SOURCE;
@@ -747,6 +800,11 @@ static void begin_section(struct ctx *x, char *hdr)
         x->seen = x->trib_seen;
     } else if (strcmp(kind, "opml") == 0 && *name == '\0') {
         x->sec = SEC_OPML;
+    } else if (strcmp(kind, "trending") == 0 && *name == '\0') {
+        x->sec = SEC_TRENDING;
+        x->keys = trending_keys;
+        x->obj = &x->c->trending;
+        x->seen = x->trend_seen;
     } else if (strcmp(kind, "source") == 0 || strcmp(kind, "topic") == 0) {
         begin_named(x, kind, name);
     } else {
@@ -974,6 +1032,8 @@ static void add_opml_source(struct ctx *x, const char *path, const struct tb_opm
     s->html_url = html; /* a broken htmlUrl is only decoration: dropped */
     s->interval = c->interval;
     s->enabled = 1;
+    s->weight = 1;
+    s->group = xstrdup(x, name);
     s->file = xstrdup(x, path);
     s->line = f->line;
     srcindex_add(x, &x->names, s->name, c->nsources - 1);
@@ -1102,9 +1162,14 @@ static void apply_defaults(struct ctx *x)
         c->listen = xstrdup(x, "127.0.0.1:8080");
     if (c->base_url == NULL)
         c->base_url = xstrdup(x, "http://localhost:8080/");
-    for (i = 0; i < c->nsources; i++)
+    if (c->trending.arxiv_api == NULL)
+        c->trending.arxiv_api = xstrdup(x, "https://export.arxiv.org/api/query");
+    for (i = 0; i < c->nsources; i++) {
         if (c->sources[i].interval == 0)
             c->sources[i].interval = c->interval;
+        if (c->sources[i].group == NULL && c->sources[i].name != NULL)
+            c->sources[i].group = xstrdup(x, c->sources[i].name);
+    }
 }
 
 /* Defaults, cross-checks and OPML sources, once the whole file is read
@@ -1144,6 +1209,10 @@ static struct tb_config *config_new(const char *path)
     c->max_per_host = 4;
     c->request_timeout = 10;
     c->max_clients = 1024;
+    c->trending.window = 7 * 86400;
+    c->trending.half_life = 86400;
+    c->trending.limit = 30;
+    c->trending.resolve_arxiv = 1;
     return c;
 }
 
@@ -1231,6 +1300,7 @@ void tb_config_free(struct tb_config *c)
         free(c->sources[i].url);
         free(c->sources[i].title);
         free(c->sources[i].html_url);
+        free(c->sources[i].group);
         free(c->sources[i].file);
     }
     for (i = 0; i < c->ntopics; i++) {
@@ -1250,6 +1320,7 @@ void tb_config_free(struct tb_config *c)
     free(c->listen);
     free(c->base_url);
     free(c->contact);
+    free(c->trending.arxiv_api);
     free(c);
 }
 

@@ -53,6 +53,8 @@ struct src {
     char *url;                /* config URL (owned) */
     int64_t interval;         /* config interval, seconds */
     int enabled;              /* config enabled (0: paused by the user) */
+    double weight;            /* config trending weight, as last given to the store */
+    char *group;              /* config trending group (owned), as last given to the store */
     struct tb_store_state st; /* stored poll state */
     uv_timer_t timer;         /* fires at st.next_poll */
     uv_work_t work;           /* parse job */

@@ -33,6 +33,7 @@ void tb__daemon_src_unref(struct src *s)
     tb__daemon_poll_clear(&s->p);
     tb_store_state_clear(&s->st);
     free(s->name);
+    free(s->group);
     free(s->url);
     free(s);
 }
@@ -117,6 +118,34 @@ static struct src *find_src(struct daemon *d, const char *name)
     return hit != NULL ? *hit : NULL;
 }
 
+/* Gives the store the source's trending group and weight when they are new
+ * or changed. A failure is logged: trending then counts the old values. */
+static void src_set_voice(struct src *s, const struct tb_config_source *c)
+{
+    char err[512] = "";
+    char *group;
+    int rc;
+
+    if (s->group != NULL && c->group != NULL && strcmp(s->group, c->group) == 0 &&
+        s->weight == c->weight)
+        return;
+    group = c->group ? strdup(c->group) : NULL;
+    if (c->group != NULL && group == NULL) {
+        tb_log(TB_LOG_ERROR, s->name, "out of memory");
+        return;
+    }
+    rc = tb_store_source_voice(s->d->store, s->st.source_id, group, c->weight, err, sizeof(err));
+    if (rc != 0) {
+        tb_log(TB_LOG_ERROR, s->name, "trending weight and group: %s",
+               err[0] ? err : tb_strerror(rc));
+        free(group);
+        return;
+    }
+    free(s->group);
+    s->group = group;
+    s->weight = c->weight;
+}
+
 /* The source for config entry c: the running one when its URL is the same
  * (it keeps its timer and whatever is in flight), else a new one. */
 static struct src *adopt(struct daemon *d, const struct tb_config_source *c)
@@ -127,6 +156,7 @@ static struct src *adopt(struct daemon *d, const struct tb_config_source *c)
         s->kept = 1;
         s->interval = c->interval;
         s->enabled = c->enabled;
+        src_set_voice(s, c);
         return s;
     }
     s = src_new(d, c);
@@ -138,6 +168,7 @@ static struct src *adopt(struct daemon *d, const struct tb_config_source *c)
         tb__daemon_src_remove(s);
         return NULL;
     }
+    src_set_voice(s, c);
     return s;
 }
 

@@ -529,7 +529,16 @@ static int arxiv_at(const char *p, char *buf, size_t len)
     return 0;
 }
 
-/* The arXiv id in the path of an arxiv.org URL. */
+/* Whether host is a Hugging Face host whose /papers/ID pages are arXiv
+ * papers (huggingface.co, www.huggingface.co, hf.co). */
+static int is_hf_host(const char *host)
+{
+    return strcasecmp(host, "huggingface.co") == 0 || strcasecmp(host, "www.huggingface.co") == 0 ||
+           strcasecmp(host, "hf.co") == 0;
+}
+
+/* The arXiv id in the path of an arxiv.org URL, or of a Hugging Face
+ * paper page (huggingface.co/papers/ID, which names the arXiv paper). */
 static int arxiv_url(const struct purl *p, char *buf, size_t len)
 {
     static const char *const prefixes[] = {"/abs/", "/pdf/", "/html/"};
@@ -545,6 +554,8 @@ static int arxiv_url(const struct purl *p, char *buf, size_t len)
                 if (strncmp(x.path, prefixes[i], strlen(prefixes[i])) == 0)
                     rc = arxiv_at(x.path + strlen(prefixes[i]), buf, len);
             }
+        } else if (is_hf_host(x.host) && strncmp(x.path, "/papers/", 8) == 0) {
+            rc = arxiv_at(x.path + 8, buf, len);
         }
     }
     parts_free(&x);
@@ -1067,6 +1078,162 @@ int tb_norm_is_script_url(const char *s)
     return 0;
 }
 
+/* ---- mentions ---------------------------------------------------------- */
+
+/* The paper keys of one entry being collected into e->mentions. */
+struct mentions {
+    struct tb_feed *f;  /* the feed, whose arena holds the keys */
+    struct tb_entry *e; /* the entry */
+    size_t links;       /* links looked at so far */
+    size_t cap;         /* slots of e->mentions */
+};
+
+/* Whether id is own, the entry's own identity of that kind. */
+static int is_own(const char *id, const char *own)
+{
+    return own != NULL && strcmp(id, own) == 0;
+}
+
+/* Appends prefix + id to e->mentions unless it is there already. */
+static int push_mention(struct mentions *x, const char *prefix, const char *id)
+{
+    struct tb_entry *e = x->e;
+    size_t plen = strlen(prefix);
+    const char *key;
+
+    for (size_t i = 0; i < e->nmentions; i++) {
+        if (strncmp(e->mentions[i], prefix, plen) == 0 && strcmp(e->mentions[i] + plen, id) == 0)
+            return 0;
+    }
+    if (e->nmentions == x->cap) {
+        /* Grown in the arena: the old array stays there unused. */
+        size_t cap = x->cap ? 4 * x->cap : 4;
+        const char **v = tb_arena_alloc(&x->f->arena, cap * sizeof(*v));
+
+        if (v == NULL)
+            return -ENOMEM;
+        if (e->nmentions)
+            memcpy(v, e->mentions, e->nmentions * sizeof(*v));
+        e->mentions = v;
+        x->cap = cap;
+    }
+    key = arena_cat(x->f, prefix, id, strlen(id));
+    if (key == NULL)
+        return -ENOMEM;
+    e->mentions[e->nmentions++] = key;
+    return 0;
+}
+
+/* Adds the key of the paper one linked URL points to: its arXiv id, else
+ * its DOI, else its canonical form; nothing for the entry's own identity.
+ * The URL is parsed in a memo of its own: an href is a temporary copy,
+ * which the entry's memo (keyed by the string) must not keep. */
+static int add_mention(struct mentions *x, const char *url)
+{
+    struct tb_entry *e = x->e;
+    struct urls m = {0};
+    char id[256], *c = NULL;
+    int rc = 0;
+
+    if (e->nmentions == TB_NORM_MENTIONS_MAX || x->links == TB_NORM_MENTION_LINKS)
+        return 0;
+    x->links++;
+    if (arxiv_id(&m, url, id, sizeof(id)) == 0) {
+        rc = is_own(id, e->arxiv_id) ? 0 : push_mention(x, "arxiv:", id);
+    } else if (doi(&m, url, id, sizeof(id)) == 0) {
+        rc = is_own(id, e->doi) ? 0 : push_mention(x, "doi:", id);
+    } else {
+        c = canon_of(url_parsed(&m, url));
+        if (c != NULL && !is_own(c, e->canon_link))
+            rc = push_mention(x, "link:", c);
+    }
+    free(c);
+    urls_clear(&m);
+    return rc;
+}
+
+/* The value of the href attribute of the tag [p, end) of sanitized HTML,
+ * or NULL; *n is its length. The sanitizer writes every attribute as
+ * ` name="value"` with '"', '<', '>' and '&' escaped, so the first '>'
+ * ends the tag and the first '"' the value. */
+static const char *tag_href(const char *p, const char *end, size_t *n)
+{
+    const char *v;
+
+    for (; p + 7 <= end; p++) {
+        if (memcmp(p, " href=\"", 7) != 0)
+            continue;
+        v = p + 7;
+        p = memchr(v, '"', (size_t)(end - v));
+        if (p == NULL)
+            return NULL;
+        *n = (size_t)(p - v);
+        return v;
+    }
+    return NULL;
+}
+
+/* Copies an attribute value of n bytes, decoding the four entities the
+ * sanitizer writes (&amp; &lt; &gt; &quot;). Malloc'd, or NULL. */
+static char *unescape_attr(const char *v, size_t n)
+{
+    static const struct {
+        const char *ent;
+        char c;
+    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}};
+    char *out = malloc(n + 1), *d = out;
+    size_t i = 0, k;
+
+    while (out != NULL && i < n) {
+        for (k = 0; k < 4; k++) {
+            size_t len = strlen(ents[k].ent);
+            if (v[i] == '&' && i + len <= n && memcmp(v + i, ents[k].ent, len) == 0)
+                break;
+        }
+        *d++ = k < 4 ? ents[k].c : v[i];
+        i += k < 4 ? strlen(ents[k].ent) : 1;
+    }
+    if (out != NULL)
+        *d = '\0';
+    return out;
+}
+
+/* Adds the mentions of every href of a sanitized HTML body. */
+static int scan_hrefs(struct mentions *x, const struct tb_text *t)
+{
+    const char *p = t->is_html ? t->value : NULL, *end, *v;
+    char *url;
+    size_t n;
+    int rc = 0;
+
+    while (rc == 0 && p != NULL && (p = strchr(p, '<')) != NULL) {
+        end = strchr(p, '>');
+        if (end == NULL)
+            break;
+        v = tag_href(p, end, &n);
+        if (v != NULL) {
+            url = unescape_attr(v, n);
+            rc = url ? add_mention(x, url) : -ENOMEM;
+            free(url);
+        }
+        p = end;
+    }
+    return rc;
+}
+
+/* e->mentions from the links of its sanitized bodies and its links list. */
+static int set_mentions(struct tb_feed *f, struct tb_entry *e)
+{
+    struct mentions x = {.f = f, .e = e};
+    int rc = scan_hrefs(&x, &e->summary);
+
+    if (rc == 0)
+        rc = scan_hrefs(&x, &e->content);
+    for (const struct tb_link *l = e->links; rc == 0 && l != NULL; l = l->next)
+        rc = add_mention(&x, l->href);
+    return rc;
+}
+
 /* Whether s is an absolute http(s) URL. */
 static int is_http(const char *s)
 {
@@ -1300,6 +1467,8 @@ static int norm_entry(struct tb_feed *f, struct tb_entry *e, int flags)
     if (rc == 0)
         rc = clean_link(f, e, &m);
     clean_links(&e->links, &m);
+    if (rc == 0)
+        rc = set_mentions(f, e);
     urls_clear(&m);
     clean_persons(e->authors);
     clean_persons(e->contributors);

@@ -255,6 +255,66 @@ static void test_all_errors_at_once(void)
               "five-errors.ini:13: topic 't': unknown source 'nobody'");
 }
 
+/* Trending: source weights and groups reach the config, [trending] may
+ * repeat like [tributary], and defaults hold where nothing is set. */
+static void test_trending(void)
+{
+    struct tb_config *c = load_ok(fixture("trending.ini"));
+
+    if (c != NULL) {
+        CHECK_EQ(c->nsources, 4);
+        CHECK_STR(c->sources[0].group, "arxiv");
+        CHECK(c->sources[0].weight == 1);
+        CHECK_STR(c->sources[1].group, "arxiv");
+        CHECK(c->sources[1].weight == 0.5);
+        CHECK_STR(c->sources[2].group, "hn"); /* its own name */
+        CHECK(c->sources[2].weight == 2);
+        CHECK(c->sources[3].weight == 0);
+        CHECK_EQ(c->trending.window, 3 * 86400);
+        CHECK_EQ(c->trending.half_life, 12 * 3600);
+        CHECK_EQ(c->trending.limit, 50);
+        CHECK_STR(c->trending.arxiv_api, "http://127.0.0.1:9/api/query");
+        CHECK_EQ(c->trending.resolve_arxiv, 0);
+        tb_config_free(c);
+    }
+    c = load_ok(fixture("good.ini"));
+    if (c != NULL) {
+        CHECK_EQ(c->trending.window, 7 * 86400);
+        CHECK_EQ(c->trending.half_life, 86400);
+        CHECK_EQ(c->trending.limit, 30);
+        CHECK_STR(c->trending.arxiv_api, "https://export.arxiv.org/api/query");
+        CHECK_EQ(c->trending.resolve_arxiv, 1);
+        CHECK_STR(c->sources[0].group, "arxiv-cs-cl");
+        CHECK(c->sources[0].weight == 1);
+        /* OPML sources too. */
+        CHECK_STR(c->sources[5].group, c->sources[5].name);
+        CHECK(c->sources[5].weight == 1);
+        tb_config_free(c);
+    }
+    CHECK_STR(errors_of("bad-trending.ini"),
+              "bad-trending.ini:3: weight: invalid weight '-1' (a number from 0 to 1000000, e.g. "
+              "1, 2 or 0.5)\n"
+              "bad-trending.ini:4: group: invalid name 'bad group' (use 1 to 64 of A-Z a-z 0-9 . _ "
+              "-)\n"
+              "bad-trending.ini:8: weight: invalid weight 'nan' (a number from 0 to 1000000, e.g. "
+              "1, 2 or 0.5)\n"
+              "bad-trending.ini:11: window: invalid duration 'soon' (use e.g. 90s, 30m, 1h, 2h30m, "
+              "1d)\n"
+              "bad-trending.ini:12: half_life: invalid duration '0' (use e.g. 90s, 30m, 1h, "
+              "2h30m, 1d)\n"
+              "bad-trending.ini:13: limit: invalid number '0' (1 to 100000)\n"
+              "bad-trending.ini:14: arxiv_api: invalid URL 'ftp://x.example/': only http and "
+              "https URLs are accepted\n"
+              "bad-trending.ini:15: resolve_arxiv: invalid boolean 'maybe' (use yes/no, "
+              "true/false, 1/0)\n"
+              "bad-trending.ini:16: unknown key 'colour' in [trending]\n"
+              "bad-trending.ini:20: weight: invalid weight '1e3' (a number from 0 to 1000000, e.g. "
+              "1, 2 or 0.5)\n"
+              "bad-trending.ini:24: weight: invalid weight '1000001' (a number from 0 to 1000000, "
+              "e.g. 1, 2 or 0.5)\n"
+              "bad-trending.ini:27: duplicate key 'window' (first set at line 11)");
+}
+
 /* Hostile files: binary junk and a directory give errors, never a crash. */
 static void test_hostile(void)
 {
@@ -369,7 +429,7 @@ static void test_default_config(void)
     const char *src = getenv("TB_SOURCE_DIR");
     char path[4096];
     struct tb_config *c;
-    size_t i;
+    size_t i, arxiv = 0;
 
     snprintf(path, sizeof(path), "%s/feeds/tributary.ini", src ? src : "..");
     c = load_ok(path);
@@ -378,8 +438,16 @@ static void test_default_config(void)
     CHECK_EQ(c->nsources, 11);
     CHECK_EQ(c->ntopics, 6);
     CHECK(strstr(c->database, "/feeds/../var/tributary.db") != NULL);
-    for (i = 0; i < c->nsources; i++)
+    for (i = 0; i < c->nsources; i++) {
         CHECK(strncmp(c->sources[i].url, "https://", 8) == 0);
+        /* arXiv's listings are one trending voice. */
+        if (strncmp(c->sources[i].url, "https://rss.arxiv.org/", 22) == 0) {
+            CHECK_STR(c->sources[i].group, "arxiv");
+            arxiv++;
+        }
+    }
+    CHECK_EQ(arxiv, 5);
+    CHECK_EQ(c->trending.limit, 30);
     for (i = 0; i < c->ntopics; i++)
         CHECK(c->topics[i].query != NULL && strcmp(c->topics[i].title, c->topics[i].name) != 0);
     tb_config_free(c);
@@ -469,6 +537,7 @@ int main(void)
     test_defaults();
     test_errors();
     test_all_errors_at_once();
+    test_trending();
     test_hostile();
     test_durations();
     test_sizes_and_names();

@@ -2,6 +2,7 @@
  * also run through a temporary store (tb_store_put_feed, tb_topic_select,
  * tb_store_load), and the two must give the same entries field by field. */
 #include "tb_dedupe.h"
+#include "tb_normalize.h"
 #include "tb_store.h"
 #include "tb_topic.h"
 
@@ -236,6 +237,35 @@ static void test_cross_source(void)
     CHECK(strncmp(l->out_id, "tag:tributary.invalid,2024:", 27) == 0);
     CHECK(strncmp(l->next->out_id, "tag:tributary.invalid,2024:", 27) == 0);
     CHECK_STR(l->next->next->out_id, "http://a/3");
+    tb_dedupe_free(d);
+}
+
+/* A Hugging Face daily-papers item is the paper of arXiv's listing (both
+ * normalized as read): one entry, arXiv's, in the store and in memory. */
+static void test_hf_is_arxiv(void)
+{
+    static const char *const links[2] = {"https://arxiv.org/abs/2403.05577v1",
+                                         "https://huggingface.co/papers/2403.05577"};
+    static const char *const names[2] = {"arxiv", "hf"};
+    struct run r = {0};
+    struct tb_dedupe *d;
+    struct tb_entry *l;
+
+    for (int i = 0; i < 2; i++) {
+        struct tb_feed *f = tb_feed_new();
+        struct tb_entry *e = tb_entry_new(f);
+
+        e->link = S(f, links[i]);
+        e->title = S(f, i ? "HF copy" : "arXiv record");
+        e->published = 100 + i;
+        tb_feed_append(f, e);
+        CHECK_OK(tb_norm_feed(f));
+        add(&r, names[i], 1000, f);
+    }
+    d = both(&r, 0, &l);
+    CHECK_EQ(tb_dedupe_count(d), 1);
+    CHECK_STR(titles(l), "arXiv record");
+    CHECK_STR(l->arxiv_id, "2403.05577");
     tb_dedupe_free(d);
 }
 
@@ -540,6 +570,7 @@ static void test_repeats_found(void)
 int main(void)
 {
     test_cross_source();
+    test_hf_is_arxiv();
     test_update_in_place();
     test_future_dates();
     test_limit_ties_and_seen();

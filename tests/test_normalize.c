@@ -1,6 +1,7 @@
 /* Tests of the normalizer: canonical URLs, arXiv ids, DOIs, identity keys. */
 #include "check.h"
 #include "tb_normalize.h"
+#include "tb_buf.h"
 
 #include "tb_parse.h"
 
@@ -135,6 +136,18 @@ static const struct pair arxiv[] = {
     {"arXiv:2401.012", NULL},    /* three digits */
     {"2401.01234", NULL},        /* bare ids are too weak */
     {"https://example.com/abs/2401.01234", NULL},
+    /* Hugging Face paper pages are the arXiv paper of that id. */
+    {"https://huggingface.co/papers/2403.05577", "2403.05577"},
+    {"https://www.huggingface.co/papers/2403.05577?utm_source=x", "2403.05577"},
+    {"http://HuggingFace.co/papers/2403.05577#community", "2403.05577"},
+    {"https://hf.co/papers/2403.05577", "2403.05577"},
+    {"https://huggingface.co/papers", NULL},
+    {"https://huggingface.co/papers/trending", NULL},
+    {"https://huggingface.co/2403.05577", NULL},
+    {"https://huggingface.co/models/2403.05577", NULL},
+    {"https://nothuggingface.co/papers/2403.05577", NULL},
+    {"https://export.arxiv.org/pdf/2403.05577v3", "2403.05577"},
+    {"https://www.arxiv.org/html/2403.05577v2", "2403.05577"},
     {"https://notarxiv.org/abs/2401.01234", NULL},
     {"https://arxiv.org/list/cs.CL/recent", NULL},
     {"", NULL},
@@ -286,6 +299,81 @@ static void test_cross_source(void)
     CHECK_STR(g->doi, "10.1000/abc");
     CHECK(a->doi == NULL);
     CHECK(d->arxiv_id == NULL);
+    tb_feed_free(f);
+}
+
+/* Mentions: the papers an entry links to, once each, its own left out. */
+static void test_mentions(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *a, *b, *c, *d;
+    struct tb_link *l;
+
+    f->base = "https://news.example/feed";
+    a = add(f, NULL, "https://news.example/issue/7", "Issue 7",
+            "<p>Read <a href=\"https://arxiv.org/abs/2403.05577v2\">this</a>, "
+            "<a href=\"http://export.arxiv.org/pdf/2403.05577\">its PDF</a>, "
+            "<a href=\"https://huggingface.co/papers/2401.00001\">HF</a>, "
+            "<a href=\"https://dx.doi.org/10.1000/XYZ\">a DOI</a>, "
+            "<a href=\"https://blog.example/post/?utm_source=x&amp;a=1&amp;b=2\">a post</a>, "
+            "<a href=\"/issue/7\">itself</a>, <a href=\"https://news.example/issue/7\">again</a>"
+            " and &lt;a href=\"https://arxiv.org/abs/2402.00002\"&gt; as text.</p>");
+    /* An HN-style item: its link is the paper (it carries it), its comments
+     * page is a mention of a link. */
+    b = add(f, "hn-1", "https://arxiv.org/abs/2403.05577", "[pdf] A paper",
+            "<a href=\"https://news.ycombinator.com/item?id=1\">Comments</a>");
+    /* Links of the links list count as well; the first arXiv one is the
+     * entry's own id (set_ids), a second one a mention. */
+    c = add(f, "c", "https://blog.example/c", "C", NULL);
+    for (int i = 0; i < 2; i++) {
+        l = tb_arena_alloc(&f->arena, sizeof(*l));
+        memset(l, 0, sizeof(*l));
+        l->href = i ? "https://arxiv.org/abs/2312.00001" : "https://arxiv.org/abs/hep-th/9901001v2";
+        l->rel = "related";
+        l->next = c->links;
+        c->links = l;
+    }
+    d = add(f, "d", "https://blog.example/d", "D", "<p>No links.</p>");
+    CHECK_OK(tb_norm_feed(f));
+    CHECK_EQ(a->nmentions, 4);
+    if (a->nmentions == 4) {
+        CHECK_STR(a->mentions[0], "arxiv:2403.05577");
+        CHECK_STR(a->mentions[1], "arxiv:2401.00001");
+        CHECK_STR(a->mentions[2], "doi:10.1000/xyz");
+        CHECK_STR(a->mentions[3], "link:https://blog.example/post?a=1&b=2");
+    }
+    CHECK_STR(b->arxiv_id, "2403.05577");
+    CHECK_EQ(b->nmentions, 1);
+    if (b->nmentions == 1)
+        CHECK_STR(b->mentions[0], "link:https://news.ycombinator.com/item?id=1");
+    CHECK_STR(c->arxiv_id, "2312.00001");
+    CHECK_EQ(c->nmentions, 1);
+    if (c->nmentions == 1)
+        CHECK_STR(c->mentions[0], "arxiv:hep-th/9901001");
+    CHECK_EQ(d->nmentions, 0);
+    CHECK(d->mentions == NULL);
+    tb_feed_free(f);
+}
+
+/* At most TB_NORM_MENTIONS_MAX keys, the first ones. */
+static void test_mentions_cap(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_buf b;
+    struct tb_entry *e;
+    char *html;
+
+    tb_buf_init(&b, 1 << 20);
+    for (int i = 0; i < TB_NORM_MENTIONS_MAX + 10; i++)
+        CHECK_OK(tb_buf_addf(&b, "<a href=\"https://arxiv.org/abs/2403.%05d\">p</a>", i));
+    html = tb_buf_take(&b);
+    tb_buf_free(&b);
+    e = add(f, "x", "https://news.example/x", "X", html);
+    CHECK_OK(tb_norm_feed(f));
+    CHECK_EQ(e->nmentions, TB_NORM_MENTIONS_MAX);
+    CHECK_STR(e->mentions[0], "arxiv:2403.00000");
+    CHECK_STR(e->mentions[TB_NORM_MENTIONS_MAX - 1], "arxiv:2403.00255");
+    free(html);
     tb_feed_free(f);
 }
 
@@ -796,6 +884,8 @@ int main(void)
     test_keys();
     test_hash_stable();
     test_cross_source();
+    test_mentions();
+    test_mentions_cap();
     test_text_title();
     test_no_text();
     test_text_cap();

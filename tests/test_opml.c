@@ -117,9 +117,9 @@ static void test_round_trip(void)
 {
     struct tb_config_source src[3] = {
         {"a", "https://a.example/feed", "A & <B> \"quoted\"", "https://a.example/", 3600, 1, NULL,
-         0},
-        {"b", "http://b.example/rss?x=1&y=2", NULL, NULL, 60, 0, NULL, 0},
-        {"c", "https://c.example/atom", "Caf\xc3\xa9", NULL, 60, 1, NULL, 0},
+         0, 1, NULL},
+        {"b", "http://b.example/rss?x=1&y=2", NULL, NULL, 60, 0, NULL, 0, 1, NULL},
+        {"c", "https://c.example/atom", "Caf\xc3\xa9", NULL, 60, 1, NULL, 0, 1, NULL},
     };
     struct tb_config c;
     struct tb_opml_feed *f = NULL;

@@ -138,10 +138,10 @@ static int fts_ok(struct tb_store *s)
                         NULL, NULL, NULL) == SQLITE_OK;
 }
 
-/* A version-3 database (migrations 4, 5, 7 and 8 not applied: the
+/* A version-3 database (migrations 4, 5, 7, 8 and 9 not applied: the
  * rewrite trigger still there, FTS5 automerge at its default,
- * sources.enabled, no entries.content_type) with an entry is migrated on
- * open, keeps its data and index, and takes new entries. */
+ * sources.enabled, no entries.content_type, no mentions) with an entry is
+ * migrated on open, keeps its data and index, and takes new entries. */
 static void test_migrate_v3(void)
 {
     static const char downgrade[] =
@@ -154,6 +154,9 @@ static void test_migrate_v3(void)
         "ALTER TABLE sources ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;"
         "ALTER TABLE sources DROP COLUMN gone;"
         "ALTER TABLE entries DROP COLUMN content_type;"
+        "DROP TABLE mentions;"
+        "ALTER TABLE sources DROP COLUMN weight;"
+        "ALTER TABLE sources DROP COLUMN grp;"
         "PRAGMA user_version=3;";
     struct tb_store *s = open_db("v3.db", 0);
     struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
@@ -164,7 +167,7 @@ static void test_migrate_v3(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s), downgrade, NULL, NULL, NULL), SQLITE_OK);
     tb_store_close(s);
     s = open_db("v3.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 9);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(count_matches(s, "walruses"), 1);
@@ -216,7 +219,7 @@ static void test_migrate_v5(void)
 
     copy_fixture("v5.db");
     s = open_db("v5.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 9);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
     CHECK_STR(q_text(s, "SELECT sql FROM sqlite_master WHERE name = 'entries_sort'", 0),
               "CREATE INDEX entries_sort ON entries(sort_time DESC)");
@@ -230,6 +233,20 @@ static void test_migrate_v5(void)
     CHECK_STR(q_text(s, "PRAGMA integrity_check", 0), "ok");
     CHECK(fts_ok(s));
     CHECK(fk_ok(s));
+    /* Migration 9: what the stored copies carry is recorded, one row per
+     * source and copy that has an identity, none after its first sight. */
+    CHECK(q_int(s, "SELECT count(*) FROM mentions", 0) > 0);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM mentions", 0),
+             q_int(s,
+                   "SELECT count(*) FROM entry_sources es JOIN entries e ON e.id = es.entry_id"
+                   " WHERE coalesce(e.arxiv_id, e.doi, e.canon_link) IS NOT NULL",
+                   0));
+    CHECK_EQ(q_int(s,
+                   "SELECT count(*) FROM mentions m JOIN entry_sources es ON es.entry_id ="
+                   " m.entry_id AND es.source_id = m.source_id WHERE m.carries = 1 AND m.at <="
+                   " es.first_seen",
+                   0),
+             q_int(s, "SELECT count(*) FROM mentions", 0));
     blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
     /* The blog's entry by its own key; another source's copy by canonical link. */
     add(f, "id:http://example.org:80/papers/titans?fbclid=IwAR0abc", NULL, "Titans again");
@@ -272,7 +289,7 @@ static void test_migrate_gone(void)
     CHECK_EQ(sqlite3_changes(raw), 1);
     sqlite3_close(raw);
     s = open_db("v5g.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 9);
     blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
     CHECK(blog > 0);
     CHECK_EQ(q_int(s, "SELECT gone FROM sources WHERE id = ?1", blog), 1);
@@ -291,7 +308,7 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 9);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
@@ -324,7 +341,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 8);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 9);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     CHECK(fk_ok(s));
     tb_store_close(s);

@@ -111,6 +111,31 @@ static const char *const migrations[] = {
     /* 8: content of a non-text media type is its base64 (RFC 4287 4.1.3.3)
      * under this type; NULL for text and HTML. */
     "ALTER TABLE entries ADD COLUMN content_type TEXT;",
+    /* 9: trending (tb_trending.h). A source's voice: its weight and its
+     * group (NULL: its own name); the papers each source carried or
+     * mentioned, one row per paper and source holding the source's first
+     * carrying or mention of it (the earlier of that entry's published
+     * date and the time it was seen). Indexed by time, so a trending
+     * query reads the window, not the archive. */
+    ("ALTER TABLE sources ADD COLUMN weight REAL NOT NULL DEFAULT 1;"
+     "ALTER TABLE sources ADD COLUMN grp TEXT;"
+     "CREATE TABLE mentions("
+     " paper TEXT NOT NULL," /* "arxiv:ID", "doi:DOI" or "link:URL" */
+     " source_id INTEGER NOT NULL REFERENCES sources(id),"
+     " entry_id INTEGER NOT NULL REFERENCES entries(id)," /* the first entry that did */
+     " at INTEGER NOT NULL,"
+     " carries INTEGER NOT NULL," /* 1: an entry of the source IS the paper */
+     " PRIMARY KEY(paper, source_id)) WITHOUT ROWID;"
+     "CREATE INDEX mentions_at ON mentions(at, paper, source_id);"
+     /* What stored entries carry is known already: each source's copies,
+      * timed at the earlier of the entry's date and the source's first
+      * sight of it. Mentions in their content are not: those count from
+      * the next version a source sends. */
+     "INSERT OR IGNORE INTO mentions(paper, source_id, entry_id, at, carries)"
+     " SELECT coalesce('arxiv:' || e.arxiv_id, 'doi:' || e.doi, 'link:' || e.canon_link),"
+     " es.source_id, e.id, min(coalesce(e.published, es.first_seen), es.first_seen), 1"
+     " FROM entry_sources es JOIN entries e ON e.id = es.entry_id"
+     " WHERE coalesce(e.arxiv_id, e.doi, e.canon_link) IS NOT NULL ORDER BY 5, e.id;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -120,6 +145,13 @@ static const char *const migrations[] = {
     "upstream_id, id_is_permalink, title, link, canon_link, arxiv_id, doi, published, updated,"    \
     " authors, authors_json, contributors_json, categories, categories_json, links_json,"          \
     " summary, summary_html, content, content_html, rights, base, text, hash"
+
+/* The paper key of a row of entries (see TB__ST_PAPER_KEY). */
+#define PAPER_KEY "coalesce('arxiv:' || arxiv_id, 'doi:' || doi, 'link:' || canon_link)"
+/* A second carrying or mention of a paper by a source: the earlier one stays. */
+#define MENTION_MERGE                                                                              \
+    "entry_id = CASE WHEN excluded.at < at THEN excluded.entry_id ELSE entry_id END,"              \
+    " at = min(at, excluded.at), carries = max(carries, excluded.carries)"
 
 static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -198,6 +230,26 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                          " last_status = ?9, last_error = ?10, next_poll = ?11, failures = ?12,"
                          " ttl = ?13, entries_seen = (SELECT count(*) FROM entry_sources es"
                          " WHERE es.source_id = ?1) WHERE id = ?1",
+    [TB__ST_SRC_VOICE] = "UPDATE sources SET grp = ?2, weight = ?3 WHERE id = ?1",
+    /* Mentions (store_put.c). A paper's key is its stored entry's identity
+     * as the dedupe ranks it: arXiv id, else DOI, else canonical link. */
+    [TB__ST_PAPER_KEY] = "SELECT " PAPER_KEY ", doi, canon_link FROM entries WHERE id = ?1",
+    [TB__ST_PAPER_FIND] = "SELECT " PAPER_KEY " FROM entries WHERE id = coalesce("
+                          "(SELECT id FROM entries WHERE arxiv_id = ?1 ORDER BY id LIMIT 1),"
+                          " (SELECT id FROM entries WHERE doi = ?2 ORDER BY id LIMIT 1),"
+                          " (SELECT id FROM entries WHERE canon_link = ?3 ORDER BY id LIMIT 1))",
+    /* A source's row for a paper keeps its first carrying or mention. */
+    [TB__ST_MENTION_ADD] = "INSERT INTO mentions(paper, source_id, entry_id, at, carries)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(paper, source_id)"
+                           " DO UPDATE SET " MENTION_MERGE,
+    /* Mentions stored under another key of a new entry (its DOI or link
+     * when it has an arXiv id) move to its own: "WHERE true" tells the
+     * parser the ON CONFLICT belongs to the INSERT. */
+    [TB__ST_MENTION_MOVE] = "INSERT INTO mentions(paper, source_id, entry_id, at, carries)"
+                            " SELECT ?2, source_id, entry_id, at, carries FROM mentions"
+                            " WHERE paper = ?1 AND true ON CONFLICT(paper, source_id)"
+                            " DO UPDATE SET " MENTION_MERGE,
+    [TB__ST_MENTION_DROP] = "DELETE FROM mentions WHERE paper = ?1",
 };
 
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -635,6 +687,19 @@ int tb_store_checkpoint(struct tb_store *s, char *err, size_t errlen)
 size_t tb_store_wal_bytes(const struct tb_store *s)
 {
     return s->wal_bytes;
+}
+
+int tb_store_source_voice(struct tb_store *s, int64_t source_id, const char *group, double weight,
+                          char *err, size_t errlen)
+{
+    sqlite3_stmt *st = tb__store_stmt(s, TB__ST_SRC_VOICE);
+
+    if (!(weight >= 0) || weight > TB_STORE_WEIGHT_MAX)
+        return -EINVAL;
+    sqlite3_bind_int64(st, 1, source_id);
+    bind_text(st, 2, group);
+    sqlite3_bind_double(st, 3, weight);
+    return tb__store_done(s, st, err, errlen, "source voice");
 }
 
 struct sqlite3 *tb_store_db(struct tb_store *s)

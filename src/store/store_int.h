@@ -43,6 +43,12 @@ enum tb__stmt {
     TB__ST_STATE_GET,
     TB__ST_STATE_RESET,
     TB__ST_STATE_PUT,
+    TB__ST_SRC_VOICE,
+    TB__ST_PAPER_KEY,
+    TB__ST_PAPER_FIND,
+    TB__ST_MENTION_ADD,
+    TB__ST_MENTION_MOVE,
+    TB__ST_MENTION_DROP,
     TB__ST_COUNT
 };
 

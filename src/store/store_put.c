@@ -263,6 +263,129 @@ static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__
     return rc;
 }
 
+/* ---- mentions ---------------------------------------------------------- */
+
+/* Records that this source carried (carries 1) or mentioned `paper` in
+ * entry `id` at time `at`; its earliest record per paper stays. */
+static int add_mention(struct put *p, const char *paper, int64_t id, int64_t at, int carries)
+{
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_MENTION_ADD);
+
+    bind_text(st, 1, paper);
+    sqlite3_bind_int64(st, 2, p->source_id);
+    sqlite3_bind_int64(st, 3, id);
+    sqlite3_bind_int64(st, 4, at);
+    sqlite3_bind_int(st, 5, carries);
+    return tb__store_done(p->s, st, p->err, p->errlen, "mention");
+}
+
+/* Moves the records under key `from` to `to` (a new entry's paper key). */
+static int move_mentions(struct put *p, const char *prefix, const char *id, const char *to)
+{
+    char *from = NULL;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!has_ident(id))
+        return 0;
+    if (asprintf(&from, "%s%s", prefix, id) < 0)
+        return -ENOMEM;
+    rc = strcmp(from, to) == 0 ? 0 : 1;
+    if (rc == 1) {
+        st = tb__store_stmt(p->s, TB__ST_MENTION_MOVE);
+        bind_text(st, 1, from);
+        bind_text(st, 2, to);
+        rc = tb__store_done(p->s, st, p->err, p->errlen, "move mentions");
+        st = tb__store_stmt(p->s, TB__ST_MENTION_DROP);
+        bind_text(st, 1, from);
+        rc = rc ? rc : tb__store_done(p->s, st, p->err, p->errlen, "move mentions");
+    }
+    free(from);
+    return rc;
+}
+
+/* The entry carries its stored entry's paper; a new entry also takes over
+ * the records made under its other keys before it was stored. */
+static int add_carry(struct put *p, int64_t id, int64_t at, int is_new)
+{
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_PAPER_KEY);
+    char *key = NULL, *doi = NULL, *canon = NULL;
+    int rc;
+
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        key = strdup((const char *)sqlite3_column_text(st, 0));
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+            doi = strdup((const char *)sqlite3_column_text(st, 1));
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+            canon = strdup((const char *)sqlite3_column_text(st, 2));
+        rc = key ? 0 : -ENOMEM;
+    } else {
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE
+                 ? 0
+                 : tb__store_fail(p->s, p->err, p->errlen, "paper");
+    }
+    sqlite3_reset(st);
+    if (rc == 0 && key != NULL && is_new)
+        rc = move_mentions(p, "doi:", doi, key);
+    if (rc == 0 && key != NULL && is_new)
+        rc = move_mentions(p, "link:", canon, key);
+    if (rc == 0 && key != NULL)
+        rc = add_mention(p, key, id, at, 1);
+    free(key);
+    free(doi);
+    free(canon);
+    return rc;
+}
+
+/* The paper key that mention key `key` names: the paper key of the stored
+ * entry with that arXiv id, DOI or canonical link, else key itself.
+ * Malloc'd into *out. */
+static int resolve_mention(struct put *p, const char *key, char **out)
+{
+    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_PAPER_FIND);
+    const char *colon = strchr(key, ':');
+    int col = 3, rc;
+
+    if (strncmp(key, "arxiv:", 6) == 0)
+        col = 1;
+    else if (strncmp(key, "doi:", 4) == 0)
+        col = 2;
+    bind_text(st, col, colon ? colon + 1 : key);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *out = strdup((const char *)sqlite3_column_text(st, 0));
+    else
+        *out = strdup(key);
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                               : tb__store_fail(p->s, p->err, p->errlen, "paper");
+    sqlite3_reset(st);
+    if (rc == 0 && *out == NULL)
+        rc = -ENOMEM;
+    return rc;
+}
+
+/* Records what entry e (stored as `id`) carries and mentions, timed at the
+ * earlier of its published date and the time it was seen. */
+static int add_mentions(struct put *p, const struct tb_entry *e, int64_t id, int is_new)
+{
+    int64_t at = tb_store_clamp_date(e->published, p->seen_at, p->now);
+    char *paper = NULL;
+    int rc;
+
+    if (at == TB_TIME_NONE || at > p->seen_at)
+        at = p->seen_at;
+    rc = add_carry(p, id, at, is_new);
+    for (size_t i = 0; rc == 0 && i < e->nmentions; i++) {
+        rc = resolve_mention(p, e->mentions[i], &paper);
+        rc = rc ? rc : add_mention(p, paper, id, at, 0);
+        free(paper);
+        paper = NULL;
+    }
+    return rc;
+}
+
 static int put_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
 {
     struct match m;
@@ -273,8 +396,13 @@ static int put_entry(struct put *p, const struct tb_entry *e, const struct tb__r
         return -EINVAL;
     }
     rc = find_entry(p, e, r, &m);
-    if (rc == 0 && m.id == 0)
-        return insert_entry(p, e, r);
+    if (rc == 0 && m.id == 0) {
+        rc = insert_entry(p, e, r);
+        return rc ? rc : add_mentions(p, e, p->ids[p->n - 1], 1); /* insert_entry pushed it */
+    }
+    /* This source's copy seen again unchanged: its mentions are stored. */
+    if (rc == 0 && !(m.own && m.same))
+        rc = add_mentions(p, e, m.id, 0);
     if (rc == 0 && !m.own)
         rc = link_source(p, m.id, e->key);
     return rc ? rc : refresh_entry(p, &m, e, r);

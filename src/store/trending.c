@@ -1,0 +1,476 @@
+/*
+ * Trending papers: the mentions within the window are read through their
+ * time index (so the cost follows the window, not the archive) and scored
+ * here (formula in tb_trending.h): each row's paper is interned to a
+ * number, the rows are sorted by paper, group and time, and one pass
+ * takes each group's first voice. Grouping the strings in SQL cost twice
+ * the whole of this (two temporary b-trees over 300,000 rows). The papers
+ * then come out best first and each one is checked and completed (its
+ * stored entry, the topic query) only as far as the limit needs.
+ * Statements are prepared per call: trending is computed once per publish.
+ */
+#include "tb_trending.h"
+#include "tb_arena.h"
+#include "tb_topic.h"
+#include "tb_vec.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Each source's group, the groups sorted by name; weights per source. */
+static const char sources_sql[] =
+    "SELECT id, weight, coalesce(grp, name) AS g FROM sources ORDER BY g, id";
+
+/* The window's voices, from the covering time index. */
+static const char window_sql[] =
+    "SELECT paper, source_id, at FROM mentions WHERE at >= ?1 AND at <= ?2";
+
+/* The stored entry a paper key names, as the dedupe finds it. */
+static const char entry_sql[] =
+    "SELECT CASE WHEN substr(?1, 1, 6) = 'arxiv:' THEN"
+    " (SELECT id FROM entries WHERE arxiv_id = substr(?1, 7) ORDER BY id LIMIT 1)"
+    " WHEN substr(?1, 1, 4) = 'doi:' THEN"
+    " (SELECT id FROM entries WHERE doi = substr(?1, 5) ORDER BY id LIMIT 1)"
+    " WHEN substr(?1, 1, 5) = 'link:' THEN"
+    " (SELECT id FROM entries WHERE canon_link = substr(?1, 6) ORDER BY id LIMIT 1) END";
+
+/* Whether entry ?2 matches the FTS5 query ?1: with the rowid given, FTS5
+ * seeks that row in each term's list rather than reading the lists. */
+static const char match_sql[] =
+    "SELECT 1 FROM entries_fts WHERE entries_fts MATCH ?1 AND rowid = ?2";
+
+static const char voices_sql[] =
+    "SELECT s.name, coalesce(s.grp, s.name), s.weight, m.entry_id, m.at, m.carries"
+    " FROM mentions m JOIN sources s ON s.id = m.source_id WHERE m.paper = ?1"
+    " ORDER BY m.at, s.name";
+
+/* A source as it counts: its group and its weight. */
+struct voice_src {
+    int64_t id;    /* sources.id */
+    int group;     /* index into walk.gweight */
+    double weight; /* its own weight (0: never counts) */
+};
+
+/* One voice in the window: a source's first carrying or mention of a paper. */
+struct row {
+    uint32_t paper; /* interned key number */
+    int group;      /* the source's group */
+    int64_t at;     /* when */
+};
+
+/* A scored paper. */
+struct scored {
+    uint32_t paper;      /* interned key number */
+    int groups;          /* distinct groups */
+    double score;        /* the formula's */
+    int64_t first, last; /* earliest and latest first voice of a group */
+};
+
+/* Everything one trending walk holds. */
+struct walk {
+    sqlite3 *db;              /* the store's connection */
+    sqlite3_stmt *entry;      /* entry_sql */
+    sqlite3_stmt *match;      /* match_sql, or NULL without a query */
+    char *err;                /* caller's error buffer */
+    size_t errlen;            /* its size */
+    struct voice_src *srcs;   /* the sources, sorted by id once loaded */
+    double *gweight;          /* per group: the highest weight of its sources */
+    size_t nsrcs, asrcs, agw; /* sources loaded, slots of srcs, of gweight */
+    struct tb_arena arena;    /* the interned keys' text */
+    const char **keys;        /* interned keys, by number */
+    uint64_t *hashes;         /* their hashes, by number */
+    uint32_t nkeys;           /* keys interned */
+    size_t akeys, ahashes;    /* slots of keys, of hashes */
+    uint64_t seed;            /* hash seed: the keys come from feeds */
+    uint32_t *slots;          /* open addressing: key number + 1, 0 empty */
+    uint32_t nslots;          /* a power of two, or 0 */
+    struct row *rows;         /* the window's voices */
+    size_t nrows, arows;      /* used, allocated */
+    struct scored *papers;    /* the scored papers, best first once sorted */
+    size_t npapers;           /* their number */
+};
+
+static int fail(struct walk *w, const char *what)
+{
+    if (w->err != NULL && w->errlen > 0)
+        snprintf(w->err, w->errlen, "%s: %s", what, sqlite3_errmsg(w->db));
+    return TB_ESTORE;
+}
+
+static void walk_free(struct walk *w)
+{
+    sqlite3_finalize(w->entry);
+    sqlite3_finalize(w->match);
+    free(w->srcs);
+    free(w->gweight);
+    tb_arena_free(&w->arena);
+    free(w->keys);
+    free(w->hashes);
+    free(w->slots);
+    free(w->rows);
+    free(w->papers);
+}
+
+/* FNV-1a from a seed: the keys come from feeds, so crafted ones must not
+ * know where they land (as in the dedupe's hash). */
+static uint64_t hash(uint64_t seed, const char *k, size_t n)
+{
+    uint64_t h = seed;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 0x100000001B3u;
+    return h ^ (h >> 29);
+}
+
+/* Adds source id of group g with its weight; a group weighs as its
+ * heaviest source. */
+static int add_source(struct walk *w, int64_t id, int g, int is_new, double weight)
+{
+    int rc = TB_VEC_RESERVE(w->srcs, w->asrcs, w->nsrcs + 1, TB_VEC_MAX);
+
+    rc = rc ? rc : TB_VEC_RESERVE(w->gweight, w->agw, w->nsrcs + 1, TB_VEC_MAX);
+    if (rc != 0)
+        return rc;
+    w->srcs[w->nsrcs].id = id;
+    w->srcs[w->nsrcs].group = g;
+    w->srcs[w->nsrcs++].weight = weight;
+    if (is_new || weight > w->gweight[g])
+        w->gweight[g] = weight;
+    return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    int64_t x = ((const struct voice_src *)a)->id, y = ((const struct voice_src *)b)->id;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Loads every source's group and weight. */
+static int load_sources(struct walk *w)
+{
+    sqlite3_stmt *st = NULL;
+    const char *g;
+    char *prev = NULL;
+    int ngroups = 0, is_new, step;
+    int rc = sqlite3_prepare_v2(w->db, sources_sql, -1, &st, NULL) == SQLITE_OK
+                 ? 0
+                 : fail(w, "trending sources");
+
+    while (rc == 0) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW) {
+            rc = step == SQLITE_DONE ? 0 : fail(w, "trending sources");
+            break;
+        }
+        g = (const char *)sqlite3_column_text(st, 2);
+        is_new = prev == NULL || g == NULL || strcmp(prev, g) != 0;
+        if (is_new) {
+            free(prev);
+            prev = g ? strdup(g) : NULL;
+            ngroups++;
+        }
+        rc = g && prev ? add_source(w, sqlite3_column_int64(st, 0), ngroups - 1, is_new,
+                                    sqlite3_column_double(st, 1))
+                       : -ENOMEM;
+    }
+    free(prev);
+    sqlite3_finalize(st);
+    if (rc == 0 && w->nsrcs > 0)
+        qsort(w->srcs, w->nsrcs, sizeof(*w->srcs), by_id);
+    return rc;
+}
+
+static const struct voice_src *find_source(const struct walk *w, int64_t id)
+{
+    struct voice_src key = {.id = id};
+
+    if (w->nsrcs == 0)
+        return NULL;
+    return bsearch(&key, w->srcs, w->nsrcs, sizeof(*w->srcs), by_id);
+}
+
+/* Doubles the hash table and places every key again. */
+static int rehash(struct walk *w)
+{
+    uint32_t n = w->nslots ? 2 * w->nslots : 4096, mask = n - 1, i, k;
+    uint32_t *slots = calloc(n, sizeof(*slots));
+
+    if (slots == NULL)
+        return -ENOMEM;
+    for (k = 0; k < w->nkeys; k++) {
+        for (i = (uint32_t)w->hashes[k] & mask; slots[i] != 0; i = (i + 1) & mask)
+            ;
+        slots[i] = k + 1;
+    }
+    free(w->slots);
+    w->slots = slots;
+    w->nslots = n;
+    return 0;
+}
+
+/* The number of paper key `key` (n bytes), interning it when new. */
+static int intern(struct walk *w, const char *key, size_t n, uint32_t *out)
+{
+    uint64_t h = hash(w->seed, key, n);
+    uint32_t i, k, mask;
+    int rc = 0;
+
+    if (2 * ((size_t)w->nkeys + 1) > w->nslots)
+        rc = rehash(w);
+    if (rc != 0)
+        return rc;
+    mask = w->nslots - 1;
+    for (i = (uint32_t)h & mask; w->slots[i] != 0; i = (i + 1) & mask) {
+        k = w->slots[i] - 1;
+        if (w->hashes[k] == h && strncmp(w->keys[k], key, n) == 0 && w->keys[k][n] == '\0') {
+            *out = k;
+            return 0;
+        }
+    }
+    /* Key numbers are 32 bits, and the table holds twice the keys. */
+    rc = TB_VEC_RESERVE(w->keys, w->akeys, (size_t)w->nkeys + 1, (size_t)1 << 30);
+    rc = rc ? rc : TB_VEC_RESERVE(w->hashes, w->ahashes, (size_t)w->nkeys + 1, (size_t)1 << 30);
+    if (rc != 0)
+        return rc;
+    w->keys[w->nkeys] = tb_arena_strndup(&w->arena, key, n);
+    if (w->keys[w->nkeys] == NULL)
+        return -ENOMEM;
+    w->hashes[w->nkeys] = h;
+    w->slots[i] = w->nkeys + 1;
+    *out = w->nkeys++;
+    return 0;
+}
+
+/* Reads the voices of the window from sources that count into w->rows. */
+static int load_window(struct walk *w, const struct tb_trending_opts *o)
+{
+    sqlite3_stmt *st = NULL;
+    const struct voice_src *src;
+    const char *key;
+    uint32_t paper;
+    int rc = sqlite3_prepare_v2(w->db, window_sql, -1, &st, NULL) == SQLITE_OK
+                 ? 0
+                 : fail(w, "trending window");
+    int step;
+
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, o->now - o->window);
+        sqlite3_bind_int64(st, 2, o->now);
+    }
+    while (rc == 0) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW) {
+            rc = step == SQLITE_DONE ? 0 : fail(w, "trending window");
+            break;
+        }
+        src = find_source(w, sqlite3_column_int64(st, 1));
+        if (src == NULL || !(src->weight > 0))
+            continue;
+        key = (const char *)sqlite3_column_text(st, 0);
+        rc = key ? intern(w, key, (size_t)sqlite3_column_bytes(st, 0), &paper) : -ENOMEM;
+        rc = rc ? rc : TB_VEC_RESERVE(w->rows, w->arows, w->nrows + 1, TB_VEC_MAX);
+        if (rc == 0) {
+            w->rows[w->nrows].paper = paper;
+            w->rows[w->nrows].group = src->group;
+            w->rows[w->nrows++].at = sqlite3_column_int64(st, 2);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int by_paper_group_time(const void *a, const void *b)
+{
+    const struct row *x = a, *y = b;
+
+    if (x->paper != y->paper)
+        return x->paper < y->paper ? -1 : 1;
+    if (x->group != y->group)
+        return x->group < y->group ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Best first: score, then more groups, then the key. */
+static int by_rank(const void *a, const void *b, void *keys)
+{
+    const struct scored *x = a, *y = b;
+    const char *const *k = keys;
+
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    if (x->groups != y->groups)
+        return x->groups > y->groups ? -1 : 1;
+    return strcmp(k[x->paper], k[y->paper]);
+}
+
+/* Scores every paper of w->rows (each group counted at its first voice)
+ * into w->papers, best first. */
+static int score(struct walk *w, const struct tb_trending_opts *o)
+{
+    struct scored *p;
+    size_t i = 0;
+    int g;
+
+    if (w->nrows == 0)
+        return 0;
+    qsort(w->rows, w->nrows, sizeof(*w->rows), by_paper_group_time);
+    w->papers = malloc(w->nrows * sizeof(*w->papers));
+    if (w->papers == NULL)
+        return -ENOMEM;
+    while (i < w->nrows) {
+        p = &w->papers[w->npapers++];
+        p->paper = w->rows[i].paper;
+        p->groups = 0;
+        p->score = 0;
+        p->first = INT64_MAX;
+        p->last = INT64_MIN;
+        while (i < w->nrows && w->rows[i].paper == p->paper) {
+            const struct row *r = &w->rows[i];
+
+            p->groups++;
+            p->score += w->gweight[r->group] * exp2(-(double)(o->now - r->at) / o->half_life);
+            p->first = r->at < p->first ? r->at : p->first;
+            p->last = r->at > p->last ? r->at : p->last;
+            for (g = r->group;
+                 i < w->nrows && w->rows[i].paper == p->paper && w->rows[i].group == g;)
+                i++;
+        }
+    }
+    qsort_r(w->papers, w->npapers, sizeof(*w->papers), by_rank, w->keys);
+    return 0;
+}
+
+static int prepare(struct walk *w, const struct tb_trending_opts *o)
+{
+    int rc = sqlite3_prepare_v2(w->db, entry_sql, -1, &w->entry, NULL);
+
+    if (rc == SQLITE_OK && o->query != NULL && o->query[0] != '\0') {
+        rc = sqlite3_prepare_v2(w->db, match_sql, -1, &w->match, NULL);
+        if (rc == SQLITE_OK)
+            sqlite3_bind_text(w->match, 1, o->query, -1, SQLITE_STATIC);
+    }
+    return rc == SQLITE_OK ? 0 : fail(w, "trending");
+}
+
+/* The stored entry that is paper `key` into *id (0: none). */
+static int entry_of(struct walk *w, const char *key, int64_t *id)
+{
+    int rc;
+
+    sqlite3_reset(w->entry);
+    sqlite3_bind_text(w->entry, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(w->entry);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(w->entry, 0) : 0;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(w, "trending entry");
+    sqlite3_reset(w->entry);
+    return rc;
+}
+
+/* Whether entry id matches the query (always, without one) into *ok. */
+static int matches(struct walk *w, int64_t id, int *ok)
+{
+    int rc;
+
+    *ok = w->match == NULL;
+    if (w->match == NULL || id == 0)
+        return 0;
+    sqlite3_reset(w->match);
+    sqlite3_bind_int64(w->match, 2, id);
+    rc = sqlite3_step(w->match);
+    *ok = rc == SQLITE_ROW;
+    if (rc == SQLITE_ERROR)
+        rc = TB_EQUERY;
+    else
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : TB_ESTORE;
+    if (rc != 0 && w->err != NULL && w->errlen > 0)
+        snprintf(w->err, w->errlen, "%s", sqlite3_errmsg(w->db));
+    sqlite3_reset(w->match);
+    return rc;
+}
+
+/* Reports the scored papers that qualify, best first, up to the limit. */
+static int report(struct walk *w, const struct tb_trending_opts *o, tb_trending_cb cb, void *data)
+{
+    struct tb_trending_paper p;
+    size_t i, n = 0;
+    int rc = 0, ok;
+
+    for (i = 0; rc == 0 && i < w->npapers && (o->limit == 0 || n < o->limit); i++) {
+        memset(&p, 0, sizeof(p));
+        p.key = w->keys[w->papers[i].paper];
+        p.score = w->papers[i].score;
+        p.groups = w->papers[i].groups;
+        p.first = w->papers[i].first;
+        p.last = w->papers[i].last;
+        rc = entry_of(w, p.key, &p.entry_id);
+        rc = rc ? rc : matches(w, p.entry_id, &ok);
+        /* A link is a paper only when it is a stored entry's. */
+        if (rc != 0 || !ok || (p.entry_id == 0 && strncmp(p.key, "link:", 5) == 0))
+            continue;
+        n++;
+        rc = cb(&p, data);
+    }
+    return rc;
+}
+
+int tb_trending_select(struct tb_store *s, const struct tb_trending_opts *o, tb_trending_cb cb,
+                       void *data, char *err, size_t errlen)
+{
+    struct walk w = {.db = tb_store_db(s), .err = err, .errlen = errlen};
+    int rc;
+
+    if (o->window < 1 || o->half_life < 1)
+        return -EINVAL;
+    tb_arena_init(&w.arena);
+    /* A seed per walk, as the dedupe's per run. */
+    w.seed = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)&w ^ (uint64_t)clock() ^
+             0xcbf29ce484222325u;
+    rc = tb_topic_check(s, o->query, err, errlen);
+    if (rc == 0 && o->query != NULL && o->query[0] != '\0')
+        rc = tb_store_sync_index(s, err, errlen);
+    rc = rc ? rc : load_sources(&w);
+    rc = rc ? rc : load_window(&w, o);
+    rc = rc ? rc : score(&w, o);
+    rc = rc ? rc : prepare(&w, o);
+    rc = rc ? rc : report(&w, o, cb, data);
+    walk_free(&w);
+    return rc;
+}
+
+int tb_trending_voices(struct tb_store *s, const char *key, tb_trending_voice_cb cb, void *data,
+                       char *err, size_t errlen)
+{
+    struct walk w = {.db = tb_store_db(s), .err = err, .errlen = errlen};
+    struct tb_trending_voice v;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(w.db, voices_sql, -1, &st, NULL), step;
+
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return fail(&w, "voices");
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = 0;
+    while (rc == 0) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW) {
+            rc = step == SQLITE_DONE ? 0 : fail(&w, "voices");
+            break;
+        }
+        v.source = (const char *)sqlite3_column_text(st, 0);
+        v.group = (const char *)sqlite3_column_text(st, 1);
+        v.weight = sqlite3_column_double(st, 2);
+        v.entry_id = sqlite3_column_int64(st, 3);
+        v.at = sqlite3_column_int64(st, 4);
+        v.carries = sqlite3_column_int(st, 5);
+        rc = v.source && v.group ? cb(&v, data) : -ENOMEM;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
