@@ -67,6 +67,8 @@ struct tb_config {
     int max_per_host;        /* transfers at once per host; default 4 */
     int64_t request_timeout; /* HTTP server: seconds to receive a request head; default 10 */
     int max_clients;         /* HTTP server: client connections at once; default 1024 */
+    char *title;             /* the site's title (HTML pages); default "tributary" */
+    char *description;       /* the site's description under its title, or NULL */
     struct tb_config_source *sources;   /* [source] sections in file order, then OPML feeds */
     size_t nsources;                    /* number of sources */
     struct tb_config_topic *topics;     /* [topic] sections in file order */

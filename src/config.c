@@ -29,7 +29,7 @@
 
 #define MAX_ERRORS 100           /* stop reporting (and reading) after this many */
 #define CONFIG_MAX_LINE 16384    /* longest line, value included */
-#define MAX_KEYS 16              /* keys in the largest section table */
+#define MAX_KEYS 20              /* keys in the largest section table */
 #define OPML_MAX_SIZE (16 << 20) /* bytes read from one OPML file */
 #define NAME_MAX_LEN 64          /* source and topic names */
 #define SLUG_MAX_LEN 48          /* names made from OPML titles, before "-N" */
@@ -82,6 +82,8 @@ static const struct key tributary_keys[] = {
     {"max_per_host", V_INT, CFG(max_per_host)},
     {"request_timeout", V_DURATION, CFG(request_timeout)},
     {"max_clients", V_INT, CFG(max_clients)},
+    {"title", V_TEXT, CFG(title)},
+    {"description", V_TEXT, CFG(description)},
     {NULL, V_TEXT, 0},
 };
 
@@ -1162,6 +1164,8 @@ static void apply_defaults(struct ctx *x)
         c->listen = xstrdup(x, "127.0.0.1:8080");
     if (c->base_url == NULL)
         c->base_url = xstrdup(x, "http://localhost:8080/");
+    if (c->title == NULL)
+        c->title = xstrdup(x, "tributary");
     if (c->trending.arxiv_api == NULL)
         c->trending.arxiv_api = xstrdup(x, "https://export.arxiv.org/api/query");
     for (i = 0; i < c->nsources; i++) {
@@ -1320,6 +1324,8 @@ void tb_config_free(struct tb_config *c)
     free(c->listen);
     free(c->base_url);
     free(c->contact);
+    free(c->title);
+    free(c->description);
     free(c->trending.arxiv_api);
     free(c);
 }

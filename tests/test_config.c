@@ -77,6 +77,8 @@ static void test_good(void)
     CHECK_STR(c->listen, "[::1]:9090");
     CHECK_STR(c->base_url, "https://feeds.example.org/ml/");
     CHECK_STR(c->contact, "mailto:feeds@example.org");
+    CHECK_STR(c->title, "ML <papers> & \"news\"");
+    CHECK_STR(c->description, "What the field reads this week");
     CHECK_EQ(c->interval, 7200);
     CHECK_EQ(c->feed_limit, 25);
     CHECK_EQ(c->max_body, 8 << 20);
@@ -127,7 +129,7 @@ static void test_good(void)
         CHECK_STR(c->topics[0].sources[1], "lab-blog");
     }
     CHECK_EQ(c->topics[0].limit, 10);
-    CHECK_EQ(c->topics[0].line, 31);
+    CHECK_EQ(c->topics[0].line, 33);
     CHECK_STR(c->topics[1].title, "all-attention");
     CHECK_EQ(c->topics[1].limit, 25);
     CHECK_EQ(c->topics[1].nsources, 0);
@@ -154,6 +156,8 @@ static void test_defaults(void)
     CHECK_STR(c->listen, "127.0.0.1:8080");
     CHECK_STR(c->base_url, "http://localhost:8080/");
     CHECK(c->contact == NULL);
+    CHECK_STR(c->title, "tributary");
+    CHECK(c->description == NULL);
     CHECK_EQ(c->interval, 3600);
     CHECK_EQ(c->feed_limit, 50);
     CHECK_EQ(c->max_body, 32 << 20);
