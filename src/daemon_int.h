@@ -101,6 +101,7 @@ struct daemon {
     int64_t *pending;           /* rowids stored since the last publish */
     size_t npending, apending;  /* count, allocated */
     uint64_t pending_since;     /* uv_now() of the first pending ingest */
+    int pages_stale;            /* a source's first poll or failing changed: pages say why */
     int stopping;               /* shutting down */
     int once;                   /* `fetch`: one cycle */
     size_t once_left;           /* once: polls still running */
@@ -186,5 +187,8 @@ void tb__daemon_on_store(uv_check_t *h);
 
 /** Async handle callback: the store job's thread is over. */
 void tb__daemon_on_store_done(uv_async_t *h);
+
+/** The pages' account of the sources' polls is stale: rewrite them soon (debounced). */
+void tb__daemon_pages_stale(struct daemon *d);
 
 #endif

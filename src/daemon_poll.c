@@ -122,7 +122,14 @@ void tb__daemon_finish(struct src *s)
     /* A source dropped by a reload ignores its last poll; at shutdown the
      * poll that was already being parsed is still stored and recorded. */
     if (!s->removed || d->stopping) {
+        /* The site's pages tell why they are empty from the polls: a
+         * source's first poll, or one starting or ending a failing streak,
+         * may change what they say. */
+        int failing = s->st.failures > 0, first = s->st.last_attempt == 0;
+
         record(s);
+        if (first || failing != (s->st.failures > 0))
+            tb__daemon_pages_stale(d);
         count(d, &s->p);
         report(s);
     }

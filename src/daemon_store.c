@@ -186,14 +186,25 @@ static void on_publish(uv_timer_t *t)
     char err[512] = "";
     int rc;
 
-    if (d->npending == 0)
+    if (d->npending == 0 && !d->pages_stale)
         return;
-    rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
+    d->pages_stale = 0;
+    if (d->npending == 0)
+        rc = tb_site_publish_index(&d->site, err, sizeof(err));
+    else
+        rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
     else
         tb_log(TB_LOG_DEBUG, "publish", "%zu changed entries published", d->npending);
     d->npending = 0;
+}
+
+void tb__daemon_pages_stale(struct daemon *d)
+{
+    d->pages_stale = 1;
+    if (d->npending == 0 && !d->once && !d->stopping && !uv_is_active((uv_handle_t *)&d->pub_timer))
+        uv_timer_start(&d->pub_timer, on_publish, DEBOUNCE_MS, 0);
 }
 
 /* Remembers stored rowids and (re)arms the debounce timer. */

@@ -8,6 +8,8 @@
  */
 #include "tb_site.h"
 
+#include "site_int.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,88 +161,12 @@ static int publish_everything_feed(struct tb_site *s, char *err, size_t errlen)
     return write_feed(s, &fs, err, errlen);
 }
 
-/* Appends s with &, <, >, " escaped. */
-static int add_escaped(struct tb_buf *b, const char *s)
-{
-    int rc = 0;
-
-    for (; rc == 0 && s != NULL && *s; s++) {
-        switch (*s) {
-        case '&':
-            rc = tb_buf_adds(b, "&amp;");
-            break;
-        case '<':
-            rc = tb_buf_adds(b, "&lt;");
-            break;
-        case '>':
-            rc = tb_buf_adds(b, "&gt;");
-            break;
-        case '"':
-            rc = tb_buf_adds(b, "&quot;");
-            break;
-        default:
-            rc = tb_buf_add(b, s, 1);
-        }
-    }
-    return rc;
-}
-
-/* Appends pre, escaped a, mid, escaped c, post. */
-static int add_html(struct tb_buf *b, const char *pre, const char *a, const char *mid,
-                    const char *c, const char *post)
-{
-    int rc = tb_buf_adds(b, pre);
-
-    rc = rc ? rc : add_escaped(b, a);
-    rc = rc ? rc : tb_buf_adds(b, mid);
-    rc = rc ? rc : add_escaped(b, c);
-    return rc ? rc : tb_buf_adds(b, post);
-}
-
-/* The autodiscovery links in <head>, then the list in <body>. */
-static int index_html(const struct tb_config *c, struct tb_buf *b)
-{
-    char url[1200];
-    size_t i;
-    int rc =
-        tb_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                       "<title>tributary</title>\n");
-
-    rc = rc ? rc
-            : add_html(b, "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"",
-                       "All entries", "\" href=\"all.atom", "", "\">\n");
-    for (i = 0; rc == 0 && i < c->ntopics; i++) {
-        snprintf(url, sizeof(url), "topics/%s.atom", c->topics[i].name);
-        rc = add_html(b, "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"",
-                      c->topics[i].title, "\" href=\"", url, "\">\n");
-    }
-    rc = rc ? rc : tb_buf_adds(b, "</head>\n<body>\n<h1>tributary</h1>\n<ul>\n");
-    rc = rc ? rc
-            : tb_buf_adds(b, "<li>All entries: <a href=\"all.atom\">Atom</a>"
-                             " <a href=\"all.rss\">RSS</a> <a href=\"all.json\">JSON</a></li>\n");
-    for (i = 0; rc == 0 && i < c->ntopics; i++) {
-        const char *n = c->topics[i].name;
-
-        rc = add_html(b, "<li>", c->topics[i].title, ": <a href=\"topics/", n, ".atom\">Atom</a>");
-        rc = rc ? rc
-                : add_html(b, " <a href=\"topics/", n, ".rss\">RSS</a> <a href=\"topics/", n,
-                           ".json\">JSON</a></li>\n");
-    }
-    return rc ? rc
-              : tb_buf_adds(b, "</ul>\n<p><a href=\"sources.opml\">Sources (OPML)</a></p>\n"
-                               "</body>\n</html>\n");
-}
-
 int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen)
 {
     struct tb_buf b;
     int rc;
 
-    tb_buf_init(&b, DOC_CAP);
-    rc = index_html(s->cfg, &b);
-    if (rc == 0)
-        rc = put_doc(s, "index.html", "text/html; charset=utf-8", &b, err, errlen);
-    tb_buf_free(&b);
+    rc = tb__site_pages(s, err, errlen);
     tb_buf_init(&b, DOC_CAP);
     if (rc == 0)
         rc = tb_opml_write(s->cfg, &b);
@@ -280,7 +206,7 @@ int tb_site_publish_changed(struct tb_site *s, const int64_t *ids, size_t n, cha
         hit = NULL;
         nhit = 0;
     }
-    return rc;
+    return keep_first(rc, tb__site_pages(s, err, errlen));
 }
 
 void tb_site_remove_topic(struct tb_site *s, const char *name)
@@ -298,4 +224,17 @@ void tb_site_remove_topic(struct tb_site *s, const char *name)
             (void)!tb_http_remove(s->http, rel);
         }
     }
+    snprintf(rel, sizeof(rel), "%s/topics/%s.html", s->cfg->public_dir, name);
+    unlink(rel);
+    snprintf(gz, sizeof(gz), "%s.gz", rel);
+    unlink(gz);
+    snprintf(rel, sizeof(rel), "/topics/%s.html", name);
+    if (s->http != NULL)
+        (void)!tb_http_remove(s->http, rel);
+}
+
+int tb__site_put(struct tb_site *s, const char *relpath, const char *type, const struct tb_buf *b,
+                 char *err, size_t errlen)
+{
+    return put_doc(s, relpath, type, b, err, errlen);
 }

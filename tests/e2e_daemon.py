@@ -214,7 +214,7 @@ sources = a
         st, h, body = self.doc("/")
         self.assertEqual((st, h["Content-Type"]), (200, "text/html; charset=utf-8"))
         self.assertEqual(self.doc("/index.html")[1]["Content-Type"], "text/html; charset=utf-8")
-        self.assertIn(b'<link rel="alternate" type="application/atom+xml" title="Entities"'
+        self.assertIn(b'<link rel="alternate" type="application/atom+xml" title="Entities (Atom)"'
                       b' href="topics/ent.atom">', body)
         st, h, body = self.doc("/sources.opml")
         self.assertEqual((st, h["Content-Type"]), (200, "text/x-opml; charset=utf-8"))

@@ -34,8 +34,13 @@ ALLOWED = set("a abbr audio b blockquote br caption cite code dd del dfn div dl 
               "video".split())
 ALLOWED_ATTRS = set("alt cite colspan datetime dir height href lang rowspan src title width".split())
 # index.html is a page, not a fragment: its own skeleton is allowed too.
-PAGE = ALLOWED | {"html", "head", "meta", "title", "link", "body"}
-PAGE_ATTRS = ALLOWED_ATTRS | {"charset", "rel", "type"}
+# The reading site's pages (src/page.c) add their layout, the subscribe
+# boxes' read-only inputs and a collapsed abstract.
+PAGE = ALLOWED | {"html", "head", "meta", "title", "link", "body", "header", "nav", "main",
+                  "section", "article", "footer", "details", "summary", "label", "input"}
+PAGE_ATTRS = ALLOWED_ATTRS | {"charset", "rel", "type", "name", "content", "class", "id",
+                              "aria-label", "aria-labelledby", "aria-current", "for", "readonly",
+                              "value"}
 BAD_SCHEMES = ("javascript", "vbscript", "data")
 URL_ATTRS = set("href src action formaction xlink:href srcset poster background cite data "
                 "codebase dynsrc lowsrc longdesc usemap profile manifest".split())
@@ -76,8 +81,10 @@ class Inspector(HTMLParser):
                 self.fail(f"attribute {name}={value!r} on <{tag}>")
             if name in URL_ATTRS and bad_url(value):
                 self.fail(f"URL {name}={value!r} on <{tag}>")
-            if tag == "meta" and name not in ("charset",):
+            if tag == "meta" and name not in ("charset", "name", "content"):
                 self.fail(f"meta attribute {name}")
+            if tag == "input" and name == "type" and value != "url":
+                self.fail(f"input type {value!r}")
 
     handle_startendtag = handle_starttag
 
@@ -177,6 +184,9 @@ def check_opml(doc, problems, texts):
             check_plain(f"opml {el.tag}@{name}", value, problems)
 
 
+OWN = {}  # the site's stylesheet and icon as served: no upstream text reaches them
+
+
 def check_doc(name, data, problems, texts):
     """Checks one published document by its file name."""
     if name.endswith(".gz"):
@@ -191,6 +201,9 @@ def check_doc(name, data, problems, texts):
         check_html(f"page {name}", data.decode("utf-8"), problems, texts, page=True)
     elif name.endswith(".opml"):
         check_opml(data, problems, texts)
+    elif name.endswith("style.css") or name.endswith("favicon.svg"):
+        if data != OWN[os.path.basename(name)]:
+            problems.append(f"{name}: not the site's own document")
     else:
         problems.append(f"unexpected document {name}")
 
@@ -274,19 +287,22 @@ class Served(unittest.TestCase):
                 problems, texts = [], []
                 for path in ("all.atom", "all.rss", "all.json", "topics/xss.atom",
                              "topics/xss.rss", "topics/xss.json", "index.html", "/",
-                             "sources.opml"):
+                             "topics/xss.html", "sources.opml"):
                     status, _, body = http_get(base + path.lstrip("/"))
                     self.assertEqual(status, 200, path)
                     check_doc(path, body, problems, texts)
                 files = [f for f in glob.glob(os.path.join(t, "pub", "**", "*"), recursive=True)
                          if os.path.isfile(f)]
-                self.assertEqual(len(files), 16)  # 8 documents, each with .gz
+                for own in ("style.css", "favicon.svg"):
+                    OWN[own] = http_get(base + own)[2]
+                self.assertIn(b"prefers-color-scheme", OWN["style.css"])
+                self.assertEqual(len(files), 22)  # 11 documents, each with .gz
                 for path in files:
                     with open(path, "rb") as f:
                         check_doc(os.path.relpath(path, t), f.read(), problems, texts)
                 self.assertEqual(problems, [])
                 self.assertTrue(KEPT_TEXT in "".join(texts), "escaped markup must stay text")
-                self.assertIn("&lt;script&gt;alert('topic')", http_get(base)[2].decode())
+                self.assertIn("&lt;script&gt;alert(&#39;topic&#39;)", http_get(base)[2].decode())
                 self.assertTrue(d.alive(), d.log_text())
             finally:
                 self.assertEqual(d.stop(), 0)

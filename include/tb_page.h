@@ -1,0 +1,82 @@
+/*
+ * tb_page: the reading site's HTML pages and stylesheet, as pure functions
+ * from data the caller gathered (tb_site.h) to bytes. Every text that came
+ * from a config or an upstream goes through one escape function, and a
+ * link from an upstream is written only when it is an http(s) URL, so no
+ * user-supplied text reaches a page as markup. The pages are HTML5 with no
+ * JavaScript and link one stylesheet, /style.css (tb_page_style()), and
+ * one icon, /favicon.svg (tb_page_icon()).
+ */
+#ifndef TB_PAGE_H
+#define TB_PAGE_H
+
+#include <stddef.h>
+
+#include "tb_buf.h"
+#include "tb_entry.h"
+
+/** A topic as the navigation names it. */
+struct tb_page_topic {
+    const char *name;  /* file name: topics/NAME.html and its feeds */
+    const char *title; /* shown */
+};
+
+/** What every page of the site shares. */
+struct tb_page_site {
+    const char *title;                  /* the site's title */
+    const char *description;            /* shown under it, or NULL */
+    const char *base_url;               /* ends with '/': subscribe URLs */
+    const struct tb_page_topic *topics; /* every topic, in config order */
+    size_t ntopics;                     /* number of topics */
+};
+
+/** One paper or entry in a list. */
+struct tb_page_paper {
+    const struct tb_entry *entry; /* the stored entry (tb_store_load()) */
+    const char *const *sources;   /* names of the sources that carried or mentioned it */
+    size_t nsources;              /* number of names */
+    const char *const *topics;    /* names of the topics it matches (of site->topics) */
+    size_t ntopics;               /* number of names */
+};
+
+/**
+ * Appends the site's front page to b: title, description, a navigation to
+ * every topic, the trending papers (ranked from 1; `why` in their place
+ * when n is 0, as text) and a subscribe box per feed. Errors: -ENOMEM, or
+ * -E2BIG past b's cap.
+ */
+TB_NODISCARD int tb_page_index(const struct tb_page_site *site, const struct tb_page_paper *papers,
+                               size_t n, const char *why, struct tb_buf *b);
+
+/**
+ * Appends the page of topic site->topics[topic] (topics/NAME.html) to b:
+ * its trending papers (ranked; may be none) and its newest entries
+ * (unranked; `why` in their place when there are none), with the topic's
+ * subscribe box. Errors as tb_page_index(); -EINVAL for a bad topic.
+ */
+TB_NODISCARD int tb_page_topic(const struct tb_page_site *site, size_t topic,
+                               const struct tb_page_paper *trending, size_t ntrending,
+                               const struct tb_page_paper *newest, size_t nnewest, const char *why,
+                               struct tb_buf *b);
+
+/** Appends the site's stylesheet (style.css, light and dark). Errors as above. */
+TB_NODISCARD int tb_page_style(struct tb_buf *b);
+
+/** Appends the site's icon (favicon.svg, an SVG image). Errors as above. */
+TB_NODISCARD int tb_page_icon(struct tb_buf *b);
+
+/** Counts of the sources' last polls, for tb_page_why_empty(). */
+struct tb_page_polls {
+    size_t sources; /* sources in the store */
+    size_t never;   /* not polled yet */
+    size_t failed;  /* whose last poll failed */
+};
+
+/**
+ * Writes into buf (NUL-terminated, truncated to len) why a list shows no
+ * papers, e.g. "No papers yet: 12 of 14 sources failed at their last poll
+ * (offline?)."
+ */
+void tb_page_why_empty(const struct tb_page_polls *p, char *buf, size_t len);
+
+#endif

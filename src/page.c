@@ -1,0 +1,476 @@
+/*
+ * The reading site's pages. Each page is written top to bottom into one
+ * tb_buf with rc chaining; every upstream or config text goes through
+ * esc(), every upstream URL through href() (http and https only). Pages
+ * use relative links ("" from /, "../" from /topics/) so that the same
+ * files work from public_dir behind any server, and absolute URLs only in
+ * the subscribe boxes, where a reader needs them.
+ */
+#include "tb_page.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tb_date.h"
+#include "tb_url.h"
+#include "tb_utf8.h"
+
+#define ABSTRACT_LEAD 280 /* bytes of an abstract shown before "More" */
+
+/* A feed of the site: its path without extension, and its title. */
+struct feed {
+    const char *path;  /* "all" or "topics/NAME" */
+    const char *title; /* "All entries" or the topic's title */
+};
+
+static const char *const exts[] = {"atom", "rss", "json"};
+static const char *const ext_names[] = {"Atom", "RSS", "JSON Feed"};
+
+/* The site's icon (favicon.svg): a small river mark, white on blue. */
+static const char favicon[] =
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">"
+    "<rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#1a5fb4\"/>"
+    "<path d=\"M2 11c3-4 5 2 12-5\" stroke=\"#fff\" stroke-width=\"2\" fill=\"none\"/></svg>\n";
+
+/* Appends n bytes of s with &, <, >, " and ' escaped: the one way text
+ * enters a page. */
+static int escn(struct tb_buf *b, const char *s, size_t n)
+{
+    size_t i, start = 0;
+    const char *rep;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && s != NULL && i < n; i++) {
+        switch (s[i]) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            continue;
+        }
+        rc = tb_buf_add(b, s + start, i - start);
+        rc = rc ? rc : tb_buf_adds(b, rep);
+        start = i + 1;
+    }
+    if (rc == 0 && s != NULL)
+        rc = tb_buf_add(b, s + start, n - start);
+    return rc;
+}
+
+static int esc(struct tb_buf *b, const char *s)
+{
+    return escn(b, s, s != NULL ? strlen(s) : 0);
+}
+
+/* Appends pre, escaped s, post. */
+static int wrap(struct tb_buf *b, const char *pre, const char *s, const char *post)
+{
+    int rc = tb_buf_adds(b, pre);
+
+    rc = rc ? rc : esc(b, s);
+    return rc ? rc : tb_buf_adds(b, post);
+}
+
+/* Whether an upstream URL may become a link. */
+static int linkable(const char *url)
+{
+    return url != NULL && tb_url_allowed(url, 0);
+}
+
+static int head(const struct tb_page_site *site, const char *root, const char *title,
+                struct tb_buf *b)
+{
+    size_t i, j;
+    int rc =
+        tb_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                       "<meta name=\"viewport\" content=\"width=device-width, "
+                       "initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light dark\">\n");
+
+    rc = rc ? rc : wrap(b, "<title>", title, "</title>\n");
+    if (rc == 0 && site->description != NULL)
+        rc = wrap(b, "<meta name=\"description\" content=\"", site->description, "\">\n");
+    rc = rc ? rc : wrap(b, "<link rel=\"stylesheet\" href=\"", root, "style.css\">\n");
+    rc =
+        rc ? rc
+           : wrap(b, "<link rel=\"icon\" type=\"image/svg+xml\" href=\"", root, "favicon.svg\">\n");
+    for (j = 0; rc == 0 && j < 3; j++)
+        rc = tb_buf_addf(b,
+                         "<link rel=\"alternate\" type=\"application/%s\" title=\"All entries "
+                         "(%s)\" href=\"%sall.%s\">\n",
+                         j == 0   ? "atom+xml"
+                         : j == 1 ? "rss+xml"
+                                  : "feed+json",
+                         ext_names[j], root, exts[j]);
+    for (i = 0; rc == 0 && i < site->ntopics; i++) {
+        for (j = 0; rc == 0 && j < 3; j++) {
+            rc = tb_buf_addf(b, "<link rel=\"alternate\" type=\"application/%s\" title=\"",
+                             j == 0   ? "atom+xml"
+                             : j == 1 ? "rss+xml"
+                                      : "feed+json");
+            rc = rc ? rc : esc(b, site->topics[i].title);
+            rc = rc ? rc : tb_buf_addf(b, " (%s)\" href=\"%stopics/", ext_names[j], root);
+            rc = rc ? rc : esc(b, site->topics[i].name);
+            rc = rc ? rc : tb_buf_addf(b, ".%s\">\n", exts[j]);
+        }
+    }
+    return rc ? rc : tb_buf_adds(b, "</head>\n");
+}
+
+/* The banner: the site's name and the navigation to every topic. */
+static int banner(const struct tb_page_site *site, const char *root, size_t current,
+                  struct tb_buf *b)
+{
+    size_t i;
+    int rc = tb_buf_addf(b, "<body>\n<header class=\"banner\">\n<a class=\"home\" href=\"%s\"",
+                         *root ? root : "./");
+
+    rc = rc ? rc : tb_buf_adds(b, current == (size_t)-1 ? " aria-current=\"page\">" : ">");
+    rc = rc ? rc : wrap(b, "", site->title, "</a>\n");
+    rc = rc ? rc : tb_buf_adds(b, "<nav aria-label=\"Topics\">\n<ul>\n");
+    for (i = 0; rc == 0 && i < site->ntopics; i++) {
+        rc = wrap(b, "<li><a href=\"", root, "topics/");
+        rc = rc ? rc : esc(b, site->topics[i].name);
+        rc = rc ? rc : tb_buf_adds(b, i == current ? ".html\" aria-current=\"page\">" : ".html\">");
+        rc = rc ? rc : wrap(b, "", site->topics[i].title, "</a></li>\n");
+    }
+    return rc ? rc : tb_buf_adds(b, "</ul>\n</nav>\n</header>\n<main>\n");
+}
+
+/* The plain-text abstract without arXiv's "arXiv:ID Announce Type: new
+ * Abstract: " preamble, which says nothing the page does not. */
+static const char *abstract_of(const struct tb_entry *e)
+{
+    const char *t = e->text, *a;
+
+    if (t == NULL)
+        return "";
+    a = strstr(t, "Abstract: ");
+    if (a != NULL && a - t < 80 && strncmp(t, "arXiv:", 6) == 0)
+        t = a + strlen("Abstract: ");
+    while (*t == ' ' || *t == '\n' || *t == '\t')
+        t++;
+    return t;
+}
+
+/* The first lines of the abstract, the rest behind <details>. */
+static int abstract(const struct tb_entry *e, struct tb_buf *b)
+{
+    const char *t = abstract_of(e);
+    size_t n = strlen(t), cut;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    if (n <= ABSTRACT_LEAD + 80)
+        return wrap(b, "<p class=\"abstract\">", t, "</p>\n");
+    cut = tb_utf8_cut(t, n, ABSTRACT_LEAD);
+    while (cut > ABSTRACT_LEAD / 2 && t[cut - 1] != ' ')
+        cut--;
+    rc = tb_buf_adds(b, "<p class=\"abstract\">");
+    rc = rc ? rc : escn(b, t, cut);
+    rc = rc ? rc : tb_buf_adds(b, "…</p>\n<details><summary>Full abstract</summary>\n<p>…");
+    rc = rc ? rc : escn(b, t + cut, n - cut);
+    return rc ? rc : tb_buf_adds(b, "</p>\n</details>\n");
+}
+
+/* Authors, then the date. */
+static int byline(const struct tb_entry *e, struct tb_buf *b)
+{
+    int64_t t = e->published != TB_TIME_NONE ? e->published : e->updated;
+    const struct tb_person *p;
+    char when[40];
+    int rc = tb_buf_adds(b, "<p class=\"byline\">");
+
+    for (p = e->authors; rc == 0 && p != NULL; p = p->next)
+        rc = wrap(b, p == e->authors ? "" : ", ", p->name, "");
+    if (rc == 0 && t != TB_TIME_NONE && tb_date_format_rfc3339(t, when, sizeof(when)) == 0) {
+        rc = tb_buf_adds(b, e->authors != NULL ? " · <time datetime=\"" : "<time datetime=\"");
+        rc = rc ? rc : tb_buf_addf(b, "%s\">%.10s</time>", when, when);
+    }
+    return rc ? rc : tb_buf_adds(b, "</p>\n");
+}
+
+/* The title of topic `name`, else the name. */
+static const char *topic_title(const struct tb_page_site *site, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < site->ntopics; i++)
+        if (strcmp(site->topics[i].name, name) == 0)
+            return site->topics[i].title;
+    return name;
+}
+
+/* Categories as tags and the topics it matches as links. */
+static int tags(const struct tb_page_site *site, const struct tb_page_paper *p, const char *root,
+                struct tb_buf *b)
+{
+    const struct tb_category *c;
+    size_t i;
+    int rc = 0;
+
+    if (p->entry->categories == NULL && p->ntopics == 0)
+        return 0;
+    rc = tb_buf_adds(b, "<ul class=\"tags\">");
+    for (c = p->entry->categories; rc == 0 && c != NULL; c = c->next)
+        rc = wrap(b, "<li>", c->label != NULL ? c->label : c->term, "</li>");
+    for (i = 0; rc == 0 && i < p->ntopics; i++) {
+        rc = wrap(b, "<li class=\"topic\"><a href=\"", root, "topics/");
+        rc = rc ? rc : esc(b, p->topics[i]);
+        rc = rc ? rc : wrap(b, ".html\">", topic_title(site, p->topics[i]), "</a></li>");
+    }
+    return rc ? rc : tb_buf_adds(b, "</ul>\n");
+}
+
+/* "N sources: a, b" and, for an arXiv paper, its abs and PDF pages. */
+static int sources(const struct tb_page_paper *p, struct tb_buf *b)
+{
+    const char *id = p->entry->arxiv_id;
+    size_t i;
+    int rc = tb_buf_adds(b, "<p class=\"sources\">");
+
+    if (rc == 0 && p->nsources > 0)
+        rc = tb_buf_addf(b, "<span>%zu source%s: ", p->nsources, p->nsources == 1 ? "" : "s");
+    for (i = 0; rc == 0 && i < p->nsources; i++)
+        rc = wrap(b, i ? ", " : "", p->sources[i], "");
+    if (rc == 0 && p->nsources > 0)
+        rc = tb_buf_adds(b, "</span>");
+    if (rc == 0 && id != NULL) {
+        rc = wrap(b, " <a href=\"https://arxiv.org/abs/", id, "\">abs</a>");
+        rc = rc ? rc : wrap(b, " <a href=\"https://arxiv.org/pdf/", id, "\">PDF</a>");
+    }
+    return rc ? rc : tb_buf_adds(b, "</p>\n");
+}
+
+/* One paper as an <article>; rank 0 for none. */
+static int card(const struct tb_page_site *site, const struct tb_page_paper *p, size_t rank,
+                int level, const char *root, struct tb_buf *b)
+{
+    const struct tb_entry *e = p->entry;
+    const char *title = e->title != NULL && *e->title ? e->title : "(untitled)";
+    int rc = tb_buf_adds(b, "<li><article>\n");
+
+    if (rc == 0 && rank > 0)
+        rc = tb_buf_addf(b, "<p class=\"rank\">%zu</p>\n", rank);
+    rc = rc ? rc : tb_buf_addf(b, "<h%d>", level);
+    if (rc == 0 && linkable(e->link))
+        rc = wrap(b, "<a href=\"", e->link, "\">");
+    rc = rc ? rc : esc(b, title);
+    if (rc == 0 && linkable(e->link))
+        rc = tb_buf_adds(b, "</a>");
+    rc = rc ? rc : tb_buf_addf(b, "</h%d>\n", level);
+    rc = rc ? rc : byline(e, b);
+    rc = rc ? rc : abstract(e, b);
+    rc = rc ? rc : tags(site, p, root, b);
+    rc = rc ? rc : sources(p, b);
+    return rc ? rc : tb_buf_adds(b, "</article></li>\n");
+}
+
+static int list(const struct tb_page_site *site, const struct tb_page_paper *p, size_t n,
+                int ranked, int level, const char *root, struct tb_buf *b)
+{
+    size_t i;
+    int rc = tb_buf_adds(b, ranked ? "<ol class=\"papers\">\n" : "<ul class=\"papers\">\n");
+
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = card(site, &p[i], ranked ? i + 1 : 0, level, root, b);
+    return rc ? rc : tb_buf_adds(b, ranked ? "</ol>\n" : "</ul>\n");
+}
+
+/* One feed's subscribe row: its URL to copy and its formats. */
+static int subscribe_row(const struct tb_page_site *site, const struct feed *f, const char *root,
+                         struct tb_buf *b)
+{
+    size_t j;
+    int rc = wrap(b, "<div class=\"feed\">\n<label for=\"feed-", f->path, "\">");
+
+    rc = rc ? rc : wrap(b, "", f->title, " (Atom)</label>\n");
+    rc = rc ? rc : wrap(b, "<input id=\"feed-", f->path, "\" type=\"url\" readonly value=\"");
+    rc = rc ? rc : esc(b, site->base_url);
+    rc = rc ? rc : wrap(b, "", f->path, ".atom\">\n<p>");
+    for (j = 0; rc == 0 && j < 3; j++) {
+        rc = wrap(b, j ? " · <a href=\"" : "<a href=\"", root, "");
+        rc = rc ? rc : esc(b, f->path);
+        rc = rc ? rc : tb_buf_addf(b, ".%s\">%s</a>", exts[j], ext_names[j]);
+    }
+    return rc ? rc : tb_buf_adds(b, "</p>\n</div>\n");
+}
+
+/* The subscribe section: the given feeds, or (topic NULL) all and every topic. */
+static int subscribe(const struct tb_page_site *site, const struct tb_page_topic *topic,
+                     const char *root, struct tb_buf *b)
+{
+    char path[600];
+    struct feed f = {"all", "All entries"};
+    size_t i;
+    int rc = tb_buf_adds(b, "<section class=\"subscribe\" aria-labelledby=\"subscribe\">\n"
+                            "<h2 id=\"subscribe\">Subscribe in a feed reader</h2>\n"
+                            "<p>Copy a feed's address into your feed reader.</p>\n");
+
+    if (topic != NULL) {
+        snprintf(path, sizeof(path), "topics/%s", topic->name);
+        f.path = path;
+        f.title = topic->title;
+        rc = rc ? rc : subscribe_row(site, &f, root, b);
+    }
+    if (topic == NULL)
+        rc = rc ? rc : subscribe_row(site, &f, root, b);
+    for (i = 0; rc == 0 && topic == NULL && i < site->ntopics; i++) {
+        snprintf(path, sizeof(path), "topics/%s", site->topics[i].name);
+        f.path = path;
+        f.title = site->topics[i].title;
+        rc = subscribe_row(site, &f, root, b);
+    }
+    return rc ? rc : tb_buf_adds(b, "</section>\n");
+}
+
+static int foot(const char *root, struct tb_buf *b)
+{
+    return tb_buf_addf(b,
+                       "</main>\n<footer>\n<p><a href=\"%ssources.opml\">Sources (OPML)</a> · "
+                       "made by tributary, a feed aggregator</p>\n</footer>\n</body>\n</html>\n",
+                       root);
+}
+
+int tb_page_index(const struct tb_page_site *site, const struct tb_page_paper *papers, size_t n,
+                  const char *why, struct tb_buf *b)
+{
+    int rc = head(site, "", site->title, b);
+
+    rc = rc ? rc : banner(site, "", (size_t)-1, b);
+    rc = rc ? rc : wrap(b, "<h1>", site->title, "</h1>\n");
+    if (rc == 0 && site->description != NULL)
+        rc = wrap(b, "<p class=\"lede\">", site->description, "</p>\n");
+    rc = rc ? rc
+            : tb_buf_adds(b, "<section aria-labelledby=\"trending\">\n"
+                             "<h2 id=\"trending\">Trending papers</h2>\n"
+                             "<p class=\"note\">Ranked by how many independent sources carried or "
+                             "mentioned each paper lately.</p>\n");
+    if (rc == 0 && n == 0)
+        rc = wrap(b, "<p class=\"empty\">", why, "</p>\n");
+    if (rc == 0 && n > 0)
+        rc = list(site, papers, n, 1, 3, "", b);
+    rc = rc ? rc : tb_buf_adds(b, "</section>\n");
+    rc = rc ? rc : subscribe(site, NULL, "", b);
+    return rc ? rc : foot("", b);
+}
+
+int tb_page_topic(const struct tb_page_site *site, size_t topic,
+                  const struct tb_page_paper *trending, size_t ntrending,
+                  const struct tb_page_paper *newest, size_t nnewest, const char *why,
+                  struct tb_buf *b)
+{
+    const struct tb_page_topic *t;
+    char title[1024];
+    int rc;
+
+    if (topic >= site->ntopics)
+        return -EINVAL;
+    t = &site->topics[topic];
+    snprintf(title, sizeof(title), "%s · %s", t->title, site->title);
+    rc = head(site, "../", title, b);
+    rc = rc ? rc : banner(site, "../", topic, b);
+    rc = rc ? rc : wrap(b, "<h1>", t->title, "</h1>\n");
+    if (rc == 0 && ntrending > 0) {
+        rc = tb_buf_adds(b, "<section aria-labelledby=\"trending\">\n"
+                            "<h2 id=\"trending\">Trending in this topic</h2>\n");
+        rc = rc ? rc : list(site, trending, ntrending, 1, 3, "../", b);
+        rc = rc ? rc : tb_buf_adds(b, "</section>\n");
+    }
+    rc = rc ? rc
+            : tb_buf_adds(b, "<section aria-labelledby=\"newest\">\n"
+                             "<h2 id=\"newest\">Newest entries</h2>\n");
+    if (rc == 0 && nnewest == 0)
+        rc = wrap(b, "<p class=\"empty\">", why, "</p>\n");
+    if (rc == 0 && nnewest > 0)
+        rc = list(site, newest, nnewest, 0, 3, "../", b);
+    rc = rc ? rc : tb_buf_adds(b, "</section>\n");
+    rc = rc ? rc : subscribe(site, t, "../", b);
+    return rc ? rc : foot("../", b);
+}
+
+/* Light by default, dark under prefers-color-scheme; every pair of text
+ * and background colours has a contrast of at least 4.5:1 (WCAG AA). */
+static const char style[] =
+    ":root{--bg:#fbfbf9;--fg:#1c1c1c;--muted:#4f5359;--link:#0b57d0;--line:#d9dadc;"
+    "--card:#fff;--tag:#eef1f6}\n"
+    "@media (prefers-color-scheme:dark){:root{--bg:#14161a;--fg:#e7e7e4;--muted:#aeb3ba;"
+    "--link:#8ab4f8;--line:#33373d;--card:#1c1f24;--tag:#2a2f37}}\n"
+    "*{box-sizing:border-box}\n"
+    "body{margin:0;background:var(--bg);color:var(--fg);font:17px/1.55 system-ui,-apple-system,"
+    "\"Segoe UI\",sans-serif}\n"
+    "a{color:var(--link)}\n"
+    ".banner,main,footer{max-width:50rem;margin:0 auto;padding:0 1rem}\n"
+    ".banner{display:flex;flex-wrap:wrap;align-items:baseline;gap:.5rem 1.5rem;"
+    "padding-top:1rem;padding-bottom:.5rem;border-bottom:1px solid var(--line)}\n"
+    ".home{font-weight:700;font-size:1.15rem;text-decoration:none;color:var(--fg)}\n"
+    "nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.25rem 1rem}\n"
+    "nav a[aria-current]{font-weight:700;color:var(--fg)}\n"
+    "h1{font-size:1.9rem;line-height:1.2;margin:1.5rem 0 .25rem}\n"
+    "h2{font-size:1.3rem;margin:2rem 0 .5rem}\n"
+    ".lede,.note,.byline,.sources,footer{color:var(--muted)}\n"
+    ".note{font-size:.9rem;margin-top:0}\n"
+    ".papers{list-style:none;margin:0;padding:0}\n"
+    "article{position:relative;background:var(--card);border:1px solid var(--line);"
+    "border-radius:8px;padding:.9rem 1rem;margin:0 0 1rem}\n"
+    ".rank{float:left;margin:0 .75rem 0 0;font-size:1.6rem;font-weight:700;line-height:1.1;"
+    "color:var(--muted);min-width:1.5em}\n"
+    "article h3{font-size:1.15rem;line-height:1.3;margin:0 0 .25rem}\n"
+    "article h3 a{text-decoration:none}\narticle h3 a:hover{text-decoration:underline}\n"
+    ".byline{font-size:.92rem;margin:0 0 .5rem}\n"
+    ".abstract{margin:.25rem 0;clear:left}\n"
+    "details{margin:.25rem 0}\nsummary{cursor:pointer;color:var(--link)}\n"
+    ".tags{list-style:none;margin:.5rem 0;padding:0;display:flex;flex-wrap:wrap;gap:.35rem}\n"
+    ".tags li{background:var(--tag);border-radius:4px;padding:0 .45rem;font-size:.85rem}\n"
+    ".sources{font-size:.9rem;margin:.25rem 0 0}\n"
+    ".sources a{margin-left:.5rem}\n"
+    ".empty{padding:1rem;border:1px dashed var(--line);border-radius:8px}\n"
+    ".feed{margin:0 0 1rem}\n.feed label{display:block;font-weight:600}\n"
+    ".feed input{width:100%;font:inherit;font-size:.9rem;padding:.35rem .5rem;color:var(--fg);"
+    "background:var(--card);border:1px solid var(--line);border-radius:4px}\n"
+    ".feed p{margin:.25rem 0;font-size:.9rem}\n"
+    "footer{margin-top:2rem;padding-top:1rem;padding-bottom:2rem;border-top:1px solid "
+    "var(--line);font-size:.9rem}\n";
+
+int tb_page_style(struct tb_buf *b)
+{
+    return tb_buf_add(b, style, sizeof(style) - 1);
+}
+
+int tb_page_icon(struct tb_buf *b)
+{
+    return tb_buf_add(b, favicon, sizeof(favicon) - 1);
+}
+
+void tb_page_why_empty(const struct tb_page_polls *p, char *buf, size_t len)
+{
+    if (p->sources == 0)
+        snprintf(buf, len, "No papers yet: no sources are configured.");
+    else if (p->failed > 0 && p->failed + p->never >= p->sources)
+        snprintf(buf, len,
+                 "No papers yet: %zu of %zu sources failed at their last poll (offline?).",
+                 p->failed, p->sources);
+    else if (p->never >= p->sources)
+        snprintf(buf, len, "No papers yet: the %zu sources have not been polled yet.", p->sources);
+    else if (p->failed > 0)
+        snprintf(buf, len,
+                 "No papers yet: no source carried or mentioned a paper in the trending window "
+                 "(%zu of %zu sources failed at their last poll).",
+                 p->failed, p->sources);
+    else
+        snprintf(buf, len,
+                 "No papers yet: no source carried or mentioned a paper in the trending window.");
+}

@@ -1,0 +1,166 @@
+/*
+ * tb_page: hostile titles, authors, categories, links and config text come
+ * out as text; pages have the structure the site promises (one h1, the
+ * feeds' autodiscovery, ranks in order, abstract behind <details>, the
+ * reason for an empty list).
+ */
+#include "tb_page.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "check.h"
+
+static const char *hostile = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>&amp;";
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    const char *p = hay;
+
+    while ((p = strstr(p, needle)) != NULL) {
+        n++;
+        p += strlen(needle);
+    }
+    return n;
+}
+
+static void make_entry(struct tb_entry *e, struct tb_person *a, struct tb_category *c)
+{
+    memset(e, 0, sizeof(*e));
+    memset(a, 0, sizeof(*a));
+    memset(c, 0, sizeof(*c));
+    a->name = hostile;
+    c->term = hostile;
+    e->title = hostile;
+    e->link = "javascript:alert(1)";
+    e->authors = a;
+    e->categories = c;
+    e->text = hostile;
+    e->published = 1710115200; /* 2024-03-11 */
+    e->updated = TB_TIME_NONE;
+}
+
+static void test_escaping(void)
+{
+    struct tb_page_topic topics[] = {{"t1", hostile}};
+    struct tb_page_site site = {hostile, hostile, "http://x.example/", topics, 1};
+    const char *names[] = {hostile};
+    struct tb_entry e;
+    struct tb_person a;
+    struct tb_category c;
+    struct tb_page_paper p = {&e, names, 1, NULL, 0};
+    struct tb_buf b;
+
+    make_entry(&e, &a, &c);
+    tb_buf_init(&b, 1 << 20);
+    CHECK_OK(tb_page_index(&site, &p, 1, hostile, &b));
+    CHECK_OK(tb_page_topic(&site, 0, &p, 1, &p, 1, hostile, &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    CHECK(b.data != NULL);
+    if (b.data != NULL) {
+        CHECK(strstr(b.data, "<script") == NULL);
+        CHECK(strstr(b.data, "<img") == NULL);
+        CHECK(strstr(b.data, "javascript:") == NULL);
+        CHECK(strstr(b.data, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&gt;") != NULL);
+        CHECK(strstr(b.data, "&amp;amp;") != NULL);
+        CHECK(strstr(b.data, "onerror=alert(1)&gt;") != NULL);
+    }
+    tb_buf_free(&b);
+}
+
+static void test_structure(void)
+{
+    struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2};
+    const char *names[] = {"arXiv", "Hacker News"};
+    const char *tnames[] = {"nlp"};
+    struct tb_entry e[2];
+    struct tb_person a[2];
+    struct tb_category c[2];
+    struct tb_page_paper p[2] = {{&e[0], names, 2, tnames, 1}, {&e[1], names, 1, NULL, 0}};
+    char longtext[1200];
+    struct tb_buf b;
+    const char *first, *second;
+
+    memset(longtext, 'w', sizeof(longtext) - 1);
+    for (size_t i = 5; i < sizeof(longtext) - 1; i += 6)
+        longtext[i] = ' ';
+    longtext[sizeof(longtext) - 1] = '\0';
+    make_entry(&e[0], &a[0], &c[0]);
+    make_entry(&e[1], &a[1], &c[1]);
+    e[0].title = "First paper";
+    e[0].link = "https://arxiv.org/abs/2403.05577";
+    e[0].arxiv_id = "2403.05577";
+    e[0].text = longtext;
+    e[1].title = "Second paper";
+    e[1].text = "arXiv:2401.00001v1 Announce Type: new Abstract: Short one.";
+    tb_buf_init(&b, 1 << 20);
+    CHECK_OK(tb_page_index(&site, p, 2, "unused", &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL) {
+        CHECK_EQ(count(b.data, "<h1>"), 1);
+        CHECK(strstr(b.data, "<html lang=\"en\">") != NULL);
+        CHECK(strstr(b.data, "name=\"viewport\"") != NULL);
+        CHECK(strstr(b.data, "<script") == NULL);
+        CHECK(strstr(b.data, "href=\"style.css\"") != NULL);
+        CHECK(strstr(b.data, "<link rel=\"icon\" type=\"image/svg+xml\" href=\"favicon.svg\">") !=
+              NULL);
+        /* autodiscovery: all + 2 topics, 3 formats each */
+        CHECK_EQ(count(b.data, "<link rel=\"alternate\""), 9);
+        CHECK(strstr(b.data, "href=\"topics/vision.atom\"") != NULL);
+        first = strstr(b.data, "First paper");
+        second = strstr(b.data, "Second paper");
+        CHECK(first != NULL && second != NULL && first < second);
+        CHECK(strstr(b.data, "<p class=\"rank\">1</p>") != NULL);
+        CHECK(strstr(b.data, "<p class=\"rank\">2</p>") != NULL);
+        CHECK(strstr(b.data, "<a href=\"https://arxiv.org/abs/2403.05577\">First paper</a>") !=
+              NULL);
+        CHECK(strstr(b.data, "href=\"https://arxiv.org/pdf/2403.05577\">PDF</a>") != NULL);
+        CHECK(strstr(b.data, "2 sources: arXiv, Hacker News") != NULL);
+        CHECK(strstr(b.data, "1 source: arXiv") != NULL);
+        CHECK_EQ(count(b.data, "<details>"), 1);
+        CHECK(strstr(b.data, "<p class=\"abstract\">Short one.</p>") != NULL);
+        CHECK(strstr(b.data, "<a href=\"topics/nlp.html\">Language</a>") != NULL);
+        CHECK(strstr(b.data, "value=\"http://x.example/topics/nlp.atom\"") != NULL);
+        CHECK(strstr(b.data, "<time datetime=\"2024-03-11T00:00:00Z\">2024-03-11</time>") != NULL);
+        CHECK(strstr(b.data, "unused") == NULL);
+    }
+    tb_buf_reset(&b);
+    CHECK_OK(tb_page_topic(&site, 1, NULL, 0, NULL, 0, "Nothing here", &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL) {
+        CHECK_EQ(count(b.data, "<h1>"), 1);
+        CHECK(strstr(b.data, "<h1>Vision</h1>") != NULL);
+        CHECK(strstr(b.data, "href=\"../style.css\"") != NULL);
+        CHECK(strstr(b.data, "<p class=\"empty\">Nothing here</p>") != NULL);
+        CHECK(strstr(b.data, "vision.html\" aria-current=\"page\"") != NULL);
+    }
+    CHECK_EQ(tb_page_topic(&site, 2, NULL, 0, NULL, 0, "", &b), -EINVAL);
+    tb_buf_free(&b);
+}
+
+static void test_why_empty(void)
+{
+    struct tb_page_polls offline = {14, 2, 12}, fresh = {3, 3, 0}, quiet = {3, 0, 0},
+                         some = {9, 0, 1};
+    char buf[256];
+
+    tb_page_why_empty(&offline, buf, sizeof(buf));
+    CHECK_STR(buf, "No papers yet: 12 of 14 sources failed at their last poll (offline?).");
+    tb_page_why_empty(&fresh, buf, sizeof(buf));
+    CHECK_STR(buf, "No papers yet: the 3 sources have not been polled yet.");
+    tb_page_why_empty(&quiet, buf, sizeof(buf));
+    CHECK_STR(buf, "No papers yet: no source carried or mentioned a paper in the trending window.");
+    tb_page_why_empty(&some, buf, sizeof(buf));
+    CHECK_STR(buf, "No papers yet: no source carried or mentioned a paper in the trending window "
+                   "(1 of 9 sources failed at their last poll).");
+}
+
+int main(void)
+{
+    test_escaping();
+    test_structure();
+    test_why_empty();
+    CHECK_DONE();
+}
