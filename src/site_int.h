@@ -12,7 +12,7 @@
 int tb__site_put(struct tb_site *s, const char *relpath, const char *type, const struct tb_buf *b,
                  char *err, size_t errlen);
 
-/** Writes style.css, favicon.svg, index.html and topics/NAME.html for every topic (site_pages.c). */
+/** Writes style.css, favicon.svg, index.html and topics/NAME.html (site_pages.c). */
 int tb__site_pages(struct tb_site *s, char *err, size_t errlen);
 
 #endif
