@@ -16,7 +16,7 @@
 #include "tb_url.h"
 #include "tb_utf8.h"
 
-#define ABSTRACT_LEAD 280 /* bytes of an abstract shown before "More" */
+#define ABSTRACT_LEAD 240 /* bytes of an abstract shown before "More" */
 
 /* A feed of the site: its path without extension, and its title. */
 struct feed {
@@ -426,12 +426,13 @@ static const char style[] =
     ".papers{list-style:none;margin:0;padding:0}\n"
     "article{position:relative;background:var(--card);border:1px solid var(--line);"
     "border-radius:8px;padding:.9rem 1rem;margin:0 0 1rem}\n"
-    ".rank{float:left;margin:0 .75rem 0 0;font-size:1.6rem;font-weight:700;line-height:1.1;"
-    "color:var(--muted);min-width:1.5em}\n"
+    "ol.papers article{padding-left:3.4rem}\n"
+    ".rank{position:absolute;left:1rem;top:.8rem;margin:0;font-size:1.5rem;font-weight:700;"
+    "line-height:1.2;color:var(--muted)}\n"
     "article h3{font-size:1.15rem;line-height:1.3;margin:0 0 .25rem}\n"
     "article h3 a{text-decoration:none}\narticle h3 a:hover{text-decoration:underline}\n"
-    ".byline{font-size:.92rem;margin:0 0 .5rem}\n"
-    ".abstract{margin:.25rem 0;clear:left}\n"
+    ".byline{font-size:.92rem;margin:0 0 .5rem}\ntime{white-space:nowrap}\n"
+    ".abstract{margin:.25rem 0}\n"
     "details{margin:.25rem 0}\nsummary{cursor:pointer;color:var(--link)}\n"
     ".tags{list-style:none;margin:.5rem 0;padding:0;display:flex;flex-wrap:wrap;gap:.35rem}\n"
     ".tags li{background:var(--tag);border-radius:4px;padding:0 .45rem;font-size:.85rem}\n"

@@ -207,6 +207,12 @@ class Site(unittest.TestCase):
                                      "--hide-scrollbars")
                         self.assertEqual(p.returncode, 0, p.stderr[-2000:])
                         self.assertGreater(os.path.getsize(shot), 1000)
+                    # The dark scheme, for a person to look at.
+                    shot = os.path.join(shots, f"site-{name}-390-dark.png")
+                    p = chromium(url, os.path.join(t, "chrome-" + name), f"--screenshot={shot}",
+                                 "--window-size=390,1400", "--hide-scrollbars",
+                                 "--force-dark-mode", "--blink-settings=preferredColorScheme=0")
+                    self.assertEqual(p.returncode, 0, p.stderr[-2000:])
                 print(f"screenshots: {shots}/site-*.png", file=sys.stderr)
             finally:
                 rc = d.stop()
