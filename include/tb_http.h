@@ -93,6 +93,14 @@ TB_NODISCARD int tb_http_put_gz(struct tb_http *h, const char *path, const char 
                                 const void *data, size_t len, const void *gz, size_t gzlen,
                                 int64_t mtime, int max_age);
 
+/**
+ * Sends a Link header (RFC 8288) with the document at `path` until it is
+ * put again: e.g. a feed's `<URL>; rel="alternate"; type="text/html"`.
+ * Returns 0, -ENOENT when nothing is published there, -EINVAL for a value
+ * with control characters, -ENOMEM.
+ */
+TB_NODISCARD int tb_http_set_link(struct tb_http *h, const char *path, const char *link);
+
 /** Unpublishes `path`. Returns 0, or -ENOENT when nothing is published there. */
 TB_NODISCARD int tb_http_remove(struct tb_http *h, const char *path);
 

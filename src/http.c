@@ -55,6 +55,7 @@ struct doc {
     char last_modified[H2O_TIMESTR_RFC1123_LEN + 1]; /* from mtime */
     char cache_control[32];                          /* "max-age=N" */
     int64_t mtime;                                   /* epoch seconds */
+    char *link;                                      /* Link header value, or NULL */
 };
 
 /* One accepted connection; the uv handle is closed by h2o (or by us). */
@@ -115,6 +116,7 @@ static void doc_release(struct doc *d)
         return;
     free(d->body);
     free(d->gz);
+    free(d->link);
     free(d);
 }
 
@@ -254,6 +256,24 @@ int tb_http_put_gz(struct tb_http *h, const char *path, const char *content_type
         h->ndocs++;
     }
     *slot = d;
+    return 0;
+}
+
+int tb_http_set_link(struct tb_http *h, const char *path, const char *link)
+{
+    struct doc *d;
+    char *copy;
+
+    if (path == NULL || !valid_type(link))
+        return -EINVAL;
+    d = *doc_slot(h, path, strlen(path));
+    if (d == NULL)
+        return -ENOENT;
+    copy = strdup(link);
+    if (copy == NULL)
+        return -ENOMEM;
+    free(d->link);
+    d->link = copy;
     return 0;
 }
 
@@ -475,6 +495,8 @@ static void doc_headers(h2o_req_t *req, struct doc *d, int gz, int fresh)
         add_header(req, H2O_TOKEN_VARY, "Accept-Encoding");
     if (gz && !fresh)
         add_header(req, H2O_TOKEN_CONTENT_ENCODING, "gzip");
+    if (d->link != NULL)
+        add_header(req, H2O_TOKEN_LINK, d->link);
 }
 
 static void send_doc(struct tb_http *h, h2o_req_t *req, struct doc *d)

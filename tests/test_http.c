@@ -294,6 +294,8 @@ static double wait_closed(struct cl *c)
 
 /* ---- client tests ---- */
 
+#define LINK "<http://x.example/topics/t.html>; rel=\"alternate\"; type=\"text/html\""
+
 static void test_get_head(void)
 {
     struct resp r, r2;
@@ -329,6 +331,12 @@ static void test_get_head(void)
 
     CHECK_EQ(get("GET /all.atom?x=1&y HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
     CHECK_EQ(r.body_len, sizeof(atom) - 1);
+    CHECK(hdr(&r, "Link", v, sizeof(v)) == NULL);
+    free(r.body);
+
+    /* A feed's Link to its HTML page (tb_http_set_link()), on 200 and 304. */
+    CHECK_EQ(get("GET /linked.atom HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK_STR(hdr(&r, "Link", v, sizeof(v)), LINK);
     free(r.body);
 }
 
@@ -895,7 +903,7 @@ static void test_health_metrics(void)
     CHECK(strstr(r.body, "tributary_http_responses_total{code=\"2xx\"} ") != NULL);
     CHECK(strstr(r.body, "tributary_http_responses_total{code=\"4xx\"} ") != NULL);
     CHECK(strstr(r.body, "tributary_http_responses_total{code=\"5xx\"} 1\n") != NULL);
-    CHECK(strstr(r.body, "tributary_http_documents 4\n") != NULL);
+    CHECK(strstr(r.body, "tributary_http_documents 5\n") != NULL);
     CHECK(strstr(r.body, "tributary_http_body_bytes_total ") != NULL);
     CHECK(strstr(r.body, "tributary_test_gauge 42\n") != NULL);
     free(r.body);
@@ -1071,6 +1079,9 @@ static void test_api(void)
     CHECK_OK(tb_http_put(h, "/a", "text/plain", "x", 1, 0, 0));
     CHECK_EQ(tb_http_put_gz(h, "/a b", "text/plain", "x", 1, "gz", 2, 0, 0), -EINVAL);
     CHECK_OK(tb_http_put_gz(h, "/a", "text/plain", "x", 1, NULL, 0, 0, 0));
+    CHECK_EQ(tb_http_set_link(h, "/nope", "<x>"), -ENOENT);
+    CHECK_EQ(tb_http_set_link(h, "/a", "<x>\r\nX: y"), -EINVAL);
+    CHECK_OK(tb_http_set_link(h, "/a", "<x>; rel=\"alternate\""));
     {
         /* The port is taken now. */
         char listen[64];
@@ -1115,6 +1126,8 @@ int main(void)
     CHECK_OK(tb_http_put(srv, "/gone.atom", "application/atom+xml", atom, 10, MTIME, 0));
     CHECK_OK(tb_http_put(srv, "/big.bin", "application/octet-stream", big_old, BIG, MTIME, 0));
     CHECK_OK(tb_http_put(srv, "/text.bin", "text/plain", text, TEXT, MTIME, 0));
+    CHECK_OK(tb_http_put(srv, "/linked.atom", "application/atom+xml", atom, 10, MTIME, 0));
+    CHECK_OK(tb_http_set_link(srv, "/linked.atom", LINK));
     CHECK_OK(uv_async_init(&loop, &call_async, on_call));
     CHECK_OK(uv_sem_init(&call_sem, 0));
     CHECK_OK(uv_thread_create(&t, client, NULL));
