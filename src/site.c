@@ -92,14 +92,22 @@ static int write_formats(struct tb_site *s, const struct feed_spec *fs, const st
                          char *err, size_t errlen)
 {
     struct tb_publish_meta m = {0};
-    char self[1200], rel[600];
+    char self[1200], rel[600], page[1200], link[1300], path[610];
     struct tb_buf b;
     size_t i;
     int rc = 0;
 
+    /* A feed's alternate is its HTML page: a topic's page, else the front
+     * page. Browsers show feeds as raw XML, so the page is named in the
+     * document and, for the server, in a Link header. */
+    if (strncmp(fs->path, "topics/", 7) == 0)
+        snprintf(page, sizeof(page), "%s%s.html", s->cfg->base_url, fs->path);
+    else
+        snprintf(page, sizeof(page), "%s", s->cfg->base_url);
+    snprintf(link, sizeof(link), "<%s>; rel=\"alternate\"; type=\"text/html\"", page);
     m.id = fs->id;
     m.title = fs->title;
-    m.alternate = s->cfg->base_url;
+    m.alternate = page;
     m.updated = TB_TIME_NONE;
     for (i = 0; rc == 0 && i < sizeof(formats) / sizeof(formats[0]); i++) {
         snprintf(rel, sizeof(rel), "%s%s", fs->path, formats[i].ext);
@@ -111,6 +119,9 @@ static int write_formats(struct tb_site *s, const struct feed_spec *fs, const st
             snprintf(err, errlen, "%s: %s", rel, tb_strerror(rc));
         else
             rc = put_doc(s, rel, formats[i].type, &b, err, errlen);
+        snprintf(path, sizeof(path), "/%s", rel);
+        if (rc == 0 && s->http != NULL)
+            rc = tb_http_set_link(s->http, path, link);
         tb_buf_free(&b);
     }
     return rc;

@@ -184,6 +184,17 @@ class Site(unittest.TestCase):
                 self.assertIn("&lt;script&gt;alert(&#39;t&#39;)&lt;/script&gt; attention notes",
                               topic)
                 self.assertIn('href="../topics/attention.atom"', topic)
+                # Each feed names its HTML page: a Link header and its alternate link.
+                for feed, html in [("topics/attention", "topics/attention.html"), ("all", "")]:
+                    for ext in ("atom", "rss", "json"):
+                        st, h, doc = http_get(root + feed + "." + ext)
+                        self.assertEqual(st, 200)
+                        self.assertEqual(h["link"],
+                                         f'<{root}{html}>; rel="alternate"; type="text/html"')
+                        self.assertIn(f"{root}{html}".encode(), doc)
+                atom = http_get(root + "topics/attention.atom")[2].decode()
+                self.assertIn(f'<link rel="alternate" href="{root}topics/attention.html"'
+                              ' type="text/html"/>', atom)
                 # The same pages are files in public_dir; tidy finds no errors in any.
                 pub = os.path.join(t, "pub")
                 for rel in ["index.html", "topics/attention.html", "topics/vision.html"]:
