@@ -41,12 +41,13 @@ struct tb_page_paper {
 
 /**
  * Appends the site's front page to b: title, description, a navigation to
- * every topic, the trending papers (ranked from 1; `why` in their place
- * when n is 0, as text) and a subscribe box per feed. Errors: -ENOMEM, or
- * -E2BIG past b's cap.
+ * every topic, the trending papers (ranked from 1; when n is 0, `why` in
+ * their place, as text, then the `newest` entries if any) and a subscribe
+ * box per feed. Errors: -ENOMEM, or -E2BIG past b's cap.
  */
 TB_NODISCARD int tb_page_index(const struct tb_page_site *site, const struct tb_page_paper *papers,
-                               size_t n, const char *why, struct tb_buf *b);
+                               size_t n, const struct tb_page_paper *newest, size_t nnewest,
+                               const char *why, struct tb_buf *b);
 
 /**
  * Appends the page of topic site->topics[topic] (topics/NAME.html) to b:

@@ -346,7 +346,8 @@ static int foot(const char *root, struct tb_buf *b)
 }
 
 int tb_page_index(const struct tb_page_site *site, const struct tb_page_paper *papers, size_t n,
-                  const char *why, struct tb_buf *b)
+                  const struct tb_page_paper *newest, size_t nnewest, const char *why,
+                  struct tb_buf *b)
 {
     int rc = head(site, "", site->title, b);
 
@@ -364,6 +365,12 @@ int tb_page_index(const struct tb_page_site *site, const struct tb_page_paper *p
     if (rc == 0 && n > 0)
         rc = list(site, papers, n, 1, 3, "", b);
     rc = rc ? rc : tb_buf_adds(b, "</section>\n");
+    if (rc == 0 && n == 0 && nnewest > 0) {
+        rc = tb_buf_adds(b, "<section aria-labelledby=\"newest\">\n"
+                            "<h2 id=\"newest\">Newest entries</h2>\n");
+        rc = rc ? rc : list(site, newest, nnewest, 0, 3, "", b);
+        rc = rc ? rc : tb_buf_adds(b, "</section>\n");
+    }
     rc = rc ? rc : subscribe(site, NULL, "", b);
     return rc ? rc : foot("", b);
 }

@@ -19,6 +19,7 @@
 #define PAGE_CAP ((size_t)64 * 1024 * 1024)
 #define NEWEST 30         /* entries on a topic page */
 #define TOPIC_TRENDING 10 /* trending papers on a topic page */
+#define NEWEST_FRONT 20   /* newest entries on the front page when nothing trends */
 #define HTML_TYPE "text/html; charset=utf-8"
 
 /* One list of papers being gathered. */
@@ -277,7 +278,8 @@ static int render_index(struct tb_buf *b, void *data)
 {
     struct render *r = data;
 
-    return tb_page_index(r->site, r->trending->p, r->trending->np, r->why, b);
+    return tb_page_index(r->site, r->trending->p, r->trending->np, r->newest->p, r->newest->np,
+                         r->why, b);
 }
 
 static int render_topic(struct tb_buf *b, void *data)
@@ -288,6 +290,20 @@ static int render_topic(struct tb_buf *b, void *data)
                          r->newest->np, r->why, b);
 }
 
+/* The newest entries of a topic's query and sources (NULL: of everything). */
+static int newest(struct tb_site *s, const struct tb_config_topic *t, size_t limit, struct list *l,
+                  char *err, size_t errlen)
+{
+    int rc = tb_topic_select_in(s->store, t != NULL ? t->query : NULL,
+                                t != NULL ? t->sources : NULL, t != NULL ? t->nsources : 0, NULL, 0,
+                                limit, &l->ids, &l->n, err, errlen);
+
+    rc = rc ? rc : load(s, l, err, errlen);
+    if (rc == 0)
+        add_origins(l);
+    return rc ? rc : add_topics(s, l, err, errlen);
+}
+
 static int topic_page(struct tb_site *s, struct render *r, char *err, size_t errlen)
 {
     const struct tb_config_topic *t = &s->cfg->topics[r->topic];
@@ -296,13 +312,7 @@ static int topic_page(struct tb_site *s, struct render *r, char *err, size_t err
     int rc;
 
     rc = trending(s, t->query, TOPIC_TRENDING, &tl, err, errlen);
-    if (rc == 0)
-        rc = tb_topic_select_in(s->store, t->query, t->sources, t->nsources, NULL, 0, NEWEST,
-                                &nl.ids, &nl.n, err, errlen);
-    rc = rc ? rc : load(s, &nl, err, errlen);
-    if (rc == 0)
-        add_origins(&nl);
-    rc = rc ? rc : add_topics(s, &nl, err, errlen);
+    rc = rc ? rc : newest(s, t, NEWEST, &nl, err, errlen);
     r->trending = &tl;
     r->newest = &nl;
     snprintf(rel, sizeof(rel), "topics/%s.html", t->name);
@@ -317,7 +327,7 @@ int tb__site_pages(struct tb_site *s, char *err, size_t errlen)
     const struct tb_config *c = s->cfg;
     struct tb_page_topic *topics = calloc(c->ntopics + 1, sizeof(*topics));
     struct tb_page_site site = {c->title, c->description, c->base_url, topics, c->ntopics};
-    struct list l = {0};
+    struct list l = {0}, nl = {0};
     struct render r = {.site = &site};
     char why[256];
     size_t i;
@@ -333,9 +343,15 @@ int tb__site_pages(struct tb_site *s, char *err, size_t errlen)
             : put_page(s, "style.css", render_style, NULL, "text/css; charset=utf-8", err, errlen);
     rc = rc ? rc : put_page(s, "favicon.svg", render_icon, NULL, "image/svg+xml", err, errlen);
     rc = rc ? rc : trending(s, NULL, c->trending.limit, &l, err, errlen);
+    /* Nothing trending (no papers in the window, or offline): the newest
+     * entries, so that the front page still has something to read. */
+    if (rc == 0 && l.np == 0)
+        rc = newest(s, NULL, NEWEST_FRONT, &nl, err, errlen);
     r.trending = &l;
+    r.newest = &nl;
     rc = rc ? rc : put_page(s, "index.html", render_index, &r, HTML_TYPE, err, errlen);
     list_free(&l);
+    list_free(&nl);
     for (i = 0; rc == 0 && i < c->ntopics; i++) {
         r.topic = i;
         rc = topic_page(s, &r, err, errlen);

@@ -54,7 +54,7 @@ static void test_escaping(void)
 
     make_entry(&e, &a, &c);
     tb_buf_init(&b, 1 << 20);
-    CHECK_OK(tb_page_index(&site, &p, 1, hostile, &b));
+    CHECK_OK(tb_page_index(&site, &p, 1, NULL, 0, hostile, &b));
     CHECK_OK(tb_page_topic(&site, 0, &p, 1, &p, 1, hostile, &b));
     CHECK_OK(tb_buf_add(&b, "", 1));
     CHECK(b.data != NULL);
@@ -96,7 +96,7 @@ static void test_structure(void)
     e[1].title = "Second paper";
     e[1].text = "arXiv:2401.00001v1 Announce Type: new Abstract: Short one.";
     tb_buf_init(&b, 1 << 20);
-    CHECK_OK(tb_page_index(&site, p, 2, "unused", &b));
+    CHECK_OK(tb_page_index(&site, p, 2, p, 1, "unused", &b));
     CHECK_OK(tb_buf_add(&b, "", 1));
     if (b.data != NULL) {
         CHECK_EQ(count(b.data, "<h1>"), 1);
@@ -125,6 +125,17 @@ static void test_structure(void)
         CHECK(strstr(b.data, "value=\"http://x.example/topics/nlp.atom\"") != NULL);
         CHECK(strstr(b.data, "<time datetime=\"2024-03-11T00:00:00Z\">2024-03-11</time>") != NULL);
         CHECK(strstr(b.data, "unused") == NULL);
+        CHECK(strstr(b.data, "Newest entries") == NULL); /* only when nothing trends */
+    }
+    tb_buf_reset(&b);
+    CHECK_OK(tb_page_index(&site, NULL, 0, &p[1], 1, "Nothing trends", &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL) {
+        CHECK(strstr(b.data, "<p class=\"empty\">Nothing trends</p>") != NULL);
+        CHECK(strstr(b.data, "<h2 id=\"newest\">Newest entries</h2>\n<ul class=\"papers\">") !=
+              NULL);
+        CHECK(strstr(b.data, "Second paper") != NULL);
+        CHECK(strstr(b.data, "class=\"rank\"") == NULL);
     }
     tb_buf_reset(&b);
     CHECK_OK(tb_page_topic(&site, 1, NULL, 0, NULL, 0, "Nothing here", &b));
