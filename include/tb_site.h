@@ -1,9 +1,11 @@
 /*
  * tb_site: the published site of the daemon and of `tributary fetch`:
- * /all.atom and /topics/NAME.atom with .rss and .json beside each,
- * /index.html and /sources.opml. Each document is written atomically into
- * public_dir (with a .gz beside it) and, when a server is given, put into
- * tb_http. Runs on the store's thread (the loop's thread in the daemon).
+ * /all.atom and /topics/NAME.atom with .rss and .json beside each, the
+ * reading site's pages (/index.html, /topics/NAME.html, /style.css,
+ * /favicon.svg: tb_page.h renders them) and /sources.opml. Each feed names
+ * its HTML page (alternate link, and a Link header when served). Each document is written
+ * atomically into public_dir (with a .gz beside it) and, when a server is given, put into tb_http.
+ * Runs on the store's thread (the loop's thread in the daemon).
  */
 #ifndef TB_SITE_H
 #define TB_SITE_H
@@ -32,9 +34,10 @@ struct tb_site {
 TB_NODISCARD int tb_site_publish_all(struct tb_site *s, char *err, size_t errlen);
 
 /**
- * After entries `ids` (new or updated, n > 0) were stored: rewrites all.*
- * and the documents of each topic that matches at least one of them (one
- * FTS5 query per topic, restricted to those rowids). Errors as above.
+ * After entries `ids` (new or updated, n > 0) were stored: rewrites all.*,
+ * the documents of each topic that matches at least one of them (one
+ * FTS5 query per topic, restricted to those rowids) and the HTML pages
+ * (trending changes with any entry). Errors as above.
  */
 TB_NODISCARD int tb_site_publish_changed(struct tb_site *s, const int64_t *ids, size_t n, char *err,
                                          size_t errlen);
@@ -43,7 +46,8 @@ TB_NODISCARD int tb_site_publish_changed(struct tb_site *s, const int64_t *ids, 
 TB_NODISCARD int tb_site_publish_topic(struct tb_site *s, const struct tb_config_topic *t,
                                        char *err, size_t errlen);
 
-/** Rewrites index.html and sources.opml (after a config change). Errors as above. */
+/** Rewrites the HTML pages, style.css, favicon.svg and sources.opml (after a
+ *  config change, or when the sources' poll states change). Errors as above. */
 TB_NODISCARD int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen);
 
 /** Unpublishes topic `name`: its files in public_dir and its documents in the server. */
