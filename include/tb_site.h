@@ -3,9 +3,10 @@
  * /all.atom and /topics/NAME.atom with .rss and .json beside each, the
  * reading site's pages (/index.html, /topics/NAME.html, /style.css,
  * /favicon.svg: tb_page.h renders them) and /sources.opml. Each feed names
- * its HTML page (alternate link, and a Link header when served). Each document is written
- * atomically into public_dir (with a .gz beside it) and, when a server is given, put into tb_http.
- * Runs on the store's thread (the loop's thread in the daemon).
+ * its HTML page (alternate link, and a Link header when served). Each
+ * document is written atomically into public_dir (with a .gz beside it)
+ * and, when a server is given, put into tb_http. Runs on the store's
+ * thread (the loop's thread in the daemon).
  */
 #ifndef TB_SITE_H
 #define TB_SITE_H
