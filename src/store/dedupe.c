@@ -61,9 +61,9 @@ struct node {
 
 /* Chained hash table; nodes live in the dedupe's arena. Not tb_map: its keys
  * are (source, string) pairs, which tb_map could only hold as a composite
- * key built per lookup, and they come from feeds, so the hash is seeded per
- * run against crafted collisions (tb_map's FNV-1a is not). Speed is not the
- * reason: htab_add + htab_find are 0.86% of merge's instructions on
+ * key built per lookup, and the identifier tables map one key to several
+ * records. It shares tb_map's seeded hash (tb_hash_seeded()). Speed is not
+ * the reason: htab_add + htab_find are 0.86% of merge's instructions on
  * contrib/bench/merge's quick corpus (callgrind). */
 struct htab {
     struct node **b; /* buckets (malloc'd) */
@@ -93,13 +93,10 @@ struct tb_dedupe_prep {
 
 /* Hashing and tables. */
 
+/* The scope (a source, or NULL) goes into the seed, the key into tb_hash_seeded(). */
 static uint64_t hash(uint64_t seed, const void *scope, const char *k)
 {
-    uint64_t h = seed ^ ((uint64_t)(uintptr_t)scope * 0x9E3779B97F4A7C15u);
-
-    for (; *k != '\0'; k++)
-        h = (h ^ (unsigned char)*k) * 0x100000001B3u;
-    return h ^ (h >> 29);
+    return tb_hash_seeded(seed ^ ((uint64_t)(uintptr_t)scope * 0x9E3779B97F4A7C15u), k, strlen(k));
 }
 
 static int htab_grow(struct htab *t)
@@ -872,7 +869,7 @@ int tb_dedupe_new(struct tb_dedupe **out)
      * faults on the bench corpus). */
     tb_arena_init_bulk(&d->arena);
     /* A seed per run keeps crafted keys from piling into one bucket. */
-    d->seed = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)d ^ (uint64_t)clock();
+    d->seed = tb_hash_seed();
     *out = d;
     return 0;
 }
