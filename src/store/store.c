@@ -136,6 +136,13 @@ static const char *const migrations[] = {
      " es.source_id, e.id, min(coalesce(e.published, es.first_seen), es.first_seen), 1"
      " FROM entry_sources es JOIN entries e ON e.id = es.entry_id"
      " WHERE coalesce(e.arxiv_id, e.doi, e.canon_link) IS NOT NULL ORDER BY 5, e.id;"),
+    /* 10: papers asked of the arXiv API (tb_arxiv.h): state 1 resolved,
+     * 0 failed `tries` times and asked again at next_try. */
+    ("CREATE TABLE arxiv_resolve("
+     " id TEXT PRIMARY KEY," /* arXiv id, no version */
+     " state INTEGER NOT NULL,"
+     " tries INTEGER NOT NULL DEFAULT 0,"
+     " next_try INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
