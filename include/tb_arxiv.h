@@ -31,6 +31,16 @@
 #define TB_ARXIV_MAX_TRIES 8
 
 /**
+ * Whether a feed whose link (its web page, tb_feed.link) is `link` is
+ * arXiv's own record of its papers: the link's host is arxiv.org or one of
+ * its subdomains (rss.arxiv.org, export.arxiv.org: the listings, and the
+ * API's answers as tb_arxiv_parse_answer() names them). For a paper with
+ * an arXiv id, such a copy's title, authors and abstract win over copies
+ * from other sites (tb_store_put_feed(), tb_dedupe_put()). NULL: 0.
+ */
+int tb_arxiv_is_record(const char *link);
+
+/**
  * Builds the API URL asking for ids[0..n-1] (1 <= n <= TB_ARXIV_BATCH_MAX):
  * api + "?id_list=ID1,ID2,...&max_results=n" ('&' instead of '?' when api
  * has a query already). Ids are percent-encoded where needed. *out is

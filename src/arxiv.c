@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tb_arxiv.h"
 #include "tb_buf.h"
@@ -20,6 +21,30 @@ static int plain(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '-' || c == '_' || c == '/';
+}
+
+int tb_arxiv_is_record(const char *link)
+{
+    static const char host[] = "arxiv.org";
+    size_t n, hl = sizeof(host) - 1;
+    const char *h;
+
+    if (link == NULL)
+        return 0;
+    if (strncasecmp(link, "https://", 8) == 0)
+        h = link + 8;
+    else if (strncasecmp(link, "http://", 7) == 0)
+        h = link + 7;
+    else
+        return 0;
+    n = strcspn(h, "/:?#@");
+    if (h[n] == '@')
+        return 0; /* userinfo: the host is elsewhere */
+    if (n > 0 && h[n - 1] == '.')
+        n--; /* a fully qualified name */
+    if (n < hl || strncasecmp(h + n - hl, host, hl) != 0)
+        return 0;
+    return n == hl || h[n - hl - 1] == '.';
 }
 
 int tb_arxiv_query_url(const char *api, const char *const *ids, size_t n, char **out)

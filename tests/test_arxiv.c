@@ -70,6 +70,21 @@ static void test_query_url(void)
     CHECK_EQ(tb_arxiv_query_url(NULL, many, 1, &url), -EINVAL);
 }
 
+static void test_is_record(void)
+{
+    CHECK(tb_arxiv_is_record("https://arxiv.org/"));
+    CHECK(tb_arxiv_is_record("http://rss.arxiv.org/rss/cs.CL"));
+    CHECK(tb_arxiv_is_record("HTTPS://Export.ArXiv.Org:443/api"));
+    CHECK(tb_arxiv_is_record("http://arxiv.org./list"));
+    CHECK(!tb_arxiv_is_record(NULL));
+    CHECK(!tb_arxiv_is_record("https://news.ycombinator.com/"));
+    CHECK(!tb_arxiv_is_record("https://notarxiv.org/"));
+    CHECK(!tb_arxiv_is_record("https://arxiv.org.example/"));
+    CHECK(!tb_arxiv_is_record("https://arxiv.org@evil.example/"));
+    CHECK(!tb_arxiv_is_record("ftp://arxiv.org/"));
+    CHECK(!tb_arxiv_is_record("https://huggingface.co/papers"));
+}
+
 static int has_link(const struct tb_entry *e, const char *href)
 {
     const struct tb_link *l;
@@ -230,13 +245,36 @@ static void test_due(void)
     CHECK_OK(tb_store_arxiv_next(s, NOW, &next, errbuf, sizeof(errbuf)));
     CHECK_EQ(next, 0);
 
+    /* A Hacker News item that IS a paper (its link the PDF) carries it, but
+     * its title is the poster's: the paper is due until arXiv's record is in. */
+    f = tb_feed_new();
+    {
+        struct tb_entry *e = tb_entry_new(f);
+
+        f->link = tb_arena_strdup(&f->arena, "https://news.ycombinator.com/");
+        e->link = tb_arena_strdup(&f->arena, "https://arxiv.org/pdf/2302.00002v1");
+        e->title = tb_arena_strdup(&f->arena, "[pdf] Walruses");
+        e->published = NOW;
+        tb_feed_append(f, e);
+    }
+    CHECK_OK(tb_norm_feed(f));
+    CHECK_OK(tb_store_source(s, "hn", NULL, &src, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_put_feed(s, src, f, NOW, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
+    tb_feed_free(f);
+    CHECK_OK(tb_store_arxiv_due(s, NOW, 10, ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 1);
+    CHECK_STR(ids[0], "2302.00002");
+    free(ids[0]);
+
     /* Given up after TB_ARXIV_MAX_TRIES failures. */
     mention(s, "news2", "2301.99999");
     two[0] = "2301.99999";
     for (i = 0; i < TB_ARXIV_MAX_TRIES; i++)
         CHECK_OK(tb_store_arxiv_record(s, two, 1, 0, NOW, 1, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_store_arxiv_due(s, NOW + 86400 * 30, 10, ids, &n, errbuf, sizeof(errbuf)));
-    CHECK_EQ(n, 0);
+    CHECK_EQ(n, 1); /* the Hacker News paper only */
+    CHECK_STR(ids[0], "2302.00002");
+    free(ids[0]);
     tb_store_close(s);
     unlink(p);
 }
@@ -247,6 +285,7 @@ int main(void)
     if (mkdtemp(dir) == NULL)
         return 1;
     test_query_url();
+    test_is_record();
     test_answer();
     test_due();
     rmdir(dir);

@@ -156,6 +156,7 @@ static void test_migrate_v3(void)
         "ALTER TABLE entries DROP COLUMN content_type;"
         "DROP TABLE mentions;"
         "DROP TABLE arxiv_resolve;"
+        "ALTER TABLE sources DROP COLUMN arxiv_record;"
         "ALTER TABLE sources DROP COLUMN weight;"
         "ALTER TABLE sources DROP COLUMN grp;"
         "PRAGMA user_version=3;";

@@ -18,14 +18,16 @@
 static const char due_sql[] =
     "SELECT DISTINCT substr(m.paper, 7) FROM mentions m"
     " WHERE m.paper > 'arxiv:' AND m.paper < 'arxiv;'"
-    " AND NOT EXISTS(SELECT 1 FROM entries e WHERE e.arxiv_id = substr(m.paper, 7))"
+    " AND NOT EXISTS(SELECT 1 FROM entries e JOIN sources s ON s.id = e.origin"
+    "  WHERE e.arxiv_id = substr(m.paper, 7) AND s.arxiv_record)"
     " AND NOT EXISTS(SELECT 1 FROM arxiv_resolve r WHERE r.id = substr(m.paper, 7)"
     "  AND (r.state = 1 OR r.next_try > ?1 OR r.tries >= ?2))"
     " ORDER BY 1 LIMIT ?3";
 
 static const char next_sql[] =
     "SELECT min(r.next_try) FROM arxiv_resolve r WHERE r.state = 0 AND r.tries < ?2"
-    " AND r.next_try > ?1 AND NOT EXISTS(SELECT 1 FROM entries e WHERE e.arxiv_id = r.id)";
+    " AND r.next_try > ?1 AND NOT EXISTS(SELECT 1 FROM entries e JOIN sources s"
+    "  ON s.id = e.origin WHERE e.arxiv_id = r.id AND s.arxiv_record)";
 
 static const char record_sql[] =
     "INSERT INTO arxiv_resolve(id, state, tries, next_try) VALUES(?1, ?2, ?3, ?4)"
