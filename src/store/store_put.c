@@ -5,7 +5,9 @@
  * by arXiv id, DOI and canonical link; only an unmatched entry is inserted.
  * A match is rewritten only when its content hash changed and the copy comes
  * from the entry's origin source, so two sources carrying different versions
- * of one paper never flip-flop it. The whole feed is one transaction.
+ * of one paper never flip-flop it; except that arXiv's own record of a paper
+ * (a feed linking to arxiv.org) takes over an entry from another site once,
+ * becoming its origin. The whole feed is one transaction.
  */
 #include "store_int.h"
 #include "tb_arxiv.h"
