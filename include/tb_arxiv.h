@@ -62,13 +62,16 @@ TB_NODISCARD int tb_arxiv_parse_answer(const char *data, size_t len, const char 
 
 /**
  * Up to max (<= TB_ARXIV_BATCH_MAX) arXiv ids that are due for resolving at
- * `now`: mentioned ("arxiv:ID" in mentions), carried by no stored entry,
- * and never asked or failed with a retry time <= now and fewer than
- * TB_ARXIV_MAX_TRIES failures. ids[] receives malloc'd strings (caller
- * frees each); *n their number. Errors: TB_ESTORE, -ENOMEM (ids freed).
+ * `now`, smallest first: carried or mentioned ("arxiv:ID" in mentions) at a
+ * time >= since (the trending window: papers voiced before it cannot
+ * trend, and the cost follows the window), with no stored entry whose
+ * origin is an arXiv record (tb_arxiv_is_record()), and never asked, or
+ * failed with a retry time <= now and fewer than TB_ARXIV_MAX_TRIES
+ * failures. ids[] receives malloc'd strings (caller frees each); *n their
+ * number. Errors: TB_ESTORE, -ENOMEM (ids freed).
  */
-TB_NODISCARD int tb_store_arxiv_due(struct tb_store *s, int64_t now, size_t max, char **ids,
-                                    size_t *n, char *err, size_t errlen);
+TB_NODISCARD int tb_store_arxiv_due(struct tb_store *s, int64_t now, int64_t since, size_t max,
+                                    char **ids, size_t *n, char *err, size_t errlen);
 
 /**
  * Records the outcome of asking for ids[0..n-1]: ok != 0 marks them
@@ -80,7 +83,7 @@ TB_NODISCARD int tb_store_arxiv_record(struct tb_store *s, const char *const *id
 
 /**
  * The earliest retry time after `now` of an id still to resolve (failed,
- * fewer than TB_ARXIV_MAX_TRIES failures, still carried by no entry) in
+ * fewer than TB_ARXIV_MAX_TRIES failures, still held by no arXiv record) in
  * *next, or 0 when there is none. Errors: TB_ESTORE.
  */
 TB_NODISCARD int tb_store_arxiv_next(struct tb_store *s, int64_t now, int64_t *next, char *err,

@@ -126,6 +126,7 @@ struct daemon {
     int arxiv_off;                       /* not resolving: a source has its name */
     int64_t arxiv_source;                /* the pseudo-source's id, 0 until first needed */
     int64_t arxiv_last;                  /* now_ms() at the last request's start, or 0 */
+    int64_t arxiv_quiet;                 /* now_ms() before which ids due are not read again */
     int arxiv_busy;                      /* a batch is asked and not finished */
     int arxiv_done;                      /* its request is over, waiting for the store */
     char *arxiv_ids[TB_ARXIV_BATCH_MAX]; /* the batch's ids (owned) */

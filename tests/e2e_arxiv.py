@@ -78,15 +78,21 @@ def api_answer(ids):
 """
 
 
+def now_3339():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+
+
 def newsletter(ids):
+    """Dated an hour ago: only papers voiced within the trending window are asked."""
+    when = now_3339()
     links = "".join(f'&lt;a href="https://arxiv.org/abs/{pid}v2"&gt;paper&lt;/a&gt; '
                     for pid in ids)
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><id>urn:news</id><title>The Letter</title>
 <link href="https://news.example/"/>
-<updated>2024-11-03T00:00:00Z</updated>
+<updated>{when}</updated>
 <entry><id>urn:news:1</id><title>Issue 1</title><link href="https://news.example/1"/>
-<updated>2024-11-03T00:00:00Z</updated>
+<updated>{when}</updated>
 <content type="html">&lt;p&gt;{links}&lt;/p&gt;</content></entry>
 </feed>"""
 
@@ -98,7 +104,7 @@ def hn(pid):
 <item><title>[pdf] something about entities</title>
 <link>https://arxiv.org/pdf/{pid}</link>
 <comments>https://news.ycombinator.com/item?id=1</comments>
-<pubDate>Sun, 03 Nov 2024 12:00:00 +0000</pubDate></item>
+<pubDate>{time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(time.time() - 3600))}</pubDate></item>
 </channel></rss>"""
 
 

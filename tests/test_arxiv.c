@@ -189,18 +189,21 @@ static void test_due(void)
 
     snprintf(p, sizeof(p), "%s/due.db", dir);
     CHECK_OK(tb_store_open(&s, p, TB_STORE_TEMP, errbuf, sizeof(errbuf)));
-    CHECK_OK(tb_store_arxiv_due(s, NOW, 10, ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_arxiv_due(s, NOW, 0, 10, ids, &n, errbuf, sizeof(errbuf)));
     CHECK_EQ(n, 0);
     mention(s, "news", "2411.00001,2108.02388,2010.00904");
     mention(s, "blog", "2010.00904v3");
-    CHECK_OK(tb_store_arxiv_due(s, NOW, 10, ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_arxiv_due(s, NOW, 0, 10, ids, &n, errbuf, sizeof(errbuf)));
     CHECK_EQ(n, 3); /* each id once, whoever mentions it */
     CHECK_STR(ids[0], "2010.00904");
     CHECK_STR(ids[1], "2108.02388");
     CHECK_STR(ids[2], "2411.00001");
     for (i = 0; i < n; i++)
         free(ids[i]);
-    CHECK_OK(tb_store_arxiv_due(s, NOW, 2, ids, &n, errbuf, sizeof(errbuf)));
+    /* Voiced before the window: not asked. */
+    CHECK_OK(tb_store_arxiv_due(s, NOW, NOW + 1, 10, ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 0);
+    CHECK_OK(tb_store_arxiv_due(s, NOW, NOW, 2, ids, &n, errbuf, sizeof(errbuf)));
     CHECK_EQ(n, 2); /* at most max */
     free(ids[0]);
     free(ids[1]);
@@ -209,13 +212,13 @@ static void test_due(void)
     two[0] = "2010.00904";
     two[1] = "2108.02388";
     CHECK_OK(tb_store_arxiv_record(s, two, 2, 0, NOW, 60, errbuf, sizeof(errbuf)));
-    CHECK_OK(tb_store_arxiv_due(s, NOW, 10, ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_arxiv_due(s, NOW, 0, 10, ids, &n, errbuf, sizeof(errbuf)));
     CHECK_EQ(n, 1);
     CHECK_STR(ids[0], "2411.00001");
     free(ids[0]);
     CHECK_OK(tb_store_arxiv_next(s, NOW, &next, errbuf, sizeof(errbuf)));
     CHECK_EQ(next, NOW + 60);
-    CHECK_OK(tb_store_arxiv_due(s, NOW + 60, 10, ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_arxiv_due(s, NOW + 60, 0, 10, ids, &n, errbuf, sizeof(errbuf)));
     CHECK_EQ(n, 3);
     for (i = 0; i < n; i++)
         free(ids[i]);
@@ -225,7 +228,7 @@ static void test_due(void)
 
     /* Resolved: never asked again, also when its answer had no entry. */
     CHECK_OK(tb_store_arxiv_record(s, two + 1, 1, 1, NOW, 60, errbuf, sizeof(errbuf)));
-    CHECK_OK(tb_store_arxiv_due(s, NOW + 86400 * 3, 10, ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_arxiv_due(s, NOW + 86400 * 3, 0, 10, ids, &n, errbuf, sizeof(errbuf)));
     CHECK_EQ(n, 2);
     CHECK_STR(ids[0], "2010.00904");
     CHECK_STR(ids[1], "2411.00001");
@@ -240,7 +243,7 @@ static void test_due(void)
     CHECK_OK(tb_store_source(s, TB_ARXIV_SOURCE, NULL, &src, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_store_put_feed(s, src, f, NOW, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
     tb_feed_free(f);
-    CHECK_OK(tb_store_arxiv_due(s, NOW + 86400 * 3, 10, ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_arxiv_due(s, NOW + 86400 * 3, 0, 10, ids, &n, errbuf, sizeof(errbuf)));
     CHECK_EQ(n, 0);
     CHECK_OK(tb_store_arxiv_next(s, NOW, &next, errbuf, sizeof(errbuf)));
     CHECK_EQ(next, 0);
@@ -261,7 +264,7 @@ static void test_due(void)
     CHECK_OK(tb_store_source(s, "hn", NULL, &src, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_store_put_feed(s, src, f, NOW, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
     tb_feed_free(f);
-    CHECK_OK(tb_store_arxiv_due(s, NOW, 10, ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_arxiv_due(s, NOW, 0, 10, ids, &n, errbuf, sizeof(errbuf)));
     CHECK_EQ(n, 1);
     CHECK_STR(ids[0], "2302.00002");
     free(ids[0]);
@@ -271,7 +274,7 @@ static void test_due(void)
     two[0] = "2301.99999";
     for (i = 0; i < TB_ARXIV_MAX_TRIES; i++)
         CHECK_OK(tb_store_arxiv_record(s, two, 1, 0, NOW, 1, errbuf, sizeof(errbuf)));
-    CHECK_OK(tb_store_arxiv_due(s, NOW + 86400 * 30, 10, ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_arxiv_due(s, NOW + 86400 * 30, 0, 10, ids, &n, errbuf, sizeof(errbuf)));
     CHECK_EQ(n, 1); /* the Hacker News paper only */
     CHECK_STR(ids[0], "2302.00002");
     free(ids[0]);

@@ -17,7 +17,7 @@
  * so the primary key's range is read, not the table. */
 static const char due_sql[] =
     "SELECT DISTINCT substr(m.paper, 7) FROM mentions m"
-    " WHERE m.paper > 'arxiv:' AND m.paper < 'arxiv;'"
+    " WHERE m.paper > 'arxiv:' AND m.paper < 'arxiv;' AND m.at >= ?4"
     " AND NOT EXISTS(SELECT 1 FROM entries e JOIN sources s ON s.id = e.origin"
     "  WHERE e.arxiv_id = substr(m.paper, 7) AND s.arxiv_record)"
     " AND NOT EXISTS(SELECT 1 FROM arxiv_resolve r WHERE r.id = substr(m.paper, 7)"
@@ -36,8 +36,8 @@ static const char record_sql[] =
     " next_try = CASE WHEN excluded.state = 1 THEN 0"
     "  ELSE ?5 + min(?6, ?7 * (1 << min(tries, 20))) END";
 
-int tb_store_arxiv_due(struct tb_store *s, int64_t now, size_t max, char **ids, size_t *n,
-                       char *err, size_t errlen)
+int tb_store_arxiv_due(struct tb_store *s, int64_t now, int64_t since, size_t max, char **ids,
+                       size_t *n, char *err, size_t errlen)
 {
     sqlite3_stmt *q = NULL;
     size_t i;
@@ -51,6 +51,7 @@ int tb_store_arxiv_due(struct tb_store *s, int64_t now, size_t max, char **ids, 
     sqlite3_bind_int64(q, 1, now);
     sqlite3_bind_int(q, 2, TB_ARXIV_MAX_TRIES);
     sqlite3_bind_int64(q, 3, (sqlite3_int64)max);
+    sqlite3_bind_int64(q, 4, since);
     while ((step = sqlite3_step(q)) == SQLITE_ROW && *n < max) {
         ids[*n] = strdup((const char *)sqlite3_column_text(q, 0));
         if (ids[*n] == NULL) {
