@@ -175,6 +175,9 @@ url = {up.base}news.atom
 [source hn]
 url = {up.base}hn.rss
 
+[topic grounding]
+query = "visual grounding"
+
 [trending]
 arxiv_api = {up.base}api
 arxiv_retry = 1s
@@ -225,6 +228,12 @@ class Arxiv(unittest.TestCase):
                 self.assertIn("<name>Ada Lovelace</name>", text)
                 # Each resolved paper's atom:source names arXiv.
                 self.assertEqual(text.count('<title type="text">arXiv</title>'), 4, text)
+                # Topics match a resolved paper like any other entry (by its
+                # abstract: the newsletter only says "paper").
+                st, _, body = http_get(base + "topics/grounding.atom")
+                self.assertEqual(st, 200)
+                self.assertIn(b"TransRefer3D", body)
+                self.assertNotIn(b"Autoregressive Entity Retrieval", body)
                 # Each paper is asked once: nothing more in the next gaps.
                 time.sleep(2 * GAP * SLOW)
                 self.assertEqual(len(up.api()), 2, up.api())
