@@ -208,7 +208,7 @@ void tb__daemon_pages_stale(struct daemon *d)
 }
 
 /* Remembers stored rowids and (re)arms the debounce timer. */
-static void publish_later(struct daemon *d, const int64_t *ids, size_t n)
+void tb__daemon_publish_later(struct daemon *d, const int64_t *ids, size_t n)
 {
     uint64_t now = uv_now(&d->loop), delay = DEBOUNCE_MS;
 
@@ -249,13 +249,15 @@ static void after_store_job(struct daemon *d)
     d->storing = NULL;
     for (s = batch; s != NULL; s = s->next) {
         if (s->p.nids > 0)
-            publish_later(d, s->p.ids, s->p.nids);
+            tb__daemon_publish_later(d, s->p.ids, s->p.nids);
     }
     if (in_txn(d->wstore, batch, tb__daemon_finish, err, sizeof(err)) != 0)
         tb_log(TB_LOG_ERROR, "state", "%s", err);
     d->backlog -= d->nstoring;
     kick_checkpoint(d);
     tb__daemon_pump(d);
+    /* Between store jobs: the arXiv resolver may use this connection. */
+    tb__daemon_arxiv_kick(d);
     kick_store(d);
 }
 
