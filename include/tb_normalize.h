@@ -125,6 +125,14 @@ char *tb_norm_link(const char *url);
 int tb_norm_arxiv_id(const char *s, char *buf, size_t len);
 
 /**
+ * Length of an arXiv-style announcement ("arXiv:2403.05577v1 Announce Type:
+ * new \nAbstract: ", leading white space included) at the start of s, or 0
+ * when s does not start with one. tb_norm_feed() drops it from summaries;
+ * pages use it on texts stored before it did.
+ */
+size_t tb_norm_announcement_len(const char *s);
+
+/**
  * DOI, lower-cased ("10.1000/xyz"), from a doi.org / dx.doi.org URL (path
  * percent-decoded), another http(s) URL whose path contains "/10.NNNN/...",
  * a "doi:", "info:doi/" or "urn:doi:" string, or a bare "10.NNNN/..." string.

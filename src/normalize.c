@@ -1322,8 +1322,7 @@ static size_t skip_space(const char *p)
     return strspn(p, " \t\r\n");
 }
 
-/* Length of the announcement before the abstract at the start of s, or 0. */
-static size_t announcement_len(const char *s)
+size_t tb_norm_announcement_len(const char *s)
 {
     const char *p = s + skip_space(s);
     size_t n;
@@ -1430,13 +1429,13 @@ static int split_authors(struct tb_feed *f, struct tb_entry *e)
 /* An announcement-shaped entry: the abstract alone, one author per name. */
 static int unwrap_announcement(struct tb_feed *f, struct tb_entry *e)
 {
-    size_t n = e->summary.value ? announcement_len(e->summary.value) : 0;
+    size_t n = e->summary.value ? tb_norm_announcement_len(e->summary.value) : 0;
 
     if (n == 0)
         return 0;
     e->summary.value += n;
     if (e->content.value && e->content.type == NULL)
-        e->content.value += announcement_len(e->content.value);
+        e->content.value += tb_norm_announcement_len(e->content.value);
     return split_authors(f, e);
 }
 

@@ -7,6 +7,7 @@
  * the subscribe boxes, where a reader needs them.
  */
 #include "tb_page.h"
+#include "tb_normalize.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -153,13 +154,11 @@ static int banner(const struct tb_page_site *site, const char *root, size_t curr
  * Abstract: " preamble, which says nothing the page does not. */
 static const char *abstract_of(const struct tb_entry *e)
 {
-    const char *t = e->text, *a;
+    const char *t = e->text;
 
     if (t == NULL)
         return "";
-    a = strstr(t, "Abstract: ");
-    if (a != NULL && a - t < 80 && strncmp(t, "arXiv:", 6) == 0)
-        t = a + strlen("Abstract: ");
+    t += tb_norm_announcement_len(t);
     while (*t == ' ' || *t == '\n' || *t == '\t')
         t++;
     return t;
