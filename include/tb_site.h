@@ -1,7 +1,9 @@
 /*
  * tb_site: the published site of the daemon and of `tributary fetch`:
  * /all.atom and /topics/NAME.atom with .rss and .json beside each,
- * /index.html and /sources.opml. Each document is written atomically into
+ * /trending.atom and /trending/NAME.atom (likewise), /index.html and
+ * /sources.opml. Entries say which other sources carried them and which
+ * topics they match. Each document is written atomically into
  * public_dir (with a .gz beside it) and, when a server is given, put into
  * tb_http. Runs on the store's thread (the loop's thread in the daemon).
  */
@@ -43,10 +45,23 @@ TB_NODISCARD int tb_site_publish_changed(struct tb_site *s, const int64_t *ids, 
 TB_NODISCARD int tb_site_publish_topic(struct tb_site *s, const struct tb_config_topic *t,
                                        char *err, size_t errlen);
 
+/**
+ * Rewrites the trending lists as of `now` (epoch seconds): trending.atom,
+ * .rss and .json over every entry, and trending/NAME.* per topic (the
+ * papers whose entry matches the topic's query), by score, best first, at
+ * most [trending] limit, papers with no stored entry left out. Each entry
+ * says why it is there: a "Mentioned by N sources: ..." footer linking
+ * each group's first mentioning entry, and tb:trending (tb_publish.h).
+ * Called by tb_site_publish_all() and tb_site_publish_changed(); call it
+ * also as time passes, since scores decay. Errors as above.
+ */
+TB_NODISCARD int tb_site_publish_trending(struct tb_site *s, int64_t now, char *err, size_t errlen);
+
 /** Rewrites index.html and sources.opml (after a config change). Errors as above. */
 TB_NODISCARD int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen);
 
-/** Unpublishes topic `name`: its files in public_dir and its documents in the server. */
+/** Unpublishes topic `name` (its feeds and its trending feeds): its files in public_dir and
+ * its documents in the server. */
 void tb_site_remove_topic(struct tb_site *s, const char *name);
 
 #endif

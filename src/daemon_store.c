@@ -180,43 +180,79 @@ static void kick_checkpoint(struct daemon *d)
 
 /* ---------------------------------------------------------- publishing */
 
+/* Publishes the changed entries' documents (and trending with them), or
+ * trending alone when polls stored only copies of known entries or
+ * mentions, which move scores without changing an entry. */
 static void on_publish(uv_timer_t *t)
 {
     struct daemon *d = t->data;
     char err[512] = "";
     int rc;
 
-    if (d->npending == 0)
+    if (d->npending > 0)
+        rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
+    else if (d->trend_dirty)
+        rc = tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err));
+    else
         return;
-    rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
     else
         tb_log(TB_LOG_DEBUG, "publish", "%zu changed entries published", d->npending);
     d->npending = 0;
+    d->trend_dirty = 0;
 }
 
-/* Remembers stored rowids and (re)arms the debounce timer. */
-static void publish_later(struct daemon *d, const int64_t *ids, size_t n)
+/* Timer: scores decay with time, so trending is rewritten every
+ * TREND_EVERY_MS even when nothing comes in. */
+void tb__daemon_on_trend_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    char err[512] = "";
+
+    if (tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err)) != 0)
+        tb_log(TB_LOG_ERROR, "publish", "%s", err);
+}
+
+/* (Re)arms the debounce timer: at most DEBOUNCE_MAX_MS after the first
+ * change waiting. */
+static void arm_publish(struct daemon *d)
 {
     uint64_t now = uv_now(&d->loop), delay = DEBOUNCE_MS;
 
-    if (n == 0)
-        return;
-    if (TB_VEC_RESERVE(d->pending, d->apending, d->npending + n, TB_VEC_MAX) != 0) {
-        tb_log(TB_LOG_ERROR, "publish", "out of memory");
-        return;
-    }
-    if (d->npending == 0)
+    if (d->npending == 0 && !d->trend_dirty)
         d->pending_since = now;
-    memcpy(d->pending + d->npending, ids, n * sizeof(*ids));
-    d->npending += n;
     if (d->once || d->stopping)
         return; /* published at the end */
     if (now + delay > d->pending_since + DEBOUNCE_MAX_MS)
         delay =
             d->pending_since + DEBOUNCE_MAX_MS > now ? d->pending_since + DEBOUNCE_MAX_MS - now : 0;
     uv_timer_start(&d->pub_timer, on_publish, delay, 0);
+}
+
+/* Remembers stored rowids and (re)arms the debounce timer. */
+static void publish_later(struct daemon *d, const int64_t *ids, size_t n)
+{
+    if (n == 0)
+        return;
+    if (TB_VEC_RESERVE(d->pending, d->apending, d->npending + n, TB_VEC_MAX) != 0) {
+        tb_log(TB_LOG_ERROR, "publish", "out of memory");
+        return;
+    }
+    arm_publish(d);
+    memcpy(d->pending + d->npending, ids, n * sizeof(*ids));
+    d->npending += n;
+}
+
+/* A poll stored a feed whose entries were all known: copies from a second
+ * source and mentions change trending, so it is rewritten. */
+static void trending_later(struct daemon *d, const struct src *s)
+{
+    if (s->p.rc != 0 || s->p.feed == NULL || s->p.skip || s->p.nids > 0 ||
+        s->p.stats.unchanged == 0)
+        return;
+    arm_publish(d);
+    d->trend_dirty = 1;
 }
 
 /* -------------------------------------------------- back on the loop */
@@ -239,6 +275,7 @@ static void after_store_job(struct daemon *d)
     for (s = batch; s != NULL; s = s->next) {
         if (s->p.nids > 0)
             publish_later(d, s->p.ids, s->p.nids);
+        trending_later(d, s);
     }
     if (in_txn(d->wstore, batch, tb__daemon_finish, err, sizeof(err)) != 0)
         tb_log(TB_LOG_ERROR, "state", "%s", err);

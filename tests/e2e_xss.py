@@ -274,13 +274,14 @@ class Served(unittest.TestCase):
                 problems, texts = [], []
                 for path in ("all.atom", "all.rss", "all.json", "topics/xss.atom",
                              "topics/xss.rss", "topics/xss.json", "index.html", "/",
-                             "sources.opml"):
+                             "sources.opml", "trending.atom", "trending.rss", "trending.json",
+                             "trending/xss.atom", "trending/xss.rss", "trending/xss.json"):
                     status, _, body = http_get(base + path.lstrip("/"))
                     self.assertEqual(status, 200, path)
                     check_doc(path, body, problems, texts)
                 files = [f for f in glob.glob(os.path.join(t, "pub", "**", "*"), recursive=True)
                          if os.path.isfile(f)]
-                self.assertEqual(len(files), 16)  # 8 documents, each with .gz
+                self.assertEqual(len(files), 28)  # 14 documents, each with .gz
                 for path in files:
                     with open(path, "rb") as f:
                         check_doc(os.path.relpath(path, t), f.read(), problems, texts)

@@ -1,0 +1,27 @@
+/*
+ * Internals shared by the site's files: site.c writes the documents,
+ * site_trend.c makes the trending lists and what each entry says of its
+ * sources and topics.
+ */
+#ifndef TB_SITE_INT_H
+#define TB_SITE_INT_H
+
+#include "tb_site.h"
+
+/**
+ * Writes entries f (may be NULL: none) as path.atom, path.rss and
+ * path.json into public_dir and the server. Errors as tb_site_publish_all().
+ */
+int tb__site_write_doc(struct tb_site *s, const char *path, const char *id, const char *title,
+                       const struct tb_feed *f, char *err, size_t errlen);
+
+/**
+ * Adds to each entry of f what the reader should know of it: an "Also in:"
+ * footer in its content linking every other source's copy, and an
+ * atom:category per configured topic it matches (term the topic's name,
+ * label its title, scheme base_url + "topics/"). Strings go into f's
+ * arena. Errors: -ENOMEM, TB_ESTORE, TB_EQUERY (detail in err).
+ */
+int tb__site_decorate(struct tb_site *s, struct tb_feed *f, char *err, size_t errlen);
+
+#endif
