@@ -52,8 +52,10 @@ TB_NODISCARD int tb_site_publish_topic(struct tb_site *s, const struct tb_config
  * most [trending] limit, papers with no stored entry left out. Each entry
  * says why it is there: a "Mentioned by N sources: ..." footer linking
  * each group's first mentioning entry, and tb:trending (tb_publish.h).
- * Called by tb_site_publish_all() and tb_site_publish_changed(); call it
- * also as time passes, since scores decay. Errors as above.
+ * Called by tb_site_publish_all(); after tb_site_publish_changed() (which
+ * leaves it out: it costs a walk of the window's mentions per list) the
+ * caller calls it when it sees fit, and also as time passes, since scores
+ * decay. Errors as above.
  */
 TB_NODISCARD int tb_site_publish_trending(struct tb_site *s, int64_t now, char *err, size_t errlen);
 

@@ -424,7 +424,7 @@ static int publish_end(struct daemon *d)
         rc = tb_site_publish_all(&d->site, err, sizeof(err));
     else if (d->npending > 0)
         rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
-    else if (d->trend_dirty)
+    if (rc == 0 && !d->once && d->trend_dirty)
         rc = tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
@@ -452,6 +452,7 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
     rc = tb__daemon_first_sync(d);
     if (rc == 0 && !o->once && tb_site_publish_all(&d->site, err, sizeof(err)) != 0)
         tb_log(TB_LOG_ERROR, "publish", "%s", err);
+    d->trend_last = uv_now(&d->loop); /* publish_all wrote trending */
     if (rc == 0 && !o->once)
         uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, TREND_EVERY_MS, TREND_EVERY_MS);
     if (rc == 0 && o->once)

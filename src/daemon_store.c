@@ -180,38 +180,59 @@ static void kick_checkpoint(struct daemon *d)
 
 /* ---------------------------------------------------------- publishing */
 
-/* Publishes the changed entries' documents (and trending with them), or
- * trending alone when polls stored only copies of known entries or
- * mentions, which move scores without changing an entry. */
+/* Rewrites the trending feeds now. */
+static void publish_trending(struct daemon *d)
+{
+    char err[512] = "";
+
+    d->trend_dirty = 0;
+    d->trend_last = uv_now(&d->loop);
+    if (tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err)) != 0)
+        tb_log(TB_LOG_ERROR, "publish", "%s", err);
+}
+
+/* Timer: the deferred rewrite after changes, then one every TREND_EVERY_MS
+ * even when nothing comes in, since scores decay. */
+void tb__daemon_on_trend_timer(uv_timer_t *t)
+{
+    publish_trending(t->data);
+}
+
+/* Trending after changes: now when the last rewrite is TREND_MIN_MS old,
+ * else when it will be, so a first cycle storing feeds every second does
+ * not walk the window's mentions every second. */
+static void kick_trending(struct daemon *d)
+{
+    uint64_t now = uv_now(&d->loop);
+
+    if (!d->trend_dirty)
+        return;
+    if (now >= d->trend_last + TREND_MIN_MS) {
+        publish_trending(d);
+        uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, TREND_EVERY_MS, TREND_EVERY_MS);
+        return;
+    }
+    uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, d->trend_last + TREND_MIN_MS - now,
+                   TREND_EVERY_MS);
+}
+
+/* Publishes the changed entries' documents, then trending, which new
+ * entries, copies of known ones and mentions all move. */
 static void on_publish(uv_timer_t *t)
 {
     struct daemon *d = t->data;
     char err[512] = "";
     int rc;
 
-    if (d->npending > 0)
+    if (d->npending > 0) {
         rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
-    else if (d->trend_dirty)
-        rc = tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err));
-    else
-        return;
-    if (rc)
-        tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
-    else
-        tb_log(TB_LOG_DEBUG, "publish", "%zu changed entries published", d->npending);
-    d->npending = 0;
-    d->trend_dirty = 0;
-}
-
-/* Timer: scores decay with time, so trending is rewritten every
- * TREND_EVERY_MS even when nothing comes in. */
-void tb__daemon_on_trend_timer(uv_timer_t *t)
-{
-    struct daemon *d = t->data;
-    char err[512] = "";
-
-    if (tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err)) != 0)
-        tb_log(TB_LOG_ERROR, "publish", "%s", err);
+        if (rc)
+            tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
+        else
+            tb_log(TB_LOG_DEBUG, "publish", "%zu changed entries published", d->npending);
+        d->npending = 0;
+    }
+    kick_trending(d);
 }
 
 /* (Re)arms the debounce timer: at most DEBOUNCE_MAX_MS after the first
@@ -220,8 +241,8 @@ static void arm_publish(struct daemon *d)
 {
     uint64_t now = uv_now(&d->loop), delay = DEBOUNCE_MS;
 
-    if (d->npending == 0 && !d->trend_dirty)
-        d->pending_since = now;
+    if (!uv_is_active((uv_handle_t *)&d->pub_timer))
+        d->pending_since = now; /* nothing waits yet */
     if (d->once || d->stopping)
         return; /* published at the end */
     if (now + delay > d->pending_since + DEBOUNCE_MAX_MS)
@@ -242,6 +263,7 @@ static void publish_later(struct daemon *d, const int64_t *ids, size_t n)
     arm_publish(d);
     memcpy(d->pending + d->npending, ids, n * sizeof(*ids));
     d->npending += n;
+    d->trend_dirty = 1;
 }
 
 /* A poll stored a feed whose entries were all known: copies from a second

@@ -294,7 +294,7 @@ int tb_site_publish_changed(struct tb_site *s, const int64_t *ids, size_t n, cha
         hit = NULL;
         nhit = 0;
     }
-    return keep_first(rc, tb_site_publish_trending(s, (int64_t)time(NULL), err, errlen));
+    return rc;
 }
 
 void tb_site_remove_topic(struct tb_site *s, const char *name)

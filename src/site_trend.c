@@ -260,7 +260,7 @@ static void ranking_free(struct ranking *r)
 struct voices {
     sqlite3_stmt *q;  /* a source's title and an entry's link */
     struct tb_buf *b; /* the names, comma-separated */
-    char **groups;    /* groups named so far (borrowed from nothing: copies) */
+    char **groups;    /* groups named so far (owned copies) */
     size_t n, alloc;  /* count, allocated */
 };
 
