@@ -175,6 +175,8 @@ static void publish_reload(struct daemon *d, const struct tb_config *old)
     }
     if (old->feed_limit != c->feed_limit)
         rc = rc ? rc : tb_site_publish_all(&d->site, err, sizeof(err));
+    /* Topics, weights, groups or [trending] may have changed. */
+    rc = rc ? rc : tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err));
     rc = rc ? rc : tb_site_publish_index(&d->site, err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));

@@ -110,13 +110,13 @@ static int append_footer(struct tb_feed *f, struct tb_entry *e, const struct tb_
     "(SELECT coalesce(max(CASE WHEN key LIKE 'link:http%' THEN substr(key, 6) END),"               \
     " max(CASE WHEN key LIKE 'id:http%' THEN substr(key, 4) END)) FROM entry_keys"                 \
     " WHERE source_id = " src " AND entry_id = " entry ")"
+#define ALSO_LINK "coalesce(" COPY_LINK("s.id", "?1") ", s.link)"
 
-static const char also_sql[] = "SELECT coalesce(s.title, s.name), coalesce(" COPY_LINK(
-    "s.id",
-    "?1") ", s.link)"
-          " FROM entry_sources es JOIN sources s ON s.id = es.source_id"
-          " WHERE es.entry_id = ?1 AND es.source_id <> (SELECT origin FROM entries WHERE id = ?1)"
-          " ORDER BY es.first_seen, s.name";
+static const char also_sql[] =
+    "SELECT coalesce(s.title, s.name), " ALSO_LINK
+    " FROM entry_sources es JOIN sources s ON s.id = es.source_id"
+    " WHERE es.entry_id = ?1 AND es.source_id <> (SELECT origin FROM entries WHERE id = ?1)"
+    " ORDER BY es.first_seen, s.name";
 
 static int also_in(sqlite3_stmt *q, struct tb_entry *e, struct tb_buf *out)
 {
@@ -301,11 +301,10 @@ static int voice(const struct tb_trending_voice *v, void *data)
 /* The source's name and the link to its entry: for a source that carries
  * the paper, its own copy's where the store knows it (as "Also in" finds
  * it), else the paper's. */
+#define VOICE_LINK "CASE WHEN ?3 THEN coalesce(" COPY_LINK("s.id", "?2") ", e.link) ELSE e.link END"
 static const char voice_sql[] =
-    "SELECT coalesce(s.title, s.name),"
-    " CASE WHEN ?3 THEN coalesce(" COPY_LINK(
-        "s.id", "?2") ", e.link) ELSE e.link END"
-                      " FROM sources s LEFT JOIN entries e ON e.id = ?2 WHERE s.name = ?1";
+    "SELECT coalesce(s.title, s.name), " VOICE_LINK
+    " FROM sources s LEFT JOIN entries e ON e.id = ?2 WHERE s.name = ?1";
 
 /* Fills e's trending fields and appends its "Mentioned by" footer. */
 static int mentioned_by(struct tb_site *s, struct tb_feed *f, struct tb_entry *e,
