@@ -42,11 +42,13 @@ struct tb_config_topic {
 
 /** The [trending] section (see tb_trending.h for the score). */
 struct tb_config_trending {
-    int64_t window;    /* seconds of mentions that count; default 7d */
-    int64_t half_life; /* seconds after which a mention counts half; default 1d */
-    size_t limit;      /* papers in a trending list, 1 to 100000; default 30 */
-    char *arxiv_api;   /* arXiv API URL; default https://export.arxiv.org/api/query */
-    int resolve_arxiv; /* resolve papers no source carries through the API; default 1 */
+    int64_t window;      /* seconds of mentions that count; default 7d */
+    int64_t half_life;   /* seconds after which a mention counts half; default 1d */
+    size_t limit;        /* papers in a trending list, 1 to 100000; default 30 */
+    char *arxiv_api;     /* arXiv API URL; default https://export.arxiv.org/api/query */
+    int resolve_arxiv;   /* resolve papers no source carries through the API; default 1 */
+    size_t arxiv_batch;  /* most ids in one API request, 1 to 100; default 100 */
+    int64_t arxiv_retry; /* wait before asking again after a failure (doubles); default 60 s */
 };
 
 /** A loaded, validated configuration. Every string is owned by it. */

@@ -57,7 +57,9 @@ TB_NODISCARD int tb_dedupe_prepare_once(struct tb_feed *f, struct tb_dedupe_prep
  * dates. prep is tb_dedupe_prepare()'s or tb_dedupe_prepare_once()'s for
  * f, or NULL to compute the digests here. A
  * changed copy from an entry's origin source updates it in place (out_id
- * and origin stay); any other copy is dropped. The source's feed metadata
+ * and origin stay); arXiv's record of a paper from another site's entry
+ * takes it over (content and origin; out_id stays); any other copy is
+ * dropped. The source's feed metadata
  * (id, title, link, self) fills the origin of its entries, later non-NULL
  * values replacing earlier ones. Errors: -EINVAL (an entry without key,
  * prep not made for f, or a second put of a source one of whose puts had a

@@ -1,8 +1,8 @@
 /*
- * tb_hash.h: the hashes. FNV-1a, the one string hash of the lookup tables
- * outside the dedupe (config sources, fetcher hosts) and of the server's
- * ETags; SHA-256 and HMAC-SHA256 through OpenSSL (src/hash.c), for content
- * keys, change digests and tag ids.
+ * tb_hash.h: the hashes. FNV-1a for the server's ETags; a seeded FNV-1a,
+ * the one string hash of every lookup table (tb_map, the dedupe's, the
+ * trending walk's); SHA-256 and HMAC-SHA256 through OpenSSL (src/hash.c),
+ * for content keys, change digests and tag ids.
  */
 #ifndef TB_HASH_H
 #define TB_HASH_H
@@ -28,6 +28,25 @@ static inline uint64_t tb_fnv1a(const void *p, size_t n)
     for (i = 0; i < n; i++)
         h = (h ^ s[i]) * 0x100000001b3ULL;
     return h;
+}
+
+/**
+ * A hash seed from the kernel's random source (getrandom(2)), else from the
+ * clock and an address. Tables whose keys come from feeds take one each, so
+ * that crafted keys cannot know where they land.
+ */
+uint64_t tb_hash_seed(void);
+
+/** FNV-1a of the n bytes at p started from `seed`, its high bits folded into the low ones. */
+static inline uint64_t tb_hash_seeded(uint64_t seed, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = seed ^ 0xcbf29ce484222325ULL;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        h = (h ^ s[i]) * 0x100000001b3ULL;
+    return h ^ (h >> 29);
 }
 
 /**

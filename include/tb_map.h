@@ -6,9 +6,9 @@
  *
  * Keys are borrowed: the caller keeps each key's bytes alive and unchanged
  * while it is in the map (typically the key is a member of the value).
- * The hash is FNV-1a, unseeded: for keys the operator controls (config
- * names, URLs and hosts), not for keys read from feeds, which an attacker
- * could craft to collide (the dedupe seeds its own hash for those).
+ * The hash is FNV-1a from a seed each map draws at tb_map_init()
+ * (tb_hash_seed()), so keys read from feeds, which an attacker could craft,
+ * cannot know where they land.
  */
 #ifndef TB_MAP_H
 #define TB_MAP_H
@@ -22,7 +22,7 @@
 struct tb_map_slot {
     const char *key; /* borrowed */
     size_t len;      /* key bytes */
-    uint64_t hash;   /* tb_fnv1a() of the key */
+    uint64_t hash;   /* tb_hash_seeded() of the key */
     void *value;     /* the caller's */
 };
 
@@ -32,6 +32,7 @@ struct tb_map {
     size_t cap;                /* a power of two, or 0 */
     size_t n;                  /* entries held */
     size_t max;                /* most entries tb_map_put() accepts */
+    uint64_t seed;             /* the hash's seed */
 };
 
 /** Prepares an empty map that holds at most `max` entries. */

@@ -76,7 +76,11 @@ struct tb_store_stats {
  * metadata (id, title, link, self) on the source for atom:source; inside a
  * tb_store_begin() transaction, one savepoint of it instead. Dedupe per
  * entry: the source's own key, else the same arxiv_id, doi or canon_link in
- * any source, else a new entry. seen_at (epoch seconds) is "now" for
+ * any source, else a new entry. A matched entry is rewritten when its
+ * origin source sends it changed, or when an arXiv record (the feed's link
+ * is on arxiv.org, tb_arxiv_is_record()) brings a paper whose entry came
+ * from elsewhere: that copy's content wins and its source becomes the
+ * origin. seen_at (epoch seconds) is "now" for
  * first_seen and for an updated entry with no upstream date. st may be NULL.
  * Optional new_ids receives (malloc'd, caller frees; NULL when none) the
  * rowids added or updated; pass NULL to skip. On error nothing is stored.

@@ -47,6 +47,7 @@ enum vtype {
     V_DURATION, /* seconds (int64_t) */
     V_SIZE,     /* bytes (size_t) */
     V_COUNT,    /* 1 to 100000 (size_t) */
+    V_BATCH,    /* 1 to 100 (size_t): ids in one arXiv API request */
     V_INT,      /* 1 to 65535 (int) */
     V_BOOL,     /* yes/no, true/false, 1/0 (int) */
     V_LIST,     /* source names (the topic's sources/nsources) */
@@ -101,6 +102,8 @@ static const struct key trending_keys[] = {
     {"limit", V_COUNT, TRD(limit)},
     {"arxiv_api", V_URL, TRD(arxiv_api)},
     {"resolve_arxiv", V_BOOL, TRD(resolve_arxiv)},
+    {"arxiv_batch", V_BATCH, TRD(arxiv_batch)},
+    {"arxiv_retry", V_DURATION, TRD(arxiv_retry)},
     {NULL, V_TEXT, 0},
 };
 
@@ -535,7 +538,7 @@ static int parse_weight(const char *s, double *out)
 /* Checks a number-like value; adds an error and returns -1 when it is bad. */
 static int set_number(struct ctx *x, const struct key *k, void *dst, const char *v)
 {
-    long n;
+    long n, max;
 
     switch (k->type) {
     case V_WEIGHT:
@@ -566,9 +569,9 @@ static int set_number(struct ctx *x, const struct key *k, void *dst, const char 
     default:
         break;
     }
-    if (parse_count(v, k->type == V_INT ? 65535 : 100000, &n) != 0) {
-        add_error(x, x->file, x->line, "%s: invalid number '%s' (1 to %d)", k->name, v,
-                  k->type == V_INT ? 65535 : 100000);
+    max = k->type == V_INT ? 65535 : k->type == V_BATCH ? 100 : 100000;
+    if (parse_count(v, max, &n) != 0) {
+        add_error(x, x->file, x->line, "%s: invalid number '%s' (1 to %ld)", k->name, v, max);
         return -1;
     }
     if (k->type == V_INT)
@@ -1213,6 +1216,8 @@ static struct tb_config *config_new(const char *path)
     c->trending.half_life = 86400;
     c->trending.limit = 30;
     c->trending.resolve_arxiv = 1;
+    c->trending.arxiv_batch = 100;
+    c->trending.arxiv_retry = 60;
     return c;
 }
 

@@ -277,6 +277,7 @@ void tb__daemon_stop(struct daemon *d)
     uv_close((uv_handle_t *)&d->trend_timer, NULL);
     if (d->fetcher != NULL)
         tb_fetcher_cancel_all(d->fetcher);
+    tb__daemon_arxiv_stop(d);
     for (i = 0; i < d->nsrcs; i++)
         tb__daemon_src_remove(d->srcs[i]);
     d->nsrcs = 0;
@@ -454,6 +455,8 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
     rc = tb__daemon_first_sync(d);
     if (rc == 0 && !o->once && tb_site_publish_all(&d->site, err, sizeof(err)) != 0)
         tb_log(TB_LOG_ERROR, "publish", "%s", err);
+    if (rc == 0 && !o->once)
+        rc = tb__daemon_arxiv_start(d);
     d->trend_last = uv_now(&d->loop); /* publish_all wrote trending */
     if (rc == 0 && !o->once)
         uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, TREND_EVERY_MS, TREND_EVERY_MS);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "tb_arxiv.h"
 #include "tb_config.h"
 #include "tb_fetcher.h"
 #include "tb_http.h"
@@ -122,6 +123,18 @@ struct daemon {
     size_t nstoring;            /* polls in that batch */
     size_t fetching;            /* polls started and not fetched yet */
     size_t backlog;             /* polls fetched and not recorded yet */
+    /* The arXiv resolver (daemon_arxiv.c). */
+    uv_timer_t arxiv_timer;              /* the next look at the ids due */
+    int arxiv_timer_on;                  /* arxiv_timer was initialized */
+    int arxiv_off;                       /* not resolving: a source has its name */
+    int64_t arxiv_source;                /* the pseudo-source's id, 0 until first needed */
+    int64_t arxiv_last;                  /* now_ms() at the last request's start, or 0 */
+    int64_t arxiv_quiet;                 /* now_ms() before which ids due are not read again */
+    int arxiv_busy;                      /* a batch is asked and not finished */
+    int arxiv_done;                      /* its request is over, waiting for the store */
+    char *arxiv_ids[TB_ARXIV_BATCH_MAX]; /* the batch's ids (owned) */
+    size_t arxiv_nids;                   /* their number */
+    struct tb_feed *arxiv_feed;          /* its parsed answer, or NULL */
 };
 
 static inline double next_rnd(struct daemon *d)
@@ -193,10 +206,24 @@ void tb__daemon_finish(struct src *s);
 
 /* daemon_store.c */
 
+/** Remembers stored rowids to publish after the debounce (loop thread). */
+void tb__daemon_publish_later(struct daemon *d, const int64_t *ids, size_t n);
+
 /** Check handle callback: the polls that became ready go to the store job. */
 void tb__daemon_on_store(uv_check_t *h);
 
 /** Async handle callback: the store job's thread is over. */
 void tb__daemon_on_store_done(uv_async_t *h);
+
+/* daemon_arxiv.c */
+
+/** Starts the arXiv resolver (its timer; the pseudo-source comes with its first answer). 0. */
+int tb__daemon_arxiv_start(struct daemon *d);
+
+/** Looks for papers to resolve, or stores an answer that waited (no store job runs). */
+void tb__daemon_arxiv_kick(struct daemon *d);
+
+/** Closes the resolver's timer and frees what it holds (at shutdown). */
+void tb__daemon_arxiv_stop(struct daemon *d);
 
 #endif

@@ -252,7 +252,7 @@ static void arm_publish(struct daemon *d)
 }
 
 /* Remembers stored rowids and (re)arms the debounce timer. */
-static void publish_later(struct daemon *d, const int64_t *ids, size_t n)
+void tb__daemon_publish_later(struct daemon *d, const int64_t *ids, size_t n)
 {
     if (n == 0)
         return;
@@ -296,7 +296,7 @@ static void after_store_job(struct daemon *d)
     d->storing = NULL;
     for (s = batch; s != NULL; s = s->next) {
         if (s->p.nids > 0)
-            publish_later(d, s->p.ids, s->p.nids);
+            tb__daemon_publish_later(d, s->p.ids, s->p.nids);
         trending_later(d, s);
     }
     if (in_txn(d->wstore, batch, tb__daemon_finish, err, sizeof(err)) != 0)
@@ -304,6 +304,8 @@ static void after_store_job(struct daemon *d)
     d->backlog -= d->nstoring;
     kick_checkpoint(d);
     tb__daemon_pump(d);
+    /* Between store jobs: the arXiv resolver may use this connection. */
+    tb__daemon_arxiv_kick(d);
     kick_store(d);
 }
 

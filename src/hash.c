@@ -11,6 +11,8 @@
 #include <openssl/hmac.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 static EVP_MD *md_sha256;
@@ -106,4 +108,17 @@ void tb_hash_hex(const unsigned char *p, size_t n, char *out)
         out[2 * i + 1] = hex[p[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+uint64_t tb_hash_seed(void)
+{
+    uint64_t seed;
+    struct timespec ts;
+
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed))
+        return seed;
+    /* No entropy yet (early boot): the clock and an address still differ
+     * from run to run. */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)&seed;
 }

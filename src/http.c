@@ -31,9 +31,9 @@
 
 #include "tb_gzip.h"
 #include "tb_hash.h"
+#include "tb_map.h"
 #include "tb_http.h"
 
-#define NBUCKETS 256              /* document hash table size */
 #define MAX_ENTITY (64 * 1024)    /* request bodies above this get 413 */
 #define METRICS_CAP (1024 * 1024) /* cap on the /metrics text */
 #define SWEEP_MS 250              /* period of the stalled-reader check */
@@ -42,7 +42,6 @@
 /* One published document; freed when the last reference goes. */
 struct doc {
     int refs;                                        /* table + requests still sending it */
-    struct doc *next;                                /* next in the hash bucket */
     char *path;                                      /* "/topics/x.atom" */
     size_t path_len;                                 /* strlen(path) */
     char *type;                                      /* Content-Type as given */
@@ -83,7 +82,7 @@ struct tb_http {
     h2o_globalconf_t conf;                    /* h2o configuration */
     h2o_context_t ctx;                        /* h2o per-loop context */
     h2o_accept_ctx_t accept;                  /* what h2o_accept needs */
-    struct doc *buckets[NBUCKETS];            /* published documents */
+    struct tb_map docs;                       /* path -> struct doc, published documents */
     struct conn *conns;                       /* live connections, newest first */
     struct conn *oldest;                      /* the list's last element */
     int nconns;                               /* their number */
@@ -98,7 +97,6 @@ struct tb_http {
     void *done_data;                          /* its argument */
     int closing;                              /* tb_http_free() was called */
     int pending;                              /* handles still closing at shutdown */
-    uint64_t ndocs;                           /* published documents */
     uint64_t by_class[6];                     /* responses by status class (index 1..5) */
     uint64_t body_bytes;                      /* response body bytes handed to h2o */
     uint64_t accepted;                        /* connections accepted */
@@ -191,15 +189,6 @@ static struct doc *doc_new(const char *path, const char *type, const void *data,
     return d;
 }
 
-static struct doc **doc_slot(struct tb_http *h, const char *path, size_t len)
-{
-    struct doc **pp = &h->buckets[tb_fnv1a(path, len) % NBUCKETS];
-
-    while (*pp != NULL && !h2o_memis((*pp)->path, (*pp)->path_len, path, len))
-        pp = &(*pp)->next;
-    return pp;
-}
-
 /* A path must start with '/' and hold only printable ASCII, no '?' or '#'. */
 static int valid_path(const char *p)
 {
@@ -232,7 +221,7 @@ int tb_http_put(struct tb_http *h, const char *path, const char *content_type, c
 int tb_http_put_gz(struct tb_http *h, const char *path, const char *content_type, const void *data,
                    size_t len, const void *gz, size_t gzlen, int64_t mtime, int max_age)
 {
-    struct doc *d, **slot;
+    struct doc *d, *old;
     int rc;
 
     if (!valid_path(path) || !valid_type(content_type) || (data == NULL && len > 0))
@@ -246,45 +235,39 @@ int tb_http_put_gz(struct tb_http *h, const char *path, const char *content_type
         return rc;
     }
     doc_set_meta(d, mtime, max_age);
-    slot = doc_slot(h, d->path, d->path_len);
-    if (*slot != NULL) {
-        d->next = (*slot)->next;
-        doc_release(*slot);
-    } else {
-        h->ndocs++;
+    /* The key is the new document's own path, so the old one can go. */
+    old = tb_map_get(&h->docs, d->path, d->path_len);
+    rc = tb_map_put(&h->docs, d->path, d->path_len, d);
+    if (rc != 0) {
+        doc_release(d);
+        return rc;
     }
-    *slot = d;
+    if (old != NULL)
+        doc_release(old);
     return 0;
 }
 
 int tb_http_remove(struct tb_http *h, const char *path)
 {
-    struct doc **slot, *d;
+    struct doc *d;
 
     if (path == NULL)
         return -ENOENT;
-    slot = doc_slot(h, path, strlen(path));
-    d = *slot;
+    d = tb_map_del(&h->docs, path, strlen(path));
     if (d == NULL)
         return -ENOENT;
-    *slot = d->next;
-    h->ndocs--;
     doc_release(d);
     return 0;
 }
 
 static void docs_free(struct tb_http *h)
 {
-    size_t i;
+    const struct tb_map_slot *slot;
+    size_t pos = 0;
 
-    for (i = 0; i < NBUCKETS; i++) {
-        while (h->buckets[i] != NULL) {
-            struct doc *d = h->buckets[i];
-            h->buckets[i] = d->next;
-            doc_release(d);
-        }
-    }
-    h->ndocs = 0;
+    while ((slot = tb_map_next(&h->docs, &pos)) != NULL)
+        doc_release(slot->value);
+    tb_map_free(&h->docs);
 }
 
 /* ---- request headers ---- */
@@ -540,7 +523,7 @@ static int metrics_own(struct tb_http *h, struct tb_buf *b)
                          "# TYPE tributary_http_documents gauge\n"
                          "tributary_http_documents %" PRIu64 "\n",
                          h->body_bytes, h->accepted, h->rejected, h->stalled, h->evictions,
-                         h->nconns, h->ndocs);
+                         h->nconns, (uint64_t)h->docs.n);
     return rc;
 }
 
@@ -580,7 +563,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         send_metrics(h, req);
         return 0;
     }
-    d = *doc_slot(h, path.base, path.len);
+    d = tb_map_get(&h->docs, path.base, path.len);
     if (d == NULL) {
         send_text(h, req, 404, "Not Found", "text/plain; charset=utf-8", H2O_STRLIT("not found\n"));
         return 0;
@@ -931,6 +914,7 @@ int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, struct tb_http **
     if (h == NULL)
         return -ENOMEM;
     h->loop = loop;
+    tb_map_init(&h->docs, SIZE_MAX);
     h->req_timeout_ms = o->req_timeout_ms > 0 ? o->req_timeout_ms : TB_HTTP_REQ_TIMEOUT_MS;
     h->max_conns = o->max_conns > 0 ? o->max_conns : TB_HTTP_MAX_CONNS;
     fit_fd_limit(h);

@@ -18,6 +18,7 @@ void tb_map_init(struct tb_map *m, size_t max)
 {
     memset(m, 0, sizeof(*m));
     m->max = max;
+    m->seed = tb_hash_seed();
 }
 
 void tb_map_free(struct tb_map *m)
@@ -47,7 +48,7 @@ void *tb_map_get(const struct tb_map *m, const void *key, size_t len)
 
     if (m->n == 0)
         return NULL;
-    i = find(m, key, len, tb_fnv1a(key, len));
+    i = find(m, key, len, tb_hash_seeded(m->seed, key, len));
     return m->slots[i].key != NULL ? m->slots[i].value : NULL;
 }
 
@@ -72,7 +73,7 @@ static int resize(struct tb_map *m, size_t cap)
 
 int tb_map_put(struct tb_map *m, const void *key, size_t len, void *value)
 {
-    uint64_t hash = tb_fnv1a(key, len);
+    uint64_t hash = tb_hash_seeded(m->seed, key, len);
     size_t i;
     int rc;
 
@@ -107,7 +108,7 @@ void *tb_map_del(struct tb_map *m, const void *key, size_t len)
 
     if (m->n == 0)
         return NULL;
-    i = find(m, key, len, tb_fnv1a(key, len));
+    i = find(m, key, len, tb_hash_seeded(m->seed, key, len));
     if (m->slots[i].key == NULL)
         return NULL;
     value = m->slots[i].value;

@@ -62,6 +62,9 @@ weight = {hf_weight}
 
 [source news]
 url = {up.base}news.atom
+
+[trending]
+arxiv_api = http://127.0.0.1:9/arxiv-api
 """
 
 

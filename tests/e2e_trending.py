@@ -83,6 +83,10 @@ public_dir = pub
 listen = 127.0.0.1:{port}
 base_url = http://127.0.0.1:{port}/
 
+[trending]
+# Nothing here touches the internet: D stays unresolved.
+resolve_arxiv = no
+
 [source arxiv-cs-cl]
 url = {up.base}cl.rss
 group = arxiv

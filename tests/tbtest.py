@@ -153,11 +153,23 @@ class Upstream:
             self.proc.wait()
 
 
+def keep_off_the_internet(config):
+    """A config that names no arXiv API gets a loopback one that refuses
+    connections: the daemon resolves linked arXiv papers through the API
+    (https://export.arxiv.org by default), and no test may reach it."""
+    with open(config, encoding="utf-8") as f:
+        text = f.read()
+    if "arxiv_api" not in text:
+        with open(config, "a", encoding="utf-8") as f:
+            f.write("\n[trending]\narxiv_api = http://127.0.0.1:9/arxiv-api\n")
+
+
 class Daemon:
     """`tributary serve -c config`, stderr to a log file, stopped by the test."""
 
     def __init__(self, config, log):
         self.config, self.log_path = config, log
+        keep_off_the_internet(config)
         self.logf = open(log, "ab")
         self.proc = subprocess.Popen([BIN, "serve", "-c", config], stdout=self.logf,
                                      stderr=self.logf)

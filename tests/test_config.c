@@ -275,6 +275,8 @@ static void test_trending(void)
         CHECK_EQ(c->trending.limit, 50);
         CHECK_STR(c->trending.arxiv_api, "http://127.0.0.1:9/api/query");
         CHECK_EQ(c->trending.resolve_arxiv, 0);
+        CHECK_EQ(c->trending.arxiv_batch, 5);
+        CHECK_EQ(c->trending.arxiv_retry, 10);
         tb_config_free(c);
     }
     c = load_ok(fixture("good.ini"));
@@ -284,6 +286,8 @@ static void test_trending(void)
         CHECK_EQ(c->trending.limit, 30);
         CHECK_STR(c->trending.arxiv_api, "https://export.arxiv.org/api/query");
         CHECK_EQ(c->trending.resolve_arxiv, 1);
+        CHECK_EQ(c->trending.arxiv_batch, 100);
+        CHECK_EQ(c->trending.arxiv_retry, 60);
         CHECK_STR(c->sources[0].group, "arxiv-cs-cl");
         CHECK(c->sources[0].weight == 1);
         /* OPML sources too. */
@@ -312,7 +316,10 @@ static void test_trending(void)
               "1, 2 or 0.5)\n"
               "bad-trending.ini:24: weight: invalid weight '1000001' (a number from 0 to 1000000, "
               "e.g. 1, 2 or 0.5)\n"
-              "bad-trending.ini:27: duplicate key 'window' (first set at line 11)");
+              "bad-trending.ini:27: duplicate key 'window' (first set at line 11)\n"
+              "bad-trending.ini:28: arxiv_batch: invalid number '101' (1 to 100)\n"
+              "bad-trending.ini:29: arxiv_retry: invalid duration 'never' (use e.g. 90s, 30m, 1h, "
+              "2h30m, 1d)");
 }
 
 /* Hostile files: binary junk and a directory give errors, never a crash. */

@@ -269,6 +269,47 @@ static void test_hf_is_arxiv(void)
     tb_dedupe_free(d);
 }
 
+/* A Hacker News item carrying a paper came first: arXiv's own record (a
+ * feed whose link is on arxiv.org) takes over its title and content and
+ * becomes its origin; a later non-arXiv copy changes nothing; in the store
+ * and in memory alike. */
+static void test_arxiv_record_wins(void)
+{
+    static const char *const links[3] = {"https://arxiv.org/pdf/2403.05577",
+                                         "https://arxiv.org/abs/2403.05577v2",
+                                         "https://huggingface.co/papers/2403.05577"};
+    static const char *const feed_links[3] = {"https://news.ycombinator.com/",
+                                              "http://rss.arxiv.org/rss/cs.CL",
+                                              "https://huggingface.co/papers"};
+    static const char *const names[3] = {"hn", "arxiv", "hf"};
+    static const char *const heads[3] = {"[pdf] A walrus paper", "Walruses: a study", "HF copy"};
+    struct run r = {0};
+    struct tb_dedupe *d;
+    struct tb_entry *l;
+
+    for (int i = 0; i < 3; i++) {
+        struct tb_feed *f = tb_feed_new();
+        struct tb_entry *e = tb_entry_new(f);
+
+        f->title = S(f, names[i]);
+        f->link = S(f, feed_links[i]);
+        e->link = S(f, links[i]);
+        e->title = S(f, heads[i]);
+        e->summary.value = S(f, i == 1 ? "The abstract." : "A comment.");
+        e->published = 100 + i;
+        tb_feed_append(f, e);
+        CHECK_OK(tb_norm_feed(f));
+        add(&r, names[i], 1000, f);
+    }
+    d = both(&r, 0, &l);
+    CHECK_EQ(tb_dedupe_count(d), 1);
+    CHECK_STR(titles(l), "Walruses: a study");
+    CHECK_STR(l->summary.value, "The abstract.");
+    CHECK_STR(l->origin.title, "arxiv");
+    CHECK_STR(l->origin.link, "http://rss.arxiv.org/rss/cs.CL");
+    tb_dedupe_free(d);
+}
+
 static void test_update_in_place(void)
 {
     static const struct spec v1[] = {
@@ -571,6 +612,7 @@ int main(void)
 {
     test_cross_source();
     test_hf_is_arxiv();
+    test_arxiv_record_wins();
     test_update_in_place();
     test_future_dates();
     test_limit_ties_and_seen();

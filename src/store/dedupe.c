@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tb_arxiv.h"
 #include "tb_hash.h"
 #include "tb_store.h"
 #include "tb_vec.h"
@@ -38,6 +39,7 @@ struct src {
     const char *link;    /* last non-NULL feed link, or NULL */
     const char *self;    /* last non-NULL feed self, or NULL */
     int once;            /* put with a digest-less prep: no second put */
+    int arxiv_record;    /* its last feed with a link was arXiv's (tb_arxiv_is_record()) */
 };
 
 /* One kept entry. */
@@ -61,9 +63,9 @@ struct node {
 
 /* Chained hash table; nodes live in the dedupe's arena. Not tb_map: its keys
  * are (source, string) pairs, which tb_map could only hold as a composite
- * key built per lookup, and they come from feeds, so the hash is seeded per
- * run against crafted collisions (tb_map's FNV-1a is not). Speed is not the
- * reason: htab_add + htab_find are 0.86% of merge's instructions on
+ * key built per lookup, and the identifier tables map one key to several
+ * records. It shares tb_map's seeded hash (tb_hash_seeded()). Speed is not
+ * the reason: htab_add + htab_find are 0.86% of merge's instructions on
  * contrib/bench/merge's quick corpus (callgrind). */
 struct htab {
     struct node **b; /* buckets (malloc'd) */
@@ -93,13 +95,10 @@ struct tb_dedupe_prep {
 
 /* Hashing and tables. */
 
+/* The scope (a source, or NULL) goes into the seed, the key into tb_hash_seeded(). */
 static uint64_t hash(uint64_t seed, const void *scope, const char *k)
 {
-    uint64_t h = seed ^ ((uint64_t)(uintptr_t)scope * 0x9E3779B97F4A7C15u);
-
-    for (; *k != '\0'; k++)
-        h = (h ^ (unsigned char)*k) * 0x100000001B3u;
-    return h ^ (h >> 29);
+    return tb_hash_seeded(seed ^ ((uint64_t)(uintptr_t)scope * 0x9E3779B97F4A7C15u), k, strlen(k));
 }
 
 static int htab_grow(struct htab *t)
@@ -610,7 +609,9 @@ static int refresh(struct tb_dedupe *d, struct rec *r, const struct tb_entry *e,
     r->e.updated =
         tb_store_clamp_date(e->updated != TB_TIME_NONE ? e->updated : seen_at, seen_at, d->now);
     r->sort_time = r->e.published != TB_TIME_NONE ? r->e.published : r->e.updated;
-    memcpy(r->digest, dg, DIGEST_LEN);
+    r->has_digest = dg != NULL; /* NULL: a once source taking over, never put again */
+    if (dg != NULL)
+        memcpy(r->digest, dg, DIGEST_LEN);
     return rc;
 }
 
@@ -633,8 +634,11 @@ static struct rec *find(struct tb_dedupe *d, const struct src *s, const struct t
     return r;
 }
 
+/* A copy of a kept record: the origin's changed copy updates it; arXiv's
+ * own record of a paper (record: the feed is arXiv's) takes over a record
+ * from elsewhere, as store_put.c's refresh_entry() does. */
 static int put_entry(struct tb_dedupe *d, struct src *s, const struct tb_entry *e,
-                     const unsigned char *dg, int64_t seen_at, char *err, size_t errlen)
+                     const unsigned char *dg, int64_t seen_at, int record, char *err, size_t errlen)
 {
     int own, rc = 0;
     struct rec *r = find(d, s, e, &own);
@@ -645,6 +649,10 @@ static int put_entry(struct tb_dedupe *d, struct src *s, const struct tb_entry *
     if (!own) {
         key = tb_arena_strdup(&d->arena, e->key);
         rc = key ? htab_add(d, &d->keys, s, key, r) : -ENOMEM;
+    }
+    if (rc == 0 && record && !r->origin->arxiv_record && e->arxiv_id != NULL) {
+        r->origin = s;
+        return refresh(d, r, e, dg, seen_at);
     }
     if (rc != 0 || r->origin != s)
         return rc;
@@ -686,6 +694,8 @@ static int get_source(struct tb_dedupe *d, const char *name, const struct tb_fee
     s->title = coalesce(&d->arena, f->title, s->title, &bad);
     s->link = coalesce(&d->arena, f->link, s->link, &bad);
     s->self = coalesce(&d->arena, f->self, s->self, &bad);
+    if (f->link != NULL)
+        s->arxiv_record = tb_arxiv_is_record(f->link);
     *out = s;
     return bad ? -ENOMEM : 0;
 }
@@ -738,7 +748,7 @@ int tb_dedupe_put(struct tb_dedupe *d, const char *name, const struct tb_feed *f
                            prep == NULL ? dg
                            : prep->dg   ? prep->dg[i]
                                         : NULL,
-                           seen_at, err, errlen);
+                           seen_at, tb_arxiv_is_record(f->link), err, errlen);
     }
     tb_sha256_free(&h);
     if (rc != 0 && errlen > 0 && err[0] == '\0')
@@ -872,7 +882,7 @@ int tb_dedupe_new(struct tb_dedupe **out)
      * faults on the bench corpus). */
     tb_arena_init_bulk(&d->arena);
     /* A seed per run keeps crafted keys from piling into one bucket. */
-    d->seed = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)d ^ (uint64_t)clock();
+    d->seed = tb_hash_seed();
     *out = d;
     return 0;
 }

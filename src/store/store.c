@@ -136,6 +136,16 @@ static const char *const migrations[] = {
      " es.source_id, e.id, min(coalesce(e.published, es.first_seen), es.first_seen), 1"
      " FROM entry_sources es JOIN entries e ON e.id = es.entry_id"
      " WHERE coalesce(e.arxiv_id, e.doi, e.canon_link) IS NOT NULL ORDER BY 5, e.id;"),
+    /* 10: papers asked of the arXiv API (tb_arxiv.h): state 1 resolved,
+     * 0 failed `tries` times and asked again at next_try. */
+    ("CREATE TABLE arxiv_resolve("
+     " id TEXT PRIMARY KEY," /* arXiv id, no version */
+     " state INTEGER NOT NULL,"
+     " tries INTEGER NOT NULL DEFAULT 0,"
+     " next_try INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+     /* A source whose feed is arXiv's (its link on arxiv.org: the listings,
+      * the API's answers): its copy of a paper is what the paper shows. */
+     "ALTER TABLE sources ADD COLUMN arxiv_record INTEGER NOT NULL DEFAULT 0;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -166,7 +176,9 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_SRC_NAME] = "SELECT name FROM sources WHERE id = ?1",
     [TB__ST_SRC_META] = "UPDATE sources SET feed_id = coalesce(?1, feed_id),"
                         " title = coalesce(?2, title), link = coalesce(?3, link),"
-                        " self = coalesce(?4, self) WHERE id = ?5",
+                        " self = coalesce(?4, self),"
+                        " arxiv_record = CASE WHEN ?3 IS NULL THEN arxiv_record ELSE ?6 END"
+                        " WHERE id = ?5",
     /* The entry an incoming one is a copy of, with what refreshing it needs:
      * by the source's own key, else by arXiv id, DOI or canonical link in
      * any source. coalesce() stops at its first non-NULL argument, so each
@@ -174,11 +186,14 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
      * matches nothing. The second column tells a match by the own key. */
     [TB__ST_MATCH] = "SELECT e.id, EXISTS(SELECT 1 FROM entry_keys"
                      "  WHERE source_id = ?1 AND key = ?2 AND entry_id = e.id),"
-                     " e.origin, e.hash FROM entries e WHERE e.id = coalesce("
+                     " e.origin, e.hash,"
+                     " (SELECT arxiv_record FROM sources WHERE id = e.origin)"
+                     " FROM entries e WHERE e.id = coalesce("
                      "(SELECT entry_id FROM entry_keys WHERE source_id = ?1 AND key = ?2),"
                      " (SELECT id FROM entries WHERE arxiv_id = ?3 ORDER BY id LIMIT 1),"
                      " (SELECT id FROM entries WHERE doi = ?4 ORDER BY id LIMIT 1),"
                      " (SELECT id FROM entries WHERE canon_link = ?5 ORDER BY id LIMIT 1))",
+    [TB__ST_SET_ORIGIN] = "UPDATE entries SET origin = ?2 WHERE id = ?1",
     [TB__ST_KEY_ADD] = "INSERT OR IGNORE INTO entry_keys(source_id, key, entry_id)"
                        " VALUES(?1, ?2, ?3)",
     [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen)"

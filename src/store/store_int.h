@@ -30,6 +30,7 @@ enum tb__stmt {
     TB__ST_SRC_NAME,
     TB__ST_SRC_META,
     TB__ST_MATCH,
+    TB__ST_SET_ORIGIN,
     TB__ST_KEY_ADD,
     TB__ST_SEEN_ADD,
     TB__ST_INSERT,

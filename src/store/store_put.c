@@ -5,9 +5,12 @@
  * by arXiv id, DOI and canonical link; only an unmatched entry is inserted.
  * A match is rewritten only when its content hash changed and the copy comes
  * from the entry's origin source, so two sources carrying different versions
- * of one paper never flip-flop it. The whole feed is one transaction.
+ * of one paper never flip-flop it; except that arXiv's own record of a paper
+ * (a feed linking to arxiv.org) takes over an entry from another site once,
+ * becoming its origin. The whole feed is one transaction.
  */
 #include "store_int.h"
+#include "tb_arxiv.h"
 #include "tb_hash.h"
 #include "tb_vec.h"
 #include "tb_normalize.h"
@@ -32,6 +35,7 @@ struct put {
     struct tb_store_stats st; /* counts so far */
     int64_t *ids;             /* rowids added or updated (malloc'd) */
     size_t n, alloc;          /* used and allocated slots of ids */
+    int arxiv_record;         /* the feed is arXiv's (tb_arxiv_is_record()) */
     char *err;                /* caller's error buffer */
     size_t errlen;            /* its size */
 };
@@ -207,18 +211,31 @@ struct match {
     int own;        /* matched by this source's own key */
     int64_t origin; /* the source it first came from */
     int same;       /* its content hash equals the incoming one's */
+    int record;     /* its origin is an arXiv record source */
 };
 
-/* An existing entry seen again: rewrite it only if changed at its origin. */
+/* An existing entry seen again: rewrite it only if changed at its origin,
+ * or when arXiv's own record of a paper arrives for an entry that came
+ * from elsewhere: the record's title, authors and abstract win, and its
+ * source becomes the entry's origin (the other copies stay its sources). */
 static int refresh_entry(struct put *p, const struct match *m, const struct tb_entry *e,
                          const struct tb__row *r)
 {
+    int takeover = p->arxiv_record && !m->record && e->arxiv_id != NULL;
     sqlite3_stmt *st;
     int rc;
 
-    if (m->same || m->origin != p->source_id) {
+    if (!takeover && (m->same || m->origin != p->source_id)) {
         p->st.unchanged++;
         return 0;
+    }
+    if (takeover) {
+        st = tb__store_stmt(p->s, TB__ST_SET_ORIGIN);
+        sqlite3_bind_int64(st, 1, m->id);
+        sqlite3_bind_int64(st, 2, p->source_id);
+        rc = tb__store_done(p->s, st, p->err, p->errlen, "entry origin");
+        if (rc != 0)
+            return rc;
     }
     rc = tb__store_reindex(p->s, m->id, 0, p->err, p->errlen);
     if (rc != 0)
@@ -255,6 +272,7 @@ static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__
         m->origin = sqlite3_column_int64(st, 2);
         m->same = sqlite3_column_bytes(st, 3) == HASH_LEN &&
                   memcmp(sqlite3_column_blob(st, 3), r->hash, HASH_LEN) == 0;
+        m->record = sqlite3_column_int(st, 4);
     }
     rc = (rc == SQLITE_ROW || rc == SQLITE_DONE)
              ? 0
@@ -434,6 +452,7 @@ static int put_source(struct put *p, const struct tb_feed *f)
     bind_text(st, 3, f->link);
     bind_text(st, 4, f->self);
     sqlite3_bind_int64(st, 5, p->source_id);
+    sqlite3_bind_int(st, 6, p->arxiv_record);
     return tb__store_done(p->s, st, p->err, p->errlen, "source metadata");
 }
 
@@ -464,6 +483,7 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
     if (rc == 0)
         rc = tb__store_done(s, tb__store_stmt(s, nested ? TB__ST_SAVEPOINT : TB__ST_BEGIN), err,
                             errlen, "begin");
+    p.arxiv_record = tb_arxiv_is_record(f->link);
     if (rc == 0)
         rc = put_source(&p, f);
     for (e = f->entries; rc == 0 && e != NULL && i < prep->n; e = e->next)

@@ -10,6 +10,7 @@
  * Statements are prepared per call: trending is computed once per publish.
  */
 #include "tb_trending.h"
+#include "tb_map.h"
 #include "tb_arena.h"
 #include "tb_topic.h"
 #include "tb_vec.h"
@@ -83,12 +84,9 @@ struct walk {
     size_t nsrcs, asrcs, agw; /* sources loaded, slots of srcs, of gweight */
     struct tb_arena arena;    /* the interned keys' text */
     const char **keys;        /* interned keys, by number */
-    uint64_t *hashes;         /* their hashes, by number */
     uint32_t nkeys;           /* keys interned */
-    size_t akeys, ahashes;    /* slots of keys, of hashes */
-    uint64_t seed;            /* hash seed: the keys come from feeds */
-    uint32_t *slots;          /* open addressing: key number + 1, 0 empty */
-    uint32_t nslots;          /* a power of two, or 0 */
+    size_t akeys;             /* slots of keys */
+    struct tb_map numbers;    /* key -> its number + 1 (a seeded map: keys come from feeds) */
     struct row *rows;         /* the window's voices */
     size_t nrows, arows;      /* used, allocated */
     struct scored *papers;    /* the scored papers, best first once sorted */
@@ -110,21 +108,9 @@ static void walk_free(struct walk *w)
     free(w->gweight);
     tb_arena_free(&w->arena);
     free(w->keys);
-    free(w->hashes);
-    free(w->slots);
+    tb_map_free(&w->numbers);
     free(w->rows);
     free(w->papers);
-}
-
-/* FNV-1a from a seed: the keys come from feeds, so crafted ones must not
- * know where they land (as in the dedupe's hash). */
-static uint64_t hash(uint64_t seed, const char *k, size_t n)
-{
-    uint64_t h = seed;
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 0x100000001B3u;
-    return h ^ (h >> 29);
 }
 
 /* Adds source id of group g with its weight; a group weighs as its
@@ -195,54 +181,28 @@ static const struct voice_src *find_source(const struct walk *w, int64_t id)
     return bsearch(&key, w->srcs, w->nsrcs, sizeof(*w->srcs), by_id);
 }
 
-/* Doubles the hash table and places every key again. */
-static int rehash(struct walk *w)
-{
-    uint32_t n = w->nslots ? 2 * w->nslots : 4096, mask = n - 1, i, k;
-    uint32_t *slots = calloc(n, sizeof(*slots));
-
-    if (slots == NULL)
-        return -ENOMEM;
-    for (k = 0; k < w->nkeys; k++) {
-        for (i = (uint32_t)w->hashes[k] & mask; slots[i] != 0; i = (i + 1) & mask)
-            ;
-        slots[i] = k + 1;
-    }
-    free(w->slots);
-    w->slots = slots;
-    w->nslots = n;
-    return 0;
-}
-
 /* The number of paper key `key` (n bytes), interning it when new. */
 static int intern(struct walk *w, const char *key, size_t n, uint32_t *out)
 {
-    uint64_t h = hash(w->seed, key, n);
-    uint32_t i, k, mask;
-    int rc = 0;
+    uintptr_t found = (uintptr_t)tb_map_get(&w->numbers, key, n);
+    const char *copy;
+    int rc;
 
-    if (2 * ((size_t)w->nkeys + 1) > w->nslots)
-        rc = rehash(w);
-    if (rc != 0)
-        return rc;
-    mask = w->nslots - 1;
-    for (i = (uint32_t)h & mask; w->slots[i] != 0; i = (i + 1) & mask) {
-        k = w->slots[i] - 1;
-        if (w->hashes[k] == h && strncmp(w->keys[k], key, n) == 0 && w->keys[k][n] == '\0') {
-            *out = k;
-            return 0;
-        }
+    if (found != 0) {
+        *out = (uint32_t)(found - 1);
+        return 0;
     }
-    /* Key numbers are 32 bits, and the table holds twice the keys. */
+    /* Key numbers are 32 bits. */
     rc = TB_VEC_RESERVE(w->keys, w->akeys, (size_t)w->nkeys + 1, (size_t)1 << 30);
-    rc = rc ? rc : TB_VEC_RESERVE(w->hashes, w->ahashes, (size_t)w->nkeys + 1, (size_t)1 << 30);
     if (rc != 0)
         return rc;
-    w->keys[w->nkeys] = tb_arena_strndup(&w->arena, key, n);
-    if (w->keys[w->nkeys] == NULL)
+    copy = tb_arena_strndup(&w->arena, key, n);
+    if (copy == NULL)
         return -ENOMEM;
-    w->hashes[w->nkeys] = h;
-    w->slots[i] = w->nkeys + 1;
+    rc = tb_map_put(&w->numbers, copy, n, (void *)(uintptr_t)(w->nkeys + 1));
+    if (rc != 0)
+        return rc;
+    w->keys[w->nkeys] = copy;
     *out = w->nkeys++;
     return 0;
 }
@@ -428,9 +388,7 @@ int tb_trending_select(struct tb_store *s, const struct tb_trending_opts *o, tb_
     if (o->window < 1 || o->half_life < 1)
         return -EINVAL;
     tb_arena_init(&w.arena);
-    /* A seed per walk, as the dedupe's per run. */
-    w.seed = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)&w ^ (uint64_t)clock() ^
-             0xcbf29ce484222325u;
+    tb_map_init(&w.numbers, SIZE_MAX);
     rc = tb_topic_check(s, o->query, err, errlen);
     if (rc == 0 && o->query != NULL && o->query[0] != '\0')
         rc = tb_store_sync_index(s, err, errlen);
