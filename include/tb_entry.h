@@ -106,6 +106,10 @@ struct tb_entry {
     int64_t rowid;           /* store's entry id, or 0 */
     const char *out_id;      /* the atom:id it is published under */
     struct tb_origin origin; /* the feed it came from */
+
+    /* Filled by site for a trending list (tb_trending.h). */
+    double trend_score; /* its trending score, when trend_groups > 0 */
+    int trend_groups;   /* groups that carried or mentioned it; 0: not in a trending list */
 };
 
 /** One parsed document. Owns its arena; free with tb_feed_free(). */

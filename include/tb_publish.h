@@ -21,6 +21,11 @@
  *    author named after the feed title;
  *  - an entry with neither link nor content gets its summary (or "") as content.
  *
+ * An entry with trend_groups > 0 also carries the tributary extension
+ * TB_PUBLISH_NS: <tb:trending score="2.410" groups="4"/> in Atom and RSS,
+ * "_tributary": {"about": TB_PUBLISH_NS, "trending": {"score": 2.41,
+ * "groups": 4}} in JSON Feed.
+ *
  * No I/O except in tb_publish_write_file(); no libuv, no libcurl.
  */
 #ifndef TB_PUBLISH_H
@@ -32,6 +37,9 @@
 #include "tb_buf.h"
 #include "tb_entry.h"
 #include "tb_log.h"
+
+/** The namespace of tributary's extension elements. */
+#define TB_PUBLISH_NS "https://tributary.dev/ns/1.0"
 
 /** Metadata of the document being written. Strings are borrowed. */
 struct tb_publish_meta {

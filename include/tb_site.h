@@ -1,12 +1,14 @@
 /*
  * tb_site: the published site of the daemon and of `tributary fetch`:
- * /all.atom and /topics/NAME.atom with .rss and .json beside each, the
- * reading site's pages (/index.html, /topics/NAME.html, /style.css,
- * /favicon.svg: tb_page.h renders them) and /sources.opml. Each feed names
- * its HTML page (alternate link, and a Link header when served). Each
- * document is written atomically into public_dir (with a .gz beside it)
- * and, when a server is given, put into tb_http. Runs on the store's
- * thread (the loop's thread in the daemon).
+ * /all.atom and /topics/NAME.atom with .rss and .json beside each,
+ * /trending.atom and /trending/NAME.atom (likewise), the reading site's
+ * pages (/index.html, /topics/NAME.html, /style.css, /favicon.svg: tb_page.h
+ * renders them) and /sources.opml. Entries say which other sources carried
+ * them and which topics they match; each feed names its HTML page
+ * (alternate link, and a Link header when served). Each document is
+ * written atomically into public_dir (with a .gz beside it) and, when a
+ * server is given, put into tb_http. Runs on the store's thread (the
+ * loop's thread in the daemon).
  */
 #ifndef TB_SITE_H
 #define TB_SITE_H
@@ -47,11 +49,26 @@ TB_NODISCARD int tb_site_publish_changed(struct tb_site *s, const int64_t *ids, 
 TB_NODISCARD int tb_site_publish_topic(struct tb_site *s, const struct tb_config_topic *t,
                                        char *err, size_t errlen);
 
+/**
+ * Rewrites the trending lists as of `now` (epoch seconds): trending.atom,
+ * .rss and .json over every entry, and trending/NAME.* per topic (the
+ * papers whose entry matches the topic's query), by score, best first, at
+ * most [trending] limit, papers with no stored entry left out. Each entry
+ * says why it is there: a "Mentioned by N sources: ..." footer linking
+ * each group's first mentioning entry, and tb:trending (tb_publish.h).
+ * Called by tb_site_publish_all(); after tb_site_publish_changed() (which
+ * leaves it out: it costs a walk of the window's mentions per list) the
+ * caller calls it when it sees fit, and also as time passes, since scores
+ * decay. Errors as above.
+ */
+TB_NODISCARD int tb_site_publish_trending(struct tb_site *s, int64_t now, char *err, size_t errlen);
+
 /** Rewrites the HTML pages, style.css, favicon.svg and sources.opml (after a
  *  config change, or when the sources' poll states change). Errors as above. */
 TB_NODISCARD int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen);
 
-/** Unpublishes topic `name`: its files in public_dir and its documents in the server. */
+/** Unpublishes topic `name` (its feeds and its trending feeds): its files in public_dir and
+ * its documents in the server. */
 void tb_site_remove_topic(struct tb_site *s, const char *name);
 
 #endif

@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tb_config.h"
@@ -174,6 +175,8 @@ static void publish_reload(struct daemon *d, const struct tb_config *old)
     }
     if (old->feed_limit != c->feed_limit)
         rc = rc ? rc : tb_site_publish_all(&d->site, err, sizeof(err));
+    /* Topics, weights, groups or [trending] may have changed. */
+    rc = rc ? rc : tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err));
     rc = rc ? rc : tb_site_publish_index(&d->site, err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
@@ -271,6 +274,7 @@ void tb__daemon_stop(struct daemon *d)
     for (i = 0; i < 3; i++)
         uv_close((uv_handle_t *)&d->sig[i], NULL);
     uv_close((uv_handle_t *)&d->pub_timer, NULL);
+    uv_close((uv_handle_t *)&d->trend_timer, NULL);
     if (d->fetcher != NULL)
         tb_fetcher_cancel_all(d->fetcher);
     tb__daemon_arxiv_stop(d);
@@ -374,6 +378,8 @@ static void start_signals(struct daemon *d)
     }
     uv_timer_init(&d->loop, &d->pub_timer);
     d->pub_timer.data = d;
+    uv_timer_init(&d->loop, &d->trend_timer);
+    d->trend_timer.data = d;
     uv_check_init(&d->loop, &d->store_check);
     d->store_check.data = d;
     uv_async_init(&d->loop, &d->store_done, tb__daemon_on_store_done);
@@ -421,6 +427,8 @@ static int publish_end(struct daemon *d)
         rc = tb_site_publish_all(&d->site, err, sizeof(err));
     else if (d->npending > 0)
         rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
+    if (rc == 0 && !d->once && d->trend_dirty)
+        rc = tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
     return rc;
@@ -449,6 +457,9 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
         tb_log(TB_LOG_ERROR, "publish", "%s", err);
     if (rc == 0 && !o->once)
         rc = tb__daemon_arxiv_start(d);
+    d->trend_last = uv_now(&d->loop); /* publish_all wrote trending */
+    if (rc == 0 && !o->once)
+        uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, TREND_EVERY_MS, TREND_EVERY_MS);
     if (rc == 0 && o->once)
         start_once(d, o);
     if (rc == 0)

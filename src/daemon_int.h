@@ -99,6 +99,9 @@ struct daemon {
     size_t nsrcs;               /* number of them */
     uv_signal_t sig[3];         /* TERM, INT, HUP */
     uv_timer_t pub_timer;       /* debounced publishing */
+    uv_timer_t trend_timer;     /* republishes trending as scores decay */
+    int trend_dirty;            /* stored entries, copies or mentions wait for trending */
+    uint64_t trend_last;        /* uv_now() of the last trending rewrite */
     int64_t *pending;           /* rowids stored since the last publish */
     size_t npending, apending;  /* count, allocated */
     uint64_t pending_since;     /* uv_now() of the first pending ingest */
@@ -169,6 +172,15 @@ void tb__daemon_poll_clear(struct poll *p);
 
 /** Drops one reference to s; the last frees it. */
 void tb__daemon_src_unref(struct src *s);
+
+/** Trending is rewritten at least this often (ms), as its scores decay. */
+#define TREND_EVERY_MS (3600 * 1000)
+/** ... and after changes at most this often (ms): a rewrite walks the
+ * window's mentions once per list (~0.2 s for 300,000 of them). */
+#define TREND_MIN_MS (10 * 1000)
+
+/** Timer callback: rewrites the trending feeds (scores decay with time). */
+void tb__daemon_on_trend_timer(uv_timer_t *t);
 
 /** Drops a source: its queued or running fetch is cancelled, its timer closes. */
 void tb__daemon_src_remove(struct src *s);

@@ -180,54 +180,117 @@ static void kick_checkpoint(struct daemon *d)
 
 /* ---------------------------------------------------------- publishing */
 
+/* Rewrites the trending feeds now. */
+static void publish_trending(struct daemon *d)
+{
+    char err[512] = "";
+
+    d->trend_dirty = 0;
+    d->trend_last = uv_now(&d->loop);
+    if (tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err)) != 0)
+        tb_log(TB_LOG_ERROR, "publish", "%s", err);
+}
+
+/* Timer: the deferred rewrite after changes, then one every TREND_EVERY_MS
+ * even when nothing comes in, since scores decay; the pages follow. */
+void tb__daemon_on_trend_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+
+    publish_trending(d);
+    /* The pages rank papers by the same decaying scores. */
+    tb__daemon_pages_stale(d);
+}
+
+/* Trending after changes: now when the last rewrite is TREND_MIN_MS old,
+ * else when it will be, so a first cycle storing feeds every second does
+ * not walk the window's mentions every second. */
+static void kick_trending(struct daemon *d)
+{
+    uint64_t now = uv_now(&d->loop);
+
+    if (!d->trend_dirty)
+        return;
+    if (now >= d->trend_last + TREND_MIN_MS) {
+        publish_trending(d);
+        uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, TREND_EVERY_MS, TREND_EVERY_MS);
+        return;
+    }
+    uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, d->trend_last + TREND_MIN_MS - now,
+                   TREND_EVERY_MS);
+}
+
+/* Publishes the changed entries' documents, then trending, which new
+ * entries, copies of known ones and mentions all move. */
 static void on_publish(uv_timer_t *t)
 {
     struct daemon *d = t->data;
     char err[512] = "";
     int rc;
 
-    if (d->npending == 0 && !d->pages_stale)
-        return;
-    d->pages_stale = 0;
-    if (d->npending == 0)
-        rc = tb_site_publish_index(&d->site, err, sizeof(err));
-    else
-        rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
-    if (rc)
-        tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
-    else
-        tb_log(TB_LOG_DEBUG, "publish", "%zu changed entries published", d->npending);
-    d->npending = 0;
+    if (d->npending > 0 || d->pages_stale) {
+        /* Changed entries rewrite the pages too; stale pages alone (the
+         * sources' poll states changed) only the pages. */
+        if (d->npending > 0)
+            rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
+        else
+            rc = tb_site_publish_index(&d->site, err, sizeof(err));
+        if (rc)
+            tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
+        else
+            tb_log(TB_LOG_DEBUG, "publish", "%zu changed entries published", d->npending);
+        d->npending = 0;
+        d->pages_stale = 0;
+    }
+    kick_trending(d);
 }
 
-void tb__daemon_pages_stale(struct daemon *d)
-{
-    d->pages_stale = 1;
-    if (d->npending == 0 && !d->once && !d->stopping && !uv_is_active((uv_handle_t *)&d->pub_timer))
-        uv_timer_start(&d->pub_timer, on_publish, DEBOUNCE_MS, 0);
-}
-
-/* Remembers stored rowids and (re)arms the debounce timer. */
-void tb__daemon_publish_later(struct daemon *d, const int64_t *ids, size_t n)
+/* (Re)arms the debounce timer: at most DEBOUNCE_MAX_MS after the first
+ * change waiting. */
+static void arm_publish(struct daemon *d)
 {
     uint64_t now = uv_now(&d->loop), delay = DEBOUNCE_MS;
 
-    if (n == 0)
-        return;
-    if (TB_VEC_RESERVE(d->pending, d->apending, d->npending + n, TB_VEC_MAX) != 0) {
-        tb_log(TB_LOG_ERROR, "publish", "out of memory");
-        return;
-    }
-    if (d->npending == 0)
-        d->pending_since = now;
-    memcpy(d->pending + d->npending, ids, n * sizeof(*ids));
-    d->npending += n;
+    if (!uv_is_active((uv_handle_t *)&d->pub_timer))
+        d->pending_since = now; /* nothing waits yet */
     if (d->once || d->stopping)
         return; /* published at the end */
     if (now + delay > d->pending_since + DEBOUNCE_MAX_MS)
         delay =
             d->pending_since + DEBOUNCE_MAX_MS > now ? d->pending_since + DEBOUNCE_MAX_MS - now : 0;
     uv_timer_start(&d->pub_timer, on_publish, delay, 0);
+}
+
+void tb__daemon_pages_stale(struct daemon *d)
+{
+    d->pages_stale = 1;
+    arm_publish(d);
+}
+
+/* Remembers stored rowids and (re)arms the debounce timer. */
+void tb__daemon_publish_later(struct daemon *d, const int64_t *ids, size_t n)
+{
+    if (n == 0)
+        return;
+    if (TB_VEC_RESERVE(d->pending, d->apending, d->npending + n, TB_VEC_MAX) != 0) {
+        tb_log(TB_LOG_ERROR, "publish", "out of memory");
+        return;
+    }
+    arm_publish(d);
+    memcpy(d->pending + d->npending, ids, n * sizeof(*ids));
+    d->npending += n;
+    d->trend_dirty = 1;
+}
+
+/* A poll stored a feed whose entries were all known: copies from a second
+ * source and mentions change trending, so it is rewritten. */
+static void trending_later(struct daemon *d, const struct src *s)
+{
+    if (s->p.rc != 0 || s->p.feed == NULL || s->p.skip || s->p.nids > 0 ||
+        s->p.stats.unchanged == 0)
+        return;
+    arm_publish(d);
+    d->trend_dirty = 1;
 }
 
 /* -------------------------------------------------- back on the loop */
@@ -250,6 +313,7 @@ static void after_store_job(struct daemon *d)
     for (s = batch; s != NULL; s = s->next) {
         if (s->p.nids > 0)
             tb__daemon_publish_later(d, s->p.ids, s->p.nids);
+        trending_later(d, s);
     }
     if (in_txn(d->wstore, batch, tb__daemon_finish, err, sizeof(err)) != 0)
         tb_log(TB_LOG_ERROR, "state", "%s", err);

@@ -582,6 +582,22 @@ static int atom_source_cached(struct tb__xml *x, struct src_cache *c, const stru
     return 1;
 }
 
+/* <tb:trending> of an entry in a trending list (see tb_publish.h). */
+void tb__pub_trending(struct tb__xml *x, const struct tb_entry *e)
+{
+    char v[64];
+
+    if (e->trend_groups <= 0)
+        return;
+    tb__xml_start(x, "tb:trending");
+    tb__xml_attr(x, "xmlns:tb", TB_PUBLISH_NS);
+    snprintf(v, sizeof(v), "%.3f", e->trend_score);
+    tb__xml_attr(x, "score", v);
+    snprintf(v, sizeof(v), "%d", e->trend_groups);
+    tb__xml_attr(x, "groups", v);
+    tb__xml_end(x);
+}
+
 static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, int64_t updated,
                        struct src_cache *sources)
 {
@@ -600,6 +616,7 @@ static void atom_entry(struct tb__xml *x, const struct tb_entry *e, size_t n, in
     atom_categories(x, e->categories);
     atom_bodies(x, e);
     atom_text(x, "rights", e->rights, 0);
+    tb__pub_trending(x, e);
     if (!atom_source_cached(x, sources, e))
         atom_source(x, e);
     tb__xml_end(x);

@@ -81,6 +81,9 @@ void tb__xml_attr(struct tb__xml *x, const char *name, const char *value);
 /** Writes escaped, cleaned text; nothing when text is NULL. */
 void tb__xml_text(struct tb__xml *x, const char *text);
 
+/** Writes <tb:trending score groups/> when e->trend_groups > 0 (tb_publish.h). */
+void tb__pub_trending(struct tb__xml *x, const struct tb_entry *e);
+
 /** Writes <name>text</name>; nothing when text is NULL. */
 void tb__xml_elem(struct tb__xml *x, const char *name, const char *text);
 

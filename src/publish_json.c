@@ -172,6 +172,22 @@ static void json_attachments(struct jctx *j, json_t *item, const struct tb_link 
     }
 }
 
+/* The tributary extension of an entry in a trending list (see tb_publish.h). */
+static void json_trending(struct jctx *j, json_t *item, const struct tb_entry *e)
+{
+    json_t *ext, *tr;
+
+    if (e->trend_groups <= 0)
+        return;
+    ext = json_object();
+    jset(j, item, "_tributary", ext);
+    jstr(j, ext, "about", TB_PUBLISH_NS);
+    tr = json_object();
+    jset(j, ext, "trending", tr);
+    jset(j, tr, "score", json_real(e->trend_score));
+    jset(j, tr, "groups", json_integer(e->trend_groups));
+}
+
 static void json_item(struct jctx *j, json_t *items, const struct tb_entry *e, size_t n)
 {
     char id[TB__ID_MAX];
@@ -187,6 +203,7 @@ static void json_item(struct jctx *j, json_t *items, const struct tb_entry *e, s
     json_authors(j, item, e->authors);
     json_tags(j, item, e->categories);
     json_attachments(j, item, e->links);
+    json_trending(j, item, e);
 }
 
 static void json_head(struct jctx *j, json_t *root, const struct tb_publish_meta *m)
@@ -238,7 +255,8 @@ int tb_publish_json(const struct tb_publish_meta *m, const struct tb_entry *entr
     jset(&j, root, "items", items);
     for (e = entries; e && j.rc == 0; e = e->next)
         json_item(&j, items, e, ++n);
-    if (j.rc == 0 && json_dump_callback(root, dump_cb, &d, JSON_INDENT(2)) != 0)
+    if (j.rc == 0 &&
+        json_dump_callback(root, dump_cb, &d, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0)
         j.rc = d.rc ? d.rc : -ENOMEM;
     if (j.rc == 0)
         j.rc = tb_buf_adds(out, "\n");

@@ -139,6 +139,7 @@ static void rss_item(struct tb__xml *x, const struct tb_entry *e, size_t n)
         rss_html(x, "content:encoded", content);
     rss_enclosure(x, e->links);
     rss_source(x, &e->origin);
+    tb__pub_trending(x, e);
     tb__xml_end(x);
 }
 

@@ -22,6 +22,8 @@
 #include "tb_publish.h"
 #include "tb_topic.h"
 
+#include "site_int.h"
+
 #define DOC_CAP ((size_t)256 * 1024 * 1024)
 
 /* One published format of a feed. */
@@ -139,10 +141,21 @@ static int write_feed(struct tb_site *s, const struct feed_spec *fs, char *err, 
     if (rc == 0)
         rc = tb_store_load(s->store, ids, n, &f, err, errlen);
     if (rc == 0)
+        rc = tb__site_decorate(s, f, err, errlen);
+    if (rc == 0)
         rc = write_formats(s, fs, f, err, errlen);
     tb_feed_free(f);
     free(ids);
     return rc;
+}
+
+int tb__site_write_doc(struct tb_site *s, const char *path, const char *id, const char *title,
+                       const struct tb_feed *f, char *err, size_t errlen)
+{
+    struct feed_spec fs = {.path = path, .id = id, .title = title};
+    struct tb_feed empty = {0};
+
+    return write_formats(s, &fs, f ? f : &empty, err, errlen);
 }
 
 int tb_site_publish_topic(struct tb_site *s, const struct tb_config_topic *t, char *err,
@@ -196,6 +209,7 @@ int tb_site_publish_all(struct tb_site *s, char *err, size_t errlen)
 
     for (i = 0; i < s->cfg->ntopics; i++)
         rc = keep_first(rc, tb_site_publish_topic(s, &s->cfg->topics[i], err, errlen));
+    rc = keep_first(rc, tb_site_publish_trending(s, (int64_t)time(NULL), err, errlen));
     return keep_first(rc, tb_site_publish_index(s, err, errlen));
 }
 
@@ -222,17 +236,21 @@ int tb_site_publish_changed(struct tb_site *s, const int64_t *ids, size_t n, cha
 
 void tb_site_remove_topic(struct tb_site *s, const char *name)
 {
+    static const char *const dirs[] = {"topics", "trending"};
     char rel[4096], gz[4200];
-    size_t i;
+    size_t i, k;
 
-    for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-        snprintf(rel, sizeof(rel), "%s/topics/%s%s", s->cfg->public_dir, name, formats[i].ext);
-        unlink(rel);
-        snprintf(gz, sizeof(gz), "%s.gz", rel);
-        unlink(gz);
-        if (s->http != NULL) {
-            snprintf(rel, sizeof(rel), "/topics/%s%s", name, formats[i].ext);
-            (void)!tb_http_remove(s->http, rel);
+    for (k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
+        for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+            snprintf(rel, sizeof(rel), "%s/%s/%s%s", s->cfg->public_dir, dirs[k], name,
+                     formats[i].ext);
+            unlink(rel);
+            snprintf(gz, sizeof(gz), "%s.gz", rel);
+            unlink(gz);
+            if (s->http != NULL) {
+                snprintf(rel, sizeof(rel), "/%s/%s%s", dirs[k], name, formats[i].ext);
+                (void)!tb_http_remove(s->http, rel);
+            }
         }
     }
     snprintf(rel, sizeof(rel), "%s/topics/%s.html", s->cfg->public_dir, name);

@@ -322,6 +322,48 @@ static void test_golden(void)
     tb_feed_free(f);
 }
 
+/* An entry of a trending list carries tb:trending in Atom and RSS and
+ * _tributary in JSON Feed; other entries carry none, and Atom stays valid. */
+static void test_trending(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f), *plain = tb_entry_new(f);
+    struct tb_publish_meta m = {.id = "urn:x", .title = "T", .updated = T_UPD};
+    struct tb_buf out;
+    json_t *j, *ext;
+
+    e->out_id = "urn:x:1";
+    e->link = "https://arxiv.org/abs/2501.00001";
+    e->trend_score = 2.41;
+    e->trend_groups = 4;
+    plain->out_id = "urn:x:2";
+    plain->link = "https://example.org/2";
+    tb_feed_append(f, e);
+    tb_feed_append(f, plain);
+    tb_buf_init(&out, CAP);
+    CHECK_OK(tb_publish_atom(&m, f->entries, &out));
+    CHECK(strstr(out.data, "<tb:trending xmlns:tb=\"" TB_PUBLISH_NS
+                           "\" score=\"2.410\" groups=\"4\"/>") != NULL);
+    CHECK(strstr(strstr(out.data, "urn:x:2"), "tb:trending") == NULL);
+    check_jing(save("trending.atom", out.data, out.len));
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_rss(&m, f->entries, &out));
+    CHECK(xml_ok(&out));
+    CHECK(strstr(out.data, "score=\"2.410\" groups=\"4\"/>") != NULL);
+    tb_buf_reset(&out);
+    CHECK_OK(tb_publish_json(&m, f->entries, &out));
+    j = json_loadb(out.data, out.len, 0, NULL);
+    CHECK(j != NULL);
+    ext = json_object_get(json_array_get(json_object_get(j, "items"), 0), "_tributary");
+    CHECK(json_is_string(json_object_get(ext, "about")));
+    CHECK(json_real_value(json_object_get(json_object_get(ext, "trending"), "score")) == 2.41);
+    CHECK(json_integer_value(json_object_get(json_object_get(ext, "trending"), "groups")) == 4);
+    CHECK(json_object_get(json_array_get(json_object_get(j, "items"), 1), "_tributary") == NULL);
+    json_decref(j);
+    tb_buf_free(&out);
+    tb_feed_free(f);
+}
+
 /* No entries, NULL everywhere in meta: still a valid document. */
 static void test_empty(void)
 {
@@ -1081,6 +1123,7 @@ int main(void)
     test_media_content();
     test_format("json", tb_publish_json, f->entries);
     test_golden();
+    test_trending();
     test_empty();
     test_buffers(f->entries);
     test_dates(f->entries);
