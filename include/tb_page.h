@@ -41,7 +41,7 @@ struct tb_page_paper {
 
 /**
  * Appends the site's front page to b: title, description, a navigation to
- * every topic, the trending papers (ranked from 1; when n is 0, `why` in
+ * trending.html and every topic, the trending papers (ranked from 1; when n is 0, `why` in
  * their place, as text, then the `newest` entries if any) and a subscribe
  * box per feed. Errors: -ENOMEM, or -E2BIG past b's cap.
  */
@@ -59,6 +59,18 @@ TB_NODISCARD int tb_page_topic(const struct tb_page_site *site, size_t topic,
                                const struct tb_page_paper *trending, size_t ntrending,
                                const struct tb_page_paper *newest, size_t nnewest, const char *why,
                                struct tb_buf *b);
+
+/**
+ * Appends a trending page to b: over everything (topic (size_t)-1,
+ * trending.html) or within topic site->topics[topic] (trending/NAME.html):
+ * the ranked papers (`why` in their place when n is 0), with the
+ * autodiscovery links and the subscribe box of the matching trending feeds
+ * (trending.* or trending/NAME.*). Errors as tb_page_index(); -EINVAL for a
+ * bad topic.
+ */
+TB_NODISCARD int tb_page_trending(const struct tb_page_site *site, size_t topic,
+                                  const struct tb_page_paper *papers, size_t n, const char *why,
+                                  struct tb_buf *b);
 
 /** Appends the site's stylesheet (style.css, light and dark). Errors as above. */
 TB_NODISCARD int tb_page_style(struct tb_buf *b);

@@ -91,10 +91,34 @@ static int linkable(const char *url)
     return url != NULL && tb_url_allowed(url, 0);
 }
 
-static int head(const struct tb_page_site *site, const char *root, const char *title,
-                struct tb_buf *b)
+/* The autodiscovery links of one feed, in every format. */
+static int alternates(const struct feed *f, const char *root, struct tb_buf *b)
 {
-    size_t i, j;
+    size_t j;
+    int rc = 0;
+
+    for (j = 0; rc == 0 && j < 3; j++) {
+        rc = tb_buf_addf(b, "<link rel=\"alternate\" type=\"application/%s\" title=\"",
+                         j == 0   ? "atom+xml"
+                         : j == 1 ? "rss+xml"
+                                  : "feed+json");
+        rc = rc ? rc : esc(b, f->title);
+        rc = rc ? rc : tb_buf_addf(b, " (%s)\" href=\"%s", ext_names[j], root);
+        rc = rc ? rc : esc(b, f->path);
+        rc = rc ? rc : tb_buf_addf(b, ".%s\">\n", exts[j]);
+    }
+    return rc;
+}
+
+/* The page's head; `own` (may be NULL) is the page's own feed, listed
+ * first so that a reader subscribing from the page finds it first. */
+static int head(const struct tb_page_site *site, const char *root, const char *title,
+                const struct feed *own, struct tb_buf *b)
+{
+    static const struct feed all = {"all", "All entries"};
+    char path[600];
+    struct feed f = {path, NULL};
+    size_t i;
     int rc =
         tb_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                        "<meta name=\"viewport\" content=\"width=device-width, "
@@ -107,30 +131,23 @@ static int head(const struct tb_page_site *site, const char *root, const char *t
     rc =
         rc ? rc
            : wrap(b, "<link rel=\"icon\" type=\"image/svg+xml\" href=\"", root, "favicon.svg\">\n");
-    for (j = 0; rc == 0 && j < 3; j++)
-        rc = tb_buf_addf(b,
-                         "<link rel=\"alternate\" type=\"application/%s\" title=\"All entries "
-                         "(%s)\" href=\"%sall.%s\">\n",
-                         j == 0   ? "atom+xml"
-                         : j == 1 ? "rss+xml"
-                                  : "feed+json",
-                         ext_names[j], root, exts[j]);
+    if (rc == 0 && own != NULL)
+        rc = alternates(own, root, b);
+    rc = rc ? rc : alternates(&all, root, b);
     for (i = 0; rc == 0 && i < site->ntopics; i++) {
-        for (j = 0; rc == 0 && j < 3; j++) {
-            rc = tb_buf_addf(b, "<link rel=\"alternate\" type=\"application/%s\" title=\"",
-                             j == 0   ? "atom+xml"
-                             : j == 1 ? "rss+xml"
-                                      : "feed+json");
-            rc = rc ? rc : esc(b, site->topics[i].title);
-            rc = rc ? rc : tb_buf_addf(b, " (%s)\" href=\"%stopics/", ext_names[j], root);
-            rc = rc ? rc : esc(b, site->topics[i].name);
-            rc = rc ? rc : tb_buf_addf(b, ".%s\">\n", exts[j]);
-        }
+        snprintf(path, sizeof(path), "topics/%s", site->topics[i].name);
+        f.title = site->topics[i].title;
+        rc = alternates(&f, root, b);
     }
     return rc ? rc : tb_buf_adds(b, "</head>\n");
 }
 
-/* The banner: the site's name and the navigation to every topic. */
+#define CUR_HOME ((size_t)-1)     /* banner(): the front page */
+#define CUR_TRENDING ((size_t)-2) /* banner(): /trending.html */
+#define CUR_NONE ((size_t)-3)     /* banner(): no navigation entry */
+
+/* The banner: the site's name and the navigation to trending and to every
+ * topic. */
 static int banner(const struct tb_page_site *site, const char *root, size_t current,
                   struct tb_buf *b)
 {
@@ -138,9 +155,13 @@ static int banner(const struct tb_page_site *site, const char *root, size_t curr
     int rc = tb_buf_addf(b, "<body>\n<header class=\"banner\">\n<a class=\"home\" href=\"%s\"",
                          *root ? root : "./");
 
-    rc = rc ? rc : tb_buf_adds(b, current == (size_t)-1 ? " aria-current=\"page\">" : ">");
+    rc = rc ? rc : tb_buf_adds(b, current == CUR_HOME ? " aria-current=\"page\">" : ">");
     rc = rc ? rc : wrap(b, "", site->title, "</a>\n");
     rc = rc ? rc : tb_buf_adds(b, "<nav aria-label=\"Topics\">\n<ul>\n");
+    rc = rc ? rc : wrap(b, "<li><a href=\"", root, "trending.html\"");
+    rc = rc ? rc
+            : tb_buf_adds(b, current == CUR_TRENDING ? " aria-current=\"page\">Trending</a></li>\n"
+                                                     : ">Trending</a></li>\n");
     for (i = 0; rc == 0 && i < site->ntopics; i++) {
         rc = wrap(b, "<li><a href=\"", root, "topics/");
         rc = rc ? rc : esc(b, site->topics[i].name);
@@ -308,9 +329,10 @@ static int subscribe_row(const struct tb_page_site *site, const struct feed *f, 
     return rc ? rc : tb_buf_adds(b, "</p>\n</div>\n");
 }
 
-/* The subscribe section: the given feeds, or (topic NULL) all and every topic. */
+/* The subscribe section: `own` (may be NULL) first, then the topic's feed,
+ * or (topic NULL) all and every topic. */
 static int subscribe(const struct tb_page_site *site, const struct tb_page_topic *topic,
-                     const char *root, struct tb_buf *b)
+                     const struct feed *own, const char *root, struct tb_buf *b)
 {
     char path[600];
     struct feed f = {"all", "All entries"};
@@ -319,6 +341,8 @@ static int subscribe(const struct tb_page_site *site, const struct tb_page_topic
                             "<h2 id=\"subscribe\">Subscribe in a feed reader</h2>\n"
                             "<p>Copy a feed's address into your feed reader.</p>\n");
 
+    if (rc == 0 && own != NULL)
+        rc = subscribe_row(site, own, root, b);
     if (topic != NULL) {
         snprintf(path, sizeof(path), "topics/%s", topic->name);
         f.path = path;
@@ -348,9 +372,10 @@ int tb_page_index(const struct tb_page_site *site, const struct tb_page_paper *p
                   const struct tb_page_paper *newest, size_t nnewest, const char *why,
                   struct tb_buf *b)
 {
-    int rc = head(site, "", site->title, b);
+    static const struct feed own = {"trending", "Trending papers"};
+    int rc = head(site, "", site->title, &own, b);
 
-    rc = rc ? rc : banner(site, "", (size_t)-1, b);
+    rc = rc ? rc : banner(site, "", CUR_HOME, b);
     rc = rc ? rc : wrap(b, "<h1>", site->title, "</h1>\n");
     if (rc == 0 && site->description != NULL)
         rc = wrap(b, "<p class=\"lede\">", site->description, "</p>\n");
@@ -363,14 +388,16 @@ int tb_page_index(const struct tb_page_site *site, const struct tb_page_paper *p
         rc = wrap(b, "<p class=\"empty\">", why, "</p>\n");
     if (rc == 0 && n > 0)
         rc = list(site, papers, n, 1, 3, "", b);
-    rc = rc ? rc : tb_buf_adds(b, "</section>\n");
+    rc = rc ? rc
+            : tb_buf_adds(b, "<p class=\"more\"><a href=\"trending.html\">All trending papers"
+                             "</a></p>\n</section>\n");
     if (rc == 0 && n == 0 && nnewest > 0) {
         rc = tb_buf_adds(b, "<section aria-labelledby=\"newest\">\n"
                             "<h2 id=\"newest\">Newest entries</h2>\n");
         rc = rc ? rc : list(site, newest, nnewest, 0, 3, "", b);
         rc = rc ? rc : tb_buf_adds(b, "</section>\n");
     }
-    rc = rc ? rc : subscribe(site, NULL, "", b);
+    rc = rc ? rc : subscribe(site, NULL, &own, "", b);
     return rc ? rc : foot("", b);
 }
 
@@ -380,14 +407,17 @@ int tb_page_topic(const struct tb_page_site *site, size_t topic,
                   struct tb_buf *b)
 {
     const struct tb_page_topic *t;
-    char title[1024];
+    char title[1024], path[600], ftitle[600];
+    struct feed own = {path, ftitle};
     int rc;
 
     if (topic >= site->ntopics)
         return -EINVAL;
     t = &site->topics[topic];
     snprintf(title, sizeof(title), "%s · %s", t->title, site->title);
-    rc = head(site, "../", title, b);
+    snprintf(path, sizeof(path), "trending/%s", t->name);
+    snprintf(ftitle, sizeof(ftitle), "%s: trending", t->title);
+    rc = head(site, "../", title, &own, b);
     rc = rc ? rc : banner(site, "../", topic, b);
     rc = rc ? rc : wrap(b, "<h1>", t->title, "</h1>\n");
     if (rc == 0 && ntrending > 0) {
@@ -396,6 +426,8 @@ int tb_page_topic(const struct tb_page_site *site, size_t topic,
         rc = rc ? rc : list(site, trending, ntrending, 1, 3, "../", b);
         rc = rc ? rc : tb_buf_adds(b, "</section>\n");
     }
+    rc = rc ? rc : wrap(b, "<p class=\"more\"><a href=\"../trending/", t->name, ".html\">");
+    rc = rc ? rc : wrap(b, "All trending in ", t->title, "</a></p>\n");
     rc = rc ? rc
             : tb_buf_adds(b, "<section aria-labelledby=\"newest\">\n"
                              "<h2 id=\"newest\">Newest entries</h2>\n");
@@ -404,8 +436,48 @@ int tb_page_topic(const struct tb_page_site *site, size_t topic,
     if (rc == 0 && nnewest > 0)
         rc = list(site, newest, nnewest, 0, 3, "../", b);
     rc = rc ? rc : tb_buf_adds(b, "</section>\n");
-    rc = rc ? rc : subscribe(site, t, "../", b);
+    rc = rc ? rc : subscribe(site, t, &own, "../", b);
     return rc ? rc : foot("../", b);
+}
+
+int tb_page_trending(const struct tb_page_site *site, size_t topic,
+                     const struct tb_page_paper *papers, size_t n, const char *why,
+                     struct tb_buf *b)
+{
+    const struct tb_page_topic *t = topic < site->ntopics ? &site->topics[topic] : NULL;
+    const char *root = t != NULL ? "../" : "";
+    char title[1024], path[600], ftitle[600];
+    struct feed own = {path, ftitle};
+    int rc;
+
+    if (topic != (size_t)-1 && t == NULL)
+        return -EINVAL;
+    if (t != NULL) {
+        snprintf(path, sizeof(path), "trending/%s", t->name);
+        snprintf(ftitle, sizeof(ftitle), "%s: trending", t->title);
+        snprintf(title, sizeof(title), "Trending in %s · %s", t->title, site->title);
+    } else {
+        snprintf(path, sizeof(path), "trending");
+        snprintf(ftitle, sizeof(ftitle), "Trending papers");
+        snprintf(title, sizeof(title), "Trending papers · %s", site->title);
+    }
+    rc = head(site, root, title, &own, b);
+    rc = rc ? rc : banner(site, root, t != NULL ? CUR_NONE : CUR_TRENDING, b);
+    rc = rc ? rc : wrap(b, "<h1>", t != NULL ? "Trending in " : "Trending papers", "");
+    rc = rc ? rc : wrap(b, "", t != NULL ? t->title : "", "</h1>\n");
+    rc = rc ? rc
+            : tb_buf_adds(b, "<p class=\"note\">Ranked by how many independent sources carried "
+                             "or mentioned each paper lately.</p>\n");
+    if (rc == 0 && t != NULL)
+        rc = wrap(b, "<p class=\"more\"><a href=\"../topics/", t->name, ".html\">");
+    if (rc == 0 && t != NULL)
+        rc = wrap(b, "Newest in ", t->title, "</a></p>\n");
+    if (rc == 0 && n == 0)
+        rc = wrap(b, "<p class=\"empty\">", why, "</p>\n");
+    if (rc == 0 && n > 0)
+        rc = list(site, papers, n, 1, 2, root, b);
+    rc = rc ? rc : subscribe(site, t, &own, root, b);
+    return rc ? rc : foot(root, b);
 }
 
 /* Light by default, dark under prefers-color-scheme; every pair of text
@@ -435,8 +507,9 @@ static const char style[] =
     "ol.papers article{padding-left:3.4rem}\n"
     ".rank{position:absolute;left:1rem;top:.8rem;margin:0;font-size:1.5rem;font-weight:700;"
     "line-height:1.2;color:var(--muted)}\n"
-    "article h3{font-size:1.15rem;line-height:1.3;margin:0 0 .25rem}\n"
-    "article h3 a{text-decoration:none}\narticle h3 a:hover{text-decoration:underline}\n"
+    "article h2,article h3{font-size:1.15rem;line-height:1.3;margin:0 0 .25rem}\n"
+    "article h2 a,article h3 a{text-decoration:none}\n"
+    "article h2 a:hover,article h3 a:hover{text-decoration:underline}\n"
     ".byline{font-size:.92rem;margin:0 0 .5rem}\ntime{white-space:nowrap}\n"
     ".abstract{margin:.25rem 0}\n"
     "details{margin:.25rem 0}\nsummary{cursor:pointer;color:var(--link)}\n"

@@ -99,10 +99,11 @@ static int write_formats(struct tb_site *s, const struct feed_spec *fs, const st
     size_t i;
     int rc = 0;
 
-    /* A feed's alternate is its HTML page: a topic's page, else the front
-     * page. Browsers show feeds as raw XML, so the page is named in the
-     * document and, for the server, in a Link header. */
-    if (strncmp(fs->path, "topics/", 7) == 0)
+    /* A feed's alternate is its HTML page: a topic's or a trending page
+     * (trending.html, trending/NAME.html), else the front page. Browsers
+     * show feeds as raw XML, so the page is named in the document and, for
+     * the server, in a Link header. */
+    if (strncmp(fs->path, "topics/", 7) == 0 || strncmp(fs->path, "trending", 8) == 0)
         snprintf(page, sizeof(page), "%s%s.html", s->cfg->base_url, fs->path);
     else
         snprintf(page, sizeof(page), "%s", s->cfg->base_url);
@@ -253,13 +254,15 @@ void tb_site_remove_topic(struct tb_site *s, const char *name)
             }
         }
     }
-    snprintf(rel, sizeof(rel), "%s/topics/%s.html", s->cfg->public_dir, name);
-    unlink(rel);
-    snprintf(gz, sizeof(gz), "%s.gz", rel);
-    unlink(gz);
-    snprintf(rel, sizeof(rel), "/topics/%s.html", name);
-    if (s->http != NULL)
-        (void)!tb_http_remove(s->http, rel);
+    for (k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
+        snprintf(rel, sizeof(rel), "%s/%s/%s.html", s->cfg->public_dir, dirs[k], name);
+        unlink(rel);
+        snprintf(gz, sizeof(gz), "%s.gz", rel);
+        unlink(gz);
+        snprintf(rel, sizeof(rel), "/%s/%s.html", dirs[k], name);
+        if (s->http != NULL)
+            (void)!tb_http_remove(s->http, rel);
+    }
 }
 
 int tb__site_put(struct tb_site *s, const char *relpath, const char *type, const struct tb_buf *b,

@@ -30,6 +30,7 @@ struct list {
     struct tb_feed *feed;    /* the loaded entries; owns the page strings */
     struct tb_page_paper *p; /* one per loaded entry */
     size_t np;               /* number of them */
+    size_t max;              /* trending: most papers kept; 0: all */
 };
 
 static void list_free(struct list *l)
@@ -51,7 +52,9 @@ static int on_paper(const struct tb_trending_paper *p, void *data)
     char *key;
 
     if (p->entry_id == 0)
-        return 0; /* no stored entry to show yet (not resolved) */
+        return 0; /* no stored entry to show yet (not resolved): takes no place */
+    if (l->max > 0 && l->n >= l->max)
+        return 1; /* enough */
     if (TB_VEC_RESERVE(l->ids, l->alloc, l->n + 1, TB_VEC_MAX) ||
         TB_VEC_RESERVE(l->keys, l->kalloc, l->n + 1, TB_VEC_MAX))
         return -ENOMEM;
@@ -204,9 +207,16 @@ static int trending(struct tb_site *s, const char *query, size_t limit, struct l
     struct tb_trending_opts o = {.now = (int64_t)time(NULL),
                                  .window = s->cfg->trending.window,
                                  .half_life = s->cfg->trending.half_life,
-                                 .limit = limit,
+                                 .limit = 0,
                                  .query = query};
-    int rc = tb_trending_select(s->store, &o, on_paper, l, err, errlen);
+    int rc;
+
+    /* As the trending feeds: papers without an entry do not take a place,
+     * so the pages list what the feeds list. */
+    l->max = limit;
+    rc = tb_trending_select(s->store, &o, on_paper, l, err, errlen);
+    if (rc == 1)
+        rc = 0;
 
     rc = rc ? rc : load(s, l, err, errlen);
     rc = rc ? rc : add_voices(s, l, err, errlen);
@@ -290,6 +300,32 @@ static int render_topic(struct tb_buf *b, void *data)
                          r->newest->np, r->why, b);
 }
 
+static int render_trending(struct tb_buf *b, void *data)
+{
+    struct render *r = data;
+
+    return tb_page_trending(r->site, r->topic, r->trending->p, r->trending->np, r->why, b);
+}
+
+/* trending.html (r->topic (size_t)-1) or trending/NAME.html. */
+static int trending_page(struct tb_site *s, struct render *r, char *err, size_t errlen)
+{
+    const struct tb_config_topic *t = r->topic < s->cfg->ntopics ? &s->cfg->topics[r->topic] : NULL;
+    struct list tl = {0};
+    char rel[600];
+    int rc;
+
+    rc = trending(s, t != NULL ? t->query : NULL, s->cfg->trending.limit, &tl, err, errlen);
+    r->trending = &tl;
+    if (t != NULL)
+        snprintf(rel, sizeof(rel), "trending/%s.html", t->name);
+    else
+        snprintf(rel, sizeof(rel), "trending.html");
+    rc = rc ? rc : put_page(s, rel, render_trending, r, HTML_TYPE, err, errlen);
+    list_free(&tl);
+    return rc;
+}
+
 /* The newest entries of a topic's query and sources (NULL: of everything). */
 static int newest(struct tb_site *s, const struct tb_config_topic *t, size_t limit, struct list *l,
                   char *err, size_t errlen)
@@ -352,9 +388,12 @@ int tb__site_pages(struct tb_site *s, char *err, size_t errlen)
     rc = rc ? rc : put_page(s, "index.html", render_index, &r, HTML_TYPE, err, errlen);
     list_free(&l);
     list_free(&nl);
+    r.topic = (size_t)-1;
+    rc = rc ? rc : trending_page(s, &r, err, errlen);
     for (i = 0; rc == 0 && i < c->ntopics; i++) {
         r.topic = i;
         rc = topic_page(s, &r, err, errlen);
+        rc = rc ? rc : trending_page(s, &r, err, errlen);
     }
     free(topics);
     return rc;

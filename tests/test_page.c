@@ -56,6 +56,9 @@ static void test_escaping(void)
     tb_buf_init(&b, 1 << 20);
     CHECK_OK(tb_page_index(&site, &p, 1, NULL, 0, hostile, &b));
     CHECK_OK(tb_page_topic(&site, 0, &p, 1, &p, 1, hostile, &b));
+    CHECK_OK(tb_page_trending(&site, (size_t)-1, &p, 1, hostile, &b));
+    CHECK_OK(tb_page_trending(&site, 0, &p, 1, hostile, &b));
+    CHECK_OK(tb_page_trending(&site, 0, NULL, 0, hostile, &b));
     CHECK_OK(tb_buf_add(&b, "", 1));
     CHECK(b.data != NULL);
     if (b.data != NULL) {
@@ -106,8 +109,8 @@ static void test_structure(void)
         CHECK(strstr(b.data, "href=\"style.css\"") != NULL);
         CHECK(strstr(b.data, "<link rel=\"icon\" type=\"image/svg+xml\" href=\"favicon.svg\">") !=
               NULL);
-        /* autodiscovery: all + 2 topics, 3 formats each */
-        CHECK_EQ(count(b.data, "<link rel=\"alternate\""), 9);
+        /* autodiscovery: trending, all and 2 topics, 3 formats each */
+        CHECK_EQ(count(b.data, "<link rel=\"alternate\""), 12);
         CHECK(strstr(b.data, "href=\"topics/vision.atom\"") != NULL);
         first = strstr(b.data, "First paper");
         second = strstr(b.data, "Second paper");
@@ -151,6 +154,78 @@ static void test_structure(void)
     tb_buf_free(&b);
 }
 
+/* trending.html and trending/NAME.html: the front page's cards, ranked,
+ * with the trending feeds' autodiscovery links and subscribe box, and the
+ * navigation and topic pages linking them. */
+static void test_trending(void)
+{
+    struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2};
+    const char *names[] = {"arXiv", "Hacker News"};
+    struct tb_entry e[2];
+    struct tb_person a[2];
+    struct tb_category c[2];
+    struct tb_page_paper p[2] = {{&e[0], names, 2, NULL, 0}, {&e[1], names, 1, NULL, 0}};
+    struct tb_buf b;
+    const char *first, *second;
+
+    make_entry(&e[0], &a[0], &c[0]);
+    make_entry(&e[1], &a[1], &c[1]);
+    e[0].title = "First paper";
+    e[0].link = "https://arxiv.org/abs/2403.05577";
+    e[1].title = "Second paper";
+    tb_buf_init(&b, 1 << 20);
+    CHECK_OK(tb_page_trending(&site, (size_t)-1, p, 2, "unused", &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL) {
+        CHECK_EQ(count(b.data, "<h1>"), 1);
+        CHECK(strstr(b.data, "<h1>Trending papers</h1>") != NULL);
+        CHECK(strstr(b.data, "<title>Trending papers · My papers</title>") != NULL);
+        CHECK(strstr(b.data, "<link rel=\"alternate\" type=\"application/atom+xml\" "
+                             "title=\"Trending papers (Atom)\" href=\"trending.atom\">") != NULL);
+        CHECK(strstr(b.data, "href=\"trending.rss\"") != NULL);
+        CHECK(strstr(b.data, "href=\"trending.json\"") != NULL);
+        CHECK(strstr(b.data, "href=\"topics/vision.atom\"") != NULL);
+        CHECK(strstr(b.data, "value=\"http://x.example/trending.atom\"") != NULL);
+        CHECK(strstr(b.data, "href=\"trending.html\" aria-current=\"page\">Trending</a>") != NULL);
+        CHECK(strstr(b.data, "<p class=\"rank\">2</p>") != NULL);
+        CHECK(strstr(b.data, "2 sources: arXiv, Hacker News") != NULL);
+        first = strstr(b.data, "First paper");
+        second = strstr(b.data, "Second paper");
+        CHECK(first != NULL && second != NULL && first < second);
+        CHECK(strstr(b.data, "unused") == NULL);
+    }
+    tb_buf_reset(&b);
+    CHECK_OK(tb_page_trending(&site, 1, NULL, 0, "Nothing trends here", &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL) {
+        CHECK_EQ(count(b.data, "<h1>"), 1);
+        CHECK(strstr(b.data, "<h1>Trending in Vision</h1>") != NULL);
+        CHECK(strstr(b.data, "href=\"../style.css\"") != NULL);
+        CHECK(strstr(b.data, "title=\"Vision: trending (RSS)\" href=\"../trending/vision.rss\"") !=
+              NULL);
+        CHECK(strstr(b.data, "value=\"http://x.example/trending/vision.atom\"") != NULL);
+        CHECK(strstr(b.data, "<a href=\"../topics/vision.html\">Newest in Vision</a>") != NULL);
+        CHECK(strstr(b.data, "<p class=\"empty\">Nothing trends here</p>") != NULL);
+        CHECK(strstr(b.data, "aria-current") == NULL);
+    }
+    CHECK_EQ(tb_page_trending(&site, 2, NULL, 0, "", &b), -EINVAL);
+    /* The front page and the topic pages link them. */
+    tb_buf_reset(&b);
+    CHECK_OK(tb_page_index(&site, p, 2, NULL, 0, "unused", &b));
+    CHECK_OK(tb_page_topic(&site, 0, p, 1, NULL, 0, "", &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL) {
+        CHECK(strstr(b.data, "<a href=\"trending.html\">All trending papers</a>") != NULL);
+        CHECK(strstr(b.data, "<a href=\"../trending/nlp.html\">All trending in Language</a>") !=
+              NULL);
+        CHECK(strstr(b.data, "href=\"../trending/nlp.atom\"") != NULL);
+        CHECK(strstr(b.data, "value=\"http://x.example/trending/nlp.atom\"") != NULL);
+        CHECK(strstr(b.data, "value=\"http://x.example/trending.atom\"") != NULL);
+    }
+    tb_buf_free(&b);
+}
+
 static void test_why_empty(void)
 {
     struct tb_page_polls offline = {14, 2, 12}, fresh = {3, 3, 0}, quiet = {3, 0, 0},
@@ -172,6 +247,7 @@ int main(void)
 {
     test_escaping();
     test_structure();
+    test_trending();
     test_why_empty();
     CHECK_DONE();
 }
