@@ -2,7 +2,8 @@
 """The reading site as a person sees it: `tributary serve` over loopback
 upstreams (arXiv-style RSS, a Hugging Face-style daily papers feed, a Hacker
 News-style feed whose discussion links an arXiv paper, a blog with a hostile title) writes
-and serves /, /index.html, /style.css and /topics/NAME.html; tidy finds no
+and serves /, /index.html, /style.css, /topics/NAME.html, /trending.html
+and /trending/NAME.html; tidy finds no
 errors in any page; headless Chromium shows the trending papers in score
 order at 390 px and 1280 px (screenshots kept next to the binary, in
 build/ for the plain build). Without upstreams, the page says why it is
@@ -160,6 +161,8 @@ class Site(unittest.TestCase):
                     return "3 sources" in text and "attention notes" in http_get(
                         root + "topics/attention.html")[2].decode("utf-8", "replace")
                 wait_for(ready, 60, what="the trending page with 3 sources")
+                wait_for(lambda: "3 sources" in http_get(root + "trending.html")[2].decode(
+                    "utf-8", "replace"), 20, what="trending.html with 3 sources")
                 st, h, body = http_get(root)
                 page = body.decode("utf-8")
                 self.assertEqual(st, 200)
@@ -184,8 +187,33 @@ class Site(unittest.TestCase):
                 self.assertIn("&lt;script&gt;alert(&#39;t&#39;)&lt;/script&gt; attention notes",
                               topic)
                 self.assertIn('href="../topics/attention.atom"', topic)
+                self.assertIn('<a href="../trending/attention.html">All trending in Attention</a>',
+                              topic)
+                self.assertIn('<a href="trending.html">All trending papers</a>', page)
+                # The trending pages: the front page's cards in score order, with the
+                # trending feeds' autodiscovery links and subscribe box.
+                st, h, body = http_get(root + "trending.html")
+                self.assertEqual(st, 200)
+                self.assertTrue(h["content-type"].startswith("text/html"))
+                trend = body.decode("utf-8")
+                pos = order(trend, TITLES)
+                self.assertTrue(0 < pos[0] < pos[1] < pos[2], pos)
+                self.assertIn("<h1>Trending papers</h1>", trend)
+                self.assertIn('<link rel="alternate" type="application/atom+xml" '
+                              'title="Trending papers (Atom)" href="trending.atom">', trend)
+                self.assertIn(f'value="{root}trending.atom"', trend)
+                self.assertNotIn("<script", trend)
+                st, _, body = http_get(root + "trending/attention.html")
+                self.assertEqual(st, 200)
+                trend = body.decode("utf-8")
+                pos = order(trend, TITLES)
+                self.assertTrue(0 < pos[0] < pos[1] < pos[2], pos)
+                self.assertIn('href="../trending/attention.rss"', trend)
+                self.assertIn(f'value="{root}trending/attention.atom"', trend)
                 # Each feed names its HTML page: a Link header and its alternate link.
-                for feed, html in [("topics/attention", "topics/attention.html"), ("all", "")]:
+                for feed, html in [("topics/attention", "topics/attention.html"), ("all", ""),
+                                   ("trending", "trending.html"),
+                                   ("trending/attention", "trending/attention.html")]:
                     for ext in ("atom", "rss", "json"):
                         st, h, doc = http_get(root + feed + "." + ext)
                         self.assertEqual(st, 200)
@@ -197,14 +225,16 @@ class Site(unittest.TestCase):
                               ' type="text/html"/>', atom)
                 # The same pages are files in public_dir; tidy finds no errors in any.
                 pub = os.path.join(t, "pub")
-                for rel in ["index.html", "topics/attention.html", "topics/vision.html"]:
+                for rel in ["index.html", "topics/attention.html", "topics/vision.html",
+                            "trending.html", "trending/attention.html", "trending/vision.html"]:
                     path = os.path.join(pub, rel)
                     self.assertTrue(os.path.exists(path), rel)
                     rc, errs = tidy_errors(path)
                     self.assertEqual(errs, [], rel)
                     self.assertLess(rc, 2, rel)
                 # Headless Chromium: the DOM shows the papers in order; screenshots kept.
-                for name, url in [("index", root), ("topic", root + "topics/attention.html")]:
+                for name, url in [("index", root), ("topic", root + "topics/attention.html"),
+                                  ("trending", root + "trending.html")]:
                     p = chromium(url, os.path.join(t, "chrome-" + name), "--dump-dom")
                     self.assertEqual(p.returncode, 0, p.stderr[-2000:])
                     dom = p.stdout

@@ -289,7 +289,7 @@ class Served(unittest.TestCase):
                              "topics/xss.rss", "topics/xss.json", "index.html", "/",
                              "topics/xss.html", "sources.opml", "trending.atom", "trending.rss",
                              "trending.json", "trending/xss.atom", "trending/xss.rss",
-                             "trending/xss.json"):
+                             "trending/xss.json", "trending.html", "trending/xss.html"):
                     status, _, body = http_get(base + path.lstrip("/"))
                     self.assertEqual(status, 200, path)
                     check_doc(path, body, problems, texts)
@@ -298,7 +298,7 @@ class Served(unittest.TestCase):
                 for own in ("style.css", "favicon.svg"):
                     OWN[own] = http_get(base + own)[2]
                 self.assertIn(b"prefers-color-scheme", OWN["style.css"])
-                self.assertEqual(len(files), 34)  # 17 documents, each with .gz
+                self.assertEqual(len(files), 38)  # 19 documents, each with .gz
                 for path in files:
                     with open(path, "rb") as f:
                         check_doc(os.path.relpath(path, t), f.read(), problems, texts)
