@@ -1,6 +1,7 @@
 """The default config (feeds/tributary.ini, real arXiv and lab feeds) on a
 machine without internet: `tributary serve` starts, serves the index, the
-all-feed and every topic (empty, valid Atom), records an error for every
+all-feed and every topic (empty, valid Atom), says on the front page and
+/trending.html why nothing is listed, records an error for every
 source in `tributary sources`, and does not busy-loop. The daemon runs in a
 network namespace of its own with only loopback up, so no packet leaves the
 machine (not even a DNS query)."""
@@ -60,6 +61,12 @@ class Offline(unittest.TestCase):
                     if path.endswith((".atom", ".opml")):
                         xml.dom.minidom.parseString(body)
                 status, _, index = http_get(base)
+                # Nothing to rank offline: the front and trending pages say why.
+                why = re.compile(r"No papers yet: (\d+) of \1 sources failed at their last poll "
+                                 r"\(offline\?\)\.")
+                for path in ["", "trending.html"]:
+                    wait_for(lambda: why.search(http_get(base + path)[2].decode("utf-8", "replace")),
+                             20, what=f"/{path} saying why it is empty")
                 topics = re.findall(rb'href="[^"]*topics/([a-z0-9-]+)\.atom"', index)
                 self.assertGreaterEqual(len(set(topics)), 6)
                 for name in set(topics):

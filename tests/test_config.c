@@ -440,13 +440,13 @@ static void test_default_config(void)
     const char *src = getenv("TB_SOURCE_DIR");
     char path[4096];
     struct tb_config *c;
-    size_t i, arxiv = 0;
+    size_t i, arxiv = 0, talk = 0;
 
     snprintf(path, sizeof(path), "%s/feeds/tributary.ini", src ? src : "..");
     c = load_ok(path);
     if (c == NULL)
         return;
-    CHECK_EQ(c->nsources, 11);
+    CHECK_EQ(c->nsources, 14);
     CHECK_EQ(c->ntopics, 6);
     CHECK(strstr(c->database, "/feeds/../var/tributary.db") != NULL);
     for (i = 0; i < c->nsources; i++) {
@@ -456,8 +456,17 @@ static void test_default_config(void)
             CHECK_STR(c->sources[i].group, "arxiv");
             arxiv++;
         }
+        /* Where papers are discussed: each its own voice, counting. */
+        if (strcmp(c->sources[i].name, "hackernews-arxiv") == 0 ||
+            strcmp(c->sources[i].name, "reddit-machinelearning") == 0 ||
+            strcmp(c->sources[i].name, "hf-daily-papers") == 0) {
+            CHECK(c->sources[i].group != NULL && strcmp(c->sources[i].group, "arxiv") != 0);
+            CHECK(c->sources[i].weight > 0);
+            talk++;
+        }
     }
     CHECK_EQ(arxiv, 5);
+    CHECK_EQ(talk, 3);
     CHECK_EQ(c->trending.limit, 30);
     for (i = 0; i < c->ntopics; i++)
         CHECK(c->topics[i].query != NULL && strcmp(c->topics[i].title, c->topics[i].name) != 0);
