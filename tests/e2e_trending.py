@@ -171,7 +171,8 @@ class Trending(unittest.TestCase):
                 self.check_topic(topic, base)
                 # The files are in public_dir too, with their .gz.
                 pub = os.path.join(t, "pub")
-                for rel in ("trending.atom", "trending.json.gz", "trending/walrus.rss"):
+                for rel in ("trending.atom", "trending.json.gz", "trending/walrus.rss",
+                            "trending/walrus.html"):
                     self.assertTrue(os.path.exists(os.path.join(pub, rel)), rel)
                 # A topic taken out of the config takes its trending feeds
                 # along. With limit = 4 the list still ends with the
@@ -184,10 +185,22 @@ class Trending(unittest.TestCase):
                 wait_for(lambda: http_get(base + "trending/walrus.atom")[0] == 404, 30,
                          what="trending/walrus.atom gone after the reload")
                 self.assertFalse(os.path.exists(os.path.join(pub, "trending", "walrus.json")))
+                self.assertEqual(http_get(base + "trending/walrus.html")[0], 404)
+                self.assertFalse(os.path.exists(os.path.join(pub, "trending", "walrus.html")))
                 status, _, body = http_get(base + "trending.atom")
                 self.assertEqual(status, 200)
                 self.assertEqual([paper(link(e)) for e in entries(body)],
                                  [A, C, B, "https://news.example/1"])
+                # trending.html lists what trending.atom lists, in its order:
+                # D, without an entry, takes no place there either.
+                hrefs = [f'<a href="{link(e)}">' for e in entries(body)]
+
+                def page_follows():
+                    page = http_get(base + "trending.html")[2].decode("utf-8", "replace")
+                    pos = [page.find(h) for h in hrefs]
+                    return (page.count('class="rank"') == 4 and -1 not in pos
+                            and pos == sorted(pos))
+                wait_for(page_follows, 30, what="trending.html in trending.atom's order")
                 # Rewritten by the reload: the topic's category is gone.
                 self.assertNotIn(b'term="walrus"', body)
                 self.assertTrue(d.alive())
