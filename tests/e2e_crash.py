@@ -201,12 +201,12 @@ class DiskFull(unittest.TestCase):
         write_generation(root, 0)
         d = Daemon(conf, os.path.join(t, "daemon.log"))
         try:
-            wait_for(lambda: len(stored_soon(db)) > 0, 20,
+            wait_for(lambda: len(stored_soon(db)) > 0, 60,
                      what="first entries stored")
             # Much more than fits: the disk fills while storing and publishing.
             for gen in range(1, 12):
                 write_generation(root, gen)
-            wait_for(lambda: "No space left" in d.log_text() or "full" in d.log_text(), 30,
+            wait_for(lambda: "No space left" in d.log_text() or "full" in d.log_text(), 60,
                      what="a disk-full error in the log")
             self.assertTrue(d.alive(), "the daemon survives a full disk")
             check_published(self, public)
