@@ -12,6 +12,9 @@
 
 #include <stddef.h>
 
+#include "tb_buf.h"
+#include "tb_log.h"
+
 /**
  * Sanitized copy of an HTML fragment: allow-list of elements and attributes
  * (no script, style, iframe, object, embed, form/input/button, frame, meta,
@@ -39,5 +42,13 @@ char *tb_sanitize_html(const char *html, size_t len, const char *base);
  * frees it), or NULL as tb_sanitize_html().
  */
 char *tb_sanitize_text(const char *html, size_t len);
+
+/**
+ * Appends the n bytes at s (NULL: none) to b with &, <, >, " and ' escaped,
+ * so that any text is safe as HTML text or a quoted attribute value: the
+ * one escape of text written into HTML (pages, feed footers, RSS
+ * descriptions). Returns 0 or a tb_buf error.
+ */
+TB_NODISCARD int tb_sanitize_escape(struct tb_buf *b, const char *s, size_t n);
 
 #endif

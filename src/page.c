@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "tb_date.h"
+#include "tb_sanitize.h"
 #include "tb_url.h"
 #include "tb_utf8.h"
 
@@ -34,41 +35,10 @@ static const char favicon[] =
     "<rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#1a5fb4\"/>"
     "<path d=\"M2 11c3-4 5 2 12-5\" stroke=\"#fff\" stroke-width=\"2\" fill=\"none\"/></svg>\n";
 
-/* Appends n bytes of s with &, <, >, " and ' escaped: the one way text
- * enters a page. */
+/* Appends n bytes of s escaped: the one way text enters a page. */
 static int escn(struct tb_buf *b, const char *s, size_t n)
 {
-    size_t i, start = 0;
-    const char *rep;
-    int rc = 0;
-
-    for (i = 0; rc == 0 && s != NULL && i < n; i++) {
-        switch (s[i]) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\'':
-            rep = "&#39;";
-            break;
-        default:
-            continue;
-        }
-        rc = tb_buf_add(b, s + start, i - start);
-        rc = rc ? rc : tb_buf_adds(b, rep);
-        start = i + 1;
-    }
-    if (rc == 0 && s != NULL)
-        rc = tb_buf_add(b, s + start, n - start);
-    return rc;
+    return tb_sanitize_escape(b, s, n);
 }
 
 static int esc(struct tb_buf *b, const char *s)

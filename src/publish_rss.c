@@ -3,6 +3,7 @@
  * readers expect (atom:link rel=self/hub, content:encoded, dc:creator).
  */
 #include "publish_int.h"
+#include "tb_sanitize.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,24 +34,6 @@ static void rss_atom_link(struct tb__xml *x, const char *rel, const char *href, 
     tb__xml_end(x);
 }
 
-/* Escapes plain text as HTML, since RSS description always holds HTML. */
-static int html_escape(const char *s, struct tb_buf *b)
-{
-    int rc = tb_buf_add(b, "", 0);
-
-    for (; rc == 0 && *s; s++) {
-        if (*s == '&')
-            rc = tb_buf_adds(b, "&amp;");
-        else if (*s == '<')
-            rc = tb_buf_adds(b, "&lt;");
-        else if (*s == '>')
-            rc = tb_buf_adds(b, "&gt;");
-        else
-            rc = tb_buf_add(b, s, 1);
-    }
-    return rc;
-}
-
 /* <name> holding the text as HTML: as is when it is HTML, else escaped. */
 static void rss_html(struct tb__xml *x, const char *name, const struct tb_text *t)
 {
@@ -62,7 +45,9 @@ static void rss_html(struct tb__xml *x, const char *name, const struct tb_text *
         return;
     }
     tb_buf_init(&b, x->out->cap);
-    rc = html_escape(t->value, &b);
+    /* Plain text escaped as HTML, since an RSS description always holds HTML. */
+    rc = tb_buf_add(&b, "", 0);
+    rc = rc ? rc : tb_sanitize_escape(&b, t->value, strlen(t->value));
     if (rc)
         tb__xml_fail(x, rc);
     else

@@ -811,3 +811,38 @@ char *tb_sanitize_text(const char *html, size_t len)
 {
     return run(html, len, NULL, 1);
 }
+
+int tb_sanitize_escape(struct tb_buf *b, const char *s, size_t n)
+{
+    size_t i, start = 0;
+    const char *rep;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && s != NULL && i < n; i++) {
+        switch (s[i]) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            continue;
+        }
+        rc = tb_buf_add(b, s + start, i - start);
+        rc = rc ? rc : tb_buf_adds(b, rep);
+        start = i + 1;
+    }
+    if (rc == 0 && s != NULL)
+        rc = tb_buf_add(b, s + start, n - start);
+    return rc;
+}

@@ -19,6 +19,8 @@
 #include "tb_vec.h"
 
 #include "site_int.h"
+#include "tb_sanitize.h"
+#include "tb_sanitize.h"
 
 #define DOC_CAP ((size_t)16 * 1024 * 1024)
 
@@ -37,24 +39,10 @@ struct ranking {
     size_t limit;     /* most papers kept */
 };
 
-/* Appends s with &, <, >, " escaped. */
+/* Appends s (NULL: nothing) escaped for HTML. */
 static int add_escaped(struct tb_buf *b, const char *s)
 {
-    int rc = 0;
-
-    for (; rc == 0 && s != NULL && *s; s++) {
-        if (*s == '&')
-            rc = tb_buf_adds(b, "&amp;");
-        else if (*s == '<')
-            rc = tb_buf_adds(b, "&lt;");
-        else if (*s == '>')
-            rc = tb_buf_adds(b, "&gt;");
-        else if (*s == '"')
-            rc = tb_buf_adds(b, "&quot;");
-        else
-            rc = tb_buf_add(b, s, 1);
-    }
-    return rc;
+    return tb_sanitize_escape(b, s, s != NULL ? strlen(s) : 0);
 }
 
 /* Appends name, as a link to href when there is one. */

@@ -362,8 +362,22 @@ static void test_named_entities(void)
     CHECK(checked > 500);
 }
 
+/* The one escape of text into HTML: every special byte, NULL, lengths. */
+static void test_escape(void)
+{
+    struct tb_buf b;
+
+    tb_buf_init(&b, 1024);
+    CHECK_OK(tb_sanitize_escape(&b, "a&b<c>d\"e'f", 11));
+    CHECK_OK(tb_sanitize_escape(&b, NULL, 0));
+    CHECK_OK(tb_sanitize_escape(&b, "<x>", 2)); /* only n bytes */
+    CHECK_STR(b.data, "a&amp;b&lt;c&gt;d&quot;e&#39;f&lt;x");
+    tb_buf_free(&b);
+}
+
 int main(void)
 {
+    test_escape();
     test_html();
     test_escaping_offsets();
     test_deep();
