@@ -22,7 +22,10 @@
  * name the paper (all of arXiv's listings are one voice), a fresh voice
  * counts its full weight and one a half-life old half of it. A paper known
  * only by a link ("link:") counts only when a stored entry has that
- * canonical link. Engagement counts (slash:comments, thr:total) do not
+ * canonical link, and is listed only when at least two groups carried or
+ * mentioned it: every entry carries itself, so a blog post, a discussion
+ * or a newsletter issue with one voice is not a trending paper; arXiv and
+ * DOI papers are listed from their first voice. Engagement counts (slash:comments, thr:total) do not
  * count yet. Runs on the store's connection; same thread rules as tb_store.
  */
 #ifndef TB_TRENDING_H

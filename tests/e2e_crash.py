@@ -184,7 +184,7 @@ class DiskFull(unittest.TestCase):
         with TempDir() as t:
             mnt = os.path.join(t, "small")
             os.mkdir(mnt)
-            if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", mnt]).returncode:
+            if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", mnt]).returncode:
                 tbtest.missing("a tmpfs mount (mount -t tmpfs failed)")
             try:
                 self.run_disk_full(t, mnt)
@@ -201,8 +201,13 @@ class DiskFull(unittest.TestCase):
         write_generation(root, 0)
         d = Daemon(conf, os.path.join(t, "daemon.log"))
         try:
-            wait_for(lambda: len(stored_soon(db)) > 0, 60,
-                     what="first entries stored")
+            try:
+                wait_for(lambda: len(stored_soon(db)) > 0, 60, what="first entries stored")
+            except AssertionError:
+                print(subprocess.run(["df", "-k", mnt], capture_output=True, text=True).stdout,
+                      subprocess.run(["du", "-ak", mnt], capture_output=True, text=True).stdout,
+                      d.log_text()[-3000:], file=sys.stderr)
+                raise
             # Much more than fits: the disk fills while storing and publishing.
             for gen in range(1, 12):
                 write_generation(root, gen)

@@ -183,7 +183,8 @@ static void test_corroboration(void)
     put1(s, "blog", NULL, 1, "https://blog.example/p1",
          link_html("https://arxiv.org/pdf/2403.00002v2.pdf"), NOW - HOUR);
     l = rank(s);
-    CHECK_EQ(l.n, 3); /* the two papers and the blog post itself */
+    CHECK_EQ(l.n, 2); /* the two papers; the blog post itself has one voice */
+    CHECK(find(&l, "link:https://blog.example/p1") == NULL);
     CHECK_STR(l.v[0].key, "arxiv:2403.00002");
     CHECK_EQ(l.v[0].groups, 2);
     CHECK(near(l.v[0].score, 2 * exp2(-1.0 / 24)));

@@ -301,6 +301,11 @@ static int score(struct walk *w, const struct tb_trending_opts *o)
                  i < w->nrows && w->rows[i].paper == p->paper && w->rows[i].group == g;)
                 i++;
         }
+        /* A page known by its link alone (a blog post, a discussion, a
+         * newsletter issue) carries itself: it is a paper people talk about
+         * only once a second group carries or mentions it. */
+        if (p->groups < 2 && strncmp(w->keys[p->paper], "link:", 5) == 0)
+            w->npapers--;
     }
     qsort_r(w->papers, w->npapers, sizeof(*w->papers), by_rank, w->keys);
     return 0;
