@@ -25,8 +25,8 @@
  * canonical link, and is listed only when at least two groups carried or
  * mentioned it: every entry carries itself, so a blog post, a discussion
  * or a newsletter issue with one voice is not a trending paper; arXiv and
- * DOI papers are listed from their first voice. Engagement counts (slash:comments, thr:total) do not
- * count yet. Runs on the store's connection; same thread rules as tb_store.
+ * DOI papers are listed from their first voice. Engagement counts (slash:comments, thr:total) do
+ * not count yet. Runs on the store's connection; same thread rules as tb_store.
  */
 #ifndef TB_TRENDING_H
 #define TB_TRENDING_H
