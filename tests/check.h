@@ -87,4 +87,31 @@ static inline int check_need(int have, const char *what, const char *file, int l
         return check_failures ? 1 : check_skipped ? 77 : 0;                                        \
     } while (0)
 
+/* Reads $TB_FIXTURES/<sub>/<name> into a malloc'd, unterminated buffer of
+ * *len bytes; exits the test on failure. */
+static inline char *check_load(const char *sub, const char *name, size_t *len)
+{
+    const char *fx = getenv("TB_FIXTURES");
+    char path[1024];
+    FILE *fp;
+    char *d;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/%s/%s", fx ? fx : "fixtures", sub, name);
+    fp = fopen(path, "rb");
+    if (fp == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(1);
+    }
+    fseek(fp, 0, SEEK_END);
+    n = ftell(fp);
+    rewind(fp);
+    d = malloc((size_t)n + 1);
+    if (d == NULL || fread(d, 1, (size_t)n, fp) != (size_t)n)
+        exit(1);
+    fclose(fp);
+    *len = (size_t)n;
+    return d;
+}
+
 #endif

@@ -21,27 +21,7 @@ static char errbuf[512];
 /* Reads $TB_FIXTURES/arxiv/<name> into a malloc'd buffer. */
 static char *load(const char *name, size_t *len)
 {
-    const char *fx = getenv("TB_FIXTURES");
-    char path[1024];
-    FILE *fp;
-    char *d;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/arxiv/%s", fx ? fx : "fixtures", name);
-    fp = fopen(path, "rb");
-    if (fp == NULL) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(1);
-    }
-    fseek(fp, 0, SEEK_END);
-    n = ftell(fp);
-    rewind(fp);
-    d = malloc((size_t)n + 1);
-    if (d == NULL || fread(d, 1, (size_t)n, fp) != (size_t)n)
-        exit(1);
-    fclose(fp);
-    *len = (size_t)n;
-    return d;
+    return check_load("arxiv", name, len);
 }
 
 static void test_query_url(void)

@@ -14,27 +14,7 @@
 /* Reads $TB_FIXTURES/parse/<name> into a malloc'd buffer. */
 static char *load(const char *name, size_t *len)
 {
-    const char *dir = getenv("TB_FIXTURES");
-    char path[1024];
-    FILE *fp;
-    char *d;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/parse/%s", dir ? dir : "fixtures", name);
-    fp = fopen(path, "rb");
-    if (fp == NULL) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(1);
-    }
-    fseek(fp, 0, SEEK_END);
-    n = ftell(fp);
-    rewind(fp);
-    d = malloc((size_t)n + 1);
-    if (d == NULL || fread(d, 1, (size_t)n, fp) != (size_t)n)
-        exit(1);
-    fclose(fp);
-    *len = (size_t)n;
-    return d;
+    return check_load("parse", name, len);
 }
 
 /* Parses a fixture; returns the feed (NULL on error, with *rc and err set). */
