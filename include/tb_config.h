@@ -51,6 +51,23 @@ struct tb_config_trending {
     int64_t arxiv_retry; /* wait before asking again after a failure (doubles); default 60 s */
 };
 
+/** The [mail] section: email digests (absent: no mail at all). */
+struct tb_config_mail {
+    int enabled;       /* the section is present */
+    char *smtp;        /* smtp://host:port or smtps://host:port */
+    int starttls;      /* smtp://: require STARTTLS; default yes (smtps://: TLS from the start) */
+    char *user;        /* SMTP AUTH user, or NULL */
+    char *password;    /* read from password_file at load (never written in the config), or NULL */
+    char *from;        /* "Name <addr>" or "addr": the From header */
+    char *from_addr;   /* the bare address of from: the envelope sender */
+    char *ca_file;     /* CA bundle, or NULL */
+    char *secret_file; /* token secret; default the database path + ".secret" */
+    int send_at;       /* minutes after 00:00 UTC when digests go out; default 7:00 */
+    int weekly_day;    /* 0 Sunday .. 6 Saturday; weekly digests go out that day; default 1 */
+    int rate;          /* messages per minute at most; default 60 */
+    size_t max_papers; /* papers in one digest, 1 to 1000; default 20 */
+};
+
 /** A loaded, validated configuration. Every string is owned by it. */
 struct tb_config {
     char *path;              /* the config file, as given */
@@ -76,6 +93,7 @@ struct tb_config {
     struct tb_config_topic *topics;     /* [topic] sections in file order */
     size_t ntopics;                     /* number of topics */
     struct tb_config_trending trending; /* [trending] (may repeat, like [tributary]) */
+    struct tb_config_mail mail;         /* [mail] */
 };
 
 /** One problem found while loading; printed as "FILE:LINE: MSG". */
