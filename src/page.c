@@ -234,8 +234,14 @@ static int sources(const struct tb_page_paper *p, struct tb_buf *b)
 
     if (rc == 0 && p->nsources > 0)
         rc = tb_buf_addf(b, "<span>%zu source%s: ", p->nsources, p->nsources == 1 ? "" : "s");
-    for (i = 0; rc == 0 && i < p->nsources; i++)
-        rc = wrap(b, i ? ", " : "", p->sources[i], "");
+    for (i = 0; rc == 0 && i < p->nsources; i++) {
+        rc = tb_buf_adds(b, i ? ", " : "");
+        if (p->source_links != NULL && linkable(p->source_links[i]))
+            rc = rc ? rc : wrap(b, "<a href=\"", p->source_links[i], "\">");
+        rc = rc ? rc : esc(b, p->sources[i]);
+        if (p->source_links != NULL && linkable(p->source_links[i]))
+            rc = rc ? rc : tb_buf_adds(b, "</a>");
+    }
     if (rc == 0 && p->nsources > 0)
         rc = tb_buf_adds(b, "</span>");
     if (rc == 0 && id != NULL) {
@@ -486,7 +492,7 @@ static const char style[] =
     ".tags{list-style:none;margin:.5rem 0;padding:0;display:flex;flex-wrap:wrap;gap:.35rem}\n"
     ".tags li{background:var(--tag);border-radius:4px;padding:0 .45rem;font-size:.85rem}\n"
     ".sources{font-size:.9rem;margin:.25rem 0 0}\n"
-    ".sources a{margin-left:.5rem}\n"
+    ".sources>a{margin-left:.5rem}\n"
     ".empty{padding:1rem;border:1px dashed var(--line);border-radius:8px}\n"
     ".feed{margin:0 0 1rem}\n.feed label{display:block;font-weight:600}\n"
     ".feed input{width:100%;font:inherit;font-size:.9rem;padding:.35rem .5rem;color:var(--fg);"

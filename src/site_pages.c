@@ -5,6 +5,7 @@
  * lives in the loaded feed's arena until the page is written.
  */
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,13 +78,35 @@ static const char *source_title(const struct tb_config *c, const char *name)
     return name;
 }
 
-/* Collects the distinct sources of one paper into the feed's arena. */
+/* Collects the distinct sources of one paper into the feed's arena, each
+ * with the link to its own entry (tb__site_voice_sql). */
 struct voices {
     const struct tb_config *cfg;
     struct tb_arena *arena;
-    const char **names;
-    size_t n, alloc;
+    sqlite3_stmt *q;             /* tb__site_voice_sql */
+    const char **names, **links; /* names, and links (NULL: none) */
+    size_t n, alloc, lalloc;     /* count, allocated names and links */
 };
+
+/* The link to source v's entry, copied into the arena; NULL when none. */
+static int voice_link(struct voices *vs, const struct tb_trending_voice *v, const char **out)
+{
+    const unsigned char *href;
+    int rc;
+
+    *out = NULL;
+    sqlite3_reset(vs->q);
+    sqlite3_bind_text(vs->q, 1, v->source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(vs->q, 2, v->entry_id);
+    sqlite3_bind_int(vs->q, 3, v->carries);
+    rc = sqlite3_step(vs->q);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? 0 : TB_ESTORE;
+    href = sqlite3_column_text(vs->q, 1);
+    if (href != NULL)
+        *out = tb_arena_strdup(vs->arena, (const char *)href);
+    return href == NULL || *out != NULL ? 0 : -ENOMEM;
+}
 
 static int on_voice(const struct tb_trending_voice *v, void *data)
 {
@@ -94,10 +117,13 @@ static int on_voice(const struct tb_trending_voice *v, void *data)
     for (i = 0; i < vs->n; i++)
         if (strcmp(vs->names[i], t) == 0)
             return 0;
-    if (TB_VEC_RESERVE(vs->names, vs->alloc, vs->n + 1, TB_VEC_MAX))
+    if (TB_VEC_RESERVE(vs->names, vs->alloc, vs->n + 1, TB_VEC_MAX) ||
+        TB_VEC_RESERVE(vs->links, vs->lalloc, vs->n + 1, TB_VEC_MAX))
         return -ENOMEM;
     vs->names[vs->n] = tb_arena_strdup(vs->arena, t);
-    return vs->names[vs->n++] != NULL ? 0 : -ENOMEM;
+    if (vs->names[vs->n] == NULL)
+        return -ENOMEM;
+    return voice_link(vs, v, &vs->links[vs->n++]);
 }
 
 /* Copies a malloc'd array into the arena so the paper can keep it. */
@@ -131,13 +157,16 @@ static int load(struct tb_site *s, struct list *l, char *err, size_t errlen)
     return rc;
 }
 
-/* The sources of each trending paper ("N sources: ..."). */
+/* The sources of each trending paper ("N sources: ..."), each linking
+ * its own entry. */
 static int add_voices(struct tb_site *s, struct list *l, char *err, size_t errlen)
 {
     struct voices vs = {.cfg = s->cfg, .arena = &l->feed->arena};
     size_t i, k;
     int rc = 0;
 
+    if (sqlite3_prepare_v2(tb_store_db(s->store), tb__site_voice_sql, -1, &vs.q, NULL) != SQLITE_OK)
+        rc = TB_ESTORE;
     for (i = 0; rc == 0 && i < l->np; i++) {
         for (k = 0; k < l->n && l->ids[k] != l->p[i].entry->rowid; k++)
             ;
@@ -145,9 +174,14 @@ static int add_voices(struct tb_site *s, struct list *l, char *err, size_t errle
         if (k < l->n)
             rc = tb_trending_voices(s->store, l->keys[k], on_voice, &vs, err, errlen);
         l->p[i].sources = rc == 0 ? keep(vs.arena, vs.names, vs.n) : NULL;
+        l->p[i].source_links = rc == 0 ? keep(vs.arena, vs.links, vs.n) : NULL;
         l->p[i].nsources = l->p[i].sources != NULL ? vs.n : 0;
     }
+    if (rc == TB_ESTORE && err[0] == '\0')
+        snprintf(err, errlen, "voices: %s", sqlite3_errmsg(tb_store_db(s->store)));
+    sqlite3_finalize(vs.q);
     free(vs.names);
+    free(vs.links);
     return rc;
 }
 

@@ -46,10 +46,11 @@ static void test_escaping(void)
     struct tb_page_topic topics[] = {{"t1", hostile}};
     struct tb_page_site site = {hostile, hostile, "http://x.example/", topics, 1};
     const char *names[] = {hostile};
+    const char *links[] = {"javascript:alert(1)"};
     struct tb_entry e;
     struct tb_person a;
     struct tb_category c;
-    struct tb_page_paper p = {&e, names, 1, NULL, 0};
+    struct tb_page_paper p = {&e, names, 1, NULL, 0, links};
     struct tb_buf b;
 
     make_entry(&e, &a, &c);
@@ -81,7 +82,8 @@ static void test_structure(void)
     struct tb_entry e[2];
     struct tb_person a[2];
     struct tb_category c[2];
-    struct tb_page_paper p[2] = {{&e[0], names, 2, tnames, 1}, {&e[1], names, 1, NULL, 0}};
+    struct tb_page_paper p[2] = {{&e[0], names, 2, tnames, 1, NULL},
+                                 {&e[1], names, 1, NULL, 0, NULL}};
     char longtext[1200];
     struct tb_buf b;
     const char *first, *second;
@@ -120,7 +122,7 @@ static void test_structure(void)
         CHECK(strstr(b.data, "<a href=\"https://arxiv.org/abs/2403.05577\">First paper</a>") !=
               NULL);
         CHECK(strstr(b.data, "href=\"https://arxiv.org/pdf/2403.05577\">PDF</a>") != NULL);
-        CHECK(strstr(b.data, "2 sources: arXiv, Hacker News") != NULL);
+        CHECK(strstr(b.data, "2 sources: arXiv, Hacker News</span>") != NULL);
         CHECK(strstr(b.data, "1 source: arXiv") != NULL);
         CHECK_EQ(count(b.data, "<details>"), 1);
         CHECK(strstr(b.data, "<p class=\"abstract\">Short one.</p>") != NULL);
@@ -162,10 +164,13 @@ static void test_trending(void)
     struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
     struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2};
     const char *names[] = {"arXiv", "Hacker News"};
+    /* Each source links its own entry where it has an http(s) one. */
+    const char *links[] = {"https://arxiv.org/abs/2403.05577", NULL};
     struct tb_entry e[2];
     struct tb_person a[2];
     struct tb_category c[2];
-    struct tb_page_paper p[2] = {{&e[0], names, 2, NULL, 0}, {&e[1], names, 1, NULL, 0}};
+    struct tb_page_paper p[2] = {{&e[0], names, 2, NULL, 0, links},
+                                 {&e[1], names, 1, NULL, 0, NULL}};
     struct tb_buf b;
     const char *first, *second;
 
@@ -189,7 +194,9 @@ static void test_trending(void)
         CHECK(strstr(b.data, "value=\"http://x.example/trending.atom\"") != NULL);
         CHECK(strstr(b.data, "href=\"trending.html\" aria-current=\"page\">Trending</a>") != NULL);
         CHECK(strstr(b.data, "<p class=\"rank\">2</p>") != NULL);
-        CHECK(strstr(b.data, "2 sources: arXiv, Hacker News") != NULL);
+        CHECK(strstr(b.data, "2 sources: <a href=\"https://arxiv.org/abs/2403.05577\">arXiv</a>, "
+                             "Hacker News</span>") != NULL);
+        CHECK(strstr(b.data, "1 source: arXiv</span>") != NULL);
         first = strstr(b.data, "First paper");
         second = strstr(b.data, "Second paper");
         CHECK(first != NULL && second != NULL && first < second);

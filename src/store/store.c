@@ -146,6 +146,11 @@ static const char *const migrations[] = {
      /* A source whose feed is arXiv's (its link on arxiv.org: the listings,
       * the API's answers): its copy of a paper is what the paper shows. */
      "ALTER TABLE sources ADD COLUMN arxiv_record INTEGER NOT NULL DEFAULT 0;"),
+    /* 11: each source's own copy of an entry: the link of the entry as
+     * that source gave it (an http(s) URL, else NULL), so that "Also in"
+     * and "Mentioned by" link every source's copy rather than the first
+     * one's. Rows stored before stay NULL (the links are not kept). */
+    "ALTER TABLE entry_sources ADD COLUMN link TEXT;",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -196,8 +201,8 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_SET_ORIGIN] = "UPDATE entries SET origin = ?2 WHERE id = ?1",
     [TB__ST_KEY_ADD] = "INSERT OR IGNORE INTO entry_keys(source_id, key, entry_id)"
                        " VALUES(?1, ?2, ?3)",
-    [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen)"
-                        " VALUES(?1, ?2, ?3)",
+    [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen,"
+                        " link) VALUES(?1, ?2, ?3, ?4)",
     [TB__ST_INSERT] = "INSERT INTO entries(" ENTRY_COLS ", out_id, origin, first_seen, sort_time,"
                       " content_type)"
                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
