@@ -78,14 +78,16 @@ static const char *source_title(const struct tb_config *c, const char *name)
     return name;
 }
 
-/* Collects the distinct sources of one paper into the feed's arena, each
- * with the link to its own entry (tb__site_voice_sql). */
+/* Collects the voices of one paper that count into the feed's arena: one
+ * per group (as the trending feeds' "Mentioned by"), named by its earliest
+ * source, with the link to that source's entry (tb__site_voice_sql). */
 struct voices {
     const struct tb_config *cfg;
     struct tb_arena *arena;
-    sqlite3_stmt *q;             /* tb__site_voice_sql */
-    const char **names, **links; /* names, and links (NULL: none) */
-    size_t n, alloc, lalloc;     /* count, allocated names and links */
+    sqlite3_stmt *q;                 /* tb__site_voice_sql */
+    const char **names, **links;     /* names, and links (NULL: none) */
+    const char **groups;             /* the groups named */
+    size_t n, alloc, lalloc, galloc; /* count, allocated names, links, groups */
 };
 
 /* The link to source v's entry, copied into the arena; NULL when none. */
@@ -114,14 +116,20 @@ static int on_voice(const struct tb_trending_voice *v, void *data)
     const char *t = source_title(vs->cfg, v->source);
     size_t i;
 
+    /* Weight 0 (a resolved arXiv record, a muted source) is not why the
+     * paper is listed, and a group is one voice, as in the score. */
+    if (v->weight <= 0)
+        return 0;
     for (i = 0; i < vs->n; i++)
-        if (strcmp(vs->names[i], t) == 0)
+        if (strcmp(vs->groups[i], v->group) == 0)
             return 0;
     if (TB_VEC_RESERVE(vs->names, vs->alloc, vs->n + 1, TB_VEC_MAX) ||
-        TB_VEC_RESERVE(vs->links, vs->lalloc, vs->n + 1, TB_VEC_MAX))
+        TB_VEC_RESERVE(vs->links, vs->lalloc, vs->n + 1, TB_VEC_MAX) ||
+        TB_VEC_RESERVE(vs->groups, vs->galloc, vs->n + 1, TB_VEC_MAX))
         return -ENOMEM;
     vs->names[vs->n] = tb_arena_strdup(vs->arena, t);
-    if (vs->names[vs->n] == NULL)
+    vs->groups[vs->n] = tb_arena_strdup(vs->arena, v->group);
+    if (vs->names[vs->n] == NULL || vs->groups[vs->n] == NULL)
         return -ENOMEM;
     return voice_link(vs, v, &vs->links[vs->n++]);
 }
@@ -182,6 +190,7 @@ static int add_voices(struct tb_site *s, struct list *l, char *err, size_t errle
     sqlite3_finalize(vs.q);
     free(vs.names);
     free(vs.links);
+    free(vs.groups);
     return rc;
 }
 
