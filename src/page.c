@@ -245,8 +245,11 @@ static int sources(const struct tb_page_paper *p, struct tb_buf *b)
     if (rc == 0 && p->nsources > 0)
         rc = tb_buf_adds(b, "</span>");
     if (rc == 0 && id != NULL) {
-        rc = wrap(b, " <a href=\"https://arxiv.org/abs/", id, "\">abs</a>");
-        rc = rc ? rc : wrap(b, " <a href=\"https://arxiv.org/pdf/", id, "\">PDF</a>");
+        rc = wrap(b,
+                  p->nsources > 0 ? " · <a href=\"https://arxiv.org/abs/"
+                                  : "<a href=\"https://arxiv.org/abs/",
+                  id, "\">abs</a>");
+        rc = rc ? rc : wrap(b, " · <a href=\"https://arxiv.org/pdf/", id, "\">PDF</a>");
     }
     return rc ? rc : tb_buf_adds(b, "</p>\n");
 }
@@ -494,7 +497,7 @@ static const char style[] =
     ".tags{list-style:none;margin:.5rem 0;padding:0;display:flex;flex-wrap:wrap;gap:.35rem}\n"
     ".tags li{background:var(--tag);border-radius:4px;padding:0 .45rem;font-size:.85rem}\n"
     ".sources{font-size:.9rem;margin:.25rem 0 0}\n"
-    ".sources>a{margin-left:.5rem}\n"
+
     ".empty{padding:1rem;border:1px dashed var(--line);border-radius:8px}\n"
     ".feed{margin:0 0 1rem}\n.feed label{display:block;font-weight:600}\n"
     ".feed input{width:100%;font:inherit;font-size:.9rem;padding:.35rem .5rem;color:var(--fg);"

@@ -41,4 +41,12 @@ int tb__site_decorate(struct tb_site *s, struct tb_feed *f, char *err, size_t er
  */
 extern const char tb__site_voice_sql[];
 
+/**
+ * SQL (site_trend.c) whose rows are every source that carried entry ?1,
+ * its origin first, then in the order they came: the source's name, its
+ * feed's title (else its name), and the link to its copy as "Also in"
+ * finds it.
+ */
+extern const char tb__site_copies_sql[];
+
 #endif

@@ -194,21 +194,60 @@ static int add_voices(struct tb_site *s, struct list *l, char *err, size_t errle
     return rc;
 }
 
-/* The single source of each newest entry: the feed it came from. */
-static void add_origins(struct list *l)
+/* Appends entry e's copies to the growing name and link arrays. */
+static int copies_of(struct tb_site *s, struct voices *vs, const struct tb_entry *e)
 {
-    size_t i;
+    const char *name, *title, *href;
+    int rc = 0, step;
 
-    for (i = 0; i < l->np; i++) {
-        const char **one = tb_arena_alloc(&l->feed->arena, sizeof(*one));
-        const char *t = l->p[i].entry->origin.title;
-
-        if (one == NULL || t == NULL)
-            continue;
-        one[0] = t;
-        l->p[i].sources = one;
-        l->p[i].nsources = 1;
+    sqlite3_reset(vs->q);
+    sqlite3_bind_int64(vs->q, 1, e->rowid);
+    vs->n = 0;
+    while (rc == 0 && (step = sqlite3_step(vs->q)) == SQLITE_ROW) {
+        name = (const char *)sqlite3_column_text(vs->q, 0);
+        title = (const char *)sqlite3_column_text(vs->q, 1);
+        href = (const char *)sqlite3_column_text(vs->q, 2);
+        if (TB_VEC_RESERVE(vs->names, vs->alloc, vs->n + 1, TB_VEC_MAX) ||
+            TB_VEC_RESERVE(vs->links, vs->lalloc, vs->n + 1, TB_VEC_MAX))
+            return -ENOMEM;
+        /* The configured title, as the trending lists name sources. */
+        title = strcmp(source_title(s->cfg, name), name) != 0 ? source_title(s->cfg, name) : title;
+        vs->names[vs->n] = tb_arena_strdup(vs->arena, title);
+        vs->links[vs->n] = href != NULL ? tb_arena_strdup(vs->arena, href) : NULL;
+        if (vs->names[vs->n] == NULL || (href != NULL && vs->links[vs->n] == NULL))
+            rc = -ENOMEM;
+        vs->n++;
     }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = TB_ESTORE;
+    return rc;
+}
+
+/* The sources of each newest entry: every source that carried it, its
+ * origin first, each linking its own copy. */
+static int add_copies(struct tb_site *s, struct list *l, char *err, size_t errlen)
+{
+    struct voices vs = {.cfg = s->cfg, .arena = l->feed != NULL ? &l->feed->arena : NULL};
+    size_t i;
+    int rc = 0;
+
+    if (l->np == 0)
+        return 0;
+    if (sqlite3_prepare_v2(tb_store_db(s->store), tb__site_copies_sql, -1, &vs.q, NULL) !=
+        SQLITE_OK)
+        rc = TB_ESTORE;
+    for (i = 0; rc == 0 && i < l->np; i++) {
+        rc = copies_of(s, &vs, l->p[i].entry);
+        l->p[i].sources = rc == 0 ? keep(vs.arena, vs.names, vs.n) : NULL;
+        l->p[i].source_links = rc == 0 ? keep(vs.arena, vs.links, vs.n) : NULL;
+        l->p[i].nsources = l->p[i].sources != NULL ? vs.n : 0;
+    }
+    if (rc == TB_ESTORE)
+        snprintf(err, errlen, "sources: %s", sqlite3_errmsg(tb_store_db(s->store)));
+    sqlite3_finalize(vs.q);
+    free(vs.names);
+    free(vs.links);
+    return rc;
 }
 
 /* The topics each paper matches: one FTS5 query per topic, restricted to
@@ -378,8 +417,7 @@ static int newest(struct tb_site *s, const struct tb_config_topic *t, size_t lim
                                 limit, &l->ids, &l->n, err, errlen);
 
     rc = rc ? rc : load(s, l, err, errlen);
-    if (rc == 0)
-        add_origins(l);
+    rc = rc ? rc : add_copies(s, l, err, errlen);
     return rc ? rc : add_topics(s, l, err, errlen);
 }
 

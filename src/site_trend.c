@@ -108,6 +108,11 @@ static const char also_sql[] =
     " WHERE es.entry_id = ?1 AND es.source_id <> (SELECT origin FROM entries WHERE id = ?1)"
     " ORDER BY es.first_seen, s.name";
 
+const char tb__site_copies_sql[] =
+    "SELECT s.name, coalesce(s.title, s.name), " ALSO_LINK
+    " FROM entry_sources es JOIN sources s ON s.id = es.source_id WHERE es.entry_id = ?1"
+    " ORDER BY es.source_id <> (SELECT origin FROM entries WHERE id = ?1), es.first_seen, s.name";
+
 static int also_in(sqlite3_stmt *q, struct tb_entry *e, struct tb_buf *out)
 {
     int rc = 0, n = 0, step;

@@ -377,6 +377,18 @@ class TrendingSite(unittest.TestCase):
                       '</a>, <a href="https://letter.example/12">The Walrus Letter</a></span>',
                       front)
         self.assertNotIn("Link aggregator", front)
+        # A topic's newest entries show every source that carried each,
+        # each linking its own copy (P1: both listings, Hugging Face and
+        # the Hacker News item whose link is the paper).
+        newest = http_get(root + "topics/walrus.html")[2].decode("utf-8").split('id="newest"')[1]
+        card = newest[newest.find(TITLE[P1]):]
+        card = card[:card.find("</article>")]
+        for name, href in [("Hugging Face daily papers", f"https://huggingface.co/papers/{P1}"),
+                           ("Hacker News", "https://news.ycombinator.com/item?id=101"),
+                           ("arXiv cs.CL", f"https://arxiv.org/abs/{P1}"),
+                           ("arXiv cs.LG", f"https://arxiv.org/abs/{P1}")]:
+            self.assertIn(f'<a href="{href}">{name}</a>', card)
+        self.assertIn("4 sources: ", card)
         self.assertIn(f'href="https://arxiv.org/pdf/{P6}">PDF</a>', front)
         self.assertIn(html.escape(ABSTRACT[P6], quote=False), front)
         # tidy: no errors in any page of the site.
