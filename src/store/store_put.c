@@ -301,17 +301,27 @@ static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__
 /* ---- mentions ---------------------------------------------------------- */
 
 /* Records that this source carried (carries 1) or mentioned `paper` in
- * entry `id` at time `at`; its earliest record per paper stays. */
+ * entry `id` at time `at`; its earliest record per paper stays. An arXiv
+ * id's row in arxiv_resolve follows (its latest voice; held once an arXiv
+ * record carries it). */
 static int add_mention(struct put *p, const char *paper, int64_t id, int64_t at, int carries)
 {
     sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_MENTION_ADD);
+    int rc;
 
     bind_text(st, 1, paper);
     sqlite3_bind_int64(st, 2, p->source_id);
     sqlite3_bind_int64(st, 3, id);
     sqlite3_bind_int64(st, 4, at);
     sqlite3_bind_int(st, 5, carries);
-    return tb__store_done(p->s, st, p->err, p->errlen, "mention");
+    rc = tb__store_done(p->s, st, p->err, p->errlen, "mention");
+    /* The resolver's view of an arXiv id (store_arxiv.c). */
+    if (rc != 0 || strncmp(paper, "arxiv:", 6) != 0)
+        return rc;
+    st = tb__store_stmt(p->s, TB__ST_ARXIV_VOICED);
+    bind_text(st, 1, paper);
+    sqlite3_bind_int(st, 2, carries && p->arxiv_record ? 2 : 0);
+    return tb__store_done(p->s, st, p->err, p->errlen, "arxiv voiced");
 }
 
 /* Moves the records under key `from` to `to` (a new entry's paper key). */
