@@ -322,7 +322,8 @@ static void test_due_open_ids(void)
     /* Version 11: no voiced column, rows only for ids asked. */
     CHECK_OK(tb_store_open(&s, p, 0, errbuf, sizeof(errbuf)));
     CHECK_EQ(sqlite3_exec(tb_store_db(s),
-                          "DROP INDEX arxiv_resolve_open; DELETE FROM arxiv_resolve;"
+                          "DROP INDEX arxiv_resolve_open; DROP INDEX arxiv_resolve_retry;"
+                          " DELETE FROM arxiv_resolve;"
                           " ALTER TABLE arxiv_resolve DROP COLUMN voiced; PRAGMA user_version=11;",
                           NULL, NULL, NULL),
              SQLITE_OK);

@@ -165,7 +165,11 @@ static const char *const migrations[] = {
      "UPDATE arxiv_resolve SET state = 2 WHERE state = 0 AND EXISTS(SELECT 1 FROM entries e"
      " JOIN sources s ON s.id = e.origin WHERE e.arxiv_id = arxiv_resolve.id"
      " AND s.arxiv_record);"
-     "CREATE INDEX arxiv_resolve_open ON arxiv_resolve(voiced) WHERE state = 0;"),
+     "CREATE INDEX arxiv_resolve_open ON arxiv_resolve(voiced) WHERE state = 0;"
+     /* The failed ones by retry time, for the next look's time: the open
+      * ids also hold every id voiced only before the window, never asked. */
+     "CREATE INDEX arxiv_resolve_retry ON arxiv_resolve(next_try)"
+     " WHERE state = 0 AND tries > 0;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -20,9 +20,10 @@ static const char due_sql[] = "SELECT id FROM arxiv_resolve INDEXED BY arxiv_res
                               " WHERE state = 0 AND voiced >= ?4 AND next_try <= ?1 AND tries < ?2"
                               " ORDER BY id LIMIT ?3";
 
+/* The failed ids through their partial index, soonest first. */
 static const char next_sql[] =
-    "SELECT min(next_try) FROM arxiv_resolve INDEXED BY arxiv_resolve_open"
-    " WHERE state = 0 AND tries < ?2 AND next_try > ?1";
+    "SELECT min(next_try) FROM arxiv_resolve INDEXED BY arxiv_resolve_retry"
+    " WHERE state = 0 AND tries > 0 AND tries < ?2 AND next_try > ?1";
 
 static const char record_sql[] =
     "INSERT INTO arxiv_resolve(id, state, tries, next_try) VALUES(?1, ?2, ?3, ?4)"
