@@ -324,7 +324,9 @@ static void test_due_open_ids(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s),
                           "DROP INDEX arxiv_resolve_open; DROP INDEX arxiv_resolve_retry;"
                           " DELETE FROM arxiv_resolve;"
-                          " ALTER TABLE arxiv_resolve DROP COLUMN voiced; PRAGMA user_version=11;",
+                          " ALTER TABLE arxiv_resolve DROP COLUMN voiced; DROP TABLE subscriptions;"
+                          " DROP TABLE sub_topics; DROP TABLE sub_confirms; DROP TABLE outbox;"
+                          " DROP TABLE mail_totals; PRAGMA user_version=11;",
                           NULL, NULL, NULL),
              SQLITE_OK);
     tb_store_close(s);
