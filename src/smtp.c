@@ -35,15 +35,19 @@
  * reached, and the messages behind would fail the same way. It is tried
  * again this many seconds later. */
 #define UNREACHABLE_RETRY 60
+/* Tries to record an outcome after the first (1 s apart, each after the
+ * store's own busy timeout). */
+#define RECORD_TRIES 30
 
 struct tb_smtp {
-    CURL *curl;                 /* the one handle: its connection is reused */
-    char *url, *from, *user;    /* copies of the options */
-    char *password, *ca_file;   /* ... */
-    long timeout_s;             /* per message */
-    const char *msg;            /* the message being sent */
-    size_t len, off;            /* its length, and what libcurl has read */
-    char last[REPLY_MAX];       /* the last line the server sent */
+    CURL *curl;                   /* the one handle: its connection is reused */
+    char *url, *from, *user;      /* copies of the options */
+    char *password, *ca_file;     /* ... */
+    long timeout_s;               /* per message */
+    const char *msg;              /* the message being sent */
+    size_t len, off;              /* its length, and what libcurl has read */
+    char last[REPLY_MAX];         /* the last line the server sent */
+    char fail[REPLY_MAX];         /* the last 4xx or 5xx line (a QUIT's 221 may follow it) */
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's reason for a failure */
 };
 
@@ -59,8 +63,17 @@ static size_t on_read(char *buf, size_t size, size_t n, void *data)
     return room;
 }
 
+static void keep_line(char *dst, const char *text, size_t len)
+{
+    if (len >= REPLY_MAX)
+        len = REPLY_MAX - 1;
+    memcpy(dst, text, len);
+    dst[len] = '\0';
+}
+
 /* Keeps the last reply line the server sent (CURLINFO_HEADER_IN holds
- * the server's replies in SMTP). */
+ * the server's replies in SMTP), and the last failure line apart: after a
+ * refused RCPT TO, libcurl says QUIT and the 221 comes last. */
 static int on_debug(CURL *c, curl_infotype type, char *text, size_t len, void *data)
 {
     struct tb_smtp *s = data;
@@ -69,10 +82,9 @@ static int on_debug(CURL *c, curl_infotype type, char *text, size_t len, void *d
         return 0;
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         len--;
-    if (len >= sizeof(s->last))
-        len = sizeof(s->last) - 1;
-    memcpy(s->last, text, len);
-    s->last[len] = '\0';
+    keep_line(s->last, text, len);
+    if (len > 0 && (text[0] == '4' || text[0] == '5'))
+        keep_line(s->fail, text, len);
     return 0;
 }
 
@@ -191,7 +203,7 @@ int tb_smtp_send(struct tb_smtp *s, const char *rcpt, const char *msg, size_t le
     s->msg = msg;
     s->len = len;
     s->off = 0;
-    s->last[0] = '\0';
+    s->last[0] = s->fail[0] = '\0';
     s->errbuf[0] = '\0';
     curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, to);
     curl_easy_setopt(s->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
@@ -206,6 +218,8 @@ int tb_smtp_send(struct tb_smtp *s, const char *rcpt, const char *msg, size_t le
     if (reply != NULL && replylen > 0) {
         if (cc != CURLE_OK && code == 0)
             snprintf(reply, replylen, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc));
+        else if (cc != CURLE_OK && s->fail[0] != '\0')
+            snprintf(reply, replylen, "%s", s->fail);
         else
             snprintf(reply, replylen, "%s", s->last[0] ? s->last : curl_easy_strerror(cc));
     }
@@ -248,6 +262,25 @@ static const char *outcome_name(int o)
     return o == TB_SUBS_SENT ? "sent" : o == TB_SUBS_TEMPFAIL ? "deferred" : "failed";
 }
 
+/* Records an outcome. A database busy past its timeout (a long write on
+ * another connection) is waited out a while: a message the server took
+ * and that is not recorded would go out again. */
+static int record(struct tb_store *st, int64_t id, int outcome, const char *reply, char *err,
+                  size_t errlen)
+{
+    struct timespec nap = {.tv_sec = 1};
+    int rc, tries;
+
+    for (tries = 0;; tries++) {
+        rc = tb_subs_sent(st, id, (enum tb_subs_outcome)outcome, reply, (int64_t)time(NULL), err,
+                          errlen);
+        if (rc != TB_ESTORE || tries == RECORD_TRIES)
+            return rc;
+        tb_log(TB_LOG_WARN, "mail", "recording message %lld: %s; trying again", (long long)id, err);
+        nanosleep(&nap, NULL);
+    }
+}
+
 /* Sends one message taken from the outbox and records how it went. Sets
  * *unreachable when the server gave no reply at all. */
 static int send_one(struct tb_smtp *s, struct tb_store *st, const struct tb_subs_msg *m,
@@ -262,8 +295,7 @@ static int send_one(struct tb_smtp *s, struct tb_store *st, const struct tb_subs
         return outcome;
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
     *unreachable = outcome == TB_SUBS_TEMPFAIL && code == 0;
-    rc = tb_subs_sent(st, m->id, (enum tb_subs_outcome)outcome, reply, (int64_t)time(NULL), err,
-                      errlen);
+    rc = record(st, m->id, outcome, reply, err, errlen);
     if (rc)
         return rc;
     if (outcome == TB_SUBS_SENT)
@@ -275,9 +307,8 @@ static int send_one(struct tb_smtp *s, struct tb_store *st, const struct tb_subs
     if (outcome != TB_SUBS_SENT) {
         /* The reply may name the address: the log shows only its code. */
         tb_mail_addr_mask(m->rcpt, masked, sizeof(masked));
-        tb_log(TB_LOG_WARN, "mail", "message %lld to %s %s (attempt %d): %s",
-               (long long)m->id, masked, outcome_name(outcome), m->attempts + 1,
-               code ? "server replied" : reply);
+        tb_log(TB_LOG_WARN, "mail", "message %lld to %s %s (attempt %d): %s", (long long)m->id,
+               masked, outcome_name(outcome), m->attempts + 1, code ? "server replied" : reply);
         if (code)
             tb_log(TB_LOG_WARN, "mail", "message %lld: SMTP reply code %ld", (long long)m->id,
                    code);

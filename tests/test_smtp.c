@@ -26,7 +26,7 @@
 /* A running stand-in: its port, the directory it writes into, its pid. */
 struct standin {
     pid_t pid;
-    int in;    /* its stdin: closing it ends it */
+    int in; /* its stdin: closing it ends it */
     int port;
     char dir[256];
 };
