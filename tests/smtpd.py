@@ -32,6 +32,8 @@ class Server:
         self.count = 0  # messages accepted
         self.connections = 0  # connections opened
         self.data_ends = 0  # ends of DATA received (accepted or not)
+        self.rcpts = 0  # RCPT TO commands received (accepted or not)
+        self.lost = 0  # messages whose client went away before the reply (not accepted)
         self.lock = threading.Lock()
         self.port = None
         self._loop = None
@@ -40,6 +42,7 @@ class Server:
     # ------------------------------------------------------ aiosmtpd handler
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         with self.lock:
+            self.rcpts += 1
             reply = self.rcpt_replies.popleft() if self.rcpt_replies else "250 OK"
         if reply.startswith("250"):
             envelope.rcpt_tos.append(address)
@@ -51,6 +54,13 @@ class Server:
             self.data_ends += 1
         if self.delay:
             await asyncio.sleep(self.delay)
+            # The server commits a message when it answers 250: a client
+            # that died while it worked never gets that answer, and the
+            # message is not taken (it comes again, and is no duplicate).
+            if server.transport is None or server.transport.is_closing():
+                with self.lock:
+                    self.lost += 1
+                return "421 client gone"
         with self.lock:
             reply = self.data_replies.popleft() if self.data_replies else "250 OK"
             if reply.startswith("250"):
