@@ -52,13 +52,16 @@ struct tb_smtp_stats {
     size_t sent;     /* accepted */
     size_t tempfail; /* to be retried */
     size_t permfail; /* dropped */
+    int64_t next;    /* set by each drain: when to drain again (epoch s), 0: nothing pending */
 };
 
 /**
  * Sends the outbox's due messages (tb_subs_next()) one after the other,
- * at most `rate` per minute (0: no limit), until none is due or *stop
- * becomes non-zero (checked between messages: the one being sent is
- * finished). Adds to *stats. Returns 0, or TB_ESTORE / -ENOMEM.
+ * at most `rate` per minute (0: no limit; spread evenly), until none is
+ * due, the server cannot be reached (a failure without any SMTP reply:
+ * the rest waits a minute), or *stop becomes non-zero (checked between
+ * messages: the one being sent is finished). Adds to *stats' counts and
+ * sets stats->next. Returns 0, or TB_ESTORE / -ENOMEM.
  */
 TB_NODISCARD int tb_smtp_drain(struct tb_smtp *s, struct tb_store *st, int rate,
                                const volatile int *stop, struct tb_smtp_stats *stats, char *err,
