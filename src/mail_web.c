@@ -449,16 +449,6 @@ static void subscribe_post(struct tb_mail_web *w, const struct tb_http_req *req,
         subscribe_page(w, res, 415, "The form was not sent as a form. Please try again.");
         return;
     }
-    if (client_limited(w, req->client, now)) {
-        tb_log(TB_LOG_WARN, "mail", "subscribe: too many requests from %s", req->client);
-        if (tb_http_res_header(res, "Retry-After", "3600") != 0)
-            res->status = 500;
-        say(w, res, 429, "Too many requests",
-            "This connection asked for too many subscriptions lately. Please try again in an "
-            "hour.",
-            NULL, 0);
-        return;
-    }
     rc = form_parse(&f, req->body, req->body_len);
     email = rc == 0 ? form_get(&f, "email") : NULL;
     n = rc == 0 ? chosen_topics(c, &f, topics, MAX_FIELDS) : 0;
@@ -472,6 +462,18 @@ static void subscribe_post(struct tb_mail_web *w, const struct tb_http_req *req,
     }
     if (n == 0) {
         subscribe_page(w, res, 400, "Choose at least one topic to receive.");
+        goto out;
+    }
+    /* Counted once valid: a typo does not use up a client's requests, and an invalid
+     * request costs nothing but this answer. */
+    if (client_limited(w, req->client, now)) {
+        tb_log(TB_LOG_WARN, "mail", "subscribe: too many requests from %s", req->client);
+        say(w, res, 429, "Too many requests",
+            "This connection asked for too many subscriptions lately. Please try again in an "
+            "hour.",
+            NULL, 0);
+        if (tb_http_res_header(res, "Retry-After", "3600") != 0)
+            res->status = 500;
         goto out;
     }
     tb_mail_addr_mask(addr, masked, sizeof(masked));
