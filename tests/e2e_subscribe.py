@@ -104,7 +104,14 @@ class Subscribe(unittest.TestCase):
         with open(self.conf, "w", encoding="utf-8") as f:
             f.write(CONFIG.format(t=self.t, port=self.port, smtp=self.smtp.port))
         self.d = Daemon(self.conf, os.path.join(self.t, "serve.log"))
-        wait_for(lambda: self.get("/")[0] == 200, 30, what="the daemon serving /")
+
+        def serving():
+            self.assertTrue(self.d.alive(), self.d.log_text()[-3000:])
+            try:
+                return self.get("/")[0] == 200
+            except OSError:
+                return False
+        wait_for(serving, 30, what="the daemon serving /")
 
     def tearDown(self):
         rc = self.d.stop()
