@@ -554,7 +554,10 @@ static int load_sub(struct tb_mail_web *w, const char *token, enum tb_mail_actio
         return rc;
     }
     rc = tb_mail_token_check(w->key, token, action, sub->addr, w->now());
-    return rc == -ETIMEDOUT ? rc : rc != 0 ? -EINVAL : 0;
+    if (rc == 0)
+        return 0;
+    tb_subs_clear(sub);
+    return rc == -ETIMEDOUT ? rc : -EINVAL;
 }
 
 /* The page for a token that load_sub() refused. */
