@@ -146,6 +146,52 @@ static const char *const migrations[] = {
      /* A source whose feed is arXiv's (its link on arxiv.org: the listings,
       * the API's answers): its copy of a paper is what the paper shows. */
      "ALTER TABLE sources ADD COLUMN arxiv_record INTEGER NOT NULL DEFAULT 0;"),
+    /* 11: email subscriptions and the outbox (tb_subs.h, subs.c). One row
+     * per (normalized) address; its topics, confirmed (pending 0) and
+     * asked but not confirmed (pending 1); confirmation mails per address
+     * and UTC day; every message before it is sent, its raw text dropped
+     * once done (the row stays 8 days, so a rebuilt digest's Message-ID is
+     * still known); messages done ever, by outcome. */
+    ("CREATE TABLE subscriptions("
+     " id INTEGER PRIMARY KEY,"
+     " addr TEXT NOT NULL UNIQUE,"
+     " state INTEGER NOT NULL," /* enum tb_subs_state */
+     " freq INTEGER NOT NULL DEFAULT 0,"
+     " pending_freq INTEGER NOT NULL DEFAULT 0,"
+     " created INTEGER NOT NULL,"
+     " confirmed INTEGER NOT NULL DEFAULT 0,"
+     " covered INTEGER NOT NULL DEFAULT 0,"
+     " last_sent INTEGER NOT NULL DEFAULT 0,"
+     " failures INTEGER NOT NULL DEFAULT 0,"
+     " last_error TEXT);"
+     "CREATE TABLE sub_topics("
+     " sub INTEGER NOT NULL REFERENCES subscriptions(id),"
+     " pending INTEGER NOT NULL,"
+     " topic TEXT NOT NULL,"
+     " PRIMARY KEY(sub, pending, topic)) WITHOUT ROWID;"
+     "CREATE TABLE sub_confirms("
+     " addr TEXT NOT NULL,"
+     " day INTEGER NOT NULL," /* epoch seconds / 86400 */
+     " n INTEGER NOT NULL,"
+     " PRIMARY KEY(addr, day)) WITHOUT ROWID;"
+     "CREATE TABLE outbox("
+     " id INTEGER PRIMARY KEY,"
+     " sub INTEGER NOT NULL REFERENCES subscriptions(id),"
+     " kind INTEGER NOT NULL," /* enum tb_subs_kind */
+     " message_id TEXT NOT NULL UNIQUE,"
+     " rcpt TEXT NOT NULL,"
+     " state INTEGER NOT NULL DEFAULT 0," /* 0 pending, 1 sent, 2 failed, 3 dropped */
+     " attempts INTEGER NOT NULL DEFAULT 0,"
+     " queued INTEGER NOT NULL,"
+     " next_try INTEGER NOT NULL,"
+     " done INTEGER,"
+     " last_error TEXT,"
+     " data BLOB);" /* the message; NULL once done */
+     "CREATE INDEX outbox_queue ON outbox(state, id);"
+     "CREATE INDEX outbox_sub ON outbox(sub, state);"
+     "CREATE INDEX outbox_done ON outbox(done) WHERE done IS NOT NULL;"
+     "CREATE TABLE mail_totals(what TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+     "INSERT INTO mail_totals VALUES('sent', 0), ('failed', 0);"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
