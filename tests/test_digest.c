@@ -317,6 +317,95 @@ static void test_confirm(void)
     tb_buf_free(&m);
 }
 
+/* Counts the messages a dry run hands over. */
+static int count_msg(const char *rcpt, const struct tb_buf *msg, void *data)
+{
+    CHECK(msg->len > 0 && strstr(msg->data, rcpt) != NULL);
+    (*(int *)data)++;
+    return 0;
+}
+
+static int64_t covered_of(struct tb_store *s, int64_t id)
+{
+    struct tb_subs sub = {0};
+    int64_t t;
+
+    CHECK_OK(tb_subs_get(s, id, &sub, errbuf, sizeof(errbuf)));
+    t = sub.covered;
+    tb_subs_clear(&sub);
+    return t;
+}
+
+static void test_run(void)
+{
+    const char *walrus[] = {"walrus"}, *trending[] = {"trending"};
+    struct tb_store *s = open_store();
+    int64_t day = (int64_t)NOW / DAY * DAY, tue = day + 7 * HOUR, wed = tue + DAY;
+    struct tb_digest_run_opts o = {.now = NOW};
+    struct tb_subs_msg msg = {0};
+    int64_t a = 0, b = 0;
+    char id[128];
+    size_t q = 9;
+    int n = 0;
+
+    cfg.mail.send_at = 7 * 60;
+    put_paper(s, "arxiv", 1, "A walrus paper", "Ann Author", NOW - 2 * HOUR);
+    CHECK_OK(tb_subs_add(s, "a@example.org", walrus, 1, TB_SUBS_DAILY, NOW - 3 * DAY, &a, errbuf,
+                         sizeof(errbuf)));
+    CHECK_OK(tb_subs_add(s, "b@example.org", trending, 1, TB_SUBS_DAILY, NOW - 3 * DAY, &b, errbuf,
+                         sizeof(errbuf)));
+    /* Due at Tuesday's 07:00, before the paper's 20:13 voice: nothing new,
+     * no message, and covered moves to the slot. */
+    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q, 0);
+    CHECK_EQ(covered_of(s, a), tue);
+    CHECK_EQ(covered_of(s, b), tue);
+    CHECK_EQ(tb_subs_next(s, NOW, &msg, NULL, errbuf, sizeof(errbuf)), 0);
+    /* Wednesday's slot: the paper is new to both; one message each. */
+    o.now = NOW + DAY;
+    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q, 2);
+    CHECK_EQ(covered_of(s, a), wed);
+    CHECK_EQ(tb_subs_next(s, NOW + DAY, &msg, NULL, errbuf, sizeof(errbuf)), 1);
+    snprintf(id, sizeof(id), "<tributary.digest.%lld.%lld@papers.example>", (long long)a,
+             (long long)wed);
+    CHECK_STR(msg.message_id, id);
+    CHECK_STR(msg.rcpt, "a@example.org");
+    CHECK(msg.len > 0 && strstr(msg.data, id) != NULL);
+    tb_subs_msg_clear(&msg);
+    /* Not due again until Thursday's slot. */
+    o.now = NOW + DAY + HOUR;
+    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q, 0);
+    /* --now: nothing new since Wednesday's digest, so nothing, even forced. */
+    o.force = 1;
+    o.dry_run = count_msg;
+    o.data = &n;
+    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q, 0);
+    CHECK_EQ(n, 0);
+    /* A new paper: a dry run forced for a@ only prints it and changes nothing. */
+    put_paper(s, "arxiv", 7, "A later walrus paper", "Ann Author", NOW + DAY + 30 * 60);
+    o.to = "a@example.org";
+    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q, 1);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(covered_of(s, a), wed);
+    /* Once b@ left, nothing is built for it. */
+    CHECK_OK(tb_subs_leave(s, b, errbuf, sizeof(errbuf)));
+    o.to = NULL;
+    n = 0;
+    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q, 1);
+    CHECK_EQ(n, 1);
+    /* Queued for real: covered moves to the forced time. */
+    o.dry_run = NULL;
+    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q, 1);
+    CHECK_EQ(covered_of(s, a), NOW + DAY + HOUR);
+    tb_store_close(s);
+}
+
 int main(void)
 {
     char p[128];
@@ -329,6 +418,7 @@ int main(void)
     test_qp();
     test_build();
     test_confirm();
+    test_run();
     snprintf(p, sizeof(p), "%s/t.db", dir);
     unlink(p);
     rmdir(dir);
