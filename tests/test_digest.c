@@ -219,7 +219,7 @@ static void test_build(void)
     head_of(&m, head, sizeof(head));
     CHECK(lines_within(head, strlen(head), 78));
     CHECK(strstr(head, "\r\nBcc:") == NULL);
-    CHECK(strstr(head, "\r\nTo: <reader@example.org>\r\n") != NULL);
+    CHECK(strstr(head, "\r\nTo: reader@example.org\r\n") != NULL);
     CHECK(strstr(head, "From: =?UTF-8?Q?Tr=C3=AFbutary?= <papers@papers.example>\r\n") != NULL);
     CHECK(strstr(head, "\r\nMessage-ID: <tributary.digest.42.1700000000@papers.example>\r\n"));
     CHECK(strstr(head, "\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n") != NULL);
