@@ -41,7 +41,7 @@ void tb_smtp_free(struct tb_smtp *s);
  * Sends msg[0..len) (RFC 5322 with CRLF line ends) to rcpt, reusing the
  * open connection when there is one. Returns TB_SUBS_SENT (the server
  * accepted it), TB_SUBS_TEMPFAIL (a 4xx reply, or no connection, a
- * timeout, a TLS failure) or TB_SUBS_PERMFAIL (a 5xx reply), with the
+ * timeout, a TLS failure, a refused login) or TB_SUBS_PERMFAIL (a 5xx reply), with the
  * server's reply or the reason in reply. -ENOMEM when out of memory.
  */
 TB_NODISCARD int tb_smtp_send(struct tb_smtp *s, const char *rcpt, const char *msg, size_t len,
@@ -58,8 +58,8 @@ struct tb_smtp_stats {
 /**
  * Sends the outbox's due messages (tb_subs_next()) one after the other,
  * at most `rate` per minute (0: no limit; spread evenly), until none is
- * due, the server cannot be reached (a failure without any SMTP reply:
- * the rest waits a minute), or *stop becomes non-zero (checked between
+ * due, the server fails rather than a message (no connection, a timeout,
+ * TLS, a refused login, a 421: the rest waits a minute), or *stop becomes non-zero (checked between
  * messages: the one being sent is finished). Adds to *stats' counts and
  * sets stats->next. Returns 0, or TB_ESTORE / -ENOMEM.
  */

@@ -264,8 +264,9 @@ static int pick_section(struct pick *p, const struct list *l, const char *name, 
     return rc;
 }
 
-/* Chooses the papers of sub's digest at `at`: trending first, then the
- * subscribed topics in config order (a topic the config lost is paused). */
+/* Chooses the papers of sub's digest at `at`: the subscribed topics in
+ * config order (a topic the config lost is paused), then trending across
+ * everything for what they did not hold. */
 static int pick(struct cache *c, const struct tb_subs *sub, int64_t at, int64_t since,
                 struct pick *p, char *err, size_t errlen)
 {
@@ -274,16 +275,16 @@ static int pick(struct cache *c, const struct tb_subs *sub, int64_t at, int64_t 
     size_t i, max = c->cfg->mail.max_papers ? c->cfg->mail.max_papers : 20;
     int rc = 0;
 
-    if (has_topic(sub, TB_SUBS_TRENDING)) {
-        rc = list_get(c, TB_SUBS_TRENDING, NULL, at, &l, err, errlen);
-        rc = rc ? rc : pick_section(p, l, TB_SUBS_TRENDING, "Trending in all topics", since, max);
-    }
     for (i = 0; rc == 0 && i < c->cfg->ntopics; i++) {
         t = &c->cfg->topics[i];
         if (!has_topic(sub, t->name))
             continue;
         rc = list_get(c, t->name, t->query, at, &l, err, errlen);
         rc = rc ? rc : pick_section(p, l, t->name, t->title ? t->title : t->name, since, max);
+    }
+    if (rc == 0 && has_topic(sub, TB_SUBS_TRENDING)) {
+        rc = list_get(c, TB_SUBS_TRENDING, NULL, at, &l, err, errlen);
+        rc = rc ? rc : pick_section(p, l, TB_SUBS_TRENDING, "Trending in all topics", since, max);
     }
     return rc;
 }

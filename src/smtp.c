@@ -14,8 +14,8 @@
  * refused with CURLE_WEIRD_SERVER_REPLY (libcurl 7.88); in both cases
  * CURLINFO_RESPONSE_CODE holds the server's code, which decides: 4xx is a
  * temporary failure, 5xx a permanent one. Without a code (no connection,
- * a timeout, a TLS or login failure) the failure is temporary: the server
- * said nothing about the recipient. The reply's text comes from the debug
+ * a timeout, a TLS failure), and for a refused login or a 421, the failure
+ * is temporary: the server said nothing about the recipient. The reply's text comes from the debug
  * callback (the last line the server sent).
  */
 #include "tb_smtp.h"
@@ -31,8 +31,8 @@
 
 /* Longest server reply kept (the text of its last line). */
 #define REPLY_MAX 256
-/* A failure without any SMTP reply stops a drain: the server cannot be
- * reached, and the messages behind would fail the same way. It is tried
+/* A failure of the server rather than the message (server_failure())
+ * stops a drain: the messages behind would fail the same way. It is tried
  * again this many seconds later. */
 #define UNREACHABLE_RETRY 60
 /* Tries to record an outcome after the first (1 s apart, each after the
@@ -49,6 +49,7 @@ struct tb_smtp {
     char last[REPLY_MAX];         /* the last line the server sent */
     char fail[REPLY_MAX];         /* the last 4xx or 5xx line (a QUIT's 221 may follow it) */
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's reason for a failure */
+    int server_failed;            /* the last failure concerned the server, not the message */
 };
 
 static size_t on_read(char *buf, size_t size, size_t n, void *data)
@@ -179,14 +180,25 @@ void tb_smtp_free(struct tb_smtp *s)
     free(s);
 }
 
+/* Whether a failed transfer says nothing about the message but about the
+ * server: no reply at all (no connection, a timeout, TLS), a refused login
+ * (a 535 is the operator's to fix, not the recipient's), no STARTTLS
+ * offered, or a 421 (the server is closing: busy or going down). */
+static int server_failure(CURLcode cc, long code)
+{
+    if (cc == CURLE_LOGIN_DENIED || cc == CURLE_USE_SSL_FAILED || code == 421)
+        return 1;
+    return code < 400 || code > 599;
+}
+
 /* What a failed transfer means for the message; see the top of the file. */
 static int classify(CURLcode cc, long code)
 {
     if (cc == CURLE_OK)
         return TB_SUBS_SENT;
-    if (code >= 500 && code <= 599)
-        return TB_SUBS_PERMFAIL;
-    return TB_SUBS_TEMPFAIL;
+    if (server_failure(cc, code))
+        return TB_SUBS_TEMPFAIL;
+    return code >= 500 ? TB_SUBS_PERMFAIL : TB_SUBS_TEMPFAIL;
 }
 
 int tb_smtp_send(struct tb_smtp *s, const char *rcpt, const char *msg, size_t len, char *reply,
@@ -213,10 +225,11 @@ int tb_smtp_send(struct tb_smtp *s, const char *rcpt, const char *msg, size_t le
     curl_slist_free_all(to);
     s->msg = NULL;
     outcome = classify(cc, code);
+    s->server_failed = cc != CURLE_OK && server_failure(cc, code);
     if (cc == CURLE_OUT_OF_MEMORY)
         return -ENOMEM;
     if (reply != NULL && replylen > 0) {
-        if (cc != CURLE_OK && code == 0)
+        if (cc != CURLE_OK && (code == 0 || cc == CURLE_USE_SSL_FAILED))
             snprintf(reply, replylen, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc));
         else if (cc != CURLE_OK && s->fail[0] != '\0')
             snprintf(reply, replylen, "%s", s->fail);
@@ -282,7 +295,7 @@ static int record(struct tb_store *st, int64_t id, int outcome, const char *repl
 }
 
 /* Sends one message taken from the outbox and records how it went. Sets
- * *unreachable when the server gave no reply at all. */
+ * *unreachable when the failure was the server's (server_failure()). */
 static int send_one(struct tb_smtp *s, struct tb_store *st, const struct tb_subs_msg *m,
                     struct tb_smtp_stats *stats, int *unreachable, char *err, size_t errlen)
 {
@@ -294,7 +307,7 @@ static int send_one(struct tb_smtp *s, struct tb_store *st, const struct tb_subs
     if (outcome < 0)
         return outcome;
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
-    *unreachable = outcome == TB_SUBS_TEMPFAIL && code == 0;
+    *unreachable = outcome == TB_SUBS_TEMPFAIL && s->server_failed;
     rc = record(st, m->id, outcome, reply, err, errlen);
     if (rc)
         return rc;

@@ -17,6 +17,7 @@ import email.policy
 import os
 import sys
 import threading
+import time
 
 from aiosmtpd.smtp import SMTP
 
@@ -34,6 +35,7 @@ class Server:
         self.data_ends = 0  # ends of DATA received (accepted or not)
         self.rcpts = 0  # RCPT TO commands received (accepted or not)
         self.lost = 0  # messages whose client went away before the reply (not accepted)
+        self.first = self.last = None  # time.monotonic() of the first and last acceptance
         self.lock = threading.Lock()
         self.port = None
         self._loop = None
@@ -65,6 +67,9 @@ class Server:
             reply = self.data_replies.popleft() if self.data_replies else "250 OK"
             if reply.startswith("250"):
                 self.count += 1
+                self.last = time.monotonic()
+                if self.first is None:
+                    self.first = self.last
                 if self.keep:
                     self.messages.append(
                         (envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
