@@ -232,9 +232,23 @@ static int text_part(const struct tb__digest *d, struct tb_buf *b)
 
 /* --------------------------------------------------------------- HTML */
 
+/* Appends s[0..n) escaped, its control characters as spaces: upstream
+ * text is text, on one line. */
+static int escn(struct tb_buf *b, const char *s, size_t n)
+{
+    size_t i = b->len;
+    int rc = tb_sanitize_escape(b, s, n);
+
+    for (; rc == 0 && i < b->len; i++) {
+        if ((unsigned char)b->data[i] < 0x20 || b->data[i] == 0x7f)
+            b->data[i] = ' ';
+    }
+    return rc;
+}
+
 static int esc(struct tb_buf *b, const char *s)
 {
-    return tb_sanitize_escape(b, s, s != NULL ? strlen(s) : 0);
+    return escn(b, s, s != NULL ? strlen(s) : 0);
 }
 
 /* pre, s escaped, post. */
@@ -298,7 +312,7 @@ static int html_paper(const struct tb__digest_paper *p, struct tb_buf *b)
     rc = rc ? rc : tb_buf_adds(b, "</p>\n");
     if (rc == 0 && n > 0) {
         rc = tb_buf_adds(b, "<p style=\"margin:4px 0\">");
-        rc = rc ? rc : tb_sanitize_escape(b, abs, cut);
+        rc = rc ? rc : escn(b, abs, cut);
         rc = rc ? rc : tb_buf_adds(b, cut < n ? " …</p>\n" : "</p>\n");
     }
     if (rc == 0 && p->nvoices > 0)
