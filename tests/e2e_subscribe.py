@@ -16,6 +16,7 @@ import email.policy
 import hashlib
 import hmac
 import http.client
+import json
 import os
 import re
 import sqlite3
@@ -27,12 +28,12 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tbtest import (BIN, Daemon, TempDir, free_port, main, need_module, need_tool,  # noqa: E402
-                    wait_for)
+                    run, wait_for)
 
 CONFIRM_PER_DAY = 3  # TB_SUBS_CONFIRM_PER_DAY in include/tb_subs.h
 PER_CLIENT = 10  # TB_MAIL_WEB_PER_CLIENT in include/tb_mail_web.h
 BODY_MAX = 16 * 1024  # TB_HTTP_BODY_MAX in include/tb_http.h
-ACTIVE, LEFT = 1, 3  # enum tb_subs_state
+ACTIVE, LEFT, PENDING = "active", "left", "pending"  # `subscribers --json` states
 
 CONFIG = """[tributary]
 database = {t}/db.sqlite
@@ -137,17 +138,13 @@ class Subscribe(unittest.TestCase):
         return c
 
     def sub(self, addr):
-        """(state, freq, topics, pending topics) of addr's subscription, or None."""
-        with self.db() as c:
-            row = c.execute("SELECT id, state, freq FROM subscriptions WHERE addr = ?",
-                            (addr,)).fetchone()
-            if row is None:
-                return None
-            topics = sorted(r[0] for r in c.execute(
-                "SELECT topic FROM sub_topics WHERE sub = ? AND pending = 0", (row["id"],)))
-            pending = sorted(r[0] for r in c.execute(
-                "SELECT topic FROM sub_topics WHERE sub = ? AND pending = 1", (row["id"],)))
-        return row["state"], row["freq"], topics, pending
+        """(state, frequency, topics, pending topics) of addr's subscription as
+        `tributary subscribers --json` shows it, or None."""
+        out = run("subscribers", "-c", self.conf, "--json").stdout
+        for s in json.loads(out):
+            if s["address"] == addr:
+                return s["state"], s["frequency"], s["topics"], s["pending_topics"]
+        return None
 
     def mails_to(self, addr):
         return [m for _, rcpts, m in self.smtp.messages if addr in rcpts]
@@ -190,7 +187,7 @@ class Subscribe(unittest.TestCase):
         token, msg = self.confirm_link(raw)
         self.assertEqual(msg["To"].addresses[0].addr_spec, addr)
         self.assertTrue(token.startswith("c."))
-        self.assertEqual(self.sub(addr)[0], 0)  # pending
+        self.assertEqual(self.sub(addr)[0], PENDING)
         self.assertEqual(self.sub(addr)[3], ["attention", "trending"])
         # GET shows a button and changes nothing (mail scanners follow links).
         for _ in range(2):
@@ -203,7 +200,7 @@ class Subscribe(unittest.TestCase):
             self.assertEqual(h["cache-control"], "no-store")
             self.assertEqual(h["referrer-policy"], "no-referrer")
             self.assertIn("frame-ancestors 'none'", h["content-security-policy"])
-        self.assertEqual(self.sub(addr)[0], 0)
+        self.assertEqual(self.sub(addr)[0], PENDING)
         # Tokens that must not work: tampered, another action, expired, another id.
         sid = int(token.split(".")[1])
         bad = [token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
@@ -216,7 +213,7 @@ class Subscribe(unittest.TestCase):
             st, _, page = self.post("/confirm", {"t": b})
             self.assertIn(st, (400, 410), b)
             self.assertNotIn("You are subscribed", page)
-            self.assertEqual(self.sub(addr)[0], 0, b)
+            self.assertEqual(self.sub(addr)[0], PENDING, b)
         st, _, page = self.post("/confirm", {"t": bad[3]})
         self.assertEqual(st, 410)
         self.assertIn("expired", page)
@@ -224,7 +221,7 @@ class Subscribe(unittest.TestCase):
         st, _, page = self.post("/confirm", {"t": token})
         self.assertEqual(st, 200, page)
         self.assertIn("You are subscribed", page)
-        self.assertEqual(self.sub(addr)[:3], (ACTIVE, 1, ["attention", "trending"]))
+        self.assertEqual(self.sub(addr)[:3], (ACTIVE, "weekly", ["attention", "trending"]))
         manage = re.search(r'href="(manage\?t=[^"]+)"', page).group(1)
         # The manage page: checkboxes as subscribed, save changes, then the one-click leave.
         st, _, page = self.get("/" + manage)
@@ -237,10 +234,10 @@ class Subscribe(unittest.TestCase):
                                             ("frequency", "daily"), ("action", "save")])
         self.assertEqual(st, 200, page)
         self.assertIn("Your changes are saved.", page)
-        self.assertEqual(self.sub(addr)[:3], (ACTIVE, 0, ["vision"]))
+        self.assertEqual(self.sub(addr)[:3], (ACTIVE, "daily", ["vision"]))
         st, _, page = self.post("/manage", [("t", mtoken), ("frequency", "daily")])
         self.assertEqual(st, 400)  # no topic: nothing changes
-        self.assertEqual(self.sub(addr)[:3], (ACTIVE, 0, ["vision"]))
+        self.assertEqual(self.sub(addr)[:3], (ACTIVE, "daily", ["vision"]))
         st, _, _ = self.post("/manage", [("t", token), ("topic", "attention")])
         self.assertEqual(st, 400)  # a confirm token does not manage
         self.assertEqual(self.sub(addr)[2], ["vision"])
@@ -309,8 +306,8 @@ class Subscribe(unittest.TestCase):
         self.assertEqual(self.get("/")[0], 200)
         time.sleep(1.5)  # the sender had time to send anything queued
         self.assertEqual(len(self.smtp.messages), 0)
+        self.assertEqual(json.loads(run("subscribers", "-c", self.conf, "--json").stdout), [])
         with self.db() as c:
-            self.assertEqual(c.execute("SELECT count(*) FROM subscriptions").fetchone()[0], 0)
             self.assertEqual(c.execute("SELECT count(*) FROM outbox").fetchone()[0], 0)
 
     def test_mail_bombing(self):
@@ -382,7 +379,7 @@ class Subscribe(unittest.TestCase):
                          "--blink-settings=preferredColorScheme=0")
             self.assertEqual(p.returncode, 0, p.stderr[-2000:])
         # Looking at the pages changed nothing.
-        self.assertEqual(self.sub(addr)[0], 0)
+        self.assertEqual(self.sub(addr)[0], PENDING)
         print(f"screenshots: {shots}/subscribe-*.png", file=sys.stderr)
 
 
