@@ -34,6 +34,7 @@
 struct listed {
     char *key;        /* the paper's key (owned) */
     int64_t entry_id; /* its stored entry */
+    int64_t last;     /* its latest voice's own time within the window */
     int64_t seen;     /* when the store learned of its latest voice (tb_trending_seen()) */
 };
 
@@ -125,7 +126,7 @@ static int keep(const struct tb_trending_paper *p, void *data)
     key = strdup(p->key);
     if (key == NULL)
         return -ENOMEM;
-    l->v[l->n++] = (struct listed){key, p->entry_id, 0};
+    l->v[l->n++] = (struct listed){key, p->entry_id, p->last, 0};
     return l->n >= l->limit ? 1 : 0;
 }
 
@@ -243,17 +244,26 @@ static int picked(const struct pick *p, int64_t id)
     return 0;
 }
 
+/* Whether a paper is new since `since`: the store learned of a voice
+ * after it; for a first digest (which covers the last day or week), that
+ * voice's own time is after it too, or every old paper of a new source
+ * would be new. */
+static int is_new(const struct listed *v, int64_t since, int first)
+{
+    return v->seen > since && (!first || v->last > since);
+}
+
 /* Adds the section of topic name (title shown) from its list l. */
 static int pick_section(struct pick *p, const struct list *l, const char *name, const char *title,
-                        int64_t since, size_t max)
+                        int64_t since, int first, size_t max)
 {
     struct tb__digest_section s = {name, title, p->npapers, 0};
     size_t i;
     int rc = 0;
 
     for (i = 0; rc == 0 && i < l->n && p->npapers < max; i++) {
-        if (l->v[i].seen <= since || tb_map_get(&p->seen, l->v[i].key, strlen(l->v[i].key)) ||
-            picked(p, l->v[i].entry_id))
+        if (!is_new(&l->v[i], since, first) ||
+            tb_map_get(&p->seen, l->v[i].key, strlen(l->v[i].key)) || picked(p, l->v[i].entry_id))
             continue;
         rc = tb_map_put(&p->seen, l->v[i].key, strlen(l->v[i].key), (void *)&l->v[i]);
         rc = rc ? rc : TB_VEC_RESERVE(p->papers, p->apapers, p->npapers + 1, KEEP_MAX);
@@ -278,18 +288,20 @@ static int pick(struct cache *c, const struct tb_subs *sub, int64_t at, int64_t 
     const struct tb_config_topic *t;
     const struct list *l;
     size_t i, max = c->cfg->mail.max_papers ? c->cfg->mail.max_papers : 20;
-    int rc = 0;
+    int rc = 0, first = sub->covered == 0;
 
     for (i = 0; rc == 0 && i < c->cfg->ntopics; i++) {
         t = &c->cfg->topics[i];
         if (!has_topic(sub, t->name))
             continue;
         rc = list_get(c, t->name, t->query, at, &l, err, errlen);
-        rc = rc ? rc : pick_section(p, l, t->name, t->title ? t->title : t->name, since, max);
+        rc =
+            rc ? rc : pick_section(p, l, t->name, t->title ? t->title : t->name, since, first, max);
     }
     if (rc == 0 && has_topic(sub, TB_SUBS_TRENDING)) {
         rc = list_get(c, TB_SUBS_TRENDING, NULL, at, &l, err, errlen);
-        rc = rc ? rc : pick_section(p, l, TB_SUBS_TRENDING, "Trending in all topics", since, max);
+        rc = rc ? rc
+                : pick_section(p, l, TB_SUBS_TRENDING, "Trending in all topics", since, first, max);
     }
     return rc;
 }
