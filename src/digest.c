@@ -163,6 +163,13 @@ static int list_get(struct cache *c, const char *name, const char *query, int64_
         snprintf(err, errlen, "trending %s: %s", name, tb_strerror(rc));
     for (i = 0; rc == 0 && i < l->n; i++)
         rc = tb_trending_seen(c->st, l->v[i].key, at, t->window, &l->v[i].seen, err, errlen);
+    if (rc != 0) { /* not kept: the next subscriber of the topic meets the error too */
+        for (i = 0; i < l->n; i++)
+            free(l->v[i].key);
+        free(l->v);
+        free(l->topic);
+        c->nlists--;
+    }
     *out = l;
     return rc;
 }

@@ -436,6 +436,32 @@ static void test_run(void)
     tb_store_close(s);
 }
 
+/* A topic whose query fails holds back neither the other subscribers nor
+ * the run; the error is reported. */
+static void test_bad_query(void)
+{
+    const char *none[] = {"none"}, *walrus[] = {"walrus"};
+    struct tb_digest_run_opts o = {.now = NOW, .force = 1};
+    struct tb_store *s = open_store();
+    int64_t x = 0, y = 0;
+    size_t q = 0;
+
+    put_paper(s, "arxiv", 1, "A walrus paper", "Ann Author", NOW - 2 * HOUR);
+    CHECK_OK(tb_subs_add(s, "x@example.org", none, 1, TB_SUBS_DAILY, NOW - DAY, &x, errbuf,
+                         sizeof(errbuf)));
+    CHECK_OK(tb_subs_add(s, "y@example.org", walrus, 1, TB_SUBS_DAILY, NOW - DAY, &y, errbuf,
+                         sizeof(errbuf)));
+    topics[1].query = "AND AND (";
+    errbuf[0] = '\0';
+    CHECK_EQ(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)), TB_EQUERY);
+    CHECK(errbuf[0] != '\0');
+    CHECK_EQ(q, 1);
+    CHECK_EQ(covered_of(s, x), 0);
+    CHECK_EQ(covered_of(s, y), NOW);
+    topics[1].query = "zebras";
+    tb_store_close(s);
+}
+
 int main(void)
 {
     char p[128];
@@ -449,6 +475,7 @@ int main(void)
     test_build();
     test_confirm();
     test_run();
+    test_bad_query();
     snprintf(p, sizeof(p), "%s/t.db", dir);
     unlink(p);
     rmdir(dir);
