@@ -73,6 +73,10 @@ class Crash(unittest.TestCase):
                 site.make_due()
                 d = mailtest.serve(self, site, os.path.join(t, "serve.log"))
                 wait_for(lambda: srv.data_ends >= 1, 30, step=0.05, what="a message in flight")
+                # A reload while the sender reads the config (it keeps the
+                # old one until its message is over), then the stop.
+                d.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: "reloaded" in d.log_text(), 10, step=0.05, what="the reload")
                 t0 = time.monotonic()
                 self.assertEqual(d.stop(signal.SIGTERM), 0)
                 self.assertGreater(time.monotonic() - t0, 1.0)  # it waited for the 250

@@ -9,6 +9,7 @@ outbox without naming an address. (Kills: e2e_mail_crash.py; a real MTA:
 e2e_mail_mta.py.)"""
 import datetime
 import os
+import signal
 import sys
 import time
 import unittest
@@ -34,6 +35,9 @@ class Delivery(unittest.TestCase):
                 site.subscribe(mailtest.addrs(3))
                 d = mailtest.serve(self, site, os.path.join(t, "serve.log"))
                 time.sleep(min(2, max(0, slot - time.time() - 2)))
+                # A reload keeps the subscriptions and the slot.
+                d.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: "reloaded" in d.log_text(), 10, step=0.05, what="the reload")
                 self.assertEqual(srv.count, 0)  # not before the slot
                 wait_for(lambda: srv.count >= 3, slot - time.time() + 30, what="the digests")
                 self.assertGreaterEqual(time.time(), slot)
