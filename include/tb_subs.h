@@ -106,7 +106,7 @@ TB_NODISCARD int tb_subs_leave(struct tb_store *st, int64_t id, char *err, size_
 TB_NODISCARD int tb_subs_get(struct tb_store *st, int64_t id, struct tb_subs *out, char *err,
                              size_t errlen);
 
-/** Finds the subscription of a (normalized) address. -ENOENT if none. */
+/** Finds the subscription of an address (normalized here, tb_mail_addr_norm()). -ENOENT if none. */
 TB_NODISCARD int tb_subs_find(struct tb_store *st, const char *addr, struct tb_subs *out, char *err,
                               size_t errlen);
 

@@ -16,11 +16,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <ini.h>
 #include <stdbool.h>
 
+#include "tb_mail.h"
 #include "tb_map.h"
 #include "tb_opml.h"
 #include "tb_url.h"
@@ -34,7 +36,16 @@
 #define NAME_MAX_LEN 64          /* source and topic names */
 #define SLUG_MAX_LEN 48          /* names made from OPML titles, before "-N" */
 
-enum section { SEC_NONE, SEC_TRIBUTARY, SEC_SOURCE, SEC_TOPIC, SEC_OPML, SEC_TRENDING, SEC_BAD };
+enum section {
+    SEC_NONE,
+    SEC_TRIBUTARY,
+    SEC_SOURCE,
+    SEC_TOPIC,
+    SEC_OPML,
+    SEC_TRENDING,
+    SEC_MAIL,
+    SEC_BAD
+};
 
 /* How a value is checked and stored. */
 enum vtype {
@@ -53,6 +64,14 @@ enum vtype {
     V_LIST,     /* source names (the topic's sources/nsources) */
     V_WEIGHT,   /* decimal number from 0 to WEIGHT_MAX (double) */
     V_NAME,     /* a name as tb_config_name_valid() takes it (char *) */
+    V_SMTP,     /* smtp:// or smtps:// URL with a host, normalised (char *) */
+    V_FROM,     /* "Name <addr>" or "addr" (char *; sets tb_config_mail.from_addr) */
+    V_SECRET,   /* a path, read at load: the file's first line (char *) */
+    V_FILE,     /* a path (resolved) to a readable file (char *) */
+    V_TIME,     /* HH:MM, 00:00 to 23:59, as minutes after midnight (int) */
+    V_WEEKDAY,  /* mon..sun or monday..sunday, as 0 Sunday to 6 Saturday (int) */
+    V_RATE,     /* N/min, N from 1 to 100000 (int) */
+    V_PAPERS,   /* 1 to 1000 (size_t) */
 };
 
 struct key {
@@ -65,7 +84,9 @@ struct key {
 #define SRC(field) offsetof(struct tb_config_source, field)
 #define TOP(field) offsetof(struct tb_config_topic, field)
 #define TRD(field) offsetof(struct tb_config_trending, field)
+#define MAIL(field) offsetof(struct tb_config_mail, field)
 #define WEIGHT_MAX 1000000.0 /* TB_STORE_WEIGHT_MAX */
+#define PASSWORD_MAX 1024    /* bytes of an SMTP password */
 
 static const struct key tributary_keys[] = {
     {"database", V_PATH, CFG(database)},
@@ -109,6 +130,44 @@ static const struct key trending_keys[] = {
     {NULL, V_TEXT, 0},
 };
 
+/*
+ * [mail]: email digests (issue 11); without the section nothing about mail
+ * is shown or accepted. smtp and from are required.
+ *   smtp          = smtp://HOST:PORT or smtps://HOST:PORT (libcurl's SMTP);
+ *                   no user or password in the URL
+ *   starttls      = yes|no: smtp:// only, STARTTLS required (default yes);
+ *                   with smtps:// TLS starts with the connection, so the key
+ *                   is accepted and ignored there (tb_config_mail.starttls is
+ *                   then always 1: a "no" never turns encryption off)
+ *   user          = SMTP AUTH user; needs password_file, and the reverse
+ *   password_file = a file whose first line is the password, read at load
+ *                   (never written in the config); unreadable: an error
+ *   from          = Name <addr>, or addr: the From header and envelope sender
+ *   ca_file       = CA bundle for the server's certificate; must be readable
+ *   secret_file   = the token secret (default: the database path + ".secret",
+ *                   created 0600 at first start)
+ *   send_at       = HH:MM UTC when daily digests go out (default 07:00)
+ *   weekly_day    = mon..sun (or full names) for weekly ones (default mon)
+ *   rate          = N/min, messages per minute at most, 1 to 100000 (default 60/min)
+ *   max_papers    = papers in one digest, 1 to 1000 (default 20)
+ * With [mail], no [topic] may be named "trending": the subscribe form's
+ * value for trending across everything.
+ */
+static const struct key mail_keys[] = {
+    {"smtp", V_SMTP, MAIL(smtp)},
+    {"starttls", V_BOOL, MAIL(starttls)},
+    {"user", V_TEXT, MAIL(user)},
+    {"password_file", V_SECRET, MAIL(password)},
+    {"from", V_FROM, MAIL(from)},
+    {"ca_file", V_FILE, MAIL(ca_file)},
+    {"secret_file", V_PATH, MAIL(secret_file)},
+    {"send_at", V_TIME, MAIL(send_at)},
+    {"weekly_day", V_WEEKDAY, MAIL(weekly_day)},
+    {"rate", V_RATE, MAIL(rate)},
+    {"max_papers", V_PAPERS, MAIL(max_papers)},
+    {NULL, V_TEXT, 0},
+};
+
 static const struct key topic_keys[] = {
     {"title", V_TEXT, TOP(title)},
     {"query", V_TEXT, TOP(query)},
@@ -140,6 +199,9 @@ struct ctx {
     int sec_seen[MAX_KEYS];       /* `seen` of a [source] or [topic] */
     int trib_seen[MAX_KEYS];      /* `seen` of [tributary], which may repeat */
     int trend_seen[MAX_KEYS];     /* `seen` of [trending], which may repeat */
+    int mail_seen[MAX_KEYS];      /* `seen` of [mail], which may repeat */
+    int mail_line;                /* line of the first [mail] header, or 0 */
+    int smtps;                    /* [mail] smtp is an smtps:// URL */
     int *topic_list_line;         /* per topic: line of its sources key */
     struct opml_ref *opml;        /* [opml] file keys */
     size_t nopml;                 /* number of them */
@@ -571,7 +633,7 @@ static int set_number(struct ctx *x, const struct key *k, void *dst, const char 
     default:
         break;
     }
-    max = k->type == V_INT ? 65535 : k->type == V_BATCH ? 100 : 100000;
+    max = k->type == V_INT ? 65535 : k->type == V_BATCH ? 100 : k->type == V_PAPERS ? 1000 : 100000;
     if (parse_count(v, max, &n) != 0) {
         add_error(x, x->file, x->line, "%s: invalid number '%s' (1 to %ld)", k->name, v, max);
         return -1;
@@ -581,6 +643,240 @@ static int set_number(struct ctx *x, const struct key *k, void *dst, const char 
     else
         *(size_t *)dst = (size_t)n;
     return 0;
+}
+
+/* ---- [mail] values ---------------------------------------------------- */
+
+/* Checks an smtp:// or smtps:// URL with curl's parser: a host, no user
+ * or password (the password never goes in the config), no query or
+ * fragment. Returns a malloc'd normalised copy, or NULL with the reason in
+ * *why -- or with *why NULL when out of memory. */
+static char *smtp_check(const char *s, int *smtps, const char **why)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *part = NULL, *norm = NULL, *copy = NULL;
+    CURLUcode uc;
+
+    *why = NULL;
+    if (strncasecmp(s, "smtp://", 7) != 0 && strncasecmp(s, "smtps://", 8) != 0)
+        *why = "use smtp://HOST:PORT or smtps://HOST:PORT";
+    if (u == NULL || *why != NULL) {
+        curl_url_cleanup(u);
+        return NULL;
+    }
+    uc = curl_url_set(u, CURLUPART_URL, s, CURLU_NON_SUPPORT_SCHEME);
+    if (uc == CURLUE_OK)
+        uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    if (uc == CURLUE_OK && strcmp(scheme, "smtp") != 0 && strcmp(scheme, "smtps") != 0)
+        *why = "use smtp://HOST:PORT or smtps://HOST:PORT";
+    else if (uc == CURLUE_OK && (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+                                 curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK))
+        *why = "no user or password in the URL: use user and password_file";
+    else if (uc == CURLUE_OK && (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
+                                 curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK))
+        *why = "a query or fragment has no meaning here";
+    else if (uc == CURLUE_OK)
+        uc = lower_host(u);
+    if (uc == CURLUE_OK && *why == NULL)
+        uc = curl_url_get(u, CURLUPART_URL, &norm, 0);
+    if (uc != CURLUE_OK)
+        *why = uc == CURLUE_OUT_OF_MEMORY ? NULL : curl_url_strerror(uc);
+    if (norm)
+        copy = strdup(norm);
+    *smtps = scheme != NULL && strcmp(scheme, "smtps") == 0;
+    curl_free(scheme);
+    curl_free(part);
+    curl_free(norm);
+    curl_url_cleanup(u);
+    return copy;
+}
+
+static void set_smtp(struct ctx *x, char **dst, const char *v)
+{
+    const char *why;
+
+    *dst = smtp_check(v, &x->smtps, &why);
+    if (*dst == NULL && why == NULL)
+        x->oom = 1;
+    else if (*dst == NULL)
+        add_error(x, x->file, x->line, "smtp: invalid URL '%s': %s", v, why);
+}
+
+/* "Name <addr>", "\"Name\" <addr>", "<addr>" or "addr": the address is
+ * checked as a subscriber's is (tb_mail_addr_check), so it can go into the
+ * envelope and headers as is; the name keeps what the digest encodes. */
+static void set_from(struct ctx *x, char **dst, const char *v)
+{
+    const char *lt = strrchr(v, '<'), *name = v;
+    size_t n = strlen(v), nlen = 0;
+    char err[128], *addr;
+
+    if (n > 0 && v[n - 1] == '>' && lt != NULL) {
+        addr = strndup(lt + 1, (size_t)(v + n - 1 - (lt + 1)));
+        nlen = (size_t)(lt - v);
+        while (nlen > 0 && (name[nlen - 1] == ' ' || name[nlen - 1] == '\t'))
+            nlen--;
+        if (nlen >= 2 && name[0] == '"' && name[nlen - 1] == '"') {
+            name++;
+            nlen -= 2;
+        }
+    } else {
+        addr = strdup(v);
+    }
+    if (addr == NULL) {
+        x->oom = 1;
+    } else if (tb_mail_addr_check(addr, err, sizeof(err)) != 0) {
+        add_error(x, x->file, x->line, "from: invalid address '%s': %s", addr, err);
+    } else if (strcspn(name, "<>\"\\") < nlen) {
+        add_error(x, x->file, x->line, "from: invalid name '%.*s' (no < > \" or \\ in it)",
+                  (int)nlen, name);
+    } else {
+        *dst = nlen > 0 ? xasprintf(x, "%.*s <%s>", (int)nlen, name, addr) : xstrdup(x, addr);
+        free(x->c->mail.from_addr);
+        x->c->mail.from_addr = addr;
+        addr = NULL;
+    }
+    free(addr);
+}
+
+/* Reads the password: the first line of a regular file (its line end
+ * dropped), 1 to PASSWORD_MAX bytes without NUL. The path is resolved
+ * like every other. */
+static void set_password(struct ctx *x, char **dst, const char *v)
+{
+    char buf[PASSWORD_MAX + 2], *path = resolve_path(x, v);
+    struct stat st;
+    size_t n = 0;
+    FILE *fp = path ? fopen(path, "r") : NULL;
+    const char *why = NULL;
+
+    if (path == NULL)
+        return;
+    if (fp == NULL)
+        why = strerror(errno);
+    else if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else
+        n = fread(buf, 1, sizeof(buf) - 1, fp);
+    if (why == NULL && ferror(fp))
+        why = strerror(errno);
+    if (fp != NULL)
+        fclose(fp);
+    buf[n] = '\0';
+    if (why == NULL && strlen(buf) != n)
+        why = "a NUL byte in it";
+    n = strcspn(buf, "\r\n");
+    if (why == NULL && n == 0)
+        why = "its first line is empty";
+    if (why == NULL && n > PASSWORD_MAX)
+        why = "its first line is longer than 1024 bytes";
+    if (why != NULL)
+        add_error(x, x->file, x->line, "password_file: cannot use '%s': %s", path, why);
+    else
+        *dst = strndup(buf, n);
+    if (why == NULL && *dst == NULL)
+        x->oom = 1;
+    explicit_bzero(buf, sizeof(buf));
+    free(path);
+}
+
+static void set_readable(struct ctx *x, const struct key *k, char **dst, const char *v)
+{
+    char *path = resolve_path(x, v);
+    struct stat st;
+
+    if (path == NULL)
+        return;
+    if (access(path, R_OK) != 0)
+        add_error(x, x->file, x->line, "%s: cannot read '%s': %s", k->name, path, strerror(errno));
+    else if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        add_error(x, x->file, x->line, "%s: '%s' is not a regular file", k->name, path);
+    else
+        *dst = path;
+    if (*dst != path)
+        free(path);
+}
+
+/* HH:MM (or H:MM) from 00:00 to 23:59 into minutes after midnight. */
+static int parse_time(const char *s, int *out)
+{
+    size_t h = strspn(s, "0123456789");
+    int hh, mm;
+
+    if (h < 1 || h > 2 || s[h] != ':' || strspn(s + h + 1, "0123456789") != 2 || s[h + 3] != '\0')
+        return -EINVAL;
+    hh = atoi(s);
+    mm = atoi(s + h + 1);
+    if (hh > 23 || mm > 59)
+        return -EINVAL;
+    *out = hh * 60 + mm;
+    return 0;
+}
+
+/* mon..sun or monday..sunday, any case, into 0 Sunday .. 6 Saturday. */
+static int parse_weekday(const char *s, int *out)
+{
+    static const char *const days[] = {"sunday",   "monday", "tuesday", "wednesday",
+                                       "thursday", "friday", "saturday"};
+    int i;
+
+    for (i = 0; i < 7; i++) {
+        if (strcasecmp(s, days[i]) == 0 || (strlen(s) == 3 && strncasecmp(s, days[i], 3) == 0)) {
+            *out = i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* N/min with N from 1 to 100000. */
+static int parse_rate(const char *s, int *out)
+{
+    size_t n = strspn(s, "0123456789");
+    char num[16];
+    long v;
+
+    if (n == 0 || n >= sizeof(num) || strcmp(s + n, "/min") != 0)
+        return -EINVAL;
+    memcpy(num, s, n);
+    num[n] = '\0';
+    if (parse_count(num, 100000, &v) != 0)
+        return -EINVAL;
+    *out = (int)v;
+    return 0;
+}
+
+static void mail_value(struct ctx *x, const struct key *k, void *dst, const char *v)
+{
+    switch (k->type) {
+    case V_SMTP:
+        set_smtp(x, dst, v);
+        break;
+    case V_FROM:
+        set_from(x, dst, v);
+        break;
+    case V_SECRET:
+        set_password(x, dst, v);
+        break;
+    case V_FILE:
+        set_readable(x, k, dst, v);
+        break;
+    case V_TIME:
+        if (parse_time(v, dst) != 0)
+            add_error(x, x->file, x->line, "%s: invalid time '%s' (HH:MM from 00:00 to 23:59, UTC)",
+                      k->name, v);
+        break;
+    case V_WEEKDAY:
+        if (parse_weekday(v, dst) != 0)
+            add_error(x, x->file, x->line,
+                      "%s: invalid day '%s' (mon, tue, wed, thu, fri, sat or sun)", k->name, v);
+        break;
+    default:
+        if (parse_rate(v, dst) != 0)
+            add_error(x, x->file, x->line, "%s: invalid rate '%s' (N/min, N from 1 to 100000)",
+                      k->name, v);
+        break;
+    }
 }
 
 static void store_value(struct ctx *x, const struct key *k, void *dst, const char *v)
@@ -607,6 +903,15 @@ static void store_value(struct ctx *x, const struct key *k, void *dst, const cha
         break;
     case V_LIST:
         set_list(x, x->obj, v);
+        break;
+    case V_SMTP:
+    case V_FROM:
+    case V_SECRET:
+    case V_FILE:
+    case V_TIME:
+    case V_WEEKDAY:
+    case V_RATE:
+        mail_value(x, k, dst, v);
         break;
     case V_NAME:
         if (tb_config_name_valid(v))
@@ -635,7 +940,9 @@ static void set_value(struct ctx *x, const struct key *k, const char *v)
         store_value(x, k, dst, v);
     /* A bad url or query was still given: "missing" would only repeat the error.
      * The placeholder never escapes, since any error discards the config. */
-    if (x->nerrs > nerrs && (k->type == V_URL || k->type == V_TEXT) && *(char **)dst == NULL)
+    if (x->nerrs > nerrs &&
+        (k->type == V_URL || k->type == V_TEXT || k->type == V_SMTP || k->type == V_FROM) &&
+        *(char **)dst == NULL)
         *(char **)dst = xstrdup(x, "");
 }
 
@@ -810,6 +1117,14 @@ static void begin_section(struct ctx *x, char *hdr)
         x->keys = trending_keys;
         x->obj = &x->c->trending;
         x->seen = x->trend_seen;
+    } else if (strcmp(kind, "mail") == 0 && *name == '\0') {
+        x->sec = SEC_MAIL;
+        x->keys = mail_keys;
+        x->obj = &x->c->mail;
+        x->seen = x->mail_seen;
+        x->c->mail.enabled = 1;
+        if (x->mail_line == 0)
+            x->mail_line = x->line;
     } else if (strcmp(kind, "source") == 0 || strcmp(kind, "topic") == 0) {
         begin_named(x, kind, name);
     } else {
@@ -1171,12 +1486,57 @@ static void apply_defaults(struct ctx *x)
         c->title = xstrdup(x, "tributary");
     if (c->trending.arxiv_api == NULL)
         c->trending.arxiv_api = xstrdup(x, "https://export.arxiv.org/api/query");
+    if (c->mail.enabled && c->mail.secret_file == NULL && c->database != NULL)
+        c->mail.secret_file = xasprintf(x, "%s.secret", c->database);
     for (i = 0; i < c->nsources; i++) {
         if (c->sources[i].interval == 0)
             c->sources[i].interval = c->interval;
         if (c->sources[i].group == NULL && c->sources[i].name != NULL)
             c->sources[i].group = xstrdup(x, c->sources[i].name);
     }
+}
+
+/* The line where [mail] set key `name`, or 0. */
+static int mail_key_line(const struct ctx *x, const char *name)
+{
+    size_t i;
+
+    for (i = 0; mail_keys[i].name != NULL; i++)
+        if (strcmp(mail_keys[i].name, name) == 0)
+            return x->mail_seen[i];
+    return 0;
+}
+
+/* [mail]'s required keys and pairs, and the topic name it reserves. */
+static void check_mail(struct ctx *x)
+{
+    struct tb_config_mail *m = &x->c->mail;
+    int uline = mail_key_line(x, "user"), pline = mail_key_line(x, "password_file");
+    int t;
+
+    if (!m->enabled)
+        return;
+    if (m->smtp == NULL)
+        add_error(x, x->file, x->mail_line,
+                  "[mail]: missing smtp (smtp://HOST:PORT or smtps://HOST:PORT)");
+    if (m->from == NULL)
+        add_error(x, x->file, x->mail_line, "[mail]: missing from (Name <ADDRESS> or ADDRESS)");
+    if (uline != 0 && pline == 0)
+        add_error(x, x->file, uline, "[mail]: user needs password_file");
+    if (pline != 0 && uline == 0)
+        add_error(x, x->file, pline, "[mail]: password_file needs user");
+    /* smtps:// is TLS from the first byte: starttls has nothing to add, and
+     * a "no" must not read as "no encryption". */
+    if (x->smtps)
+        m->starttls = 1;
+    /* "trending" is what the subscribe form sends for trending across
+     * everything (TB_SUBS_TRENDING): a topic of that name could not be told
+     * from it. */
+    t = find_topic(x->c, "trending");
+    if (t >= 0)
+        add_error(x, x->c->topics[t].file, x->c->topics[t].line,
+                  "topic 'trending': the name is reserved when [mail] is configured (the "
+                  "subscribe form's value for trending across everything); rename the topic");
 }
 
 /* Defaults, cross-checks and OPML sources, once the whole file is read
@@ -1193,6 +1553,8 @@ static void finish(struct ctx *x)
         load_opml(x, &x->opml[i]);
     if (!x->oom)
         check_topics(x);
+    if (!x->oom)
+        check_mail(x);
 }
 
 static struct tb_config *config_new(const char *path)
@@ -1222,6 +1584,11 @@ static struct tb_config *config_new(const char *path)
     c->trending.resolve_arxiv = 1;
     c->trending.arxiv_batch = 100;
     c->trending.arxiv_retry = 60;
+    c->mail.starttls = 1;
+    c->mail.send_at = 7 * 60;
+    c->mail.weekly_day = 1;
+    c->mail.rate = 60;
+    c->mail.max_papers = 20;
     return c;
 }
 
@@ -1332,6 +1699,15 @@ void tb_config_free(struct tb_config *c)
     free(c->title);
     free(c->description);
     free(c->trending.arxiv_api);
+    free(c->mail.smtp);
+    free(c->mail.user);
+    if (c->mail.password != NULL)
+        explicit_bzero(c->mail.password, strlen(c->mail.password));
+    free(c->mail.password);
+    free(c->mail.from);
+    free(c->mail.from_addr);
+    free(c->mail.ca_file);
+    free(c->mail.secret_file);
     free(c);
 }
 

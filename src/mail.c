@@ -407,6 +407,22 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Syncs the directory of path, so that a new name in it survives a power
+ * loss: a secret made again would void every link already mailed. */
+static void sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir =
+        slash == NULL ? strdup(".") : strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
 /* Makes the secret in a temporary file beside path (mkostemp: created
  * exclusively, mode 0600 whatever the umask), synced, then puts it in
  * place with link(2), which fails when another process made one first:
@@ -447,6 +463,8 @@ static int secret_create(const char *path, unsigned char key[TB_MAIL_SECRET_LEN]
     }
     if (fd >= 0)
         (void)unlink(tmp);
+    if (rc == 0)
+        sync_dir(path);
     if (rc == -EEXIST)
         rc = secret_open_read(path, key, err, errlen);
     else if (rc != 0)

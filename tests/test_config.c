@@ -546,6 +546,444 @@ static void test_many_sources(void)
     rmdir(dir);
 }
 
+/* ---- [mail] ---------------------------------------------------------- */
+
+static char mail_dir[64];
+
+/* Writes text as mail_dir/t.ini and loads it: *out the config, or NULL
+ * with the errors as "LINE: message" lines (the file name left out) in the
+ * returned text. */
+static const char *mail_load(const char *text, struct tb_config **out)
+{
+    static char msgs[4096];
+    struct tb_config_error *errs = NULL;
+    char path[128];
+    size_t n = 0, i, len = 0;
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/t.ini", mail_dir);
+    fp = fopen(path, "w");
+    CHECK(fp != NULL);
+    if (fp == NULL)
+        exit(1);
+    fputs(text, fp);
+    fclose(fp);
+    msgs[0] = '\0';
+    *out = NULL;
+    if (tb_config_load(path, out, &errs, &n) != 0)
+        CHECK(*out == NULL);
+    for (i = 0; i < n && len < sizeof(msgs); i++)
+        len += (size_t)snprintf(msgs + len, sizeof(msgs) - len, "%s%d: %s", i ? "\n" : "",
+                                errs[i].line, errs[i].msg);
+    tb_config_errors_free(errs, n);
+    return msgs;
+}
+
+/* The errors of a [mail] section holding smtp, from and then `lines`. */
+static const char *mail_errors(const char *lines)
+{
+    char text[2048];
+    struct tb_config *c;
+    const char *msgs;
+
+    snprintf(text, sizeof(text),
+             "[mail]\nsmtp = smtp://127.0.0.1:2525\nfrom = papers@example.org\n%s\n", lines);
+    msgs = mail_load(text, &c);
+    tb_config_free(c);
+    return msgs;
+}
+
+/* A config with [mail] smtp, from and `lines`; NULL (and the errors
+ * printed) when it does not load. */
+static struct tb_config *mail_ok(const char *lines)
+{
+    char text[2048];
+    struct tb_config *c;
+    const char *msgs;
+
+    snprintf(text, sizeof(text),
+             "[mail]\nsmtp = smtp://127.0.0.1:2525\nfrom = papers@example.org\n%s\n", lines);
+    msgs = mail_load(text, &c);
+    if (c == NULL)
+        fprintf(stderr, "unexpected errors for '%s':\n%s\n", lines, msgs);
+    CHECK(c != NULL);
+    return c;
+}
+
+static void test_mail_good(void)
+{
+    struct tb_config *c = load_ok(fixture("mail.ini"));
+    char want[4096];
+
+    if (c == NULL)
+        return;
+    CHECK_EQ(c->mail.enabled, 1);
+    CHECK_STR(c->mail.smtp, "smtp://mail.example.org:587/");
+    CHECK_EQ(c->mail.starttls, 0);
+    CHECK_STR(c->mail.user, "papers@example.org");
+    CHECK_STR(c->mail.password, "correct horse battery staple");
+    CHECK_STR(c->mail.from, "Trending papers <papers@Example.org>");
+    CHECK_STR(c->mail.from_addr, "papers@Example.org");
+    snprintf(want, sizeof(want), "%s/config/mail-ca.pem", fixtures);
+    CHECK_STR(c->mail.ca_file, want);
+    CHECK_STR(c->mail.secret_file, "/var/lib/tributary/token.secret");
+    CHECK_EQ(c->mail.send_at, 6 * 60 + 30);
+    CHECK_EQ(c->mail.weekly_day, 5);
+    CHECK_EQ(c->mail.rate, 120);
+    CHECK_EQ(c->mail.max_papers, 1000);
+    tb_config_free(c);
+}
+
+/* Without [mail], mail is off; with the two required keys, the defaults. */
+static void test_mail_defaults(void)
+{
+    struct tb_config *c = load_ok(fixture("good.ini"));
+    char want[4096];
+
+    if (c != NULL) {
+        CHECK_EQ(c->mail.enabled, 0);
+        CHECK(c->mail.smtp == NULL);
+        CHECK(c->mail.secret_file == NULL);
+        tb_config_free(c);
+    }
+    c = mail_ok("");
+    if (c == NULL)
+        return;
+    CHECK_EQ(c->mail.enabled, 1);
+    CHECK_STR(c->mail.smtp, "smtp://127.0.0.1:2525/");
+    CHECK_EQ(c->mail.starttls, 1);
+    CHECK(c->mail.user == NULL);
+    CHECK(c->mail.password == NULL);
+    CHECK_STR(c->mail.from, "papers@example.org");
+    CHECK_STR(c->mail.from_addr, "papers@example.org");
+    CHECK(c->mail.ca_file == NULL);
+    snprintf(want, sizeof(want), "%s/tributary.db.secret", mail_dir);
+    CHECK_STR(c->mail.secret_file, want);
+    CHECK_EQ(c->mail.send_at, 7 * 60);
+    CHECK_EQ(c->mail.weekly_day, 1);
+    CHECK_EQ(c->mail.rate, 60);
+    CHECK_EQ(c->mail.max_papers, 20);
+    tb_config_free(c);
+    /* The secret goes beside the database wherever that is. */
+    {
+        const char *msgs = mail_load("[tributary]\ndatabase = db/x.sqlite\n[mail]\n"
+                                     "smtp = smtps://mail.example.org\nfrom = a@example.org\n",
+                                     &c);
+
+        CHECK_STR(msgs, "");
+        snprintf(want, sizeof(want), "%s/db/x.sqlite.secret", mail_dir);
+        if (c != NULL)
+            CHECK_STR(c->mail.secret_file, want);
+        tb_config_free(c);
+    }
+}
+
+static void test_mail_errors(void)
+{
+    char want[4096];
+
+    /* Paths in messages are as resolved: beside the config. */
+    snprintf(
+        want, sizeof(want),
+        "bad-mail.ini:3: smtp: invalid URL 'http://mail.example.org/': use smtp://HOST:PORT or "
+        "smtps://HOST:PORT\n"
+        "bad-mail.ini:4: starttls: invalid boolean 'maybe' (use yes/no, true/false, 1/0)\n"
+        "bad-mail.ini:6: password_file: cannot use '%s/config/no-such-password.txt': No such file "
+        "or directory\n"
+        "bad-mail.ini:7: from: invalid address 'Papers <papers@example.org>, other@example.org': "
+        "a control character, space or non-ASCII character\n"
+        "bad-mail.ini:8: ca_file: cannot read '%s/config/no-such-ca.pem': No such file or "
+        "directory\n"
+        "bad-mail.ini:9: secret_file: empty value\n"
+        "bad-mail.ini:10: send_at: invalid time '24:00' (HH:MM from 00:00 to 23:59, UTC)\n"
+        "bad-mail.ini:11: weekly_day: invalid day 'someday' (mon, tue, wed, thu, fri, sat or "
+        "sun)\n"
+        "bad-mail.ini:12: rate: invalid rate '60' (N/min, N from 1 to 100000)\n"
+        "bad-mail.ini:13: max_papers: invalid number '1001' (1 to 1000)\n"
+        "bad-mail.ini:14: unknown key 'colour' in [mail]\n"
+        "bad-mail.ini:17: duplicate key 'send_at' (first set at line 10)\n"
+        "bad-mail.ini:18: duplicate key 'smtp' (first set at line 3)\n"
+        "bad-mail.ini:19: unknown key 'sender' in [mail]\n"
+        "bad-mail.ini:21: topic 'trending': the name is reserved when [mail] is configured (the "
+        "subscribe form's value for trending across everything); rename the topic",
+        fixtures, fixtures);
+    CHECK_STR(errors_of("bad-mail.ini"), want);
+}
+
+/* Each key's good and bad values, one at a time. */
+static void test_mail_values(void)
+{
+    static const struct {
+        const char *line;
+        const char *want; /* "" for good values */
+    } v[] = {
+        {"starttls = yes", ""},
+        {"starttls = no", ""},
+        {"starttls = 2", "4: starttls: invalid boolean '2' (use yes/no, true/false, 1/0)"},
+        {"send_at = 00:00", ""},
+        {"send_at = 23:59", ""},
+        {"send_at = 7:05", ""},
+        {"send_at = 23:60", "4: send_at: invalid time '23:60' (HH:MM from 00:00 to 23:59, UTC)"},
+        {"send_at = 7", "4: send_at: invalid time '7' (HH:MM from 00:00 to 23:59, UTC)"},
+        {"send_at = 7:5", "4: send_at: invalid time '7:5' (HH:MM from 00:00 to 23:59, UTC)"},
+        {"send_at = 007:00", "4: send_at: invalid time '007:00' (HH:MM from 00:00 to 23:59, UTC)"},
+        {"send_at = 07:00:00",
+         "4: send_at: invalid time '07:00:00' (HH:MM from 00:00 to 23:59, UTC)"},
+        {"send_at = -1:00", "4: send_at: invalid time '-1:00' (HH:MM from 00:00 to 23:59, UTC)"},
+        {"weekly_day = sun", ""},
+        {"weekly_day = SAT", ""},
+        {"weekly_day = Wednesday", ""},
+        {"weekly_day = wedn",
+         "4: weekly_day: invalid day 'wedn' (mon, tue, wed, thu, fri, sat or sun)"},
+        {"weekly_day = 1", "4: weekly_day: invalid day '1' (mon, tue, wed, thu, fri, sat or sun)"},
+        {"rate = 1/min", ""},
+        {"rate = 100000/min", ""},
+        {"rate = 0/min", "4: rate: invalid rate '0/min' (N/min, N from 1 to 100000)"},
+        {"rate = 100001/min", "4: rate: invalid rate '100001/min' (N/min, N from 1 to 100000)"},
+        {"rate = 60/h", "4: rate: invalid rate '60/h' (N/min, N from 1 to 100000)"},
+        {"rate = 60 / min", "4: rate: invalid rate '60 / min' (N/min, N from 1 to 100000)"},
+        {"rate = -5/min", "4: rate: invalid rate '-5/min' (N/min, N from 1 to 100000)"},
+        {"rate = 99999999999999999999/min",
+         "4: rate: invalid rate '99999999999999999999/min' (N/min, N from 1 to 100000)"},
+        {"max_papers = 1", ""},
+        {"max_papers = 1000", ""},
+        {"max_papers = 0", "4: max_papers: invalid number '0' (1 to 1000)"},
+        {"max_papers = 20x", "4: max_papers: invalid number '20x' (1 to 1000)"},
+        {"secret_file = keys/s", ""},
+        {"ca_file = .", "4: ca_file: '%s/.' is not a regular file"},
+        {"password_file = .", "4: password_file: cannot use '%s/.': not a regular file\n"
+                              "4: [mail]: password_file needs user"},
+        {"user = u", "4: [mail]: user needs password_file"},
+        {"password_file = pw", "4: [mail]: password_file needs user"},
+        {"password_file = empty\nuser = u",
+         "4: password_file: cannot use '%s/empty': its first line is empty"},
+        {"password_file = nul\nuser = u",
+         "4: password_file: cannot use '%s/nul': a NUL byte in it"},
+        {"password_file = long\nuser = u",
+         "4: password_file: cannot use '%s/long': its first line is longer than 1024 bytes"},
+        {"password_file = missing\nuser = u",
+         "4: password_file: cannot use '%s/missing': No such file or directory"},
+        {"bcc = a@example.org", "4: unknown key 'bcc' in [mail]"},
+        {"from = b@example.org", "4: duplicate key 'from' (first set at line 3)"},
+    };
+    char want[512];
+    size_t i;
+
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        const char *got = mail_errors(v[i].line);
+
+        snprintf(want, sizeof(want), v[i].want, mail_dir);
+        if (strcmp(got, want) != 0)
+            fprintf(stderr, "for '%s'\n", v[i].line);
+        CHECK_STR(got, want);
+    }
+}
+
+static void test_mail_smtp_from(void)
+{
+    static const struct {
+        const char *line, *smtp_or_from, *addr;
+        int starttls;
+    } good[] = {
+        {"smtp = smtp://Mail.Example.org", "smtp://mail.example.org/", NULL, 1},
+        {"smtp = smtp://[::1]:2525", "smtp://[::1]:2525/", NULL, 1},
+        {"smtp = smtp://mail.example.org:587/client.example.org",
+         "smtp://mail.example.org:587/client.example.org", NULL, 1},
+        /* smtps: TLS from the start; starttls is ignored, never "no TLS". */
+        {"smtp = smtps://mail.example.org:465\nstarttls = no", "smtps://mail.example.org:465/",
+         NULL, 1},
+        {"smtp = smtps://mail.example.org\nstarttls = yes", "smtps://mail.example.org/", NULL, 1},
+        {"smtp = smtp://mail.example.org\nstarttls = no", "smtp://mail.example.org/", NULL, 0},
+    };
+    static const struct {
+        const char *line, *from, *addr;
+    } froms[] = {
+        {"from = tributary <papers@example.org>", "tributary <papers@example.org>",
+         "papers@example.org"},
+        {"from = \"ML, papers\" <papers@example.org>", "ML, papers <papers@example.org>",
+         "papers@example.org"},
+        {"from = Zeitschriftenschau f\xc3\xbcr ML <p@example.org>",
+         "Zeitschriftenschau f\xc3\xbcr ML <p@example.org>", "p@example.org"},
+        {"from = <p@example.org>", "p@example.org", "p@example.org"},
+        {"from = p@example.org", "p@example.org", "p@example.org"},
+    };
+    static const struct {
+        const char *line, *want;
+    } bad[] = {
+        {"smtp = smtp://u:p@mail.example.org",
+         "smtp: invalid URL 'smtp://u:p@mail.example.org': no user or password in the URL: use "
+         "user and password_file"},
+        {"smtp = smtps://u@mail.example.org",
+         "smtp: invalid URL 'smtps://u@mail.example.org': no user or password in the URL: use "
+         "user and password_file"},
+        {"smtp = smtp://mail.example.org/?x=1",
+         "smtp: invalid URL 'smtp://mail.example.org/?x=1': a query or fragment has no meaning "
+         "here"},
+        {"smtp = https://mail.example.org/",
+         "smtp: invalid URL 'https://mail.example.org/': use smtp://HOST:PORT or "
+         "smtps://HOST:PORT"},
+        {"smtp = mail.example.org:25",
+         "smtp: invalid URL 'mail.example.org:25': use smtp://HOST:PORT or smtps://HOST:PORT"},
+        {"smtp = smtp://", NULL},
+        {"smtp = smtp://mail.example.org:99999", NULL},
+        {"from = papers", "from: invalid address 'papers': no '@'"},
+        {"from = Papers <papers>", "from: invalid address 'papers': no '@'"},
+        {"from = Papers <papers@example.org", NULL},
+        {"from = Pa<pers <papers@example.org>", "from: invalid name 'Pa<pers' (no < > \" or \\ in "
+                                                "it)"},
+        {"from = Pa\"pers <papers@example.org>", "from: invalid name 'Pa\"pers' (no < > \" or \\ "
+                                                 "in it)"},
+        {"from = papers@[127.0.0.1]",
+         "from: invalid address 'papers@[127.0.0.1]': IP address literals are not accepted"},
+    };
+    char text[512];
+    struct tb_config *c;
+    const char *msgs;
+    size_t i;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(text, sizeof(text), "[mail]\nfrom = p@example.org\n%s\n", good[i].line);
+        msgs = mail_load(text, &c);
+        CHECK_STR(msgs, "");
+        if (c != NULL) {
+            CHECK_STR(c->mail.smtp, good[i].smtp_or_from);
+            CHECK_EQ(c->mail.starttls, good[i].starttls);
+        }
+        tb_config_free(c);
+    }
+    for (i = 0; i < sizeof(froms) / sizeof(froms[0]); i++) {
+        snprintf(text, sizeof(text), "[mail]\nsmtp = smtp://127.0.0.1\n%s\n", froms[i].line);
+        msgs = mail_load(text, &c);
+        CHECK_STR(msgs, "");
+        if (c != NULL) {
+            CHECK_STR(c->mail.from, froms[i].from);
+            CHECK_STR(c->mail.from_addr, froms[i].addr);
+        }
+        tb_config_free(c);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "[mail]\n%s\n%s\n", bad[i].line,
+                 strncmp(bad[i].line, "smtp", 4) == 0 ? "from = p@example.org"
+                                                      : "smtp = smtp://127.0.0.1");
+        msgs = mail_load(text, &c);
+        CHECK(c == NULL);
+        CHECK(strncmp(msgs, "2: ", 3) == 0);
+        /* One error only: a bad value is not also reported missing. */
+        CHECK(strchr(msgs, '\n') == NULL);
+        if (bad[i].want != NULL)
+            CHECK_STR(msgs + 3, bad[i].want);
+        tb_config_free(c);
+    }
+}
+
+/* Required keys, reported at the [mail] header; the reserved topic name
+ * only with [mail]. */
+static void test_mail_required(void)
+{
+    struct tb_config *c;
+
+    CHECK_STR(mail_load("[tributary]\ntitle = x\n\n[mail]\nrate = 10/min\n", &c),
+              "4: [mail]: missing smtp (smtp://HOST:PORT or smtps://HOST:PORT)\n"
+              "4: [mail]: missing from (Name <ADDRESS> or ADDRESS)");
+    CHECK_STR(mail_load("[mail]\n", &c),
+              "1: [mail]: missing smtp (smtp://HOST:PORT or smtps://HOST:PORT)\n"
+              "1: [mail]: missing from (Name <ADDRESS> or ADDRESS)");
+    CHECK_STR(mail_load("[mail]\nsmtp = smtp://h.example\n[mail]\nfrom = a@b.example\n", &c), "");
+    tb_config_free(c);
+    CHECK_STR(mail_load("[topic trending]\nquery = x\n", &c), "");
+    tb_config_free(c);
+    CHECK_STR(mail_load("[topic trending]\nquery = x\n[mail]\nsmtp = smtp://h.example\n"
+                        "from = a@b.example\n",
+                        &c),
+              "1: topic 'trending': the name is reserved when [mail] is configured (the "
+              "subscribe form's value for trending across everything); rename the topic");
+    /* [mail] named, or with a name: an unknown section. */
+    CHECK_STR(mail_load("[mail x]\n", &c), "1: unknown section [mail x]");
+}
+
+/* The password file: its first line, relative to the config's directory. */
+static void test_mail_password(void)
+{
+    char path[128], big[1100];
+    struct tb_config *c;
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/pw", mail_dir);
+    fp = fopen(path, "w");
+    if (fp != NULL) {
+        fputs("p\xc3\xa4ss word \"x\"\r\nsecond\n", fp);
+        fclose(fp);
+    }
+    c = mail_ok("user = me\npassword_file = pw");
+    if (c != NULL) {
+        CHECK_STR(c->mail.user, "me");
+        CHECK_STR(c->mail.password, "p\xc3\xa4ss word \"x\"");
+    }
+    tb_config_free(c);
+    /* No line end at all; exactly the longest. */
+    memset(big, 'x', 1024);
+    big[1024] = '\0';
+    fp = fopen(path, "w");
+    if (fp != NULL) {
+        fputs(big, fp);
+        fclose(fp);
+    }
+    c = mail_ok("user = me\npassword_file = pw");
+    if (c != NULL)
+        CHECK_EQ(strlen(c->mail.password), 1024);
+    tb_config_free(c);
+    remove(path);
+}
+
+static void mail_fixtures(void)
+{
+    char path[128], big[1100];
+    FILE *fp;
+
+    snprintf(mail_dir, sizeof(mail_dir), "/tmp/tb_config_mail_XXXXXX");
+    if (mkdtemp(mail_dir) == NULL)
+        exit(1);
+    snprintf(path, sizeof(path), "%s/empty", mail_dir);
+    fp = fopen(path, "w");
+    if (fp != NULL) {
+        fputs("\nsecond line\n", fp);
+        fclose(fp);
+    }
+    snprintf(path, sizeof(path), "%s/nul", mail_dir);
+    fp = fopen(path, "w");
+    if (fp != NULL) {
+        fwrite("ab\0cd\n", 1, 6, fp);
+        fclose(fp);
+    }
+    memset(big, 'x', 1025);
+    big[1025] = '\0';
+    snprintf(path, sizeof(path), "%s/long", mail_dir);
+    fp = fopen(path, "w");
+    if (fp != NULL) {
+        fputs(big, fp);
+        fclose(fp);
+    }
+    snprintf(path, sizeof(path), "%s/pw", mail_dir);
+    fp = fopen(path, "w");
+    if (fp != NULL) {
+        fputs("secret\n", fp);
+        fclose(fp);
+    }
+}
+
+static void mail_cleanup(void)
+{
+    static const char *const names[] = {"empty", "nul", "long", "pw", "t.ini"};
+    char path[128];
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", mail_dir, names[i]);
+        remove(path);
+    }
+    rmdir(mail_dir);
+}
+
 int main(void)
 {
     fixtures = getenv("TB_FIXTURES");
@@ -564,6 +1002,15 @@ int main(void)
     test_long_query();
     test_default_config();
     test_many_sources();
+    mail_fixtures();
+    test_mail_good();
+    test_mail_defaults();
+    test_mail_errors();
+    test_mail_values();
+    test_mail_smtp_from();
+    test_mail_required();
+    test_mail_password();
+    mail_cleanup();
     xmlCleanupParser();
     curl_global_cleanup();
     CHECK_DONE();

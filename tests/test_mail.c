@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -430,6 +431,58 @@ static void test_secret(void)
     CHECK_OK(rmdir(dir));
 }
 
+/* Processes starting together (the daemon and a `digest` command) end
+ * with one secret: whoever puts the file in place first wins and the
+ * others read it, rather than each renaming its own over the last. */
+static void test_secret_race(void)
+{
+    enum { N = 8 };
+    char dir[] = "/tmp/tb_mail_race_XXXXXX";
+    char path[256], err[256], hex[N][2 * TB_MAIL_SECRET_LEN + 1];
+    int go[2], out[2], i, status, round;
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/s", dir);
+    for (round = 0; round < 20; round++) {
+        CHECK_OK(pipe(go));
+        CHECK_OK(pipe(out));
+        for (i = 0; i < N; i++) {
+            if (fork() == 0) {
+                unsigned char k[TB_MAIL_SECRET_LEN];
+                char c, line[2 * TB_MAIL_SECRET_LEN + 1];
+                size_t j;
+
+                close(go[1]);
+                if (read(go[0], &c, 1) < 0)
+                    _exit(2);
+                if (tb_mail_secret_load(path, 1, k, err, sizeof(err)) != 0)
+                    _exit(1);
+                for (j = 0; j < sizeof(k); j++)
+                    snprintf(line + 2 * j, 3, "%02x", k[j]);
+                if (write(out[1], line, 2 * TB_MAIL_SECRET_LEN) < 0)
+                    _exit(2);
+                _exit(0);
+            }
+        }
+        close(go[0]);
+        close(go[1]); /* every child's read returns at once */
+        close(out[1]);
+        for (i = 0; i < N; i++) {
+            hex[i][2 * TB_MAIL_SECRET_LEN] = '\0';
+            CHECK_EQ(read(out[0], hex[i], 2 * TB_MAIL_SECRET_LEN), 2 * TB_MAIL_SECRET_LEN);
+            CHECK_STR(hex[i], hex[0]);
+        }
+        close(out[0]);
+        for (i = 0; i < N; i++) {
+            CHECK(wait(&status) > 0);
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        CHECK_EQ(entries(dir), 1);
+        unlink(path);
+    }
+    CHECK_OK(rmdir(dir));
+}
+
 int main(void)
 {
     test_addr_valid();
@@ -440,5 +493,6 @@ int main(void)
     test_token_refused();
     test_token_malformed();
     test_secret();
+    test_secret_race();
     CHECK_DONE();
 }

@@ -112,8 +112,11 @@ static void test_request_confirm(struct tb_store *s)
     CHECK_EQ(v.confirmed, 0);
     CHECK_EQ(v.covered, 0);
     tb_subs_clear(&v);
-    /* Found by its normalized address only. */
+    /* Found by its address, the domain in any case; the local part's case counts. */
     CHECK_OK(tb_subs_find(s, "Pat@example.org", &v, err, sizeof(err)));
+    CHECK_EQ(v.id, id);
+    tb_subs_clear(&v);
+    CHECK_OK(tb_subs_find(s, "Pat@EXAMPLE.org", &v, err, sizeof(err)));
     CHECK_EQ(v.id, id);
     tb_subs_clear(&v);
     CHECK_EQ(tb_subs_find(s, "pat@example.org", &v, err, sizeof(err)), -ENOENT);

@@ -478,10 +478,15 @@ int tb_subs_get(struct tb_store *st, int64_t id, struct tb_subs *out, char *err,
 int tb_subs_find(struct tb_store *st, const char *addr, struct tb_subs *out, char *err,
                  size_t errlen)
 {
+    char norm[TB_MAIL_ADDR_MAX + 1];
+
     if (addr == NULL) {
         memset(out, 0, sizeof(*out));
         return -EINVAL;
     }
+    /* As stored: an operator may type the domain in capitals. */
+    if (tb_mail_addr_norm(addr, norm, sizeof(norm)) == 0)
+        addr = norm;
     return get_by(st, "SELECT " SUB_COLS " FROM subscriptions WHERE addr = ?1", "t", 0, addr, out,
                   err, errlen);
 }
