@@ -356,7 +356,7 @@ static int headers(const struct tb__mail_head *h, const char *boundary, struct t
         (h->unsubscribe != NULL && (!url_ok(h->unsubscribe) || strlen(h->unsubscribe) > 900)))
         return -EINVAL;
     rc = header_from(b, h->cfg);
-    rc = rc ? rc : tb_buf_addf(b, "To: <%s>\r\n", h->rcpt);
+    rc = rc ? rc : tb_buf_addf(b, "To: %s\r\n", h->rcpt);
     rc = rc ? rc : header_unstructured(b, "Subject", h->subject);
     rc = rc ? rc : tb_buf_addf(b, "Date: %s\r\n", date);
     rc = rc ? rc : tb_buf_addf(b, "Message-ID: %s\r\n", h->message_id);
