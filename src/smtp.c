@@ -7,7 +7,8 @@
  * AUTH). A connection idle longer than libcurl's CURLOPT_MAXAGE_CONN (118
  * s by default, well under the 5 minutes after which RFC 5321 servers drop
  * idle clients) is closed and a new one opened, so a daily digest run does
- * not write into a connection the server gave up.
+ * not write into a connection the server gave up. A refused RCPT TO ends
+ * the connection (libcurl 7.88 says QUIT); a refused end of DATA keeps it.
  *
  * Classifying the outcome: libcurl fails a transfer whose MAIL FROM or
  * RCPT TO is refused with CURLE_SEND_ERROR, and one whose end of DATA is
