@@ -5,9 +5,11 @@
  * A digest's papers are, per topic of the subscription that the config
  * still has, the topic's trending list at the digest's time (as the site
  * ranks it: tb_trending_select() with the topic's query, papers without a
- * stored entry left out, at most [trending] limit) less the papers whose
- * latest voice is not after `since`, less those an earlier section of the
- * same digest holds; at most [mail] max_papers in all, best first within
+ * stored entry left out, at most [trending] limit) less the papers of
+ * which the store learned no voice after `since` (tb_trending_seen(): a
+ * voice's own time may be older than when it was fetched, and a paper
+ * fetched after a digest is new to the next one), less those an earlier
+ * section of the same digest holds; at most [mail] max_papers in all, best first within
  * each section. A run shares one cache of those lists and of the papers'
  * voices among all its subscribers, so its cost follows the topics, not
  * the subscribers, and its memory does not grow with them.
@@ -32,7 +34,8 @@
 struct listed {
     char *key;        /* the paper's key (owned) */
     int64_t entry_id; /* its stored entry */
-    int64_t last;     /* its latest voice within the window */
+    int64_t last;     /* its latest voice's own time within the window */
+    int64_t seen;     /* when the store learned of its latest voice (tb_trending_seen()) */
 };
 
 /* A topic's trending list at one time. */
@@ -123,7 +126,7 @@ static int keep(const struct tb_trending_paper *p, void *data)
     key = strdup(p->key);
     if (key == NULL)
         return -ENOMEM;
-    l->v[l->n++] = (struct listed){key, p->entry_id, p->last};
+    l->v[l->n++] = (struct listed){key, p->entry_id, p->last, 0};
     return l->n >= l->limit ? 1 : 0;
 }
 
@@ -155,10 +158,20 @@ static int list_get(struct cache *c, const char *name, const char *query, int64_
         return -ENOMEM;
     c->nlists++;
     rc = tb_trending_select(c->st, &o, keep, l, err, errlen);
-    if (rc != 0 && rc != 1 && err[0] == '\0')
+    rc = rc == 1 ? 0 : rc;
+    if (rc != 0 && err[0] == '\0')
         snprintf(err, errlen, "trending %s: %s", name, tb_strerror(rc));
+    for (i = 0; rc == 0 && i < l->n; i++)
+        rc = tb_trending_seen(c->st, l->v[i].key, at, t->window, &l->v[i].seen, err, errlen);
+    if (rc != 0) { /* not kept: the next subscriber of the topic meets the error too */
+        for (i = 0; i < l->n; i++)
+            free(l->v[i].key);
+        free(l->v);
+        free(l->topic);
+        c->nlists--;
+    }
     *out = l;
-    return rc == 1 ? 0 : rc;
+    return rc;
 }
 
 static int add_voice(const char *name, const char *href, void *data)
@@ -238,17 +251,26 @@ static int picked(const struct pick *p, int64_t id)
     return 0;
 }
 
+/* Whether a paper is new since `since`: the store learned of a voice
+ * after it; for a first digest (which covers the last day or week), that
+ * voice's own time is after it too, or every old paper of a new source
+ * would be new. */
+static int is_new(const struct listed *v, int64_t since, int first)
+{
+    return v->seen > since && (!first || v->last > since);
+}
+
 /* Adds the section of topic name (title shown) from its list l. */
 static int pick_section(struct pick *p, const struct list *l, const char *name, const char *title,
-                        int64_t since, size_t max)
+                        int64_t since, int first, size_t max)
 {
     struct tb__digest_section s = {name, title, p->npapers, 0};
     size_t i;
     int rc = 0;
 
     for (i = 0; rc == 0 && i < l->n && p->npapers < max; i++) {
-        if (l->v[i].last <= since || tb_map_get(&p->seen, l->v[i].key, strlen(l->v[i].key)) ||
-            picked(p, l->v[i].entry_id))
+        if (!is_new(&l->v[i], since, first) ||
+            tb_map_get(&p->seen, l->v[i].key, strlen(l->v[i].key)) || picked(p, l->v[i].entry_id))
             continue;
         rc = tb_map_put(&p->seen, l->v[i].key, strlen(l->v[i].key), (void *)&l->v[i]);
         rc = rc ? rc : TB_VEC_RESERVE(p->papers, p->apapers, p->npapers + 1, KEEP_MAX);
@@ -273,18 +295,20 @@ static int pick(struct cache *c, const struct tb_subs *sub, int64_t at, int64_t 
     const struct tb_config_topic *t;
     const struct list *l;
     size_t i, max = c->cfg->mail.max_papers ? c->cfg->mail.max_papers : 20;
-    int rc = 0;
+    int rc = 0, first = sub->covered == 0;
 
     for (i = 0; rc == 0 && i < c->cfg->ntopics; i++) {
         t = &c->cfg->topics[i];
         if (!has_topic(sub, t->name))
             continue;
         rc = list_get(c, t->name, t->query, at, &l, err, errlen);
-        rc = rc ? rc : pick_section(p, l, t->name, t->title ? t->title : t->name, since, max);
+        rc =
+            rc ? rc : pick_section(p, l, t->name, t->title ? t->title : t->name, since, first, max);
     }
     if (rc == 0 && has_topic(sub, TB_SUBS_TRENDING)) {
         rc = list_get(c, TB_SUBS_TRENDING, NULL, at, &l, err, errlen);
-        rc = rc ? rc : pick_section(p, l, TB_SUBS_TRENDING, "Trending in all topics", since, max);
+        rc = rc ? rc
+                : pick_section(p, l, TB_SUBS_TRENDING, "Trending in all topics", since, first, max);
     }
     return rc;
 }
@@ -367,10 +391,11 @@ static int compose(const struct tb__digest *d, const char *mid, struct tb_buf *m
     return rc;
 }
 
-/* tb_digest_build() with the lists and voices of cache c. */
+/* tb_digest_build() with the lists and voices of cache c: the papers as
+ * they trend at `at` (also the message's date), the Message-ID from `id_at`. */
 static int build(struct cache *c, const unsigned char *key, const struct tb_subs *sub, int64_t at,
-                 int64_t since, struct tb_buf *msg, char *mid, size_t idlen, size_t *npapers,
-                 char *err, size_t errlen)
+                 int64_t id_at, int64_t since, struct tb_buf *msg, char *mid, size_t idlen,
+                 size_t *npapers, char *err, size_t errlen)
 {
     struct tb__digest d = {.cfg = c->cfg, .sub = sub, .at = at};
     struct tb__digest_paper *papers = NULL;
@@ -383,7 +408,7 @@ static int build(struct cache *c, const unsigned char *key, const struct tb_subs
     *npapers = 0;
     tb_map_init(&p.seen, KEEP_MAX);
     if (rc == 0)
-        tb__digest_message_id(c->cfg, "digest", sub->id, at, mid, idlen);
+        tb__digest_message_id(c->cfg, "digest", sub->id, id_at, mid, idlen);
     rc = rc ? rc : pick(c, sub, at, since, &p, err, errlen);
     if (rc == 0 && p.npapers > 0) {
         papers = calloc(p.npapers, sizeof(*papers));
@@ -420,7 +445,7 @@ int tb_digest_build(struct tb_store *st, const struct tb_config *cfg,
     int rc;
 
     cache_init(&c, st, cfg);
-    rc = build(&c, key, sub, at, since, msg, message_id, idlen, npapers, err, errlen);
+    rc = build(&c, key, sub, at, at, since, msg, message_id, idlen, npapers, err, errlen);
     cache_free(&c);
     return rc;
 }
@@ -474,12 +499,16 @@ static int collect(const struct tb_subs *s, void *data)
 }
 
 /* Builds subscription id's digest if it is due, then queues it, hands it
- * to dry_run, or (nothing new) moves its covered time. */
+ * to dry_run, or (nothing new) moves its covered time. A digest holds what
+ * trends when it is built and what the store learned since the last one,
+ * so `covered` becomes the build time, not the slot: a paper fetched
+ * between the slot and a late build is in this digest and not the next.
+ * Its Message-ID comes from the slot (the forced time with --now). */
 static int run_one(struct cache *c, const unsigned char *key, const struct tb_digest_run_opts *o,
                    int64_t id, size_t *queued, char *err, size_t errlen)
 {
     struct tb_subs sub = {0};
-    int64_t slot, at, since;
+    int64_t slot, since;
     char mid[256];
     struct tb_buf msg;
     size_t n = 0;
@@ -489,21 +518,20 @@ static int run_one(struct cache *c, const unsigned char *key, const struct tb_di
         tb_subs_clear(&sub);
         return rc == -ENOENT ? 0 : rc; /* gone or changed since the walk */
     }
-    slot = tb_digest_slot(&c->cfg->mail, sub.freq, o->now);
+    slot = o->force ? o->now : tb_digest_slot(&c->cfg->mail, sub.freq, o->now);
     if (!o->force && (slot <= sub.covered || slot <= sub.confirmed)) {
         tb_subs_clear(&sub);
         return 0;
     }
-    at = o->force ? o->now : slot;
-    since = sub.covered ? sub.covered : at - (sub.freq == TB_SUBS_WEEKLY ? 7 : 1) * DAY;
+    since = sub.covered ? sub.covered : o->now - (sub.freq == TB_SUBS_WEEKLY ? 7 : 1) * DAY;
     tb_buf_init(&msg, TB__DIGEST_CAP);
-    rc = build(c, key, &sub, at, since, &msg, mid, sizeof(mid), &n, err, errlen);
+    rc = build(c, key, &sub, o->now, slot, since, &msg, mid, sizeof(mid), &n, err, errlen);
     if (rc == 0 && n == 0 && o->dry_run == NULL)
-        rc = tb_subs_cover(c->st, id, at, err, errlen);
+        rc = tb_subs_cover(c->st, id, o->now, err, errlen);
     else if (rc == 0 && n > 0 && o->dry_run != NULL)
         rc = o->dry_run(sub.addr, &msg, o->data);
     else if (rc == 0 && n > 0)
-        rc = tb_subs_queue(c->st, id, TB_SUBS_MSG_DIGEST, mid, sub.addr, msg.data, msg.len, at,
+        rc = tb_subs_queue(c->st, id, TB_SUBS_MSG_DIGEST, mid, sub.addr, msg.data, msg.len, o->now,
                            o->now, err, errlen);
     if (rc == 0 && n > 0)
         (*queued)++;

@@ -80,6 +80,8 @@ class Exim:
         # Exim delivers as a user who is not root (its never_users).
         user = "Debian-exim" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
         if os.geteuid() == 0:
+            # Exim runs as Debian-exim: it must reach and write its tree.
+            os.chmod(os.path.dirname(t), 0o711)
             for root, dirs, files in os.walk(t):
                 for x in dirs + files:
                     os.chmod(os.path.join(root, x), 0o777 if x in dirs else 0o644)
@@ -118,6 +120,7 @@ class Exim:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.proc.stderr.close()
 
 
 class ThroughExim(unittest.TestCase):

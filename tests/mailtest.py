@@ -2,11 +2,13 @@
 loopback, a config with [mail] pointing at a test's SMTP server,
 subscribers added with `tributary subscribe`, and reading the outbox."""
 import email.utils
+import json
 import os
+import signal
 import sqlite3
 import time
 
-from tbtest import Upstream, free_port, run
+from tbtest import Daemon, Upstream, free_port, need_module, run
 
 
 def _rfc822(t):
@@ -19,9 +21,16 @@ def _item(pid, title, t):
 <guid isPermaLink="false">oai:arXiv.org:{pid}v1</guid><pubDate>{_rfc822(t)}</pubDate></item>"""
 
 
-def write_papers(www, papers, now=None):
-    """Two arXiv listings (one group) carrying `papers` [(id, title)], an hour old."""
-    t = (now or int(time.time())) - 3600
+def last_midnight():
+    """The latest 00:00 UTC: the send slot of the tests' daily digests."""
+    return int(time.time()) // 86400 * 86400
+
+
+def write_papers(www, papers, t=None):
+    """Two arXiv listings (one group) carrying `papers` [(id, title)] dated t,
+    by default an hour before the latest send slot (00:00 UTC), so that the
+    digest due at that slot carries them."""
+    t = t if t is not None else last_midnight() - 3600
     items = "".join(_item(pid, title, t) for pid, title in papers)
     for cat in ("cl", "lg"):
         with open(os.path.join(www, f"{cat}.rss"), "w", encoding="utf-8") as f:
@@ -38,11 +47,11 @@ class Site:
     """A temp dir with an upstream of papers and a config whose [mail]
     sends to smtp_url; `fetch` stores the papers."""
 
-    def __init__(self, t, smtp_url, mail_extra="", papers=PAPERS):
+    def __init__(self, t, smtp_url, mail_extra="", papers=PAPERS, date=None):
         self.t = t
         self.www = os.path.join(t, "www")
         os.makedirs(self.www, exist_ok=True)
-        write_papers(self.www, papers)
+        write_papers(self.www, papers, date)
         self.up = Upstream(self.www, os.path.join(t, "up.log"))
         self.port = free_port()
         self.db = os.path.join(t, "t.db")
@@ -72,6 +81,7 @@ query = walruses
 [mail]
 smtp = {smtp_url}
 from = tributary <papers@example.org>
+{"" if "send_at" in mail_extra else "send_at = 00:00"}
 {mail_extra}
 """)
         run("fetch", "-c", self.config)
@@ -94,3 +104,31 @@ from = tributary <papers@example.org>
 
     def stop(self):
         self.up.stop()
+        self.up.proc.stdout.close()
+
+
+def standin(**kw):
+    """A started tests/smtpd.py Server(**kw); skipped (failed under CI) without aiosmtpd."""
+    need_module("aiosmtpd", "python3-aiosmtpd")
+    import smtpd
+    return smtpd.Server(**kw).start()
+
+
+def addrs(n):
+    """n subscriber addresses."""
+    return [f"reader{i}@example.org" for i in range(n)]
+
+
+def serve(test, site, log):
+    """`tributary serve` on the site's config, killed at the end of the test if still running."""
+    d = Daemon(site.config, log)
+    test.addCleanup(lambda: d.alive() and d.stop(signal.SIGKILL))
+    return d
+
+
+def subscriber(site, addr):
+    """The entry of `tributary subscribers --json` for addr, or None."""
+    for s in json.loads(run("subscribers", "-c", site.config, "--json").stdout):
+        if s.get("address", s.get("addr")) == addr:
+            return s
+    return None

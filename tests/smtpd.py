@@ -23,10 +23,11 @@ from aiosmtpd.smtp import SMTP
 
 
 class Server:
-    def __init__(self, rcpt=(), data=(), delay=0.0, keep=True, on_change=None):
+    def __init__(self, rcpt=(), data=(), delay=0.0, rcpt_delay=0.0, keep=True, on_change=None):
         self.rcpt_replies = collections.deque(rcpt)  # replies to RCPT TO, one each; then 250
         self.data_replies = collections.deque(data)  # replies to the end of DATA; then 250
         self.delay = delay  # seconds before answering the end of DATA
+        self.rcpt_delay = rcpt_delay  # seconds before answering RCPT TO
         self.keep = keep  # keep each message (False: a sink that only counts)
         self.on_change = on_change  # called (in the server's thread) after each event
         self.messages = []  # (envelope sender, [recipients], bytes) accepted
@@ -34,7 +35,6 @@ class Server:
         self.connections = 0  # connections opened
         self.data_ends = 0  # ends of DATA received (accepted or not)
         self.rcpts = 0  # RCPT TO commands received (accepted or not)
-        self.lost = 0  # messages whose client went away before the reply (not accepted)
         self.first = self.last = None  # time.monotonic() of the first and last acceptance
         self.lock = threading.Lock()
         self.port = None
@@ -43,6 +43,8 @@ class Server:
 
     # ------------------------------------------------------ aiosmtpd handler
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_delay:
+            await asyncio.sleep(self.rcpt_delay)
         with self.lock:
             self.rcpts += 1
             reply = self.rcpt_replies.popleft() if self.rcpt_replies else "250 OK"
@@ -55,14 +57,10 @@ class Server:
         with self.lock:
             self.data_ends += 1
         if self.delay:
+            # Like a real server, it keeps the message once the end of DATA
+            # arrived, whether or not the client is still there to read
+            # the 250: a client that dies meanwhile sends it again.
             await asyncio.sleep(self.delay)
-            # The server commits a message when it answers 250: a client
-            # that died while it worked never gets that answer, and the
-            # message is not taken (it comes again, and is no duplicate).
-            if server.transport is None or server.transport.is_closing():
-                with self.lock:
-                    self.lost += 1
-                return "421 client gone"
         with self.lock:
             reply = self.data_replies.popleft() if self.data_replies else "250 OK"
             if reply.startswith("250"):

@@ -40,9 +40,10 @@ static struct tb_store *open_store(void)
     return s;
 }
 
-/* Stores, as source `name`, arXiv paper N (title, one author) published at t. */
-static void put_paper(struct tb_store *s, const char *name, int n, const char *title,
-                      const char *author, int64_t t)
+/* Stores, as source `name`, arXiv paper N (title, one author) published at
+ * t and first seen at seen. */
+static void put_paper_seen(struct tb_store *s, const char *name, int n, const char *title,
+                           const char *author, int64_t t, int64_t seen)
 {
     struct tb_feed *f = tb_feed_new();
     struct tb_entry *e = tb_entry_new(f);
@@ -62,8 +63,15 @@ static void put_paper(struct tb_store *s, const char *name, int n, const char *t
     tb_feed_append(f, e);
     CHECK_OK(tb_norm_feed(f));
     CHECK_OK(tb_store_source(s, name, NULL, &id, errbuf, sizeof(errbuf)));
-    CHECK_OK(tb_store_put_feed(s, id, f, t, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_put_feed(s, id, f, seen, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
     tb_feed_free(f);
+}
+
+/* put_paper_seen(), seen when published. */
+static void put_paper(struct tb_store *s, const char *name, int n, const char *title,
+                      const char *author, int64_t t)
+{
+    put_paper_seen(s, name, n, title, author, t, t);
 }
 
 static struct tb_config_topic topics[2];
@@ -319,11 +327,19 @@ static void test_confirm(void)
     tb_buf_free(&m);
 }
 
-/* Counts the messages a dry run hands over. */
+/* Keeps the last message a dry run hands over, and counts them. */
+struct seen_msgs {
+    int n;
+    char last[1 << 16];
+};
+
 static int count_msg(const char *rcpt, const struct tb_buf *msg, void *data)
 {
+    struct seen_msgs *x = data;
+
     CHECK(msg->len > 0 && strstr(msg->data, rcpt) != NULL);
-    (*(int *)data)++;
+    x->n++;
+    snprintf(x->last, sizeof(x->last), "%s", msg->data);
     return 0;
 }
 
@@ -342,13 +358,13 @@ static void test_run(void)
 {
     const char *walrus[] = {"walrus"}, *trending[] = {"trending"};
     struct tb_store *s = open_store();
-    int64_t day = (int64_t)NOW / DAY * DAY, tue = day + 7 * HOUR, wed = tue + DAY;
+    int64_t tue = (int64_t)NOW / DAY * DAY + 7 * HOUR;
     struct tb_digest_run_opts o = {.now = NOW};
+    static struct seen_msgs x;
     struct tb_subs_msg msg = {0};
     int64_t a = 0, b = 0;
     char id[128];
     size_t q = 9;
-    int n = 0;
 
     cfg.mail.send_at = 7 * 60;
     put_paper(s, "arxiv", 1, "A walrus paper", "Ann Author", NOW - 2 * HOUR);
@@ -356,55 +372,93 @@ static void test_run(void)
                          sizeof(errbuf)));
     CHECK_OK(tb_subs_add(s, "b@example.org", trending, 1, TB_SUBS_DAILY, NOW - 3 * DAY, &b, errbuf,
                          sizeof(errbuf)));
-    /* Due at Tuesday's 07:00, before the paper's 20:13 voice: nothing new,
-     * no message, and covered moves to the slot. */
-    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
-    CHECK_EQ(q, 0);
-    CHECK_EQ(covered_of(s, a), tue);
-    CHECK_EQ(covered_of(s, b), tue);
-    CHECK_EQ(tb_subs_next(s, NOW, &msg, NULL, errbuf, sizeof(errbuf)), 0);
-    /* Wednesday's slot: the paper is new to both; one message each. */
-    o.now = NOW + DAY;
+    /* Due since Tuesday's 07:00 slot, built at NOW: one message each, with
+     * the Message-ID of the subscription and the slot; covered is NOW. */
     CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
     CHECK_EQ(q, 2);
-    CHECK_EQ(covered_of(s, a), wed);
-    CHECK_EQ(tb_subs_next(s, NOW + DAY, &msg, NULL, errbuf, sizeof(errbuf)), 1);
+    CHECK_EQ(covered_of(s, a), NOW);
+    CHECK_EQ(covered_of(s, b), NOW);
+    CHECK_EQ(tb_subs_next(s, NOW, &msg, NULL, errbuf, sizeof(errbuf)), 1);
     snprintf(id, sizeof(id), "<tributary.digest.%lld.%lld@papers.example>", (long long)a,
-             (long long)wed);
+             (long long)tue);
     CHECK_STR(msg.message_id, id);
     CHECK_STR(msg.rcpt, "a@example.org");
     CHECK(msg.len > 0 && strstr(msg.data, id) != NULL);
     tb_subs_msg_clear(&msg);
-    /* Not due again until Thursday's slot. */
-    o.now = NOW + DAY + HOUR;
+    /* Not due again before Wednesday's slot. */
+    o.now = NOW + HOUR;
     CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
     CHECK_EQ(q, 0);
-    /* --now: nothing new since Wednesday's digest, so nothing, even forced. */
+    CHECK_EQ(covered_of(s, a), NOW);
+    /* A paper dated before that digest but fetched after it is new to the
+     * next one; paper 1 is not. */
+    put_paper_seen(s, "arxiv", 2, "A late walrus paper", "Ann Author", NOW - 3 * HOUR,
+                   NOW + 2 * HOUR);
+    o.now = NOW + DAY;
     o.force = 1;
     o.dry_run = count_msg;
-    o.data = &n;
-    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
-    CHECK_EQ(q, 0);
-    CHECK_EQ(n, 0);
-    /* A new paper: a dry run forced for a@ only prints it and changes nothing. */
-    put_paper(s, "arxiv", 7, "A later walrus paper", "Ann Author", NOW + DAY + 30 * 60);
+    o.data = &x;
     o.to = "a@example.org";
     CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
-    CHECK_EQ(q, 1);
-    CHECK_EQ(n, 1);
-    CHECK_EQ(covered_of(s, a), wed);
-    /* Once b@ left, nothing is built for it. */
+    CHECK_EQ(x.n, 1);
+    CHECK(strstr(x.last, "arxiv.org/abs/2501.00002") != NULL);
+    CHECK(strstr(x.last, "arxiv.org/abs/2501.00001") == NULL);
+    CHECK_EQ(covered_of(s, a), NOW); /* a dry run changes nothing */
+    o = (struct tb_digest_run_opts){.now = NOW + DAY};
+    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q, 2);
+    CHECK_EQ(covered_of(s, a), NOW + DAY);
+    /* --now with nothing new since: nothing, even forced. */
+    o = (struct tb_digest_run_opts){
+        .now = NOW + DAY + HOUR, .force = 1, .dry_run = count_msg, .data = &x};
+    x.n = 0;
+    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q, 0);
+    CHECK_EQ(x.n, 0);
+    /* A new paper; once b@ left, only a@ gets it. */
+    put_paper(s, "arxiv", 7, "A later walrus paper", "Ann Author", NOW + DAY + 30 * 60);
     CHECK_OK(tb_subs_leave(s, b, errbuf, sizeof(errbuf)));
-    o.to = NULL;
-    n = 0;
     CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
     CHECK_EQ(q, 1);
-    CHECK_EQ(n, 1);
+    CHECK_EQ(x.n, 1);
+    CHECK(strstr(x.last, "To: a@example.org\r\n") != NULL);
     /* Queued for real: covered moves to the forced time. */
     o.dry_run = NULL;
     CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
     CHECK_EQ(q, 1);
     CHECK_EQ(covered_of(s, a), NOW + DAY + HOUR);
+    /* Thursday's slot with nothing new: no message, covered moves on, and
+     * the digest is not built again at the next tick. */
+    o = (struct tb_digest_run_opts){.now = NOW + 2 * DAY};
+    CHECK_OK(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)));
+    CHECK_EQ(q, 0);
+    CHECK_EQ(covered_of(s, a), NOW + 2 * DAY);
+    tb_store_close(s);
+}
+
+/* A topic whose query fails holds back neither the other subscribers nor
+ * the run; the error is reported. */
+static void test_bad_query(void)
+{
+    const char *none[] = {"none"}, *walrus[] = {"walrus"};
+    struct tb_digest_run_opts o = {.now = NOW, .force = 1};
+    struct tb_store *s = open_store();
+    int64_t x = 0, y = 0;
+    size_t q = 0;
+
+    put_paper(s, "arxiv", 1, "A walrus paper", "Ann Author", NOW - 2 * HOUR);
+    CHECK_OK(tb_subs_add(s, "x@example.org", none, 1, TB_SUBS_DAILY, NOW - DAY, &x, errbuf,
+                         sizeof(errbuf)));
+    CHECK_OK(tb_subs_add(s, "y@example.org", walrus, 1, TB_SUBS_DAILY, NOW - DAY, &y, errbuf,
+                         sizeof(errbuf)));
+    topics[1].query = "AND AND (";
+    errbuf[0] = '\0';
+    CHECK_EQ(tb_digest_run(s, &cfg, key, &o, &q, errbuf, sizeof(errbuf)), TB_EQUERY);
+    CHECK(errbuf[0] != '\0');
+    CHECK_EQ(q, 1);
+    CHECK_EQ(covered_of(s, x), 0);
+    CHECK_EQ(covered_of(s, y), NOW);
+    topics[1].query = "zebras";
     tb_store_close(s);
 }
 
@@ -421,6 +475,7 @@ int main(void)
     test_build();
     test_confirm();
     test_run();
+    test_bad_query();
     snprintf(p, sizeof(p), "%s/t.db", dir);
     unlink(p);
     rmdir(dir);
