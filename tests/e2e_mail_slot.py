@@ -2,7 +2,8 @@
 """The running `tributary serve` builds the digests at the send slot
 ([mail] send_at, here the next minute) without being asked, and sends
 them over one SMTP connection to a stand-in on loopback (tests/smtpd.py);
-a SIGHUP before the slot keeps the subscriptions and the slot."""
+a SIGHUP before the slot keeps the subscriptions and the slot, and the
+mail goes to the SMTP server the reloaded config names."""
 import datetime
 import os
 import signal
@@ -23,15 +24,20 @@ class Slot(unittest.TestCase):
         if slot - now < 5:
             slot += 60
         at = datetime.datetime.fromtimestamp(slot, datetime.timezone.utc).strftime("%H:%M")
-        srv = mailtest.standin()
+        srv, old = mailtest.standin(), mailtest.standin()
         with TempDir() as t:
-            site = mailtest.Site(t, f"smtp://127.0.0.1:{srv.port}",
+            site = mailtest.Site(t, f"smtp://127.0.0.1:{old.port}",
                                  f"starttls = no\nsend_at = {at}\n", date=int(now) - 3600)
             try:
                 site.subscribe(mailtest.addrs(3))
                 d = mailtest.serve(self, site, os.path.join(t, "serve.log"))
                 time.sleep(min(2, max(0, slot - time.time() - 2)))
-                # A reload keeps the subscriptions and the slot.
+                # A reload keeps the subscriptions and the slot, and sends
+                # through the server the new config names.
+                with open(site.config, encoding="utf-8") as f:
+                    text = f.read()
+                with open(site.config, "w", encoding="utf-8") as f:
+                    f.write(text.replace(f":{old.port}", f":{srv.port}"))
                 d.proc.send_signal(signal.SIGHUP)
                 wait_for(lambda: "reloaded" in d.log_text(), 10, step=0.05, what="the reload")
                 self.assertEqual(srv.count, 0)  # not before the slot
@@ -43,10 +49,12 @@ class Slot(unittest.TestCase):
                 for _, to, msg in srv.parsed():
                     self.assertIn("Walrus tusks as sensors", msg.get_body(("plain",)).get_content())
                 self.assertEqual(site.outbox(), {1: 3})
+                self.assertEqual(old.connections, 0)
                 self.assertEqual(d.stop(), 0)
             finally:
                 site.stop()
                 srv.stop()
+                old.stop()
 
 
 if __name__ == "__main__":
