@@ -20,7 +20,11 @@
  * Referrer-Policy: no-referrer (tokens are in URLs) and a
  * Content-Security-Policy without scripts or framing. Addresses appear in
  * logs and pages only masked (tb_mail_addr_mask()). Runs on the loop's
- * thread with the loop's store connection.
+ * thread with the loop's store connection: a request that writes (subscribe,
+ * confirm, manage, leave) waits for the write lock while a store job
+ * commits, holding the loop meanwhile (at most the store's busy timeout).
+ * The per-client limit counts the TCP peer: behind a reverse proxy every
+ * client is the proxy, and only the per-address cap holds.
  */
 #ifndef TB_MAIL_WEB_H
 #define TB_MAIL_WEB_H
