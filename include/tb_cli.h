@@ -30,6 +30,18 @@ int tb_cli_import_opml(int argc, char **argv);
 /** `tributary export-opml [-c FILE]`: the sources as OPML 2.0 on stdout. */
 int tb_cli_export_opml(int argc, char **argv);
 
+/** `tributary subscribers [-c FILE] [--json]`: the email subscriptions. */
+int tb_cli_subscribers(int argc, char **argv);
+
+/** `tributary subscribe [-c FILE] [--weekly] EMAIL TOPIC...`: an operator's subscription. */
+int tb_cli_subscribe(int argc, char **argv);
+
+/** `tributary unsubscribe [-c FILE] EMAIL`: ends a subscription. */
+int tb_cli_unsubscribe(int argc, char **argv);
+
+/** `tributary digest [-c FILE] [--now] [--dry-run] [--to EMAIL]`: builds, queues, sends. */
+int tb_cli_digest(int argc, char **argv);
+
 /**
  * The config used without -c: feeds/tributary.ini in the current directory
  * if it exists, else ../feeds/tributary.ini beside the executable. Static

@@ -6,9 +6,10 @@
  * A digest covers, for each of the subscriber's topics that the config
  * still has (a removed topic is paused, not dropped) and for "trending",
  * the papers trending there (tb_trending_select() at the digest's time)
- * that gained a voice after the subscription's `covered` time (a first
- * digest: within the last day or week, by frequency), best first, at most
- * [mail] max_papers in all. No message when there is nothing new.
+ * of which the store learned a voice after the subscription's `covered`
+ * time (tb_trending_seen(): so a paper fetched late is not lost; a first
+ * digest: within the last day or week, by frequency), each paper once,
+ * best first, at most [mail] max_papers in all. No message when there is nothing new.
  * Messages are multipart/alternative (text/plain first, then HTML with
  * inline styles, no remote images, no scripts), UTF-8, with From, To,
  * Subject, Date, a Message-ID fixed by the subscription and the digest's
@@ -71,9 +72,12 @@ struct tb_digest_run_opts {
 /**
  * Builds the digests that are due (each ACTIVE subscription whose latest
  * slot is after its `covered` time and after it was confirmed; with
- * force, all of them at `now`) and queues each in the outbox together
- * with its new `covered` time (tb_subs_queue()). Sets *queued. Errors as
- * tb_digest_build().
+ * force, all of them) as of `now`, with the Message-ID of the slot (with
+ * force, of `now`), and queues each in the outbox with `covered` = now
+ * (tb_subs_queue()); a due digest with nothing new moves `covered` to now
+ * without a message (tb_subs_cover()). Sets *queued. A topic whose query
+ * fails does not stop the others (the first error is returned); other
+ * errors stop the run. Errors as tb_digest_build().
  */
 TB_NODISCARD int tb_digest_run(struct tb_store *st, const struct tb_config *cfg,
                                const unsigned char key[TB_MAIL_SECRET_LEN],

@@ -67,6 +67,21 @@ TB_NODISCARD int tb_site_publish_trending(struct tb_site *s, int64_t now, char *
  *  config change, or when the sources' poll states change). Errors as above. */
 TB_NODISCARD int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen);
 
+/** Receives one group of a "Mentioned by" line: the name shown and the link
+ *  to its entry (an http(s) URL, or NULL). Non-zero stops the walk. */
+typedef int (*tb_site_voice_cb)(const char *name, const char *href, void *data);
+
+/**
+ * Calls cb, earliest first, for each group that carried or mentioned paper
+ * `key` with a weight above 0, as the site's "Mentioned by N sources"
+ * footer names them: the group's name (or the source's title when the
+ * source is its own group) and the link to that source's entry (its own
+ * copy for a source that carries the paper). For other outputs of the same
+ * facts (the email digests). Errors: TB_ESTORE, -ENOMEM, or cb's return.
+ */
+TB_NODISCARD int tb_site_voices(struct tb_store *st, const char *key, tb_site_voice_cb cb,
+                                void *data, char *err, size_t errlen);
+
 /** Unpublishes topic `name` (its feeds and its trending feeds): its files in public_dir and
  * its documents in the server. */
 void tb_site_remove_topic(struct tb_site *s, const char *name);

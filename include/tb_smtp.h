@@ -41,7 +41,7 @@ void tb_smtp_free(struct tb_smtp *s);
  * Sends msg[0..len) (RFC 5322 with CRLF line ends) to rcpt, reusing the
  * open connection when there is one. Returns TB_SUBS_SENT (the server
  * accepted it), TB_SUBS_TEMPFAIL (a 4xx reply, or no connection, a
- * timeout, a TLS failure) or TB_SUBS_PERMFAIL (a 5xx reply), with the
+ * timeout, a TLS failure, a refused login) or TB_SUBS_PERMFAIL (a 5xx reply), with the
  * server's reply or the reason in reply. -ENOMEM when out of memory.
  */
 TB_NODISCARD int tb_smtp_send(struct tb_smtp *s, const char *rcpt, const char *msg, size_t len,
@@ -52,13 +52,16 @@ struct tb_smtp_stats {
     size_t sent;     /* accepted */
     size_t tempfail; /* to be retried */
     size_t permfail; /* dropped */
+    int64_t next;    /* set by each drain: when to drain again (epoch s), 0: nothing pending */
 };
 
 /**
  * Sends the outbox's due messages (tb_subs_next()) one after the other,
- * at most `rate` per minute (0: no limit), until none is due or *stop
- * becomes non-zero (checked between messages: the one being sent is
- * finished). Adds to *stats. Returns 0, or TB_ESTORE / -ENOMEM.
+ * at most `rate` per minute (0: no limit; spread evenly), until none is
+ * due, the server fails rather than a message (no connection, a timeout,
+ * TLS, a refused login, a 421: the rest waits a minute), or *stop becomes non-zero (checked between
+ * messages: the one being sent is finished). Adds to *stats' counts and
+ * sets stats->next. Returns 0, or TB_ESTORE / -ENOMEM.
  */
 TB_NODISCARD int tb_smtp_drain(struct tb_smtp *s, struct tb_store *st, int rate,
                                const volatile int *stop, struct tb_smtp_stats *stats, char *err,

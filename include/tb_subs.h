@@ -134,6 +134,15 @@ TB_NODISCARD int tb_subs_queue(struct tb_store *st, int64_t sub, enum tb_subs_ki
                                const char *message_id, const char *rcpt, const char *msg,
                                size_t len, int64_t covered, int64_t now, char *err, size_t errlen);
 
+/**
+ * A digest due at `covered` found nothing new: the subscription's `covered`
+ * time moves there without a message (never backwards), so the next digest
+ * looks only at what came later and the due digest is not built again.
+ * -ENOENT if no such id.
+ */
+TB_NODISCARD int tb_subs_cover(struct tb_store *st, int64_t sub, int64_t covered, char *err,
+                               size_t errlen);
+
 /** One message taken from the outbox, owned by the caller (tb_subs_msg_clear()). */
 struct tb_subs_msg {
     int64_t id;  /* outbox row */

@@ -91,4 +91,16 @@ typedef int (*tb_trending_voice_cb)(const struct tb_trending_voice *v, void *dat
 TB_NODISCARD int tb_trending_voices(struct tb_store *s, const char *key, tb_trending_voice_cb cb,
                                     void *data, char *err, size_t errlen);
 
+/**
+ * Writes into *seen the latest time at which the store learned of a voice
+ * of paper `key` that counts at `now` (a source of weight above 0 that
+ * carried or mentioned it within [now - window, now]): the later of the
+ * voice's time and when its source first had that entry, or 0 when none.
+ * A voice's own time is the entry's published date when earlier, so an
+ * entry fetched late has an old time but a fresh `seen`: what "new since
+ * the last digest" must go by (tb_digest.h). Errors: TB_ESTORE.
+ */
+TB_NODISCARD int tb_trending_seen(struct tb_store *s, const char *key, int64_t now, int64_t window,
+                                  int64_t *seen, char *err, size_t errlen);
+
 #endif

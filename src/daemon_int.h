@@ -5,8 +5,9 @@
  * /healthz and /metrics); daemon_source.c keeps the running sources (their
  * memory, adding and removing them on a reload); daemon_poll.c schedules,
  * fetches, parses and records the polls; daemon_store.c runs the store and
- * checkpoint jobs and publishes what they stored. All of it runs on the
- * loop's thread except the jobs named so.
+ * checkpoint jobs and publishes what they stored; daemon_arxiv.c resolves
+ * arXiv ids; daemon_mail.c builds and sends the email digests. All of it
+ * runs on the loop's thread except the jobs named so.
  */
 #ifndef TB_DAEMON_INT_H
 #define TB_DAEMON_INT_H
@@ -19,6 +20,8 @@
 #include "tb_config.h"
 #include "tb_fetcher.h"
 #include "tb_http.h"
+#include "tb_mail.h"
+#include "tb_mail_web.h"
 #include "tb_site.h"
 #include "tb_store.h"
 
@@ -136,6 +139,10 @@ struct daemon {
     char *arxiv_ids[TB_ARXIV_BATCH_MAX]; /* the batch's ids (owned) */
     size_t arxiv_nids;                   /* their number */
     struct tb_feed *arxiv_feed;          /* its parsed answer, or NULL */
+    /* Mail (daemon_mail.c), when [mail] is configured. */
+    unsigned char mail_key[TB_MAIL_SECRET_LEN]; /* the token secret, loaded at start */
+    struct mailer *mail;                        /* the sender, or NULL: no [mail], or over */
+    struct tb_mail_web *mail_web;               /* /subscribe, /confirm... routes, or NULL */
 };
 
 static inline double next_rnd(struct daemon *d)
@@ -229,5 +236,32 @@ void tb__daemon_arxiv_kick(struct daemon *d);
 
 /** Closes the resolver's timer and frees what it holds (at shutdown). */
 void tb__daemon_arxiv_stop(struct daemon *d);
+
+/* daemon_mail.c */
+
+/**
+ * With [mail]: loads (or creates) the token secret into mail_key and
+ * starts the sender thread, which builds the digests due and drains the
+ * outbox. 0 without [mail]; else 0 or an error (logged).
+ */
+int tb__daemon_mail_start(struct daemon *d);
+
+/** Something was queued (a confirmation): the sender drains the outbox now. Any thread; a no-op
+ * without a sender. */
+void tb__daemon_mail_kick(struct daemon *d);
+
+/**
+ * After a reload made d->cfg the new config: the sender uses it from its
+ * next job (digest slots looked at again, SMTP connection rebuilt).
+ * Returns 1 when the sender still reads `old` and took it (it frees it),
+ * else 0 (the caller frees it).
+ */
+int tb__daemon_mail_reload(struct daemon *d, struct tb_config *old);
+
+/** Stops the sender after the message being sent; its thread's end lets the loop end. */
+void tb__daemon_mail_stop(struct daemon *d);
+
+/** Appends the outbox and subscription counters to /metrics (never an address). */
+void tb__daemon_mail_metrics(struct daemon *d, struct tb_buf *out);
 
 #endif

@@ -22,6 +22,10 @@ static const struct command commands[] = {
     {"check", tb_cli_check, "validate the config and topic queries"},
     {"import-opml", tb_cli_import_opml, "add the feeds of an OPML file to the config"},
     {"export-opml", tb_cli_export_opml, "write the sources as OPML on stdout"},
+    {"subscribers", tb_cli_subscribers, "the email subscriptions: address, topics, state"},
+    {"subscribe", tb_cli_subscribe, "subscribe an address to topics' digests ([mail])"},
+    {"unsubscribe", tb_cli_unsubscribe, "end an address's subscription ([mail])"},
+    {"digest", tb_cli_digest, "build, queue and send the due email digests ([mail])"},
 };
 
 static void usage(FILE *fp)

@@ -251,12 +251,13 @@ static void ranking_free(struct ranking *r)
     free(r->v);
 }
 
-/* The "Mentioned by" footer being built: one name per group. */
+/* The groups of a "Mentioned by" line being walked: one name per group. */
 struct voices {
-    sqlite3_stmt *q;  /* a source's title and an entry's link */
-    struct tb_buf *b; /* the names, comma-separated */
-    char **groups;    /* groups named so far (owned copies) */
-    size_t n, alloc;  /* count, allocated */
+    sqlite3_stmt *q;     /* a source's title and an entry's link */
+    tb_site_voice_cb cb; /* receives each group's name and link */
+    void *data;          /* for cb */
+    char **groups;       /* groups named so far (owned copies) */
+    size_t n, alloc;     /* count, allocated */
 };
 
 static int voice(const struct tb_trending_voice *v, void *data)
@@ -264,7 +265,6 @@ static int voice(const struct tb_trending_voice *v, void *data)
     struct voices *x = data;
     const char *name, *href;
     size_t i;
-    int rc = 0;
 
     if (v->weight <= 0)
         return 0; /* counts nothing, so is not why the paper is listed */
@@ -289,8 +289,9 @@ static int voice(const struct tb_trending_voice *v, void *data)
     /* A named group (all of arXiv's listings) shows as the group. */
     if (strcmp(v->group, v->source) != 0)
         name = v->group;
-    rc = x->n > 1 ? tb_buf_adds(x->b, ", ") : 0;
-    return rc ? rc : add_named_link(x->b, name ? name : v->source, href);
+    if (href != NULL && strncmp(href, "http://", 7) != 0 && strncmp(href, "https://", 8) != 0)
+        href = NULL;
+    return x->cb(name ? name : v->source, href, x->data);
 }
 
 /* The source's name and the link to its entry: the link the source gave
@@ -304,28 +305,64 @@ const char tb__site_voice_sql[] = "SELECT coalesce(s.title, s.name), " VOICE_LIN
                                   " FROM sources s LEFT JOIN entries e ON e.id = ?2"
                                   " WHERE s.name = ?1";
 
+/* Walks the groups of paper `key` with the prepared voice_sql q; *n counts them. */
+static int walk_voices(struct tb_store *st, sqlite3_stmt *q, const char *key, tb_site_voice_cb cb,
+                       void *data, size_t *n, char *err, size_t errlen)
+{
+    struct voices x = {.q = q, .cb = cb, .data = data};
+    size_t i;
+    int rc = tb_trending_voices(st, key, voice, &x, err, errlen);
+
+    for (i = 0; i < x.n; i++)
+        free(x.groups[i]);
+    free(x.groups);
+    *n = x.n;
+    return rc;
+}
+
+int tb_site_voices(struct tb_store *st, const char *key, tb_site_voice_cb cb, void *data, char *err,
+                   size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    size_t n;
+    int rc;
+
+    if (sqlite3_prepare_v2(tb_store_db(st), tb__site_voice_sql, -1, &q, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "voices: %s", sqlite3_errmsg(tb_store_db(st)));
+        return TB_ESTORE;
+    }
+    rc = walk_voices(st, q, key, cb, data, &n, err, errlen);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Appends one group to a "Mentioned by" footer's names, comma-separated. */
+static int footer_name(const char *name, const char *href, void *data)
+{
+    struct tb_buf *b = data;
+    int rc = b->len > 0 ? tb_buf_adds(b, ", ") : 0;
+
+    return rc ? rc : add_named_link(b, name, href);
+}
+
 /* Fills e's trending fields and appends its "Mentioned by" footer. */
 static int mentioned_by(struct tb_site *s, struct tb_feed *f, struct tb_entry *e,
                         const struct ranked *r, sqlite3_stmt *q, char *err, size_t errlen)
 {
     struct tb_buf names, footer;
-    struct voices x = {.q = q, .b = &names};
-    size_t i;
+    size_t n;
     int rc;
 
     e->trend_score = r->score;
     e->trend_groups = r->groups;
     tb_buf_init(&names, DOC_CAP);
     tb_buf_init(&footer, DOC_CAP);
-    rc = tb_trending_voices(s->store, r->key, voice, &x, err, errlen);
-    if (rc == 0 && x.n > 0)
-        rc = tb_buf_addf(&footer, "<p>Mentioned by %zu source%s: ", x.n, x.n == 1 ? "" : "s");
+    rc = walk_voices(s->store, q, r->key, footer_name, &names, &n, err, errlen);
+    if (rc == 0 && n > 0)
+        rc = tb_buf_addf(&footer, "<p>Mentioned by %zu source%s: ", n, n == 1 ? "" : "s");
     rc = rc ? rc : tb_buf_add(&footer, names.data, names.len);
-    rc = rc ? rc : (x.n > 0 ? tb_buf_adds(&footer, "</p>") : 0);
+    rc = rc ? rc : (n > 0 ? tb_buf_adds(&footer, "</p>") : 0);
     rc = rc ? rc : append_footer(f, e, &footer);
-    for (i = 0; i < x.n; i++)
-        free(x.groups[i]);
-    free(x.groups);
     tb_buf_free(&names);
     tb_buf_free(&footer);
     return rc;
