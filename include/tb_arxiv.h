@@ -64,11 +64,13 @@ TB_NODISCARD int tb_arxiv_parse_answer(const char *data, size_t len, const char 
  * Up to max (<= TB_ARXIV_BATCH_MAX) arXiv ids that are due for resolving at
  * `now`, smallest first: carried or mentioned ("arxiv:ID" in mentions) at a
  * time >= since (the trending window: papers voiced before it cannot
- * trend, and the cost follows the window), with no stored entry whose
- * origin is an arXiv record (tb_arxiv_is_record()), and never asked, or
- * failed with a retry time <= now and fewer than TB_ARXIV_MAX_TRIES
- * failures. ids[] receives malloc'd strings (caller frees each); *n their
- * number. Errors: TB_ESTORE, -ENOMEM (ids freed).
+ * trend), with no stored entry whose origin is an arXiv record
+ * (tb_arxiv_is_record()), and never asked, or failed with a retry time <=
+ * now and fewer than TB_ARXIV_MAX_TRIES failures. The store keeps those
+ * facts per id as it stores mentions, so the cost follows the ids still
+ * open within the window, not the mentions. ids[] receives malloc'd
+ * strings (caller frees each); *n their number. Errors: TB_ESTORE, -ENOMEM
+ * (ids freed).
  */
 TB_NODISCARD int tb_store_arxiv_due(struct tb_store *s, int64_t now, int64_t since, size_t max,
                                     char **ids, size_t *n, char *err, size_t errlen);

@@ -32,11 +32,12 @@ struct tb_page_site {
 
 /** One paper or entry in a list. */
 struct tb_page_paper {
-    const struct tb_entry *entry; /* the stored entry (tb_store_load()) */
-    const char *const *sources;   /* names of the sources that carried or mentioned it */
-    size_t nsources;              /* number of names */
-    const char *const *topics;    /* names of the topics it matches (of site->topics) */
-    size_t ntopics;               /* number of names */
+    const struct tb_entry *entry;    /* the stored entry (tb_store_load()) */
+    const char *const *sources;      /* names of the sources that carried or mentioned it */
+    size_t nsources;                 /* number of names */
+    const char *const *topics;       /* names of the topics it matches (of site->topics) */
+    size_t ntopics;                  /* number of names */
+    const char *const *source_links; /* per source name, the link to its entry (or NULL), or NULL */
 };
 
 /**

@@ -187,8 +187,9 @@ static void kick(struct daemon *d)
     rc = tb_store_arxiv_due(d->store, now, now - d->cfg->trending.window, max, d->arxiv_ids,
                             &d->arxiv_nids, err, sizeof(err));
     /* The query blocks the loop for as long as it reads the window's
-     * arXiv mentions (0.15-0.26 s for 300,000 of them): the next one waits
-     * QUIET_FACTOR times that. */
+     * open ids (about 1 ms in contrib/bench/trending; reading the window's
+     * 300,000 mentions took 0.2-0.4 s before migration 12): the next one
+     * waits QUIET_FACTOR times that. */
     d->arxiv_quiet = now_ms() + QUIET_FACTOR * (now_ms() - t0);
     if (rc == 0 && d->arxiv_nids == 0) {
         rc = tb_store_arxiv_next(d->store, now, &next, err, sizeof(err));

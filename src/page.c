@@ -234,13 +234,22 @@ static int sources(const struct tb_page_paper *p, struct tb_buf *b)
 
     if (rc == 0 && p->nsources > 0)
         rc = tb_buf_addf(b, "<span>%zu source%s: ", p->nsources, p->nsources == 1 ? "" : "s");
-    for (i = 0; rc == 0 && i < p->nsources; i++)
-        rc = wrap(b, i ? ", " : "", p->sources[i], "");
+    for (i = 0; rc == 0 && i < p->nsources; i++) {
+        rc = tb_buf_adds(b, i ? ", " : "");
+        if (p->source_links != NULL && linkable(p->source_links[i]))
+            rc = rc ? rc : wrap(b, "<a href=\"", p->source_links[i], "\">");
+        rc = rc ? rc : esc(b, p->sources[i]);
+        if (p->source_links != NULL && linkable(p->source_links[i]))
+            rc = rc ? rc : tb_buf_adds(b, "</a>");
+    }
     if (rc == 0 && p->nsources > 0)
         rc = tb_buf_adds(b, "</span>");
     if (rc == 0 && id != NULL) {
-        rc = wrap(b, " <a href=\"https://arxiv.org/abs/", id, "\">abs</a>");
-        rc = rc ? rc : wrap(b, " <a href=\"https://arxiv.org/pdf/", id, "\">PDF</a>");
+        rc = wrap(b,
+                  p->nsources > 0 ? " · <a href=\"https://arxiv.org/abs/"
+                                  : "<a href=\"https://arxiv.org/abs/",
+                  id, "\">abs</a>");
+        rc = rc ? rc : wrap(b, " · <a href=\"https://arxiv.org/pdf/", id, "\">PDF</a>");
     }
     return rc ? rc : tb_buf_adds(b, "</p>\n");
 }
@@ -450,13 +459,15 @@ int tb_page_trending(const struct tb_page_site *site, size_t topic,
     return rc ? rc : foot(root, b);
 }
 
-/* Light by default, dark under prefers-color-scheme; every pair of text
- * and background colours has a contrast of at least 4.5:1 (WCAG AA). */
+/* Light by default, dark under prefers-color-scheme; every text colour
+ * (fg, muted, link) has a contrast of at least 4.5:1 on every background
+ * (bg, card, tag), and the input's border (field) 3:1 on bg and card
+ * (WCAG AA; test_page checks both schemes). `line` only separates. */
 static const char style[] =
     ":root{--bg:#fbfbf9;--fg:#1c1c1c;--muted:#4f5359;--link:#0b57d0;--line:#d9dadc;"
-    "--card:#fff;--tag:#eef1f6}\n"
+    "--field:#767b82;--card:#fff;--tag:#eef1f6}\n"
     "@media (prefers-color-scheme:dark){:root{--bg:#14161a;--fg:#e7e7e4;--muted:#aeb3ba;"
-    "--link:#8ab4f8;--line:#33373d;--card:#1c1f24;--tag:#2a2f37}}\n"
+    "--link:#8ab4f8;--line:#33373d;--field:#7d838c;--card:#1c1f24;--tag:#2a2f37}}\n"
     "*{box-sizing:border-box}\n"
     "body{margin:0;background:var(--bg);color:var(--fg);font:17px/1.55 system-ui,-apple-system,"
     "\"Segoe UI\",sans-serif}\n"
@@ -486,11 +497,11 @@ static const char style[] =
     ".tags{list-style:none;margin:.5rem 0;padding:0;display:flex;flex-wrap:wrap;gap:.35rem}\n"
     ".tags li{background:var(--tag);border-radius:4px;padding:0 .45rem;font-size:.85rem}\n"
     ".sources{font-size:.9rem;margin:.25rem 0 0}\n"
-    ".sources a{margin-left:.5rem}\n"
+
     ".empty{padding:1rem;border:1px dashed var(--line);border-radius:8px}\n"
     ".feed{margin:0 0 1rem}\n.feed label{display:block;font-weight:600}\n"
     ".feed input{width:100%;font:inherit;font-size:.9rem;padding:.35rem .5rem;color:var(--fg);"
-    "background:var(--card);border:1px solid var(--line);border-radius:4px}\n"
+    "background:var(--card);border:1px solid var(--field);border-radius:4px}\n"
     ".feed p{margin:.25rem 0;font-size:.9rem}\n"
     "footer{margin-top:2rem;padding-top:1rem;padding-bottom:2rem;border-top:1px solid "
     "var(--line);font-size:.9rem}\n";

@@ -5,6 +5,7 @@
  * lives in the loaded feed's arena until the page is written.
  */
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,13 +78,37 @@ static const char *source_title(const struct tb_config *c, const char *name)
     return name;
 }
 
-/* Collects the distinct sources of one paper into the feed's arena. */
+/* Collects the voices of one paper that count into the feed's arena: one
+ * per group (as the trending feeds' "Mentioned by"), named by its earliest
+ * source, with the link to that source's entry (tb__site_voice_sql). */
 struct voices {
     const struct tb_config *cfg;
     struct tb_arena *arena;
-    const char **names;
-    size_t n, alloc;
+    sqlite3_stmt *q;                 /* tb__site_voice_sql */
+    const char **names, **links;     /* names, and links (NULL: none) */
+    const char **groups;             /* the groups named */
+    size_t n, alloc, lalloc, galloc; /* count, allocated names, links, groups */
 };
+
+/* The link to source v's entry, copied into the arena; NULL when none. */
+static int voice_link(struct voices *vs, const struct tb_trending_voice *v, const char **out)
+{
+    const unsigned char *href;
+    int rc;
+
+    *out = NULL;
+    sqlite3_reset(vs->q);
+    sqlite3_bind_text(vs->q, 1, v->source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(vs->q, 2, v->entry_id);
+    sqlite3_bind_int(vs->q, 3, v->carries);
+    rc = sqlite3_step(vs->q);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? 0 : TB_ESTORE;
+    href = sqlite3_column_text(vs->q, 1);
+    if (href != NULL)
+        *out = tb_arena_strdup(vs->arena, (const char *)href);
+    return href == NULL || *out != NULL ? 0 : -ENOMEM;
+}
 
 static int on_voice(const struct tb_trending_voice *v, void *data)
 {
@@ -91,13 +116,22 @@ static int on_voice(const struct tb_trending_voice *v, void *data)
     const char *t = source_title(vs->cfg, v->source);
     size_t i;
 
+    /* Weight 0 (a resolved arXiv record, a muted source) is not why the
+     * paper is listed, and a group is one voice, as in the score. */
+    if (v->weight <= 0)
+        return 0;
     for (i = 0; i < vs->n; i++)
-        if (strcmp(vs->names[i], t) == 0)
+        if (strcmp(vs->groups[i], v->group) == 0)
             return 0;
-    if (TB_VEC_RESERVE(vs->names, vs->alloc, vs->n + 1, TB_VEC_MAX))
+    if (TB_VEC_RESERVE(vs->names, vs->alloc, vs->n + 1, TB_VEC_MAX) ||
+        TB_VEC_RESERVE(vs->links, vs->lalloc, vs->n + 1, TB_VEC_MAX) ||
+        TB_VEC_RESERVE(vs->groups, vs->galloc, vs->n + 1, TB_VEC_MAX))
         return -ENOMEM;
     vs->names[vs->n] = tb_arena_strdup(vs->arena, t);
-    return vs->names[vs->n++] != NULL ? 0 : -ENOMEM;
+    vs->groups[vs->n] = tb_arena_strdup(vs->arena, v->group);
+    if (vs->names[vs->n] == NULL || vs->groups[vs->n] == NULL)
+        return -ENOMEM;
+    return voice_link(vs, v, &vs->links[vs->n++]);
 }
 
 /* Copies a malloc'd array into the arena so the paper can keep it. */
@@ -131,13 +165,16 @@ static int load(struct tb_site *s, struct list *l, char *err, size_t errlen)
     return rc;
 }
 
-/* The sources of each trending paper ("N sources: ..."). */
+/* The sources of each trending paper ("N sources: ..."), each linking
+ * its own entry. */
 static int add_voices(struct tb_site *s, struct list *l, char *err, size_t errlen)
 {
     struct voices vs = {.cfg = s->cfg, .arena = &l->feed->arena};
     size_t i, k;
     int rc = 0;
 
+    if (sqlite3_prepare_v2(tb_store_db(s->store), tb__site_voice_sql, -1, &vs.q, NULL) != SQLITE_OK)
+        rc = TB_ESTORE;
     for (i = 0; rc == 0 && i < l->np; i++) {
         for (k = 0; k < l->n && l->ids[k] != l->p[i].entry->rowid; k++)
             ;
@@ -145,27 +182,72 @@ static int add_voices(struct tb_site *s, struct list *l, char *err, size_t errle
         if (k < l->n)
             rc = tb_trending_voices(s->store, l->keys[k], on_voice, &vs, err, errlen);
         l->p[i].sources = rc == 0 ? keep(vs.arena, vs.names, vs.n) : NULL;
+        l->p[i].source_links = rc == 0 ? keep(vs.arena, vs.links, vs.n) : NULL;
         l->p[i].nsources = l->p[i].sources != NULL ? vs.n : 0;
     }
+    if (rc == TB_ESTORE && err[0] == '\0')
+        snprintf(err, errlen, "voices: %s", sqlite3_errmsg(tb_store_db(s->store)));
+    sqlite3_finalize(vs.q);
     free(vs.names);
+    free(vs.links);
+    free(vs.groups);
     return rc;
 }
 
-/* The single source of each newest entry: the feed it came from. */
-static void add_origins(struct list *l)
+/* Appends entry e's copies to the growing name and link arrays. */
+static int copies_of(struct tb_site *s, struct voices *vs, const struct tb_entry *e)
 {
-    size_t i;
+    const char *name, *title, *href;
+    int rc = 0, step;
 
-    for (i = 0; i < l->np; i++) {
-        const char **one = tb_arena_alloc(&l->feed->arena, sizeof(*one));
-        const char *t = l->p[i].entry->origin.title;
-
-        if (one == NULL || t == NULL)
-            continue;
-        one[0] = t;
-        l->p[i].sources = one;
-        l->p[i].nsources = 1;
+    sqlite3_reset(vs->q);
+    sqlite3_bind_int64(vs->q, 1, e->rowid);
+    vs->n = 0;
+    while (rc == 0 && (step = sqlite3_step(vs->q)) == SQLITE_ROW) {
+        name = (const char *)sqlite3_column_text(vs->q, 0);
+        title = (const char *)sqlite3_column_text(vs->q, 1);
+        href = (const char *)sqlite3_column_text(vs->q, 2);
+        if (TB_VEC_RESERVE(vs->names, vs->alloc, vs->n + 1, TB_VEC_MAX) ||
+            TB_VEC_RESERVE(vs->links, vs->lalloc, vs->n + 1, TB_VEC_MAX))
+            return -ENOMEM;
+        /* The configured title, as the trending lists name sources. */
+        title = strcmp(source_title(s->cfg, name), name) != 0 ? source_title(s->cfg, name) : title;
+        vs->names[vs->n] = tb_arena_strdup(vs->arena, title);
+        vs->links[vs->n] = href != NULL ? tb_arena_strdup(vs->arena, href) : NULL;
+        if (vs->names[vs->n] == NULL || (href != NULL && vs->links[vs->n] == NULL))
+            rc = -ENOMEM;
+        vs->n++;
     }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = TB_ESTORE;
+    return rc;
+}
+
+/* The sources of each newest entry: every source that carried it, its
+ * origin first, each linking its own copy. */
+static int add_copies(struct tb_site *s, struct list *l, char *err, size_t errlen)
+{
+    struct voices vs = {.cfg = s->cfg, .arena = l->feed != NULL ? &l->feed->arena : NULL};
+    size_t i;
+    int rc = 0;
+
+    if (l->np == 0)
+        return 0;
+    if (sqlite3_prepare_v2(tb_store_db(s->store), tb__site_copies_sql, -1, &vs.q, NULL) !=
+        SQLITE_OK)
+        rc = TB_ESTORE;
+    for (i = 0; rc == 0 && i < l->np; i++) {
+        rc = copies_of(s, &vs, l->p[i].entry);
+        l->p[i].sources = rc == 0 ? keep(vs.arena, vs.names, vs.n) : NULL;
+        l->p[i].source_links = rc == 0 ? keep(vs.arena, vs.links, vs.n) : NULL;
+        l->p[i].nsources = l->p[i].sources != NULL ? vs.n : 0;
+    }
+    if (rc == TB_ESTORE)
+        snprintf(err, errlen, "sources: %s", sqlite3_errmsg(tb_store_db(s->store)));
+    sqlite3_finalize(vs.q);
+    free(vs.names);
+    free(vs.links);
+    return rc;
 }
 
 /* The topics each paper matches: one FTS5 query per topic, restricted to
@@ -335,8 +417,7 @@ static int newest(struct tb_site *s, const struct tb_config_topic *t, size_t lim
                                 limit, &l->ids, &l->n, err, errlen);
 
     rc = rc ? rc : load(s, l, err, errlen);
-    if (rc == 0)
-        add_origins(l);
+    rc = rc ? rc : add_copies(s, l, err, errlen);
     return rc ? rc : add_topics(s, l, err, errlen);
 }
 

@@ -20,7 +20,6 @@
 
 #include "site_int.h"
 #include "tb_sanitize.h"
-#include "tb_sanitize.h"
 
 #define DOC_CAP ((size_t)16 * 1024 * 1024)
 
@@ -92,19 +91,27 @@ static int append_footer(struct tb_feed *f, struct tb_entry *e, const struct tb_
 /* ------------------------------------------------------------- Also in */
 
 /* Every source but the origin that carried entry `id`, with the link to its
- * copy where the store knows one (the canonical link or the URL id it gave
- * the entry under), else the source's own page. */
+ * copy: the link it gave its copy (entry_sources.link); for a copy stored
+ * before the store kept those, the canonical link or URL id it gave the
+ * entry under; else the source's own page. */
 #define COPY_LINK(src, entry)                                                                      \
     "(SELECT coalesce(max(CASE WHEN key LIKE 'link:http%' THEN substr(key, 6) END),"               \
     " max(CASE WHEN key LIKE 'id:http%' THEN substr(key, 4) END)) FROM entry_keys"                 \
     " WHERE source_id = " src " AND entry_id = " entry ")"
-#define ALSO_LINK "coalesce(" COPY_LINK("s.id", "?1") ", s.link)"
+#define OWN_LINK(src, entry)                                                                       \
+    "(SELECT link FROM entry_sources WHERE entry_id = " entry " AND source_id = " src ")"
+#define ALSO_LINK "coalesce(es.link, " COPY_LINK("s.id", "?1") ", s.link)"
 
 static const char also_sql[] =
     "SELECT coalesce(s.title, s.name), " ALSO_LINK
     " FROM entry_sources es JOIN sources s ON s.id = es.source_id"
     " WHERE es.entry_id = ?1 AND es.source_id <> (SELECT origin FROM entries WHERE id = ?1)"
     " ORDER BY es.first_seen, s.name";
+
+const char tb__site_copies_sql[] =
+    "SELECT s.name, coalesce(s.title, s.name), " ALSO_LINK
+    " FROM entry_sources es JOIN sources s ON s.id = es.source_id WHERE es.entry_id = ?1"
+    " ORDER BY es.source_id <> (SELECT origin FROM entries WHERE id = ?1), es.first_seen, s.name";
 
 static int also_in(sqlite3_stmt *q, struct tb_entry *e, struct tb_buf *out)
 {
@@ -287,15 +294,18 @@ static int voice(const struct tb_trending_voice *v, void *data)
     return x->cb(name ? name : v->source, href, x->data);
 }
 
-/* The source's name and the link to its entry: for a source that carries
- * the paper, its own copy's where the store knows it (as "Also in" finds
- * it), else the paper's. */
-#define VOICE_LINK "CASE WHEN ?3 THEN coalesce(" COPY_LINK("s.id", "?2") ", e.link) ELSE e.link END"
-static const char voice_sql[] =
-    "SELECT coalesce(s.title, s.name), " VOICE_LINK
-    " FROM sources s LEFT JOIN entries e ON e.id = ?2 WHERE s.name = ?1";
+/* The source's name and the link to its entry: the link the source gave
+ * that entry (its own copy of the paper, or its post that mentions it);
+ * for rows stored before those were kept, a carrying source's copy as
+ * "Also in" finds it, else the entry's link. */
+#define VOICE_LINK                                                                                 \
+    "coalesce(" OWN_LINK("s.id", "?2") ", CASE WHEN ?3 THEN " COPY_LINK("s.id", "?2") " END,"      \
+                                                                                      " e.link)"
+const char tb__site_voice_sql[] = "SELECT coalesce(s.title, s.name), " VOICE_LINK
+                                  " FROM sources s LEFT JOIN entries e ON e.id = ?2"
+                                  " WHERE s.name = ?1";
 
-/* Walks the groups of paper `key` with the prepared voice_sql q; *n counts them. */
+/* Walks the groups of paper `key` with the prepared tb__site_voice_sql q; *n counts them. */
 static int walk_voices(struct tb_store *st, sqlite3_stmt *q, const char *key, tb_site_voice_cb cb,
                        void *data, size_t *n, char *err, size_t errlen)
 {
@@ -317,7 +327,7 @@ int tb_site_voices(struct tb_store *st, const char *key, tb_site_voice_cb cb, vo
     size_t n;
     int rc;
 
-    if (sqlite3_prepare_v2(tb_store_db(st), voice_sql, -1, &q, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(tb_store_db(st), tb__site_voice_sql, -1, &q, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "voices: %s", sqlite3_errmsg(tb_store_db(st)));
         return TB_ESTORE;
     }
@@ -376,7 +386,7 @@ static int load_ranked(struct tb_site *s, const struct ranking *r, struct tb_fee
     rc = tb_store_load(s->store, ids, r->n, out, err, errlen);
     free(ids);
     if (rc == 0 &&
-        sqlite3_prepare_v2(tb_store_db(s->store), voice_sql, -1, &q, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(tb_store_db(s->store), tb__site_voice_sql, -1, &q, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "voices: %s", sqlite3_errmsg(tb_store_db(s->store)));
         rc = TB_ESTORE;
     }

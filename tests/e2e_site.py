@@ -171,10 +171,31 @@ class Site(unittest.TestCase):
                 pos = order(page, TITLES)
                 self.assertTrue(0 < pos[0] < pos[1] < pos[2], pos)
                 self.assertIn("<h1>Morning papers</h1>", page)
-                said = re.search(r"3 sources: ([^<]*)</span>", page)
+                said = re.search(r"3 sources: (.*?)</span>", page)
                 self.assertIsNotNone(said)
-                self.assertEqual(sorted(said.group(1).split(", ")),
-                                 ["Hacker News", "Hugging Face daily papers", "arXiv cs.CL"])
+                # Each source links its own copy or post: the same paper from
+                # arXiv and Hugging Face (whose entry id is no URL), and the
+                # Hacker News discussion that mentions it.
+                own = {"arXiv cs.CL": "https://arxiv.org/abs/2403.05577",
+                       "Hugging Face daily papers": "https://huggingface.co/papers/2403.05577",
+                       "Hacker News": "https://news.ycombinator.com/item?id=1"}
+                self.assertEqual(dict((n, h) for h, n in re.findall(
+                    r'<a href="([^"]*)">([^<]*)</a>', said.group(1))), own)
+                # The feeds say the same: "Also in" links Hugging Face's copy
+                # (arXiv's record is the entry's origin; the feeds name a
+                # source by its feed's title), "Mentioned by" each voice's own
+                # entry.
+                # (The trending feeds are rewritten at most every 10 s.)
+                def first_entry():
+                    atom = http_get(root + "trending.atom")[2].decode("utf-8", "replace")
+                    return atom[atom.find("<entry>"):atom.find("</entry>")]
+                wait_for(lambda: "Mentioned by 3 sources" in first_entry(), 30,
+                         what="trending.atom with 3 voices")
+                first = first_entry()
+                self.assertIn("Also in: &lt;a href=&quot;https://huggingface.co/papers/2403.05577"
+                              "&quot;&gt;Daily papers&lt;/a&gt;", first)
+                for href in own.values():
+                    self.assertIn(f"&lt;a href=&quot;{href}&quot;&gt;", first)
                 self.assertIn('href="https://arxiv.org/pdf/2403.05577">PDF</a>', page)
                 self.assertIn("<details>", page)
                 self.assertNotIn("<script", page)

@@ -6,6 +6,7 @@
 #include "tb_store.h"
 
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,92 @@ static void test_due(void)
     unlink(p);
 }
 
+/* An arXiv listing (an arXiv record) carrying `id`, stored as `src`. */
+static void listing(struct tb_store *s, const char *src, const char *id)
+{
+    struct tb_feed *f = tb_feed_new();
+    struct tb_entry *e = tb_entry_new(f);
+    char link[128];
+    int64_t sid = 0;
+
+    snprintf(link, sizeof(link), "https://arxiv.org/abs/%s", id);
+    f->link = tb_arena_strdup(&f->arena, "http://rss.arxiv.org/rss/cs.CL");
+    e->link = tb_arena_strdup(&f->arena, link);
+    e->title = tb_arena_strdup(&f->arena, "A listed paper");
+    e->published = NOW;
+    tb_feed_append(f, e);
+    CHECK_OK(tb_norm_feed(f));
+    CHECK_OK(tb_store_source(s, src, NULL, &sid, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_put_feed(s, sid, f, NOW, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
+    tb_feed_free(f);
+}
+
+static size_t due_count(struct tb_store *s, int64_t now, int64_t since, const char *first)
+{
+    char *ids[TB_ARXIV_BATCH_MAX];
+    size_t n = 0, i;
+
+    CHECK_OK(tb_store_arxiv_due(s, now, since, 10, ids, &n, errbuf, sizeof(errbuf)));
+    if (first != NULL)
+        CHECK(n > 0 && strcmp(ids[0], first) == 0);
+    for (i = 0; i < n; i++)
+        free(ids[i]);
+    return n;
+}
+
+/* The ids due come from arxiv_resolve alone (migration 12): each arXiv id
+ * voiced has its row with its latest voice, held (state 2) once an arXiv
+ * record carries it, also when the record arrives while it is being asked;
+ * a database of version 11 gets those rows from its mentions. */
+static void test_due_open_ids(void)
+{
+    struct tb_store *s = NULL;
+    const char *one[1] = {"2402.00002"};
+    sqlite3_stmt *q = NULL;
+    char p[128];
+
+    snprintf(p, sizeof(p), "%s/open.db", dir);
+    CHECK_OK(tb_store_open(&s, p, 0, errbuf, sizeof(errbuf)));
+    listing(s, "arxiv-cs-cl", "2402.00001");
+    mention(s, "news", "2402.00001,2402.00002,2402.00003");
+    CHECK_EQ(due_count(s, NOW, NOW, "2402.00002"), 2);
+    CHECK_EQ(due_count(s, NOW, NOW + 1, NULL), 0); /* voiced before the window */
+    /* Asked; the listing carries 2402.00002 before the (failed) answer. */
+    listing(s, "arxiv-cs-cl", "2402.00002");
+    CHECK_OK(tb_store_arxiv_record(s, one, 1, 0, NOW, 60, errbuf, sizeof(errbuf)));
+    CHECK_EQ(due_count(s, NOW + 3600, NOW, "2402.00003"), 1);
+    tb_store_close(s);
+
+    /* Version 11: no voiced column, rows only for ids asked. */
+    CHECK_OK(tb_store_open(&s, p, 0, errbuf, sizeof(errbuf)));
+    CHECK_EQ(sqlite3_exec(tb_store_db(s),
+                          "DROP INDEX arxiv_resolve_open; DROP INDEX arxiv_resolve_retry;"
+                          " DELETE FROM arxiv_resolve;"
+                          " ALTER TABLE arxiv_resolve DROP COLUMN voiced; DROP TABLE subscriptions;"
+                          " DROP TABLE sub_topics; DROP TABLE sub_confirms; DROP TABLE outbox;"
+                          " DROP TABLE mail_totals; PRAGMA user_version=11;",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    tb_store_close(s);
+    CHECK_OK(tb_store_open(&s, p, 0, errbuf, sizeof(errbuf)));
+    CHECK_EQ(due_count(s, NOW, NOW, "2402.00003"), 1);
+    CHECK_EQ(sqlite3_prepare_v2(tb_store_db(s),
+                                "SELECT group_concat(id || '=' || state || '@' || voiced, ' ')"
+                                " FROM (SELECT * FROM arxiv_resolve ORDER BY id)",
+                                -1, &q, NULL),
+             SQLITE_OK);
+    CHECK_EQ(sqlite3_step(q), SQLITE_ROW);
+    CHECK_STR((const char *)sqlite3_column_text(q, 0),
+              "2402.00001=2@1700000000 2402.00002=2@1700000000 2402.00003=0@1700000000");
+    sqlite3_finalize(q);
+    tb_store_close(s);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/open.db-wal", dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/open.db-shm", dir);
+    unlink(p);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/tb_arxiv_XXXXXX");
@@ -271,6 +358,7 @@ int main(void)
     test_is_record();
     test_answer();
     test_due();
+    test_due_open_ids();
     rmdir(dir);
     CHECK_DONE();
 }

@@ -2,11 +2,14 @@
  * tb_page: hostile titles, authors, categories, links and config text come
  * out as text; pages have the structure the site promises (one h1, the
  * feeds' autodiscovery, ranks in order, abstract behind <details>, the
- * reason for an empty list).
+ * reason for an empty list); the stylesheet's colours meet WCAG AA contrast
+ * in the light and the dark scheme.
  */
 #include "tb_page.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -46,10 +49,11 @@ static void test_escaping(void)
     struct tb_page_topic topics[] = {{"t1", hostile}};
     struct tb_page_site site = {hostile, hostile, "http://x.example/", topics, 1};
     const char *names[] = {hostile};
+    const char *links[] = {"javascript:alert(1)"};
     struct tb_entry e;
     struct tb_person a;
     struct tb_category c;
-    struct tb_page_paper p = {&e, names, 1, NULL, 0};
+    struct tb_page_paper p = {&e, names, 1, NULL, 0, links};
     struct tb_buf b;
 
     make_entry(&e, &a, &c);
@@ -81,7 +85,8 @@ static void test_structure(void)
     struct tb_entry e[2];
     struct tb_person a[2];
     struct tb_category c[2];
-    struct tb_page_paper p[2] = {{&e[0], names, 2, tnames, 1}, {&e[1], names, 1, NULL, 0}};
+    struct tb_page_paper p[2] = {{&e[0], names, 2, tnames, 1, NULL},
+                                 {&e[1], names, 1, NULL, 0, NULL}};
     char longtext[1200];
     struct tb_buf b;
     const char *first, *second;
@@ -120,7 +125,7 @@ static void test_structure(void)
         CHECK(strstr(b.data, "<a href=\"https://arxiv.org/abs/2403.05577\">First paper</a>") !=
               NULL);
         CHECK(strstr(b.data, "href=\"https://arxiv.org/pdf/2403.05577\">PDF</a>") != NULL);
-        CHECK(strstr(b.data, "2 sources: arXiv, Hacker News") != NULL);
+        CHECK(strstr(b.data, "2 sources: arXiv, Hacker News</span>") != NULL);
         CHECK(strstr(b.data, "1 source: arXiv") != NULL);
         CHECK_EQ(count(b.data, "<details>"), 1);
         CHECK(strstr(b.data, "<p class=\"abstract\">Short one.</p>") != NULL);
@@ -162,10 +167,13 @@ static void test_trending(void)
     struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
     struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2};
     const char *names[] = {"arXiv", "Hacker News"};
+    /* Each source links its own entry where it has an http(s) one. */
+    const char *links[] = {"https://arxiv.org/abs/2403.05577", NULL};
     struct tb_entry e[2];
     struct tb_person a[2];
     struct tb_category c[2];
-    struct tb_page_paper p[2] = {{&e[0], names, 2, NULL, 0}, {&e[1], names, 1, NULL, 0}};
+    struct tb_page_paper p[2] = {{&e[0], names, 2, NULL, 0, links},
+                                 {&e[1], names, 1, NULL, 0, NULL}};
     struct tb_buf b;
     const char *first, *second;
 
@@ -189,7 +197,9 @@ static void test_trending(void)
         CHECK(strstr(b.data, "value=\"http://x.example/trending.atom\"") != NULL);
         CHECK(strstr(b.data, "href=\"trending.html\" aria-current=\"page\">Trending</a>") != NULL);
         CHECK(strstr(b.data, "<p class=\"rank\">2</p>") != NULL);
-        CHECK(strstr(b.data, "2 sources: arXiv, Hacker News") != NULL);
+        CHECK(strstr(b.data, "2 sources: <a href=\"https://arxiv.org/abs/2403.05577\">arXiv</a>, "
+                             "Hacker News</span>") != NULL);
+        CHECK(strstr(b.data, "1 source: arXiv</span>") != NULL);
         first = strstr(b.data, "First paper");
         second = strstr(b.data, "Second paper");
         CHECK(first != NULL && second != NULL && first < second);
@@ -243,11 +253,141 @@ static void test_why_empty(void)
                    "(1 of 9 sources failed at their last poll).");
 }
 
+/* ------------------------------------------------- contrast (WCAG AA) */
+
+/* The relative luminance of "#rgb" or "#rrggbb" (WCAG 2.x), -1 when it
+ * is neither. */
+static double luminance(const char *hex, size_t n)
+{
+    double c[3], v;
+    unsigned x;
+    int i;
+
+    if (n != 4 && n != 7)
+        return -1;
+    for (i = 0; i < 3; i++) {
+        char d[3] = {hex[n == 4 ? 1 + i : 1 + 2 * i], hex[n == 4 ? 1 + i : 2 + 2 * i], '\0'};
+
+        if (sscanf(d, "%2x", &x) != 1)
+            return -1;
+        v = x / 255.0;
+        c[i] = v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
+    }
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+}
+
+static double contrast(double a, double b)
+{
+    return a > b ? (a + 0.05) / (b + 0.05) : (b + 0.05) / (a + 0.05);
+}
+
+/* The luminance of custom property --name in the :root block at `block`,
+ * -1 when it is not there. */
+static double var_luminance(const char *block, const char *name)
+{
+    const char *end = strchr(block, '}'), *p = block, *v;
+    char key[32];
+
+    snprintf(key, sizeof(key), "--%s:", name);
+    while ((p = strstr(p, key)) != NULL && p < end) {
+        if (p[-1] == '{' || p[-1] == ';') {
+            v = p + strlen(key);
+            return luminance(v, strcspn(v, ";}"));
+        }
+        p++;
+    }
+    return -1;
+}
+
+/* Whether name is one of the n names of set. */
+static int in_set(const char *name, size_t len, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(set[i]) == len && strncmp(set[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every text colour on every background, light and dark, at least 4.5:1
+ * (normal text); the input's border at least 3:1 on what surrounds it
+ * (non-text contrast). The rules outside the two :root blocks name no
+ * colour but these variables, text only through the text ones, so a new
+ * or changed colour cannot slip past. */
+static void check_contrast(const char *css)
+{
+    static const char *const text[] = {"fg", "muted", "link"};
+    static const char *const back[] = {"bg", "card", "tag"};
+    static const char *const border[] = {"field"};
+    static const char *const border_on[] = {"bg", "card"};
+    const char *light = strstr(css, ":root{"), *dark = strstr(css, "prefers-color-scheme:dark");
+    const char *blocks[2], *p, *rules;
+    double f, g;
+    size_t i, j, k;
+
+    dark = dark != NULL ? strstr(dark, ":root{") : NULL;
+    CHECK(light != NULL && dark != NULL && light < dark);
+    if (light == NULL || dark == NULL)
+        return;
+    blocks[0] = light;
+    blocks[1] = dark;
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < 3; i++) {
+            for (j = 0; j < 3; j++) {
+                f = var_luminance(blocks[k], text[i]);
+                g = var_luminance(blocks[k], back[j]);
+                CHECK(f >= 0 && g >= 0);
+                if (contrast(f, g) < 4.5)
+                    fprintf(stderr, "%s: --%s on --%s is %.2f:1, under 4.5:1\n",
+                            k ? "dark" : "light", text[i], back[j], contrast(f, g));
+                CHECK(contrast(f, g) >= 4.5);
+            }
+        }
+        for (j = 0; j < 2; j++) {
+            f = var_luminance(blocks[k], border[0]);
+            g = var_luminance(blocks[k], border_on[j]);
+            CHECK(f >= 0 && g >= 0);
+            if (contrast(f, g) < 3)
+                fprintf(stderr, "%s: --field on --%s is %.2f:1, under 3:1\n", k ? "dark" : "light",
+                        border_on[j], contrast(f, g));
+            CHECK(contrast(f, g) >= 3);
+        }
+    }
+    /* The rules after the dark block: colours only through variables. */
+    rules = strchr(strchr(dark, '}') + 1, '}') + 1;
+    CHECK(strchr(rules, '#') == NULL);
+    for (p = rules; (p = strstr(p, "color:")) != NULL; p++) {
+        if (p[-1] == '-')
+            continue; /* color-scheme, background-color: not a text colour */
+        CHECK(strncmp(p, "color:var(--", 12) == 0);
+        CHECK(in_set(p + 12, strcspn(p + 12, ")"), text, 3));
+    }
+    for (p = rules; (p = strstr(p, "background:")) != NULL; p++) {
+        CHECK(strncmp(p, "background:var(--", 17) == 0);
+        CHECK(in_set(p + 17, strcspn(p + 17, ")"), back, 3));
+    }
+}
+
+static void test_contrast(void)
+{
+    struct tb_buf b;
+
+    /* The formula on known pairs: black on white is 21:1, #767676 on white 4.54:1. */
+    CHECK(fabs(contrast(luminance("#000", 4), luminance("#ffffff", 7)) - 21) < 1e-9);
+    CHECK(fabs(contrast(luminance("#767676", 7), luminance("#fff", 4)) - 4.54) < 0.01);
+    tb_buf_init(&b, 1 << 20);
+    CHECK_OK(tb_page_style(&b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL)
+        check_contrast(b.data);
+    tb_buf_free(&b);
+}
+
 int main(void)
 {
     test_escaping();
     test_structure();
     test_trending();
     test_why_empty();
+    test_contrast();
     CHECK_DONE();
 }

@@ -159,6 +159,7 @@ static void test_migrate_v3(void)
         "ALTER TABLE sources DROP COLUMN arxiv_record;"
         "ALTER TABLE sources DROP COLUMN weight;"
         "ALTER TABLE sources DROP COLUMN grp;"
+        "ALTER TABLE entry_sources DROP COLUMN link;"
         "DROP TABLE subscriptions;"
         "DROP TABLE sub_topics;"
         "DROP TABLE sub_confirms;"
@@ -174,7 +175,7 @@ static void test_migrate_v3(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s), downgrade, NULL, NULL, NULL), SQLITE_OK);
     tb_store_close(s);
     s = open_db("v3.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 11);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 13);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(count_matches(s, "walruses"), 1);
@@ -226,8 +227,11 @@ static void test_migrate_v5(void)
 
     copy_fixture("v5.db");
     s = open_db("v5.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 11);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 13);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
+    /* Copies stored before migration 11 have no own link (NULL). */
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entry_sources WHERE link IS NULL", 0),
+             q_int(s, "SELECT count(*) FROM entry_sources", 0));
     CHECK_STR(q_text(s, "SELECT sql FROM sqlite_master WHERE name = 'entries_sort'", 0),
               "CREATE INDEX entries_sort ON entries(sort_time DESC)");
     CHECK_STR(q_text(s, "SELECT out_id FROM entries WHERE id = ?1", 4),
@@ -296,7 +300,7 @@ static void test_migrate_gone(void)
     CHECK_EQ(sqlite3_changes(raw), 1);
     sqlite3_close(raw);
     s = open_db("v5g.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 11);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 13);
     blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
     CHECK(blog > 0);
     CHECK_EQ(q_int(s, "SELECT gone FROM sources WHERE id = ?1", blog), 1);
@@ -315,7 +319,7 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 11);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 13);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
@@ -348,7 +352,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 11);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 13);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     CHECK(fk_ok(s));
     tb_store_close(s);
@@ -479,6 +483,49 @@ static void test_cross_source(void)
     CHECK(fk_ok(s));
     tb_store_close(s);
     rm_db("x.db");
+}
+
+/* Each source's copy keeps its own link (entry_sources.link): the link it
+ * gave, an http(s) URL only; an item of another site whose link is the
+ * paper's arXiv page has its own page in its id (a discussion). */
+static void test_copy_links(void)
+{
+    struct tb_store *s = open_db("cl.db", 0);
+    int64_t a = source(s, "arxiv"), h = source(s, "hf"), n = source(s, "hn"), x = source(s, "x");
+    struct tb_feed *fa = tb_feed_new(), *fh = tb_feed_new(), *fn = tb_feed_new(),
+                   *fx = tb_feed_new();
+    const char *sql = "SELECT link FROM entry_sources WHERE entry_id = 1 AND source_id = ?1";
+    struct tb_entry *e;
+
+    fa->link = "http://rss.arxiv.org/rss/cs.CL";
+    e = add(fa, "id:oai:arXiv.org:2401.00001v1", "oai:arXiv.org:2401.00001v1", "Paper");
+    e->link = "https://arxiv.org/abs/2401.00001";
+    e->arxiv_id = "2401.00001";
+    e = add(fh, "id:urn:hf:1", "urn:hf:1", "Paper (hf)");
+    e->link = "https://huggingface.co/papers/2401.00001";
+    e->arxiv_id = "2401.00001";
+    e = add(fn, "id:https://news.example/item?id=7", "https://news.example/item?id=7", "[pdf]");
+    e->link = "https://arxiv.org/pdf/2401.00001v2";
+    e->arxiv_id = "2401.00001";
+    e = add(fx, "id:urn:x:1", "urn:x:1", "Paper (x)");
+    e->link = "javascript:alert(1)";
+    e->arxiv_id = "2401.00001";
+    put(s, a, fa, 10);
+    put(s, h, fh, 20);
+    put(s, n, fn, 30);
+    put(s, x, fx, 40);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 1);
+    CHECK_STR(q_text(s, sql, a), "https://arxiv.org/abs/2401.00001");
+    CHECK_STR(q_text(s, sql, h), "https://huggingface.co/papers/2401.00001");
+    CHECK_STR(q_text(s, sql, n), "https://news.example/item?id=7");
+    CHECK_EQ(q_int(s, "SELECT link IS NULL FROM entry_sources WHERE source_id = ?1", x), 1);
+    tb_feed_free(fa);
+    tb_feed_free(fh);
+    tb_feed_free(fn);
+    tb_feed_free(fx);
+    CHECK(fk_ok(s));
+    tb_store_close(s);
+    rm_db("cl.db");
 }
 
 static int is_tag(const char *s)
@@ -1186,6 +1233,7 @@ int main(void)
     test_sources();
     test_within_source();
     test_cross_source();
+    test_copy_links();
     test_out_id();
     test_update();
     test_secondary();

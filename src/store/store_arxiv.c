@@ -13,25 +13,22 @@
 
 #define RETRY_MAX 86400 /* longest wait before asking again, s */
 
-/* Mentions keyed "arxiv:ID" sort between "arxiv:" and "arxiv;" (':' + 1),
- * so the primary key's range is read, not the table. */
-static const char due_sql[] =
-    "SELECT DISTINCT substr(m.paper, 7) FROM mentions m"
-    " WHERE m.paper > 'arxiv:' AND m.paper < 'arxiv;' AND m.at >= ?4"
-    " AND NOT EXISTS(SELECT 1 FROM entries e JOIN sources s ON s.id = e.origin"
-    "  WHERE e.arxiv_id = substr(m.paper, 7) AND s.arxiv_record)"
-    " AND NOT EXISTS(SELECT 1 FROM arxiv_resolve r WHERE r.id = substr(m.paper, 7)"
-    "  AND (r.state = 1 OR r.next_try > ?1 OR r.tries >= ?2))"
-    " ORDER BY 1 LIMIT ?3";
+/* The open ids (state 0: not resolved, not held by an arXiv record; see
+ * migration 12) voiced within the window, through their partial index:
+ * the cost follows the ids still to resolve, not the window's mentions. */
+static const char due_sql[] = "SELECT id FROM arxiv_resolve INDEXED BY arxiv_resolve_open"
+                              " WHERE state = 0 AND voiced >= ?4 AND next_try <= ?1 AND tries < ?2"
+                              " ORDER BY id LIMIT ?3";
 
+/* The failed ids through their partial index, soonest first. */
 static const char next_sql[] =
-    "SELECT min(r.next_try) FROM arxiv_resolve r WHERE r.state = 0 AND r.tries < ?2"
-    " AND r.next_try > ?1 AND NOT EXISTS(SELECT 1 FROM entries e JOIN sources s"
-    "  ON s.id = e.origin WHERE e.arxiv_id = r.id AND s.arxiv_record)";
+    "SELECT min(next_try) FROM arxiv_resolve INDEXED BY arxiv_resolve_retry"
+    " WHERE state = 0 AND tries > 0 AND tries < ?2 AND next_try > ?1";
 
 static const char record_sql[] =
     "INSERT INTO arxiv_resolve(id, state, tries, next_try) VALUES(?1, ?2, ?3, ?4)"
-    " ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
+    " ON CONFLICT(id) DO UPDATE SET"
+    " state = CASE WHEN state = 2 THEN 2 ELSE excluded.state END," /* held meanwhile */
     " tries = CASE WHEN excluded.state = 1 THEN tries ELSE tries + 1 END,"
     " next_try = CASE WHEN excluded.state = 1 THEN 0"
     "  ELSE ?5 + min(?6, ?7 * (1 << min(tries, 20))) END";

@@ -50,6 +50,7 @@ enum tb__stmt {
     TB__ST_MENTION_ADD,
     TB__ST_MENTION_MOVE,
     TB__ST_MENTION_DROP,
+    TB__ST_ARXIV_VOICED,
     TB__ST_COUNT
 };
 

@@ -14,6 +14,7 @@
 #include "tb_hash.h"
 #include "tb_vec.h"
 #include "tb_normalize.h"
+#include "tb_url.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -137,9 +138,24 @@ const char *tb_store_upstream_id(const struct tb_entry *e)
     return NULL;
 }
 
-/* Records that this source carries entry `id` under `key`. */
-static int link_source(struct put *p, int64_t id, const char *key)
+/* The link to this source's own copy of e: its link, an http(s) URL; but
+ * an item of another site whose link is the paper's arXiv page (a Hacker
+ * News item) has its own page in its id (the discussion) when that is an
+ * http(s) URL. NULL when there is none. */
+static const char *own_link(const struct put *p, const struct tb_entry *e)
 {
+    const char *id = tb_store_upstream_id(e);
+
+    if (!p->arxiv_record && tb_arxiv_is_record(e->link) && tb_url_allowed(id, 0))
+        return id;
+    return tb_url_allowed(e->link, 0) ? e->link : NULL;
+}
+
+/* Records that this source carries entry `id` under e's key, with the
+ * link to its own copy. */
+static int link_source(struct put *p, int64_t id, const struct tb_entry *e)
+{
+    const char *key = e->key;
     sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_KEY_ADD);
     int rc;
 
@@ -153,6 +169,7 @@ static int link_source(struct put *p, int64_t id, const char *key)
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, p->source_id);
     sqlite3_bind_int64(st, 3, p->seen_at);
+    bind_text(st, 4, own_link(p, e));
     return tb__store_done(p->s, st, p->err, p->errlen, "entry source");
 }
 
@@ -200,7 +217,7 @@ static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb
         return tb__store_fail(p->s, p->err, p->errlen, "insert entry");
     id = sqlite3_last_insert_rowid(p->s->db);
     rc = tb__store_index_later(p->s, id, cols);
-    rc = rc ? rc : link_source(p, id, e->key);
+    rc = rc ? rc : link_source(p, id, e);
     p->st.added++;
     return rc ? rc : push_id(p, id);
 }
@@ -284,17 +301,27 @@ static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__
 /* ---- mentions ---------------------------------------------------------- */
 
 /* Records that this source carried (carries 1) or mentioned `paper` in
- * entry `id` at time `at`; its earliest record per paper stays. */
+ * entry `id` at time `at`; its earliest record per paper stays. An arXiv
+ * id's row in arxiv_resolve follows (its latest voice; held once an arXiv
+ * record carries it). */
 static int add_mention(struct put *p, const char *paper, int64_t id, int64_t at, int carries)
 {
     sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_MENTION_ADD);
+    int rc;
 
     bind_text(st, 1, paper);
     sqlite3_bind_int64(st, 2, p->source_id);
     sqlite3_bind_int64(st, 3, id);
     sqlite3_bind_int64(st, 4, at);
     sqlite3_bind_int(st, 5, carries);
-    return tb__store_done(p->s, st, p->err, p->errlen, "mention");
+    rc = tb__store_done(p->s, st, p->err, p->errlen, "mention");
+    /* The resolver's view of an arXiv id (store_arxiv.c). */
+    if (rc != 0 || strncmp(paper, "arxiv:", 6) != 0)
+        return rc;
+    st = tb__store_stmt(p->s, TB__ST_ARXIV_VOICED);
+    bind_text(st, 1, paper);
+    sqlite3_bind_int(st, 2, carries && p->arxiv_record ? 2 : 0);
+    return tb__store_done(p->s, st, p->err, p->errlen, "arxiv voiced");
 }
 
 /* Moves the records under key `from` to `to` (a new entry's paper key). */
@@ -422,7 +449,7 @@ static int put_entry(struct put *p, const struct tb_entry *e, const struct tb__r
     if (rc == 0 && !(m.own && m.same))
         rc = add_mentions(p, e, m.id, 0);
     if (rc == 0 && !m.own)
-        rc = link_source(p, m.id, e->key);
+        rc = link_source(p, m.id, e);
     return rc ? rc : refresh_entry(p, &m, e, r);
 }
 
