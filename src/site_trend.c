@@ -305,7 +305,7 @@ const char tb__site_voice_sql[] = "SELECT coalesce(s.title, s.name), " VOICE_LIN
                                   " FROM sources s LEFT JOIN entries e ON e.id = ?2"
                                   " WHERE s.name = ?1";
 
-/* Walks the groups of paper `key` with the prepared voice_sql q; *n counts them. */
+/* Walks the groups of paper `key` with the prepared tb__site_voice_sql q; *n counts them. */
 static int walk_voices(struct tb_store *st, sqlite3_stmt *q, const char *key, tb_site_voice_cb cb,
                        void *data, size_t *n, char *err, size_t errlen)
 {

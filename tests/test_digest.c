@@ -209,7 +209,7 @@ static void test_build(void)
     struct tb_store *s = open_store();
     char *both[] = {"none", "trending", "walrus"}, *gone[] = {"gone"}, *one[] = {"walrus"};
     struct tb_subs sub = subscriber(both, 3);
-    char id1[256], id2[256], head[8192], *dec, *html;
+    char id1[256], id2[256], head[8192], *dec, *html, *subj;
     struct tb_buf m, m2;
     size_t n = 0, i;
 
@@ -285,6 +285,19 @@ static void test_build(void)
     CHECK(strstr(head, "\r\nSubject: =?UTF-8?Q?Trending_papers=3A_Walr=C3=B6ss__Bcc=3A_x=40evil") !=
           NULL);
     CHECK(strstr(head, "\r\nBcc:") == NULL);
+    /* A long ASCII title folds at spaces, within 78 columns, unencoded. */
+    topics[0].title = "Walruses and their many relatives across the northern seas, "
+                      "with tusks, whiskers and very long names indeed";
+    tb_buf_reset(&m2);
+    CHECK_OK(tb_digest_build(s, &cfg, key, &sub, NOW, NOW - DAY, &m2, id2, sizeof(id2), &n, errbuf,
+                             sizeof(errbuf)));
+    head_of(&m2, head, sizeof(head));
+    CHECK(lines_within(head, strlen(head), 78));
+    CHECK(strstr(head, "Subject: =?") == NULL);
+    CHECK(strstr(head, "\r\nSubject: Trending papers: Walruses and their many relatives") != NULL);
+    subj = strstr(head, "\r\nSubject: ");
+    CHECK(subj != NULL && strstr(subj + 2, "\r\n")[2] == ' '); /* continued on a folded line */
+    topics[0].title = "Walröss\r\nBcc: x@evil.example";
     /* Nothing new: no message. */
     tb_buf_reset(&m2);
     CHECK_OK(tb_digest_build(s, &cfg, key, &sub, NOW, NOW, &m2, id2, sizeof(id2), &n, errbuf,

@@ -205,6 +205,26 @@ static void test_refused(void)
     tb_smtp_free(s);
 }
 
+/* starttls: a server that does not offer STARTTLS gets nothing in the
+ * clear; the failure is temporary (the server's, not the recipient's). */
+static void test_starttls_required(void)
+{
+    struct standin sv;
+    struct tb_smtp_opts o = {.from = "papers@example.org", .starttls = 1, .timeout_s = 10};
+    struct tb_smtp *s = NULL;
+    char url[64], reply[256] = "";
+
+    CHECK_OK(standin_start(&sv, "", ""));
+    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", sv.port);
+    o.url = url;
+    CHECK_OK(tb_smtp_new(&o, &s));
+    CHECK_EQ(send_n(s, 1, reply, sizeof(reply)), TB_SUBS_TEMPFAIL);
+    CHECK(reply[0] != '\0');
+    CHECK_EQ(standin_count(&sv, "messages"), 0);
+    tb_smtp_free(s);
+    standin_stop(&sv);
+}
+
 static void test_bad_opts(void)
 {
     struct tb_smtp_opts o = {.url = "http://127.0.0.1:25", .from = "a@example.org"};
@@ -316,6 +336,7 @@ int main(void)
     test_451_then_250();
     test_rcpt_replies();
     test_refused();
+    test_starttls_required();
     test_drain();
     CHECK_DONE();
 }
