@@ -6,7 +6,7 @@ PKGS="build-essential cmake pkg-config
 libuv1-dev libcurl4-openssl-dev libxml2-dev libsqlite3-dev libjansson-dev libinih-dev
 libh2o-dev zlib1g-dev libssl-dev
 jing python3 python3-feedparser sfeed newsboat nginx-light wrk clang clang-format libclang-rt-14-dev curl time valgrind
-tidy chromium python3-aiosmtpd exim4-daemon-light"
+tidy chromium python3-aiosmtpd exim4-daemon-light openssl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -17,19 +17,15 @@ if [ -n "$missing" ]; then
     # exim4-daemon-light (tests/e2e_mail_mta.py runs its own instance on a
     # loopback port, with its own config and spool) would otherwise start
     # the system's MTA on port 25: services may not start while installing
-    # (policy-rc.d, as in Docker images), and ours is removed again after.
-    policy=""
+    # (policy-rc.d, as in Docker images; ours is removed again on exit).
     if [ ! -e /usr/sbin/policy-rc.d ]; then
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
         chmod 755 /usr/sbin/policy-rc.d
-        policy=/usr/sbin/policy-rc.d
     fi
     apt-get update -qq
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing
-    if [ -n "$policy" ]; then
-        rm -f "$policy"
-    fi
 fi
 # Where a system (systemd) started exim4 anyway, it is stopped and kept
 # from starting at boot: the tests need no MTA on port 25.

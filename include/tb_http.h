@@ -1,11 +1,10 @@
 /*
  * tb_http: the daemon's HTTP/1.1 server (libh2o on the caller's libuv loop).
  *
- * Serves documents published with tb_http_put() from memory, plus /healthz
- * and /metrics; everything else is 404. Nothing is ever read from disk: a
- * body of 64 KB or more is sent with sendfile(2) from an in-memory copy (a
- * memfd, one descriptor per such document, 128 at most). GET
- * and HEAD only (405 otherwise), strong ETags, Last-Modified, 304 on
+ * Serves documents published with tb_http_put() from memory, plus /healthz,
+ * /metrics and the dynamic routes set with tb_http_route() (forms: GET,
+ * HEAD and POST); everything else is 404. Nothing is ever read from disk.
+ * Documents: GET and HEAD only (405 otherwise), strong ETags, Last-Modified, 304 on
  * If-None-Match / If-Modified-Since, a precomputed gzip form sent when the
  * client accepts it. Every call must be made on the loop's thread.
  *
@@ -14,7 +13,7 @@
  * timeout; h2o 2.2 does not reset it on each received byte, so a slowloris
  * client is dropped); at most 100 header lines and about 400 KB of request
  * head (h2o's compiled limits: the connection is closed past them); request
- * bodies above 64 KB are refused with 413; a client that stops reading a
+ * bodies above TB_HTTP_BODY_MAX are refused with 413; a client that stops reading a
  * response is cut: while a response waits in the write queue, the client
  * must take (have its TCP acknowledge) at least TB_HTTP_STALL_MIN_BYTES in
  * every req_timeout_ms of the loop's time (checked every 250 ms; a late
@@ -45,6 +44,12 @@
  * loop's time (16 KiB in 10 s by default: 1.6 KB/s) not to be cut as stalled.
  */
 #define TB_HTTP_STALL_MIN_BYTES (16 * 1024)
+
+/** Most bytes of a request body (a form); a longer one is refused with 413. */
+#define TB_HTTP_BODY_MAX (16 * 1024)
+
+/** Most bytes of a route's response body. */
+#define TB_HTTP_ROUTE_OUT_MAX (1024 * 1024)
 
 /** Default cap on concurrent connections. */
 #define TB_HTTP_MAX_CONNS 1024
@@ -116,6 +121,53 @@ void tb_http_set_health(struct tb_http *h, int (*fn)(void *data), void *data);
  * connections). `out` is capped at 1 MiB.
  */
 void tb_http_set_metrics(struct tb_http *h, void (*fn)(struct tb_buf *out, void *data), void *data);
+
+/** A request to a route (tb_http_route()); every member is valid during the call only. */
+struct tb_http_req {
+    const char *method;       /* "GET", "HEAD" or "POST" */
+    const char *path;         /* the normalized path, without the query: "/confirm" */
+    const char *query;        /* what follows '?' as sent (not decoded), or "" */
+    const char *body;         /* the request body, NUL-terminated; "" without one */
+    size_t body_len;          /* its length, at most TB_HTTP_BODY_MAX */
+    const char *content_type; /* the Content-Type header as sent, or "" */
+    const char *client;       /* the peer's address, "192.0.2.1" or "2001:db8::1", or "" */
+};
+
+/**
+ * The answer a route fills in. Preset: status 200, type
+ * "text/html; charset=utf-8", an empty body (capped at
+ * TB_HTTP_ROUTE_OUT_MAX) and no extra headers. Cache-Control: no-store is
+ * sent unless the route sets a Cache-Control header of its own.
+ */
+struct tb_http_res {
+    int status;         /* HTTP status, 100..599 (anything else gives 500) */
+    const char *type;   /* Content-Type; copied when the route returns */
+    struct tb_buf body; /* the body (not sent for HEAD); freed by the server */
+    void *priv;         /* the server's */
+};
+
+/**
+ * Adds a header to a route's answer (e.g. "Location", "Retry-After");
+ * name and value are copied. Returns 0, or -EINVAL for a name that is not
+ * a token or a value with control characters (CR, LF: no header injection).
+ */
+TB_NODISCARD int tb_http_res_header(struct tb_http_res *res, const char *name, const char *value);
+
+/** A route's handler: reads req, fills res, on the loop's thread. */
+typedef void (*tb_http_route_fn)(const struct tb_http_req *req, struct tb_http_res *res,
+                                 void *data);
+
+/**
+ * Serves `path` (e.g. "/subscribe") by calling fn(req, res, data) for GET,
+ * HEAD and POST requests to it, whatever their query string; other methods
+ * get 405 with Allow: GET, HEAD, POST. The body of a POST is read whole
+ * first (at most TB_HTTP_BODY_MAX). A route takes precedence over a
+ * document at the same path. Setting a path again replaces its handler; fn
+ * NULL removes the route. Returns 0, -EINVAL (bad path), -ENOENT
+ * (removing a route that is not there) or -ENOMEM.
+ */
+TB_NODISCARD int tb_http_route(struct tb_http *h, const char *path, tb_http_route_fn fn,
+                               void *data);
 
 /**
  * Stops accepting and closes the listener; idle connections are closed at

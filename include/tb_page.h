@@ -5,7 +5,10 @@
  * link from an upstream is written only when it is an http(s) URL, so no
  * user-supplied text reaches a page as markup. The pages are HTML5 with no
  * JavaScript and link one stylesheet, /style.css (tb_page_style()), and
- * one icon, /favicon.svg (tb_page_icon()).
+ * one icon, /favicon.svg (tb_page_icon()). When the site mails digests
+ * (tb_page_site.mail), every page carries a form that subscribes by email
+ * (POST subscribe: email, topic, frequency), and tb_page_notice() writes
+ * the pages that answer those forms.
  */
 #ifndef TB_PAGE_H
 #define TB_PAGE_H
@@ -28,6 +31,7 @@ struct tb_page_site {
     const char *base_url;               /* ends with '/': subscribe URLs */
     const struct tb_page_topic *topics; /* every topic, in config order */
     size_t ntopics;                     /* number of topics */
+    int mail;                           /* [mail] is configured: the subscribe-by-email form */
 };
 
 /** One paper or entry in a list. */
@@ -72,6 +76,47 @@ TB_NODISCARD int tb_page_topic(const struct tb_page_site *site, size_t topic,
 TB_NODISCARD int tb_page_trending(const struct tb_page_site *site, size_t topic,
                                   const struct tb_page_paper *papers, size_t n, const char *why,
                                   struct tb_buf *b);
+
+/** Kinds of form controls on a notice page. */
+enum tb_page_field_kind {
+    TB_PAGE_HIDDEN = 0,   /* a hidden name=value */
+    TB_PAGE_CHECKBOX = 1, /* a checkbox with its label */
+    TB_PAGE_RADIO = 2,    /* a radio button with its label */
+    TB_PAGE_BUTTON = 3,   /* a submit button named name=value, showing label */
+};
+
+/** One control of a notice page's form. */
+struct tb_page_field {
+    enum tb_page_field_kind kind; /* what it is */
+    const char *group;            /* checkboxes and radios: the legend of the fieldset that groups
+                                     consecutive controls of the same group */
+    const char *name;             /* form field name (NULL for a button that sends nothing) */
+    const char *value;            /* its value */
+    const char *label;            /* shown */
+    int checked;                  /* checkbox, radio: checked; button: a secondary (outlined) one */
+};
+
+/** What a notice page shows (tb_page_notice()). */
+struct tb_page_notice {
+    const char *title;                  /* <title> and <h1> */
+    const char *const *text;            /* paragraphs, as text */
+    size_t ntext;                       /* number of paragraphs */
+    const char *action;                 /* the form's action (a relative URL), or NULL: no form */
+    const struct tb_page_field *fields; /* the form's controls (POSTed) */
+    size_t nfields;                     /* number of controls */
+    const char *link;                   /* a relative URL shown after the form, or NULL */
+    const char *link_text;              /* its text */
+    int subscribe;                      /* 1: the subscribe-by-email form for every topic */
+};
+
+/**
+ * Appends a page that answers a form (subscribing, confirming, managing,
+ * leaving) to b: the site's head, banner and footer around n's heading,
+ * text, form and link, every text escaped. The page sits at the site's root
+ * (links relative to it). Errors as tb_page_index().
+ */
+TB_NODISCARD int tb_page_notice(const struct tb_page_site *site, const struct tb_page_notice *n,
+                                struct tb_buf *b);
 
 /** Appends the site's stylesheet (style.css, light and dark). Errors as above. */
 TB_NODISCARD int tb_page_style(struct tb_buf *b);

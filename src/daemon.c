@@ -281,6 +281,8 @@ void tb__daemon_stop(struct daemon *d)
         tb_fetcher_cancel_all(d->fetcher);
     tb__daemon_arxiv_stop(d);
     tb__daemon_mail_stop(d);
+    tb_mail_web_free(d->mail_web, d->http); /* its routes first: the server lives on a while */
+    d->mail_web = NULL;
     for (i = 0; i < d->nsrcs; i++)
         tb__daemon_src_remove(d->srcs[i]);
     d->nsrcs = 0;
@@ -294,6 +296,30 @@ void tb__daemon_stop(struct daemon *d)
 }
 
 /* ----------------------------------------------------------- running */
+
+static void mail_kick(void *data)
+{
+    tb__daemon_mail_kick(data);
+}
+
+/* With [mail]: the routes that subscribe, confirm, manage and unsubscribe (mail_web.c). */
+static int start_mail_web(struct daemon *d)
+{
+    struct tb_mail_web_opts o = {.http = d->http,
+                                 .store = d->store,
+                                 .cfg = &d->cfg,
+                                 .key = d->mail_key,
+                                 .kick = mail_kick,
+                                 .kick_data = d};
+    int rc;
+
+    if (!d->cfg->mail.enabled || d->http == NULL)
+        return 0;
+    rc = tb_mail_web_new(&o, &d->mail_web);
+    if (rc)
+        tb_log(TB_LOG_ERROR, "mail", "subscribe pages: %s", tb_strerror(rc));
+    return rc;
+}
 
 /* Creates the directory that will hold `path` (one level, like var/). */
 static void make_parent(const char *path)
@@ -462,6 +488,8 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
         rc = tb__daemon_arxiv_start(d);
     if (rc == 0 && !o->once)
         rc = tb__daemon_mail_start(d);
+    if (rc == 0 && !o->once)
+        rc = start_mail_web(d);
     d->trend_last = uv_now(&d->loop); /* publish_all wrote trending */
     if (rc == 0 && !o->once)
         uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, TREND_EVERY_MS, TREND_EVERY_MS);

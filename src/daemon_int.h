@@ -21,6 +21,7 @@
 #include "tb_fetcher.h"
 #include "tb_http.h"
 #include "tb_mail.h"
+#include "tb_mail_web.h"
 #include "tb_site.h"
 #include "tb_store.h"
 
@@ -141,6 +142,7 @@ struct daemon {
     /* Mail (daemon_mail.c), when [mail] is configured. */
     unsigned char mail_key[TB_MAIL_SECRET_LEN]; /* the token secret, loaded at start */
     struct mailer *mail;                        /* the sender, or NULL: no [mail], or over */
+    struct tb_mail_web *mail_web;               /* /subscribe, /confirm... routes, or NULL */
 };
 
 static inline double next_rnd(struct daemon *d)

@@ -156,8 +156,10 @@ static void thread_main(void *arg)
         }
         if (m->stop)
             break;
-        if (m->reloaded)
+        if (m->reloaded) {
             m->next_digest = 0; /* send_at or the topics may have changed */
+            m->smtp_cfg = NULL; /* and [mail]: a new config may reuse the old one's address */
+        }
         m->kicked = m->reloaded = 0;
         cfg = m->using = m->cfg;
         uv_mutex_unlock(&m->mu);

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
@@ -34,10 +35,10 @@
 #include "tb_map.h"
 #include "tb_http.h"
 
-#define MAX_ENTITY (64 * 1024)    /* request bodies above this get 413 */
-#define METRICS_CAP (1024 * 1024) /* cap on the /metrics text */
-#define SWEEP_MS 250              /* period of the stalled-reader check */
-#define FD_RESERVE 64             /* descriptors kept for the rest of the daemon */
+#define MAX_ENTITY TB_HTTP_BODY_MAX /* request bodies above this get 413 (h2o's check) */
+#define METRICS_CAP (1024 * 1024)   /* cap on the /metrics text */
+#define SWEEP_MS 250                /* period of the stalled-reader check */
+#define FD_RESERVE 64               /* descriptors kept for the rest of the daemon */
 
 /* One published document; freed when the last reference goes. */
 struct doc {
@@ -55,6 +56,13 @@ struct doc {
     char cache_control[32];                          /* "max-age=N" */
     int64_t mtime;                                   /* epoch seconds */
     char *link;                                      /* Link header value, or NULL */
+};
+
+/* A dynamic route (tb_http_route()). */
+struct route {
+    char *path;          /* "/subscribe": the map's key */
+    tb_http_route_fn fn; /* its handler */
+    void *data;          /* the handler's argument */
 };
 
 /* One accepted connection; the uv handle is closed by h2o (or by us). */
@@ -84,6 +92,7 @@ struct tb_http {
     h2o_context_t ctx;                        /* h2o per-loop context */
     h2o_accept_ctx_t accept;                  /* what h2o_accept needs */
     struct tb_map docs;                       /* path -> struct doc, published documents */
+    struct tb_map routes;                     /* path -> struct route, dynamic routes */
     struct conn *conns;                       /* live connections, newest first */
     struct conn *oldest;                      /* the list's last element */
     int nconns;                               /* their number */
@@ -288,6 +297,53 @@ static void docs_free(struct tb_http *h)
     while ((slot = tb_map_next(&h->docs, &pos)) != NULL)
         doc_release(slot->value);
     tb_map_free(&h->docs);
+}
+
+static void routes_free(struct tb_http *h)
+{
+    const struct tb_map_slot *slot;
+    size_t pos = 0;
+
+    while ((slot = tb_map_next(&h->routes, &pos)) != NULL) {
+        free(((struct route *)slot->value)->path);
+        free(slot->value);
+    }
+    tb_map_free(&h->routes);
+}
+
+int tb_http_route(struct tb_http *h, const char *path, tb_http_route_fn fn, void *data)
+{
+    struct route *r;
+    int rc;
+
+    if (!valid_path(path))
+        return -EINVAL;
+    r = tb_map_get(&h->routes, path, strlen(path));
+    if (fn == NULL) {
+        if (r == NULL)
+            return -ENOENT;
+        tb_map_del(&h->routes, path, strlen(path));
+        free(r->path);
+        free(r);
+        return 0;
+    }
+    if (r != NULL) {
+        r->fn = fn;
+        r->data = data;
+        return 0;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    r->path = strdup(path);
+    r->fn = fn;
+    r->data = data;
+    rc = r->path != NULL ? tb_map_put(&h->routes, r->path, strlen(path), r) : -ENOMEM;
+    if (rc != 0) {
+        free(r->path);
+        free(r);
+    }
+    return rc == 0 ? 0 : -ENOMEM;
 }
 
 /* ---- request headers ---- */
@@ -565,12 +621,163 @@ static void send_metrics(struct tb_http *h, h2o_req_t *req)
     tb_buf_free(&b);
 }
 
+/* ---- routes ---- */
+
+/* The reason phrase of the statuses routes use. */
+static const char *reason_of(int status)
+{
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {
+        {200, "OK"},
+        {201, "Created"},
+        {204, "No Content"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {304, "Not Modified"},
+        {400, "Bad Request"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {409, "Conflict"},
+        {410, "Gone"},
+        {413, "Payload Too Large"},
+        {415, "Unsupported Media Type"},
+        {422, "Unprocessable Content"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {503, "Service Unavailable"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        if (reasons[i].status == status)
+            return reasons[i].reason;
+    }
+    return status < 400 ? "OK" : "Error";
+}
+
+/* What a route's answer carries besides the public part. */
+struct route_out {
+    h2o_req_t *req;    /* the request, for its pool and headers */
+    int cache_control; /* the route set Cache-Control itself */
+};
+
+/* RFC 9110 token characters. */
+static int is_tchar(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+int tb_http_res_header(struct tb_http_res *res, const char *name, const char *value)
+{
+    struct route_out *o = res->priv;
+    size_t nlen = strlen(name), vlen = strlen(value), i;
+    char *lname;
+
+    if (nlen == 0 || !valid_type(value))
+        return -EINVAL;
+    for (i = 0; i < nlen; i++) {
+        if (!is_tchar((unsigned char)name[i]))
+            return -EINVAL;
+    }
+    /* h2o matches its tokens (and writes HTTP/1 names) in lower case. */
+    lname = h2o_mem_alloc_pool(&o->req->pool, nlen + 1);
+    for (i = 0; i <= nlen; i++)
+        lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+    if (strcmp(lname, "cache-control") == 0)
+        o->cache_control = 1;
+    h2o_add_header_by_str(&o->req->pool, &o->req->res.headers, lname, nlen, 1, NULL,
+                          h2o_strdup(&o->req->pool, value, vlen).base, vlen);
+    return 0;
+}
+
+/* The peer's numeric address into buf (at least NI_MAXHOST bytes), or "". */
+static void client_addr(h2o_req_t *req, char *buf)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    size_t n = len > 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, len, buf) : SIZE_MAX;
+
+    if (n == SIZE_MAX)
+        n = 0;
+    buf[n] = '\0';
+    /* An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d. */
+    if (strncmp(buf, "::ffff:", 7) == 0 && strchr(buf + 7, ':') == NULL)
+        memmove(buf, buf + 7, strlen(buf + 7) + 1);
+}
+
+/* A route's request as the handler sees it: strings NUL-terminated in the request's pool. */
+static void route_req(h2o_req_t *req, struct tb_http_req *in, char *client)
+{
+    h2o_iovec_t ct = req_header(req, H2O_TOKEN_CONTENT_TYPE);
+    size_t q = req->query_at;
+
+    in->method = h2o_strdup(&req->pool, req->method.base, req->method.len).base;
+    in->path = h2o_strdup(&req->pool, req->path_normalized.base, req->path_normalized.len).base;
+    in->query = q != SIZE_MAX && q < req->path.len
+                    ? h2o_strdup(&req->pool, req->path.base + q + 1, req->path.len - q - 1).base
+                    : "";
+    in->body_len = req->entity.base != NULL ? req->entity.len : 0;
+    in->body = in->body_len > 0 ? h2o_strdup(&req->pool, req->entity.base, in->body_len).base : "";
+    in->content_type = ct.base != NULL ? h2o_strdup(&req->pool, ct.base, ct.len).base : "";
+    client_addr(req, client);
+    in->client = client;
+}
+
+static void send_route(struct tb_http *h, h2o_req_t *req, struct route *r)
+{
+    struct route_out o = {req, 0};
+    struct tb_http_res res = {.status = 200, .type = "text/html; charset=utf-8", .priv = &o};
+    struct tb_http_req in;
+    char client[NI_MAXHOST + 1];
+
+    route_req(req, &in, client);
+    tb_buf_init(&res.body, TB_HTTP_ROUTE_OUT_MAX);
+    r->fn(&in, &res, r->data);
+    if (res.status < 100 || res.status > 599 || !valid_type(res.type)) {
+        res.status = 500;
+        res.type = "text/plain; charset=utf-8";
+        tb_buf_reset(&res.body);
+    }
+    if (!o.cache_control)
+        add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-store");
+    req->res.status = res.status;
+    req->res.reason = reason_of(res.status);
+    add_header(req, H2O_TOKEN_CONTENT_TYPE, h2o_strdup(&req->pool, res.type, SIZE_MAX).base);
+    req->res.content_length = res.body.len;
+    count_status(h, res.status);
+    if (!is_head(req))
+        h->body_bytes += res.body.len;
+    h2o_send_inline(req, res.body.len > 0 ? res.body.data : "", res.body.len);
+    tb_buf_free(&res.body);
+}
+
+static int is_method(h2o_req_t *req, const char *m)
+{
+    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct tb_http *h = ((struct handler *)self)->h;
     h2o_iovec_t path = req->path_normalized;
+    struct route *r = tb_map_get(&h->routes, path.base, path.len);
     struct doc *d;
 
+    if (r != NULL) {
+        if (is_method(req, "GET") || is_head(req) || is_method(req, "POST")) {
+            send_route(h, req, r);
+            return 0;
+        }
+        add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD, POST");
+        send_text(h, req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
+                  H2O_STRLIT("method not allowed\n"));
+        return 0;
+    }
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) && !is_head(req)) {
         add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
         send_text(h, req, 405, "Method Not Allowed", "text/plain; charset=utf-8",
@@ -937,6 +1144,7 @@ int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, struct tb_http **
         return -ENOMEM;
     h->loop = loop;
     tb_map_init(&h->docs, SIZE_MAX);
+    tb_map_init(&h->routes, SIZE_MAX);
     h->req_timeout_ms = o->req_timeout_ms > 0 ? o->req_timeout_ms : TB_HTTP_REQ_TIMEOUT_MS;
     h->max_conns = o->max_conns > 0 ? o->max_conns : TB_HTTP_MAX_CONNS;
     fit_fd_limit(h);
@@ -972,6 +1180,7 @@ static void on_final_closed(uv_handle_t *handle)
 
     h2o_config_dispose(&h->conf);
     docs_free(h);
+    routes_free(h);
     free(h);
     if (done != NULL)
         done(data);

@@ -339,6 +339,63 @@ static int subscribe(const struct tb_page_site *site, const struct tb_page_topic
     return rc ? rc : tb_buf_adds(b, "</section>\n");
 }
 
+/* One choice of the topic checkboxes. */
+static int mail_choice(const char *value, const char *label, int checked, struct tb_buf *b)
+{
+    int rc = wrap(b, "<label><input type=\"checkbox\" name=\"topic\" value=\"", value, "\"");
+
+    rc = rc ? rc : tb_buf_adds(b, checked ? " checked> " : "> ");
+    return rc ? rc : wrap(b, "", label, "</label>\n");
+}
+
+/* The subscribe-by-email form (when the site mails): `topic` names the
+ * topic it subscribes to (a hidden field), or NULL for a choice of every
+ * topic and trending. Posted to ROOTsubscribe. */
+static int mail_form(const struct tb_page_site *site, const char *topic, const char *root,
+                     struct tb_buf *b)
+{
+    size_t i;
+    int rc;
+
+    if (!site->mail)
+        return 0;
+    rc = tb_buf_adds(b, "<section class=\"mail\" aria-labelledby=\"mail\">\n"
+                        "<h2 id=\"mail\">Get trending papers in your email inbox</h2>\n");
+    if (rc == 0 && topic != NULL && strcmp(topic, "trending") == 0)
+        rc = tb_buf_adds(b, "<p class=\"note\">A digest of the papers trending across every "
+                            "topic, daily or weekly.</p>\n");
+    else if (rc == 0 && topic != NULL)
+        rc = wrap(b, "<p class=\"note\">A digest of the papers trending in ",
+                  topic_title(site, topic), ", daily or weekly.</p>\n");
+    rc = rc ? rc : wrap(b, "<form method=\"post\" action=\"", root, "subscribe\">\n");
+    rc =
+        rc ? rc
+           : tb_buf_adds(b, "<label class=\"field\" for=\"mail-email\">Your email address</label>\n"
+                            "<input id=\"mail-email\" name=\"email\" type=\"email\" required "
+                            "autocomplete=\"email\" maxlength=\"254\" "
+                            "placeholder=\"you@example.org\">\n");
+    if (rc == 0 && topic != NULL)
+        rc = wrap(b, "<input type=\"hidden\" name=\"topic\" value=\"", topic, "\">\n");
+    if (rc == 0 && topic == NULL) {
+        rc = tb_buf_adds(b, "<fieldset>\n<legend>Topics</legend>\n<div class=\"choices\">\n");
+        rc = rc ? rc : mail_choice("trending", "Trending across everything", 1, b);
+        for (i = 0; rc == 0 && i < site->ntopics; i++)
+            rc = mail_choice(site->topics[i].name, site->topics[i].title, 0, b);
+        rc = rc ? rc : tb_buf_adds(b, "</div>\n</fieldset>\n");
+    }
+    rc = rc ? rc
+            : tb_buf_adds(b, "<fieldset>\n<legend>How often</legend>\n<div class=\"choices\">\n"
+                             "<label><input type=\"radio\" name=\"frequency\" value=\"daily\" "
+                             "checked> Daily</label>\n"
+                             "<label><input type=\"radio\" name=\"frequency\" value=\"weekly\"> "
+                             "Weekly</label>\n</div>\n</fieldset>\n"
+                             "<p><button type=\"submit\">Subscribe</button></p>\n"
+                             "<p class=\"note\">You will get a mail with a link to confirm first. "
+                             "Every digest has a link to leave in one click.</p>\n</form>\n"
+                             "</section>\n");
+    return rc;
+}
+
 static int foot(const char *root, struct tb_buf *b)
 {
     return tb_buf_addf(b,
@@ -376,6 +433,7 @@ int tb_page_index(const struct tb_page_site *site, const struct tb_page_paper *p
         rc = rc ? rc : list(site, newest, nnewest, 0, 3, "", b);
         rc = rc ? rc : tb_buf_adds(b, "</section>\n");
     }
+    rc = rc ? rc : mail_form(site, NULL, "", b);
     rc = rc ? rc : subscribe(site, NULL, &own, "", b);
     return rc ? rc : foot("", b);
 }
@@ -415,6 +473,7 @@ int tb_page_topic(const struct tb_page_site *site, size_t topic,
     if (rc == 0 && nnewest > 0)
         rc = list(site, newest, nnewest, 0, 3, "../", b);
     rc = rc ? rc : tb_buf_adds(b, "</section>\n");
+    rc = rc ? rc : mail_form(site, t->name, "../", b);
     rc = rc ? rc : subscribe(site, t, &own, "../", b);
     return rc ? rc : foot("../", b);
 }
@@ -455,8 +514,101 @@ int tb_page_trending(const struct tb_page_site *site, size_t topic,
         rc = wrap(b, "<p class=\"empty\">", why, "</p>\n");
     if (rc == 0 && n > 0)
         rc = list(site, papers, n, 1, 2, root, b);
+    rc = rc ? rc : mail_form(site, t != NULL ? t->name : "trending", root, b);
     rc = rc ? rc : subscribe(site, t, &own, root, b);
     return rc ? rc : foot(root, b);
+}
+
+/* Opens or closes the fieldset of a notice form's group as `f` needs. */
+static int fieldset(const struct tb_page_field *prev, const struct tb_page_field *f,
+                    struct tb_buf *b)
+{
+    const char *was = prev != NULL ? prev->group : NULL;
+    const char *now = f != NULL ? f->group : NULL;
+    int rc = 0;
+
+    if (was != NULL && (now == NULL || strcmp(was, now) != 0))
+        rc = tb_buf_adds(b, "</div>\n</fieldset>\n");
+    if (rc == 0 && now != NULL && (was == NULL || strcmp(was, now) != 0))
+        rc = wrap(b, "<fieldset>\n<legend>", now, "</legend>\n<div class=\"choices\">\n");
+    return rc;
+}
+
+static int field(const struct tb_page_field *f, struct tb_buf *b)
+{
+    int rc;
+
+    if (f->kind == TB_PAGE_BUTTON) {
+        rc = tb_buf_adds(b, f->checked ? "<button type=\"submit\" class=\"secondary\""
+                                       : "<button type=\"submit\"");
+        if (rc == 0 && f->name != NULL) {
+            rc = wrap(b, " name=\"", f->name, "\"");
+            rc = rc ? rc : wrap(b, " value=\"", f->value, "\"");
+        }
+        return rc ? rc : wrap(b, ">", f->label, "</button>\n");
+    }
+    if (f->kind == TB_PAGE_HIDDEN) {
+        rc = wrap(b, "<input type=\"hidden\" name=\"", f->name, "\"");
+        return rc ? rc : wrap(b, " value=\"", f->value, "\">\n");
+    }
+    rc = tb_buf_adds(b, f->kind == TB_PAGE_RADIO ? "<label><input type=\"radio\""
+                                                 : "<label><input type=\"checkbox\"");
+    rc = rc ? rc : wrap(b, " name=\"", f->name, "\"");
+    rc = rc ? rc : wrap(b, " value=\"", f->value, "\"");
+    rc = rc ? rc : tb_buf_adds(b, f->checked ? " checked> " : "> ");
+    return rc ? rc : wrap(b, "", f->label, "</label>\n");
+}
+
+/* A notice's form: grouped controls, then the buttons in one row. */
+static int notice_form(const struct tb_page_notice *n, struct tb_buf *b)
+{
+    const struct tb_page_field *prev = NULL;
+    size_t i;
+    int buttons = 0;
+    int rc = wrap(b, "<form class=\"notice\" method=\"post\" action=\"", n->action, "\">\n");
+
+    for (i = 0; rc == 0 && i < n->nfields; i++) {
+        const struct tb_page_field *f = &n->fields[i];
+        int grouped = f->kind == TB_PAGE_CHECKBOX || f->kind == TB_PAGE_RADIO;
+
+        rc = fieldset(prev, grouped ? f : NULL, b);
+        prev = grouped ? f : NULL;
+        if (rc == 0 && f->kind == TB_PAGE_BUTTON && !buttons++)
+            rc = tb_buf_adds(b, "<p class=\"buttons\">\n");
+        if (rc == 0 && f->kind != TB_PAGE_BUTTON && buttons > 0) {
+            rc = tb_buf_adds(b, "</p>\n");
+            buttons = 0;
+        }
+        rc = rc ? rc : field(f, b);
+    }
+    rc = rc ? rc : fieldset(prev, NULL, b);
+    if (rc == 0 && buttons > 0)
+        rc = tb_buf_adds(b, "</p>\n");
+    return rc ? rc : tb_buf_adds(b, "</form>\n");
+}
+
+int tb_page_notice(const struct tb_page_site *site, const struct tb_page_notice *n,
+                   struct tb_buf *b)
+{
+    char title[1024];
+    size_t i;
+    int rc;
+
+    snprintf(title, sizeof(title), "%s · %s", n->title, site->title);
+    rc = head(site, "", title, NULL, b);
+    rc = rc ? rc : banner(site, "", CUR_NONE, b);
+    rc = rc ? rc : wrap(b, "<h1>", n->title, "</h1>\n");
+    for (i = 0; rc == 0 && i < n->ntext; i++)
+        rc = wrap(b, "<p>", n->text[i], "</p>\n");
+    if (rc == 0 && n->action != NULL)
+        rc = notice_form(n, b);
+    if (rc == 0 && n->link != NULL) {
+        rc = wrap(b, "<p><a href=\"", n->link, "\">");
+        rc = rc ? rc : wrap(b, "", n->link_text, "</a></p>\n");
+    }
+    if (rc == 0 && n->subscribe)
+        rc = mail_form(site, NULL, "", b);
+    return rc ? rc : foot("", b);
 }
 
 /* Light by default, dark under prefers-color-scheme; every text colour
@@ -465,9 +617,10 @@ int tb_page_trending(const struct tb_page_site *site, size_t topic,
  * (WCAG AA; test_page checks both schemes). `line` only separates. */
 static const char style[] =
     ":root{--bg:#fbfbf9;--fg:#1c1c1c;--muted:#4f5359;--link:#0b57d0;--line:#d9dadc;"
-    "--field:#767b82;--card:#fff;--tag:#eef1f6}\n"
+    "--field:#767b82;--card:#fff;--tag:#eef1f6;--on-link:#fff}\n"
     "@media (prefers-color-scheme:dark){:root{--bg:#14161a;--fg:#e7e7e4;--muted:#aeb3ba;"
-    "--link:#8ab4f8;--line:#33373d;--field:#7d838c;--card:#1c1f24;--tag:#2a2f37}}\n"
+    "--link:#8ab4f8;--line:#33373d;--field:#7d838c;--card:#1c1f24;--tag:#2a2f37;"
+    "--on-link:#14161a}}\n"
     "*{box-sizing:border-box}\n"
     "body{margin:0;background:var(--bg);color:var(--fg);font:17px/1.55 system-ui,-apple-system,"
     "\"Segoe UI\",sans-serif}\n"
@@ -503,6 +656,24 @@ static const char style[] =
     ".feed input{width:100%;font:inherit;font-size:.9rem;padding:.35rem .5rem;color:var(--fg);"
     "background:var(--card);border:1px solid var(--field);border-radius:4px}\n"
     ".feed p{margin:.25rem 0;font-size:.9rem}\n"
+    ".mail{background:var(--card);border:1px solid var(--line);border-radius:8px;"
+    "padding:.9rem 1rem;margin:2rem 0 1rem}\n.mail h2{margin-top:0}\n"
+    ".field{display:block;font-weight:600;margin:.5rem 0 .2rem}\n"
+    "input[type=email]{width:100%;max-width:26rem;font:inherit;padding:.45rem .6rem;"
+    "color:var(--fg);background:var(--bg);border:1px solid var(--muted);border-radius:4px}\n"
+    "fieldset{border:0;margin:.75rem 0;padding:0;min-width:0}\n"
+    "legend{font-weight:600;padding:0;margin-bottom:.2rem}\n"
+    ".choices{display:flex;flex-wrap:wrap;gap:.1rem 1.25rem}\n"
+    ".choices label{display:inline-flex;align-items:center;gap:.4rem;padding:.2rem 0;"
+    "cursor:pointer}\n"
+    "input[type=checkbox],input[type=radio]{width:1.1rem;height:1.1rem;margin:0;"
+    "accent-color:var(--link)}\n"
+    "button{font:inherit;font-weight:600;padding:.5rem 1.2rem;border-radius:6px;"
+    "border:2px solid var(--link);background:var(--link);color:var(--on-link);cursor:pointer}\n"
+    "button.secondary{background:transparent;color:var(--link)}\n"
+    ".buttons{display:flex;flex-wrap:wrap;gap:.75rem;margin:1rem 0}\n"
+    "a:focus-visible,input:focus-visible,button:focus-visible,summary:focus-visible{"
+    "outline:3px solid var(--link);outline-offset:2px}\n"
     "footer{margin-top:2rem;padding-top:1rem;padding-bottom:2rem;border-top:1px solid "
     "var(--line);font-size:.9rem}\n";
 

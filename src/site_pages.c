@@ -443,7 +443,12 @@ int tb__site_pages(struct tb_site *s, char *err, size_t errlen)
 {
     const struct tb_config *c = s->cfg;
     struct tb_page_topic *topics = calloc(c->ntopics + 1, sizeof(*topics));
-    struct tb_page_site site = {c->title, c->description, c->base_url, topics, c->ntopics};
+    struct tb_page_site site = {.title = c->title,
+                                .description = c->description,
+                                .base_url = c->base_url,
+                                .topics = topics,
+                                .ntopics = c->ntopics,
+                                .mail = c->mail.enabled};
     struct list l = {0}, nl = {0};
     struct render r = {.site = &site};
     char why[256];

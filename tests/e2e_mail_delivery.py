@@ -1,15 +1,12 @@
 #!/usr/bin/python3
 """`tributary serve` delivers the email digests through an SMTP stand-in
 on loopback (tests/smtpd.py, Debian's python3-aiosmtpd, counting
-connections and scripting replies): the running daemon builds the
-digests at the send slot and sends them over one connection; a 451 is
-retried and the message arrives once; a 550 three digests in a row
-suspends the subscription and no more mail goes out; /metrics counts the
-outbox without naming an address. (Kills: e2e_mail_crash.py; a real MTA:
-e2e_mail_mta.py.)"""
-import datetime
+connections and scripting replies): a 451 is retried and the message
+arrives once; a 550 three digests in a row suspends the subscription and
+no more mail goes out; /metrics counts the outbox without naming an
+address. (The send slot: e2e_mail_slot.py; kills: e2e_mail_crash.py; a
+real MTA: e2e_mail_mta.py.)"""
 import os
-import signal
 import sys
 import time
 import unittest
@@ -20,38 +17,6 @@ import mailtest  # noqa: E402
 
 
 class Delivery(unittest.TestCase):
-    def test_digests_go_out_at_the_slot(self):
-        # send_at: the next minute at least 5 s away; confirmed before it.
-        now = time.time()
-        slot = (int(now) // 60 + 1) * 60
-        if slot - now < 5:
-            slot += 60
-        at = datetime.datetime.fromtimestamp(slot, datetime.timezone.utc).strftime("%H:%M")
-        srv = mailtest.standin()
-        with TempDir() as t:
-            site = mailtest.Site(t, f"smtp://127.0.0.1:{srv.port}",
-                                 f"starttls = no\nsend_at = {at}\n", date=int(now) - 3600)
-            try:
-                site.subscribe(mailtest.addrs(3))
-                d = mailtest.serve(self, site, os.path.join(t, "serve.log"))
-                time.sleep(min(2, max(0, slot - time.time() - 2)))
-                # A reload keeps the subscriptions and the slot.
-                d.proc.send_signal(signal.SIGHUP)
-                wait_for(lambda: "reloaded" in d.log_text(), 10, step=0.05, what="the reload")
-                self.assertEqual(srv.count, 0)  # not before the slot
-                wait_for(lambda: srv.count >= 3, slot - time.time() + 30, what="the digests")
-                self.assertGreaterEqual(time.time(), slot)
-                time.sleep(1)
-                self.assertEqual(srv.count, 3)
-                self.assertEqual(srv.connections, 1)  # one connection for the three
-                for _, to, msg in srv.parsed():
-                    self.assertIn("Walrus tusks as sensors", msg.get_body(("plain",)).get_content())
-                self.assertEqual(site.outbox(), {1: 3})
-                self.assertEqual(d.stop(), 0)
-            finally:
-                site.stop()
-                srv.stop()
-
     def test_451_then_250_delivers_once(self):
         srv = mailtest.standin(data=["451 4.3.0 try again later"])
         with TempDir() as t:

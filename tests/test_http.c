@@ -294,6 +294,86 @@ static double wait_closed(struct cl *c)
 
 /* ---- client tests ---- */
 
+static void expect_status_or_close(const char *raw, int status);
+
+/* A dynamic route: echoes what the handler was given (see on_form()). */
+static void test_route(void)
+{
+    static const char form[] = "email=a%40b.org&topic=x&topic=y";
+    char req[40000], v[128];
+    struct resp r;
+    struct cl c;
+    size_t n;
+
+    snprintf(req, sizeof(req),
+             "POST /form?t=abc HTTP/1.1\r\nHost: x\r\nContent-Type: "
+             "application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
+             sizeof(form) - 1, form);
+    CHECK_EQ(get(req, &r), 200);
+    CHECK_STR(r.body, "POST /form q=[t=abc] ct=[application/x-www-form-urlencoded] "
+                      "client=[127.0.0.1] len=31 body=[email=a%40b.org&topic=x&topic=y]");
+    CHECK_STR(hdr(&r, "Cache-Control", v, sizeof(v)), "no-store");
+    CHECK_STR(hdr(&r, "Content-Type", v, sizeof(v)), "text/plain; charset=utf-8");
+    CHECK_STR(hdr(&r, "X-Test", v, sizeof(v)), "yes");
+    free(r.body);
+    CHECK_EQ(get("GET /form HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK_STR(r.body, "GET /form q=[] ct=[] client=[127.0.0.1] len=0 body=[]");
+    free(r.body);
+    CHECK_EQ(get("HEAD /form?x HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK_EQ(r.body_len, 0);
+    CHECK(hdr(&r, "Content-Length", v, sizeof(v)) != NULL && atoi(v) > 0);
+    free(r.body);
+    /* The handler's own status, headers and Cache-Control. */
+    CHECK_EQ(get("POST /form?redirect HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", &r), 303);
+    CHECK_STR(hdr(&r, "Location", v, sizeof(v)), "/done?x=1");
+    CHECK_STR(hdr(&r, "Cache-Control", v, sizeof(v)), "private");
+    CHECK(hdr(&r, "X-Evil", v, sizeof(v)) == NULL);
+    free(r.body);
+    CHECK_EQ(get("GET /form?badstatus HTTP/1.1\r\nHost: x\r\n\r\n", &r), 500);
+    free(r.body);
+    /* Other methods: 405 naming the three; documents still take GET and HEAD only. */
+    CHECK_EQ(get("PUT /form HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", &r), 405);
+    CHECK_STR(hdr(&r, "Allow", v, sizeof(v)), "GET, HEAD, POST");
+    free(r.body);
+    CHECK_EQ(get("POST /all.atom HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", &r), 405);
+    CHECK_STR(hdr(&r, "Allow", v, sizeof(v)), "GET, HEAD");
+    free(r.body);
+    /* A body of TB_HTTP_BODY_MAX bytes reaches the handler; one byte more is 413. */
+    n = (size_t)snprintf(req, sizeof(req),
+                         "POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+                         TB_HTTP_BODY_MAX);
+    memset(req + n, 'b', TB_HTTP_BODY_MAX);
+    req[n + TB_HTTP_BODY_MAX] = '\0';
+    CHECK_EQ(get(req, &r), 200);
+    snprintf(v, sizeof(v), "len=%d ", TB_HTTP_BODY_MAX);
+    CHECK(strstr(r.body, v) != NULL);
+    free(r.body);
+    n = (size_t)snprintf(req, sizeof(req),
+                         "POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+                         TB_HTTP_BODY_MAX + 1);
+    memset(req + n, 'b', TB_HTTP_BODY_MAX + 1);
+    req[n + TB_HTTP_BODY_MAX + 1] = '\0';
+    expect_status_or_close(req, 413);
+    /* The same past the cap in chunks, without a Content-Length. */
+    n = (size_t)sprintf(req,
+                        "POST /form HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    n += (size_t)sprintf(req + n, "%x\r\n", TB_HTTP_BODY_MAX + 100);
+    memset(req + n, 'c', TB_HTTP_BODY_MAX + 100);
+    n += TB_HTTP_BODY_MAX + 100;
+    sprintf(req + n, "\r\n0\r\n\r\n");
+    expect_status_or_close(req, 413);
+    /* Malformed requests to a route: the server answers 400 or closes, and lives on. */
+    expect_status_or_close("POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400);
+    expect_status_or_close("POST /form HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "zz\r\nabc\r\n",
+                           400);
+    cl_open(&c, 0);
+    CHECK_OK(cl_sends(&c, "POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"));
+    cl_close(&c); /* gone in the middle of the body */
+    CHECK_EQ(get("GET /form HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    free(r.body);
+}
+
 #define LINK "<http://x.example/topics/t.html>; rel=\"alternate\"; type=\"text/html\""
 
 static void test_get_head(void)
@@ -472,6 +552,23 @@ static void expect_rejected(const char *raw, size_t len, const char *status)
         CHECK(c.len > 0 && strncmp(c.in, status, strlen(status)) == 0);
     else
         CHECK(c.len == 0 || strncmp(c.in, "HTTP/1.1 4", 10) == 0);
+    cl_close(&c);
+}
+
+/* Sends raw; the answer must be `status`, or the connection closed without one. */
+static void expect_status_or_close(const char *raw, int status)
+{
+    struct cl c;
+    char want[32];
+
+    snprintf(want, sizeof(want), "HTTP/1.1 %d ", status);
+    cl_open(&c, 0);
+    cl_send(&c, raw, strlen(raw));
+    shutdown(c.fd, SHUT_WR);
+    CHECK(wait_closed(&c) >= 0);
+    if (c.len > 0 && strncmp(c.in, want, strlen(want)) != 0)
+        fprintf(stderr, "got: %.40s\n", c.in);
+    CHECK(c.len == 0 || strncmp(c.in, want, strlen(want)) == 0);
     cl_close(&c);
 }
 
@@ -902,7 +999,8 @@ static void test_health_metrics(void)
     CHECK_EQ(get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
     CHECK(strstr(r.body, "tributary_http_responses_total{code=\"2xx\"} ") != NULL);
     CHECK(strstr(r.body, "tributary_http_responses_total{code=\"4xx\"} ") != NULL);
-    CHECK(strstr(r.body, "tributary_http_responses_total{code=\"5xx\"} 1\n") != NULL);
+    /* The 503 above and test_route()'s 500. */
+    CHECK(strstr(r.body, "tributary_http_responses_total{code=\"5xx\"} 2\n") != NULL);
     CHECK(strstr(r.body, "tributary_http_documents 5\n") != NULL);
     CHECK(strstr(r.body, "tributary_http_body_bytes_total ") != NULL);
     CHECK(strstr(r.body, "tributary_test_gauge 42\n") != NULL);
@@ -1020,6 +1118,7 @@ static void client(void *arg)
     test_given_gzip();
     test_errors();
     test_malformed();
+    test_route();
     test_pipelining();
     test_big_pipelined();
     test_http10();
@@ -1047,6 +1146,31 @@ static void client(void *arg)
 static int health(void *data)
 {
     return healthy;
+}
+
+/* The route /form: echoes the request as text; ?redirect answers 303 with its own
+ * Cache-Control and tries a header with CR/LF; ?badstatus answers an impossible status. */
+static void on_form(const struct tb_http_req *req, struct tb_http_res *res, void *data)
+{
+    res->type = "text/plain; charset=utf-8";
+    if (strcmp(req->query, "redirect") == 0) {
+        res->status = 303;
+        CHECK_OK(tb_http_res_header(res, "Location", "/done?x=1"));
+        CHECK_OK(tb_http_res_header(res, "Cache-Control", "private"));
+        CHECK_EQ(tb_http_res_header(res, "X-Evil", "a\r\nX-Injected: 1"), -EINVAL);
+        CHECK_EQ(tb_http_res_header(res, "X Evil", "a"), -EINVAL);
+        CHECK_EQ(tb_http_res_header(res, "X-Evil", ""), -EINVAL);
+        return;
+    }
+    if (strcmp(req->query, "badstatus") == 0) {
+        res->status = 1000;
+        return;
+    }
+    CHECK_EQ(strlen(req->body), req->body_len);
+    CHECK_OK(tb_http_res_header(res, "X-Test", "yes"));
+    CHECK_OK(tb_buf_addf(&res->body, "%s %s q=[%s] ct=[%s] client=[%s] len=%zu body=[%.64s]",
+                         req->method, req->path, req->query, req->content_type, req->client,
+                         req->body_len, req->body));
 }
 
 static void metrics(struct tb_buf *out, void *data)
@@ -1082,6 +1206,14 @@ static void test_api(void)
     CHECK_EQ(tb_http_set_link(h, "/nope", "<x>"), -ENOENT);
     CHECK_EQ(tb_http_set_link(h, "/a", "<x>\r\nX: y"), -EINVAL);
     CHECK_OK(tb_http_set_link(h, "/a", "<x>; rel=\"alternate\""));
+    CHECK_EQ(tb_http_route(h, "form", on_form, NULL), -EINVAL);
+    CHECK_EQ(tb_http_route(h, "/form?x", on_form, NULL), -EINVAL);
+    CHECK_EQ(tb_http_route(h, "/form", NULL, NULL), -ENOENT);
+    CHECK_OK(tb_http_route(h, "/form", on_form, NULL));
+    CHECK_OK(tb_http_route(h, "/form", on_form, &h));
+    CHECK_OK(tb_http_route(h, "/other", on_form, NULL));
+    CHECK_OK(tb_http_route(h, "/form", NULL, NULL));
+    CHECK_EQ(tb_http_route(h, "/form", NULL, NULL), -ENOENT);
     {
         /* The port is taken now. */
         char listen[64];
@@ -1128,6 +1260,7 @@ int main(void)
     CHECK_OK(tb_http_put(srv, "/text.bin", "text/plain", text, TEXT, MTIME, 0));
     CHECK_OK(tb_http_put(srv, "/linked.atom", "application/atom+xml", atom, 10, MTIME, 0));
     CHECK_OK(tb_http_set_link(srv, "/linked.atom", LINK));
+    CHECK_OK(tb_http_route(srv, "/form", on_form, NULL));
     CHECK_OK(uv_async_init(&loop, &call_async, on_call));
     CHECK_OK(uv_sem_init(&call_sem, 0));
     CHECK_OK(uv_thread_create(&t, client, NULL));

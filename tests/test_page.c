@@ -47,13 +47,18 @@ static void make_entry(struct tb_entry *e, struct tb_person *a, struct tb_catego
 static void test_escaping(void)
 {
     struct tb_page_topic topics[] = {{"t1", hostile}};
-    struct tb_page_site site = {hostile, hostile, "http://x.example/", topics, 1};
+    struct tb_page_site site = {hostile, hostile, "http://x.example/", topics, 1, 1};
     const char *names[] = {hostile};
     const char *links[] = {"javascript:alert(1)"};
     struct tb_entry e;
     struct tb_person a;
     struct tb_category c;
     struct tb_page_paper p = {&e, names, 1, NULL, 0, links};
+    const char *text[] = {hostile};
+    struct tb_page_field fields[] = {{TB_PAGE_HIDDEN, NULL, hostile, hostile, hostile, 0},
+                                     {TB_PAGE_CHECKBOX, hostile, hostile, hostile, hostile, 1},
+                                     {TB_PAGE_BUTTON, NULL, hostile, hostile, hostile, 0}};
+    struct tb_page_notice notice = {hostile, text, 1, hostile, fields, 3, hostile, hostile, 1};
     struct tb_buf b;
 
     make_entry(&e, &a, &c);
@@ -63,6 +68,7 @@ static void test_escaping(void)
     CHECK_OK(tb_page_trending(&site, (size_t)-1, &p, 1, hostile, &b));
     CHECK_OK(tb_page_trending(&site, 0, &p, 1, hostile, &b));
     CHECK_OK(tb_page_trending(&site, 0, NULL, 0, hostile, &b));
+    CHECK_OK(tb_page_notice(&site, &notice, &b));
     CHECK_OK(tb_buf_add(&b, "", 1));
     CHECK(b.data != NULL);
     if (b.data != NULL) {
@@ -79,7 +85,7 @@ static void test_escaping(void)
 static void test_structure(void)
 {
     struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
-    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 0};
     const char *names[] = {"arXiv", "Hacker News"};
     const char *tnames[] = {"nlp"};
     struct tb_entry e[2];
@@ -165,7 +171,7 @@ static void test_structure(void)
 static void test_trending(void)
 {
     struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
-    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 0};
     const char *names[] = {"arXiv", "Hacker News"};
     /* Each source links its own entry where it has an http(s) one. */
     const char *links[] = {"https://arxiv.org/abs/2403.05577", NULL};
@@ -233,6 +239,108 @@ static void test_trending(void)
         CHECK(strstr(b.data, "value=\"http://x.example/trending/nlp.atom\"") != NULL);
         CHECK(strstr(b.data, "value=\"http://x.example/trending.atom\"") != NULL);
     }
+    tb_buf_free(&b);
+}
+
+/* The subscribe-by-email form: on every page when the site mails, never otherwise. */
+static void test_mail_form(void)
+{
+    struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 1};
+    struct tb_buf b;
+    int mail;
+
+    tb_buf_init(&b, 1 << 20);
+    for (mail = 1; mail >= 0; mail--) {
+        site.mail = mail;
+        tb_buf_reset(&b);
+        CHECK_OK(tb_page_index(&site, NULL, 0, NULL, 0, "none", &b));
+        CHECK_OK(tb_buf_add(&b, "", 1));
+        if (!mail) {
+            CHECK(strstr(b.data, "<form") == NULL && strstr(b.data, "email") == NULL);
+            break;
+        }
+        CHECK(strstr(b.data, "Get trending papers in your email inbox") != NULL);
+        CHECK(strstr(b.data, "<form method=\"post\" action=\"subscribe\">") != NULL);
+        CHECK(strstr(b.data, "<label class=\"field\" for=\"mail-email\">") != NULL);
+        CHECK(strstr(b.data, "<input id=\"mail-email\" name=\"email\" type=\"email\" required "
+                             "autocomplete=\"email\"") != NULL);
+        CHECK(strstr(b.data, "name=\"topic\" value=\"trending\" checked>") != NULL);
+        CHECK(strstr(b.data, "name=\"topic\" value=\"nlp\"> Language</label>") != NULL);
+        CHECK(strstr(b.data, "name=\"topic\" value=\"vision\"> Vision</label>") != NULL);
+        CHECK(strstr(b.data, "type=\"radio\" name=\"frequency\" value=\"daily\" checked>") != NULL);
+        CHECK(strstr(b.data, "type=\"radio\" name=\"frequency\" value=\"weekly\">") != NULL);
+        CHECK(strstr(b.data, "type=\"hidden\"") == NULL);
+        CHECK_EQ(count(b.data, "<fieldset>"), 2);
+        CHECK_EQ(count(b.data, "<legend>"), 2);
+        /* A topic's pages subscribe to the topic, the trending page to trending. */
+        tb_buf_reset(&b);
+        CHECK_OK(tb_page_topic(&site, 1, NULL, 0, NULL, 0, "none", &b));
+        CHECK_OK(tb_buf_add(&b, "", 1));
+        CHECK(strstr(b.data, "action=\"../subscribe\"") != NULL);
+        CHECK(strstr(b.data, "<input type=\"hidden\" name=\"topic\" value=\"vision\">") != NULL);
+        CHECK(strstr(b.data, "type=\"checkbox\"") == NULL);
+        CHECK(strstr(b.data, "trending in Vision, daily or weekly") != NULL);
+        tb_buf_reset(&b);
+        CHECK_OK(tb_page_trending(&site, 0, NULL, 0, "none", &b));
+        CHECK_OK(tb_buf_add(&b, "", 1));
+        CHECK(strstr(b.data, "<input type=\"hidden\" name=\"topic\" value=\"nlp\">") != NULL);
+        tb_buf_reset(&b);
+        CHECK_OK(tb_page_trending(&site, (size_t)-1, NULL, 0, "none", &b));
+        CHECK_OK(tb_buf_add(&b, "", 1));
+        CHECK(strstr(b.data, "action=\"subscribe\"") != NULL);
+        CHECK(strstr(b.data, "<input type=\"hidden\" name=\"topic\" value=\"trending\">") != NULL);
+    }
+    tb_buf_free(&b);
+}
+
+/* A notice page: heading, text, a form with grouped controls and buttons, a link. */
+static void test_notice(void)
+{
+    struct tb_page_topic topics[] = {{"nlp", "Language"}};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 1, 1};
+    const char *text[] = {"First.", "Second."};
+    struct tb_page_field fields[] = {
+        {TB_PAGE_HIDDEN, NULL, "t", "c.1.2.mac", NULL, 0},
+        {TB_PAGE_CHECKBOX, "Topics", "topic", "nlp", "Language", 1},
+        {TB_PAGE_CHECKBOX, "Topics", "topic", "trending", "Trending", 0},
+        {TB_PAGE_RADIO, "How often", "frequency", "daily", "Daily", 0},
+        {TB_PAGE_RADIO, "How often", "frequency", "weekly", "Weekly", 1},
+        {TB_PAGE_BUTTON, NULL, "action", "save", "Save", 0},
+        {TB_PAGE_BUTTON, NULL, "action", "leave", "Leave", 1},
+    };
+    struct tb_page_notice n = {"Your subscription", text, 2, "manage", fields, 7, NULL, NULL, 0};
+    struct tb_buf b;
+
+    tb_buf_init(&b, 1 << 20);
+    CHECK_OK(tb_page_notice(&site, &n, &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    CHECK(strstr(b.data, "<title>Your subscription · My papers</title>") != NULL);
+    CHECK(strstr(b.data, "<h1>Your subscription</h1>\n<p>First.</p>\n<p>Second.</p>") != NULL);
+    CHECK(strstr(b.data, "<form class=\"notice\" method=\"post\" action=\"manage\">\n"
+                         "<input type=\"hidden\" name=\"t\" value=\"c.1.2.mac\">\n"
+                         "<fieldset>\n<legend>Topics</legend>\n") != NULL);
+    CHECK(strstr(b.data, "name=\"topic\" value=\"nlp\" checked> Language</label>") != NULL);
+    CHECK(strstr(b.data, "</fieldset>\n<fieldset>\n<legend>How often</legend>") != NULL);
+    CHECK(strstr(b.data, "value=\"weekly\" checked> Weekly</label>\n</div>\n</fieldset>\n"
+                         "<p class=\"buttons\">\n<button type=\"submit\" name=\"action\" "
+                         "value=\"save\">Save</button>\n<button type=\"submit\" "
+                         "class=\"secondary\" name=\"action\" value=\"leave\">Leave</button>\n"
+                         "</p>\n</form>\n") != NULL);
+    CHECK_EQ(count(b.data, "<form"), 1); /* no subscribe form: n.subscribe is 0 */
+    CHECK(strstr(b.data, "href=\"style.css\"") != NULL);
+    CHECK(strstr(b.data, "<script") == NULL);
+    /* With the subscribe form, and a link. */
+    n.subscribe = 1;
+    n.action = NULL;
+    n.link = "manage?t=a&b";
+    n.link_text = "Manage";
+    tb_buf_reset(&b);
+    CHECK_OK(tb_page_notice(&site, &n, &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    CHECK_EQ(count(b.data, "<form"), 1);
+    CHECK(strstr(b.data, "action=\"subscribe\"") != NULL);
+    CHECK(strstr(b.data, "<p><a href=\"manage?t=a&amp;b\">Manage</a></p>") != NULL);
     tb_buf_free(&b);
 }
 
@@ -311,8 +419,9 @@ static int in_set(const char *name, size_t len, const char *const *set, size_t n
 /* Every text colour on every background, light and dark, at least 4.5:1
  * (normal text); the input's border at least 3:1 on what surrounds it
  * (non-text contrast). The rules outside the two :root blocks name no
- * colour but these variables, text only through the text ones, so a new
- * or changed colour cannot slip past. */
+ * colour but these variables, text only through the text ones (a button's
+ * --on-link only on its --link fill), so a new or changed colour cannot
+ * slip past. */
 static void check_contrast(const char *css)
 {
     static const char *const text[] = {"fg", "muted", "link"};
@@ -342,6 +451,11 @@ static void check_contrast(const char *css)
                 CHECK(contrast(f, g) >= 4.5);
             }
         }
+        /* A button: its text (on-link) on its fill (link). */
+        f = var_luminance(blocks[k], "on-link");
+        g = var_luminance(blocks[k], "link");
+        CHECK(f >= 0 && g >= 0);
+        CHECK(contrast(f, g) >= 4.5);
         for (j = 0; j < 2; j++) {
             f = var_luminance(blocks[k], border[0]);
             g = var_luminance(blocks[k], border_on[j]);
@@ -359,11 +473,16 @@ static void check_contrast(const char *css)
         if (p[-1] == '-')
             continue; /* color-scheme, background-color: not a text colour */
         CHECK(strncmp(p, "color:var(--", 12) == 0);
-        CHECK(in_set(p + 12, strcspn(p + 12, ")"), text, 3));
+        CHECK(in_set(p + 12, strcspn(p + 12, ")"), text, 3) || strncmp(p + 12, "on-link)", 8) == 0);
     }
     for (p = rules; (p = strstr(p, "background:")) != NULL; p++) {
+        if (strncmp(p, "background:transparent", 22) == 0)
+            continue;
         CHECK(strncmp(p, "background:var(--", 17) == 0);
-        CHECK(in_set(p + 17, strcspn(p + 17, ")"), back, 3));
+        /* A fill of --link carries only --on-link text (the button). */
+        CHECK(in_set(p + 17, strcspn(p + 17, ")"), back, 3) ||
+              (strncmp(p + 17, "link)", 5) == 0 && strstr(p, "color:var(--on-link)") != NULL &&
+               strstr(p, "color:var(--on-link)") < strchr(p, '}')));
     }
 }
 
@@ -387,6 +506,8 @@ int main(void)
     test_escaping();
     test_structure();
     test_trending();
+    test_mail_form();
+    test_notice();
     test_why_empty();
     test_contrast();
     CHECK_DONE();
