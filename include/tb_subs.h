@@ -160,9 +160,13 @@ void tb_subs_msg_clear(struct tb_subs_msg *m);
 
 /**
  * Takes the oldest pending message whose next try is due at `now` and
- * whose subscription may be mailed (confirm: not LEFT; digest: ACTIVE).
- * Returns 1 with *out filled, 0 when none is due (and *next_try, if not
- * NULL, the earliest later try, or 0 when nothing is pending).
+ * whose subscription may be mailed (confirm: not LEFT; digest: ACTIVE),
+ * and claims it for this process until tb_subs_sent() records it: another
+ * process (a `digest` command beside the daemon) skips a message claimed
+ * by a process that still runs, and takes over one whose claimer died or
+ * claimed it over an hour ago. Returns 1 with *out filled, 0 when none is
+ * due (and *next_try, if not NULL, the earliest later try, or 0 when
+ * nothing is pending).
  */
 TB_NODISCARD int tb_subs_next(struct tb_store *st, int64_t now, struct tb_subs_msg *out,
                               int64_t *next_try, char *err, size_t errlen);

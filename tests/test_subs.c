@@ -2,12 +2,14 @@
  * the confirmation cap, the outbox (queue, next, outcomes, backoff,
  * suspension), counts, and all of it across a close and reopen. */
 #include "tb_store.h"
+#include <sqlite3.h>
 #include "tb_subs.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -703,6 +705,60 @@ static void test_reopen(void)
     tb_store_close(s);
 }
 
+/* Two senders on one outbox (the daemon and a `digest` command): a message
+ * claimed by a process that still runs is not taken by another; once its
+ * claimer died, or after an hour, it is. */
+static void test_claims(void)
+{
+    struct tb_store *s;
+    int64_t a, m1, m2, child_got = 0;
+    int up[2], down[2], status = 0;
+    pid_t pid;
+    char c = 0, sql[128];
+
+    snprintf(dbpath, sizeof(dbpath), "%s/claims.db", dir);
+    s = open_db();
+    a = add(s, "claims@example.org");
+    queue(s, a, TB_SUBS_MSG_DIGEST, "<claim-1@x>", 1, T0);
+    queue(s, a, TB_SUBS_MSG_DIGEST, "<claim-2@x>", 2, T0);
+    tb_store_close(s);
+    CHECK(pipe(up) == 0 && pipe(down) == 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        s = open_db();
+        child_got = next_id(s, T0, NULL, NULL);
+        tb_store_close(s);
+        if (write(up[1], &child_got, sizeof(child_got)) != (ssize_t)sizeof(child_got) ||
+            read(down[0], &c, 1) != 1)
+            _exit(2);
+        _exit(0); /* dies holding its claim */
+    }
+    CHECK(read(up[0], &child_got, sizeof(child_got)) == (ssize_t)sizeof(child_got));
+    s = open_db();
+    m1 = next_id(s, T0, NULL, NULL);
+    CHECK(child_got > 0);
+    CHECK(m1 > 0 && m1 != child_got); /* the running child's message is its own */
+    CHECK_OK(tb_subs_sent(s, m1, TB_SUBS_SENT, "250 ok", T0, err, sizeof(err)));
+    CHECK_EQ(next_id(s, T0, NULL, NULL), 0);
+    CHECK(write(down[1], "x", 1) == 1);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    m2 = next_id(s, T0, NULL, NULL); /* its claimer is gone */
+    CHECK_EQ(m2, child_got);
+    CHECK_OK(tb_subs_sent(s, m2, TB_SUBS_SENT, "250 ok", T0, err, sizeof(err)));
+    /* A claim over an hour old is void even when its pid runs (reused). */
+    queue(s, a, TB_SUBS_MSG_DIGEST, "<claim-3@x>", 3, T0);
+    snprintf(sql, sizeof(sql), "UPDATE outbox SET claim_pid = 1, claim_at = %lld", (long long)T0);
+    CHECK_EQ(sqlite3_exec(tb_store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ(next_id(s, T0, NULL, NULL), 0); /* pid 1 runs: its claim holds */
+    CHECK(next_id(s, T0 + 3601, NULL, NULL) > 0);
+    tb_store_close(s);
+    close(up[0]);
+    close(up[1]);
+    close(down[0]);
+    close(down[1]);
+}
+
 int main(void)
 {
     struct tb_store *s;
@@ -726,6 +782,7 @@ int main(void)
     test_each(s);
     tb_store_close(s);
     test_reopen();
+    test_claims();
     {
         char cmd[256];
 

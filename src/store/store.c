@@ -210,7 +210,9 @@ static const char *const migrations[] = {
      " next_try INTEGER NOT NULL,"
      " done INTEGER,"
      " last_error TEXT,"
-     " data BLOB);" /* the message; NULL once done */
+     " data BLOB,"                            /* the message; NULL once done */
+     " claim_pid INTEGER NOT NULL DEFAULT 0," /* the process sending it now, or 0 */
+     " claim_at INTEGER NOT NULL DEFAULT 0);" /* since when */
      "CREATE INDEX outbox_queue ON outbox(state, id);"
      "CREATE INDEX outbox_sub ON outbox(sub, state);"
      "CREATE INDEX outbox_done ON outbox(done) WHERE done IS NOT NULL;"

@@ -1,7 +1,7 @@
 /*
  * Email subscriptions and the outbox (tb_subs.h) in the store's database:
  * tables subscriptions, sub_topics, sub_confirms, outbox and mail_totals
- * (migration 11 in store.c).
+ * (migration 13 in store.c).
  *
  * Every call is one transaction: BEGIN IMMEDIATE for the writes (so two
  * connections never both read a row and then both write it), BEGIN for
@@ -21,12 +21,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #define DAY 86400
 #define RETRY_FIRST 60       /* first wait after a temporary failure, s */
 #define RETRY_MAX (6 * 3600) /* longest wait between tries */
 #define GIVE_UP (3 * DAY)    /* a message still failing this long after queuing is dropped */
 #define KEEP_DONE (8 * DAY)  /* rows of messages done are kept this long, without their text */
+#define CLAIM_MAX 3600       /* a sender's claim on a message is void after this long, s */
 #define TOPIC_MAX 255        /* bytes of a topic name */
 #define PAGE 256             /* subscriptions read at a time by tb_subs_each() */
 
@@ -604,33 +608,62 @@ static int read_msg(sqlite3_stmt *q, struct tb_subs_msg *out)
     return rc;
 }
 
+int tb_subs_cover(struct tb_store *st, int64_t sub, int64_t covered, char *err, size_t errlen)
+{
+    int rc =
+        run(st, err, errlen, "UPDATE subscriptions SET covered = max(covered, ?2) WHERE id = ?1",
+            "ii", sub, covered);
+
+    return rc == 0 && sqlite3_changes(tb_store_db(st)) == 0 ? -ENOENT : rc;
+}
+
+/* Whether process pid, which claimed a message, is still running (one of
+ * another user counts as running). */
+static int claim_alive(int64_t pid)
+{
+    if (pid <= 0 || pid > INT32_MAX)
+        return 0;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
 int tb_subs_next(struct tb_store *st, int64_t now, struct tb_subs_msg *out, int64_t *next_try,
                  char *err, size_t errlen)
 {
     sqlite3_stmt *q = NULL;
-    int64_t later = 0;
+    int64_t later = 0, me = (int64_t)getpid(), pid;
     int nested, rc, step, found = 0;
 
     memset(out, 0, sizeof(*out));
     if (next_try != NULL)
         *next_try = 0;
-    rc = txn_begin(st, 0, &nested, err, errlen);
+    rc = txn_begin(st, 1, &nested, err, errlen);
+    /* A message claimed by another sender that still runs is its own
+     * (claims older than CLAIM_MAX are void: the pid may be another's now). */
     if (rc == 0)
-        rc = query(st, &q, err, errlen,
-                   "SELECT o.id, o.sub, o.kind, o.message_id, o.rcpt, o.attempts, o.data"
-                   " FROM outbox o JOIN subscriptions s ON s.id = o.sub"
-                   " WHERE o.state = 0 AND o.next_try <= ?1 AND " MAILABLE " ORDER BY o.id LIMIT 1",
-                   "i", now);
-    if (rc == 0) {
+        rc =
+            query(st, &q, err, errlen,
+                  "SELECT o.id, o.sub, o.kind, o.message_id, o.rcpt, o.attempts, o.data,"
+                  " o.claim_pid, o.claim_at FROM outbox o JOIN subscriptions s ON s.id = o.sub"
+                  " WHERE o.state = 0 AND o.next_try <= ?1 AND " MAILABLE " ORDER BY o.id LIMIT 64",
+                  "i", now);
+    while (rc == 0 && !found) {
         step = sqlite3_step(q);
-        if (step == SQLITE_ROW) {
-            rc = read_msg(q, out);
-            found = rc == 0;
-        } else if (step != SQLITE_DONE) {
-            rc = tb__store_fail(st, err, errlen, "outbox");
+        if (step != SQLITE_ROW) {
+            if (step != SQLITE_DONE)
+                rc = tb__store_fail(st, err, errlen, "outbox");
+            break;
         }
+        pid = sqlite3_column_int64(q, 7);
+        if (pid != 0 && pid != me && sqlite3_column_int64(q, 8) >= now - CLAIM_MAX &&
+            claim_alive(pid))
+            continue;
+        rc = read_msg(q, out);
+        found = rc == 0;
     }
     sqlite3_finalize(q);
+    if (rc == 0 && found)
+        rc = run(st, err, errlen, "UPDATE outbox SET claim_pid = ?2, claim_at = ?3 WHERE id = ?1",
+                 "iii", out->id, me, now);
     if (rc == 0 && !found && next_try != NULL)
         rc = scalar(st, &later, err, errlen,
                     "SELECT min(o.next_try) FROM outbox o JOIN subscriptions s ON s.id = o.sub"
@@ -751,6 +784,8 @@ int tb_subs_sent(struct tb_store *st, int64_t id, enum tb_subs_outcome outcome, 
         rc = fail_msg(st, id, sub, reply, now, err, errlen);
     else if (rc == 0)
         rc = retry_msg(st, id, sub, state, attempts, queued, reply, now, err, errlen);
+    if (rc == 0)
+        rc = run(st, err, errlen, "UPDATE outbox SET claim_pid = 0 WHERE id = ?1", "i", id);
     if (rc == 0)
         rc = run(st, err, errlen, "DELETE FROM outbox WHERE done < ?1", "i", now - KEEP_DONE);
     return txn_end(st, nested, rc, err, errlen);
