@@ -153,7 +153,7 @@ class Unit(unittest.TestCase):
 
 class Deb(unittest.TestCase):
     def test_deb(self):
-        for tool in ("cpack", "dpkg-deb", "dpkg-shlibdeps", "fakeroot"):
+        for tool in ("cpack", "dpkg-deb", "dpkg-shlibdeps"):
             tbtest.need_tool(tool)
         td = tbtest.TempDir()
         tmp = td.__enter__()
