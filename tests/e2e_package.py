@@ -168,7 +168,8 @@ class Deb(unittest.TestCase):
         os.makedirs(build)
         # Only what the package holds is built (not the tests).
         sh("cmake", "-S", SRC, "-B", build, "-DCMAKE_INSTALL_PREFIX=/usr",
-           "-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON", "-DTB_SANITIZE=")
+           "-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON", "-DTB_SANITIZE=", "-DTB_HARDEN=ON",
+           "-DCMAKE_BUILD_TYPE=RelWithDebInfo")
         sh("cmake", "--build", build, "-j2", "--target", "tributary", "man_pages",
            "packaged_config", "packaged_changelog")
         sh("cpack", "-G", "DEB")
@@ -214,6 +215,13 @@ class Deb(unittest.TestCase):
         unit = read(os.path.join(root, "lib/systemd/system/tributary.service"))
         self.assertIn("\nExecStart=/usr/bin/tributary serve -c /etc/tributary/tributary.ini\n",
                       unit)
+        # Debian's hardening (TB_HARDEN): BIND_NOW, RELRO, fortified calls; stripped.
+        binary = os.path.join(root, "usr/bin/tributary")
+        if shutil.which("readelf"):
+            self.assertRegex(sh("readelf", "-d", binary), r"FLAGS.*BIND_NOW")
+            self.assertIn("GNU_RELRO", sh("readelf", "-lW", binary))
+            self.assertRegex(sh("readelf", "--dyn-syms", "-W", binary), r"__\w+_chk\b")
+            self.assertNotIn(".debug_info", sh("readelf", "-SW", binary))
         ini = read(os.path.join(root, "etc/tributary/tributary.ini"))
         self.assertRegex(ini, r"(?m)^database\s*=\s*/var/lib/tributary/tributary\.db$")
         self.assertRegex(ini, r"(?m)^public_dir\s*=\s*/run/tributary/public$")
