@@ -96,6 +96,11 @@ class ManPages(unittest.TestCase):
             for k in names:
                 self.assertRegex(sec[heads[s]], rf"(?m)^\.It Cm {k} Ns = Ns ",
                                  f"tributary.ini(5) does not document [{s}] {k}")
+        # feeds/tributary.ini, the documented default config, names every key too.
+        ini = read(os.path.join(SRC, "feeds", "tributary.ini"))
+        for s, names in keys.items():
+            for k in names:
+                self.assertRegex(ini, rf"(?m)^;? *{k} *=", f"feeds/tributary.ini lacks {k}")
 
 
 class Unit(unittest.TestCase):
