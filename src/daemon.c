@@ -256,7 +256,9 @@ static void on_signal(uv_signal_t *h, int signum)
 
     if (signum == SIGHUP) {
         tb_log(TB_LOG_INFO, NULL, "SIGHUP: reloading %s", d->config_path);
+        tb_notify_reloading();
         reload(d);
+        tb_notify_reloaded();
         return;
     }
     tb_log(TB_LOG_INFO, NULL, "%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -273,6 +275,7 @@ void tb__daemon_stop(struct daemon *d)
     if (d->stopping)
         return;
     d->stopping = 1;
+    tb_notify_stopping(&d->notify);
     for (i = 0; i < 3; i++)
         uv_close((uv_handle_t *)&d->sig[i], NULL);
     uv_close((uv_handle_t *)&d->pub_timer, NULL);
@@ -542,6 +545,9 @@ int tb_daemon_run(const struct tb_daemon_opts *o)
     }
     uv_loop_init(&d.loop);
     rc = start(&d, o);
+    /* Ready: the server listens, the first sync and publish are done. */
+    if (rc == 0 && !o->once)
+        rc = tb_notify_ready(&d.notify, &d.loop);
     if (rc)
         tb__daemon_stop(&d);
     uv_run(&d.loop, UV_RUN_DEFAULT);

@@ -22,6 +22,7 @@
 #include "tb_http.h"
 #include "tb_mail.h"
 #include "tb_mail_web.h"
+#include "tb_notify.h"
 #include "tb_site.h"
 #include "tb_store.h"
 
@@ -143,6 +144,7 @@ struct daemon {
     unsigned char mail_key[TB_MAIL_SECRET_LEN]; /* the token secret, loaded at start */
     struct mailer *mail;                        /* the sender, or NULL: no [mail], or over */
     struct tb_mail_web *mail_web;               /* /subscribe, /confirm... routes, or NULL */
+    struct tb_notify notify;                    /* systemd: ready, watchdog, stopping */
 };
 
 static inline double next_rnd(struct daemon *d)
