@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "tb_arxiv.h"
@@ -68,7 +69,18 @@ struct src {
     int refs;                 /* timer open + busy; freed at 0 */
     int removed;              /* dropped by reload or shutdown */
     int kept;                 /* adopted by the sync running now */
+    unsigned long fetches[5]; /* fetches by outcome: FETCH_2XX ... FETCH_ERROR, for /metrics */
 };
+
+/* Fetch outcomes by HTTP status class; FETCH_ERROR: no HTTP answer at all. */
+enum { FETCH_2XX, FETCH_3XX, FETCH_4XX, FETCH_5XX, FETCH_ERROR, FETCH_CLASSES };
+
+/* Upper bounds (seconds) of the fetch-duration histogram's buckets; +Inf follows. */
+#define FETCH_BUCKETS 10
+#define FETCH_BUCKET_BOUNDS                                                                        \
+    {                                                                                              \
+        0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60                                                \
+    }
 
 struct metrics {
     unsigned long fetch_ok;        /* 200 */
@@ -76,11 +88,14 @@ struct metrics {
     unsigned long fetch_error;     /* failed */
     unsigned long entries_new;     /* stored new */
     unsigned long entries_updated; /* updated in place */
-    unsigned long store_jobs;      /* store jobs run */
-    double store_cpu;              /* their CPU time in seconds (thread time) */
-    double store_wall;             /* their wall time in seconds */
-    unsigned long ckpt_jobs;       /* checkpoint jobs run */
-    double ckpt_cpu;               /* their CPU time in seconds */
+    unsigned long entries_merged;  /* another source's entries, linked to the stored one */
+    unsigned long fetch_hist[FETCH_BUCKETS + 1]; /* fetches by duration bucket (not cumulative) */
+    double fetch_seconds;                        /* their total duration */
+    unsigned long store_jobs;                    /* store jobs run */
+    double store_cpu;                            /* their CPU time in seconds (thread time) */
+    double store_wall;                           /* their wall time in seconds */
+    unsigned long ckpt_jobs;                     /* checkpoint jobs run */
+    double ckpt_cpu;                             /* their CPU time in seconds */
 };
 
 /* A FIFO of sources linked through src.next. */
@@ -115,6 +130,11 @@ struct daemon {
     size_t once_failed;         /* once: polls that failed */
     uint64_t rnd;               /* xorshift state for jitter */
     struct metrics m;           /* counters for /metrics */
+    uv_timer_t tick;            /* every TICK_MS: measures how late the loop runs (/readyz) */
+    uint64_t tick_last;         /* uv_now() at its last run */
+    uint64_t tick_lag;          /* how late (ms) that run was */
+    dev_t db_dev;               /* the database file opened (st_dev, st_ino), to tell */
+    ino_t db_ino;               /* when it was deleted or replaced under the daemon */
     struct queue waiting;       /* due sources waiting for a slot (busy, one ref each) */
     struct queue ready;         /* polls done, to store and record (busy, one ref each) */
     uv_check_t store_check;     /* active while `ready` is not empty */
