@@ -277,8 +277,9 @@ static int label_value(struct tb_buf *b, const char *v)
  * The per-source fetch counters, last and bounded: only classes that
  * happened, and never past the buffer's cap (a failed append would empty
  * it): series that do not fit are left out and
- * tributary_metrics_truncated says so. About 70 bytes a series plus the
- * source's name: 10,000 sources with two classes each take ~1.6 MB.
+ * tributary_metrics_truncated says so. About 58 bytes a series plus the
+ * source's name: 10,000 sources with 64-character names, one class each,
+ * made 1.22 MB of /metrics.
  */
 static void metrics_sources(const struct daemon *d, struct tb_buf *out)
 {
