@@ -281,7 +281,7 @@ static int label_value(struct tb_buf *b, const char *v)
  * source's name: 10,000 sources with 64-character names, one class each,
  * made 1.22 MB of /metrics.
  */
-static void metrics_sources(const struct daemon *d, struct tb_buf *out)
+void tb__daemon_metrics_sources(const struct daemon *d, struct tb_buf *out)
 {
     static const char *const classes[FETCH_CLASSES] = {"2xx", "3xx", "4xx", "5xx", "error"};
     static const char trunc[] = "# TYPE tributary_metrics_truncated gauge\n"
@@ -358,7 +358,7 @@ static void metrics(struct tb_buf *out, void *data)
     if (rc)
         tb_log(TB_LOG_WARN, "metrics", "%s", tb_strerror(rc));
     tb__daemon_mail_metrics(d, out);
-    metrics_sources(d, out);
+    tb__daemon_metrics_sources(d, out);
 }
 
 /* ------------------------------------------------------------ /readyz */

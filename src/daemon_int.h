@@ -192,6 +192,14 @@ static inline int64_t now_s(void)
 /** Ends everything on the loop; uv_run() returns once the handles closed. */
 void tb__daemon_stop(struct daemon *d);
 
+/**
+ * Appends the per-source fetch counters (the classes that happened, label
+ * values escaped) and tributary_metrics_truncated to /metrics' `out`,
+ * never past its cap: series that do not fit are left out, and the flag
+ * says so.
+ */
+void tb__daemon_metrics_sources(const struct daemon *d, struct tb_buf *out);
+
 /* daemon_source.c */
 
 /** Frees what a poll holds and zeroes it. */
