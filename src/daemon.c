@@ -221,7 +221,6 @@ static int health(void *data)
 /* The fetch-duration histogram (Prometheus: cumulative buckets, sum, count). */
 static int metrics_histogram(const struct daemon *d, struct tb_buf *out)
 {
-    static const double bounds[FETCH_BUCKETS] = FETCH_BUCKET_BOUNDS;
     unsigned long n = 0;
     size_t i;
     int rc = tb_buf_adds(out, "# TYPE tributary_fetch_duration_seconds histogram\n");
@@ -230,7 +229,7 @@ static int metrics_histogram(const struct daemon *d, struct tb_buf *out)
         n += d->m.fetch_hist[i];
         if (i < FETCH_BUCKETS)
             rc = tb_buf_addf(out, "tributary_fetch_duration_seconds_bucket{le=\"%g\"} %lu\n",
-                             bounds[i], n);
+                             fetch_bound(i), n);
         else
             rc = tb_buf_addf(out, "tributary_fetch_duration_seconds_bucket{le=\"+Inf\"} %lu\n", n);
     }

@@ -52,6 +52,20 @@ struct poll {
     size_t nids;                 /* their number */
 };
 
+/* Fetch outcomes by HTTP status class; FETCH_ERROR: no HTTP answer at all. */
+enum { FETCH_2XX, FETCH_3XX, FETCH_4XX, FETCH_5XX, FETCH_ERROR, FETCH_CLASSES };
+
+/* Buckets of the fetch-duration histogram: FETCH_BUCKETS bounds, then +Inf. */
+#define FETCH_BUCKETS 10
+
+/* The upper bound (seconds) of bucket i < FETCH_BUCKETS. */
+static inline double fetch_bound(size_t i)
+{
+    static const double bounds[FETCH_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+    return bounds[i];
+}
+
 struct src {
     struct daemon *d;         /* owner */
     char *name;               /* config name (owned) */
@@ -69,18 +83,8 @@ struct src {
     int refs;                 /* timer open + busy; freed at 0 */
     int removed;              /* dropped by reload or shutdown */
     int kept;                 /* adopted by the sync running now */
-    unsigned long fetches[5]; /* fetches by outcome: FETCH_2XX ... FETCH_ERROR, for /metrics */
+    unsigned long fetches[FETCH_CLASSES]; /* fetches by outcome class, for /metrics */
 };
-
-/* Fetch outcomes by HTTP status class; FETCH_ERROR: no HTTP answer at all. */
-enum { FETCH_2XX, FETCH_3XX, FETCH_4XX, FETCH_5XX, FETCH_ERROR, FETCH_CLASSES };
-
-/* Upper bounds (seconds) of the fetch-duration histogram's buckets; +Inf follows. */
-#define FETCH_BUCKETS 10
-#define FETCH_BUCKET_BOUNDS                                                                        \
-    {                                                                                              \
-        0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60                                                \
-    }
 
 struct metrics {
     unsigned long fetch_ok;        /* 200 */
@@ -88,14 +92,14 @@ struct metrics {
     unsigned long fetch_error;     /* failed */
     unsigned long entries_new;     /* stored new */
     unsigned long entries_updated; /* updated in place */
+    unsigned long store_jobs;      /* store jobs run */
+    double store_cpu;              /* their CPU time in seconds (thread time) */
+    double store_wall;             /* their wall time in seconds */
+    unsigned long ckpt_jobs;       /* checkpoint jobs run */
+    double ckpt_cpu;               /* their CPU time in seconds */
     unsigned long entries_merged;  /* another source's entries, linked to the stored one */
+    double fetch_seconds;          /* the fetches' total duration */
     unsigned long fetch_hist[FETCH_BUCKETS + 1]; /* fetches by duration bucket (not cumulative) */
-    double fetch_seconds;                        /* their total duration */
-    unsigned long store_jobs;                    /* store jobs run */
-    double store_cpu;                            /* their CPU time in seconds (thread time) */
-    double store_wall;                           /* their wall time in seconds */
-    unsigned long ckpt_jobs;                     /* checkpoint jobs run */
-    double ckpt_cpu;                             /* their CPU time in seconds */
 };
 
 /* A FIFO of sources linked through src.next. */

@@ -90,11 +90,10 @@ static int fetch_class(const struct poll *p)
 
 static void count(struct daemon *d, struct src *s, const struct poll *p)
 {
-    static const double bounds[FETCH_BUCKETS] = FETCH_BUCKET_BOUNDS;
     size_t b = 0;
 
     s->fetches[fetch_class(p)]++;
-    while (b < FETCH_BUCKETS && p->seconds > bounds[b])
+    while (b < FETCH_BUCKETS && p->seconds > fetch_bound(b))
         b++;
     d->m.fetch_hist[b]++;
     d->m.fetch_seconds += p->seconds;
