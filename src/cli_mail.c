@@ -9,6 +9,7 @@
 #include "tb_cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -81,22 +82,32 @@ static int parse(int argc, char **argv, const char *usage, struct opts *o)
     return -1;
 }
 
-/* Loads the config and opens its store; NULL with the exit status in *status. */
-static struct tb_config *open_all(const struct opts *o, const char *cmd, struct tb_store **st,
-                                  int *status)
+/* Parses the command line (min to max arguments), loads the config and
+ * opens its store; NULL with the exit status in *status (0 after --help). */
+static struct tb_config *begin(int argc, char **argv, const char *usage, const char *name, int min,
+                               int max, struct opts *o, struct tb_store **st, int *status)
 {
-    struct tb_config *c = tb__cli_load(o->config, cmd);
     char err[512] = "";
+    struct tb_config *c;
 
     *st = NULL;
+    *status = parse(argc, argv, usage, o);
+    if (*status >= 0)
+        return NULL;
+    if (o->nargs < min || o->nargs > max) {
+        fputs(usage, stderr);
+        *status = 2;
+        return NULL;
+    }
     *status = 1;
+    c = tb__cli_load(o->config, name);
     if (c == NULL)
         return NULL;
     if (!c->mail.enabled) {
-        fprintf(stderr, "tributary: %s: %s has no [mail] section: mail is off\n", cmd, o->config);
+        fprintf(stderr, "tributary: %s: %s has no [mail] section: mail is off\n", name, o->config);
         *status = 2;
     } else if (tb_store_open(st, c->database, 0, err, sizeof(err)) != 0) {
-        fprintf(stderr, "tributary: %s: %s: %s\n", cmd, c->database, err);
+        fprintf(stderr, "tributary: %s: %s: %s\n", name, c->database, err);
     } else
         return c;
     tb_config_free(c);
@@ -188,15 +199,9 @@ int tb_cli_subscribers(int argc, char **argv)
     struct opts o;
     char err[512] = "";
     json_t *a = NULL;
-    int rc = parse(argc, argv, usage, &o);
+    int rc;
 
-    if (rc >= 0)
-        return rc;
-    if (o.nargs > 0) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    c = open_all(&o, "subscribers", &st, &rc);
+    c = begin(argc, argv, usage, "subscribers", 0, 0, &o, &st, &rc);
     if (c == NULL)
         return rc;
     if (o.json) {
@@ -244,15 +249,9 @@ int tb_cli_subscribe(int argc, char **argv)
     struct tb_config *c;
     struct opts o;
     int64_t id = 0;
-    int i, rc = parse(argc, argv, usage, &o);
+    int i, rc;
 
-    if (rc >= 0)
-        return rc;
-    if (o.nargs < 2) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    c = open_all(&o, "subscribe", &st, &rc);
+    c = begin(argc, argv, usage, "subscribe", 2, INT_MAX, &o, &st, &rc);
     if (c == NULL)
         return rc;
     rc = address("subscribe", o.args[0], addr, sizeof(addr));
@@ -286,15 +285,9 @@ int tb_cli_unsubscribe(int argc, char **argv)
     struct tb_store *st;
     struct tb_config *c;
     struct opts o;
-    int rc = parse(argc, argv, usage, &o);
+    int rc;
 
-    if (rc >= 0)
-        return rc;
-    if (o.nargs != 1) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    c = open_all(&o, "unsubscribe", &st, &rc);
+    c = begin(argc, argv, usage, "unsubscribe", 1, 1, &o, &st, &rc);
     if (c == NULL)
         return rc;
     rc = address("unsubscribe", o.args[0], addr, sizeof(addr));
@@ -413,15 +406,9 @@ int tb_cli_digest(int argc, char **argv)
     struct tb_store *st;
     struct tb_config *c;
     struct opts o;
-    int rc = parse(argc, argv, usage, &o);
+    int rc;
 
-    if (rc >= 0)
-        return rc;
-    if (o.nargs > 0) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    c = open_all(&o, "digest", &st, &rc);
+    c = begin(argc, argv, usage, "digest", 0, 0, &o, &st, &rc);
     if (c == NULL)
         return rc;
     rc = o.to != NULL ? address("digest", o.to, addr, sizeof(addr)) : 0;
