@@ -76,6 +76,10 @@ TB_NODISCARD int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, stru
 /** The bound TCP port (useful after listening on port 0), or a negative libuv error. */
 int tb_http_port(struct tb_http *h);
 
+/** A max_age of at least this (a year) is sent as "max-age=31536000, immutable"
+ *  (RFC 8246): for documents that never change, such as archive pages. */
+#define TB_HTTP_IMMUTABLE 31536000
+
 /**
  * Publishes (or replaces) the document at `path` (starting with '/', e.g.
  * "/topics/x.atom"). Copies `data`, computes a strong ETag (hash of the
@@ -105,6 +109,9 @@ TB_NODISCARD int tb_http_put_gz(struct tb_http *h, const char *path, const char 
  * with control characters, -ENOMEM.
  */
 TB_NODISCARD int tb_http_set_link(struct tb_http *h, const char *path, const char *link);
+
+/** Whether a document is published at `path` (1) or not (0). */
+int tb_http_has(struct tb_http *h, const char *path);
 
 /** Unpublishes `path`. Returns 0, or -ENOENT when nothing is published there. */
 TB_NODISCARD int tb_http_remove(struct tb_http *h, const char *path);

@@ -53,7 +53,7 @@ struct doc {
     char etag[24];                                   /* "\"<16 hex>\"" */
     char etag_gz[28];                                /* "\"<16 hex>-gz\"" */
     char last_modified[H2O_TIMESTR_RFC1123_LEN + 1]; /* from mtime */
-    char cache_control[32];                          /* "max-age=N" */
+    char cache_control[40];                          /* "max-age=N[, immutable]" */
     int64_t mtime;                                   /* epoch seconds */
     char *link;                                      /* Link header value, or NULL */
 };
@@ -166,7 +166,12 @@ static void doc_set_meta(struct doc *d, int64_t mtime, int max_age)
 
     snprintf(d->etag, sizeof(d->etag), "\"%016" PRIx64 "\"", hash);
     snprintf(d->etag_gz, sizeof(d->etag_gz), "\"%016" PRIx64 "-gz\"", hash);
-    snprintf(d->cache_control, sizeof(d->cache_control), "max-age=%d", max_age < 0 ? 0 : max_age);
+    if (max_age >= TB_HTTP_IMMUTABLE)
+        snprintf(d->cache_control, sizeof(d->cache_control), "max-age=%d, immutable",
+                 TB_HTTP_IMMUTABLE);
+    else
+        snprintf(d->cache_control, sizeof(d->cache_control), "max-age=%d",
+                 max_age < 0 ? 0 : max_age);
     d->mtime = mtime;
     gmtime_r(&t, &gmt);
     h2o_time2str_rfc1123(d->last_modified, &gmt);
@@ -274,6 +279,11 @@ int tb_http_set_link(struct tb_http *h, const char *path, const char *link)
     free(d->link);
     d->link = copy;
     return 0;
+}
+
+int tb_http_has(struct tb_http *h, const char *path)
+{
+    return path != NULL && tb_map_get(&h->docs, path, strlen(path)) != NULL;
 }
 
 int tb_http_remove(struct tb_http *h, const char *path)

@@ -11,12 +11,15 @@
 #include "site_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "tb_archive.h"
 #include "tb_gzip.h"
 #include "tb_opml.h"
 #include "tb_publish.h"
@@ -47,7 +50,9 @@ struct feed_spec {
     const char *query;    /* FTS5 query, or NULL for every entry */
     char *const *sources; /* restriction to these sources, or NULL */
     size_t nsources;      /* number of names in sources */
-    size_t limit;         /* newest N */
+    size_t limit;         /* newest N; the size of its archive pages */
+    int64_t page;         /* 0: the current document; else archive page N */
+    int64_t pages;        /* its complete archive pages */
 };
 
 static int keep_first(int rc, int next)
@@ -57,8 +62,8 @@ static int keep_first(int rc, int next)
 
 /* Writes one document into public_dir and the server, compressed once: the
  * same gzip bytes become the .gz file and the server's gzip form. */
-static int put_doc(struct tb_site *s, const char *relpath, const char *type, const struct tb_buf *b,
-                   char *err, size_t errlen)
+static int put_doc_age(struct tb_site *s, const char *relpath, const char *type,
+                       const struct tb_buf *b, int max_age, char *err, size_t errlen)
 {
     const char *data = b->data ? b->data : "";
     char path[1024];
@@ -75,7 +80,7 @@ static int put_doc(struct tb_site *s, const char *relpath, const char *type, con
     if (rc == 0 && s->http != NULL) {
         snprintf(path, sizeof(path), "/%s", relpath);
         rc = tb_http_put_gz(s->http, path, type, data, b->len, gz.data, gz.len, (int64_t)time(NULL),
-                            s->max_age);
+                            max_age);
         /* The index is also the site's root. */
         if (rc == 0 && strcmp(relpath, "index.html") == 0)
             rc = tb_http_put_gz(s->http, "/", type, data, b->len, gz.data, gz.len,
@@ -89,12 +94,85 @@ static int put_doc(struct tb_site *s, const char *relpath, const char *type, con
     return rc;
 }
 
-/* Writes the feed's entries in every format. */
+static int put_doc(struct tb_site *s, const char *relpath, const char *type, const struct tb_buf *b,
+                   char *err, size_t errlen)
+{
+    return put_doc_age(s, relpath, type, b, s->max_age, err, errlen);
+}
+
+/* Where feed `path`'s archive pages live: "archive" for all, else
+ * "topics/NAME/archive". */
+static void archive_dir(const char *path, char *out, size_t len)
+{
+    if (strcmp(path, "all") == 0)
+        snprintf(out, len, "archive");
+    else
+        snprintf(out, len, "%s/archive", path);
+}
+
+/* relpath of archive page n of feed path in the format with extension ext. */
+static void archive_rel(const char *path, int64_t n, const char *ext, char *out, size_t len)
+{
+    char dir[600];
+
+    archive_dir(path, dir, sizeof(dir));
+    snprintf(out, len, "%s/%" PRId64 "%s", dir, n, ext);
+}
+
+/* The RFC 5005 links of the document fs in format ext, into m (URLs in
+ * prev, next and cur); its relpath into rel. */
+static void archive_meta(const struct tb_site *s, const struct feed_spec *fs, const char *ext,
+                         struct tb_publish_meta *m, char *rel, char prev[1200], char next[1200],
+                         char cur[1200])
+{
+    char r[700];
+
+    m->next_archive = NULL;
+    m->newer_archive = NULL;
+    m->current = NULL;
+    m->archive = fs->page > 0;
+    if (fs->page == 0) {
+        snprintf(rel, 700, "%s%s", fs->path, ext);
+        if (fs->pages > 0) {
+            archive_rel(fs->path, fs->pages, ext, r, sizeof(r));
+            snprintf(prev, 1200, "%s%s", s->cfg->base_url, r);
+            m->next_archive = prev;
+        }
+        return;
+    }
+    archive_rel(fs->path, fs->page, ext, rel, 700);
+    if (fs->page > 1) {
+        archive_rel(fs->path, fs->page - 1, ext, r, sizeof(r));
+        snprintf(prev, 1200, "%s%s", s->cfg->base_url, r);
+        m->next_archive = prev;
+    }
+    /* The next page's URL, even on the newest page (where it is not there
+     * yet): a page's bytes never change. */
+    archive_rel(fs->path, fs->page + 1, ext, r, sizeof(r));
+    snprintf(next, 1200, "%s%s", s->cfg->base_url, r);
+    m->newer_archive = next;
+    snprintf(cur, 1200, "%s%s%s", s->cfg->base_url, fs->path, ext);
+    m->current = cur;
+}
+
+/* Whether public_dir/rel exists. */
+static int doc_exists(const struct tb_site *s, const char *rel)
+{
+    char path[4096];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%s", s->cfg->public_dir, rel);
+    return stat(path, &st) == 0;
+}
+
+/* Writes the feed's entries in every format (an archive page: the formats
+ * whose file is not there yet). */
 static int write_formats(struct tb_site *s, const struct feed_spec *fs, const struct tb_feed *f,
                          char *err, size_t errlen)
 {
     struct tb_publish_meta m = {0};
-    char self[1200], rel[600], page[1200], link[1300], path[610];
+    char self[1200], rel[700], page[1200], link[1300], path[710];
+    char prev[1200], next[1200], cur[1200];
     struct tb_buf b;
     size_t i;
     int rc = 0;
@@ -113,7 +191,9 @@ static int write_formats(struct tb_site *s, const struct feed_spec *fs, const st
     m.alternate = page;
     m.updated = TB_TIME_NONE;
     for (i = 0; rc == 0 && i < sizeof(formats) / sizeof(formats[0]); i++) {
-        snprintf(rel, sizeof(rel), "%s%s", fs->path, formats[i].ext);
+        archive_meta(s, fs, formats[i].ext, &m, rel, prev, next, cur);
+        if (fs->page > 0 && doc_exists(s, rel))
+            continue; /* a complete page is written once */
         snprintf(self, sizeof(self), "%s%s", s->cfg->base_url, rel);
         m.self = self;
         tb_buf_init(&b, DOC_CAP);
@@ -121,7 +201,8 @@ static int write_formats(struct tb_site *s, const struct feed_spec *fs, const st
         if (rc)
             snprintf(err, errlen, "%s: %s", rel, tb_strerror(rc));
         else
-            rc = put_doc(s, rel, formats[i].type, &b, err, errlen);
+            rc = put_doc_age(s, rel, formats[i].type, &b,
+                             fs->page > 0 ? TB_HTTP_IMMUTABLE : s->max_age, err, errlen);
         snprintf(path, sizeof(path), "/%s", rel);
         if (rc == 0 && s->http != NULL)
             rc = tb_http_set_link(s->http, path, link);
@@ -130,15 +211,99 @@ static int write_formats(struct tb_site *s, const struct feed_spec *fs, const st
     return rc;
 }
 
-static int write_feed(struct tb_site *s, const struct feed_spec *fs, char *err, size_t errlen)
+/* Reads public_dir/rel whole into b; 0, -ENOENT or another negative errno. */
+static int read_doc(const struct tb_site *s, const char *rel, struct tb_buf *b)
+{
+    char path[4096], chunk[65536];
+    size_t got;
+    FILE *fp;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", s->cfg->public_dir, rel);
+    fp = fopen(path, "rb");
+    if (fp == NULL)
+        return -errno;
+    rc = tb_buf_add(b, "", 0);
+    while (rc == 0) {
+        got = fread(chunk, 1, sizeof(chunk), fp);
+        if (got == 0)
+            break;
+        rc = tb_buf_add(b, chunk, got);
+    }
+    if (rc == 0 && ferror(fp))
+        rc = -EIO;
+    fclose(fp);
+    return rc;
+}
+
+/* Makes archive page fs->page there in every format: a file already in
+ * public_dir is served as it is (after a restart), only a missing one is
+ * rendered, from the page's entries as they are now. */
+static int ensure_page(struct tb_site *s, const struct feed_spec *fs, char *err, size_t errlen)
 {
     struct tb_feed *f = NULL;
+    struct feed_spec one = *fs;
+    char rel[700], path[710], page[1200], link[1300];
     int64_t *ids = NULL;
+    struct tb_buf b;
+    size_t i, n = 0;
+    int rc = 0, missing = 0;
+
+    for (i = 0; rc == 0 && i < sizeof(formats) / sizeof(formats[0]); i++) {
+        archive_rel(fs->path, fs->page, formats[i].ext, rel, sizeof(rel));
+        snprintf(path, sizeof(path), "/%s", rel);
+        if (s->http != NULL && tb_http_has(s->http, path))
+            continue;
+        tb_buf_init(&b, DOC_CAP);
+        rc = read_doc(s, rel, &b);
+        if (rc == -ENOENT) {
+            missing = 1;
+            rc = 0;
+        } else if (rc == 0 && s->http != NULL) {
+            rc = tb_http_put(s->http, path, formats[i].type, b.data, b.len, (int64_t)time(NULL),
+                             TB_HTTP_IMMUTABLE);
+            if (strncmp(fs->path, "topics/", 7) == 0)
+                snprintf(page, sizeof(page), "%s%s.html", s->cfg->base_url, fs->path);
+            else
+                snprintf(page, sizeof(page), "%s", s->cfg->base_url);
+            snprintf(link, sizeof(link), "<%s>; rel=\"alternate\"; type=\"text/html\"", page);
+            if (rc == 0)
+                rc = tb_http_set_link(s->http, path, link);
+        }
+        if (rc)
+            snprintf(err, errlen, "%s: %s", rel, tb_strerror(rc));
+        tb_buf_free(&b);
+    }
+    if (rc != 0 || !missing)
+        return rc;
+    /* Only the missing formats are rendered (write_formats skips the others). */
+    rc = tb_archive_page(s->store, fs->path, fs->page, &ids, &n, err, errlen);
+    if (rc == 0)
+        rc = tb_store_load(s->store, ids, n, &f, err, errlen);
+    if (rc == 0)
+        rc = tb__site_decorate(s, f, err, errlen);
+    if (rc == 0)
+        rc = write_formats(s, &one, f, err, errlen);
+    tb_feed_free(f);
+    free(ids);
+    return rc;
+}
+
+static int write_feed(struct tb_site *s, const struct feed_spec *in, char *err, size_t errlen)
+{
+    struct feed_spec fs_ = *in, *fs = &fs_;
+    struct tb_feed *f = NULL;
+    int64_t *ids = NULL, k;
     size_t n = 0;
     int rc;
 
-    rc = tb_topic_select_in(s->store, fs->query, fs->sources, fs->nsources, NULL, 0, fs->limit,
-                            &ids, &n, err, errlen);
+    rc = tb_archive_update(s->store, fs->path, fs->query, fs->sources, fs->nsources, fs->limit,
+                           &ids, &n, &fs->pages, err, errlen);
+    for (k = 1; rc == 0 && k <= fs->pages; k++) {
+        fs->page = k;
+        rc = ensure_page(s, fs, err, errlen);
+    }
+    fs->page = 0;
     if (rc == 0)
         rc = tb_store_load(s->store, ids, n, &f, err, errlen);
     if (rc == 0)
