@@ -47,4 +47,8 @@ TB_NODISCARD int tb_archive_update(struct tb_store *s, const char *feed, const c
 TB_NODISCARD int tb_archive_page(struct tb_store *s, const char *feed, int64_t page, int64_t **ids,
                                  size_t *n, char *err, size_t errlen);
 
+/** The number of feed's complete pages (0: none) into *pages. Errors: TB_ESTORE. */
+TB_NODISCARD int tb_archive_pages(struct tb_store *s, const char *feed, int64_t *pages, char *err,
+                                  size_t errlen);
+
 #endif

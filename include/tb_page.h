@@ -22,6 +22,8 @@
 struct tb_page_topic {
     const char *name;  /* file name: topics/NAME.html and its feeds */
     const char *title; /* shown */
+    long long archive; /* its newest complete RFC 5005 archive page (0: none): the
+                          topic page links "Older entries" to NAME/archive/N.atom */
 };
 
 /** What every page of the site shares. */

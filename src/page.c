@@ -472,6 +472,13 @@ int tb_page_topic(const struct tb_page_site *site, size_t topic,
         rc = wrap(b, "<p class=\"empty\">", why, "</p>\n");
     if (rc == 0 && nnewest > 0)
         rc = list(site, newest, nnewest, 0, 3, "../", b);
+    if (rc == 0 && t->archive > 0) {
+        rc = wrap(b, "<p class=\"more\"><a href=\"", t->name, "/archive/");
+        rc = rc ? rc
+                : tb_buf_addf(b, "%lld.atom\" type=\"application/atom+xml\">Older entries "
+                                 "(Atom archive)</a></p>\n",
+                              t->archive);
+    }
     rc = rc ? rc : tb_buf_adds(b, "</section>\n");
     rc = rc ? rc : mail_form(site, t->name, "../", b);
     rc = rc ? rc : subscribe(site, t, &own, "../", b);

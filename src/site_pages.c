@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "site_int.h"
+#include "tb_archive.h"
 #include "tb_page.h"
 #include "tb_topic.h"
 #include "tb_trending.h"
@@ -451,13 +452,17 @@ int tb__site_pages(struct tb_site *s, char *err, size_t errlen)
                                 .mail = c->mail.enabled};
     struct list l = {0}, nl = {0};
     struct render r = {.site = &site};
-    char why[256];
+    char why[256], feed[TB_ARCHIVE_FEED_MAX + 1];
+    int64_t pages = 0;
     size_t i;
     int rc = topics != NULL ? 0 : -ENOMEM;
 
     for (i = 0; rc == 0 && i < c->ntopics; i++) {
         topics[i].name = c->topics[i].name;
         topics[i].title = c->topics[i].title;
+        snprintf(feed, sizeof(feed), "topics/%s", c->topics[i].name);
+        rc = tb_archive_pages(s->store, feed, &pages, err, errlen);
+        topics[i].archive = (long long)pages;
     }
     why_empty(s, why, sizeof(why));
     r.why = why;

@@ -46,7 +46,7 @@ static void make_entry(struct tb_entry *e, struct tb_person *a, struct tb_catego
 
 static void test_escaping(void)
 {
-    struct tb_page_topic topics[] = {{"t1", hostile}};
+    struct tb_page_topic topics[] = {{"t1", hostile, 0}};
     struct tb_page_site site = {hostile, hostile, "http://x.example/", topics, 1, 1};
     const char *names[] = {hostile};
     const char *links[] = {"javascript:alert(1)"};
@@ -84,7 +84,7 @@ static void test_escaping(void)
 
 static void test_structure(void)
 {
-    struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
+    struct tb_page_topic topics[] = {{"nlp", "Language", 0}, {"vision", "Vision", 0}};
     struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 0};
     const char *names[] = {"arXiv", "Hacker News"};
     const char *tnames[] = {"nlp"};
@@ -160,7 +160,17 @@ static void test_structure(void)
         CHECK(strstr(b.data, "href=\"../style.css\"") != NULL);
         CHECK(strstr(b.data, "<p class=\"empty\">Nothing here</p>") != NULL);
         CHECK(strstr(b.data, "vision.html\" aria-current=\"page\"") != NULL);
+        CHECK(strstr(b.data, "/archive/") == NULL); /* no archive page yet */
     }
+    /* A topic with archive pages links the newest one as its older entries. */
+    topics[1].archive = 7;
+    tb_buf_reset(&b);
+    CHECK_OK(tb_page_topic(&site, 1, NULL, 0, NULL, 0, "Nothing here", &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL)
+        CHECK(strstr(b.data, "<a href=\"vision/archive/7.atom\" type=\"application/atom+xml\">"
+                             "Older entries (Atom archive)</a>") != NULL);
+    topics[1].archive = 0;
     CHECK_EQ(tb_page_topic(&site, 2, NULL, 0, NULL, 0, "", &b), -EINVAL);
     tb_buf_free(&b);
 }
@@ -170,7 +180,7 @@ static void test_structure(void)
  * navigation and topic pages linking them. */
 static void test_trending(void)
 {
-    struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
+    struct tb_page_topic topics[] = {{"nlp", "Language", 0}, {"vision", "Vision", 0}};
     struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 0};
     const char *names[] = {"arXiv", "Hacker News"};
     /* Each source links its own entry where it has an http(s) one. */
@@ -245,7 +255,7 @@ static void test_trending(void)
 /* The subscribe-by-email form: on every page when the site mails, never otherwise. */
 static void test_mail_form(void)
 {
-    struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
+    struct tb_page_topic topics[] = {{"nlp", "Language", 0}, {"vision", "Vision", 0}};
     struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 1};
     struct tb_buf b;
     int mail;
@@ -297,7 +307,7 @@ static void test_mail_form(void)
 /* A notice page: heading, text, a form with grouped controls and buttons, a link. */
 static void test_notice(void)
 {
-    struct tb_page_topic topics[] = {{"nlp", "Language"}};
+    struct tb_page_topic topics[] = {{"nlp", "Language", 0}};
     struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 1, 1};
     const char *text[] = {"First.", "Second."};
     struct tb_page_field fields[] = {

@@ -170,3 +170,23 @@ int tb_archive_page(struct tb_store *s, const char *feed, int64_t page, int64_t 
     }
     return rc;
 }
+
+int tb_archive_pages(struct tb_store *s, const char *feed, int64_t *pages, char *err,
+                     size_t errlen)
+{
+    sqlite3 *db = tb_store_db(s);
+    sqlite3_stmt *q = NULL;
+    int rc = 0;
+
+    *pages = 0;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(page), 0) FROM archive WHERE feed = ?1", -1,
+                           &q, NULL) != SQLITE_OK)
+        return db_fail(db, err, errlen);
+    sqlite3_bind_text(q, 1, feed, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *pages = sqlite3_column_int64(q, 0);
+    else
+        rc = db_fail(db, err, errlen);
+    sqlite3_finalize(q);
+    return rc;
+}

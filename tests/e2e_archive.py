@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""Issue 12 item 3: RFC 5005 archives. `tributary serve` over a loopback
+upstream (tests/upstream.py) whose feed holds 23 walrus entries, with a
+topic of limit = 5 (and feed_limit = 4 for /all): following prev-archive
+from topics/walrus.atom (and .rss, .json, and all.atom) gives each entry
+exactly once (by id); the archive pages carry fh:archive, prev-archive /
+next-archive / current, are valid RFC 4287 (jing) and readable by
+feedparser, and are served with "immutable" caching; after a restart with
+7 more upstream entries the complete pages are byte-identical (files and
+served bytes), new pages follow them, and the chain still gives every
+entry exactly once. The topic's HTML page links its newest archive page."""
+import email.utils
+import json
+import os
+import sys
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tbtest  # noqa: E402
+from tbtest import (Daemon, TempDir, Upstream, free_port, http_get, jing_errors,  # noqa: E402
+                    wait_for)
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+FH = "{http://purl.org/syndication/history/1.0}"
+NOW = int(time.time())
+
+
+def rss(n):
+    items = "".join(f"""  <item>
+    <title>Walrus note {i}</title>
+    <link>http://example.org/walrus/{i}</link>
+    <guid>http://example.org/walrus/{i}</guid>
+    <description>About walrus number {i}.</description>
+    <pubDate>{email.utils.formatdate(NOW - 86400 + i * 60, usegmt=True)}</pubDate>
+  </item>
+""" for i in range(1, n + 1))
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Walrus blog</title><link>http://example.org/</link>
+<description>walruses</description>
+{items}</channel></rss>
+"""
+
+
+def config(base, port):
+    return f"""[tributary]
+database = t.db
+public_dir = pub
+listen = 127.0.0.1:{port}
+base_url = http://127.0.0.1:{port}/
+feed_limit = 4
+
+[source blog]
+url = {base}blog.rss
+
+[topic walrus]
+title = Walruses
+query = walrus
+limit = 5
+"""
+
+
+def links(root):
+    """rel -> href of an Atom feed's (or an RSS channel's atom:) links."""
+    out = {}
+    for el in root.iter(ATOM + "link"):
+        if el.get("rel") in ("prev-archive", "next-archive", "current", "self"):
+            out.setdefault(el.get("rel"), el.get("href"))
+    return out
+
+
+def atom_ids(root):
+    return [e.find(ATOM + "id").text for e in root.findall(ATOM + "entry")]
+
+
+def rss_ids(root):
+    return [i.find("guid").text for i in root.find("channel").findall("item")]
+
+
+class Archive(unittest.TestCase):
+    def chain(self, url, fmt):
+        """Follows prev-archive from the current document url: (ids in order,
+        the archive pages' URLs newest first, {url: bytes})."""
+        ids, pages, seen = [], [], {}
+        first = True
+        while url:
+            st, h, body = http_get(url)
+            self.assertEqual(st, 200, url)
+            seen[url] = body
+            if fmt == "json":
+                doc = json.loads(body)
+                ids += [i["id"] for i in doc["items"]]
+                arch = doc.get("_archive", {})
+                self.assertEqual(arch.get("prev_archive"), doc.get("next_url"))
+                nxt = arch.get("prev_archive")
+                is_archive = arch.get("archive") is True
+            else:
+                root = ET.fromstring(body)
+                ids += atom_ids(root) if fmt == "atom" else rss_ids(root)
+                scope = root if fmt == "atom" else root.find("channel")
+                nxt = links(root).get("prev-archive")
+                is_archive = scope.find(FH + "archive") is not None
+            self.assertEqual(is_archive, not first, url)
+            if not first:
+                pages.append(url)
+                self.assertIn("immutable", h["cache-control"], url)
+                self.assertIn("max-age=31536000", h["cache-control"], url)
+            else:
+                self.assertNotIn("immutable", h["cache-control"], url)
+            first = False
+            url = nxt
+        return ids, pages, seen
+
+    def check_chain(self, root, fmt, total):
+        ids, pages, seen = self.chain(root + "topics/walrus." + fmt, fmt)
+        want = sorted(f"http://example.org/walrus/{i}" for i in range(1, total + 1))
+        self.assertEqual(sorted(ids), want)  # each entry exactly once
+        self.assertEqual(len(ids), len(set(ids)))
+        # Pages hold exactly `limit` entries, numbered up from 1 = the oldest.
+        n = len(pages)
+        self.assertEqual(pages, [f"{root}topics/walrus/archive/{k}.{fmt}"
+                                 for k in range(n, 0, -1)])
+        self.assertEqual(len(ids) - 5 * n, len(ids) - 5 * n)
+        self.assertTrue(5 <= total - 5 * n <= 9, (total, n))
+        return ids, pages, seen
+
+    def test_chain(self):
+        with TempDir() as t:
+            www = os.path.join(t, "www")
+            os.makedirs(www)
+            with open(os.path.join(www, "blog.rss"), "w", encoding="utf-8") as f:
+                f.write(rss(23))
+            up = Upstream(www, os.path.join(t, "up.log"))
+            port = free_port()
+            root = f"http://127.0.0.1:{port}/"
+            conf = os.path.join(t, "t.ini")
+            with open(conf, "w", encoding="utf-8") as f:
+                f.write(config(up.base, port))
+            d = Daemon(conf, os.path.join(t, "serve.log"))
+            try:
+                wait_for(lambda: http_get(root + "topics/walrus/archive/3.atom")[0] == 200, 60,
+                         what="the third archive page")
+                first = {}
+                for fmt in ("atom", "rss", "json"):
+                    ids, pages, seen = self.check_chain(root, fmt, 23)
+                    # 23 entries, pages of 5 while 10 or more are left: 3 pages, 8 current.
+                    self.assertEqual(len(pages), 3, fmt)
+                    first.update({u: b for u, b in seen.items() if "/archive/" in u})
+                # The oldest page holds the five oldest entries, newest first.
+                page1 = ET.fromstring(first[root + "topics/walrus/archive/1.atom"])
+                self.assertEqual(atom_ids(page1),
+                                 [f"http://example.org/walrus/{i}" for i in range(5, 0, -1)])
+                got = links(page1)
+                self.assertNotIn("prev-archive", got)
+                self.assertEqual(got["next-archive"], root + "topics/walrus/archive/2.atom")
+                self.assertEqual(got["current"], root + "topics/walrus.atom")
+                self.assertEqual(got["self"], root + "topics/walrus/archive/1.atom")
+                page2 = ET.fromstring(first[root + "topics/walrus/archive/2.atom"])
+                self.assertEqual(links(page2)["prev-archive"],
+                                 root + "topics/walrus/archive/1.atom")
+                for u, body in first.items():
+                    if u.endswith(".atom"):
+                        self.assertEqual(jing_errors(body), "", u)
+                        fp = tbtest.feedparse(body)
+                        self.assertFalse(fp.bozo, (u, fp.get("bozo_exception")))
+                        self.assertEqual(len(fp.entries), 5, u)
+                    if u.endswith(".rss"):
+                        self.assertEqual(len(tbtest.feedparse(body).entries), 5, u)
+                self.assertEqual(jing_errors(http_get(root + "topics/walrus.atom")[2]), "")
+                # /all pages by feed_limit = 4: 23 -> 4 pages of 4, 7 current.
+                ids, _, _ = self.chain_all(root)
+                self.assertEqual(len(ids), 23)
+                self.assertEqual(len(set(ids)), 23)
+                # The topic page links its newest archive page.
+                html = http_get(root + "topics/walrus.html")[2].decode("utf-8")
+                self.assertIn('href="walrus/archive/3.atom"', html)
+            finally:
+                self.assertEqual(d.stop(), 0)
+            files = {}
+            for u in first:
+                rel = u[len(root):]
+                with open(os.path.join(t, "pub", rel), "rb") as f:
+                    files[rel] = f.read()
+                self.assertEqual(files[rel], first[u], rel)
+            # More upstream entries, and a restart: old pages stay byte-identical.
+            with open(os.path.join(www, "blog.rss"), "w", encoding="utf-8") as f:
+                f.write(rss(30).replace("About walrus number 2.", "Walrus two, edited."))
+            d = Daemon(conf, os.path.join(t, "serve2.log"))
+            try:
+                wait_for(lambda: http_get(root + "topics/walrus/archive/5.atom")[0] == 200, 60,
+                         what="the fifth archive page")
+                for fmt in ("atom", "rss", "json"):
+                    ids, pages, seen = self.check_chain(root, fmt, 30)
+                    # 30: 15 not archived -> pages 4 (16-20) and 5 (21-25), 5 current.
+                    self.assertEqual(len(pages), 5, fmt)
+                    for u, body in first.items():
+                        if u.endswith("." + fmt):
+                            self.assertEqual(seen[u], body, u)
+                for rel, body in files.items():
+                    with open(os.path.join(t, "pub", rel), "rb") as f:
+                        self.assertEqual(f.read(), body, rel)
+                ids, _, _ = self.chain_all(root)
+                self.assertEqual(sorted(ids), sorted(set(ids)))
+                self.assertEqual(len(ids), 30)
+            finally:
+                self.assertEqual(d.stop(), 0)
+
+    def chain_all(self, root):
+        ids, pages, seen = [], [], {}
+        url = root + "all.atom"
+        while url:
+            st, h, body = http_get(url)
+            self.assertEqual(st, 200, url)
+            r = ET.fromstring(body)
+            ids += atom_ids(r)
+            url = links(r).get("prev-archive")
+            if url:
+                self.assertTrue(url.startswith(root + "archive/"), url)
+                pages.append(url)
+        return ids, pages, seen
+
+
+if __name__ == "__main__":
+    tbtest.main()
