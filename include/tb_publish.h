@@ -52,19 +52,19 @@
 
 /** Metadata of the document being written. Strings are borrowed. */
 struct tb_publish_meta {
-    const char *id;           /* feed id (absolute IRI); required */
-    const char *title;        /* plain text; required */
-    const char *subtitle;     /* or NULL */
-    const char *self;         /* URL of this document (rel=self), or NULL */
-    const char *alternate;    /* HTML page for the feed (rel=alternate), or NULL */
-    const char *hub;          /* WebSub hub (rel=hub), or NULL */
-    const char *next_archive; /* RFC 5005 rel=prev-archive URL (the next older
-                                 document), or NULL */
+    const char *id;            /* feed id (absolute IRI); required */
+    const char *title;         /* plain text; required */
+    const char *subtitle;      /* or NULL */
+    const char *self;          /* URL of this document (rel=self), or NULL */
+    const char *alternate;     /* HTML page for the feed (rel=alternate), or NULL */
+    const char *hub;           /* WebSub hub (rel=hub), or NULL */
+    const char *next_archive;  /* RFC 5005 rel=prev-archive URL (the next older
+                                  document), or NULL */
     const char *newer_archive; /* RFC 5005 rel=next-archive URL, or NULL */
     const char *current;       /* RFC 5005 rel=current URL, or NULL */
     int archive;               /* non-zero: a complete archive page (fh:archive) */
-    int64_t updated;          /* feed updated (epoch s); TB_TIME_NONE -> newest entry's date,
-                                 else now; a future date -> now */
+    int64_t updated;           /* feed updated (epoch s); TB_TIME_NONE -> newest entry's date,
+                                  else now; a future date -> now */
 };
 
 /**

@@ -475,8 +475,9 @@ int tb_page_topic(const struct tb_page_site *site, size_t topic,
     if (rc == 0 && t->archive > 0) {
         rc = wrap(b, "<p class=\"more\"><a href=\"", t->name, "/archive/");
         rc = rc ? rc
-                : tb_buf_addf(b, "%lld.atom\" type=\"application/atom+xml\">Older entries "
-                                 "(Atom archive)</a></p>\n",
+                : tb_buf_addf(b,
+                              "%lld.atom\" type=\"application/atom+xml\">Older entries "
+                              "(Atom archive)</a></p>\n",
                               t->archive);
     }
     rc = rc ? rc : tb_buf_adds(b, "</section>\n");

@@ -132,6 +132,7 @@ class Archive(unittest.TestCase):
             with open(os.path.join(www, "blog.rss"), "w", encoding="utf-8") as f:
                 f.write(rss(23))
             up = Upstream(www, os.path.join(t, "up.log"))
+            self.addCleanup(up.stop)
             port = free_port()
             root = f"http://127.0.0.1:{port}/"
             conf = os.path.join(t, "t.ini")
@@ -183,9 +184,12 @@ class Archive(unittest.TestCase):
                 with open(os.path.join(t, "pub", rel), "rb") as f:
                     files[rel] = f.read()
                 self.assertEqual(files[rel], first[u], rel)
-            # More upstream entries, and a restart: old pages stay byte-identical.
+            # More upstream entries (and entry 2, archived, edited), polled by
+            # `tributary fetch` (files only), then the daemon again: old pages stay
+            # byte-identical, on disk and served.
             with open(os.path.join(www, "blog.rss"), "w", encoding="utf-8") as f:
                 f.write(rss(30).replace("About walrus number 2.", "Walrus two, edited."))
+            tbtest.run("fetch", "-c", conf)
             d = Daemon(conf, os.path.join(t, "serve2.log"))
             try:
                 wait_for(lambda: http_get(root + "topics/walrus/archive/5.atom")[0] == 200, 60,

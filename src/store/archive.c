@@ -76,8 +76,9 @@ static int cut_pages(sqlite3 *db, const char *feed, const int64_t *cur, size_t *
     if (limit == 0 || *n / 2 < limit)
         return 0;
     rc = exec(db, "SAVEPOINT tb_archive", err, errlen);
-    if (rc == 0 && sqlite3_prepare_v2(db, "INSERT INTO archive(feed, entry_id, page, pos)"
-                                          " VALUES(?1, ?2, ?3, ?4)",
+    if (rc == 0 && sqlite3_prepare_v2(db,
+                                      "INSERT INTO archive(feed, entry_id, page, pos)"
+                                      " VALUES(?1, ?2, ?3, ?4)",
                                       -1, &ins, NULL) != SQLITE_OK)
         rc = db_fail(db, err, errlen);
     if (rc == 0)
@@ -145,8 +146,9 @@ int tb_archive_page(struct tb_store *s, const char *feed, int64_t page, int64_t 
 
     *ids = NULL;
     *n = 0;
-    if (sqlite3_prepare_v2(db, "SELECT entry_id FROM archive WHERE feed = ?1 AND page = ?2"
-                               " ORDER BY pos",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT entry_id FROM archive WHERE feed = ?1 AND page = ?2"
+                           " ORDER BY pos",
                            -1, &q, NULL) != SQLITE_OK)
         return db_fail(db, err, errlen);
     sqlite3_bind_text(q, 1, feed, -1, SQLITE_STATIC);
@@ -171,16 +173,15 @@ int tb_archive_page(struct tb_store *s, const char *feed, int64_t page, int64_t 
     return rc;
 }
 
-int tb_archive_pages(struct tb_store *s, const char *feed, int64_t *pages, char *err,
-                     size_t errlen)
+int tb_archive_pages(struct tb_store *s, const char *feed, int64_t *pages, char *err, size_t errlen)
 {
     sqlite3 *db = tb_store_db(s);
     sqlite3_stmt *q = NULL;
     int rc = 0;
 
     *pages = 0;
-    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(page), 0) FROM archive WHERE feed = ?1", -1,
-                           &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(page), 0) FROM archive WHERE feed = ?1", -1, &q,
+                           NULL) != SQLITE_OK)
         return db_fail(db, err, errlen);
     sqlite3_bind_text(q, 1, feed, -1, SQLITE_STATIC);
     if (sqlite3_step(q) == SQLITE_ROW)
