@@ -7,7 +7,10 @@
  * them and which topics they match; each feed names its HTML page
  * (alternate link, and a Link header when served). Each document is
  * written atomically into public_dir (with a .gz beside it) and, when a
- * server is given, put into tb_http. Runs on the store's thread (the
+ * server is given, put into tb_http. /all and every topic are RFC 5005
+ * archived feeds (tb_archive.h): archive/N.* and topics/NAME/archive/N.*,
+ * each written once (a file already in public_dir is served as it is) and
+ * served as immutable; the current document links the newest page. Runs on the store's thread (the
  * loop's thread in the daemon).
  */
 #ifndef TB_SITE_H
