@@ -29,6 +29,9 @@
 
 #define DOC_CAP ((size_t)256 * 1024 * 1024)
 
+/* Archive pages loaded or written per feed and publish (see write_feed()). */
+#define ARCHIVE_BURST 8
+
 /* One published format of a feed. */
 struct format {
     const char *ext;  /* ".atom" */
@@ -239,7 +242,8 @@ static int read_doc(const struct tb_site *s, const char *rel, struct tb_buf *b)
 /* Makes archive page fs->page there in every format: a file already in
  * public_dir is served as it is (after a restart), only a missing one is
  * rendered, from the page's entries as they are now. */
-static int ensure_page(struct tb_site *s, const struct feed_spec *fs, char *err, size_t errlen)
+static int ensure_page(struct tb_site *s, const struct feed_spec *fs, int *done, char *err,
+                       size_t errlen)
 {
     struct tb_feed *f = NULL;
     struct feed_spec one = *fs;
@@ -247,7 +251,7 @@ static int ensure_page(struct tb_site *s, const struct feed_spec *fs, char *err,
     int64_t *ids = NULL;
     struct tb_buf b;
     size_t i, n = 0;
-    int rc = 0, missing = 0;
+    int rc = 0, missing = 0, loaded = 0;
 
     for (i = 0; rc == 0 && i < sizeof(formats) / sizeof(formats[0]); i++) {
         archive_rel(fs->path, fs->page, formats[i].ext, rel, sizeof(rel));
@@ -260,6 +264,7 @@ static int ensure_page(struct tb_site *s, const struct feed_spec *fs, char *err,
             missing = 1;
             rc = 0;
         } else if (rc == 0 && s->http != NULL) {
+            loaded = 1;
             rc = tb_http_put(s->http, path, formats[i].type, b.data, b.len, (int64_t)time(NULL),
                              TB_HTTP_IMMUTABLE);
             if (strncmp(fs->path, "topics/", 7) == 0)
@@ -274,6 +279,8 @@ static int ensure_page(struct tb_site *s, const struct feed_spec *fs, char *err,
             snprintf(err, errlen, "%s: %s", rel, tb_strerror(rc));
         tb_buf_free(&b);
     }
+    if (rc == 0 && (missing || (s->http != NULL && loaded)))
+        ++*done; /* this page was loaded or is written now */
     if (rc != 0 || !missing)
         return rc;
     /* Only the missing formats are rendered (write_formats skips the others). */
@@ -295,13 +302,17 @@ static int write_feed(struct tb_site *s, const struct feed_spec *in, char *err, 
     struct tb_feed *f = NULL;
     int64_t *ids = NULL, k;
     size_t n = 0;
-    int rc;
+    int rc, done = 0;
 
     rc = tb_archive_update(s->store, fs->path, fs->query, fs->sources, fs->nsources, fs->limit,
                            &ids, &n, &fs->pages, err, errlen);
-    for (k = 1; rc == 0 && k <= fs->pages; k++) {
+    /* Newest page first, at most ARCHIVE_BURST pages written or loaded a
+     * publish of the daemon (a store that forms hundreds of pages at once would hold the
+     * loop for seconds: each file is fsynced); the rest come at the next
+     * publishes, the chain from the current document growing back. */
+    for (k = fs->pages; rc == 0 && k >= 1 && (s->http == NULL || done < ARCHIVE_BURST); k--) {
         fs->page = k;
-        rc = ensure_page(s, fs, err, errlen);
+        rc = ensure_page(s, fs, &done, err, errlen);
     }
     fs->page = 0;
     if (rc == 0)
