@@ -6,7 +6,8 @@ PKGS="build-essential cmake pkg-config
 libuv1-dev libcurl4-openssl-dev libxml2-dev libsqlite3-dev libjansson-dev libinih-dev
 libh2o-dev zlib1g-dev libssl-dev
 jing python3 python3-feedparser sfeed newsboat nginx-light wrk clang clang-format libclang-rt-14-dev curl time valgrind
-tidy chromium python3-aiosmtpd exim4-daemon-light openssl"
+tidy chromium python3-aiosmtpd exim4-daemon-light openssl
+libsystemd-dev dpkg-dev mandoc man-db systemd"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

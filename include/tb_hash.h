@@ -92,6 +92,22 @@ TB_NODISCARD int tb_sha256_hex(const void *p, size_t n, char out[TB_SHA256_HEX])
 TB_NODISCARD int tb_hmac_sha256(const void *key, size_t keylen, const void *p, size_t n,
                                 unsigned char out[TB_SHA256_LEN]);
 
+/** Whether a[0..n) and b[0..n) are equal, in time that does not depend on where they differ (MACs).
+ */
+int tb_hash_equal(const void *a, const void *b, size_t n);
+
+/** The value of hex digit c (either case), or -1: the inverse of tb_hash_hex(). */
+static inline int tb_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /** Writes the n bytes at p as lower-case hex, and a NUL, into out (2n + 1 bytes). */
 void tb_hash_hex(const unsigned char *p, size_t n, char *out);
 

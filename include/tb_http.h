@@ -125,7 +125,7 @@ void tb_http_set_health(struct tb_http *h, int (*fn)(void *data), void *data);
 /**
  * Sets a callback that appends Prometheus text to /metrics after the
  * server's own counters (requests by status class, body bytes, documents,
- * connections). `out` is capped at 1 MiB.
+ * connections). `out` is capped at 4 MiB (the daemon's, with 10,000 sources: 1.2 MB).
  */
 void tb_http_set_metrics(struct tb_http *h, void (*fn)(struct tb_buf *out, void *data), void *data);
 

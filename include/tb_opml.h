@@ -43,4 +43,15 @@ void tb_opml_free(struct tb_opml_feed *feeds, size_t n);
  */
 TB_NODISCARD int tb_opml_write(const struct tb_config *c, struct tb_buf *out);
 
+/**
+ * Appends the OPML 2.0 reading list of what this site publishes to `out`:
+ * one outline type="rss" per feed, its xmlUrl the Atom document under
+ * base_url and its htmlUrl the matching page: "All entries" (all.atom),
+ * "Trending" (trending.atom), then every topic (topics/NAME.atom, titled
+ * with the topic's title), in config order. A reader imports it in one
+ * step. Returns 0, -ENOMEM, or TB_ETOOBIG from the buffer's cap (the
+ * buffer is then empty).
+ */
+TB_NODISCARD int tb_opml_write_topics(const struct tb_config *c, struct tb_buf *out);
+
 #endif

@@ -3,7 +3,7 @@
  * /all.atom and /topics/NAME.atom with .rss and .json beside each,
  * /trending.atom and /trending/NAME.atom (likewise), the reading site's
  * pages (/index.html, /topics/NAME.html, /style.css, /favicon.svg: tb_page.h
- * renders them) and /sources.opml. Entries say which other sources carried
+ * renders them) and /sources.opml and /topics.opml. Entries say which other sources carried
  * them and which topics they match; each feed names its HTML page
  * (alternate link, and a Link header when served). Each document is
  * written atomically into public_dir (with a .gz beside it) and, when a
@@ -34,7 +34,7 @@ struct tb_site {
 
 /**
  * Publishes everything from the store: every topic, all.*, index.html and
- * sources.opml. Keeps going after a failed document; returns the first
+ * sources.opml and topics.opml. Keeps going after a failed document; returns the first
  * error (negative errno, TB_EQUERY, TB_ESTORE) with detail in err.
  */
 TB_NODISCARD int tb_site_publish_all(struct tb_site *s, char *err, size_t errlen);
@@ -66,7 +66,7 @@ TB_NODISCARD int tb_site_publish_topic(struct tb_site *s, const struct tb_config
  */
 TB_NODISCARD int tb_site_publish_trending(struct tb_site *s, int64_t now, char *err, size_t errlen);
 
-/** Rewrites the HTML pages, style.css, favicon.svg and sources.opml (after a
+/** Rewrites the HTML pages, style.css, favicon.svg, sources.opml and topics.opml (after a
  *  config change, or when the sources' poll states change). Errors as above. */
 TB_NODISCARD int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen);
 

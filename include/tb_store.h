@@ -68,6 +68,8 @@ struct tb_store_stats {
     size_t added;     /* new entries */
     size_t updated;   /* entries changed in place by their origin source */
     size_t unchanged; /* already stored: identical, or a copy from a secondary source */
+    size_t merged;    /* of those: copies of an entry from another source, first seen in this
+                         source and linked to that entry (across-source dedupe) */
 };
 
 /**

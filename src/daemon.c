@@ -39,6 +39,7 @@
 #include "tb_daemon.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -61,6 +62,8 @@
 #include "daemon_int.h"
 
 #define MAX_CACHE_AGE 3600
+#define TICK_MS 1000      /* the loop's heartbeat, for /readyz */
+#define READY_LAG_MS 5000 /* /readyz fails while the loop runs this late (ms) */
 
 /* ---------------------------------------------------------- config */
 
@@ -213,6 +216,101 @@ static int health(void *data)
     return !d->stopping && tb_store_ping(d->store) == 0;
 }
 
+/* ---------------------------------------------------------- metrics */
+
+/* The fetch-duration histogram (Prometheus: cumulative buckets, sum, count). */
+static int metrics_histogram(const struct daemon *d, struct tb_buf *out)
+{
+    unsigned long n = 0;
+    size_t i;
+    int rc = tb_buf_adds(out, "# TYPE tributary_fetch_duration_seconds histogram\n");
+
+    for (i = 0; rc == 0 && i <= FETCH_BUCKETS; i++) {
+        n += d->m.fetch_hist[i];
+        if (i < FETCH_BUCKETS)
+            rc = tb_buf_addf(out, "tributary_fetch_duration_seconds_bucket{le=\"%g\"} %lu\n",
+                             fetch_bound(i), n);
+        else
+            rc = tb_buf_addf(out, "tributary_fetch_duration_seconds_bucket{le=\"+Inf\"} %lu\n", n);
+    }
+    if (rc == 0)
+        rc = tb_buf_addf(out,
+                         "tributary_fetch_duration_seconds_sum %.6f\n"
+                         "tributary_fetch_duration_seconds_count %lu\n",
+                         d->m.fetch_seconds, n);
+    return rc;
+}
+
+/* Bytes of the database file and its WAL (0 for one that is not there). */
+static uint64_t db_bytes(const char *path)
+{
+    char wal[4200];
+    struct stat st;
+    uint64_t n = 0;
+
+    if (stat(path, &st) == 0)
+        n += (uint64_t)st.st_size;
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    if (stat(wal, &st) == 0)
+        n += (uint64_t)st.st_size;
+    return n;
+}
+
+/* A label value in the Prometheus text format: \\, \" and \n escaped. */
+static int label_value(struct tb_buf *b, const char *v)
+{
+    int rc = 0;
+
+    for (; rc == 0 && *v; v++) {
+        if (*v == '\\' || *v == '"')
+            rc = tb_buf_addf(b, "\\%c", *v);
+        else if (*v == '\n')
+            rc = tb_buf_adds(b, "\\n");
+        else
+            rc = tb_buf_add(b, v, 1);
+    }
+    return rc;
+}
+
+/*
+ * The per-source fetch counters, last and bounded: only classes that
+ * happened, and never past the buffer's cap (a failed append would empty
+ * it): series that do not fit are left out and
+ * tributary_metrics_truncated says so. About 58 bytes a series plus the
+ * source's name: 10,000 sources with 64-character names, one class each,
+ * made 1.22 MB of /metrics.
+ */
+void tb__daemon_metrics_sources(const struct daemon *d, struct tb_buf *out)
+{
+    static const char *const classes[FETCH_CLASSES] = {"2xx", "3xx", "4xx", "5xx", "error"};
+    static const char trunc[] = "# TYPE tributary_metrics_truncated gauge\n"
+                                "tributary_metrics_truncated %d\n";
+    struct tb_buf line;
+    size_t i, k;
+    int cut = 0;
+
+    tb_buf_init(&line, 64 * 1024);
+    if (tb_buf_adds(out, "# TYPE tributary_source_fetches_total counter\n") != 0)
+        return;
+    for (i = 0; i < d->nsrcs && !cut; i++) {
+        for (k = 0; k < FETCH_CLASSES && !cut; k++) {
+            if (d->srcs[i]->fetches[k] == 0)
+                continue;
+            tb_buf_reset(&line);
+            if (tb_buf_adds(&line, "tributary_source_fetches_total{source=\"") != 0 ||
+                label_value(&line, d->srcs[i]->name) != 0 ||
+                tb_buf_addf(&line, "\",class=\"%s\"} %lu\n", classes[k], d->srcs[i]->fetches[k]) !=
+                    0 ||
+                out->len + line.len + sizeof(trunc) + 16 > out->cap)
+                cut = 1;
+            else if (tb_buf_add(out, line.data, line.len) != 0)
+                cut = 1;
+        }
+    }
+    tb_buf_free(&line);
+    (void)!tb_buf_addf(out, trunc, cut);
+}
+
 static void metrics(struct tb_buf *out, void *data)
 {
     struct daemon *d = data;
@@ -242,12 +340,96 @@ static void metrics(struct tb_buf *out, void *data)
                          "# TYPE tributary_entries_stored_total counter\n"
                          "tributary_entries_stored_total{kind=\"new\"} %lu\n"
                          "tributary_entries_stored_total{kind=\"updated\"} %lu\n"
+                         "tributary_entries_stored_total{kind=\"merged\"} %lu\n"
                          "# TYPE tributary_documents_published_total counter\n"
                          "tributary_documents_published_total %lu\n",
-                         d->m.entries_new, d->m.entries_updated, d->site.published);
+                         d->m.entries_new, d->m.entries_updated, d->m.entries_merged,
+                         d->site.published);
+    if (rc == 0)
+        rc = metrics_histogram(d, out);
+    if (rc == 0)
+        rc = tb_buf_addf(out,
+                         "# TYPE tributary_database_bytes gauge\n"
+                         "tributary_database_bytes %" PRIu64 "\n"
+                         "# TYPE tributary_loop_lag_seconds gauge\n"
+                         "tributary_loop_lag_seconds %.3f\n",
+                         db_bytes(d->cfg->database), (double)d->tick_lag / 1000.0);
     if (rc)
         tb_log(TB_LOG_WARN, "metrics", "%s", tb_strerror(rc));
     tb__daemon_mail_metrics(d, out);
+    tb__daemon_metrics_sources(d, out);
+}
+
+/* ------------------------------------------------------------ /readyz */
+
+/* The loop's heartbeat: how late this run came is how long the loop was
+ * busy elsewhere (a handler runs on the loop, so it cannot see a stall
+ * while it lasts, only the last one). */
+static void on_tick(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    uint64_t now = uv_now(&d->loop);
+
+    d->tick_lag = now > d->tick_last + TICK_MS ? now - d->tick_last - TICK_MS : 0;
+    d->tick_last = now;
+}
+
+/* Why the daemon is not ready, or NULL when it is. */
+static const char *not_ready(struct daemon *d, char *why, size_t len)
+{
+    struct stat st;
+    uint64_t now, lag;
+
+    if (d->stopping)
+        return "stopping";
+    if (tb_store_ping(d->store) != 0)
+        return "database: not answering";
+    if (stat(d->cfg->database, &st) != 0)
+        return "database: the file is gone (deleted or moved away)";
+    if (st.st_dev != d->db_dev || st.st_ino != d->db_ino)
+        return "database: the file was replaced since the daemon opened it";
+    uv_update_time(&d->loop);
+    now = uv_now(&d->loop);
+    lag = now > d->tick_last + TICK_MS ? now - d->tick_last - TICK_MS : 0;
+    if (lag < d->tick_lag)
+        lag = d->tick_lag;
+    if (lag > READY_LAG_MS) {
+        snprintf(why, len, "loop: stalled, %.1f s late", (double)lag / 1000.0);
+        return why;
+    }
+    return NULL;
+}
+
+/* GET /readyz: 200 "ready", or 503 with the reason on one line. */
+static void ready_route(const struct tb_http_req *req, struct tb_http_res *res, void *data)
+{
+    char buf[128];
+    const char *why = not_ready(data, buf, sizeof(buf));
+
+    res->type = "text/plain; charset=utf-8";
+    res->status = why ? 503 : 200;
+    if (tb_buf_addf(&res->body, "%s\n", why ? why : "ready") != 0)
+        res->status = 500;
+}
+
+/* Starts the heartbeat and serves /readyz. */
+static int start_ready(struct daemon *d)
+{
+    struct stat st;
+    int rc;
+
+    if (stat(d->cfg->database, &st) == 0) {
+        d->db_dev = st.st_dev;
+        d->db_ino = st.st_ino;
+    }
+    uv_timer_init(&d->loop, &d->tick);
+    d->tick.data = d;
+    d->tick_last = uv_now(&d->loop);
+    uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
+    rc = tb_http_route(d->http, "/readyz", ready_route, d);
+    if (rc)
+        tb_log(TB_LOG_ERROR, "http", "/readyz: %s", tb_strerror(rc));
+    return rc;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -256,7 +438,9 @@ static void on_signal(uv_signal_t *h, int signum)
 
     if (signum == SIGHUP) {
         tb_log(TB_LOG_INFO, NULL, "SIGHUP: reloading %s", d->config_path);
+        tb_notify_reloading();
         reload(d);
+        tb_notify_reloaded();
         return;
     }
     tb_log(TB_LOG_INFO, NULL, "%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -273,10 +457,13 @@ void tb__daemon_stop(struct daemon *d)
     if (d->stopping)
         return;
     d->stopping = 1;
+    tb_notify_stopping(&d->notify);
     for (i = 0; i < 3; i++)
         uv_close((uv_handle_t *)&d->sig[i], NULL);
     uv_close((uv_handle_t *)&d->pub_timer, NULL);
     uv_close((uv_handle_t *)&d->trend_timer, NULL);
+    if (d->http != NULL && !uv_is_closing((uv_handle_t *)&d->tick))
+        uv_close((uv_handle_t *)&d->tick, NULL);
     if (d->fetcher != NULL)
         tb_fetcher_cancel_all(d->fetcher);
     tb__daemon_arxiv_stop(d);
@@ -391,6 +578,9 @@ static int start_http(struct daemon *d)
     tb_http_set_health(d->http, health, d);
     tb_http_set_metrics(d->http, metrics, d);
     d->site.http = d->http;
+    rc = start_ready(d);
+    if (rc)
+        return rc;
     tb_log(TB_LOG_INFO, "http", "listening on %s (port %d)", d->cfg->listen, tb_http_port(d->http));
     return 0;
 }
@@ -542,6 +732,9 @@ int tb_daemon_run(const struct tb_daemon_opts *o)
     }
     uv_loop_init(&d.loop);
     rc = start(&d, o);
+    /* Ready: the server listens, the first sync and publish are done. */
+    if (rc == 0 && !o->once)
+        rc = tb_notify_ready(&d.notify, &d.loop);
     if (rc)
         tb__daemon_stop(&d);
     uv_run(&d.loop, UV_RUN_DEFAULT);

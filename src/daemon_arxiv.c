@@ -112,6 +112,7 @@ static void finish(struct daemon *d)
             tb__daemon_publish_later(d, ids, n);
             d->m.entries_new += st.added;
             d->m.entries_updated += st.updated;
+            d->m.entries_merged += st.merged;
         }
     }
     if (rc != 0) {

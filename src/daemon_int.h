@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "tb_arxiv.h"
@@ -22,6 +23,7 @@
 #include "tb_http.h"
 #include "tb_mail.h"
 #include "tb_mail_web.h"
+#include "tb_notify.h"
 #include "tb_site.h"
 #include "tb_store.h"
 
@@ -51,6 +53,20 @@ struct poll {
     size_t nids;                 /* their number */
 };
 
+/* Fetch outcomes by HTTP status class; FETCH_ERROR: no HTTP answer at all. */
+enum { FETCH_2XX, FETCH_3XX, FETCH_4XX, FETCH_5XX, FETCH_ERROR, FETCH_CLASSES };
+
+/* Buckets of the fetch-duration histogram: FETCH_BUCKETS bounds, then +Inf. */
+#define FETCH_BUCKETS 10
+
+/* The upper bound (seconds) of bucket i < FETCH_BUCKETS. */
+static inline double fetch_bound(size_t i)
+{
+    static const double bounds[FETCH_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+    return bounds[i];
+}
+
 struct src {
     struct daemon *d;         /* owner */
     char *name;               /* config name (owned) */
@@ -68,6 +84,7 @@ struct src {
     int refs;                 /* timer open + busy; freed at 0 */
     int removed;              /* dropped by reload or shutdown */
     int kept;                 /* adopted by the sync running now */
+    unsigned long fetches[FETCH_CLASSES]; /* fetches by outcome class, for /metrics */
 };
 
 struct metrics {
@@ -81,6 +98,9 @@ struct metrics {
     double store_wall;             /* their wall time in seconds */
     unsigned long ckpt_jobs;       /* checkpoint jobs run */
     double ckpt_cpu;               /* their CPU time in seconds */
+    unsigned long entries_merged;  /* another source's entries, linked to the stored one */
+    double fetch_seconds;          /* the fetches' total duration */
+    unsigned long fetch_hist[FETCH_BUCKETS + 1]; /* fetches by duration bucket (not cumulative) */
 };
 
 /* A FIFO of sources linked through src.next. */
@@ -115,6 +135,11 @@ struct daemon {
     size_t once_failed;         /* once: polls that failed */
     uint64_t rnd;               /* xorshift state for jitter */
     struct metrics m;           /* counters for /metrics */
+    uv_timer_t tick;            /* every TICK_MS: measures how late the loop runs (/readyz) */
+    uint64_t tick_last;         /* uv_now() at its last run */
+    uint64_t tick_lag;          /* how late (ms) that run was */
+    dev_t db_dev;               /* the database file opened (st_dev, st_ino), to tell */
+    ino_t db_ino;               /* when it was deleted or replaced under the daemon */
     struct queue waiting;       /* due sources waiting for a slot (busy, one ref each) */
     struct queue ready;         /* polls done, to store and record (busy, one ref each) */
     uv_check_t store_check;     /* active while `ready` is not empty */
@@ -143,6 +168,7 @@ struct daemon {
     unsigned char mail_key[TB_MAIL_SECRET_LEN]; /* the token secret, loaded at start */
     struct mailer *mail;                        /* the sender, or NULL: no [mail], or over */
     struct tb_mail_web *mail_web;               /* /subscribe, /confirm... routes, or NULL */
+    struct tb_notify notify;                    /* systemd: ready, watchdog, stopping */
 };
 
 static inline double next_rnd(struct daemon *d)
@@ -171,6 +197,14 @@ static inline int64_t now_s(void)
 
 /** Ends everything on the loop; uv_run() returns once the handles closed. */
 void tb__daemon_stop(struct daemon *d);
+
+/**
+ * Appends the per-source fetch counters (the classes that happened, label
+ * values escaped) and tributary_metrics_truncated to /metrics' `out`,
+ * never past its cap: series that do not fit are left out, and the flag
+ * says so.
+ */
+void tb__daemon_metrics_sources(const struct daemon *d, struct tb_buf *out);
 
 /* daemon_source.c */
 

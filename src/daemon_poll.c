@@ -80,8 +80,24 @@ static void record(struct src *s)
         tb_log(TB_LOG_ERROR, s->name, "state: %s", err);
 }
 
-static void count(struct daemon *d, const struct poll *p)
+/* The fetch's outcome class for /metrics: by HTTP status, else FETCH_ERROR. */
+static int fetch_class(const struct poll *p)
 {
+    if (p->status >= 200 && p->status < 600)
+        return FETCH_2XX + (int)(p->status / 100 - 2);
+    return FETCH_ERROR;
+}
+
+static void count(struct daemon *d, struct src *s, const struct poll *p)
+{
+    size_t b = 0;
+
+    s->fetches[fetch_class(p)]++;
+    while (b < FETCH_BUCKETS && p->seconds > fetch_bound(b))
+        b++;
+    d->m.fetch_hist[b]++;
+    d->m.fetch_seconds += p->seconds;
+    d->m.entries_merged += p->stats.merged;
     if (p->rc)
         d->m.fetch_error++;
     else if (p->status == 304)
@@ -130,7 +146,7 @@ void tb__daemon_finish(struct src *s)
         record(s);
         if (first || failing != (s->st.failures > 0))
             tb__daemon_pages_stale(d);
-        count(d, &s->p);
+        count(d, s, &s->p);
         report(s);
     }
     if (d->once) {

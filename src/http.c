@@ -35,10 +35,10 @@
 #include "tb_map.h"
 #include "tb_http.h"
 
-#define MAX_ENTITY TB_HTTP_BODY_MAX /* request bodies above this get 413 (h2o's check) */
-#define METRICS_CAP (1024 * 1024)   /* cap on the /metrics text */
-#define SWEEP_MS 250                /* period of the stalled-reader check */
-#define FD_RESERVE 64               /* descriptors kept for the rest of the daemon */
+#define MAX_ENTITY TB_HTTP_BODY_MAX   /* request bodies above this get 413 (h2o's check) */
+#define METRICS_CAP (4 * 1024 * 1024) /* cap on the /metrics text */
+#define SWEEP_MS 250                  /* period of the stalled-reader check */
+#define FD_RESERVE 64                 /* descriptors kept for the rest of the daemon */
 
 /* One published document; freed when the last reference goes. */
 struct doc {

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,22 +309,11 @@ int tb_mail_token_check(const unsigned char key[TB_MAIL_SECRET_LEN], const char 
         rc = token_mac(key, a, id, expires, addr, want);
     /* The expected MAC is compared in its canonical spelling, so a token
      * whose last character differs in unused bits does not pass either. */
-    if (rc == 0 && CRYPTO_memcmp(want, mac, MAC_B64) != 0)
+    if (rc == 0 && !tb_hash_equal(want, mac, MAC_B64))
         rc = -EINVAL;
     if (rc == 0 && expires != 0 && now > expires)
         rc = -ETIMEDOUT;
     return rc;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Reads 64 hex digits and an optional newline from fd into key. */
@@ -348,14 +336,14 @@ static int secret_read(int fd, const char *path, unsigned char key[TB_MAIL_SECRE
     }
     if (n == SECRET_HEX + 1 && buf[SECRET_HEX] == '\n')
         n--;
-    for (i = 0; i < n && i < SECRET_HEX && hexval(buf[i]) >= 0; i++)
+    for (i = 0; i < n && i < SECRET_HEX && tb_hex_digit(buf[i]) >= 0; i++)
         ;
     if (n != SECRET_HEX || i != SECRET_HEX) {
         snprintf(err, errlen, "%s: not a secret (64 hex digits and a newline)", path);
         return -EINVAL;
     }
     for (i = 0; i < TB_MAIL_SECRET_LEN; i++)
-        key[i] = (unsigned char)(hexval(buf[2 * i]) << 4 | hexval(buf[2 * i + 1]));
+        key[i] = (unsigned char)(tb_hex_digit(buf[2 * i]) << 4 | tb_hex_digit(buf[2 * i + 1]));
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "tb_digest.h"
+#include "tb_hash.h"
 #include "tb_map.h"
 #include "tb_page.h"
 #include "tb_subs.h"
@@ -72,17 +73,6 @@ static int64_t clock_now(void)
 
 /* ---- forms ---- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes s[0..n) ('+' is a space, %XX a byte) into out; returns its end, or NULL. */
 static char *decode(const char *s, size_t n, char *out)
 {
@@ -92,10 +82,11 @@ static char *decode(const char *s, size_t n, char *out)
         if (s[i] == '+') {
             *out++ = ' ';
         } else if (s[i] == '%') {
-            if (i + 2 >= n || hexval((unsigned char)s[i + 1]) < 0 ||
-                hexval((unsigned char)s[i + 2]) < 0)
+            if (i + 2 >= n || tb_hex_digit((unsigned char)s[i + 1]) < 0 ||
+                tb_hex_digit((unsigned char)s[i + 2]) < 0)
                 return NULL;
-            *out++ = (char)(hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2]));
+            *out++ = (char)(tb_hex_digit((unsigned char)s[i + 1]) * 16 +
+                            tb_hex_digit((unsigned char)s[i + 2]));
             i += 2;
         } else {
             *out++ = s[i];

@@ -272,7 +272,51 @@ static int write_outline(xmlTextWriter *w, const struct tb_config_source *s)
     return rc;
 }
 
-static int write_doc(xmlTextWriter *w, const struct tb_config *c)
+/* An outline for one of our own feeds: base_url + path + ".atom", its page base_url + page. */
+static int write_own(xmlTextWriter *w, const char *base, const char *title, const char *path,
+                     const char *page)
+{
+    char url[4096], html[4096];
+    int rc = xmlTextWriterStartElement(w, BAD_CAST "outline");
+
+    snprintf(url, sizeof(url), "%s%s.atom", base, path);
+    snprintf(html, sizeof(html), "%s%s", base, page);
+    if (rc >= 0)
+        rc = xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "rss");
+    if (rc >= 0)
+        rc = xmlTextWriterWriteAttribute(w, BAD_CAST "text", BAD_CAST title);
+    if (rc >= 0)
+        rc = xmlTextWriterWriteAttribute(w, BAD_CAST "title", BAD_CAST title);
+    if (rc >= 0)
+        rc = xmlTextWriterWriteAttribute(w, BAD_CAST "xmlUrl", BAD_CAST url);
+    if (rc >= 0)
+        rc = xmlTextWriterWriteAttribute(w, BAD_CAST "htmlUrl", BAD_CAST html);
+    if (rc >= 0)
+        rc = xmlTextWriterEndElement(w);
+    return rc;
+}
+
+/* The topics' reading list (tb_opml_write_topics()). */
+static int write_topics(xmlTextWriter *w, const struct tb_config *c)
+{
+    char path[600], page[600];
+    const struct tb_config_topic *t;
+    size_t i;
+    int rc = write_own(w, c->base_url, "All entries", "all", "");
+
+    if (rc >= 0)
+        rc = write_own(w, c->base_url, "Trending", "trending", "trending.html");
+    for (i = 0; rc >= 0 && i < c->ntopics; i++) {
+        t = &c->topics[i];
+        snprintf(path, sizeof(path), "topics/%s", t->name);
+        snprintf(page, sizeof(page), "topics/%s.html", t->name);
+        rc = write_own(w, c->base_url, t->title ? t->title : t->name, path, page);
+    }
+    return rc;
+}
+
+/* The document around the outlines: the sources', or (topics) the site's feeds. */
+static int write_doc(xmlTextWriter *w, const struct tb_config *c, int topics)
 {
     char date[64];
     size_t i;
@@ -289,21 +333,24 @@ static int write_doc(xmlTextWriter *w, const struct tb_config *c)
     if (rc >= 0)
         rc = xmlTextWriterStartElement(w, BAD_CAST "head");
     if (rc >= 0)
-        rc = xmlTextWriterWriteElement(w, BAD_CAST "title", BAD_CAST "tributary sources");
+        rc = xmlTextWriterWriteElement(w, BAD_CAST "title",
+                                       BAD_CAST(topics ? "tributary topics" : "tributary sources"));
     if (rc >= 0)
         rc = xmlTextWriterWriteElement(w, BAD_CAST "dateCreated", BAD_CAST date);
     if (rc >= 0)
         rc = xmlTextWriterEndElement(w);
     if (rc >= 0)
         rc = xmlTextWriterStartElement(w, BAD_CAST "body");
-    for (i = 0; rc >= 0 && i < c->nsources; i++)
+    if (rc >= 0 && topics)
+        rc = write_topics(w, c);
+    for (i = 0; rc >= 0 && !topics && i < c->nsources; i++)
         rc = write_outline(w, &c->sources[i]);
     if (rc >= 0)
         rc = xmlTextWriterEndDocument(w); /* closes body and opml */
     return rc < 0 ? -ENOMEM : 0;
 }
 
-int tb_opml_write(const struct tb_config *c, struct tb_buf *out)
+static int write_mem(const struct tb_config *c, int topics, struct tb_buf *out)
 {
     xmlBuffer *xb = xmlBufferCreate();
     xmlTextWriter *w;
@@ -316,10 +363,20 @@ int tb_opml_write(const struct tb_config *c, struct tb_buf *out)
         xmlBufferFree(xb);
         return -ENOMEM;
     }
-    rc = write_doc(w, c);
+    rc = write_doc(w, c, topics);
     xmlFreeTextWriter(w); /* flushes into xb */
     if (rc == 0)
         rc = tb_buf_add(out, xmlBufferContent(xb), (size_t)xmlBufferLength(xb));
     xmlBufferFree(xb);
     return rc;
+}
+
+int tb_opml_write(const struct tb_config *c, struct tb_buf *out)
+{
+    return write_mem(c, 0, out);
+}
+
+int tb_opml_write_topics(const struct tb_config *c, struct tb_buf *out)
+{
+    return write_mem(c, 1, out);
 }

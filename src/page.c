@@ -109,6 +109,10 @@ static int head(const struct tb_page_site *site, const char *root, const char *t
         f.title = site->topics[i].title;
         rc = alternates(&f, root, b);
     }
+    /* The site's reading list, for readers that discover OPML outlines. */
+    rc = rc ? rc
+            : wrap(b, "<link rel=\"outline\" type=\"text/x-opml\" title=\"Topics (OPML)\" href=\"",
+                   root, "topics.opml\">\n");
     return rc ? rc : tb_buf_adds(b, "</head>\n");
 }
 
@@ -400,8 +404,9 @@ static int foot(const char *root, struct tb_buf *b)
 {
     return tb_buf_addf(b,
                        "</main>\n<footer>\n<p><a href=\"%ssources.opml\">Sources (OPML)</a> · "
+                       "<a href=\"%stopics.opml\" type=\"text/x-opml\">Topics (OPML)</a> · "
                        "made by tributary, a feed aggregator</p>\n</footer>\n</body>\n</html>\n",
-                       root);
+                       root, root);
 }
 
 int tb_page_index(const struct tb_page_site *site, const struct tb_page_paper *papers, size_t n,

@@ -1,5 +1,5 @@
 /*
- * The published site: topic feeds, all.*, index.html and sources.opml, each
+ * The published site: topic feeds, all.*, index.html, sources.opml and topics.opml, each
  * into public_dir (atomically, with .gz) and into the HTTP server.
  *
  * Feed ids are "urn:tributary:topic:NAME" (and "urn:tributary:all"): stable
@@ -373,6 +373,11 @@ int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen)
         rc = tb_opml_write(s->cfg, &b);
     if (rc == 0)
         rc = put_doc(s, "sources.opml", "text/x-opml; charset=utf-8", &b, err, errlen);
+    tb_buf_reset(&b);
+    if (rc == 0)
+        rc = tb_opml_write_topics(s->cfg, &b);
+    if (rc == 0)
+        rc = put_doc(s, "topics.opml", "text/x-opml; charset=utf-8", &b, err, errlen);
     tb_buf_free(&b);
     if (rc && err[0] == '\0')
         snprintf(err, errlen, "index: %s", tb_strerror(rc));

@@ -362,6 +362,10 @@ class Subscribe(unittest.TestCase):
         # Chromium: the DOM has the forms; screenshots for a person to look at.
         shots = os.path.dirname(os.path.abspath(BIN))
         for name in ("front", "confirm", "manage"):
+            if name == "manage":  # as a subscriber sees it: confirmed, its topic checked
+                self.assertEqual(self.sub(addr)[0], PENDING)  # looking changed nothing
+                self.assertEqual(self.post("/confirm", {"t": token})[0], 200)
+                self.assertIn('value="vision" checked>', self.get(pages[name])[2])
             url = self.root + pages[name].lstrip("/")
             p = chromium(url, os.path.join(self.t, "chrome-" + name), "--dump-dom")
             self.assertEqual(p.returncode, 0, p.stderr[-2000:])
@@ -378,8 +382,7 @@ class Subscribe(unittest.TestCase):
                          "--window-size=390,1200", "--hide-scrollbars", "--force-dark-mode",
                          "--blink-settings=preferredColorScheme=0")
             self.assertEqual(p.returncode, 0, p.stderr[-2000:])
-        # Looking at the pages changed nothing.
-        self.assertEqual(self.sub(addr)[0], PENDING)
+        self.assertEqual(self.sub(addr)[0], ACTIVE)  # looking at the manage page changed nothing
         print(f"screenshots: {shots}/subscribe-*.png", file=sys.stderr)
 
 

@@ -287,8 +287,8 @@ class Served(unittest.TestCase):
                 problems, texts = [], []
                 for path in ("all.atom", "all.rss", "all.json", "topics/xss.atom",
                              "topics/xss.rss", "topics/xss.json", "index.html", "/",
-                             "topics/xss.html", "sources.opml", "trending.atom", "trending.rss",
-                             "trending.json", "trending/xss.atom", "trending/xss.rss",
+                             "topics/xss.html", "sources.opml", "topics.opml", "trending.atom",
+                             "trending.rss", "trending.json", "trending/xss.atom", "trending/xss.rss",
                              "trending/xss.json", "trending.html", "trending/xss.html"):
                     status, _, body = http_get(base + path.lstrip("/"))
                     self.assertEqual(status, 200, path)
@@ -298,7 +298,7 @@ class Served(unittest.TestCase):
                 for own in ("style.css", "favicon.svg"):
                     OWN[own] = http_get(base + own)[2]
                 self.assertIn(b"prefers-color-scheme", OWN["style.css"])
-                self.assertEqual(len(files), 38)  # 19 documents, each with .gz
+                self.assertEqual(len(files), 40)  # 20 documents, each with .gz
                 for path in files:
                     with open(path, "rb") as f:
                         check_doc(os.path.relpath(path, t), f.read(), problems, texts)

@@ -138,6 +138,15 @@ static void test_fnv_hex(void)
     CHECK_EQ(tb_fnv1a("a", 1), (long long)0xaf63dc4c8601ec8cULL);
     tb_hash_hex((const unsigned char *)"\x00\x9f\xff", 3, out);
     CHECK_STR(out, "009fff");
+    CHECK_EQ(tb_hex_digit('0'), 0);
+    CHECK_EQ(tb_hex_digit('9'), 9);
+    CHECK_EQ(tb_hex_digit('a'), 10);
+    CHECK_EQ(tb_hex_digit('F'), 15);
+    CHECK_EQ(tb_hex_digit('g'), -1);
+    CHECK_EQ(tb_hex_digit('/'), -1);
+    CHECK(tb_hash_equal("abc", "abc", 3));
+    CHECK(!tb_hash_equal("abc", "abd", 3));
+    CHECK(tb_hash_equal("x", "y", 0));
 }
 
 int main(void)

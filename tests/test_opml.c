@@ -1,4 +1,5 @@
-/* Tests for tb_opml: nesting and categories, hostile documents, write -> read round trip. */
+/* Tests for tb_opml: nesting and categories, hostile documents, write -> read round trip,
+ * the topics' reading list. */
 #include "tb_opml.h"
 
 #include <errno.h>
@@ -179,6 +180,48 @@ static void test_round_trip(void)
     tb_buf_free(&out);
 }
 
+/* topics.opml: all entries, trending, then every topic, under base_url; read back. */
+static void test_topics(void)
+{
+    struct tb_config_topic t[2] = {
+        {.name = "ent", .title = "Entities & <graphs>", .query = "entity", .limit = 50},
+        {.name = "cook", .query = "pasta", .limit = 50},
+    };
+    struct tb_config c;
+    struct tb_opml_feed *f = NULL;
+    struct tb_buf out;
+    size_t n = 0;
+    char err[256] = "";
+
+    memset(&c, 0, sizeof(c));
+    c.base_url = "https://news.example/tb/";
+    c.topics = t;
+    c.ntopics = 2;
+    tb_buf_init(&out, 1 << 20);
+    CHECK_OK(tb_opml_write_topics(&c, &out));
+    CHECK(out.data && strstr(out.data, "<title>tributary topics</title>") != NULL);
+    CHECK_OK(tb_opml_read(out.data, out.len, &f, &n, err, sizeof(err)));
+    CHECK_EQ(n, 4);
+    if (n == 4) {
+        CHECK_STR(f[0].title, "All entries");
+        CHECK_STR(f[0].url, "https://news.example/tb/all.atom");
+        CHECK_STR(f[0].html_url, "https://news.example/tb/");
+        CHECK_STR(f[1].title, "Trending");
+        CHECK_STR(f[1].url, "https://news.example/tb/trending.atom");
+        CHECK_STR(f[1].html_url, "https://news.example/tb/trending.html");
+        CHECK_STR(f[2].title, "Entities & <graphs>");
+        CHECK_STR(f[2].url, "https://news.example/tb/topics/ent.atom");
+        CHECK_STR(f[2].html_url, "https://news.example/tb/topics/ent.html");
+        CHECK_STR(f[3].title, "cook"); /* no title: the name */
+        CHECK_STR(f[3].url, "https://news.example/tb/topics/cook.atom");
+    }
+    tb_opml_free(f, n);
+    tb_buf_free(&out);
+    tb_buf_init(&out, 64);
+    CHECK_EQ(tb_opml_write_topics(&c, &out), TB_ETOOBIG);
+    tb_buf_free(&out);
+}
+
 int main(void)
 {
     fixtures = getenv("TB_FIXTURES");
@@ -189,6 +232,7 @@ int main(void)
     test_nested();
     test_bad_documents();
     test_round_trip();
+    test_topics();
     xmlCleanupParser();
     curl_global_cleanup();
     CHECK_DONE();

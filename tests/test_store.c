@@ -103,7 +103,7 @@ static struct tb_entry *add(struct tb_feed *f, const char *key, const char *id, 
 
 static struct tb_store_stats put(struct tb_store *s, int64_t src, struct tb_feed *f, int64_t now)
 {
-    struct tb_store_stats st = {99, 99, 99};
+    struct tb_store_stats st = {99, 99, 99, 99};
     int rc = tb_store_put_feed(s, src, f, now, &st, NULL, NULL, errbuf, sizeof(errbuf));
 
     if (rc != 0)
@@ -454,6 +454,7 @@ static void test_cross_source(void)
     st = put(s, b, fb, 20);
     CHECK_EQ(st.added, 1); /* only the entry with an empty arxiv id */
     CHECK_EQ(st.unchanged, 3);
+    CHECK_EQ(st.merged, 3); /* a's three entries, now also b's */
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
     CHECK_EQ(q_int(s, sql, 1), 2);
     CHECK_EQ(q_int(s, sql, 2), 2);
@@ -469,12 +470,14 @@ static void test_cross_source(void)
     st = put(s, b, fb, 30);
     CHECK_EQ(st.added, 0);
     CHECK_EQ(st.unchanged, 4);
+    CHECK_EQ(st.merged, 0); /* merged once, not on every poll */
 
     /* arXiv id wins over DOI: c's entry names paper one's arXiv id and paper two's DOI. */
     e = add(fc, "c1", NULL, "Both ids");
     e->arxiv_id = "2401.00001";
     e->doi = "10.1000/two";
-    put(s, c, fc, 40);
+    st = put(s, c, fc, 40);
+    CHECK_EQ(st.merged, 1);
     CHECK_EQ(q_int(s, sql, 1), 3);
     CHECK_EQ(q_int(s, sql, 2), 2);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);

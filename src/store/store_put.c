@@ -448,8 +448,10 @@ static int put_entry(struct put *p, const struct tb_entry *e, const struct tb__r
     /* This source's copy seen again unchanged: its mentions are stored. */
     if (rc == 0 && !(m.own && m.same))
         rc = add_mentions(p, e, m.id, 0);
-    if (rc == 0 && !m.own)
+    if (rc == 0 && !m.own) {
         rc = link_source(p, m.id, e);
+        p->st.merged += m.origin != p->source_id; /* another source's entry, new here */
+    }
     return rc ? rc : refresh_entry(p, &m, e, r);
 }
 
