@@ -10,8 +10,18 @@
  * entries once the feed has that many. A page's membership (table
  * `archive`) never changes once formed, whatever later happens to its
  * entries, so a reader walking prev-archive from the current document sees
- * every entry exactly once. Runs on the store's connection; same thread
- * rules as tb_store.
+ * every entry exactly once.
+ *
+ * Which entries belong to the feed is decided as they come: an entry joins
+ * the current document when it is stored matching the feed's query and
+ * sources, or when it changes (the `changed` list) and matches then; a
+ * changed current entry that no longer matches leaves it. The current
+ * entries are remembered (page 0 in `archive`) with the newest entry id
+ * looked at (table `archive_feeds`), so an update reads only the entries
+ * stored since the last one, the changed ones and the current ones, not
+ * the whole feed. A feed seen for the first time, or whose query or
+ * sources changed, is matched against every entry once (its pages stay).
+ * Runs on the store's connection; same thread rules as tb_store.
  */
 #ifndef TB_ARCHIVE_H
 #define TB_ARCHIVE_H
@@ -30,14 +40,15 @@
  * sources (as tb_topic_select_in()), with pages of `limit` entries, and
  * returns the current document's entries (*cur, newest first, malloc'd,
  * NULL when none; caller frees) and the number of complete pages (*pages).
- * limit 0 forms no pages (every match is current). New pages are recorded
- * in one transaction. Errors: TB_EQUERY, TB_ESTORE, -ENOMEM, -EINVAL (bad
- * feed name), with detail in err.
+ * changed[0..nchanged) (may be NULL): entries just updated, matched again.
+ * limit 0 forms no pages (every match is current). The update is one
+ * transaction (savepoint). Errors: TB_EQUERY, TB_ESTORE, -ENOMEM, -EINVAL
+ * (bad feed name), with detail in err.
  */
 TB_NODISCARD int tb_archive_update(struct tb_store *s, const char *feed, const char *query,
                                    char *const *sources, size_t nsources, size_t limit,
-                                   int64_t **cur, size_t *ncur, int64_t *pages, char *err,
-                                   size_t errlen);
+                                   const int64_t *changed, size_t nchanged, int64_t **cur,
+                                   size_t *ncur, int64_t *pages, char *err, size_t errlen);
 
 /**
  * The entries of feed's complete page `page` (1 = the oldest), newest first

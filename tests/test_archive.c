@@ -4,6 +4,8 @@
 #include "tb_archive.h"
 #include "tb_store.h"
 
+#include <sqlite3.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,8 +85,8 @@ static const char *update(struct tb_store *s, const char *feed, const char *quer
     size_t n = 0;
     const char *k;
 
-    CHECK_OK(
-        tb_archive_update(s, feed, query, NULL, 0, limit, &ids, &n, pages, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_archive_update(s, feed, query, NULL, 0, limit, NULL, 0, &ids, &n, pages, errbuf,
+                               sizeof(errbuf)));
     k = keys(s, ids, n);
     free(ids);
     return k;
@@ -142,24 +144,90 @@ static void test_pages(struct tb_store *s, int64_t src)
     CHECK_EQ(pages, 0);
 }
 
+/* As update(), with the entries just changed. */
+static const char *update_changed(struct tb_store *s, const char *feed, const char *query,
+                                  size_t limit, const int64_t *changed, size_t nchanged)
+{
+    int64_t *ids = NULL, pages = 0;
+    size_t n = 0;
+    const char *k;
+
+    CHECK_OK(tb_archive_update(s, feed, query, NULL, 0, limit, changed, nchanged, &ids, &n, &pages,
+                               errbuf, sizeof(errbuf)));
+    k = keys(s, ids, n);
+    free(ids);
+    return k;
+}
+
+static void exec_sql(struct tb_store *s, const char *sql)
+{
+    CHECK_EQ(sqlite3_exec(tb_store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+/* Puts one entry (key, text, published) and returns its id. */
+static int64_t put_one(struct tb_store *s, int64_t src, const char *key, const char *text,
+                       int64_t published)
+{
+    struct tb_feed *f = tb_feed_new();
+    int64_t *ids = NULL, id = 0;
+    size_t n = 0;
+
+    add(f, key, text, published);
+    f->entries->summary.value = S(f, text); /* a change the store sees */
+    CHECK_OK(tb_store_put_feed(s, src, f, 300, NULL, &ids, &n, errbuf, sizeof(errbuf)));
+    if (n > 0)
+        id = ids[0];
+    free(ids);
+    tb_feed_free(f);
+    return id;
+}
+
+/* An update looks at the entries stored since the last one, the changed ones
+ * and the current ones, not at the whole feed: entries made to look old
+ * (their ids below the feed's mark) are not seen until they are listed as
+ * changed. Changed current entries that stop matching leave; a new query
+ * matches everything again, keeping the pages. */
+static void test_incremental(struct tb_store *s, int64_t src)
+{
+    int64_t x, y, pages = 0;
+
+    CHECK_STR(update(s, "topics/inc", "puffin", 2, &pages), "");
+    /* The feed's mark moves past the ids the next entries will get. */
+    exec_sql(s, "UPDATE archive_feeds SET seen = seen + 100 WHERE feed = 'topics/inc'");
+    x = put_one(s, src, "p1", "puffin one", 5000);
+    y = put_one(s, src, "p2", "puffin two", 5060);
+    CHECK_STR(update(s, "topics/inc", "puffin", 2, &pages), "");
+    /* Listed as changed, they are looked at. */
+    CHECK_STR(update_changed(s, "topics/inc", "puffin", 2, &x, 1), "p1");
+    CHECK_STR(update_changed(s, "topics/inc", "puffin", 2, &y, 1), "p2 p1");
+    /* p1 changed and no longer about puffins: it leaves the current document. */
+    CHECK_EQ(put_one(s, src, "p1", "gannet one", 5000), x);
+    CHECK_STR(update_changed(s, "topics/inc", "puffin", 2, &x, 1), "p2");
+    /* A new query: every entry is matched again. */
+    CHECK_STR(update(s, "topics/inc", "gannet OR puffin", 2, &pages), "p2 p1");
+    CHECK_EQ(pages, 0);
+    exec_sql(s, "UPDATE archive_feeds SET seen = 0 WHERE feed = 'topics/inc'");
+}
+
 static void test_errors(struct tb_store *s)
 {
     char longname[TB_ARCHIVE_FEED_MAX + 8];
     int64_t *ids = (int64_t *)1, pages = 7;
     size_t n = 9;
 
-    CHECK_EQ(tb_archive_update(s, "", NULL, NULL, 0, 5, &ids, &n, &pages, errbuf, sizeof(errbuf)),
+    CHECK_EQ(tb_archive_update(s, "", NULL, NULL, 0, 5, NULL, 0, &ids, &n, &pages, errbuf,
+                               sizeof(errbuf)),
              -EINVAL);
     CHECK(ids == NULL);
     CHECK_EQ(n, 0);
     CHECK_EQ(pages, 0);
     memset(longname, 'x', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
-    CHECK_EQ(
-        tb_archive_update(s, longname, NULL, NULL, 0, 5, &ids, &n, &pages, errbuf, sizeof(errbuf)),
-        -EINVAL);
-    CHECK_EQ(tb_archive_update(s, "topics/bad", "AND AND", NULL, 0, 5, &ids, &n, &pages, errbuf,
+    CHECK_EQ(tb_archive_update(s, longname, NULL, NULL, 0, 5, NULL, 0, &ids, &n, &pages, errbuf,
                                sizeof(errbuf)),
+             -EINVAL);
+    CHECK_EQ(tb_archive_update(s, "topics/bad", "AND AND", NULL, 0, 5, NULL, 0, &ids, &n, &pages,
+                               errbuf, sizeof(errbuf)),
              TB_EQUERY);
     CHECK(ids == NULL);
 }
@@ -178,6 +246,7 @@ int main(void)
         return 1;
     CHECK_OK(tb_store_source(s, "a", NULL, &src, errbuf, sizeof(errbuf)));
     test_pages(s, src);
+    test_incremental(s, src);
     test_errors(s);
     tb_store_close(s);
     unlink(dbpath);

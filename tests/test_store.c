@@ -166,6 +166,7 @@ static void test_migrate_v3(void)
         "DROP TABLE outbox;"
         "DROP TABLE mail_totals;"
         "DROP TABLE archive;"
+        "DROP TABLE archive_feeds;"
         "PRAGMA user_version=3;";
     struct tb_store *s = open_db("v3.db", 0);
     struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
