@@ -514,7 +514,7 @@ int tb_page_archive(const struct tb_page_site *site, size_t topic, long long pag
 {
     static const struct feed all = {"all", "All entries"};
     const struct tb_page_topic *t = topic < site->ntopics ? &site->topics[topic] : NULL;
-    const char *root = t != NULL ? "../../" : "../";
+    const char *root = t != NULL ? "../../../" : "../";
     char title[1024], path[600], current[600];
     struct feed own = {path, t != NULL ? t->title : all.title};
     int rc;
@@ -522,7 +522,7 @@ int tb_page_archive(const struct tb_page_site *site, size_t topic, long long pag
     if ((topic != (size_t)-1 && t == NULL) || page < 1)
         return -EINVAL;
     snprintf(path, sizeof(path), t != NULL ? "topics/%s" : "all", t != NULL ? t->name : "");
-    snprintf(current, sizeof(current), t != NULL ? "../../topics/%s.html" : "../",
+    snprintf(current, sizeof(current), t != NULL ? "../../../topics/%s.html" : "../",
              t != NULL ? t->name : "");
     snprintf(title, sizeof(title), "%s: older entries, page %lld · %s", own.title, page,
              site->title);

@@ -8,19 +8,27 @@ next-archive / current, are valid RFC 4287 (jing) and readable by
 feedparser, and are served with "immutable" caching; after a restart with
 7 more upstream entries the complete pages are byte-identical (files and
 served bytes), new pages follow them, and the chain still gives every
-entry exactly once. The topic's HTML page links its newest archive page."""
+entry exactly once. The daemon renders a page on its first request (no
+hole while pages are formed); the page after the newest redirects to the
+current document. HTML: the topic page and / link "Older entries" to
+archive/N.html pages whose Older/Newer links walk the same pages (tidy
+clean, Chromium at 390 and 1280 px: DOM and screenshots), byte-identical
+after the restart too."""
 import email.utils
 import json
 import os
+import re
+import subprocess
 import sys
 import time
 import unittest
+import urllib.parse
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tbtest  # noqa: E402
 from tbtest import (Daemon, TempDir, Upstream, free_port, http_get, jing_errors,  # noqa: E402
-                    wait_for)
+                    need_tool, wait_for)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 FH = "{http://purl.org/syndication/history/1.0}"
@@ -78,7 +86,120 @@ def rss_ids(root):
     return [i.find("guid").text for i in root.find("channel").findall("item")]
 
 
+def chromium(url, profile, *args):
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile}", *args, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def no_follow(url):
+    """(status, headers) of a GET that does not follow redirects."""
+    import http.client
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        c.request("GET", u.path)
+        r = c.getresponse()
+        r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}
+    finally:
+        c.close()
+
+
+def html_entries(body):
+    """The entry links of an HTML archive page's cards, in order."""
+    return re.findall(r'<h2><a href="([^"]+)">', body)
+
+
+def older(body):
+    m = re.search(r'<a href="(\d+)\.html"[^>]*>Older entries</a>', body)
+    return m.group(1) if m else None
+
+
 class Archive(unittest.TestCase):
+    def html_chain(self, root, start, prefix):
+        """Follows "Older entries" from the page start: {page url: body}."""
+        out = {}
+        st, _, body = http_get(start)
+        self.assertEqual(st, 200, start)
+        m = re.search(r'<a href="([^"]*archive/\d+\.html)">Older entries</a>', body.decode())
+        self.assertIsNotNone(m, start)
+        url = root + prefix + m.group(1).split("archive/")[1]
+        while url:
+            st, h, body = http_get(url)
+            self.assertEqual(st, 200, url)
+            self.assertIn("immutable", h["cache-control"], url)
+            self.assertTrue(h["content-type"].startswith("text/html"), url)
+            out[url] = body
+            n = older(body.decode())
+            url = root + prefix + n + ".html" if n else None
+        return out
+
+    def check_html(self, root, atom_pages):
+        """The HTML pages hold the Atom pages' entries, page by page."""
+        pages = self.html_chain(root, root + "topics/walrus.html", "topics/walrus/archive/")
+        self.assertEqual(len(pages), len([u for u in atom_pages if u.endswith(".atom")
+                                          and "/topics/walrus/archive/" in u]))
+        for url, body in pages.items():
+            atom = ET.fromstring(atom_pages[url[:-5] + ".atom"])
+            self.assertEqual(html_entries(body.decode()), atom_ids(atom), url)
+        allp = self.html_chain(root, root, "archive/")
+        self.assertGreaterEqual(len(allp), 4)
+        return pages
+
+    def check_newest_links(self, root, pages):
+        """The newest page's newer links redirect to the current document
+        until the next page is formed."""
+        nxt = root + f"topics/walrus/archive/{pages + 1}"
+        st, h = no_follow(nxt + ".atom")
+        self.assertEqual((st, h.get("location")), (302, root + "topics/walrus.atom"))
+        self.assertEqual(h.get("cache-control"), "no-store")
+        st, h = no_follow(nxt + ".html")
+        self.assertEqual((st, h.get("location")), (302, root + "topics/walrus.html"))
+        self.assertEqual(http_get(root + f"topics/walrus/archive/{pages + 2}.atom")[0], 404)
+        self.assertEqual(http_get(root + "topics/walrus/archive/01.atom")[0], 404)
+        self.assertEqual(http_get(root + "topics/nope/archive/1.atom")[0], 404)
+
+    def check_look(self, t, root, pages):
+        """tidy finds no errors; Chromium shows the entries at 390 and 1280 px."""
+        if os.environ.get("TB_SKIP_BROWSER"):
+            return
+        need_tool("tidy")
+        need_tool("chromium")
+        for url, body in pages.items():
+            path = os.path.join(t, "page.html")
+            with open(path, "wb") as f:
+                f.write(body)
+            p = subprocess.run(["tidy", "-e", "-q", path], capture_output=True, text=True)
+            self.assertEqual([x for x in p.stderr.splitlines() if "Error:" in x], [], url)
+            self.assertLess(p.returncode, 2, url)
+        url = root + "topics/walrus/archive/2.html"
+        body = pages[url].decode()
+        for href in re.findall(r'href="(\.\.[^"]*)"', body):
+            target = urllib.parse.urljoin(url, href)
+            self.assertEqual(http_get(target)[0], 200, (href, target))
+        shots = os.environ.get("TB_SHOTS", os.path.join(t, "shots"))
+        os.makedirs(shots, exist_ok=True)
+        for width in (390, 1280):
+            profile = os.path.join(t, f"chrome-{width}")
+            p = chromium(url, profile, "--dump-dom", f"--window-size={width},1400")
+            self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+            pos = [p.stdout.find(f"Walrus note {i}<") for i in range(10, 5, -1)]
+            self.assertTrue(-1 not in pos and pos == sorted(pos), (width, pos))
+            self.assertIn("Older entries", p.stdout)
+            self.assertIn("Newer entries", p.stdout)
+            # Relative links resolve to the site's stylesheet and the topic's page.
+            self.assertIn('href="../../../style.css"', p.stdout)
+            self.assertIn('href="../../../topics/walrus.html">Newest entries', p.stdout)
+            shot = os.path.join(shots, f"archive-page-{width}.png")
+            p = chromium(url, profile, f"--screenshot={shot}", f"--window-size={width},1800",
+                         "--hide-scrollbars")
+            self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+            self.assertGreater(os.path.getsize(shot), 1000)
+        print(f"screenshots: {shots}/archive-page-*.png", file=sys.stderr)
+
     def chain(self, url, fmt):
         """Follows prev-archive from the current document url: (ids in order,
         the archive pages' URLs newest first, {url: bytes})."""
@@ -173,9 +294,12 @@ class Archive(unittest.TestCase):
                 ids, _, _ = self.chain_all(root)
                 self.assertEqual(len(ids), 23)
                 self.assertEqual(len(set(ids)), 23)
-                # The topic page links its newest archive page.
+                # The topic page links its newest archive page, in HTML.
                 html = http_get(root + "topics/walrus.html")[2].decode("utf-8")
-                self.assertIn('href="walrus/archive/3.atom"', html)
+                self.assertIn('<a href="walrus/archive/3.html">Older entries</a>', html)
+                self.check_newest_links(root, 3)
+                first.update(self.check_html(root, first))
+                self.check_look(t, root, {u: b for u, b in first.items() if u.endswith(".html")})
             finally:
                 self.assertEqual(d.stop(), 0)
             files = {}
@@ -207,6 +331,15 @@ class Archive(unittest.TestCase):
                 ids, _, _ = self.chain_all(root)
                 self.assertEqual(sorted(ids), sorted(set(ids)))
                 self.assertEqual(len(ids), 30)
+                now = {}
+                for fmt in ("atom",):
+                    now.update(self.check_chain(root, fmt, 30)[2])
+                html = self.check_html(root, now)
+                self.assertEqual(len(html), 5)
+                for u, body in first.items():
+                    if u.endswith(".html"):
+                        self.assertEqual(html[u], body, u)
+                self.check_newest_links(root, 5)
             finally:
                 self.assertEqual(d.stop(), 0)
 

@@ -205,12 +205,12 @@ static void test_archive_page(void)
     if (b.data != NULL) {
         CHECK_EQ(count(b.data, "<h1>"), 1);
         CHECK(strstr(b.data, "<h1>Vision: older entries, page 2</h1>") != NULL);
-        CHECK(strstr(b.data, "href=\"../../style.css\"") != NULL);
+        CHECK(strstr(b.data, "href=\"../../../style.css\"") != NULL);
         CHECK(strstr(b.data, "vision.html\" aria-current=\"page\"") != NULL);
         CHECK(strstr(b.data, "A paper") != NULL);
         CHECK_EQ(count(b.data, "<a href=\"1.html\" rel=\"prev\">Older entries</a>"), 2);
         CHECK_EQ(count(b.data, "<a href=\"3.html\" rel=\"next\">Newer entries</a>"), 2);
-        CHECK_EQ(count(b.data, "<a href=\"../../topics/vision.html\">Newest entries</a>"), 2);
+        CHECK_EQ(count(b.data, "<a href=\"../../../topics/vision.html\">Newest entries</a>"), 2);
     }
     /* The same page whatever the page counts are now. */
     topics[1].archive = 20;
