@@ -230,7 +230,7 @@ static const char *const migrations[] = {
      "CREATE INDEX archive_page ON archive(feed, page, pos);"
      "CREATE TABLE archive_feeds("
      " feed TEXT PRIMARY KEY,"
-     " seen INTEGER NOT NULL," /* entries up to this id were looked at */
+     " seen INTEGER NOT NULL,"               /* entries up to this id were looked at */
      " what TEXT NOT NULL) WITHOUT ROWID;"), /* the query and sources they were matched with */
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
