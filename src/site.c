@@ -505,7 +505,7 @@ int tb_site_archive_miss(const char *path, char *loc, size_t loclen, void *data)
     int64_t pages = 0;
     int rc;
 
-    if (s->http == NULL || parse_archive(path, &r) != 0)
+    if (s->http == NULL || s->store == NULL || parse_archive(path, &r) != 0)
         return -ENOENT;
     if (tb_archive_pages(s->store, r.feed, &pages, err, sizeof(err)) != 0)
         return -ENOENT;

@@ -27,19 +27,25 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(db, err, errlen);
 }
 
-/* Runs sql with ?1 feed and ?2 (when id >= 0) id, stepped to its end. */
-static int run(sqlite3 *db, const char *sql, const char *feed, int64_t id, char *err, size_t errlen)
+/* Runs sql with ?1 feed and ?2 each of ids[0..n) (one run without ?2
+ * when ids is NULL), each stepped to its end. */
+static int run_each(sqlite3 *db, const char *sql, const char *feed, const int64_t *ids, size_t n,
+                    char *err, size_t errlen)
 {
     sqlite3_stmt *q = NULL;
+    size_t i;
     int rc = 0;
 
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
         return db_fail(db, err, errlen);
     sqlite3_bind_text(q, 1, feed, -1, SQLITE_STATIC);
-    if (id >= 0)
-        sqlite3_bind_int64(q, 2, id);
-    if (sqlite3_step(q) != SQLITE_DONE)
-        rc = db_fail(db, err, errlen);
+    for (i = 0; rc == 0 && i < (ids != NULL ? n : 1); i++) {
+        if (ids != NULL)
+            sqlite3_bind_int64(q, 2, ids[i]);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            rc = db_fail(db, err, errlen);
+        sqlite3_reset(q);
+    }
     sqlite3_finalize(q);
     return rc;
 }
@@ -138,8 +144,8 @@ static int candidates(sqlite3 *db, const char *feed, const char *what, const int
     *all = seen < 0;
     if (rc != 0 || *all)
         return rc ? rc
-                  : run(db, "DELETE FROM archive WHERE feed = ?1 AND page = 0", feed, -1, err,
-                        errlen);
+                  : run_each(db, "DELETE FROM archive WHERE feed = ?1 AND page = 0", feed, NULL, 0,
+                             err, errlen);
     rc = ids_of(db, "SELECT id FROM entries WHERE id > ?2 ORDER BY id", feed, seen, ids, n, err,
                 errlen);
     alloc = *n;
@@ -163,14 +169,9 @@ static int note_matches(sqlite3 *db, const char *feed, const int64_t *old, size_
     static const char drop[] = "DELETE FROM archive WHERE feed = ?1 AND entry_id = ?2 AND page = 0";
     static const char add[] = "INSERT OR IGNORE INTO archive(feed, entry_id, page, pos)"
                               " VALUES(?1, ?2, 0, 0)";
-    size_t i;
-    int rc = 0;
+    int rc = nold > 0 ? run_each(db, drop, feed, old, nold, err, errlen) : 0;
 
-    for (i = 0; rc == 0 && i < nold; i++)
-        rc = run(db, drop, feed, old[i], err, errlen);
-    for (i = 0; rc == 0 && i < nm; i++)
-        rc = run(db, add, feed, m[i], err, errlen);
-    return rc;
+    return rc || nm == 0 ? rc : run_each(db, add, feed, m, nm, err, errlen);
 }
 
 /* Remembers that the feed's entries up to id top were looked at with what. */
@@ -243,14 +244,19 @@ static int update(struct tb_store *s, const char *feed, const char *what, const 
     sqlite3 *db = tb_store_db(s);
     int64_t *cand = NULL, *m = NULL, top = 0;
     size_t ncand = 0, nnew = 0, nm = 0;
-    int all = 0, rc;
+    int all = 0, every, rc;
 
     rc = candidates(db, feed, what, changed, nchanged, &cand, &ncand, &nnew, &all, &top, err,
                     errlen);
-    if (rc == 0 && (all || ncand > 0))
+    /* A feed of every entry (no query, no sources) matches every candidate:
+     * no query to run over the sort index for them. */
+    every = !all && (query == NULL || query[0] == '\0') && nsources == 0;
+    if (rc == 0 && !every && (all || ncand > 0))
         rc = tb_topic_select_in(s, query, sources, nsources, all ? NULL : cand, ncand, 0, &m, &nm,
                                 err, errlen);
-    if (rc == 0)
+    if (rc == 0 && every)
+        rc = note_matches(db, feed, NULL, 0, cand, ncand, err, errlen);
+    else if (rc == 0)
         rc = note_matches(db, feed, cand + nnew, ncand - nnew, m, nm, err, errlen);
     free(cand);
     free(m);
