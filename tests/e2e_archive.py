@@ -68,6 +68,11 @@ url = {base}blog.rss
 title = Walruses
 query = walrus
 limit = 5
+
+[topic single]
+title = One a page
+query = walrus
+limit = 1
 """
 
 
@@ -196,6 +201,22 @@ class Archive(unittest.TestCase):
             ng.send_signal(signal.SIGQUIT)
             ng.wait(10)
 
+    def check_many_pages(self, root):
+        """A first publish that forms many pages at once (23 entries, limit 1:
+        22 pages, 1 current) links only pages that can be fetched: the whole chain is
+        there at once, each entry exactly once."""
+        url, ids, n = root + "topics/single.atom", [], 0
+        while url:
+            st, _, body = http_get(url)
+            self.assertEqual(st, 200, url)
+            r = ET.fromstring(body)
+            ids += atom_ids(r)
+            url = links(r).get("prev-archive")
+            n += 1 if url else 0
+        self.assertEqual(n, 22)
+        self.assertEqual(sorted(ids), sorted(f"http://example.org/walrus/{i}"
+                                             for i in range(1, 24)))
+
     def check_look(self, t, root, pages):
         """tidy finds no errors; Chromium shows the entries at 390 and 1280 px."""
         if os.environ.get("TB_SKIP_BROWSER"):
@@ -298,6 +319,7 @@ class Archive(unittest.TestCase):
                 wait_for(lambda: http_get(root + "topics/walrus/archive/3.atom")[0] == 200, 60,
                          what="the third archive page")
                 self.check_nginx(t, root, port)
+                self.check_many_pages(root)
                 first = {}
                 for fmt in ("atom", "rss", "json"):
                     ids, pages, seen = self.check_chain(root, fmt, 23)
