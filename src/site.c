@@ -260,6 +260,23 @@ static size_t topic_index(const struct tb_site *s, const char *name)
     return (size_t)-1;
 }
 
+/* Writes archive page fs->page's HTML form, of entries ids[0..n). */
+static int write_html(struct tb_site *s, const struct feed_spec *fs, const int64_t *ids, size_t n,
+                      char *err, size_t errlen)
+{
+    char rel[700];
+    struct tb_buf b;
+    int rc;
+
+    tb_buf_init(&b, DOC_CAP);
+    rc = tb__site_archive_html(s, fs->topic, fs->page, ids, n, &b, err, errlen);
+    archive_rel(fs->path, fs->page, ".html", rel, sizeof(rel));
+    if (rc == 0)
+        rc = put_doc_age(s, rel, HTML_TYPE, &b, TB_HTTP_IMMUTABLE, err, errlen);
+    tb_buf_free(&b);
+    return rc;
+}
+
 /* Renders archive page fs->page in format fmt (HTML_FMT: its HTML page)
  * from the page's entries as they are now, into public_dir and the server. */
 static int render_page(struct tb_site *s, const struct feed_spec *fs, size_t fmt, char *err,
@@ -267,19 +284,12 @@ static int render_page(struct tb_site *s, const struct feed_spec *fs, size_t fmt
 {
     struct tb_feed *f = NULL;
     int64_t *ids = NULL;
-    char rel[700];
-    struct tb_buf b;
     size_t n = 0;
     int rc;
 
     rc = tb_archive_page(s->store, fs->path, fs->page, &ids, &n, err, errlen);
     if (rc == 0 && fmt == HTML_FMT) {
-        tb_buf_init(&b, DOC_CAP);
-        rc = tb__site_archive_html(s, fs->topic, fs->page, ids, n, &b, err, errlen);
-        archive_rel(fs->path, fs->page, ".html", rel, sizeof(rel));
-        if (rc == 0)
-            rc = put_doc_age(s, rel, HTML_TYPE, &b, TB_HTTP_IMMUTABLE, err, errlen);
-        tb_buf_free(&b);
+        rc = write_html(s, fs, ids, n, err, errlen);
         free(ids);
         return rc;
     }
