@@ -141,9 +141,6 @@ void tb_http_set_miss(struct tb_http *h, tb_http_miss_fn fn, void *data);
 /** The number of immutable documents held in memory now (at most TB_HTTP_IMMUTABLE_KEEP). */
 size_t tb_http_cached(struct tb_http *h);
 
-/** Whether a document is published at `path` (1) or not (0). */
-int tb_http_has(struct tb_http *h, const char *path);
-
 /** Unpublishes `path`. Returns 0, or -ENOENT when nothing is published there. */
 TB_NODISCARD int tb_http_remove(struct tb_http *h, const char *path);
 

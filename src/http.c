@@ -339,11 +339,6 @@ int tb_http_set_link(struct tb_http *h, const char *path, const char *link)
     return 0;
 }
 
-int tb_http_has(struct tb_http *h, const char *path)
-{
-    return path != NULL && tb_map_get(&h->docs, path, strlen(path)) != NULL;
-}
-
 int tb_http_remove(struct tb_http *h, const char *path)
 {
     struct doc *d;
