@@ -197,7 +197,8 @@ static int save_seen(sqlite3 *db, const char *feed, const char *what, int64_t to
 }
 
 /* Records pages cut from the oldest end of cur (newest first) while at
- * least 2 x limit entries are left; *n shrinks to what stays current. */
+ * least 2 x limit entries are left; *n shrinks to what stays current. The
+ * entries may be recorded as current already (then moved) or not. */
 static int cut_pages(sqlite3 *db, const char *feed, const int64_t *cur, size_t *n, size_t limit,
                      int64_t *pages, char *err, size_t errlen)
 {
@@ -208,8 +209,9 @@ static int cut_pages(sqlite3 *db, const char *feed, const int64_t *cur, size_t *
     if (limit == 0 || *n / 2 < limit)
         return 0;
     if (sqlite3_prepare_v2(db,
-                           "UPDATE archive SET page = ?3, pos = ?4 WHERE feed = ?1"
-                           " AND entry_id = ?2",
+                           "INSERT INTO archive(feed, entry_id, page, pos) VALUES(?1, ?2, ?3, ?4)"
+                           " ON CONFLICT(feed, entry_id) DO UPDATE SET page = excluded.page,"
+                           " pos = excluded.pos",
                            -1, &set, NULL) != SQLITE_OK)
         return db_fail(db, err, errlen);
     sqlite3_bind_text(set, 1, feed, -1, SQLITE_STATIC);
@@ -232,39 +234,100 @@ static int cut_pages(sqlite3 *db, const char *feed, const int64_t *cur, size_t *
     return rc;
 }
 
+/* Keeps in ids[0..*n) those on no page of feed. */
+static int drop_archived(sqlite3 *db, const char *feed, int64_t *ids, size_t *n, char *err,
+                         size_t errlen)
+{
+    sqlite3_stmt *in = NULL;
+    size_t i, kept = 0;
+    int rc = 0, step;
+
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM archive WHERE feed = ?1 AND entry_id = ?2", -1, &in,
+                           NULL) != SQLITE_OK)
+        return db_fail(db, err, errlen);
+    sqlite3_bind_text(in, 1, feed, -1, SQLITE_STATIC);
+    for (i = 0; rc == 0 && i < *n; i++) {
+        sqlite3_bind_int64(in, 2, ids[i]);
+        step = sqlite3_step(in);
+        if (step == SQLITE_DONE)
+            ids[kept++] = ids[i];
+        else if (step != SQLITE_ROW)
+            rc = db_fail(db, err, errlen);
+        sqlite3_reset(in);
+    }
+    sqlite3_finalize(in);
+    if (rc == 0)
+        *n = kept;
+    return rc;
+}
+
+/* The feed matched against every entry (new, or its query or sources
+ * changed; its current entries were forgotten): *cur the matches on no
+ * page, newest first, not recorded yet. */
+static int match_all(struct tb_store *s, const char *feed, const char *query, char *const *sources,
+                     size_t nsources, int64_t **cur, size_t *ncur, char *err, size_t errlen)
+{
+    int rc = tb_topic_select_in(s, query, sources, nsources, NULL, 0, 0, cur, ncur, err, errlen);
+
+    return rc ? rc : drop_archived(tb_store_db(s), feed, *cur, ncur, err, errlen);
+}
+
+/* The feed's current entries after recording what is new or changed
+ * (cand[0..ncand), the first nnew new), newest first, into *cur. */
+static int match_new(struct tb_store *s, const char *feed, const char *query, char *const *sources,
+                     size_t nsources, const int64_t *cand, size_t ncand, size_t nnew, int64_t **cur,
+                     size_t *ncur, char *err, size_t errlen)
+{
+    static const char current[] = "SELECT a.entry_id FROM archive a JOIN entries e"
+                                  " ON e.id = a.entry_id WHERE a.feed = ?1 AND a.page = 0"
+                                  " ORDER BY e.sort_time DESC, e.out_id";
+    sqlite3 *db = tb_store_db(s);
+    int64_t *m = NULL;
+    size_t nm = 0;
+    int rc = 0;
+
+    /* A feed of every entry (no query, no sources) matches every candidate:
+     * no query to run over the sort index for them. */
+    if ((query == NULL || query[0] == '\0') && nsources == 0)
+        rc = note_matches(db, feed, NULL, 0, cand, ncand, err, errlen);
+    else {
+        if (ncand > 0)
+            rc = tb_topic_select_in(s, query, sources, nsources, cand, ncand, 0, &m, &nm, err,
+                                    errlen);
+        if (rc == 0)
+            rc = note_matches(db, feed, cand + nnew, ncand - nnew, m, nm, err, errlen);
+        free(m);
+    }
+    return rc ? rc : ids_of(db, current, feed, 0, cur, ncur, err, errlen);
+}
+
 /* The update inside the caller's savepoint (see tb_archive_update()). */
 static int update(struct tb_store *s, const char *feed, const char *what, const char *query,
                   char *const *sources, size_t nsources, size_t limit, const int64_t *changed,
                   size_t nchanged, int64_t **cur, size_t *ncur, int64_t *pages, char *err,
                   size_t errlen)
 {
-    static const char current[] = "SELECT a.entry_id FROM archive a JOIN entries e"
-                                  " ON e.id = a.entry_id WHERE a.feed = ?1 AND a.page = 0"
-                                  " ORDER BY e.sort_time DESC, e.out_id";
+    static const char add[] = "INSERT INTO archive(feed, entry_id, page, pos) VALUES(?1, ?2, 0, 0)";
     sqlite3 *db = tb_store_db(s);
-    int64_t *cand = NULL, *m = NULL, top = 0;
-    size_t ncand = 0, nnew = 0, nm = 0;
-    int all = 0, every, rc;
+    int64_t *cand = NULL, top = 0;
+    size_t ncand = 0, nnew = 0;
+    int all = 0, rc;
 
     rc = candidates(db, feed, what, changed, nchanged, &cand, &ncand, &nnew, &all, &top, err,
                     errlen);
-    /* A feed of every entry (no query, no sources) matches every candidate:
-     * no query to run over the sort index for them. */
-    every = !all && (query == NULL || query[0] == '\0') && nsources == 0;
-    if (rc == 0 && !every && (all || ncand > 0))
-        rc = tb_topic_select_in(s, query, sources, nsources, all ? NULL : cand, ncand, 0, &m, &nm,
-                                err, errlen);
-    if (rc == 0 && every)
-        rc = note_matches(db, feed, NULL, 0, cand, ncand, err, errlen);
+    if (rc == 0 && all)
+        rc = match_all(s, feed, query, sources, nsources, cur, ncur, err, errlen);
     else if (rc == 0)
-        rc = note_matches(db, feed, cand + nnew, ncand - nnew, m, nm, err, errlen);
+        rc =
+            match_new(s, feed, query, sources, nsources, cand, ncand, nnew, cur, ncur, err, errlen);
     free(cand);
-    free(m);
     rc = rc ? rc
             : one_int(db, "SELECT max(page) FROM archive WHERE feed = ?1", feed, NULL, 0, pages,
                       err, errlen);
-    rc = rc ? rc : ids_of(db, current, feed, 0, cur, ncur, err, errlen);
     rc = rc ? rc : cut_pages(db, feed, *cur, ncur, limit, pages, err, errlen);
+    /* Matched anew: what stays current is recorded as such now. */
+    if (rc == 0 && all && *ncur > 0)
+        rc = run_each(db, add, feed, *cur, *ncur, err, errlen);
     return rc ? rc : save_seen(db, feed, what, top, err, errlen);
 }
 
