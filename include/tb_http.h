@@ -3,7 +3,8 @@
  *
  * Serves documents published with tb_http_put() from memory, plus /healthz,
  * /metrics and the dynamic routes set with tb_http_route() (forms: GET,
- * HEAD and POST); everything else is 404. Nothing is ever read from disk.
+ * HEAD and POST), and what the miss callback (tb_http_set_miss()) puts on
+ * demand; everything else is 404. Nothing is read from disk here.
  * Documents: GET and HEAD only (405 otherwise), strong ETags, Last-Modified, 304 on
  * If-None-Match / If-Modified-Since, a precomputed gzip form sent when the
  * client accepts it. Every call must be made on the loop's thread.
@@ -76,6 +77,18 @@ TB_NODISCARD int tb_http_new(uv_loop_t *loop, const struct tb_http_opts *o, stru
 /** The bound TCP port (useful after listening on port 0), or a negative libuv error. */
 int tb_http_port(struct tb_http *h);
 
+/** A max_age of at least this (a year) is sent as "max-age=31536000, immutable"
+ *  (RFC 8246): for documents that never change, such as archive pages. */
+#define TB_HTTP_IMMUTABLE 31536000
+
+/**
+ * Most immutable documents (put with max_age >= TB_HTTP_IMMUTABLE) kept in
+ * memory: beyond it the least recently served one is dropped (the miss
+ * callback puts it again when asked for), so memory does not grow with an
+ * archive of thousands of pages.
+ */
+#define TB_HTTP_IMMUTABLE_KEEP 64
+
 /**
  * Publishes (or replaces) the document at `path` (starting with '/', e.g.
  * "/topics/x.atom"). Copies `data`, computes a strong ETag (hash of the
@@ -105,6 +118,28 @@ TB_NODISCARD int tb_http_put_gz(struct tb_http *h, const char *path, const char 
  * with control characters, -ENOMEM.
  */
 TB_NODISCARD int tb_http_set_link(struct tb_http *h, const char *path, const char *link);
+
+/** What a miss callback returns to answer with a redirect to the location it wrote. */
+#define TB_HTTP_MISS_REDIRECT 1
+
+/**
+ * A GET or HEAD of a path where no document (and no route) is: the callback
+ * may tb_http_put() a document at `path` and return 0, and the request is
+ * answered with it as with any document; or write a URL into
+ * loc[0..loclen) and return TB_HTTP_MISS_REDIRECT for a 302 there (with
+ * Cache-Control: no-store); anything else gives 404.
+ */
+typedef int (*tb_http_miss_fn)(const char *path, char *loc, size_t loclen, void *data);
+
+/**
+ * Sets the miss callback. It runs on the loop's thread while the request
+ * waits, so it must be quick (e.g. one archive page read from a file or
+ * rendered from the store). fn NULL removes it.
+ */
+void tb_http_set_miss(struct tb_http *h, tb_http_miss_fn fn, void *data);
+
+/** The number of immutable documents held in memory now (at most TB_HTTP_IMMUTABLE_KEEP). */
+size_t tb_http_cached(struct tb_http *h);
 
 /** Unpublishes `path`. Returns 0, or -ENOENT when nothing is published there. */
 TB_NODISCARD int tb_http_remove(struct tb_http *h, const char *path);

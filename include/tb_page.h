@@ -22,6 +22,8 @@
 struct tb_page_topic {
     const char *name;  /* file name: topics/NAME.html and its feeds */
     const char *title; /* shown */
+    long long archive; /* its newest complete RFC 5005 archive page (0: none): the
+                          topic page links "Older entries" to NAME/archive/N.html */
 };
 
 /** What every page of the site shares. */
@@ -32,6 +34,8 @@ struct tb_page_site {
     const struct tb_page_topic *topics; /* every topic, in config order */
     size_t ntopics;                     /* number of topics */
     int mail;                           /* [mail] is configured: the subscribe-by-email form */
+    long long archive;                  /* /all's newest complete archive page (0: none):
+                                           the front page links archive/N.html */
 };
 
 /** One paper or entry in a list. */
@@ -64,6 +68,19 @@ TB_NODISCARD int tb_page_topic(const struct tb_page_site *site, size_t topic,
                                const struct tb_page_paper *trending, size_t ntrending,
                                const struct tb_page_paper *newest, size_t nnewest, const char *why,
                                struct tb_buf *b);
+
+/**
+ * Appends archive page `page` (>= 1) of a feed to b: of topic
+ * site->topics[topic] (topics/NAME/archive/N.html), or of /all (topic
+ * (size_t)-1, archive/N.html). Its entries as given (newest first,
+ * unranked) between two navigations: "Older entries" (page - 1; none on
+ * page 1), "Newer entries" (page + 1) and "Newest entries" (the topic's
+ * page, or the front page). Nothing on it depends on how many pages there
+ * are, so its bytes stay right when newer pages come. Errors as
+ * tb_page_index(); -EINVAL for a bad topic or page.
+ */
+TB_NODISCARD int tb_page_archive(const struct tb_page_site *site, size_t topic, long long page,
+                                 const struct tb_page_paper *papers, size_t n, struct tb_buf *b);
 
 /**
  * Appends a trending page to b: over everything (topic (size_t)-1,

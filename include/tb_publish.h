@@ -26,6 +26,12 @@
  * "_tributary": {"about": TB_PUBLISH_NS, "trending": {"score": 2.41,
  * "groups": 4}} in JSON Feed.
  *
+ * RFC 5005 (meta next_archive, newer_archive, current, archive): Atom and
+ * RSS carry the links as (atom:)link rel="prev-archive", "next-archive"
+ * and "current" and an archive page <fh:archive/>; JSON Feed has
+ * next_url = prev-archive and "_archive": {"about": TB_PUBLISH_NS_FH,
+ * "archive": true (pages only), "prev_archive", "next_archive", "current"}.
+ *
  * No I/O except in tb_publish_write_file(); no libuv, no libcurl.
  */
 #ifndef TB_PUBLISH_H
@@ -38,20 +44,27 @@
 #include "tb_entry.h"
 #include "tb_log.h"
 
+/** The namespace of RFC 5005's elements (fh:archive). */
+#define TB_PUBLISH_NS_FH "http://purl.org/syndication/history/1.0"
+
 /** The namespace of tributary's extension elements. */
 #define TB_PUBLISH_NS "https://tributary.dev/ns/1.0"
 
 /** Metadata of the document being written. Strings are borrowed. */
 struct tb_publish_meta {
-    const char *id;           /* feed id (absolute IRI); required */
-    const char *title;        /* plain text; required */
-    const char *subtitle;     /* or NULL */
-    const char *self;         /* URL of this document (rel=self), or NULL */
-    const char *alternate;    /* HTML page for the feed (rel=alternate), or NULL */
-    const char *hub;          /* WebSub hub (rel=hub), or NULL */
-    const char *next_archive; /* RFC 5005 rel=prev-archive URL, or NULL */
-    int64_t updated;          /* feed updated (epoch s); TB_TIME_NONE -> newest entry's date,
-                                 else now; a future date -> now */
+    const char *id;            /* feed id (absolute IRI); required */
+    const char *title;         /* plain text; required */
+    const char *subtitle;      /* or NULL */
+    const char *self;          /* URL of this document (rel=self), or NULL */
+    const char *alternate;     /* HTML page for the feed (rel=alternate), or NULL */
+    const char *hub;           /* WebSub hub (rel=hub), or NULL */
+    const char *next_archive;  /* RFC 5005 rel=prev-archive URL (the next older
+                                  document), or NULL */
+    const char *newer_archive; /* RFC 5005 rel=next-archive URL, or NULL */
+    const char *current;       /* RFC 5005 rel=current URL, or NULL */
+    int archive;               /* non-zero: a complete archive page (fh:archive) */
+    int64_t updated;           /* feed updated (epoch s); TB_TIME_NONE -> newest entry's date,
+                                  else now; a future date -> now */
 };
 
 /**
@@ -130,7 +143,8 @@ TB_NODISCARD int tb_publish_rss(const struct tb_publish_meta *m, const struct tb
                                 struct tb_buf *out);
 
 /**
- * The same entries as JSON Feed 1.1 (next_archive becomes next_url, hub a
+ * The same entries as JSON Feed 1.1 (next_archive becomes next_url, and
+ * the RFC 5005 links "_archive" as described above; hub a
  * WebSub hub, enclosures attachments). The plain-text summary is left out
  * when its text would open a tag if a reader rendered it as HTML ("<" and a
  * letter, "/", "!" or "?"); content_html or content_text still carries the

@@ -7,7 +7,14 @@
  * them and which topics they match; each feed names its HTML page
  * (alternate link, and a Link header when served). Each document is
  * written atomically into public_dir (with a .gz beside it) and, when a
- * server is given, put into tb_http. Runs on the store's thread (the
+ * server is given, put into tb_http. /all and every topic are RFC 5005
+ * archived feeds (tb_archive.h): archive/N.* and topics/NAME/archive/N.*
+ * (.atom, .rss, .json and an HTML page, .html), immutable. `tributary
+ * fetch` (no server) writes the new pages' files at each publish; the
+ * daemon renders a page on its first request (tb_site_archive_miss()),
+ * writes it into public_dir once and serves that file from then on, so
+ * every page the chain links can be fetched as soon as it is formed and
+ * memory holds only the pages read lately. Runs on the store's thread (the
  * loop's thread in the daemon).
  */
 #ifndef TB_SITE_H
@@ -81,6 +88,17 @@ typedef int (*tb_site_voice_cb)(const char *name, const char *href, void *data);
  */
 TB_NODISCARD int tb_site_voices(struct tb_store *st, const char *key, tb_site_voice_cb cb,
                                 void *data, char *err, size_t errlen);
+
+/**
+ * The server's miss callback (tb_http_set_miss(), data: the struct tb_site):
+ * for a path of an archive page of /all or of a configured topic that is
+ * formed, puts the page into the server, from its file in public_dir
+ * (after a restart, or once written) or rendered now from the page's
+ * entries and written there (so its bytes never change again); for the
+ * page after the newest (the one the newest page's next-archive names),
+ * the current document (or HTML page) as a redirect. -ENOENT otherwise.
+ */
+int tb_site_archive_miss(const char *path, char *loc, size_t loclen, void *data);
 
 /** Unpublishes topic `name` (its feeds and its trending feeds): its files in public_dir and
  * its documents in the server. */

@@ -578,6 +578,7 @@ static int start_http(struct daemon *d)
     tb_http_set_health(d->http, health, d);
     tb_http_set_metrics(d->http, metrics, d);
     d->site.http = d->http;
+    tb_http_set_miss(d->http, tb_site_archive_miss, &d->site);
     rc = start_ready(d);
     if (rc)
         return rc;

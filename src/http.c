@@ -53,9 +53,11 @@ struct doc {
     char etag[24];                                   /* "\"<16 hex>\"" */
     char etag_gz[28];                                /* "\"<16 hex>-gz\"" */
     char last_modified[H2O_TIMESTR_RFC1123_LEN + 1]; /* from mtime */
-    char cache_control[32];                          /* "max-age=N" */
+    char cache_control[40];                          /* "max-age=N[, immutable]" */
     int64_t mtime;                                   /* epoch seconds */
     char *link;                                      /* Link header value, or NULL */
+    int cached;                                      /* immutable: in the LRU list */
+    struct doc *lru_prev, *lru_next;                 /* that list, most recently used first */
 };
 
 /* A dynamic route (tb_http_route()). */
@@ -103,6 +105,10 @@ struct tb_http {
     void *health_data;                        /* its argument */
     void (*metrics)(struct tb_buf *, void *); /* /metrics callback, or NULL */
     void *metrics_data;                       /* its argument */
+    tb_http_miss_fn miss;                     /* tb_http_set_miss() callback, or NULL */
+    void *miss_data;                          /* its argument */
+    struct doc *lru_head, *lru_tail;          /* immutable documents, most recently used first */
+    size_t ncached;                           /* their number */
     void (*done)(void *);                     /* tb_http_free() completion */
     void *done_data;                          /* its argument */
     int closing;                              /* tb_http_free() was called */
@@ -166,7 +172,12 @@ static void doc_set_meta(struct doc *d, int64_t mtime, int max_age)
 
     snprintf(d->etag, sizeof(d->etag), "\"%016" PRIx64 "\"", hash);
     snprintf(d->etag_gz, sizeof(d->etag_gz), "\"%016" PRIx64 "-gz\"", hash);
-    snprintf(d->cache_control, sizeof(d->cache_control), "max-age=%d", max_age < 0 ? 0 : max_age);
+    if (max_age >= TB_HTTP_IMMUTABLE)
+        snprintf(d->cache_control, sizeof(d->cache_control), "max-age=%d, immutable",
+                 TB_HTTP_IMMUTABLE);
+    else
+        snprintf(d->cache_control, sizeof(d->cache_control), "max-age=%d",
+                 max_age < 0 ? 0 : max_age);
     d->mtime = mtime;
     gmtime_r(&t, &gmt);
     h2o_time2str_rfc1123(d->last_modified, &gmt);
@@ -198,6 +209,52 @@ static struct doc *doc_new(const char *path, const char *type, const void *data,
         memcpy(d->body, data, len);
     d->len = len;
     return d;
+}
+
+/* Takes immutable document d out of the LRU list. */
+static void lru_unlink(struct tb_http *h, struct doc *d)
+{
+    if (!d->cached)
+        return;
+    if (d->lru_prev != NULL)
+        d->lru_prev->lru_next = d->lru_next;
+    else
+        h->lru_head = d->lru_next;
+    if (d->lru_next != NULL)
+        d->lru_next->lru_prev = d->lru_prev;
+    else
+        h->lru_tail = d->lru_prev;
+    d->lru_prev = d->lru_next = NULL;
+    d->cached = 0;
+    h->ncached--;
+}
+
+/* Puts immutable document d first in the LRU list. */
+static void lru_front(struct tb_http *h, struct doc *d)
+{
+    lru_unlink(h, d);
+    d->lru_next = h->lru_head;
+    if (h->lru_head != NULL)
+        h->lru_head->lru_prev = d;
+    h->lru_head = d;
+    if (h->lru_tail == NULL)
+        h->lru_tail = d;
+    d->cached = 1;
+    h->ncached++;
+}
+
+/* Drops the least recently used immutable documents beyond the cap; a
+ * response still sending one keeps its bytes until it finishes. */
+static void lru_trim(struct tb_http *h)
+{
+    struct doc *d;
+
+    while (h->ncached > TB_HTTP_IMMUTABLE_KEEP) {
+        d = h->lru_tail;
+        lru_unlink(h, d);
+        (void)tb_map_del(&h->docs, d->path, d->path_len);
+        doc_release(d);
+    }
 }
 
 /* A path must start with '/' and hold only printable ASCII, no '?' or '#'. */
@@ -253,8 +310,14 @@ int tb_http_put_gz(struct tb_http *h, const char *path, const char *content_type
         doc_release(d);
         return rc;
     }
-    if (old != NULL)
+    if (old != NULL) {
+        lru_unlink(h, old);
         doc_release(old);
+    }
+    if (max_age >= TB_HTTP_IMMUTABLE) {
+        lru_front(h, d);
+        lru_trim(h);
+    }
     return 0;
 }
 
@@ -285,6 +348,7 @@ int tb_http_remove(struct tb_http *h, const char *path)
     d = tb_map_del(&h->docs, path, strlen(path));
     if (d == NULL)
         return -ENOENT;
+    lru_unlink(h, d);
     doc_release(d);
     return 0;
 }
@@ -761,6 +825,46 @@ static int is_method(h2o_req_t *req, const char *m)
     return h2o_memis(req->method.base, req->method.len, m, strlen(m));
 }
 
+/* Asks the miss callback for path: 1 when it answered with a redirect
+ * (sent here), else 0 with *out the document it put (or NULL). */
+static int ask_miss(struct tb_http *h, h2o_req_t *req, h2o_iovec_t path, struct doc **out)
+{
+    char buf[1024], loc[1024] = "";
+    int rc;
+
+    *out = NULL;
+    if (h->miss == NULL || path.len >= sizeof(buf))
+        return 0;
+    memcpy(buf, path.base, path.len);
+    buf[path.len] = '\0';
+    if (!valid_path(buf))
+        return 0;
+    rc = h->miss(buf, loc, sizeof(loc), h->miss_data);
+    if (rc == TB_HTTP_MISS_REDIRECT && loc[0] != '\0' && valid_type(loc)) {
+        add_header(req, H2O_TOKEN_LOCATION, h2o_strdup(&req->pool, loc, SIZE_MAX).base);
+        send_text(h, req, 302, "Found", "text/plain; charset=utf-8", H2O_STRLIT("not there yet\n"));
+        return 1;
+    }
+    if (rc == 0)
+        *out = tb_map_get(&h->docs, path.base, path.len);
+    return 0;
+}
+
+/* The document at path: published, or put there now by the miss callback
+ * (1 when that answered with a redirect instead). An immutable one becomes
+ * the most recently used. */
+static int find_doc(struct tb_http *h, h2o_req_t *req, h2o_iovec_t path, struct doc **out)
+{
+    struct doc *d = tb_map_get(&h->docs, path.base, path.len);
+
+    if (d == NULL && ask_miss(h, req, path, &d))
+        return 1;
+    if (d != NULL && d->cached)
+        lru_front(h, d);
+    *out = d;
+    return 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct tb_http *h = ((struct handler *)self)->h;
@@ -792,7 +896,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         send_metrics(h, req);
         return 0;
     }
-    d = tb_map_get(&h->docs, path.base, path.len);
+    if (find_doc(h, req, path, &d))
+        return 0;
     if (d == NULL) {
         send_text(h, req, 404, "Not Found", "text/plain; charset=utf-8", H2O_STRLIT("not found\n"));
         return 0;
@@ -1247,6 +1352,17 @@ int tb_http_port(struct tb_http *h)
     if (ss.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+void tb_http_set_miss(struct tb_http *h, tb_http_miss_fn fn, void *data)
+{
+    h->miss = fn;
+    h->miss_data = data;
+}
+
+size_t tb_http_cached(struct tb_http *h)
+{
+    return h->ncached;
 }
 
 void tb_http_set_health(struct tb_http *h, int (*fn)(void *data), void *data)

@@ -438,6 +438,10 @@ int tb_page_index(const struct tb_page_site *site, const struct tb_page_paper *p
         rc = rc ? rc : list(site, newest, nnewest, 0, 3, "", b);
         rc = rc ? rc : tb_buf_adds(b, "</section>\n");
     }
+    if (rc == 0 && site->archive > 0)
+        rc = tb_buf_addf(b,
+                         "<p class=\"more\"><a href=\"archive/%lld.html\">Older entries</a></p>\n",
+                         site->archive);
     rc = rc ? rc : mail_form(site, NULL, "", b);
     rc = rc ? rc : subscribe(site, NULL, &own, "", b);
     return rc ? rc : foot("", b);
@@ -477,10 +481,60 @@ int tb_page_topic(const struct tb_page_site *site, size_t topic,
         rc = wrap(b, "<p class=\"empty\">", why, "</p>\n");
     if (rc == 0 && nnewest > 0)
         rc = list(site, newest, nnewest, 0, 3, "../", b);
+    if (rc == 0 && t->archive > 0) {
+        rc = wrap(b, "<p class=\"more\"><a href=\"", t->name, "/archive/");
+        rc = rc ? rc : tb_buf_addf(b, "%lld.html\">Older entries</a></p>\n", t->archive);
+    }
     rc = rc ? rc : tb_buf_adds(b, "</section>\n");
     rc = rc ? rc : mail_form(site, t->name, "../", b);
     rc = rc ? rc : subscribe(site, t, &own, "../", b);
     return rc ? rc : foot("../", b);
+}
+
+/* An archive page's way on: older (page - 1, none on page 1), newer (page
+ * + 1, which the server redirects to the feed's page until it exists) and
+ * the feed's page. */
+static int pager(long long page, const char *current, struct tb_buf *b)
+{
+    int rc = tb_buf_adds(b, "<nav class=\"more\" aria-label=\"Archive pages\">\n<ul>\n");
+
+    if (rc == 0 && page > 1)
+        rc = tb_buf_addf(b, "<li><a href=\"%lld.html\" rel=\"prev\">Older entries</a></li>\n",
+                         page - 1);
+    rc = rc ? rc
+            : tb_buf_addf(b, "<li><a href=\"%lld.html\" rel=\"next\">Newer entries</a></li>\n",
+                          page + 1);
+    rc =
+        rc ? rc : wrap(b, "<li><a href=\"", current, "\">Newest entries</a></li>\n</ul>\n</nav>\n");
+    return rc;
+}
+
+int tb_page_archive(const struct tb_page_site *site, size_t topic, long long page,
+                    const struct tb_page_paper *papers, size_t n, struct tb_buf *b)
+{
+    static const struct feed all = {"all", "All entries"};
+    const struct tb_page_topic *t = topic < site->ntopics ? &site->topics[topic] : NULL;
+    const char *root = t != NULL ? "../../../" : "../";
+    char title[1024], path[600], current[600];
+    struct feed own = {path, t != NULL ? t->title : all.title};
+    int rc;
+
+    if ((topic != (size_t)-1 && t == NULL) || page < 1)
+        return -EINVAL;
+    snprintf(path, sizeof(path), t != NULL ? "topics/%s" : "all", t != NULL ? t->name : "");
+    snprintf(current, sizeof(current), t != NULL ? "../../../topics/%s.html" : "../",
+             t != NULL ? t->name : "");
+    snprintf(title, sizeof(title), "%s: older entries, page %lld · %s", own.title, page,
+             site->title);
+    rc = head(site, root, title, &own, b);
+    rc = rc ? rc : banner(site, root, t != NULL ? topic : CUR_NONE, b);
+    rc = rc ? rc : wrap(b, "<h1>", own.title, "");
+    rc = rc ? rc : tb_buf_addf(b, ": older entries, page %lld</h1>\n", page);
+    rc = rc ? rc : pager(page, current, b);
+    if (rc == 0 && n > 0)
+        rc = list(site, papers, n, 0, 2, root, b);
+    rc = rc ? rc : pager(page, current, b);
+    return rc ? rc : foot(root, b);
 }
 
 int tb_page_trending(const struct tb_page_site *site, size_t topic,

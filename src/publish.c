@@ -644,6 +644,13 @@ static void atom_head(struct tb__xml *x, const struct tb_publish_meta *m, int au
     atom_link(x, "alternate", m->alternate, "text/html", NULL, -1);
     atom_link(x, "hub", m->hub, NULL, NULL, -1);
     atom_link(x, "prev-archive", m->next_archive, "application/atom+xml", NULL, -1);
+    atom_link(x, "next-archive", m->newer_archive, "application/atom+xml", NULL, -1);
+    atom_link(x, "current", m->current, "application/atom+xml", NULL, -1);
+    if (m->archive) {
+        tb__xml_start(x, "fh:archive");
+        tb__xml_attr(x, "xmlns:fh", TB_PUBLISH_NS_FH);
+        tb__xml_end(x);
+    }
     if (authorless) {
         /* RFC 4287 4.1.1: authorless entries need a feed-level author. */
         tb__xml_start(x, "author");

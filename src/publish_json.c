@@ -206,6 +206,23 @@ static void json_item(struct jctx *j, json_t *items, const struct tb_entry *e, s
     json_trending(j, item, e);
 }
 
+/* "_archive": the RFC 5005 links (see tb_publish.h). */
+static void json_archive(struct jctx *j, json_t *root, const struct tb_publish_meta *m)
+{
+    json_t *a;
+
+    if (!m->archive && m->next_archive == NULL && m->newer_archive == NULL && m->current == NULL)
+        return;
+    a = json_object();
+    jstr(j, a, "about", TB_PUBLISH_NS_FH);
+    if (m->archive)
+        jset(j, a, "archive", json_true());
+    jstr(j, a, "prev_archive", m->next_archive);
+    jstr(j, a, "next_archive", m->newer_archive);
+    jstr(j, a, "current", m->current);
+    jset(j, root, "_archive", a);
+}
+
 static void json_head(struct jctx *j, json_t *root, const struct tb_publish_meta *m)
 {
     json_t *hub;
@@ -216,6 +233,7 @@ static void json_head(struct jctx *j, json_t *root, const struct tb_publish_meta
     jstr(j, root, "feed_url", m->self);
     jstr(j, root, "description", m->subtitle);
     jstr(j, root, "next_url", m->next_archive);
+    json_archive(j, root, m);
     if (m->hub == NULL)
         return;
     hub = json_object();

@@ -166,6 +166,13 @@ static void rss_channel_head(struct tb__xml *x, const struct tb_publish_meta *m,
     rss_atom_link(x, "self", m->self, "application/rss+xml");
     rss_atom_link(x, "hub", m->hub, NULL);
     rss_atom_link(x, "prev-archive", m->next_archive, "application/rss+xml");
+    rss_atom_link(x, "next-archive", m->newer_archive, "application/rss+xml");
+    rss_atom_link(x, "current", m->current, "application/rss+xml");
+    if (m->archive) {
+        tb__xml_start(x, "fh:archive");
+        tb__xml_attr(x, "xmlns:fh", TB_PUBLISH_NS_FH);
+        tb__xml_end(x);
+    }
     rss_date(x, "lastBuildDate", updated);
     tb__xml_elem(x, "generator", "tributary " TB_VERSION);
 }

@@ -17,6 +17,15 @@ int tb__site_put(struct tb_site *s, const char *relpath, const char *type, const
 int tb__site_pages(struct tb_site *s, char *err, size_t errlen);
 
 /**
+ * Appends to b the HTML form of archive page `page` of topic cfg->topics[topic]
+ * (or of /all: topic (size_t)-1) holding entries ids[0..n) (newest first),
+ * as tb_page_archive() renders it (site_pages.c). Errors: -ENOMEM,
+ * TB_ESTORE (detail in err), -E2BIG.
+ */
+int tb__site_archive_html(struct tb_site *s, size_t topic, int64_t page, const int64_t *ids,
+                          size_t n, struct tb_buf *b, char *err, size_t errlen);
+
+/**
  * Writes entries f (may be NULL: none) as path.atom, path.rss and
  * path.json into public_dir and the server. Errors as tb_site_publish_all().
  */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "site_int.h"
+#include "tb_archive.h"
 #include "tb_page.h"
 #include "tb_topic.h"
 #include "tb_trending.h"
@@ -439,26 +440,74 @@ static int topic_page(struct tb_site *s, struct render *r, char *err, size_t err
     return rc;
 }
 
+/* Fills site (and topics, calloc'd: the caller frees *topics) as every page
+ * shares it, with each feed's newest complete archive page. */
+static int page_site(struct tb_site *s, struct tb_page_site *site, struct tb_page_topic **topics,
+                     char *err, size_t errlen)
+{
+    const struct tb_config *c = s->cfg;
+    char feed[TB_ARCHIVE_FEED_MAX + 1];
+    int64_t pages = 0;
+    size_t i;
+    int rc;
+
+    *topics = calloc(c->ntopics + 1, sizeof(**topics));
+    if (*topics == NULL)
+        return -ENOMEM;
+    *site = (struct tb_page_site){.title = c->title,
+                                  .description = c->description,
+                                  .base_url = c->base_url,
+                                  .topics = *topics,
+                                  .ntopics = c->ntopics,
+                                  .mail = c->mail.enabled};
+    rc = tb_archive_pages(s->store, "all", &pages, err, errlen);
+    site->archive = (long long)pages;
+    for (i = 0; rc == 0 && i < c->ntopics; i++) {
+        (*topics)[i].name = c->topics[i].name;
+        (*topics)[i].title = c->topics[i].title;
+        snprintf(feed, sizeof(feed), "topics/%s", c->topics[i].name);
+        rc = tb_archive_pages(s->store, feed, &pages, err, errlen);
+        (*topics)[i].archive = (long long)pages;
+    }
+    return rc;
+}
+
+int tb__site_archive_html(struct tb_site *s, size_t topic, int64_t page, const int64_t *ids,
+                          size_t n, struct tb_buf *b, char *err, size_t errlen)
+{
+    struct tb_page_topic *topics = NULL;
+    struct tb_page_site site;
+    struct list l = {0};
+    int rc = page_site(s, &site, &topics, err, errlen);
+
+    if (rc == 0 && n > 0) {
+        l.ids = malloc(n * sizeof(*ids));
+        rc = l.ids != NULL ? 0 : -ENOMEM;
+    }
+    if (rc == 0 && n > 0) {
+        memcpy(l.ids, ids, n * sizeof(*ids));
+        l.n = n;
+        rc = load(s, &l, err, errlen);
+        rc = rc ? rc : add_copies(s, &l, err, errlen);
+        rc = rc ? rc : add_topics(s, &l, err, errlen);
+    }
+    rc = rc ? rc : tb_page_archive(&site, topic, (long long)page, l.p, l.np, b);
+    list_free(&l);
+    free(topics);
+    return rc;
+}
+
 int tb__site_pages(struct tb_site *s, char *err, size_t errlen)
 {
     const struct tb_config *c = s->cfg;
-    struct tb_page_topic *topics = calloc(c->ntopics + 1, sizeof(*topics));
-    struct tb_page_site site = {.title = c->title,
-                                .description = c->description,
-                                .base_url = c->base_url,
-                                .topics = topics,
-                                .ntopics = c->ntopics,
-                                .mail = c->mail.enabled};
+    struct tb_page_topic *topics = NULL;
+    struct tb_page_site site;
     struct list l = {0}, nl = {0};
     struct render r = {.site = &site};
     char why[256];
     size_t i;
-    int rc = topics != NULL ? 0 : -ENOMEM;
+    int rc = page_site(s, &site, &topics, err, errlen);
 
-    for (i = 0; rc == 0 && i < c->ntopics; i++) {
-        topics[i].name = c->topics[i].name;
-        topics[i].title = c->topics[i].title;
-    }
     why_empty(s, why, sizeof(why));
     r.why = why;
     rc = rc ? rc

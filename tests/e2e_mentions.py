@@ -76,6 +76,15 @@ def query(db, sql):
         con.close()
 
 
+def rows_when_ready(db, sql):
+    """query(), or [] while the daemon is still making the schema (the file
+    exists before its tables do)."""
+    try:
+        return query(db, sql)
+    except sqlite3.OperationalError:
+        return []
+
+
 class Mentions(unittest.TestCase):
     def test_serve_records_voices_and_mentions(self):
         with TempDir() as t:
@@ -95,7 +104,7 @@ class Mentions(unittest.TestCase):
             db = os.path.join(t, "t.db")
             d = Daemon(conf, os.path.join(t, "serve.log"))
             try:
-                wait_for(lambda: os.path.exists(db) and len(query(
+                wait_for(lambda: os.path.exists(db) and len(rows_when_ready(
                     db, "SELECT DISTINCT source_id FROM mentions")) == 4, 60,
                     what="every source's mentions stored")
                 voices = dict((n, (g, w)) for n, g, w in query(

@@ -1108,6 +1108,58 @@ static void test_conn_cap(void)
     CHECK(round < 3);
 }
 
+static int misses;        /* calls of on_miss() */
+static size_t cached_max; /* most immutable documents held, seen by on_miss() */
+
+/* Documents put on demand by the miss callback: served like any other,
+ * the immutable ones kept in memory up to TB_HTTP_IMMUTABLE_KEEP (the
+ * least recently served dropped, put again on demand); a redirect; a 404. */
+static void test_miss(void)
+{
+    char req[128], v[128];
+    struct resp r;
+    int i, before;
+
+    CHECK_EQ(get("GET /page/1 HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK_STR(r.body, "/page/1");
+    CHECK_STR(hdr(&r, "Cache-Control", v, sizeof(v)), "max-age=31536000, immutable");
+    CHECK(hdr(&r, "ETag", v, sizeof(v)) != NULL);
+    free(r.body);
+    CHECK_EQ(misses, 1);
+    CHECK_EQ(get("GET /page/1 HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    free(r.body);
+    CHECK_EQ(misses, 1); /* held */
+    for (i = 2; i <= TB_HTTP_IMMUTABLE_KEEP + 10; i++) {
+        snprintf(req, sizeof(req), "GET /page/%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+        CHECK_EQ(get(req, &r), 200);
+        free(r.body);
+    }
+    CHECK_EQ(misses, TB_HTTP_IMMUTABLE_KEEP + 10);
+    CHECK(cached_max <= TB_HTTP_IMMUTABLE_KEEP);
+    CHECK(cached_max >= TB_HTTP_IMMUTABLE_KEEP - 1);
+    /* The newest are held; page 1, the least recently served, was dropped. */
+    before = misses;
+    snprintf(req, sizeof(req), "GET /page/%d HTTP/1.1\r\nHost: x\r\n\r\n",
+             TB_HTTP_IMMUTABLE_KEEP + 10);
+    CHECK_EQ(get(req, &r), 200);
+    free(r.body);
+    CHECK_EQ(misses, before);
+    CHECK_EQ(get("GET /page/1 HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK_STR(r.body, "/page/1");
+    free(r.body);
+    CHECK_EQ(misses, before + 1);
+    /* Published documents are not the callback's. */
+    CHECK_EQ(get("GET /all.atom HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    free(r.body);
+    CHECK_EQ(misses, before + 1);
+    CHECK_EQ(get("GET /later HTTP/1.1\r\nHost: x\r\n\r\n", &r), 302);
+    CHECK_STR(hdr(&r, "Location", v, sizeof(v)), "http://x.example/now");
+    CHECK_STR(hdr(&r, "Cache-Control", v, sizeof(v)), "no-store");
+    free(r.body);
+    CHECK_EQ(get("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", &r), 404);
+    free(r.body);
+}
+
 static void client(void *arg)
 {
     struct cl idle;
@@ -1132,6 +1184,7 @@ static void client(void *arg)
     test_remove();
     test_conn_cap();
     test_slowloris();
+    test_miss();
 
     /* tb_http_free closes idle connections at once, not after the deadline. */
     cl_open(&idle, 0);
@@ -1142,6 +1195,24 @@ static void client(void *arg)
 }
 
 /* ---- loop side ---- */
+
+/* The miss callback: /page/N is put (immutable) when asked for, /later
+ * redirects, anything else stays 404. */
+static int on_miss(const char *path, char *loc, size_t loclen, void *data)
+{
+    (void)data;
+    if (strncmp(path, "/page/", 6) == 0)
+        misses++;
+    if (tb_http_cached(srv) > cached_max)
+        cached_max = tb_http_cached(srv);
+    if (strcmp(path, "/later") == 0) {
+        snprintf(loc, loclen, "http://x.example/now");
+        return TB_HTTP_MISS_REDIRECT;
+    }
+    if (strncmp(path, "/page/", 6) != 0)
+        return -ENOENT;
+    return tb_http_put(srv, path, "text/plain", path, strlen(path), MTIME, TB_HTTP_IMMUTABLE);
+}
 
 static int health(void *data)
 {
@@ -1261,6 +1332,7 @@ int main(void)
     CHECK_OK(tb_http_put(srv, "/linked.atom", "application/atom+xml", atom, 10, MTIME, 0));
     CHECK_OK(tb_http_set_link(srv, "/linked.atom", LINK));
     CHECK_OK(tb_http_route(srv, "/form", on_form, NULL));
+    tb_http_set_miss(srv, on_miss, NULL);
     CHECK_OK(uv_async_init(&loop, &call_async, on_call));
     CHECK_OK(uv_sem_init(&call_sem, 0));
     CHECK_OK(uv_thread_create(&t, client, NULL));

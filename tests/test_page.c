@@ -46,8 +46,8 @@ static void make_entry(struct tb_entry *e, struct tb_person *a, struct tb_catego
 
 static void test_escaping(void)
 {
-    struct tb_page_topic topics[] = {{"t1", hostile}};
-    struct tb_page_site site = {hostile, hostile, "http://x.example/", topics, 1, 1};
+    struct tb_page_topic topics[] = {{"t1", hostile, 0}};
+    struct tb_page_site site = {hostile, hostile, "http://x.example/", topics, 1, 1, 0};
     const char *names[] = {hostile};
     const char *links[] = {"javascript:alert(1)"};
     struct tb_entry e;
@@ -84,8 +84,8 @@ static void test_escaping(void)
 
 static void test_structure(void)
 {
-    struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
-    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 0};
+    struct tb_page_topic topics[] = {{"nlp", "Language", 0}, {"vision", "Vision", 0}};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 0, 0};
     const char *names[] = {"arXiv", "Hacker News"};
     const char *tnames[] = {"nlp"};
     struct tb_entry e[2];
@@ -160,9 +160,80 @@ static void test_structure(void)
         CHECK(strstr(b.data, "href=\"../style.css\"") != NULL);
         CHECK(strstr(b.data, "<p class=\"empty\">Nothing here</p>") != NULL);
         CHECK(strstr(b.data, "vision.html\" aria-current=\"page\"") != NULL);
+        CHECK(strstr(b.data, "/archive/") == NULL); /* no archive page yet */
     }
+    /* A topic with archive pages links the newest one as its older entries. */
+    topics[1].archive = 7;
+    tb_buf_reset(&b);
+    CHECK_OK(tb_page_topic(&site, 1, NULL, 0, NULL, 0, "Nothing here", &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL)
+        CHECK(strstr(b.data, "<a href=\"vision/archive/7.html\">Older entries</a>") != NULL);
+    topics[1].archive = 0;
+    /* The front page links /all's newest archive page, when there is one. */
+    tb_buf_reset(&b);
+    CHECK_OK(tb_page_index(&site, NULL, 0, NULL, 0, "Nothing", &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL)
+        CHECK(strstr(b.data, "archive/") == NULL);
+    site.archive = 12;
+    tb_buf_reset(&b);
+    CHECK_OK(tb_page_index(&site, NULL, 0, NULL, 0, "Nothing", &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL)
+        CHECK(strstr(b.data, "<a href=\"archive/12.html\">Older entries</a>") != NULL);
+    site.archive = 0;
     CHECK_EQ(tb_page_topic(&site, 2, NULL, 0, NULL, 0, "", &b), -EINVAL);
     tb_buf_free(&b);
+}
+
+/* An archive page's HTML form: the topic's look (stylesheet, banner with
+ * the topic current), its entries, and older / newer / newest links that
+ * do not depend on how many pages there are. */
+static void test_archive_page(void)
+{
+    struct tb_page_topic topics[] = {{"nlp", "Language", 3}, {"vision", "Vision", 9}};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 0, 4};
+    struct tb_entry e = {.title = "A paper", .link = "https://p.example/1"};
+    struct tb_page_paper p = {.entry = &e};
+    struct tb_buf b, b2;
+
+    tb_buf_init(&b, 1 << 20);
+    tb_buf_init(&b2, 1 << 20);
+    CHECK_OK(tb_page_archive(&site, 1, 2, &p, 1, &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL) {
+        CHECK_EQ(count(b.data, "<h1>"), 1);
+        CHECK(strstr(b.data, "<h1>Vision: older entries, page 2</h1>") != NULL);
+        CHECK(strstr(b.data, "href=\"../../../style.css\"") != NULL);
+        CHECK(strstr(b.data, "vision.html\" aria-current=\"page\"") != NULL);
+        CHECK(strstr(b.data, "A paper") != NULL);
+        CHECK_EQ(count(b.data, "<a href=\"1.html\" rel=\"prev\">Older entries</a>"), 2);
+        CHECK_EQ(count(b.data, "<a href=\"3.html\" rel=\"next\">Newer entries</a>"), 2);
+        CHECK_EQ(count(b.data, "<a href=\"../../../topics/vision.html\">Newest entries</a>"), 2);
+    }
+    /* The same page whatever the page counts are now. */
+    topics[1].archive = 20;
+    site.archive = 30;
+    CHECK_OK(tb_page_archive(&site, 1, 2, &p, 1, &b2));
+    CHECK_OK(tb_buf_add(&b2, "", 1));
+    CHECK_EQ(b.len, b2.len);
+    if (b.data != NULL && b2.data != NULL)
+        CHECK(memcmp(b.data, b2.data, b.len) == 0);
+    /* Page 1 of /all: nothing older; the front page is the newest. */
+    tb_buf_reset(&b);
+    CHECK_OK(tb_page_archive(&site, (size_t)-1, 1, NULL, 0, &b));
+    CHECK_OK(tb_buf_add(&b, "", 1));
+    if (b.data != NULL) {
+        CHECK(strstr(b.data, "Older entries") == NULL);
+        CHECK(strstr(b.data, "href=\"../style.css\"") != NULL);
+        CHECK(strstr(b.data, "<a href=\"2.html\" rel=\"next\">") != NULL);
+        CHECK(strstr(b.data, "<a href=\"../\">Newest entries</a>") != NULL);
+    }
+    CHECK_EQ(tb_page_archive(&site, 2, 1, NULL, 0, &b), -EINVAL);
+    CHECK_EQ(tb_page_archive(&site, 0, 0, NULL, 0, &b), -EINVAL);
+    tb_buf_free(&b);
+    tb_buf_free(&b2);
 }
 
 /* trending.html and trending/NAME.html: the front page's cards, ranked,
@@ -170,8 +241,8 @@ static void test_structure(void)
  * navigation and topic pages linking them. */
 static void test_trending(void)
 {
-    struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
-    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 0};
+    struct tb_page_topic topics[] = {{"nlp", "Language", 0}, {"vision", "Vision", 0}};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 0, 0};
     const char *names[] = {"arXiv", "Hacker News"};
     /* Each source links its own entry where it has an http(s) one. */
     const char *links[] = {"https://arxiv.org/abs/2403.05577", NULL};
@@ -245,8 +316,8 @@ static void test_trending(void)
 /* The subscribe-by-email form: on every page when the site mails, never otherwise. */
 static void test_mail_form(void)
 {
-    struct tb_page_topic topics[] = {{"nlp", "Language"}, {"vision", "Vision"}};
-    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 1};
+    struct tb_page_topic topics[] = {{"nlp", "Language", 0}, {"vision", "Vision", 0}};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 2, 1, 0};
     struct tb_buf b;
     int mail;
 
@@ -297,8 +368,8 @@ static void test_mail_form(void)
 /* A notice page: heading, text, a form with grouped controls and buttons, a link. */
 static void test_notice(void)
 {
-    struct tb_page_topic topics[] = {{"nlp", "Language"}};
-    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 1, 1};
+    struct tb_page_topic topics[] = {{"nlp", "Language", 0}};
+    struct tb_page_site site = {"My papers", NULL, "http://x.example/", topics, 1, 1, 0};
     const char *text[] = {"First.", "Second."};
     struct tb_page_field fields[] = {
         {TB_PAGE_HIDDEN, NULL, "t", "c.1.2.mac", NULL, 0},
@@ -505,6 +576,7 @@ int main(void)
 {
     test_escaping();
     test_structure();
+    test_archive_page();
     test_trending();
     test_mail_form();
     test_notice();

@@ -218,6 +218,20 @@ static const char *const migrations[] = {
      "CREATE INDEX outbox_done ON outbox(done) WHERE done IS NOT NULL;"
      "CREATE TABLE mail_totals(what TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
      "INSERT INTO mail_totals VALUES('sent', 0), ('failed', 0);"),
+    /* 14: RFC 5005 archive pages (archive.c): which entries each feed's
+     * complete page N holds, fixed once the page is formed, and which are
+     * current (page 0); per feed, the newest entry already looked at. */
+    ("CREATE TABLE archive("
+     " feed TEXT NOT NULL," /* "all" or "topics/NAME" */
+     " entry_id INTEGER NOT NULL,"
+     " page INTEGER NOT NULL," /* 1 = the oldest; 0 = the current document */
+     " pos INTEGER NOT NULL,"  /* 0 = the page's newest */
+     " PRIMARY KEY(feed, entry_id)) WITHOUT ROWID;"
+     "CREATE INDEX archive_page ON archive(feed, page, pos);"
+     "CREATE TABLE archive_feeds("
+     " feed TEXT PRIMARY KEY,"
+     " seen INTEGER NOT NULL,"               /* entries up to this id were looked at */
+     " what TEXT NOT NULL) WITHOUT ROWID;"), /* the query and sources they were matched with */
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
