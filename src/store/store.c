@@ -218,6 +218,26 @@ static const char *const migrations[] = {
      "CREATE INDEX outbox_done ON outbox(done) WHERE done IS NOT NULL;"
      "CREATE TABLE mail_totals(what TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
      "INSERT INTO mail_totals VALUES('sent', 0), ('failed', 0);"),
+    /* 14: reserved for the archives (wip-archive); the lead renumbers at merge. */
+    "",
+    /* 15: the WebSub hub's subscriptions (tb_websub.h, store/websub.c): one
+     * row per (topic, callback), topic the feed's path ("topics/x.rss");
+     * whether a delivery is owed and when to try it; and the hash of each
+     * feed document last seen, so a restart does not push unchanged feeds. */
+    ("CREATE TABLE websub_subs("
+     " id INTEGER PRIMARY KEY,"
+     " topic TEXT NOT NULL,"
+     " callback TEXT NOT NULL,"
+     " secret TEXT,"
+     " lease INTEGER NOT NULL,"
+     " expires INTEGER NOT NULL,"
+     " created INTEGER NOT NULL,"
+     " pending INTEGER NOT NULL DEFAULT 0,"
+     " attempts INTEGER NOT NULL DEFAULT 0,"
+     " next_try INTEGER NOT NULL DEFAULT 0,"
+     " UNIQUE(topic, callback));"
+     "CREATE INDEX websub_subs_expires ON websub_subs(expires);"
+     "CREATE TABLE websub_docs(path TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
