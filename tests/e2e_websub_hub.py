@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -58,10 +59,13 @@ class Subscriber:
                 pass
 
             def reply(self, status, body=b""):
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the daemon stopped waiting (a test's end)
+                    self.close_connection = True
 
             def record(self, body=b""):
                 u = urllib.parse.urlsplit(self.path)
@@ -400,6 +404,92 @@ lease_max = 2d
         mac = hmac.new(b"new-secret", push["body"], hashlib.sha256).hexdigest()
         self.assertEqual(push["headers"]["X-Hub-Signature"], "sha256=" + mac)
         self.assertEqual(self.active(), 1)
+        # A reload keeps them too.
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        tbtest.wait_for(lambda: "reloaded" in self.daemon.log_text(), 10, what="the reload")
+        self.assertEqual(self.active(), 1)
+        n = len(self.sub.got("good", "POST"))
+        self.change()
+        tbtest.wait_for(lambda: self.sub.got("good", "POST")[n:], 15, what="a push after SIGHUP")
+
+    def other_daemon(self, name, websub):
+        """A second daemon on the same upstream with its own [websub]."""
+        port = tbtest.free_port()
+        base = f"http://127.0.0.1:{port}/"
+        config = os.path.join(self.tmp, name + ".ini")
+        with open(config, "w") as f:
+            f.write(f"""[tributary]
+database = {name}.db
+public_dir = {name}-pub
+listen = 127.0.0.1:{port}
+base_url = {base}
+
+[source g]
+url = {self.up.base}g.atom
+interval = 1s
+
+[topic t]
+query = graph
+
+{websub}
+""")
+        d = tbtest.Daemon(config, os.path.join(self.tmp, name + ".log"))
+        self.addCleanup(d.stop)
+        want = f"Graph paper {self.n - 1}".encode()
+        tbtest.wait_for(lambda: want in tbtest.http_get(base + "topics/t.atom")[2], 30,
+                        what=f"the {name} daemon")
+        return d, base
+
+    def test_10_caps(self):
+        d, base = self.other_daemon("caps", "[websub]\nallow_private = yes\n"
+                                            "max_per_host = 2\nmax_per_topic = 1\n")
+
+        def sub(name, topic, mode="subscribe"):
+            return post_form(base + "websub", {"hub.mode": mode, "hub.topic": base + topic,
+                                               "hub.callback": self.sub.url(name)})
+        self.assertEqual(sub("capA", "topics/t.atom")[0], 202)
+        self.verified("capA")
+        tbtest.wait_for(lambda: metric(base, "tributary_websub_subscriptions") == 1, 10,
+                        what="capA active")
+        st, body = sub("capB", "topics/t.atom")
+        self.assertEqual((st, body), (403, b"too many subscriptions to this topic\n"))
+        self.assertEqual(sub("capB", "topics/t.rss")[0], 202)
+        self.verified("capB")
+        tbtest.wait_for(lambda: metric(base, "tributary_websub_subscriptions") == 2, 10,
+                        what="capB active")
+        st, body = sub("capC", "all.atom")
+        self.assertEqual((st, body), (403, b"too many subscriptions for this callback host\n"))
+        self.assertEqual(self.sub.got("capC"), [])
+        # Renewing one already there is not a new subscription; leaving frees a place.
+        self.assertEqual(sub("capA", "topics/t.atom")[0], 202)
+        self.assertEqual(sub("capB", "topics/t.rss", "unsubscribe")[0], 202)
+        tbtest.wait_for(lambda: metric(base, "tributary_websub_subscriptions") == 1, 10,
+                        what="capB gone")
+        self.assertEqual(sub("capC", "all.atom")[0], 202)
+
+    def test_11_external_hub(self):
+        hub = self.sub.url("extHub")
+        d, base = self.other_daemon("ext", f"[websub]\nhub = {hub}\n")
+        st, h, body = tbtest.http_get(base + "topics/t.atom")
+        self.assertIn(f'<{hub}>; rel="hub"', h["Link"])
+        self.assertIn(f'<link rel="hub" href="{hub}"/>'.encode(), body)
+        self.assertNotIn(b"/websub", body)
+        # The hub is not ours: no /websub.
+        self.assertEqual(tbtest.http_get(base + "websub")[0], 404)
+        self.assertEqual(post_form(base + "websub", {"hub.mode": "subscribe"})[0], 405)
+        before = len(self.sub.got("extHub", "POST"))
+        self.change()
+        pings = tbtest.wait_for(lambda: (lambda p: p if {"topics/t.atom", "topics/t.rss",
+                                                        "topics/t.json", "all.atom"} <=
+                                         {q["hub.url"][len(base):] for q in p} else None)(
+            [dict(urllib.parse.parse_qsl(r["body"].decode()), ctype=r["headers"]["Content-Type"])
+             for r in self.sub.got("extHub", "POST")[before:]]), 20, what="the publish pings")
+        for q in pings:
+            self.assertEqual(q["hub.mode"], "publish")
+            self.assertEqual(q["ctype"], "application/x-www-form-urlencoded")
+            self.assertTrue(q["hub.url"].startswith(base))
+        self.assertGreaterEqual(metric(base, "tributary_websub_publish_pings_total",
+                                       outcome="ok"), 4)
 
     def test_09_private_callbacks_refused_by_default(self):
         port = tbtest.free_port()
