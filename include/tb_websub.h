@@ -96,19 +96,31 @@ TB_NODISCARD int tb_websub_store_load(struct tb_store *s, int64_t now, struct tb
 TB_NODISCARD int tb_websub_store_expire(struct tb_store *s, int64_t now, size_t *removed, char *err,
                                         size_t errlen);
 
-/**
- * Records what subscription `id` is owed: pending, failed attempts in a
- * row and when to try next. 0 or TB_ESTORE.
- */
-TB_NODISCARD int tb_websub_store_owe(struct tb_store *s, int64_t id, int pending, int attempts,
-                                     int64_t next_try, char *err, size_t errlen);
+/** What one subscription is owed, for tb_websub_store_flush(). */
+struct tb_websub_owed {
+    int64_t id;       /* row id */
+    int pending;      /* a delivery is owed */
+    int attempts;     /* failed deliveries in a row */
+    int64_t next_try; /* epoch seconds */
+};
+
+/** A feed document's hash, for tb_websub_store_flush(). */
+struct tb_websub_hash {
+    const char *path; /* "topics/x.atom" */
+    const char *hash; /* SHA-256 hex */
+};
 
 /**
- * A new document of `topic`: every unexpired subscription to it is owed a
- * delivery (those not waiting out a failure may try at `now`). 0 or TB_ESTORE.
+ * Records, in one transaction, what n subscriptions are owed and the nh
+ * documents' hashes (rows of subscriptions that are gone are skipped).
+ * With wait 0 it never waits for another connection's write: it returns
+ * -EAGAIN at once when the database is locked (the caller tries again
+ * later), so the loop never blocks behind the store job. 0, -EAGAIN or
+ * TB_ESTORE with detail in err.
  */
-TB_NODISCARD int tb_websub_store_owe_topic(struct tb_store *s, const char *topic, int64_t now,
-                                           char *err, size_t errlen);
+TB_NODISCARD int tb_websub_store_flush(struct tb_store *s, const struct tb_websub_owed *owed,
+                                       size_t n, const struct tb_websub_hash *hashes, size_t nh,
+                                       int wait, char *err, size_t errlen);
 
 /**
  * The hash last recorded for the document at `path` into hash (65 bytes;
@@ -116,10 +128,6 @@ TB_NODISCARD int tb_websub_store_owe_topic(struct tb_store *s, const char *topic
  */
 TB_NODISCARD int tb_websub_store_hash(struct tb_store *s, const char *path, char hash[65],
                                       char *err, size_t errlen);
-
-/** Records `hash` for the document at `path`. 0 or TB_ESTORE. */
-TB_NODISCARD int tb_websub_store_set_hash(struct tb_store *s, const char *path, const char *hash,
-                                          char *err, size_t errlen);
 
 /** Frees n subscriptions and the array. NULL is a no-op. */
 void tb_websub_subs_free(struct tb_websub_sub *subs, size_t n);

@@ -30,6 +30,7 @@
 #include "tb_vec.h"
 
 #define SWEEP_MS (60 * 1000) /* expired subscriptions are removed this often */
+#define FLUSH_MS 200         /* what changed is written to the store this long after */
 #define MAX_VERIFYING 1024   /* verifications in flight at once; more get 503 */
 #define MAX_CALLBACK 2048    /* bytes of a callback URL */
 #define MAX_TOPIC 2048       /* bytes of a topic URL */
@@ -51,6 +52,7 @@ struct topic {
     char *path;      /* "topics/x.atom" */
     char hash[65];   /* SHA-256 hex of the last bytes seen */
     struct doc *doc; /* those bytes while the topic has subscribers, or NULL */
+    int hash_dirty;  /* hash not written to the store yet */
 };
 
 /* An active subscription. */
@@ -67,6 +69,8 @@ struct sub {
     uint64_t due;        /* uv_now() from which an owed delivery may start */
     struct doc *sending; /* the document in flight, or NULL */
     int dropped;         /* removed while a delivery was in flight: freed when it ends */
+    int64_t next_try;    /* epoch s of `due`, for the store */
+    int dirty;           /* pending/attempts/next_try not written to the store yet */
 };
 
 /* A verification (or denial) in flight. */
@@ -85,6 +89,9 @@ struct verify {
 struct tb_websub {
     struct tb_websub_opts o;   /* copy of the caller's */
     uv_timer_t timer;          /* retries and the sweep */
+    uv_timer_t flush;          /* writes what changed to the store, FLUSH_MS after */
+    int flush_armed;           /* flush is started */
+    int closes;                /* close callbacks still to come */
     uint64_t timer_at;         /* uv_now() it fires at, or 0 when stopped */
     uint64_t next_sweep;       /* uv_now() of the next sweep */
     struct sub **subs;         /* active subscriptions */
@@ -283,6 +290,7 @@ static struct sub *sub_add(struct tb_websub *w, const struct tb_websub_sub *r)
     s->expires = r->expires;
     s->pending = r->pending;
     s->attempts = r->attempts;
+    s->next_try = r->next_try;
     if (s->topic == NULL || s->callback == NULL || s->host == NULL ||
         (r->secret != NULL && s->secret == NULL)) {
         sub_free(s);
@@ -296,14 +304,67 @@ static struct sub *sub_add(struct tb_websub *w, const struct tb_websub_sub *r)
 
 static void deliver(struct tb_websub *w, struct sub *s);
 
-/* Records what s is owed; a store failure is logged (memory stays right). */
+static void on_flush(uv_timer_t *t);
+
+/* Writes what changed in one transaction, FLUSH_MS from now. */
+static void flush_soon(struct tb_websub *w)
+{
+    if (w->closing || w->flush_armed)
+        return;
+    w->flush_armed = 1;
+    uv_timer_start(&w->flush, on_flush, FLUSH_MS, 0);
+}
+
+/* Records (later) what s is owed. A crash before the write costs at most
+ * a delivery sent twice: the store still says owed. */
 static void owe(struct tb_websub *w, struct sub *s, int64_t next_try)
 {
-    char err[256] = "";
+    s->next_try = next_try;
+    s->dirty = 1;
+    flush_soon(w);
+}
 
-    if (tb_websub_store_owe(w->o.store, s->id, s->pending, s->attempts, next_try, err,
-                            sizeof(err)) != 0)
-        tb_log(TB_LOG_WARN, "websub", "%s", err);
+/* Writes the dirty rows; with wait 0, tries again later when the store is
+ * locked by another writer, so the loop never waits for it. */
+static void flush(struct tb_websub *w, int wait)
+{
+    struct tb_websub_owed *owed = calloc(w->nsubs + 1, sizeof(*owed));
+    struct tb_websub_hash *hashes = calloc(w->ntopics + 1, sizeof(*hashes));
+    size_t n = 0, nh = 0;
+    char err[256] = "";
+    int rc = -ENOMEM;
+
+    for (size_t i = 0; owed != NULL && i < w->nsubs; i++) {
+        const struct sub *s = w->subs[i];
+
+        if (s->dirty)
+            owed[n++] = (struct tb_websub_owed){s->id, s->pending, s->attempts, s->next_try};
+    }
+    for (size_t i = 0; hashes != NULL && i < w->ntopics; i++)
+        if (w->topics[i].hash_dirty)
+            hashes[nh++] = (struct tb_websub_hash){w->topics[i].path, w->topics[i].hash};
+    if (owed != NULL && hashes != NULL)
+        rc = tb_websub_store_flush(w->o.store, owed, n, hashes, nh, wait, err, sizeof(err));
+    free(owed);
+    free(hashes);
+    if (rc == 0) {
+        for (size_t i = 0; i < w->nsubs; i++)
+            w->subs[i]->dirty = 0;
+        for (size_t i = 0; i < w->ntopics; i++)
+            w->topics[i].hash_dirty = 0;
+        return;
+    }
+    if (rc != -EAGAIN)
+        tb_log(TB_LOG_WARN, "websub", "%s", err[0] ? err : tb_strerror(rc));
+    flush_soon(w);
+}
+
+static void on_flush(uv_timer_t *t)
+{
+    struct tb_websub *w = t->data;
+
+    w->flush_armed = 0;
+    flush(w, 0);
 }
 
 /* After a failed attempt: wait base * 2^(attempts-1), at most an hour. */
@@ -501,7 +562,7 @@ static void ping_hub(struct tb_websub *w, const char *path)
 void tb_websub_changed(struct tb_websub *w, const char *path, const char *type, const void *data,
                        size_t len)
 {
-    char hash[TB_SHA256_HEX], err[256] = "";
+    char hash[TB_SHA256_HEX];
     struct topic *t;
     struct doc *d;
     int64_t now = now_s();
@@ -528,22 +589,21 @@ void tb_websub_changed(struct tb_websub *w, const char *path, const char *type, 
         return;
     }
     memcpy(t->hash, hash, sizeof(t->hash));
-    if (tb_websub_store_set_hash(w->o.store, path, hash, err, sizeof(err)) != 0)
-        tb_log(TB_LOG_WARN, "websub", "%s", err);
+    t->hash_dirty = 1;
+    flush_soon(w);
     if (cfg(w)->websub.hub != NULL) {
         ping_hub(w, path);
         return;
     }
     if (t->doc == NULL)
         return;
-    if (tb_websub_store_owe_topic(w->o.store, path, now, err, sizeof(err)) != 0)
-        tb_log(TB_LOG_WARN, "websub", "%s", err);
     for (size_t i = 0; i < w->nsubs; i++) {
         struct sub *s = w->subs[i];
 
         if (strcmp(s->topic, path) != 0)
             continue;
         s->pending = 1;
+        owe(w, s, s->attempts == 0 ? now : s->next_try);
         deliver(w, s);
     }
 }
@@ -990,7 +1050,8 @@ int tb_websub_new(const struct tb_websub_opts *o, struct tb_websub **out)
         return -ENOMEM;
     w->o = *o;
     uv_timer_init(o->loop, &w->timer);
-    w->timer.data = w;
+    uv_timer_init(o->loop, &w->flush);
+    w->timer.data = w->flush.data = w;
     rc = load(w);
     if (rc == 0 && o->http != NULL && cfg(w)->websub.enabled && cfg(w)->websub.hub == NULL) {
         rc = tb_http_route(o->http, "/websub", route, w);
@@ -1045,20 +1106,30 @@ void tb_websub_metrics(const struct tb_websub *w, struct tb_buf *out)
 
 static void on_close(uv_handle_t *h)
 {
-    free(h->data);
+    struct tb_websub *w = h->data;
+
+    if (--w->closes == 0)
+        free(w);
 }
 
 void tb_websub_free(struct tb_websub *w)
 {
     if (w == NULL || w->closing)
         return;
+    /* What is owed and the hashes are written now, waiting if need be. */
+    flush(w, 1);
     w->closing = 1;
     if (w->routed)
         (void)!tb_http_route(w->o.http, "/websub", NULL, NULL);
     /* Cancelled callbacks free their own verification; a cancelled
      * delivery stays owed in the store. */
-    while (w->verifying != NULL)
-        tb_fetcher_cancel(w->o.fetcher, w->verifying);
+    while (w->verifying != NULL) {
+        struct verify *v = w->verifying;
+
+        tb_fetcher_cancel(w->o.fetcher, v);
+        if (w->verifying == v)
+            verify_free(w, v);
+    }
     for (size_t i = 0; i < w->nsubs; i++)
         if (w->subs[i]->sending != NULL)
             tb_fetcher_cancel(w->o.fetcher, w->subs[i]);
@@ -1071,5 +1142,7 @@ void tb_websub_free(struct tb_websub *w)
         free(w->topics[i].path);
     }
     free(w->topics);
+    w->closes = 2;
     uv_close((uv_handle_t *)&w->timer, on_close);
+    uv_close((uv_handle_t *)&w->flush, on_close);
 }

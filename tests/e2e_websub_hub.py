@@ -50,6 +50,7 @@ class Subscriber:
     def __init__(self):
         self.lock = threading.Lock()
         self.log = []
+        self.failing = set()  # names whose deliveries get 500 for now
         sub = self
 
         class H(BaseHTTPRequestHandler):
@@ -88,7 +89,8 @@ class Subscriber:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 rec = self.record(self.rfile.read(n))
-                self.reply(500 if rec["name"].startswith("fail") else 202)
+                fail = rec["name"].startswith("fail") or rec["name"] in sub.failing
+                self.reply(500 if fail else 202)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.port = self.server.server_address[1]
@@ -411,6 +413,31 @@ lease_max = 2d
         n = len(self.sub.got("good", "POST"))
         self.change()
         tbtest.wait_for(lambda: self.sub.got("good", "POST")[n:], 15, what="a push after SIGHUP")
+
+    def test_08b_owed_delivery_survives_restart(self):
+        self.sub.failing.add("flaky")
+        st, _ = self.subscribe("flaky")
+        self.assertEqual(st, 202)
+        self.verified("flaky")
+        tbtest.wait_for(lambda: self.active() == 2, 10, what="flaky active")
+        self.change()
+        tbtest.wait_for(lambda: self.sub.got("flaky", "POST"), 15, what="a failed delivery")
+        owed = self.sub.got("flaky", "POST")[-1]["body"]
+        self.assertEqual(metric(self.base, "tributary_websub_pending"), 1)
+        self.assertEqual(self.daemon.stop(), 0)
+        type(self).daemon = None
+        self.sub.failing.discard("flaky")
+        n = len(self.sub.got("flaky", "POST"))
+        self.start()
+        # No new change: what was owed goes out with the first publish.
+        push = tbtest.wait_for(lambda: self.sub.got("flaky", "POST")[n:], 15,
+                               what="the owed delivery after the restart")[0]
+        self.assertEqual(push["body"], owed)
+        tbtest.wait_for(lambda: metric(self.base, "tributary_websub_pending") == 0, 10,
+                        what="nothing owed")
+        self.subscribe("flaky", mode="unsubscribe")
+        self.verified("flaky", "unsubscribe")
+        tbtest.wait_for(lambda: self.active() == 1, 10, what="flaky gone")
 
     def other_daemon(self, name, websub):
         """A second daemon on the same upstream with its own [websub]."""

@@ -45,9 +45,16 @@ static void test_table(void)
     CHECK_OK(tb_websub_store_put(s, "topics/t.atom", "http://a.example/cb", "k2", 7200, T0 + 10,
                                  &again, err, sizeof(err)));
     CHECK_EQ(again, a);
-    /* Owed deliveries: a whole topic, then one subscription's outcome. */
-    CHECK_OK(tb_websub_store_owe_topic(s, "topics/t.atom", T0 + 20, err, sizeof(err)));
-    CHECK_OK(tb_websub_store_owe(s, b, 1, 3, T0 + 500, err, sizeof(err)));
+    /* What is owed and the hashes, in one flush (a gone row is skipped). */
+    {
+        struct tb_websub_owed owed[] = {{a, 1, 0, T0 + 20}, {b, 1, 3, T0 + 500}, {999, 1, 1, 1}};
+        struct tb_websub_hash hashes[] = {{"all.atom", "ab12"}, {"all.rss", "ef56"}};
+
+        CHECK_OK(tb_websub_store_flush(s, owed, 3, hashes, 2, 0, err, sizeof(err)));
+        hashes[0].hash = "cd34";
+        CHECK_OK(tb_websub_store_flush(s, NULL, 0, hashes, 1, 0, err, sizeof(err)));
+        CHECK_OK(tb_websub_store_flush(s, NULL, 0, NULL, 0, 0, err, sizeof(err)));
+    }
     tb_store_close(s);
 
     s = open_db();
@@ -69,11 +76,21 @@ static void test_table(void)
         CHECK_EQ(subs[1].next_try, T0 + 500);
     }
     tb_websub_subs_free(subs, n);
-    /* A failing one keeps its wait when its topic changes again. */
-    CHECK_OK(tb_websub_store_owe_topic(s, "topics/t.rss", T0 + 40, err, sizeof(err)));
-    CHECK_OK(tb_websub_store_load(s, T0 + 40, &subs, &n, err, sizeof(err)));
-    CHECK(n == 2 && subs[1].next_try == T0 + 500);
-    tb_websub_subs_free(subs, n);
+    /* Another connection holding the write lock: a flush that must not
+     * wait says so at once, one that may wait waits for it. */
+    {
+        struct tb_store *other = open_db();
+        struct tb_websub_owed owed[] = {{a, 0, 0, T0 + 30}};
+
+        CHECK_OK(tb_store_begin(other, err, sizeof(err)));
+        CHECK_EQ(tb_websub_store_flush(s, owed, 1, NULL, 0, 0, err, sizeof(err)), -EAGAIN);
+        CHECK_OK(tb_store_commit(other, err, sizeof(err)));
+        CHECK_OK(tb_websub_store_flush(s, owed, 1, NULL, 0, 0, err, sizeof(err)));
+        tb_store_close(other);
+        CHECK_OK(tb_websub_store_load(s, T0 + 40, &subs, &n, err, sizeof(err)));
+        CHECK(n == 2 && subs[0].pending == 0 && subs[0].next_try == T0 + 30);
+        tb_websub_subs_free(subs, n);
+    }
     /* Expired ones are not loaded, then removed. */
     CHECK_OK(tb_websub_store_load(s, T0 + 61, &subs, &n, err, sizeof(err)));
     CHECK(n == 1 && subs[0].id == a);
@@ -95,12 +112,12 @@ static void test_table(void)
     CHECK_EQ(n, 0);
     tb_websub_subs_free(subs, n);
     /* Document hashes. */
-    CHECK_OK(tb_websub_store_hash(s, "all.atom", hash, err, sizeof(err)));
+    CHECK_OK(tb_websub_store_hash(s, "all.json", hash, err, sizeof(err)));
     CHECK_STR(hash, "");
-    CHECK_OK(tb_websub_store_set_hash(s, "all.atom", "ab12", err, sizeof(err)));
-    CHECK_OK(tb_websub_store_set_hash(s, "all.atom", "cd34", err, sizeof(err)));
     CHECK_OK(tb_websub_store_hash(s, "all.atom", hash, err, sizeof(err)));
     CHECK_STR(hash, "cd34");
+    CHECK_OK(tb_websub_store_hash(s, "all.rss", hash, err, sizeof(err)));
+    CHECK_STR(hash, "ef56");
     tb_store_close(s);
 }
 

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUSY_TIMEOUT_MS 5000
 #define WAL_HARD_BYTES (100 << 20)   /* TB_STORE_CHECKPOINT_LATER: checkpoint past this */
 #define WAL_AUTO_BYTES (40 << 20)    /* other writers: checkpoint past this */
 #define STMT_JOURNAL_SPILL (1 << 20) /* bytes of a savepoint journal kept in memory */
@@ -627,7 +626,7 @@ static int configure(struct tb_store *s, char *err, size_t errlen)
     char sql[64];
     int rc;
 
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(s->db, TB__STORE_BUSY_MS);
     rc = exec(s, (s->flags & TB_STORE_TEMP) ? temp : normal, err, errlen, "configure");
     if (rc == 0)
         rc = pragma_int(s, "PRAGMA page_size", &s->page_size, err, errlen);

@@ -3,10 +3,10 @@
  * callback), and websub_docs, the hash of each feed document last seen
  * (migration 15 in store.c).
  *
- * Each call is one statement in its own (autocommit) transaction, or part
- * of the caller's. The hub calls them on the loop's thread: a delivery
- * burst to N subscribers makes N one-row updates, a few microseconds each
- * in WAL mode with synchronous=NORMAL (no fsync per commit).
+ * Each call is one statement in its own (autocommit) transaction, except
+ * tb_websub_store_flush(), which writes what the hub collected (deliveries
+ * owed and done, document hashes) in one transaction and, on the loop,
+ * never waits for the store job's lock.
  */
 #include "store_int.h"
 #include "tb_websub.h"
@@ -179,29 +179,56 @@ int tb_websub_store_expire(struct tb_store *s, int64_t now, size_t *removed, cha
     return rc;
 }
 
-int tb_websub_store_owe(struct tb_store *s, int64_t id, int pending, int attempts, int64_t next_try,
-                        char *err, size_t errlen)
+/* Runs one flush's statements inside its transaction. */
+static int flush_rows(struct tb_store *s, const struct tb_websub_owed *owed, size_t n,
+                      const struct tb_websub_hash *hashes, size_t nh, char *err, size_t errlen)
 {
     sqlite3_stmt *q;
-    int rc = prepare(s, &q, err, errlen,
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = prepare(s, &q, err, errlen,
                      "UPDATE websub_subs SET pending = ?2, attempts = ?3, next_try = ?4"
                      " WHERE id = ?1",
-                     "iiii", id, (int64_t)pending, (int64_t)attempts, next_try);
-
-    return finish(s, q, rc, err, errlen);
+                     "iiii", owed[i].id, (int64_t)owed[i].pending, (int64_t)owed[i].attempts,
+                     owed[i].next_try);
+        rc = finish(s, q, rc, err, errlen);
+    }
+    for (size_t i = 0; rc == 0 && i < nh; i++) {
+        rc = prepare(s, &q, err, errlen,
+                     "INSERT INTO websub_docs(path, hash) VALUES(?1, ?2)"
+                     " ON CONFLICT(path) DO UPDATE SET hash = excluded.hash",
+                     "tt", hashes[i].path, hashes[i].hash);
+        rc = finish(s, q, rc, err, errlen);
+    }
+    return rc;
 }
 
-int tb_websub_store_owe_topic(struct tb_store *s, const char *topic, int64_t now, char *err,
-                              size_t errlen)
+int tb_websub_store_flush(struct tb_store *s, const struct tb_websub_owed *owed, size_t n,
+                          const struct tb_websub_hash *hashes, size_t nh, int wait, char *err,
+                          size_t errlen)
 {
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q, err, errlen,
-                     "UPDATE websub_subs SET pending = 1,"
-                     " next_try = CASE WHEN attempts = 0 THEN ?2 ELSE next_try END"
-                     " WHERE topic = ?1 AND expires > ?2",
-                     "ti", topic, now);
+    int rc, begin;
 
-    return finish(s, q, rc, err, errlen);
+    if (n == 0 && nh == 0)
+        return 0;
+    /* Without waiting, a writer elsewhere (the store job's batch) makes
+     * this fail at once rather than hold the loop for up to 5 s. */
+    if (!wait)
+        sqlite3_busy_timeout(s->db, 0);
+    begin = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (!wait)
+        sqlite3_busy_timeout(s->db, TB__STORE_BUSY_MS);
+    if (begin == SQLITE_BUSY || begin == SQLITE_LOCKED)
+        return -EAGAIN;
+    if (begin != SQLITE_OK)
+        return tb__store_fail(s, err, errlen, "websub");
+    rc = flush_rows(s, owed, n, hashes, nh, err, errlen);
+    if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = tb__store_fail(s, err, errlen, "websub");
+    if (rc != 0 && !sqlite3_get_autocommit(s->db))
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 int tb_websub_store_hash(struct tb_store *s, const char *path, char hash[65], char *err,
@@ -221,18 +248,6 @@ int tb_websub_store_hash(struct tb_store *s, const char *path, char hash[65], ch
         rc = tb__store_fail(s, err, errlen, "websub");
     sqlite3_finalize(q);
     return rc;
-}
-
-int tb_websub_store_set_hash(struct tb_store *s, const char *path, const char *hash, char *err,
-                             size_t errlen)
-{
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q, err, errlen,
-                     "INSERT INTO websub_docs(path, hash) VALUES(?1, ?2)"
-                     " ON CONFLICT(path) DO UPDATE SET hash = excluded.hash",
-                     "tt", path, hash);
-
-    return finish(s, q, rc, err, errlen);
 }
 
 void tb_websub_subs_free(struct tb_websub_sub *subs, size_t n)
