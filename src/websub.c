@@ -574,13 +574,12 @@ void tb_websub_changed(struct tb_websub *w, const char *path, const char *type, 
         return;
     if (strcmp(t->hash, hash) == 0 && (t->doc != NULL || subs_of(w, path) == 0))
         return;
-    if (subs_of(w, path) > 0) {
-        d = doc_new(type, data, len);
-        if (d == NULL)
-            return;
-        doc_unref(t->doc);
-        t->doc = d;
-    }
+    /* The bytes are kept only while someone subscribes to them. */
+    d = subs_of(w, path) > 0 ? doc_new(type, data, len) : NULL;
+    if (d == NULL && subs_of(w, path) > 0)
+        return;
+    doc_unref(t->doc);
+    t->doc = d;
     if (strcmp(t->hash, hash) == 0) {
         /* The same bytes as before a restart: only what was owed then goes out. */
         for (size_t i = 0; i < w->nsubs; i++)
@@ -938,13 +937,15 @@ static int check_request(struct tb_websub *w, const struct form *f, struct verif
         return *why = "hub.callback must be at a public address", 403;
     v->callback = strdup(cb);
     v->secret = secret != NULL && secret[0] != '\0' ? strdup(secret) : NULL;
+    if (v->callback == NULL || (secret != NULL && secret[0] != '\0' && v->secret == NULL))
+        return *why = "out of memory", 500;
     path = topic_path(c, topic);
     if (path == NULL) {
         v->mode = DENIED;
         return 0;
     }
     v->topic = strdup(path);
-    if (v->callback == NULL || v->topic == NULL)
+    if (v->topic == NULL)
         return *why = "out of memory", 500;
     counts(w, v->host, v->topic, &nhost, &ntopic);
     if (v->mode == SUBSCRIBE && sub_find(w, v->topic, v->callback, NULL) == NULL) {
