@@ -441,7 +441,7 @@ static void on_delivered(struct tb_fetch_result *res, void *data)
 static void deliver(struct tb_websub *w, struct sub *s)
 {
     struct topic *t = topic_find(w, s->topic);
-    char link[4200], sig[TB_SHA256_HEX + 16];
+    char link[4200], sig[sizeof("X-Hub-Signature: sha256=") + TB_SHA256_HEX];
     const char *headers[3] = {link, NULL, NULL};
     unsigned char mac[TB_SHA256_LEN];
     char hub[2100];
