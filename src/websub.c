@@ -205,7 +205,7 @@ static void on_timer(uv_timer_t *t);
 /* Makes the timer fire at `at` (uv_now() time) unless it fires earlier. */
 static void wake_at(struct tb_websub *w, uint64_t at)
 {
-    uint64_t now = uv_now(w->o.loop);
+    uint64_t now = now_ms(w);
 
     if (w->closing || (w->timer_at != 0 && w->timer_at <= at))
         return;
@@ -377,7 +377,7 @@ static void retry_later(struct tb_websub *w, struct sub *s)
         wait *= 2;
     if (wait > cap)
         wait = cap;
-    s->due = uv_now(w->o.loop) + wait;
+    s->due = now_ms(w) + wait;
     owe(w, s, now_s() + (int64_t)((wait + 999) / 1000));
     wake_at(w, s->due);
 }
@@ -452,7 +452,7 @@ static void deliver(struct tb_websub *w, struct sub *s)
     int rc;
 
     if (w->closing || !s->pending || s->sending != NULL || t == NULL || t->doc == NULL ||
-        s->expires <= now_s() || s->due > uv_now(w->o.loop))
+        s->expires <= now_s() || s->due > now_ms(w))
         return;
     snprintf(link, sizeof(link), "Link: <%s>; rel=\"hub\", <%s%s>; rel=\"self\"",
              tb_websub_hub_url(cfg(w), hub, sizeof(hub)) ? hub : "", cfg(w)->base_url, s->topic);
@@ -504,7 +504,7 @@ static void sweep(struct tb_websub *w)
 static void on_timer(uv_timer_t *timer)
 {
     struct tb_websub *w = timer->data;
-    uint64_t now = uv_now(w->o.loop), next = 0;
+    uint64_t now = now_ms(w), next = 0;
 
     w->timer_at = 0;
     if (now >= w->next_sweep) {
