@@ -191,15 +191,21 @@ static int doc_exists(const struct tb_site *s, const char *rel)
     return stat(path, &st) == 0;
 }
 
-/* Sends the Link header naming fs's HTML page with the served document rel. */
-static int set_alternate(struct tb_site *s, const struct feed_spec *fs, const char *rel)
+/* Sends the Link header of the served document rel: fs's HTML page, and
+ * for WebSub discovery (which reads the header first) the hub of a current
+ * document and its self URL. */
+static int set_links(struct tb_site *s, const struct feed_spec *fs, const char *rel)
 {
-    char page[1200], link[1300], path[710];
+    char page[1200], link[4000], path[710];
+    int n;
 
     if (s->http == NULL)
         return 0;
     alternate_of(s, fs, page, sizeof(page));
-    snprintf(link, sizeof(link), "<%s>; rel=\"alternate\"; type=\"text/html\"", page);
+    n = snprintf(link, sizeof(link), "<%s>; rel=\"alternate\"; type=\"text/html\"", page);
+    if (fs->page == 0 && s->hub != NULL)
+        n += snprintf(link + n, sizeof(link) - (size_t)n, ", <%s>; rel=\"hub\"", s->hub);
+    snprintf(link + n, sizeof(link) - (size_t)n, ", <%s%s>; rel=\"self\"", s->cfg->base_url, rel);
     snprintf(path, sizeof(path), "/%s", rel);
     return tb_http_set_link(s->http, path, link);
 }
@@ -219,6 +225,7 @@ static int write_format(struct tb_site *s, const struct feed_spec *fs, const str
     m.id = fs->id;
     m.title = fs->title;
     m.alternate = page;
+    m.hub = fs->page == 0 ? s->hub : NULL; /* a page never changes: nothing to push */
     m.updated = TB_TIME_NONE;
     archive_meta(s, fs, formats[i].ext, &m, rel, prev, next, cur);
     snprintf(self, sizeof(self), "%s%s", s->cfg->base_url, rel);
@@ -231,7 +238,9 @@ static int write_format(struct tb_site *s, const struct feed_spec *fs, const str
         rc = put_doc_age(s, rel, formats[i].type, &b, fs->page > 0 ? TB_HTTP_IMMUTABLE : s->max_age,
                          err, errlen);
     if (rc == 0)
-        rc = set_alternate(s, fs, rel);
+        rc = set_links(s, fs, rel);
+    if (rc == 0 && fs->page == 0 && s->on_feed != NULL)
+        s->on_feed(s->on_feed_data, rel, formats[i].type, &b);
     tb_buf_free(&b);
     return rc;
 }
@@ -536,7 +545,7 @@ int tb_site_archive_miss(const char *path, char *loc, size_t loclen, void *data)
     }
     if (rc == 0 && r.fmt != HTML_FMT && spec_of(s, r.feed, &fs, id, sizeof(id)) == 0) {
         fs.page = r.page;
-        rc = set_alternate(s, &fs, rel);
+        rc = set_links(s, &fs, rel);
     }
     return rc;
 }

@@ -15,6 +15,8 @@ import signal
 import subprocess
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import tbtest
 
@@ -51,7 +53,7 @@ def config_keys():
     for sec, body in re.findall(r"static const struct key (\w+)_keys\[\] = \{(.*?)\n\};", text,
                                 re.S):
         tables[sec] = re.findall(r'\{"(\w+)", V_', body)
-    assert set(tables) == {"tributary", "source", "trending", "mail", "topic"}, tables
+    assert set(tables) == {"tributary", "source", "trending", "mail", "websub", "topic"}, tables
     assert re.search(r'strcmp\(name, "file"\) != 0\) \{\s*add_error\(x, x->file, x->line, '
                      r'"unknown key \'%s\' in \[opml\]"', text), "[opml] accepts more than file"
     tables["opml"] = ["file"]
@@ -89,7 +91,8 @@ class ManPages(unittest.TestCase):
         sec = man_sections(MAN5)
         heads = {"tributary": "[tributary] SECTION", "source": "[source NAME] SECTIONS",
                  "topic": "[topic NAME] SECTIONS", "trending": "[trending] SECTION",
-                 "opml": "[opml] SECTION", "mail": "[mail] SECTION"}
+                 "opml": "[opml] SECTION", "mail": "[mail] SECTION",
+                 "websub": "[websub] SECTION"}
         keys = config_keys()
         self.assertEqual(set(keys), set(heads))
         for s, names in keys.items():
@@ -328,13 +331,21 @@ query = anything
         self.assertEqual(status, 200)
         self.assertEqual(h["Content-Encoding"], "gzip")
         self.assertEqual(body, readb(os.path.join(public, "topics", "t.atom.gz")))
-        self.assertEqual(h["Link"], '</topics/t.html>; rel="alternate"; type="text/html"')
+        self.assertEqual(h["Link"], '</topics/t.html>; rel="alternate"; type="text/html", '
+                         f'</websub>; rel="hub", <{base}/topics/t.atom>; rel="self"')
         self.assertIn("Accept-Encoding", h.get("Vary", ""))
         # Proxied to the daemon.
         status, h, body = tbtest.http_get(base + "/metrics")
         self.assertEqual(status, 200)
         self.assertIn(b"tributary_documents_published_total", body)
         self.assertEqual(tbtest.http_get(base + "/healthz")[0], 200)
+        # The WebSub hub is the daemon's: a subscription without a callback is its 400.
+        req = urllib.request.Request(base + "/websub", data=b"hub.mode=subscribe",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(cm.exception.code, 400)
+        self.assertIn(b"hub.callback", cm.exception.read())
         # Leftovers of an interrupted write are never served.
         with open(os.path.join(public, ".all.atom.tmp.abcdef"), "w") as f:
             f.write("half")

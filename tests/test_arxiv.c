@@ -326,7 +326,8 @@ static void test_due_open_ids(void)
                           " DELETE FROM arxiv_resolve;"
                           " ALTER TABLE arxiv_resolve DROP COLUMN voiced; DROP TABLE subscriptions;"
                           " DROP TABLE sub_topics; DROP TABLE sub_confirms; DROP TABLE outbox;"
-                          " DROP TABLE mail_totals; DROP TABLE archive; DROP TABLE archive_feeds; "
+                          " DROP TABLE mail_totals; DROP TABLE archive; DROP TABLE archive_feeds;"
+                          " DROP TABLE websub_subs; DROP TABLE websub_docs; "
                           "PRAGMA user_version=11;",
                           NULL, NULL, NULL),
              SQLITE_OK);

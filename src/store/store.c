@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUSY_TIMEOUT_MS 5000
 #define WAL_HARD_BYTES (100 << 20)   /* TB_STORE_CHECKPOINT_LATER: checkpoint past this */
 #define WAL_AUTO_BYTES (40 << 20)    /* other writers: checkpoint past this */
 #define STMT_JOURNAL_SPILL (1 << 20) /* bytes of a savepoint journal kept in memory */
@@ -232,6 +231,24 @@ static const char *const migrations[] = {
      " feed TEXT PRIMARY KEY,"
      " seen INTEGER NOT NULL,"               /* entries up to this id were looked at */
      " what TEXT NOT NULL) WITHOUT ROWID;"), /* the query and sources they were matched with */
+    /* 15: the WebSub hub's subscriptions (tb_websub.h, store/websub.c): one
+     * row per (topic, callback), topic the feed's path ("topics/x.rss");
+     * whether a delivery is owed and when to try it; and the hash of each
+     * feed document last seen, so a restart does not push unchanged feeds. */
+    ("CREATE TABLE websub_subs("
+     " id INTEGER PRIMARY KEY,"
+     " topic TEXT NOT NULL,"
+     " callback TEXT NOT NULL,"
+     " secret TEXT,"
+     " lease INTEGER NOT NULL,"
+     " expires INTEGER NOT NULL,"
+     " created INTEGER NOT NULL,"
+     " pending INTEGER NOT NULL DEFAULT 0,"
+     " attempts INTEGER NOT NULL DEFAULT 0,"
+     " next_try INTEGER NOT NULL DEFAULT 0,"
+     " UNIQUE(topic, callback));"
+     "CREATE INDEX websub_subs_expires ON websub_subs(expires);"
+     "CREATE TABLE websub_docs(path TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -621,7 +638,7 @@ static int configure(struct tb_store *s, char *err, size_t errlen)
     char sql[64];
     int rc;
 
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(s->db, TB__STORE_BUSY_MS);
     rc = exec(s, (s->flags & TB_STORE_TEMP) ? temp : normal, err, errlen, "configure");
     if (rc == 0)
         rc = pragma_int(s, "PRAGMA page_size", &s->page_size, err, errlen);
