@@ -218,6 +218,29 @@ static const char *const migrations[] = {
      "CREATE INDEX outbox_done ON outbox(done) WHERE done IS NOT NULL;"
      "CREATE TABLE mail_totals(what TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
      "INSERT INTO mail_totals VALUES('sent', 0), ('failed', 0);"),
+    /* 14, 15: reserved for the archive pages (14) and the WebSub hub (15),
+     * written on other branches at the same time; when they are merged
+     * their migrations take these places and 16 stays the subscriber's. A
+     * database migrated with these placeholders (a development build
+     * only) is at 16 without their tables. */
+    "SELECT 14;",
+    "SELECT 15;",
+    /* 16: WebSub subscriptions upstream (tb_push.h), one per source. */
+    "CREATE TABLE push_subs("
+    " source_id INTEGER PRIMARY KEY REFERENCES sources(id),"
+    " hub TEXT NOT NULL,"
+    " topic TEXT NOT NULL,"
+    " id TEXT NOT NULL UNIQUE," /* the callback id */
+    " secret TEXT NOT NULL,"
+    " state INTEGER NOT NULL," /* enum tb_push_state */
+    " requested INTEGER NOT NULL DEFAULT 0,"
+    " lease_end INTEGER NOT NULL DEFAULT 0,"
+    " next_try INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0,"
+    " reason TEXT,"
+    " last_push INTEGER NOT NULL DEFAULT 0,"
+    " pushes INTEGER NOT NULL DEFAULT 0,"
+    " rejected INTEGER NOT NULL DEFAULT 0);",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
