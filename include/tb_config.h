@@ -68,6 +68,22 @@ struct tb_config_mail {
     size_t max_papers; /* papers in one digest, 1 to 1000; default 20 */
 };
 
+/**
+ * The [websub] section. The hub at BASE_URL/websub is on unless `enabled =
+ * no`; with `hub` set, that external hub is advertised and notified instead.
+ */
+struct tb_config_websub {
+    int enabled;          /* hub features on (own hub, or notifying `hub`); default yes */
+    char *hub;            /* external hub URL advertised and notified instead, or NULL */
+    int allow_private;    /* callbacks may reach loopback/private addresses; default no */
+    char *callback_base;  /* http(s) URL ending in '/': subscribe upstream; or NULL (off) */
+    int64_t lease;        /* lease when a subscriber asks none, seconds; default 10d */
+    int64_t lease_min;    /* shortest lease granted; default 1h */
+    int64_t lease_max;    /* longest lease granted; default 30d */
+    size_t max_per_host;  /* subscriptions per callback host, 1 to 100000; default 100 */
+    size_t max_per_topic; /* subscriptions per topic, 1 to 100000; default 1000 */
+};
+
 /** A loaded, validated configuration. Every string is owned by it. */
 struct tb_config {
     char *path;              /* the config file, as given */
@@ -94,6 +110,7 @@ struct tb_config {
     size_t ntopics;                     /* number of topics */
     struct tb_config_trending trending; /* [trending] (may repeat, like [tributary]) */
     struct tb_config_mail mail;         /* [mail] */
+    struct tb_config_websub websub;     /* [websub] */
 };
 
 /** One problem found while loading; printed as "FILE:LINE: MSG". */

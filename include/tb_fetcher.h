@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "tb_buf.h"
@@ -27,11 +28,22 @@
 /** The daemon's concurrent fetcher (opaque). */
 struct tb_fetcher;
 
-/** One request; the strings are borrowed for the tb_fetcher_add() call only. */
+/**
+ * One request; everything it points to is borrowed for the tb_fetcher_add()
+ * call only (the fetcher copies what it keeps). Zero-initialise it: the
+ * fields after the first three are optional.
+ */
 struct tb_fetch_req {
-    const char *url;           /* http:// or https:// */
-    const char *etag;          /* stored ETag, sent as If-None-Match, or NULL */
-    const char *last_modified; /* stored Last-Modified, sent as If-Modified-Since, or NULL */
+    const char *url;            /* http:// or https:// */
+    const char *etag;           /* stored ETag, sent as If-None-Match, or NULL */
+    const char *last_modified;  /* stored Last-Modified, sent as If-Modified-Since, or NULL */
+    const char *method;         /* NULL or "GET", or "POST" (never redirected: as no_redirect) */
+    const void *body;           /* POST body (body_len bytes), or NULL */
+    size_t body_len;            /* its length */
+    const char *content_type;   /* POST: Content-Type sent, or NULL */
+    const char *const *headers; /* NULL-terminated "Name: value" lines (no CR/LF), or NULL */
+    int public_only; /* connect only to public unicast addresses (tb_fetcher_addr_public) */
+    int no_redirect; /* a 3xx is the final answer (rc TB_EHTTP, status the 3xx) */
 };
 
 /**
@@ -54,6 +66,17 @@ struct tb_fetch_result {
     double seconds;      /* wall time from tb_fetcher_add() to completion */
 };
 
+/**
+ * Whether `sa` (AF_INET or AF_INET6) is a public unicast address, one a
+ * request with public_only may connect to. Not public: unspecified,
+ * loopback, RFC 1918 and ULA private, link-local, CGNAT (100.64/10),
+ * multicast, broadcast, documentation and benchmarking ranges, 0/8, 240/4,
+ * IETF protocol assignments (192.0.0/24), 6to4 relay anycast, and the IPv4-mapped,
+ * IPv4-compatible, NAT64 (64:ff9b::/96), 6to4 and Teredo forms of those,
+ * discard-only (100::/64), site-local fec0::/10 and ORCHID. Returns 1 or 0.
+ */
+int tb_fetcher_addr_public(const struct sockaddr *sa);
+
 /** Called once per request, on the loop's thread, with the outcome. */
 typedef void (*tb_fetch_cb)(struct tb_fetch_result *res, void *data);
 
@@ -65,10 +88,15 @@ TB_NODISCARD int tb_fetcher_new(uv_loop_t *loop, const struct tb_fetch_limits *l
                                 struct tb_fetcher **out);
 
 /**
- * Queues a GET of req->url; `cb` is called with `data` exactly once, from a
- * later loop iteration (never from inside this call). Returns 0, -EINVAL for
- * a URL that is not http(s) (cb is not called), -ENOMEM, or -ECANCELED once
- * tb_fetcher_free() was called.
+ * Queues req (a GET, or a POST with req->body); `cb` is called with `data`
+ * exactly once, from a later loop iteration (never from inside this call).
+ * The global and per-host caps apply to every request alike. With
+ * public_only, a connection to any address tb_fetcher_addr_public() rejects
+ * is refused when it is made (so DNS answers cannot get around it), the
+ * request fails with TB_EFETCH and err naming the address, and no proxy or
+ * pooled connection is used. Returns 0, -EINVAL for a URL that is not
+ * http(s), an unknown method or a header line with CR/LF (cb is not called),
+ * -ENOMEM, or -ECANCELED once tb_fetcher_free() was called.
  */
 TB_NODISCARD int tb_fetcher_add(struct tb_fetcher *f, const struct tb_fetch_req *req,
                                 tb_fetch_cb cb, void *data);

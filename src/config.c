@@ -9,6 +9,7 @@
 #include "tb_config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ enum section {
     SEC_OPML,
     SEC_TRENDING,
     SEC_MAIL,
+    SEC_WEBSUB,
     SEC_BAD
 };
 
@@ -85,6 +87,7 @@ struct key {
 #define TOP(field) offsetof(struct tb_config_topic, field)
 #define TRD(field) offsetof(struct tb_config_trending, field)
 #define MAIL(field) offsetof(struct tb_config_mail, field)
+#define WS(field) offsetof(struct tb_config_websub, field)
 #define WEIGHT_MAX 1000000.0 /* TB_STORE_WEIGHT_MAX */
 #define PASSWORD_MAX 1024    /* bytes of an SMTP password */
 
@@ -168,6 +171,34 @@ static const struct key mail_keys[] = {
     {NULL, V_TEXT, 0},
 };
 
+/*
+ * [websub]: the WebSub hub for our own feeds and subscribing upstream.
+ *   enabled       = yes|no: the hub at BASE_URL/websub (or notifying `hub`)
+ *                   and the rel="hub" links (default yes)
+ *   hub           = an external hub's URL, advertised and notified
+ *                   (hub.mode=publish) instead of our own
+ *   allow_private = yes|no: callbacks may be loopback/private (default no)
+ *   callback_base = public URL of this daemon (normalised to end in '/');
+ *                   when set, sources whose feeds name a hub are subscribed
+ *   lease         = lease granted when none is asked (default 10d)
+ *   lease_min, lease_max = bounds of a granted lease (default 1h, 30d);
+ *                   lease_min <= lease <= lease_max
+ *   max_per_host  = subscriptions per callback host (default 100)
+ *   max_per_topic = subscriptions per topic (default 1000)
+ */
+static const struct key websub_keys[] = {
+    {"enabled", V_BOOL, WS(enabled)},
+    {"hub", V_URL, WS(hub)},
+    {"allow_private", V_BOOL, WS(allow_private)},
+    {"callback_base", V_BASE_URL, WS(callback_base)},
+    {"lease", V_DURATION, WS(lease)},
+    {"lease_min", V_DURATION, WS(lease_min)},
+    {"lease_max", V_DURATION, WS(lease_max)},
+    {"max_per_host", V_COUNT, WS(max_per_host)},
+    {"max_per_topic", V_COUNT, WS(max_per_topic)},
+    {NULL, V_TEXT, 0},
+};
+
 static const struct key topic_keys[] = {
     {"title", V_TEXT, TOP(title)},
     {"query", V_TEXT, TOP(query)},
@@ -201,6 +232,7 @@ struct ctx {
     int trend_seen[MAX_KEYS];     /* `seen` of [trending], which may repeat */
     int mail_seen[MAX_KEYS];      /* `seen` of [mail], which may repeat */
     int mail_line;                /* line of the first [mail] header, or 0 */
+    int websub_seen[MAX_KEYS];    /* `seen` of [websub], which may repeat */
     int smtps;                    /* [mail] smtp is an smtps:// URL */
     int *topic_list_line;         /* per topic: line of its sources key */
     struct opml_ref *opml;        /* [opml] file keys */
@@ -1125,6 +1157,11 @@ static void begin_section(struct ctx *x, char *hdr)
         x->c->mail.enabled = 1;
         if (x->mail_line == 0)
             x->mail_line = x->line;
+    } else if (strcmp(kind, "websub") == 0 && *name == '\0') {
+        x->sec = SEC_WEBSUB;
+        x->keys = websub_keys;
+        x->obj = &x->c->websub;
+        x->seen = x->websub_seen;
     } else if (strcmp(kind, "source") == 0 || strcmp(kind, "topic") == 0) {
         begin_named(x, kind, name);
     } else {
@@ -1539,6 +1576,39 @@ static void check_mail(struct ctx *x)
                   "subscribe form's value for trending across everything); rename the topic");
 }
 
+/* The line where [websub] set key `name`, or 0. */
+static int websub_key_line(const struct ctx *x, const char *name)
+{
+    size_t i;
+
+    for (i = 0; websub_keys[i].name != NULL; i++)
+        if (strcmp(websub_keys[i].name, name) == 0)
+            return x->websub_seen[i];
+    return 0;
+}
+
+/* A lease outside [lease_min, lease_max] could never be granted as asked:
+ * the bounds must hold the default. Reported on whichever key was set. */
+static void check_websub(struct ctx *x)
+{
+    const struct tb_config_websub *w = &x->c->websub;
+    int min_line = websub_key_line(x, "lease_min"), max_line = websub_key_line(x, "lease_max");
+    int line = websub_key_line(x, "lease");
+
+    if (w->lease_min > w->lease_max)
+        add_error(x, x->file, max_line ? max_line : min_line,
+                  "[websub]: lease_min (%" PRId64 " s) is longer than lease_max (%" PRId64 " s)",
+                  w->lease_min, w->lease_max);
+    else if (w->lease < w->lease_min || w->lease > w->lease_max)
+        add_error(x, x->file,
+                  line       ? line
+                  : min_line ? min_line
+                             : max_line,
+                  "[websub]: lease (%" PRId64 " s) is outside lease_min .. lease_max (%" PRId64
+                  " .. %" PRId64 " s)",
+                  w->lease, w->lease_min, w->lease_max);
+}
+
 /* Defaults, cross-checks and OPML sources, once the whole file is read
  * ([tributary] may come last). */
 static void finish(struct ctx *x)
@@ -1555,6 +1625,7 @@ static void finish(struct ctx *x)
         check_topics(x);
     if (!x->oom)
         check_mail(x);
+    check_websub(x);
 }
 
 static struct tb_config *config_new(const char *path)
@@ -1589,6 +1660,12 @@ static struct tb_config *config_new(const char *path)
     c->mail.weekly_day = 1;
     c->mail.rate = 60;
     c->mail.max_papers = 20;
+    c->websub.enabled = 1;
+    c->websub.lease = 10 * 86400;
+    c->websub.lease_min = 3600;
+    c->websub.lease_max = 30 * 86400;
+    c->websub.max_per_host = 100;
+    c->websub.max_per_topic = 1000;
     return c;
 }
 
@@ -1708,6 +1785,8 @@ void tb_config_free(struct tb_config *c)
     free(c->mail.from_addr);
     free(c->mail.ca_file);
     free(c->mail.secret_file);
+    free(c->websub.hub);
+    free(c->websub.callback_base);
     free(c);
 }
 

@@ -313,7 +313,9 @@ static void on_fetched(struct tb_fetch_result *res, void *data)
 static void start_poll(struct src *s)
 {
     struct daemon *d = s->d;
-    struct tb_fetch_req req = {s->st.url ? s->st.url : s->url, s->st.etag, s->st.last_modified};
+    struct tb_fetch_req req = {.url = s->st.url ? s->st.url : s->url,
+                               .etag = s->st.etag,
+                               .last_modified = s->st.last_modified};
     int rc;
 
     tb_log(TB_LOG_DEBUG, s->name, "polling %s", req.url);

@@ -12,14 +12,18 @@
  */
 #include "tb_fetcher.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fetch_int.h"
 #include "tb_map.h"
@@ -48,7 +52,13 @@ struct transfer {
     struct list link;                    /* in f->queue, f->running or a done list */
     struct tb_fetcher *f;                /* owner */
     CURL *easy;                          /* created when first started, else NULL */
-    struct curl_slist *headers;          /* If-None-Match / If-Modified-Since */
+    struct curl_slist *headers;          /* If-None-Match / If-Modified-Since, the caller's */
+    char *post;                          /* POST body (owned), or NULL for a GET */
+    size_t post_len;                     /* its length */
+    int is_post;                         /* the request is a POST */
+    int public_only;                     /* refuse non-public addresses at connect */
+    int no_redirect;                     /* a 3xx is final */
+    char refused[INET6_ADDRSTRLEN];      /* last address refused by public_only, or "" */
     struct host *host;                   /* host of the current hop (one ref) */
     char *urls[TB_FETCH_MAX_REDIRS + 1]; /* request URL, then each redirect target */
     int hops;                            /* redirects followed; urls[hops] is current */
@@ -316,6 +326,7 @@ static void transfer_free(struct transfer *t)
     if (t->easy)
         curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
+    free(t->post);
     for (int i = 0; i <= t->hops; i++)
         free(t->urls[i]);
     tb_buf_free(&r->body);
@@ -326,6 +337,107 @@ static void transfer_free(struct transfer *t)
     free(r->final_url);
     host_put(t->f, t->host);
     free(t);
+}
+
+/* ------------------------------------------------- public addresses */
+
+/* Whether a host-order IPv4 address is in a/len. */
+static int v4_in(uint32_t a, uint32_t net, int len)
+{
+    uint32_t mask = len == 0 ? 0 : 0xffffffffu << (32 - len);
+
+    return (a & mask) == (net & mask);
+}
+
+static int v4_public(uint32_t a)
+{
+    static const struct {
+        uint32_t net;
+        int len;
+    } special[] = {
+        {0x00000000, 8},  /* "this network", incl. 0.0.0.0 */
+        {0x0a000000, 8},  /* RFC 1918 */
+        {0x64400000, 10}, /* CGNAT, RFC 6598 */
+        {0x7f000000, 8},  /* loopback */
+        {0xa9fe0000, 16}, /* link-local */
+        {0xac100000, 12}, /* RFC 1918 */
+        {0xc0000000, 24}, /* IETF protocol assignments */
+        {0xc0000200, 24}, /* TEST-NET-1 */
+        {0xc0586300, 24}, /* 6to4 relay anycast */
+        {0xc0a80000, 16}, /* RFC 1918 */
+        {0xc6120000, 15}, /* benchmarking */
+        {0xc6336400, 24}, /* TEST-NET-2 */
+        {0xcb007100, 24}, /* TEST-NET-3 */
+        {0xe0000000, 4},  /* multicast */
+        {0xf0000000, 4},  /* reserved, incl. broadcast */
+    };
+
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
+        if (v4_in(a, special[i].net, special[i].len))
+            return 0;
+    return 1;
+}
+
+static uint32_t v4_at(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int v6_public(const unsigned char *b)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+
+    /* Forms that carry an IPv4 address are judged by that address. */
+    if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
+        return v4_public(v4_at(b + 12));
+    if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 */
+        return v4_public(v4_at(b + 2));
+    /* Only global unicast (2000::/3) is public; everything outside it --
+     * ::, ::1, IPv4-compatible, 100::/64, ULA, link- and site-local,
+     * multicast -- is special. */
+    if ((b[0] & 0xe0) != 0x20)
+        return 0;
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] < 0x02) /* 2001::/23: Teredo, ORCHID, ... */
+        return 0;
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* documentation */
+        return 0;
+    if (b[0] == 0x3f && b[1] == 0xff && b[2] < 0x10) /* documentation, RFC 9637 */
+        return 0;
+    return 1;
+}
+
+int tb_fetcher_addr_public(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+        return v4_public(ntohl(in->sin_addr.s_addr));
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+        return v6_public(in6->sin6_addr.s6_addr);
+    }
+    return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION for public_only: the address about to be
+ * connected to, after every DNS answer and redirect, is checked here. */
+static curl_socket_t open_public(void *data, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct transfer *t = data;
+    const void *ip = NULL;
+
+    if (purpose == CURLSOCKTYPE_IPCXN && tb_fetcher_addr_public(&a->addr))
+        return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (a->family == AF_INET)
+        ip = &((struct sockaddr_in *)(void *)&a->addr)->sin_addr;
+    else if (a->family == AF_INET6)
+        ip = &((struct sockaddr_in6 *)(void *)&a->addr)->sin6_addr;
+    if (ip == NULL || inet_ntop(a->family, ip, t->refused, sizeof(t->refused)) == NULL)
+        snprintf(t->refused, sizeof(t->refused), "address family %d", a->family);
+    return CURL_SOCKET_BAD;
 }
 
 static int setup_easy(struct tb_fetcher *f, struct transfer *t)
@@ -340,6 +452,18 @@ static int setup_easy(struct tb_fetcher *f, struct transfer *t)
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->headers);
+    if (t->is_post) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->post_len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, t->post ? t->post : "");
+    }
+    if (t->public_only) {
+        /* A proxy or a pooled connection opened by a request without the
+         * check would connect somewhere this callback never saw. */
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_public);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, t);
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+    }
     t->easy = h;
     t->started_at = uv_hrtime();
     return 0;
@@ -424,6 +548,8 @@ static void judge(struct transfer *t, CURLcode cc, long status)
         fail(t, TB_ETOOBIG, "body larger than %zu bytes", t->res.body.cap);
     else if (t->body_rc)
         fail(t, t->body_rc, "%s", tb_strerror(t->body_rc));
+    else if (cc != CURLE_OK && t->refused[0])
+        fail(t, TB_EFETCH, "refused to connect to %s: not a public address", t->refused);
     else if (cc != CURLE_OK)
         fail(t, TB_EFETCH, "%s", t->cerr[0] ? t->cerr : curl_easy_strerror(cc));
     else if (status >= 400 || (status >= 300 && status != 304))
@@ -441,7 +567,8 @@ static void hop_done(struct tb_fetcher *f, struct transfer *t, CURLcode cc, stru
     t->host->running--;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     t->res.status = status;
-    if (cc == CURLE_OK && t->body_rc == 0 && status >= 300 && status < 400 && status != 304) {
+    if (cc == CURLE_OK && t->body_rc == 0 && status >= 300 && status < 400 && status != 304 &&
+        !t->no_redirect) {
         if (follow(f, t, status) == 0) {
             list_insert(&f->queue, &t->link);
             f->nqueued++;
@@ -688,6 +815,41 @@ fail_free:
     return -ENOMEM;
 }
 
+/* The method, body and extra headers of req (checked by the caller). */
+static int set_request(struct transfer *t, const struct tb_fetch_req *req)
+{
+    struct curl_slist *l;
+
+    t->is_post = req->method && strcmp(req->method, "POST") == 0;
+    t->public_only = req->public_only;
+    /* A redirected POST would be re-sent or turned into a GET: neither is
+     * what a caller posting somewhere asked for. */
+    t->no_redirect = req->no_redirect || t->is_post;
+    if (t->is_post && req->body_len > 0) {
+        t->post = malloc(req->body_len);
+        if (t->post == NULL)
+            return -ENOMEM;
+        memcpy(t->post, req->body, req->body_len);
+        t->post_len = req->body_len;
+    }
+    if (t->is_post && add_header(t, "Content-Type", req->content_type))
+        return -ENOMEM;
+    for (size_t i = 0; req->headers && req->headers[i]; i++) {
+        l = curl_slist_append(t->headers, req->headers[i]);
+        if (l == NULL)
+            return -ENOMEM;
+        t->headers = l;
+    }
+    if (t->is_post) {
+        /* No "Expect: 100-continue" round trip before a larger body. */
+        l = curl_slist_append(t->headers, "Expect:");
+        if (l == NULL)
+            return -ENOMEM;
+        t->headers = l;
+    }
+    return 0;
+}
+
 int tb_fetcher_add(struct tb_fetcher *f, const struct tb_fetch_req *req, tb_fetch_cb cb, void *data)
 {
     struct transfer *t;
@@ -695,6 +857,11 @@ int tb_fetcher_add(struct tb_fetcher *f, const struct tb_fetch_req *req, tb_fetc
 
     if (f->closing)
         return -ECANCELED;
+    if (req->method && strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0)
+        return -EINVAL;
+    for (size_t i = 0; req->headers && req->headers[i]; i++)
+        if (strpbrk(req->headers[i], "\r\n") || strchr(req->headers[i], ':') == NULL)
+            return -EINVAL;
     host = http_host(req->url);
     if (host == NULL)
         return -EINVAL;
@@ -714,7 +881,7 @@ int tb_fetcher_add(struct tb_fetcher *f, const struct tb_fetch_req *req, tb_fetc
     t->host = host_get(f, host);
     free(host);
     if (t->urls[0] == NULL || t->host == NULL || add_header(t, "If-None-Match", req->etag) ||
-        add_header(t, "If-Modified-Since", req->last_modified)) {
+        add_header(t, "If-Modified-Since", req->last_modified) || set_request(t, req)) {
         transfer_free(t);
         return -ENOMEM;
     }

@@ -51,7 +51,7 @@ def config_keys():
     for sec, body in re.findall(r"static const struct key (\w+)_keys\[\] = \{(.*?)\n\};", text,
                                 re.S):
         tables[sec] = re.findall(r'\{"(\w+)", V_', body)
-    assert set(tables) == {"tributary", "source", "trending", "mail", "topic"}, tables
+    assert set(tables) == {"tributary", "source", "trending", "mail", "websub", "topic"}, tables
     assert re.search(r'strcmp\(name, "file"\) != 0\) \{\s*add_error\(x, x->file, x->line, '
                      r'"unknown key \'%s\' in \[opml\]"', text), "[opml] accepts more than file"
     tables["opml"] = ["file"]
@@ -89,7 +89,8 @@ class ManPages(unittest.TestCase):
         sec = man_sections(MAN5)
         heads = {"tributary": "[tributary] SECTION", "source": "[source NAME] SECTIONS",
                  "topic": "[topic NAME] SECTIONS", "trending": "[trending] SECTION",
-                 "opml": "[opml] SECTION", "mail": "[mail] SECTION"}
+                 "opml": "[opml] SECTION", "mail": "[mail] SECTION",
+                 "websub": "[websub] SECTION"}
         keys = config_keys()
         self.assertEqual(set(keys), set(heads))
         for s, names in keys.items():

@@ -984,6 +984,97 @@ static void mail_cleanup(void)
     rmdir(mail_dir);
 }
 
+/* ---- [websub] -------------------------------------------------------- */
+
+/* Without [websub] the hub is on with its defaults; every key read back. */
+static void test_websub_keys(void)
+{
+    struct tb_config *c;
+    const char *msgs = mail_load("[websub]\n", &c);
+
+    CHECK_STR(msgs, "");
+    if (c != NULL) {
+        CHECK_EQ(c->websub.enabled, 1);
+        CHECK(c->websub.hub == NULL);
+        CHECK_EQ(c->websub.allow_private, 0);
+        CHECK(c->websub.callback_base == NULL);
+        CHECK_EQ(c->websub.lease, 10 * 86400);
+        CHECK_EQ(c->websub.lease_min, 3600);
+        CHECK_EQ(c->websub.lease_max, 30 * 86400);
+        CHECK_EQ(c->websub.max_per_host, 100);
+        CHECK_EQ(c->websub.max_per_topic, 1000);
+    }
+    tb_config_free(c);
+    msgs = mail_load("[websub]\nenabled = no\nhub = HTTPS://Hub.Example.org/hub\n"
+                     "allow_private = yes\ncallback_base = https://pub.example/tributary\n"
+                     "lease = 2d\nlease_min = 10m\nlease_max = 1w\nmax_per_host = 5\n"
+                     "max_per_topic = 100000\n",
+                     &c);
+    CHECK_STR(msgs, "");
+    if (c == NULL)
+        return;
+    CHECK_EQ(c->websub.enabled, 0);
+    CHECK_STR(c->websub.hub, "https://hub.example.org/hub");
+    CHECK_EQ(c->websub.allow_private, 1);
+    CHECK_STR(c->websub.callback_base, "https://pub.example/tributary/");
+    CHECK_EQ(c->websub.lease, 2 * 86400);
+    CHECK_EQ(c->websub.lease_min, 600);
+    CHECK_EQ(c->websub.lease_max, 7 * 86400);
+    CHECK_EQ(c->websub.max_per_host, 5);
+    CHECK_EQ(c->websub.max_per_topic, 100000);
+    tb_config_free(c);
+}
+
+/* Each key's bad values, and the lease bounds, with FILE:LINE messages. */
+static void test_websub_errors(void)
+{
+    static const struct {
+        const char *lines;
+        const char *want;
+    } v[] = {
+        {"enabled = maybe", "2: enabled: invalid boolean 'maybe' (use yes/no, true/false, 1/0)"},
+        {"hub = ftp://hub.example/", "2: hub: invalid URL 'ftp://hub.example/': "},
+        {"hub = /websub", "2: hub: invalid URL '/websub': "},
+        {"allow_private = 2",
+         "2: allow_private: invalid boolean '2' (use yes/no, true/false, 1/0)"},
+        {"callback_base = mailto:a@b.example", "2: callback_base: invalid URL "},
+        {"callback_base = ", "2: callback_base: empty value"},
+        {"lease = forever", "2: lease: invalid duration 'forever' (use e.g. 90s, 30m, 1h, 2h30m, "
+                            "1d)"},
+        {"lease_min = 0", "2: lease_min: invalid duration '0' (use e.g. 90s, 30m, 1h, 2h30m, 1d)"},
+        {"lease_max = -1d",
+         "2: lease_max: invalid duration '-1d' (use e.g. 90s, 30m, 1h, 2h30m, 1d)"},
+        {"max_per_host = 0", "2: max_per_host: invalid number '0' (1 to 100000)"},
+        {"max_per_topic = 100001", "2: max_per_topic: invalid number '100001' (1 to 100000)"},
+        {"secret = x", "2: unknown key 'secret' in [websub]"},
+        {"lease = 1d\nlease = 2d", "3: duplicate key 'lease' (first set at line 2)"},
+        {"lease_min = 2d\nlease_max = 1d",
+         "3: [websub]: lease_min (172800 s) is longer than lease_max (86400 s)"},
+        {"lease = 31d", "2: [websub]: lease (2678400 s) is outside lease_min .. lease_max "
+                        "(3600 .. 2592000 s)"},
+        {"lease_min = 11d", "2: [websub]: lease (864000 s) is outside lease_min .. lease_max "
+                            "(950400 .. 2592000 s)"},
+        {"lease_max = 1d", "2: [websub]: lease (864000 s) is outside lease_min .. lease_max "
+                           "(3600 .. 86400 s)"},
+    };
+    char text[512];
+
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        struct tb_config *c;
+        const char *got;
+
+        snprintf(text, sizeof(text), "[websub]\n%s\n", v[i].lines);
+        got = mail_load(text, &c);
+        CHECK(c == NULL);
+        tb_config_free(c);
+        /* URL reasons come from curl: the prefix is ours. */
+        if (strncmp(got, v[i].want, strlen(v[i].want)) != 0 || strchr(got, '\n') != NULL) {
+            fprintf(stderr, "for '%s'\n", v[i].lines);
+            CHECK_STR(got, v[i].want);
+        }
+    }
+}
+
 int main(void)
 {
     fixtures = getenv("TB_FIXTURES");
@@ -1010,6 +1101,8 @@ int main(void)
     test_mail_smtp_from();
     test_mail_required();
     test_mail_password();
+    test_websub_keys();
+    test_websub_errors();
     mail_cleanup();
     xmlCleanupParser();
     curl_global_cleanup();

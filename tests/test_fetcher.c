@@ -217,7 +217,7 @@ static void add(struct tb_fetcher *f, const char *host, const char *path, const 
                 const char *lm, struct got *g)
 {
     char url[512];
-    struct tb_fetch_req req = {url, etag, lm};
+    struct tb_fetch_req req = {.url = url, .etag = etag, .last_modified = lm};
 
     snprintf(url, sizeof(url), "http://%s:%d%s", host, port, path);
     CHECK_OK(tb_fetcher_add(f, &req, on_result, g));
@@ -460,7 +460,7 @@ static void test_network_errors(void)
     struct tb_fetcher *f = fetcher(1 << 20, 1000, 8, 2);
     struct got g = {0};
     char url[128];
-    struct tb_fetch_req req = {url, NULL, NULL};
+    struct tb_fetch_req req = {.url = url};
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/feed.xml", closed_port());
     CHECK_OK(tb_fetcher_add(f, &req, on_result, &g));
@@ -546,10 +546,10 @@ static void on_cancel_timer(uv_timer_t *t)
 static void test_cancel(void)
 {
     struct tb_fetcher *f = fetcher(1 << 20, 20000, 8, 2);
-    struct tb_fetch_req bad[] = {{"ftp://127.0.0.1/x", NULL, NULL},
-                                 {"file:///etc/passwd", NULL, NULL},
-                                 {"not a url", NULL, NULL},
-                                 {"http://", NULL, NULL}};
+    struct tb_fetch_req bad[] = {{.url = "ftp://127.0.0.1/x"},
+                                 {.url = "file:///etc/passwd"},
+                                 {.url = "not a url"},
+                                 {.url = "http://"}};
     struct got g[5];
     uv_timer_t timer;
     int cancelled = 0;
@@ -634,7 +634,7 @@ static struct got rest[3];
 static void on_result_then_free(struct tb_fetch_result *r, void *data)
 {
     struct tb_fetcher *f = data;
-    struct tb_fetch_req req = {"http://127.0.0.1/", NULL, NULL};
+    struct tb_fetch_req req = {.url = "http://127.0.0.1/"};
 
     CHECK_OK(r->rc);
     tb_fetcher_free(f, set_flag, &freed_flag);
@@ -645,7 +645,7 @@ static void test_free_in_callback(void)
 {
     struct tb_fetcher *f = fetcher(1 << 20, 20000, 8, 1);
     char url[128];
-    struct tb_fetch_req req = {url, NULL, NULL};
+    struct tb_fetch_req req = {.url = url};
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/feed.xml", port);
     CHECK_OK(tb_fetcher_add(f, &req, on_result_then_free, f));
@@ -734,6 +734,276 @@ static void test_file_reader(void)
     tb_buf_free(&body);
 }
 
+/* ------------------------------------------------- POST and public_only */
+
+static void post(struct tb_fetcher *f, const struct tb_fetch_req *req, struct got *g)
+{
+    CHECK_OK(tb_fetcher_add(f, req, on_result, g));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ(g->called, 1);
+}
+
+/* A POST arrives with its exact body (NUL and high bytes too), the
+ * Content-Type and the caller's header lines, and no Expect round trip. */
+static void test_post(void)
+{
+    static const char body[] = "hub.mode=publish&x=\0\xff end";
+    static const char *const headers[] = {
+        "Link: <http://127.0.0.1/websub>; rel=\"hub\", <http://127.0.0.1/all.atom>; rel=\"self\"",
+        "X-Hub-Signature: sha256=00ff", NULL};
+    struct tb_fetcher *f = fetcher(1 << 20, 5000, 8, 2);
+    struct tb_fetch_req req = {.method = "POST",
+                               .body = body,
+                               .body_len = sizeof(body) - 1,
+                               .content_type = "application/atom+xml",
+                               .headers = headers};
+    char url[256], *big = malloc(200000);
+    struct got g = {0};
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", port);
+    req.url = url;
+    post(f, &req, &g);
+    CHECK_OK(g.rc);
+    CHECK_EQ(g.status, 200);
+    CHECK(g.body && strstr(g.body, "\"method\": \"POST\""));
+    CHECK(g.body && strstr(g.body, "\"body\": \"hub.mode=publish&x=\\u0000\\u00ff end\""));
+    CHECK(g.body && strstr(g.body, "\"Content-Type\": \"application/atom+xml\""));
+    CHECK(g.body && strstr(g.body, "\"Content-Length\": \"25\""));
+    CHECK(g.body && strstr(g.body, "\"Link\": \"<http://127.0.0.1/websub>; rel=\\\"hub\\\", "
+                                   "<http://127.0.0.1/all.atom>; rel=\\\"self\\\"\""));
+    CHECK(g.body && strstr(g.body, "\"X-Hub-Signature\": \"sha256=00ff\""));
+    CHECK(g.body && strstr(g.body, "Expect") == NULL);
+    got_free(&g);
+
+    /* A large body arrives whole. */
+    memset(big, 'b', 200000);
+    req.body = big;
+    req.body_len = 200000;
+    req.headers = NULL;
+    post(f, &req, &g);
+    CHECK_OK(g.rc);
+    CHECK(g.body && strstr(g.body, "\"Content-Length\": \"200000\""));
+    CHECK(g.len > 200000);
+    got_free(&g);
+    free(big);
+
+    /* A POST is never redirected; no_redirect makes a GET's 3xx final too. */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/redirect/302?to=/echo%%3Fpost", port);
+    req.body = "x";
+    req.body_len = 1;
+    post(f, &req, &g);
+    CHECK_EQ(g.rc, TB_EHTTP);
+    CHECK_EQ(g.status, 302);
+    CHECK_STR(g.err, "HTTP 302");
+    got_free(&g);
+    {
+        struct tb_fetch_req get = {.no_redirect = 1};
+        char line[2048];
+
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/redirect/301?to=/echo%%3Fget", port);
+        get.url = url;
+        post(f, &get, &g);
+        CHECK_EQ(g.rc, TB_EHTTP);
+        CHECK_EQ(g.status, 301);
+        got_free(&g);
+        last_log_line("/echo?", line, sizeof(line));
+        CHECK_STR(line, ""); /* neither redirect was followed */
+    }
+
+    /* Refused at once: an unknown method, a header that would split lines. */
+    {
+        static const char *const evil[] = {"X-A: 1\r\nX-B: 2", NULL};
+        static const char *const nocolon[] = {"X-A", NULL};
+        struct tb_fetch_req bad = {.url = url, .method = "PUT"};
+
+        CHECK_EQ(tb_fetcher_add(f, &bad, on_result, NULL), -EINVAL);
+        bad.method = "POST";
+        bad.headers = evil;
+        CHECK_EQ(tb_fetcher_add(f, &bad, on_result, NULL), -EINVAL);
+        bad.headers = nocolon;
+        CHECK_EQ(tb_fetcher_add(f, &bad, on_result, NULL), -EINVAL);
+        CHECK_EQ(tb_fetcher_pending(f), 0);
+    }
+    close_fetcher(f);
+}
+
+/* POSTs wait under the per-host cap like GETs. */
+static void test_post_cap(void)
+{
+    struct tb_fetcher *f = fetcher(1 << 20, 5000, 10, 1);
+    struct got g[6];
+    char url[256];
+    struct tb_fetch_req req = {.url = url, .method = "POST", .body = "x", .body_len = 1};
+    int n, ok = 0;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow?bps=100&bytes=10&cap=post", port);
+    memset(g, 0, sizeof(g));
+    for (int i = 0; i < 6; i++)
+        CHECK_OK(tb_fetcher_add(f, &req, on_result, &g[i]));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 6; i++) {
+        ok += g[i].called == 1 && g[i].rc == 0 && g[i].len == 10;
+        got_free(&g[i]);
+    }
+    CHECK_EQ(ok, 6);
+    CHECK_EQ(max_active("cap=post", &n), 1);
+    CHECK_EQ(n, 6);
+    close_fetcher(f);
+}
+
+static int addr_public(const char *ip)
+{
+    struct sockaddr_in in = {.sin_family = AF_INET};
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+
+    if (inet_pton(AF_INET, ip, &in.sin_addr) == 1)
+        return tb_fetcher_addr_public((struct sockaddr *)&in);
+    if (inet_pton(AF_INET6, ip, &in6.sin6_addr) == 1)
+        return tb_fetcher_addr_public((struct sockaddr *)&in6);
+    CHECK(!"not an address");
+    return -1;
+}
+
+static void test_addr_public(void)
+{
+    static const struct {
+        const char *ip;
+        int public;
+    } rows[] = {
+        {"127.0.0.1", 0},
+        {"127.255.255.254", 0},
+        {"0.0.0.0", 0},
+        {"0.1.2.3", 0},
+        {"10.0.0.1", 0},
+        {"10.255.255.255", 0},
+        {"172.16.0.1", 0},
+        {"172.31.255.255", 0},
+        {"172.15.255.255", 1},
+        {"172.32.0.0", 1},
+        {"192.168.1.1", 0},
+        {"169.254.169.254", 0},
+        {"100.64.0.1", 0},
+        {"100.127.255.255", 0},
+        {"100.128.0.0", 1},
+        {"100.63.255.255", 1},
+        {"192.0.0.8", 0},
+        {"192.0.2.1", 0},
+        {"198.51.100.7", 0},
+        {"203.0.113.9", 0},
+        {"198.18.0.1", 0},
+        {"198.19.255.255", 0},
+        {"198.20.0.0", 1},
+        {"192.88.99.1", 0},
+        {"224.0.0.1", 0},
+        {"239.255.255.250", 0},
+        {"240.0.0.1", 0},
+        {"255.255.255.255", 0},
+        {"8.8.8.8", 1},
+        {"1.1.1.1", 1},
+        {"93.184.216.34", 1},
+        {"192.0.1.1", 1},
+        {"::", 0},
+        {"::1", 0},
+        {"::ffff:127.0.0.1", 0},
+        {"::ffff:10.1.2.3", 0},
+        {"::ffff:169.254.0.1", 0},
+        {"::ffff:8.8.8.8", 1},
+        {"::127.0.0.1", 0},
+        {"::8.8.8.8", 0},
+        {"64:ff9b::7f00:1", 0},
+        {"64:ff9b::808:808", 1},
+        {"64:ff9b:1::1", 0},
+        {"100::1", 0},
+        {"fc00::1", 0},
+        {"fd12:3456::1", 0},
+        {"fe80::1", 0},
+        {"febf::1", 0},
+        {"fec0::1", 0},
+        {"ff02::1", 0},
+        {"ff0e::1", 0},
+        {"2001:db8::1", 0},
+        {"2001::1", 0},
+        {"2001:10::1", 0},
+        {"2001:20::1", 0},
+        {"2002:7f00:1::1", 0},
+        {"2002:c0a8:101::1", 0},
+        {"2002:808:808::1", 1},
+        {"3fff::1", 0},
+        {"2001:4860:4860::8888", 1},
+        {"2606:4700::1111", 1},
+        {"2a00:1450::1", 1},
+        {"4000::1", 0},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int got = addr_public(rows[i].ip);
+
+        if (got != rows[i].public)
+            fprintf(stderr, "address %s: public %d, expected %d\n", rows[i].ip, got,
+                    rows[i].public);
+        CHECK_EQ(got, rows[i].public);
+    }
+    {
+        struct sockaddr unix_sa = {.sa_family = AF_UNIX};
+
+        CHECK_EQ(tb_fetcher_addr_public(&unix_sa), 0);
+    }
+}
+
+/* public_only refuses the connection itself: nothing reaches the server,
+ * whatever name or form of the address the URL uses. */
+static void test_public_only(void)
+{
+    static const struct {
+        const char *host;
+        const char *addr;
+    } rows[] = {
+        {"127.0.0.1", "127.0.0.1"},
+        {"localhost", ""}, /* ::1 or 127.0.0.1, whichever was tried last */
+        {"[::1]", "::1"},
+        {"[::ffff:127.0.0.1]", "::ffff:127.0.0.1"},
+        {"127.1", "127.0.0.1"},
+    };
+    struct tb_fetcher *f = fetcher(1 << 20, 5000, 8, 2);
+    char url[256], want[128], line[2048];
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct tb_fetch_req req = {.url = url, .public_only = 1, .method = i % 2 ? "POST" : NULL};
+        struct got g = {0};
+
+        snprintf(url, sizeof(url), "http://%s:%d/feed.xml?public_only=%zu", rows[i].host, port, i);
+        post(f, &req, &g);
+        CHECK_EQ(g.rc, TB_EFETCH);
+        CHECK_EQ(g.status, 0);
+        snprintf(want, sizeof(want), "refused to connect to %s", rows[i].addr);
+        if (strstr(g.err, want) == NULL)
+            fprintf(stderr, "%s: err '%s'\n", rows[i].host, g.err);
+        CHECK(strstr(g.err, want) != NULL);
+        CHECK(strstr(g.err, "not a public address") != NULL);
+        got_free(&g);
+    }
+    last_log_line("public_only=", line, sizeof(line));
+    CHECK_STR(line, "");
+    /* The same fetcher still reaches loopback for a request without it,
+     * and a public_only one after it opens no pooled connection. */
+    {
+        struct got g = {0};
+        struct tb_fetch_req req = {.url = url, .public_only = 1};
+
+        fetch(f, "/feed.xml", NULL, NULL, &g);
+        CHECK_OK(g.rc);
+        got_free(&g);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/feed.xml?public_only=reuse", port);
+        post(f, &req, &g);
+        CHECK_EQ(g.rc, TB_EFETCH);
+        CHECK(strstr(g.err, "refused to connect to 127.0.0.1") != NULL);
+        got_free(&g);
+        last_log_line("public_only=", line, sizeof(line));
+        CHECK_STR(line, "");
+    }
+    close_fetcher(f);
+}
+
 int main(void)
 {
     char cmd[256];
@@ -746,6 +1016,7 @@ int main(void)
     CHECK_OK(mkdir(root, 0700));
     write_file("feed.xml", FEED);
     CHECK_OK(uv_loop_init(&loop));
+    test_addr_public();
     if (start_upstream() == 0) {
         test_ok_gzip_conditional();
         test_caps();
@@ -760,6 +1031,9 @@ int main(void)
         test_free_in_callback();
         test_blocking_reader();
         test_file_reader();
+        test_post();
+        test_post_cap();
+        test_public_only();
     } else {
         CHECK(check_skipped || !"upstream.py did not start");
     }

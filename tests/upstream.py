@@ -35,6 +35,11 @@ Paths:
   /chunked-endless      chunked body without end (stops after 1 GiB).
   /big?bytes=N          N bytes of 'x' with an honest Content-Length.
   /reset                promises 100000 bytes, sends 100, then resets (RST).
+  /echo                 (any method) answers 200 with JSON {"method", "path",
+                        "headers": every request header, "body": the request
+                        body as latin-1 text}.
+POST is taken on every path: its body is read (Content-Length) and the path
+answered as for GET (so /status/NNN and /redirect/... work for POSTs too).
 Any path also takes ?max_age=S, which adds "Cache-Control: max-age=S".
 Files also take ?ctype=T, which replaces their Content-Type ("-" sends none).
 """
@@ -114,6 +119,17 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        self.post_body = self.rfile.read(n) if n > 0 else b""
+        self.do_GET()
+
+    def echo(self, args):
+        body = json.dumps({"method": self.command, "path": self.path,
+                           "headers": {k: v for k, v in self.headers.items()},
+                           "body": getattr(self, "post_body", b"").decode("latin-1")}).encode()
+        self.simple(200, body, [("Content-Type", "application/json")])
+
     def do_GET(self):
         st = self.server.state
         url = urlsplit(self.path)
@@ -151,6 +167,7 @@ class Handler(BaseHTTPRequestHandler):
             "chunked-endless": self.chunked_endless,
             "big": self.big,
             "reset": self.reset,
+            "echo": self.echo,
         }
         if parts[0] in special:
             special[parts[0]](parts[1:])
