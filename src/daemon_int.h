@@ -89,6 +89,8 @@ struct src {
     unsigned long fetches[FETCH_CLASSES]; /* fetches by outcome class, for /metrics */
     struct tb_push_sub *push;             /* its WebSub subscription (owned), or NULL */
     int push_busy;                        /* a subscribe request to its hub is in flight */
+    char *push_hub;                       /* a poll found this hub: subscribe at the tick */
+    char *push_topic;                     /* ... for this topic (both owned, or NULL) */
     char *push_body;                      /* a push waiting for the poll in flight, or NULL */
     size_t push_len;                      /* its length */
 };

@@ -246,14 +246,27 @@ static void subscribe(struct src *s, const char *hub, const char *topic)
     request(s);
 }
 
+/* The subscription a poll asked for (tb__daemon_push_after_poll()). */
+static void subscribe_wanted(struct src *s)
+{
+    if (s->push_hub != NULL && s->d->cfg->websub.callback_base != NULL)
+        subscribe(s, s->push_hub, s->push_topic);
+    free(s->push_hub);
+    free(s->push_topic);
+    s->push_hub = s->push_topic = NULL;
+}
+
+static void on_tick(uv_timer_t *t);
+
 /* After a stored 200 poll: a feed naming a hub gets (or keeps) a subscription. */
 void tb__daemon_push_after_poll(struct src *s)
 {
     const struct tb_feed *f = s->p.feed;
     const char *topic;
 
-    if (s->d->cfg->websub.callback_base == NULL || s->d->http == NULL || s->d->once || s->removed ||
-        s->d->stopping || f == NULL || s->p.rc != 0 || f->hub == NULL || !tb_fetch_is_url(f->hub))
+    if (s->d->cfg->websub.callback_base == NULL || !s->d->push_timer_on || s->d->once ||
+        s->removed || s->d->stopping || f == NULL || s->p.rc != 0 || f->hub == NULL ||
+        !tb_fetch_is_url(f->hub))
         return;
     topic = f->self != NULL && tb_fetch_is_url(f->self) ? f->self
                                                         : (s->st.url != NULL ? s->st.url : s->url);
@@ -261,7 +274,14 @@ void tb__daemon_push_after_poll(struct src *s)
     if (s->push != NULL && s->push->state != TB_PUSH_LEAVING && strcmp(s->push->hub, f->hub) == 0 &&
         strcmp(s->push->topic, topic) == 0)
         return;
-    subscribe(s, f->hub, topic);
+    /* Subscribed from the timer: this runs inside the transaction that
+     * records the polls on the store job's connection, which the loop's
+     * own connection must not wait for. */
+    free(s->push_hub);
+    free(s->push_topic);
+    s->push_hub = strdup(f->hub);
+    s->push_topic = strdup(topic);
+    uv_timer_start(&s->d->push_timer, on_tick, 0, TICK_MS);
 }
 
 /* Timer: lapsed leases, renewals, verifications that never came, retries. */
@@ -273,6 +293,8 @@ static void on_tick(uv_timer_t *t)
     size_t i;
 
     for (i = 0; i < d->nsrcs; i++) {
+        if (d->srcs[i]->push_topic != NULL)
+            subscribe_wanted(d->srcs[i]);
         p = d->srcs[i]->push;
         if (p == NULL || d->srcs[i]->push_busy || p->state == TB_PUSH_LEAVING)
             continue;

@@ -36,6 +36,8 @@ void tb__daemon_src_unref(struct src *s)
         tb_push_sub_clear(s->push);
     free(s->push);
     free(s->push_body);
+    free(s->push_hub);
+    free(s->push_topic);
     free(s->name);
     free(s->group);
     free(s->url);
