@@ -98,6 +98,15 @@ TB_NODISCARD int tb_push_request_body(struct tb_buf *out, const char *mode, cons
 TB_NODISCARD int tb_push_query_get(const char *query, const char *name, char *out, size_t outlen);
 
 /**
+ * The target of the first link in an HTTP Link header value (RFC 8288:
+ * "<URI>; rel=\"hub\", <URI2>; rel=self") whose rel (quoted or not, one
+ * of a space-separated list, any case) is `rel`, into out, as written.
+ * 0, -ENOENT (none, or the value cannot be read from there on),
+ * -ENAMETOOLONG.
+ */
+TB_NODISCARD int tb_push_link_rel(const char *link, const char *rel, char *out, size_t outlen);
+
+/**
  * When to renew a lease granted at `now` that ends at lease_end: at 90% of
  * it or a day before its end, whichever is earlier, but not in the lease's
  * first half (a lease under two days is renewed at 90%).

@@ -42,6 +42,7 @@ struct poll {
     char *last_modified;         /* ... */
     char *permanent_url;         /* where a 301/308 chain led, or NULL */
     char *charset;               /* HTTP charset, or NULL */
+    char *link;                  /* the response's Link headers (WebSub discovery), or NULL */
     char *final_url;             /* base URL for the parser */
     char *body;                  /* the 200 body (freed by the worker) */
     size_t len;                  /* its length */

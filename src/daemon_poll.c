@@ -298,7 +298,9 @@ static void take_result(struct poll *p, struct tb_fetch_result *res)
     p->permanent_url = res->permanent_url;
     p->charset = res->charset;
     p->final_url = res->final_url;
+    p->link = res->link;
     res->etag = res->last_modified = res->permanent_url = res->charset = res->final_url = NULL;
+    res->link = NULL;
 }
 
 /* Hands a 200 body (taken) to the thread pool. */

@@ -258,20 +258,35 @@ static void subscribe_wanted(struct src *s)
 
 static void on_tick(uv_timer_t *t);
 
+/* rel `rel` of the response's Link headers into buf when it is an
+ * http(s) URL, else the feed's own link `doc` when it is one, else NULL:
+ * the headers come first (websub.rocks subscriber test 104). */
+static const char *discover(const struct poll *p, const char *rel, const char *doc, char *buf,
+                            size_t len)
+{
+    if (p->link != NULL && tb_push_link_rel(p->link, rel, buf, len) == 0 && tb_fetch_is_url(buf))
+        return buf;
+    return doc != NULL && tb_fetch_is_url(doc) ? doc : NULL;
+}
+
 /* After a stored 200 poll: a feed naming a hub gets (or keeps) a subscription. */
 void tb__daemon_push_after_poll(struct src *s)
 {
     const struct tb_feed *f = s->p.feed;
-    const char *topic;
+    char hbuf[2048], tbuf[2048];
+    const char *hub, *topic;
 
     if (s->d->cfg->websub.callback_base == NULL || !s->d->push_timer_on || s->d->once ||
-        s->removed || s->d->stopping || f == NULL || s->p.rc != 0 || f->hub == NULL ||
-        !tb_fetch_is_url(f->hub))
+        s->removed || s->d->stopping || f == NULL || s->p.rc != 0)
         return;
-    topic = f->self != NULL && tb_fetch_is_url(f->self) ? f->self
-                                                        : (s->st.url != NULL ? s->st.url : s->url);
+    hub = discover(&s->p, "hub", f->hub, hbuf, sizeof(hbuf));
+    topic = discover(&s->p, "self", f->self, tbuf, sizeof(tbuf));
+    if (hub == NULL)
+        return;
+    if (topic == NULL)
+        topic = s->st.url != NULL ? s->st.url : s->url;
     /* The same hub and topic: the timer renews and retries. */
-    if (s->push != NULL && s->push->state != TB_PUSH_LEAVING && strcmp(s->push->hub, f->hub) == 0 &&
+    if (s->push != NULL && s->push->state != TB_PUSH_LEAVING && strcmp(s->push->hub, hub) == 0 &&
         strcmp(s->push->topic, topic) == 0)
         return;
     /* Subscribed from the timer: this runs inside the transaction that
@@ -279,7 +294,7 @@ void tb__daemon_push_after_poll(struct src *s)
      * own connection must not wait for. */
     free(s->push_hub);
     free(s->push_topic);
-    s->push_hub = strdup(f->hub);
+    s->push_hub = strdup(hub);
     s->push_topic = strdup(topic);
     uv_timer_start(&s->d->push_timer, on_tick, 0, TICK_MS);
 }

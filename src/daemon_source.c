@@ -19,6 +19,7 @@ void tb__daemon_poll_clear(struct poll *p)
     free(p->last_modified);
     free(p->permanent_url);
     free(p->charset);
+    free(p->link);
     free(p->final_url);
     free(p->body);
     tb_feed_free(p->feed);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "tb_hash.h"
@@ -172,6 +173,101 @@ int tb_push_query_get(const char *query, const char *name, char *out, size_t out
         if ((size_t)(end - p) == nlen && strncmp(p, name, nlen) == 0)
             return decode("", 0, out, outlen);
         p = amp != NULL ? amp + 1 : NULL;
+    }
+    return -ENOENT;
+}
+
+/* Whether the space-separated list v[0..n) holds rel (any case). */
+static int rel_in(const char *v, size_t n, const char *rel)
+{
+    size_t i = 0, j, len = strlen(rel);
+
+    while (i < n) {
+        while (i < n && v[i] == ' ')
+            i++;
+        for (j = i; j < n && v[j] != ' '; j++)
+            ;
+        if (j - i == len && strncasecmp(v + i, rel, len) == 0)
+            return 1;
+        i = j;
+    }
+    return 0;
+}
+
+/* Reads one parameter value at *p (a quoted string or a token) into
+ * [*v, *v + *n) (a quoted one without its quotes; escapes kept). */
+static void param_value(const char **p, const char **v, size_t *n)
+{
+    const char *s = *p;
+
+    if (*s == '"') {
+        *v = ++s;
+        while (*s != '\0' && *s != '"')
+            s += (*s == '\\' && s[1] != '\0') ? 2 : 1;
+        *n = (size_t)(s - *v);
+        *p = *s == '"' ? s + 1 : s;
+        return;
+    }
+    *v = s;
+    while (*s != '\0' && *s != ';' && *s != ',')
+        s++;
+    *n = (size_t)(s - *v);
+    while (*n > 0 && (*v)[*n - 1] == ' ')
+        (*n)--;
+    *p = s;
+}
+
+int tb_push_link_rel(const char *link, const char *rel, char *out, size_t outlen)
+{
+    const char *p = link, *uri, *gt, *name, *v;
+    size_t ulen, nlen, vlen;
+    int hit;
+
+    while (p != NULL && *p != '\0') {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (*p != '<')
+            return -ENOENT; /* not a link-value: the rest cannot be read */
+        uri = p + 1;
+        gt = strchr(uri, '>');
+        if (gt == NULL)
+            return -ENOENT;
+        ulen = (size_t)(gt - uri);
+        p = gt + 1;
+        hit = 0;
+        for (;;) {
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (*p != ';')
+                break;
+            p++;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            name = p;
+            while (*p != '\0' && *p != '=' && *p != ';' && *p != ',' && *p != ' ')
+                p++;
+            nlen = (size_t)(p - name);
+            while (*p == ' ')
+                p++;
+            v = p;
+            vlen = 0;
+            if (*p == '=') {
+                p++;
+                while (*p == ' ')
+                    p++;
+                param_value(&p, &v, &vlen);
+            }
+            if (nlen == 3 && strncasecmp(name, "rel", 3) == 0 && rel_in(v, vlen, rel))
+                hit = 1;
+        }
+        if (hit) {
+            if (ulen + 1 > outlen)
+                return -ENAMETOOLONG;
+            memcpy(out, uri, ulen);
+            out[ulen] = '\0';
+            return 0;
+        }
+        p = *p == ',' ? p : strchr(p, ',');
     }
     return -ENOENT;
 }

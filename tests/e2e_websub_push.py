@@ -137,10 +137,14 @@ class WebSubPushTest(unittest.TestCase):
         self.hub = Hub()
         self.daemon = None
         self.self_url = self.up.base + "w.atom"
+        self.body_hub = self.hub.url
         self.write([1])
         self.port = tbtest.free_port()
         self.base = f"http://127.0.0.1:{self.port}/"
         self.config = os.path.join(self.tmp, "t.ini")
+        self.configure(f"{self.up.base}w.atom?via=config")
+
+    def configure(self, url):
         with open(self.config, "w") as f:
             f.write(f"""[tributary]
 database = db/t.db
@@ -154,7 +158,7 @@ callback_base = {self.base}
 allow_private = yes
 
 [source w]
-url = {self.up.base}w.atom?via=config
+url = {url}
 interval = {INTERVAL}s
 
 [topic walrus]
@@ -172,12 +176,13 @@ query = walrus
                       file=sys.stderr)
         self.hub.stop()
         self.up.stop()
+        self.up.proc.stdout.close()
         self.tmpdir.__exit__(None, None, None)
 
     def write(self, ns):
         tmp = os.path.join(self.www, "w.atom.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(feed(self.hub.url, self.self_url, ns))
+            f.write(feed(self.body_hub, self.self_url, ns))
         os.replace(tmp, os.path.join(self.www, "w.atom"))
 
     def start(self):
@@ -309,6 +314,23 @@ query = walrus
         self.assertGreater(self.metric('tributary_push_subscriptions{state="denied"}'), 0)
         out = tbtest.run("sources", "-c", self.config).stdout.decode()
         self.assertIn("denied: too many subscribers", out)
+
+
+    def test_link_headers(self):
+        """The response's Link headers come before the document's links
+        (websub.rocks subscriber test 104): the document names a hub that
+        refuses connections, the headers the test hub and another topic."""
+        self.body_hub = "http://127.0.0.1:9/dead-hub"
+        self.write([1])
+        topic = self.up.base + "w.atom?canonical"
+        link = f'<{self.hub.url}>; rel="hub", <{topic}>; rel="self"'
+        self.configure(self.up.base + "w.atom?link=" + urllib.parse.quote(link))
+        self.start()
+        tbtest.wait_for(self.hub.subscribes, 20, what="a subscription request at the header's hub")
+        self.assertEqual(self.hub.subscribes()[0]["hub.topic"], topic)
+        mode, st, body, challenge = self.wait_verified(1)[0]
+        self.assertEqual((mode, st, body), ("subscribe", 200, challenge))
+        self.assertNotIn("dead-hub", self.log())
 
 
 if __name__ == "__main__":

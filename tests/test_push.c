@@ -113,6 +113,35 @@ static void test_form(void)
     CHECK_OK(tb_push_query_get("a=1234", "a", v, 5));
 }
 
+static void test_link(void)
+{
+    static const char h[] =
+        "<https://hub.example/a,b>; rel=\"hub\", <http://x/feed>; "
+        "type=\"application/atom+xml\"; title=\"a, b; c\"; REL=\"alternate SELF\","
+        "<http://x/other>;rel=hub";
+    char v[64];
+
+    CHECK_OK(tb_push_link_rel(h, "hub", v, sizeof(v)));
+    CHECK_STR(v, "https://hub.example/a,b");
+    CHECK_OK(tb_push_link_rel(h, "self", v, sizeof(v)));
+    CHECK_STR(v, "http://x/feed");
+    CHECK_OK(tb_push_link_rel(h, "alternate", v, sizeof(v)));
+    CHECK_STR(v, "http://x/feed");
+    CHECK_OK(tb_push_link_rel("<http://h/>;rel=hub", "hub", v, sizeof(v)));
+    CHECK_STR(v, "http://h/");
+    CHECK_OK(tb_push_link_rel("<http://a/>; rel=next, <http://h/> ; rel = \"hub\"", "hub", v,
+                              sizeof(v)));
+    CHECK_STR(v, "http://h/");
+    CHECK_EQ(tb_push_link_rel(h, "hu", v, sizeof(v)), -ENOENT);
+    CHECK_EQ(tb_push_link_rel("<http://h/>; rel=\"hubs\"", "hub", v, sizeof(v)), -ENOENT);
+    CHECK_EQ(tb_push_link_rel("", "hub", v, sizeof(v)), -ENOENT);
+    CHECK_EQ(tb_push_link_rel("garbage; rel=hub", "hub", v, sizeof(v)), -ENOENT);
+    CHECK_EQ(tb_push_link_rel("<http://h/; rel=hub", "hub", v, sizeof(v)), -ENOENT);
+    CHECK_EQ(tb_push_link_rel("<http://h/>; title=\"unterminated; rel=hub", "hub", v, sizeof(v)),
+             -ENOENT);
+    CHECK_EQ(tb_push_link_rel("<http://hub.example/long>; rel=hub", "hub", v, 10), -ENAMETOOLONG);
+}
+
 static void test_arith(void)
 {
     /* 90% of the lease, or a day before its end, whichever is earlier. */
@@ -234,6 +263,7 @@ int main(void)
     test_random();
     test_form();
     test_arith();
+    test_link();
     test_store();
     CHECK_DONE();
 }
