@@ -525,28 +525,32 @@ void tb__daemon_push_load(struct src *s)
     s->push = p;
 }
 
-/* Unsubscribes (best effort) a subscription the hub may hold; one it does
- * not hold (denied, failed) is simply deleted. */
-static void leave(struct daemon *d, const char *base, int64_t source_id, struct tb_push_sub *p)
+/* Unsubscribes (best effort) a subscription the hub may hold: it is
+ * LEAVING until the hub verifies; one it does not hold (denied, failed) is
+ * deleted. Returns 1 when the row was deleted. */
+static int leave(struct daemon *d, const char *base, int64_t source_id, struct tb_push_sub *p)
 {
     char err[512] = "";
 
     if ((p->state == TB_PUSH_ACTIVE || p->state == TB_PUSH_PENDING) && base != NULL &&
         d->fetcher != NULL && send_request(d, base, source_id, p, "unsubscribe") == 0) {
         p->state = TB_PUSH_LEAVING;
+        p->requested = now_s();
         save(d, p);
         tb_log(TB_LOG_INFO, "websub", "unsubscribing from %s at %s", p->topic, p->hub);
-        return;
+        return 0;
     }
-    if (p->state != TB_PUSH_LEAVING && tb_push_delete(d->store, p->id, err, sizeof(err)) != 0 &&
-        err[0])
+    if (p->state == TB_PUSH_LEAVING)
+        return 0;
+    if (tb_push_delete(d->store, p->id, err, sizeof(err)) != 0 && err[0])
         tb_log(TB_LOG_ERROR, "websub", "%s", err);
+    return 1;
 }
 
 void tb__daemon_push_forget(struct src *s)
 {
     if (s->push != NULL && !s->d->stopping)
-        leave(s->d, s->d->cfg->websub.callback_base, s->st.source_id, s->push);
+        (void)leave(s->d, s->d->cfg->websub.callback_base, s->st.source_id, s->push);
 }
 
 void tb__daemon_push_reload(struct daemon *d, const char *old_base)
@@ -560,12 +564,40 @@ void tb__daemon_push_reload(struct daemon *d, const char *old_base)
     for (i = 0; i < d->nsrcs; i++) {
         if (d->srcs[i]->push == NULL)
             continue;
-        leave(d, old_base, d->srcs[i]->st.source_id, d->srcs[i]->push);
+        if (leave(d, old_base, d->srcs[i]->st.source_id, d->srcs[i]->push)) {
+            tb_push_sub_clear(d->srcs[i]->push);
+            free(d->srcs[i]->push);
+            d->srcs[i]->push = NULL;
+        }
         lapsed(d->srcs[i]);
     }
 }
 
 /* ------------------------------------------------------------- running */
+
+/* Subscriptions of sources that left the config while the daemon was
+ * down are unsubscribed (best effort) or deleted; so are those still
+ * leaving a day after their unsubscription was sent. */
+static void leave_orphans(struct daemon *d)
+{
+    struct tb_push_sub *v = NULL;
+    char err[512] = "";
+    size_t n = 0, i;
+    int64_t now = now_s();
+
+    if (tb_push_list(d->store, &v, &n, err, sizeof(err)) != 0) {
+        tb_log(TB_LOG_ERROR, "websub", "%s", err);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (src_by_source_id(d, v[i].source_id) != NULL)
+            continue;
+        if (v[i].state == TB_PUSH_LEAVING && v[i].requested + DENIED_RETRY < now)
+            v[i].state = TB_PUSH_FAILED; /* the hub never verified: deleted now */
+        (void)leave(d, d->cfg->websub.callback_base, v[i].source_id, &v[i]);
+    }
+    tb_push_list_free(v, n);
+}
 
 int tb__daemon_push_start(struct daemon *d)
 {
@@ -585,6 +617,7 @@ int tb__daemon_push_start(struct daemon *d)
     d->push_timer.data = d;
     d->push_timer_on = 1;
     uv_timer_start(&d->push_timer, on_tick, TICK_MS, TICK_MS);
+    leave_orphans(d);
     return 0;
 }
 

@@ -64,6 +64,7 @@ class Hub:
     def __init__(self):
         self.requests = []   # the forms POSTed, in order
         self.verified = []   # (mode, status, body, challenge) of each verification
+        self.verify_max = None  # verify only this many requests (None: all)
         self.lock = threading.Lock()
         hub = self
 
@@ -78,10 +79,12 @@ class Hub:
                 form["_content_type"] = self.headers.get("Content-Type", "")
                 with hub.lock:
                     hub.requests.append(form)
+                    verify = hub.verify_max is None or len(hub.requests) <= hub.verify_max
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                threading.Thread(target=hub.verify, args=(form,), daemon=True).start()
+                if verify:
+                    threading.Thread(target=hub.verify, args=(form,), daemon=True).start()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hub"
@@ -315,6 +318,56 @@ query = walrus
         out = tbtest.run("sources", "-c", self.config).stdout.decode()
         self.assertIn("denied: too many subscribers", out)
 
+
+    def subscribed(self):
+        """Starts the daemon and waits for its verified subscription; its callback and secret."""
+        self.start()
+        tbtest.wait_for(self.hub.subscribes, 20, what="a subscription request at the hub")
+        self.wait_verified(1)
+        tbtest.wait_for(lambda: self.push_state()["state"] == "active", 10,
+                        what="push state active")
+        req = self.hub.subscribes()[0]
+        return req["hub.callback"], req["hub.secret"]
+
+    def test_lapse(self):
+        """A hub that stops verifying: the lease lapses at its end and the
+        source is polled at its own interval again; tributary asks again."""
+        self.hub.verify_max = 1
+        cb, _ = self.subscribed()
+        tbtest.wait_for(lambda: len(self.hub.subscribes()) >= 2, LEASE + 5,
+                        what="a renewal request")
+        tbtest.wait_for(lambda: self.push_state()["state"] != "active", LEASE + 5,
+                        what="the lease lapsing")
+        tbtest.wait_for(lambda: len(self.hub.subscribes()) >= 3, 10,
+                        what="a new request after the lapse")
+        self.assertIn("lease expired", self.log())
+        self.assertIn(self.push_state()["state"], ("pending", "failed"))
+        n0 = self.polls()
+        time.sleep(4 * INTERVAL + 1)
+        self.assertGreaterEqual(self.polls() - n0, 3, "not polled normally after the lapse")
+
+    def test_removed_source(self):
+        """A source removed from the config (SIGHUP) is unsubscribed: the hub
+        gets hub.mode=unsubscribe for the same callback, its verification is
+        answered, and the callback is gone (410) afterwards."""
+        cb, secret = self.subscribed()
+        with open(self.config, encoding="utf-8") as f:
+            text = f.read()
+        text = re.sub(r"\[source w\][^\[]*", "", text)
+        with open(self.config, "w", encoding="utf-8") as f:
+            f.write(text)
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        unsub = tbtest.wait_for(
+            lambda: [r for r in self.hub.requests if r.get("hub.mode") == "unsubscribe"], 20,
+            what="an unsubscribe request")[0]
+        self.assertEqual((unsub["hub.callback"], unsub["hub.topic"]), (cb, self.self_url))
+        self.assertNotIn("hub.secret", unsub)
+        verified = self.wait_verified(2)[1]
+        self.assertEqual(verified[:3], ("unsubscribe", 200, verified[3]))
+        doc = feed(self.hub.url, self.self_url, [1, 5]).encode()
+        self.assertIn(self.hub.push(cb, doc, secret=secret), (404, 410))
+        self.assertEqual(tbtest.sources_json(self.config), [])
+        self.assertEqual(self.metric('tributary_pushes_total{outcome="accepted"}'), 0)
 
     def test_link_headers(self):
         """The response's Link headers come before the document's links
