@@ -128,11 +128,15 @@ static void on_hub_answer(struct tb_fetch_result *res, void *data)
     if (s != NULL && !r->unsubscribe && s->push != NULL && strcmp(s->push->id, r->id) == 0) {
         s->push_busy = 0;
         if (res->status >= 200 && res->status < 300) {
-            /* Accepted: the hub verifies (GET to the callback) now or soon. */
+            /* Accepted: the hub verifies (GET to the callback) soon, or
+             * did already (some verify before they answer): then the
+             * lease's renewal time stays. */
+            int64_t now = now_s();
+
             if (s->push->state != TB_PUSH_ACTIVE)
                 s->push->state = TB_PUSH_PENDING;
-            s->push->requested = now_s();
-            s->push->next_try = s->push->requested + VERIFY_WAIT;
+            if (s->push->state != TB_PUSH_ACTIVE || s->push->next_try <= now)
+                s->push->next_try = now + VERIFY_WAIT;
             save(s->d, s->push);
             tb_log(TB_LOG_INFO, s->name, "websub: subscription requested at %s (%ld)", s->push->hub,
                    res->status);
@@ -311,13 +315,13 @@ static void on_tick(uv_timer_t *t)
         if (d->srcs[i]->push_topic != NULL)
             subscribe_wanted(d->srcs[i]);
         p = d->srcs[i]->push;
-        if (p == NULL || d->srcs[i]->push_busy || p->state == TB_PUSH_LEAVING)
+        if (p == NULL || p->state == TB_PUSH_LEAVING)
             continue;
         if (p->state == TB_PUSH_ACTIVE && now >= p->lease_end) {
             failed(d->srcs[i], "lease expired");
             p->next_try = now; /* asked again at once */
         }
-        if (now < p->next_try || d->cfg->websub.callback_base == NULL)
+        if (d->srcs[i]->push_busy || now < p->next_try || d->cfg->websub.callback_base == NULL)
             continue;
         if (p->state == TB_PUSH_PENDING && p->requested + VERIFY_WAIT <= now)
             failed(d->srcs[i], "the hub did not verify the subscription");
@@ -504,8 +508,10 @@ static void on_callback(const struct tb_http_req *req, struct tb_http_res *res, 
     s = src_by_id(d, id);
     if (strcmp(req->method, "POST") == 0)
         on_push(d, s, req, res);
-    else
+    else if (strcmp(req->method, "GET") == 0)
         on_verify(d, s, id, req->query, res);
+    else
+        answer(res, 404, ""); /* HEAD: hubs verify with GET, and it changes nothing */
 }
 
 /* ------------------------------------------------------------- sources */
