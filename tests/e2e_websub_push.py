@@ -65,6 +65,7 @@ class Hub:
         self.requests = []   # the forms POSTed, in order
         self.verified = []   # (mode, status, body, challenge) of each verification
         self.verify_max = None  # verify only this many requests (None: all)
+        self.status = 202       # the answer to subscription requests
         self.lock = threading.Lock()
         hub = self
 
@@ -80,10 +81,10 @@ class Hub:
                 with hub.lock:
                     hub.requests.append(form)
                     verify = hub.verify_max is None or len(hub.requests) <= hub.verify_max
-                self.send_response(202)
+                self.send_response(hub.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                if verify:
+                if verify and hub.status == 202:
                     threading.Thread(target=hub.verify, args=(form,), daemon=True).start()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -368,6 +369,41 @@ query = walrus
         self.assertIn(self.hub.push(cb, doc, secret=secret), (404, 410))
         self.assertEqual(tbtest.sources_json(self.config), [])
         self.assertEqual(self.metric('tributary_pushes_total{outcome="accepted"}'), 0)
+
+    def test_callback_base_unset(self):
+        """A reload without callback_base unsubscribes every source; the
+        callback still answers the hub's verification."""
+        cb, _ = self.subscribed()
+        with open(self.config, encoding="utf-8") as f:
+            text = f.read()
+        with open(self.config, "w", encoding="utf-8") as f:
+            f.write(text.replace(f"callback_base = {self.base}\n", ""))
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        unsub = tbtest.wait_for(
+            lambda: [r for r in self.hub.requests if r.get("hub.mode") == "unsubscribe"], 20,
+            what="an unsubscribe request")[0]
+        self.assertEqual(unsub["hub.callback"], cb)
+        verified = self.wait_verified(2)[1]
+        self.assertEqual(verified[:3], ("unsubscribe", 200, verified[3]))
+        tbtest.wait_for(lambda: self.push_state() == {"state": "none"}, 10,
+                        what="no subscription left")
+
+    def test_hub_refuses(self):
+        """A hub that answers 500: failed with the reason, retried later,
+        the source polled at its own interval."""
+        self.hub.status = 500
+        self.start()
+        tbtest.wait_for(self.hub.subscribes, 20, what="a subscription request at the hub")
+        state = tbtest.wait_for(lambda: self.push_state()["state"] == "failed" and
+                                self.push_state(), 10, what="push state failed")
+        self.assertEqual(state["reason"], "hub answered 500")
+        self.assertIn("retry in 60 s", self.log())
+        self.assertIn("failed: hub answered 500",
+                      tbtest.run("sources", "-c", self.config).stdout.decode())
+        n0 = self.polls()
+        time.sleep(4 * INTERVAL + 1)
+        self.assertGreaterEqual(self.polls() - n0, 3, "not polled normally")
+        self.assertEqual(len(self.hub.subscribes()), 1)  # not before its retry time
 
     def test_link_headers(self):
         """The response's Link headers come before the document's links
