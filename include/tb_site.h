@@ -5,7 +5,8 @@
  * pages (/index.html, /topics/NAME.html, /style.css, /favicon.svg: tb_page.h
  * renders them) and /sources.opml and /topics.opml. Entries say which other sources carried
  * them and which topics they match; each feed names its HTML page
- * (alternate link, and a Link header when served). Each document is
+ * (alternate link), itself (self) and, when `hub` is set, its WebSub hub,
+ * in the document and, when served, in a Link header. Each document is
  * written atomically into public_dir (with a .gz beside it) and, when a
  * server is given, put into tb_http. Runs on the store's thread (the
  * loop's thread in the daemon).
@@ -27,6 +28,11 @@ struct tb_site {
     struct tb_http *http;        /* borrowed, or NULL: files only */
     int max_age;                 /* Cache-Control max-age of served documents (s) */
     unsigned long published;     /* documents written so far (for /metrics) */
+    const char *hub;             /* borrowed: WebSub hub URL feeds name (rel="hub"), or NULL */
+    /* Called after each feed document (Atom, RSS, JSON) is written, with its
+     * path ("topics/x.atom"), Content-Type and bytes (borrowed), or NULL. */
+    void (*on_feed)(void *data, const char *path, const char *type, const struct tb_buf *doc);
+    void *on_feed_data; /* its first argument */
 };
 
 /**

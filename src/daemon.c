@@ -195,6 +195,8 @@ static void reload(struct daemon *d)
     }
     if (!str_eq(c->listen, old->listen) || !str_eq(c->database, old->database))
         tb_log(TB_LOG_WARN, "config", "listen and database changes take effect on restart");
+    if (c->websub.enabled != old->websub.enabled || !str_eq(c->websub.hub, old->websub.hub))
+        tb_log(TB_LOG_WARN, "config", "[websub] enabled and hub changes take effect on restart");
     d->cfg = c;
     d->site.cfg = c;
     d->site.max_age = cache_age(c);
@@ -358,6 +360,7 @@ static void metrics(struct tb_buf *out, void *data)
     if (rc)
         tb_log(TB_LOG_WARN, "metrics", "%s", tb_strerror(rc));
     tb__daemon_mail_metrics(d, out);
+    tb_websub_metrics(d->websub, out);
     tb__daemon_push_metrics(d, out);
     tb__daemon_metrics_sources(d, out);
 }
@@ -466,6 +469,9 @@ void tb__daemon_stop(struct daemon *d)
     uv_close((uv_handle_t *)&d->trend_timer, NULL);
     if (d->http != NULL && !uv_is_closing((uv_handle_t *)&d->tick))
         uv_close((uv_handle_t *)&d->tick, NULL);
+    tb_websub_free(d->websub); /* its owed deliveries stay in the store */
+    d->websub = NULL;
+    d->site.on_feed = NULL;
     if (d->fetcher != NULL)
         tb_fetcher_cancel_all(d->fetcher);
     tb__daemon_arxiv_stop(d);
@@ -508,6 +514,39 @@ static int start_mail_web(struct daemon *d)
     rc = tb_mail_web_new(&o, &d->mail_web);
     if (rc)
         tb_log(TB_LOG_ERROR, "mail", "subscribe pages: %s", tb_strerror(rc));
+    return rc;
+}
+
+static void on_feed(void *data, const char *path, const char *type, const struct tb_buf *doc)
+{
+    struct daemon *d = data;
+
+    tb_websub_changed(d->websub, path, type, doc->data ? doc->data : "", doc->len);
+}
+
+/* The WebSub hub: feeds name it (also after `fetch`, so documents do not
+ * change with the command that wrote them); the daemon serves it and
+ * hears of every feed document written. TB_WEBSUB_RETRY_MS (tests only)
+ * shortens the first retry wait. */
+static int start_websub(struct daemon *d)
+{
+    const char *retry = getenv("TB_WEBSUB_RETRY_MS");
+    struct tb_websub_opts o = {.loop = &d->loop,
+                               .http = d->http,
+                               .fetcher = d->fetcher,
+                               .store = d->store,
+                               .cfg = (const struct tb_config *const *)&d->cfg,
+                               .retry_ms = retry ? strtoull(retry, NULL, 10) : 0};
+    int rc;
+
+    d->site.hub = tb_websub_hub_url(d->cfg, d->hub_url, sizeof(d->hub_url));
+    if (d->once || d->http == NULL)
+        return 0;
+    rc = tb_websub_new(&o, &d->websub);
+    if (rc == 0) {
+        d->site.on_feed = on_feed;
+        d->site.on_feed_data = d;
+    }
     return rc;
 }
 
@@ -675,6 +714,8 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
     if (rc)
         return rc;
     rc = tb__daemon_first_sync(d);
+    if (rc == 0)
+        rc = start_websub(d);
     if (rc == 0 && !o->once && tb_site_publish_all(&d->site, err, sizeof(err)) != 0)
         tb_log(TB_LOG_ERROR, "publish", "%s", err);
     if (rc == 0 && !o->once)

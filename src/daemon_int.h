@@ -27,6 +27,7 @@
 #include "tb_push.h"
 #include "tb_site.h"
 #include "tb_store.h"
+#include "tb_websub.h"
 
 struct daemon;
 
@@ -181,6 +182,9 @@ struct daemon {
     struct mailer *mail;                        /* the sender, or NULL: no [mail], or over */
     struct tb_mail_web *mail_web;               /* /subscribe, /confirm... routes, or NULL */
     struct tb_notify notify;                    /* systemd: ready, watchdog, stopping */
+    /* The WebSub hub (websub.c): NULL for `fetch`. */
+    struct tb_websub *websub; /* the hub, or NULL */
+    char hub_url[2100];       /* the hub feeds name, fixed at start (site.hub points here) */
     /* The WebSub subscriber (daemon_push.c). */
     uv_timer_t push_timer; /* leases, renewals, retries */
     int push_timer_on;     /* push_timer was initialized */

@@ -94,7 +94,7 @@ static int write_formats(struct tb_site *s, const struct feed_spec *fs, const st
                          char *err, size_t errlen)
 {
     struct tb_publish_meta m = {0};
-    char self[1200], rel[600], page[1200], link[1300], path[610];
+    char self[1200], rel[600], page[1200], link[4000], path[610];
     struct tb_buf b;
     size_t i;
     int rc = 0;
@@ -107,15 +107,25 @@ static int write_formats(struct tb_site *s, const struct feed_spec *fs, const st
         snprintf(page, sizeof(page), "%s%s.html", s->cfg->base_url, fs->path);
     else
         snprintf(page, sizeof(page), "%s", s->cfg->base_url);
-    snprintf(link, sizeof(link), "<%s>; rel=\"alternate\"; type=\"text/html\"", page);
     m.id = fs->id;
     m.title = fs->title;
     m.alternate = page;
+    m.hub = s->hub;
     m.updated = TB_TIME_NONE;
     for (i = 0; rc == 0 && i < sizeof(formats) / sizeof(formats[0]); i++) {
         snprintf(rel, sizeof(rel), "%s%s", fs->path, formats[i].ext);
         snprintf(self, sizeof(self), "%s%s", s->cfg->base_url, rel);
         m.self = self;
+        /* WebSub discovery reads the Link header first: hub and self there
+         * too, beside the page. */
+        if (s->hub != NULL)
+            snprintf(link, sizeof(link),
+                     "<%s>; rel=\"alternate\"; type=\"text/html\", <%s>; rel=\"hub\", "
+                     "<%s>; rel=\"self\"",
+                     page, s->hub, self);
+        else
+            snprintf(link, sizeof(link),
+                     "<%s>; rel=\"alternate\"; type=\"text/html\", <%s>; rel=\"self\"", page, self);
         tb_buf_init(&b, DOC_CAP);
         rc = formats[i].write(&m, f->entries, &b);
         if (rc)
@@ -125,6 +135,8 @@ static int write_formats(struct tb_site *s, const struct feed_spec *fs, const st
         snprintf(path, sizeof(path), "/%s", rel);
         if (rc == 0 && s->http != NULL)
             rc = tb_http_set_link(s->http, path, link);
+        if (rc == 0 && s->on_feed != NULL)
+            s->on_feed(s->on_feed_data, rel, formats[i].type, &b);
         tb_buf_free(&b);
     }
     return rc;

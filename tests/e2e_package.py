@@ -15,6 +15,8 @@ import signal
 import subprocess
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import tbtest
 
@@ -329,13 +331,21 @@ query = anything
         self.assertEqual(status, 200)
         self.assertEqual(h["Content-Encoding"], "gzip")
         self.assertEqual(body, readb(os.path.join(public, "topics", "t.atom.gz")))
-        self.assertEqual(h["Link"], '</topics/t.html>; rel="alternate"; type="text/html"')
+        self.assertEqual(h["Link"], '</topics/t.html>; rel="alternate"; type="text/html", '
+                         f'</websub>; rel="hub", <{base}/topics/t.atom>; rel="self"')
         self.assertIn("Accept-Encoding", h.get("Vary", ""))
         # Proxied to the daemon.
         status, h, body = tbtest.http_get(base + "/metrics")
         self.assertEqual(status, 200)
         self.assertIn(b"tributary_documents_published_total", body)
         self.assertEqual(tbtest.http_get(base + "/healthz")[0], 200)
+        # The WebSub hub is the daemon's: a subscription without a callback is its 400.
+        req = urllib.request.Request(base + "/websub", data=b"hub.mode=subscribe",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(cm.exception.code, 400)
+        self.assertIn(b"hub.callback", cm.exception.read())
         # Leftovers of an interrupted write are never served.
         with open(os.path.join(public, ".all.atom.tmp.abcdef"), "w") as f:
             f.write("half")

@@ -239,7 +239,9 @@ class Site(unittest.TestCase):
                         st, h, doc = http_get(root + feed + "." + ext)
                         self.assertEqual(st, 200)
                         self.assertEqual(h["link"],
-                                         f'<{root}{html}>; rel="alternate"; type="text/html"')
+                                         f'<{root}{html}>; rel="alternate"; type="text/html", '
+                                         f'<{root}websub>; rel="hub", '
+                                         f'<{root}{feed}.{ext}>; rel="self"')
                         self.assertIn(f"{root}{html}".encode(), doc)
                 atom = http_get(root + "topics/attention.atom")[2].decode()
                 self.assertIn(f'<link rel="alternate" href="{root}topics/attention.html"'

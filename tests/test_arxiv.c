@@ -326,7 +326,8 @@ static void test_due_open_ids(void)
                           " DELETE FROM arxiv_resolve;"
                           " ALTER TABLE arxiv_resolve DROP COLUMN voiced; DROP TABLE subscriptions;"
                           " DROP TABLE sub_topics; DROP TABLE sub_confirms; DROP TABLE outbox;"
-                          " DROP TABLE mail_totals; DROP TABLE push_subs; PRAGMA user_version=11;",
+                          " DROP TABLE mail_totals; DROP TABLE websub_subs; DROP TABLE websub_docs;"
+                          " DROP TABLE push_subs; PRAGMA user_version=11;",
                           NULL, NULL, NULL),
              SQLITE_OK);
     tb_store_close(s);

@@ -165,6 +165,8 @@ static void test_migrate_v3(void)
         "DROP TABLE sub_confirms;"
         "DROP TABLE outbox;"
         "DROP TABLE mail_totals;"
+        "DROP TABLE websub_subs;"
+        "DROP TABLE websub_docs;"
         "DROP TABLE push_subs;"
         "PRAGMA user_version=3;";
     struct tb_store *s = open_db("v3.db", 0);

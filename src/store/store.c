@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUSY_TIMEOUT_MS 5000
 #define WAL_HARD_BYTES (100 << 20)   /* TB_STORE_CHECKPOINT_LATER: checkpoint past this */
 #define WAL_AUTO_BYTES (40 << 20)    /* other writers: checkpoint past this */
 #define STMT_JOURNAL_SPILL (1 << 20) /* bytes of a savepoint journal kept in memory */
@@ -218,13 +217,26 @@ static const char *const migrations[] = {
      "CREATE INDEX outbox_done ON outbox(done) WHERE done IS NOT NULL;"
      "CREATE TABLE mail_totals(what TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
      "INSERT INTO mail_totals VALUES('sent', 0), ('failed', 0);"),
-    /* 14, 15: reserved for the archive pages (14) and the WebSub hub (15),
-     * written on other branches at the same time; when they are merged
-     * their migrations take these places and 16 stays the subscriber's. A
-     * database migrated with these placeholders (a development build
-     * only) is at 16 without their tables. */
-    "SELECT 14;",
-    "SELECT 15;",
+    /* 14: reserved for the archives (wip-archive); the lead renumbers at merge. */
+    "",
+    /* 15: the WebSub hub's subscriptions (tb_websub.h, store/websub.c): one
+     * row per (topic, callback), topic the feed's path ("topics/x.rss");
+     * whether a delivery is owed and when to try it; and the hash of each
+     * feed document last seen, so a restart does not push unchanged feeds. */
+    ("CREATE TABLE websub_subs("
+     " id INTEGER PRIMARY KEY,"
+     " topic TEXT NOT NULL,"
+     " callback TEXT NOT NULL,"
+     " secret TEXT,"
+     " lease INTEGER NOT NULL,"
+     " expires INTEGER NOT NULL,"
+     " created INTEGER NOT NULL,"
+     " pending INTEGER NOT NULL DEFAULT 0,"
+     " attempts INTEGER NOT NULL DEFAULT 0,"
+     " next_try INTEGER NOT NULL DEFAULT 0,"
+     " UNIQUE(topic, callback));"
+     "CREATE INDEX websub_subs_expires ON websub_subs(expires);"
+     "CREATE TABLE websub_docs(path TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID;"),
     /* 16: WebSub subscriptions upstream (tb_push.h), one per source. */
     "CREATE TABLE push_subs("
     " source_id INTEGER PRIMARY KEY REFERENCES sources(id),"
@@ -630,7 +642,7 @@ static int configure(struct tb_store *s, char *err, size_t errlen)
     char sql[64];
     int rc;
 
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(s->db, TB__STORE_BUSY_MS);
     rc = exec(s, (s->flags & TB_STORE_TEMP) ? temp : normal, err, errlen, "configure");
     if (rc == 0)
         rc = pragma_int(s, "PRAGMA page_size", &s->page_size, err, errlen);

@@ -14,7 +14,8 @@
 #include "tb_buf.h"
 #include "tb_store.h"
 
-#define TB__HASH_LEN 32 /* SHA-256 */
+#define TB__HASH_LEN 32        /* SHA-256 */
+#define TB__STORE_BUSY_MS 5000 /* how long a connection waits for another's lock */
 
 /* Statements prepared once at open and reused; SQL in store.c. */
 enum tb__stmt {

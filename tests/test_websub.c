@@ -1,0 +1,239 @@
+/*
+ * Unit tests for tb_websub.h: the hub's tables (put, renew, owe, load,
+ * expire, delete, document hashes; across a close and reopen), and the
+ * hub's request checks, reached by including websub.c (h2o's way): topic
+ * URLs to feed paths, lease clamping, form decoding, literal private hosts.
+ */
+#include "../src/websub.c"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define T0 ((int64_t)1700000000)
+
+static char dir[64], dbpath[128], err[512];
+
+static struct tb_store *open_db(void)
+{
+    struct tb_store *s = NULL;
+
+    CHECK_OK(tb_store_open(&s, dbpath, 0, err, sizeof(err)));
+    if (s == NULL) {
+        fprintf(stderr, "open: %s\n", err);
+        exit(1);
+    }
+    return s;
+}
+
+static void test_table(void)
+{
+    struct tb_store *s = open_db();
+    struct tb_websub_sub *subs = NULL;
+    int64_t a = 0, b = 0, again = 0;
+    size_t n = 0, removed = 0;
+    char hash[65];
+
+    CHECK_OK(tb_websub_store_put(s, "topics/t.atom", "http://a.example/cb", "k1", 3600, T0, &a, err,
+                                 sizeof(err)));
+    CHECK_OK(tb_websub_store_put(s, "topics/t.rss", "http://b.example/cb?x=1", NULL, 60, T0, &b,
+                                 err, sizeof(err)));
+    CHECK(a > 0 && b > 0 && a != b);
+    /* A renewal keeps the row, replaces the secret and moves the expiry. */
+    CHECK_OK(tb_websub_store_put(s, "topics/t.atom", "http://a.example/cb", "k2", 7200, T0 + 10,
+                                 &again, err, sizeof(err)));
+    CHECK_EQ(again, a);
+    /* What is owed and the hashes, in one flush (a gone row is skipped). */
+    {
+        struct tb_websub_owed owed[] = {{a, 1, 0, T0 + 20}, {b, 1, 3, T0 + 500}, {999, 1, 1, 1}};
+        struct tb_websub_hash hashes[] = {{"all.atom", "ab12"}, {"all.rss", "ef56"}};
+
+        CHECK_OK(tb_websub_store_flush(s, owed, 3, hashes, 2, 0, err, sizeof(err)));
+        hashes[0].hash = "cd34";
+        CHECK_OK(tb_websub_store_flush(s, NULL, 0, hashes, 1, 0, err, sizeof(err)));
+        CHECK_OK(tb_websub_store_flush(s, NULL, 0, NULL, 0, 0, err, sizeof(err)));
+    }
+    tb_store_close(s);
+
+    s = open_db();
+    CHECK_OK(tb_websub_store_load(s, T0 + 30, &subs, &n, err, sizeof(err)));
+    CHECK_EQ(n, 2);
+    if (n == 2) {
+        CHECK_EQ(subs[0].id, a);
+        CHECK_STR(subs[0].topic, "topics/t.atom");
+        CHECK_STR(subs[0].callback, "http://a.example/cb");
+        CHECK_STR(subs[0].secret, "k2");
+        CHECK_EQ(subs[0].lease, 7200);
+        CHECK_EQ(subs[0].expires, T0 + 10 + 7200);
+        CHECK_EQ(subs[0].pending, 1);
+        CHECK_EQ(subs[0].attempts, 0);
+        CHECK_EQ(subs[0].next_try, T0 + 20);
+        CHECK(subs[1].secret == NULL);
+        CHECK_EQ(subs[1].pending, 1);
+        CHECK_EQ(subs[1].attempts, 3);
+        CHECK_EQ(subs[1].next_try, T0 + 500);
+    }
+    tb_websub_subs_free(subs, n);
+    /* Another connection holding the write lock: a flush that must not
+     * wait says so at once, one that may wait waits for it. */
+    {
+        struct tb_store *other = open_db();
+        struct tb_websub_owed owed[] = {{a, 0, 0, T0 + 30}};
+
+        CHECK_OK(tb_store_begin(other, err, sizeof(err)));
+        CHECK_EQ(tb_websub_store_flush(s, owed, 1, NULL, 0, 0, err, sizeof(err)), -EAGAIN);
+        CHECK_OK(tb_store_commit(other, err, sizeof(err)));
+        CHECK_OK(tb_websub_store_flush(s, owed, 1, NULL, 0, 0, err, sizeof(err)));
+        tb_store_close(other);
+        CHECK_OK(tb_websub_store_load(s, T0 + 40, &subs, &n, err, sizeof(err)));
+        CHECK(n == 2 && subs[0].pending == 0 && subs[0].next_try == T0 + 30);
+        tb_websub_subs_free(subs, n);
+    }
+    /* Expired ones are not loaded, then removed. */
+    CHECK_OK(tb_websub_store_load(s, T0 + 61, &subs, &n, err, sizeof(err)));
+    CHECK(n == 1 && subs[0].id == a);
+    tb_websub_subs_free(subs, n);
+    CHECK_OK(tb_websub_store_expire(s, T0 + 61, &removed, err, sizeof(err)));
+    CHECK_EQ(removed, 1);
+    CHECK_OK(tb_websub_store_expire(s, T0 + 61, &removed, err, sizeof(err)));
+    CHECK_EQ(removed, 0);
+    /* Deleting by key (also one that is not there) and by id. */
+    CHECK_OK(tb_websub_store_del(s, "topics/t.atom", "http://nobody.example/", err, sizeof(err)));
+    CHECK_OK(tb_websub_store_del(s, "topics/t.atom", "http://a.example/cb", err, sizeof(err)));
+    CHECK_OK(tb_websub_store_load(s, T0, &subs, &n, err, sizeof(err)));
+    CHECK_EQ(n, 0);
+    tb_websub_subs_free(subs, n);
+    CHECK_OK(tb_websub_store_put(s, "all.json", "https://c.example/", NULL, 60, T0, &a, err,
+                                 sizeof(err)));
+    CHECK_OK(tb_websub_store_del_id(s, a, err, sizeof(err)));
+    CHECK_OK(tb_websub_store_load(s, T0, &subs, &n, err, sizeof(err)));
+    CHECK_EQ(n, 0);
+    tb_websub_subs_free(subs, n);
+    /* Document hashes. */
+    CHECK_OK(tb_websub_store_hash(s, "all.json", hash, err, sizeof(err)));
+    CHECK_STR(hash, "");
+    CHECK_OK(tb_websub_store_hash(s, "all.atom", hash, err, sizeof(err)));
+    CHECK_STR(hash, "cd34");
+    CHECK_OK(tb_websub_store_hash(s, "all.rss", hash, err, sizeof(err)));
+    CHECK_STR(hash, "ef56");
+    tb_store_close(s);
+}
+
+static void test_topic_paths(void)
+{
+    static char *topics_names[] = {"ml", "a.b"};
+    struct tb_config_topic topics[2] = {{.name = topics_names[0]}, {.name = topics_names[1]}};
+    struct tb_config c = {.base_url = "https://feeds.example/sub/", .topics = topics, .ntopics = 2};
+    static const struct {
+        const char *url;
+        const char *path; /* NULL: not ours */
+    } rows[] = {
+        {"https://feeds.example/sub/all.atom", "all.atom"},
+        {"HTTPS://FEEDS.example/sub/all.json", "all.json"},
+        {"https://feeds.example/sub/topics/ml.rss", "topics/ml.rss"},
+        {"https://feeds.example/sub/topics/a.b.atom", "topics/a.b.atom"},
+        {"https://feeds.example/sub/trending.json", "trending.json"},
+        {"https://feeds.example/sub/trending/ml.atom", "trending/ml.atom"},
+        {"https://feeds.example/sub/topics/nope.atom", NULL},
+        {"https://feeds.example/sub/topics/ml.html", NULL},
+        {"https://feeds.example/sub/topics/ml", NULL},
+        {"https://feeds.example/sub/sources.opml", NULL},
+        {"https://feeds.example/sub/../all.atom", NULL},
+        {"https://feeds.example/all.atom", NULL},
+        {"http://feeds.example/sub/all.atom", NULL},
+        {"https://evil.example/sub/all.atom", NULL},
+        {"https://feeds.example/sub/all.atom?x=1", NULL},
+        {"https://feeds.example/sub/topics/ml.atom/x.atom", NULL},
+        {"", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const char *got = topic_path(&c, rows[i].url);
+
+        if (rows[i].path == NULL ? got != NULL : got == NULL || strcmp(got, rows[i].path) != 0)
+            fprintf(stderr, "topic %s: got %s\n", rows[i].url, got ? got : "(none)");
+        CHECK_STR(got, rows[i].path);
+    }
+}
+
+static void test_leases(void)
+{
+    struct tb_config_websub w = {.lease = 864000, .lease_min = 3600, .lease_max = 2592000};
+
+    CHECK_EQ(lease_of(&w, NULL), 864000);
+    CHECK_EQ(lease_of(&w, ""), 864000);
+    CHECK_EQ(lease_of(&w, "0"), 3600);
+    CHECK_EQ(lease_of(&w, "3599"), 3600);
+    CHECK_EQ(lease_of(&w, "86400"), 86400);
+    CHECK_EQ(lease_of(&w, "2592001"), 2592000);
+    CHECK_EQ(lease_of(&w, "9999999999999"), 2592000);
+    CHECK_EQ(lease_of(&w, "99999999999999999999999"), -1);
+    CHECK_EQ(lease_of(&w, "-1"), -1);
+    CHECK_EQ(lease_of(&w, "1d"), -1);
+    CHECK_EQ(lease_of(&w, " 60"), -1);
+}
+
+static void test_form(void)
+{
+    static const char body[] = "hub.mode=subscribe&hub.topic=https%3A%2F%2Fx.example%2Fall.atom"
+                               "&hub.secret=a+b%C3%A9&&empty=&flag&hub.mode=unsubscribe";
+    struct form f;
+    char many[4096] = "";
+
+    CHECK_OK(form_parse(&f, body, strlen(body)));
+    CHECK_STR(form_get(&f, "hub.mode"), "subscribe"); /* the first of a repeated field */
+    CHECK_STR(form_get(&f, "hub.topic"), "https://x.example/all.atom");
+    CHECK_STR(form_get(&f, "hub.secret"), "a b\xc3\xa9");
+    CHECK_STR(form_get(&f, "empty"), "");
+    CHECK_STR(form_get(&f, "flag"), "");
+    CHECK(form_get(&f, "hub.callback") == NULL);
+    free(f.buf);
+    /* Bad escapes, NUL bytes and too many fields are refused. */
+    CHECK_EQ(form_parse(&f, "a=%4", 4), -EINVAL);
+    free(f.buf);
+    CHECK_EQ(form_parse(&f, "a=%zz", 5), -EINVAL);
+    free(f.buf);
+    CHECK_EQ(form_parse(&f, "a=x%00y", 7), -EINVAL);
+    free(f.buf);
+    for (int i = 0; i <= MAX_FIELDS; i++)
+        strcat(many, "a=1&");
+    CHECK_EQ(form_parse(&f, many, strlen(many)), -EINVAL);
+    free(f.buf);
+}
+
+static void test_private_hosts(void)
+{
+    static const char *const refused[] = {
+        "127.0.0.1",   "localhost", "a.localhost",        "[::1]",   "10.0.0.1",   "192.168.0.1",
+        "169.254.0.1", "[fe80::1]", "[::ffff:127.0.0.1]", "0.0.0.0", "100.64.1.1", ""};
+    static const char *const allowed[] = {"example.org", "8.8.8.8", "[2606:4700::1111]",
+                                          "127.0.0.1.example.org"};
+
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (!host_private(refused[i]))
+            fprintf(stderr, "host %s not refused\n", refused[i]);
+        CHECK(host_private(refused[i]));
+    }
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+        CHECK(!host_private(allowed[i]));
+}
+
+int main(void)
+{
+    char cmd[128];
+
+    snprintf(dir, sizeof(dir), "/tmp/tb-websub-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    snprintf(dbpath, sizeof(dbpath), "%s/t.db", dir);
+    test_table();
+    test_topic_paths();
+    test_leases();
+    test_form();
+    test_private_hosts();
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    CHECK_OK(system(cmd));
+    CHECK_DONE();
+}
