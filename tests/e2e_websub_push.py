@@ -405,6 +405,49 @@ query = walrus
         self.assertGreaterEqual(self.polls() - n0, 3, "not polled normally")
         self.assertEqual(len(self.hub.subscribes()), 1)  # not before its retry time
 
+    def test_tributary_to_tributary(self):
+        """One tributary subscribes to another's topic feed through the
+        other's own hub (issue 12 item 1 meets item 2): a new upstream entry
+        polled by the first is pushed, signed, to the second, which stores it
+        from the push."""
+        pa = tbtest.free_port()
+        a_base = f"http://127.0.0.1:{pa}/"
+        a_conf = os.path.join(self.tmp, "a.ini")
+        with open(a_conf, "w") as f:
+            f.write(f"""[tributary]
+database = dba/a.db
+public_dir = puba
+listen = 127.0.0.1:{pa}
+base_url = {a_base}
+
+[websub]
+allow_private = yes
+
+[source up]
+url = {self.up.base}w.atom
+interval = {INTERVAL}s
+
+[topic walrus]
+query = walrus
+""")
+        self.configure(a_base + "topics/walrus.atom")
+        a = tbtest.Daemon(a_conf, os.path.join(self.tmp, "a.log"))
+        try:
+            tbtest.wait_for(lambda: tbtest.http_get(a_base + "healthz")[0] == 200, 20,
+                            what="tributary A listening")
+            self.start()
+            state = tbtest.wait_for(lambda: self.push_state()["state"] == "active" and
+                                    self.push_state(), 30, what="B subscribed at A's hub")
+            self.assertEqual(state["hub"], a_base + "websub")
+            self.assertEqual(state["topic"], a_base + "topics/walrus.atom")
+            self.write([1, 6])
+            tbtest.wait_for(lambda: "6" in self.topic_ids(), 30, what="entry 6 at B")
+            self.assertIn("websub: push stored: 1 new", self.log())
+            self.assertGreaterEqual(self.metric('tributary_pushes_total{outcome="accepted"}'), 1)
+            self.assertEqual(self.metric('tributary_pushes_total{outcome="rejected"}'), 0)
+        finally:
+            a.stop()
+
     def test_link_headers(self):
         """The response's Link headers come before the document's links
         (websub.rocks subscriber test 104): the document names a hub that
