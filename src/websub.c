@@ -205,7 +205,7 @@ static void on_timer(uv_timer_t *t);
 /* Makes the timer fire at `at` (uv_now() time) unless it fires earlier. */
 static void wake_at(struct tb_websub *w, uint64_t at)
 {
-    uint64_t now = uv_now(w->o.loop);
+    uint64_t now = now_ms(w);
 
     if (w->closing || (w->timer_at != 0 && w->timer_at <= at))
         return;
@@ -377,7 +377,7 @@ static void retry_later(struct tb_websub *w, struct sub *s)
         wait *= 2;
     if (wait > cap)
         wait = cap;
-    s->due = uv_now(w->o.loop) + wait;
+    s->due = now_ms(w) + wait;
     owe(w, s, now_s() + (int64_t)((wait + 999) / 1000));
     wake_at(w, s->due);
 }
@@ -441,7 +441,7 @@ static void on_delivered(struct tb_fetch_result *res, void *data)
 static void deliver(struct tb_websub *w, struct sub *s)
 {
     struct topic *t = topic_find(w, s->topic);
-    char link[4200], sig[TB_SHA256_HEX + 16];
+    char link[4200], sig[sizeof("X-Hub-Signature: sha256=") + TB_SHA256_HEX];
     const char *headers[3] = {link, NULL, NULL};
     unsigned char mac[TB_SHA256_LEN];
     char hub[2100];
@@ -452,7 +452,7 @@ static void deliver(struct tb_websub *w, struct sub *s)
     int rc;
 
     if (w->closing || !s->pending || s->sending != NULL || t == NULL || t->doc == NULL ||
-        s->expires <= now_s() || s->due > uv_now(w->o.loop))
+        s->expires <= now_s() || s->due > now_ms(w))
         return;
     snprintf(link, sizeof(link), "Link: <%s>; rel=\"hub\", <%s%s>; rel=\"self\"",
              tb_websub_hub_url(cfg(w), hub, sizeof(hub)) ? hub : "", cfg(w)->base_url, s->topic);
@@ -504,7 +504,7 @@ static void sweep(struct tb_websub *w)
 static void on_timer(uv_timer_t *timer)
 {
     struct tb_websub *w = timer->data;
-    uint64_t now = uv_now(w->o.loop), next = 0;
+    uint64_t now = now_ms(w), next = 0;
 
     w->timer_at = 0;
     if (now >= w->next_sweep) {
@@ -574,13 +574,12 @@ void tb_websub_changed(struct tb_websub *w, const char *path, const char *type, 
         return;
     if (strcmp(t->hash, hash) == 0 && (t->doc != NULL || subs_of(w, path) == 0))
         return;
-    if (subs_of(w, path) > 0) {
-        d = doc_new(type, data, len);
-        if (d == NULL)
-            return;
-        doc_unref(t->doc);
-        t->doc = d;
-    }
+    /* The bytes are kept only while someone subscribes to them. */
+    d = subs_of(w, path) > 0 ? doc_new(type, data, len) : NULL;
+    if (d == NULL && subs_of(w, path) > 0)
+        return;
+    doc_unref(t->doc);
+    t->doc = d;
     if (strcmp(t->hash, hash) == 0) {
         /* The same bytes as before a restart: only what was owed then goes out. */
         for (size_t i = 0; i < w->nsubs; i++)
@@ -938,13 +937,15 @@ static int check_request(struct tb_websub *w, const struct form *f, struct verif
         return *why = "hub.callback must be at a public address", 403;
     v->callback = strdup(cb);
     v->secret = secret != NULL && secret[0] != '\0' ? strdup(secret) : NULL;
+    if (v->callback == NULL || (secret != NULL && secret[0] != '\0' && v->secret == NULL))
+        return *why = "out of memory", 500;
     path = topic_path(c, topic);
     if (path == NULL) {
         v->mode = DENIED;
         return 0;
     }
     v->topic = strdup(path);
-    if (v->callback == NULL || v->topic == NULL)
+    if (v->topic == NULL)
         return *why = "out of memory", 500;
     counts(w, v->host, v->topic, &nhost, &ntopic);
     if (v->mode == SUBSCRIBE && sub_find(w, v->topic, v->callback, NULL) == NULL) {
