@@ -59,6 +59,7 @@ struct tb_fetch_result {
     char *etag;          /* ETag of the final response, or NULL */
     char *last_modified; /* Last-Modified of the final response, or NULL */
     char *charset;       /* charset from its Content-Type, or NULL */
+    char *link;          /* its Link headers joined with ", " (at most 8 KiB), or NULL */
     char *permanent_url; /* rc 0 after >= 1 redirect, all 301/308: URL to store; else NULL */
     char *final_url;     /* URL the final response came from */
     int64_t retry_after; /* Retry-After as absolute epoch seconds, or 0 */

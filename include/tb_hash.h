@@ -2,7 +2,8 @@
  * tb_hash.h: the hashes. FNV-1a for the server's ETags; a seeded FNV-1a,
  * the one string hash of every lookup table (tb_map, the dedupe's, the
  * trending walk's); SHA-256 and HMAC-SHA256 through OpenSSL (src/hash.c),
- * for content keys, change digests and tag ids.
+ * for content keys, change digests and tag ids; HMAC with SHA-1/256/384/512
+ * for WebSub's X-Hub-Signature.
  */
 #ifndef TB_HASH_H
 #define TB_HASH_H
@@ -91,6 +92,17 @@ TB_NODISCARD int tb_sha256_hex(const void *p, size_t n, char out[TB_SHA256_HEX])
  */
 TB_NODISCARD int tb_hmac_sha256(const void *key, size_t keylen, const void *p, size_t n,
                                 unsigned char out[TB_SHA256_LEN]);
+
+/** Most bytes of a digest tb_hmac() makes (SHA-512). */
+#define TB_HMAC_MAX 64
+
+/**
+ * HMAC (RFC 2104) of the n bytes at p under the keylen-byte key with hash
+ * `alg` ("sha1", "sha256", "sha384" or "sha512", lower case) into out;
+ * *outlen is its length. Returns 0, -EINVAL for another alg, or -ENOMEM.
+ */
+TB_NODISCARD int tb_hmac(const char *alg, const void *key, size_t keylen, const void *p, size_t n,
+                         unsigned char out[TB_HMAC_MAX], size_t *outlen);
 
 /** Whether a[0..n) and b[0..n) are equal, in time that does not depend on where they differ (MACs).
  */

@@ -14,12 +14,11 @@
  * timeout; h2o 2.2 does not reset it on each received byte, so a slowloris
  * client is dropped); at most 100 header lines and about 400 KB of request
  * head (h2o's compiled limits: the connection is closed past them); request
- * bodies above TB_HTTP_BODY_MAX are refused with 413; a client that stops reading a
- * response is cut: while a response waits in the write queue, the client
- * must take (have its TCP acknowledge) at least TB_HTTP_STALL_MIN_BYTES in
- * every req_timeout_ms of the loop's time (checked every 250 ms; a late
- * check, when the loop or the machine was busy, counts as 250 ms), so a
- * slow link at 2 KB/s is served and a reader that stops or trickles is cut; at most
+ * bodies above TB_HTTP_BODY_MAX (a prefix route's own cap) are refused with 413; a client that
+ * stops reading a response is cut: while a response waits in the write queue, the client must take
+ * (have its TCP acknowledge) at least TB_HTTP_STALL_MIN_BYTES in every req_timeout_ms of the loop's
+ * time (checked every 250 ms; a late check, when the loop or the machine was busy, counts as 250
+ * ms), so a slow link at 2 KB/s is served and a reader that stops or trickles is cut; at most
  * max_conns connections at once: a new connection at the cap shuts down the
  * oldest idle one (no response being written, no request bytes waiting:
  * keep-alive between requests, or a client sending nothing for now), and is
@@ -48,6 +47,9 @@
 
 /** Most bytes of a request body (a form); a longer one is refused with 413. */
 #define TB_HTTP_BODY_MAX (16 * 1024)
+
+/** Most bytes a prefix route may take as a request body (tb_http_route_prefix()). */
+#define TB_HTTP_ROUTE_BODY_MAX (64 * 1024 * 1024)
 
 /** Most bytes of a route's response body. */
 #define TB_HTTP_ROUTE_OUT_MAX (1024 * 1024)
@@ -163,10 +165,17 @@ struct tb_http_req {
     const char *path;         /* the normalized path, without the query: "/confirm" */
     const char *query;        /* what follows '?' as sent (not decoded), or "" */
     const char *body;         /* the request body, NUL-terminated; "" without one */
-    size_t body_len;          /* its length, at most TB_HTTP_BODY_MAX */
+    size_t body_len;          /* its length, at most the route's cap (TB_HTTP_BODY_MAX) */
     const char *content_type; /* the Content-Type header as sent, or "" */
     const char *client;       /* the peer's address, "192.0.2.1" or "2001:db8::1", or "" */
+    void *priv;               /* the server's */
 };
+
+/**
+ * The value of request header `name` (any case; the first one when it is
+ * repeated), valid during the route's call, or NULL when it was not sent.
+ */
+const char *tb_http_req_header(const struct tb_http_req *req, const char *name);
 
 /**
  * The answer a route fills in. Preset: status 200, type
@@ -203,6 +212,20 @@ typedef void (*tb_http_route_fn)(const struct tb_http_req *req, struct tb_http_r
  */
 TB_NODISCARD int tb_http_route(struct tb_http *h, const char *path, tb_http_route_fn fn,
                                void *data);
+
+/**
+ * As tb_http_route(), for every path that starts with `prefix` (which ends
+ * in '/', e.g. "/websub/callback/"); req->path is the whole path. An exact
+ * route wins over a prefix route, a longer prefix over a shorter one. The
+ * route takes request bodies of up to max_body bytes (0: TB_HTTP_BODY_MAX;
+ * at most TB_HTTP_ROUTE_BODY_MAX), any other path still TB_HTTP_BODY_MAX,
+ * 413 above. A body is read whole before its path's cap is applied, so the
+ * largest cap bounds what any request may make the server hold. fn NULL
+ * removes the route. Returns 0, -EINVAL (bad prefix or cap), -ENOENT
+ * (removing a route that is not there) or -ENOMEM.
+ */
+TB_NODISCARD int tb_http_route_prefix(struct tb_http *h, const char *prefix, tb_http_route_fn fn,
+                                      void *data, size_t max_body);
 
 /**
  * Stops accepting and closes the listener; idle connections are closed at

@@ -21,6 +21,7 @@
 #include "tb_daemon.h"
 #include "tb_date.h"
 #include "tb_publish.h"
+#include "tb_push.h"
 #include "tb_store.h"
 #include "tb_topic.h"
 
@@ -185,30 +186,84 @@ static const char *status_text(const struct tb_config_source *src, const struct 
     return buf;
 }
 
-static json_t *source_json(const struct tb_config_source *src, const struct tb_store_state *st)
+/* The WebSub subscription of a source's stored state, or NULL. */
+static const struct tb_push_sub *push_of(const struct tb_store_state *st,
+                                         const struct tb_push_sub *v, size_t n)
 {
+    size_t i;
+
+    for (i = 0; st != NULL && i < n; i++) {
+        if (v[i].source_id == st->source_id)
+            return &v[i];
+    }
+    return NULL;
+}
+
+/* "none", "pending", "active until T", "denied: why", "failed: why", "leaving". */
+static const char *push_text(const struct tb_push_sub *p, char *buf, size_t len)
+{
+    char t[32];
+
+    if (p == NULL)
+        return "none";
+    if (p->state == TB_PUSH_ACTIVE) {
+        fmt_time(p->lease_end, t, sizeof(t));
+        snprintf(buf, len, "active until %s", t);
+    } else if (p->state == TB_PUSH_DENIED || p->state == TB_PUSH_FAILED) {
+        snprintf(buf, len, "%s: %s", tb_push_state_name(p->state), p->reason ? p->reason : "?");
+    } else {
+        snprintf(buf, len, "%s", tb_push_state_name(p->state));
+    }
+    return buf;
+}
+
+static json_t *push_json(const struct tb_push_sub *p)
+{
+    char t1[32], t2[32];
+
+    if (p == NULL)
+        return json_pack("{s:s}", "state", "none");
+    fmt_time(p->state == TB_PUSH_ACTIVE ? p->lease_end : 0, t1, sizeof(t1));
+    fmt_time(p->last_push, t2, sizeof(t2));
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:I, s:I, s:i}", "state",
+                     tb_push_state_name(p->state), "hub", p->hub, "topic", p->topic, "lease_end",
+                     t1, "reason", p->reason, "last_push", t2, "pushes", (json_int_t)p->pushes,
+                     "rejected", (json_int_t)p->rejected, "failures", p->failures);
+}
+
+static json_t *source_json(const struct tb_config_source *src, const struct tb_store_state *st,
+                           const struct tb_push_sub *push)
+{
+    json_t *o;
+
     char t1[32], t2[32], t3[32], sb[16];
 
     fmt_time(st ? st->last_attempt : 0, t1, sizeof(t1));
     fmt_time(st ? st->last_success : 0, t2, sizeof(t2));
     fmt_time(st ? st->next_poll : 0, t3, sizeof(t3));
-    return json_pack(
-        "{s:s, s:s, s:s, s:b, s:b, s:b, s:I, s:s?, s:s, s:s, s:s, s:I, s:i}", "name", src->name,
-        "url", st && st->url ? st->url : src->url, "status", status_text(src, st, sb, sizeof(sb)),
-        "enabled", src->enabled && (st == NULL || !st->gone), "paused", !src->enabled, "gone",
-        st != NULL && st->gone, "http_status", (json_int_t)(st ? st->last_status : 0), "last_error",
-        st ? st->last_error : NULL, "last_attempt", t1, "last_success", t2, "next_poll", t3,
-        "entries", (json_int_t)(st ? st->entries_seen : 0), "failures", st ? st->failures : 0);
+    o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:I, s:s?, s:s, s:s, s:s, s:I, s:i, s:o}", "name",
+                  src->name, "url", st && st->url ? st->url : src->url, "status",
+                  status_text(src, st, sb, sizeof(sb)), "enabled",
+                  src->enabled && (st == NULL || !st->gone), "paused", !src->enabled, "gone",
+                  st != NULL && st->gone, "http_status", (json_int_t)(st ? st->last_status : 0),
+                  "last_error", st ? st->last_error : NULL, "last_attempt", t1, "last_success", t2,
+                  "next_poll", t3, "entries", (json_int_t)(st ? st->entries_seen : 0), "failures",
+                  st ? st->failures : 0, "push", push_json(push));
+    return o;
 }
 
-static int print_json(const struct tb_config *c, const struct tb_store_state *v, size_t n)
+static int print_json(const struct tb_config *c, const struct tb_store_state *v, size_t n,
+                      const struct tb_push_sub *pv, size_t pn)
 {
+    const struct tb_store_state *st;
     json_t *a = json_array();
     size_t i;
     int rc = a == NULL;
 
-    for (i = 0; rc == 0 && i < c->nsources; i++)
-        rc = json_array_append_new(a, source_json(&c->sources[i], state_of(&c->sources[i], v, n)));
+    for (i = 0; rc == 0 && i < c->nsources; i++) {
+        st = state_of(&c->sources[i], v, n);
+        rc = json_array_append_new(a, source_json(&c->sources[i], st, push_of(st, pv, pn)));
+    }
     if (rc == 0)
         rc = json_dumpf(a, stdout, JSON_INDENT(2)) != 0;
     json_decref(a);
@@ -217,27 +272,30 @@ static int print_json(const struct tb_config *c, const struct tb_store_state *v,
     return rc;
 }
 
-static void print_table(const struct tb_config *c, const struct tb_store_state *v, size_t n)
+static void print_table(const struct tb_config *c, const struct tb_store_state *v, size_t n,
+                        const struct tb_push_sub *pv, size_t pn)
 {
     const struct tb_store_state *st;
-    char t1[32], t2[32], sb[16];
+    char t1[32], t2[32], sb[16], pb[320];
     size_t i;
 
-    printf("%-24s %-6s %-20s %-20s %7s  %-40s %s\n", "NAME", "STATUS", "LAST SUCCESS", "NEXT POLL",
-           "ENTRIES", "URL", "LAST ERROR");
+    printf("%-24s %-6s %-20s %-20s %7s  %-40s %-32s %s\n", "NAME", "STATUS", "LAST SUCCESS",
+           "NEXT POLL", "ENTRIES", "URL", "PUSH", "LAST ERROR");
     for (i = 0; i < c->nsources; i++) {
         st = state_of(&c->sources[i], v, n);
         fmt_time(st ? st->last_success : 0, t1, sizeof(t1));
         fmt_time(st ? st->next_poll : 0, t2, sizeof(t2));
-        printf("%-24s %-6s %-20s %-20s %7lld  %-40s %s\n", c->sources[i].name,
+        printf("%-24s %-6s %-20s %-20s %7lld  %-40s %-32s %s\n", c->sources[i].name,
                status_text(&c->sources[i], st, sb, sizeof(sb)), t1, t2,
                (long long)(st ? st->entries_seen : 0), st && st->url ? st->url : c->sources[i].url,
+               push_text(push_of(st, pv, pn), pb, sizeof(pb)),
                st && st->last_error ? st->last_error : "-");
     }
 }
 
-/* Reads every stored state, unless there is no database yet. */
-static int read_states(const char *db, struct tb_store_state **v, size_t *n)
+/* Reads every stored state and WebSub subscription, unless there is no database yet. */
+static int read_states(const char *db, struct tb_store_state **v, size_t *n,
+                       struct tb_push_sub **pv, size_t *pn)
 {
     struct tb_store *s = NULL;
     char err[512] = "";
@@ -245,11 +303,15 @@ static int read_states(const char *db, struct tb_store_state **v, size_t *n)
 
     *v = NULL;
     *n = 0;
+    *pv = NULL;
+    *pn = 0;
     if (access(db, F_OK) != 0)
         return 0;
     rc = tb_store_open(&s, db, 0, err, sizeof(err));
     if (rc == 0)
         rc = tb_store_state_list(s, v, n, err, sizeof(err));
+    if (rc == 0)
+        rc = tb_push_list(s, pv, pn, err, sizeof(err));
     if (rc)
         fprintf(stderr, "tributary: sources: %s: %s\n", db, err[0] ? err : tb_strerror(rc));
     tb_store_close(s);
@@ -260,8 +322,11 @@ int tb_cli_sources(int argc, char **argv)
 {
     static const char usage[] =
         "usage: tributary sources [-c FILE] [--json]\n"
-        "Per source: last status, last error, last success, next poll and entries stored.\n";
+        "Per source: last status, last error, last success, next poll, entries stored\n"
+        "and WebSub push state (none, pending, active until T, denied or failed: why).\n";
     struct tb_store_state *v = NULL;
+    struct tb_push_sub *pv = NULL;
+    size_t pn = 0;
     struct tb_config *c;
     struct tb__cli_opts o;
     size_t n = 0;
@@ -272,12 +337,13 @@ int tb_cli_sources(int argc, char **argv)
     c = tb__cli_load(o.config, "sources");
     if (c == NULL)
         return 1;
-    rc = read_states(c->database, &v, &n);
+    rc = read_states(c->database, &v, &n, &pv, &pn);
     if (rc == 0 && o.json)
-        rc = print_json(c, v, n);
+        rc = print_json(c, v, n, pv, pn);
     else if (rc == 0)
-        print_table(c, v, n);
+        print_table(c, v, n, pv, pn);
     tb_store_state_free(v, n);
+    tb_push_list_free(pv, pn);
     tb_config_free(c);
     return rc ? 1 : 0;
 }

@@ -202,6 +202,7 @@ static void reload(struct daemon *d)
     d->site.max_age = cache_age(c);
     if (tb__daemon_sync_sources(d, c) != 0)
         tb_log(TB_LOG_ERROR, "config", "reload: out of memory");
+    tb__daemon_push_reload(d, old->websub.callback_base);
     publish_reload(d, old);
     if (!tb__daemon_mail_reload(d, old))
         tb_config_free(old);
@@ -360,6 +361,7 @@ static void metrics(struct tb_buf *out, void *data)
         tb_log(TB_LOG_WARN, "metrics", "%s", tb_strerror(rc));
     tb__daemon_mail_metrics(d, out);
     tb_websub_metrics(d->websub, out);
+    tb__daemon_push_metrics(d, out);
     tb__daemon_metrics_sources(d, out);
 }
 
@@ -476,6 +478,7 @@ void tb__daemon_stop(struct daemon *d)
     tb__daemon_mail_stop(d);
     tb_mail_web_free(d->mail_web, d->http); /* its routes first: the server lives on a while */
     d->mail_web = NULL;
+    tb__daemon_push_stop(d);
     for (i = 0; i < d->nsrcs; i++)
         tb__daemon_src_remove(d->srcs[i]);
     d->nsrcs = 0;
@@ -722,6 +725,8 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
         rc = tb__daemon_mail_start(d);
     if (rc == 0 && !o->once)
         rc = start_mail_web(d);
+    if (rc == 0 && !o->once)
+        rc = tb__daemon_push_start(d);
     d->trend_last = uv_now(&d->loop); /* publish_all wrote trending */
     if (rc == 0 && !o->once)
         uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, TREND_EVERY_MS, TREND_EVERY_MS);

@@ -24,6 +24,7 @@
 #include "tb_mail.h"
 #include "tb_mail_web.h"
 #include "tb_notify.h"
+#include "tb_push.h"
 #include "tb_site.h"
 #include "tb_store.h"
 #include "tb_websub.h"
@@ -42,6 +43,7 @@ struct poll {
     char *last_modified;         /* ... */
     char *permanent_url;         /* where a 301/308 chain led, or NULL */
     char *charset;               /* HTTP charset, or NULL */
+    char *link;                  /* the response's Link headers (WebSub discovery), or NULL */
     char *final_url;             /* base URL for the parser */
     char *body;                  /* the 200 body (freed by the worker) */
     size_t len;                  /* its length */
@@ -52,6 +54,7 @@ struct poll {
     struct tb_store_stats stats; /* what storing it did */
     int64_t *ids;                /* rowids it added or updated, published once committed */
     size_t nids;                 /* their number */
+    int push;                    /* a document a hub pushed (WebSub), not a fetch */
 };
 
 /* Fetch outcomes by HTTP status class; FETCH_ERROR: no HTTP answer at all. */
@@ -86,6 +89,12 @@ struct src {
     int removed;              /* dropped by reload or shutdown */
     int kept;                 /* adopted by the sync running now */
     unsigned long fetches[FETCH_CLASSES]; /* fetches by outcome class, for /metrics */
+    struct tb_push_sub *push;             /* its WebSub subscription (owned), or NULL */
+    int push_busy;                        /* a subscribe request to its hub is in flight */
+    char *push_hub;                       /* a poll found this hub: subscribe at the tick */
+    char *push_topic;                     /* ... for this topic (both owned, or NULL) */
+    char *push_body;                      /* a push waiting for the poll in flight, or NULL */
+    size_t push_len;                      /* its length */
 };
 
 struct metrics {
@@ -102,6 +111,9 @@ struct metrics {
     unsigned long entries_merged;  /* another source's entries, linked to the stored one */
     double fetch_seconds;          /* the fetches' total duration */
     unsigned long fetch_hist[FETCH_BUCKETS + 1]; /* fetches by duration bucket (not cumulative) */
+    unsigned long push_accepted;                 /* WebSub pushes whose signature verified */
+    unsigned long push_rejected;                 /* ... unsigned or wrongly signed: ignored */
+    unsigned long push_unknown;                  /* ... to a callback id we do not have */
 };
 
 /* A FIFO of sources linked through src.next. */
@@ -173,6 +185,9 @@ struct daemon {
     /* The WebSub hub (websub.c): NULL for `fetch`. */
     struct tb_websub *websub; /* the hub, or NULL */
     char hub_url[2100];       /* the hub feeds name, fixed at start (site.hub points here) */
+    /* The WebSub subscriber (daemon_push.c). */
+    uv_timer_t push_timer; /* leases, renewals, retries */
+    int push_timer_on;     /* push_timer was initialized */
 };
 
 static inline double next_rnd(struct daemon *d)
@@ -274,6 +289,40 @@ void tb__daemon_arxiv_kick(struct daemon *d);
 
 /** Closes the resolver's timer and frees what it holds (at shutdown). */
 void tb__daemon_arxiv_stop(struct daemon *d);
+
+/**
+ * Ingests a document a hub pushed for s (body malloc'd, NUL-terminated,
+ * taken) through the poll's path: parse and normalize on the pool, the
+ * store job, publishing. While a poll of s is in flight, the latest push
+ * waits for its end.
+ */
+void tb__daemon_push_ingest(struct src *s, char *body, size_t len);
+
+/* daemon_push.c */
+
+/** Serves the callback route and starts the lease timer (with the server). 0 or an error. */
+int tb__daemon_push_start(struct daemon *d);
+
+/** Removes the route and closes the timer (at shutdown). */
+void tb__daemon_push_stop(struct daemon *d);
+
+/** Loads s's stored subscription into s->push (a new running source). */
+void tb__daemon_push_load(struct src *s);
+
+/** After a stored poll of s: a feed naming a hub is subscribed (callback_base set). */
+void tb__daemon_push_after_poll(struct src *s);
+
+/** s was removed from the config: its subscription is unsubscribed (best effort) or deleted. */
+void tb__daemon_push_forget(struct src *s);
+
+/** After a reload: with callback_base unset (it was old_base), every subscription goes. */
+void tb__daemon_push_reload(struct daemon *d, const char *old_base);
+
+/** s's poll interval now: longer while its subscription is active (tb_push_poll_interval()). */
+int64_t tb__daemon_push_interval(const struct src *s);
+
+/** Appends the subscriptions by state and the pushes by outcome to /metrics. */
+void tb__daemon_push_metrics(const struct daemon *d, struct tb_buf *out);
 
 /* daemon_mail.c */
 

@@ -46,7 +46,7 @@ static void record(struct src *s)
         o.retry_after++;
     if (p->feed != NULL)
         o.ttl_minutes = s->st.ttl_minutes = p->feed->ttl_minutes;
-    tb_source_after_fetch(&ss, s->interval, now_s(), &o, next_rnd(s->d));
+    tb_source_after_fetch(&ss, tb__daemon_push_interval(s), now_s(), &o, next_rnd(s->d));
     s->st.next_poll = ss.next_poll;
     s->st.last_attempt = ss.last_attempt;
     s->st.last_success = ss.last_success;
@@ -130,14 +130,33 @@ static void report(struct src *s)
     }
 }
 
+/* The log line of a stored push. */
+static void report_push(struct src *s)
+{
+    const struct poll *p = &s->p;
+
+    if (p->rc)
+        tb_log(TB_LOG_WARN, s->name, "websub: push not stored: %s",
+               p->err[0] ? p->err : tb_strerror(p->rc));
+    else
+        tb_log(TB_LOG_INFO, s->name, "websub: push stored: %zu new, %zu updated", p->stats.added,
+               p->stats.updated);
+}
+
+static void start_push(struct src *s, char *body, size_t len);
+
 /* The end of every poll that was not cancelled, once it is stored. */
 void tb__daemon_finish(struct src *s)
 {
     struct daemon *d = s->d;
+    char *body;
 
+    /* A push is not a poll: the source's poll state stays as it was. */
+    if (s->p.push && !s->removed)
+        report_push(s);
     /* A source dropped by a reload ignores its last poll; at shutdown the
      * poll that was already being parsed is still stored and recorded. */
-    if (!s->removed || d->stopping) {
+    else if (!s->p.push && (!s->removed || d->stopping)) {
         /* The site's pages tell why they are empty from the polls: a
          * source's first poll, or one starting or ending a failing streak,
          * may change what they say. */
@@ -148,15 +167,23 @@ void tb__daemon_finish(struct src *s)
             tb__daemon_pages_stale(d);
         count(d, s, &s->p);
         report(s);
+        if (s->p.rc == 0 && s->p.status == 200)
+            tb__daemon_push_after_poll(s);
     }
-    if (d->once) {
+    if (d->once && !s->p.push) {
         d->once_failed += s->p.rc != 0;
         if (--d->once_left == 0)
             tb__daemon_stop(d);
     }
     tb__daemon_poll_clear(&s->p);
     s->busy = 0;
-    tb__daemon_schedule(s);
+    if (s->push_body != NULL && !s->removed && !d->stopping) {
+        body = s->push_body;
+        s->push_body = NULL;
+        start_push(s, body, s->push_len);
+    } else {
+        tb__daemon_schedule(s);
+    }
     tb__daemon_src_unref(s);
 }
 
@@ -271,16 +298,18 @@ static void take_result(struct poll *p, struct tb_fetch_result *res)
     p->permanent_url = res->permanent_url;
     p->charset = res->charset;
     p->final_url = res->final_url;
+    p->link = res->link;
     res->etag = res->last_modified = res->permanent_url = res->charset = res->final_url = NULL;
+    res->link = NULL;
 }
 
-/* Hands a 200 body to the thread pool. */
-static void start_parse(struct src *s, struct tb_fetch_result *res)
+/* Hands a 200 body (taken) to the thread pool. */
+static void start_parse(struct src *s, char *body, size_t len)
 {
     struct poll *p = &s->p;
 
-    p->len = res->body.len;
-    p->body = tb_buf_take(&res->body);
+    p->len = len;
+    p->body = body;
     p->max_body = s->d->cfg->max_body;
     s->work.data = s;
     if (p->body == NULL || uv_queue_work(&s->d->loop, &s->work, parse_work, after_parse) != 0) {
@@ -293,6 +322,7 @@ static void on_fetched(struct tb_fetch_result *res, void *data)
 {
     struct src *s = data;
     struct poll *p = &s->p;
+    size_t len;
 
     s->d->fetching--;
     if (res->rc == -ECANCELED) {
@@ -303,11 +333,45 @@ static void on_fetched(struct tb_fetch_result *res, void *data)
     }
     s->d->backlog++;
     take_result(p, res);
+    len = res->body.len; /* tb_buf_take() zeroes it */
     if (p->rc != 0 || p->status != 200 || s->removed)
         poll_done(s);
     else
-        start_parse(s, res);
+        start_parse(s, tb_buf_take(&res->body), len);
     tb__daemon_pump(s->d);
+}
+
+/* A pushed document takes the poll's place: same parse, store and publish. */
+static void start_push(struct src *s, char *body, size_t len)
+{
+    const char *url = s->push != NULL ? s->push->topic : (s->st.url ? s->st.url : s->url);
+
+    s->busy = 1;
+    s->refs++;
+    memset(&s->p, 0, sizeof(s->p));
+    s->p.push = 1;
+    s->p.status = 200;
+    s->p.max_age = -1;
+    s->p.final_url = strdup(url);
+    s->d->backlog++;
+    if (s->p.final_url == NULL) {
+        free(body);
+        s->p.rc = -ENOMEM;
+        poll_done(s);
+        return;
+    }
+    start_parse(s, body, len);
+}
+
+void tb__daemon_push_ingest(struct src *s, char *body, size_t len)
+{
+    if (s->busy || s->removed || s->d->stopping) {
+        free(s->push_body); /* the newer document supersedes it */
+        s->push_body = body;
+        s->push_len = len;
+        return;
+    }
+    start_push(s, body, len);
 }
 
 static void start_poll(struct src *s)

@@ -19,6 +19,7 @@ void tb__daemon_poll_clear(struct poll *p)
     free(p->last_modified);
     free(p->permanent_url);
     free(p->charset);
+    free(p->link);
     free(p->final_url);
     free(p->body);
     tb_feed_free(p->feed);
@@ -32,6 +33,12 @@ void tb__daemon_src_unref(struct src *s)
         return;
     tb__daemon_poll_clear(&s->p);
     tb_store_state_clear(&s->st);
+    if (s->push != NULL)
+        tb_push_sub_clear(s->push);
+    free(s->push);
+    free(s->push_body);
+    free(s->push_hub);
+    free(s->push_topic);
     free(s->name);
     free(s->group);
     free(s->url);
@@ -169,7 +176,20 @@ static struct src *adopt(struct daemon *d, const struct tb_config_source *c)
         return NULL;
     }
     src_set_voice(s, c);
+    tb__daemon_push_load(s);
     return s;
+}
+
+/* Whether one of v[0..n) is stored source `id`. */
+static int has_source_id(struct src *const *v, size_t n, int64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (v[i]->st.source_id == id)
+            return 1;
+    }
+    return 0;
 }
 
 /* Makes the running sources those of cfg; removed ones close. */
@@ -191,8 +211,12 @@ int tb__daemon_sync_sources(struct daemon *d, const struct tb_config *cfg)
             n++;
     }
     for (i = 0; i < d->nsrcs; i++) {
-        if (!d->srcs[i]->kept)
-            tb__daemon_src_remove(d->srcs[i]);
+        if (d->srcs[i]->kept)
+            continue;
+        /* Gone from the config (not a source whose URL changed: it keeps its row). */
+        if (!has_source_id(v, n, d->srcs[i]->st.source_id))
+            tb__daemon_push_forget(d->srcs[i]);
+        tb__daemon_src_remove(d->srcs[i]);
     }
     free(d->srcs);
     d->srcs = v;

@@ -31,6 +31,7 @@
 
 #define MAX_VALIDATOR 1024        /* longest ETag / Last-Modified we send or keep */
 #define MAX_DELTA (3650L * 86400) /* clamp for Retry-After and max-age seconds */
+#define MAX_LINKS 8192            /* bytes of Link header values kept */
 
 #define CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
@@ -213,6 +214,28 @@ static char *header_dup(CURL *h, const char *name)
     return strdup(hdr->value);
 }
 
+/* Every Link header of the final response joined with ", " (one
+ * field-value, RFC 9110 5.3), or NULL when there is none or they pass
+ * MAX_LINKS bytes. */
+static char *links_dup(CURL *h)
+{
+    struct curl_header *hdr = NULL;
+    struct tb_buf b;
+    size_t i, n = 1;
+
+    tb_buf_init(&b, MAX_LINKS);
+    for (i = 0; i < n; i++) {
+        if (curl_easy_header(h, "Link", i, CURLH_HEADER, -1, &hdr) != CURLHE_OK)
+            break;
+        n = hdr->amount;
+        if (tb_buf_addf(&b, "%s%s", i > 0 ? ", " : "", hdr->value) != 0) {
+            tb_buf_free(&b);
+            return NULL;
+        }
+    }
+    return b.len > 0 ? tb_buf_take(&b) : NULL;
+}
+
 /* Retry-After is delta-seconds or an HTTP-date; returns epoch seconds or 0. */
 static int64_t parse_retry_after(const char *v, int64_t now)
 {
@@ -267,6 +290,7 @@ static void read_headers(struct transfer *t)
 
     t->res.etag = header_dup(t->easy, "ETag");
     t->res.last_modified = header_dup(t->easy, "Last-Modified");
+    t->res.link = links_dup(t->easy);
     if (curl_easy_header(t->easy, "Retry-After", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK)
         t->res.retry_after = parse_retry_after(hdr->value, (int64_t)time(NULL));
     if (curl_easy_header(t->easy, "Cache-Control", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK)
@@ -332,6 +356,7 @@ static void transfer_free(struct transfer *t)
     tb_buf_free(&r->body);
     free(r->etag);
     free(r->last_modified);
+    free(r->link);
     free(r->charset);
     free(r->permanent_url);
     free(r->final_url);

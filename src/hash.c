@@ -99,6 +99,30 @@ int tb_hmac_sha256(const void *key, size_t keylen, const void *p, size_t n,
     return len == TB_SHA256_LEN ? 0 : -EINVAL;
 }
 
+int tb_hmac(const char *alg, const void *key, size_t keylen, const void *p, size_t n,
+            unsigned char out[TB_HMAC_MAX], size_t *outlen)
+{
+    const EVP_MD *md = NULL;
+    unsigned int len = 0;
+
+    if (strcmp(alg, "sha1") == 0)
+        md = EVP_sha1();
+    else if (strcmp(alg, "sha256") == 0)
+        md = EVP_sha256();
+    else if (strcmp(alg, "sha384") == 0)
+        md = EVP_sha384();
+    else if (strcmp(alg, "sha512") == 0)
+        md = EVP_sha512();
+    *outlen = 0;
+    if (md == NULL)
+        return -EINVAL;
+    if (keylen > INT32_MAX ||
+        HMAC(md, keylen ? key : "", (int)keylen, n ? p : (const void *)"", n, out, &len) == NULL)
+        return -ENOMEM;
+    *outlen = len;
+    return 0;
+}
+
 void tb_hash_hex(const unsigned char *p, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";

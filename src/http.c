@@ -60,11 +60,13 @@ struct doc {
     struct doc *lru_prev, *lru_next;                 /* that list, most recently used first */
 };
 
-/* A dynamic route (tb_http_route()). */
+/* A dynamic route (tb_http_route(), tb_http_route_prefix()). */
 struct route {
-    char *path;          /* "/subscribe": the map's key */
+    char *path;          /* "/subscribe": the map's key; or a prefix ending in '/' */
+    size_t path_len;     /* strlen(path) */
     tb_http_route_fn fn; /* its handler */
     void *data;          /* the handler's argument */
+    size_t max_body;     /* most bytes of a request body it takes */
 };
 
 /* One accepted connection; the uv handle is closed by h2o (or by us). */
@@ -95,6 +97,8 @@ struct tb_http {
     h2o_accept_ctx_t accept;                  /* what h2o_accept needs */
     struct tb_map docs;                       /* path -> struct doc, published documents */
     struct tb_map routes;                     /* path -> struct route, dynamic routes */
+    struct route **prefixes;                  /* prefix routes (tb_http_route_prefix()) */
+    size_t nprefixes;                         /* their number */
     struct conn *conns;                       /* live connections, newest first */
     struct conn *oldest;                      /* the list's last element */
     int nconns;                               /* their number */
@@ -373,6 +377,11 @@ static void routes_free(struct tb_http *h)
         free(slot->value);
     }
     tb_map_free(&h->routes);
+    for (pos = 0; pos < h->nprefixes; pos++) {
+        free(h->prefixes[pos]->path);
+        free(h->prefixes[pos]);
+    }
+    free(h->prefixes);
 }
 
 int tb_http_route(struct tb_http *h, const char *path, tb_http_route_fn fn, void *data)
@@ -402,12 +411,101 @@ int tb_http_route(struct tb_http *h, const char *path, tb_http_route_fn fn, void
     r->path = strdup(path);
     r->fn = fn;
     r->data = data;
+    r->path_len = strlen(path);
+    r->max_body = TB_HTTP_BODY_MAX;
     rc = r->path != NULL ? tb_map_put(&h->routes, r->path, strlen(path), r) : -ENOMEM;
     if (rc != 0) {
         free(r->path);
         free(r);
     }
     return rc == 0 ? 0 : -ENOMEM;
+}
+
+/* h2o refuses bodies above one global cap before any handler sees the
+ * request: it is the largest any route takes, and on_req() applies each
+ * route's own. */
+static void set_entity_cap(struct tb_http *h)
+{
+    size_t i, cap = MAX_ENTITY;
+
+    for (i = 0; i < h->nprefixes; i++) {
+        if (h->prefixes[i]->max_body > cap)
+            cap = h->prefixes[i]->max_body;
+    }
+    h->conf.max_request_entity_size = cap;
+}
+
+/* The index of the prefix route `prefix` in h->prefixes, or nprefixes. */
+static size_t find_prefix(const struct tb_http *h, const char *prefix)
+{
+    size_t i;
+
+    for (i = 0; i < h->nprefixes; i++) {
+        if (strcmp(h->prefixes[i]->path, prefix) == 0)
+            break;
+    }
+    return i;
+}
+
+static int prefix_remove(struct tb_http *h, size_t i)
+{
+    if (i == h->nprefixes)
+        return -ENOENT;
+    free(h->prefixes[i]->path);
+    free(h->prefixes[i]);
+    h->prefixes[i] = h->prefixes[--h->nprefixes];
+    set_entity_cap(h);
+    return 0;
+}
+
+int tb_http_route_prefix(struct tb_http *h, const char *prefix, tb_http_route_fn fn, void *data,
+                         size_t max_body)
+{
+    size_t n = prefix != NULL ? strlen(prefix) : 0, i;
+    struct route *r, **v;
+
+    if (!valid_path(prefix) || prefix[n - 1] != '/' || max_body > TB_HTTP_ROUTE_BODY_MAX)
+        return -EINVAL;
+    i = find_prefix(h, prefix);
+    if (fn == NULL)
+        return prefix_remove(h, i);
+    if (i == h->nprefixes) {
+        v = realloc(h->prefixes, (h->nprefixes + 1) * sizeof(*v));
+        if (v != NULL)
+            h->prefixes = v;
+        r = v != NULL ? calloc(1, sizeof(*r)) : NULL;
+        if (r != NULL)
+            r->path = strdup(prefix);
+        if (r == NULL || r->path == NULL) {
+            free(r);
+            return -ENOMEM;
+        }
+        r->path_len = n;
+        h->prefixes[h->nprefixes++] = r;
+    }
+    r = h->prefixes[i];
+    r->fn = fn;
+    r->data = data;
+    r->max_body = max_body > 0 ? max_body : TB_HTTP_BODY_MAX;
+    set_entity_cap(h);
+    return 0;
+}
+
+/* The route for `path`: the exact one, else the longest prefix route it starts with. */
+static struct route *find_route(struct tb_http *h, h2o_iovec_t path)
+{
+    struct route *r = tb_map_get(&h->routes, path.base, path.len), *best = NULL;
+    size_t i;
+
+    if (r != NULL)
+        return r;
+    for (i = 0; i < h->nprefixes; i++) {
+        r = h->prefixes[i];
+        if (r->path_len <= path.len && memcmp(r->path, path.base, r->path_len) == 0 &&
+            (best == NULL || r->path_len > best->path_len))
+            best = r;
+    }
+    return best;
 }
 
 /* ---- request headers ---- */
@@ -790,6 +888,26 @@ static void route_req(h2o_req_t *req, struct tb_http_req *in, char *client)
     in->content_type = ct.base != NULL ? h2o_strdup(&req->pool, ct.base, ct.len).base : "";
     client_addr(req, client);
     in->client = client;
+    in->priv = req;
+}
+
+const char *tb_http_req_header(const struct tb_http_req *in, const char *name)
+{
+    h2o_req_t *req = in->priv;
+    size_t n = strlen(name), i;
+    ssize_t at;
+    char *lname;
+
+    /* h2o keeps header names in lower case. */
+    lname = h2o_mem_alloc_pool(&req->pool, n + 1);
+    for (i = 0; i <= n; i++)
+        lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+    at = h2o_find_header_by_str(&req->headers, lname, n, -1);
+    if (at < 0)
+        return NULL;
+    return h2o_strdup(&req->pool, req->headers.entries[at].value.base,
+                      req->headers.entries[at].value.len)
+        .base;
 }
 
 static void send_route(struct tb_http *h, h2o_req_t *req, struct route *r)
@@ -869,9 +987,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct tb_http *h = ((struct handler *)self)->h;
     h2o_iovec_t path = req->path_normalized;
-    struct route *r = tb_map_get(&h->routes, path.base, path.len);
+    struct route *r = find_route(h, path);
     struct doc *d;
 
+    if (req->entity.base != NULL && req->entity.len > (r != NULL ? r->max_body : MAX_ENTITY)) {
+        send_text(h, req, 413, "Payload Too Large", "text/plain; charset=utf-8",
+                  H2O_STRLIT("request body too large\n"));
+        return 0;
+    }
     if (r != NULL) {
         if (is_method(req, "GET") || is_head(req) || is_method(req, "POST")) {
             send_route(h, req, r);

@@ -327,7 +327,8 @@ static void test_due_open_ids(void)
                           " ALTER TABLE arxiv_resolve DROP COLUMN voiced; DROP TABLE subscriptions;"
                           " DROP TABLE sub_topics; DROP TABLE sub_confirms; DROP TABLE outbox;"
                           " DROP TABLE mail_totals; DROP TABLE archive; DROP TABLE archive_feeds;"
-                          " DROP TABLE websub_subs; DROP TABLE websub_docs; "
+                          " DROP TABLE websub_subs; DROP TABLE websub_docs;"
+                          " DROP TABLE push_subs; "
                           "PRAGMA user_version=11;",
                           NULL, NULL, NULL),
              SQLITE_OK);

@@ -26,6 +26,7 @@
 #define BIG (8u * 1024 * 1024)
 #define TEXT (1024u * 1024) /* /text.bin: its gzip form is well above 64 KB too */
 #define MAX_CONNS 8
+#define PREFIX_CAP (4 * TB_HTTP_BODY_MAX) /* the body cap of the prefix route /cb/ */
 
 static uv_loop_t loop;
 static struct tb_http *srv;
@@ -372,6 +373,68 @@ static void test_route(void)
     cl_close(&c); /* gone in the middle of the body */
     CHECK_EQ(get("GET /form HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
     free(r.body);
+}
+
+/* Prefix routes (tb_http_route_prefix()): the longest prefix wins, an exact
+ * route wins over both, each takes bodies up to its own cap, request headers
+ * reach the handler. */
+static void test_prefix_route(void)
+{
+    static char req[PREFIX_CAP + 512];
+    struct resp r;
+    size_t n;
+    char v[64];
+
+    CHECK_EQ(
+        get("GET /cb/abc?hub.mode=x HTTP/1.1\r\nHost: x\r\nX-Hub-Signature: sha1=ab\r\n\r\n", &r),
+        200);
+    CHECK_STR(r.body, "cb GET /cb/abc q=[hub.mode=x] sig=[sha1=ab] len=0");
+    free(r.body);
+    CHECK_EQ(get("GET /cb/deep/x HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK_STR(r.body, "deep GET /cb/deep/x q=[] sig=[] len=0");
+    free(r.body);
+    CHECK_EQ(get("GET /cb/ HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK_STR(r.body, "cb GET /cb/ q=[] sig=[] len=0");
+    free(r.body);
+    /* The exact route /cb/form wins; /cbx and /cb are not under "/cb/". */
+    CHECK_EQ(get("GET /cb/form HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    CHECK(strncmp(r.body, "GET /cb/form q=[]", 17) == 0);
+    free(r.body);
+    CHECK_EQ(get("GET /cbx HTTP/1.1\r\nHost: x\r\n\r\n", &r), 404);
+    free(r.body);
+    CHECK_EQ(get("GET /cb HTTP/1.1\r\nHost: x\r\n\r\n", &r), 404);
+    free(r.body);
+    CHECK_EQ(get("DELETE /cb/abc HTTP/1.1\r\nHost: x\r\n\r\n", &r), 405);
+    free(r.body);
+    /* PREFIX_CAP bytes (four times TB_HTTP_BODY_MAX) reach the prefix route; one more is 413. */
+    n = (size_t)snprintf(req, sizeof(req),
+                         "POST /cb/abc HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+                         PREFIX_CAP);
+    memset(req + n, 'p', PREFIX_CAP);
+    req[n + PREFIX_CAP] = '\0';
+    CHECK_EQ(get(req, &r), 200);
+    snprintf(v, sizeof(v), "len=%d", PREFIX_CAP);
+    CHECK(strstr(r.body, v) != NULL);
+    free(r.body);
+    n = (size_t)snprintf(req, sizeof(req),
+                         "POST /cb/abc HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+                         PREFIX_CAP + 1);
+    memset(req + n, 'p', PREFIX_CAP + 1);
+    req[n + PREFIX_CAP + 1] = '\0';
+    expect_status_or_close(req, 413);
+    /* The longer prefix has the default cap, and so has the exact route under it. */
+    n = (size_t)snprintf(req, sizeof(req),
+                         "POST /cb/deep/x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+                         TB_HTTP_BODY_MAX + 1);
+    memset(req + n, 'p', TB_HTTP_BODY_MAX + 1);
+    req[n + TB_HTTP_BODY_MAX + 1] = '\0';
+    expect_status_or_close(req, 413);
+    n = (size_t)snprintf(req, sizeof(req),
+                         "POST /cb/form HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+                         TB_HTTP_BODY_MAX + 1);
+    memset(req + n, 'p', TB_HTTP_BODY_MAX + 1);
+    req[n + TB_HTTP_BODY_MAX + 1] = '\0';
+    expect_status_or_close(req, 413);
 }
 
 #define LINK "<http://x.example/topics/t.html>; rel=\"alternate\"; type=\"text/html\""
@@ -1171,6 +1234,7 @@ static void client(void *arg)
     test_errors();
     test_malformed();
     test_route();
+    test_prefix_route();
     test_pipelining();
     test_big_pipelined();
     test_http10();
@@ -1244,6 +1308,18 @@ static void on_form(const struct tb_http_req *req, struct tb_http_res *res, void
                          req->body_len, req->body));
 }
 
+/* The prefix routes /cb/ and /cb/deep/: name, method, path, query, X-Hub-Signature, body length. */
+static void on_prefix(const struct tb_http_req *req, struct tb_http_res *res, void *data)
+{
+    const char *sig = tb_http_req_header(req, "x-hub-SIGNATURE");
+
+    res->type = "text/plain; charset=utf-8";
+    CHECK_EQ(strlen(req->body), req->body_len);
+    CHECK(tb_http_req_header(req, "X-Absent") == NULL);
+    CHECK_OK(tb_buf_addf(&res->body, "%s %s %s q=[%s] sig=[%s] len=%zu", (const char *)data,
+                         req->method, req->path, req->query, sig ? sig : "", req->body_len));
+}
+
 static void metrics(struct tb_buf *out, void *data)
 {
     if (tb_buf_adds(out, "tributary_test_gauge 42\n") != 0)
@@ -1285,6 +1361,15 @@ static void test_api(void)
     CHECK_OK(tb_http_route(h, "/other", on_form, NULL));
     CHECK_OK(tb_http_route(h, "/form", NULL, NULL));
     CHECK_EQ(tb_http_route(h, "/form", NULL, NULL), -ENOENT);
+    CHECK_EQ(tb_http_route_prefix(h, "/cb", on_prefix, "cb", 0), -EINVAL);
+    CHECK_EQ(tb_http_route_prefix(h, "cb/", on_prefix, "cb", 0), -EINVAL);
+    CHECK_EQ(tb_http_route_prefix(h, "/cb/", on_prefix, "cb", TB_HTTP_ROUTE_BODY_MAX + 1), -EINVAL);
+    CHECK_EQ(tb_http_route_prefix(h, "/cb/", NULL, NULL, 0), -ENOENT);
+    CHECK_OK(tb_http_route_prefix(h, "/cb/", on_prefix, "cb", TB_HTTP_ROUTE_BODY_MAX));
+    CHECK_OK(tb_http_route_prefix(h, "/cb/", on_prefix, "cb", 0));
+    CHECK_OK(tb_http_route_prefix(h, "/cb/x/", on_prefix, "x", 0));
+    CHECK_OK(tb_http_route_prefix(h, "/cb/", NULL, NULL, 0));
+    CHECK_EQ(tb_http_route_prefix(h, "/cb/", NULL, NULL, 0), -ENOENT);
     {
         /* The port is taken now. */
         char listen[64];
@@ -1333,6 +1418,9 @@ int main(void)
     CHECK_OK(tb_http_set_link(srv, "/linked.atom", LINK));
     CHECK_OK(tb_http_route(srv, "/form", on_form, NULL));
     tb_http_set_miss(srv, on_miss, NULL);
+    CHECK_OK(tb_http_route(srv, "/cb/form", on_form, NULL));
+    CHECK_OK(tb_http_route_prefix(srv, "/cb/", on_prefix, "cb", PREFIX_CAP));
+    CHECK_OK(tb_http_route_prefix(srv, "/cb/deep/", on_prefix, "deep", 0));
     CHECK_OK(uv_async_init(&loop, &call_async, on_call));
     CHECK_OK(uv_sem_init(&call_sem, 0));
     CHECK_OK(uv_thread_create(&t, client, NULL));

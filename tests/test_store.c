@@ -169,6 +169,7 @@ static void test_migrate_v3(void)
         "DROP TABLE archive_feeds;"
         "DROP TABLE websub_subs;"
         "DROP TABLE websub_docs;"
+        "DROP TABLE push_subs;"
         "PRAGMA user_version=3;";
     struct tb_store *s = open_db("v3.db", 0);
     struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
@@ -179,7 +180,7 @@ static void test_migrate_v3(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s), downgrade, NULL, NULL, NULL), SQLITE_OK);
     tb_store_close(s);
     s = open_db("v3.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 15);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 16);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_EQ(count_matches(s, "walruses"), 1);
@@ -231,7 +232,7 @@ static void test_migrate_v5(void)
 
     copy_fixture("v5.db");
     s = open_db("v5.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 15);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 16);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
     /* Copies stored before migration 11 have no own link (NULL). */
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entry_sources WHERE link IS NULL", 0),
@@ -304,7 +305,7 @@ static void test_migrate_gone(void)
     CHECK_EQ(sqlite3_changes(raw), 1);
     sqlite3_close(raw);
     s = open_db("v5g.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 15);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 16);
     blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
     CHECK(blog > 0);
     CHECK_EQ(q_int(s, "SELECT gone FROM sources WHERE id = ?1", blog), 1);
@@ -323,7 +324,7 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 15);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 16);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
@@ -356,7 +357,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 15);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 16);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     CHECK(fk_ok(s));
     tb_store_close(s);

@@ -41,7 +41,8 @@ Paths:
 POST is taken on every path: its body is read (Content-Length) and the path
 answered as for GET (so /status/NNN and /redirect/... work for POSTs too).
 Any path also takes ?max_age=S, which adds "Cache-Control: max-age=S".
-Files also take ?ctype=T, which replaces their Content-Type ("-" sends none).
+Files also take ?ctype=T, which replaces their Content-Type ("-" sends none),
+and ?link=V, which adds "Link: V" to their 200 answers.
 """
 import argparse
 import email.utils
@@ -194,6 +195,8 @@ class Handler(BaseHTTPRequestHandler):
         headers = validators + [("Vary", "Accept-Encoding")]
         if ctype != "-":
             headers.append(("Content-Type", ctype))
+        if "link" in self.q:
+            headers.append(("Link", self.q["link"]))
         encoding = None
         if "gzip" in self.headers.get("Accept-Encoding", ""):
             data, encoding = gzip.compress(data), "gzip"

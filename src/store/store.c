@@ -249,6 +249,22 @@ static const char *const migrations[] = {
      " UNIQUE(topic, callback));"
      "CREATE INDEX websub_subs_expires ON websub_subs(expires);"
      "CREATE TABLE websub_docs(path TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID;"),
+    /* 16: WebSub subscriptions upstream (tb_push.h), one per source. */
+    "CREATE TABLE push_subs("
+    " source_id INTEGER PRIMARY KEY REFERENCES sources(id),"
+    " hub TEXT NOT NULL,"
+    " topic TEXT NOT NULL,"
+    " id TEXT NOT NULL UNIQUE," /* the callback id */
+    " secret TEXT NOT NULL,"
+    " state INTEGER NOT NULL," /* enum tb_push_state */
+    " requested INTEGER NOT NULL DEFAULT 0,"
+    " lease_end INTEGER NOT NULL DEFAULT 0,"
+    " next_try INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0,"
+    " reason TEXT,"
+    " last_push INTEGER NOT NULL DEFAULT 0,"
+    " pushes INTEGER NOT NULL DEFAULT 0,"
+    " rejected INTEGER NOT NULL DEFAULT 0);",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
