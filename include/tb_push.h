@@ -91,13 +91,6 @@ TB_NODISCARD int tb_push_request_body(struct tb_buf *out, const char *mode, cons
                                       const char *callback, const char *secret, int64_t lease);
 
 /**
- * The value of `name` in a form-encoded query (percent and '+' decoded;
- * the first one) into out. 0, -ENOENT (absent), -EINVAL (a NUL or a bad
- * escape), -ENAMETOOLONG (does not fit outlen with its NUL).
- */
-TB_NODISCARD int tb_push_query_get(const char *query, const char *name, char *out, size_t outlen);
-
-/**
  * The target of the first link in an HTTP Link header value (RFC 8288:
  * "<URI>; rel=\"hub\", <URI2>; rel=self") whose rel (quoted or not, one
  * of a space-separated list, any case) is `rel`, into out, as written.

@@ -23,6 +23,7 @@
 #include "tb_date.h"
 #include "tb_fetch.h"
 #include "tb_fetcher.h"
+#include "tb_form.h"
 #include "tb_push.h"
 
 #include "daemon_int.h"
@@ -371,11 +372,12 @@ static void verify_leaving(struct daemon *d, struct src *s, const char *id, cons
 }
 
 /* GET hub.mode=subscribe: our request verified; the lease starts. */
-static void verify_subscribe(struct src *s, const char *query, const char *challenge,
+static void verify_subscribe(struct src *s, const struct tb_form *q, const char *challenge,
                              struct tb_http_res *res)
 {
     struct tb_push_sub *p = s->push;
-    char lease[24], when[32];
+    const char *lease = tb_form_get(q, "hub.lease_seconds");
+    char when[32];
     int64_t now = now_s(), secs = 0;
     char *end = NULL;
 
@@ -383,7 +385,7 @@ static void verify_subscribe(struct src *s, const char *query, const char *chall
         answer(res, 404, "not asked\n");
         return;
     }
-    if (tb_push_query_get(query, "hub.lease_seconds", lease, sizeof(lease)) == 0)
+    if (lease != NULL)
         secs = strtoll(lease, &end, 10);
     if (end == NULL || *end != '\0' || secs <= 0)
         secs = TB_PUSH_LEASE; /* required of the hub; the lease we asked for otherwise */
@@ -401,13 +403,13 @@ static void verify_subscribe(struct src *s, const char *query, const char *chall
 }
 
 /* GET hub.mode=denied: the hub refused (or ended) the subscription. */
-static void verify_denied(struct src *s, const char *query, struct tb_http_res *res)
+static void verify_denied(struct src *s, const struct tb_form *q, struct tb_http_res *res)
 {
     struct tb_push_sub *p = s->push;
+    const char *why = tb_form_get(q, "hub.reason");
     char reason[256];
 
-    if (tb_push_query_get(query, "hub.reason", reason, sizeof(reason)) != 0)
-        snprintf(reason, sizeof(reason), "denied");
+    snprintf(reason, sizeof(reason), "%s", why != NULL && why[0] != '\0' ? why : "denied");
     p->state = TB_PUSH_DENIED;
     p->next_try = now_s() + DENIED_RETRY;
     free(p->reason);
@@ -422,35 +424,34 @@ static void verify_denied(struct src *s, const char *query, struct tb_http_res *
 static void on_verify(struct daemon *d, struct src *s, const char *id, const char *query,
                       struct tb_http_res *res)
 {
-    char mode[32], topic[4096], challenge[1024];
+    const char *mode, *topic, *challenge;
+    struct tb_form q;
 
-    if (tb_push_query_get(query, "hub.mode", mode, sizeof(mode)) != 0 ||
-        tb_push_query_get(query, "hub.topic", topic, sizeof(topic)) != 0) {
+    if (tb_form_parse(&q, query, strlen(query)) != 0) {
+        tb_form_free(&q);
+        answer(res, 400, "malformed query\n");
+        return;
+    }
+    mode = tb_form_get(&q, "hub.mode");
+    topic = tb_form_get(&q, "hub.topic");
+    challenge = tb_form_get(&q, "hub.challenge");
+    if (mode == NULL || topic == NULL)
         answer(res, 404, "not a verification\n");
-        return;
-    }
-    if (strcmp(mode, "unsubscribe") == 0 || strcmp(mode, "subscribe") == 0) {
-        if (tb_push_query_get(query, "hub.challenge", challenge, sizeof(challenge)) != 0 ||
-            challenge[0] == '\0') {
-            answer(res, 404, "no challenge\n");
-            return;
-        }
-    }
-    if (strcmp(mode, "unsubscribe") == 0) {
+    else if ((strcmp(mode, "unsubscribe") == 0 || strcmp(mode, "subscribe") == 0) &&
+             (challenge == NULL || challenge[0] == '\0'))
+        answer(res, 404, "no challenge\n");
+    else if (strcmp(mode, "unsubscribe") == 0)
         verify_leaving(d, s, id, topic, challenge, res);
-        return;
-    }
     /* Only a subscription we asked for, for the topic we asked about. */
-    if (s == NULL || s->push->state == TB_PUSH_LEAVING || strcmp(s->push->topic, topic) != 0) {
+    else if (s == NULL || s->push->state == TB_PUSH_LEAVING || strcmp(s->push->topic, topic) != 0)
         answer(res, 404, "no such subscription\n");
-        return;
-    }
-    if (strcmp(mode, "subscribe") == 0)
-        verify_subscribe(s, query, challenge, res);
+    else if (strcmp(mode, "subscribe") == 0)
+        verify_subscribe(s, &q, challenge, res);
     else if (strcmp(mode, "denied") == 0)
-        verify_denied(s, query, res);
+        verify_denied(s, &q, res);
     else
         answer(res, 404, "unknown mode\n");
+    tb_form_free(&q);
 }
 
 /* POST: content distribution (W3C WebSub 7-8). A push whose signature does

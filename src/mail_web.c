@@ -19,12 +19,12 @@
 #include <time.h>
 
 #include "tb_digest.h"
+#include "tb_form.h"
 #include "tb_hash.h"
 #include "tb_map.h"
 #include "tb_page.h"
 #include "tb_subs.h"
 
-#define MAX_FIELDS 64       /* form fields read; more is a bad request */
 #define CLIENT_WINDOW 3600  /* seconds of the per-client limit */
 #define MAX_CLIENTS 16384   /* clients tracked; past it, expired ones are dropped */
 #define MSG_CAP (64 * 1024) /* a confirmation mail */
@@ -52,14 +52,6 @@ struct tb_mail_web {
     struct tb_map clients;                 /* key -> struct hits */
 };
 
-/* A decoded form: names and values point into `buf`. */
-struct form {
-    char *buf; /* the decoded copy */
-    const char *name[MAX_FIELDS];
-    const char *value[MAX_FIELDS];
-    size_t n;
-};
-
 /* Everything a page needs: the site, from the current config. */
 struct page {
     struct tb_page_site site;     /* for tb_page_notice() */
@@ -73,89 +65,6 @@ static int64_t clock_now(void)
 
 /* ---- forms ---- */
 
-/* Decodes s[0..n) ('+' is a space, %XX a byte) into out; returns its end, or NULL. */
-static char *decode(const char *s, size_t n, char *out)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            *out++ = ' ';
-        } else if (s[i] == '%') {
-            if (i + 2 >= n || tb_hex_digit((unsigned char)s[i + 1]) < 0 ||
-                tb_hex_digit((unsigned char)s[i + 2]) < 0)
-                return NULL;
-            *out++ = (char)(tb_hex_digit((unsigned char)s[i + 1]) * 16 +
-                            tb_hex_digit((unsigned char)s[i + 2]));
-            i += 2;
-        } else {
-            *out++ = s[i];
-        }
-    }
-    *out++ = '\0';
-    return out;
-}
-
-/*
- * Parses application/x-www-form-urlencoded text (a body or a query). A
- * value decoded to hold a NUL byte is refused (it would cut the text).
- * Returns 0, -EINVAL or -ENOMEM; form_free() after either.
- */
-static int form_parse(struct form *f, const char *s, size_t len)
-{
-    const char *p = s, *end = s + len;
-    char *out;
-
-    memset(f, 0, sizeof(*f));
-    f->buf = malloc(len + 2 * MAX_FIELDS + 2);
-    if (f->buf == NULL)
-        return -ENOMEM;
-    out = f->buf;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp != NULL ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        char *name = out, *value;
-
-        if (stop == p) {
-            p++;
-            continue;
-        }
-        if (f->n == MAX_FIELDS)
-            return -EINVAL;
-        out = decode(p, (size_t)((eq != NULL ? eq : stop) - p), out);
-        value = out;
-        out = out != NULL ? decode(eq != NULL ? eq + 1 : stop,
-                                   eq != NULL ? (size_t)(stop - eq - 1) : 0, out)
-                          : NULL;
-        if (out == NULL || strlen(name) != (size_t)(value - name - 1) ||
-            strlen(value) != (size_t)(out - value - 1))
-            return -EINVAL;
-        f->name[f->n] = name;
-        f->value[f->n++] = value;
-        p = stop + (amp != NULL);
-    }
-    return 0;
-}
-
-static void form_free(struct form *f)
-{
-    free(f->buf);
-    f->buf = NULL;
-}
-
-/* The first value of `name`, or NULL. */
-static const char *form_get(const struct form *f, const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < f->n; i++) {
-        if (strcmp(f->name[i], name) == 0)
-            return f->value[i];
-    }
-    return NULL;
-}
-
 /* Whether a Content-Type names a form (parameters such as charset allowed). */
 static int is_form(const char *type)
 {
@@ -166,11 +75,11 @@ static int is_form(const char *type)
 }
 
 /* The POSTed form, when the body is one; an empty form otherwise. */
-static int body_form(const struct tb_http_req *req, struct form *f)
+static int body_form(const struct tb_http_req *req, struct tb_form *f)
 {
     if (!is_form(req->content_type))
-        return form_parse(f, "", 0);
-    return form_parse(f, req->body, req->body_len);
+        return tb_form_parse(f, "", 0);
+    return tb_form_parse(f, req->body, req->body_len);
 }
 
 /* ---- pages ---- */
@@ -400,7 +309,7 @@ static int queue_confirm(struct tb_mail_web *w, int64_t id, int64_t now, char *e
 }
 
 /* The topics of a form that the config has (or trending), each once, into v. */
-static size_t chosen_topics(const struct tb_config *c, const struct form *f, const char **v,
+static size_t chosen_topics(const struct tb_config *c, const struct tb_form *f, const char **v,
                             size_t max)
 {
     size_t i, j, n = 0;
@@ -428,11 +337,11 @@ static void subscribe_post(struct tb_mail_web *w, const struct tb_http_req *req,
                            struct tb_http_res *res)
 {
     const struct tb_config *c = *w->cfg;
-    const char *topics[MAX_FIELDS];
+    const char *topics[TB_FORM_FIELDS];
     char addr[TB_MAIL_ADDR_MAX + 2], masked[TB_MAIL_ADDR_MAX + 8], err[512] = "";
     const char *email;
     int64_t now = w->now(), id = 0;
-    struct form f;
+    struct tb_form f;
     size_t n;
     int freq, confirm = 0, rc;
 
@@ -440,10 +349,10 @@ static void subscribe_post(struct tb_mail_web *w, const struct tb_http_req *req,
         subscribe_page(w, res, 415, "The form was not sent as a form. Please try again.");
         return;
     }
-    rc = form_parse(&f, req->body, req->body_len);
-    email = rc == 0 ? form_get(&f, "email") : NULL;
-    n = rc == 0 ? chosen_topics(c, &f, topics, MAX_FIELDS) : 0;
-    freq = rc == 0 ? freq_of(form_get(&f, "frequency")) : -1;
+    rc = tb_form_parse(&f, req->body, req->body_len);
+    email = rc == 0 ? tb_form_get(&f, "email") : NULL;
+    n = rc == 0 ? chosen_topics(c, &f, topics, TB_FORM_FIELDS) : 0;
+    freq = rc == 0 ? freq_of(tb_form_get(&f, "frequency")) : -1;
     if (rc != 0 || freq < 0 || email == NULL || tb_mail_addr_check(email, err, sizeof(err)) != 0 ||
         tb_mail_addr_norm(email, addr, sizeof(addr)) != 0) {
         subscribe_page(w, res, 400,
@@ -489,33 +398,33 @@ static void subscribe_post(struct tb_mail_web *w, const struct tb_http_req *req,
     if (tb_buf_adds(&res->body, "See subscribe?sent=1\n") != 0)
         res->status = 500;
 out:
-    form_free(&f);
+    tb_form_free(&f);
 }
 
 static void on_subscribe(const struct tb_http_req *req, struct tb_http_res *res, void *data)
 {
     struct tb_mail_web *w = data;
-    struct form q;
+    struct tb_form q;
 
     if (strcmp(req->method, "POST") == 0) {
         subscribe_post(w, req, res);
         return;
     }
-    if (form_parse(&q, req->query, strlen(req->query)) == 0 && form_get(&q, "sent") != NULL)
+    if (tb_form_parse(&q, req->query, strlen(req->query)) == 0 && tb_form_get(&q, "sent") != NULL)
         inbox_page(w, res);
     else
         subscribe_page(w, res, 200, NULL);
-    form_free(&q);
+    tb_form_free(&q);
 }
 
 /* ---- tokens ---- */
 
 /* The token of a request: the query's t, else the form's. */
-static const char *token_of(const struct form *q, const struct form *f)
+static const char *token_of(const struct tb_form *q, const struct tb_form *f)
 {
-    const char *t = form_get(q, "t");
+    const char *t = tb_form_get(q, "t");
 
-    return t != NULL ? t : form_get(f, "t");
+    return t != NULL ? t : tb_form_get(f, "t");
 }
 
 /*
@@ -567,10 +476,10 @@ static void bad_token(struct tb_mail_web *w, struct tb_http_res *res, int rc)
 }
 
 /* Parses the query and, for a POST, the body. */
-static int forms(const struct tb_http_req *req, struct form *q, struct form *f)
+static int forms(const struct tb_http_req *req, struct tb_form *q, struct tb_form *f)
 {
-    int rc = form_parse(q, req->query, strlen(req->query));
-    int frc = strcmp(req->method, "POST") == 0 ? body_form(req, f) : form_parse(f, "", 0);
+    int rc = tb_form_parse(q, req->query, strlen(req->query));
+    int frc = strcmp(req->method, "POST") == 0 ? body_form(req, f) : tb_form_parse(f, "", 0);
 
     return rc ? rc : frc;
 }
@@ -624,7 +533,7 @@ static void on_confirm(const struct tb_http_req *req, struct tb_http_res *res, v
 {
     struct tb_mail_web *w = data;
     char masked[TB_MAIL_ADDR_MAX + 8], err[512] = "";
-    struct form q, f;
+    struct tb_form q, f;
     struct tb_subs sub;
     int rc = forms(req, &q, &f);
 
@@ -655,8 +564,8 @@ static void on_confirm(const struct tb_http_req *req, struct tb_http_res *res, v
     }
     tb_subs_clear(&sub);
 out:
-    form_free(&q);
-    form_free(&f);
+    tb_form_free(&q);
+    tb_form_free(&f);
 }
 
 /* ---- unsubscribe and manage ---- */
@@ -686,7 +595,7 @@ static void on_unsubscribe(const struct tb_http_req *req, struct tb_http_res *re
     struct tb_mail_web *w = data;
     char masked[TB_MAIL_ADDR_MAX + 8], line[400];
     const char *token;
-    struct form q, f;
+    struct tb_form q, f;
     struct tb_subs sub;
     int rc;
 
@@ -703,7 +612,7 @@ static void on_unsubscribe(const struct tb_http_req *req, struct tb_http_res *re
         /* RFC 8058: a POST to the List-Unsubscribe URL (its body "List-Unsubscribe=One-Click",
          * form-urlencoded or multipart) leaves at once; so does the page's button. */
         leave(w, res, &sub,
-              form_get(&f, "List-Unsubscribe") != NULL ? "one-click" : "unsubscribe page");
+              tb_form_get(&f, "List-Unsubscribe") != NULL ? "one-click" : "unsubscribe page");
     } else if (sub.state == TB_SUBS_LEFT) {
         tb_mail_addr_mask(sub.addr, masked, sizeof(masked));
         snprintf(line, sizeof(line), "No more digests are sent to %s.", masked);
@@ -727,8 +636,8 @@ static void on_unsubscribe(const struct tb_http_req *req, struct tb_http_res *re
     }
     tb_subs_clear(&sub);
 out:
-    form_free(&q);
-    form_free(&f);
+    tb_form_free(&q);
+    tb_form_free(&f);
 }
 
 /* Whether sub has topic `name`. */
@@ -800,16 +709,16 @@ static void manage_page(struct tb_mail_web *w, struct tb_http_res *res, int stat
 
 /* Applies the manage form: the topics checked (and the paused ones kept) and the frequency. */
 static void manage_save(struct tb_mail_web *w, struct tb_http_res *res, const char *token,
-                        struct tb_subs *sub, const struct form *f)
+                        struct tb_subs *sub, const struct tb_form *f)
 {
     const struct tb_config *c = *w->cfg;
-    const char *topics[MAX_FIELDS + MANAGE_TOPICS];
+    const char *topics[TB_FORM_FIELDS + MANAGE_TOPICS];
     char err[512] = "", masked[TB_MAIL_ADDR_MAX + 8];
-    size_t n = chosen_topics(c, f, topics, MAX_FIELDS), fresh = n, i;
-    int freq = freq_of(form_get(f, "frequency")), rc;
+    size_t n = chosen_topics(c, f, topics, TB_FORM_FIELDS), fresh = n, i;
+    int freq = freq_of(tb_form_get(f, "frequency")), rc;
     int64_t id = sub->id;
 
-    for (i = 0; i < sub->ntopics && n < MAX_FIELDS + MANAGE_TOPICS; i++) {
+    for (i = 0; i < sub->ntopics && n < TB_FORM_FIELDS + MANAGE_TOPICS; i++) {
         if (!known_topic(c, sub->topics[i]))
             topics[n++] = sub->topics[i];
     }
@@ -833,7 +742,7 @@ static void manage_save(struct tb_mail_web *w, struct tb_http_res *res, const ch
 static void on_manage(const struct tb_http_req *req, struct tb_http_res *res, void *data)
 {
     struct tb_mail_web *w = data;
-    struct form q, f;
+    struct tb_form q, f;
     struct tb_subs sub;
     const char *token, *action;
     int64_t id;
@@ -845,7 +754,7 @@ static void on_manage(const struct tb_http_req *req, struct tb_http_res *res, vo
         bad_token(w, res, rc);
         goto out;
     }
-    action = form_get(&f, "action");
+    action = tb_form_get(&f, "action");
     id = sub.id;
     if (sub.state == TB_SUBS_LEFT)
         say(w, res, 200, "You have left", "No more digests are sent to this address.",
@@ -859,8 +768,8 @@ static void on_manage(const struct tb_http_req *req, struct tb_http_res *res, vo
     sub.id = id;
     tb_subs_clear(&sub);
 out:
-    form_free(&q);
-    form_free(&f);
+    tb_form_free(&q);
+    tb_form_free(&f);
 }
 
 /* ---- setup ---- */

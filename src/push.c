@@ -1,7 +1,7 @@
 /*
  * push.c: the WebSub subscriber's pure parts: callback ids and secrets,
- * the X-Hub-Signature check, the subscription request's form, the
- * verification query, and the lease, poll and retry arithmetic.
+ * the X-Hub-Signature check, the subscription request's form, and the
+ * lease, poll and retry arithmetic.
  */
 #include "tb_push.h"
 
@@ -130,51 +130,6 @@ int tb_push_request_body(struct tb_buf *out, const char *mode, const char *topic
         rc = add_field(out, "hub.lease_seconds", ls);
     }
     return rc;
-}
-
-/* Decodes s[0..n) ('+' is a space, %XX a byte) into out. 0, -EINVAL or -ENAMETOOLONG. */
-static int decode(const char *s, size_t n, char *out, size_t outlen)
-{
-    size_t i, o = 0;
-    int hi, lo, c;
-
-    for (i = 0; i < n; i++) {
-        c = (unsigned char)s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            hi = i + 2 < n ? tb_hex_digit((unsigned char)s[i + 1]) : -1;
-            lo = hi >= 0 ? tb_hex_digit((unsigned char)s[i + 2]) : -1;
-            if (lo < 0)
-                return -EINVAL;
-            c = hi << 4 | lo;
-            i += 2;
-        }
-        if (c == 0)
-            return -EINVAL;
-        if (o + 1 >= outlen)
-            return -ENAMETOOLONG;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-int tb_push_query_get(const char *query, const char *name, char *out, size_t outlen)
-{
-    size_t nlen = strlen(name);
-    const char *p = query, *amp, *end;
-
-    while (p != NULL && *p != '\0') {
-        amp = strchr(p, '&');
-        end = amp != NULL ? amp : p + strlen(p);
-        if ((size_t)(end - p) > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
-            return decode(p + nlen + 1, (size_t)(end - p - nlen - 1), out, outlen);
-        if ((size_t)(end - p) == nlen && strncmp(p, name, nlen) == 0)
-            return decode("", 0, out, outlen);
-        p = amp != NULL ? amp + 1 : NULL;
-    }
-    return -ENOENT;
 }
 
 /* Whether the space-separated list v[0..n) holds rel (any case). */

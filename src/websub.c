@@ -25,6 +25,7 @@
 
 #include <curl/curl.h>
 
+#include "tb_form.h"
 #include "tb_hash.h"
 #include "tb_log.h"
 #include "tb_vec.h"
@@ -34,7 +35,6 @@
 #define MAX_VERIFYING 1024   /* verifications in flight at once; more get 503 */
 #define MAX_CALLBACK 2048    /* bytes of a callback URL */
 #define MAX_TOPIC 2048       /* bytes of a topic URL */
-#define MAX_FIELDS 32        /* form fields read */
 #define FORM "application/x-www-form-urlencoded"
 
 enum mode { SUBSCRIBE, UNSUBSCRIBE, DENIED };
@@ -735,81 +735,6 @@ static int verify_start(struct tb_websub *w, struct verify *v, const char *topic
 
 /* ------------------------------------------------------------- requests */
 
-/* A decoded form: names and values point into buf. */
-struct form {
-    char *buf;
-    const char *name[MAX_FIELDS];
-    const char *value[MAX_FIELDS];
-    size_t n;
-};
-
-/* Decodes s[0..n) ('+' a space, %XX a byte) into out; its end, or NULL
- * for a bad escape or a NUL byte. */
-static char *decode(const char *s, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        int c = s[i];
-
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            if (i + 2 >= n || tb_hex_digit((unsigned char)s[i + 1]) < 0 ||
-                tb_hex_digit((unsigned char)s[i + 2]) < 0)
-                return NULL;
-            c = tb_hex_digit((unsigned char)s[i + 1]) * 16 + tb_hex_digit((unsigned char)s[i + 2]);
-            i += 2;
-        }
-        if (c == 0)
-            return NULL;
-        *out++ = (char)c;
-    }
-    *out++ = '\0';
-    return out;
-}
-
-/* Parses an application/x-www-form-urlencoded body. 0, -EINVAL or -ENOMEM. */
-static int form_parse(struct form *f, const char *s, size_t len)
-{
-    const char *p = s, *end = s + len;
-    char *out;
-
-    memset(f, 0, sizeof(*f));
-    f->buf = malloc(2 * len + 2);
-    out = f->buf;
-    if (out == NULL)
-        return -ENOMEM;
-    while (p < end) {
-        const char *stop = memchr(p, '&', (size_t)(end - p));
-        const char *eq;
-
-        stop = stop != NULL ? stop : end;
-        eq = memchr(p, '=', (size_t)(stop - p));
-        if (stop > p) {
-            if (f->n == MAX_FIELDS)
-                return -EINVAL;
-            f->name[f->n] = out;
-            out = decode(p, (size_t)((eq != NULL ? eq : stop) - p), out);
-            f->value[f->n] = out;
-            if (out != NULL)
-                out =
-                    eq != NULL ? decode(eq + 1, (size_t)(stop - eq - 1), out) : decode("", 0, out);
-            if (out == NULL)
-                return -EINVAL;
-            f->n++;
-        }
-        p = stop + 1;
-    }
-    return 0;
-}
-
-static const char *form_get(const struct form *f, const char *name)
-{
-    for (size_t i = 0; i < f->n; i++)
-        if (strcmp(f->name[i], name) == 0)
-            return f->value[i];
-    return NULL;
-}
-
 /* The feed path a topic URL names under base_url ("topics/x.rss"), or NULL
  * when it names nothing we publish. */
 static const char *topic_path(const struct tb_config *c, const char *url)
@@ -907,12 +832,12 @@ static int64_t lease_of(const struct tb_config_websub *c, const char *asked)
 }
 
 /* Checks the form and fills v; on a refusal returns the status and sets *why. */
-static int check_request(struct tb_websub *w, const struct form *f, struct verify *v,
+static int check_request(struct tb_websub *w, const struct tb_form *f, struct verify *v,
                          const char **why, const char **topic_url)
 {
     const struct tb_config *c = cfg(w);
-    const char *mode = form_get(f, "hub.mode"), *cb = form_get(f, "hub.callback");
-    const char *topic = form_get(f, "hub.topic"), *secret = form_get(f, "hub.secret");
+    const char *mode = tb_form_get(f, "hub.mode"), *cb = tb_form_get(f, "hub.callback");
+    const char *topic = tb_form_get(f, "hub.topic"), *secret = tb_form_get(f, "hub.secret");
     const char *path;
     size_t nhost, ntopic;
     int https = 0;
@@ -927,7 +852,7 @@ static int check_request(struct tb_websub *w, const struct form *f, struct verif
     if (secret != NULL && strlen(secret) > TB_WEBSUB_SECRET_MAX)
         return *why = "hub.secret must be under 200 bytes", 400;
     v->mode = strcmp(mode, "subscribe") == 0 ? SUBSCRIBE : UNSUBSCRIBE;
-    v->lease = lease_of(&c->websub, form_get(f, "hub.lease_seconds"));
+    v->lease = lease_of(&c->websub, tb_form_get(f, "hub.lease_seconds"));
     if (v->lease < 0)
         return *why = "hub.lease_seconds must be a number of seconds", 400;
     v->host = url_host(cb, &https);
@@ -963,7 +888,7 @@ static void route(const struct tb_http_req *req, struct tb_http_res *res, void *
     struct tb_websub *w = data;
     struct verify *v = NULL;
     const char *why = "", *topic_url = NULL;
-    struct form f;
+    struct tb_form f;
     int status = 0;
 
     if (strcmp(req->method, "POST") != 0) {
@@ -980,14 +905,14 @@ static void route(const struct tb_http_req *req, struct tb_http_res *res, void *
         answer(res, 503, "too many verifications in progress; try again later");
         return;
     }
-    if (form_parse(&f, req->body, req->body_len) != 0) {
-        free(f.buf);
+    if (tb_form_parse(&f, req->body, req->body_len) != 0) {
+        tb_form_free(&f);
         answer(res, 400, "malformed form");
         return;
     }
     v = calloc(1, sizeof(*v));
     if (v == NULL) {
-        free(f.buf);
+        tb_form_free(&f);
         answer(res, 500, "out of memory");
         return;
     }
@@ -1013,7 +938,7 @@ static void route(const struct tb_http_req *req, struct tb_http_res *res, void *
         free(v->secret);
         free(v);
     }
-    free(f.buf);
+    tb_form_free(&f);
     if (status != 0)
         answer(res, status, why);
     else

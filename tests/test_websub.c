@@ -2,7 +2,7 @@
  * Unit tests for tb_websub.h: the hub's tables (put, renew, owe, load,
  * expire, delete, document hashes; across a close and reopen), and the
  * hub's request checks, reached by including websub.c (h2o's way): topic
- * URLs to feed paths, lease clamping, form decoding, literal private hosts.
+ * URLs to feed paths, lease clamping, literal private hosts.
  */
 #include "../src/websub.c"
 
@@ -175,34 +175,6 @@ static void test_leases(void)
     CHECK_EQ(lease_of(&w, " 60"), -1);
 }
 
-static void test_form(void)
-{
-    static const char body[] = "hub.mode=subscribe&hub.topic=https%3A%2F%2Fx.example%2Fall.atom"
-                               "&hub.secret=a+b%C3%A9&&empty=&flag&hub.mode=unsubscribe";
-    struct form f;
-    char many[4096] = "";
-
-    CHECK_OK(form_parse(&f, body, strlen(body)));
-    CHECK_STR(form_get(&f, "hub.mode"), "subscribe"); /* the first of a repeated field */
-    CHECK_STR(form_get(&f, "hub.topic"), "https://x.example/all.atom");
-    CHECK_STR(form_get(&f, "hub.secret"), "a b\xc3\xa9");
-    CHECK_STR(form_get(&f, "empty"), "");
-    CHECK_STR(form_get(&f, "flag"), "");
-    CHECK(form_get(&f, "hub.callback") == NULL);
-    free(f.buf);
-    /* Bad escapes, NUL bytes and too many fields are refused. */
-    CHECK_EQ(form_parse(&f, "a=%4", 4), -EINVAL);
-    free(f.buf);
-    CHECK_EQ(form_parse(&f, "a=%zz", 5), -EINVAL);
-    free(f.buf);
-    CHECK_EQ(form_parse(&f, "a=x%00y", 7), -EINVAL);
-    free(f.buf);
-    for (int i = 0; i <= MAX_FIELDS; i++)
-        strcat(many, "a=1&");
-    CHECK_EQ(form_parse(&f, many, strlen(many)), -EINVAL);
-    free(f.buf);
-}
-
 static void test_private_hosts(void)
 {
     static const char *const refused[] = {
@@ -231,7 +203,6 @@ int main(void)
     test_table();
     test_topic_paths();
     test_leases();
-    test_form();
     test_private_hosts();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     CHECK_OK(system(cmd));
