@@ -1,0 +1,242 @@
+/*
+ * tb_db's SQLite driver: a thin layer over the sqlite3 calls, which the API
+ * copies. Statements are compiled by sqlite3_prepare_v3 as they come (the
+ * store caches the ones it reuses); busy and locked map to TB_EDB_RETRY,
+ * unique and primary key violations to TB_EDB_CONSTRAINT.
+ */
+#include "db_int.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct sq_db {
+    struct tb_db base; /* common head */
+    sqlite3 *h;        /* the connection */
+};
+
+struct sq_stmt {
+    struct tb_db_stmt base; /* common head */
+    sqlite3_stmt *h;        /* the compiled statement */
+};
+
+static sqlite3 *handle(struct tb_db *db)
+{
+    return ((struct sq_db *)db)->h;
+}
+
+static sqlite3_stmt *stmt(struct tb_db_stmt *st)
+{
+    return ((struct sq_stmt *)st)->h;
+}
+
+/* The tb_db code for SQLite's rc, with its message recorded. */
+static int fail(struct tb_db *db, int rc)
+{
+    int code = TB_ESTORE;
+    int ext = sqlite3_extended_errcode(handle(db));
+
+    if (rc == SQLITE_NOMEM)
+        code = -ENOMEM;
+    else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        code = TB_EDB_RETRY;
+    else if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        code = TB_EDB_CONSTRAINT;
+    return tb__db_fail(db, code, "%s", sqlite3_errmsg(handle(db)));
+}
+
+static int sq_open(struct tb_db **out, const char *path, int flags, char *err, size_t errlen)
+{
+    struct sq_db *d = calloc(1, sizeof(*d));
+    int rc;
+
+    if (d == NULL)
+        return -ENOMEM;
+    d->base.ops = &tb__db_sqlite;
+    rc = sqlite3_open_v2(path, &d->h,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                             ((flags & TB_DB_PRIVATE) ? SQLITE_OPEN_NOMUTEX : 0),
+                         NULL);
+    if (rc != SQLITE_OK) {
+        rc = d->h ? fail(&d->base, rc) : -ENOMEM;
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s: %s", path, d->base.msg);
+        sqlite3_close(d->h);
+        free(d);
+        return rc;
+    }
+    sqlite3_extended_result_codes(d->h, 1);
+    *out = &d->base;
+    return 0;
+}
+
+static void sq_close(struct tb_db *db)
+{
+    sqlite3_close(handle(db));
+    free(db);
+}
+
+static int sq_busy_timeout(struct tb_db *db, int ms)
+{
+    int rc = sqlite3_busy_timeout(handle(db), ms);
+
+    return rc == SQLITE_OK ? 0 : fail(db, rc);
+}
+
+static int sq_prepare(struct tb_db *db, const char *sql, int nparams, struct tb_db_stmt **out)
+{
+    struct sq_stmt *s = calloc(1, sizeof(*s));
+    const char *tail = NULL;
+    int rc;
+
+    if (s == NULL)
+        return -ENOMEM;
+    rc = sqlite3_prepare_v3(handle(db), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->h,
+                            &tail);
+    if (rc == SQLITE_OK && s->h == NULL)
+        rc = tb__db_fail(db, -EINVAL, "empty SQL statement");
+    else if (rc != SQLITE_OK)
+        rc = fail(db, rc);
+    if (rc != 0) {
+        sqlite3_finalize(s->h);
+        free(s);
+        return rc;
+    }
+    s->base.db = db;
+    s->base.nparams = sqlite3_bind_parameter_count(s->h);
+    (void)nparams;
+    *out = &s->base;
+    return 0;
+}
+
+static int sq_bind(struct tb_db_stmt *st, int i, int type, const void *p, size_t n, int64_t iv,
+                   double dv)
+{
+    sqlite3_stmt *h = stmt(st);
+    int rc;
+
+    switch (type) {
+    case TB__DB_INT:
+        rc = sqlite3_bind_int64(h, i, iv);
+        break;
+    case TB__DB_DOUBLE:
+        rc = sqlite3_bind_double(h, i, dv);
+        break;
+    case TB__DB_TEXT:
+        rc = sqlite3_bind_text64(h, i, p, n, SQLITE_STATIC, SQLITE_UTF8);
+        break;
+    case TB__DB_BLOB:
+        /* A NULL pointer would bind NULL: an empty blob needs an address. */
+        rc = sqlite3_bind_blob64(h, i, n ? p : (const void *)"", n, SQLITE_STATIC);
+        break;
+    default:
+        rc = sqlite3_bind_null(h, i);
+    }
+    return rc == SQLITE_OK ? 0 : rc == SQLITE_RANGE ? -ERANGE : fail(st->db, rc);
+}
+
+static int sq_step(struct tb_db_stmt *st)
+{
+    int rc = sqlite3_step(stmt(st));
+
+    if (rc == SQLITE_ROW)
+        return TB_DB_ROW;
+    if (rc == SQLITE_DONE)
+        return TB_DB_DONE;
+    return fail(st->db, rc);
+}
+
+static int sq_column_count(struct tb_db_stmt *st)
+{
+    return sqlite3_data_count(stmt(st));
+}
+
+static int sq_column_is_null(struct tb_db_stmt *st, int i)
+{
+    return sqlite3_column_type(stmt(st), i) == SQLITE_NULL;
+}
+
+static int64_t sq_column_int64(struct tb_db_stmt *st, int i)
+{
+    return sqlite3_column_int64(stmt(st), i);
+}
+
+static double sq_column_double(struct tb_db_stmt *st, int i)
+{
+    return sqlite3_column_double(stmt(st), i);
+}
+
+static const char *sq_column_text(struct tb_db_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(stmt(st), i);
+}
+
+static const void *sq_column_blob(struct tb_db_stmt *st, int i, size_t *n)
+{
+    const void *p = sqlite3_column_blob(stmt(st), i);
+
+    *n = (size_t)sqlite3_column_bytes(stmt(st), i);
+    return p;
+}
+
+static void sq_reset(struct tb_db_stmt *st)
+{
+    sqlite3_reset(stmt(st));
+    sqlite3_clear_bindings(stmt(st));
+}
+
+static void sq_finalize(struct tb_db_stmt *st)
+{
+    sqlite3_finalize(stmt(st));
+    free(st);
+}
+
+static int sq_exec(struct tb_db *db, const char *sql)
+{
+    int rc = sqlite3_exec(handle(db), sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? 0 : fail(db, rc);
+}
+
+static int sq_in_txn(struct tb_db *db)
+{
+    return !sqlite3_get_autocommit(handle(db));
+}
+
+static int64_t sq_changes(struct tb_db *db)
+{
+    return sqlite3_changes64(handle(db));
+}
+
+static int sq_reconnect(struct tb_db *db)
+{
+    return 0;
+}
+
+const struct tb__db_ops tb__db_sqlite = {
+    .dialect = TB_DB_SQLITE,
+    .open = sq_open,
+    .close = sq_close,
+    .busy_timeout = sq_busy_timeout,
+    .prepare = sq_prepare,
+    .bind = sq_bind,
+    .step = sq_step,
+    .column_count = sq_column_count,
+    .column_is_null = sq_column_is_null,
+    .column_int64 = sq_column_int64,
+    .column_double = sq_column_double,
+    .column_text = sq_column_text,
+    .column_blob = sq_column_blob,
+    .reset = sq_reset,
+    .finalize = sq_finalize,
+    .exec = sq_exec,
+    .in_txn = sq_in_txn,
+    .changes = sq_changes,
+    .reconnect = sq_reconnect,
+};
+
+struct sqlite3 *tb_db_sqlite(struct tb_db *db)
+{
+    return db->ops == &tb__db_sqlite ? handle(db) : NULL;
+}
