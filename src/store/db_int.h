@@ -64,7 +64,7 @@ int tb__db_fail(struct tb_db *db, int code, const char *fmt, ...) TB_PRINTF(3, 4
  * unchanged. *nparams gets the highest parameter number. 0, -EINVAL (an
  * unknown token, a parameter number past 32766; message on db), -ENOMEM.
  */
-int tb__db_rewrite(struct tb_db *db, enum tb_db_dialect dialect, const char *sql,
-                   struct tb_buf *b, int *nparams);
+int tb__db_rewrite(struct tb_db *db, enum tb_db_dialect dialect, const char *sql, struct tb_buf *b,
+                   int *nparams);
 
 #endif

@@ -66,17 +66,17 @@ struct pg_db {
 };
 
 struct pg_stmt {
-    struct tb_db_stmt base;     /* common head */
-    char *sql;                  /* rewritten with $N */
-    struct param *params;       /* nparams of them */
-    const char **values;        /* for PQsendQueryPrepared */
-    int *lengths, *formats;     /* for PQsendQueryPrepared */
-    int state;                  /* IDLE, STREAM, BUFFERED, DONE */
-    PGresult *row;              /* the current row, or NULL */
-    PGresult **buf;             /* BUFFERED: the results read ahead */
-    size_t nbuf, abuf, ibuf;    /* their number, allocated, next to return */
-    Oid *types;                 /* the parameters' types when last sent */
-    struct blob *blobs;         /* the current row's decoded bytea columns, or NULL */
+    struct tb_db_stmt base;  /* common head */
+    char *sql;               /* rewritten with $N */
+    struct param *params;    /* nparams of them */
+    const char **values;     /* for PQsendQueryPrepared */
+    int *lengths, *formats;  /* for PQsendQueryPrepared */
+    int state;               /* IDLE, STREAM, BUFFERED, DONE */
+    PGresult *row;           /* the current row, or NULL */
+    PGresult **buf;          /* BUFFERED: the results read ahead */
+    size_t nbuf, abuf, ibuf; /* their number, allocated, next to return */
+    Oid *types;              /* the parameters' types when last sent */
+    struct blob *blobs;      /* the current row's decoded bytea columns, or NULL */
 };
 
 static struct pg_db *pgdb(struct tb_db *db)
@@ -380,8 +380,7 @@ static int start(struct pg_db *d, struct pg_stmt *s)
         s->lengths[i] = s->params[i].len;
         s->formats[i] = s->params[i].type == TB__DB_BLOB;
     }
-    if (!PQsendQueryPrepared(d->conn, name, s->base.nparams, s->values, s->lengths, s->formats,
-                             0))
+    if (!PQsendQueryPrepared(d->conn, name, s->base.nparams, s->values, s->lengths, s->formats, 0))
         return fail(d, NULL);
     (void)PQsetSingleRowMode(d->conn);
     s->state = STREAM;

@@ -92,8 +92,7 @@ static int sq_prepare(struct tb_db *db, const char *sql, int nparams, struct tb_
 
     if (s == NULL)
         return -ENOMEM;
-    rc = sqlite3_prepare_v3(handle(db), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->h,
-                            &tail);
+    rc = sqlite3_prepare_v3(handle(db), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->h, &tail);
     if (rc == SQLITE_OK && s->h == NULL)
         rc = tb__db_fail(db, -EINVAL, "empty SQL statement");
     else if (rc != SQLITE_OK)
