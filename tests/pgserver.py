@@ -45,10 +45,13 @@ class Missing(Exception):
 
 
 def bindir():
-    """The directory of initdb and pg_ctl: $TB_PG_BIN, else Debian's for 15, else
-    Debian's newest; raises Missing."""
-    cands = [os.environ.get("TB_PG_BIN"), "/usr/lib/postgresql/15/bin"]
-    cands += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    """The directory of initdb and pg_ctl: $TB_PG_BIN when set, else Debian's
+    for 15, else Debian's newest; raises Missing."""
+    if os.environ.get("TB_PG_BIN"):
+        cands = [os.environ["TB_PG_BIN"]]
+    else:
+        cands = ["/usr/lib/postgresql/15/bin"]
+        cands += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     for d in cands:
         if d and os.path.exists(os.path.join(d, "initdb")) and \
                 os.path.exists(os.path.join(d, "pg_ctl")):
