@@ -553,7 +553,8 @@ static void test_lost(const char *target)
     CHECK_EQ(tb_db_step(st, err, sizeof(err)), TB_EDB_LOST); /* and again, at once */
     tb_db_reset(st);
     CHECK(!tb_db_in_txn(db));
-    CHECK_EQ(tb_db_commit(db, err, sizeof(err)), TB_ESTORE); /* the transaction is gone */
+    CHECK_EQ(tb_db_commit(db, err, sizeof(err)), TB_EDB_LOST); /* the transaction is gone */
+    CHECK_EQ(tb_db_depth(db), 0);
     CHECK_EQ(tb_db_reconnect(db, err, sizeof(err)), TB_EDB_LOST);
     CHECK_EQ(system(start), 0);
     CHECK_OK(tb_db_reconnect(db, err, sizeof(err)));
@@ -597,6 +598,7 @@ static void test_open(void)
              TB_EDB_LOST);
     CHECK(db == NULL && err[0] != '\0');
     CHECK_EQ(tb_db_open(&db, "", 0, err, sizeof(err)), -EINVAL);
+    CHECK_STR(tb_strerror(TB_EDB_LOST), "database connection lost");
     CHECK_EQ(tb_db_open(&db, "/nonexistent/dir/x.db", 0, err, sizeof(err)), TB_ESTORE);
     CHECK(db == NULL && strstr(err, "/nonexistent/dir/x.db") != NULL);
 }

@@ -301,12 +301,17 @@ int tb_db_begin(struct tb_db *db, enum tb_db_txn how, char *err, size_t errlen)
         {"BEGIN", "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"},
         {"BEGIN", "BEGIN", "BEGIN ISOLATION LEVEL SERIALIZABLE"},
     };
-    int rc;
+    int in, rc;
 
-    if (db->depth > 0 && !db->ops->in_txn(db)) {
+    in = db->depth > 0 ? db->ops->in_txn(db) : TB__TXN_OPEN;
+    if (in == TB__TXN_GONE)
+        rc = tb__db_fail(db, TB_EDB_LOST, "connection lost: the transaction is undone");
+    else if (in == TB__TXN_FAILED)
+        rc = tb__db_fail(db, TB_ESTORE, "a statement of the transaction failed: roll back first");
+    else if (in == TB__TXN_NONE)
         rc = tb__db_fail(db, TB_ESTORE, "transaction rolled back after an earlier error");
+    if (in != TB__TXN_OPEN)
         return report(db, rc, err, errlen);
-    }
     if (db->depth == 0)
         rc = db->ops->exec(db, top[db->ops->dialect == TB_DB_PG][how]);
     else
@@ -316,23 +321,20 @@ int tb_db_begin(struct tb_db *db, enum tb_db_txn how, char *err, size_t errlen)
     return report(db, rc, err, errlen);
 }
 
-/* Whether the engine aborted the transaction on its own (see tb_db_commit). */
-static int aborted(struct tb_db *db)
-{
-    int in = db->ops->in_txn(db);
-
-    return in == 0 || in < 0;
-}
-
 int tb_db_commit(struct tb_db *db, char *err, size_t errlen)
 {
+    int in = db->ops->in_txn(db);
     int rc;
 
     if (db->depth == 0)
         return report(db, tb__db_fail(db, -EINVAL, "commit outside a transaction"), err, errlen);
-    if (aborted(db)) {
+    if (in != TB__TXN_OPEN) {
+        /* The engine ended or spoiled the transaction on its own. */
         (void)tb_db_rollback(db);
-        rc = tb__db_fail(db, TB_ESTORE, "transaction rolled back after an earlier error");
+        if (in == TB__TXN_GONE)
+            rc = tb__db_fail(db, TB_EDB_LOST, "connection lost: the transaction is undone");
+        else
+            rc = tb__db_fail(db, TB_ESTORE, "transaction rolled back after an earlier error");
         return report(db, rc, err, errlen);
     }
     if (db->depth > 1)
@@ -348,12 +350,13 @@ int tb_db_commit(struct tb_db *db, char *err, size_t errlen)
 
 int tb_db_rollback(struct tb_db *db)
 {
-    int rc = 0;
+    int in, rc = 0;
 
     if (db->depth == 0)
         return -EINVAL;
     db->depth--;
-    if (!db->ops->in_txn(db)) {
+    in = db->ops->in_txn(db);
+    if (in == TB__TXN_NONE || in == TB__TXN_GONE) {
         db->depth = 0; /* the engine ended it: nothing is left to undo */
         return 0;
     }
@@ -374,7 +377,9 @@ int tb_db_depth(const struct tb_db *db)
 
 int tb_db_in_txn(struct tb_db *db)
 {
-    return db->ops->in_txn(db) != 0;
+    int in = db->ops->in_txn(db);
+
+    return in == TB__TXN_OPEN || in == TB__TXN_FAILED;
 }
 
 int64_t tb_db_changes(struct tb_db *db)

@@ -35,6 +35,14 @@ struct tb__db_ops {
     int (*reconnect)(struct tb_db *db);
 };
 
+/* What ops->in_txn says of the engine's transaction. */
+enum {
+    TB__TXN_NONE = 0,    /* none open */
+    TB__TXN_OPEN = 1,    /* open and usable */
+    TB__TXN_FAILED = -1, /* open, but a statement failed: only a rollback is accepted */
+    TB__TXN_GONE = -2,   /* the connection is lost, and the transaction with it */
+};
+
 /* Value types passed to ops->bind. */
 enum { TB__DB_NULL, TB__DB_INT, TB__DB_DOUBLE, TB__DB_TEXT, TB__DB_BLOB };
 

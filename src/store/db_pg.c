@@ -560,14 +560,16 @@ static int pg_in_txn(struct tb_db *db)
     struct pg_db *d = pgdb(db);
 
     if (settle(d) != 0)
-        return 1;
+        return TB__TXN_FAILED;
+    if (PQstatus(d->conn) == CONNECTION_BAD)
+        return TB__TXN_GONE;
     switch (PQtransactionStatus(d->conn)) {
     case PQTRANS_INTRANS:
-        return 1;
+        return TB__TXN_OPEN;
     case PQTRANS_INERROR:
-        return -1;
+        return TB__TXN_FAILED;
     default:
-        return 0; /* idle, or the connection is gone and its transaction with it */
+        return TB__TXN_NONE;
     }
 }
 

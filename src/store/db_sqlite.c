@@ -200,7 +200,7 @@ static int sq_exec(struct tb_db *db, const char *sql)
 
 static int sq_in_txn(struct tb_db *db)
 {
-    return !sqlite3_get_autocommit(handle(db));
+    return sqlite3_get_autocommit(handle(db)) ? TB__TXN_NONE : TB__TXN_OPEN;
 }
 
 static int64_t sq_changes(struct tb_db *db)
