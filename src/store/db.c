@@ -301,7 +301,7 @@ int tb_db_begin(struct tb_db *db, enum tb_db_txn how, char *err, size_t errlen)
         {"BEGIN", "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"},
         {"BEGIN", "BEGIN", "BEGIN ISOLATION LEVEL SERIALIZABLE"},
     };
-    int in, rc;
+    int in, rc = 0;
 
     in = db->depth > 0 ? db->ops->in_txn(db) : TB__TXN_OPEN;
     if (in == TB__TXN_GONE)
