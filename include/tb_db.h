@@ -61,6 +61,8 @@
  * - TB_DB_IMMEDIATE is READ COMMITTED: rows are locked by the writes, not
  *   the whole database as SQLite's BEGIN IMMEDIATE does; a read-then-write
  *   needs SELECT ... FOR UPDATE, ON CONFLICT, or TB_DB_SERIAL.
+ * - {id} columns come from a sequence: an id is never reused, and
+ *   rolled-back inserts leave gaps (SQLite gives max(id) + 1).
  * - LIKE is case-sensitive (SQLite's is not, for ASCII); EXISTS() and
  *   comparisons return booleans, which tb_db_column_int64 reads as 1 / 0.
  *
@@ -217,6 +219,32 @@ void tb_db_reset(struct tb_db_stmt *st);
 
 /** Frees the statement; NULL is a no-op. */
 void tb_db_finalize(struct tb_db_stmt *st);
+
+/**
+ * tb_db_prepare, then binds fmt's values to parameters 1, 2, ... in order,
+ * one letter each: 'i' an int64_t, 'd' a double, 't' a const char * (NULL
+ * binds NULL), 'b' a const void * and a size_t (a blob), 'n' NULL (no
+ * argument). The values are borrowed (tb_db_bind_text). The caller
+ * finalizes *out (NULL on failure). Errors: as tb_db_prepare; -EINVAL for
+ * another letter, -ERANGE for more values than parameters.
+ */
+TB_NODISCARD int tb_db_query(struct tb_db *db, struct tb_db_stmt **out, char *err, size_t errlen,
+                             const char *sql, const char *fmt, ...);
+
+/**
+ * Runs sql with fmt's values (tb_db_query) to its end, dropping any rows
+ * (RETURNING), and finalizes it. 0, or as tb_db_query and tb_db_step.
+ */
+TB_NODISCARD int tb_db_run(struct tb_db *db, char *err, size_t errlen, const char *sql,
+                           const char *fmt, ...);
+
+/**
+ * Runs sql with fmt's values (tb_db_query) and puts the first column of its
+ * first row into *v as an integer (NULL: 0). -ENOENT when there is no row
+ * (*v untouched); else 0, or as tb_db_query and tb_db_step.
+ */
+TB_NODISCARD int tb_db_scalar(struct tb_db *db, int64_t *v, char *err, size_t errlen,
+                              const char *sql, const char *fmt, ...);
 
 /**
  * Runs sql, one or more statements separated by semicolons, without

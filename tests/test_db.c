@@ -128,6 +128,39 @@ static void test_values(struct tb_db *db)
     CHECK_EQ(scalar(db, "SELECT 2 > 3"), 0);
 }
 
+/* tb_db_query, tb_db_run, tb_db_scalar and their value letters. */
+static void test_helpers(struct tb_db *db)
+{
+    struct tb_db_stmt *st = (struct tb_db_stmt *)1;
+    size_t n;
+    int64_t v = -1;
+
+    CHECK_OK(tb_db_run(db, err, sizeof(err),
+                       "INSERT INTO v(i, d, s, b) VALUES(?1, ?2, ?3, ?4) RETURNING id", "idtb",
+                       (int64_t)-7, 2.5, "seven", "\x01\x02", (size_t)2));
+    CHECK_OK(tb_db_scalar(db, &v, err, sizeof(err), "SELECT i FROM v WHERE s = ?1 AND d = ?2", "td",
+                          "seven", 2.5));
+    CHECK_EQ(v, -7);
+    CHECK_OK(tb_db_query(db, &st, err, sizeof(err), "SELECT b, s FROM v WHERE i = ?1", "i",
+                         (int64_t)-7));
+    CHECK_EQ(tb_db_step(st, err, sizeof(err)), TB_DB_ROW);
+    CHECK(memcmp(tb_db_column_blob(st, 0, &n), "\x01\x02", 2) == 0 && n == 2);
+    tb_db_finalize(st);
+    CHECK_OK(tb_db_run(db, err, sizeof(err), "DELETE FROM v WHERE i = ?1 OR s = ?2", "it",
+                       (int64_t)-7, (const char *)NULL));
+    CHECK_EQ(tb_db_changes(db), 1);
+    v = 99;
+    CHECK_EQ(
+        tb_db_scalar(db, &v, err, sizeof(err), "SELECT i FROM v WHERE i = ?1", "i", (int64_t)-7),
+        -ENOENT);
+    CHECK_EQ(v, 99);
+    CHECK_OK(tb_db_scalar(db, &v, err, sizeof(err), "SELECT CAST(?1 AS bigint)", "n"));
+    CHECK_EQ(v, 0);
+    CHECK_EQ(tb_db_query(db, &st, err, sizeof(err), "SELECT ?1", "x", 1), -EINVAL);
+    CHECK(st == NULL && err[0] != '\0');
+    CHECK_EQ(tb_db_run(db, err, sizeof(err), "SELECT ?1", "ii", (int64_t)1, (int64_t)2), -ERANGE);
+}
+
 /* ?N numbering, reuse and order; what is inside literals and comments untouched. */
 static void test_params(struct tb_db *db)
 {
@@ -252,6 +285,7 @@ static void test_txn(struct tb_db *db)
 static void test_upsert(struct tb_db *db)
 {
     struct tb_db_stmt *st;
+    int64_t id;
     int i;
 
     exec_ok(db, "CREATE TABLE kv(k TEXT PRIMARY KEY, n bigint NOT NULL)");
@@ -277,10 +311,12 @@ static void test_upsert(struct tb_db *db)
     st = prep(db, "INSERT INTO v(i) VALUES(?1) RETURNING id, i");
     CHECK_OK(tb_db_bind_int64(st, 1, 77));
     CHECK_EQ(tb_db_step(st, err, sizeof(err)), TB_DB_ROW);
-    CHECK_EQ(tb_db_column_int64(st, 0), 4); /* three rows before */
+    id = tb_db_column_int64(st, 0);
+    CHECK(id > 3); /* three rows before; PostgreSQL's identity leaves gaps */
     CHECK_EQ(tb_db_column_int64(st, 1), 77);
     CHECK_EQ(tb_db_step(st, err, sizeof(err)), TB_DB_DONE);
     tb_db_finalize(st);
+    CHECK_EQ(scalar(db, "SELECT id FROM v WHERE i = 77"), id);
 }
 
 /* Failures: codes and messages, and a transaction after one. */
@@ -572,6 +608,7 @@ static void test_all(const char *target)
 
     fprintf(stderr, "== %s\n", target);
     test_values(db);
+    test_helpers(db);
     test_params(db);
     test_txn(db);
     test_upsert(db);

@@ -271,6 +271,108 @@ void tb_db_finalize(struct tb_db_stmt *st)
         st->db->ops->finalize(st);
 }
 
+/* Binds fmt's values (tb_db_query) in order. */
+static int vbind(struct tb_db_stmt *st, const char *fmt, va_list ap)
+{
+    const void *p;
+    size_t n;
+    int i, rc = 0;
+
+    for (i = 0; fmt[i] != '\0' && rc == 0; i++) {
+        switch (fmt[i]) {
+        case 'i':
+            rc = tb_db_bind_int64(st, i + 1, va_arg(ap, int64_t));
+            break;
+        case 'd':
+            rc = tb_db_bind_double(st, i + 1, va_arg(ap, double));
+            break;
+        case 't':
+            rc = tb_db_bind_text(st, i + 1, va_arg(ap, const char *));
+            break;
+        case 'b':
+            p = va_arg(ap, const void *);
+            n = va_arg(ap, size_t);
+            rc = tb_db_bind_blob(st, i + 1, p, n);
+            break;
+        case 'n':
+            rc = tb_db_bind_null(st, i + 1);
+            break;
+        default:
+            rc = -EINVAL;
+        }
+    }
+    if (rc != 0)
+        (void)tb__db_fail(st->db, rc, "binding value %d of \"%s\": %s", i, fmt, tb_strerror(rc));
+    return rc;
+}
+
+static int vquery(struct tb_db *db, struct tb_db_stmt **out, char *err, size_t errlen,
+                  const char *sql, const char *fmt, va_list ap)
+{
+    int rc = tb_db_prepare(db, sql, out, err, errlen);
+
+    if (rc == 0)
+        rc = report(db, vbind(*out, fmt, ap), err, errlen);
+    if (rc != 0) {
+        tb_db_finalize(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int tb_db_query(struct tb_db *db, struct tb_db_stmt **out, char *err, size_t errlen,
+                const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vquery(db, out, err, errlen, sql, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int tb_db_run(struct tb_db *db, char *err, size_t errlen, const char *sql, const char *fmt, ...)
+{
+    struct tb_db_stmt *st;
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vquery(db, &st, err, errlen, sql, fmt, ap);
+    va_end(ap);
+    while (rc == 0) {
+        rc = tb_db_step(st, err, errlen);
+        if (rc == TB_DB_DONE)
+            break;
+        rc = rc == TB_DB_ROW ? 0 : rc;
+    }
+    tb_db_finalize(st);
+    return rc;
+}
+
+int tb_db_scalar(struct tb_db *db, int64_t *v, char *err, size_t errlen, const char *sql,
+                 const char *fmt, ...)
+{
+    struct tb_db_stmt *st;
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vquery(db, &st, err, errlen, sql, fmt, ap);
+    va_end(ap);
+    if (rc == 0)
+        rc = tb_db_step(st, err, errlen);
+    if (rc == TB_DB_ROW) {
+        *v = tb_db_column_int64(st, 0);
+        rc = 0;
+    } else if (rc == TB_DB_DONE) {
+        rc = -ENOENT;
+    }
+    tb_db_finalize(st);
+    return rc;
+}
+
 int tb_db_exec(struct tb_db *db, const char *sql, char *err, size_t errlen)
 {
     struct tb_buf b;
