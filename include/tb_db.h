@@ -61,6 +61,10 @@
  * - TB_DB_IMMEDIATE is READ COMMITTED: rows are locked by the writes, not
  *   the whole database as SQLite's BEGIN IMMEDIATE does; a read-then-write
  *   needs SELECT ... FOR UPDATE, ON CONFLICT, or TB_DB_SERIAL.
+ * - Text compares by the database's collation: create it with the C
+ *   collation (initdb --locale=C, or CREATE DATABASE ... LOCALE 'C'
+ *   TEMPLATE template0), or write COLLATE "C", so that ORDER BY and < on
+ *   text go by bytes as SQLite's BINARY does.
  * - {id} columns come from a sequence: an id is never reused, and
  *   rolled-back inserts leave gaps (SQLite gives max(id) + 1).
  * - LIKE is case-sensitive (SQLite's is not, for ASCII); EXISTS() and
