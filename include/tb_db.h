@@ -137,6 +137,15 @@ int tb_db_is_pg(const char *target);
 TB_NODISCARD int tb_db_open(struct tb_db **out, const char *target, int flags, char *err,
                             size_t errlen);
 
+/**
+ * Wraps the open SQLite connection h, which stays the caller's: *out (for
+ * tb_db_close, which then frees only the wrapper) shares h's transactions
+ * with the caller's own sqlite3 calls. A transaction the caller began
+ * outside tb_db counts as an outer one: tb_db_begin nests savepoints in
+ * it, and never commits or rolls it back. 0, -EINVAL (h NULL), -ENOMEM.
+ */
+TB_NODISCARD int tb_db_wrap_sqlite(struct tb_db **out, struct sqlite3 *h);
+
 /** Finalizes nothing: every statement must be finalized first. Closes; NULL is a no-op. */
 void tb_db_close(struct tb_db *db);
 

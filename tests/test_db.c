@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -621,6 +622,44 @@ static void test_all(const char *target)
         test_threads(target, 1);
 }
 
+/* A wrapped SQLite handle: the owner's transaction is the outer one
+ * (tb_db_begin nests savepoints in it and never ends it), and closing the
+ * wrapper leaves the handle open. */
+static void test_wrap(const char *path)
+{
+    struct tb_db *db = NULL;
+    sqlite3 *h = NULL;
+    int64_t n = -1;
+
+    CHECK_EQ(tb_db_wrap_sqlite(&db, NULL), -EINVAL);
+    CHECK_EQ(sqlite3_open(path, &h), SQLITE_OK);
+    sqlite3_extended_result_codes(h, 1);
+    CHECK_OK(tb_db_wrap_sqlite(&db, h));
+    CHECK(tb_db_sqlite(db) == h && tb_db_dialect(db) == TB_DB_SQLITE);
+    exec_ok(db, "CREATE TABLE w(x bigint PRIMARY KEY)");
+    CHECK_EQ(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_OK(tb_db_begin(db, TB_DB_IMMEDIATE, err, sizeof(err)));
+    CHECK_OK(tb_db_run(db, err, sizeof(err), "INSERT INTO w(x) VALUES(1)", ""));
+    CHECK_OK(tb_db_rollback(db));
+    CHECK(tb_db_in_txn(db) && tb_db_depth(db) == 0);
+    CHECK_OK(tb_db_begin(db, TB_DB_IMMEDIATE, err, sizeof(err)));
+    CHECK_OK(tb_db_run(db, err, sizeof(err), "INSERT INTO w(x) VALUES(2)", ""));
+    CHECK_EQ(tb_db_run(db, err, sizeof(err), "INSERT INTO w(x) VALUES(2)", ""), TB_EDB_CONSTRAINT);
+    CHECK_OK(tb_db_commit(db, err, sizeof(err)));
+    CHECK(tb_db_in_txn(db) && tb_db_depth(db) == 0);
+    CHECK_EQ(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_OK(tb_db_scalar(db, &n, err, sizeof(err), "SELECT sum(x) FROM w", ""));
+    CHECK_EQ(n, 2);
+    /* Without an outer transaction, tb_db_begin begins and ends its own. */
+    CHECK_OK(tb_db_begin(db, TB_DB_IMMEDIATE, err, sizeof(err)));
+    CHECK_OK(tb_db_run(db, err, sizeof(err), "INSERT INTO w(x) VALUES(3)", ""));
+    CHECK_OK(tb_db_commit(db, err, sizeof(err)));
+    CHECK(!tb_db_in_txn(db));
+    tb_db_close(db);
+    CHECK_EQ(sqlite3_exec(h, "SELECT 1", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ(sqlite3_close(h), SQLITE_OK);
+}
+
 /* Opening: what selects PostgreSQL, a password refused, no server. */
 static void test_open(void)
 {
@@ -650,6 +689,8 @@ int main(void)
     snprintf(path, sizeof(path), "%s/t.db", dir);
     test_open();
     test_all(path);
+    snprintf(path, sizeof(path), "%s/w.db", dir);
+    test_wrap(path);
     if (CHECK_NEED(pg != NULL && *pg != '\0',
                    "PostgreSQL server (run through tests/pgserver.py)")) {
         test_all(pg);

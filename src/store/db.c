@@ -414,7 +414,11 @@ int tb_db_begin(struct tb_db *db, enum tb_db_txn how, char *err, size_t errlen)
         rc = tb__db_fail(db, TB_ESTORE, "transaction rolled back after an earlier error");
     if (in != TB__TXN_OPEN)
         return report(db, rc, err, errlen);
+    /* A wrapped connection's owner may have a transaction of its own open:
+     * this one nests in it as a savepoint. */
     if (db->depth == 0)
+        db->outer = db->ops->in_txn(db) == TB__TXN_OPEN;
+    if (db->depth == 0 && !db->outer)
         rc = db->ops->exec(db, top[db->ops->dialect == TB_DB_PG][how]);
     else
         rc = control(db, "SAVEPOINT tb_%d", db->depth);
@@ -439,7 +443,7 @@ int tb_db_commit(struct tb_db *db, char *err, size_t errlen)
             rc = tb__db_fail(db, TB_ESTORE, "transaction rolled back after an earlier error");
         return report(db, rc, err, errlen);
     }
-    if (db->depth > 1)
+    if (db->depth > 1 || db->outer)
         rc = control(db, "RELEASE tb_%d", db->depth - 1);
     else
         rc = db->ops->exec(db, "COMMIT");
@@ -462,7 +466,7 @@ int tb_db_rollback(struct tb_db *db)
         db->depth = 0; /* the engine ended it: nothing is left to undo */
         return 0;
     }
-    if (db->depth > 0) {
+    if (db->depth > 0 || db->outer) {
         /* ROLLBACK TO keeps the savepoint open; RELEASE then drops it. */
         rc = control(db, "ROLLBACK TO tb_%d", db->depth);
         if (rc == 0)

@@ -50,6 +50,7 @@ enum { TB__DB_NULL, TB__DB_INT, TB__DB_DOUBLE, TB__DB_TEXT, TB__DB_BLOB };
 struct tb_db {
     const struct tb__db_ops *ops; /* the engine's calls */
     int depth;                    /* open tb_db_begin calls */
+    int outer;                    /* depth 1 was a savepoint in a transaction begun outside tb_db */
     char msg[TB__DB_MSG];         /* the last failure's message */
 };
 

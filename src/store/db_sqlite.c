@@ -14,6 +14,7 @@
 struct sq_db {
     struct tb_db base; /* common head */
     sqlite3 *h;        /* the connection */
+    int borrowed;      /* tb_db_wrap_sqlite: h is the caller's, not closed here */
 };
 
 struct sq_stmt {
@@ -73,7 +74,8 @@ static int sq_open(struct tb_db **out, const char *path, int flags, char *err, s
 
 static void sq_close(struct tb_db *db)
 {
-    sqlite3_close(handle(db));
+    if (!((struct sq_db *)db)->borrowed)
+        sqlite3_close(handle(db));
     free(db);
 }
 
@@ -238,4 +240,22 @@ const struct tb__db_ops tb__db_sqlite = {
 struct sqlite3 *tb_db_sqlite(struct tb_db *db)
 {
     return db->ops == &tb__db_sqlite ? handle(db) : NULL;
+}
+
+int tb_db_wrap_sqlite(struct tb_db **out, struct sqlite3 *h)
+{
+    struct sq_db *d;
+
+    *out = NULL;
+    if (h == NULL)
+        return -EINVAL;
+    d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return -ENOMEM;
+    d->base.ops = &tb__db_sqlite;
+    d->h = h;
+    d->borrowed = 1;
+    /* The owner's setting stays as it was for its own calls. */
+    *out = &d->base;
+    return 0;
 }

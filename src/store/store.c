@@ -722,6 +722,8 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
     if (rc != SQLITE_OK)
         rc = tb__store_fail(s, err, errlen, path);
     if (rc == 0)
+        rc = tb_db_wrap_sqlite(&s->sql, s->db);
+    if (rc == 0)
         rc = configure(s, err, errlen);
     if (rc == 0)
         rc = migrate(s, err, errlen);
@@ -750,6 +752,7 @@ void tb_store_close(struct tb_store *s)
         return;
     for (i = 0; i < TB__ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
+    tb_db_close(s->sql);
     sqlite3_close(s->db);
     free(s->unindexed);
     free(s);

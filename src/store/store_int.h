@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "tb_buf.h"
+#include "tb_db.h"
 #include "tb_store.h"
 
 #define TB__HASH_LEN 32 /* SHA-256 */
@@ -69,8 +70,11 @@ struct tb__unindexed {
     int reread;         /* rewritten since: index what the table holds */
 };
 
+struct tb_db;
+
 struct tb_store {
     sqlite3 *db;                      /* the connection */
+    struct tb_db *sql;                /* tb_db over the same connection (not its owner) */
     sqlite3_stmt *stmt[TB__ST_COUNT]; /* cached statements, by enum tb__stmt */
     int flags;                        /* TB_STORE_* given to tb_store_open() */
     int fts_stale;                    /* TB_STORE_TEMP: entries not yet in the FTS index */
