@@ -307,16 +307,6 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                      " WHERE id = ?1",
     /* A source's poll state: read once per configured source, written
      * after every poll (5,000 of each in a first cycle of 5,000 sources). */
-    [TB__ST_STATE_INS] = "INSERT OR IGNORE INTO sources(name) VALUES(?1)",
-    [TB__ST_STATE_GET] = "SELECT " TB__STATE_COLS " FROM sources WHERE name = ?1",
-    [TB__ST_STATE_RESET] = "UPDATE sources SET url = ?2, config_url = ?2, gone = 0, etag = NULL,"
-                           " last_modified = NULL, last_status = NULL, last_error = NULL,"
-                           " next_poll = NULL, failures = 0, ttl = 0 WHERE name = ?1",
-    [TB__ST_STATE_PUT] = "UPDATE sources SET url = ?2, config_url = ?3, gone = ?4, etag = ?5,"
-                         " last_modified = ?6, last_attempt = ?7, last_success = ?8,"
-                         " last_status = ?9, last_error = ?10, next_poll = ?11, failures = ?12,"
-                         " ttl = ?13, entries_seen = (SELECT count(*) FROM entry_sources es"
-                         " WHERE es.source_id = ?1) WHERE id = ?1",
     [TB__ST_SRC_VOICE] = "UPDATE sources SET grp = ?2, weight = ?3 WHERE id = ?1",
     /* Mentions (store_put.c). A paper's key is its stored entry's identity
      * as the dedupe ranks it: arXiv id, else DOI, else canonical link. */
@@ -365,6 +355,19 @@ sqlite3_stmt *tb__store_stmt(struct tb_store *s, enum tb__stmt which)
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return st;
+}
+
+int tb__store_q(struct tb_store *s, enum tb__q which, const char *sql, struct tb_db_stmt **out,
+                char *err, size_t errlen)
+{
+    int rc = 0;
+
+    if (s->q[which] == NULL)
+        rc = tb_db_prepare(s->sql, sql, &s->q[which], err, errlen);
+    else
+        tb_db_reset(s->q[which]);
+    *out = s->q[which];
+    return rc;
 }
 
 int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errlen, const char *what)
@@ -752,6 +755,8 @@ void tb_store_close(struct tb_store *s)
         return;
     for (i = 0; i < TB__ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
+    for (i = 0; i < TB__Q_COUNT; i++)
+        tb_db_finalize(s->q[i]);
     tb_db_close(s->sql);
     sqlite3_close(s->db);
     free(s->unindexed);

@@ -41,10 +41,6 @@ enum tb__stmt {
     TB__ST_UNINDEX,
     TB__ST_INDEX_TEXT,
     TB__ST_BRIEF,
-    TB__ST_STATE_INS,
-    TB__ST_STATE_GET,
-    TB__ST_STATE_RESET,
-    TB__ST_STATE_PUT,
     TB__ST_SRC_VOICE,
     TB__ST_PAPER_KEY,
     TB__ST_PAPER_FIND,
@@ -53,6 +49,16 @@ enum tb__stmt {
     TB__ST_MENTION_DROP,
     TB__ST_ARXIV_VOICED,
     TB__ST_COUNT
+};
+
+/* tb_db statements prepared at their first use and reused (tb__store_q);
+ * SQL in the file named. */
+enum tb__q {
+    TB__Q_STATE_INS,   /* store_state.c */
+    TB__Q_STATE_GET,   /* store_state.c */
+    TB__Q_STATE_RESET, /* store_state.c */
+    TB__Q_STATE_PUT,   /* store_state.c */
+    TB__Q_COUNT
 };
 
 /* The columns a source's poll state is read from (store_state.c). */
@@ -73,13 +79,14 @@ struct tb__unindexed {
 struct tb_db;
 
 struct tb_store {
-    sqlite3 *db;                      /* the connection */
-    struct tb_db *sql;                /* tb_db over the same connection (not its owner) */
-    sqlite3_stmt *stmt[TB__ST_COUNT]; /* cached statements, by enum tb__stmt */
-    int flags;                        /* TB_STORE_* given to tb_store_open() */
-    int fts_stale;                    /* TB_STORE_TEMP: entries not yet in the FTS index */
-    int in_txn;                       /* between tb_store_begin() and tb_store_commit() */
-    int page_size;                    /* the database's, in bytes */
+    sqlite3 *db;                       /* the connection */
+    struct tb_db *sql;                 /* tb_db over the same connection (not its owner) */
+    sqlite3_stmt *stmt[TB__ST_COUNT];  /* cached statements, by enum tb__stmt */
+    struct tb_db_stmt *q[TB__Q_COUNT]; /* cached tb_db statements, by enum tb__q */
+    int flags;                         /* TB_STORE_* given to tb_store_open() */
+    int fts_stale;                     /* TB_STORE_TEMP: entries not yet in the FTS index */
+    int in_txn;                        /* between tb_store_begin() and tb_store_commit() */
+    int page_size;                     /* the database's, in bytes */
     size_t wal_bytes;                /* TB_STORE_CHECKPOINT_LATER: WAL size after the last commit */
     struct tb__unindexed *unindexed; /* entries inserted in this transaction, indexed at its end */
     size_t nunindexed, aunindexed;   /* count, allocated */
@@ -95,6 +102,12 @@ int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *wha
 
 /* The cached statement `which`, reset and with its bindings cleared. */
 sqlite3_stmt *tb__store_stmt(struct tb_store *s, enum tb__stmt which);
+
+/* The cached tb_db statement `which` into *out, prepared from sql at its
+ * first use, else reset with its bindings cleared; the store keeps it.
+ * 0, or as tb_db_prepare (*out NULL). */
+int tb__store_q(struct tb_store *s, enum tb__q which, const char *sql, struct tb_db_stmt **out,
+                char *err, size_t errlen);
 
 /* Steps a statement that returns no row, then resets it. 0 or TB_ESTORE. */
 int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errlen,
