@@ -284,18 +284,6 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
                       " summary_html = ?17, content = ?18, content_html = ?19, rights = ?20,"
                       " base = ?21, text = ?22, hash = ?23, content_type = ?27,"
                       " sort_time = coalesce(?8, published, ?9, first_seen) WHERE id = ?24",
-    [TB__ST_LOAD] = "SELECT e.id, e.out_id, e.upstream_id, e.id_is_permalink, e.title, e.link,"
-                    " e.canon_link, e.arxiv_id, e.doi, e.published, e.updated,"
-                    " e.authors_json, e.contributors_json, e.categories_json, e.links_json,"
-                    " e.summary, e.summary_html, e.content, e.content_html, e.rights, e.base,"
-                    " e.text, coalesce(s.feed_id, s.self, s.url), s.title, s.link,"
-                    /* A feed that names no self link was still read from its
-                     * source's URL (atom:source's rel=self, RSS <source url>). */
-                    " coalesce(s.self, CASE WHEN s.url LIKE 'http://%' OR s.url LIKE"
-                    " 'https://%' THEN s.url END),"
-                    " (SELECT min(k.key) FROM entry_keys k"
-                    "  WHERE k.entry_id = e.id AND k.source_id = e.origin), e.content_type"
-                    " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
     /* The text is read by its own statement and bound: INSERT ... SELECT
      * opens a statement savepoint, and FTS5 writes a segment at each. */
     [TB__ST_INDEX] = "INSERT INTO entries_fts(rowid, title, text, authors, categories)"
@@ -303,10 +291,6 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_UNINDEX] = "INSERT INTO entries_fts(entries_fts, rowid, title, text, authors,"
                        " categories) VALUES('delete', ?1, ?2, ?3, ?4, ?5)",
     [TB__ST_INDEX_TEXT] = "SELECT title, text, authors, categories FROM entries WHERE id = ?1",
-    [TB__ST_BRIEF] = "SELECT published, updated, authors_json IS NOT NULL FROM entries"
-                     " WHERE id = ?1",
-    /* A source's poll state: read once per configured source, written
-     * after every poll (5,000 of each in a first cycle of 5,000 sources). */
     [TB__ST_SRC_VOICE] = "UPDATE sources SET grp = ?2, weight = ?3 WHERE id = ?1",
     /* Mentions (store_put.c). A paper's key is its stored entry's identity
      * as the dedupe ranks it: arXiv id, else DOI, else canonical link. */

@@ -36,11 +36,9 @@ enum tb__stmt {
     TB__ST_SEEN_ADD,
     TB__ST_INSERT,
     TB__ST_UPDATE,
-    TB__ST_LOAD,
     TB__ST_INDEX,
     TB__ST_UNINDEX,
     TB__ST_INDEX_TEXT,
-    TB__ST_BRIEF,
     TB__ST_SRC_VOICE,
     TB__ST_PAPER_KEY,
     TB__ST_PAPER_FIND,
@@ -58,6 +56,8 @@ enum tb__q {
     TB__Q_STATE_GET,   /* store_state.c */
     TB__Q_STATE_RESET, /* store_state.c */
     TB__Q_STATE_PUT,   /* store_state.c */
+    TB__Q_LOAD,        /* store_load.c */
+    TB__Q_BRIEF,       /* store_load.c */
     TB__Q_COUNT
 };
 

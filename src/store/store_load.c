@@ -6,7 +6,27 @@
 #include <errno.h>
 #include <stddef.h>
 
-/* Columns of the TB__ST_LOAD statement, in order. */
+/* One stored entry with its origin, columns in the order of the enum below. */
+static const char load_sql[] =
+    "SELECT e.id, e.out_id, e.upstream_id, e.id_is_permalink, e.title, e.link,"
+    " e.canon_link, e.arxiv_id, e.doi, e.published, e.updated,"
+    " e.authors_json, e.contributors_json, e.categories_json, e.links_json,"
+    " e.summary, e.summary_html, e.content, e.content_html, e.rights, e.base,"
+    " e.text, coalesce(s.feed_id, s.self, s.url), s.title, s.link,"
+    /* A feed that names no self link was still read from its source's URL
+     * (atom:source's rel=self, RSS <source url>). lower(): SQLite's LIKE
+     * ignores ASCII case, PostgreSQL's does not. */
+    " coalesce(s.self, CASE WHEN lower(s.url) LIKE 'http://%' OR lower(s.url) LIKE"
+    " 'https://%' THEN s.url END),"
+    " (SELECT min(k.key) FROM entry_keys k"
+    "  WHERE k.entry_id = e.id AND k.source_id = e.origin), e.content_type"
+    " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1";
+
+/* What a list page needs of an entry. */
+static const char brief_sql[] =
+    "SELECT published, updated, authors_json IS NOT NULL FROM entries WHERE id = ?1";
+
+/* Columns of load_sql, in order. */
 enum {
     L_ID,
     L_OUT_ID,
@@ -63,22 +83,22 @@ static const struct {
     {L_KEY, offsetof(struct tb_entry, key)},
 };
 
-static int col_str(struct tb_arena *a, sqlite3_stmt *st, int col, const char **out)
+static int col_str(struct tb_arena *a, struct tb_db_stmt *st, int col, const char **out)
 {
-    const char *v = (const char *)sqlite3_column_text(st, col);
+    const char *v = tb_db_column_text(st, col);
 
-    *out = v ? tb_arena_strndup(a, v, (size_t)sqlite3_column_bytes(st, col)) : NULL;
+    *out = v ? tb_arena_strdup(a, v) : NULL;
     return (v != NULL && *out == NULL) ? -ENOMEM : 0;
 }
 
-static int64_t col_time(sqlite3_stmt *st, int col)
+static int64_t col_time(struct tb_db_stmt *st, int col)
 {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+    if (tb_db_column_is_null(st, col))
         return TB_TIME_NONE;
-    return sqlite3_column_int64(st, col);
+    return tb_db_column_int64(st, col);
 }
 
-static int fill(struct tb_arena *a, struct tb_entry *e, sqlite3_stmt *st)
+static int fill(struct tb_arena *a, struct tb_entry *e, struct tb_db_stmt *st)
 {
     const char *json[4];
     size_t i;
@@ -86,14 +106,14 @@ static int fill(struct tb_arena *a, struct tb_entry *e, sqlite3_stmt *st)
 
     for (i = 0; rc == 0 && i < sizeof(str_cols) / sizeof(str_cols[0]); i++)
         rc = col_str(a, st, str_cols[i].col, (const char **)((char *)e + str_cols[i].off));
-    e->rowid = sqlite3_column_int64(st, L_ID);
-    e->id_is_permalink = sqlite3_column_int(st, L_PERMALINK);
+    e->rowid = tb_db_column_int64(st, L_ID);
+    e->id_is_permalink = (int)tb_db_column_int64(st, L_PERMALINK);
     e->published = col_time(st, L_PUBLISHED);
     e->updated = col_time(st, L_UPDATED);
-    e->summary.is_html = sqlite3_column_int(st, L_SUMMARY_HTML);
-    e->content.is_html = sqlite3_column_int(st, L_CONTENT_HTML);
+    e->summary.is_html = (int)tb_db_column_int64(st, L_SUMMARY_HTML);
+    e->content.is_html = (int)tb_db_column_int64(st, L_CONTENT_HTML);
     for (i = 0; i < 4; i++)
-        json[i] = (const char *)sqlite3_column_text(st, L_AUTHORS + (int)i);
+        json[i] = tb_db_column_text(st, L_AUTHORS + (int)i);
     if (rc == 0)
         rc = tb__unjson_people(a, json[0], &e->authors);
     if (rc == 0)
@@ -107,23 +127,21 @@ static int fill(struct tb_arena *a, struct tb_entry *e, sqlite3_stmt *st)
 
 static int load_one(struct tb_store *s, struct tb_feed *f, int64_t id, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = tb__store_stmt(s, TB__ST_LOAD);
+    struct tb_db_stmt *st;
     struct tb_entry *e;
-    int rc;
+    int rc = tb__store_q(s, TB__Q_LOAD, load_sql, &st, err, errlen);
 
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        rc = 0;
-    } else if (rc != SQLITE_ROW) {
-        rc = tb__store_fail(s, err, errlen, "load");
-    } else {
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_int64(st, 1, id);
+    rc = tb_db_step(st, err, errlen);
+    if (rc == TB_DB_ROW) {
         e = tb_entry_new(f);
         rc = e ? fill(&f->arena, e, st) : -ENOMEM;
         if (rc == 0)
             tb_feed_append(f, e);
     }
-    sqlite3_reset(st);
+    tb_db_reset(st);
     return rc;
 }
 
@@ -148,22 +166,24 @@ int tb_store_load(struct tb_store *s, const int64_t *ids, size_t n, struct tb_fe
 int tb_store_brief(struct tb_store *s, const int64_t *ids, size_t n, struct tb_store_brief *out,
                    char *err, size_t errlen)
 {
-    sqlite3_stmt *st = tb__store_stmt(s, TB__ST_BRIEF);
+    struct tb_db_stmt *st;
     size_t i;
-    int rc = 0;
+    int rc = tb__store_q(s, TB__Q_BRIEF, brief_sql, &st, err, errlen);
 
     for (i = 0; rc == 0 && i < n; i++) {
         out[i].published = out[i].updated = TB_TIME_NONE;
         out[i].has_authors = 1;
-        sqlite3_bind_int64(st, 1, ids[i]);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        tb_db_reset(st);
+        (void)tb_db_bind_int64(st, 1, ids[i]);
+        rc = tb_db_step(st, err, errlen);
+        if (rc == TB_DB_ROW) {
             out[i].published = col_time(st, 0);
             out[i].updated = col_time(st, 1);
-            out[i].has_authors = sqlite3_column_int(st, 2);
+            out[i].has_authors = (int)tb_db_column_int64(st, 2);
+            rc = 0;
         }
-        rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : tb__store_fail(s, err, errlen, "brief");
-        sqlite3_reset(st);
     }
+    if (st != NULL)
+        tb_db_reset(st);
     return rc;
 }
