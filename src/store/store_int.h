@@ -3,8 +3,9 @@
  * store_put.c, store_load.c, store_state.c, store_json.c, store_prep.c,
  * store_vfs.c): the handle, its cached statements, the deferred FTS
  * indexing, the derived columns, and the
- * JSON codecs for list columns. Not a public header; topic.c and dedupe.c
- * use only the public tb_store.h.
+ * JSON codecs for list columns. Not a public header; the store's other
+ * files (subs.c, trending.c, topic.c, dedupe.c) take only the tb_db
+ * connection (s->sql) from it.
  */
 #ifndef TB_STORE_INT_H
 #define TB_STORE_INT_H
