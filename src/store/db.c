@@ -388,13 +388,19 @@ int tb_db_exec(struct tb_db *db, const char *sql, char *err, size_t errlen)
     return report(db, rc, err, errlen);
 }
 
+/* Runs one transaction-control statement (the driver may keep it compiled). */
+static int ctl(struct tb_db *db, const char *sql)
+{
+    return db->ops->control ? db->ops->control(db, sql) : db->ops->exec(db, sql);
+}
+
 /* Runs one transaction-control statement, naming savepoint `level`. */
 static int control(struct tb_db *db, const char *fmt, int level)
 {
     char sql[64];
 
     snprintf(sql, sizeof(sql), fmt, level);
-    return db->ops->exec(db, sql);
+    return ctl(db, sql);
 }
 
 int tb_db_begin(struct tb_db *db, enum tb_db_txn how, char *err, size_t errlen)
@@ -419,7 +425,7 @@ int tb_db_begin(struct tb_db *db, enum tb_db_txn how, char *err, size_t errlen)
     if (db->depth == 0)
         db->outer = db->ops->in_txn(db) == TB__TXN_OPEN;
     if (db->depth == 0 && !db->outer)
-        rc = db->ops->exec(db, top[db->ops->dialect == TB_DB_PG][how]);
+        rc = ctl(db, top[db->ops->dialect == TB_DB_PG][how]);
     else
         rc = control(db, "SAVEPOINT tb_%d", db->depth);
     if (rc == 0)
@@ -446,7 +452,7 @@ int tb_db_commit(struct tb_db *db, char *err, size_t errlen)
     if (db->depth > 1 || db->outer)
         rc = control(db, "RELEASE tb_%d", db->depth - 1);
     else
-        rc = db->ops->exec(db, "COMMIT");
+        rc = ctl(db, "COMMIT");
     if (rc == 0)
         db->depth--;
     else
@@ -473,7 +479,7 @@ int tb_db_rollback(struct tb_db *db)
             rc = control(db, "RELEASE tb_%d", db->depth);
         return rc;
     }
-    return db->ops->exec(db, "ROLLBACK");
+    return ctl(db, "ROLLBACK");
 }
 
 int tb_db_depth(const struct tb_db *db)

@@ -30,6 +30,7 @@ struct tb__db_ops {
     void (*reset)(struct tb_db_stmt *st);
     void (*finalize)(struct tb_db_stmt *st);
     int (*exec)(struct tb_db *db, const char *sql);
+    int (*control)(struct tb_db *db, const char *sql); /* BEGIN, COMMIT...: exec when NULL */
     int (*in_txn)(struct tb_db *db);
     int64_t (*changes)(struct tb_db *db);
     int (*reconnect)(struct tb_db *db);
