@@ -23,42 +23,39 @@ enum tb__stmt {
     TB__ST_BEGIN,
     TB__ST_COMMIT,
     TB__ST_ROLLBACK,
-    TB__ST_SAVEPOINT,
-    TB__ST_RELEASE,
-    TB__ST_ROLLBACK_TO,
     TB__ST_SRC_GET,
     TB__ST_SRC_INS,
     TB__ST_SRC_URL,
-    TB__ST_SRC_NAME,
-    TB__ST_SRC_META,
-    TB__ST_MATCH,
-    TB__ST_SET_ORIGIN,
-    TB__ST_KEY_ADD,
-    TB__ST_SEEN_ADD,
-    TB__ST_INSERT,
-    TB__ST_UPDATE,
     TB__ST_INDEX,
     TB__ST_UNINDEX,
     TB__ST_INDEX_TEXT,
     TB__ST_SRC_VOICE,
-    TB__ST_PAPER_KEY,
-    TB__ST_PAPER_FIND,
-    TB__ST_MENTION_ADD,
-    TB__ST_MENTION_MOVE,
-    TB__ST_MENTION_DROP,
-    TB__ST_ARXIV_VOICED,
     TB__ST_COUNT
 };
 
 /* tb_db statements prepared at their first use and reused (tb__store_q);
  * SQL in the file named. */
 enum tb__q {
-    TB__Q_STATE_INS,   /* store_state.c */
-    TB__Q_STATE_GET,   /* store_state.c */
-    TB__Q_STATE_RESET, /* store_state.c */
-    TB__Q_STATE_PUT,   /* store_state.c */
-    TB__Q_LOAD,        /* store_load.c */
-    TB__Q_BRIEF,       /* store_load.c */
+    TB__Q_STATE_INS,    /* store_state.c */
+    TB__Q_STATE_GET,    /* store_state.c */
+    TB__Q_STATE_RESET,  /* store_state.c */
+    TB__Q_STATE_PUT,    /* store_state.c */
+    TB__Q_LOAD,         /* store_load.c */
+    TB__Q_BRIEF,        /* store_load.c */
+    TB__Q_SRC_NAME,     /* store_put.c */
+    TB__Q_SRC_META,     /* store_put.c */
+    TB__Q_MATCH,        /* store_put.c */
+    TB__Q_SET_ORIGIN,   /* store_put.c */
+    TB__Q_KEY_ADD,      /* store_put.c */
+    TB__Q_SEEN_ADD,     /* store_put.c */
+    TB__Q_INSERT,       /* store_put.c */
+    TB__Q_UPDATE,       /* store_put.c */
+    TB__Q_PAPER_KEY,    /* store_put.c */
+    TB__Q_PAPER_FIND,   /* store_put.c */
+    TB__Q_MENTION_ADD,  /* store_put.c */
+    TB__Q_MENTION_MOVE, /* store_put.c */
+    TB__Q_MENTION_DROP, /* store_put.c */
+    TB__Q_ARXIV_VOICED, /* store_put.c */
     TB__Q_COUNT
 };
 
@@ -113,9 +110,6 @@ int tb__store_q(struct tb_store *s, enum tb__q which, const char *sql, struct tb
 /* Steps a statement that returns no row, then resets it. 0 or TB_ESTORE. */
 int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errlen,
                    const char *what);
-
-/* Undoes a failed put: back to its savepoint when nested, else the transaction. */
-void tb__store_undo(struct tb_store *s, int nested);
 
 /* For a put after SQLite itself rolled back the caller's transaction (disk
  * full, I/O error): says so in err and returns TB_ESTORE. */
