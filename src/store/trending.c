@@ -349,7 +349,7 @@ static int matches(struct walk *w, int64_t id, int *ok)
     rc = tb_db_step(w->match, NULL, 0);
     *ok = rc == TB_DB_ROW;
     /* SQLite's plain error here is the FTS5 query's syntax. */
-    if (rc == TB_ESTORE)
+    if (rc == TB_ESTORE && sqlite3_errcode(tb_db_sqlite(w->db)) == SQLITE_ERROR)
         rc = TB_EQUERY;
     else
         rc = rc == TB_DB_ROW || rc == TB_DB_DONE ? 0 : rc;
