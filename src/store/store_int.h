@@ -42,6 +42,9 @@ enum tb__q {
     TB__Q_STATE_PUT,    /* store_state.c */
     TB__Q_LOAD,         /* store_load.c */
     TB__Q_BRIEF,        /* store_load.c */
+    TB__Q_ALSO,         /* store_load.c */
+    TB__Q_COPIES,       /* store_load.c */
+    TB__Q_VOICE,        /* store_load.c */
     TB__Q_SRC_NAME,     /* store_put.c */
     TB__Q_SRC_META,     /* store_put.c */
     TB__Q_MATCH,        /* store_put.c */

@@ -1,10 +1,15 @@
 /*
- * Reading stored entries back into the tb_entry shape for publishing.
+ * Reading stored entries back into the tb_entry shape for publishing, and
+ * the links the site shows beside them: each source's copy of an entry
+ * ("Also in"), and the voices of a trending paper.
  */
 #include "store_int.h"
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* One stored entry with its origin, columns in the order of the enum below. */
 static const char load_sql[] =
@@ -185,5 +190,109 @@ int tb_store_brief(struct tb_store *s, const int64_t *ids, size_t n, struct tb_s
     }
     if (st != NULL)
         tb_db_reset(st);
+    return rc;
+}
+
+/* ---- links to the sources' copies (the site's "Also in", "Mentioned by") */
+
+/* The link to a source's copy of an entry, for rows stored before
+ * entry_sources kept it: the canonical link or URL id it gave the entry
+ * under. */
+#define COPY_LINK(src, entry)                                                                      \
+    "(SELECT coalesce(max(CASE WHEN key LIKE 'link:http%' THEN substr(key, 6) END),"               \
+    " max(CASE WHEN key LIKE 'id:http%' THEN substr(key, 4) END)) FROM entry_keys"                 \
+    " WHERE source_id = " src " AND entry_id = " entry ")"
+#define OWN_LINK(src, entry)                                                                       \
+    "(SELECT link FROM entry_sources WHERE entry_id = " entry " AND source_id = " src ")"
+#define ALSO_LINK "coalesce(es.link, " COPY_LINK("s.id", "?1") ", s.link)"
+
+/* The sources of entry ?1 but its origin, in the order they came. */
+static const char also_sql[] =
+    "SELECT s.name, coalesce(s.title, s.name), " ALSO_LINK
+    " FROM entry_sources es JOIN sources s ON s.id = es.source_id"
+    " WHERE es.entry_id = ?1 AND es.source_id <> (SELECT origin FROM entries WHERE id = ?1)"
+    " ORDER BY es.first_seen, s.name";
+
+/* Every source of entry ?1, its origin first, then in the order they came. */
+static const char copies_sql[] =
+    "SELECT s.name, coalesce(s.title, s.name), " ALSO_LINK
+    " FROM entry_sources es JOIN sources s ON s.id = es.source_id WHERE es.entry_id = ?1"
+    " ORDER BY es.source_id <> (SELECT origin FROM entries WHERE id = ?1), es.first_seen, s.name";
+
+/* A source's display name and the link to its entry: the link the source
+ * gave that entry (its own copy of the paper, or its post that mentions
+ * it); for rows stored before those were kept, a carrying source's copy
+ * as "Also in" finds it, else the entry's link. ?1 the source's name, ?2
+ * the entry id, ?3 carries. */
+#define VOICE_LINK                                                                                 \
+    "coalesce(" OWN_LINK("s.id", "?2") ", CASE WHEN ?3 != 0 THEN " COPY_LINK("s.id",               \
+                                                                             "?2") " END, e.link)"
+static const char voice_sql[] = "SELECT coalesce(s.title, s.name), " VOICE_LINK
+                                " FROM sources s LEFT JOIN entries e ON e.id = ?2"
+                                " WHERE s.name = ?1";
+
+/* Writes "what: the database's message" into err; returns rc. */
+static int link_fail(struct tb_store *s, int rc, const char *what, char *err, size_t errlen)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s: %s", what, tb_db_errmsg(s->sql));
+    return rc;
+}
+
+int tb_store_copies(struct tb_store *s, int64_t entry_id, int others_only, tb_store_copy_cb cb,
+                    void *data, char *err, size_t errlen)
+{
+    enum tb__q which = others_only ? TB__Q_ALSO : TB__Q_COPIES;
+    struct tb_db_stmt *st;
+    int rc = tb__store_q(s, which, others_only ? also_sql : copies_sql, &st, err, errlen);
+    int step = TB_DB_DONE;
+
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_int64(st, 1, entry_id);
+    while (rc == 0) {
+        step = tb_db_step(st, NULL, 0);
+        if (step != TB_DB_ROW)
+            break;
+        rc = cb(tb_db_column_text(st, 0), tb_db_column_text(st, 1), tb_db_column_text(st, 2), data);
+    }
+    if (rc == 0 && step < 0)
+        rc = link_fail(s, step, others_only ? "also in" : "sources", err, errlen);
+    tb_db_reset(st);
+    return rc;
+}
+
+/* A malloc'd copy of v (NULL stays NULL) into *out; -ENOMEM. */
+static int dup_or_null(const char *v, char **out)
+{
+    *out = v ? strdup(v) : NULL;
+    return v != NULL && *out == NULL ? -ENOMEM : 0;
+}
+
+int tb_store_voice_link(struct tb_store *s, const char *source, int64_t entry_id, int carries,
+                        char **name, char **href, char *err, size_t errlen)
+{
+    struct tb_db_stmt *st;
+    int rc = tb__store_q(s, TB__Q_VOICE, voice_sql, &st, err, errlen);
+
+    *name = *href = NULL;
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_text(st, 1, source);
+    (void)tb_db_bind_int64(st, 2, entry_id);
+    (void)tb_db_bind_int64(st, 3, carries);
+    rc = tb_db_step(st, NULL, 0);
+    if (rc == TB_DB_ROW) {
+        rc = dup_or_null(tb_db_column_text(st, 0), name);
+        rc = rc ? rc : dup_or_null(tb_db_column_text(st, 1), href);
+    } else if (rc < 0) {
+        rc = link_fail(s, rc, "voices", err, errlen);
+    }
+    tb_db_reset(st);
+    if (rc != 0) {
+        free(*name);
+        free(*href);
+        *name = *href = NULL;
+    }
     return rc;
 }
