@@ -622,6 +622,56 @@ static void test_all(const char *target)
         test_threads(target, 1);
 }
 
+/* INSERT ... ON CONFLICT DO NOTHING RETURNING id, which SQLite answers
+ * from the rowid on a rowid table and by RETURNING elsewhere: one row with
+ * the new id, no row when the insert did nothing, the same after a reset. */
+static void returning_once(struct tb_db *db, const char *sql, const char *key, int64_t want)
+{
+    struct tb_db_stmt *st = NULL;
+    int64_t id = -1;
+    int rc, i;
+
+    CHECK_OK(tb_db_query(db, &st, err, sizeof(err), sql, "t", key));
+    for (i = 0; i < 2; i++) {
+        rc = tb_db_step(st, err, sizeof(err));
+        if (want == 0) {
+            CHECK_EQ(rc, TB_DB_DONE);
+        } else {
+            CHECK_EQ(rc, TB_DB_ROW);
+            CHECK_EQ(tb_db_column_count(st), 1);
+            id = tb_db_column_int64(st, 0);
+            CHECK_EQ(id, want);
+            CHECK(!tb_db_column_is_null(st, 0));
+            CHECK_EQ(tb_db_step(st, err, sizeof(err)), TB_DB_DONE);
+        }
+        tb_db_reset(st);
+        CHECK_OK(tb_db_bind_text(st, 1, key));
+        want = 0; /* run again: the key is taken now */
+    }
+    tb_db_finalize(st);
+}
+
+static void test_rowid(sqlite3 *h)
+{
+    struct tb_db *db = NULL;
+
+    CHECK_OK(tb_db_wrap_sqlite(&db, h));
+    exec_ok(db, "CREATE TABLE r1(id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE);"
+                "CREATE TABLE r2(id INTEGER NOT NULL PRIMARY KEY, k TEXT NOT NULL UNIQUE)"
+                " WITHOUT ROWID;"
+                "CREATE TABLE r3(id bigint, k TEXT NOT NULL UNIQUE);"
+                "INSERT INTO r1(id, k) VALUES(41, 'old');");
+    returning_once(db, "INSERT INTO r1(k) VALUES(?1) ON CONFLICT(k) DO NOTHING RETURNING id", "a",
+                   42);
+    returning_once(db, "INSERT INTO r1(k) VALUES(?1) ON CONFLICT(k) DO NOTHING RETURNING id", "old",
+                   0);
+    returning_once(db, "INSERT INTO r2(id, k) VALUES(7, ?1) ON CONFLICT(k) DO NOTHING RETURNING id",
+                   "a", 7);
+    returning_once(db, "INSERT INTO r3(id, k) VALUES(9, ?1) ON CONFLICT(k) DO NOTHING RETURNING id",
+                   "a", 9);
+    tb_db_close(db);
+}
+
 /* A wrapped SQLite handle: the owner's transaction is the outer one
  * (tb_db_begin nests savepoints in it and never ends it), and closing the
  * wrapper leaves the handle open. */
@@ -656,6 +706,7 @@ static void test_wrap(const char *path)
     CHECK_OK(tb_db_commit(db, err, sizeof(err)));
     CHECK(!tb_db_in_txn(db));
     tb_db_close(db);
+    test_rowid(h);
     CHECK_EQ(sqlite3_exec(h, "SELECT 1", NULL, NULL, NULL), SQLITE_OK);
     CHECK_EQ(sqlite3_close(h), SQLITE_OK);
 }

@@ -193,6 +193,7 @@ static int bind(struct tb_db_stmt *st, int i, int type, const void *p, size_t n,
 {
     if (i < 1 || i > st->nparams)
         return -ERANGE;
+    st->used = 1;
     return st->db->ops->bind(st, i, type, p, n, iv, dv);
 }
 
@@ -227,6 +228,7 @@ int tb_db_bind_null(struct tb_db_stmt *st, int i)
 
 int tb_db_step(struct tb_db_stmt *st, char *err, size_t errlen)
 {
+    st->used = 1;
     return report(st->db, st->db->ops->step(st), err, errlen);
 }
 
@@ -262,6 +264,11 @@ const void *tb_db_column_blob(struct tb_db_stmt *st, int i, size_t *n)
 
 void tb_db_reset(struct tb_db_stmt *st)
 {
+    /* A statement is often reset both after its use and before the next:
+     * the second is free. */
+    if (!st->used)
+        return;
+    st->used = 0;
     st->db->ops->reset(st);
 }
 

@@ -59,6 +59,7 @@ struct tb_db {
 struct tb_db_stmt {
     struct tb_db *db; /* its connection */
     int nparams;      /* highest parameter number in its SQL */
+    int used;         /* bound or stepped since its last reset (a reset has work to do) */
 };
 
 extern const struct tb__db_ops tb__db_sqlite;

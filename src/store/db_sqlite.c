@@ -6,6 +6,7 @@
  */
 #include "db_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -33,6 +34,10 @@ struct sq_db {
 struct sq_stmt {
     struct tb_db_stmt base; /* common head */
     sqlite3_stmt *h;        /* the compiled statement */
+    int rowid;              /* RETURNING id answered from the rowid (see returning_rowid) */
+    int state;              /* with rowid: 0 not run, 1 on its row, 2 done */
+    int64_t id;             /* with rowid: the inserted row's id */
+    char text[24];          /* with rowid: id as text, for tb_db_column_text */
 };
 
 static sqlite3 *handle(struct tb_db *db)
@@ -106,15 +111,68 @@ static int sq_busy_timeout(struct tb_db *db, int ms)
     return rc == SQLITE_OK ? 0 : fail(db, rc);
 }
 
+/* Whether id is table's rowid: an INTEGER PRIMARY KEY of a rowid table. */
+static int is_rowid(sqlite3 *h, const char *table, const char *id)
+{
+    const char *type = NULL;
+    sqlite3_stmt *q = NULL;
+    char sql[160];
+    int pk = 0, ok;
+
+    if (sqlite3_table_column_metadata(h, NULL, table, id, &type, NULL, NULL, &pk, NULL) !=
+            SQLITE_OK ||
+        !pk || type == NULL || sqlite3_stricmp(type, "INTEGER") != 0)
+        return 0;
+    /* A WITHOUT ROWID table has no rowid to select. */
+    snprintf(sql, sizeof(sql), "SELECT rowid FROM \"%s\"", table);
+    ok = sqlite3_prepare_v2(h, sql, -1, &q, NULL) == SQLITE_OK;
+    sqlite3_finalize(q);
+    return ok;
+}
+
+/*
+ * SQLite runs RETURNING through a buffer of the returned rows, which cost
+ * a fifth of storing an entry. A one-row INSERT ... VALUES ... [ON CONFLICT
+ * ... DO NOTHING] RETURNING id, where id is the table's rowid, returns
+ * nothing but the rowid SQLite hands out anyway: such a statement runs
+ * without its RETURNING, and its one row (none when nothing was inserted)
+ * comes from sqlite3_last_insert_rowid. Its length without the clause
+ * into *n, or 0 for any other statement.
+ */
+static size_t returning_rowid(sqlite3 *h, const char *sql, size_t *n)
+{
+    static const char tail[] = " RETURNING id";
+    size_t len = strlen(sql), t = sizeof(tail) - 1, i;
+    char table[64];
+
+    *n = 0;
+    if (len <= t || sqlite3_strnicmp(sql, "INSERT INTO ", 12) != 0 ||
+        sqlite3_stricmp(sql + len - t, tail) != 0 || strstr(sql, " SELECT ") != NULL ||
+        strstr(sql, "DO UPDATE") != NULL || strstr(sql, "),(") != NULL ||
+        strstr(sql, "), (") != NULL)
+        return 0;
+    for (i = 0;
+         i + 1 < sizeof(table) && (isalnum((unsigned char)sql[12 + i]) || sql[12 + i] == '_'); i++)
+        table[i] = sql[12 + i];
+    table[i] = '\0';
+    if (i == 0 || !is_rowid(h, table, "id"))
+        return 0;
+    *n = len - t;
+    return *n;
+}
+
 static int sq_prepare(struct tb_db *db, const char *sql, int nparams, struct tb_db_stmt **out)
 {
     struct sq_stmt *s = calloc(1, sizeof(*s));
     const char *tail = NULL;
+    size_t n = 0;
     int rc;
 
     if (s == NULL)
         return -ENOMEM;
-    rc = sqlite3_prepare_v3(handle(db), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->h, &tail);
+    s->rowid = returning_rowid(handle(db), sql, &n) > 0;
+    rc = sqlite3_prepare_v3(handle(db), sql, s->rowid ? (int)n : -1, SQLITE_PREPARE_PERSISTENT,
+                            &s->h, &tail);
     if (rc == SQLITE_OK && s->h == NULL)
         rc = tb__db_fail(db, -EINVAL, "empty SQL statement");
     else if (rc != SQLITE_OK)
@@ -157,9 +215,37 @@ static int sq_bind(struct tb_db_stmt *st, int i, int type, const void *p, size_t
     return rc == SQLITE_OK ? 0 : rc == SQLITE_RANGE ? -ERANGE : fail(st->db, rc);
 }
 
+/* The step of a statement whose RETURNING id comes from the rowid. */
+static int rowid_step(struct sq_stmt *s)
+{
+    sqlite3 *h = handle(s->base.db);
+    int64_t before;
+    int rc;
+
+    if (s->state != 0) {
+        s->state = 2;
+        return TB_DB_DONE;
+    }
+    before = sqlite3_total_changes64(h);
+    rc = sqlite3_step(s->h);
+    if (rc != SQLITE_DONE)
+        return fail(s->base.db, rc);
+    s->state = 2;
+    if (sqlite3_total_changes64(h) == before)
+        return TB_DB_DONE; /* nothing inserted (DO NOTHING) */
+    s->id = sqlite3_last_insert_rowid(h);
+    snprintf(s->text, sizeof(s->text), "%lld", (long long)s->id);
+    s->state = 1;
+    return TB_DB_ROW;
+}
+
 static int sq_step(struct tb_db_stmt *st)
 {
-    int rc = sqlite3_step(stmt(st));
+    int rc;
+
+    if (((struct sq_stmt *)st)->rowid)
+        return rowid_step((struct sq_stmt *)st);
+    rc = sqlite3_step(stmt(st));
 
     if (rc == SQLITE_ROW)
         return TB_DB_ROW;
@@ -168,41 +254,68 @@ static int sq_step(struct tb_db_stmt *st)
     return fail(st->db, rc);
 }
 
+/* The row of a rowid statement on its row: its column i is the id. */
+static struct sq_stmt *rowid_row(struct tb_db_stmt *st, int i)
+{
+    struct sq_stmt *s = (struct sq_stmt *)st;
+
+    return s->rowid && s->state == 1 && i == 0 ? s : NULL;
+}
+
 static int sq_column_count(struct tb_db_stmt *st)
 {
+    struct sq_stmt *s = (struct sq_stmt *)st;
+
+    if (s->rowid)
+        return s->state == 1;
     return sqlite3_data_count(stmt(st));
 }
 
 static int sq_column_is_null(struct tb_db_stmt *st, int i)
 {
+    if (((struct sq_stmt *)st)->rowid)
+        return rowid_row(st, i) == NULL;
     return sqlite3_column_type(stmt(st), i) == SQLITE_NULL;
 }
 
 static int64_t sq_column_int64(struct tb_db_stmt *st, int i)
 {
+    if (((struct sq_stmt *)st)->rowid)
+        return rowid_row(st, i) ? rowid_row(st, i)->id : 0;
     return sqlite3_column_int64(stmt(st), i);
 }
 
 static double sq_column_double(struct tb_db_stmt *st, int i)
 {
+    if (((struct sq_stmt *)st)->rowid)
+        return (double)sq_column_int64(st, i);
     return sqlite3_column_double(stmt(st), i);
 }
 
 static const char *sq_column_text(struct tb_db_stmt *st, int i)
 {
+    if (((struct sq_stmt *)st)->rowid)
+        return rowid_row(st, i) ? rowid_row(st, i)->text : NULL;
     return (const char *)sqlite3_column_text(stmt(st), i);
 }
 
 static const void *sq_column_blob(struct tb_db_stmt *st, int i, size_t *n)
 {
-    const void *p = sqlite3_column_blob(stmt(st), i);
+    const void *p;
 
+    if (((struct sq_stmt *)st)->rowid) {
+        p = sq_column_text(st, i);
+        *n = p ? strlen(p) : 0;
+        return p;
+    }
+    p = sqlite3_column_blob(stmt(st), i);
     *n = (size_t)sqlite3_column_bytes(stmt(st), i);
     return p;
 }
 
 static void sq_reset(struct tb_db_stmt *st)
 {
+    ((struct sq_stmt *)st)->state = 0;
     sqlite3_reset(stmt(st));
     sqlite3_clear_bindings(stmt(st));
 }

@@ -3,9 +3,9 @@
  * store_put.c, store_load.c, store_state.c, store_json.c, store_prep.c,
  * store_vfs.c): the handle, its cached statements, the deferred FTS
  * indexing, the derived columns, and the
- * JSON codecs for list columns. Not a public header; the store's other
- * files (subs.c, trending.c, topic.c, dedupe.c) take only the tb_db
- * connection (s->sql) from it.
+ * JSON codecs for list columns. Not a public header; subs.c, trending.c
+ * and topic.c take little more than the tb_db connection (s->sql) from
+ * it, and dedupe.c (no SQL) uses only the public tb_store.h.
  */
 #ifndef TB_STORE_INT_H
 #define TB_STORE_INT_H
