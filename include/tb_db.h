@@ -36,6 +36,11 @@
  *     {without_rowid}   WITHOUT ROWID, nothing
  *     {now}             unixepoch(), CAST(extract(epoch FROM now()) AS bigint)
  *
+ * SQLite specifics: transaction-control statements stay compiled per
+ * connection, and a one-row INSERT ... RETURNING id on a rowid table is
+ * answered from sqlite3_last_insert_rowid (SQLite's RETURNING buffers its
+ * rows, which cost ~10% of storing an entry), with the same rows.
+ *
  * For anything else, tb_db_dialect() tells the caller which engine it has
  * (FTS5, PRAGMAs, LISTEN/NOTIFY are engine-specific by nature).
  *
