@@ -219,6 +219,36 @@ TB_NODISCARD int tb_store_tag_id(const char *name, const char *key, char tag[TB_
  */
 int tb_store_list_member_ok(const char *s);
 
+/**
+ * One source's copy of an entry (tb_store_copies): the source's name, its
+ * feed's title (else its name), and the link to its copy (NULL: none).
+ * The strings are the store's, valid during the call. Non-zero stops the
+ * walk and is returned. Must not call the store.
+ */
+typedef int (*tb_store_copy_cb)(const char *name, const char *title, const char *link, void *data);
+
+/**
+ * Calls cb for every source that carried entry entry_id: its origin first
+ * (others_only: left out, the site's "Also in"), then in the order they
+ * came. The link is the one the source gave its copy, else (rows stored
+ * before those were kept) its copy's canonical link or URL id, else the
+ * source's own page. 0, cb's non-zero, or a store error (detail in err).
+ */
+TB_NODISCARD int tb_store_copies(struct tb_store *s, int64_t entry_id, int others_only,
+                                 tb_store_copy_cb cb, void *data, char *err, size_t errlen);
+
+/**
+ * A trending voice's display name (the source's feed title, else its name)
+ * into *name and the link to its entry into *href, both malloc'd for the
+ * caller (NULL: none; both NULL when no source is named source): the link
+ * that source gave entry entry_id, else, when it carries the paper
+ * (carries non-zero), its copy's link as tb_store_copies finds it, else
+ * the entry's link. 0, -ENOMEM, or a store error (detail in err).
+ */
+TB_NODISCARD int tb_store_voice_link(struct tb_store *s, const char *source, int64_t entry_id,
+                                     int carries, char **name, char **href, char *err,
+                                     size_t errlen);
+
 /** The sqlite3 handle, for the topic module only; owned by the store. */
 struct sqlite3 *tb_store_db(struct tb_store *s);
 

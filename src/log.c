@@ -1,6 +1,7 @@
 /* One-line-per-event logging on stderr, and tb_strerror(). */
 #include "tb_log.h"
 #include "tb_date.h"
+#include "tb_db.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -64,6 +65,12 @@ const char *tb_strerror(int err)
         return "transfer failed";
     case TB_EHTTP:
         return "HTTP error status";
+    case TB_EDB_RETRY:
+        return "database busy or conflicting transaction: try again";
+    case TB_EDB_LOST:
+        return "database connection lost";
+    case TB_EDB_CONSTRAINT:
+        return "database constraint violated";
     default:
         return err < 0 ? strerror(-err) : "unknown error";
     }

@@ -41,21 +41,4 @@ int tb__site_write_doc(struct tb_site *s, const char *path, const char *id, cons
  */
 int tb__site_decorate(struct tb_site *s, struct tb_feed *f, char *err, size_t errlen);
 
-/**
- * SQL (site_trend.c) whose one row is a voice's display name (its feed's
- * title, else its name) and the link to its entry: the link that source
- * gave its copy, else (rows stored before the store kept those) its copy's
- * canonical link or URL id when it carries the paper, else the entry's
- * link. Parameters: ?1 the source's name, ?2 the entry id, ?3 carries.
- */
-extern const char tb__site_voice_sql[];
-
-/**
- * SQL (site_trend.c) whose rows are every source that carried entry ?1,
- * its origin first, then in the order they came: the source's name, its
- * feed's title (else its name), and the link to its copy as "Also in"
- * finds it.
- */
-extern const char tb__site_copies_sql[];
-
 #endif

@@ -5,7 +5,6 @@
  * lives in the loaded feed's arena until the page is written.
  */
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,11 +80,13 @@ static const char *source_title(const struct tb_config *c, const char *name)
 
 /* Collects the voices of one paper that count into the feed's arena: one
  * per group (as the trending feeds' "Mentioned by"), named by its earliest
- * source, with the link to that source's entry (tb__site_voice_sql). */
+ * source, with the link to that source's entry (tb_store_voice_link). */
 struct voices {
     const struct tb_config *cfg;
     struct tb_arena *arena;
-    sqlite3_stmt *q;                 /* tb__site_voice_sql */
+    struct tb_store *store;          /* where the links are */
+    char *err;                       /* the caller's error buffer */
+    size_t errlen;                   /* its size */
     const char **names, **links;     /* names, and links (NULL: none) */
     const char **groups;             /* the groups named */
     size_t n, alloc, lalloc, galloc; /* count, allocated names, links, groups */
@@ -94,21 +95,18 @@ struct voices {
 /* The link to source v's entry, copied into the arena; NULL when none. */
 static int voice_link(struct voices *vs, const struct tb_trending_voice *v, const char **out)
 {
-    const unsigned char *href;
-    int rc;
+    char *name = NULL, *href = NULL;
+    int rc = tb_store_voice_link(vs->store, v->source, v->entry_id, v->carries, &name, &href,
+                                 vs->err, vs->errlen);
 
     *out = NULL;
-    sqlite3_reset(vs->q);
-    sqlite3_bind_text(vs->q, 1, v->source, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(vs->q, 2, v->entry_id);
-    sqlite3_bind_int(vs->q, 3, v->carries);
-    rc = sqlite3_step(vs->q);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? 0 : TB_ESTORE;
-    href = sqlite3_column_text(vs->q, 1);
-    if (href != NULL)
-        *out = tb_arena_strdup(vs->arena, (const char *)href);
-    return href == NULL || *out != NULL ? 0 : -ENOMEM;
+    if (rc == 0 && href != NULL) {
+        *out = tb_arena_strdup(vs->arena, href);
+        rc = *out != NULL ? 0 : -ENOMEM;
+    }
+    free(name);
+    free(href);
+    return rc;
 }
 
 static int on_voice(const struct tb_trending_voice *v, void *data)
@@ -170,12 +168,11 @@ static int load(struct tb_site *s, struct list *l, char *err, size_t errlen)
  * its own entry. */
 static int add_voices(struct tb_site *s, struct list *l, char *err, size_t errlen)
 {
-    struct voices vs = {.cfg = s->cfg, .arena = &l->feed->arena};
+    struct voices vs = {
+        .cfg = s->cfg, .arena = &l->feed->arena, .store = s->store, .err = err, .errlen = errlen};
     size_t i, k;
     int rc = 0;
 
-    if (sqlite3_prepare_v2(tb_store_db(s->store), tb__site_voice_sql, -1, &vs.q, NULL) != SQLITE_OK)
-        rc = TB_ESTORE;
     for (i = 0; rc == 0 && i < l->np; i++) {
         for (k = 0; k < l->n && l->ids[k] != l->p[i].entry->rowid; k++)
             ;
@@ -186,66 +183,57 @@ static int add_voices(struct tb_site *s, struct list *l, char *err, size_t errle
         l->p[i].source_links = rc == 0 ? keep(vs.arena, vs.links, vs.n) : NULL;
         l->p[i].nsources = l->p[i].sources != NULL ? vs.n : 0;
     }
-    if (rc == TB_ESTORE && err[0] == '\0')
-        snprintf(err, errlen, "voices: %s", sqlite3_errmsg(tb_store_db(s->store)));
-    sqlite3_finalize(vs.q);
     free(vs.names);
     free(vs.links);
     free(vs.groups);
     return rc;
 }
 
+/* Appends one copy of an entry to the growing name and link arrays. */
+static int on_copy(const char *name, const char *title, const char *href, void *data)
+{
+    struct voices *vs = data;
+
+    if (TB_VEC_RESERVE(vs->names, vs->alloc, vs->n + 1, TB_VEC_MAX) ||
+        TB_VEC_RESERVE(vs->links, vs->lalloc, vs->n + 1, TB_VEC_MAX))
+        return -ENOMEM;
+    /* The configured title, as the trending lists name sources. */
+    title = strcmp(source_title(vs->cfg, name), name) != 0 ? source_title(vs->cfg, name) : title;
+    vs->names[vs->n] = tb_arena_strdup(vs->arena, title);
+    vs->links[vs->n] = href != NULL ? tb_arena_strdup(vs->arena, href) : NULL;
+    vs->n++;
+    if (vs->names[vs->n - 1] == NULL || (href != NULL && vs->links[vs->n - 1] == NULL))
+        return -ENOMEM;
+    return 0;
+}
+
 /* Appends entry e's copies to the growing name and link arrays. */
 static int copies_of(struct tb_site *s, struct voices *vs, const struct tb_entry *e)
 {
-    const char *name, *title, *href;
-    int rc = 0, step;
-
-    sqlite3_reset(vs->q);
-    sqlite3_bind_int64(vs->q, 1, e->rowid);
     vs->n = 0;
-    while (rc == 0 && (step = sqlite3_step(vs->q)) == SQLITE_ROW) {
-        name = (const char *)sqlite3_column_text(vs->q, 0);
-        title = (const char *)sqlite3_column_text(vs->q, 1);
-        href = (const char *)sqlite3_column_text(vs->q, 2);
-        if (TB_VEC_RESERVE(vs->names, vs->alloc, vs->n + 1, TB_VEC_MAX) ||
-            TB_VEC_RESERVE(vs->links, vs->lalloc, vs->n + 1, TB_VEC_MAX))
-            return -ENOMEM;
-        /* The configured title, as the trending lists name sources. */
-        title = strcmp(source_title(s->cfg, name), name) != 0 ? source_title(s->cfg, name) : title;
-        vs->names[vs->n] = tb_arena_strdup(vs->arena, title);
-        vs->links[vs->n] = href != NULL ? tb_arena_strdup(vs->arena, href) : NULL;
-        if (vs->names[vs->n] == NULL || (href != NULL && vs->links[vs->n] == NULL))
-            rc = -ENOMEM;
-        vs->n++;
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = TB_ESTORE;
-    return rc;
+    return tb_store_copies(s->store, e->rowid, 0, on_copy, vs, vs->err, vs->errlen);
 }
 
 /* The sources of each newest entry: every source that carried it, its
  * origin first, each linking its own copy. */
 static int add_copies(struct tb_site *s, struct list *l, char *err, size_t errlen)
 {
-    struct voices vs = {.cfg = s->cfg, .arena = l->feed != NULL ? &l->feed->arena : NULL};
+    struct voices vs = {.cfg = s->cfg,
+                        .arena = l->feed != NULL ? &l->feed->arena : NULL,
+                        .store = s->store,
+                        .err = err,
+                        .errlen = errlen};
     size_t i;
     int rc = 0;
 
     if (l->np == 0)
         return 0;
-    if (sqlite3_prepare_v2(tb_store_db(s->store), tb__site_copies_sql, -1, &vs.q, NULL) !=
-        SQLITE_OK)
-        rc = TB_ESTORE;
     for (i = 0; rc == 0 && i < l->np; i++) {
         rc = copies_of(s, &vs, l->p[i].entry);
         l->p[i].sources = rc == 0 ? keep(vs.arena, vs.names, vs.n) : NULL;
         l->p[i].source_links = rc == 0 ? keep(vs.arena, vs.links, vs.n) : NULL;
         l->p[i].nsources = l->p[i].sources != NULL ? vs.n : 0;
     }
-    if (rc == TB_ESTORE)
-        snprintf(err, errlen, "sources: %s", sqlite3_errmsg(tb_store_db(s->store)));
-    sqlite3_finalize(vs.q);
     free(vs.names);
     free(vs.links);
     return rc;

@@ -8,7 +8,6 @@
  * read the same facts from tb:trending and the topic categories.
  */
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,45 +89,30 @@ static int append_footer(struct tb_feed *f, struct tb_entry *e, const struct tb_
 
 /* ------------------------------------------------------------- Also in */
 
-/* Every source but the origin that carried entry `id`, with the link to its
- * copy: the link it gave its copy (entry_sources.link); for a copy stored
- * before the store kept those, the canonical link or URL id it gave the
- * entry under; else the source's own page. */
-#define COPY_LINK(src, entry)                                                                      \
-    "(SELECT coalesce(max(CASE WHEN key LIKE 'link:http%' THEN substr(key, 6) END),"               \
-    " max(CASE WHEN key LIKE 'id:http%' THEN substr(key, 4) END)) FROM entry_keys"                 \
-    " WHERE source_id = " src " AND entry_id = " entry ")"
-#define OWN_LINK(src, entry)                                                                       \
-    "(SELECT link FROM entry_sources WHERE entry_id = " entry " AND source_id = " src ")"
-#define ALSO_LINK "coalesce(es.link, " COPY_LINK("s.id", "?1") ", s.link)"
+/* An "Also in" footer being built. */
+struct also {
+    struct tb_buf *out; /* the footer */
+    int n;              /* sources named so far */
+};
 
-static const char also_sql[] =
-    "SELECT coalesce(s.title, s.name), " ALSO_LINK
-    " FROM entry_sources es JOIN sources s ON s.id = es.source_id"
-    " WHERE es.entry_id = ?1 AND es.source_id <> (SELECT origin FROM entries WHERE id = ?1)"
-    " ORDER BY es.first_seen, s.name";
-
-const char tb__site_copies_sql[] =
-    "SELECT s.name, coalesce(s.title, s.name), " ALSO_LINK
-    " FROM entry_sources es JOIN sources s ON s.id = es.source_id WHERE es.entry_id = ?1"
-    " ORDER BY es.source_id <> (SELECT origin FROM entries WHERE id = ?1), es.first_seen, s.name";
-
-static int also_in(sqlite3_stmt *q, struct tb_entry *e, struct tb_buf *out)
+/* Appends one "Also in" source to the footer being built, comma-separated. */
+static int also_one(const char *name, const char *title, const char *href, void *data)
 {
-    int rc = 0, n = 0, step;
+    struct also *a = data;
+    int rc = tb_buf_adds(a->out, a->n++ ? ", " : "<p>Also in: ");
 
-    sqlite3_reset(q);
-    sqlite3_bind_int64(q, 1, e->rowid);
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        rc = tb_buf_adds(out, n++ ? ", " : "<p>Also in: ");
-        rc = rc ? rc
-                : add_named_link(out, (const char *)sqlite3_column_text(q, 0),
-                                 (const char *)sqlite3_column_text(q, 1));
-    }
-    if (rc == 0 && n > 0)
+    (void)name;
+    return rc ? rc : add_named_link(a->out, title, href);
+}
+
+static int also_in(struct tb_site *s, struct tb_entry *e, struct tb_buf *out, char *err,
+                   size_t errlen)
+{
+    struct also a = {.out = out};
+    int rc = tb_store_copies(s->store, e->rowid, 1, also_one, &a, err, errlen);
+
+    if (rc == 0 && a.n > 0)
         rc = tb_buf_adds(out, "</p>");
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = TB_ESTORE;
     return rc;
 }
 
@@ -200,27 +184,19 @@ static int tag_topics(struct tb_site *s, struct tb_feed *f, char *err, size_t er
 
 int tb__site_decorate(struct tb_site *s, struct tb_feed *f, char *err, size_t errlen)
 {
-    sqlite3_stmt *q = NULL;
     struct tb_entry *e;
     struct tb_buf b;
     int rc = 0;
 
     if (f == NULL)
         return 0;
-    if (sqlite3_prepare_v2(tb_store_db(s->store), also_sql, -1, &q, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "also in: %s", sqlite3_errmsg(tb_store_db(s->store)));
-        return TB_ESTORE;
-    }
     tb_buf_init(&b, DOC_CAP);
     for (e = f->entries; rc == 0 && e != NULL; e = e->next) {
         tb_buf_reset(&b);
-        rc = also_in(q, e, &b);
+        rc = also_in(s, e, &b, err, errlen);
         rc = rc ? rc : append_footer(f, e, &b);
     }
-    if (rc == TB_ESTORE)
-        snprintf(err, errlen, "also in: %s", sqlite3_errmsg(tb_store_db(s->store)));
     tb_buf_free(&b);
-    sqlite3_finalize(q);
     return rc ? rc : tag_topics(s, f, err, errlen);
 }
 
@@ -253,7 +229,9 @@ static void ranking_free(struct ranking *r)
 
 /* The groups of a "Mentioned by" line being walked: one name per group. */
 struct voices {
-    sqlite3_stmt *q;     /* a source's title and an entry's link */
+    struct tb_store *st; /* where the links are */
+    char *err;           /* the caller's error buffer */
+    size_t errlen;       /* its size */
     tb_site_voice_cb cb; /* receives each group's name and link */
     void *data;          /* for cb */
     char **groups;       /* groups named so far (owned copies) */
@@ -263,8 +241,10 @@ struct voices {
 static int voice(const struct tb_trending_voice *v, void *data)
 {
     struct voices *x = data;
-    const char *name, *href;
+    char *name = NULL, *href = NULL;
+    const char *show;
     size_t i;
+    int rc;
 
     if (v->weight <= 0)
         return 0; /* counts nothing, so is not why the paper is listed */
@@ -278,38 +258,29 @@ static int voice(const struct tb_trending_voice *v, void *data)
     if (x->groups[x->n] == NULL)
         return -ENOMEM;
     x->n++;
-    sqlite3_reset(x->q);
-    sqlite3_bind_text(x->q, 1, v->source, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(x->q, 2, v->entry_id);
-    sqlite3_bind_int(x->q, 3, v->carries);
-    if (sqlite3_step(x->q) != SQLITE_ROW)
-        return TB_ESTORE;
-    name = (const char *)sqlite3_column_text(x->q, 0);
-    href = (const char *)sqlite3_column_text(x->q, 1);
+    rc = tb_store_voice_link(x->st, v->source, v->entry_id, v->carries, &name, &href, x->err,
+                             x->errlen);
+    if (rc == 0 && name == NULL) {
+        snprintf(x->err, x->errlen, "voices: no source named %s", v->source);
+        rc = TB_ESTORE; /* a voice of a source the store does not have */
+    }
     /* A named group (all of arXiv's listings) shows as the group. */
-    if (strcmp(v->group, v->source) != 0)
-        name = v->group;
-    if (href != NULL && strncmp(href, "http://", 7) != 0 && strncmp(href, "https://", 8) != 0)
+    show = rc == 0 && strcmp(v->group, v->source) != 0 ? v->group : name;
+    if (href != NULL && strncmp(href, "http://", 7) != 0 && strncmp(href, "https://", 8) != 0) {
+        free(href);
         href = NULL;
-    return x->cb(name ? name : v->source, href, x->data);
+    }
+    rc = rc ? rc : x->cb(show ? show : v->source, href, x->data);
+    free(name);
+    free(href);
+    return rc;
 }
 
-/* The source's name and the link to its entry: the link the source gave
- * that entry (its own copy of the paper, or its post that mentions it);
- * for rows stored before those were kept, a carrying source's copy as
- * "Also in" finds it, else the entry's link. */
-#define VOICE_LINK                                                                                 \
-    "coalesce(" OWN_LINK("s.id", "?2") ", CASE WHEN ?3 THEN " COPY_LINK("s.id", "?2") " END,"      \
-                                                                                      " e.link)"
-const char tb__site_voice_sql[] = "SELECT coalesce(s.title, s.name), " VOICE_LINK
-                                  " FROM sources s LEFT JOIN entries e ON e.id = ?2"
-                                  " WHERE s.name = ?1";
-
-/* Walks the groups of paper `key` with the prepared tb__site_voice_sql q; *n counts them. */
-static int walk_voices(struct tb_store *st, sqlite3_stmt *q, const char *key, tb_site_voice_cb cb,
-                       void *data, size_t *n, char *err, size_t errlen)
+/* Walks the groups of paper `key`; *n counts them. */
+static int walk_voices(struct tb_store *st, const char *key, tb_site_voice_cb cb, void *data,
+                       size_t *n, char *err, size_t errlen)
 {
-    struct voices x = {.q = q, .cb = cb, .data = data};
+    struct voices x = {.st = st, .err = err, .errlen = errlen, .cb = cb, .data = data};
     size_t i;
     int rc = tb_trending_voices(st, key, voice, &x, err, errlen);
 
@@ -323,17 +294,9 @@ static int walk_voices(struct tb_store *st, sqlite3_stmt *q, const char *key, tb
 int tb_site_voices(struct tb_store *st, const char *key, tb_site_voice_cb cb, void *data, char *err,
                    size_t errlen)
 {
-    sqlite3_stmt *q = NULL;
     size_t n;
-    int rc;
 
-    if (sqlite3_prepare_v2(tb_store_db(st), tb__site_voice_sql, -1, &q, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "voices: %s", sqlite3_errmsg(tb_store_db(st)));
-        return TB_ESTORE;
-    }
-    rc = walk_voices(st, q, key, cb, data, &n, err, errlen);
-    sqlite3_finalize(q);
-    return rc;
+    return walk_voices(st, key, cb, data, &n, err, errlen);
 }
 
 /* Appends one group to a "Mentioned by" footer's names, comma-separated. */
@@ -347,7 +310,7 @@ static int footer_name(const char *name, const char *href, void *data)
 
 /* Fills e's trending fields and appends its "Mentioned by" footer. */
 static int mentioned_by(struct tb_site *s, struct tb_feed *f, struct tb_entry *e,
-                        const struct ranked *r, sqlite3_stmt *q, char *err, size_t errlen)
+                        const struct ranked *r, char *err, size_t errlen)
 {
     struct tb_buf names, footer;
     size_t n;
@@ -357,7 +320,7 @@ static int mentioned_by(struct tb_site *s, struct tb_feed *f, struct tb_entry *e
     e->trend_groups = r->groups;
     tb_buf_init(&names, DOC_CAP);
     tb_buf_init(&footer, DOC_CAP);
-    rc = walk_voices(s->store, q, r->key, footer_name, &names, &n, err, errlen);
+    rc = walk_voices(s->store, r->key, footer_name, &names, &n, err, errlen);
     if (rc == 0 && n > 0)
         rc = tb_buf_addf(&footer, "<p>Mentioned by %zu source%s: ", n, n == 1 ? "" : "s");
     rc = rc ? rc : tb_buf_add(&footer, names.data, names.len);
@@ -372,7 +335,6 @@ static int mentioned_by(struct tb_site *s, struct tb_feed *f, struct tb_entry *e
 static int load_ranked(struct tb_site *s, const struct ranking *r, struct tb_feed **out, char *err,
                        size_t errlen)
 {
-    sqlite3_stmt *q = NULL;
     struct tb_entry *e;
     int64_t *ids;
     size_t i;
@@ -385,19 +347,13 @@ static int load_ranked(struct tb_site *s, const struct ranking *r, struct tb_fee
         ids[i] = r->v[i].entry_id;
     rc = tb_store_load(s->store, ids, r->n, out, err, errlen);
     free(ids);
-    if (rc == 0 &&
-        sqlite3_prepare_v2(tb_store_db(s->store), tb__site_voice_sql, -1, &q, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "voices: %s", sqlite3_errmsg(tb_store_db(s->store)));
-        rc = TB_ESTORE;
-    }
     /* tb_store_load() keeps the order and skips only rowids it lacks. */
     for (e = rc ? NULL : (*out)->entries, i = 0; rc == 0 && e != NULL; e = e->next) {
         while (i < r->n && r->v[i].entry_id != e->rowid)
             i++;
         if (i < r->n)
-            rc = mentioned_by(s, *out, e, &r->v[i], q, err, errlen);
+            rc = mentioned_by(s, *out, e, &r->v[i], err, errlen);
     }
-    sqlite3_finalize(q);
     return rc;
 }
 

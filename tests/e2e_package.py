@@ -213,7 +213,7 @@ class Deb(unittest.TestCase):
             self.assertNotRegex(read(s), r"rm -r|userdel|deluser", script)
         depends = sh("dpkg-deb", "-f", deb, "Depends")
         for lib in ("libc6", "libuv1", "libcurl4", "libxml2", "libsqlite3-0", "libjansson4",
-                    "libinih1", "libh2o", "zlib1g", "libssl3"):
+                    "libinih1", "libh2o", "zlib1g", "libssl3", "libpq5"):
             self.assertIn(lib, depends)
         if os.environ.get("TB_HAVE_SYSTEMD") == "1":
             self.assertIn("libsystemd0", depends)

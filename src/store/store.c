@@ -268,81 +268,13 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-/* Parameters ?1..?23 and ?27 (content_type, added later) are the entry's content,
- * bound alike for insert and update. */
-#define ENTRY_COLS                                                                                 \
-    "upstream_id, id_is_permalink, title, link, canon_link, arxiv_id, doi, published, updated,"    \
-    " authors, authors_json, contributors_json, categories, categories_json, links_json,"          \
-    " summary, summary_html, content, content_html, rights, base, text, hash"
-
-/* The paper key of a row of entries (see TB__ST_PAPER_KEY). */
-#define PAPER_KEY "coalesce('arxiv:' || arxiv_id, 'doi:' || doi, 'link:' || canon_link)"
-/* A second carrying or mention of a paper by a source: the earlier one stays. */
-#define MENTION_MERGE                                                                              \
-    "entry_id = CASE WHEN excluded.at < at THEN excluded.entry_id ELSE entry_id END,"              \
-    " at = min(at, excluded.at), carries = max(carries, excluded.carries)"
-
 static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_BEGIN] = "BEGIN IMMEDIATE",
     [TB__ST_COMMIT] = "COMMIT",
     [TB__ST_ROLLBACK] = "ROLLBACK",
-    [TB__ST_SAVEPOINT] = "SAVEPOINT put",
-    [TB__ST_RELEASE] = "RELEASE put",
-    [TB__ST_ROLLBACK_TO] = "ROLLBACK TO put",
     [TB__ST_SRC_GET] = "SELECT id, url FROM sources WHERE name = ?1",
     [TB__ST_SRC_INS] = "INSERT INTO sources(name, url) VALUES(?1, ?2)",
     [TB__ST_SRC_URL] = "UPDATE sources SET url = ?1 WHERE id = ?2",
-    [TB__ST_SRC_NAME] = "SELECT name FROM sources WHERE id = ?1",
-    [TB__ST_SRC_META] = "UPDATE sources SET feed_id = coalesce(?1, feed_id),"
-                        " title = coalesce(?2, title), link = coalesce(?3, link),"
-                        " self = coalesce(?4, self),"
-                        " arxiv_record = CASE WHEN ?3 IS NULL THEN arxiv_record ELSE ?6 END"
-                        " WHERE id = ?5",
-    /* The entry an incoming one is a copy of, with what refreshing it needs:
-     * by the source's own key, else by arXiv id, DOI or canonical link in
-     * any source. coalesce() stops at its first non-NULL argument, so each
-     * lookup runs only when the ones before found nothing; a NULL parameter
-     * matches nothing. The second column tells a match by the own key. */
-    [TB__ST_MATCH] = "SELECT e.id, EXISTS(SELECT 1 FROM entry_keys"
-                     "  WHERE source_id = ?1 AND key = ?2 AND entry_id = e.id),"
-                     " e.origin, e.hash,"
-                     " (SELECT arxiv_record FROM sources WHERE id = e.origin)"
-                     " FROM entries e WHERE e.id = coalesce("
-                     "(SELECT entry_id FROM entry_keys WHERE source_id = ?1 AND key = ?2),"
-                     " (SELECT id FROM entries WHERE arxiv_id = ?3 ORDER BY id LIMIT 1),"
-                     " (SELECT id FROM entries WHERE doi = ?4 ORDER BY id LIMIT 1),"
-                     " (SELECT id FROM entries WHERE canon_link = ?5 ORDER BY id LIMIT 1))",
-    [TB__ST_SET_ORIGIN] = "UPDATE entries SET origin = ?2 WHERE id = ?1",
-    [TB__ST_KEY_ADD] = "INSERT OR IGNORE INTO entry_keys(source_id, key, entry_id)"
-                       " VALUES(?1, ?2, ?3)",
-    [TB__ST_SEEN_ADD] = "INSERT OR IGNORE INTO entry_sources(entry_id, source_id, first_seen,"
-                        " link) VALUES(?1, ?2, ?3, ?4)",
-    [TB__ST_INSERT] = "INSERT INTO entries(" ENTRY_COLS ", out_id, origin, first_seen, sort_time,"
-                      " content_type)"
-                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-                      " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
-                      " coalesce(?8, ?9, ?26), ?27)",
-    [TB__ST_UPDATE] = "UPDATE entries SET upstream_id = ?1, id_is_permalink = ?2, title = ?3,"
-                      " link = ?4, canon_link = coalesce(?5, canon_link),"
-                      " arxiv_id = coalesce(?6, arxiv_id), doi = coalesce(?7, doi),"
-                      " published = coalesce(?8, published), updated = ?9, authors = ?10,"
-                      " authors_json = ?11, contributors_json = ?12, categories = ?13,"
-                      " categories_json = ?14, links_json = ?15, summary = ?16,"
-                      " summary_html = ?17, content = ?18, content_html = ?19, rights = ?20,"
-                      " base = ?21, text = ?22, hash = ?23, content_type = ?27,"
-                      " sort_time = coalesce(?8, published, ?9, first_seen) WHERE id = ?24",
-    [TB__ST_LOAD] = "SELECT e.id, e.out_id, e.upstream_id, e.id_is_permalink, e.title, e.link,"
-                    " e.canon_link, e.arxiv_id, e.doi, e.published, e.updated,"
-                    " e.authors_json, e.contributors_json, e.categories_json, e.links_json,"
-                    " e.summary, e.summary_html, e.content, e.content_html, e.rights, e.base,"
-                    " e.text, coalesce(s.feed_id, s.self, s.url), s.title, s.link,"
-                    /* A feed that names no self link was still read from its
-                     * source's URL (atom:source's rel=self, RSS <source url>). */
-                    " coalesce(s.self, CASE WHEN s.url LIKE 'http://%' OR s.url LIKE"
-                    " 'https://%' THEN s.url END),"
-                    " (SELECT min(k.key) FROM entry_keys k"
-                    "  WHERE k.entry_id = e.id AND k.source_id = e.origin), e.content_type"
-                    " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1",
     /* The text is read by its own statement and bound: INSERT ... SELECT
      * opens a statement savepoint, and FTS5 writes a segment at each. */
     [TB__ST_INDEX] = "INSERT INTO entries_fts(rowid, title, text, authors, categories)"
@@ -350,47 +282,7 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_UNINDEX] = "INSERT INTO entries_fts(entries_fts, rowid, title, text, authors,"
                        " categories) VALUES('delete', ?1, ?2, ?3, ?4, ?5)",
     [TB__ST_INDEX_TEXT] = "SELECT title, text, authors, categories FROM entries WHERE id = ?1",
-    [TB__ST_BRIEF] = "SELECT published, updated, authors_json IS NOT NULL FROM entries"
-                     " WHERE id = ?1",
-    /* A source's poll state: read once per configured source, written
-     * after every poll (5,000 of each in a first cycle of 5,000 sources). */
-    [TB__ST_STATE_INS] = "INSERT OR IGNORE INTO sources(name) VALUES(?1)",
-    [TB__ST_STATE_GET] = "SELECT " TB__STATE_COLS " FROM sources WHERE name = ?1",
-    [TB__ST_STATE_RESET] = "UPDATE sources SET url = ?2, config_url = ?2, gone = 0, etag = NULL,"
-                           " last_modified = NULL, last_status = NULL, last_error = NULL,"
-                           " next_poll = NULL, failures = 0, ttl = 0 WHERE name = ?1",
-    [TB__ST_STATE_PUT] = "UPDATE sources SET url = ?2, config_url = ?3, gone = ?4, etag = ?5,"
-                         " last_modified = ?6, last_attempt = ?7, last_success = ?8,"
-                         " last_status = ?9, last_error = ?10, next_poll = ?11, failures = ?12,"
-                         " ttl = ?13, entries_seen = (SELECT count(*) FROM entry_sources es"
-                         " WHERE es.source_id = ?1) WHERE id = ?1",
     [TB__ST_SRC_VOICE] = "UPDATE sources SET grp = ?2, weight = ?3 WHERE id = ?1",
-    /* Mentions (store_put.c). A paper's key is its stored entry's identity
-     * as the dedupe ranks it: arXiv id, else DOI, else canonical link. */
-    [TB__ST_PAPER_KEY] = "SELECT " PAPER_KEY ", doi, canon_link FROM entries WHERE id = ?1",
-    [TB__ST_PAPER_FIND] = "SELECT " PAPER_KEY " FROM entries WHERE id = coalesce("
-                          "(SELECT id FROM entries WHERE arxiv_id = ?1 ORDER BY id LIMIT 1),"
-                          " (SELECT id FROM entries WHERE doi = ?2 ORDER BY id LIMIT 1),"
-                          " (SELECT id FROM entries WHERE canon_link = ?3 ORDER BY id LIMIT 1))",
-    /* A source's row for a paper keeps its first carrying or mention. */
-    [TB__ST_MENTION_ADD] = "INSERT INTO mentions(paper, source_id, entry_id, at, carries)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(paper, source_id)"
-                           " DO UPDATE SET " MENTION_MERGE,
-    /* Mentions stored under another key of a new entry (its DOI or link
-     * when it has an arXiv id) move to its own: "WHERE true" tells the
-     * parser the ON CONFLICT belongs to the INSERT. */
-    [TB__ST_MENTION_MOVE] = "INSERT INTO mentions(paper, source_id, entry_id, at, carries)"
-                            " SELECT ?2, source_id, entry_id, at, carries FROM mentions"
-                            " WHERE paper = ?1 AND true ON CONFLICT(paper, source_id)"
-                            " DO UPDATE SET " MENTION_MERGE,
-    [TB__ST_MENTION_DROP] = "DELETE FROM mentions WHERE paper = ?1",
-    /* An arXiv id voiced (?1 its paper key): its latest voice, and state
-     * 2 when ?2 is (an arXiv record carries it), for the resolver. */
-    [TB__ST_ARXIV_VOICED] = "INSERT INTO arxiv_resolve(id, state, voiced)"
-                            " SELECT substr(?1, 7), ?2, coalesce(max(at), 0) FROM mentions"
-                            " WHERE paper = ?1 AND true ON CONFLICT(id) DO UPDATE SET"
-                            " voiced = excluded.voiced, state = CASE WHEN excluded.state = 2"
-                            " AND state = 0 THEN 2 ELSE state END",
 };
 
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -414,6 +306,19 @@ sqlite3_stmt *tb__store_stmt(struct tb_store *s, enum tb__stmt which)
     return st;
 }
 
+int tb__store_q(struct tb_store *s, enum tb__q which, const char *sql, struct tb_db_stmt **out,
+                char *err, size_t errlen)
+{
+    int rc = 0;
+
+    if (s->q[which] == NULL)
+        rc = tb_db_prepare(s->sql, sql, &s->q[which], err, errlen);
+    else
+        tb_db_reset(s->q[which]);
+    *out = s->q[which];
+    return rc;
+}
+
 int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errlen, const char *what)
 {
     int rc = sqlite3_step(st);
@@ -424,17 +329,6 @@ int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errle
         rc = 0;
     sqlite3_reset(st);
     return rc;
-}
-
-void tb__store_undo(struct tb_store *s, int nested)
-{
-    if (!nested) {
-        (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK), NULL, 0, "rollback");
-        return;
-    }
-    /* ROLLBACK TO keeps the savepoint open; RELEASE then drops it. */
-    (void)tb__store_done(s, tb__store_stmt(s, TB__ST_ROLLBACK_TO), NULL, 0, "rollback");
-    (void)tb__store_done(s, tb__store_stmt(s, TB__ST_RELEASE), NULL, 0, "release");
 }
 
 int tb__store_lost(char *err, size_t errlen)
@@ -769,6 +663,8 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
     if (rc != SQLITE_OK)
         rc = tb__store_fail(s, err, errlen, path);
     if (rc == 0)
+        rc = tb_db_wrap_sqlite(&s->sql, s->db);
+    if (rc == 0)
         rc = configure(s, err, errlen);
     if (rc == 0)
         rc = migrate(s, err, errlen);
@@ -797,6 +693,9 @@ void tb_store_close(struct tb_store *s)
         return;
     for (i = 0; i < TB__ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
+    for (i = 0; i < TB__Q_COUNT; i++)
+        tb_db_finalize(s->q[i]);
+    tb_db_close(s->sql);
     sqlite3_close(s->db);
     free(s->unindexed);
     free(s);

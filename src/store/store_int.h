@@ -3,8 +3,9 @@
  * store_put.c, store_load.c, store_state.c, store_json.c, store_prep.c,
  * store_vfs.c): the handle, its cached statements, the deferred FTS
  * indexing, the derived columns, and the
- * JSON codecs for list columns. Not a public header; topic.c and dedupe.c
- * use only the public tb_store.h.
+ * JSON codecs for list columns. Not a public header; subs.c, trending.c
+ * and topic.c take little more than the tb_db connection (s->sql) from
+ * it, and dedupe.c (no SQL) uses only the public tb_store.h.
  */
 #ifndef TB_STORE_INT_H
 #define TB_STORE_INT_H
@@ -12,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "tb_buf.h"
+#include "tb_db.h"
 #include "tb_store.h"
 
 #define TB__HASH_LEN 32        /* SHA-256 */
@@ -22,37 +24,43 @@ enum tb__stmt {
     TB__ST_BEGIN,
     TB__ST_COMMIT,
     TB__ST_ROLLBACK,
-    TB__ST_SAVEPOINT,
-    TB__ST_RELEASE,
-    TB__ST_ROLLBACK_TO,
     TB__ST_SRC_GET,
     TB__ST_SRC_INS,
     TB__ST_SRC_URL,
-    TB__ST_SRC_NAME,
-    TB__ST_SRC_META,
-    TB__ST_MATCH,
-    TB__ST_SET_ORIGIN,
-    TB__ST_KEY_ADD,
-    TB__ST_SEEN_ADD,
-    TB__ST_INSERT,
-    TB__ST_UPDATE,
-    TB__ST_LOAD,
     TB__ST_INDEX,
     TB__ST_UNINDEX,
     TB__ST_INDEX_TEXT,
-    TB__ST_BRIEF,
-    TB__ST_STATE_INS,
-    TB__ST_STATE_GET,
-    TB__ST_STATE_RESET,
-    TB__ST_STATE_PUT,
     TB__ST_SRC_VOICE,
-    TB__ST_PAPER_KEY,
-    TB__ST_PAPER_FIND,
-    TB__ST_MENTION_ADD,
-    TB__ST_MENTION_MOVE,
-    TB__ST_MENTION_DROP,
-    TB__ST_ARXIV_VOICED,
     TB__ST_COUNT
+};
+
+/* tb_db statements prepared at their first use and reused (tb__store_q);
+ * SQL in the file named. */
+enum tb__q {
+    TB__Q_STATE_INS,    /* store_state.c */
+    TB__Q_STATE_GET,    /* store_state.c */
+    TB__Q_STATE_RESET,  /* store_state.c */
+    TB__Q_STATE_PUT,    /* store_state.c */
+    TB__Q_LOAD,         /* store_load.c */
+    TB__Q_BRIEF,        /* store_load.c */
+    TB__Q_ALSO,         /* store_load.c */
+    TB__Q_COPIES,       /* store_load.c */
+    TB__Q_VOICE,        /* store_load.c */
+    TB__Q_SRC_NAME,     /* store_put.c */
+    TB__Q_SRC_META,     /* store_put.c */
+    TB__Q_MATCH,        /* store_put.c */
+    TB__Q_SET_ORIGIN,   /* store_put.c */
+    TB__Q_KEY_ADD,      /* store_put.c */
+    TB__Q_SEEN_ADD,     /* store_put.c */
+    TB__Q_INSERT,       /* store_put.c */
+    TB__Q_UPDATE,       /* store_put.c */
+    TB__Q_PAPER_KEY,    /* store_put.c */
+    TB__Q_PAPER_FIND,   /* store_put.c */
+    TB__Q_MENTION_ADD,  /* store_put.c */
+    TB__Q_MENTION_MOVE, /* store_put.c */
+    TB__Q_MENTION_DROP, /* store_put.c */
+    TB__Q_ARXIV_VOICED, /* store_put.c */
+    TB__Q_COUNT
 };
 
 /* The columns a source's poll state is read from (store_state.c). */
@@ -70,13 +78,17 @@ struct tb__unindexed {
     int reread;         /* rewritten since: index what the table holds */
 };
 
+struct tb_db;
+
 struct tb_store {
-    sqlite3 *db;                      /* the connection */
-    sqlite3_stmt *stmt[TB__ST_COUNT]; /* cached statements, by enum tb__stmt */
-    int flags;                        /* TB_STORE_* given to tb_store_open() */
-    int fts_stale;                    /* TB_STORE_TEMP: entries not yet in the FTS index */
-    int in_txn;                       /* between tb_store_begin() and tb_store_commit() */
-    int page_size;                    /* the database's, in bytes */
+    sqlite3 *db;                       /* the connection */
+    struct tb_db *sql;                 /* tb_db over the same connection (not its owner) */
+    sqlite3_stmt *stmt[TB__ST_COUNT];  /* cached statements, by enum tb__stmt */
+    struct tb_db_stmt *q[TB__Q_COUNT]; /* cached tb_db statements, by enum tb__q */
+    int flags;                         /* TB_STORE_* given to tb_store_open() */
+    int fts_stale;                     /* TB_STORE_TEMP: entries not yet in the FTS index */
+    int in_txn;                        /* between tb_store_begin() and tb_store_commit() */
+    int page_size;                     /* the database's, in bytes */
     size_t wal_bytes;                /* TB_STORE_CHECKPOINT_LATER: WAL size after the last commit */
     struct tb__unindexed *unindexed; /* entries inserted in this transaction, indexed at its end */
     size_t nunindexed, aunindexed;   /* count, allocated */
@@ -93,12 +105,15 @@ int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *wha
 /* The cached statement `which`, reset and with its bindings cleared. */
 sqlite3_stmt *tb__store_stmt(struct tb_store *s, enum tb__stmt which);
 
+/* The cached tb_db statement `which` into *out, prepared from sql at its
+ * first use, else reset with its bindings cleared; the store keeps it.
+ * 0, or as tb_db_prepare (*out NULL). */
+int tb__store_q(struct tb_store *s, enum tb__q which, const char *sql, struct tb_db_stmt **out,
+                char *err, size_t errlen);
+
 /* Steps a statement that returns no row, then resets it. 0 or TB_ESTORE. */
 int tb__store_done(struct tb_store *s, sqlite3_stmt *st, char *err, size_t errlen,
                    const char *what);
-
-/* Undoes a failed put: back to its savepoint when nested, else the transaction. */
-void tb__store_undo(struct tb_store *s, int nested);
 
 /* For a put after SQLite itself rolled back the caller's transaction (disk
  * full, I/O error): says so in err and returns TB_ESTORE. */

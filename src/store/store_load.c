@@ -1,12 +1,37 @@
 /*
- * Reading stored entries back into the tb_entry shape for publishing.
+ * Reading stored entries back into the tb_entry shape for publishing, and
+ * the links the site shows beside them: each source's copy of an entry
+ * ("Also in"), and the voices of a trending paper.
  */
 #include "store_int.h"
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-/* Columns of the TB__ST_LOAD statement, in order. */
+/* One stored entry with its origin, columns in the order of the enum below. */
+static const char load_sql[] =
+    "SELECT e.id, e.out_id, e.upstream_id, e.id_is_permalink, e.title, e.link,"
+    " e.canon_link, e.arxiv_id, e.doi, e.published, e.updated,"
+    " e.authors_json, e.contributors_json, e.categories_json, e.links_json,"
+    " e.summary, e.summary_html, e.content, e.content_html, e.rights, e.base,"
+    " e.text, coalesce(s.feed_id, s.self, s.url), s.title, s.link,"
+    /* A feed that names no self link was still read from its source's URL
+     * (atom:source's rel=self, RSS <source url>). lower(): SQLite's LIKE
+     * ignores ASCII case, PostgreSQL's does not. */
+    " coalesce(s.self, CASE WHEN lower(s.url) LIKE 'http://%' OR lower(s.url) LIKE"
+    " 'https://%' THEN s.url END),"
+    " (SELECT min(k.key) FROM entry_keys k"
+    "  WHERE k.entry_id = e.id AND k.source_id = e.origin), e.content_type"
+    " FROM entries e JOIN sources s ON s.id = e.origin WHERE e.id = ?1";
+
+/* What a list page needs of an entry. */
+static const char brief_sql[] =
+    "SELECT published, updated, authors_json IS NOT NULL FROM entries WHERE id = ?1";
+
+/* Columns of load_sql, in order. */
 enum {
     L_ID,
     L_OUT_ID,
@@ -63,22 +88,22 @@ static const struct {
     {L_KEY, offsetof(struct tb_entry, key)},
 };
 
-static int col_str(struct tb_arena *a, sqlite3_stmt *st, int col, const char **out)
+static int col_str(struct tb_arena *a, struct tb_db_stmt *st, int col, const char **out)
 {
-    const char *v = (const char *)sqlite3_column_text(st, col);
+    const char *v = tb_db_column_text(st, col);
 
-    *out = v ? tb_arena_strndup(a, v, (size_t)sqlite3_column_bytes(st, col)) : NULL;
+    *out = v ? tb_arena_strdup(a, v) : NULL;
     return (v != NULL && *out == NULL) ? -ENOMEM : 0;
 }
 
-static int64_t col_time(sqlite3_stmt *st, int col)
+static int64_t col_time(struct tb_db_stmt *st, int col)
 {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+    if (tb_db_column_is_null(st, col))
         return TB_TIME_NONE;
-    return sqlite3_column_int64(st, col);
+    return tb_db_column_int64(st, col);
 }
 
-static int fill(struct tb_arena *a, struct tb_entry *e, sqlite3_stmt *st)
+static int fill(struct tb_arena *a, struct tb_entry *e, struct tb_db_stmt *st)
 {
     const char *json[4];
     size_t i;
@@ -86,14 +111,14 @@ static int fill(struct tb_arena *a, struct tb_entry *e, sqlite3_stmt *st)
 
     for (i = 0; rc == 0 && i < sizeof(str_cols) / sizeof(str_cols[0]); i++)
         rc = col_str(a, st, str_cols[i].col, (const char **)((char *)e + str_cols[i].off));
-    e->rowid = sqlite3_column_int64(st, L_ID);
-    e->id_is_permalink = sqlite3_column_int(st, L_PERMALINK);
+    e->rowid = tb_db_column_int64(st, L_ID);
+    e->id_is_permalink = (int)tb_db_column_int64(st, L_PERMALINK);
     e->published = col_time(st, L_PUBLISHED);
     e->updated = col_time(st, L_UPDATED);
-    e->summary.is_html = sqlite3_column_int(st, L_SUMMARY_HTML);
-    e->content.is_html = sqlite3_column_int(st, L_CONTENT_HTML);
+    e->summary.is_html = (int)tb_db_column_int64(st, L_SUMMARY_HTML);
+    e->content.is_html = (int)tb_db_column_int64(st, L_CONTENT_HTML);
     for (i = 0; i < 4; i++)
-        json[i] = (const char *)sqlite3_column_text(st, L_AUTHORS + (int)i);
+        json[i] = tb_db_column_text(st, L_AUTHORS + (int)i);
     if (rc == 0)
         rc = tb__unjson_people(a, json[0], &e->authors);
     if (rc == 0)
@@ -107,23 +132,21 @@ static int fill(struct tb_arena *a, struct tb_entry *e, sqlite3_stmt *st)
 
 static int load_one(struct tb_store *s, struct tb_feed *f, int64_t id, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = tb__store_stmt(s, TB__ST_LOAD);
+    struct tb_db_stmt *st;
     struct tb_entry *e;
-    int rc;
+    int rc = tb__store_q(s, TB__Q_LOAD, load_sql, &st, err, errlen);
 
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        rc = 0;
-    } else if (rc != SQLITE_ROW) {
-        rc = tb__store_fail(s, err, errlen, "load");
-    } else {
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_int64(st, 1, id);
+    rc = tb_db_step(st, err, errlen);
+    if (rc == TB_DB_ROW) {
         e = tb_entry_new(f);
         rc = e ? fill(&f->arena, e, st) : -ENOMEM;
         if (rc == 0)
             tb_feed_append(f, e);
     }
-    sqlite3_reset(st);
+    tb_db_reset(st);
     return rc;
 }
 
@@ -148,22 +171,128 @@ int tb_store_load(struct tb_store *s, const int64_t *ids, size_t n, struct tb_fe
 int tb_store_brief(struct tb_store *s, const int64_t *ids, size_t n, struct tb_store_brief *out,
                    char *err, size_t errlen)
 {
-    sqlite3_stmt *st = tb__store_stmt(s, TB__ST_BRIEF);
+    struct tb_db_stmt *st;
     size_t i;
-    int rc = 0;
+    int rc = tb__store_q(s, TB__Q_BRIEF, brief_sql, &st, err, errlen);
 
     for (i = 0; rc == 0 && i < n; i++) {
         out[i].published = out[i].updated = TB_TIME_NONE;
         out[i].has_authors = 1;
-        sqlite3_bind_int64(st, 1, ids[i]);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        tb_db_reset(st);
+        (void)tb_db_bind_int64(st, 1, ids[i]);
+        rc = tb_db_step(st, err, errlen);
+        if (rc == TB_DB_ROW) {
             out[i].published = col_time(st, 0);
             out[i].updated = col_time(st, 1);
-            out[i].has_authors = sqlite3_column_int(st, 2);
+            out[i].has_authors = (int)tb_db_column_int64(st, 2);
+            rc = 0;
         }
-        rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : tb__store_fail(s, err, errlen, "brief");
-        sqlite3_reset(st);
+    }
+    if (st != NULL)
+        tb_db_reset(st);
+    return rc;
+}
+
+/* ---- links to the sources' copies (the site's "Also in", "Mentioned by") */
+
+/* The link to a source's copy of an entry, for rows stored before
+ * entry_sources kept it: the canonical link or URL id it gave the entry
+ * under. */
+#define COPY_LINK(src, entry)                                                                      \
+    "(SELECT coalesce(max(CASE WHEN key LIKE 'link:http%' THEN substr(key, 6) END),"               \
+    " max(CASE WHEN key LIKE 'id:http%' THEN substr(key, 4) END)) FROM entry_keys"                 \
+    " WHERE source_id = " src " AND entry_id = " entry ")"
+#define OWN_LINK(src, entry)                                                                       \
+    "(SELECT link FROM entry_sources WHERE entry_id = " entry " AND source_id = " src ")"
+#define ALSO_LINK "coalesce(es.link, " COPY_LINK("s.id", "?1") ", s.link)"
+
+/* The sources of entry ?1 but its origin, in the order they came. */
+static const char also_sql[] =
+    "SELECT s.name, coalesce(s.title, s.name), " ALSO_LINK
+    " FROM entry_sources es JOIN sources s ON s.id = es.source_id"
+    " WHERE es.entry_id = ?1 AND es.source_id <> (SELECT origin FROM entries WHERE id = ?1)"
+    " ORDER BY es.first_seen, s.name";
+
+/* Every source of entry ?1, its origin first, then in the order they came. */
+static const char copies_sql[] =
+    "SELECT s.name, coalesce(s.title, s.name), " ALSO_LINK
+    " FROM entry_sources es JOIN sources s ON s.id = es.source_id WHERE es.entry_id = ?1"
+    " ORDER BY es.source_id <> (SELECT origin FROM entries WHERE id = ?1), es.first_seen, s.name";
+
+/* A source's display name and the link to its entry: the link the source
+ * gave that entry (its own copy of the paper, or its post that mentions
+ * it); for rows stored before those were kept, a carrying source's copy
+ * as "Also in" finds it, else the entry's link. ?1 the source's name, ?2
+ * the entry id, ?3 carries. */
+#define VOICE_LINK                                                                                 \
+    "coalesce(" OWN_LINK("s.id", "?2") ", CASE WHEN ?3 != 0 THEN " COPY_LINK("s.id",               \
+                                                                             "?2") " END, e.link)"
+static const char voice_sql[] = "SELECT coalesce(s.title, s.name), " VOICE_LINK
+                                " FROM sources s LEFT JOIN entries e ON e.id = ?2"
+                                " WHERE s.name = ?1";
+
+/* Writes "what: the database's message" into err; returns rc. */
+static int link_fail(struct tb_store *s, int rc, const char *what, char *err, size_t errlen)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s: %s", what, tb_db_errmsg(s->sql));
+    return rc;
+}
+
+int tb_store_copies(struct tb_store *s, int64_t entry_id, int others_only, tb_store_copy_cb cb,
+                    void *data, char *err, size_t errlen)
+{
+    enum tb__q which = others_only ? TB__Q_ALSO : TB__Q_COPIES;
+    struct tb_db_stmt *st;
+    int rc = tb__store_q(s, which, others_only ? also_sql : copies_sql, &st, err, errlen);
+    int step = TB_DB_DONE;
+
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_int64(st, 1, entry_id);
+    while (rc == 0) {
+        step = tb_db_step(st, NULL, 0);
+        if (step != TB_DB_ROW)
+            break;
+        rc = cb(tb_db_column_text(st, 0), tb_db_column_text(st, 1), tb_db_column_text(st, 2), data);
+    }
+    if (rc == 0 && step < 0)
+        rc = link_fail(s, step, others_only ? "also in" : "sources", err, errlen);
+    tb_db_reset(st);
+    return rc;
+}
+
+/* A malloc'd copy of v (NULL stays NULL) into *out; -ENOMEM. */
+static int dup_or_null(const char *v, char **out)
+{
+    *out = v ? strdup(v) : NULL;
+    return v != NULL && *out == NULL ? -ENOMEM : 0;
+}
+
+int tb_store_voice_link(struct tb_store *s, const char *source, int64_t entry_id, int carries,
+                        char **name, char **href, char *err, size_t errlen)
+{
+    struct tb_db_stmt *st;
+    int rc = tb__store_q(s, TB__Q_VOICE, voice_sql, &st, err, errlen);
+
+    *name = *href = NULL;
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_text(st, 1, source);
+    (void)tb_db_bind_int64(st, 2, entry_id);
+    (void)tb_db_bind_int64(st, 3, carries);
+    rc = tb_db_step(st, NULL, 0);
+    if (rc == TB_DB_ROW) {
+        rc = dup_or_null(tb_db_column_text(st, 0), name);
+        rc = rc ? rc : dup_or_null(tb_db_column_text(st, 1), href);
+    } else if (rc < 0) {
+        rc = link_fail(s, rc, "voices", err, errlen);
+    }
+    tb_db_reset(st);
+    if (rc != 0) {
+        free(*name);
+        free(*href);
+        *name = *href = NULL;
     }
     return rc;
 }

@@ -26,6 +26,93 @@
 #define HASH_LEN TB__HASH_LEN
 _Static_assert(TB_STORE_TAG_SIZE == sizeof(TAG_PREFIX) + 2 * HASH_LEN, "tag size");
 
+/* Parameters ?1..?23 and ?27 (content_type, added later) are the entry's
+ * content, bound alike for insert and update. */
+#define ENTRY_COLS                                                                                 \
+    "upstream_id, id_is_permalink, title, link, canon_link, arxiv_id, doi, published, updated,"    \
+    " authors, authors_json, contributors_json, categories, categories_json, links_json,"          \
+    " summary, summary_html, content, content_html, rights, base, text, hash"
+
+/* The paper key of a row of entries (see paper_key_sql). */
+#define PAPER_KEY "coalesce('arxiv:' || arxiv_id, 'doi:' || doi, 'link:' || canon_link)"
+/* A second carrying or mention of a paper by a source: the earlier one stays. */
+#define MENTION_MERGE                                                                              \
+    "entry_id = CASE WHEN excluded.at < at THEN excluded.entry_id ELSE entry_id END,"              \
+    " at = {least}(at, excluded.at), carries = {greatest}(carries, excluded.carries)"
+
+static const char src_name_sql[] = "SELECT name FROM sources WHERE id = ?1";
+static const char src_meta_sql[] =
+    "UPDATE sources SET feed_id = coalesce(?1, feed_id), title = coalesce(?2, title),"
+    " link = coalesce(?3, link), self = coalesce(?4, self),"
+    " arxiv_record = CASE WHEN ?3 IS NULL THEN arxiv_record ELSE ?6 END WHERE id = ?5";
+/* The entry an incoming one is a copy of, with what refreshing it needs:
+ * by the source's own key, else by arXiv id, DOI or canonical link in any
+ * source. coalesce() stops at its first non-NULL argument, so each lookup
+ * runs only when the ones before found nothing; a NULL parameter matches
+ * nothing. The second column tells a match by the own key. */
+static const char match_sql[] =
+    "SELECT e.id, EXISTS(SELECT 1 FROM entry_keys"
+    "  WHERE source_id = ?1 AND key = ?2 AND entry_id = e.id),"
+    " e.origin, e.hash, (SELECT arxiv_record FROM sources WHERE id = e.origin)"
+    " FROM entries e WHERE e.id = coalesce("
+    "(SELECT entry_id FROM entry_keys WHERE source_id = ?1 AND key = ?2),"
+    " (SELECT id FROM entries WHERE arxiv_id = ?3 ORDER BY id LIMIT 1),"
+    " (SELECT id FROM entries WHERE doi = ?4 ORDER BY id LIMIT 1),"
+    " (SELECT id FROM entries WHERE canon_link = ?5 ORDER BY id LIMIT 1))";
+static const char set_origin_sql[] = "UPDATE entries SET origin = ?2 WHERE id = ?1";
+static const char key_add_sql[] = "INSERT INTO entry_keys(source_id, key, entry_id)"
+                                  " VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING";
+static const char seen_add_sql[] =
+    "INSERT INTO entry_sources(entry_id, source_id, first_seen, link)"
+    " VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
+/* A taken out_id (the table's only UNIQUE column) inserts nothing and
+ * returns no row: no failed statement, which PostgreSQL would not let the
+ * batch's transaction survive. */
+static const char insert_sql[] =
+    "INSERT INTO entries(" ENTRY_COLS ", out_id, origin, first_seen, sort_time, content_type)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+    " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, coalesce(?8, ?9, ?26), ?27)"
+    " ON CONFLICT(out_id) DO NOTHING RETURNING id";
+static const char update_sql[] =
+    "UPDATE entries SET upstream_id = ?1, id_is_permalink = ?2, title = ?3,"
+    " link = ?4, canon_link = coalesce(?5, canon_link),"
+    " arxiv_id = coalesce(?6, arxiv_id), doi = coalesce(?7, doi),"
+    " published = coalesce(?8, published), updated = ?9, authors = ?10,"
+    " authors_json = ?11, contributors_json = ?12, categories = ?13,"
+    " categories_json = ?14, links_json = ?15, summary = ?16,"
+    " summary_html = ?17, content = ?18, content_html = ?19, rights = ?20,"
+    " base = ?21, text = ?22, hash = ?23, content_type = ?27,"
+    " sort_time = coalesce(?8, published, ?9, first_seen) WHERE id = ?24";
+/* A paper's key is its stored entry's identity as the dedupe ranks it:
+ * arXiv id, else DOI, else canonical link. */
+static const char paper_key_sql[] =
+    "SELECT " PAPER_KEY ", doi, canon_link FROM entries WHERE id = ?1";
+static const char paper_find_sql[] =
+    "SELECT " PAPER_KEY " FROM entries WHERE id = coalesce("
+    "(SELECT id FROM entries WHERE arxiv_id = ?1 ORDER BY id LIMIT 1),"
+    " (SELECT id FROM entries WHERE doi = ?2 ORDER BY id LIMIT 1),"
+    " (SELECT id FROM entries WHERE canon_link = ?3 ORDER BY id LIMIT 1))";
+/* A source's row for a paper keeps its first carrying or mention. */
+static const char mention_add_sql[] =
+    "INSERT INTO mentions(paper, source_id, entry_id, at, carries) VALUES(?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT(paper, source_id) DO UPDATE SET " MENTION_MERGE;
+/* Mentions stored under another key of a new entry (its DOI or link when
+ * it has an arXiv id) move to its own: "WHERE true" tells SQLite's parser
+ * the ON CONFLICT belongs to the INSERT. */
+static const char mention_move_sql[] =
+    "INSERT INTO mentions(paper, source_id, entry_id, at, carries)"
+    " SELECT ?2, source_id, entry_id, at, carries FROM mentions"
+    " WHERE paper = ?1 AND true ON CONFLICT(paper, source_id) DO UPDATE SET " MENTION_MERGE;
+static const char mention_drop_sql[] = "DELETE FROM mentions WHERE paper = ?1";
+/* An arXiv id voiced (?1 its paper key): its latest voice, and state 2
+ * when ?2 is (an arXiv record carries it), for the resolver. */
+static const char arxiv_voiced_sql[] =
+    "INSERT INTO arxiv_resolve(id, state, voiced)"
+    " SELECT substr(?1, 7), ?2, coalesce(max(at), 0) FROM mentions"
+    " WHERE paper = ?1 AND true ON CONFLICT(id) DO UPDATE SET"
+    " voiced = excluded.voiced, state = CASE WHEN excluded.state = 2"
+    " AND state = 0 THEN 2 ELSE state END";
+
 /* One put in progress: where entries go and what came of them. */
 struct put {
     struct tb_store *s;       /* the store */
@@ -41,9 +128,27 @@ struct put {
     size_t errlen;            /* its size */
 };
 
-static int bind_text(sqlite3_stmt *st, int i, const char *v)
+/* The cached statement `which` (sql), reset. */
+static int stmt(struct put *p, enum tb__q which, const char *sql, struct tb_db_stmt **out)
 {
-    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+    return tb__store_q(p->s, which, sql, out, p->err, p->errlen);
+}
+
+/* Writes "what: the database's message" into the caller's err; returns rc. */
+static int fail(struct put *p, int rc, const char *what)
+{
+    if (p->err != NULL && p->errlen > 0)
+        snprintf(p->err, p->errlen, "%s: %s", what, tb_db_errmsg(p->s->sql));
+    return rc;
+}
+
+/* Steps a statement whose rows, if any, are not read, then resets it. */
+static int done(struct put *p, struct tb_db_stmt *st, const char *what)
+{
+    int rc = tb_db_step(st, NULL, 0);
+
+    tb_db_reset(st);
+    return rc < 0 ? fail(p, rc, what) : 0;
 }
 
 /* Empty identifiers are as good as none: they must never match each other. */
@@ -52,47 +157,47 @@ static int has_ident(const char *v)
     return v != NULL && *v != '\0';
 }
 
-static int bind_ident(sqlite3_stmt *st, int i, const char *v)
+static int bind_ident(struct tb_db_stmt *st, int i, const char *v)
 {
-    return bind_text(st, i, has_ident(v) ? v : NULL);
+    return tb_db_bind_text(st, i, has_ident(v) ? v : NULL);
 }
 
-static int bind_time(sqlite3_stmt *st, int i, int64_t t)
+static int bind_time(struct tb_db_stmt *st, int i, int64_t t)
 {
-    return t == TB_TIME_NONE ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, t);
+    return t == TB_TIME_NONE ? tb_db_bind_null(st, i) : tb_db_bind_int64(st, i, t);
 }
 
 /* Binds ?1..?23 and ?27, the content columns shared by the insert and the
  * update, with the entry's dates clamped (tb_store_clamp_date()). */
-static int bind_row(const struct put *p, sqlite3_stmt *st, const struct tb_entry *e,
+static int bind_row(const struct put *p, struct tb_db_stmt *st, const struct tb_entry *e,
                     const struct tb__row *r, int64_t updated)
 {
     int64_t published = tb_store_clamp_date(e->published, p->seen_at, p->now);
 
     const char *const texts[] = {r->authors,    r->authors_json,    r->contributors_json,
                                  r->categories, r->categories_json, r->links_json};
-    int rc = bind_text(st, 1, e->id);
+    int rc = tb_db_bind_text(st, 1, e->id);
     int i;
 
-    rc = rc ? rc : sqlite3_bind_int(st, 2, e->id_is_permalink != 0);
-    rc = rc ? rc : bind_text(st, 3, e->title);
-    rc = rc ? rc : bind_text(st, 4, e->link);
+    rc = rc ? rc : tb_db_bind_int64(st, 2, e->id_is_permalink != 0);
+    rc = rc ? rc : tb_db_bind_text(st, 3, e->title);
+    rc = rc ? rc : tb_db_bind_text(st, 4, e->link);
     rc = rc ? rc : bind_ident(st, 5, e->canon_link);
     rc = rc ? rc : bind_ident(st, 6, e->arxiv_id);
     rc = rc ? rc : bind_ident(st, 7, e->doi);
     rc = rc ? rc : bind_time(st, 8, published);
     rc = rc ? rc : bind_time(st, 9, tb_store_clamp_date(updated, p->seen_at, p->now));
     for (i = 0; i < 6; i++)
-        rc = rc ? rc : bind_text(st, 10 + i, texts[i]);
-    rc = rc ? rc : bind_text(st, 16, e->summary.value);
-    rc = rc ? rc : sqlite3_bind_int(st, 17, e->summary.is_html != 0);
-    rc = rc ? rc : bind_text(st, 18, e->content.value);
-    rc = rc ? rc : sqlite3_bind_int(st, 19, e->content.is_html != 0);
-    rc = rc ? rc : bind_text(st, 20, e->rights);
-    rc = rc ? rc : bind_text(st, 21, e->base);
-    rc = rc ? rc : bind_text(st, 22, e->text);
-    rc = rc ? rc : sqlite3_bind_blob(st, 23, r->hash, HASH_LEN, SQLITE_STATIC);
-    rc = rc ? rc : bind_text(st, 27, e->content.type);
+        rc = rc ? rc : tb_db_bind_text(st, 10 + i, texts[i]);
+    rc = rc ? rc : tb_db_bind_text(st, 16, e->summary.value);
+    rc = rc ? rc : tb_db_bind_int64(st, 17, e->summary.is_html != 0);
+    rc = rc ? rc : tb_db_bind_text(st, 18, e->content.value);
+    rc = rc ? rc : tb_db_bind_int64(st, 19, e->content.is_html != 0);
+    rc = rc ? rc : tb_db_bind_text(st, 20, e->rights);
+    rc = rc ? rc : tb_db_bind_text(st, 21, e->base);
+    rc = rc ? rc : tb_db_bind_text(st, 22, e->text);
+    rc = rc ? rc : tb_db_bind_blob(st, 23, r->hash, HASH_LEN);
+    rc = rc ? rc : tb_db_bind_text(st, 27, e->content.type);
     return rc;
 }
 
@@ -155,44 +260,47 @@ static const char *own_link(const struct put *p, const struct tb_entry *e)
  * link to its own copy. */
 static int link_source(struct put *p, int64_t id, const struct tb_entry *e)
 {
-    const char *key = e->key;
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_KEY_ADD);
-    int rc;
+    struct tb_db_stmt *st;
+    int rc = stmt(p, TB__Q_KEY_ADD, key_add_sql, &st);
 
-    sqlite3_bind_int64(st, 1, p->source_id);
-    bind_text(st, 2, key);
-    sqlite3_bind_int64(st, 3, id);
-    rc = tb__store_done(p->s, st, p->err, p->errlen, "entry key");
     if (rc != 0)
         return rc;
-    st = tb__store_stmt(p->s, TB__ST_SEEN_ADD);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, p->source_id);
-    sqlite3_bind_int64(st, 3, p->seen_at);
-    bind_text(st, 4, own_link(p, e));
-    return tb__store_done(p->s, st, p->err, p->errlen, "entry source");
+    (void)tb_db_bind_int64(st, 1, p->source_id);
+    (void)tb_db_bind_text(st, 2, e->key);
+    (void)tb_db_bind_int64(st, 3, id);
+    rc = done(p, st, "entry key");
+    rc = rc ? rc : stmt(p, TB__Q_SEEN_ADD, seen_add_sql, &st);
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_int64(st, 1, id);
+    (void)tb_db_bind_int64(st, 2, p->source_id);
+    (void)tb_db_bind_int64(st, 3, p->seen_at);
+    (void)tb_db_bind_text(st, 4, own_link(p, e));
+    return done(p, st, "entry source");
 }
 
-/* Runs the insert with out_id bound; SQLITE_CONSTRAINT_UNIQUE when that
- * out_id is taken (out_id is the table's only UNIQUE column). */
+/* Runs the insert with out_id bound: the new rowid into *id, or 0 when
+ * that out_id is taken (insert_sql). */
 static int insert_as(struct put *p, const struct tb_entry *e, const struct tb__row *r,
-                     const char *out_id)
+                     const char *out_id, int64_t *id)
 {
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_INSERT);
-    int rc = bind_row(p, st, e, r, e->updated);
+    struct tb_db_stmt *st;
+    int rc = stmt(p, TB__Q_INSERT, insert_sql, &st);
 
-    rc = rc ? rc : bind_text(st, 24, out_id);
-    rc = rc ? rc : sqlite3_bind_int64(st, 25, p->source_id);
-    rc = rc ? rc : sqlite3_bind_int64(st, 26, p->seen_at);
-    if (rc != SQLITE_OK)
+    *id = 0;
+    if (rc != 0)
         return rc;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
-        rc = SQLITE_OK;
-    else
-        rc = sqlite3_extended_errcode(p->s->db);
-    sqlite3_reset(st);
-    return rc;
+    rc = bind_row(p, st, e, r, e->updated);
+    rc = rc ? rc : tb_db_bind_text(st, 24, out_id);
+    rc = rc ? rc : tb_db_bind_int64(st, 25, p->source_id);
+    rc = rc ? rc : tb_db_bind_int64(st, 26, p->seen_at);
+    rc = rc ? rc : tb_db_step(st, NULL, 0);
+    if (rc == TB_DB_ROW) {
+        *id = tb_db_column_int64(st, 0);
+        rc = 0;
+    }
+    tb_db_reset(st);
+    return rc < 0 ? fail(p, rc, "insert entry") : 0;
 }
 
 /* Inserts under the upstream id if it is usable and free, else under a tag:
@@ -202,20 +310,21 @@ static int insert_entry(struct put *p, const struct tb_entry *e, const struct tb
     const char *out_id = tb_store_upstream_id(e);
     const char *const cols[4] = {e->title, e->text, r->authors, r->categories};
     char tag[TB_STORE_TAG_SIZE];
-    int64_t id;
-    int rc = SQLITE_CONSTRAINT_UNIQUE;
+    int64_t id = 0;
+    int rc = 0;
 
     if (out_id != NULL)
-        rc = insert_as(p, e, r, out_id);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        rc = insert_as(p, e, r, out_id, &id);
+    if (rc == 0 && id == 0) {
         rc = tb_store_tag_id(p->source_name, e->key, tag);
-        if (rc != 0)
-            return rc;
-        rc = insert_as(p, e, r, tag);
+        rc = rc ? rc : insert_as(p, e, r, tag, &id);
     }
-    if (rc != SQLITE_OK)
-        return tb__store_fail(p->s, p->err, p->errlen, "insert entry");
-    id = sqlite3_last_insert_rowid(p->s->db);
+    if (rc == 0 && id == 0) {
+        snprintf(p->err, p->errlen, "insert entry: out_id %s is taken", tag);
+        rc = TB_ESTORE;
+    }
+    if (rc != 0)
+        return rc;
     rc = tb__store_index_later(p->s, id, cols);
     rc = rc ? rc : link_source(p, id, e);
     p->st.added++;
@@ -239,7 +348,7 @@ static int refresh_entry(struct put *p, const struct match *m, const struct tb_e
                          const struct tb__row *r)
 {
     int takeover = p->arxiv_record && !m->record && e->arxiv_id != NULL;
-    sqlite3_stmt *st;
+    struct tb_db_stmt *st;
     int rc;
 
     if (!takeover && (m->same || m->origin != p->source_id)) {
@@ -247,21 +356,22 @@ static int refresh_entry(struct put *p, const struct match *m, const struct tb_e
         return 0;
     }
     if (takeover) {
-        st = tb__store_stmt(p->s, TB__ST_SET_ORIGIN);
-        sqlite3_bind_int64(st, 1, m->id);
-        sqlite3_bind_int64(st, 2, p->source_id);
-        rc = tb__store_done(p->s, st, p->err, p->errlen, "entry origin");
+        rc = stmt(p, TB__Q_SET_ORIGIN, set_origin_sql, &st);
+        if (rc != 0)
+            return rc;
+        (void)tb_db_bind_int64(st, 1, m->id);
+        (void)tb_db_bind_int64(st, 2, p->source_id);
+        rc = done(p, st, "entry origin");
         if (rc != 0)
             return rc;
     }
     rc = tb__store_reindex(p->s, m->id, 0, p->err, p->errlen);
+    rc = rc ? rc : stmt(p, TB__Q_UPDATE, update_sql, &st);
     if (rc != 0)
         return rc;
-    st = tb__store_stmt(p->s, TB__ST_UPDATE);
     rc = bind_row(p, st, e, r, e->updated != TB_TIME_NONE ? e->updated : p->seen_at);
-    rc = rc ? rc : sqlite3_bind_int64(st, 24, m->id);
-    rc = rc ? tb__store_fail(p->s, p->err, p->errlen, "bind")
-            : tb__store_done(p->s, st, p->err, p->errlen, "update entry");
+    rc = rc ? rc : tb_db_bind_int64(st, 24, m->id);
+    rc = rc ? fail(p, rc, "bind") : done(p, st, "update entry");
     rc = rc ? rc : tb__store_reindex(p->s, m->id, 1, p->err, p->errlen);
     p->st.updated++;
     return rc ? rc : push_id(p, m->id);
@@ -269,33 +379,34 @@ static int refresh_entry(struct put *p, const struct match *m, const struct tb_e
 
 /* Finds the entry this one is a copy of, with its origin and hash, in one
  * statement: by the source's own key, else across sources by arXiv id, DOI
- * or canonical link (SQL in store.c). */
+ * or canonical link (match_sql). */
 static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r,
                       struct match *m)
 {
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_MATCH);
-    int rc;
+    struct tb_db_stmt *st;
+    const void *hash;
+    size_t n = 0;
+    int rc = stmt(p, TB__Q_MATCH, match_sql, &st);
 
     memset(m, 0, sizeof(*m));
-    sqlite3_bind_int64(st, 1, p->source_id);
-    bind_text(st, 2, e->key);
-    bind_ident(st, 3, e->arxiv_id);
-    bind_ident(st, 4, e->doi);
-    bind_ident(st, 5, e->canon_link);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        m->id = sqlite3_column_int64(st, 0);
-        m->own = sqlite3_column_int(st, 1);
-        m->origin = sqlite3_column_int64(st, 2);
-        m->same = sqlite3_column_bytes(st, 3) == HASH_LEN &&
-                  memcmp(sqlite3_column_blob(st, 3), r->hash, HASH_LEN) == 0;
-        m->record = sqlite3_column_int(st, 4);
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_int64(st, 1, p->source_id);
+    (void)tb_db_bind_text(st, 2, e->key);
+    (void)bind_ident(st, 3, e->arxiv_id);
+    (void)bind_ident(st, 4, e->doi);
+    (void)bind_ident(st, 5, e->canon_link);
+    rc = tb_db_step(st, NULL, 0);
+    if (rc == TB_DB_ROW) {
+        m->id = tb_db_column_int64(st, 0);
+        m->own = (int)tb_db_column_int64(st, 1);
+        m->origin = tb_db_column_int64(st, 2);
+        hash = tb_db_column_blob(st, 3, &n);
+        m->same = n == HASH_LEN && memcmp(hash, r->hash, HASH_LEN) == 0;
+        m->record = (int)tb_db_column_int64(st, 4);
     }
-    rc = (rc == SQLITE_ROW || rc == SQLITE_DONE)
-             ? 0
-             : tb__store_fail(p->s, p->err, p->errlen, "lookup");
-    sqlite3_reset(st);
-    return rc;
+    tb_db_reset(st);
+    return rc < 0 ? fail(p, rc, "lookup") : 0;
 }
 
 /* ---- mentions ---------------------------------------------------------- */
@@ -306,29 +417,33 @@ static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__
  * record carries it). */
 static int add_mention(struct put *p, const char *paper, int64_t id, int64_t at, int carries)
 {
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_MENTION_ADD);
-    int rc;
+    struct tb_db_stmt *st;
+    int rc = stmt(p, TB__Q_MENTION_ADD, mention_add_sql, &st);
 
-    bind_text(st, 1, paper);
-    sqlite3_bind_int64(st, 2, p->source_id);
-    sqlite3_bind_int64(st, 3, id);
-    sqlite3_bind_int64(st, 4, at);
-    sqlite3_bind_int(st, 5, carries);
-    rc = tb__store_done(p->s, st, p->err, p->errlen, "mention");
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_text(st, 1, paper);
+    (void)tb_db_bind_int64(st, 2, p->source_id);
+    (void)tb_db_bind_int64(st, 3, id);
+    (void)tb_db_bind_int64(st, 4, at);
+    (void)tb_db_bind_int64(st, 5, carries);
+    rc = done(p, st, "mention");
     /* The resolver's view of an arXiv id (store_arxiv.c). */
     if (rc != 0 || strncmp(paper, "arxiv:", 6) != 0)
         return rc;
-    st = tb__store_stmt(p->s, TB__ST_ARXIV_VOICED);
-    bind_text(st, 1, paper);
-    sqlite3_bind_int(st, 2, carries && p->arxiv_record ? 2 : 0);
-    return tb__store_done(p->s, st, p->err, p->errlen, "arxiv voiced");
+    rc = stmt(p, TB__Q_ARXIV_VOICED, arxiv_voiced_sql, &st);
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_text(st, 1, paper);
+    (void)tb_db_bind_int64(st, 2, carries && p->arxiv_record ? 2 : 0);
+    return done(p, st, "arxiv voiced");
 }
 
 /* Moves the records under key `from` to `to` (a new entry's paper key). */
 static int move_mentions(struct put *p, const char *prefix, const char *id, const char *to)
 {
     char *from = NULL;
-    sqlite3_stmt *st;
+    struct tb_db_stmt *st;
     int rc;
 
     if (!has_ident(id))
@@ -337,13 +452,17 @@ static int move_mentions(struct put *p, const char *prefix, const char *id, cons
         return -ENOMEM;
     rc = strcmp(from, to) == 0 ? 0 : 1;
     if (rc == 1) {
-        st = tb__store_stmt(p->s, TB__ST_MENTION_MOVE);
-        bind_text(st, 1, from);
-        bind_text(st, 2, to);
-        rc = tb__store_done(p->s, st, p->err, p->errlen, "move mentions");
-        st = tb__store_stmt(p->s, TB__ST_MENTION_DROP);
-        bind_text(st, 1, from);
-        rc = rc ? rc : tb__store_done(p->s, st, p->err, p->errlen, "move mentions");
+        rc = stmt(p, TB__Q_MENTION_MOVE, mention_move_sql, &st);
+        if (rc == 0) {
+            (void)tb_db_bind_text(st, 1, from);
+            (void)tb_db_bind_text(st, 2, to);
+            rc = done(p, st, "move mentions");
+        }
+        rc = rc ? rc : stmt(p, TB__Q_MENTION_DROP, mention_drop_sql, &st);
+        if (rc == 0) {
+            (void)tb_db_bind_text(st, 1, from);
+            rc = done(p, st, "move mentions");
+        }
     }
     free(from);
     return rc;
@@ -353,25 +472,25 @@ static int move_mentions(struct put *p, const char *prefix, const char *id, cons
  * the records made under its other keys before it was stored. */
 static int add_carry(struct put *p, int64_t id, int64_t at, int is_new)
 {
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_PAPER_KEY);
+    struct tb_db_stmt *st;
     char *key = NULL, *doi = NULL, *canon = NULL;
-    int rc;
+    int rc = stmt(p, TB__Q_PAPER_KEY, paper_key_sql, &st);
 
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        key = strdup((const char *)sqlite3_column_text(st, 0));
-        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-            doi = strdup((const char *)sqlite3_column_text(st, 1));
-        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-            canon = strdup((const char *)sqlite3_column_text(st, 2));
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_int64(st, 1, id);
+    rc = tb_db_step(st, NULL, 0);
+    if (rc == TB_DB_ROW && !tb_db_column_is_null(st, 0)) {
+        key = strdup(tb_db_column_text(st, 0));
+        if (!tb_db_column_is_null(st, 1))
+            doi = strdup(tb_db_column_text(st, 1));
+        if (!tb_db_column_is_null(st, 2))
+            canon = strdup(tb_db_column_text(st, 2));
         rc = key ? 0 : -ENOMEM;
     } else {
-        rc = rc == SQLITE_ROW || rc == SQLITE_DONE
-                 ? 0
-                 : tb__store_fail(p->s, p->err, p->errlen, "paper");
+        rc = rc < 0 ? fail(p, rc, "paper") : 0;
     }
-    sqlite3_reset(st);
+    tb_db_reset(st);
     if (rc == 0 && key != NULL && is_new)
         rc = move_mentions(p, "doi:", doi, key);
     if (rc == 0 && key != NULL && is_new)
@@ -389,23 +508,25 @@ static int add_carry(struct put *p, int64_t id, int64_t at, int is_new)
  * Malloc'd into *out. */
 static int resolve_mention(struct put *p, const char *key, char **out)
 {
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_PAPER_FIND);
+    struct tb_db_stmt *st;
     const char *colon = strchr(key, ':');
-    int col = 3, rc;
+    int col = 3, rc = stmt(p, TB__Q_PAPER_FIND, paper_find_sql, &st);
 
+    *out = NULL;
+    if (rc != 0)
+        return rc;
     if (strncmp(key, "arxiv:", 6) == 0)
         col = 1;
     else if (strncmp(key, "doi:", 4) == 0)
         col = 2;
-    bind_text(st, col, colon ? colon + 1 : key);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        *out = strdup((const char *)sqlite3_column_text(st, 0));
+    (void)tb_db_bind_text(st, col, colon ? colon + 1 : key);
+    rc = tb_db_step(st, NULL, 0);
+    if (rc == TB_DB_ROW && !tb_db_column_is_null(st, 0))
+        *out = strdup(tb_db_column_text(st, 0));
     else
         *out = strdup(key);
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
-                                               : tb__store_fail(p->s, p->err, p->errlen, "paper");
-    sqlite3_reset(st);
+    rc = rc < 0 ? fail(p, rc, "paper") : 0;
+    tb_db_reset(st);
     if (rc == 0 && *out == NULL)
         rc = -ENOMEM;
     return rc;
@@ -458,31 +579,33 @@ static int put_entry(struct put *p, const struct tb_entry *e, const struct tb__r
 /* Checks the source exists, keeps its name and records the feed's metadata. */
 static int put_source(struct put *p, const struct tb_feed *f)
 {
-    sqlite3_stmt *st = tb__store_stmt(p->s, TB__ST_SRC_NAME);
-    int rc;
+    struct tb_db_stmt *st;
+    int rc = stmt(p, TB__Q_SRC_NAME, src_name_sql, &st);
 
-    sqlite3_bind_int64(st, 1, p->source_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        p->source_name = strdup((const char *)sqlite3_column_text(st, 0));
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_int64(st, 1, p->source_id);
+    rc = tb_db_step(st, NULL, 0);
+    if (rc == TB_DB_ROW) {
+        p->source_name = strdup(tb_db_column_text(st, 0));
         rc = p->source_name ? 0 : -ENOMEM;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == TB_DB_DONE) {
         snprintf(p->err, p->errlen, "no source with id %lld", (long long)p->source_id);
         rc = -ENOENT;
     } else {
-        rc = tb__store_fail(p->s, p->err, p->errlen, "source");
+        rc = fail(p, rc, "source");
     }
-    sqlite3_reset(st);
+    tb_db_reset(st);
+    rc = rc ? rc : stmt(p, TB__Q_SRC_META, src_meta_sql, &st);
     if (rc != 0)
         return rc;
-    st = tb__store_stmt(p->s, TB__ST_SRC_META);
-    bind_text(st, 1, f->id ? f->id : f->self);
-    bind_text(st, 2, f->title);
-    bind_text(st, 3, f->link);
-    bind_text(st, 4, f->self);
-    sqlite3_bind_int64(st, 5, p->source_id);
-    sqlite3_bind_int(st, 6, p->arxiv_record);
-    return tb__store_done(p->s, st, p->err, p->errlen, "source metadata");
+    (void)tb_db_bind_text(st, 1, f->id ? f->id : f->self);
+    (void)tb_db_bind_text(st, 2, f->title);
+    (void)tb_db_bind_text(st, 3, f->link);
+    (void)tb_db_bind_text(st, 4, f->self);
+    (void)tb_db_bind_int64(st, 5, p->source_id);
+    (void)tb_db_bind_int64(st, 6, p->arxiv_record);
+    return done(p, st, "source metadata");
 }
 
 int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb_feed *f,
@@ -498,7 +621,7 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
                     .errlen = errlen};
     const struct tb_entry *e;
     size_t i = 0, mark = s->nunindexed;
-    int nested = !sqlite3_get_autocommit(s->db);
+    int nested = tb_db_in_txn(s->sql), began = 0;
     int rc = 0;
 
     if (prep == NULL || prep->feed != f || prep->n != f->nentries) {
@@ -506,12 +629,13 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
         rc = -EINVAL;
     }
     /* Inside the caller's transaction (tb_store_begin) the feed is a
-     * savepoint, so a failure undoes it alone; else it is a transaction. */
+     * savepoint (tb_db nests it), so a failure undoes it alone; else it is
+     * a transaction. */
     if (rc == 0 && s->in_txn && !nested)
         rc = tb__store_lost(err, errlen);
     if (rc == 0)
-        rc = tb__store_done(s, tb__store_stmt(s, nested ? TB__ST_SAVEPOINT : TB__ST_BEGIN), err,
-                            errlen, "begin");
+        rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
+    began = rc == 0;
     p.arxiv_record = tb_arxiv_is_record(f->link);
     if (rc == 0)
         rc = put_source(&p, f);
@@ -520,13 +644,14 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
     /* A batch indexes its new entries at tb_store_commit(), a feed alone here. */
     if (rc == 0 && !nested)
         rc = tb__store_index_all(s, err, errlen);
-    if (rc == 0)
-        rc = tb__store_done(s, tb__store_stmt(s, nested ? TB__ST_RELEASE : TB__ST_COMMIT), err,
-                            errlen, "commit");
+    if (rc == 0) {
+        began = 0; /* a failed commit is rolled back by tb_db_commit */
+        rc = tb_db_commit(s->sql, err, errlen);
+    }
     if (rc == 0 && (s->flags & TB_STORE_TEMP) && (p.st.added || p.st.updated))
         s->fts_stale = 1;
-    if (rc != 0 && !sqlite3_get_autocommit(s->db))
-        tb__store_undo(s, nested);
+    if (rc != 0 && began)
+        (void)tb_db_rollback(s->sql);
     if (rc != 0)
         s->nunindexed = mark; /* what the undo took back is not to be indexed */
     free(p.source_name);

@@ -16,7 +16,6 @@
 #include "tb_vec.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,120 +43,33 @@ enum { OUT_PENDING = 0, OUT_SENT = 1, OUT_FAILED = 2, OUT_DROPPED = 3 };
     "id, addr, state, freq, pending_freq, created, confirmed, covered, last_sent, failures,"       \
     " last_error"
 
-/* Binds fmt's parameters in order: 'i' an int64_t, 't' a string (NULL:
- * SQL NULL), 'b' a blob (const void *, size_t). An SQLite result code. */
-static int vbind(sqlite3_stmt *q, const char *fmt, va_list ap)
-{
-    const char *t;
-    const void *p;
-    size_t n;
-    int i, rc = SQLITE_OK;
+/* The tb_db calls on the store's connection, named as they were here. */
+#define run(s, err, errlen, ...) tb_db_run((s)->sql, err, errlen, __VA_ARGS__)
+#define scalar(s, v, err, errlen, ...) tb_db_scalar((s)->sql, v, err, errlen, __VA_ARGS__)
+#define query(s, q, err, errlen, ...) tb_db_query((s)->sql, q, err, errlen, __VA_ARGS__)
 
-    for (i = 0; fmt[i] != '\0' && rc == SQLITE_OK; i++) {
-        if (fmt[i] == 'i') {
-            rc = sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
-        } else if (fmt[i] == 't') {
-            t = va_arg(ap, const char *);
-            rc =
-                t ? sqlite3_bind_text(q, i + 1, t, -1, SQLITE_STATIC) : sqlite3_bind_null(q, i + 1);
-        } else {
-            p = va_arg(ap, const void *);
-            n = va_arg(ap, size_t);
-            rc = sqlite3_bind_blob64(q, i + 1, p, n, SQLITE_STATIC);
-        }
-    }
-    return rc;
-}
-
-static int vquery(struct tb_store *s, sqlite3_stmt **q, char *err, size_t errlen, const char *sql,
-                  const char *fmt, va_list ap)
+/* Begins the call's transaction, or a savepoint inside the caller's
+ * (tb_db nests it); *began says whether txn_end has one to end. */
+static int txn_begin(struct tb_store *s, int write, int *began, char *err, size_t errlen)
 {
-    *q = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, q, NULL) != SQLITE_OK ||
-        vbind(*q, fmt, ap) != SQLITE_OK) {
-        sqlite3_finalize(*q);
-        *q = NULL;
-        return tb__store_fail(s, err, errlen, "subscriptions");
-    }
-    return 0;
-}
-
-/* Prepares sql with its parameters bound (vbind); the caller finalizes *q. */
-static int query(struct tb_store *s, sqlite3_stmt **q, char *err, size_t errlen, const char *sql,
-                 const char *fmt, ...)
-{
-    va_list ap;
     int rc;
 
-    va_start(ap, fmt);
-    rc = vquery(s, q, err, errlen, sql, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* Runs a statement that returns no row. 0 or TB_ESTORE. */
-static int run(struct tb_store *s, char *err, size_t errlen, const char *sql, const char *fmt, ...)
-{
-    sqlite3_stmt *q;
-    va_list ap;
-    int rc;
-
-    va_start(ap, fmt);
-    rc = vquery(s, &q, err, errlen, sql, fmt, ap);
-    va_end(ap);
-    if (rc == 0 && sqlite3_step(q) != SQLITE_DONE)
-        rc = tb__store_fail(s, err, errlen, "subscriptions");
-    sqlite3_finalize(q);
-    return rc;
-}
-
-/* The first column of the first row as an integer into *v (NULL: 0);
- * -ENOENT when there is no row. */
-static int scalar(struct tb_store *s, int64_t *v, char *err, size_t errlen, const char *sql,
-                  const char *fmt, ...)
-{
-    sqlite3_stmt *q;
-    va_list ap;
-    int rc, step;
-
-    va_start(ap, fmt);
-    rc = vquery(s, &q, err, errlen, sql, fmt, ap);
-    va_end(ap);
-    if (rc != 0)
-        return rc;
-    step = sqlite3_step(q);
-    if (step == SQLITE_ROW)
-        *v = sqlite3_column_int64(q, 0);
-    else
-        rc = step == SQLITE_DONE ? -ENOENT : tb__store_fail(s, err, errlen, "subscriptions");
-    sqlite3_finalize(q);
-    return rc;
-}
-
-/* Begins the call's transaction, or a savepoint inside the caller's. */
-static int txn_begin(struct tb_store *s, int write, int *nested, char *err, size_t errlen)
-{
-    *nested = !sqlite3_get_autocommit(s->db);
-    if (s->in_txn && !*nested)
+    *began = 0;
+    if (s->in_txn && !tb_db_in_txn(s->sql))
         return tb__store_lost(err, errlen);
-    if (*nested)
-        return run(s, err, errlen, "SAVEPOINT subs", "");
-    return run(s, err, errlen, write ? "BEGIN IMMEDIATE" : "BEGIN", "");
+    rc = tb_db_begin(s->sql, write ? TB_DB_IMMEDIATE : TB_DB_DEFERRED, err, errlen);
+    *began = rc == 0;
+    return rc;
 }
 
 /* Commits when rc is 0, else undoes; returns rc or the commit's failure. */
-static int txn_end(struct tb_store *s, int nested, int rc, char *err, size_t errlen)
+static int txn_end(struct tb_store *s, int began, int rc, char *err, size_t errlen)
 {
+    if (!began)
+        return rc;
     if (rc == 0)
-        rc = run(s, err, errlen, nested ? "RELEASE subs" : "COMMIT", "");
-    if (rc != 0 && !sqlite3_get_autocommit(s->db)) {
-        if (nested) {
-            (void)sqlite3_exec(s->db, "ROLLBACK TO subs", NULL, NULL, NULL);
-            (void)sqlite3_exec(s->db, "RELEASE subs", NULL, NULL, NULL);
-        } else {
-            (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        }
-    }
+        return tb_db_commit(s->sql, err, errlen);
+    (void)tb_db_rollback(s->sql);
     return rc;
 }
 
@@ -195,8 +107,9 @@ static int put_topics(struct tb_store *s, int64_t sub, int pending, const char *
 
     for (i = 0; rc == 0 && i < n; i++)
         rc = run(s, err, errlen,
-                 "INSERT OR IGNORE INTO sub_topics(sub, pending, topic) VALUES(?1, ?2, ?3)", "iit",
-                 sub, (int64_t)pending, topics[i]);
+                 "INSERT INTO sub_topics(sub, pending, topic) VALUES(?1, ?2, ?3)"
+                 " ON CONFLICT DO NOTHING",
+                 "iit", sub, (int64_t)pending, topics[i]);
     return rc;
 }
 
@@ -233,21 +146,20 @@ int tb_subs_request(struct tb_store *st, const char *addr, const char *const *to
                     char *err, size_t errlen)
 {
     char norm[TB_MAIL_ADDR_MAX + 1];
-    int nested, rc;
+    int began, rc;
 
     *confirm = 0;
     if (tb_mail_addr_norm(addr, norm, sizeof(norm)) != 0 || !topics_ok(topics, ntopics) ||
         !freq_ok(freq))
         return -EINVAL;
-    rc = txn_begin(st, 1, &nested, err, errlen);
+    rc = txn_begin(st, 1, &began, err, errlen);
     if (rc == 0)
         rc = find_id(st, norm, id, err, errlen);
     if (rc == -ENOENT) {
-        rc = run(st, err, errlen,
-                 "INSERT INTO subscriptions(addr, state, pending_freq, created)"
-                 " VALUES(?1, ?2, ?3, ?4)",
-                 "tiii", norm, (int64_t)TB_SUBS_PENDING, (int64_t)freq, now);
-        *id = sqlite3_last_insert_rowid(st->db);
+        rc = scalar(st, id, err, errlen,
+                    "INSERT INTO subscriptions(addr, state, pending_freq, created)"
+                    " VALUES(?1, ?2, ?3, ?4) RETURNING id",
+                    "tiii", norm, (int64_t)TB_SUBS_PENDING, (int64_t)freq, now);
     } else if (rc == 0) {
         /* A known address: the request waits beside what it has; one that
          * left starts over as pending. */
@@ -260,7 +172,7 @@ int tb_subs_request(struct tb_store *st, const char *addr, const char *const *to
         rc = put_topics(st, *id, 1, topics, ntopics, err, errlen);
     if (rc == 0)
         rc = count_confirm(st, norm, now, confirm, err, errlen);
-    rc = txn_end(st, nested, rc, err, errlen);
+    rc = txn_end(st, began, rc, err, errlen);
     if (rc != 0)
         *confirm = 0;
     return rc;
@@ -269,19 +181,19 @@ int tb_subs_request(struct tb_store *st, const char *addr, const char *const *to
 int tb_subs_confirm(struct tb_store *st, int64_t id, int64_t now, char *err, size_t errlen)
 {
     int64_t asked = 0;
-    int nested, rc;
+    int began, rc;
 
-    rc = txn_begin(st, 1, &nested, err, errlen);
+    rc = txn_begin(st, 1, &began, err, errlen);
     if (rc == 0)
-        rc = scalar(st, &asked, err, errlen,
-                    "SELECT (SELECT count(*) FROM sub_topics t WHERE t.sub = s.id AND t.pending)"
-                    " FROM subscriptions s WHERE s.id = ?1",
-                    "i", id);
+        rc = scalar(
+            st, &asked, err, errlen,
+            "SELECT (SELECT count(*) FROM sub_topics t WHERE t.sub = s.id AND t.pending != 0)"
+            " FROM subscriptions s WHERE s.id = ?1",
+            "i", id);
     /* Nothing asked (a second click, or a link from before leaving, which
      * dropped the request): nothing changes. */
     if (rc == 0 && asked > 0)
-        rc =
-            run(st, err, errlen, "DELETE FROM sub_topics WHERE sub = ?1 AND pending = 0;", "i", id);
+        rc = run(st, err, errlen, "DELETE FROM sub_topics WHERE sub = ?1 AND pending = 0", "i", id);
     if (rc == 0 && asked > 0)
         rc = run(st, err, errlen, "UPDATE sub_topics SET pending = 0 WHERE sub = ?1", "i", id);
     if (rc == 0 && asked > 0)
@@ -290,27 +202,26 @@ int tb_subs_confirm(struct tb_store *st, int64_t id, int64_t now, char *err, siz
                  " confirmed = CASE WHEN state = ?3 AND confirmed != 0 THEN confirmed ELSE ?2 END,"
                  " state = ?3 WHERE id = ?1",
                  "iii", id, now, (int64_t)TB_SUBS_ACTIVE);
-    return txn_end(st, nested, rc, err, errlen);
+    return txn_end(st, began, rc, err, errlen);
 }
 
 int tb_subs_add(struct tb_store *st, const char *addr, const char *const *topics, size_t ntopics,
                 enum tb_subs_freq freq, int64_t now, int64_t *id, char *err, size_t errlen)
 {
     char norm[TB_MAIL_ADDR_MAX + 1];
-    int nested, rc;
+    int began, rc;
 
     if (tb_mail_addr_norm(addr, norm, sizeof(norm)) != 0 || !topics_ok(topics, ntopics) ||
         !freq_ok(freq))
         return -EINVAL;
-    rc = txn_begin(st, 1, &nested, err, errlen);
+    rc = txn_begin(st, 1, &began, err, errlen);
     if (rc == 0)
         rc = find_id(st, norm, id, err, errlen);
     if (rc == -ENOENT) {
-        rc = run(st, err, errlen,
-                 "INSERT INTO subscriptions(addr, state, freq, pending_freq, created, confirmed)"
-                 " VALUES(?1, ?2, ?3, ?3, ?4, ?4)",
-                 "tiii", norm, (int64_t)TB_SUBS_ACTIVE, (int64_t)freq, now);
-        *id = sqlite3_last_insert_rowid(st->db);
+        rc = scalar(st, id, err, errlen,
+                    "INSERT INTO subscriptions(addr, state, freq, pending_freq, created, confirmed)"
+                    " VALUES(?1, ?2, ?3, ?3, ?4, ?4) RETURNING id",
+                    "tiii", norm, (int64_t)TB_SUBS_ACTIVE, (int64_t)freq, now);
     } else if (rc == 0) {
         rc = run(st, err, errlen,
                  "UPDATE subscriptions SET freq = ?2, failures = 0,"
@@ -322,18 +233,18 @@ int tb_subs_add(struct tb_store *st, const char *addr, const char *const *topics
         rc = run(st, err, errlen, "DELETE FROM sub_topics WHERE sub = ?1", "i", *id);
     if (rc == 0)
         rc = put_topics(st, *id, 0, topics, ntopics, err, errlen);
-    return txn_end(st, nested, rc, err, errlen);
+    return txn_end(st, began, rc, err, errlen);
 }
 
 int tb_subs_set(struct tb_store *st, int64_t id, const char *const *topics, size_t ntopics,
                 enum tb_subs_freq freq, char *err, size_t errlen)
 {
     int64_t found;
-    int nested, rc;
+    int began, rc;
 
     if (!topics_ok(topics, ntopics) || !freq_ok(freq))
         return -EINVAL;
-    rc = txn_begin(st, 1, &nested, err, errlen);
+    rc = txn_begin(st, 1, &began, err, errlen);
     if (rc == 0)
         rc = scalar(st, &found, err, errlen, "SELECT id FROM subscriptions WHERE id = ?1", "i", id);
     if (rc == 0)
@@ -341,15 +252,15 @@ int tb_subs_set(struct tb_store *st, int64_t id, const char *const *topics, size
                  (int64_t)freq);
     if (rc == 0)
         rc = put_topics(st, id, 0, topics, ntopics, err, errlen);
-    return txn_end(st, nested, rc, err, errlen);
+    return txn_end(st, began, rc, err, errlen);
 }
 
 int tb_subs_leave(struct tb_store *st, int64_t id, char *err, size_t errlen)
 {
     int64_t found;
-    int nested, rc;
+    int began, rc;
 
-    rc = txn_begin(st, 1, &nested, err, errlen);
+    rc = txn_begin(st, 1, &began, err, errlen);
     if (rc == 0)
         rc = scalar(st, &found, err, errlen, "SELECT id FROM subscriptions WHERE id = ?1", "i", id);
     if (rc == 0)
@@ -364,7 +275,7 @@ int tb_subs_leave(struct tb_store *st, int64_t id, char *err, size_t errlen)
                  "UPDATE outbox SET state = ?2, done = ?3, data = NULL"
                  " WHERE sub = ?1 AND state = ?4",
                  "iiii", id, (int64_t)OUT_DROPPED, (int64_t)time(NULL), (int64_t)OUT_PENDING);
-    return txn_end(st, nested, rc, err, errlen);
+    return txn_end(st, began, rc, err, errlen);
 }
 
 void tb_subs_clear(struct tb_subs *s)
@@ -382,14 +293,14 @@ void tb_subs_clear(struct tb_subs *s)
     memset(s, 0, sizeof(*s));
 }
 
-static int dup_col(sqlite3_stmt *q, int i, char **out)
+static int dup_col(struct tb_db_stmt *q, int i, char **out)
 {
-    const unsigned char *v = sqlite3_column_text(q, i);
+    const char *v = tb_db_column_text(q, i);
 
     *out = NULL;
     if (v == NULL)
         return 0;
-    *out = strdup((const char *)v);
+    *out = strdup(v);
     return *out ? 0 : -ENOMEM;
 }
 
@@ -397,44 +308,44 @@ static int dup_col(sqlite3_stmt *q, int i, char **out)
 static int load_topics(struct tb_store *s, int64_t sub, int pending, char ***v, size_t *n,
                        char *err, size_t errlen)
 {
-    sqlite3_stmt *q;
+    struct tb_db_stmt *q;
     size_t alloc = 0;
-    int rc, step = SQLITE_DONE;
+    int rc, step = TB_DB_DONE;
 
     *v = NULL;
     *n = 0;
     rc = query(s, &q, err, errlen,
                "SELECT topic FROM sub_topics WHERE sub = ?1 AND pending = ?2 ORDER BY topic", "ii",
                sub, (int64_t)pending);
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
+    while (rc == 0 && (step = tb_db_step(q, err, errlen)) == TB_DB_ROW) {
         rc = TB_VEC_RESERVE(*v, alloc, *n + 1, TB_VEC_MAX);
         if (rc == 0)
             rc = dup_col(q, 0, &(*v)[*n]);
         if (rc == 0)
             (*n)++;
     }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = tb__store_fail(s, err, errlen, "subscription topics");
-    sqlite3_finalize(q);
+    if (rc == 0 && step != TB_DB_DONE)
+        rc = step;
+    tb_db_finalize(q);
     return rc;
 }
 
 /* Fills out from the current row of a SUB_COLS statement, and its topics. */
-static int read_sub(struct tb_store *s, sqlite3_stmt *q, struct tb_subs *out, char *err,
+static int read_sub(struct tb_store *s, struct tb_db_stmt *q, struct tb_subs *out, char *err,
                     size_t errlen)
 {
     int rc;
 
     memset(out, 0, sizeof(*out));
-    out->id = sqlite3_column_int64(q, 0);
-    out->state = (enum tb_subs_state)sqlite3_column_int(q, 2);
-    out->freq = (enum tb_subs_freq)sqlite3_column_int(q, 3);
-    out->pending_freq = (enum tb_subs_freq)sqlite3_column_int(q, 4);
-    out->created = sqlite3_column_int64(q, 5);
-    out->confirmed = sqlite3_column_int64(q, 6);
-    out->covered = sqlite3_column_int64(q, 7);
-    out->last_sent = sqlite3_column_int64(q, 8);
-    out->failures = sqlite3_column_int(q, 9);
+    out->id = tb_db_column_int64(q, 0);
+    out->state = (enum tb_subs_state)tb_db_column_int64(q, 2);
+    out->freq = (enum tb_subs_freq)tb_db_column_int64(q, 3);
+    out->pending_freq = (enum tb_subs_freq)tb_db_column_int64(q, 4);
+    out->created = tb_db_column_int64(q, 5);
+    out->confirmed = tb_db_column_int64(q, 6);
+    out->covered = tb_db_column_int64(q, 7);
+    out->last_sent = tb_db_column_int64(q, 8);
+    out->failures = (int)tb_db_column_int64(q, 9);
     rc = dup_col(q, 1, &out->addr);
     if (rc == 0)
         rc = dup_col(q, 10, &out->last_error);
@@ -451,23 +362,23 @@ static int read_sub(struct tb_store *s, sqlite3_stmt *q, struct tb_subs *out, ch
 static int get_by(struct tb_store *st, const char *sql, const char *fmt, int64_t id,
                   const char *addr, struct tb_subs *out, char *err, size_t errlen)
 {
-    sqlite3_stmt *q = NULL;
-    int nested, rc, step;
+    struct tb_db_stmt *q = NULL;
+    int began, rc, step;
 
     memset(out, 0, sizeof(*out));
-    rc = txn_begin(st, 0, &nested, err, errlen);
+    rc = txn_begin(st, 0, &began, err, errlen);
     if (rc == 0)
         rc = fmt[0] == 'i' ? query(st, &q, err, errlen, sql, fmt, id)
                            : query(st, &q, err, errlen, sql, fmt, addr);
     if (rc == 0) {
-        step = sqlite3_step(q);
-        if (step == SQLITE_ROW)
+        step = tb_db_step(q, err, errlen);
+        if (step == TB_DB_ROW)
             rc = read_sub(st, q, out, err, errlen);
         else
-            rc = step == SQLITE_DONE ? -ENOENT : tb__store_fail(st, err, errlen, "subscription");
+            rc = step == TB_DB_DONE ? -ENOENT : step;
     }
-    sqlite3_finalize(q);
-    rc = txn_end(st, nested, rc, err, errlen);
+    tb_db_finalize(q);
+    rc = txn_end(st, began, rc, err, errlen);
     if (rc != 0)
         tb_subs_clear(out);
     return rc;
@@ -499,25 +410,25 @@ int tb_subs_find(struct tb_store *st, const char *addr, struct tb_subs *out, cha
 static int load_page(struct tb_store *st, int active_only, int64_t after, struct tb_subs *v,
                      size_t *n, char *err, size_t errlen)
 {
-    sqlite3_stmt *q = NULL;
-    int nested, rc, step = SQLITE_DONE;
+    struct tb_db_stmt *q = NULL;
+    int began, rc, step = TB_DB_DONE;
 
     *n = 0;
-    rc = txn_begin(st, 0, &nested, err, errlen);
+    rc = txn_begin(st, 0, &began, err, errlen);
     if (rc == 0)
         rc = query(st, &q, err, errlen,
                    "SELECT " SUB_COLS " FROM subscriptions WHERE id > ?1"
                    " AND (?2 = 0 OR state = ?3) ORDER BY id LIMIT ?4",
                    "iiii", after, (int64_t)active_only, (int64_t)TB_SUBS_ACTIVE, (int64_t)PAGE);
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
+    while (rc == 0 && (step = tb_db_step(q, err, errlen)) == TB_DB_ROW) {
         rc = read_sub(st, q, &v[*n], err, errlen);
         if (rc == 0)
             (*n)++;
     }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = tb__store_fail(st, err, errlen, "subscriptions");
-    sqlite3_finalize(q);
-    return txn_end(st, nested, rc, err, errlen);
+    if (rc == 0 && step != TB_DB_DONE)
+        rc = step;
+    tb_db_finalize(q);
+    return txn_end(st, began, rc, err, errlen);
 }
 
 /* A page at a time, each read in its own transaction, and the callbacks
@@ -550,13 +461,13 @@ int tb_subs_queue(struct tb_store *st, int64_t sub, enum tb_subs_kind kind, cons
                   char *err, size_t errlen)
 {
     int64_t found;
-    int nested, rc;
+    int began, rc;
 
     if ((kind != TB_SUBS_MSG_CONFIRM && kind != TB_SUBS_MSG_DIGEST) || message_id == NULL ||
         message_id[0] == '\0' || tb_mail_addr_check(rcpt, err, errlen) != 0 || msg == NULL ||
         len == 0)
         return -EINVAL;
-    rc = txn_begin(st, 1, &nested, err, errlen);
+    rc = txn_begin(st, 1, &began, err, errlen);
     if (rc == 0)
         rc =
             scalar(st, &found, err, errlen, "SELECT id FROM subscriptions WHERE id = ?1", "i", sub);
@@ -566,10 +477,10 @@ int tb_subs_queue(struct tb_store *st, int64_t sub, enum tb_subs_kind kind, cons
                  " VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT(message_id) DO NOTHING",
                  "iittib", sub, (int64_t)kind, message_id, rcpt, now, (const void *)msg, len);
     /* Queued again (a digest rebuilt after a crash): nothing changes. */
-    if (rc == 0 && kind == TB_SUBS_MSG_DIGEST && sqlite3_changes(st->db) == 1)
+    if (rc == 0 && kind == TB_SUBS_MSG_DIGEST && tb_db_changes(st->sql) == 1)
         rc = run(st, err, errlen, "UPDATE subscriptions SET covered = ?2 WHERE id = ?1", "ii", sub,
                  covered);
-    return txn_end(st, nested, rc, err, errlen);
+    return txn_end(st, began, rc, err, errlen);
 }
 
 void tb_subs_msg_clear(struct tb_subs_msg *m)
@@ -581,20 +492,19 @@ void tb_subs_msg_clear(struct tb_subs_msg *m)
 }
 
 /* Fills out from a row of id, sub, kind, message_id, rcpt, attempts, data. */
-static int read_msg(sqlite3_stmt *q, struct tb_subs_msg *out)
+static int read_msg(struct tb_db_stmt *q, struct tb_subs_msg *out)
 {
     const void *p;
     int rc;
 
-    out->id = sqlite3_column_int64(q, 0);
-    out->sub = sqlite3_column_int64(q, 1);
-    out->kind = (enum tb_subs_kind)sqlite3_column_int(q, 2);
-    out->attempts = sqlite3_column_int(q, 5);
+    out->id = tb_db_column_int64(q, 0);
+    out->sub = tb_db_column_int64(q, 1);
+    out->kind = (enum tb_subs_kind)tb_db_column_int64(q, 2);
+    out->attempts = (int)tb_db_column_int64(q, 5);
     rc = dup_col(q, 3, &out->message_id);
     if (rc == 0)
         rc = dup_col(q, 4, &out->rcpt);
-    p = sqlite3_column_blob(q, 6);
-    out->len = (size_t)sqlite3_column_bytes(q, 6);
+    p = tb_db_column_blob(q, 6, &out->len);
     out->data = rc == 0 ? malloc(out->len + 1) : NULL;
     if (rc == 0 && out->data == NULL)
         rc = -ENOMEM;
@@ -610,11 +520,11 @@ static int read_msg(sqlite3_stmt *q, struct tb_subs_msg *out)
 
 int tb_subs_cover(struct tb_store *st, int64_t sub, int64_t covered, char *err, size_t errlen)
 {
-    int rc =
-        run(st, err, errlen, "UPDATE subscriptions SET covered = max(covered, ?2) WHERE id = ?1",
-            "ii", sub, covered);
+    int rc = run(st, err, errlen,
+                 "UPDATE subscriptions SET covered = {greatest}(covered, ?2) WHERE id = ?1", "ii",
+                 sub, covered);
 
-    return rc == 0 && sqlite3_changes(tb_store_db(st)) == 0 ? -ENOENT : rc;
+    return rc == 0 && tb_db_changes(st->sql) == 0 ? -ENOENT : rc;
 }
 
 /* Whether process pid, which claimed a message, is still running (one of
@@ -629,14 +539,14 @@ static int claim_alive(int64_t pid)
 int tb_subs_next(struct tb_store *st, int64_t now, struct tb_subs_msg *out, int64_t *next_try,
                  char *err, size_t errlen)
 {
-    sqlite3_stmt *q = NULL;
+    struct tb_db_stmt *q = NULL;
     int64_t later = 0, me = (int64_t)getpid(), pid;
-    int nested, rc, step, found = 0;
+    int began, rc, step, found = 0;
 
     memset(out, 0, sizeof(*out));
     if (next_try != NULL)
         *next_try = 0;
-    rc = txn_begin(st, 1, &nested, err, errlen);
+    rc = txn_begin(st, 1, &began, err, errlen);
     /* A message claimed by another sender that still runs is its own
      * (claims older than CLAIM_MAX are void: the pid may be another's now). */
     if (rc == 0)
@@ -647,20 +557,20 @@ int tb_subs_next(struct tb_store *st, int64_t now, struct tb_subs_msg *out, int6
                   " WHERE o.state = 0 AND o.next_try <= ?1 AND " MAILABLE " ORDER BY o.id LIMIT 64",
                   "i", now);
     while (rc == 0 && !found) {
-        step = sqlite3_step(q);
-        if (step != SQLITE_ROW) {
-            if (step != SQLITE_DONE)
-                rc = tb__store_fail(st, err, errlen, "outbox");
+        step = tb_db_step(q, err, errlen);
+        if (step != TB_DB_ROW) {
+            if (step != TB_DB_DONE)
+                rc = step;
             break;
         }
-        pid = sqlite3_column_int64(q, 7);
-        if (pid != 0 && pid != me && sqlite3_column_int64(q, 8) >= now - CLAIM_MAX &&
+        pid = tb_db_column_int64(q, 7);
+        if (pid != 0 && pid != me && tb_db_column_int64(q, 8) >= now - CLAIM_MAX &&
             claim_alive(pid))
             continue;
         rc = read_msg(q, out);
         found = rc == 0;
     }
-    sqlite3_finalize(q);
+    tb_db_finalize(q);
     if (rc == 0 && found)
         rc = run(st, err, errlen, "UPDATE outbox SET claim_pid = ?2, claim_at = ?3 WHERE id = ?1",
                  "iii", out->id, me, now);
@@ -671,7 +581,7 @@ int tb_subs_next(struct tb_store *st, int64_t now, struct tb_subs_msg *out, int6
                     "");
     if (rc == 0 && next_try != NULL)
         *next_try = later;
-    rc = txn_end(st, nested, rc, err, errlen);
+    rc = txn_end(st, began, rc, err, errlen);
     if (rc != 0) {
         tb_subs_msg_clear(out);
         return rc;
@@ -752,32 +662,32 @@ static int retry_msg(struct tb_store *s, int64_t id, int64_t sub, int64_t state,
 int tb_subs_sent(struct tb_store *st, int64_t id, enum tb_subs_outcome outcome, const char *reply,
                  int64_t now, char *err, size_t errlen)
 {
-    sqlite3_stmt *q = NULL;
+    struct tb_db_stmt *q = NULL;
     int64_t sub = 0, kind = 0, state = 0, attempts = 0, queued = 0;
-    int nested, rc, step;
+    int began, rc, step;
 
     if (outcome != TB_SUBS_SENT && outcome != TB_SUBS_TEMPFAIL && outcome != TB_SUBS_PERMFAIL)
         return -EINVAL;
-    rc = txn_begin(st, 1, &nested, err, errlen);
+    rc = txn_begin(st, 1, &began, err, errlen);
     if (rc == 0)
         rc = query(st, &q, err, errlen,
                    "SELECT sub, kind, state, attempts, queued FROM outbox WHERE id = ?1", "i", id);
     if (rc == 0) {
-        step = sqlite3_step(q);
-        if (step == SQLITE_ROW) {
-            sub = sqlite3_column_int64(q, 0);
-            kind = sqlite3_column_int64(q, 1);
-            state = sqlite3_column_int64(q, 2);
-            attempts = sqlite3_column_int64(q, 3);
-            queued = sqlite3_column_int64(q, 4);
+        step = tb_db_step(q, err, errlen);
+        if (step == TB_DB_ROW) {
+            sub = tb_db_column_int64(q, 0);
+            kind = tb_db_column_int64(q, 1);
+            state = tb_db_column_int64(q, 2);
+            attempts = tb_db_column_int64(q, 3);
+            queued = tb_db_column_int64(q, 4);
         } else {
-            rc = step == SQLITE_DONE ? -ENOENT : tb__store_fail(st, err, errlen, "outbox");
+            rc = step == TB_DB_DONE ? -ENOENT : step;
         }
     }
-    sqlite3_finalize(q);
+    tb_db_finalize(q);
     /* An outcome recorded already is not counted twice. */
     if (rc == 0 && (state == OUT_SENT || state == OUT_FAILED))
-        return txn_end(st, nested, 0, err, errlen);
+        return txn_end(st, began, 0, err, errlen);
     if (rc == 0 && outcome == TB_SUBS_SENT)
         rc = sent_msg(st, id, sub, kind, now, err, errlen);
     else if (rc == 0 && outcome == TB_SUBS_PERMFAIL)
@@ -788,24 +698,24 @@ int tb_subs_sent(struct tb_store *st, int64_t id, enum tb_subs_outcome outcome, 
         rc = run(st, err, errlen, "UPDATE outbox SET claim_pid = 0 WHERE id = ?1", "i", id);
     if (rc == 0)
         rc = run(st, err, errlen, "DELETE FROM outbox WHERE done < ?1", "i", now - KEEP_DONE);
-    return txn_end(st, nested, rc, err, errlen);
+    return txn_end(st, began, rc, err, errlen);
 }
 
 int tb_subs_count(struct tb_store *st, struct tb_subs_counts *out, char *err, size_t errlen)
 {
-    sqlite3_stmt *q = NULL;
+    struct tb_db_stmt *q = NULL;
     int64_t v = 0;
-    int nested, rc, step = SQLITE_DONE;
+    int began, rc, step = TB_DB_DONE;
 
     memset(out, 0, sizeof(*out));
-    rc = txn_begin(st, 0, &nested, err, errlen);
+    rc = txn_begin(st, 0, &began, err, errlen);
     if (rc == 0)
         rc = query(st, &q, err, errlen, "SELECT state, count(*) FROM subscriptions GROUP BY state",
                    "");
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        size_t n = (size_t)sqlite3_column_int64(q, 1);
+    while (rc == 0 && (step = tb_db_step(q, err, errlen)) == TB_DB_ROW) {
+        size_t n = (size_t)tb_db_column_int64(q, 1);
 
-        switch (sqlite3_column_int(q, 0)) {
+        switch ((int)tb_db_column_int64(q, 0)) {
         case TB_SUBS_PENDING:
             out->pending = n;
             break;
@@ -819,9 +729,9 @@ int tb_subs_count(struct tb_store *st, struct tb_subs_counts *out, char *err, si
             out->left += n;
         }
     }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = tb__store_fail(st, err, errlen, "subscriptions");
-    sqlite3_finalize(q);
+    if (rc == 0 && step != TB_DB_DONE)
+        rc = step;
+    tb_db_finalize(q);
     if (rc == 0)
         rc = scalar(st, &v, err, errlen, "SELECT count(*) FROM outbox WHERE state = 0", "");
     out->outbox = (size_t)v;
@@ -831,5 +741,5 @@ int tb_subs_count(struct tb_store *st, struct tb_subs_counts *out, char *err, si
     if (rc == 0)
         rc = scalar(st, &v, err, errlen, "SELECT n FROM mail_totals WHERE what = 'failed'", "");
     out->failed = (size_t)v;
-    return txn_end(st, nested, rc, err, errlen);
+    return txn_end(st, began, rc, err, errlen);
 }

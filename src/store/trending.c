@@ -9,6 +9,7 @@
  * stored entry, the topic query) only as far as the limit needs.
  * Statements are prepared per call: trending is computed once per publish.
  */
+#include "store_int.h"
 #include "tb_trending.h"
 #include "tb_map.h"
 #include "tb_arena.h"
@@ -17,7 +18,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +41,9 @@ static const char entry_sql[] =
     " (SELECT id FROM entries WHERE canon_link = substr(?1, 6) ORDER BY id LIMIT 1) END";
 
 /* Whether entry ?2 matches the FTS5 query ?1: with the rowid given, FTS5
- * seeks that row in each term's list rather than reading the lists. */
+ * seeks that row in each term's list rather than reading the lists.
+ * SQLite only (FTS5): on PostgreSQL topics are matched in the node that
+ * stores the entries (issue 13), not by this statement. */
 static const char match_sql[] =
     "SELECT 1 FROM entries_fts WHERE entries_fts MATCH ?1 AND rowid = ?2";
 
@@ -74,9 +76,10 @@ struct scored {
 
 /* Everything one trending walk holds. */
 struct walk {
-    sqlite3 *db;              /* the store's connection */
-    sqlite3_stmt *entry;      /* entry_sql */
-    sqlite3_stmt *match;      /* match_sql, or NULL without a query */
+    struct tb_db *db;         /* the store's connection */
+    struct tb_db_stmt *entry; /* entry_sql */
+    struct tb_db_stmt *match; /* match_sql, or NULL without a query */
+    const char *query;        /* its FTS5 query (the caller's) */
     char *err;                /* caller's error buffer */
     size_t errlen;            /* its size */
     struct voice_src *srcs;   /* the sources, sorted by id once loaded */
@@ -93,17 +96,18 @@ struct walk {
     size_t npapers;           /* their number */
 };
 
-static int fail(struct walk *w, const char *what)
+/* Writes "what: the database's message" into the caller's err; returns code. */
+static int fail(struct walk *w, const char *what, int code)
 {
     if (w->err != NULL && w->errlen > 0)
-        snprintf(w->err, w->errlen, "%s: %s", what, sqlite3_errmsg(w->db));
-    return TB_ESTORE;
+        snprintf(w->err, w->errlen, "%s: %s", what, tb_db_errmsg(w->db));
+    return code;
 }
 
 static void walk_free(struct walk *w)
 {
-    sqlite3_finalize(w->entry);
-    sqlite3_finalize(w->match);
+    tb_db_finalize(w->entry);
+    tb_db_finalize(w->match);
     free(w->srcs);
     free(w->gweight);
     tb_arena_free(&w->arena);
@@ -140,33 +144,33 @@ static int by_id(const void *a, const void *b)
 /* Loads every source's group and weight. */
 static int load_sources(struct walk *w)
 {
-    sqlite3_stmt *st = NULL;
+    struct tb_db_stmt *st = NULL;
     const char *g;
     char *prev = NULL;
     int ngroups = 0, is_new, step;
-    int rc = sqlite3_prepare_v2(w->db, sources_sql, -1, &st, NULL) == SQLITE_OK
-                 ? 0
-                 : fail(w, "trending sources");
+    int rc = tb_db_prepare(w->db, sources_sql, &st, NULL, 0);
 
+    if (rc != 0)
+        rc = fail(w, "trending sources", rc);
     while (rc == 0) {
-        step = sqlite3_step(st);
-        if (step != SQLITE_ROW) {
-            rc = step == SQLITE_DONE ? 0 : fail(w, "trending sources");
+        step = tb_db_step(st, NULL, 0);
+        if (step != TB_DB_ROW) {
+            rc = step == TB_DB_DONE ? 0 : fail(w, "trending sources", step);
             break;
         }
-        g = (const char *)sqlite3_column_text(st, 2);
+        g = tb_db_column_text(st, 2);
         is_new = prev == NULL || g == NULL || strcmp(prev, g) != 0;
         if (is_new) {
             free(prev);
             prev = g ? strdup(g) : NULL;
             ngroups++;
         }
-        rc = g && prev ? add_source(w, sqlite3_column_int64(st, 0), ngroups - 1, is_new,
-                                    sqlite3_column_double(st, 1))
+        rc = g && prev ? add_source(w, tb_db_column_int64(st, 0), ngroups - 1, is_new,
+                                    tb_db_column_double(st, 1))
                        : -ENOMEM;
     }
     free(prev);
-    sqlite3_finalize(st);
+    tb_db_finalize(st);
     if (rc == 0 && w->nsrcs > 0)
         qsort(w->srcs, w->nsrcs, sizeof(*w->srcs), by_id);
     return rc;
@@ -210,38 +214,34 @@ static int intern(struct walk *w, const char *key, size_t n, uint32_t *out)
 /* Reads the voices of the window from sources that count into w->rows. */
 static int load_window(struct walk *w, const struct tb_trending_opts *o)
 {
-    sqlite3_stmt *st = NULL;
+    struct tb_db_stmt *st = NULL;
     const struct voice_src *src;
     const char *key;
     uint32_t paper;
-    int rc = sqlite3_prepare_v2(w->db, window_sql, -1, &st, NULL) == SQLITE_OK
-                 ? 0
-                 : fail(w, "trending window");
+    int rc = tb_db_query(w->db, &st, NULL, 0, window_sql, "ii", o->now - o->window, o->now);
     int step;
 
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, o->now - o->window);
-        sqlite3_bind_int64(st, 2, o->now);
-    }
+    if (rc != 0)
+        rc = fail(w, "trending window", rc);
     while (rc == 0) {
-        step = sqlite3_step(st);
-        if (step != SQLITE_ROW) {
-            rc = step == SQLITE_DONE ? 0 : fail(w, "trending window");
+        step = tb_db_step(st, NULL, 0);
+        if (step != TB_DB_ROW) {
+            rc = step == TB_DB_DONE ? 0 : fail(w, "trending window", step);
             break;
         }
-        src = find_source(w, sqlite3_column_int64(st, 1));
+        src = find_source(w, tb_db_column_int64(st, 1));
         if (src == NULL || !(src->weight > 0))
             continue;
-        key = (const char *)sqlite3_column_text(st, 0);
-        rc = key ? intern(w, key, (size_t)sqlite3_column_bytes(st, 0), &paper) : -ENOMEM;
+        key = tb_db_column_text(st, 0);
+        rc = key ? intern(w, key, strlen(key), &paper) : -ENOMEM;
         rc = rc ? rc : TB_VEC_RESERVE(w->rows, w->arows, w->nrows + 1, TB_VEC_MAX);
         if (rc == 0) {
             w->rows[w->nrows].paper = paper;
             w->rows[w->nrows].group = src->group;
-            w->rows[w->nrows++].at = sqlite3_column_int64(st, 2);
+            w->rows[w->nrows++].at = tb_db_column_int64(st, 2);
         }
     }
-    sqlite3_finalize(st);
+    tb_db_finalize(st);
     return rc;
 }
 
@@ -313,14 +313,12 @@ static int score(struct walk *w, const struct tb_trending_opts *o)
 
 static int prepare(struct walk *w, const struct tb_trending_opts *o)
 {
-    int rc = sqlite3_prepare_v2(w->db, entry_sql, -1, &w->entry, NULL);
+    int rc = tb_db_prepare(w->db, entry_sql, &w->entry, NULL, 0);
 
-    if (rc == SQLITE_OK && o->query != NULL && o->query[0] != '\0') {
-        rc = sqlite3_prepare_v2(w->db, match_sql, -1, &w->match, NULL);
-        if (rc == SQLITE_OK)
-            sqlite3_bind_text(w->match, 1, o->query, -1, SQLITE_STATIC);
-    }
-    return rc == SQLITE_OK ? 0 : fail(w, "trending");
+    if (rc == 0 && o->query != NULL && o->query[0] != '\0')
+        rc = tb_db_prepare(w->db, match_sql, &w->match, NULL, 0);
+    w->query = o->query;
+    return rc == 0 ? 0 : fail(w, "trending", rc);
 }
 
 /* The stored entry that is paper `key` into *id (0: none). */
@@ -328,12 +326,12 @@ static int entry_of(struct walk *w, const char *key, int64_t *id)
 {
     int rc;
 
-    sqlite3_reset(w->entry);
-    sqlite3_bind_text(w->entry, 1, key, -1, SQLITE_STATIC);
-    rc = sqlite3_step(w->entry);
-    *id = rc == SQLITE_ROW ? sqlite3_column_int64(w->entry, 0) : 0;
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(w, "trending entry");
-    sqlite3_reset(w->entry);
+    tb_db_reset(w->entry);
+    (void)tb_db_bind_text(w->entry, 1, key);
+    rc = tb_db_step(w->entry, NULL, 0);
+    *id = rc == TB_DB_ROW ? tb_db_column_int64(w->entry, 0) : 0;
+    rc = rc == TB_DB_ROW || rc == TB_DB_DONE ? 0 : fail(w, "trending entry", rc);
+    tb_db_reset(w->entry);
     return rc;
 }
 
@@ -345,17 +343,19 @@ static int matches(struct walk *w, int64_t id, int *ok)
     *ok = w->match == NULL;
     if (w->match == NULL || id == 0)
         return 0;
-    sqlite3_reset(w->match);
-    sqlite3_bind_int64(w->match, 2, id);
-    rc = sqlite3_step(w->match);
-    *ok = rc == SQLITE_ROW;
-    if (rc == SQLITE_ERROR)
+    tb_db_reset(w->match);
+    (void)tb_db_bind_text(w->match, 1, w->query);
+    (void)tb_db_bind_int64(w->match, 2, id);
+    rc = tb_db_step(w->match, NULL, 0);
+    *ok = rc == TB_DB_ROW;
+    /* SQLite's plain error here is the FTS5 query's syntax. */
+    if (rc == TB_ESTORE && sqlite3_errcode(tb_db_sqlite(w->db)) == SQLITE_ERROR)
         rc = TB_EQUERY;
     else
-        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : TB_ESTORE;
+        rc = rc == TB_DB_ROW || rc == TB_DB_DONE ? 0 : rc;
     if (rc != 0 && w->err != NULL && w->errlen > 0)
-        snprintf(w->err, w->errlen, "%s", sqlite3_errmsg(w->db));
-    sqlite3_reset(w->match);
+        snprintf(w->err, w->errlen, "%s", tb_db_errmsg(w->db));
+    tb_db_reset(w->match);
     return rc;
 }
 
@@ -387,7 +387,7 @@ static int report(struct walk *w, const struct tb_trending_opts *o, tb_trending_
 int tb_trending_select(struct tb_store *s, const struct tb_trending_opts *o, tb_trending_cb cb,
                        void *data, char *err, size_t errlen)
 {
-    struct walk w = {.db = tb_store_db(s), .err = err, .errlen = errlen};
+    struct walk w = {.db = s->sql, .err = err, .errlen = errlen};
     int rc;
 
     if (o->window < 1 || o->half_life < 1)
@@ -409,32 +409,28 @@ int tb_trending_select(struct tb_store *s, const struct tb_trending_opts *o, tb_
 int tb_trending_voices(struct tb_store *s, const char *key, tb_trending_voice_cb cb, void *data,
                        char *err, size_t errlen)
 {
-    struct walk w = {.db = tb_store_db(s), .err = err, .errlen = errlen};
+    struct walk w = {.db = s->sql, .err = err, .errlen = errlen};
     struct tb_trending_voice v;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(w.db, voices_sql, -1, &st, NULL), step;
+    struct tb_db_stmt *st = NULL;
+    int rc = tb_db_query(w.db, &st, NULL, 0, voices_sql, "t", key), step;
 
-    if (rc != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return fail(&w, "voices");
-    }
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    rc = 0;
+    if (rc != 0)
+        return fail(&w, "voices", rc);
     while (rc == 0) {
-        step = sqlite3_step(st);
-        if (step != SQLITE_ROW) {
-            rc = step == SQLITE_DONE ? 0 : fail(&w, "voices");
+        step = tb_db_step(st, NULL, 0);
+        if (step != TB_DB_ROW) {
+            rc = step == TB_DB_DONE ? 0 : fail(&w, "voices", step);
             break;
         }
-        v.source = (const char *)sqlite3_column_text(st, 0);
-        v.group = (const char *)sqlite3_column_text(st, 1);
-        v.weight = sqlite3_column_double(st, 2);
-        v.entry_id = sqlite3_column_int64(st, 3);
-        v.at = sqlite3_column_int64(st, 4);
-        v.carries = sqlite3_column_int(st, 5);
+        v.source = tb_db_column_text(st, 0);
+        v.group = tb_db_column_text(st, 1);
+        v.weight = tb_db_column_double(st, 2);
+        v.entry_id = tb_db_column_int64(st, 3);
+        v.at = tb_db_column_int64(st, 4);
+        v.carries = (int)tb_db_column_int64(st, 5);
         rc = v.source && v.group ? cb(&v, data) : -ENOMEM;
     }
-    sqlite3_finalize(st);
+    tb_db_finalize(st);
     return rc;
 }
 
@@ -444,7 +440,7 @@ int tb_trending_voices(struct tb_store *s, const char *key, tb_trending_voice_cb
  * but fetched after it would look old); the entry's first sight by that
  * source (entry_sources) can. */
 static const char seen_sql[] =
-    "SELECT coalesce(max(max(m.at, coalesce(es.first_seen, m.at))), 0)"
+    "SELECT coalesce(max({greatest}(m.at, coalesce(es.first_seen, m.at))), 0)"
     " FROM mentions m JOIN sources s ON s.id = m.source_id"
     " LEFT JOIN entry_sources es ON es.entry_id = m.entry_id AND es.source_id = m.source_id"
     " WHERE m.paper = ?1 AND m.at BETWEEN ?2 AND ?3 AND s.weight > 0";
@@ -452,22 +448,10 @@ static const char seen_sql[] =
 int tb_trending_seen(struct tb_store *s, const char *key, int64_t now, int64_t window,
                      int64_t *seen, char *err, size_t errlen)
 {
-    struct walk w = {.db = tb_store_db(s), .err = err, .errlen = errlen};
-    sqlite3_stmt *q = NULL;
-    int rc = 0;
+    struct walk w = {.db = s->sql, .err = err, .errlen = errlen};
+    int rc;
 
     *seen = 0;
-    if (sqlite3_prepare_v2(w.db, seen_sql, -1, &q, NULL) != SQLITE_OK) {
-        sqlite3_finalize(q);
-        return fail(&w, "trending seen");
-    }
-    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, now - window);
-    sqlite3_bind_int64(q, 3, now);
-    if (sqlite3_step(q) == SQLITE_ROW)
-        *seen = sqlite3_column_int64(q, 0);
-    else
-        rc = fail(&w, "trending seen");
-    sqlite3_finalize(q);
-    return rc;
+    rc = tb_db_scalar(w.db, seen, NULL, 0, seen_sql, "tii", key, now - window, now);
+    return rc == 0 ? 0 : fail(&w, "trending seen", rc);
 }
