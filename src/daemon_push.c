@@ -169,7 +169,7 @@ static int send_request(struct daemon *d, const char *base, int64_t source_id,
         r->id = strdup(p->id);
     rc = r != NULL && r->id != NULL ? 0 : -ENOMEM;
     if (rc == 0)
-        rc = tb_buf_addf(&cb, "%s%s%s", base, TB_PUSH_PATH + 1, p->id);
+        rc = tb_buf_addf(&cb, "%s%s%s", base, &TB_PUSH_PATH[1], p->id);
     if (rc == 0)
         rc = tb_push_request_body(&body, mode, p->topic, cb.data, p->secret, TB_PUSH_LEASE);
     if (rc == 0) {

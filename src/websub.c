@@ -792,7 +792,7 @@ static int host_private(const char *host)
 }
 
 /* Subscriptions and subscribe verifications whose callback is on host / for topic. */
-static void counts(const struct tb_websub *w, const char *host, const char *topic, size_t *nhost,
+static void counts(struct tb_websub *w, const char *host, const char *topic, size_t *nhost,
                    size_t *ntopic)
 {
     *nhost = *ntopic = 0;
@@ -800,8 +800,10 @@ static void counts(const struct tb_websub *w, const char *host, const char *topi
         *nhost += strcmp(w->subs[i]->host, host) == 0;
         *ntopic += strcmp(w->subs[i]->topic, topic) == 0;
     }
+    /* Subscriptions being verified count too, but not a renewal: it is
+     * counted above. */
     for (const struct verify *v = w->verifying; v != NULL; v = v->next) {
-        if (v->mode != SUBSCRIBE)
+        if (v->mode != SUBSCRIBE || sub_find(w, v->topic, v->callback, NULL) != NULL)
             continue;
         *nhost += strcmp(v->host, host) == 0;
         *ntopic += strcmp(v->topic, topic) == 0;

@@ -51,6 +51,8 @@ class Subscriber:
         self.lock = threading.Lock()
         self.log = []
         self.failing = set()  # names whose deliveries get 500 for now
+        self.holding = set()  # names whose verifications wait for self.release
+        self.release = threading.Event()
         sub = self
 
         class H(BaseHTTPRequestHandler):
@@ -81,6 +83,8 @@ class Subscriber:
             def do_GET(self):
                 rec = self.record()
                 ch = rec["query"].get("hub.challenge", "")
+                if rec["name"] in sub.holding:
+                    sub.release.wait(60)
                 if rec["name"].startswith("noecho"):
                     self.reply(200, b"not-" + ch.encode())
                 else:
@@ -487,12 +491,21 @@ query = graph
         st, body = sub("capC", "all.atom")
         self.assertEqual((st, body), (403, b"too many subscriptions for this callback host\n"))
         self.assertEqual(self.sub.got("capC"), [])
-        # Renewing one already there is not a new subscription; leaving frees a place.
-        self.assertEqual(sub("capA", "topics/t.atom")[0], 202)
-        self.assertEqual(sub("capB", "topics/t.rss", "unsubscribe")[0], 202)
-        tbtest.wait_for(lambda: metric(base, "tributary_websub_subscriptions") == 1, 10,
-                        what="capB gone")
-        self.assertEqual(sub("capC", "all.atom")[0], 202)
+        # Renewing one already there is not a new subscription, also while
+        # its verification is under way (held here); leaving frees a place.
+        self.sub.holding.add("capA")
+        try:
+            seen = len(self.sub.got("capA", "GET"))
+            self.assertEqual(sub("capA", "topics/t.atom")[0], 202)
+            tbtest.wait_for(lambda: len(self.sub.got("capA", "GET")) > seen, 10,
+                            what="capA's renewal being verified")
+            self.assertEqual(sub("capB", "topics/t.rss", "unsubscribe")[0], 202)
+            tbtest.wait_for(lambda: metric(base, "tributary_websub_subscriptions") == 1, 10,
+                            what="capB gone")
+            self.assertEqual(sub("capC", "all.atom")[0], 202)
+        finally:
+            self.sub.release.set()
+            self.sub.holding.discard("capA")
 
     def test_11_external_hub(self):
         hub = self.sub.url("extHub")

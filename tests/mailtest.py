@@ -29,8 +29,11 @@ def last_midnight():
 def write_papers(www, papers, t=None):
     """Two arXiv listings (one group) carrying `papers` [(id, title)] dated t,
     by default an hour before the latest send slot (00:00 UTC), so that the
-    digest due at that slot carries them."""
-    t = t if t is not None else last_midnight() - 3600
+    digest due at that slot carries them; but never more than 22 hours ago:
+    a first daily digest covers the last 24 hours, so from 23:00 UTC on
+    papers dated 23:00 yesterday would be too old for it."""
+    now = int(time.time())
+    t = t if t is not None else max(last_midnight() - 3600, now - 22 * 3600)
     items = "".join(_item(pid, title, t) for pid, title in papers)
     for cat in ("cl", "lg"):
         with open(os.path.join(www, f"{cat}.rss"), "w", encoding="utf-8") as f:

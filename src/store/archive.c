@@ -367,40 +367,13 @@ int tb_archive_update(struct tb_store *s, const char *feed, const char *query, c
 int tb_archive_page(struct tb_store *s, const char *feed, int64_t page, int64_t **ids, size_t *n,
                     char *err, size_t errlen)
 {
-    sqlite3 *db = tb_store_db(s);
-    sqlite3_stmt *q = NULL;
-    size_t alloc = 0;
-    int rc = 0, step;
-
     *ids = NULL;
     *n = 0;
     if (page < 1)
         return 0; /* page 0 holds the current entries: no archive page */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT entry_id FROM archive WHERE feed = ?1 AND page = ?2"
-                           " ORDER BY pos",
-                           -1, &q, NULL) != SQLITE_OK)
-        return db_fail(db, err, errlen);
-    sqlite3_bind_text(q, 1, feed, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, page);
-    for (;;) {
-        step = sqlite3_step(q);
-        if (step != SQLITE_ROW)
-            break;
-        rc = TB_VEC_RESERVE(*ids, alloc, *n + 1, TB_VEC_MAX);
-        if (rc != 0)
-            break;
-        (*ids)[(*n)++] = sqlite3_column_int64(q, 0);
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = db_fail(db, err, errlen);
-    sqlite3_finalize(q);
-    if (rc != 0) {
-        free(*ids);
-        *ids = NULL;
-        *n = 0;
-    }
-    return rc;
+    return ids_of(tb_store_db(s),
+                  "SELECT entry_id FROM archive WHERE feed = ?1 AND page = ?2 ORDER BY pos", feed,
+                  page, ids, n, err, errlen);
 }
 
 int tb_archive_pages(struct tb_store *s, const char *feed, int64_t *pages, char *err, size_t errlen)
