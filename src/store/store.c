@@ -509,6 +509,12 @@ int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
 {
     int rc;
 
+    if (s->db == NULL && s->in_txn) {
+        /* As SQLite's BEGIN in a transaction (tb_db would nest it). */
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "begin: a batch is open already");
+        return TB_ESTORE;
+    }
     if (s->db == NULL)
         rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
     else
