@@ -8,6 +8,7 @@
  * entries reindexes in the same transaction.
  */
 #include "store_int.h"
+#include "matcher.h"
 #include "tb_vec.h"
 
 #include <assert.h>
@@ -62,9 +63,9 @@ static const char *const migrations[] = {
     " first_seen INTEGER NOT NULL,"
     " PRIMARY KEY(entry_id, source_id)) WITHOUT ROWID;"
     "CREATE INDEX entry_sources_source ON entry_sources(source_id);"
-    "CREATE VIRTUAL TABLE entries_fts USING fts5(title, text, authors, categories,"
-    " content='entries', content_rowid='id',"
-    " tokenize='porter unicode61 remove_diacritics 2');"
+    /* Columns and tokenizer shared with the topic matcher (matcher.h). */
+    "CREATE VIRTUAL TABLE entries_fts USING fts5(" TB__FTS_COLUMNS ","
+    " content='entries', content_rowid='id', " TB__FTS_TOKENIZE ");"
     "CREATE TRIGGER entries_ai AFTER INSERT ON entries BEGIN"
     " INSERT INTO entries_fts(rowid, title, text, authors, categories)"
     " VALUES(new.id, new.title, new.text, new.authors, new.categories); END;"

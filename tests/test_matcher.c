@@ -1,0 +1,357 @@
+/*
+ * Golden topic queries: a fixed set of entries (the titles and abstracts of
+ * tests/fixtures/golden-papers.txt, and a few of our own for diacritics,
+ * case and other scripts) and a fixed set of FTS5 queries (phrases,
+ * prefixes, AND/OR/NOT, NEAR, column filters, initial tokens, stemming,
+ * unicode) whose results are written down here. Each query must give
+ * exactly those entries through every path a topic is matched by:
+ *   - the store's own FTS5 index (tb_topic_select on SQLite);
+ *   - the in-memory matcher (matcher.h), fed the stored entries in batches;
+ *   - the memberships the matcher writes (topic.c), on SQLite and, when
+ *     tests/pgserver.py names a server in TB_TEST_PG, on PostgreSQL.
+ * The results are fixed rather than only compared, so that a change to the
+ * tokenizer or the columns (which the store and the matcher share) fails
+ * here too. Queries FTS5 cannot compile must fail the same way everywhere.
+ */
+#include "tb_store.h"
+#include "tb_topic.h"
+#include "../src/store/matcher.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define S(f, x) tb_arena_strdup(&(f)->arena, (x))
+#define NENTRIES 40
+#define BATCH 7 /* entries per matcher batch: several batches, a short last one */
+
+static char dir[64], dbpath[128], errbuf[512];
+
+/* Entry keys by store id (ids are small: a fresh store numbers from 1). */
+static char keys[NENTRIES + 8][8];
+
+struct golden {
+    const char *query;
+    const char *expect; /* keys, sorted, space-separated */
+};
+
+/* The golden set. p01..p33 are the papers in file order; u1..u3 our own. */
+static const struct golden golden[] = {
+    {"entity linking", "p01 p03 p10 p28 p33"},
+    {"\"entity linking\"", "p01 p03 p10 p28 p33"},
+    {"retriev*", "p03 p04 p05 p09 p11 p12 p13 p14 p15 p18 p23"},
+    {"retrieve",
+     "p03 p04 p05 p09 p11 p12 p13 p14 p15 p18 p23"}, /* porter: retrieval, retrieved, retrieving */
+    {"attention AND sink*", "p08"},
+    {"transformer OR grounding", "p02 p06 p09 p10 p12 p13 p15 p17 p19 p25 p26 p31 p32"},
+    {"entity NOT linking", "p02 p04 p05 p06 p07 p11 p16 p17 p22 p23 p27 p29"},
+    {"NEAR(entity linking, 2)", "p01 p03 p10 p28 p33"},
+    {"NEAR(\"language model\" hallucination, 12)", "p14 p31"},
+    {"title:entity", "p01 p02 p03 p04 p05 p07 p10 p22 p23 p27 p28"},
+    {"title:retrieval OR text:\"knowledge base\"", "p01 p03 p04 p09 p11 p28"},
+    {"- title : entity", "p01 p02 p03 p04 p05 p06 p07 p10 p11 p16 p17 p22 p23 p27 p28 p29 p33"},
+    {"{title authors} : muller", "u1"},
+    {"title:^autoregressive", "p03"},
+    {"^entity", "p03"},
+    {"categories:cs", "u1 u3"},
+    {"categories:\"cs cl\"", "u1"},
+    {"authors:jose", "u1"},
+    {"authors:JOSÉ", "u1"},
+    {"cafe", "u1 u2"},
+    {"CAFÉ", "u1 u2"},
+    {"naive OR naïve", "u1"},
+    {"straße", "u1"},
+    {"zurich", "u1"},
+    {"трансформеры", "u3"},
+    {"ΚΕΊΜΕΝΑ", "u3"},
+    {"NER", "p04 p06 p10 p17 p22 p23 p33"},
+    {"llm", "p04 p06 p08 p14 p15 p16 p20 p21 p23 p24 p26 p27 p30"},
+    {"3d", "p02"},
+    {"\"fine-grained\"", "p01 p02 p03 p04 p05 p06 p28 p29"},
+    {"zero* AND shot", "p01 p04 p05"},
+    {"(entity OR entities) NOT dataset", "p07 p27 p29 p33"},
+    {"run", "p12 p25 u2"},
+    {"nothingmatchesthis", ""},
+};
+#define NGOLDEN (sizeof(golden) / sizeof(golden[0]))
+
+static const char *const bad[] = {"\"unterminated", "AND AND", "foo:bar", "(",
+                                  "NEAR(a b, x)",   "title:",  "*",       "title:(x"};
+#define NBAD (sizeof(bad) / sizeof(bad[0]))
+
+static struct tb_entry *add(struct tb_feed *f, const char *key, const char *title, const char *text,
+                            int64_t published)
+{
+    struct tb_entry *e = tb_entry_new(f);
+
+    e->key = S(f, key);
+    e->id = S(f, key);
+    e->title = S(f, title);
+    e->text = S(f, text);
+    e->published = published;
+    tb_feed_append(f, e);
+    return e;
+}
+
+static void person(struct tb_feed *f, struct tb_entry *e, const char *name)
+{
+    struct tb_person *p = tb_arena_alloc(&f->arena, sizeof(*p));
+
+    memset(p, 0, sizeof(*p));
+    p->name = S(f, name);
+    p->next = e->authors;
+    e->authors = p;
+}
+
+static void category(struct tb_feed *f, struct tb_entry *e, const char *term)
+{
+    struct tb_category *c = tb_arena_alloc(&f->arena, sizeof(*c));
+
+    memset(c, 0, sizeof(*c));
+    c->term = S(f, term);
+    c->next = e->categories;
+    e->categories = c;
+}
+
+/* The papers of the fixture, then u1..u3. */
+static struct tb_feed *golden_feed(void)
+{
+    struct tb_feed *f = tb_feed_new();
+    char path[512], title[4096], key[16];
+    static char text[16384];
+    const char *src = getenv("TB_FIXTURES");
+    struct tb_entry *e;
+    FILE *in;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/golden-papers.txt", src ? src : "fixtures");
+    in = fopen(path, "r");
+    CHECK(in != NULL);
+    if (in == NULL)
+        return f;
+    while (fgets(title, sizeof(title), in) != NULL) {
+        if (title[0] == '#' || title[0] == '\n')
+            continue;
+        if (fgets(text, sizeof(text), in) == NULL)
+            break;
+        title[strcspn(title, "\n")] = '\0';
+        text[strcspn(text, "\n")] = '\0';
+        snprintf(key, sizeof(key), "p%02d", ++n);
+        add(f, key, title, text, 1000 + n);
+    }
+    fclose(in);
+    CHECK_EQ(n, 33);
+    e = add(f, "u1", "Caf\xc3\xa9 au lait and na\xc3\xafve Bayes",
+            "A r\xc3\xa9sum\xc3\xa9 of Stra\xc3\x9f"
+            "e names in Z\xc3\xbcrich.",
+            2001);
+    person(f, e, "Jos\xc3\xa9 M\xc3\xbcller");
+    category(f, e, "cs.CL");
+    e = add(f, "u2", "CAFE SOCIETY", "Resume writing for RUNNERS who run.", 2002);
+    person(f, e,
+           "Ana \xc3\x96"
+           "berg");
+    category(f, e, "stat.ML");
+    e = add(f, "u3",
+            "\xd0\xa2\xd1\x80\xd0\xb0\xd0\xbd\xd1\x81\xd1\x84\xd0\xbe\xd1\x80\xd0\xbc\xd0"
+            "\xb5\xd1\x80\xd1\x8b \xd0\xb4\xd0\xbb\xd1\x8f \xd1\x82\xd0\xb5\xd0\xba\xd1"
+            "\x81\xd1\x82\xd0\xb0",
+            "\xce\x95\xce\xbb\xce\xbb\xce\xb7\xce\xbd\xce\xb9\xce\xba\xce\xac \xce\xba\xce\xb5"
+            "\xce\xaf\xce\xbc\xce\xb5\xce\xbd\xce\xb1 \xce\xba\xce\xb1\xce\xb9 muller.",
+            2003);
+    category(f, e, "cs.LG");
+    return f;
+}
+
+static int by_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The keys of ids, sorted, space-separated (static storage). */
+static const char *keys_of(const int64_t *ids, size_t n)
+{
+    static char out[NENTRIES * 4 + 8];
+    const char *k[NENTRIES + 8];
+    size_t i, m = 0;
+
+    out[0] = '\0';
+    for (i = 0; i < n; i++) {
+        CHECK(ids[i] > 0 && ids[i] < (int64_t)(sizeof(keys) / sizeof(keys[0])));
+        if (ids[i] > 0 && ids[i] < (int64_t)(sizeof(keys) / sizeof(keys[0])) && m < NENTRIES + 8)
+            k[m++] = keys[ids[i]];
+    }
+    qsort(k, m, sizeof(k[0]), by_str);
+    for (i = 0; i < m; i++) {
+        if (i > 0)
+            strcat(out, " ");
+        strcat(out, k[i]);
+    }
+    return out;
+}
+
+/* Stores the feed and fills keys[] from the store. */
+static struct tb_store *open_store(void)
+{
+    struct tb_store *s = NULL;
+    struct tb_feed *f = golden_feed(), *got = NULL;
+    struct tb_entry *e;
+    int64_t src = 0, *ids = NULL;
+    size_t n = 0, i;
+
+    snprintf(dbpath, sizeof(dbpath), "%s/golden.db", dir);
+    CHECK_OK(tb_store_open(&s, dbpath, 0, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_source(s, "golden", "http://127.0.0.1/golden", &src, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_put_feed(s, src, f, 60, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_topic_select(s, NULL, 0, &ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 36);
+    CHECK_OK(tb_store_load(s, ids, n, &got, errbuf, sizeof(errbuf)));
+    for (i = 0, e = got ? got->entries : NULL; e != NULL && i < n; e = e->next, i++) {
+        CHECK(ids[i] > 0 && ids[i] < (int64_t)(sizeof(keys) / sizeof(keys[0])));
+        if (ids[i] > 0 && ids[i] < (int64_t)(sizeof(keys) / sizeof(keys[0])))
+            snprintf(keys[ids[i]], sizeof(keys[0]), "%s", e->key);
+    }
+    tb_feed_free(got);
+    tb_feed_free(f);
+    free(ids);
+    return s;
+}
+
+/* Today's path: the store's own FTS5 index. */
+static void test_store_fts(struct tb_store *s)
+{
+    int64_t *ids = NULL;
+    size_t i, n = 0;
+
+    for (i = 0; i < NGOLDEN; i++) {
+        CHECK_OK(tb_topic_select(s, golden[i].query, 0, &ids, &n, errbuf, sizeof(errbuf)));
+        CHECK_STR(keys_of(ids, n), golden[i].expect);
+        free(ids);
+    }
+}
+
+/* Adds ids' ascending union with add[0..nadd) into *all (malloc'd). */
+static void merge_ids(int64_t **all, size_t *nall, const int64_t *add, size_t nadd)
+{
+    int64_t *m = malloc((*nall + nadd + 1) * sizeof(*m));
+    size_t i = 0, j = 0, k = 0;
+
+    CHECK(m != NULL);
+    if (m == NULL)
+        return;
+    while (i < *nall || j < nadd) {
+        if (j == nadd || (i < *nall && (*all)[i] < add[j]))
+            m[k++] = (*all)[i++];
+        else
+            m[k++] = add[j++];
+    }
+    free(*all);
+    *all = m;
+    *nall = k;
+}
+
+/* The matcher, fed the stored rows BATCH at a time. */
+static void test_matcher(struct tb_store *s)
+{
+    static const char sql[] =
+        "SELECT id, title, text, authors, categories FROM entries ORDER BY id";
+    struct tb__matcher *m = NULL;
+    int64_t *all[NGOLDEN] = {0}, *ids;
+    size_t nall[NGOLDEN] = {0}, n, i, total = 0;
+    const char *col[TB__FTS_NCOLS];
+    sqlite3_stmt *st = NULL;
+    int c, more = 1, end = 0;
+
+    CHECK_OK(tb__matcher_new(&m, errbuf, sizeof(errbuf)));
+    CHECK_EQ(sqlite3_prepare_v2(tb_store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+    while (m != NULL && more) {
+        more = 0;
+        while (!end && tb__matcher_count(m) < BATCH) {
+            if (sqlite3_step(st) != SQLITE_ROW) {
+                end = 1; /* stepping on would start the scan over */
+                break;
+            }
+            for (c = 0; c < TB__FTS_NCOLS; c++)
+                col[c] = (const char *)sqlite3_column_text(st, 1 + c);
+            CHECK_OK(tb__matcher_add(m, sqlite3_column_int64(st, 0), col, errbuf, sizeof(errbuf)));
+            more = 1;
+        }
+        total += tb__matcher_count(m);
+        for (i = 0; i < NGOLDEN && more; i++) {
+            CHECK_OK(tb__matcher_match(m, golden[i].query, &ids, &n, errbuf, sizeof(errbuf)));
+            merge_ids(&all[i], &nall[i], ids, n);
+            free(ids);
+        }
+        CHECK_OK(tb__matcher_clear(m, errbuf, sizeof(errbuf)));
+        CHECK_EQ(tb__matcher_count(m), 0);
+    }
+    sqlite3_finalize(st);
+    CHECK_EQ(total, 36);
+    for (i = 0; i < NGOLDEN; i++) {
+        CHECK_STR(keys_of(all[i], nall[i]), golden[i].expect);
+        free(all[i]);
+    }
+    tb__matcher_free(m);
+}
+
+/* Queries that do not compile: the same code and message from the store's
+ * index and from the matcher, empty or not. */
+static void test_errors(struct tb_store *s)
+{
+    static const char *const none[TB__FTS_NCOLS] = {"a title", NULL, NULL, NULL};
+    char want[512];
+    struct tb__matcher *m = NULL;
+    int64_t *ids = (int64_t *)&errbuf;
+    size_t i, n = 99;
+    int round, rc;
+
+    CHECK_OK(tb__matcher_new(&m, errbuf, sizeof(errbuf)));
+    for (round = 0; m != NULL && round < 2; round++) {
+        if (round == 1)
+            CHECK_OK(tb__matcher_add(m, 1, none, errbuf, sizeof(errbuf)));
+        for (i = 0; i < NBAD; i++) {
+            CHECK_EQ(tb_topic_check(s, bad[i], want, sizeof(want)), TB_EQUERY);
+            CHECK(want[0] != '\0');
+            errbuf[0] = '\0';
+            CHECK_EQ(tb__matcher_check(m, bad[i], errbuf, sizeof(errbuf)), TB_EQUERY);
+            CHECK_STR(errbuf, want);
+            errbuf[0] = '\0';
+            rc = tb__matcher_match(m, bad[i], &ids, &n, errbuf, sizeof(errbuf));
+            CHECK_EQ(rc, TB_EQUERY);
+            CHECK(ids == NULL && n == 0);
+            CHECK_STR(errbuf, want);
+        }
+        CHECK_OK(tb__matcher_check(m, NULL, errbuf, sizeof(errbuf)));
+        CHECK_OK(tb__matcher_check(m, "", errbuf, sizeof(errbuf)));
+        CHECK_OK(tb__matcher_check(m, "zzzznothing OR title:x", errbuf, sizeof(errbuf)));
+    }
+    /* The batch survives a failed query. */
+    CHECK_OK(tb__matcher_match(m, "title", &ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 1);
+    free(ids);
+    CHECK_OK(tb__matcher_match(m, "", &ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 1);
+    free(ids);
+    tb__matcher_free(m);
+}
+
+int main(void)
+{
+    struct tb_store *s;
+    char cmd[128];
+
+    snprintf(dir, sizeof(dir), "/tmp/tb_matcher_XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    s = open_store();
+    test_store_fts(s);
+    test_matcher(s);
+    test_errors(s);
+    tb_store_close(s);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    CHECK_EQ(system(cmd), 0);
+    CHECK_DONE();
+}
