@@ -16,20 +16,21 @@
 #include "tb_store.h"
 #include "tb_topic.h"
 #include "../src/store/matcher.h"
+#include "../src/store/store_int.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "storetest.h"
 
 #define S(f, x) tb_arena_strdup(&(f)->arena, (x))
 #define NENTRIES 40
 #define BATCH 7 /* entries per matcher batch: several batches, a short last one */
 
-static char dir[64], dbpath[128], errbuf[512];
+static char dir[64], dbpath[1024], errbuf[512];
 
 /* Entry keys by store id (ids are small: a fresh store numbers from 1). */
 static char keys[NENTRIES + 8][8];
@@ -203,8 +204,10 @@ static struct tb_store *open_store(void)
     int64_t src = 0, *ids = NULL;
     size_t n = 0, i;
 
-    snprintf(dbpath, sizeof(dbpath), "%s/golden.db", dir);
+    snprintf(dbpath, sizeof(dbpath), "%s", st_target(dir, "golden.db"));
     CHECK_OK(tb_store_open(&s, dbpath, 0, errbuf, sizeof(errbuf)));
+    if (s == NULL)
+        exit(1);
     CHECK_OK(tb_store_source(s, "golden", "http://127.0.0.1/golden", &src, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_store_put_feed(s, src, f, 60, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_topic_select(s, NULL, 0, &ids, &n, errbuf, sizeof(errbuf)));
@@ -263,21 +266,21 @@ static void test_matcher(struct tb_store *s)
     int64_t *all[NGOLDEN] = {0}, *ids;
     size_t nall[NGOLDEN] = {0}, n, i, total = 0;
     const char *col[TB__FTS_NCOLS];
-    sqlite3_stmt *st = NULL;
+    struct tb_db_stmt *st = NULL;
     int c, more = 1, end = 0;
 
     CHECK_OK(tb__matcher_new(&m, errbuf, sizeof(errbuf)));
-    CHECK_EQ(sqlite3_prepare_v2(tb_store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+    CHECK_OK(tb_db_prepare(tb_store_sql(s), sql, &st, errbuf, sizeof(errbuf)));
     while (m != NULL && more) {
         more = 0;
         while (!end && tb__matcher_count(m) < BATCH) {
-            if (sqlite3_step(st) != SQLITE_ROW) {
+            if (tb_db_step(st, errbuf, sizeof(errbuf)) != TB_DB_ROW) {
                 end = 1; /* stepping on would start the scan over */
                 break;
             }
             for (c = 0; c < TB__FTS_NCOLS; c++)
-                col[c] = (const char *)sqlite3_column_text(st, 1 + c);
-            CHECK_OK(tb__matcher_add(m, sqlite3_column_int64(st, 0), col, errbuf, sizeof(errbuf)));
+                col[c] = tb_db_column_text(st, 1 + c);
+            CHECK_OK(tb__matcher_add(m, tb_db_column_int64(st, 0), col, errbuf, sizeof(errbuf)));
             more = 1;
         }
         total += tb__matcher_count(m);
@@ -289,7 +292,7 @@ static void test_matcher(struct tb_store *s)
         CHECK_OK(tb__matcher_clear(m, errbuf, sizeof(errbuf)));
         CHECK_EQ(tb__matcher_count(m), 0);
     }
-    sqlite3_finalize(st);
+    tb_db_finalize(st);
     CHECK_EQ(total, 36);
     for (i = 0; i < NGOLDEN; i++) {
         CHECK_STR(keys_of(all[i], nall[i]), golden[i].expect);
@@ -339,18 +342,128 @@ static void test_errors(struct tb_store *s)
     tb__matcher_free(m);
 }
 
+/* The topic's entries through memberships: on SQLite when asked, on
+ * PostgreSQL always. Each golden query is new to the database, so its
+ * first selection backfills it through the matcher, BATCH entries per
+ * transaction; the second reads the memberships only. */
+static void test_members(struct tb_store *s)
+{
+    int64_t *ids = NULL, v = 0;
+    size_t i, n = 0;
+
+    CHECK_OK(tb__topic_use_members(s, 1));
+    tb__topic_batch = BATCH;
+    for (i = 0; i < NGOLDEN; i++) {
+        CHECK_OK(tb_topic_select(s, golden[i].query, 0, &ids, &n, errbuf, sizeof(errbuf)));
+        CHECK_STR(keys_of(ids, n), golden[i].expect);
+        free(ids);
+        CHECK_OK(tb_topic_select(s, golden[i].query, 0, &ids, &n, errbuf, sizeof(errbuf)));
+        CHECK_STR(keys_of(ids, n), golden[i].expect);
+        free(ids);
+    }
+    CHECK_OK(tb_db_scalar(tb_store_sql(s), &v, errbuf, sizeof(errbuf),
+                          "SELECT count(*) FROM topic_queries WHERE complete != 0 AND done = ?1",
+                          "i", (int64_t)36));
+    CHECK_EQ(v, (int64_t)NGOLDEN);
+    /* Bad queries are refused before they are registered. */
+    for (i = 0; i < NBAD; i++)
+        CHECK_EQ(tb_topic_select(s, bad[i], 0, &ids, &n, errbuf, sizeof(errbuf)), TB_EQUERY);
+    CHECK_OK(tb_db_scalar(tb_store_sql(s), &v, errbuf, sizeof(errbuf),
+                          "SELECT count(*) FROM topic_queries", ""));
+    CHECK_EQ(v, (int64_t)NGOLDEN);
+    tb__topic_batch = 500;
+}
+
+/* Keys of one query's selection, through memberships and (SQLite) the FTS5
+ * index, which must agree. */
+static const char *both(struct tb_store *s, const char *query)
+{
+    static char out[NENTRIES * 4 + 8];
+    int64_t *ids = NULL;
+    size_t n = 0;
+
+    CHECK_OK(tb__topic_use_members(s, 1));
+    CHECK_OK(tb_topic_select(s, query, 0, &ids, &n, errbuf, sizeof(errbuf)));
+    snprintf(out, sizeof(out), "%s", keys_of(ids, n));
+    free(ids);
+    if (!st_is_pg()) {
+        CHECK_OK(tb__topic_use_members(s, 0));
+        CHECK_OK(tb_topic_select(s, query, 0, &ids, &n, errbuf, sizeof(errbuf)));
+        CHECK_STR(keys_of(ids, n), out);
+        free(ids);
+        CHECK_OK(tb__topic_use_members(s, 1));
+    }
+    return out;
+}
+
+/* Entries stored after the queries are known: a new entry is matched by
+ * its put, a rewritten one loses the memberships its old text had and
+ * gains its new text's, in a batch (tb_store_begin) as alone. */
+static void test_updates(struct tb_store *s)
+{
+    struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
+    int64_t src = 0, *ids = NULL;
+    size_t n = 0, i;
+    struct tb_feed *got = NULL;
+    struct tb_entry *e;
+
+    CHECK_OK(tb__topic_use_members(s, 1));
+    CHECK_STR(both(s, "title:^autoregressive"), "p03");
+    CHECK_OK(tb_store_source(s, "golden", NULL, &src, errbuf, sizeof(errbuf)));
+    add(f, "p03", "Entity Retrieval, revisited", "Generative retrieval of entities.", 1003);
+    add(f, "u4", "Autoregressive walrus", "Left to right.", 2004);
+    CHECK_OK(tb_store_put_feed(s, src, f, 70, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
+    /* The new entry's key, from the store. */
+    CHECK_OK(tb_topic_select(s, "title:walrus", 0, &ids, &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 1);
+    CHECK_OK(tb_store_load(s, ids, n, &got, errbuf, sizeof(errbuf)));
+    e = got != NULL ? got->entries : NULL;
+    CHECK(e != NULL && n == 1 && ids[0] > 0 && ids[0] < (int64_t)(sizeof(keys) / sizeof(keys[0])));
+    if (e != NULL && n == 1 && ids[0] > 0 && ids[0] < (int64_t)(sizeof(keys) / sizeof(keys[0])))
+        snprintf(keys[ids[0]], sizeof(keys[0]), "%s", e->key);
+    tb_feed_free(got);
+    free(ids);
+    CHECK_STR(both(s, "title:^autoregressive"), "u4");
+    CHECK_STR(both(s, "title:revisited"), "p03");
+    CHECK_STR(both(s, "\"entity linking\""), "p01 p10 p28 p33");
+    /* In a batch: p03 back to linking, u4 rewritten away. */
+    add(g, "p03", "Autoregressive Entity Retrieval", "Entity linking, again.", 1003);
+    add(g, "u4", "Greedy walrus", "Left to right.", 2004);
+    CHECK_OK(tb_store_begin(s, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_put_feed(s, src, g, 80, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
+    CHECK_STR(both(s, "title:^autoregressive"), "p03");
+    CHECK_STR(both(s, "title:revisited"), "");
+    CHECK_STR(both(s, "\"entity linking\""), "p01 p03 p10 p28 p33");
+    CHECK_STR(both(s, "walrus"), "u4");
+    /* A query new to the database sees all of it. */
+    CHECK_STR(both(s, "greedy OR revisited OR linking"), "p01 p03 p10 p28 p33 u4");
+    /* Every golden query, through memberships kept up to date by the puts
+     * and through the index (both() compares them on SQLite). */
+    for (i = 0; i < NGOLDEN; i++)
+        (void)both(s, golden[i].query);
+    CHECK_STR(both(s, "\"fine-grained\""), "p01 p02 p04 p05 p06 p28 p29");
+    tb_feed_free(f);
+    tb_feed_free(g);
+}
+
 int main(void)
 {
     struct tb_store *s;
     char cmd[128];
 
+    if (!st_ready())
+        return 77;
     snprintf(dir, sizeof(dir), "/tmp/tb_matcher_XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
     s = open_store();
-    test_store_fts(s);
+    test_store_fts(s); /* on PostgreSQL: through memberships */
     test_matcher(s);
     test_errors(s);
+    test_members(s);
+    test_updates(s);
     tb_store_close(s);
+    st_report();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     CHECK_EQ(system(cmd), 0);
     CHECK_DONE();
