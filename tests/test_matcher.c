@@ -18,6 +18,7 @@
 #include "../src/store/matcher.h"
 #include "../src/store/store_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,6 +448,68 @@ static void test_updates(struct tb_store *s)
     tb_feed_free(g);
 }
 
+/* A query registered while another connection's put is between reading
+ * the known queries and committing: the registration waits for that commit
+ * (PostgreSQL: the advisory lock; SQLite: the write lock), so its backfill
+ * sees the put's entries, which the put itself did not match. Without the
+ * wait they would never be members. */
+struct racer {
+    struct tb_store *s;
+    const char *query;
+    size_t n;
+    int rc;
+    volatile int done;
+};
+
+static void *register_thread(void *arg)
+{
+    struct racer *r = arg;
+    char err[512];
+    int64_t *ids = NULL;
+
+    r->rc = tb_topic_select(r->s, r->query, 0, &ids, &r->n, err, sizeof(err));
+    free(ids);
+    r->done = 1;
+    return NULL;
+}
+
+static void test_race(void)
+{
+    struct tb_store *a = NULL, *b = NULL;
+    struct tb_feed *f = tb_feed_new();
+    struct racer r = {.query = "zebra"};
+    int64_t src = 0;
+    pthread_t t;
+    int i;
+
+    CHECK_OK(tb_store_open(&a, dbpath, 0, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_open(&b, dbpath, 0, errbuf, sizeof(errbuf)));
+    if (a == NULL || b == NULL)
+        goto out;
+    CHECK_OK(tb__topic_use_members(a, 1));
+    CHECK_OK(tb__topic_use_members(b, 1));
+    CHECK_OK(tb_store_source(b, "racer", NULL, &src, errbuf, sizeof(errbuf)));
+    add(f, "z1", "Zebra crossings", "Stripes.", 3001);
+    add(f, "z2", "Zebra finches", "Song.", 3002);
+    CHECK_OK(tb_store_begin(b, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_put_feed(b, src, f, 90, NULL, NULL, NULL, errbuf, sizeof(errbuf)));
+    /* The commit's first half: "zebra" is not known yet, nothing matched. */
+    CHECK_OK(tb__store_index_all(b, errbuf, sizeof(errbuf)));
+    r.s = a;
+    CHECK_EQ(pthread_create(&t, NULL, register_thread, &r), 0);
+    for (i = 0; i < 30 && !r.done; i++)
+        usleep(10000);
+    CHECK(!r.done); /* waiting for b */
+    CHECK_OK(tb_store_commit(b, errbuf, sizeof(errbuf)));
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_OK(r.rc);
+    CHECK_EQ(r.n, 2);
+out:
+    tb_store_close(a);
+    tb_store_close(b);
+    tb_feed_free(f);
+}
+
 int main(void)
 {
     struct tb_store *s;
@@ -463,6 +526,7 @@ int main(void)
     test_members(s);
     test_updates(s);
     tb_store_close(s);
+    test_race();
     st_report();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     CHECK_EQ(system(cmd), 0);
