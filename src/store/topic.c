@@ -447,7 +447,11 @@ static int register_query(struct tb_store *s, const char *query, char *err, size
 /* One backfill step in its own transaction: the next tb__topic_batch
  * entries past the query's `done` through the matcher, their memberships,
  * and the new `done`. *complete once the scan met the end. The row lock
- * (PostgreSQL) keeps two nodes from doing the same step. */
+ * (PostgreSQL) keeps two nodes from doing the same step. The topic lock,
+ * exclusive, keeps a put that rewrites one of the entries from committing
+ * between the scan and the step's commit: a put ends by dropping the
+ * entry's memberships and matching its new text, so whichever commits
+ * last, the memberships are the new text's. */
 static int backfill_step(struct tb_store *s, int64_t qid, const char *query, int *complete,
                          char *err, size_t errlen)
 {
@@ -463,7 +467,8 @@ static int backfill_step(struct tb_store *s, int64_t qid, const char *query, int
     rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
     if (rc != 0)
         return rc;
-    rc = tb_db_query(s->sql, &st, err, errlen, progress, "i", qid);
+    rc = lock_topics(s, 1, err, errlen);
+    rc = rc ? rc : tb_db_query(s->sql, &st, err, errlen, progress, "i", qid);
     rc = rc ? rc : tb_db_step(st, err, errlen);
     if (rc == TB_DB_ROW) {
         done = tb_db_column_int64(st, 0);
