@@ -228,6 +228,8 @@ static void test_migrate_v3(void)
         "DROP TABLE websub_subs;"
         "DROP TABLE websub_docs;"
         "DROP TABLE push_subs;"
+        "DROP TABLE topic_queries;"
+        "DROP TABLE topic_members;"
         "PRAGMA user_version=3;";
     struct tb_store *s = open_db("v3.db", 0);
     struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
