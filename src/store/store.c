@@ -1112,8 +1112,10 @@ int tb_store_source(struct tb_store *s, const char *name, const char *url, int64
                        "tt", name, url);
     if (rc == 0 && *source_id == 0)
         rc = source_get(s, name, source_id, &old, err, errlen);
-    if (rc == -ENOENT)
-        rc = TB_ESTORE; /* inserted, yet not there */
+    if (rc == -ENOENT) {
+        snprintf(err, errlen, "source %s: inserted, yet not found", name);
+        rc = TB_ESTORE;
+    }
     if (rc == 0 && url != NULL && (old == NULL || strcmp(old, url) != 0))
         rc = tb_db_run(s->sql, err, errlen, "UPDATE sources SET url = ?1 WHERE id = ?2", "ti", url,
                        *source_id);
