@@ -4,7 +4,11 @@
  * Queries use SQLite FTS5 syntax over the columns title, text, authors and
  * categories (tokenizer: porter stemming over unicode61 with diacritics
  * removed), e.g. `"entity linking" OR title:NER`. Runs on the store's
- * connection; same thread rules as tb_store.
+ * connection; same thread rules as tb_store. On SQLite through the store's
+ * FTS5 index; on PostgreSQL through the memberships the storing node's
+ * in-memory FTS5 matcher wrote (src/store/topic.c), with the same results:
+ * there a query's first selection registers it and backfills its
+ * memberships over the stored entries, and so writes.
  */
 #ifndef TB_TOPIC_H
 #define TB_TOPIC_H

@@ -333,7 +333,8 @@ static void test_due_open_ids(void)
                           " DROP TABLE sub_topics; DROP TABLE sub_confirms; DROP TABLE outbox;"
                           " DROP TABLE mail_totals; DROP TABLE archive; DROP TABLE archive_feeds;"
                           " DROP TABLE websub_subs; DROP TABLE websub_docs;"
-                          " DROP TABLE push_subs; "
+                          " DROP TABLE push_subs; DROP TABLE topic_queries;"
+                          " DROP TABLE topic_members; "
                           "PRAGMA user_version=11;",
                           NULL, NULL, NULL),
              SQLITE_OK);

@@ -8,6 +8,7 @@
  * entries reindexes in the same transaction.
  */
 #include "store_int.h"
+#include "matcher.h"
 #include "tb_vec.h"
 
 #include <assert.h>
@@ -20,6 +21,25 @@
 #define WAL_HARD_BYTES (100 << 20)   /* TB_STORE_CHECKPOINT_LATER: checkpoint past this */
 #define WAL_AUTO_BYTES (40 << 20)    /* other writers: checkpoint past this */
 #define STMT_JOURNAL_SPILL (1 << 20) /* bytes of a savepoint journal kept in memory */
+
+/* Topic memberships, where topics are matched by the topic matcher
+ * (matcher.h) rather than an FTS5 index: on PostgreSQL, which has none.
+ * Each topic query once (a changed query is a new row), with how far its
+ * backfill went (entries up to id `done` matched; `complete` once it met
+ * the end); the entries each matches. SQLite has the tables too (empty:
+ * its topics are selected through entries_fts), so that both engines'
+ * versions stay twins and the tests run the membership path on both. */
+#define TOPIC_MEMBERS_SQL(id, without_rowid)                                                       \
+    "CREATE TABLE topic_queries("                                                                  \
+    " id " id ","                                                                                  \
+    " query TEXT NOT NULL UNIQUE,"                                                                 \
+    " done bigint NOT NULL DEFAULT 0,"                                                             \
+    " complete bigint NOT NULL DEFAULT 0);"                                                        \
+    "CREATE TABLE topic_members("                                                                  \
+    " query_id bigint NOT NULL,"                                                                   \
+    " entry_id bigint NOT NULL,"                                                                   \
+    " PRIMARY KEY(query_id, entry_id)) " without_rowid ";"                                         \
+    "CREATE INDEX topic_members_entry ON topic_members(entry_id);"
 
 static const char *const migrations[] = {
     /* 1: initial schema. */
@@ -62,9 +82,9 @@ static const char *const migrations[] = {
     " first_seen INTEGER NOT NULL,"
     " PRIMARY KEY(entry_id, source_id)) WITHOUT ROWID;"
     "CREATE INDEX entry_sources_source ON entry_sources(source_id);"
-    "CREATE VIRTUAL TABLE entries_fts USING fts5(title, text, authors, categories,"
-    " content='entries', content_rowid='id',"
-    " tokenize='porter unicode61 remove_diacritics 2');"
+    /* Columns and tokenizer shared with the topic matcher (matcher.h). */
+    "CREATE VIRTUAL TABLE entries_fts USING fts5(" TB__FTS_COLUMNS ","
+    " content='entries', content_rowid='id', " TB__FTS_TOKENIZE ");"
     "CREATE TRIGGER entries_ai AFTER INSERT ON entries BEGIN"
     " INSERT INTO entries_fts(rowid, title, text, authors, categories)"
     " VALUES(new.id, new.title, new.text, new.authors, new.categories); END;"
@@ -265,6 +285,8 @@ static const char *const migrations[] = {
     " last_push INTEGER NOT NULL DEFAULT 0,"
     " pushes INTEGER NOT NULL DEFAULT 0,"
     " rejected INTEGER NOT NULL DEFAULT 0);",
+    /* 17: topic memberships (topic.c), TOPIC_MEMBERS_SQL. */
+    TOPIC_MEMBERS_SQL("INTEGER PRIMARY KEY", "WITHOUT ROWID"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -435,7 +457,8 @@ static const char pg_base[] =
  * SQLite's migration PG_BASE_VERSION + i + 1, in PostgreSQL's words; the
  * last element is NULL. */
 static const char *const pg_migrations[] = {
-    NULL, /* the end (the array is never empty) */
+    TOPIC_MEMBERS_SQL("{id}", ""), /* 17 */
+    NULL,                          /* the end (the array is never empty) */
 };
 #define NPG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])) - 1)
 
@@ -523,6 +546,7 @@ int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
     if (rc == 0) {
         s->in_txn = 1;
         s->nunindexed = 0;
+        s->ntouched = 0;
     }
     return rc;
 }
@@ -533,10 +557,19 @@ int tb_store_commit(struct tb_store *s, char *err, size_t errlen)
 
     s->in_txn = 0;
     if (s->db == NULL) {
-        /* PostgreSQL: tb_db_commit rolls back what the server aborted. */
-        s->nunindexed = 0;
-        return tb_db_depth(s->sql) > 0 ? tb_db_commit(s->sql, err, errlen)
-                                       : tb__store_lost(err, errlen);
+        /* PostgreSQL: tb_db_commit rolls back what the server aborted;
+         * the batch's memberships go into the same transaction. */
+        if (tb_db_depth(s->sql) == 0) {
+            s->nunindexed = 0;
+            s->ntouched = 0;
+            return tb__store_lost(err, errlen);
+        }
+        rc = tb__store_index_all(s, err, errlen);
+        if (rc != 0) {
+            (void)tb_db_rollback(s->sql);
+            return rc;
+        }
+        return tb_db_commit(s->sql, err, errlen);
     }
     if (sqlite3_get_autocommit(s->db)) {
         s->nunindexed = 0;
@@ -575,8 +608,9 @@ int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[
     int rc;
 
     /* TB_STORE_TEMP: indexed all at once by tb_store_sync_index(). On
-     * PostgreSQL there is no full-text index: the topic module matches. */
-    if ((s->flags & TB_STORE_TEMP) || s->db == NULL)
+     * PostgreSQL there is no full-text index: the topic module matches
+     * (s->members), at the same moment. */
+    if ((s->flags & TB_STORE_TEMP) || (s->db == NULL && !s->members))
         return 0;
     assert(s->nunindexed == 0 || s->unindexed[s->nunindexed - 1].id < id);
     rc = TB_VEC_RESERVE(s->unindexed, s->aunindexed, s->nunindexed + 1, TB_VEC_MAX);
@@ -635,7 +669,7 @@ int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size
 {
     struct tb__unindexed *u;
 
-    if ((s->flags & TB_STORE_TEMP) || s->db == NULL)
+    if ((s->flags & TB_STORE_TEMP) || (s->db == NULL && !s->members))
         return 0;
     /* A rewrite of a pending entry, even one a failed savepoint undoes
      * later, leaves the table right: index what it holds at the end. */
@@ -644,6 +678,11 @@ int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size
         u->reread = 1;
         return 0;
     }
+    /* Its memberships are matched again from the table at the end. */
+    if (s->members && after && tb__topic_touch(s, id) != 0)
+        return -ENOMEM;
+    if (s->db == NULL)
+        return 0;
     return index_stored(s, id, after ? TB__ST_INDEX : TB__ST_UNINDEX, err, errlen);
 }
 
@@ -651,9 +690,10 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
 {
     const struct tb__unindexed *u;
     size_t i;
-    int rc = 0;
+    int rc = s->members ? tb__topic_stored(s, err, errlen) : 0;
 
-    for (i = 0; rc == 0 && i < s->nunindexed; i++) {
+    s->ntouched = 0;
+    for (i = 0; rc == 0 && s->db != NULL && i < s->nunindexed; i++) {
         u = &s->unindexed[i];
         rc = index_new(s, u, err, errlen);
     }
@@ -902,6 +942,7 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
     }
     s->flags = flags;
     if (tb_db_is_pg(path)) {
+        s->members = 1; /* no FTS5 there: the matcher's memberships */
         rc = open_pg(s, path, err, errlen);
         if (rc != 0) {
             tb_store_close(s);
@@ -955,6 +996,8 @@ void tb_store_close(struct tb_store *s)
     tb_db_close(s->sql);
     sqlite3_close(s->db);
     free(s->unindexed);
+    tb__matcher_free(s->matcher);
+    free(s->touched);
     free(s);
 }
 

@@ -16,6 +16,8 @@
 #include "tb_db.h"
 #include "tb_store.h"
 
+struct tb__matcher;
+
 #define TB__HASH_LEN 32        /* SHA-256 */
 #define TB__STORE_BUSY_MS 5000 /* how long a connection waits for another's lock */
 
@@ -91,6 +93,10 @@ struct tb_store {
     size_t wal_bytes;                /* TB_STORE_CHECKPOINT_LATER: WAL size after the last commit */
     struct tb__unindexed *unindexed; /* entries inserted in this transaction, indexed at its end */
     size_t nunindexed, aunindexed;   /* count, allocated */
+    int members;                     /* topics matched into topic_members (PostgreSQL; tests) */
+    struct tb__matcher *matcher;     /* the topic matcher, made at its first use (topic.c) */
+    int64_t *touched;                /* with members: entries rewritten in this transaction */
+    size_t ntouched, atouched;       /* count, allocated */
 };
 
 /* Registers the store's VFS as SQLite's default (store_vfs.c): the
@@ -136,6 +142,34 @@ int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size
  * were inserted with (or, if rewritten since, the table's), and forgets
  * them. 0 or TB_ESTORE. */
 int tb__store_index_all(struct tb_store *s, char *err, size_t errlen);
+
+/* Topic memberships (topic.c), where s->members: on PostgreSQL, and on
+ * SQLite when a test asks (tb__topic_use_members). A topic query is
+ * matched by the in-memory matcher (matcher.h): the entries a transaction
+ * stores are matched at its end, in it, against every query the database
+ * knows (topic_queries), and a query new to the database is backfilled by
+ * streaming the stored entries through the matcher, tb__topic_batch at a
+ * time, before its first selection. */
+extern size_t tb__topic_batch;
+
+/* Selects topics through memberships (on) or SQLite's FTS5 index (off);
+ * PostgreSQL always uses memberships. 0, or -EINVAL (off on PostgreSQL). */
+int tb__topic_use_members(struct tb_store *s, int on);
+
+/* Notes that entry id (not one of s->unindexed) was rewritten in the open
+ * transaction: its memberships are matched again at its end. 0 or -ENOMEM. */
+int tb__topic_touch(struct tb_store *s, int64_t id);
+
+/* Matches the transaction's new (s->unindexed) and rewritten (s->touched)
+ * entries against every known topic query and writes their memberships,
+ * inside the open transaction. 0, TB_ESTORE, -ENOMEM. */
+int tb__topic_stored(struct tb_store *s, char *err, size_t errlen);
+
+/* The id of topic query `query` in topic_queries into *id, registering it
+ * and backfilling its memberships first when it is new or its backfill
+ * unfinished. TB_EQUERY when the query does not compile; TB_ESTORE. */
+int tb__topic_query_id(struct tb_store *s, const char *query, int64_t *id, char *err,
+                       size_t errlen);
 
 /* JSON text of a person, category or link list, written into b (emptied
  * first); an empty list leaves b empty. 0, -ENOMEM or TB_ETOOBIG. */

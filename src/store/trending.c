@@ -41,11 +41,13 @@ static const char entry_sql[] =
     " (SELECT id FROM entries WHERE canon_link = substr(?1, 6) ORDER BY id LIMIT 1) END";
 
 /* Whether entry ?2 matches the FTS5 query ?1: with the rowid given, FTS5
- * seeks that row in each term's list rather than reading the lists.
- * SQLite only (FTS5): on PostgreSQL topics are matched in the node that
- * stores the entries (issue 13), not by this statement. */
+ * seeks that row in each term's list rather than reading the lists. */
 static const char match_sql[] =
     "SELECT 1 FROM entries_fts WHERE entries_fts MATCH ?1 AND rowid = ?2";
+
+/* The same through memberships (topic.c; PostgreSQL): ?1 the query's id. */
+static const char member_sql[] =
+    "SELECT 1 FROM topic_members WHERE query_id = ?1 AND entry_id = ?2";
 
 static const char voices_sql[] =
     "SELECT s.name, coalesce(s.grp, s.name), s.weight, m.entry_id, m.at, m.carries"
@@ -80,6 +82,8 @@ struct walk {
     struct tb_db_stmt *entry; /* entry_sql */
     struct tb_db_stmt *match; /* match_sql, or NULL without a query */
     const char *query;        /* its FTS5 query (the caller's) */
+    int members;              /* match is member_sql, for the query of id qid */
+    int64_t qid;              /* with members: the query's id in topic_queries */
     char *err;                /* caller's error buffer */
     size_t errlen;            /* its size */
     struct voice_src *srcs;   /* the sources, sorted by id once loaded */
@@ -316,7 +320,7 @@ static int prepare(struct walk *w, const struct tb_trending_opts *o)
     int rc = tb_db_prepare(w->db, entry_sql, &w->entry, NULL, 0);
 
     if (rc == 0 && o->query != NULL && o->query[0] != '\0')
-        rc = tb_db_prepare(w->db, match_sql, &w->match, NULL, 0);
+        rc = tb_db_prepare(w->db, w->members ? member_sql : match_sql, &w->match, NULL, 0);
     w->query = o->query;
     return rc == 0 ? 0 : fail(w, "trending", rc);
 }
@@ -344,7 +348,10 @@ static int matches(struct walk *w, int64_t id, int *ok)
     if (w->match == NULL || id == 0)
         return 0;
     tb_db_reset(w->match);
-    (void)tb_db_bind_text(w->match, 1, w->query);
+    if (w->members)
+        (void)tb_db_bind_int64(w->match, 1, w->qid);
+    else
+        (void)tb_db_bind_text(w->match, 1, w->query);
     (void)tb_db_bind_int64(w->match, 2, id);
     rc = tb_db_step(w->match, NULL, 0);
     *ok = rc == TB_DB_ROW;
@@ -395,7 +402,10 @@ int tb_trending_select(struct tb_store *s, const struct tb_trending_opts *o, tb_
     tb_arena_init(&w.arena);
     tb_map_init(&w.numbers, SIZE_MAX);
     rc = tb_topic_check(s, o->query, err, errlen);
-    if (rc == 0 && o->query != NULL && o->query[0] != '\0')
+    w.members = s->members && o->query != NULL && o->query[0] != '\0';
+    if (rc == 0 && w.members)
+        rc = tb__topic_query_id(s, o->query, &w.qid, err, errlen);
+    else if (rc == 0 && o->query != NULL && o->query[0] != '\0')
         rc = tb_store_sync_index(s, err, errlen);
     rc = rc ? rc : load_sources(&w);
     rc = rc ? rc : load_window(&w, o);
