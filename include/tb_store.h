@@ -19,6 +19,7 @@
 #include "tb_log.h"
 
 struct sqlite3;
+struct tb_db;
 
 /** Opaque handle: the connection and its cached statements. */
 struct tb_store;
@@ -32,7 +33,10 @@ struct tb_store;
 enum { TB_STORE_TEMP = 1, TB_STORE_READER = 2, TB_STORE_CHECKPOINT_LATER = 4 };
 
 /**
- * Opens (creating and migrating) the database at path. Normal mode: WAL,
+ * Opens (creating and migrating) the database at path, or the PostgreSQL
+ * database of a postgresql:// (or postgres://) URI (tb_db_is_pg; its schema
+ * migrated under an advisory lock, so nodes may start at once; the flags
+ * are SQLite's and ignored there; no FTS index). SQLite normal mode: WAL,
  * synchronous=NORMAL, busy timeout; foreign keys declared, not enforced. A database written by a
  * newer tributary (higher schema version) is refused. Errors: TB_ESTORE with
  * sqlite3_errmsg detail in err, -ENOMEM. *out is NULL on failure.
@@ -249,8 +253,11 @@ TB_NODISCARD int tb_store_voice_link(struct tb_store *s, const char *source, int
                                      int carries, char **name, char **href, char *err,
                                      size_t errlen);
 
-/** The sqlite3 handle, for the topic module only; owned by the store. */
+/** The sqlite3 handle, for the topic module only; owned by the store. NULL on PostgreSQL. */
 struct sqlite3 *tb_store_db(struct tb_store *s);
+
+/** The store's tb_db connection (SQLite or PostgreSQL); owned by the store. */
+struct tb_db *tb_store_sql(struct tb_store *s);
 
 /** A source's poll state, as stored in its sources row (store_state.c). */
 struct tb_store_state {

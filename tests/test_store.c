@@ -1,8 +1,10 @@
 /* Tests for tb_store: migrations, dedupe, out_id, updates, load round trip, bulk speed. */
+#include "tb_db.h"
 #include "tb_store.h"
 #include "tb_topic.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "storetest.h"
 
 #define S(f, x) tb_arena_strdup(&(f)->arena, (x))
 
@@ -18,7 +21,14 @@ static char dir[64];
 static int is_tag(const char *s);
 static char errbuf[512];
 
+/* Database `name` of this test: a file in dir, or a PostgreSQL database (storetest.h). */
 static const char *path(const char *name)
+{
+    return st_target(dir, name);
+}
+
+/* A file in dir (SQLite-only cases). */
+static const char *file(const char *name)
 {
     static char p[128];
 
@@ -26,15 +36,39 @@ static const char *path(const char *name)
     return p;
 }
 
+/* Checks that mean nothing on PostgreSQL (its FTS5 index, topic queries:
+ * the matcher's, issue 13 item 2), counted and reported by name. */
+static int pg_left_out;
+
+static int left_out_on_pg(void)
+{
+    if (st_is_pg())
+        pg_left_out++;
+    return st_is_pg();
+}
+
+#define CHECK_MATCHES(s, query, n)                                                                 \
+    do {                                                                                           \
+        if (!left_out_on_pg())                                                                     \
+            CHECK_EQ(count_matches((s), (query)), (n));                                            \
+    } while (0)
+
+#define CHECK_FTS(s)                                                                               \
+    do {                                                                                           \
+        if (!left_out_on_pg())                                                                     \
+            CHECK(fts_ok(s));                                                                      \
+    } while (0)
+
 static void rm_db(const char *name)
 {
     char p[160];
 
-    snprintf(p, sizeof(p), "%s", path(name));
+    st_drop(name);
+    snprintf(p, sizeof(p), "%s", file(name));
     unlink(p);
-    snprintf(p, sizeof(p), "%s-wal", path(name));
+    snprintf(p, sizeof(p), "%s-wal", file(name));
     unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", path(name));
+    snprintf(p, sizeof(p), "%s-shm", file(name));
     unlink(p);
 }
 
@@ -52,15 +86,15 @@ static struct tb_store *open_db(const char *name, int flags)
 /* First column of the first row of sql (with ?1 = arg when it has one), as an integer. */
 static long long q_int(struct tb_store *s, const char *sql, long long arg)
 {
-    sqlite3_stmt *st = NULL;
+    struct tb_db_stmt *st = NULL;
     long long v = -1;
 
-    CHECK_EQ(sqlite3_prepare_v2(tb_store_db(s), sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_bind_parameter_count(st) > 0)
-        sqlite3_bind_int64(st, 1, arg);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    CHECK_OK(tb_db_prepare(tb_store_sql(s), sql, &st, errbuf, sizeof(errbuf)));
+    if (strstr(sql, "?1") != NULL)
+        (void)tb_db_bind_int64(st, 1, arg);
+    if (st != NULL && tb_db_step(st, errbuf, sizeof(errbuf)) == TB_DB_ROW)
+        v = tb_db_column_int64(st, 0);
+    tb_db_finalize(st);
     return v;
 }
 
@@ -68,15 +102,16 @@ static long long q_int(struct tb_store *s, const char *sql, long long arg)
 static const char *q_text(struct tb_store *s, const char *sql, long long arg)
 {
     static char buf[512];
-    sqlite3_stmt *st = NULL;
+    struct tb_db_stmt *st = NULL;
 
     buf[0] = '\0';
-    CHECK_EQ(sqlite3_prepare_v2(tb_store_db(s), sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_bind_parameter_count(st) > 0)
-        sqlite3_bind_int64(st, 1, arg);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-        snprintf(buf, sizeof(buf), "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    CHECK_OK(tb_db_prepare(tb_store_sql(s), sql, &st, errbuf, sizeof(errbuf)));
+    if (strstr(sql, "?1") != NULL)
+        (void)tb_db_bind_int64(st, 1, arg);
+    if (st != NULL && tb_db_step(st, errbuf, sizeof(errbuf)) == TB_DB_ROW &&
+        tb_db_column_text(st, 0) != NULL)
+        snprintf(buf, sizeof(buf), "%s", tb_db_column_text(st, 0));
+    tb_db_finalize(st);
     return buf;
 }
 
@@ -125,6 +160,29 @@ static size_t count_matches(struct tb_store *s, const char *query)
 /* Whether every row's references hold (the store does not enforce them). */
 static int fk_ok(struct tb_store *s)
 {
+    /* PostgreSQL's tables declare no foreign keys (store.c): the same
+     * references, looked for. */
+    static const char pg_dangling[] =
+        "SELECT (SELECT count(*) FROM entries e WHERE NOT EXISTS"
+        "  (SELECT 1 FROM sources s WHERE s.id = e.origin))"
+        " + (SELECT count(*) FROM entry_keys k WHERE NOT EXISTS"
+        "  (SELECT 1 FROM sources s WHERE s.id = k.source_id) OR NOT EXISTS"
+        "  (SELECT 1 FROM entries e WHERE e.id = k.entry_id))"
+        " + (SELECT count(*) FROM entry_sources x WHERE NOT EXISTS"
+        "  (SELECT 1 FROM sources s WHERE s.id = x.source_id) OR NOT EXISTS"
+        "  (SELECT 1 FROM entries e WHERE e.id = x.entry_id))"
+        " + (SELECT count(*) FROM mentions m WHERE NOT EXISTS"
+        "  (SELECT 1 FROM sources s WHERE s.id = m.source_id) OR NOT EXISTS"
+        "  (SELECT 1 FROM entries e WHERE e.id = m.entry_id))"
+        " + (SELECT count(*) FROM sub_topics t WHERE NOT EXISTS"
+        "  (SELECT 1 FROM subscriptions b WHERE b.id = t.sub))"
+        " + (SELECT count(*) FROM outbox o WHERE NOT EXISTS"
+        "  (SELECT 1 FROM subscriptions b WHERE b.id = o.sub))"
+        " + (SELECT count(*) FROM push_subs p WHERE NOT EXISTS"
+        "  (SELECT 1 FROM sources s WHERE s.id = p.source_id))";
+
+    if (st_is_pg())
+        return q_int(s, pg_dangling, 0) == 0;
     return q_int(s, "SELECT count(*) FROM pragma_foreign_key_check", 0) == 0;
 }
 
@@ -183,11 +241,11 @@ static void test_migrate_v3(void)
     CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 16);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
-    CHECK_EQ(count_matches(s, "walruses"), 1);
+    CHECK_MATCHES(s, "walruses", 1);
     add(g, "new", NULL, "Stored by version five about narwhals");
     CHECK_EQ(put(s, a, g, 2).added, 1);
-    CHECK_EQ(count_matches(s, "narwhals OR walruses"), 2);
-    CHECK(fts_ok(s));
+    CHECK_MATCHES(s, "narwhals OR walruses", 2);
+    CHECK_FTS(s);
     CHECK(fk_ok(s));
     tb_feed_free(f);
     tb_feed_free(g);
@@ -209,7 +267,7 @@ static void copy_fixture(const char *name)
     snprintf(src, sizeof(src), "%s/store-v5.db",
              getenv("TB_FIXTURES") ? getenv("TB_FIXTURES") : "fixtures");
     in = fopen(src, "rb");
-    out = fopen(path(name), "wb");
+    out = fopen(file(name), "wb");
     CHECK(in != NULL && out != NULL);
     while (in != NULL && out != NULL && (n = fread(buf, 1, sizeof(buf), in)) > 0)
         CHECK_EQ(fwrite(buf, 1, n, out), n);
@@ -245,9 +303,9 @@ static void test_migrate_v5(void)
         q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_autoindex_entries_1'", 0),
         1);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_ad'", 0), 1);
-    CHECK_EQ(count_matches(s, "titans"), 1);
+    CHECK_MATCHES(s, "titans", 1);
     CHECK_STR(q_text(s, "PRAGMA integrity_check", 0), "ok");
-    CHECK(fts_ok(s));
+    CHECK_FTS(s);
     CHECK(fk_ok(s));
     /* Migration 9: what the stored copies carry is recorded, one row per
      * source and copy that has an identity, none after its first sight. */
@@ -277,10 +335,10 @@ static void test_migrate_v5(void)
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entry_sources WHERE entry_id = ?1", 4), 3);
     CHECK(is_tag(q_text(s, "SELECT out_id FROM entries WHERE id = ?1", 6)));
     CHECK_STR(q_text(s, "SELECT out_id FROM entries WHERE id = ?1", 7), "https://new.example/1");
-    CHECK_EQ(count_matches(s, "quokkas OR titans"), 2);
+    CHECK_MATCHES(s, "quokkas OR titans", 2);
     CHECK_EQ(q_int(s, "SELECT count(DISTINCT out_id) FROM entries", 0), 7);
     CHECK_STR(q_text(s, "PRAGMA integrity_check", 0), "ok");
-    CHECK(fts_ok(s));
+    CHECK_FTS(s);
     CHECK(fk_ok(s));
     tb_feed_free(f);
     tb_feed_free(g);
@@ -298,7 +356,7 @@ static void test_migrate_gone(void)
     int64_t blog;
 
     copy_fixture("v5g.db");
-    CHECK_EQ(sqlite3_open(path("v5g.db"), &raw), SQLITE_OK);
+    CHECK_EQ(sqlite3_open(file("v5g.db"), &raw), SQLITE_OK);
     CHECK_EQ(sqlite3_exec(raw, "UPDATE sources SET enabled = 0 WHERE name LIKE '%blog.rdf'", NULL,
                           NULL, NULL),
              SQLITE_OK);
@@ -315,6 +373,117 @@ static void test_migrate_gone(void)
     CHECK_STR(q_text(s, "PRAGMA integrity_check", 0), "ok");
     tb_store_close(s);
     rm_db("v5g.db");
+}
+
+/* One node opening the store at the same time as the others (test_pg_schema). */
+static void *open_at_once(void *arg)
+{
+    const char *target = arg;
+    struct tb_store *s = NULL;
+    char err[512];
+    int rc = tb_store_open(&s, target, 0, err, sizeof(err));
+
+    if (rc != 0)
+        fprintf(stderr, "concurrent open: %s\n", err);
+    tb_store_close(s);
+    return (void *)(intptr_t)rc;
+}
+
+/* PostgreSQL's schema: its tables, constraints and indexes at version 16
+ * in tb_schema; no migration on reopen; a newer version refused; nodes
+ * starting at once on a new database (the advisory lock); a server that
+ * cannot be reached, or a password in the URI, refused clearly. */
+static void test_pg_schema(void)
+{
+    static const char *const tables = "('sources', 'entries', 'entry_keys', 'entry_sources',"
+                                      " 'mentions', 'arxiv_resolve', 'subscriptions', 'sub_topics',"
+                                      " 'sub_confirms', 'outbox', 'mail_totals', 'archive',"
+                                      " 'archive_feeds', 'websub_subs', 'websub_docs', 'push_subs',"
+                                      " 'tb_schema')";
+    char sql[512], target[1024], bad[1200];
+    struct tb_store *s = open_db("pg.db", 0);
+    pthread_t t[4];
+    void *res;
+    int i, rc;
+
+    if (s == NULL)
+        return;
+    CHECK_EQ(q_int(s, "SELECT version FROM tb_schema", 0), 16);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+             " AND table_name IN %s",
+             tables);
+    CHECK_EQ(q_int(s, sql, 0), 17);
+    /* The unique constraints dedupe and upserts rely on, and the indexes. */
+    CHECK_EQ(q_int(s,
+                   "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexname IN"
+                   " ('entries_out_id_key', 'sources_name_key', 'entry_keys_pkey',"
+                   " 'entry_sources_pkey', 'mentions_pkey', 'arxiv_resolve_pkey',"
+                   " 'subscriptions_addr_key', 'outbox_message_id_key',"
+                   " 'websub_subs_topic_callback_key', 'push_subs_id_key', 'entries_canon_link',"
+                   " 'entries_arxiv_id', 'entries_doi', 'entries_sort', 'entry_keys_entry',"
+                   " 'entry_sources_source', 'mentions_at', 'arxiv_resolve_open',"
+                   " 'arxiv_resolve_retry', 'outbox_queue', 'outbox_sub', 'outbox_done',"
+                   " 'archive_page', 'websub_subs_expires')",
+                   0),
+             24);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM mail_totals", 0), 2);
+    CHECK_EQ(q_int(s,
+                   "SELECT count(*) FROM information_schema.columns WHERE table_name = 'entries'"
+                   " AND column_name = 'id' AND data_type = 'bigint' AND is_identity = 'YES'",
+                   0),
+             1);
+    source(s, "kept");
+    tb_store_close(s);
+    /* Reopened: nothing migrates again, the data stays. */
+    s = open_db("pg.db", 0);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM tb_schema", 0), 1);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM mail_totals", 0), 2);
+    CHECK(fk_ok(s));
+    CHECK_OK(
+        tb_db_exec(tb_store_sql(s), "UPDATE tb_schema SET version = 99", errbuf, sizeof(errbuf)));
+    tb_store_close(s);
+    s = (struct tb_store *)&rc;
+    CHECK_EQ(tb_store_open(&s, path("pg.db"), 0, errbuf, sizeof(errbuf)), TB_ESTORE);
+    CHECK(s == NULL);
+    CHECK(strstr(errbuf, "newer") != NULL);
+    rm_db("pg.db");
+
+    /* Four nodes starting at once on a new database: each opens it. */
+    snprintf(target, sizeof(target), "%s", path("race.db"));
+    for (i = 0; i < 4; i++)
+        CHECK_OK(pthread_create(&t[i], NULL, open_at_once, target));
+    for (i = 0; i < 4; i++) {
+        res = NULL;
+        CHECK_OK(pthread_join(t[i], &res));
+        CHECK_EQ((intptr_t)res, 0);
+    }
+    s = open_db("race.db", 0);
+    CHECK_EQ(q_int(s, "SELECT count(*) FROM tb_schema", 0), 1);
+    CHECK_EQ(q_int(s, "SELECT version FROM tb_schema", 0), 16);
+    tb_store_close(s);
+    rm_db("race.db");
+
+    /* No server on that socket directory: said so, with where. */
+    snprintf(bad, sizeof(bad), "postgresql://tb@/postgres?host=%s/nowhere", dir);
+    s = (struct tb_store *)&rc;
+    CHECK_EQ(tb_store_open(&s, bad, 0, errbuf, sizeof(errbuf)), TB_EDB_LOST);
+    CHECK(s == NULL);
+    CHECK(strstr(errbuf, "cannot open the PostgreSQL database") != NULL);
+    CHECK(strstr(errbuf, "nowhere") != NULL);
+    CHECK(strchr(errbuf, '\n') == NULL);
+    /* Nothing listening on a loopback port. */
+    CHECK_EQ(tb_store_open(&s, "postgres://tb@127.0.0.1:1/postgres?connect_timeout=5", 0, errbuf,
+                           sizeof(errbuf)),
+             TB_EDB_LOST);
+    CHECK(strstr(errbuf, "127.0.0.1") != NULL);
+    /* A password belongs in ~/.pgpass (or PGPASSFILE), not the config. */
+    CHECK_EQ(
+        tb_store_open(&s, "postgresql://tb:secret@127.0.0.1:1/postgres", 0, errbuf, sizeof(errbuf)),
+        -EINVAL);
+    CHECK(strstr(errbuf, "pgpass") != NULL);
+    CHECK(strstr(errbuf, "secret") == NULL);
 }
 
 static void test_migrations(void)
@@ -363,24 +532,24 @@ static void test_migrations(void)
     tb_store_close(s);
 
     /* A database from a newer tributary is refused with a clear message. */
-    CHECK_EQ(sqlite3_open(path("m.db"), &raw), SQLITE_OK);
+    CHECK_EQ(sqlite3_open(file("m.db"), &raw), SQLITE_OK);
     CHECK_EQ(sqlite3_exec(raw, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(raw);
     s = (struct tb_store *)&rc;
-    CHECK_EQ(tb_store_open(&s, path("m.db"), 0, errbuf, sizeof(errbuf)), TB_ESTORE);
+    CHECK_EQ(tb_store_open(&s, file("m.db"), 0, errbuf, sizeof(errbuf)), TB_ESTORE);
     CHECK(s == NULL);
     CHECK(strstr(errbuf, "newer") != NULL);
 
     /* Not a database at all, and a path that cannot be created. */
-    fp = fopen(path("junk.db"), "w");
+    fp = fopen(file("junk.db"), "w");
     CHECK(fp != NULL);
     for (rc = 0; fp && rc < 64; rc++)
         fputs("this is not an SQLite database, just text. ", fp);
     if (fp)
         fclose(fp);
-    CHECK_EQ(tb_store_open(&s, path("junk.db"), 0, errbuf, sizeof(errbuf)), TB_ESTORE);
+    CHECK_EQ(tb_store_open(&s, file("junk.db"), 0, errbuf, sizeof(errbuf)), TB_ESTORE);
     CHECK(strstr(errbuf, "not a database") != NULL);
-    CHECK_EQ(tb_store_open(&s, path("no/such/dir.db"), 0, errbuf, sizeof(errbuf)), TB_ESTORE);
+    CHECK_EQ(tb_store_open(&s, file("no/such/dir.db"), 0, errbuf, sizeof(errbuf)), TB_ESTORE);
     rm_db("m.db");
     rm_db("junk.db");
 }
@@ -577,8 +746,10 @@ static void test_out_id(void)
     CHECK(is_tag(q_text(s, sql, 5)));
     CHECK(is_tag(q_text(s, sql, 6)));
     CHECK(is_tag(q_text(s, sql, 7)));
-    /* Already taken by entry 1: the second paper gets a tag of its own. */
-    CHECK(is_tag(q_text(s, sql, 8)));
+    /* Already taken by entry 1: the second paper gets a tag of its own
+     * (its id is 8 on SQLite; a PostgreSQL sequence skipped one for the
+     * insert that yielded). */
+    CHECK(is_tag(q_text(s, "SELECT out_id FROM entries WHERE origin = ?1", b)));
     CHECK_EQ(q_int(s, "SELECT count(DISTINCT out_id) FROM entries", 0), 8);
     CHECK(fk_ok(s));
     tb_store_close(s);
@@ -606,7 +777,7 @@ static void test_update(void)
 
     put(s, a, f, 1000);
     snprintf(out_id, sizeof(out_id), "%s", q_text(s, "SELECT out_id FROM entries", 0));
-    CHECK_EQ(count_matches(s, "zebras"), 1);
+    CHECK_MATCHES(s, "zebras", 1);
 
     e->title = e->text = "A new title about giraffes";
     CHECK_OK(tb_store_put_feed(s, a, f, 2000, &st, &ids, &n, errbuf, sizeof(errbuf)));
@@ -616,8 +787,8 @@ static void test_update(void)
     CHECK_EQ(n ? ids[0] : 0, 1);
     free(ids);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 1);
-    CHECK_EQ(count_matches(s, "zebras"), 0);
-    CHECK_EQ(count_matches(s, "giraffes"), 1);
+    CHECK_MATCHES(s, "zebras", 0);
+    CHECK_MATCHES(s, "giraffes", 1);
     CHECK_EQ(q_int(s, "SELECT updated FROM entries", 0), 2000); /* no upstream date: seen_at */
     CHECK_EQ(q_int(s, "SELECT first_seen FROM entries", 0), 1000);
     CHECK_STR(q_text(s, "SELECT out_id FROM entries", 0), out_id);
@@ -628,7 +799,7 @@ static void test_update(void)
     CHECK_EQ(st.updated, 1);
     CHECK_EQ(q_int(s, "SELECT updated FROM entries", 0), 5000);
     CHECK_EQ(q_int(s, "SELECT sort_time FROM entries", 0), 5000);
-    CHECK(fts_ok(s));
+    CHECK_FTS(s);
     CHECK(fk_ok(s));
     tb_store_close(s);
 
@@ -680,9 +851,11 @@ static void test_reader(void)
 {
     struct tb_store *w = open_db("r.db", 0), *r = open_db("r.db", TB_STORE_READER);
 
-    CHECK_EQ(q_int(w, "PRAGMA cache_size", 0), -8192);
-    CHECK_EQ(q_int(r, "PRAGMA cache_size", 0), -2048);
-    CHECK_STR(q_text(r, "PRAGMA journal_mode", 0), "wal");
+    if (!st_is_pg()) { /* SQLite's settings */
+        CHECK_EQ(q_int(w, "PRAGMA cache_size", 0), -8192);
+        CHECK_EQ(q_int(r, "PRAGMA cache_size", 0), -2048);
+        CHECK_STR(q_text(r, "PRAGMA journal_mode", 0), "wal");
+    }
     source(w, "a");
     CHECK_EQ(q_int(r, "SELECT count(*) FROM sources", 0), 1);
     tb_store_close(r);
@@ -714,7 +887,7 @@ static void test_checkpoint_later(void)
     put(w, a, f3, 3);
     CHECK(tb_store_wal_bytes(w) < two); /* started over */
     CHECK_EQ(q_int(c, "SELECT count(*) FROM entries", 0), 3);
-    CHECK_EQ(count_matches(c, "third"), 1);
+    CHECK_MATCHES(c, "third", 1);
     tb_feed_free(f1);
     tb_feed_free(f2);
     tb_feed_free(f3);
@@ -729,9 +902,11 @@ static void test_temp(void)
     struct tb_feed *f = tb_feed_new(), *got = NULL;
     int64_t a = source(s, "a"), id = 1;
 
-    CHECK_STR(q_text(s, "PRAGMA journal_mode", 0), "memory");
-    CHECK_EQ(q_int(s, "PRAGMA synchronous", 0), 0);
-    CHECK_EQ(q_int(s, "PRAGMA temp_store", 0), 2);
+    if (!st_is_pg()) { /* SQLite's settings; PostgreSQL ignores the flag */
+        CHECK_STR(q_text(s, "PRAGMA journal_mode", 0), "memory");
+        CHECK_EQ(q_int(s, "PRAGMA synchronous", 0), 0);
+        CHECK_EQ(q_int(s, "PRAGMA temp_store", 0), 2);
+    }
     add(f, "k", "https://ex.org/t", "Temporary");
     CHECK_EQ(put(s, a, f, 1).added, 1);
     CHECK_OK(tb_store_load(s, &id, 1, &got, errbuf, sizeof(errbuf)));
@@ -894,8 +1069,8 @@ static void test_roundtrip(void)
     CHECK_STR(e->origin.self, "https://ex.org/feed.xml");
     check_lists(e);
     check_brief(s);
-    CHECK_EQ(count_matches(s, "authors:lovel"), 1);
-    CHECK_EQ(count_matches(s, "categories:nlp"), 1);
+    CHECK_MATCHES(s, "authors:lovel", 1);
+    CHECK_MATCHES(s, "categories:nlp", 1);
 out:
     tb_feed_free(got);
     CHECK_OK(tb_store_load(s, NULL, 0, &got, errbuf, sizeof(errbuf)));
@@ -966,9 +1141,13 @@ static void test_batch(void)
     CHECK_EQ(q_int(other, "SELECT count(*) FROM entries", 0), 0);
     CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
     CHECK_EQ(q_int(other, "SELECT count(*) FROM entries", 0), 3);
-    CHECK_EQ(q_int(other, "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'undone'", 0),
-             0);
-    CHECK_EQ(q_int(other, "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'late'", 0), 1);
+    if (!left_out_on_pg()) {
+        CHECK_EQ(
+            q_int(other, "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'undone'", 0),
+            0);
+        CHECK_EQ(q_int(other, "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'late'", 0),
+                 1);
+    }
     CHECK_EQ(tb_store_commit(s, errbuf, sizeof(errbuf)), TB_ESTORE);
 
     /* SQLite rolling the whole batch back (as on a full disk) fails every
@@ -979,7 +1158,7 @@ static void test_batch(void)
     CHECK_OK(tb_store_begin(s, errbuf, sizeof(errbuf)));
     CHECK_EQ(tb_store_begin(s, errbuf, sizeof(errbuf)), TB_ESTORE);
     CHECK_EQ(put(s, a, late, 2).added, 1);
-    CHECK_EQ(sqlite3_exec(tb_store_db(s), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_OK(tb_db_exec(tb_store_sql(s), "ROLLBACK", errbuf, sizeof(errbuf)));
     CHECK_EQ(tb_store_put_feed(s, a, good, 2, &st, NULL, NULL, errbuf, sizeof(errbuf)), TB_ESTORE);
     CHECK(strstr(errbuf, "rolled back") != NULL);
     CHECK_EQ(tb_store_commit(s, errbuf, sizeof(errbuf)), TB_ESTORE);
@@ -1024,12 +1203,12 @@ static void test_batch_index(void)
     CHECK_EQ(tb_store_put_feed(s, b, bad, 2, &st, NULL, NULL, errbuf, sizeof(errbuf)), -EINVAL);
     CHECK_EQ(put(s, a, g, 3).updated, 1);
     CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
-    CHECK(fts_ok(s));
-    CHECK_EQ(count_matches(s, "pandas"), 1);
-    CHECK_EQ(count_matches(s, "zebras OR giraffes OR lions OR pumas"), 0);
-    CHECK_EQ(count_matches(s, "okapis"), 1);
-    CHECK_EQ(count_matches(s, "tigers"), 1);
-    CHECK_EQ(count_matches(s, "title"), 3);
+    CHECK_FTS(s);
+    CHECK_MATCHES(s, "pandas", 1);
+    CHECK_MATCHES(s, "zebras OR giraffes OR lions OR pumas", 0);
+    CHECK_MATCHES(s, "okapis", 1);
+    CHECK_MATCHES(s, "tigers", 1);
+    CHECK_MATCHES(s, "title", 3);
     tb_feed_free(f);
     tb_feed_free(g);
     tb_feed_free(bad);
@@ -1070,15 +1249,15 @@ static void test_batch_tokens(void)
     CHECK_EQ(st.added, 599);
     CHECK_EQ(st.updated, 1);
     CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
-    CHECK(fts_ok(s));
-    CHECK_EQ(count_matches(s, "cafe"), 100);
-    CHECK_EQ(count_matches(s, "run"), 199); /* k7 (i = 7) lost its text */
-    CHECK_EQ(count_matches(s, "walruses AND clam"), 100);
-    CHECK_EQ(count_matches(s, "αθηνα"), 100);
-    CHECK_EQ(count_matches(s, "zoe"), 200);
-    CHECK_EQ(count_matches(s, "otters"), 1);
-    CHECK_EQ(count_matches(s, "badger"), 598);
-    CHECK_EQ(count_matches(s, "\"entry 598 about\""), 1);
+    CHECK_FTS(s);
+    CHECK_MATCHES(s, "cafe", 100);
+    CHECK_MATCHES(s, "run", 199); /* k7 (i = 7) lost its text */
+    CHECK_MATCHES(s, "walruses AND clam", 100);
+    CHECK_MATCHES(s, "αθηνα", 100);
+    CHECK_MATCHES(s, "zoe", 200);
+    CHECK_MATCHES(s, "otters", 1);
+    CHECK_MATCHES(s, "badger", 598);
+    CHECK_MATCHES(s, "\"entry 598 about\"", 1);
     tb_feed_free(f);
     CHECK(fk_ok(s));
     tb_store_close(s);
@@ -1160,9 +1339,11 @@ static void test_bulk(void)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), total);
-    CHECK_OK(tb_topic_select(s, "attention", 50, &ids, &n, errbuf, sizeof(errbuf)));
-    CHECK_EQ(n, total >= 50 ? 50 : n);
-    free(ids);
+    if (!left_out_on_pg()) {
+        CHECK_OK(tb_topic_select(s, "attention", 50, &ids, &n, errbuf, sizeof(errbuf)));
+        CHECK_EQ(n, total >= 50 ? 50 : n);
+        free(ids);
+    }
     if (env)
         printf("bulk: %zu entries, %.1f MB of abstracts in %.2f s: %.0f entries/s, %.1f MB/s\n",
                total, (double)bytes / 1e6, secs, (double)total / secs, (double)bytes / 1e6 / secs);
@@ -1193,8 +1374,8 @@ static void test_large_savepoint(void)
     CHECK_EQ(put(s, a, f, 2).updated, 600);
     CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries WHERE title = 'Rewritten'", 0), 600);
-    CHECK_EQ(count_matches(s, "rewritten"), 600);
-    CHECK(fts_ok(s));
+    CHECK_MATCHES(s, "rewritten", 600);
+    CHECK_FTS(s);
     tb_feed_free(f);
     tb_store_close(s);
     rm_db("ls.db");
@@ -1208,7 +1389,7 @@ static void test_old_page_size(void)
     struct tb_feed *f = tb_feed_new();
     sqlite3 *raw = NULL;
 
-    CHECK_EQ(sqlite3_open(path("p4.db"), &raw), SQLITE_OK);
+    CHECK_EQ(sqlite3_open(file("p4.db"), &raw), SQLITE_OK);
     CHECK_EQ(sqlite3_exec(raw,
                           "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
                           " CREATE TABLE older(x);",
@@ -1220,8 +1401,8 @@ static void test_old_page_size(void)
     CHECK_EQ(q_int(s, "PRAGMA wal_autocheckpoint", 0), 10240);
     add(f, "k", NULL, "Stored in small pages about otters");
     CHECK_EQ(put(s, source(s, "a"), f, 1).added, 1);
-    CHECK_EQ(count_matches(s, "otters"), 1);
-    CHECK(fts_ok(s));
+    CHECK_MATCHES(s, "otters", 1);
+    CHECK_FTS(s);
     tb_feed_free(f);
     tb_store_close(s);
     rm_db("p4.db");
@@ -1234,10 +1415,18 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    test_migrations();
-    test_migrate_v3();
-    test_migrate_v5();
-    test_migrate_gone();
+    if (!st_ready())
+        CHECK_DONE();
+    if (st_is_pg())
+        test_pg_schema();
+    if (!st_skip_pg("test_migrations", "SQLite's file, PRAGMAs and user_version (test_pg_schema)"))
+        test_migrations();
+    if (!st_skip_pg("test_migrate_v3", "SQLite files of older versions"))
+        test_migrate_v3();
+    if (!st_skip_pg("test_migrate_v5", "SQLite files of older versions"))
+        test_migrate_v5();
+    if (!st_skip_pg("test_migrate_gone", "SQLite files of older versions"))
+        test_migrate_gone();
     test_sources();
     test_within_source();
     test_cross_source();
@@ -1246,7 +1435,8 @@ int main(void)
     test_update();
     test_secondary();
     test_reader();
-    test_checkpoint_later();
+    if (!st_skip_pg("test_checkpoint_later", "SQLite's WAL"))
+        test_checkpoint_later();
     test_temp();
     test_roundtrip();
     test_hostile();
@@ -1255,7 +1445,14 @@ int main(void)
     test_batch_tokens();
     test_bulk();
     test_large_savepoint();
-    test_old_page_size();
+    if (!st_skip_pg("test_old_page_size", "SQLite's page size"))
+        test_old_page_size();
     rmdir(dir);
+    if (pg_left_out > 0)
+        fprintf(stderr,
+                "%d FTS5 / topic check(s) SKIPPED on PostgreSQL (topics there are the matcher's,"
+                " issue 13 item 2; not passed)\n",
+                pg_left_out);
+    st_report();
     CHECK_DONE();
 }

@@ -9,8 +9,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "storetest.h"
 
-static char dir[64], dbpath[128], errbuf[512];
+static char dir[64], dbpath[1024], errbuf[512];
 
 static void add(struct tb_feed *f, const char *key, const char *title, int64_t published)
 {
@@ -89,23 +90,14 @@ static void test_state(struct tb_store *s)
     CHECK_OK(tb_store_ping(s));
 }
 
-static void test_select_in(struct tb_store *s)
+/* tb_topic_select_in over the entries test_select_in stored. */
+static void select_in(struct tb_store *s, const int64_t *first, size_t n1, const int64_t *second,
+                      size_t n2)
 {
-    struct tb_feed *f1 = tb_feed_new(), *f2 = tb_feed_new();
-    int64_t *first, *second, *ids = NULL;
-    size_t n1, n2, n = 0;
+    int64_t *ids = NULL;
+    size_t n = 0;
     char *only_s2[] = {"s2"};
-    struct tb_store_state *v = NULL;
-    size_t nv = 0;
 
-    add(f1, "k1", "entity linking at scale", 10);
-    add(f1, "k2", "cooking with entity linking", 20);
-    add(f1, "k3", "unrelated", 30);
-    first = put(s, "s1", f1, &n1);
-    CHECK_EQ(n1, 3);
-    add(f2, "k4", "entity linking again", 40);
-    second = put(s, "s2", f2, &n2);
-    CHECK_EQ(n2, 1);
     /* Only the rowids just stored are considered, newest first. */
     CHECK_OK(tb_topic_select_in(s, "\"entity linking\"", NULL, 0, second, n2, 0, &ids, &n, errbuf,
                                 sizeof(errbuf)));
@@ -130,6 +122,27 @@ static void test_select_in(struct tb_store *s)
         tb_topic_select_in(s, "AND (", NULL, 0, first, n1, 0, &ids, &n, errbuf, sizeof(errbuf)),
         TB_EQUERY);
     CHECK(ids == NULL && n == 0);
+}
+
+static void test_select_in(struct tb_store *s)
+{
+    struct tb_feed *f1 = tb_feed_new(), *f2 = tb_feed_new();
+    int64_t *first, *second;
+    size_t n1, n2;
+    struct tb_store_state *v = NULL;
+    size_t nv = 0;
+
+    add(f1, "k1", "entity linking at scale", 10);
+    add(f1, "k2", "cooking with entity linking", 20);
+    add(f1, "k3", "unrelated", 30);
+    first = put(s, "s1", f1, &n1);
+    CHECK_EQ(n1, 3);
+    add(f2, "k4", "entity linking again", 40);
+    second = put(s, "s2", f2, &n2);
+    CHECK_EQ(n2, 1);
+    if (!st_skip_pg("test_select_in: tb_topic_select_in",
+                    "topic queries on PostgreSQL are the matcher's (issue 13 item 2)"))
+        select_in(s, first, n1, second, n2);
     CHECK_OK(tb_store_state_list(s, &v, &nv, errbuf, sizeof(errbuf)));
     CHECK_EQ(nv, 4);
     CHECK_EQ(nv == 4 ? v[2].entries_seen : -1, 3); /* s1 */
@@ -145,7 +158,9 @@ int main(void)
     snprintf(dir, sizeof(dir), "/tmp/tb-state-XXXXXX");
     if (mkdtemp(dir) == NULL)
         return 1;
-    snprintf(dbpath, sizeof(dbpath), "%s/t.db", dir);
+    if (!st_ready())
+        CHECK_DONE();
+    snprintf(dbpath, sizeof(dbpath), "%s", st_target(dir, "t.db"));
     CHECK_OK(tb_store_open(&s, dbpath, 0, errbuf, sizeof(errbuf)));
     if (s != NULL) {
         test_state(s);
@@ -168,5 +183,6 @@ int main(void)
     snprintf(errbuf, sizeof(errbuf), "%s/t.db-shm", dir);
     unlink(errbuf);
     rmdir(dir);
+    st_report();
     CHECK_DONE();
 }

@@ -14,6 +14,7 @@
  */
 #include "db_int.h"
 #include "tb_map.h"
+#include "tb_utf8.h"
 #include "tb_vec.h"
 
 #include <errno.h>
@@ -39,6 +40,7 @@ struct param {
     const char *p; /* the value as sent, NULL for NULL */
     int len;       /* its bytes (blobs) */
     char num[32];  /* a number printed */
+    char *fixed;   /* text that was not UTF-8, repaired (malloc'd), or NULL */
 };
 
 /* A server-side statement: its name and the key it is cached under. */
@@ -249,11 +251,28 @@ static int pg_bind(struct tb_db_stmt *st, int i, int type, const void *p, size_t
 {
     struct param *v = &pgst(st)->params[i - 1];
 
+    struct tb_buf b;
+
     if (n > INT32_MAX)
         return TB_ETOOBIG;
+    free(v->fixed);
+    v->fixed = NULL;
     v->type = type;
     v->p = p;
     v->len = (int)n;
+    /* PostgreSQL refuses text that is not UTF-8 (SQLite keeps the bytes):
+     * each invalid byte becomes U+FFFD, as the parser does with a feed's. */
+    if (type == TB__DB_TEXT && p != NULL && !tb_utf8_valid(p, strlen(p))) {
+        tb_buf_init(&b, (size_t)INT32_MAX);
+        if (tb_utf8_clean(&b, p, strlen(p), TB_UTF8_FFFD) != 0)
+            return -ENOMEM; /* b freed */
+        if (tb_buf_add(&b, "", 1) != 0) {
+            tb_buf_free(&b);
+            return -ENOMEM;
+        }
+        v->fixed = b.data;
+        v->p = v->fixed;
+    }
     if (type == TB__DB_INT) {
         snprintf(v->num, sizeof(v->num), "%" PRId64, iv);
         v->p = v->num;
@@ -321,6 +340,20 @@ static int settle(struct pg_db *d)
 }
 
 /* The server-side name of s with its bound types, preparing it once. */
+/* Whether sql (rewritten: $N parameters) reads parameter n. */
+static int mentions(const char *sql, size_t n)
+{
+    const char *p = sql;
+    char *end;
+
+    while ((p = strchr(p, '$')) != NULL) {
+        p++;
+        if (*p >= '0' && *p <= '9' && strtoul(p, &end, 10) == n)
+            return 1;
+    }
+    return 0;
+}
+
 static int named(struct pg_db *d, struct pg_stmt *s, const char **name)
 {
     static const char letter[] = {'n', 'i', 'd', 't', 'b'};
@@ -337,6 +370,10 @@ static int named(struct pg_db *d, struct pg_stmt *s, const char **name)
     for (i = 0; i < n; i++) {
         e->key[sqllen + 1 + i] = letter[s->params[i].type];
         types[i] = oid[s->params[i].type];
+        /* A NULL the SQL never reads (one statement's binder shared by
+         * two, as SQLite allows) has no type PostgreSQL could infer. */
+        if (types[i] == 0 && !mentions(s->sql, i + 1))
+            types[i] = TEXTOID;
     }
     e->len = sqllen + 1 + n;
     *name = NULL;
@@ -514,11 +551,14 @@ static const void *pg_column_blob(struct tb_db_stmt *st, int i, size_t *n)
 static void pg_reset(struct tb_db_stmt *st)
 {
     struct pg_stmt *s = pgst(st);
+    int i;
 
     drop_row(s);
     if (s->state != IDLE)
         finish(pgdb(st->db), s);
     s->state = IDLE;
+    for (i = 0; i < st->nparams; i++)
+        free(s->params[i].fixed);
     memset(s->params, 0, (size_t)(st->nparams > 0 ? st->nparams : 1) * sizeof(*s->params));
 }
 

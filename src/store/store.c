@@ -268,13 +268,185 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
+/*
+ * PostgreSQL's schema. A new database gets pg_base, the tables and indexes
+ * of SQLite's version PG_BASE_VERSION (the end state of migrations 1..16)
+ * in one step; pg_migrations[i] takes it from PG_BASE_VERSION + i to the
+ * next, the same changes as SQLite's migration of that number, so both
+ * engines count versions alike. The version is kept in tb_schema, and a
+ * node migrates under a transaction-scoped advisory lock, so that nodes
+ * starting at once wait for each other and the second one finds the work
+ * done. The differences from SQLite's tables:
+ * - 64-bit integers are bigint, REAL double precision, BLOB bytea, and
+ *   the rowid ids ({id}) identities from a sequence;
+ * - no FTS5 index: topics are matched by the topic module on the node
+ *   that stores an entry (same tokenizer), not by PostgreSQL;
+ * - no foreign keys: SQLite declares them but never enforces them
+ *   (configure()); PostgreSQL would, at a cost on every insert.
+ */
+#define PG_BASE_VERSION 16
+#define PG_SCHEMA_LOCK "7523094288207667809" /* pg_advisory_xact_lock's key ("tributar") */
+
+static const char pg_base[] =
+    "CREATE TABLE sources("
+    " id {id},"
+    " name text NOT NULL UNIQUE,"
+    " url text,"
+    " feed_id text, title text, link text, self text,"
+    " etag text, last_modified text,"
+    " last_attempt bigint, last_success bigint, last_status bigint, last_error text,"
+    " next_poll bigint, failures bigint NOT NULL DEFAULT 0,"
+    " entries_seen bigint NOT NULL DEFAULT 0,"
+    " config_url text, ttl bigint NOT NULL DEFAULT 0,"
+    " gone bigint NOT NULL DEFAULT 0,"
+    " weight double precision NOT NULL DEFAULT 1, grp text,"
+    " arxiv_record bigint NOT NULL DEFAULT 0);"
+    "CREATE TABLE entries("
+    " id {id},"
+    " out_id text NOT NULL UNIQUE,"
+    " origin bigint NOT NULL,"
+    " upstream_id text, id_is_permalink bigint NOT NULL DEFAULT 1,"
+    " title text, link text, canon_link text, arxiv_id text, doi text,"
+    " published bigint, updated bigint, first_seen bigint NOT NULL,"
+    " sort_time bigint NOT NULL,"
+    " authors text, categories text,"
+    " authors_json text, contributors_json text, categories_json text, links_json text,"
+    " summary text, summary_html bigint NOT NULL DEFAULT 0,"
+    " content text, content_html bigint NOT NULL DEFAULT 0,"
+    " rights text, base text, text text, hash bytea NOT NULL,"
+    " content_type text);"
+    "CREATE INDEX entries_canon_link ON entries(canon_link) WHERE canon_link IS NOT NULL;"
+    "CREATE INDEX entries_arxiv_id ON entries(arxiv_id) WHERE arxiv_id IS NOT NULL;"
+    "CREATE INDEX entries_doi ON entries(doi) WHERE doi IS NOT NULL;"
+    "CREATE INDEX entries_sort ON entries(sort_time DESC);"
+    "CREATE TABLE entry_keys("
+    " source_id bigint NOT NULL,"
+    " key text NOT NULL,"
+    " entry_id bigint NOT NULL,"
+    " PRIMARY KEY(source_id, key));"
+    "CREATE INDEX entry_keys_entry ON entry_keys(entry_id);"
+    "CREATE TABLE entry_sources("
+    " entry_id bigint NOT NULL,"
+    " source_id bigint NOT NULL,"
+    " first_seen bigint NOT NULL,"
+    " link text,"
+    " PRIMARY KEY(entry_id, source_id));"
+    "CREATE INDEX entry_sources_source ON entry_sources(source_id);"
+    "CREATE TABLE mentions("
+    " paper text NOT NULL,"
+    " source_id bigint NOT NULL,"
+    " entry_id bigint NOT NULL,"
+    " at bigint NOT NULL,"
+    " carries bigint NOT NULL,"
+    " PRIMARY KEY(paper, source_id));"
+    "CREATE INDEX mentions_at ON mentions(at, paper, source_id);"
+    "CREATE TABLE arxiv_resolve("
+    " id text PRIMARY KEY,"
+    " state bigint NOT NULL,"
+    " tries bigint NOT NULL DEFAULT 0,"
+    " next_try bigint NOT NULL DEFAULT 0,"
+    " voiced bigint NOT NULL DEFAULT 0);"
+    "CREATE INDEX arxiv_resolve_open ON arxiv_resolve(voiced) WHERE state = 0;"
+    "CREATE INDEX arxiv_resolve_retry ON arxiv_resolve(next_try) WHERE state = 0 AND tries > 0;"
+    "CREATE TABLE subscriptions("
+    " id {id},"
+    " addr text NOT NULL UNIQUE,"
+    " state bigint NOT NULL,"
+    " freq bigint NOT NULL DEFAULT 0,"
+    " pending_freq bigint NOT NULL DEFAULT 0,"
+    " created bigint NOT NULL,"
+    " confirmed bigint NOT NULL DEFAULT 0,"
+    " covered bigint NOT NULL DEFAULT 0,"
+    " last_sent bigint NOT NULL DEFAULT 0,"
+    " failures bigint NOT NULL DEFAULT 0,"
+    " last_error text);"
+    "CREATE TABLE sub_topics("
+    " sub bigint NOT NULL,"
+    " pending bigint NOT NULL,"
+    " topic text NOT NULL,"
+    " PRIMARY KEY(sub, pending, topic));"
+    "CREATE TABLE sub_confirms("
+    " addr text NOT NULL,"
+    " day bigint NOT NULL,"
+    " n bigint NOT NULL,"
+    " PRIMARY KEY(addr, day));"
+    "CREATE TABLE outbox("
+    " id {id},"
+    " sub bigint NOT NULL,"
+    " kind bigint NOT NULL,"
+    " message_id text NOT NULL UNIQUE,"
+    " rcpt text NOT NULL,"
+    " state bigint NOT NULL DEFAULT 0,"
+    " attempts bigint NOT NULL DEFAULT 0,"
+    " queued bigint NOT NULL,"
+    " next_try bigint NOT NULL,"
+    " done bigint,"
+    " last_error text,"
+    " data bytea,"
+    " claim_pid bigint NOT NULL DEFAULT 0,"
+    " claim_at bigint NOT NULL DEFAULT 0);"
+    "CREATE INDEX outbox_queue ON outbox(state, id);"
+    "CREATE INDEX outbox_sub ON outbox(sub, state);"
+    "CREATE INDEX outbox_done ON outbox(done) WHERE done IS NOT NULL;"
+    "CREATE TABLE mail_totals(what text PRIMARY KEY, n bigint NOT NULL);"
+    "INSERT INTO mail_totals VALUES('sent', 0), ('failed', 0);"
+    "CREATE TABLE archive("
+    " feed text NOT NULL,"
+    " entry_id bigint NOT NULL,"
+    " page bigint NOT NULL,"
+    " pos bigint NOT NULL,"
+    " PRIMARY KEY(feed, entry_id));"
+    "CREATE INDEX archive_page ON archive(feed, page, pos);"
+    "CREATE TABLE archive_feeds("
+    " feed text PRIMARY KEY,"
+    " seen bigint NOT NULL,"
+    " what text NOT NULL);"
+    "CREATE TABLE websub_subs("
+    " id {id},"
+    " topic text NOT NULL,"
+    " callback text NOT NULL,"
+    " secret text,"
+    " lease bigint NOT NULL,"
+    " expires bigint NOT NULL,"
+    " created bigint NOT NULL,"
+    " pending bigint NOT NULL DEFAULT 0,"
+    " attempts bigint NOT NULL DEFAULT 0,"
+    " next_try bigint NOT NULL DEFAULT 0,"
+    " UNIQUE(topic, callback));"
+    "CREATE INDEX websub_subs_expires ON websub_subs(expires);"
+    "CREATE TABLE websub_docs(path text PRIMARY KEY, hash text NOT NULL);"
+    "CREATE TABLE push_subs("
+    " source_id bigint PRIMARY KEY,"
+    " hub text NOT NULL,"
+    " topic text NOT NULL,"
+    " id text NOT NULL UNIQUE,"
+    " secret text NOT NULL,"
+    " state bigint NOT NULL,"
+    " requested bigint NOT NULL DEFAULT 0,"
+    " lease_end bigint NOT NULL DEFAULT 0,"
+    " next_try bigint NOT NULL DEFAULT 0,"
+    " failures bigint NOT NULL DEFAULT 0,"
+    " reason text,"
+    " last_push bigint NOT NULL DEFAULT 0,"
+    " pushes bigint NOT NULL DEFAULT 0,"
+    " rejected bigint NOT NULL DEFAULT 0);";
+
+/* PostgreSQL's migrations past PG_BASE_VERSION: pg_migrations[i] is
+ * SQLite's migration PG_BASE_VERSION + i + 1, in PostgreSQL's words; the
+ * last element is NULL. */
+static const char *const pg_migrations[] = {
+    NULL, /* the end (the array is never empty) */
+};
+#define NPG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])) - 1)
+
+_Static_assert(PG_BASE_VERSION + NPG_MIGRATIONS ==
+                   (int)(sizeof(migrations) / sizeof(migrations[0])),
+               "a schema migration for SQLite needs its PostgreSQL twin in pg_migrations");
+
 static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_BEGIN] = "BEGIN IMMEDIATE",
     [TB__ST_COMMIT] = "COMMIT",
     [TB__ST_ROLLBACK] = "ROLLBACK",
-    [TB__ST_SRC_GET] = "SELECT id, url FROM sources WHERE name = ?1",
-    [TB__ST_SRC_INS] = "INSERT INTO sources(name, url) VALUES(?1, ?2)",
-    [TB__ST_SRC_URL] = "UPDATE sources SET url = ?1 WHERE id = ?2",
     /* The text is read by its own statement and bound: INSERT ... SELECT
      * opens a statement savepoint, and FTS5 writes a segment at each. */
     [TB__ST_INDEX] = "INSERT INTO entries_fts(rowid, title, text, authors, categories)"
@@ -282,18 +454,13 @@ static const char *const stmt_sql[TB__ST_COUNT] = {
     [TB__ST_UNINDEX] = "INSERT INTO entries_fts(entries_fts, rowid, title, text, authors,"
                        " categories) VALUES('delete', ?1, ?2, ?3, ?4, ?5)",
     [TB__ST_INDEX_TEXT] = "SELECT title, text, authors, categories FROM entries WHERE id = ?1",
-    [TB__ST_SRC_VOICE] = "UPDATE sources SET grp = ?2, weight = ?3 WHERE id = ?1",
 };
-
-static int bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
-}
 
 int tb__store_fail(struct tb_store *s, char *err, size_t errlen, const char *what)
 {
     if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
+        snprintf(err, errlen, "%s: %s", what,
+                 s->db != NULL ? sqlite3_errmsg(s->db) : tb_db_errmsg(s->sql));
     return TB_ESTORE;
 }
 
@@ -340,7 +507,18 @@ int tb__store_lost(char *err, size_t errlen)
 
 int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
 {
-    int rc = tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
+    int rc;
+
+    if (s->db == NULL && s->in_txn) {
+        /* As SQLite's BEGIN in a transaction (tb_db would nest it). */
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "begin: a batch is open already");
+        return TB_ESTORE;
+    }
+    if (s->db == NULL)
+        rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
+    else
+        rc = tb__store_done(s, tb__store_stmt(s, TB__ST_BEGIN), err, errlen, "begin");
 
     if (rc == 0) {
         s->in_txn = 1;
@@ -354,6 +532,12 @@ int tb_store_commit(struct tb_store *s, char *err, size_t errlen)
     int rc;
 
     s->in_txn = 0;
+    if (s->db == NULL) {
+        /* PostgreSQL: tb_db_commit rolls back what the server aborted. */
+        s->nunindexed = 0;
+        return tb_db_depth(s->sql) > 0 ? tb_db_commit(s->sql, err, errlen)
+                                       : tb__store_lost(err, errlen);
+    }
     if (sqlite3_get_autocommit(s->db)) {
         s->nunindexed = 0;
         return tb__store_lost(err, errlen);
@@ -390,8 +574,10 @@ int tb__store_index_later(struct tb_store *s, int64_t id, const char *const col[
     struct tb__unindexed *v;
     int rc;
 
-    if (s->flags & TB_STORE_TEMP)
-        return 0; /* indexed all at once by tb_store_sync_index() */
+    /* TB_STORE_TEMP: indexed all at once by tb_store_sync_index(). On
+     * PostgreSQL there is no full-text index: the topic module matches. */
+    if ((s->flags & TB_STORE_TEMP) || s->db == NULL)
+        return 0;
     assert(s->nunindexed == 0 || s->unindexed[s->nunindexed - 1].id < id);
     rc = TB_VEC_RESERVE(s->unindexed, s->aunindexed, s->nunindexed + 1, TB_VEC_MAX);
     if (rc)
@@ -449,7 +635,7 @@ int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size
 {
     struct tb__unindexed *u;
 
-    if (s->flags & TB_STORE_TEMP)
+    if ((s->flags & TB_STORE_TEMP) || s->db == NULL)
         return 0;
     /* A rewrite of a pending entry, even one a failed savepoint undoes
      * later, leaves the table right: index what it holds at the end. */
@@ -606,6 +792,68 @@ static int migrate(struct tb_store *s, char *err, size_t errlen)
     return rc;
 }
 
+/* PostgreSQL: brings the schema up to date (see pg_base) in one
+ * transaction, under an advisory lock that serialises nodes starting at
+ * once. */
+static int pg_migrate(struct tb_store *s, char *err, size_t errlen)
+{
+    int64_t version = 0;
+    int rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
+    int began = rc == 0, v;
+
+    if (rc == 0)
+        rc = tb_db_run(s->sql, err, errlen, "SELECT pg_advisory_xact_lock(" PG_SCHEMA_LOCK ")", "");
+    if (rc == 0)
+        rc = tb_db_exec(s->sql, "CREATE TABLE IF NOT EXISTS tb_schema(version bigint NOT NULL)",
+                        err, errlen);
+    if (rc == 0)
+        rc = tb_db_scalar(s->sql, &version, err, errlen,
+                          "SELECT coalesce(max(version), 0) FROM tb_schema", "");
+    if (rc == 0 && version > PG_BASE_VERSION + NPG_MIGRATIONS) {
+        snprintf(err, errlen,
+                 "database schema version %lld is newer than this tributary knows (%d)",
+                 (long long)version, PG_BASE_VERSION + NPG_MIGRATIONS);
+        rc = TB_ESTORE;
+    }
+    if (rc == 0 && version < PG_BASE_VERSION) {
+        rc = tb_db_exec(s->sql, pg_base, err, errlen);
+        version = PG_BASE_VERSION;
+    }
+    for (v = (int)version; rc == 0 && v < PG_BASE_VERSION + NPG_MIGRATIONS; v++)
+        rc = tb_db_exec(s->sql, pg_migrations[v - PG_BASE_VERSION], err, errlen);
+    if (rc == 0)
+        rc = tb_db_run(s->sql, err, errlen, "DELETE FROM tb_schema", "");
+    if (rc == 0)
+        rc = tb_db_run(s->sql, err, errlen, "INSERT INTO tb_schema(version) VALUES(?1)", "i",
+                       (int64_t)(PG_BASE_VERSION + NPG_MIGRATIONS));
+    if (rc == 0) {
+        began = 0; /* a failed commit is rolled back by tb_db_commit */
+        rc = tb_db_commit(s->sql, err, errlen);
+    }
+    if (rc != 0 && began)
+        (void)tb_db_rollback(s->sql);
+    return rc;
+}
+
+/* tb_store_open on PostgreSQL: the connection, the schema. */
+static int open_pg(struct tb_store *s, const char *uri, char *err, size_t errlen)
+{
+    char why[512] = "";
+    int rc = tb_db_open(&s->sql, uri, 0, why, sizeof(why));
+
+    if (rc != 0) {
+        /* libpq's message says which server and why, over several lines. */
+        why[strcspn(why, "\n")] = '\0';
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "cannot open the PostgreSQL database: %s", why);
+        return rc;
+    }
+    rc = tb_db_busy_timeout(s->sql, TB__STORE_BUSY_MS, err, errlen);
+    if (rc == 0)
+        rc = pg_migrate(s, err, errlen);
+    return rc;
+}
+
 static int prepare_all(struct tb_store *s, char *err, size_t errlen)
 {
     int i;
@@ -653,6 +901,15 @@ int tb_store_open(struct tb_store **out, const char *path, int flags, char *err,
         return TB_ESTORE;
     }
     s->flags = flags;
+    if (tb_db_is_pg(path)) {
+        rc = open_pg(s, path, err, errlen);
+        if (rc != 0) {
+            tb_store_close(s);
+            return rc;
+        }
+        *out = s;
+        return 0;
+    }
     /* A TEMP store is private to the one thread that opened it (merge), so
      * it can skip SQLite's per-call connection mutex; a daemon's store keeps
      * it as a safety net. */
@@ -692,7 +949,7 @@ void tb_store_close(struct tb_store *s)
     if (s == NULL)
         return;
     for (i = 0; i < TB__ST_COUNT; i++)
-        sqlite3_finalize(s->stmt[i]);
+        sqlite3_finalize(s->stmt[i]); /* NULL on PostgreSQL: a no-op */
     for (i = 0; i < TB__Q_COUNT; i++)
         tb_db_finalize(s->q[i]);
     tb_db_close(s->sql);
@@ -705,7 +962,7 @@ int tb_store_sync_index(struct tb_store *s, char *err, size_t errlen)
 {
     int rc;
 
-    if (!s->fts_stale)
+    if (!s->fts_stale || s->db == NULL)
         return 0;
     rc = exec(s, "INSERT INTO entries_fts(entries_fts) VALUES('rebuild')", err, errlen,
               "full-text index");
@@ -716,7 +973,11 @@ int tb_store_sync_index(struct tb_store *s, char *err, size_t errlen)
 
 int tb_store_checkpoint(struct tb_store *s, char *err, size_t errlen)
 {
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int rc;
+
+    if (s->db == NULL)
+        return 0; /* PostgreSQL checkpoints itself */
+    rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
     /* BUSY: another connection is checkpointing, which does the same. */
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
@@ -732,14 +993,21 @@ size_t tb_store_wal_bytes(const struct tb_store *s)
 int tb_store_source_voice(struct tb_store *s, int64_t source_id, const char *group, double weight,
                           char *err, size_t errlen)
 {
-    sqlite3_stmt *st = tb__store_stmt(s, TB__ST_SRC_VOICE);
+    struct tb_db_stmt *st;
+    int rc;
 
     if (!(weight >= 0) || weight > TB_STORE_WEIGHT_MAX)
         return -EINVAL;
-    sqlite3_bind_int64(st, 1, source_id);
-    bind_text(st, 2, group);
-    sqlite3_bind_double(st, 3, weight);
-    return tb__store_done(s, st, err, errlen, "source voice");
+    rc = tb__store_q(s, TB__Q_SRC_VOICE, "UPDATE sources SET grp = ?2, weight = ?3 WHERE id = ?1",
+                     &st, err, errlen);
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_int64(st, 1, source_id);
+    (void)tb_db_bind_text(st, 2, group);
+    (void)tb_db_bind_double(st, 3, weight);
+    rc = tb_db_step(st, err, errlen);
+    tb_db_reset(st);
+    return rc < 0 ? rc : 0;
 }
 
 struct sqlite3 *tb_store_db(struct tb_store *s)
@@ -747,37 +1015,67 @@ struct sqlite3 *tb_store_db(struct tb_store *s)
     return s->db;
 }
 
+struct tb_db *tb_store_sql(struct tb_store *s)
+{
+    return s->sql;
+}
+
+/* Source `name`'s id and url (*url NULL when it has none, else malloc'd)
+ * into *id; -ENOENT when there is no such source. */
+static int source_get(struct tb_store *s, const char *name, int64_t *id, char **url, char *err,
+                      size_t errlen)
+{
+    struct tb_db_stmt *st;
+    const char *u;
+    int rc = tb__store_q(s, TB__Q_SRC_GET, "SELECT id, url FROM sources WHERE name = ?1", &st, err,
+                         errlen);
+
+    *url = NULL;
+    if (rc != 0)
+        return rc;
+    (void)tb_db_bind_text(st, 1, name);
+    rc = tb_db_step(st, err, errlen);
+    if (rc == TB_DB_ROW) {
+        *id = tb_db_column_int64(st, 0);
+        u = tb_db_column_text(st, 1);
+        if (u != NULL) {
+            *url = strdup(u);
+            rc = *url ? 0 : -ENOMEM;
+        } else {
+            rc = 0;
+        }
+    } else if (rc == TB_DB_DONE) {
+        rc = -ENOENT;
+    }
+    tb_db_reset(st);
+    return rc;
+}
+
 int tb_store_source(struct tb_store *s, const char *name, const char *url, int64_t *source_id,
                     char *err, size_t errlen)
 {
-    sqlite3_stmt *st = tb__store_stmt(s, TB__ST_SRC_GET);
-    const unsigned char *old;
-    int same, rc;
+    char *old = NULL;
+    int rc;
 
     *source_id = 0;
     if (name == NULL)
         return -EINVAL;
-    bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return tb__store_fail(s, err, errlen, "source");
-    if (rc == SQLITE_ROW) {
-        *source_id = sqlite3_column_int64(st, 0);
-        old = sqlite3_column_text(st, 1);
-        same = url == NULL || (old != NULL && strcmp((const char *)old, url) == 0);
-        sqlite3_reset(st);
-        if (same)
-            return 0;
-        st = tb__store_stmt(s, TB__ST_SRC_URL);
-        bind_text(st, 1, url);
-        sqlite3_bind_int64(st, 2, *source_id);
-        return tb__store_done(s, st, err, errlen, "source");
-    }
-    st = tb__store_stmt(s, TB__ST_SRC_INS);
-    bind_text(st, 1, name);
-    bind_text(st, 2, url);
-    rc = tb__store_done(s, st, err, errlen, "source");
-    if (rc == 0)
-        *source_id = sqlite3_last_insert_rowid(s->db);
+    rc = source_get(s, name, source_id, &old, err, errlen);
+    /* Two nodes may add the same source at once: the insert yields. */
+    if (rc == -ENOENT)
+        rc = tb_db_run(s->sql, err, errlen,
+                       "INSERT INTO sources(name, url) VALUES(?1, ?2)"
+                       " ON CONFLICT(name) DO NOTHING",
+                       "tt", name, url);
+    if (rc == 0 && *source_id == 0)
+        rc = source_get(s, name, source_id, &old, err, errlen);
+    if (rc == -ENOENT)
+        rc = TB_ESTORE; /* inserted, yet not there */
+    if (rc == 0 && url != NULL && (old == NULL || strcmp(old, url) != 0))
+        rc = tb_db_run(s->sql, err, errlen, "UPDATE sources SET url = ?1 WHERE id = ?2", "ti", url,
+                       *source_id);
+    free(old);
+    if (rc != 0)
+        *source_id = 0;
     return rc;
 }

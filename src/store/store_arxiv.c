@@ -38,10 +38,13 @@ static const char *const next_sql[] = {
 static const char record_sql[] =
     "INSERT INTO arxiv_resolve(id, state, tries, next_try) VALUES(?1, ?2, ?3, ?4)"
     " ON CONFLICT(id) DO UPDATE SET"
-    " state = CASE WHEN state = 2 THEN 2 ELSE excluded.state END," /* held meanwhile */
-    " tries = CASE WHEN excluded.state = 1 THEN tries ELSE tries + 1 END,"
+    " state = CASE WHEN arxiv_resolve.state = 2 THEN 2 ELSE excluded.state END," /* held meanwhile
+                                                                                  */
+    " tries = CASE WHEN excluded.state = 1 THEN arxiv_resolve.tries"
+    "  ELSE arxiv_resolve.tries + 1 END,"
     " next_try = CASE WHEN excluded.state = 1 THEN 0"
-    "  ELSE ?5 + {least}(?6, ?7 * (1 << {least}(tries, 20))) END";
+    "  ELSE ?5 + {least}(?6, ?7 * (CAST(1 AS bigint) << CAST({least}(arxiv_resolve.tries, 20) AS "
+    "integer))) END";
 
 int tb_store_arxiv_due(struct tb_store *s, int64_t now, int64_t since, size_t max, char **ids,
                        size_t *n, char *err, size_t errlen)

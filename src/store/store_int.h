@@ -19,18 +19,15 @@
 #define TB__HASH_LEN 32        /* SHA-256 */
 #define TB__STORE_BUSY_MS 5000 /* how long a connection waits for another's lock */
 
-/* Statements prepared once at open and reused; SQL in store.c. */
+/* SQLite statements prepared once at open and reused (none on
+ * PostgreSQL, where s->db is NULL); SQL in store.c. */
 enum tb__stmt {
     TB__ST_BEGIN,
     TB__ST_COMMIT,
     TB__ST_ROLLBACK,
-    TB__ST_SRC_GET,
-    TB__ST_SRC_INS,
-    TB__ST_SRC_URL,
     TB__ST_INDEX,
     TB__ST_UNINDEX,
     TB__ST_INDEX_TEXT,
-    TB__ST_SRC_VOICE,
     TB__ST_COUNT
 };
 
@@ -73,6 +70,8 @@ enum tb__q {
     TB__Q_ARCH_ADD,     /* archive.c */
     TB__Q_ARCH_PAGES,   /* archive.c */
     TB__Q_ARCH_PAGE,    /* archive.c */
+    TB__Q_SRC_GET,      /* store.c */
+    TB__Q_SRC_VOICE,    /* store.c */
     TB__Q_COUNT
 };
 
@@ -94,8 +93,8 @@ struct tb__unindexed {
 struct tb_db;
 
 struct tb_store {
-    sqlite3 *db;                       /* the connection */
-    struct tb_db *sql;                 /* tb_db over the same connection (not its owner) */
+    sqlite3 *db;                       /* the SQLite connection, or NULL on PostgreSQL */
+    struct tb_db *sql;                 /* tb_db over it (not its owner), or the PostgreSQL one */
     sqlite3_stmt *stmt[TB__ST_COUNT];  /* cached statements, by enum tb__stmt */
     struct tb_db_stmt *q[TB__Q_COUNT]; /* cached tb_db statements, by enum tb__q */
     int flags;                         /* TB_STORE_* given to tb_store_open() */

@@ -37,8 +37,9 @@ _Static_assert(TB_STORE_TAG_SIZE == sizeof(TAG_PREFIX) + 2 * HASH_LEN, "tag size
 #define PAPER_KEY "coalesce('arxiv:' || arxiv_id, 'doi:' || doi, 'link:' || canon_link)"
 /* A second carrying or mention of a paper by a source: the earlier one stays. */
 #define MENTION_MERGE                                                                              \
-    "entry_id = CASE WHEN excluded.at < at THEN excluded.entry_id ELSE entry_id END,"              \
-    " at = {least}(at, excluded.at), carries = {greatest}(carries, excluded.carries)"
+    "entry_id = CASE WHEN excluded.at < mentions.at THEN excluded.entry_id"                        \
+    " ELSE mentions.entry_id END, at = {least}(mentions.at, excluded.at),"                         \
+    " carries = {greatest}(mentions.carries, excluded.carries)"
 
 static const char src_name_sql[] = "SELECT name FROM sources WHERE id = ?1";
 static const char src_meta_sql[] =
@@ -111,7 +112,7 @@ static const char arxiv_voiced_sql[] =
     " SELECT substr(?1, 7), ?2, coalesce(max(at), 0) FROM mentions"
     " WHERE paper = ?1 AND true ON CONFLICT(id) DO UPDATE SET"
     " voiced = excluded.voiced, state = CASE WHEN excluded.state = 2"
-    " AND state = 0 THEN 2 ELSE state END";
+    " AND arxiv_resolve.state = 0 THEN 2 ELSE arxiv_resolve.state END";
 
 /* One put in progress: where entries go and what came of them. */
 struct put {

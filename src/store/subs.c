@@ -136,7 +136,7 @@ static int count_confirm(struct tb_store *s, const char *addr, int64_t now, int 
     if (*confirm)
         rc = run(s, err, errlen,
                  "INSERT INTO sub_confirms(addr, day, n) VALUES(?1, ?2, 1)"
-                 " ON CONFLICT(addr, day) DO UPDATE SET n = n + 1",
+                 " ON CONFLICT(addr, day) DO UPDATE SET n = sub_confirms.n + 1",
                  "ti", addr, day);
     return rc;
 }
