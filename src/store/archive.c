@@ -261,27 +261,37 @@ static int cut_pages(struct tb_store *s, const char *feed, const int64_t *cur, s
     return rc;
 }
 
-/* Keeps in ids[0..*n) those on no page of feed. */
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Keeps in ids[0..*n) those on no page of feed (it has no current entries
+ * recorded: see candidates()). One scan of the feed's archived entries
+ * rather than a lookup per id: a feed seen for the first time has none,
+ * and on PostgreSQL each lookup would be a round trip. */
 static int drop_archived(struct tb_store *s, const char *feed, int64_t *ids, size_t *n, char *err,
                          size_t errlen)
 {
-    static const char sql[] = "SELECT 1 FROM archive WHERE feed = ?1 AND entry_id = ?2";
-    struct tb_db_stmt *in = NULL;
-    size_t i, kept = 0;
-    int rc = tb__store_q(s, TB__Q_ARCH_IN, sql, &in, err, errlen);
+    static const char sql[] = "SELECT entry_id FROM archive WHERE feed = ?1";
+    struct tb_db_stmt *q = NULL;
+    int64_t *old = NULL;
+    size_t i, nold = 0, kept = 0;
+    int rc = bound(s, TB__Q_ARCH_IN, sql, &q, err, errlen, "t", feed);
 
-    for (i = 0; rc == 0 && i < *n; i++) {
-        rc = tb_db_bind_text(in, 1, feed);
-        rc = rc ? rc : tb_db_bind_int64(in, 2, ids[i]);
-        rc = rc ? rc : tb_db_step(in, err, errlen);
-        if (rc == TB_DB_DONE)
+    rc = collect(q, rc, &old, &nold, err, errlen);
+    if (rc != 0 || nold == 0)
+        return rc;
+    qsort(old, nold, sizeof(*old), cmp_id);
+    for (i = 0; i < *n; i++) {
+        if (bsearch(&ids[i], old, nold, sizeof(*old), cmp_id) == NULL)
             ids[kept++] = ids[i];
-        tb_db_reset(in);
-        rc = rc == TB_DB_ROW ? 0 : rc;
     }
-    if (rc == 0)
-        *n = kept;
-    return rc;
+    *n = kept;
+    free(old);
+    return 0;
 }
 
 /* The feed matched against every entry (new, or its query or sources
