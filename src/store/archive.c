@@ -24,6 +24,8 @@
 #include "tb_topic.h"
 #include "tb_vec.h"
 
+#define CUT_ROWS 64 /* most entries of a page one statement records */
+
 /* The number of a feed's complete pages (TB__Q_ARCH_PAGES). */
 static const char pages_sql[] = "SELECT coalesce(max(page), 0) FROM archive WHERE feed = ?1";
 
@@ -226,38 +228,80 @@ static int save_seen(struct tb_store *s, const char *feed, const char *what, int
     return rc;
 }
 
+/* Prepares into *out (NULL for n 0) the statement that records n entries
+ * of one page: ?1 the feed, ?2 the page, then each entry's id and
+ * position. Several rows a statement: on PostgreSQL each statement is a
+ * round trip. */
+static int cut_stmt(struct tb_db *db, size_t n, struct tb_db_stmt **out, char *err, size_t errlen)
+{
+    struct tb_buf b;
+    size_t i;
+    int rc;
+
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    tb_buf_init(&b, 1u << 16);
+    rc = tb_buf_adds(&b, "INSERT INTO archive(feed, entry_id, page, pos) VALUES");
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = tb_buf_addf(&b, "%s(?1, ?%zu, ?2, ?%zu)", i > 0 ? ", " : "", 3 + 2 * i, 4 + 2 * i);
+    if (rc == 0)
+        rc = tb_buf_adds(&b, " ON CONFLICT(feed, entry_id) DO UPDATE SET page = excluded.page,"
+                             " pos = excluded.pos");
+    if (rc == 0)
+        rc = tb_db_prepare(db, b.data, out, err, errlen);
+    tb_buf_free(&b);
+    return rc;
+}
+
+/* Records ids[0..k) on page `page` at positions pos, pos + 1, ... with st
+ * (from cut_stmt(k)). */
+static int cut_rows(struct tb_db_stmt *st, const char *feed, int64_t page, const int64_t *ids,
+                    size_t k, size_t pos, char *err, size_t errlen)
+{
+    size_t j;
+    int rc = tb_db_bind_text(st, 1, feed);
+
+    rc = rc ? rc : tb_db_bind_int64(st, 2, page);
+    for (j = 0; rc == 0 && j < k; j++) {
+        rc = tb_db_bind_int64(st, (int)(3 + 2 * j), ids[j]);
+        rc = rc ? rc : tb_db_bind_int64(st, (int)(4 + 2 * j), (int64_t)(pos + j));
+    }
+    rc = rc ? rc : tb_db_step(st, err, errlen);
+    tb_db_reset(st);
+    return rc;
+}
+
 /* Records pages cut from the oldest end of cur (newest first) while at
  * least 2 x limit entries are left; *n shrinks to what stays current. The
- * entries may be recorded as current already (then moved) or not. */
+ * entries may be recorded as current already (then moved) or not. A page
+ * is recorded CUT_ROWS entries a statement (the last part by `part`). */
 static int cut_pages(struct tb_store *s, const char *feed, const int64_t *cur, size_t *n,
                      size_t limit, int64_t *pages, char *err, size_t errlen)
 {
-    static const char sql[] =
-        "INSERT INTO archive(feed, entry_id, page, pos) VALUES(?1, ?2, ?3, ?4)"
-        " ON CONFLICT(feed, entry_id) DO UPDATE SET page = excluded.page,"
-        " pos = excluded.pos";
-    struct tb_db_stmt *set = NULL;
-    size_t i, first;
+    struct tb_db_stmt *full = NULL, *part = NULL;
+    size_t first, off, k, chunk;
     int rc;
 
     if (limit == 0 || *n / 2 < limit)
         return 0;
-    rc = tb__store_q(s, TB__Q_ARCH_CUT, sql, &set, err, errlen);
+    chunk = limit < CUT_ROWS ? limit : CUT_ROWS;
+    rc = cut_stmt(s->sql, chunk, &full, err, errlen);
+    rc = rc ? rc : cut_stmt(s->sql, limit % chunk, &part, err, errlen);
     while (rc == 0 && *n / 2 >= limit) {
         first = *n - limit; /* the page's newest entry */
-        for (i = 0; rc == 0 && i < limit; i++) {
-            rc = tb_db_bind_text(set, 1, feed);
-            rc = rc ? rc : tb_db_bind_int64(set, 2, cur[first + i]);
-            rc = rc ? rc : tb_db_bind_int64(set, 3, *pages + 1);
-            rc = rc ? rc : tb_db_bind_int64(set, 4, (int64_t)i);
-            rc = rc ? rc : tb_db_step(set, err, errlen);
-            tb_db_reset(set);
+        for (off = 0; rc == 0 && off < limit; off += k) {
+            k = limit - off < chunk ? limit - off : chunk;
+            rc = cut_rows(k == chunk ? full : part, feed, *pages + 1, cur + first + off, k, off,
+                          err, errlen);
         }
         if (rc == 0) {
             ++*pages;
             *n = first;
         }
     }
+    tb_db_finalize(full);
+    tb_db_finalize(part);
     return rc;
 }
 

@@ -64,7 +64,6 @@ enum tb__q {
     TB__Q_ARCH_DROP,    /* archive.c */
     TB__Q_ARCH_NOTE,    /* archive.c */
     TB__Q_ARCH_SEEN,    /* archive.c */
-    TB__Q_ARCH_CUT,     /* archive.c */
     TB__Q_ARCH_IN,      /* archive.c */
     TB__Q_ARCH_CURRENT, /* archive.c */
     TB__Q_ARCH_ADD,     /* archive.c */
