@@ -160,7 +160,15 @@ static int take_feed(struct tb_store *s, const char *feed, const char *what, int
  * those stored after the feed's last update (the first *nnew) and then
  * those changed among the older ones; every entry when the feed is new or
  * its query or sources changed (its current entries are then chosen
- * again). *top: the newest entry now. */
+ * again). *top: the newest entry now.
+ *
+ * "Stored after" is "a higher id", which holds while one connection
+ * stores entries (SQLite: one writer at a time). With several nodes on
+ * PostgreSQL, ids come from a sequence when the insert runs, not when it
+ * commits: an entry whose transaction commits after this read, with an id
+ * below *top, would be missed until it changes. Nodes sharing a database
+ * need a record of new entries that commits with them (or the changed
+ * list from every node) before this is exact there. */
 static int candidates(struct tb_store *s, const char *feed, const char *what,
                       const int64_t *changed, size_t nchanged, int64_t **ids, size_t *n,
                       size_t *nnew, int *all, int64_t *top, char *err, size_t errlen)
