@@ -32,7 +32,8 @@
  * next_url = prev-archive and "_archive": {"about": TB_PUBLISH_NS_FH,
  * "archive": true (pages only), "prev_archive", "next_archive", "current"}.
  *
- * No I/O except in tb_publish_write_file(); no libuv, no libcurl.
+ * No I/O except in tb_publish_write_file() and the tb_publish_batch calls;
+ * no libuv, no libcurl.
  */
 #ifndef TB_PUBLISH_H
 #define TB_PUBLISH_H
@@ -164,6 +165,39 @@ TB_NODISCARD int tb_publish_json(const struct tb_publish_meta *m, const struct t
 TB_NODISCARD int tb_publish_write_file(const char *dir, const char *relpath, const char *data,
                                        size_t len, const void *gz, size_t gzlen, char *err,
                                        size_t errlen);
+
+/** Files written together and made durable at once; opaque. */
+struct tb_publish_batch;
+
+/**
+ * A batch of files to write under dir (copied), for many files at once
+ * (archive pages): their data is flushed by one syncfs() at commit rather
+ * than an fsync per file. NULL when out of memory.
+ */
+struct tb_publish_batch *tb_publish_batch_new(const char *dir);
+
+/**
+ * As tb_publish_write_file() with gz required, except that relpath and
+ * relpath.gz only appear at tb_publish_batch_commit(); until then their
+ * data sits, unsynced, in temporaries (tb_publish_clean_tmp() removes them
+ * after a crash). Returns 0 or negative errno with detail in err.
+ */
+TB_NODISCARD int tb_publish_batch_write(struct tb_publish_batch *b, const char *relpath,
+                                        const char *data, size_t len, const void *gz, size_t gzlen,
+                                        char *err, size_t errlen);
+
+/**
+ * Makes the batch's files durable and visible, then frees b (NULL: nothing):
+ * syncfs() of dir's file system, renames in the reverse order of writing
+ * (so a file written before another is never missing once the later one
+ * is there), fsync of each directory. A file renamed is complete: a crash
+ * loses files, never leaves a partial one. On failure the files not yet
+ * renamed are removed. Returns 0 or negative errno with detail in err.
+ */
+TB_NODISCARD int tb_publish_batch_commit(struct tb_publish_batch *b, char *err, size_t errlen);
+
+/** Frees b without committing: its temporaries are removed. NULL: nothing. */
+void tb_publish_batch_free(struct tb_publish_batch *b);
 
 /**
  * Removes the temporary files (".NAME.tmp.XXXXXX") that tb_publish_write_file()

@@ -40,6 +40,8 @@ struct tb_site {
      * path ("topics/x.atom"), Content-Type and bytes (borrowed), or NULL. */
     void (*on_feed)(void *data, const char *path, const char *type, const struct tb_buf *doc);
     void *on_feed_data; /* its first argument */
+    /* Internal: the archive pages being written together (files only), or NULL. */
+    struct tb_publish_batch *batch;
 };
 
 /**

@@ -4,6 +4,7 @@
  * written from the bytes the caller compressed (tb_gzip()).
  */
 #include "tb_publish.h"
+#include "tb_vec.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -110,14 +111,17 @@ static int sync_dir(const char *path, char *err, size_t errlen)
     return rc;
 }
 
-/* Replaces path with data through path's ".NAME.tmp.XXXXXX" sibling. */
-static int replace(const char *path, const char *data, size_t len, char *err, size_t errlen)
+/* Writes data to path's new ".NAME.tmp.XXXXXX" sibling (mode 0644), fsynced
+ * when sync; *tmpp is the caller's to free. */
+static int write_tmp(const char *path, const char *data, size_t len, int sync, char **tmpp,
+                     char *err, size_t errlen)
 {
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     size_t dirlen = (size_t)(base - path);
     char *tmp = malloc(strlen(path) + 13);
     int fd, rc;
 
+    *tmpp = NULL;
     if (tmp == NULL)
         return fail(-ENOMEM, err, errlen, "write %s", path);
     sprintf(tmp, "%.*s.%s.tmp.XXXXXX", (int)dirlen, path, base);
@@ -128,14 +132,30 @@ static int replace(const char *path, const char *data, size_t len, char *err, si
         return rc;
     }
     rc = write_all(fd, data, len);
-    if (rc == 0 && (fchmod(fd, 0644) != 0 || fsync(fd) != 0))
+    if (rc == 0 && (fchmod(fd, 0644) != 0 || (sync && fsync(fd) != 0)))
         rc = -errno;
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
     if (rc) {
         fail(rc, err, errlen, "write %s", path);
+        unlink(tmp);
+        free(tmp);
+        return rc;
+    }
+    *tmpp = tmp;
+    return 0;
+}
+
+/* Replaces path with data through path's ".NAME.tmp.XXXXXX" sibling. */
+static int replace(const char *path, const char *data, size_t len, char *err, size_t errlen)
+{
+    char *tmp;
+    int rc = write_tmp(path, data, len, 1, &tmp, err, errlen);
+
+    if (rc)
+        return rc;
+    if (rename(tmp, path) != 0) {
+        rc = fail(-errno, err, errlen, "write %s", path);
         unlink(tmp);
     }
     free(tmp);
@@ -156,31 +176,185 @@ static int write_gz(char *path, const void *gz, size_t gzlen, char *err, size_t 
     return replace(path, (const char *)gz, gzlen, err, errlen);
 }
 
-int tb_publish_write_file(const char *dir, const char *relpath, const char *data, size_t len,
-                          const void *gz, size_t gzlen, char *err, size_t errlen)
+/* dir/relpath in a new string, its directories made; NULL on failure. */
+static char *make_path(const char *dir, const char *relpath, char *err, size_t errlen)
 {
     size_t dlen;
     char *path, *slash;
     int rc;
 
-    assert(dir != NULL && relpath != NULL && (data != NULL || len == 0));
-    if (!relpath_ok(relpath))
-        return fail(-EINVAL, err, errlen, "bad path %s", relpath);
+    if (!relpath_ok(relpath)) {
+        fail(-EINVAL, err, errlen, "bad path %s", relpath);
+        errno = EINVAL;
+        return NULL;
+    }
     dlen = strlen(dir);
     path = malloc(dlen + strlen(relpath) + 6);
-    if (path == NULL)
-        return fail(-ENOMEM, err, errlen, "write %s", relpath);
+    if (path == NULL) {
+        fail(-ENOMEM, err, errlen, "write %s", relpath);
+        errno = ENOMEM;
+        return NULL;
+    }
     sprintf(path, "%s/%s", dlen ? dir : ".", relpath);
     slash = strrchr(path, '/');
     *slash = '\0';
     rc = make_dirs(path, err, errlen);
     *slash = '/';
-    if (rc == 0)
-        rc = replace(path, data, len, err, errlen);
+    if (rc) {
+        free(path);
+        errno = -rc;
+        return NULL;
+    }
+    return path;
+}
+
+int tb_publish_write_file(const char *dir, const char *relpath, const char *data, size_t len,
+                          const void *gz, size_t gzlen, char *err, size_t errlen)
+{
+    char *path;
+    int rc;
+
+    assert(dir != NULL && relpath != NULL && (data != NULL || len == 0));
+    path = make_path(dir, relpath, err, errlen);
+    if (path == NULL)
+        return -errno;
+    rc = replace(path, data, len, err, errlen);
     if (rc == 0)
         rc = write_gz(path, gz, gzlen, err, errlen);
     free(path);
     return rc;
+}
+
+/* A file of a batch: its temporary, renamed to path at commit. */
+struct batch_file {
+    char *tmp;
+    char *path;
+};
+
+struct tb_publish_batch {
+    char *dir;
+    struct batch_file *files;
+    size_t n, alloc;
+};
+
+struct tb_publish_batch *tb_publish_batch_new(const char *dir)
+{
+    struct tb_publish_batch *b = calloc(1, sizeof(*b));
+
+    if (b != NULL && (b->dir = strdup(dir)) == NULL) {
+        free(b);
+        b = NULL;
+    }
+    return b;
+}
+
+/* Adds path's temporary holding data to the batch (path is the batch's). */
+static int batch_add(struct tb_publish_batch *b, char *path, const char *data, size_t len,
+                     char *err, size_t errlen)
+{
+    char *tmp = NULL;
+    int rc = TB_VEC_RESERVE(b->files, b->alloc, b->n + 1, TB_VEC_MAX);
+
+    if (rc)
+        fail(rc, err, errlen, "write %s", path);
+    if (rc == 0)
+        rc = write_tmp(path, data, len, 0, &tmp, err, errlen);
+    if (rc) {
+        free(path);
+        return rc;
+    }
+    b->files[b->n].tmp = tmp;
+    b->files[b->n].path = path;
+    b->n++;
+    return 0;
+}
+
+int tb_publish_batch_write(struct tb_publish_batch *b, const char *relpath, const char *data,
+                           size_t len, const void *gz, size_t gzlen, char *err, size_t errlen)
+{
+    char *path, *gzpath;
+    int rc;
+
+    assert(b != NULL && relpath != NULL && gz != NULL && (data != NULL || len == 0));
+    path = make_path(b->dir, relpath, err, errlen);
+    if (path == NULL)
+        return -errno;
+    gzpath = malloc(strlen(path) + 4);
+    if (gzpath == NULL) {
+        free(path);
+        return fail(-ENOMEM, err, errlen, "write %s", relpath);
+    }
+    sprintf(gzpath, "%s.gz", path);
+    rc = batch_add(b, path, data, len, err, errlen);
+    if (rc == 0)
+        return batch_add(b, gzpath, (const char *)gz, gzlen, err, errlen);
+    free(gzpath);
+    return rc;
+}
+
+/* Whether files[0..i) has a file in the directory of files[i]. */
+static int dir_seen(const struct batch_file *files, size_t i)
+{
+    const char *slash = strrchr(files[i].path, '/');
+    size_t dlen = (size_t)(slash - files[i].path);
+    size_t j;
+
+    for (j = i; j-- > 0;) {
+        const char *s = strrchr(files[j].path, '/');
+
+        if ((size_t)(s - files[j].path) == dlen && memcmp(files[j].path, files[i].path, dlen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int tb_publish_batch_commit(struct tb_publish_batch *b, char *err, size_t errlen)
+{
+    size_t i;
+    int rc = 0, fd;
+
+    if (b == NULL || b->n == 0)
+        goto out;
+    /* One flush of the file system for all the files' data, rather than a
+     * journal commit per file: a name below is only ever renamed onto data
+     * already on disk. */
+    fd = open(b->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) != 0)
+        rc = fail(-errno, err, errlen, "syncfs %s", b->dir);
+    if (fd >= 0)
+        close(fd);
+    /* Last written first: a caller writing newest first (archive pages) never
+     * has a newer file on disk without the older ones before it. */
+    for (i = b->n; rc == 0 && i-- > 0;) {
+        if (rename(b->files[i].tmp, b->files[i].path) != 0)
+            rc = fail(-errno, err, errlen, "write %s", b->files[i].path);
+        else
+            b->files[i].tmp[0] = '\0'; /* renamed: nothing to remove */
+    }
+    for (i = 0; rc == 0 && i < b->n; i++) {
+        if (!dir_seen(b->files, i))
+            rc = sync_dir(b->files[i].path, err, errlen);
+    }
+out:
+    tb_publish_batch_free(b);
+    return rc;
+}
+
+void tb_publish_batch_free(struct tb_publish_batch *b)
+{
+    size_t i;
+
+    if (b == NULL)
+        return;
+    for (i = 0; i < b->n; i++) {
+        if (b->files[i].tmp[0] != '\0')
+            unlink(b->files[i].tmp);
+        free(b->files[i].tmp);
+        free(b->files[i].path);
+    }
+    free(b->files);
+    free(b->dir);
+    free(b);
 }
 
 /* Whether name is one of our temporaries: ".NAME.tmp.XXXXXX". */

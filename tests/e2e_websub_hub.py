@@ -358,10 +358,11 @@ lease_max = 2d
             self.sub.got("fail", "POST")), 30, what="five delivery attempts")
         at = [t["at"] for t in tries[:5]]
         gaps = [b - a for a, b in zip(at, at[1:])]
-        # 0.3, 0.6, 1.2, 2.4 s nominal: each wait longer than the one before.
-        for a, b in zip(gaps, gaps[1:]):
-            self.assertGreater(b, a * 1.4, gaps)
-        self.assertGreater(gaps[0], 0.2, gaps)
+        # 0.3, 0.6, 1.2, 2.4 s nominal: a retry never comes before its doubled
+        # delay (a busy machine only makes a gap longer, so no upper bound and
+        # no ratio between gaps: an ASan run beside compiles once gave 0.52, 0.61).
+        for gap, nominal in zip(gaps, (0.3, 0.6, 1.2, 2.4)):
+            self.assertGreater(gap, nominal * 0.9, gaps)
         # Every attempt carried the same (newest) document; the subscription stays.
         self.assertEqual(len({t["body"] for t in tries[:5]}), 1)
         self.assertEqual(self.active(), 2)

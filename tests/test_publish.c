@@ -865,6 +865,53 @@ static void test_write_file_errors(void)
     CHECK(!has_tmp(tmpdir));
 }
 
+/* A batch: nothing appears before the commit; then every file and its .gz,
+ * complete, no temporaries; freed uncommitted, it leaves nothing. */
+static void test_batch(void)
+{
+    char err[512], path[512], got[64], sub[512];
+    struct tb_publish_batch *b;
+    struct tb_buf gz;
+
+    tb_buf_init(&gz, 1024);
+    CHECK_OK(tb_gzip("page", 4, TB_GZIP_BEST, &gz));
+    b = tb_publish_batch_new(tmpdir);
+    CHECK(b != NULL);
+    CHECK_OK(tb_publish_batch_write(b, "e/archive/2.atom", "page", 4, gz.data, gz.len, err,
+                                    sizeof(err)));
+    CHECK_OK(tb_publish_batch_write(b, "e/archive/1.atom", "page", 4, gz.data, gz.len, err,
+                                    sizeof(err)));
+    CHECK_OK(tb_publish_batch_write(b, "e/index.html", "", 0, gz.data, gz.len, err, sizeof(err)));
+    CHECK_EQ(tb_publish_batch_write(b, "e/../x", "x", 1, gz.data, gz.len, err, sizeof(err)),
+             -EINVAL);
+    snprintf(path, sizeof(path), "%s/e/archive/1.atom", tmpdir);
+    CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+    snprintf(sub, sizeof(sub), "%s/e/archive", tmpdir);
+    CHECK(has_tmp(sub));
+    CHECK_OK(tb_publish_batch_commit(b, err, sizeof(err)));
+    CHECK(!has_tmp(sub));
+    CHECK_EQ(slurp(path, got, sizeof(got)), 4);
+    CHECK(memcmp(got, "page", 4) == 0);
+    strcat(path, ".gz");
+    CHECK(same_file(path, gz.data, gz.len));
+    snprintf(path, sizeof(path), "%s/e/archive/2.atom.gz", tmpdir);
+    CHECK(same_file(path, gz.data, gz.len));
+    snprintf(path, sizeof(path), "%s/e/index.html", tmpdir);
+    CHECK_EQ(slurp(path, got, sizeof(got)), 0);
+    /* Not committed: its temporaries go, its files never appear. */
+    b = tb_publish_batch_new(tmpdir);
+    CHECK(b != NULL);
+    CHECK_OK(tb_publish_batch_write(b, "e/archive/3.atom", "page", 4, gz.data, gz.len, err,
+                                    sizeof(err)));
+    CHECK(has_tmp(sub));
+    tb_publish_batch_free(b);
+    CHECK(!has_tmp(sub));
+    snprintf(path, sizeof(path), "%s/e/archive/3.atom", tmpdir);
+    CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+    CHECK_OK(tb_publish_batch_commit(NULL, err, sizeof(err)));
+    tb_buf_free(&gz);
+}
+
 /* Temporaries left by a kill between write and rename are removed; other
  * files, hidden or not, stay. */
 static void test_clean_tmp(void)
@@ -1137,6 +1184,7 @@ int main(void)
     test_json_summary();
     test_write_file();
     test_write_file_errors();
+    test_batch();
     test_clean_tmp();
     tb_feed_free(f);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
