@@ -997,10 +997,8 @@ static void store_value(struct ctx *x, const struct key *k, void *dst, const cha
     default:
         /* A lease shorter than a slow fetch would pass sources between
          * nodes while they are being polled. */
-        if (set_number(x, k, dst, v) == 0 && dst == (void *)&x->c->lease &&
-            x->c->lease < LEASE_MIN)
-            add_error(x, x->file, x->line, "lease: '%s' is too short (at least %ds)", v,
-                      LEASE_MIN);
+        if (set_number(x, k, dst, v) == 0 && dst == (void *)&x->c->lease && x->c->lease < LEASE_MIN)
+            add_error(x, x->file, x->line, "lease: '%s' is too short (at least %ds)", v, LEASE_MIN);
         break;
     }
 }
