@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tb_config.h"
+#include "tb_db.h"
 #include "tb_daemon.h"
 #include "tb_date.h"
 #include "tb_publish.h"
@@ -307,7 +308,7 @@ static int read_states(const char *db, struct tb_store_state **v, size_t *n,
     *n = 0;
     *pv = NULL;
     *pn = 0;
-    if (access(db, F_OK) != 0)
+    if (!tb_db_is_pg(db) && access(db, F_OK) != 0)
         return 0;
     rc = tb_store_open(&s, db, 0, err, sizeof(err));
     if (rc == 0)

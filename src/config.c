@@ -21,8 +21,10 @@
 
 #include <curl/curl.h>
 #include <ini.h>
+#include <libpq-fe.h>
 #include <stdbool.h>
 
+#include "tb_db.h"
 #include "tb_mail.h"
 #include "tb_map.h"
 #include "tb_opml.h"
@@ -54,6 +56,7 @@ enum section {
 enum vtype {
     V_TEXT,     /* UTF-8 text without control characters (char *) */
     V_PATH,     /* a path, relative ones resolved against the config's dir (char *) */
+    V_DATABASE, /* a V_PATH, or a postgresql:// URI kept as it is (char *) */
     V_URL,      /* absolute http(s) URL, normalised (char *) */
     V_BASE_URL, /* as V_URL, with a trailing '/' added (char *) */
     V_CONTACT,  /* http(s) URL or mailto: (char *) */
@@ -94,7 +97,7 @@ struct key {
 #define PASSWORD_MAX 1024    /* bytes of an SMTP password */
 
 static const struct key tributary_keys[] = {
-    {"database", V_PATH, CFG(database)},
+    {"database", V_DATABASE, CFG(database)},
     {"public_dir", V_PATH, CFG(public_dir)},
     {"listen", V_LISTEN, CFG(listen)},
     {"base_url", V_BASE_URL, CFG(base_url)},
@@ -548,6 +551,41 @@ static char *resolve_path(struct ctx *x, const char *p)
 
 /* ---- storing values --------------------------------------------------- */
 
+/*
+ * database = a PostgreSQL URI (tb_db_is_pg): checked by libpq's own parser,
+ * and refused when it holds a password, which belongs in ~/.pgpass or the
+ * file PGPASSFILE names (never in a config file that is often readable).
+ */
+static void set_database(struct ctx *x, const struct key *k, char **dst, const char *v)
+{
+    PQconninfoOption *opts, *o;
+    char *why = NULL;
+
+    if (!tb_db_is_pg(v)) {
+        *dst = resolve_path(x, v);
+        return;
+    }
+    opts = PQconninfoParse(v, &why);
+    if (opts == NULL) {
+        add_error(x, x->file, x->line, "%s: invalid PostgreSQL URI: %s", k->name,
+                  why ? strtok(why, "\n") : "out of memory");
+        PQfreemem(why);
+        return;
+    }
+    for (o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+            break;
+    }
+    if (o->keyword != NULL)
+        add_error(x, x->file, x->line,
+                  "%s: a password in the PostgreSQL URI: put it in ~/.pgpass (or the file"
+                  " PGPASSFILE names) instead",
+                  k->name);
+    else
+        *dst = xstrdup(x, v);
+    PQconninfoFree(opts);
+}
+
 static void set_url(struct ctx *x, const struct key *k, char **dst, const char *v)
 {
     const char *why;
@@ -954,6 +992,9 @@ static void store_value(struct ctx *x, const struct key *k, void *dst, const cha
         break;
     case V_PATH:
         *(char **)dst = resolve_path(x, v);
+        break;
+    case V_DATABASE:
+        set_database(x, k, dst, v);
         break;
     case V_URL:
     case V_BASE_URL:
@@ -1570,8 +1611,10 @@ static void apply_defaults(struct ctx *x)
         c->title = xstrdup(x, "tributary");
     if (c->trending.arxiv_api == NULL)
         c->trending.arxiv_api = xstrdup(x, "https://export.arxiv.org/api/query");
+    /* Beside a PostgreSQL database there is no file to put it by. */
     if (c->mail.enabled && c->mail.secret_file == NULL && c->database != NULL)
-        c->mail.secret_file = xasprintf(x, "%s.secret", c->database);
+        c->mail.secret_file = tb_db_is_pg(c->database) ? resolve_path(x, "tributary.secret")
+                                                       : xasprintf(x, "%s.secret", c->database);
     for (i = 0; i < c->nsources; i++) {
         if (c->sources[i].interval == 0)
             c->sources[i].interval = c->interval;

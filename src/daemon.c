@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "tb_config.h"
+#include "tb_db.h"
 #include "tb_fetcher.h"
 #include "tb_http.h"
 #include "tb_publish.h"
@@ -390,10 +391,13 @@ static const char *not_ready(struct daemon *d, char *why, size_t len)
         return "stopping";
     if (tb_store_ping(d->store) != 0)
         return "database: not answering";
-    if (stat(d->cfg->database, &st) != 0)
-        return "database: the file is gone (deleted or moved away)";
-    if (st.st_dev != d->db_dev || st.st_ino != d->db_ino)
-        return "database: the file was replaced since the daemon opened it";
+    /* On PostgreSQL there is no file: the ping is the check. */
+    if (!tb_db_is_pg(d->cfg->database)) {
+        if (stat(d->cfg->database, &st) != 0)
+            return "database: the file is gone (deleted or moved away)";
+        if (st.st_dev != d->db_dev || st.st_ino != d->db_ino)
+            return "database: the file was replaced since the daemon opened it";
+    }
     uv_update_time(&d->loop);
     now = uv_now(&d->loop);
     lag = now > d->tick_last + TICK_MS ? now - d->tick_last - TICK_MS : 0;
@@ -572,7 +576,8 @@ static int open_store(struct daemon *d)
     char err[512] = "";
     int rc;
 
-    make_parent(d->cfg->database);
+    if (!tb_db_is_pg(d->cfg->database))
+        make_parent(d->cfg->database);
     rc = tb_store_open(&d->store, d->cfg->database, TB_STORE_READER, err, sizeof(err));
     /* The store job writes through a connection of its own, so the loop
      * can read (publish, serve /healthz) while it runs. */

@@ -13,10 +13,11 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "storetest.h"
 
 #define S(f, x) tb_arena_strdup(&(f)->arena, (x))
 
-static char dir[64], dbpath[128], errbuf[512];
+static char dir[64], dbpath[1024], errbuf[512];
 
 static void add(struct tb_feed *f, const char *key, const char *text, int64_t published)
 {
@@ -161,7 +162,7 @@ static const char *update_changed(struct tb_store *s, const char *feed, const ch
 
 static void exec_sql(struct tb_store *s, const char *sql)
 {
-    CHECK_EQ(sqlite3_exec(tb_store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+    CHECK_OK(tb_db_exec(tb_store_sql(s), sql, errbuf, sizeof(errbuf)));
 }
 
 /* Puts one entry (key, text, published) and returns its id. */
@@ -237,10 +238,12 @@ int main(void)
     struct tb_store *s = NULL;
     int64_t src = 0;
 
+    if (!st_ready())
+        CHECK_DONE();
     snprintf(dir, sizeof(dir), "/tmp/tb_archive_XXXXXX");
     if (mkdtemp(dir) == NULL)
         return 1;
-    snprintf(dbpath, sizeof(dbpath), "%s/archive.db", dir);
+    snprintf(dbpath, sizeof(dbpath), "%s", st_target(dir, "archive.db"));
     CHECK_OK(tb_store_open(&s, dbpath, 0, errbuf, sizeof(errbuf)));
     if (s == NULL)
         return 1;

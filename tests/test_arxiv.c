@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "storetest.h"
 
 #define NOW 1700000000
 
@@ -160,7 +161,7 @@ static void mention(struct tb_store *s, const char *src, const char *ids)
 static void test_due(void)
 {
     struct tb_store *s = NULL;
-    char p[128], *ids[TB_ARXIV_BATCH_MAX];
+    char p[1024], *ids[TB_ARXIV_BATCH_MAX];
     const char *two[2];
     size_t n = 0, i;
     int64_t next = -1, src = 0;
@@ -168,7 +169,7 @@ static void test_due(void)
     char *data;
     struct tb_feed *f = NULL;
 
-    snprintf(p, sizeof(p), "%s/due.db", dir);
+    snprintf(p, sizeof(p), "%s", st_target(dir, "due.db"));
     CHECK_OK(tb_store_open(&s, p, TB_STORE_TEMP, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_store_arxiv_due(s, NOW, 0, 10, ids, &n, errbuf, sizeof(errbuf)));
     CHECK_EQ(n, 0);
@@ -305,9 +306,9 @@ static void test_due_open_ids(void)
     struct tb_store *s = NULL;
     const char *one[1] = {"2402.00002"};
     sqlite3_stmt *q = NULL;
-    char p[128];
+    char p[1024];
 
-    snprintf(p, sizeof(p), "%s/open.db", dir);
+    snprintf(p, sizeof(p), "%s", st_target(dir, "open.db"));
     CHECK_OK(tb_store_open(&s, p, 0, errbuf, sizeof(errbuf)));
     listing(s, "arxiv-cs-cl", "2402.00001");
     mention(s, "news", "2402.00001,2402.00002,2402.00003");
@@ -318,6 +319,10 @@ static void test_due_open_ids(void)
     CHECK_OK(tb_store_arxiv_record(s, one, 1, 0, NOW, 60, errbuf, sizeof(errbuf)));
     CHECK_EQ(due_count(s, NOW + 3600, NOW, "2402.00003"), 1);
     tb_store_close(s);
+    if (st_skip_pg("test_due_open_ids: a version-11 file", "SQLite's migration 12")) {
+        st_drop("open.db");
+        return;
+    }
 
     /* Version 11: no voiced column, rows only for ids asked. */
     CHECK_OK(tb_store_open(&s, p, 0, errbuf, sizeof(errbuf)));
@@ -354,6 +359,8 @@ static void test_due_open_ids(void)
 
 int main(void)
 {
+    if (!st_ready())
+        CHECK_DONE();
     snprintf(dir, sizeof(dir), "/tmp/tb_arxiv_XXXXXX");
     if (mkdtemp(dir) == NULL)
         return 1;
@@ -363,5 +370,6 @@ int main(void)
     test_due();
     test_due_open_ids();
     rmdir(dir);
+    st_report();
     CHECK_DONE();
 }

@@ -678,6 +678,50 @@ static void test_mail_defaults(void)
     }
 }
 
+/* database = a PostgreSQL URI is kept as written (not resolved as a path);
+ * one libpq cannot parse, or one holding a password, is refused; the mail
+ * secret's default is then a file beside the config. */
+static void test_database(void)
+{
+    static const char *const good[] = {
+        "postgresql://tb@db.example.org/feeds",
+        "postgres://tb@/feeds?host=/run/postgresql",
+        "postgresql:///feeds",
+        "postgresql://tb@10.0.0.5:5433/feeds?sslmode=require&application_name=node1",
+    };
+    struct tb_config *c = NULL;
+    char text[512], want[256];
+    const char *msgs;
+    size_t i;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(text, sizeof(text), "[tributary]\ndatabase = %s\n", good[i]);
+        msgs = mail_load(text, &c);
+        CHECK_STR(msgs, "");
+        CHECK_STR(c ? c->database : NULL, good[i]);
+        tb_config_free(c);
+    }
+    msgs = mail_load("[tributary]\ndatabase = postgresql://tb:hunter2@db.example.org/feeds\n", &c);
+    CHECK_STR(msgs, "2: database: a password in the PostgreSQL URI: put it in ~/.pgpass (or the"
+                    " file PGPASSFILE names) instead");
+    CHECK(strstr(msgs, "hunter2") == NULL);
+    tb_config_free(c);
+    msgs = mail_load("[tributary]\ndatabase = postgresql://db.example.org/feeds?password=x\n", &c);
+    CHECK(strstr(msgs, "a password in the PostgreSQL URI") != NULL);
+    tb_config_free(c);
+    msgs = mail_load("[tributary]\ndatabase = postgresql://db.example.org/feeds?colour=blue\n", &c);
+    CHECK(strncmp(msgs, "2: database: invalid PostgreSQL URI: ", 37) == 0);
+    CHECK(strchr(msgs, '\n') == NULL);
+    tb_config_free(c);
+    msgs = mail_load("[tributary]\ndatabase = postgresql://tb@db.example.org/feeds\n[mail]\n"
+                     "smtp = smtps://mail.example.org\nfrom = a@example.org\n",
+                     &c);
+    CHECK_STR(msgs, "");
+    snprintf(want, sizeof(want), "%s/tributary.secret", mail_dir);
+    CHECK_STR(c ? c->mail.secret_file : NULL, want);
+    tb_config_free(c);
+}
+
 static void test_mail_errors(void)
 {
     char want[4096];
@@ -1139,6 +1183,7 @@ int main(void)
     test_mail_good();
     test_mail_defaults();
     test_mail_errors();
+    test_database();
     test_mail_values();
     test_mail_smtp_from();
     test_mail_required();

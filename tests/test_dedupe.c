@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "storetest.h"
 
 #define S(f, x) ((x) ? tb_arena_strdup(&(f)->arena, (x)) : NULL)
 #define NONE TB_TIME_NONE
@@ -114,17 +115,22 @@ static void add(struct run *r, const char *name, int64_t seen, struct tb_feed *f
 /* The entries as the store gives them, in a new feed (caller frees). */
 static struct tb_feed *via_store(const struct run *r, size_t limit)
 {
-    char path[] = "/tmp/test-dedupe-XXXXXX";
+    static int nth;
+    char path[] = "/tmp/test-dedupe-XXXXXX", name[32];
     struct tb_store *st = NULL;
     struct tb_feed *out = NULL;
     int64_t sid, *ids = NULL;
     size_t i, n = 0;
-    int fd = mkstemp(path);
+    int fd = st_is_pg() ? -1 : mkstemp(path);
 
-    CHECK(fd >= 0);
-    close(fd);
-    CHECK_OK(tb_store_open(&st, path, TB_STORE_TEMP, errbuf, sizeof(errbuf)));
-    unlink(path);
+    CHECK(fd >= 0 || st_is_pg());
+    if (fd >= 0)
+        close(fd);
+    snprintf(name, sizeof(name), "s%d", nth++);
+    CHECK_OK(tb_store_open(&st, st_is_pg() ? st_target("", name) : path, TB_STORE_TEMP, errbuf,
+                           sizeof(errbuf)));
+    if (fd >= 0)
+        unlink(path);
     for (i = 0; st && i < r->n; i++) {
         CHECK_OK(tb_store_source(st, r->names[i], r->names[i], &sid, errbuf, sizeof(errbuf)));
         CHECK_OK(tb_store_put_feed(st, sid, r->feeds[i], r->seen[i], NULL, NULL, NULL, errbuf,
@@ -134,6 +140,7 @@ static struct tb_feed *via_store(const struct run *r, size_t limit)
     CHECK_OK(tb_store_load(st, ids, n, &out, errbuf, sizeof(errbuf)));
     free(ids);
     tb_store_close(st);
+    st_drop(name);
     return out;
 }
 
@@ -610,6 +617,8 @@ static void test_repeats_found(void)
 
 int main(void)
 {
+    if (!st_ready())
+        CHECK_DONE();
     test_cross_source();
     test_hf_is_arxiv();
     test_arxiv_record_wins();

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "storetest.h"
 
 #define DAY 86400
 
@@ -159,14 +160,14 @@ static void test_arith(void)
 
 static void test_store(void)
 {
-    char dir[] = "/tmp/tb-push-XXXXXX", path[64], err[512] = "";
+    char dir[] = "/tmp/tb-push-XXXXXX", path[1024], err[512] = "";
     struct tb_store *st = NULL;
     struct tb_push_sub s = {0}, g = {0}, *v = NULL;
     int64_t a = 0, b = 0;
     size_t n = 0;
 
     CHECK(mkdtemp(dir) != NULL);
-    snprintf(path, sizeof(path), "%s/db", dir);
+    snprintf(path, sizeof(path), "%s", st_target(dir, "db"));
     CHECK_OK(tb_store_open(&st, path, 0, err, sizeof(err)));
     CHECK_OK(tb_store_source(st, "b-src", "http://b/", &b, err, sizeof(err)));
     CHECK_OK(tb_store_source(st, "a-src", "http://a/", &a, err, sizeof(err)));
@@ -249,6 +250,8 @@ static void test_store(void)
 
 int main(void)
 {
+    if (!st_ready())
+        CHECK_DONE();
     test_signature();
     test_random();
     test_form();

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "storetest.h"
 #include "tb_store.h"
 #include "tb_subs.h"
 
@@ -274,12 +275,12 @@ static void test_drain(void)
     struct tb_smtp_stats stats = {0};
     struct tb_subs_counts c;
     struct tb_subs sub;
-    char dir[] = "/tmp/tb-drain-XXXXXX", db[128], err[256] = "", cmd[160];
+    char dir[] = "/tmp/tb-drain-XXXXXX", db[1024], err[256] = "", cmd[160];
     volatile int stop = 0;
     int64_t t0, ms;
 
     CHECK(mkdtemp(dir) != NULL);
-    snprintf(db, sizeof(db), "%s/t.db", dir);
+    snprintf(db, sizeof(db), "%s", st_target(dir, "t.db"));
     CHECK_OK(tb_store_open(&st, db, 0, err, sizeof(err)));
     queue_n(st, 4);
     /* r0 is refused for good at RCPT TO, r1 is deferred at DATA. */
@@ -329,6 +330,8 @@ static void test_drain(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    if (!st_ready())
+        CHECK_DONE();
     if (!CHECK_NEED(have_aiosmtpd(), "python3-aiosmtpd"))
         CHECK_DONE();
     test_bad_opts();

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "storetest.h"
 
 #define S(f, x) tb_arena_strdup(&(f)->arena, (x))
 #define HOUR 3600
@@ -30,11 +30,11 @@ static int ndb;
 static struct tb_store *open_store(void)
 {
     struct tb_store *s = NULL;
-    char p[128];
+    char name[32];
     int rc;
 
-    snprintf(p, sizeof(p), "%s/t%d.db", dir, ndb++);
-    rc = tb_store_open(&s, p, TB_STORE_TEMP, errbuf, sizeof(errbuf));
+    snprintf(name, sizeof(name), "t%d.db", ndb++);
+    rc = tb_store_open(&s, st_target(dir, name), TB_STORE_TEMP, errbuf, sizeof(errbuf));
     if (rc != 0)
         fprintf(stderr, "open: %s\n", errbuf);
     CHECK_OK(rc);
@@ -361,14 +361,10 @@ static int count_cb(const struct tb_trending_voice *v, void *data)
 /* The number of entries stored. */
 static long long entries(struct tb_store *s)
 {
-    sqlite3_stmt *st = NULL;
-    long long n = -1;
+    int64_t n = -1;
 
-    CHECK_EQ(sqlite3_prepare_v2(tb_store_db(s), "SELECT count(*) FROM entries", -1, &st, NULL),
-             SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    CHECK_OK(tb_db_scalar(tb_store_sql(s), &n, errbuf, sizeof(errbuf),
+                          "SELECT count(*) FROM entries", ""));
     return n;
 }
 
@@ -486,11 +482,14 @@ static void test_limit_topic(void)
     l = rank_opts(s, DAY, DAY, 1, NULL);
     CHECK_EQ(l.n, 1);
     CHECK_STR(l.v[0].key, "arxiv:2403.00014");
-    l = rank_opts(s, DAY, DAY, 0, "walrus");
-    CHECK_EQ(l.n, 1);
-    CHECK_STR(l.v[0].key, "arxiv:2403.00013");
-    memset(&l, 0, sizeof(l));
-    CHECK_EQ(tb_trending_select(s, &o, collect, &l, errbuf, sizeof(errbuf)), TB_EQUERY);
+    if (!st_skip_pg("test_limit_topic: a topic query",
+                    "topic queries on PostgreSQL are the matcher's (issue 13 item 2)")) {
+        l = rank_opts(s, DAY, DAY, 0, "walrus");
+        CHECK_EQ(l.n, 1);
+        CHECK_STR(l.v[0].key, "arxiv:2403.00013");
+        memset(&l, 0, sizeof(l));
+        CHECK_EQ(tb_trending_select(s, &o, collect, &l, errbuf, sizeof(errbuf)), TB_EQUERY);
+    }
     o.query = NULL;
     o.half_life = 0;
     CHECK_EQ(tb_trending_select(s, &o, collect, &l, errbuf, sizeof(errbuf)), -EINVAL);
@@ -499,6 +498,8 @@ static void test_limit_topic(void)
 
 int main(void)
 {
+    if (!st_ready())
+        CHECK_DONE();
     snprintf(dir, sizeof(dir), "/tmp/tb_trending_XXXXXX");
     if (mkdtemp(dir) == NULL)
         return 1;
@@ -523,5 +524,6 @@ int main(void)
         unlink(p);
     }
     rmdir(dir);
+    st_report();
     CHECK_DONE();
 }

@@ -11,10 +11,11 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "storetest.h"
 
 #define T0 ((int64_t)1700000000)
 
-static char dir[64], dbpath[128], err[512];
+static char dir[64], dbpath[1024], err[512];
 
 static struct tb_store *open_db(void)
 {
@@ -196,10 +197,12 @@ int main(void)
 {
     char cmd[128];
 
+    if (!st_ready())
+        CHECK_DONE();
     snprintf(dir, sizeof(dir), "/tmp/tb-websub-XXXXXX");
     if (mkdtemp(dir) == NULL)
         return 1;
-    snprintf(dbpath, sizeof(dbpath), "%s/t.db", dir);
+    snprintf(dbpath, sizeof(dbpath), "%s", st_target(dir, "t.db"));
     test_table();
     test_topic_paths();
     test_leases();

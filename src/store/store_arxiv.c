@@ -43,7 +43,8 @@ static const char record_sql[] =
     " tries = CASE WHEN excluded.state = 1 THEN arxiv_resolve.tries"
     "  ELSE arxiv_resolve.tries + 1 END,"
     " next_try = CASE WHEN excluded.state = 1 THEN 0"
-    "  ELSE ?5 + {least}(?6, ?7 * (1 << {least}(arxiv_resolve.tries, 20))) END";
+    "  ELSE ?5 + {least}(?6, ?7 * (CAST(1 AS bigint) << CAST({least}(arxiv_resolve.tries, 20) AS "
+    "integer))) END";
 
 int tb_store_arxiv_due(struct tb_store *s, int64_t now, int64_t since, size_t max, char **ids,
                        size_t *n, char *err, size_t errlen)
