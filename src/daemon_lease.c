@@ -128,8 +128,12 @@ static void settle(struct daemon *d)
 
     for (i = 0; i < d->nsrcs && d->ndue > 0; i++) {
         s = d->srcs[i];
-        if (!s->due || s->busy)
+        if (!s->due)
             continue;
+        if (s->busy) {
+            not_due(s); /* a push in flight: its end schedules it */
+            continue;
+        }
         not_due(s);
         if (reload(s) != 0)
             s->st.next_poll = now + d->cfg->lease;
@@ -139,6 +143,10 @@ static void settle(struct daemon *d)
         }
         tb__daemon_schedule(s);
     }
+    /* Sources removed by a reload while due are no longer counted. */
+    d->ndue = 0;
+    for (i = 0; i < d->nsrcs; i++)
+        d->ndue += d->srcs[i]->due != 0;
 }
 
 /* Renews the leases of this node's polls in flight. */
