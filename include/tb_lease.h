@@ -84,6 +84,17 @@ TB_NODISCARD int tb_lease_record(struct tb_store *s, const struct tb_lease *l, c
                                  size_t errlen);
 
 /**
+ * Ends every lease `node` holds, moving their tokens on: a node that
+ * starts again under its name (after a crash, SIGKILL) takes its dead
+ * predecessor's sources back at once rather than after their leases, and
+ * anything that predecessor might still write is refused. Node names must
+ * therefore differ between live nodes. *n (may be NULL) gets how many.
+ * 0 or a store error.
+ */
+TB_NODISCARD int tb_lease_forget(struct tb_store *s, const char *node, size_t *n, char *err,
+                                 size_t errlen);
+
+/**
  * Marks the sources ids[0..n) (the config's, enabled) as the ones polled
  * and every other source as not: claims skip those. One transaction (a
  * savepoint inside one); the same ids give the same rows whichever node

@@ -287,6 +287,15 @@ int tb__daemon_lease_index(struct daemon *d)
 
 int tb__daemon_lease_start(struct daemon *d)
 {
+    char err[512] = "";
+    size_t n = 0;
+
+    /* This node's leases are its dead predecessor's (a node's name is its own). */
+    if (tb_lease_forget(d->store, d->cfg->node, &n, err, sizeof(err)) != 0)
+        tb_log(TB_LOG_ERROR, "lease", "%s", err);
+    else if (n > 0)
+        tb_log(TB_LOG_INFO, "lease", "%zu sources leased by %s before this start taken back", n,
+               d->cfg->node);
     uv_check_init(&d->loop, &d->lease_check);
     d->lease_check.data = d;
     uv_timer_init(&d->loop, &d->lease_timer);

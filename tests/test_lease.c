@@ -86,6 +86,7 @@ static void test_claim(void)
     struct tb_store_state st;
     struct tb_lease l[8];
     int64_t a, b, c, d, e, f, ids[5];
+    size_t n;
 
     if (s == NULL)
         return;
@@ -133,6 +134,17 @@ static void test_claim(void)
     CHECK_EQ(claim(s, "n3", T0 + LEASE + 101, l, 8), 1);
     CHECK_EQ(l[0].source_id, c);
     CHECK_EQ(l[0].token, 2);
+    /* A node started again under its name takes its leases back at once,
+     * with new tokens (the old claims are fenced); others' stay. */
+    CHECK_EQ(claim(s, "n4", T0 + 5 * LEASE, l, 8), 3); /* a, b, c */
+    CHECK_OK(tb_lease_forget(s, "n3", &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 0);
+    CHECK_OK(tb_lease_forget(s, "n4", &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 3);
+    CHECK_EQ(tb_lease_renew(s, &l[0], T0 + 9 * LEASE, errbuf, sizeof(errbuf)), TB_ELEASE);
+    CHECK_EQ(claim(s, "n4", T0 + 5 * LEASE, l, 8), 3);
+    CHECK_EQ(l[2].source_id, c);
+    CHECK_EQ(l[2].token, 5); /* claimed, released, claimed, claimed, forgotten */
     /* A new source's first poll is set once: the first node's stays. */
     CHECK_OK(tb_lease_first_poll(s, f, T0 + 5, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_lease_first_poll(s, f, T0 + 9, errbuf, sizeof(errbuf)));

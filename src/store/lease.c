@@ -161,6 +161,18 @@ int tb_lease_record(struct tb_store *s, const struct tb_lease *l, const char *no
     return rc;
 }
 
+int tb_lease_forget(struct tb_store *s, const char *node, size_t *n, char *err, size_t errlen)
+{
+    int rc = tb_db_run(s->sql, err, errlen,
+                       "UPDATE sources SET lease_node = NULL, lease_until = NULL,"
+                       " lease_token = lease_token + 1 WHERE lease_node = ?1",
+                       "t", node);
+
+    if (n != NULL)
+        *n = rc == 0 ? (size_t)tb_db_changes(s->sql) : 0;
+    return rc;
+}
+
 int tb_lease_sync(struct tb_store *s, const int64_t *ids, size_t n, char *err, size_t errlen)
 {
     struct tb_db_stmt *q = NULL;
