@@ -111,4 +111,12 @@ TB_NODISCARD int tb_lease_sync(struct tb_store *s, const int64_t *ids, size_t n,
 TB_NODISCARD int tb_lease_first_poll(struct tb_store *s, int64_t source_id, int64_t t, char *err,
                                      size_t errlen);
 
+/**
+ * Brings source_id's next poll forward to t, never later (a WebSub
+ * subscription that lapsed: the source goes back to its own interval), so
+ * that whichever node claims it sees the earlier time. 0 or a store error.
+ */
+TB_NODISCARD int tb_lease_poll_by(struct tb_store *s, int64_t source_id, int64_t t, char *err,
+                                  size_t errlen);
+
 #endif

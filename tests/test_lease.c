@@ -151,6 +151,12 @@ static void test_claim(void)
     state_of(s, "f", &st);
     CHECK_EQ(st.next_poll, T0 + 5);
     tb_store_state_clear(&st);
+    /* Brought forward, never back. */
+    CHECK_OK(tb_lease_poll_by(s, f, T0 + 9, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_lease_poll_by(s, f, T0 + 2, errbuf, sizeof(errbuf)));
+    state_of(s, "f", &st);
+    CHECK_EQ(st.next_poll, T0 + 2);
+    tb_store_state_clear(&st);
     /* Bad arguments. */
     CHECK_EQ(tb_lease_claim(s, NULL, T0, LEASE, l, 8, &(size_t){0}, errbuf, sizeof(errbuf)),
              -EINVAL);

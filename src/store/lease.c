@@ -33,6 +33,8 @@ static const char fence_sql[] =
 static const char done_sql[] =
     "UPDATE sources SET lease_node = NULL, lease_until = NULL,"
     " polled_node = ?3, polled_at = ?4 WHERE id = ?1 AND lease_token = ?2";
+static const char poll_by_sql[] = "UPDATE sources SET next_poll = ?2"
+                                  " WHERE id = ?1 AND (next_poll IS NULL OR next_poll > ?2)";
 static const char first_sql[] =
     "UPDATE sources SET next_poll = ?2 WHERE id = ?1 AND next_poll IS NULL";
 
@@ -199,4 +201,9 @@ int tb_lease_sync(struct tb_store *s, const int64_t *ids, size_t n, char *err, s
 int tb_lease_first_poll(struct tb_store *s, int64_t source_id, int64_t t, char *err, size_t errlen)
 {
     return tb_db_run(s->sql, err, errlen, first_sql, "ii", source_id, t);
+}
+
+int tb_lease_poll_by(struct tb_store *s, int64_t source_id, int64_t t, char *err, size_t errlen)
+{
+    return tb_db_run(s->sql, err, errlen, poll_by_sql, "ii", source_id, t);
 }
