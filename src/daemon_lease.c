@@ -99,9 +99,9 @@ static void give_back(struct daemon *d, const struct tb_lease *l)
     d->m.lease_released++;
 }
 
-/* A claimed source: polled, unless this node does not poll it (another
- * node's config, a push in flight): then given back. */
-static void take(struct daemon *d, const struct tb_lease *l)
+/* A claimed source: polled (1), unless this node does not poll it
+ * (another node's config, a push in flight): then given back (0). */
+static int take(struct daemon *d, const struct tb_lease *l)
 {
     struct src *s = by_id(d, l->source_id);
 
@@ -109,12 +109,13 @@ static void take(struct daemon *d, const struct tb_lease *l)
         give_back(d, l);
         if (s != NULL && !s->busy && !s->removed)
             tb__daemon_schedule(s);
-        return;
+        return 0;
     }
     not_due(s);
     s->lease = *l;
     uv_timer_stop(&s->timer);
     tb__daemon_request_poll(s);
+    return 1;
 }
 
 /* Due sources the claim did not return: another node holds or polled
@@ -176,7 +177,7 @@ static void claim(struct daemon *d)
 {
     struct tb_lease l[CLAIM_MAX];
     char err[512] = "";
-    size_t max, n = 0, i;
+    size_t max, n = 0, i, taken;
     int rc;
 
     while (d->ndue > 0 && store_free(d)) {
@@ -192,9 +193,11 @@ static void claim(struct daemon *d)
             return;
         }
         d->m.lease_claimed += n;
-        for (i = 0; i < n; i++)
-            take(d, &l[i]);
-        if (n < max) {
+        for (i = taken = 0; i < n; i++)
+            taken += (size_t)take(d, &l[i]);
+        /* Fewer than asked: nothing else is due. Some given back: they
+         * would come straight back, so the rest waits for the next kick. */
+        if (n < max || taken < n) {
             settle(d);
             return;
         }
