@@ -132,6 +132,12 @@ static void test_pages(struct tb_store *s, int64_t src)
     CHECK_STR(page(s, "topics/w", 4), "w19 w18 w17 w16 w0");
     CHECK_STR(page(s, "topics/w", 1), "w5 w4 w3 w2 w1");
     CHECK_STR(page(s, "topics/w", 3), "w15 w14 w13 w12 w11");
+    /* A new query matches every entry again: those on pages stay there, out
+     * of the current document, and no page is cut anew. */
+    CHECK_STR(update(s, "topics/w", "walrus OR narwhal", 5, &pages), "w24 w23 w22 w21 w20");
+    CHECK_EQ(pages, 4);
+    CHECK_STR(page(s, "topics/w", 4), "w19 w18 w17 w16 w0");
+    CHECK_STR(page(s, "topics/w", 5), "");
 
     /* Another feed over the same entries has pages of its own. */
     CHECK_STR(update(s, "all", NULL, 10, &pages),

@@ -59,6 +59,19 @@ enum tb__q {
     TB__Q_MENTION_MOVE, /* store_put.c */
     TB__Q_MENTION_DROP, /* store_put.c */
     TB__Q_ARXIV_VOICED, /* store_put.c */
+    TB__Q_ARCH_TAKE,    /* archive.c */
+    TB__Q_ARCH_TOP,     /* archive.c */
+    TB__Q_ARCH_CLEAR,   /* archive.c */
+    TB__Q_ARCH_NEW,     /* archive.c */
+    TB__Q_ARCH_DROP,    /* archive.c */
+    TB__Q_ARCH_NOTE,    /* archive.c */
+    TB__Q_ARCH_SEEN,    /* archive.c */
+    TB__Q_ARCH_CUT,     /* archive.c */
+    TB__Q_ARCH_IN,      /* archive.c */
+    TB__Q_ARCH_CURRENT, /* archive.c */
+    TB__Q_ARCH_ADD,     /* archive.c */
+    TB__Q_ARCH_PAGES,   /* archive.c */
+    TB__Q_ARCH_PAGE,    /* archive.c */
     TB__Q_SRC_GET,      /* store.c */
     TB__Q_SRC_VOICE,    /* store.c */
     TB__Q_COUNT
@@ -68,7 +81,8 @@ enum tb__q {
 #define TB__STATE_COLS                                                                             \
     "id, name, url, config_url, gone, etag, last_modified, last_attempt, last_success,"            \
     " last_status, last_error, next_poll, failures,"                                               \
-    " (SELECT count(*) FROM entry_sources es WHERE es.source_id = sources.id), ttl"
+    " (SELECT count(*) FROM entry_sources es WHERE es.source_id = sources.id), ttl,"               \
+    " polled_node, polled_at, lease_node, lease_until"
 
 /* An entry inserted in the open transaction and not indexed yet, with the
  * text it was inserted with (borrowed from the caller's feed and prep). */
