@@ -93,12 +93,12 @@ TB_NODISCARD int tb_jobs_forget(struct tb_store *s, const char *node, size_t *n,
 
 /** What the jobs table says about one job. */
 struct tb_job_info {
-    int64_t token;                        /* the latest claim's token */
-    int64_t lease_until;                  /* when the current lease ends, 0 = none */
-    int64_t last_done;                    /* when the last run completed, 0 = never */
-    int64_t runs;                         /* runs completed */
-    char lease_node[TB_JOB_NAME_MAX + 1]; /* who holds it now, "" = nobody */
-    char last_node[TB_JOB_NAME_MAX + 1];  /* who completed the last run, "" = nobody */
+    int64_t token;       /* the latest claim's token */
+    int64_t lease_until; /* when the current lease ends, 0 = none */
+    int64_t last_done;   /* when the last run completed, 0 = never */
+    int64_t runs;        /* runs completed */
+    char lease_node[96]; /* who holds it now, "" = nobody */
+    char last_node[96];  /* who completed the last run, "" = nobody */
 };
 
 /** Fills *out for job `name`: 1, 0 when it has never been claimed, or a store error. */

@@ -187,6 +187,15 @@ TB_NODISCARD int tb_subs_claim(struct tb_store *st, const char *node, int64_t le
                                struct tb_subs_msg *out, int64_t *next_try, char *err,
                                size_t errlen);
 
+/**
+ * Ends the claims `node` holds on outbox messages, moving their tokens on
+ * (a node restarted under its name after a crash sends them again at once,
+ * and its predecessor's late outcomes are refused). *n (may be NULL) gets
+ * how many. 0 or a store error.
+ */
+TB_NODISCARD int tb_subs_forget(struct tb_store *st, const char *node, size_t *n, char *err,
+                                size_t errlen);
+
 /** How one attempt ended. */
 enum tb_subs_outcome {
     TB_SUBS_SENT = 0,     /* the server accepted it (2xx) */

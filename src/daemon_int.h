@@ -363,6 +363,21 @@ int tb__daemon_lease_index(struct daemon *d);
 /** Starts the claim check and the renewal timer (not for `fetch`). 0. */
 int tb__daemon_lease_start(struct daemon *d);
 
+/* daemon_jobs.c */
+
+/** Frees the job leases and outbox claims this node's name held before it started. */
+void tb__daemon_jobs_start(struct daemon *d);
+
+/**
+ * Runs fn(arg) as job `name` (tb_jobs.h) for this node (cfg's node and
+ * lease) when due (every: seconds after its last completed run, on any
+ * node). Returns 1 when it ran and was recorded, 0 when another node holds
+ * the job or ran it within `every` (*due, if not NULL: when to look
+ * again), fn's error (the job released) or a store error (logged).
+ */
+int tb__daemon_job_run(struct tb_store *st, const struct tb_config *cfg, const char *name,
+                       int64_t every, int (*fn)(void *arg), void *arg, int64_t *due);
+
 /** Closes them (at shutdown). */
 void tb__daemon_lease_stop(struct daemon *d);
 

@@ -664,6 +664,18 @@ int tb_subs_claim(struct tb_store *st, const char *node, int64_t lease, int64_t 
     return found;
 }
 
+int tb_subs_forget(struct tb_store *st, const char *node, size_t *n, char *err, size_t errlen)
+{
+    int rc = run(st, err, errlen,
+                 "UPDATE outbox SET claim_node = NULL, claim_until = NULL,"
+                 " claim_token = claim_token + 1 WHERE claim_node = ?1",
+                 "t", node);
+
+    if (n != NULL)
+        *n = rc == 0 ? (size_t)tb_db_changes(st->sql) : 0;
+    return rc;
+}
+
 /* The wait before the next try after `attempts` earlier ones failed. */
 static int64_t backoff(int64_t attempts)
 {
