@@ -35,8 +35,6 @@
 #define LOOK_EVERY_MS (60 * 1000)
 /* After a failed digest run, the next try (s). */
 #define DIGEST_RETRY 300
-/* A digest run completed by any node this recently is not run again (s). */
-#define DIGEST_GAP 60
 
 struct mailer {
     struct daemon *d;                 /* owner */
@@ -89,16 +87,19 @@ static int digest_job(void *arg)
     return rc;
 }
 
-/* Builds and queues the digests due, as the job "digests": of the nodes
- * reaching a slot together one builds them (the others find it run within
- * DIGEST_GAP s, or held, and look again after its lease). A digest's
- * Message-ID is its own, so a run repeated after a node died queues none
- * twice (tb_subs_queue()). */
+/* Builds and queues the digests due, as the job "digests": one node at a
+ * time builds them (the others find the job held and look again when its
+ * lease ends). Which digests are due is the database's (each
+ * subscription's `covered` moves with its digest's queuing, and a
+ * digest's Message-ID is its own, tb_subs_queue()), so a node running
+ * after another finished, or after one died mid-run, queues only what is
+ * still owed: each digest once. No gap between runs: a slot, a reload
+ * or a start must never wait for another node's earlier run. */
 static void run_digests(struct mailer *m, const struct tb_config *cfg)
 {
     struct digest_run r = {.m = m, .cfg = cfg};
     int64_t now = now_s(), due = 0;
-    int rc = tb__daemon_job_run(m->st, cfg, "digests", DIGEST_GAP, digest_job, &r, &due);
+    int rc = tb__daemon_job_run(m->st, cfg, "digests", 0, digest_job, &r, &due);
 
     if (rc < 0 && rc != TB_ELEASE) {
         m->next_digest = now + DIGEST_RETRY;
