@@ -21,6 +21,7 @@
 #include "tb_config.h"
 #include "tb_fetcher.h"
 #include "tb_http.h"
+#include "tb_jobs.h"
 #include "tb_lease.h"
 #include "tb_mail.h"
 #include "tb_mail_web.h"
@@ -179,6 +180,7 @@ struct daemon {
     int64_t arxiv_source;                /* the pseudo-source's id, 0 until first needed */
     int64_t arxiv_last;                  /* now_ms() at the last request's start, or 0 */
     int64_t arxiv_quiet;                 /* now_ms() before which ids due are not read again */
+    struct tb_job arxiv_job;             /* the round's claim (tb_jobs.h), token 0: none */
     int arxiv_busy;                      /* a batch is asked and not finished */
     int arxiv_done;                      /* its request is over, waiting for the store */
     char *arxiv_ids[TB_ARXIV_BATCH_MAX]; /* the batch's ids (owned) */
