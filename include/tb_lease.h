@@ -95,6 +95,16 @@ TB_NODISCARD int tb_lease_forget(struct tb_store *s, const char *node, size_t *n
                                  size_t errlen);
 
 /**
+ * Ends the lease `node` holds on source_id, whatever its token (moving
+ * the token on): for a node that knows it is not polling that source, so
+ * any lease of its name on it is a leftover (an outcome whose write
+ * failed). *n (may be NULL) gets 1 when there was one, else 0. 0 or a
+ * store error.
+ */
+TB_NODISCARD int tb_lease_end_own(struct tb_store *s, int64_t source_id, const char *node,
+                                  size_t *n, char *err, size_t errlen);
+
+/**
  * Marks the sources ids[0..n) (the config's, enabled) as the ones polled
  * and every other source as not: claims skip those. One transaction (a
  * savepoint inside one); the same ids give the same rows whichever node

@@ -205,6 +205,8 @@ struct daemon {
     uv_timer_t lease_timer; /* renewals every third of the lease */
     int lease_on;           /* both were initialized */
     int renew_wanted;       /* renewals are due (done once no store job runs) */
+    int sweep_wanted;       /* an outcome was not written: stale leases of ours to end */
+    uint64_t renew_last;    /* uv_now() when renewals were last asked for */
     int leasing;            /* a claim or renewal is running (no reentry) */
 };
 

@@ -150,6 +150,32 @@ static void settle(struct daemon *d)
         d->ndue += d->srcs[i]->due != 0;
 }
 
+/* After a poll's outcome could not be written (disk full, connection
+ * lost, a failed commit), leases this node's name holds on sources it is
+ * not polling are stale: they are ended (their tokens moved on), so those
+ * sources are claimed again at once rather than after their leases, and
+ * scheduled by their stored state. Retried every second until it works. */
+static void sweep(struct daemon *d)
+{
+    char err[512] = "";
+    size_t i, n;
+    struct src *s;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < d->nsrcs; i++) {
+        s = d->srcs[i];
+        if (s->busy || s->lease.token != 0)
+            continue;
+        n = 0;
+        rc = tb_lease_end_own(d->wstore, s->st.source_id, d->cfg->node, &n, err, sizeof(err));
+        if (rc == 0 && n > 0 && reload(s) == 0)
+            tb__daemon_schedule(s);
+    }
+    d->sweep_wanted = rc != 0;
+    if (rc != 0)
+        uv_timer_start(&d->lease_timer, tb__daemon_on_lease_timer, 1000, 0);
+}
+
 /* Renews the leases of this node's polls in flight. */
 static void renew(struct daemon *d)
 {
@@ -209,6 +235,8 @@ void tb__daemon_lease_kick(struct daemon *d)
     if (!store_free(d) || d->leasing)
         return;
     d->leasing = 1;
+    if (d->sweep_wanted)
+        sweep(d);
     if (d->renew_wanted)
         renew(d);
     claim(d);
@@ -239,9 +267,17 @@ void tb__daemon_on_lease_timer(uv_timer_t *t)
     struct daemon *d = t->data;
     uint64_t every = (uint64_t)d->cfg->lease * 1000 / 3;
 
-    d->renew_wanted = 1;
+    uint64_t now = uv_now(&d->loop);
+
+    /* A retry of the sweep comes sooner; renewals keep their pace. */
+    if (now >= d->renew_last + every) {
+        d->renew_wanted = 1;
+        d->renew_last = now;
+    }
     tb__daemon_lease_kick(d);
-    uv_timer_start(&d->lease_timer, tb__daemon_on_lease_timer, every, 0);
+    if (!uv_is_active((uv_handle_t *)&d->lease_timer))
+        uv_timer_start(&d->lease_timer, tb__daemon_on_lease_timer,
+                       d->renew_last + every > now ? d->renew_last + every - now : every, 0);
 }
 
 void tb__daemon_lease_drop(struct src *s)
@@ -305,6 +341,7 @@ int tb__daemon_lease_start(struct daemon *d)
     uv_timer_init(&d->loop, &d->lease_timer);
     d->lease_timer.data = d;
     d->lease_on = 1;
+    d->renew_last = uv_now(&d->loop);
     if (!d->once)
         uv_timer_start(&d->lease_timer, tb__daemon_on_lease_timer,
                        (uint64_t)d->cfg->lease * 1000 / 3, 0);

@@ -51,8 +51,12 @@ static void save(struct src *s)
         return;
     }
     tb_log(rc == TB_ELEASE ? TB_LOG_WARN : TB_LOG_ERROR, s->name, "state not recorded: %s", err);
-    if (rc != TB_ELEASE)
+    if (rc != TB_ELEASE) {
+        /* Unrecorded (disk full, connection lost): its lease is ended
+         * by the next sweep (daemon_lease.c), and the source polled again. */
+        d->sweep_wanted = 1;
         return;
+    }
     d->m.lease_lost++;
     if (tb_store_state_get(d->wstore, s->name, s->url, &st, err, sizeof(err)) == 0) {
         tb_store_state_clear(&s->st);

@@ -320,8 +320,10 @@ static void after_store_job(struct daemon *d)
             tb__daemon_publish_later(d, s->p.ids, s->p.nids);
         trending_later(d, s);
     }
-    if (in_txn(d->wstore, batch, tb__daemon_finish, err, sizeof(err)) != 0)
+    if (in_txn(d->wstore, batch, tb__daemon_finish, err, sizeof(err)) != 0) {
         tb_log(TB_LOG_ERROR, "state", "%s", err);
+        d->sweep_wanted = 1; /* the leases those records ended are ours still */
+    }
     d->backlog -= d->nstoring;
     kick_checkpoint(d);
     tb__daemon_pump(d);

@@ -144,7 +144,15 @@ static void test_claim(void)
     CHECK_EQ(tb_lease_renew(s, &l[0], T0 + 9 * LEASE, errbuf, sizeof(errbuf)), TB_ELEASE);
     CHECK_EQ(claim(s, "n4", T0 + 5 * LEASE, l, 8), 3);
     CHECK_EQ(l[2].source_id, c);
-    CHECK_EQ(l[2].token, 5); /* claimed, released, claimed, claimed, forgotten */
+    CHECK_EQ(l[2].token, 5);
+    /* A node's leftover lease on one source ends; another node's stays. */
+    CHECK_OK(tb_lease_end_own(s, c, "n5", &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 0);
+    CHECK_OK(tb_lease_end_own(s, c, "n4", &n, errbuf, sizeof(errbuf)));
+    CHECK_EQ(n, 1);
+    CHECK_EQ(tb_lease_renew(s, &l[2], T0 + 9 * LEASE, errbuf, sizeof(errbuf)), TB_ELEASE);
+    CHECK_EQ(claim(s, "n5", T0 + 5 * LEASE, l, 8), 1);
+    CHECK_EQ(l[0].source_id, c); /* claimed, released, claimed, claimed, forgotten */
     /* A new source's first poll is set once: the first node's stays. */
     CHECK_OK(tb_lease_first_poll(s, f, T0 + 5, errbuf, sizeof(errbuf)));
     CHECK_OK(tb_lease_first_poll(s, f, T0 + 9, errbuf, sizeof(errbuf)));

@@ -175,6 +175,19 @@ int tb_lease_forget(struct tb_store *s, const char *node, size_t *n, char *err, 
     return rc;
 }
 
+int tb_lease_end_own(struct tb_store *s, int64_t source_id, const char *node, size_t *n, char *err,
+                     size_t errlen)
+{
+    int rc = tb_db_run(s->sql, err, errlen,
+                       "UPDATE sources SET lease_node = NULL, lease_until = NULL,"
+                       " lease_token = lease_token + 1 WHERE id = ?1 AND lease_node = ?2",
+                       "it", source_id, node);
+
+    if (n != NULL)
+        *n = rc == 0 ? (size_t)tb_db_changes(s->sql) : 0;
+    return rc;
+}
+
 int tb_lease_sync(struct tb_store *s, const int64_t *ids, size_t n, char *err, size_t errlen)
 {
     struct tb_db_stmt *q = NULL;
