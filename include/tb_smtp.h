@@ -27,6 +27,8 @@ struct tb_smtp_opts {
     const char *ca_file;  /* CA bundle, or NULL for the system's */
     const char *from;     /* envelope sender: the bare address of [mail] from */
     long timeout_s;       /* per message; 0: 60 */
+    const char *node;     /* or NULL: take messages as this process (tb_subs_next()); else */
+    int64_t lease;        /* as this node, each held this long (tb_subs_claim()), s */
 };
 
 struct tb_smtp;
@@ -56,7 +58,9 @@ struct tb_smtp_stats {
 };
 
 /**
- * Sends the outbox's due messages (tb_subs_next()) one after the other,
+ * Sends the outbox's due messages (tb_subs_next(), or tb_subs_claim() and
+ * tb_subs_done() for a node: a message another node took over once this
+ * one's lease ended is not recorded again) one after the other,
  * at most `rate` per minute (0: no limit; spread evenly), until none is
  * due, the server fails rather than a message (no connection, a timeout,
  * TLS, a refused login, a 421: the rest waits a minute), or *stop becomes non-zero (checked between

@@ -152,7 +152,8 @@ struct tb_subs_msg {
     char *rcpt;       /* envelope recipient */
     char *data;       /* the message */
     size_t len;
-    int attempts; /* earlier attempts */
+    int attempts;  /* earlier attempts */
+    int64_t token; /* tb_subs_claim()'s claim token, 0 for tb_subs_next() */
 };
 
 /** Frees what m holds. */
@@ -170,6 +171,30 @@ void tb_subs_msg_clear(struct tb_subs_msg *m);
  */
 TB_NODISCARD int tb_subs_next(struct tb_store *st, int64_t now, struct tb_subs_msg *out,
                               int64_t *next_try, char *err, size_t errlen);
+
+/**
+ * A node's take of the outbox, for several nodes on one database: claims
+ * the oldest due message (as tb_subs_next() chooses) for `node` until
+ * now + lease, its claim token going up by one (out->token). A message
+ * another node holds under a live lease, or a process claimed within the
+ * hour, is skipped; one whose claimer's lease ended (it died) is taken.
+ * On PostgreSQL claimers skip each other's rows (FOR UPDATE SKIP LOCKED).
+ * Record the outcome with tb_subs_done(). Returns 1 with *out filled, 0
+ * when none is due (*next_try as tb_subs_next()'s, a leased message
+ * counting from its lease's end), -EINVAL or a store error.
+ */
+TB_NODISCARD int tb_subs_claim(struct tb_store *st, const char *node, int64_t lease, int64_t now,
+                               struct tb_subs_msg *out, int64_t *next_try, char *err,
+                               size_t errlen);
+
+/**
+ * Ends the claims `node` holds on outbox messages, moving their tokens on
+ * (a node restarted under its name after a crash sends them again at once,
+ * and its predecessor's late outcomes are refused). *n (may be NULL) gets
+ * how many. 0 or a store error.
+ */
+TB_NODISCARD int tb_subs_forget(struct tb_store *st, const char *node, size_t *n, char *err,
+                                size_t errlen);
 
 /** How one attempt ended. */
 enum tb_subs_outcome {
@@ -189,6 +214,15 @@ enum tb_subs_outcome {
  */
 TB_NODISCARD int tb_subs_sent(struct tb_store *st, int64_t id, enum tb_subs_outcome outcome,
                               const char *reply, int64_t now, char *err, size_t errlen);
+
+/**
+ * tb_subs_sent() for a message claimed by tb_subs_claim(), fenced by its
+ * token: TB_ELEASE (nothing recorded) when another claim took the message
+ * over since (this node's lease ended), and the claim ends otherwise.
+ */
+TB_NODISCARD int tb_subs_done(struct tb_store *st, const struct tb_subs_msg *m,
+                              enum tb_subs_outcome outcome, const char *reply, int64_t now,
+                              char *err, size_t errlen);
 
 /** Counts for /metrics and `subscribers`. */
 struct tb_subs_counts {

@@ -121,6 +121,11 @@ static void finish(struct daemon *d)
         d->arxiv_feed = NULL;
     }
     record(d, d->arxiv_feed);
+    /* The round is over: another node may start the next. */
+    if (d->arxiv_job.token != 0 &&
+        tb_jobs_done(d->wstore, &d->arxiv_job, d->cfg->node, now_s(), err, sizeof(err)) != 0)
+        tb_log(TB_LOG_WARN, "arxiv", "%s", err);
+    memset(&d->arxiv_job, 0, sizeof(d->arxiv_job));
     free(ids);
     free_batch(d);
     d->arxiv_busy = d->arxiv_done = 0;
@@ -157,6 +162,30 @@ static void on_answer(struct tb_fetch_result *res, void *data)
         tb_log(TB_LOG_WARN, "arxiv", "API answered HTTP %ld", res->status);
     }
     done(d);
+}
+
+/* A round (one request and its record) is the job "arxiv" (tb_jobs.h):
+ * one node at a time asks the API, and the ids a round records are no
+ * longer due for the next one, whichever node runs it. The claim is a
+ * write, made through the store job's connection while no job runs. 1
+ * when claimed; else the batch is dropped and looked at again later. */
+static int claim_round(struct daemon *d, int64_t now)
+{
+    char err[512] = "";
+    int64_t due = 0;
+    int rc = -EAGAIN;
+
+    if (d->storing == NULL)
+        rc = tb_jobs_claim(d->wstore, "arxiv", d->cfg->node, now, d->cfg->lease, 0, &d->arxiv_job,
+                           &due, err, sizeof(err));
+    if (rc == 1)
+        return 1;
+    if (rc < 0 && rc != -EAGAIN)
+        tb_log(TB_LOG_ERROR, "arxiv", "claim: %s", err[0] ? err : tb_strerror(rc));
+    memset(&d->arxiv_job, 0, sizeof(d->arxiv_job));
+    free_batch(d);
+    later(d, rc == 0 && due > now ? (due - now) * 1000 + 10 : SETTLE_MS);
+    return rc;
 }
 
 /* Asks for the ids due, when resolving and no request runs and the gap is over. */
@@ -200,6 +229,8 @@ static void kick(struct daemon *d)
     if (rc != 0)
         tb_log(TB_LOG_ERROR, "arxiv", "%s", err[0] ? err : tb_strerror(rc));
     if (rc != 0 || d->arxiv_nids == 0)
+        return;
+    if (claim_round(d, now) != 1)
         return;
     rc = tb_arxiv_query_url(d->cfg->trending.arxiv_api, (const char *const *)d->arxiv_ids,
                             d->arxiv_nids, &url);

@@ -21,6 +21,7 @@
 #include "tb_config.h"
 #include "tb_fetcher.h"
 #include "tb_http.h"
+#include "tb_jobs.h"
 #include "tb_lease.h"
 #include "tb_mail.h"
 #include "tb_mail_web.h"
@@ -179,6 +180,7 @@ struct daemon {
     int64_t arxiv_source;                /* the pseudo-source's id, 0 until first needed */
     int64_t arxiv_last;                  /* now_ms() at the last request's start, or 0 */
     int64_t arxiv_quiet;                 /* now_ms() before which ids due are not read again */
+    struct tb_job arxiv_job;             /* the round's claim (tb_jobs.h), token 0: none */
     int arxiv_busy;                      /* a batch is asked and not finished */
     int arxiv_done;                      /* its request is over, waiting for the store */
     char *arxiv_ids[TB_ARXIV_BATCH_MAX]; /* the batch's ids (owned) */
@@ -364,6 +366,21 @@ int tb__daemon_lease_index(struct daemon *d);
 
 /** Starts the claim check and the renewal timer (not for `fetch`). 0. */
 int tb__daemon_lease_start(struct daemon *d);
+
+/* daemon_jobs.c */
+
+/** Frees the job leases and outbox claims this node's name held before it started. */
+void tb__daemon_jobs_start(struct daemon *d);
+
+/**
+ * Runs fn(arg) as job `name` (tb_jobs.h) for this node (cfg's node and
+ * lease) when due (every: seconds after its last completed run, on any
+ * node). Returns 1 when it ran and was recorded, 0 when another node holds
+ * the job or ran it within `every` (*due, if not NULL: when to look
+ * again), fn's error (the job released) or a store error (logged).
+ */
+int tb__daemon_job_run(struct tb_store *st, const struct tb_config *cfg, const char *name,
+                       int64_t every, int (*fn)(void *arg), void *arg, int64_t *due);
 
 /** Closes them (at shutdown). */
 void tb__daemon_lease_stop(struct daemon *d);

@@ -335,6 +335,7 @@ int tb__daemon_lease_start(struct daemon *d)
     else if (n > 0)
         tb_log(TB_LOG_INFO, "lease", "%zu sources leased by %s before this start taken back", n,
                d->cfg->node);
+    tb__daemon_jobs_start(d);
     uv_check_init(&d->loop, &d->lease_check);
     d->lease_check.data = d;
     uv_timer_init(&d->loop, &d->lease_timer);

@@ -66,21 +66,58 @@ static int64_t next_slot(const struct tb_config_mail *mc, int64_t now)
     return day < week ? day : week;
 }
 
-static void run_digests(struct mailer *m, const struct tb_config *cfg)
+/* The digest run itself (a job: one node at a time, jobs.c). */
+struct digest_run {
+    struct mailer *m;
+    const struct tb_config *cfg;
+};
+
+static int digest_job(void *arg)
 {
+    struct digest_run *r = arg;
     struct tb_digest_run_opts o = {.now = now_s()};
     char err[512] = "";
     size_t queued = 0;
-    int rc = tb_digest_run(m->st, cfg, m->d->mail_key, &o, &queued, err, sizeof(err));
+    int rc = tb_digest_run(r->m->st, r->cfg, r->m->d->mail_key, &o, &queued, err, sizeof(err));
 
-    if (rc) {
+    if (rc)
         tb_log(TB_LOG_ERROR, "mail", "digests: %s", err[0] ? err : tb_strerror(rc));
-        m->next_digest = o.now + DIGEST_RETRY;
+    else if (queued > 0)
+        tb_log(TB_LOG_INFO, "mail", "%zu digests queued", queued);
+    return rc;
+}
+
+/* Builds and queues the digests due, as the job "digests": one node at a
+ * time builds them (the others find the job held and look again when its
+ * lease ends). Which digests are due is the database's (each
+ * subscription's `covered` moves with its digest's queuing, and a
+ * digest's Message-ID is its own, tb_subs_queue()), so a node running
+ * after another finished, or after one died mid-run, queues only what is
+ * still owed: each digest once. No gap between runs: a slot, a reload
+ * or a start must never wait for another node's earlier run. */
+static void run_digests(struct mailer *m, const struct tb_config *cfg)
+{
+    struct digest_run r = {.m = m, .cfg = cfg};
+    int64_t now = now_s(), due = 0;
+    int rc = tb__daemon_job_run(m->st, cfg, "digests", 0, digest_job, &r, &due);
+
+    if (rc < 0 && rc != TB_ELEASE) {
+        m->next_digest = now + DIGEST_RETRY;
         return;
     }
-    if (queued > 0)
-        tb_log(TB_LOG_INFO, "mail", "%zu digests queued", queued);
-    m->next_digest = next_slot(&cfg->mail, o.now);
+    m->next_digest = next_slot(&cfg->mail, now);
+    if (rc == 0 && due > now && due < m->next_digest)
+        m->next_digest = due;
+}
+
+/* How long this node holds an outbox message it sends: the cluster's
+ * lease, but never less than a send can take (SMTP's timeout twice and a
+ * minute), or another node would send it too. */
+static int64_t mail_lease(const struct tb_config *cfg)
+{
+    int64_t least = 2 * (cfg->timeout > 0 ? cfg->timeout : 60) + 60;
+
+    return cfg->lease > least ? cfg->lease : least;
 }
 
 /* Makes the SMTP sender for cfg, unless it is the one it was built from. */
@@ -93,7 +130,9 @@ static int ready_smtp(struct mailer *m, const struct tb_config *cfg)
                              .password = mc->password,
                              .ca_file = mc->ca_file,
                              .from = mc->from_addr,
-                             .timeout_s = (long)cfg->timeout};
+                             .timeout_s = (long)cfg->timeout,
+                             .node = cfg->node,
+                             .lease = mail_lease(cfg)};
     int rc;
 
     if (m->smtp != NULL && m->smtp_cfg == cfg)

@@ -45,6 +45,8 @@ struct tb_smtp {
     char *url, *from, *user;      /* copies of the options */
     char *password, *ca_file;     /* ... */
     long timeout_s;               /* per message */
+    char *node;                   /* claims as this node (tb_subs_claim()), or NULL */
+    int64_t lease;                /* for this long */
     const char *msg;              /* the message being sent */
     size_t len, off;              /* its length, and what libcurl has read */
     char last[REPLY_MAX];         /* the last line the server sent */
@@ -152,6 +154,9 @@ int tb_smtp_new(const struct tb_smtp_opts *o, struct tb_smtp **out)
         rc = dup_opt(o->password, &s->password);
     if (rc == 0)
         rc = dup_opt(o->ca_file, &s->ca_file);
+    if (rc == 0)
+        rc = dup_opt(o->node, &s->node);
+    s->lease = o->lease > 0 ? o->lease : 600;
     if (rc == 0) {
         s->curl = curl_easy_init();
         rc = s->curl == NULL ? -ENOMEM : 0;
@@ -178,6 +183,7 @@ void tb_smtp_free(struct tb_smtp *s)
     free(s->user);
     free(s->password);
     free(s->ca_file);
+    free(s->node);
     free(s);
 }
 
@@ -279,15 +285,20 @@ static const char *outcome_name(int o)
 /* Records an outcome. A database busy past its timeout (a long write on
  * another connection) is waited out a while: a message the server took
  * and that is not recorded would go out again. */
-static int record(struct tb_store *st, int64_t id, int outcome, const char *reply, char *err,
-                  size_t errlen)
+static int record(struct tb_store *st, const struct tb_subs_msg *m, int outcome, const char *reply,
+                  char *err, size_t errlen)
 {
     struct timespec nap = {.tv_sec = 1};
+    int64_t id = m->id;
     int rc, tries;
 
     for (tries = 0;; tries++) {
-        rc = tb_subs_sent(st, id, (enum tb_subs_outcome)outcome, reply, (int64_t)time(NULL), err,
-                          errlen);
+        if (m->token > 0)
+            rc = tb_subs_done(st, m, (enum tb_subs_outcome)outcome, reply, (int64_t)time(NULL), err,
+                              errlen);
+        else
+            rc = tb_subs_sent(st, id, (enum tb_subs_outcome)outcome, reply, (int64_t)time(NULL),
+                              err, errlen);
         if (rc != TB_ESTORE || tries == RECORD_TRIES)
             return rc;
         tb_log(TB_LOG_WARN, "mail", "recording message %lld: %s; trying again", (long long)id, err);
@@ -309,7 +320,12 @@ static int send_one(struct tb_smtp *s, struct tb_store *st, const struct tb_subs
         return outcome;
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
     *unreachable = outcome == TB_SUBS_TEMPFAIL && s->server_failed;
-    rc = record(st, m->id, outcome, reply, err, errlen);
+    rc = record(st, m, outcome, reply, err, errlen);
+    if (rc == TB_ELEASE) {
+        /* Sent past this node's lease: another node holds it now. */
+        tb_log(TB_LOG_WARN, "mail", "message %lld: %s", (long long)m->id, err);
+        return 0;
+    }
     if (rc)
         return rc;
     if (outcome == TB_SUBS_SENT)
@@ -344,7 +360,10 @@ int tb_smtp_drain(struct tb_smtp *s, struct tb_store *st, int rate, const volati
         if (wait_until(slot, stop))
             break;
         memset(&m, 0, sizeof(m));
-        got = tb_subs_next(st, (int64_t)time(NULL), &m, &next, err, errlen);
+        if (s->node != NULL)
+            got = tb_subs_claim(st, s->node, s->lease, (int64_t)time(NULL), &m, &next, err, errlen);
+        else
+            got = tb_subs_next(st, (int64_t)time(NULL), &m, &next, err, errlen);
         if (got < 0) {
             rc = got;
             break;

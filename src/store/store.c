@@ -299,6 +299,16 @@ static const char *const migrations[] = {
      "ALTER TABLE sources ADD COLUMN polled_at INTEGER;"
      "ALTER TABLE sources ADD COLUMN active INTEGER NOT NULL DEFAULT 1;"
      "CREATE INDEX sources_due ON sources(next_poll) WHERE active = 1 AND gone = 0;"),
+    /* 19: jobs that run once across the
+     * nodes (tb_jobs.h, store/jobs.c): the node holding a job's run, until
+     * when, the token each claim increments, the last run completed; and
+     * outbox messages claimed by node, lease and token (tb_subs_claim()). */
+    ("CREATE TABLE jobs(name TEXT PRIMARY KEY, lease_node TEXT, lease_until INTEGER,"
+     " token INTEGER NOT NULL DEFAULT 0, last_start INTEGER NOT NULL DEFAULT 0,"
+     " last_done INTEGER NOT NULL DEFAULT 0, last_node TEXT, runs INTEGER NOT NULL DEFAULT 0);"
+     "ALTER TABLE outbox ADD COLUMN claim_node TEXT;"
+     "ALTER TABLE outbox ADD COLUMN claim_until INTEGER;"
+     "ALTER TABLE outbox ADD COLUMN claim_token INTEGER NOT NULL DEFAULT 0;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -478,6 +488,12 @@ static const char *const pg_migrations[] = {
      " ADD COLUMN polled_at bigint,"
      " ADD COLUMN active bigint NOT NULL DEFAULT 1;"
      "CREATE INDEX sources_due ON sources(next_poll) WHERE active = 1 AND gone = 0;"),
+    /* 19 (jobs): jobs run once, outbox claims. */
+    ("CREATE TABLE jobs(name text PRIMARY KEY, lease_node text, lease_until bigint,"
+     " token bigint NOT NULL DEFAULT 0, last_start bigint NOT NULL DEFAULT 0,"
+     " last_done bigint NOT NULL DEFAULT 0, last_node text, runs bigint NOT NULL DEFAULT 0);"
+     "ALTER TABLE outbox ADD COLUMN claim_node text, ADD COLUMN claim_until bigint,"
+     " ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"),
     NULL, /* the end (the array is never empty) */
 };
 #define NPG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])) - 1)

@@ -550,12 +550,12 @@ int tb_subs_next(struct tb_store *st, int64_t now, struct tb_subs_msg *out, int6
     /* A message claimed by another sender that still runs is its own
      * (claims older than CLAIM_MAX are void: the pid may be another's now). */
     if (rc == 0)
-        rc =
-            query(st, &q, err, errlen,
-                  "SELECT o.id, o.sub, o.kind, o.message_id, o.rcpt, o.attempts, o.data,"
-                  " o.claim_pid, o.claim_at FROM outbox o JOIN subscriptions s ON s.id = o.sub"
-                  " WHERE o.state = 0 AND o.next_try <= ?1 AND " MAILABLE " ORDER BY o.id LIMIT 64",
-                  "i", now);
+        rc = query(st, &q, err, errlen,
+                   "SELECT o.id, o.sub, o.kind, o.message_id, o.rcpt, o.attempts, o.data,"
+                   " o.claim_pid, o.claim_at FROM outbox o JOIN subscriptions s ON s.id = o.sub"
+                   " WHERE o.state = 0 AND o.next_try <= ?1 AND " MAILABLE
+                   " AND (o.claim_until IS NULL OR o.claim_until <= ?1) ORDER BY o.id LIMIT 64",
+                   "i", now);
     while (rc == 0 && !found) {
         step = tb_db_step(q, err, errlen);
         if (step != TB_DB_ROW) {
@@ -587,6 +587,93 @@ int tb_subs_next(struct tb_store *st, int64_t now, struct tb_subs_msg *out, int6
         return rc;
     }
     return found;
+}
+
+/* A node's claim: the oldest due, mailable message that no live claim
+ * holds (a node's lease, or a process's claim younger than CLAIM_MAX: its
+ * pid means nothing on another host). %s: the row locks on PostgreSQL. */
+#define NODE_CLAIM_SQL                                                                             \
+    "UPDATE outbox SET claim_node = ?2, claim_until = ?1 + ?3, claim_token = claim_token + 1"      \
+    " WHERE id = (SELECT o.id FROM outbox o JOIN subscriptions s ON s.id = o.sub"                  \
+    " WHERE o.state = 0 AND o.next_try <= ?1 AND " MAILABLE                                        \
+    " AND (o.claim_until IS NULL OR o.claim_until <= ?1)"                                          \
+    " AND (o.claim_pid = 0 OR o.claim_at < ?1 - ?4) ORDER BY o.id LIMIT 1%s)"                      \
+    " AND state = 0 AND (claim_until IS NULL OR claim_until <= ?1) RETURNING id, claim_token"
+
+int tb_subs_claim(struct tb_store *st, const char *node, int64_t lease, int64_t now,
+                  struct tb_subs_msg *out, int64_t *next_try, char *err, size_t errlen)
+{
+    char sql[sizeof(NODE_CLAIM_SQL) + 32];
+    struct tb_db_stmt *q = NULL;
+    int64_t id = 0, token = 0, later = 0;
+    int rc, step, tries, found = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (next_try != NULL)
+        *next_try = 0;
+    if (node == NULL || lease < 1)
+        return -EINVAL;
+    snprintf(sql, sizeof(sql), NODE_CLAIM_SQL,
+             tb_db_dialect(st->sql) == TB_DB_PG ? " FOR UPDATE OF o SKIP LOCKED" : "");
+    /* On PostgreSQL a row another node claimed between this statement's
+     * snapshot and its lock drops out of LIMIT 1 with no other in its
+     * place: look again a few times before saying none is due. */
+    for (tries = 0, rc = 0; rc == 0 && !found && tries < 4; tries++) {
+        rc = query(st, &q, err, errlen, sql, "itii", now, node, lease, (int64_t)CLAIM_MAX);
+        if (rc == 0) {
+            step = tb_db_step(q, err, errlen);
+            if (step == TB_DB_ROW) {
+                id = tb_db_column_int64(q, 0);
+                token = tb_db_column_int64(q, 1);
+                found = 1;
+            } else if (step < 0) {
+                rc = step;
+            }
+        }
+        tb_db_finalize(q);
+        q = NULL;
+        if (rc == 0 && !found && tb_db_dialect(st->sql) != TB_DB_PG)
+            break;
+    }
+    if (rc == 0 && found)
+        rc = query(st, &q, err, errlen,
+                   "SELECT id, sub, kind, message_id, rcpt, attempts, data FROM outbox"
+                   " WHERE id = ?1",
+                   "i", id);
+    if (rc == 0 && found) {
+        step = tb_db_step(q, err, errlen);
+        if (step == TB_DB_ROW)
+            rc = read_msg(q, out);
+        else
+            rc = step < 0 ? step : -ENOENT;
+        out->token = token;
+    }
+    tb_db_finalize(q);
+    if (rc == 0 && !found && next_try != NULL)
+        rc = scalar(st, &later, err, errlen,
+                    "SELECT min({greatest}(o.next_try, coalesce(o.claim_until, 0)))"
+                    " FROM outbox o JOIN subscriptions s ON s.id = o.sub"
+                    " WHERE o.state = 0 AND " MAILABLE,
+                    "");
+    if (rc == 0 && next_try != NULL)
+        *next_try = later;
+    if (rc != 0) {
+        tb_subs_msg_clear(out);
+        return rc;
+    }
+    return found;
+}
+
+int tb_subs_forget(struct tb_store *st, const char *node, size_t *n, char *err, size_t errlen)
+{
+    int rc = run(st, err, errlen,
+                 "UPDATE outbox SET claim_node = NULL, claim_until = NULL,"
+                 " claim_token = claim_token + 1 WHERE claim_node = ?1",
+                 "t", node);
+
+    if (n != NULL)
+        *n = rc == 0 ? (size_t)tb_db_changes(st->sql) : 0;
+    return rc;
 }
 
 /* The wait before the next try after `attempts` earlier ones failed. */
@@ -659,8 +746,10 @@ static int retry_msg(struct tb_store *s, int64_t id, int64_t sub, int64_t state,
     return rc;
 }
 
-int tb_subs_sent(struct tb_store *st, int64_t id, enum tb_subs_outcome outcome, const char *reply,
-                 int64_t now, char *err, size_t errlen)
+/* Records an outcome; token > 0: only while the message's claim_token is
+ * still token (TB_ELEASE otherwise, nothing written). */
+static int record_sent(struct tb_store *st, int64_t id, int64_t token, enum tb_subs_outcome outcome,
+                       const char *reply, int64_t now, char *err, size_t errlen)
 {
     struct tb_db_stmt *q = NULL;
     int64_t sub = 0, kind = 0, state = 0, attempts = 0, queued = 0;
@@ -669,6 +758,18 @@ int tb_subs_sent(struct tb_store *st, int64_t id, enum tb_subs_outcome outcome, 
     if (outcome != TB_SUBS_SENT && outcome != TB_SUBS_TEMPFAIL && outcome != TB_SUBS_PERMFAIL)
         return -EINVAL;
     rc = txn_begin(st, 1, &began, err, errlen);
+    /* The fence: the row stays locked on PostgreSQL until the end. */
+    if (rc == 0 && token > 0) {
+        rc = run(st, err, errlen,
+                 "UPDATE outbox SET claim_node = NULL, claim_until = NULL"
+                 " WHERE id = ?1 AND claim_token = ?2",
+                 "ii", id, token);
+        if (rc == 0 && tb_db_changes(st->sql) == 0) {
+            snprintf(err, errlen, "outbox message %lld: claim %lld is no longer the latest",
+                     (long long)id, (long long)token);
+            rc = TB_ELEASE;
+        }
+    }
     if (rc == 0)
         rc = query(st, &q, err, errlen,
                    "SELECT sub, kind, state, attempts, queued FROM outbox WHERE id = ?1", "i", id);
@@ -699,6 +800,18 @@ int tb_subs_sent(struct tb_store *st, int64_t id, enum tb_subs_outcome outcome, 
     if (rc == 0)
         rc = run(st, err, errlen, "DELETE FROM outbox WHERE done < ?1", "i", now - KEEP_DONE);
     return txn_end(st, began, rc, err, errlen);
+}
+
+int tb_subs_sent(struct tb_store *st, int64_t id, enum tb_subs_outcome outcome, const char *reply,
+                 int64_t now, char *err, size_t errlen)
+{
+    return record_sent(st, id, 0, outcome, reply, now, err, errlen);
+}
+
+int tb_subs_done(struct tb_store *st, const struct tb_subs_msg *m, enum tb_subs_outcome outcome,
+                 const char *reply, int64_t now, char *err, size_t errlen)
+{
+    return record_sent(st, m->id, m->token, outcome, reply, now, err, errlen);
 }
 
 int tb_subs_count(struct tb_store *st, struct tb_subs_counts *out, char *err, size_t errlen)
