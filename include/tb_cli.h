@@ -24,6 +24,9 @@ int tb_cli_sources(int argc, char **argv);
 /** `tributary check [-c FILE]`: config errors and bad topic queries as FILE:LINE. */
 int tb_cli_check(int argc, char **argv);
 
+/** `tributary migrate [-c FILE] --to URI`: copies the SQLite database into PostgreSQL. */
+int tb_cli_migrate(int argc, char **argv);
+
 /** `tributary import-opml FILE [-c CONFIG]`: appends [source] sections for new feeds. */
 int tb_cli_import_opml(int argc, char **argv);
 

@@ -256,6 +256,23 @@ TB_NODISCARD int tb_store_voice_link(struct tb_store *s, const char *source, int
 /** The sqlite3 handle, for the topic module only; owned by the store. NULL on PostgreSQL. */
 struct sqlite3 *tb_store_db(struct tb_store *s);
 
+/**
+ * Copies every row of `from` (a SQLite store) into `to` (a PostgreSQL store
+ * with no rows yet) in one transaction, from one read snapshot of the
+ * file: entries, sources and their poll state, mentions, subscriptions and
+ * mail, archives, WebSub state (src/store/migrate_to.c). Each table of
+ * `to` must be in `from` with the same columns, but for those `from` does
+ * not have (reported to progress with rows -1: the node derives them), and
+ * each table of `from` must be in `to`, but for SQLite's own and its FTS5
+ * index. progress (or NULL) is called after each table. Errors: -EEXIST
+ * (`to` has rows), -EINVAL (not SQLite into PostgreSQL), TB_ESTORE (a
+ * schema mismatch or a failed copy: `to` is left empty), TB_EDB_LOST,
+ * -ENOMEM; detail in err.
+ */
+TB_NODISCARD int tb_store_migrate_to(struct tb_store *from, struct tb_store *to,
+                                     void (*progress)(void *data, const char *table, int64_t rows),
+                                     void *data, char *err, size_t errlen);
+
 /** The store's tb_db connection (SQLite or PostgreSQL); owned by the store. */
 struct tb_db *tb_store_sql(struct tb_store *s);
 

@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"fetch", tb_cli_fetch, "poll the sources now with progress, publish, exit"},
     {"sources", tb_cli_sources, "per source: last fetch, status, error, next poll, entries"},
     {"check", tb_cli_check, "validate the config and topic queries"},
+    {"migrate", tb_cli_migrate, "copy the SQLite database into PostgreSQL (--to URI)"},
     {"import-opml", tb_cli_import_opml, "add the feeds of an OPML file to the config"},
     {"export-opml", tb_cli_export_opml, "write the sources as OPML on stdout"},
     {"subscribers", tb_cli_subscribers, "the email subscriptions: address, topics, state"},
