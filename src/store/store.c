@@ -41,6 +41,16 @@
     " PRIMARY KEY(query_id, entry_id)) " without_rowid ";"                                         \
     "CREATE INDEX topic_members_entry ON topic_members(entry_id);"
 
+/* The change feed (changes.c): which entries each node stored, in commit
+ * order (seq), for the other nodes to re-render; pruned by age. */
+#define CHANGES_SQL(id)                                                                            \
+    "CREATE TABLE changes("                                                                        \
+    " seq " id ","                                                                                 \
+    " node TEXT NOT NULL,"                                                                         \
+    " entry_id bigint NOT NULL,"                                                                   \
+    " at bigint NOT NULL);"                                                                        \
+    "CREATE INDEX changes_at ON changes(at);"
+
 static const char *const migrations[] = {
     /* 1: initial schema. */
     "CREATE TABLE sources("
@@ -287,6 +297,9 @@ static const char *const migrations[] = {
     " rejected INTEGER NOT NULL DEFAULT 0);",
     /* 17: topic memberships (topic.c), TOPIC_MEMBERS_SQL. */
     TOPIC_MEMBERS_SQL("INTEGER PRIMARY KEY", "WITHOUT ROWID"),
+    /* 19 (sync; 18 is cluster's): the change feed (tb_changes.h), written
+     * on PostgreSQL only, here so both engines count versions alike. */
+    CHANGES_SQL("INTEGER PRIMARY KEY"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -458,6 +471,7 @@ static const char pg_base[] =
  * last element is NULL. */
 static const char *const pg_migrations[] = {
     TOPIC_MEMBERS_SQL("{id}", ""), /* 17 */
+    CHANGES_SQL("{id}"),           /* 19 (sync) */
     NULL,                          /* the end (the array is never empty) */
 };
 #define NPG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])) - 1)
@@ -547,6 +561,7 @@ int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
         s->in_txn = 1;
         s->nunindexed = 0;
         s->ntouched = 0;
+        s->nchanged = 0;
     }
     return rc;
 }
@@ -698,6 +713,9 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
         rc = index_new(s, u, err, errlen);
     }
     s->nunindexed = 0;
+    /* The change feed last: its lock is held from here to the commit. */
+    rc = rc ? rc : tb__changes_record(s, err, errlen);
+    s->nchanged = 0;
     return rc;
 }
 
@@ -998,6 +1016,8 @@ void tb_store_close(struct tb_store *s)
     free(s->unindexed);
     tb__matcher_free(s->matcher);
     free(s->touched);
+    free(s->changed);
+    free(s->node);
     free(s);
 }
 
