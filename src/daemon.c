@@ -483,6 +483,7 @@ void tb__daemon_stop(struct daemon *d)
     tb_mail_web_free(d->mail_web, d->http); /* its routes first: the server lives on a while */
     d->mail_web = NULL;
     tb__daemon_push_stop(d);
+    tb__daemon_sync_stop(d);
     for (i = 0; i < d->nsrcs; i++)
         tb__daemon_src_remove(d->srcs[i]);
     d->nsrcs = 0;
@@ -722,6 +723,8 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
     rc = tb__daemon_first_sync(d);
     if (rc == 0)
         rc = start_websub(d);
+    if (rc == 0)
+        rc = tb__daemon_sync_start(d); /* before publish_all: from the feed's head on */
     if (rc == 0 && !o->once && tb_site_publish_all(&d->site, err, sizeof(err)) != 0)
         tb_log(TB_LOG_ERROR, "publish", "%s", err);
     if (rc == 0 && !o->once)

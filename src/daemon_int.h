@@ -188,6 +188,8 @@ struct daemon {
     /* The WebSub subscriber (daemon_push.c). */
     uv_timer_t push_timer; /* leases, renewals, retries */
     int push_timer_on;     /* push_timer was initialized */
+    /* Several nodes on PostgreSQL: the change feed's reader (daemon_sync.c), or NULL. */
+    struct sync *sync;
 };
 
 static inline double next_rnd(struct daemon *d)
@@ -323,6 +325,19 @@ int64_t tb__daemon_push_interval(const struct src *s);
 
 /** Appends the subscriptions by state and the pushes by outcome to /metrics. */
 void tb__daemon_push_metrics(const struct daemon *d, struct tb_buf *out);
+
+/* daemon_sync.c */
+
+/**
+ * On PostgreSQL: names this node's stores in the change feed (`fetch`
+ * too: what it stores, the serving nodes re-render), and unless once notes
+ * where the feed is (before the first publish_all) and starts listening
+ * for the other nodes' changes. A no-op on SQLite. 0 or an error.
+ */
+int tb__daemon_sync_start(struct daemon *d);
+
+/** Stops listening (at shutdown). */
+void tb__daemon_sync_stop(struct daemon *d);
 
 /* daemon_mail.c */
 
