@@ -132,6 +132,12 @@ static void test_pages(struct tb_store *s, int64_t src)
     CHECK_STR(page(s, "topics/w", 4), "w19 w18 w17 w16 w0");
     CHECK_STR(page(s, "topics/w", 1), "w5 w4 w3 w2 w1");
     CHECK_STR(page(s, "topics/w", 3), "w15 w14 w13 w12 w11");
+    /* A new query matches every entry again: those on pages stay there, out
+     * of the current document, and no page is cut anew. */
+    CHECK_STR(update(s, "topics/w", "walrus OR narwhal", 5, &pages), "w24 w23 w22 w21 w20");
+    CHECK_EQ(pages, 4);
+    CHECK_STR(page(s, "topics/w", 4), "w19 w18 w17 w16 w0");
+    CHECK_STR(page(s, "topics/w", 5), "");
 
     /* Another feed over the same entries has pages of its own. */
     CHECK_STR(update(s, "all", NULL, 10, &pages),
@@ -210,6 +216,44 @@ static void test_incremental(struct tb_store *s, int64_t src)
     exec_sql(s, "UPDATE archive_feeds SET seen = 0 WHERE feed = 'topics/inc'");
 }
 
+/* "w%d" keys from..to, space-separated (to < from: downwards). */
+static const char *wkeys(int from, int to)
+{
+    static char out[1024];
+    int i, step = to < from ? -1 : 1;
+
+    out[0] = '\0';
+    for (i = from; i != to + step; i += step)
+        snprintf(out + strlen(out), sizeof(out) - strlen(out), "%sw%d", i == from ? "" : " ", i);
+    return out;
+}
+
+/* A page longer than the rows one statement records (64 in archive.c) is
+ * recorded in parts, each entry at its place. */
+static void test_long_pages(void)
+{
+    struct tb_store *b = NULL;
+    int64_t src = 0, pages = 0;
+    char path[1024];
+
+    snprintf(path, sizeof(path), "%s", st_target(dir, "archive_long.db"));
+    CHECK_OK(tb_store_open(&b, path, 0, errbuf, sizeof(errbuf)));
+    if (b == NULL)
+        return;
+    CHECK_OK(tb_store_source(b, "a", NULL, &src, errbuf, sizeof(errbuf)));
+    put_walruses(b, src, 100, 244, 100);
+    /* 145 entries, pages of 70: one page (the oldest 70), 75 current. */
+    CHECK_STR(update(b, "all", NULL, 70, &pages), wkeys(244, 170));
+    CHECK_EQ(pages, 1);
+    CHECK_STR(page(b, "all", 1), wkeys(169, 100));
+    /* Pages of 64 (one part each): one page, 81 current. */
+    CHECK_STR(update(b, "topics/x", "walrus", 64, &pages), wkeys(244, 164));
+    CHECK_EQ(pages, 1);
+    CHECK_STR(page(b, "topics/x", 1), wkeys(163, 100));
+    tb_store_close(b);
+    unlink(path);
+}
+
 static void test_errors(struct tb_store *s)
 {
     char longname[TB_ARCHIVE_FEED_MAX + 8];
@@ -250,6 +294,7 @@ int main(void)
     CHECK_OK(tb_store_source(s, "a", NULL, &src, errbuf, sizeof(errbuf)));
     test_pages(s, src);
     test_incremental(s, src);
+    test_long_pages();
     test_errors(s);
     tb_store_close(s);
     unlink(dbpath);

@@ -84,6 +84,9 @@ static void test_table(void)
         struct tb_websub_owed owed[] = {{a, 0, 0, T0 + 30}};
 
         CHECK_OK(tb_store_begin(other, err, sizeof(err)));
+        /* Writing the row: PostgreSQL locks rows as they are written, not
+         * the database at BEGIN as SQLite does. */
+        CHECK_OK(tb_websub_store_flush(other, owed, 1, NULL, 0, 1, err, sizeof(err)));
         CHECK_EQ(tb_websub_store_flush(s, owed, 1, NULL, 0, 0, err, sizeof(err)), -EAGAIN);
         CHECK_OK(tb_store_commit(other, err, sizeof(err)));
         CHECK_OK(tb_websub_store_flush(s, owed, 1, NULL, 0, 0, err, sizeof(err)));

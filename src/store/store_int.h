@@ -59,6 +59,18 @@ enum tb__q {
     TB__Q_MENTION_MOVE, /* store_put.c */
     TB__Q_MENTION_DROP, /* store_put.c */
     TB__Q_ARXIV_VOICED, /* store_put.c */
+    TB__Q_ARCH_TAKE,    /* archive.c */
+    TB__Q_ARCH_TOP,     /* archive.c */
+    TB__Q_ARCH_CLEAR,   /* archive.c */
+    TB__Q_ARCH_NEW,     /* archive.c */
+    TB__Q_ARCH_DROP,    /* archive.c */
+    TB__Q_ARCH_NOTE,    /* archive.c */
+    TB__Q_ARCH_SEEN,    /* archive.c */
+    TB__Q_ARCH_IN,      /* archive.c */
+    TB__Q_ARCH_CURRENT, /* archive.c */
+    TB__Q_ARCH_ADD,     /* archive.c */
+    TB__Q_ARCH_PAGES,   /* archive.c */
+    TB__Q_ARCH_PAGE,    /* archive.c */
     TB__Q_SRC_GET,      /* store.c */
     TB__Q_SRC_VOICE,    /* store.c */
     TB__Q_COUNT

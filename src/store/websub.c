@@ -6,103 +6,65 @@
  * Each call is one statement in its own (autocommit) transaction, except
  * tb_websub_store_flush(), which writes what the hub collected (deliveries
  * owed and done, document hashes) in one transaction and, on the loop,
- * never waits for the store job's lock.
+ * never waits for the store job's lock. The SQL is tb_db's, the same on
+ * SQLite and PostgreSQL.
  */
 #include "store_int.h"
 #include "tb_websub.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define COLS "id, topic, callback, secret, lease, expires, pending, attempts, next_try"
 
-/* Prepares sql and binds fmt's parameters in order: 'i' an int64_t, 't' a
- * string (NULL: SQL NULL). 0 or TB_ESTORE; the caller finalizes *q. */
-static int prepare(struct tb_store *s, sqlite3_stmt **q, char *err, size_t errlen, const char *sql,
-                   const char *fmt, ...)
-{
-    va_list ap;
-    int rc = SQLITE_OK;
-
-    *q = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, q, NULL) != SQLITE_OK)
-        return tb__store_fail(s, err, errlen, "websub");
-    va_start(ap, fmt);
-    for (int i = 0; fmt[i] != '\0' && rc == SQLITE_OK; i++) {
-        if (fmt[i] == 'i') {
-            rc = sqlite3_bind_int64(*q, i + 1, va_arg(ap, int64_t));
-        } else {
-            const char *t = va_arg(ap, const char *);
-
-            rc = t ? sqlite3_bind_text(*q, i + 1, t, -1, SQLITE_STATIC)
-                   : sqlite3_bind_null(*q, i + 1);
-        }
-    }
-    va_end(ap);
-    if (rc != SQLITE_OK) {
-        sqlite3_finalize(*q);
-        *q = NULL;
-        return tb__store_fail(s, err, errlen, "websub");
-    }
-    return 0;
-}
-
-/* Steps a prepared statement that returns no row and finalizes it. */
-static int finish(struct tb_store *s, sqlite3_stmt *q, int rc, char *err, size_t errlen)
-{
-    if (rc == 0 && sqlite3_step(q) != SQLITE_DONE)
-        rc = tb__store_fail(s, err, errlen, "websub");
-    sqlite3_finalize(q);
-    return rc;
-}
+/* How long a flush that must not wait waits for a lock, in ms: at once on
+ * SQLite (its busy timeout 0); PostgreSQL's lock_timeout 0 would mean for
+ * ever, so there 1 ms. */
+#define NOWAIT_MS(db) (tb_db_dialect(db) == TB_DB_PG ? 1 : 0)
 
 int tb_websub_store_put(struct tb_store *s, const char *topic, const char *callback,
                         const char *secret, int64_t lease, int64_t now, int64_t *id, char *err,
                         size_t errlen)
 {
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q, err, errlen,
-                     "INSERT INTO websub_subs(topic, callback, secret, lease, expires, created)"
-                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(topic, callback) DO UPDATE SET"
-                     " secret = excluded.secret, lease = excluded.lease,"
-                     " expires = excluded.expires RETURNING id",
-                     "tttiii", topic, callback, secret, lease, now + lease, now);
+    struct tb_db_stmt *q = NULL;
+    int rc = tb_db_query(s->sql, &q, err, errlen,
+                         "INSERT INTO websub_subs(topic, callback, secret, lease, expires, created)"
+                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(topic, callback) DO UPDATE"
+                         " SET secret = excluded.secret, lease = excluded.lease,"
+                         " expires = excluded.expires RETURNING id",
+                         "tttiii", topic, callback, secret, lease, now + lease, now);
 
-    if (rc != 0)
-        return rc;
-    if (sqlite3_step(q) == SQLITE_ROW)
-        *id = sqlite3_column_int64(q, 0);
-    else
-        rc = tb__store_fail(s, err, errlen, "websub");
-    sqlite3_finalize(q);
+    if (rc == 0)
+        rc = tb_db_step(q, err, errlen);
+    if (rc == TB_DB_ROW) {
+        *id = tb_db_column_int64(q, 0);
+        rc = 0;
+    } else if (rc == TB_DB_DONE) {
+        snprintf(err, errlen, "websub: no id for the subscription");
+        rc = TB_ESTORE; /* an upsert returns its row: not reached */
+    }
+    tb_db_finalize(q);
     return rc;
 }
 
 int tb_websub_store_del(struct tb_store *s, const char *topic, const char *callback, char *err,
                         size_t errlen)
 {
-    sqlite3_stmt *q;
-    int rc =
-        prepare(s, &q, err, errlen, "DELETE FROM websub_subs WHERE topic = ?1 AND callback = ?2",
-                "tt", topic, callback);
-
-    return finish(s, q, rc, err, errlen);
+    return tb_db_run(s->sql, err, errlen,
+                     "DELETE FROM websub_subs WHERE topic = ?1 AND callback = ?2", "tt", topic,
+                     callback);
 }
 
 int tb_websub_store_del_id(struct tb_store *s, int64_t id, char *err, size_t errlen)
 {
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q, err, errlen, "DELETE FROM websub_subs WHERE id = ?1", "i", id);
-
-    return finish(s, q, rc, err, errlen);
+    return tb_db_run(s->sql, err, errlen, "DELETE FROM websub_subs WHERE id = ?1", "i", id);
 }
 
-static char *col_dup(sqlite3_stmt *q, int i, int *oom)
+static char *col_dup(struct tb_db_stmt *q, int i, int *oom)
 {
-    const char *t = (const char *)sqlite3_column_text(q, i);
+    const char *t = tb_db_column_text(q, i);
     char *c;
 
     if (t == NULL)
@@ -113,7 +75,7 @@ static char *col_dup(sqlite3_stmt *q, int i, int *oom)
 }
 
 /* Appends the row q is on to *subs. 0 or -ENOMEM. */
-static int add_row(sqlite3_stmt *q, struct tb_websub_sub **subs, size_t *n, size_t *cap)
+static int add_row(struct tb_db_stmt *q, struct tb_websub_sub **subs, size_t *n, size_t *cap)
 {
     struct tb_websub_sub *u;
     int oom = 0;
@@ -129,15 +91,15 @@ static int add_row(sqlite3_stmt *q, struct tb_websub_sub **subs, size_t *n, size
     }
     u = &(*subs)[*n];
     memset(u, 0, sizeof(*u));
-    u->id = sqlite3_column_int64(q, 0);
+    u->id = tb_db_column_int64(q, 0);
     u->topic = col_dup(q, 1, &oom);
     u->callback = col_dup(q, 2, &oom);
     u->secret = col_dup(q, 3, &oom);
-    u->lease = sqlite3_column_int64(q, 4);
-    u->expires = sqlite3_column_int64(q, 5);
-    u->pending = sqlite3_column_int(q, 6);
-    u->attempts = sqlite3_column_int(q, 7);
-    u->next_try = sqlite3_column_int64(q, 8);
+    u->lease = tb_db_column_int64(q, 4);
+    u->expires = tb_db_column_int64(q, 5);
+    u->pending = (int)tb_db_column_int64(q, 6);
+    u->attempts = (int)tb_db_column_int64(q, 7);
+    u->next_try = tb_db_column_int64(q, 8);
     (*n)++;
     return oom || u->topic == NULL || u->callback == NULL ? -ENOMEM : 0;
 }
@@ -145,21 +107,21 @@ static int add_row(sqlite3_stmt *q, struct tb_websub_sub **subs, size_t *n, size
 int tb_websub_store_load(struct tb_store *s, int64_t now, struct tb_websub_sub **subs, size_t *n,
                          char *err, size_t errlen)
 {
-    sqlite3_stmt *q;
+    struct tb_db_stmt *q = NULL;
     size_t cap = 0;
-    int rc = prepare(s, &q, err, errlen,
-                     "SELECT " COLS " FROM websub_subs WHERE expires > ?1 ORDER BY id", "i", now);
-    int step;
+    int rc =
+        tb_db_query(s->sql, &q, err, errlen,
+                    "SELECT " COLS " FROM websub_subs WHERE expires > ?1 ORDER BY id", "i", now);
 
     *subs = NULL;
     *n = 0;
-    if (rc != 0)
-        return rc;
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW)
+    while (rc == 0) {
+        rc = tb_db_step(q, err, errlen);
+        if (rc != TB_DB_ROW)
+            break;
         rc = add_row(q, subs, n, &cap);
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = tb__store_fail(s, err, errlen, "websub");
-    sqlite3_finalize(q);
+    }
+    tb_db_finalize(q);
     if (rc != 0) {
         tb_websub_subs_free(*subs, *n);
         *subs = NULL;
@@ -171,11 +133,10 @@ int tb_websub_store_load(struct tb_store *s, int64_t now, struct tb_websub_sub *
 int tb_websub_store_expire(struct tb_store *s, int64_t now, size_t *removed, char *err,
                            size_t errlen)
 {
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q, err, errlen, "DELETE FROM websub_subs WHERE expires <= ?1", "i", now);
+    int rc =
+        tb_db_run(s->sql, err, errlen, "DELETE FROM websub_subs WHERE expires <= ?1", "i", now);
 
-    rc = finish(s, q, rc, err, errlen);
-    *removed = rc == 0 ? (size_t)sqlite3_changes(s->db) : 0;
+    *removed = rc == 0 ? (size_t)tb_db_changes(s->sql) : 0;
     return rc;
 }
 
@@ -183,24 +144,19 @@ int tb_websub_store_expire(struct tb_store *s, int64_t now, size_t *removed, cha
 static int flush_rows(struct tb_store *s, const struct tb_websub_owed *owed, size_t n,
                       const struct tb_websub_hash *hashes, size_t nh, char *err, size_t errlen)
 {
-    sqlite3_stmt *q;
     int rc = 0;
 
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = prepare(s, &q, err, errlen,
-                     "UPDATE websub_subs SET pending = ?2, attempts = ?3, next_try = ?4"
-                     " WHERE id = ?1",
-                     "iiii", owed[i].id, (int64_t)owed[i].pending, (int64_t)owed[i].attempts,
-                     owed[i].next_try);
-        rc = finish(s, q, rc, err, errlen);
-    }
-    for (size_t i = 0; rc == 0 && i < nh; i++) {
-        rc = prepare(s, &q, err, errlen,
-                     "INSERT INTO websub_docs(path, hash) VALUES(?1, ?2)"
-                     " ON CONFLICT(path) DO UPDATE SET hash = excluded.hash",
-                     "tt", hashes[i].path, hashes[i].hash);
-        rc = finish(s, q, rc, err, errlen);
-    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = tb_db_run(s->sql, err, errlen,
+                       "UPDATE websub_subs SET pending = ?2, attempts = ?3, next_try = ?4"
+                       " WHERE id = ?1",
+                       "iiii", owed[i].id, (int64_t)owed[i].pending, (int64_t)owed[i].attempts,
+                       owed[i].next_try);
+    for (size_t i = 0; rc == 0 && i < nh; i++)
+        rc = tb_db_run(s->sql, err, errlen,
+                       "INSERT INTO websub_docs(path, hash) VALUES(?1, ?2)"
+                       " ON CONFLICT(path) DO UPDATE SET hash = excluded.hash",
+                       "tt", hashes[i].path, hashes[i].hash);
     return rc;
 }
 
@@ -208,46 +164,45 @@ int tb_websub_store_flush(struct tb_store *s, const struct tb_websub_owed *owed,
                           const struct tb_websub_hash *hashes, size_t nh, int wait, char *err,
                           size_t errlen)
 {
-    int rc, begin;
+    int rc;
 
     if (n == 0 && nh == 0)
         return 0;
-    /* Without waiting, a writer elsewhere (the store job's batch) makes
-     * this fail at once rather than hold the loop for up to 5 s. */
-    if (!wait)
-        sqlite3_busy_timeout(s->db, 0);
-    begin = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (!wait)
-        sqlite3_busy_timeout(s->db, TB__STORE_BUSY_MS);
-    if (begin == SQLITE_BUSY || begin == SQLITE_LOCKED)
-        return -EAGAIN;
-    if (begin != SQLITE_OK)
-        return tb__store_fail(s, err, errlen, "websub");
-    rc = flush_rows(s, owed, n, hashes, nh, err, errlen);
-    if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        rc = tb__store_fail(s, err, errlen, "websub");
-    if (rc != 0 && !sqlite3_get_autocommit(s->db))
-        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+    /* Without waiting, a writer elsewhere (the store job's batch; on
+     * PostgreSQL another node holding the rows) makes this fail at once
+     * rather than hold the loop for up to 5 s. On SQLite the wait is the
+     * BEGIN IMMEDIATE's; on PostgreSQL, which locks rows as it writes
+     * them, the statements'. The timeout is set back once the transaction
+     * is over (PostgreSQL refuses a SET in a failed one). */
+    rc = wait ? 0 : tb_db_busy_timeout(s->sql, NOWAIT_MS(s->sql), err, errlen);
+    if (rc == 0)
+        rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
+    if (rc == 0) {
+        rc = flush_rows(s, owed, n, hashes, nh, err, errlen);
+        if (rc == 0)
+            rc = tb_db_commit(s->sql, err, errlen);
+        else
+            (void)tb_db_rollback(s->sql);
+    }
+    if (!wait && tb_db_busy_timeout(s->sql, TB__STORE_BUSY_MS, NULL, 0) != 0)
+        tb_log(TB_LOG_WARN, "websub", "store lock wait not set back: %s", tb_db_errmsg(s->sql));
+    return rc == TB_EDB_RETRY ? -EAGAIN : rc;
 }
 
 int tb_websub_store_hash(struct tb_store *s, const char *path, char hash[65], char *err,
                          size_t errlen)
 {
-    sqlite3_stmt *q;
-    int rc = prepare(s, &q, err, errlen, "SELECT hash FROM websub_docs WHERE path = ?1", "t", path);
-    int step;
+    struct tb_db_stmt *q = NULL;
+    int rc = tb_db_query(s->sql, &q, err, errlen, "SELECT hash FROM websub_docs WHERE path = ?1",
+                         "t", path);
 
     hash[0] = '\0';
-    if (rc != 0)
-        return rc;
-    step = sqlite3_step(q);
-    if (step == SQLITE_ROW && sqlite3_column_text(q, 0) != NULL)
-        snprintf(hash, 65, "%s", (const char *)sqlite3_column_text(q, 0));
-    else if (step != SQLITE_DONE && step != SQLITE_ROW)
-        rc = tb__store_fail(s, err, errlen, "websub");
-    sqlite3_finalize(q);
-    return rc;
+    if (rc == 0)
+        rc = tb_db_step(q, err, errlen);
+    if (rc == TB_DB_ROW && tb_db_column_text(q, 0) != NULL)
+        snprintf(hash, 65, "%s", tb_db_column_text(q, 0));
+    tb_db_finalize(q);
+    return rc == TB_DB_ROW ? 0 : rc;
 }
 
 void tb_websub_subs_free(struct tb_websub_sub *subs, size_t n)
