@@ -58,4 +58,31 @@ TB_NODISCARD int tb_changes_read(struct tb_store *s, int64_t after, const char *
 /** Deletes the change rows written before `before` (epoch s). 0 or a store error. */
 TB_NODISCARD int tb_changes_prune(struct tb_store *s, int64_t before, char *err, size_t errlen);
 
+/*
+ * Trending in a cluster. Scores decay with time, so a ranking depends on
+ * the moment it is computed at: the cluster keeps that moment in the
+ * database (table trending_at, one row) and every node renders trending
+ * (its feeds and the pages' trending lists) as of it, so they publish the
+ * same bytes. Whoever recomputes the ranking (a node whose own stores
+ * changed trending, or the hourly recomputation: the `jobs` side claims
+ * it once across the cluster) calls tb_changes_trending_set(now); the
+ * others learn it by the NOTIFY (payload TB_CHANGES_TRENDING) and render
+ * as of tb_changes_trending_at().
+ */
+
+/** The NOTIFY payload that says the trending moment moved. */
+#define TB_CHANGES_TRENDING "trending"
+
+/**
+ * Moves the cluster's trending moment to `at` unless it is later already,
+ * NOTIFYs TB_CHANGES_CHANNEL with TB_CHANGES_TRENDING (PostgreSQL), and
+ * puts the moment now in force (at, or the later one) into *out. One
+ * transaction (a savepoint inside one). 0 or a store error.
+ */
+TB_NODISCARD int tb_changes_trending_set(struct tb_store *s, int64_t at, int64_t *out, char *err,
+                                         size_t errlen);
+
+/** The cluster's trending moment into *at (0 when none yet). 0 or a store error. */
+TB_NODISCARD int tb_changes_trending_at(struct tb_store *s, int64_t *at, char *err, size_t errlen);
+
 #endif

@@ -180,7 +180,7 @@ static void publish_reload(struct daemon *d, const struct tb_config *old)
     if (old->feed_limit != c->feed_limit)
         rc = rc ? rc : tb_site_publish_all(&d->site, err, sizeof(err));
     /* Topics, weights, groups or [trending] may have changed. */
-    rc = rc ? rc : tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err));
+    rc = rc ? rc : tb_site_publish_trending(&d->site, tb__daemon_trending_now(d), err, sizeof(err));
     rc = rc ? rc : tb_site_publish_index(&d->site, err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
@@ -696,7 +696,7 @@ static int publish_end(struct daemon *d)
     else if (d->npending > 0)
         rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
     if (rc == 0 && !d->once && d->trend_dirty)
-        rc = tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err));
+        rc = tb_site_publish_trending(&d->site, tb__daemon_trending_now(d), err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
     return rc;

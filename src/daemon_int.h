@@ -339,6 +339,13 @@ int tb__daemon_sync_start(struct daemon *d);
 /** Stops listening (at shutdown). */
 void tb__daemon_sync_stop(struct daemon *d);
 
+/**
+ * The moment to rank trending at when this node recomputes it: now (the
+ * clock); on PostgreSQL also stored as the cluster's (tb_changes.h), the
+ * later one in force returned and put into d->site.now.
+ */
+int64_t tb__daemon_trending_now(struct daemon *d);
+
 /* daemon_mail.c */
 
 /**

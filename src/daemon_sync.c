@@ -9,7 +9,10 @@
  * entries to the same debounced publishing as its own polls
  * (tb__daemon_publish_later: all.*, their topics, the pages, then
  * trending). A node that was away longer than the feed is kept
- * publishes everything. Nothing of this runs on SQLite (one node).
+ * publishes everything. Trending is ranked as of the cluster's moment
+ * (tb_changes_trending_set): a node that recomputes it stores the moment
+ * and NOTIFYs, the others render as of it (d->site.now, also the pages').
+ * Nothing of this runs on SQLite (one node).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -89,14 +92,52 @@ static void catch_up(struct sync *y, const char *why)
     }
 }
 
+/* Renders trending as of the cluster's moment when it moved (another node
+ * recomputed it, or this one missed the notification). */
+static void trending_follow(struct sync *y)
+{
+    struct daemon *d = y->d;
+    char err[512] = "";
+    int64_t at = 0;
+    int rc = tb_changes_trending_at(d->store, &at, err, sizeof(err));
+
+    if (rc != 0) {
+        tb_log(TB_LOG_WARN, "sync", "reading the trending moment: %s", err);
+        return;
+    }
+    if (at == 0 || at == d->site.now || d->stopping)
+        return;
+    d->site.now = at;
+    if (tb_site_publish_trending(&d->site, at, err, sizeof(err)) != 0)
+        tb_log(TB_LOG_ERROR, "publish", "%s", err);
+    tb__daemon_pages_stale(d); /* their trending lists too */
+}
+
 static void on_notify(void *data, const char *channel, const char *payload, int pid)
 {
     struct sync *y = data;
 
     (void)channel;
     (void)pid;
-    if (strcmp(payload, y->node) != 0)
+    if (strcmp(payload, TB_CHANGES_TRENDING) == 0)
+        trending_follow(y);
+    else if (strcmp(payload, y->node) != 0)
         catch_up(y, "notified");
+}
+
+int64_t tb__daemon_trending_now(struct daemon *d)
+{
+    int64_t now = now_s(), at = now;
+    char err[512] = "";
+
+    if (d->sync == NULL)
+        return d->site.now ? d->site.now : now;
+    if (tb_changes_trending_set(d->store, now, &at, err, sizeof(err)) != 0) {
+        tb_log(TB_LOG_WARN, "sync", "storing the trending moment: %s", err);
+        return d->site.now ? d->site.now : now;
+    }
+    d->site.now = at;
+    return at;
 }
 
 static void on_state(void *data, int up, const char *why)
@@ -109,11 +150,13 @@ static void on_state(void *data, int up, const char *why)
     }
     tb_log(TB_LOG_INFO, "sync", "listening for other nodes' changes");
     catch_up(y, "connected");
+    trending_follow(y);
 }
 
 static void on_timer(uv_timer_t *t)
 {
     catch_up(t->data, "timer");
+    trending_follow(t->data);
 }
 
 /* This node's name: HOST:PORT of its listen address (as the cluster's
@@ -179,6 +222,13 @@ int tb__daemon_sync_start(struct daemon *d)
     }
     rc = rc ? rc : tb_changes_head(d->store, &y->cursor, err, sizeof(err));
     rc = rc ? rc : listen_uri(y, uri, sizeof(uri));
+    if (rc != 0) {
+        tb_log(TB_LOG_ERROR, "sync", "%s", err[0] ? err : tb_strerror(rc));
+        free(y);
+        return rc;
+    }
+    /* The first publish_all ranks trending as of now, for the cluster too. */
+    rc = rc ? rc : tb_changes_trending_set(d->store, now_s(), &d->site.now, err, sizeof(err));
     if (rc != 0) {
         tb_log(TB_LOG_ERROR, "sync", "%s", err[0] ? err : tb_strerror(rc));
         free(y);

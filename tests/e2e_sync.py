@@ -40,9 +40,10 @@ def rss(name, items):
             f"<description>{name}</description>{body}</channel></rss>\n")
 
 
-def write(root, n, extra=()):
+def write(root, n, revised=False):
     walrus = [(f"w{i}", f"Walrus note {i}", f"About walrus number {i}.") for i in range(1, n + 1)]
-    walrus += list(extra)
+    if revised:
+        walrus[0] = ("w1", "Walrus note 1, revised", "Revised walrus.")
     other = [(f"o{i}", f"Otter note {i}", "Otters, not walruses.") for i in range(1, 4)]
     with open(os.path.join(root, "a.rss"), "w", encoding="utf-8") as f:
         f.write(rss("Walrus blog", walrus))
@@ -103,6 +104,12 @@ class SyncTest(unittest.TestCase):
             except BaseException:
                 for d in nodes:
                     sys.stderr.write(f"--- {d.log_path}\n{d.log_text()[-4000:]}\n")
+                if getattr(self, "last", None):
+                    sys.stderr.write(f"differs: {self.last[:5]}\n")
+                    import difflib
+                    sys.stderr.writelines(difflib.unified_diff(
+                        self.last[5].decode(errors="replace").splitlines(True),
+                        self.last[6].decode(errors="replace").splitlines(True), "A", "B"))
                 raise
             finally:
                 for d in nodes:
@@ -114,7 +121,7 @@ class SyncTest(unittest.TestCase):
         for path in DOCS:
             a, b = get(pa, path), get(pb, path)
             if a[0] != 200 or a != b:
-                self.last = (path, a[0], b[0], a[1], b[1])
+                self.last = (path, a[0], b[0], a[1], b[1], a[2], b[2])
                 return False
         return want.encode() in get(pa, "all.atom")[2]
 
@@ -133,7 +140,7 @@ class SyncTest(unittest.TestCase):
                  30, what="both nodes listening")
 
         # A third writer stores new entries and rewrites one: both nodes re-render.
-        write(root, 9, [("w1", "Walrus note 1, revised", "Revised walrus.")])
+        write(root, 9, revised=True)
         out = run("fetch", "-c", cf).stdout.decode()
         self.assertIn("new", out)
         self.last = None
@@ -144,14 +151,15 @@ class SyncTest(unittest.TestCase):
             self.assertEqual(a[0], 200, path)
             self.assertEqual(a, b, path)
             self.assertTrue(a[1], f"{path}: no ETag")
-        self.assertIn(b"revised", get(pb, "topics/walrus.atom")[2])
-        self.assertGreater(int(psql(pg, "SELECT count(*) FROM changes")), 0)
+        # The fetch's rows (node HOST:fetch:PID): the three new entries and w1's update.
+        self.assertEqual(psql(pg, "SELECT count(DISTINCT entry_id) FROM changes"
+                              " WHERE node LIKE '%:fetch:%'"), "4")
 
         # B's listener killed: it connects again and catches up, not by its timer.
         killed = psql(pg, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                       f" WHERE application_name = 'tributary-sync-{os.uname().nodename}-{pb}'")
         self.assertEqual(killed, "1")
-        write(root, 11)
+        write(root, 11, revised=True)
         t0 = time.monotonic()
         run("fetch", "-c", cf)
         wait_for(lambda: self.same(pa, pb, "Walrus note 11"), 60,

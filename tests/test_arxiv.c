@@ -334,7 +334,7 @@ static void test_due_open_ids(void)
                           " DROP TABLE mail_totals; DROP TABLE archive; DROP TABLE archive_feeds;"
                           " DROP TABLE websub_subs; DROP TABLE websub_docs;"
                           " DROP TABLE push_subs; DROP TABLE topic_queries;"
-                          " DROP TABLE topic_members; DROP TABLE changes; "
+                          " DROP TABLE topic_members; DROP TABLE changes; DROP TABLE trending_at; "
                           "PRAGMA user_version=11;",
                           NULL, NULL, NULL),
              SQLITE_OK);

@@ -231,6 +231,7 @@ static void test_migrate_v3(void)
         "DROP TABLE topic_queries;"
         "DROP TABLE topic_members;"
         "DROP TABLE changes;"
+        "DROP TABLE trending_at;"
         "PRAGMA user_version=3;";
     struct tb_store *s = open_db("v3.db", 0);
     struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
@@ -403,6 +404,7 @@ static void test_pg_schema(void)
                                       " 'sub_confirms', 'outbox', 'mail_totals', 'archive',"
                                       " 'archive_feeds', 'websub_subs', 'websub_docs', 'push_subs',"
                                       " 'topic_queries', 'topic_members', 'changes',"
+                                      " 'trending_at',"
                                       " 'tb_schema')";
     char sql[512], target[1024], bad[1200];
     struct tb_store *s = open_db("pg.db", 0);
@@ -417,7 +419,7 @@ static void test_pg_schema(void)
              "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
              " AND table_name IN %s",
              tables);
-    CHECK_EQ(q_int(s, sql, 0), 20);
+    CHECK_EQ(q_int(s, sql, 0), 21);
     /* The unique constraints dedupe and upserts rely on, and the indexes. */
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexname IN"

@@ -42,14 +42,16 @@
     "CREATE INDEX topic_members_entry ON topic_members(entry_id);"
 
 /* The change feed (changes.c): which entries each node stored, in commit
- * order (seq), for the other nodes to re-render; pruned by age. */
+ * order (seq), for the other nodes to re-render; pruned by age. And the
+ * moment (one row, id 1) the cluster's trending ranking is computed at. */
 #define CHANGES_SQL(id)                                                                            \
     "CREATE TABLE changes("                                                                        \
     " seq " id ","                                                                                 \
     " node TEXT NOT NULL,"                                                                         \
     " entry_id bigint NOT NULL,"                                                                   \
     " at bigint NOT NULL);"                                                                        \
-    "CREATE INDEX changes_at ON changes(at);"
+    "CREATE INDEX changes_at ON changes(at);"                                                      \
+    "CREATE TABLE trending_at(id bigint PRIMARY KEY, at bigint NOT NULL);"
 
 static const char *const migrations[] = {
     /* 1: initial schema. */
