@@ -231,6 +231,7 @@ static int write_format(struct tb_site *s, const struct feed_spec *fs, const str
     m.alternate = page;
     m.hub = fs->page == 0 ? s->hub : NULL; /* a page never changes: nothing to push */
     m.updated = TB_TIME_NONE;
+    m.now = s->now;
     archive_meta(s, fs, formats[i].ext, &m, rel, prev, next, cur);
     snprintf(self, sizeof(self), "%s%s", s->cfg->base_url, rel);
     m.self = self;
