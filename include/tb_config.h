@@ -104,6 +104,8 @@ struct tb_config {
     int max_clients;         /* HTTP server: client connections at once; default 1024 */
     char *title;             /* the site's title (HTML pages); default "tributary" */
     char *description;       /* the site's description under its title, or NULL */
+    char *node;              /* this node's name in a cluster; default "HOSTNAME:PORT" (listen's) */
+    int64_t lease;           /* how long a node holds a claimed source (s, >= 10); default 2m */
     struct tb_config_source *sources;   /* [source] sections in file order, then OPML feeds */
     size_t nsources;                    /* number of sources */
     struct tb_config_topic *topics;     /* [topic] sections in file order */

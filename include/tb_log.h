@@ -27,6 +27,7 @@ enum {
     TB_ECONFIG = -5004, /* configuration error */
     TB_EFETCH = -5005,  /* transfer failed; detail in the caller's err buffer */
     TB_EHTTP = -5006,   /* upstream answered with an HTTP error status */
+    TB_ELEASE = -5007,  /* a poll's lease moved to another claim: its writes are refused */
 };
 
 /** Log levels, most severe first. */

@@ -293,6 +293,10 @@ struct tb_store_state {
     int failures;         /* consecutive failed fetches */
     int64_t entries_seen; /* entries carried by this source (read only; counted) */
     int ttl_minutes;      /* the feed's RSS <ttl>, or 0 */
+    char *polled_node;    /* the node that recorded the last poll (tb_lease.h), or NULL */
+    int64_t polled_at;    /* when, epoch s, 0 = never (read only: tb_lease_record writes both) */
+    char *lease_node;     /* the node holding a claim on it now, or NULL */
+    int64_t lease_until;  /* when that lease ends, epoch s, 0 = none (read only) */
 };
 
 /**

@@ -242,14 +242,16 @@ static json_t *source_json(const struct tb_config_source *src, const struct tb_s
     fmt_time(st ? st->last_attempt : 0, t1, sizeof(t1));
     fmt_time(st ? st->last_success : 0, t2, sizeof(t2));
     fmt_time(st ? st->next_poll : 0, t3, sizeof(t3));
-    o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:I, s:s?, s:s, s:s, s:s, s:I, s:i, s:o}", "name",
-                  src->name, "url", st && st->url ? st->url : src->url, "status",
+    o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:I, s:s?, s:s, s:s, s:s, s:I, s:i, s:o, s:s?,"
+                  " s:s?}",
+                  "name", src->name, "url", st && st->url ? st->url : src->url, "status",
                   status_text(src, st, sb, sizeof(sb)), "enabled",
                   src->enabled && (st == NULL || !st->gone), "paused", !src->enabled, "gone",
                   st != NULL && st->gone, "http_status", (json_int_t)(st ? st->last_status : 0),
                   "last_error", st ? st->last_error : NULL, "last_attempt", t1, "last_success", t2,
                   "next_poll", t3, "entries", (json_int_t)(st ? st->entries_seen : 0), "failures",
-                  st ? st->failures : 0, "push", push_json(push));
+                  st ? st->failures : 0, "push", push_json(push), "node",
+                  st ? st->polled_node : NULL, "leased_by", st ? st->lease_node : NULL);
     return o;
 }
 

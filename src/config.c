@@ -37,6 +37,7 @@
 #define MAX_KEYS 20              /* keys in the largest section table */
 #define OPML_MAX_SIZE (16 << 20) /* bytes read from one OPML file */
 #define NAME_MAX_LEN 64          /* source and topic names */
+#define LEASE_MIN 10             /* shortest [tributary] lease, seconds */
 #define SLUG_MAX_LEN 48          /* names made from OPML titles, before "-N" */
 
 enum section {
@@ -77,6 +78,7 @@ enum vtype {
     V_WEEKDAY,  /* mon..sun or monday..sunday, as 0 Sunday to 6 Saturday (int) */
     V_RATE,     /* N/min, N from 1 to 100000 (int) */
     V_PAPERS,   /* 1 to 1000 (size_t) */
+    V_NODE,     /* a cluster node's name: 1 to 64 of A-Z a-z 0-9 . _ - : (char *) */
 };
 
 struct key {
@@ -112,6 +114,8 @@ static const struct key tributary_keys[] = {
     {"max_clients", V_INT, CFG(max_clients)},
     {"title", V_TEXT, CFG(title)},
     {"description", V_TEXT, CFG(description)},
+    {"node", V_NODE, CFG(node)},
+    {"lease", V_DURATION, CFG(lease)},
     {NULL, V_TEXT, 0},
 };
 
@@ -949,6 +953,37 @@ static void mail_value(struct ctx *x, const struct key *k, void *dst, const char
     }
 }
 
+/* A node name: what a host name and a port make ("web1:8080"), so that it
+ * reads unquoted in logs, `tributary sources` and /metrics labels. */
+#define NODE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:"
+
+static int node_valid(const char *v)
+{
+    size_t n = strlen(v);
+
+    return n > 0 && n <= NAME_MAX_LEN && strspn(v, NODE_CHARS) == n;
+}
+
+/* The default node name: the host name (up to its first dot, characters
+ * a node name cannot hold as '-') and the port of `listen`, so that two
+ * daemons on one machine differ. */
+static char *default_node(struct ctx *x, const char *listen)
+{
+    char host[NAME_MAX_LEN + 1] = "", name[2 * NAME_MAX_LEN];
+    const char *port = strrchr(listen, ':');
+    size_t i;
+
+    if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+        snprintf(host, sizeof(host), "localhost");
+    host[strcspn(host, ".")] = '\0';
+    for (i = 0; host[i] != '\0'; i++) {
+        if (strchr(NODE_CHARS, host[i]) == NULL || host[i] == ':')
+            host[i] = '-';
+    }
+    snprintf(name, sizeof(name), "%.*s:%s", NAME_MAX_LEN / 2, host, port ? port + 1 : "0");
+    return xstrdup(x, name);
+}
+
 static void store_value(struct ctx *x, const struct key *k, void *dst, const char *v)
 {
     switch (k->type) {
@@ -986,6 +1021,13 @@ static void store_value(struct ctx *x, const struct key *k, void *dst, const cha
     case V_RATE:
         mail_value(x, k, dst, v);
         break;
+    case V_NODE:
+        if (node_valid(v))
+            *(char **)dst = xstrdup(x, v);
+        else
+            add_error(x, x->file, x->line,
+                      "node: invalid name '%s' (use 1 to 64 of A-Z a-z 0-9 . _ - :)", v);
+        break;
     case V_NAME:
         if (tb_config_name_valid(v))
             *(char **)dst = xstrdup(x, v);
@@ -994,7 +1036,10 @@ static void store_value(struct ctx *x, const struct key *k, void *dst, const cha
                       "%s: invalid name '%s' (use 1 to 64 of A-Z a-z 0-9 . _ -)", k->name, v);
         break;
     default:
-        (void)set_number(x, k, dst, v);
+        /* A lease shorter than a slow fetch would pass sources between
+         * nodes while they are being polled. */
+        if (set_number(x, k, dst, v) == 0 && dst == (void *)&x->c->lease && x->c->lease < LEASE_MIN)
+            add_error(x, x->file, x->line, "lease: '%s' is too short (at least %ds)", v, LEASE_MIN);
         break;
     }
 }
@@ -1560,6 +1605,8 @@ static void apply_defaults(struct ctx *x)
         c->listen = xstrdup(x, "127.0.0.1:8080");
     if (c->base_url == NULL)
         c->base_url = xstrdup(x, "http://localhost:8080/");
+    if (c->node == NULL)
+        c->node = default_node(x, c->listen);
     if (c->title == NULL)
         c->title = xstrdup(x, "tributary");
     if (c->trending.arxiv_api == NULL)
@@ -1692,6 +1739,7 @@ static struct tb_config *config_new(const char *path)
     c->max_per_host = 4;
     c->request_timeout = 10;
     c->max_clients = 1024;
+    c->lease = 120;
     c->trending.window = 7 * 86400;
     c->trending.half_life = 86400;
     c->trending.limit = 30;
@@ -1814,6 +1862,7 @@ void tb_config_free(struct tb_config *c)
     free(c->database);
     free(c->public_dir);
     free(c->listen);
+    free(c->node);
     free(c->base_url);
     free(c->contact);
     free(c->title);

@@ -363,6 +363,7 @@ static void metrics(struct tb_buf *out, void *data)
     tb__daemon_mail_metrics(d, out);
     tb_websub_metrics(d->websub, out);
     tb__daemon_push_metrics(d, out);
+    tb__daemon_lease_metrics(d, out);
     tb__daemon_metrics_sources(d, out);
 }
 
@@ -471,6 +472,7 @@ void tb__daemon_stop(struct daemon *d)
         uv_close((uv_handle_t *)&d->sig[i], NULL);
     uv_close((uv_handle_t *)&d->pub_timer, NULL);
     uv_close((uv_handle_t *)&d->trend_timer, NULL);
+    tb__daemon_lease_stop(d);
     if (d->http != NULL && !uv_is_closing((uv_handle_t *)&d->tick))
         uv_close((uv_handle_t *)&d->tick, NULL);
     tb_websub_free(d->websub); /* its owed deliveries stay in the store */
@@ -718,6 +720,8 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
     rc = start_fetcher(d);
     if (rc == 0 && !o->once)
         rc = start_http(d);
+    if (rc == 0 && !o->once)
+        rc = tb__daemon_lease_start(d);
     if (rc)
         return rc;
     rc = tb__daemon_first_sync(d);
@@ -806,6 +810,7 @@ int tb_daemon_run(const struct tb_daemon_opts *o)
            d.m.store_jobs, d.m.store_cpu, d.m.store_wall, d.m.ckpt_jobs, d.m.ckpt_cpu);
     tb_log(TB_LOG_INFO, NULL, "stopped");
     free(d.srcs);
+    free(d.byid);
     free(d.pending);
     tb_store_close(d.cstore);
     tb_store_close(d.wstore);

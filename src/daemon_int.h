@@ -21,6 +21,7 @@
 #include "tb_config.h"
 #include "tb_fetcher.h"
 #include "tb_http.h"
+#include "tb_lease.h"
 #include "tb_mail.h"
 #include "tb_mail_web.h"
 #include "tb_notify.h"
@@ -95,6 +96,8 @@ struct src {
     char *push_topic;                     /* ... for this topic (both owned, or NULL) */
     char *push_body;                      /* a push waiting for the poll in flight, or NULL */
     size_t push_len;                      /* its length */
+    struct tb_lease lease;                /* the claim of the poll in flight (token 0: none) */
+    int due;                              /* its timer fired: waits for a claim */
 };
 
 struct metrics {
@@ -114,6 +117,10 @@ struct metrics {
     unsigned long push_accepted;                 /* WebSub pushes whose signature verified */
     unsigned long push_rejected;                 /* ... unsigned or wrongly signed: ignored */
     unsigned long push_unknown;                  /* ... to a callback id we do not have */
+    unsigned long node_polls;                    /* polls this node recorded under a lease */
+    unsigned long lease_claimed;                 /* sources claimed */
+    unsigned long lease_released;                /* ... given back unpolled */
+    unsigned long lease_lost; /* ... whose outcome was refused: claimed again since */
 };
 
 /* A FIFO of sources linked through src.next. */
@@ -188,9 +195,23 @@ struct daemon {
     /* The WebSub subscriber (daemon_push.c). */
     uv_timer_t push_timer; /* leases, renewals, retries */
     int push_timer_on;     /* push_timer was initialized */
+    /* Polling by leases (daemon_lease.c). */
+    struct src **byid;      /* the running sources by source id */
+    size_t nbyid;           /* their number */
+    size_t ndue;            /* sources whose timer fired, waiting for a claim */
+    uv_check_t lease_check; /* claims once per loop iteration when timers fired */
+    uv_timer_t lease_timer; /* renewals every third of the lease */
+    int lease_on;           /* both were initialized */
+    int renew_wanted;       /* renewals are due (done once no store job runs) */
+    int sweep_wanted;       /* an outcome was not written: stale leases of ours to end */
+    uint64_t renew_last;    /* uv_now() when renewals were last asked for */
+    int leasing;            /* a claim or renewal is running (no reentry) */
     /* Several nodes on PostgreSQL: the change feed's reader (daemon_sync.c), or NULL. */
     struct sync *sync;
 };
+
+/* Polls fetched and waiting to be parsed or stored, beyond max_connections. */
+#define TB__DAEMON_BACKLOG 24
 
 static inline double next_rnd(struct daemon *d)
 {
@@ -326,6 +347,31 @@ int64_t tb__daemon_push_interval(const struct src *s);
 /** Appends the subscriptions by state and the pushes by outcome to /metrics. */
 void tb__daemon_push_metrics(const struct daemon *d, struct tb_buf *out);
 
+/* daemon_lease.c */
+
+/** s's timer fired: it is claimed (with whatever else is due) once this iteration's timers ran. */
+void tb__daemon_lease_due(struct src *s);
+
+/** Claims what is due and renews leases, when the store job's connection is free. */
+void tb__daemon_lease_kick(struct daemon *d);
+
+/** Timer callback: renewals every third of the lease. */
+void tb__daemon_on_lease_timer(uv_timer_t *t);
+
+/** s's poll will not be recorded (cancelled, source removed): its lease is given back. */
+void tb__daemon_lease_drop(struct src *s);
+
+/** After a sync: the sources by id, and which of them the database marks active. 0 or an error. */
+int tb__daemon_lease_index(struct daemon *d);
+
+/** Starts the claim check and the renewal timer (not for `fetch`). 0. */
+int tb__daemon_lease_start(struct daemon *d);
+
+/** Closes them (at shutdown). */
+void tb__daemon_lease_stop(struct daemon *d);
+
+/** Appends this node's polls and the leases by outcome to /metrics. */
+void tb__daemon_lease_metrics(const struct daemon *d, struct tb_buf *out);
 /* daemon_sync.c */
 
 /**

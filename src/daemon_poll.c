@@ -19,7 +19,6 @@
 
 #include "daemon_int.h"
 
-#define BACKLOG 24    /* polls fetched and waiting to be parsed or stored */
 #define PARSE_NICE 10 /* pool threads' nice value */
 
 static void start_poll(struct src *s);
@@ -30,6 +29,41 @@ static void replace_str(char **dst, char *src)
     *dst = src;
 }
 
+/* Saves the state; a poll under a lease records it under the claim's
+ * token, which ends the lease, unless another node claimed the source
+ * since: then nothing is written, and the state is read back. */
+static void save(struct src *s)
+{
+    struct daemon *d = s->d;
+    char err[512] = "";
+    struct tb_store_state st;
+    int rc;
+
+    if (s->lease.token == 0) {
+        if (tb_store_state_put(d->wstore, &s->st, err, sizeof(err)))
+            tb_log(TB_LOG_ERROR, s->name, "state: %s", err);
+        return;
+    }
+    rc = tb_lease_record(d->wstore, &s->lease, d->cfg->node, now_s(), &s->st, err, sizeof(err));
+    memset(&s->lease, 0, sizeof(s->lease));
+    if (rc == 0) {
+        d->m.node_polls++;
+        return;
+    }
+    tb_log(rc == TB_ELEASE ? TB_LOG_WARN : TB_LOG_ERROR, s->name, "state not recorded: %s", err);
+    if (rc != TB_ELEASE) {
+        /* Unrecorded (disk full, connection lost): its lease is ended
+         * by the next sweep (daemon_lease.c), and the source polled again. */
+        d->sweep_wanted = 1;
+        return;
+    }
+    d->m.lease_lost++;
+    if (tb_store_state_get(d->wstore, s->name, s->url, &st, err, sizeof(err)) == 0) {
+        tb_store_state_clear(&s->st);
+        s->st = st;
+    }
+}
+
 /* Applies an outcome to the state, saves it and logs it. */
 static void record(struct src *s)
 {
@@ -38,7 +72,7 @@ static void record(struct src *s)
     struct tb_source_outcome o = {s->p.rc, s->p.status, s->p.retry_after, s->p.max_age,
                                   s->st.ttl_minutes};
     struct poll *p = &s->p;
-    char err[512] = "", msg[600] = "";
+    char msg[600] = "";
 
     /* Retry-After counts from a moment we only know to the second: one more
      * second makes sure no request goes out before the upstream allowed. */
@@ -76,8 +110,7 @@ static void record(struct src *s)
     }
     if (p->status == 410)
         tb_log(TB_LOG_WARN, s->name, "410 Gone: not polled again");
-    if (tb_store_state_put(s->d->wstore, &s->st, err, sizeof(err)))
-        tb_log(TB_LOG_ERROR, s->name, "state: %s", err);
+    save(s);
 }
 
 /* The fetch's outcome class for /metrics: by HTTP status, else FETCH_ERROR. */
@@ -169,6 +202,8 @@ void tb__daemon_finish(struct src *s)
         report(s);
         if (s->p.rc == 0 && s->p.status == 200)
             tb__daemon_push_after_poll(s);
+    } else if (!s->p.push) {
+        tb__daemon_lease_drop(s);
     }
     if (d->once && !s->p.push) {
         d->once_failed += s->p.rc != 0;
@@ -226,7 +261,7 @@ static void poll_done(struct src *s)
  * but not stored yet together stay under max_connections + BACKLOG. */
 static int may_start(const struct daemon *d)
 {
-    return d->fetching + d->backlog < (size_t)d->cfg->max_connections + BACKLOG;
+    return d->fetching + d->backlog < (size_t)d->cfg->max_connections + TB__DAEMON_BACKLOG;
 }
 
 /* Starts waiting polls while there is room. */
@@ -237,6 +272,7 @@ void tb__daemon_pump(struct daemon *d)
     while (d->waiting.head != NULL && (d->stopping || may_start(d))) {
         s = queue_pop(&d->waiting);
         if (s->removed || d->stopping) {
+            tb__daemon_lease_drop(s);
             s->busy = 0;
             tb__daemon_src_unref(s);
             continue;
@@ -327,6 +363,7 @@ static void on_fetched(struct tb_fetch_result *res, void *data)
     s->d->fetching--;
     if (res->rc == -ECANCELED) {
         /* Shutting down, or its source was dropped: nothing happened, the stored state stays. */
+        tb__daemon_lease_drop(s);
         s->busy = 0;
         tb__daemon_src_unref(s);
         return;
@@ -409,7 +446,7 @@ static void on_timer(uv_timer_t *t)
     struct src *s = t->data;
 
     if (!s->busy && !s->removed && !s->d->stopping)
-        tb__daemon_request_poll(s);
+        tb__daemon_lease_due(s);
 }
 
 /* Arms the timer for st.next_poll, unless the source must not be polled. */

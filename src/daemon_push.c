@@ -94,10 +94,14 @@ int64_t tb__daemon_push_interval(const struct src *s)
 static void lapsed(struct src *s)
 {
     int64_t want = s->st.last_attempt + s->interval, now = now_s();
+    char err[512] = "";
 
     if (s->busy || s->removed || s->st.last_attempt == 0 || want >= s->st.next_poll)
         return;
     s->st.next_poll = want > now ? want : now;
+    /* Stored too: the due time a claim goes by is the database's. */
+    if (tb_lease_poll_by(s->d->store, s->st.source_id, s->st.next_poll, err, sizeof(err)) != 0)
+        tb_log(TB_LOG_ERROR, s->name, "next poll: %s", err);
     tb__daemon_schedule(s);
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tb_config.h"
+#include "tb_lease.h"
 #include "tb_source.h"
 #include "tb_store.h"
 
@@ -99,9 +100,10 @@ static int src_load_state(struct src *s)
     }
     if (s->st.next_poll != 0)
         return 0;
-    /* Saved at once, so `sources` shows it and a restart keeps the spread. */
+    /* Saved at once, so `sources` shows it and a restart keeps the spread;
+     * of nodes starting at once, the first one's stays. */
     s->st.next_poll = tb_source_first_poll(s->interval, now_s(), d->cfg->nsources, next_rnd(d));
-    rc = tb_store_state_put(d->store, &s->st, err, sizeof(err));
+    rc = tb_lease_first_poll(d->store, s->st.source_id, s->st.next_poll, err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, s->name, "state: %s", err);
     return rc;
@@ -221,6 +223,7 @@ int tb__daemon_sync_sources(struct daemon *d, const struct tb_config *cfg)
     free(d->srcs);
     d->srcs = v;
     d->nsrcs = n;
+    (void)tb__daemon_lease_index(d); /* logged; claims then follow the stored marks */
     for (i = 0; i < n; i++)
         tb__daemon_schedule(v[i]);
     tb__daemon_pump(d); /* the slots of cancelled polls go to waiting ones */

@@ -40,8 +40,13 @@ static void put_poll(struct src *s)
 
     if (p->rc != 0 || p->feed == NULL || p->skip)
         return;
-    p->rc = tb_store_put_prepared(s->d->wstore, s->st.source_id, p->feed, p->prep, now_s(),
-                                  &p->stats, &p->ids, &p->nids, p->err, sizeof(p->err));
+    /* A poll under a lease stores only while its claim is the latest. */
+    if (s->lease.token != 0 && !p->push)
+        p->rc = tb_lease_put(s->d->wstore, &s->lease, p->feed, p->prep, now_s(), &p->stats, &p->ids,
+                             &p->nids, p->err, sizeof(p->err));
+    else
+        p->rc = tb_store_put_prepared(s->d->wstore, s->st.source_id, p->feed, p->prep, now_s(),
+                                      &p->stats, &p->ids, &p->nids, p->err, sizeof(p->err));
 }
 
 /* After a failed commit nothing of the batch is stored: every poll that
@@ -315,11 +320,15 @@ static void after_store_job(struct daemon *d)
             tb__daemon_publish_later(d, s->p.ids, s->p.nids);
         trending_later(d, s);
     }
-    if (in_txn(d->wstore, batch, tb__daemon_finish, err, sizeof(err)) != 0)
+    if (in_txn(d->wstore, batch, tb__daemon_finish, err, sizeof(err)) != 0) {
         tb_log(TB_LOG_ERROR, "state", "%s", err);
+        d->sweep_wanted = 1; /* the leases those records ended are ours still */
+    }
     d->backlog -= d->nstoring;
     kick_checkpoint(d);
     tb__daemon_pump(d);
+    /* The store job's connection is free: claims and renewals that waited. */
+    tb__daemon_lease_kick(d);
     /* Between store jobs: the arXiv resolver may use this connection. */
     tb__daemon_arxiv_kick(d);
     kick_store(d);

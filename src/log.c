@@ -65,6 +65,8 @@ const char *tb_strerror(int err)
         return "transfer failed";
     case TB_EHTTP:
         return "HTTP error status";
+    case TB_ELEASE:
+        return "lease lost: the source was claimed again since";
     case TB_EDB_RETRY:
         return "database busy or conflicting transaction: try again";
     case TB_EDB_LOST:

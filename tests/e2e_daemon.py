@@ -286,6 +286,10 @@ sources = a
         self.assertIn("tributary_sources 6", metrics)
         self.assertIn("tributary_sources_gone 1", metrics)  # test_05's
         self.assertIn("tributary_sources_paused 0", metrics)
+        # Polls go by leases on SQLite too: this node (default name: host
+        # name and port) recorded them.
+        self.assertRegex(metrics, r'tributary_node_polls_total\{node="[A-Za-z0-9._-]+:\d+"\} [1-9]')
+        self.assertIn('tributary_leases_total{outcome="lost"} 0', metrics)
 
     def test_08_sighup_backfills_new_topic(self):
         failures, done, count = [], threading.Event(), [0]

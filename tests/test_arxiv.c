@@ -334,7 +334,15 @@ static void test_due_open_ids(void)
                           " DROP TABLE mail_totals; DROP TABLE archive; DROP TABLE archive_feeds;"
                           " DROP TABLE websub_subs; DROP TABLE websub_docs;"
                           " DROP TABLE push_subs; DROP TABLE topic_queries;"
-                          " DROP TABLE topic_members; DROP TABLE changes; DROP TABLE trending_at; "
+                          " DROP TABLE topic_members;"
+                          " DROP INDEX sources_due;"
+                          " ALTER TABLE sources DROP COLUMN lease_node;"
+                          " ALTER TABLE sources DROP COLUMN lease_until;"
+                          " ALTER TABLE sources DROP COLUMN lease_token;"
+                          " ALTER TABLE sources DROP COLUMN polled_node;"
+                          " ALTER TABLE sources DROP COLUMN polled_at;"
+                          " ALTER TABLE sources DROP COLUMN active;"
+                          " DROP TABLE changes; DROP TABLE trending_at; "
                           "PRAGMA user_version=11;",
                           NULL, NULL, NULL),
              SQLITE_OK);

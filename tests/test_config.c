@@ -1119,6 +1119,48 @@ static void test_websub_errors(void)
     }
 }
 
+/* [tributary] node and lease: the defaults (host name and listen's port,
+ * 2 minutes), values as given, and what is refused. */
+static void test_cluster_keys(void)
+{
+    static const struct {
+        const char *lines, *want;
+    } bad[] = {
+        {"node = web 1", "2: node: invalid name 'web 1' (use 1 to 64 of A-Z a-z 0-9 . _ - :)"},
+        {"node = a/b", "2: node: invalid name 'a/b' (use 1 to 64 of A-Z a-z 0-9 . _ - :)"},
+        {"lease = 9s", "2: lease: '9s' is too short (at least 10s)"},
+        {"lease = soon", "2: lease: invalid duration 'soon' (use e.g. 90s, 30m, 1h, 2h30m, 1d)"},
+    };
+    char host[256] = "", want[300], text[256];
+    struct tb_config *c;
+    const char *got;
+
+    CHECK_OK(gethostname(host, sizeof(host) - 1));
+    host[strcspn(host, ".")] = '\0';
+    got = mail_load("[tributary]\nlisten = 127.0.0.1:9123\n", &c);
+    CHECK_STR(got, "");
+    snprintf(want, sizeof(want), "%s:9123", host);
+    if (c != NULL) {
+        CHECK_STR(c->node, want);
+        CHECK_EQ(c->lease, 120);
+    }
+    tb_config_free(c);
+    got = mail_load("[tributary]\nnode = web1.example:8080\nlease = 5m\n", &c);
+    CHECK_STR(got, "");
+    if (c != NULL) {
+        CHECK_STR(c->node, "web1.example:8080");
+        CHECK_EQ(c->lease, 300);
+    }
+    tb_config_free(c);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "[tributary]\n%s\n", bad[i].lines);
+        got = mail_load(text, &c);
+        CHECK(c == NULL);
+        tb_config_free(c);
+        CHECK_STR(got, bad[i].want);
+    }
+}
+
 int main(void)
 {
     fixtures = getenv("TB_FIXTURES");
@@ -1148,6 +1190,7 @@ int main(void)
     test_mail_password();
     test_websub_keys();
     test_websub_errors();
+    test_cluster_keys();
     mail_cleanup();
     xmlCleanupParser();
     curl_global_cleanup();

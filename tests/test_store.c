@@ -209,6 +209,13 @@ static void test_migrate_v3(void)
         " INSERT INTO entries_fts(rowid, title, text, authors, categories)"
         " VALUES(new.id, new.title, new.text, new.authors, new.categories); END;"
         "DELETE FROM entries_fts_config WHERE k = 'automerge';"
+        "DROP INDEX sources_due;"
+        "ALTER TABLE sources DROP COLUMN lease_node;"
+        "ALTER TABLE sources DROP COLUMN lease_until;"
+        "ALTER TABLE sources DROP COLUMN lease_token;"
+        "ALTER TABLE sources DROP COLUMN polled_node;"
+        "ALTER TABLE sources DROP COLUMN polled_at;"
+        "ALTER TABLE sources DROP COLUMN active;"
         "ALTER TABLE sources ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;"
         "ALTER TABLE sources DROP COLUMN gone;"
         "ALTER TABLE entries DROP COLUMN content_type;"
@@ -242,7 +249,7 @@ static void test_migrate_v3(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s), downgrade, NULL, NULL, NULL), SQLITE_OK);
     tb_store_close(s);
     s = open_db("v3.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 18);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 19);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_MATCHES(s, "walruses", 1);
@@ -294,7 +301,7 @@ static void test_migrate_v5(void)
 
     copy_fixture("v5.db");
     s = open_db("v5.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 18);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 19);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
     /* Copies stored before migration 11 have no own link (NULL). */
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entry_sources WHERE link IS NULL", 0),
@@ -367,7 +374,7 @@ static void test_migrate_gone(void)
     CHECK_EQ(sqlite3_changes(raw), 1);
     sqlite3_close(raw);
     s = open_db("v5g.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 18);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 19);
     blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
     CHECK(blog > 0);
     CHECK_EQ(q_int(s, "SELECT gone FROM sources WHERE id = ?1", blog), 1);
@@ -393,7 +400,7 @@ static void *open_at_once(void *arg)
     return (void *)(intptr_t)rc;
 }
 
-/* PostgreSQL's schema: its tables, constraints and indexes at version 18
+/* PostgreSQL's schema: its tables, constraints and indexes at version 19
  * in tb_schema; no migration on reopen; a newer version refused; nodes
  * starting at once on a new database (the advisory lock); a server that
  * cannot be reached, or a password in the URI, refused clearly. */
@@ -414,7 +421,7 @@ static void test_pg_schema(void)
 
     if (s == NULL)
         return;
-    CHECK_EQ(q_int(s, "SELECT version FROM tb_schema", 0), 18);
+    CHECK_EQ(q_int(s, "SELECT version FROM tb_schema", 0), 19);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
              " AND table_name IN %s",
@@ -467,7 +474,7 @@ static void test_pg_schema(void)
     }
     s = open_db("race.db", 0);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM tb_schema", 0), 1);
-    CHECK_EQ(q_int(s, "SELECT version FROM tb_schema", 0), 18);
+    CHECK_EQ(q_int(s, "SELECT version FROM tb_schema", 0), 19);
     tb_store_close(s);
     rm_db("race.db");
 
@@ -499,7 +506,7 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 18);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 19);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
@@ -532,7 +539,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 18);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 19);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     CHECK(fk_ok(s));
     tb_store_close(s);

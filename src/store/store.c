@@ -299,7 +299,19 @@ static const char *const migrations[] = {
     " rejected INTEGER NOT NULL DEFAULT 0);",
     /* 17: topic memberships (topic.c), TOPIC_MEMBERS_SQL. */
     TOPIC_MEMBERS_SQL("INTEGER PRIMARY KEY", "WITHOUT ROWID"),
-    /* 19 (sync; 18 is cluster's): the change feed (tb_changes.h), written
+    /* 18: polling by leases (tb_lease.h, store/lease.c): the node holding
+     * a source's poll and until when, the token each claim increments
+     * (the writes of a poll carry it), which node last polled it and
+     * when, and whether the config polls it at all (sources removed from
+     * it or paused keep their rows). Due sources are found by next_poll. */
+    ("ALTER TABLE sources ADD COLUMN lease_node TEXT;"
+     "ALTER TABLE sources ADD COLUMN lease_until INTEGER;"
+     "ALTER TABLE sources ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE sources ADD COLUMN polled_node TEXT;"
+     "ALTER TABLE sources ADD COLUMN polled_at INTEGER;"
+     "ALTER TABLE sources ADD COLUMN active INTEGER NOT NULL DEFAULT 1;"
+     "CREATE INDEX sources_due ON sources(next_poll) WHERE active = 1 AND gone = 0;"),
+    /* 19: the change feed (tb_changes.h), written
      * on PostgreSQL only, here so both engines count versions alike. */
     CHANGES_SQL("INTEGER PRIMARY KEY"),
 };
@@ -473,8 +485,16 @@ static const char pg_base[] =
  * last element is NULL. */
 static const char *const pg_migrations[] = {
     TOPIC_MEMBERS_SQL("{id}", ""), /* 17 */
-    CHANGES_SQL("{id}"),           /* 19 (sync) */
-    NULL,                          /* the end (the array is never empty) */
+    /* 18: polling by leases. */
+    ("ALTER TABLE sources ADD COLUMN lease_node text,"
+     " ADD COLUMN lease_until bigint,"
+     " ADD COLUMN lease_token bigint NOT NULL DEFAULT 0,"
+     " ADD COLUMN polled_node text,"
+     " ADD COLUMN polled_at bigint,"
+     " ADD COLUMN active bigint NOT NULL DEFAULT 1;"
+     "CREATE INDEX sources_due ON sources(next_poll) WHERE active = 1 AND gone = 0;"),
+    CHANGES_SQL("{id}"), /* 19 */
+    NULL,                /* the end (the array is never empty) */
 };
 #define NPG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])) - 1)
 

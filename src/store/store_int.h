@@ -80,7 +80,8 @@ enum tb__q {
 #define TB__STATE_COLS                                                                             \
     "id, name, url, config_url, gone, etag, last_modified, last_attempt, last_success,"            \
     " last_status, last_error, next_poll, failures,"                                               \
-    " (SELECT count(*) FROM entry_sources es WHERE es.source_id = sources.id), ttl"
+    " (SELECT count(*) FROM entry_sources es WHERE es.source_id = sources.id), ttl,"               \
+    " polled_node, polled_at, lease_node, lease_until"
 
 /* An entry inserted in the open transaction and not indexed yet, with the
  * text it was inserted with (borrowed from the caller's feed and prep). */

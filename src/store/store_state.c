@@ -54,12 +54,16 @@ static int read_row(struct tb_db_stmt *q, struct tb_store_state *st)
     st->failures = (int)tb_db_column_int64(q, 12);
     st->entries_seen = tb_db_column_int64(q, 13);
     st->ttl_minutes = (int)tb_db_column_int64(q, 14);
+    st->polled_at = tb_db_column_int64(q, 16);
+    st->lease_until = tb_db_column_int64(q, 18);
     rc = col_str(q, 1, &st->name);
     rc = rc ? rc : col_str(q, 2, &st->url);
     rc = rc ? rc : col_str(q, 3, &st->config_url);
     rc = rc ? rc : col_str(q, 5, &st->etag);
     rc = rc ? rc : col_str(q, 6, &st->last_modified);
     rc = rc ? rc : col_str(q, 10, &st->last_error);
+    rc = rc ? rc : col_str(q, 15, &st->polled_node);
+    rc = rc ? rc : col_str(q, 17, &st->lease_node);
     if (rc)
         tb_store_state_clear(st);
     return rc;
@@ -214,6 +218,8 @@ void tb_store_state_clear(struct tb_store_state *st)
     free(st->etag);
     free(st->last_modified);
     free(st->last_error);
+    free(st->polled_node);
+    free(st->lease_node);
     memset(st, 0, sizeof(*st));
 }
 
