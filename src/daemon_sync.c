@@ -159,19 +159,24 @@ static void on_timer(uv_timer_t *t)
     trending_follow(t->data);
 }
 
-/* This node's name: HOST:PORT of its listen address (as the cluster's
- * `node` default); a one-off `fetch`: HOST:fetch:PID. */
+/* This node's name: the config's `node` (default HOST:PORT of its listen
+ * address), else HOST:PORT; a one-off `fetch`: NAME:fetch:PID, never a
+ * serving node's name. */
 static void node_name(const struct daemon *d, char *out, size_t n)
 {
-    char host[256] = "localhost";
+    char host[256] = "localhost", name[600];
     const char *port = d->cfg->listen ? strrchr(d->cfg->listen, ':') : NULL;
 
     (void)gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
-    if (d->once)
-        snprintf(out, n, "%s:fetch:%ld", host, (long)getpid());
+    if (d->cfg->node != NULL && d->cfg->node[0] != '\0')
+        snprintf(name, sizeof(name), "%s", d->cfg->node);
     else
-        snprintf(out, n, "%s:%s", host, port ? port + 1 : "0");
+        snprintf(name, sizeof(name), "%s:%s", host, port ? port + 1 : "0");
+    if (d->once)
+        snprintf(out, n, "%.250s:fetch:%ld", name, (long)getpid());
+    else
+        snprintf(out, n, "%.290s", name);
 }
 
 /* The database URI with application_name=tributary-sync-NODE (for

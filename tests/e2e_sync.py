@@ -58,6 +58,7 @@ def config(tmp, name, database, base, port):
 database = {database}
 public_dir = {tmp}/{name}-public
 listen = 127.0.0.1:{port}
+node = {name}
 base_url = http://localhost/
 feed_limit = 4
 interval = 1h
@@ -157,7 +158,7 @@ class SyncTest(unittest.TestCase):
 
         # B's listener killed: it connects again and catches up, not by its timer.
         killed = psql(pg, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                      f" WHERE application_name = 'tributary-sync-{os.uname().nodename}-{pb}'")
+                      " WHERE application_name = 'tributary-sync-b'")
         self.assertEqual(killed, "1")
         write(root, 11, revised=True)
         t0 = time.monotonic()
