@@ -54,4 +54,12 @@ TB_NODISCARD int tb_opml_write(const struct tb_config *c, struct tb_buf *out);
  */
 TB_NODISCARD int tb_opml_write_topics(const struct tb_config *c, struct tb_buf *out);
 
+/**
+ * tb_opml_write() (topics 0) or tb_opml_write_topics() (1) with dateCreated
+ * `at` (epoch s) rather than now: the nodes of a cluster write the same
+ * bytes. Returns as those.
+ */
+TB_NODISCARD int tb_opml_write_at(const struct tb_config *c, int topics, int64_t at,
+                                  struct tb_buf *out);
+
 #endif

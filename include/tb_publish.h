@@ -65,7 +65,8 @@ struct tb_publish_meta {
     const char *current;       /* RFC 5005 rel=current URL, or NULL */
     int archive;               /* non-zero: a complete archive page (fh:archive) */
     int64_t updated;           /* feed updated (epoch s); TB_TIME_NONE -> newest entry's date,
-                                  else now; a future date -> now */
+                                  else `now`; a future date -> the clock */
+    int64_t now;               /* the date of a feed with no dated entry, or 0: the clock */
 };
 
 /**

@@ -40,6 +40,10 @@ struct tb_site {
      * path ("topics/x.atom"), Content-Type and bytes (borrowed), or NULL. */
     void (*on_feed)(void *data, const char *path, const char *type, const struct tb_buf *doc);
     void *on_feed_data; /* its first argument */
+    /* The moment trending is ranked at in the HTML pages and publish_all
+     * (epoch s), or 0: the clock. Nodes of a cluster set the cluster's
+     * (tb_changes.h), so they render the same bytes. */
+    int64_t now;
     /* Internal: the archive pages being written together (files only), or NULL. */
     struct tb_publish_batch *batch;
 };

@@ -180,7 +180,7 @@ static void publish_reload(struct daemon *d, const struct tb_config *old)
     if (old->feed_limit != c->feed_limit)
         rc = rc ? rc : tb_site_publish_all(&d->site, err, sizeof(err));
     /* Topics, weights, groups or [trending] may have changed. */
-    rc = rc ? rc : tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err));
+    rc = rc ? rc : tb_site_publish_trending(&d->site, tb__daemon_trending_now(d), err, sizeof(err));
     rc = rc ? rc : tb_site_publish_index(&d->site, err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
@@ -485,6 +485,7 @@ void tb__daemon_stop(struct daemon *d)
     tb_mail_web_free(d->mail_web, d->http); /* its routes first: the server lives on a while */
     d->mail_web = NULL;
     tb__daemon_push_stop(d);
+    tb__daemon_sync_stop(d);
     for (i = 0; i < d->nsrcs; i++)
         tb__daemon_src_remove(d->srcs[i]);
     d->nsrcs = 0;
@@ -697,7 +698,7 @@ static int publish_end(struct daemon *d)
     else if (d->npending > 0)
         rc = tb_site_publish_changed(&d->site, d->pending, d->npending, err, sizeof(err));
     if (rc == 0 && !d->once && d->trend_dirty)
-        rc = tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err));
+        rc = tb_site_publish_trending(&d->site, tb__daemon_trending_now(d), err, sizeof(err));
     if (rc)
         tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
     return rc;
@@ -726,6 +727,8 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
     rc = tb__daemon_first_sync(d);
     if (rc == 0)
         rc = start_websub(d);
+    if (rc == 0)
+        rc = tb__daemon_sync_start(d); /* before publish_all: from the feed's head on */
     if (rc == 0 && !o->once && tb_site_publish_all(&d->site, err, sizeof(err)) != 0)
         tb_log(TB_LOG_ERROR, "publish", "%s", err);
     if (rc == 0 && !o->once)

@@ -208,6 +208,8 @@ struct daemon {
     int sweep_wanted;       /* an outcome was not written: stale leases of ours to end */
     uint64_t renew_last;    /* uv_now() when renewals were last asked for */
     int leasing;            /* a claim or renewal is running (no reentry) */
+    /* Several nodes on PostgreSQL: the change feed's reader (daemon_sync.c), or NULL. */
+    struct sync *sync;
 };
 
 /* Polls fetched and waiting to be parsed or stored, beyond max_connections. */
@@ -387,6 +389,25 @@ void tb__daemon_lease_stop(struct daemon *d);
 
 /** Appends this node's polls and the leases by outcome to /metrics. */
 void tb__daemon_lease_metrics(const struct daemon *d, struct tb_buf *out);
+/* daemon_sync.c */
+
+/**
+ * On PostgreSQL: names this node's stores in the change feed (`fetch`
+ * too: what it stores, the serving nodes re-render), and unless once notes
+ * where the feed is (before the first publish_all) and starts listening
+ * for the other nodes' changes. A no-op on SQLite. 0 or an error.
+ */
+int tb__daemon_sync_start(struct daemon *d);
+
+/** Stops listening (at shutdown). */
+void tb__daemon_sync_stop(struct daemon *d);
+
+/**
+ * The moment to rank trending at when this node recomputes it: now (the
+ * clock); on PostgreSQL also stored as the cluster's (tb_changes.h), the
+ * later one in force returned and put into d->site.now.
+ */
+int64_t tb__daemon_trending_now(struct daemon *d);
 
 /* daemon_mail.c */
 

@@ -192,7 +192,7 @@ static void publish_trending(struct daemon *d)
 
     d->trend_dirty = 0;
     d->trend_last = uv_now(&d->loop);
-    if (tb_site_publish_trending(&d->site, (int64_t)time(NULL), err, sizeof(err)) != 0)
+    if (tb_site_publish_trending(&d->site, tb__daemon_trending_now(d), err, sizeof(err)) != 0)
         tb_log(TB_LOG_ERROR, "publish", "%s", err);
 }
 

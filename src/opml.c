@@ -316,11 +316,11 @@ static int write_topics(xmlTextWriter *w, const struct tb_config *c)
 }
 
 /* The document around the outlines: the sources', or (topics) the site's feeds. */
-static int write_doc(xmlTextWriter *w, const struct tb_config *c, int topics)
+static int write_doc(xmlTextWriter *w, const struct tb_config *c, int topics, int64_t at)
 {
     char date[64];
     size_t i;
-    int rc = tb_date_format_rfc822((int64_t)time(NULL), date, sizeof(date));
+    int rc = tb_date_format_rfc822(at, date, sizeof(date));
 
     if (rc >= 0)
         rc = xmlTextWriterSetIndent(w, 1);
@@ -350,7 +350,7 @@ static int write_doc(xmlTextWriter *w, const struct tb_config *c, int topics)
     return rc < 0 ? -ENOMEM : 0;
 }
 
-static int write_mem(const struct tb_config *c, int topics, struct tb_buf *out)
+static int write_mem(const struct tb_config *c, int topics, int64_t at, struct tb_buf *out)
 {
     xmlBuffer *xb = xmlBufferCreate();
     xmlTextWriter *w;
@@ -363,7 +363,7 @@ static int write_mem(const struct tb_config *c, int topics, struct tb_buf *out)
         xmlBufferFree(xb);
         return -ENOMEM;
     }
-    rc = write_doc(w, c, topics);
+    rc = write_doc(w, c, topics, at);
     xmlFreeTextWriter(w); /* flushes into xb */
     if (rc == 0)
         rc = tb_buf_add(out, xmlBufferContent(xb), (size_t)xmlBufferLength(xb));
@@ -373,10 +373,15 @@ static int write_mem(const struct tb_config *c, int topics, struct tb_buf *out)
 
 int tb_opml_write(const struct tb_config *c, struct tb_buf *out)
 {
-    return write_mem(c, 0, out);
+    return write_mem(c, 0, (int64_t)time(NULL), out);
 }
 
 int tb_opml_write_topics(const struct tb_config *c, struct tb_buf *out)
 {
-    return write_mem(c, 1, out);
+    return write_mem(c, 1, (int64_t)time(NULL), out);
+}
+
+int tb_opml_write_at(const struct tb_config *c, int topics, int64_t at, struct tb_buf *out)
+{
+    return write_mem(c, topics, at, out);
 }

@@ -31,6 +31,8 @@ int64_t tb__pub_feed_updated(const struct tb_publish_meta *m, const struct tb_en
     }
     /* A feed is not updated later than it is written: a future date (from
      * an upstream entry, or the caller) would tell readers it is. */
+    if (best == TB_TIME_NONE && m->now > 0)
+        return m->now; /* nodes of a cluster date it alike */
     return best != TB_TIME_NONE && best < now ? best : now;
 }
 

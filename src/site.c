@@ -231,6 +231,7 @@ static int write_format(struct tb_site *s, const struct feed_spec *fs, const str
     m.alternate = page;
     m.hub = fs->page == 0 ? s->hub : NULL; /* a page never changes: nothing to push */
     m.updated = TB_TIME_NONE;
+    m.now = s->now;
     archive_meta(s, fs, formats[i].ext, &m, rel, prev, next, cur);
     snprintf(self, sizeof(self), "%s%s", s->cfg->base_url, rel);
     m.self = self;
@@ -624,12 +625,12 @@ int tb_site_publish_index(struct tb_site *s, char *err, size_t errlen)
     rc = tb__site_pages(s, err, errlen);
     tb_buf_init(&b, DOC_CAP);
     if (rc == 0)
-        rc = tb_opml_write(s->cfg, &b);
+        rc = tb_opml_write_at(s->cfg, 0, s->now ? s->now : (int64_t)time(NULL), &b);
     if (rc == 0)
         rc = put_doc(s, "sources.opml", "text/x-opml; charset=utf-8", &b, err, errlen);
     tb_buf_reset(&b);
     if (rc == 0)
-        rc = tb_opml_write_topics(s->cfg, &b);
+        rc = tb_opml_write_at(s->cfg, 1, s->now ? s->now : (int64_t)time(NULL), &b);
     if (rc == 0)
         rc = put_doc(s, "topics.opml", "text/x-opml; charset=utf-8", &b, err, errlen);
     tb_buf_free(&b);
@@ -645,7 +646,8 @@ int tb_site_publish_all(struct tb_site *s, char *err, size_t errlen)
 
     for (i = 0; i < s->cfg->ntopics; i++)
         rc = keep_first(rc, tb_site_publish_topic(s, &s->cfg->topics[i], err, errlen));
-    rc = keep_first(rc, tb_site_publish_trending(s, (int64_t)time(NULL), err, errlen));
+    rc = keep_first(
+        rc, tb_site_publish_trending(s, s->now ? s->now : (int64_t)time(NULL), err, errlen));
     return keep_first(rc, tb_site_publish_index(s, err, errlen));
 }
 

@@ -275,7 +275,7 @@ static int add_topics(struct tb_site *s, struct list *l, char *err, size_t errle
 static int trending(struct tb_site *s, const char *query, size_t limit, struct list *l, char *err,
                     size_t errlen)
 {
-    struct tb_trending_opts o = {.now = (int64_t)time(NULL),
+    struct tb_trending_opts o = {.now = s->now ? s->now : (int64_t)time(NULL),
                                  .window = s->cfg->trending.window,
                                  .half_life = s->cfg->trending.half_life,
                                  .limit = 0,

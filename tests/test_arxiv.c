@@ -340,7 +340,8 @@ static void test_due_open_ids(void)
                           " ALTER TABLE sources DROP COLUMN lease_token;"
                           " ALTER TABLE sources DROP COLUMN polled_node;"
                           " ALTER TABLE sources DROP COLUMN polled_at;"
-                          " ALTER TABLE sources DROP COLUMN active; "
+                          " ALTER TABLE sources DROP COLUMN active;"
+                          " DROP TABLE changes; DROP TABLE trending_at; "
                           "PRAGMA user_version=11;",
                           NULL, NULL, NULL),
              SQLITE_OK);

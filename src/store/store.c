@@ -41,6 +41,18 @@
     " PRIMARY KEY(query_id, entry_id)) " without_rowid ";"                                         \
     "CREATE INDEX topic_members_entry ON topic_members(entry_id);"
 
+/* The change feed (changes.c): which entries each node stored, in commit
+ * order (seq), for the other nodes to re-render; pruned by age. And the
+ * moment (one row, id 1) the cluster's trending ranking is computed at. */
+#define CHANGES_SQL(id)                                                                            \
+    "CREATE TABLE changes("                                                                        \
+    " seq " id ","                                                                                 \
+    " node TEXT NOT NULL,"                                                                         \
+    " entry_id bigint NOT NULL,"                                                                   \
+    " at bigint NOT NULL);"                                                                        \
+    "CREATE INDEX changes_at ON changes(at);"                                                      \
+    "CREATE TABLE trending_at(id bigint PRIMARY KEY, at bigint NOT NULL);"
+
 static const char *const migrations[] = {
     /* 1: initial schema. */
     "CREATE TABLE sources("
@@ -309,6 +321,9 @@ static const char *const migrations[] = {
      "ALTER TABLE outbox ADD COLUMN claim_node TEXT;"
      "ALTER TABLE outbox ADD COLUMN claim_until INTEGER;"
      "ALTER TABLE outbox ADD COLUMN claim_token INTEGER NOT NULL DEFAULT 0;"),
+    /* 20: the change feed (tb_changes.h), written
+     * on PostgreSQL only, here so both engines count versions alike. */
+    CHANGES_SQL("INTEGER PRIMARY KEY"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -494,7 +509,8 @@ static const char *const pg_migrations[] = {
      " last_done bigint NOT NULL DEFAULT 0, last_node text, runs bigint NOT NULL DEFAULT 0);"
      "ALTER TABLE outbox ADD COLUMN claim_node text, ADD COLUMN claim_until bigint,"
      " ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"),
-    NULL, /* the end (the array is never empty) */
+    CHANGES_SQL("{id}"), /* 20 */
+    NULL,                /* the end (the array is never empty) */
 };
 #define NPG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])) - 1)
 
@@ -583,6 +599,7 @@ int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
         s->in_txn = 1;
         s->nunindexed = 0;
         s->ntouched = 0;
+        s->nchanged = 0;
     }
     return rc;
 }
@@ -734,6 +751,9 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
         rc = index_new(s, u, err, errlen);
     }
     s->nunindexed = 0;
+    /* The change feed last: its lock is held from here to the commit. */
+    rc = rc ? rc : tb__changes_record(s, err, errlen);
+    s->nchanged = 0;
     return rc;
 }
 
@@ -1034,6 +1054,8 @@ void tb_store_close(struct tb_store *s)
     free(s->unindexed);
     tb__matcher_free(s->matcher);
     free(s->touched);
+    free(s->changed);
+    free(s->node);
     free(s);
 }
 

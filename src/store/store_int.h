@@ -110,6 +110,9 @@ struct tb_store {
     struct tb__matcher *matcher;     /* the topic matcher, made at its first use (topic.c) */
     int64_t *touched;                /* with members: entries rewritten in this transaction */
     size_t ntouched, atouched;       /* count, allocated */
+    char *node;                      /* the change feed's node name (tb_changes.h), or NULL */
+    int64_t *changed;                /* with node: entries stored in this transaction */
+    size_t nchanged, achanged;       /* count, allocated */
 };
 
 /* Registers the store's VFS as SQLite's default (store_vfs.c): the
@@ -155,6 +158,15 @@ int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size
  * were inserted with (or, if rewritten since, the table's), and forgets
  * them. 0 or TB_ESTORE. */
 int tb__store_index_all(struct tb_store *s, char *err, size_t errlen);
+
+/* With s->node (changes.c): notes the n entries a put stored in the open
+ * transaction, for the change feed. 0 or -ENOMEM. */
+int tb__changes_note(struct tb_store *s, const int64_t *ids, size_t n);
+
+/* With s->node: writes the transaction's noted entries into the change
+ * feed, under its advisory lock, and NOTIFYs; forgets them. Last thing
+ * before the commit. 0 or a store error. */
+int tb__changes_record(struct tb_store *s, char *err, size_t errlen);
 
 /* Topic memberships (topic.c), where s->members: on PostgreSQL, and on
  * SQLite when a test asks (tb__topic_use_members). A topic query is

@@ -621,7 +621,7 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
                     .err = err,
                     .errlen = errlen};
     const struct tb_entry *e;
-    size_t i = 0, mark = s->nunindexed;
+    size_t i = 0, mark = s->nunindexed, cmark = s->nchanged;
     int nested = tb_db_in_txn(s->sql), began = 0;
     int rc = 0;
 
@@ -642,6 +642,8 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
         rc = put_source(&p, f);
     for (e = f->entries; rc == 0 && e != NULL && i < prep->n; e = e->next)
         rc = put_entry(&p, e, &prep->rows[i++]);
+    if (rc == 0 && s->node != NULL)
+        rc = tb__changes_note(s, p.ids, p.n);
     /* A batch indexes its new entries at tb_store_commit(), a feed alone here. */
     if (rc == 0 && !nested)
         rc = tb__store_index_all(s, err, errlen);
@@ -653,8 +655,10 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
         s->fts_stale = 1;
     if (rc != 0 && began)
         (void)tb_db_rollback(s->sql);
-    if (rc != 0)
+    if (rc != 0) {
         s->nunindexed = mark; /* what the undo took back is not to be indexed */
+        s->nchanged = cmark;
+    }
     free(p.source_name);
     if (rc != 0 || new_ids == NULL) {
         free(p.ids);

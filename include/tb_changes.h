@@ -1,0 +1,88 @@
+/*
+ * tb_changes: the change feed of a cluster (several nodes on one
+ * PostgreSQL database), so that every node re-renders what any node
+ * stored (store/changes.c).
+ *
+ * A store with a node name (tb_changes_enable) writes, at the end of each
+ * transaction that stores entries (a feed, or a tb_store_begin() batch),
+ * one row per new or updated entry into the table changes(seq, node,
+ * entry_id, at), and NOTIFYs TB_CHANGES_CHANNEL with the node's name as
+ * payload, in the same transaction. The rows are inserted under a
+ * transaction-scoped advisory lock (TB_CHANGES_LOCK) taken just before
+ * them, at the very end of the transaction: seq values are then allocated
+ * and committed in the same order (a second writer waits for the first
+ * one's commit before it allocates), so a reader that has seen seq N has
+ * seen every committed row below N, and reading "seq > cursor" never skips
+ * a row committed late. The lock is held only for the inserts and the
+ * commit. Readers (tb_changes_read) take no lock.
+ *
+ * On SQLite (one node) nothing is written: the table exists, empty, so both
+ * engines count schema versions alike. Not thread-safe: the store's rules.
+ */
+#ifndef TB_CHANGES_H
+#define TB_CHANGES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tb_log.h"
+#include "tb_store.h"
+
+/** The NOTIFY channel; the payload is the writing node's name. */
+#define TB_CHANGES_CHANNEL "tributary_changes"
+
+/** The key of the advisory lock that orders the change feed's commits. */
+#define TB_CHANGES_LOCK 7462636867LL
+
+/**
+ * Makes s record its stored entries in the change feed under `node`
+ * (copied; non-empty), on PostgreSQL; on SQLite it does nothing. 0,
+ * -EINVAL, -ENOMEM.
+ */
+TB_NODISCARD int tb_changes_enable(struct tb_store *s, const char *node);
+
+/** The highest seq in the change feed (0 when empty) into *seq. 0 or a store error. */
+TB_NODISCARD int tb_changes_head(struct tb_store *s, int64_t *seq, char *err, size_t errlen);
+
+/**
+ * Reads up to max change rows after seq `after`, in seq order: the entry
+ * ids of those written by another node than `self` (NULL: every node)
+ * into *ids (malloc'd, the caller frees; duplicates removed, ascending),
+ * their count into *n, and the last seq read into *last (after, when
+ * none). Read again from *last while *more is set. 0 or a store error.
+ */
+TB_NODISCARD int tb_changes_read(struct tb_store *s, int64_t after, const char *self, size_t max,
+                                 int64_t **ids, size_t *n, int64_t *last, int *more, char *err,
+                                 size_t errlen);
+
+/** Deletes the change rows written before `before` (epoch s). 0 or a store error. */
+TB_NODISCARD int tb_changes_prune(struct tb_store *s, int64_t before, char *err, size_t errlen);
+
+/*
+ * Trending in a cluster. Scores decay with time, so a ranking depends on
+ * the moment it is computed at: the cluster keeps that moment in the
+ * database (table trending_at, one row) and every node renders trending
+ * (its feeds and the pages' trending lists) as of it, so they publish the
+ * same bytes. Whoever recomputes the ranking (a node whose own stores
+ * changed trending, or the hourly recomputation: the `jobs` side claims
+ * it once across the cluster) calls tb_changes_trending_set(now); the
+ * others learn it by the NOTIFY (payload TB_CHANGES_TRENDING) and render
+ * as of tb_changes_trending_at().
+ */
+
+/** The NOTIFY payload that says the trending moment moved. */
+#define TB_CHANGES_TRENDING "trending"
+
+/**
+ * Moves the cluster's trending moment to `at` unless it is later already,
+ * NOTIFYs TB_CHANGES_CHANNEL with TB_CHANGES_TRENDING (PostgreSQL), and
+ * puts the moment now in force (at, or the later one) into *out. One
+ * transaction (a savepoint inside one). 0 or a store error.
+ */
+TB_NODISCARD int tb_changes_trending_set(struct tb_store *s, int64_t at, int64_t *out, char *err,
+                                         size_t errlen);
+
+/** The cluster's trending moment into *at (0 when none yet). 0 or a store error. */
+TB_NODISCARD int tb_changes_trending_at(struct tb_store *s, int64_t *at, char *err, size_t errlen);
+
+#endif
