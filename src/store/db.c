@@ -511,6 +511,11 @@ const char *tb_db_errmsg(const struct tb_db *db)
     return db->msg;
 }
 
+int tb_db_lost(struct tb_db *db)
+{
+    return db->ops->dialect == TB_DB_PG && db->ops->in_txn(db) == TB__TXN_GONE;
+}
+
 int tb_db_reconnect(struct tb_db *db, char *err, size_t errlen)
 {
     int rc = db->ops->reconnect(db);
