@@ -46,12 +46,13 @@ static size_t loop_conns(struct daemon *d, struct tb_db **out)
     return n;
 }
 
-uint64_t tb__daemon_db_backoff(uint64_t prev_ms, unsigned r)
+uint64_t tb__daemon_db_backoff(uint64_t *nominal, unsigned r)
 {
-    uint64_t next = prev_ms == 0 ? DBW_FIRST_MS : prev_ms * 2;
+    uint64_t next = *nominal == 0 ? DBW_FIRST_MS : *nominal * 2;
 
     if (next > DBW_MAX_MS)
         next = DBW_MAX_MS;
+    *nominal = next;
     /* Jitter: between three quarters and all of it, so that the nodes of a
      * cluster do not all knock at the same instant. */
     return next - (next / 4) * (r % 1000) / 1000;
@@ -99,7 +100,6 @@ static void on_dbw(uv_timer_t *t)
             failed = 1;
     /* A connection the store job holds is looked at after the job. */
     if (!failed && d->wstore && d->storing != NULL && w->down) {
-        w->delay_ms = DBW_FIRST_MS;
         uv_timer_start(&w->timer, on_dbw, DBW_FIRST_MS, 0);
         return;
     }
@@ -109,8 +109,7 @@ static void on_dbw(uv_timer_t *t)
         return;
     }
     tb_log(TB_LOG_DEBUG, "database", "reconnect: %s", err);
-    w->delay_ms = tb__daemon_db_backoff(w->delay_ms, (unsigned)rand());
-    uv_timer_start(&w->timer, on_dbw, w->delay_ms, 0);
+    uv_timer_start(&w->timer, on_dbw, tb__daemon_db_backoff(&w->delay_ms, (unsigned)rand()), 0);
 }
 
 int tb__daemon_db_start(struct daemon *d)

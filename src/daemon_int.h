@@ -133,7 +133,7 @@ struct dbwatch {
     uv_timer_t timer;         /* the next look or reconnect */
     int started;              /* on PostgreSQL: the timer was initialized */
     int down;                 /* a connection is lost and not back yet */
-    uint64_t delay_ms;        /* the last reconnect's wait (backoff) */
+    uint64_t delay_ms;        /* the backoff's nominal wait (0: none yet) */
     uint64_t since;           /* uv_now() when it was lost */
     unsigned long losses;     /* times the database was lost */
     unsigned long reconnects; /* times it came back */
@@ -426,9 +426,10 @@ void tb__daemon_db_stop(struct daemon *d);
 void tb__daemon_db_metrics(const struct daemon *d, struct tb_buf *out);
 
 /**
- * The wait before the reconnect after one that waited prev_ms (0: the
- * first): 0.1 s doubling to 5 s, less up to a quarter by r (random).
+ * The wait before the next reconnect: *nominal (0 before the first) goes
+ * from 0.1 s doubling to 5 s, and the wait is it less up to a quarter by r
+ * (random), the jitter.
  */
-uint64_t tb__daemon_db_backoff(uint64_t prev_ms, unsigned r);
+uint64_t tb__daemon_db_backoff(uint64_t *nominal, unsigned r);
 
 #endif
