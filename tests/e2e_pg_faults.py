@@ -172,7 +172,8 @@ class PgFaultsTest(unittest.TestCase):
                     bare = psql(pg, "SELECT count(*) FROM entries e WHERE NOT EXISTS"
                                     " (SELECT 1 FROM entry_sources s WHERE s.entry_id = e.id)"
                                     " OR NOT EXISTS (SELECT 1 FROM entry_keys k"
-                                    " WHERE k.entry_id = e.id)")
+                                    " WHERE k.entry_id = e.id) OR NOT EXISTS (SELECT 1"
+                                    " FROM topic_members m WHERE m.entry_id = e.id)")
                     self.assertEqual(bare, "0")
                     time.sleep(0.4)
                 tbtest.wait_for(lambda: psql(pg, "SELECT count(*) FROM entries") == str(n * per),
