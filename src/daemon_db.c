@@ -17,7 +17,6 @@
  * for a look at once. The mail thread reconnects its own connection
  * (daemon_mail.c). On SQLite none of this runs.
  */
-#include <stdlib.h>
 
 #include "tb_db.h"
 #include "tb_log.h"
@@ -109,7 +108,8 @@ static void on_dbw(uv_timer_t *t)
         return;
     }
     tb_log(TB_LOG_DEBUG, "database", "reconnect: %s", err);
-    uv_timer_start(&w->timer, on_dbw, tb__daemon_db_backoff(&w->delay_ms, (unsigned)rand()), 0);
+    uv_timer_start(&w->timer, on_dbw,
+                   tb__daemon_db_backoff(&w->delay_ms, (unsigned)(next_rnd(d) * 1000)), 0);
 }
 
 int tb__daemon_db_start(struct daemon *d)
