@@ -78,11 +78,13 @@ static void on_dbw(uv_timer_t *t)
     struct tb_db *conns[3];
     size_t i, n = loop_conns(d, conns);
     char err[256] = "";
-    int lost = 0, failed = 0;
+    struct tb_db *lost = NULL;
+    int failed = 0;
 
-    for (i = 0; i < n; i++)
-        lost += tb_db_lost(conns[i]) != 0;
-    if (!w->down && lost == 0) {
+    for (i = 0; i < n && lost == NULL; i++)
+        if (tb_db_lost(conns[i]))
+            lost = conns[i];
+    if (!w->down && lost == NULL) {
         uv_timer_start(&w->timer, on_dbw, DBW_EVERY_MS, 0);
         return;
     }
@@ -92,7 +94,7 @@ static void on_dbw(uv_timer_t *t)
         w->since = uv_now(&d->loop);
         w->delay_ms = 0;
         tb_log(TB_LOG_WARN, "database", "connection lost (%s): reconnecting",
-               tb_db_errmsg(conns[0])[0] ? tb_db_errmsg(conns[0]) : "server gone");
+               tb_db_errmsg(lost)[0] ? tb_db_errmsg(lost) : "server gone");
     }
     for (i = 0; i < n && !failed; i++)
         if (tb_db_lost(conns[i]) && tb_db_reconnect(conns[i], err, sizeof(err)) != 0)
