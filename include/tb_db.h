@@ -304,6 +304,15 @@ int64_t tb_db_changes(struct tb_db *db);
 const char *tb_db_errmsg(const struct tb_db *db);
 
 /**
+ * Whether db's connection to the server is gone (PostgreSQL: a call failed
+ * with TB_EDB_LOST since the last tb_db_reconnect, or libpq says
+ * CONNECTION_BAD, as after a server restart or pg_terminate_backend), so
+ * that only tb_db_reconnect can bring it back. Asks nothing of the
+ * server. SQLite: 0.
+ */
+int tb_db_lost(struct tb_db *db);
+
+/**
  * PostgreSQL: drops the connection and opens it again with the same
  * parameters, forgetting the server's prepared statements and any open
  * transaction (tb_db_depth becomes 0). Statements stay valid. SQLite: 0.

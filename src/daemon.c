@@ -364,6 +364,7 @@ static void metrics(struct tb_buf *out, void *data)
     tb_websub_metrics(d->websub, out);
     tb__daemon_push_metrics(d, out);
     tb__daemon_lease_metrics(d, out);
+    tb__daemon_db_metrics(d, out);
     tb__daemon_metrics_sources(d, out);
 }
 
@@ -389,6 +390,8 @@ static const char *not_ready(struct daemon *d, char *why, size_t len)
 
     if (d->stopping)
         return "stopping";
+    if (tb__daemon_db_down(d))
+        return "database: connection lost, reconnecting";
     if (tb_store_ping(d->store) != 0)
         return "database: not answering";
     /* On PostgreSQL there is no file: the ping is the check. */
@@ -473,6 +476,7 @@ void tb__daemon_stop(struct daemon *d)
     uv_close((uv_handle_t *)&d->pub_timer, NULL);
     uv_close((uv_handle_t *)&d->trend_timer, NULL);
     tb__daemon_lease_stop(d);
+    tb__daemon_db_stop(d);
     if (d->http != NULL && !uv_is_closing((uv_handle_t *)&d->tick))
         uv_close((uv_handle_t *)&d->tick, NULL);
     tb_websub_free(d->websub); /* its owed deliveries stay in the store */
@@ -722,6 +726,8 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
         rc = start_http(d);
     if (rc == 0 && !o->once)
         rc = tb__daemon_lease_start(d);
+    if (rc == 0 && !o->once)
+        rc = tb__daemon_db_start(d);
     if (rc)
         return rc;
     rc = tb__daemon_first_sync(d);

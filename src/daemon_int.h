@@ -129,6 +129,17 @@ struct queue {
     struct src *head, *tail; /* first out, last in; NULL when empty */
 };
 
+/* The PostgreSQL connections' watch (daemon_db.c). */
+struct dbwatch {
+    uv_timer_t timer;         /* the next look or reconnect */
+    int started;              /* on PostgreSQL: the timer was initialized */
+    int down;                 /* a connection is lost and not back yet */
+    uint64_t delay_ms;        /* the backoff's nominal wait (0: none yet) */
+    uint64_t since;           /* uv_now() when it was lost */
+    unsigned long losses;     /* times the database was lost */
+    unsigned long reconnects; /* times it came back */
+};
+
 struct daemon {
     uv_loop_t loop;             /* the one loop */
     const char *config_path;    /* for reloads */
@@ -210,6 +221,7 @@ struct daemon {
     int leasing;            /* a claim or renewal is running (no reentry) */
     /* Several nodes on PostgreSQL: the change feed's reader (daemon_sync.c), or NULL. */
     struct sync *sync;
+    struct dbwatch dbw; /* lost PostgreSQL connections (daemon_db.c) */
 };
 
 /* Polls fetched and waiting to be parsed or stored, beyond max_connections. */
@@ -435,5 +447,27 @@ void tb__daemon_mail_stop(struct daemon *d);
 
 /** Appends the outbox and subscription counters to /metrics (never an address). */
 void tb__daemon_mail_metrics(struct daemon *d, struct tb_buf *out);
+
+/** On PostgreSQL, starts watching the loop's connections (daemon_db.c). */
+int tb__daemon_db_start(struct daemon *d);
+
+/** Looks at the connections now (after a failed store job, say). */
+void tb__daemon_db_kick(struct daemon *d);
+
+/** Whether the database is lost and not reconnected yet. */
+int tb__daemon_db_down(const struct daemon *d);
+
+/** Closes the watch's timer. */
+void tb__daemon_db_stop(struct daemon *d);
+
+/** Appends tributary_database_up and the reconnect counters to out. */
+void tb__daemon_db_metrics(const struct daemon *d, struct tb_buf *out);
+
+/**
+ * The wait before the next reconnect: *nominal (0 before the first) goes
+ * from 0.1 s doubling to 5 s, and the wait is it less up to a quarter by r
+ * (random), the jitter.
+ */
+uint64_t tb__daemon_db_backoff(uint64_t *nominal, unsigned r);
 
 #endif

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tb_db.h"
 #include "tb_digest.h"
 #include "tb_mail.h"
 #include "tb_smtp.h"
@@ -202,6 +203,10 @@ static void thread_main(void *arg)
         m->kicked = m->reloaded = 0;
         cfg = m->using = m->cfg;
         uv_mutex_unlock(&m->mu);
+        /* A connection the server dropped is opened again; a failed job is
+         * tried again after its own delay, which is the backoff. */
+        if (tb_db_lost(tb_store_sql(m->st)))
+            (void)!tb_db_reconnect(tb_store_sql(m->st), NULL, 0);
         wake = job(m, cfg);
         uv_mutex_lock(&m->mu);
         m->using = NULL;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tb_db.h"
 #include "tb_site.h"
 #include "tb_store.h"
 #include "tb_vec.h"
@@ -242,7 +243,13 @@ static void on_publish(uv_timer_t *t)
             rc = tb_site_publish_index(&d->site, err, sizeof(err));
         if (rc)
             tb_log(TB_LOG_ERROR, "publish", "%s", err[0] ? err : tb_strerror(rc));
-        else
+        if (rc &&
+            (rc == TB_EDB_LOST || tb_db_lost(tb_store_sql(d->store)) || tb__daemon_db_down(d))) {
+            /* Kept for after the reconnect (daemon_db.c publishes then). */
+            tb__daemon_db_kick(d);
+            return;
+        }
+        if (rc == 0)
             tb_log(TB_LOG_DEBUG, "publish", "%zu changed entries published", d->npending);
         d->npending = 0;
         d->pages_stale = 0;
@@ -324,6 +331,7 @@ static void after_store_job(struct daemon *d)
         tb_log(TB_LOG_ERROR, "state", "%s", err);
         d->sweep_wanted = 1; /* the leases those records ended are ours still */
     }
+    tb__daemon_db_kick(d); /* a connection lost by the job is reconnected */
     d->backlog -= d->nstoring;
     kick_checkpoint(d);
     tb__daemon_pump(d);

@@ -99,8 +99,44 @@ static void test_cap(void)
     free_daemon(d);
 }
 
+/* daemon_db.c's reconnect backoff: 0.1 s doubling to 5 s, never 0, never
+ * more than 5 s, jitter taking off at most a quarter. */
+static void test_backoff(void)
+{
+    uint64_t ms, nominal = 0, total = 0;
+    unsigned r;
+    int i;
+
+    CHECK_EQ(tb__daemon_db_backoff(&nominal, 0), 100);
+    CHECK_EQ(tb__daemon_db_backoff(&nominal, 0), 200);
+    nominal = 2560;
+    CHECK_EQ(tb__daemon_db_backoff(&nominal, 0), 5000);
+    CHECK_EQ(tb__daemon_db_backoff(&nominal, 0), 5000);
+    nominal = 0;
+    CHECK_EQ(tb__daemon_db_backoff(&nominal, 999), 100 - 25 * 999 / 1000);
+    for (r = 0; r < 5000; r += 7) {
+        uint64_t n0 = 0, n1 = 40000;
+        uint64_t a = tb__daemon_db_backoff(&n0, r), b = tb__daemon_db_backoff(&n1, r);
+
+        CHECK(a >= 75 && a <= 100);
+        CHECK(b >= 3750 && b <= 5000);
+    }
+    /* Jittered every time, the waits still grow to the bound (the jitter
+     * does not compound), and ten attempts take 12-31 s: no busy loop, no
+     * endless wait. */
+    nominal = 0;
+    for (i = 0; i < 10; i++) {
+        ms = tb__daemon_db_backoff(&nominal, 999);
+        CHECK(ms > 0);
+        total += ms;
+    }
+    CHECK(ms >= 3750);
+    CHECK(total >= 12000 && total <= 31000);
+}
+
 int main(void)
 {
+    test_backoff();
     test_series();
     test_cap();
     CHECK_DONE();

@@ -581,8 +581,10 @@ static void test_lost(const char *target)
     CHECK_EQ(tb_db_step(st, err, sizeof(err)), TB_DB_ROW);
     CHECK_EQ(tb_db_column_int64(st, 0), ROWS - 10);
     tb_db_reset(st);
+    CHECK(!tb_db_lost(db));
     CHECK_OK(tb_db_begin(db, TB_DB_IMMEDIATE, err, sizeof(err)));
     CHECK_EQ(system(stop), 0);
+    CHECK(!tb_db_lost(db)); /* nothing asked the server yet */
     CHECK_OK(tb_db_bind_int64(st, 1, 10));
     CHECK_EQ(tb_db_step(st, err, sizeof(err)), TB_EDB_LOST);
     CHECK(err[0] != '\0');
@@ -592,9 +594,12 @@ static void test_lost(const char *target)
     CHECK(!tb_db_in_txn(db));
     CHECK_EQ(tb_db_commit(db, err, sizeof(err)), TB_EDB_LOST); /* the transaction is gone */
     CHECK_EQ(tb_db_depth(db), 0);
+    CHECK(tb_db_lost(db));
     CHECK_EQ(tb_db_reconnect(db, err, sizeof(err)), TB_EDB_LOST);
+    CHECK(tb_db_lost(db)); /* a failed reconnect leaves it lost */
     CHECK_EQ(system(start), 0);
     CHECK_OK(tb_db_reconnect(db, err, sizeof(err)));
+    CHECK(!tb_db_lost(db));
     CHECK_OK(tb_db_bind_int64(st, 1, 20));
     CHECK_EQ(tb_db_step(st, err, sizeof(err)), TB_DB_ROW); /* prepared again on the server */
     CHECK_EQ(tb_db_column_int64(st, 0), ROWS - 20);

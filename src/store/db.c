@@ -38,6 +38,8 @@ int tb__db_fail(struct tb_db *db, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(db->msg, sizeof(db->msg), fmt, ap);
     va_end(ap);
+    if (code == TB_EDB_LOST)
+        db->lost = 1;
     return code;
 }
 
@@ -511,11 +513,18 @@ const char *tb_db_errmsg(const struct tb_db *db)
     return db->msg;
 }
 
+int tb_db_lost(struct tb_db *db)
+{
+    return db->ops->dialect == TB_DB_PG && (db->lost || db->ops->in_txn(db) == TB__TXN_GONE);
+}
+
 int tb_db_reconnect(struct tb_db *db, char *err, size_t errlen)
 {
     int rc = db->ops->reconnect(db);
 
-    if (rc == 0)
+    if (rc == 0) {
         db->depth = 0;
+        db->lost = 0;
+    }
     return report(db, rc, err, errlen);
 }

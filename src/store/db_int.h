@@ -53,6 +53,7 @@ struct tb_db {
     int depth;                    /* open tb_db_begin calls */
     int outer;                    /* depth 1 was a savepoint in a transaction begun outside tb_db */
     char msg[TB__DB_MSG];         /* the last failure's message */
+    int lost;                     /* a call failed with TB_EDB_LOST since the last reconnect */
 };
 
 /* The common head of every driver's statement. */
