@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+"""Two, then three `tributary serve` nodes on one PostgreSQL (a real
+PostgreSQL 15, tests/pgserver.py) polling 2,000 sources from a local
+upstream (tests/upstream.py, whose log stamps every request).
+
+Phase 1: nodes n1 and n2 until every source has been fetched three times
+(two full cycles). Phase 2: every feed gains an entry and n3 joins; until
+every source has been fetched twice more. Asserted, from outcomes only:
+  - by the upstream's log, no source is ever fetched twice within one
+    interval (consecutive fetches of a source at least INTERVAL - 1 s
+    apart), across all nodes and both phases;
+  - every entry the upstream served is stored exactly once in PostgreSQL
+    (count and set of upstream ids);
+  - `tributary sources --json` names a node for every source, the polls are
+    spread over the nodes (each node's tributary_node_polls_total), and n3
+    polls once it has joined.
+
+Why a slow machine cannot make a source due twice in one interval: after a
+poll its outcome is recorded under the claim's token, which ends the lease
+and sets next_poll = (end of the poll, whole seconds) + INTERVAL + jitter
+(jitter in [0, INTERVAL / 10]). A claim takes only sources with
+next_poll <= now and no live lease (FOR UPDATE SKIP LOCKED), so the next
+fetch starts no earlier than INTERVAL - 1 s after the previous one started
+(the 1 s is the truncation to whole seconds). A slow machine only delays
+polls: a backlog moves next_poll later, never earlier. The one way to fetch
+twice is a lease that runs out while its poll is still in flight; LEASE is
+120 s, renewed every 40 s while polling, and a poll is bounded by the
+fetcher's 60 s transfer timeout plus one store transaction, so even a node
+starved for a minute keeps its claims. No assertion depends on how fast
+the machine is: the waits are for outcomes (fetch counts), with generous
+timeouts scaled by TB_SLOW.
+
+Size: TB_CLUSTER_SOURCES (default 2000) sources, INTERVAL 20 s. On an idle
+2-core machine the test takes about two minutes.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgserver  # noqa: E402
+import tbtest  # noqa: E402
+
+N = int(os.environ.get("TB_CLUSTER_SOURCES", "2000"))
+INTERVAL = 20  # seconds
+LEASE = 120    # seconds
+
+
+def psql(pg, sql):
+    tbtest.need_tool("psql")
+    p = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", pg.uri, "-c", sql],
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise AssertionError(f"psql {sql}: {p.stderr}")
+    return p.stdout.strip()
+
+
+def write_feed(root, i, entries):
+    """Feed i with entries urn:paper:i:0 .. urn:paper:i:(entries - 1)."""
+    body = []
+    for k in range(entries):
+        body.append(f'<entry><title>Paper {i}.{k}</title><id>urn:paper:{i}:{k}</id>'
+                    f'<link href="http://example.org/paper/{i}/{k}"/>'
+                    f'<updated>2026-12-01T00:0{k}:00Z</updated><summary>s {i} {k}</summary>'
+                    '</entry>')
+    path = os.path.join(root, f"f{i}.atom")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write('<?xml version="1.0" encoding="utf-8"?>'
+                '<feed xmlns="http://www.w3.org/2005/Atom">'
+                f'<title>Feed {i}</title><id>urn:feed:{i}</id>'
+                '<updated>2026-12-01T00:00:00Z</updated>' + "".join(body) + '</feed>')
+    os.replace(path + ".tmp", path)
+
+
+class Node:
+    """One `tributary serve` of the cluster: its own listen, public_dir, node."""
+
+    def __init__(self, tmp, pg, name, sources):
+        self.name, self.port = name, tbtest.free_port()
+        self.config = os.path.join(tmp, f"{name}.ini")
+        with open(self.config, "w", encoding="utf-8") as f:
+            f.write(f"[tributary]\ndatabase = {pg.uri}\npublic_dir = {tmp}/public-{name}\n"
+                    f"listen = 127.0.0.1:{self.port}\nnode = {name}\nlease = {LEASE}s\n"
+                    f"interval = {INTERVAL}s\nmax_per_host = 64\n\n")
+            for src, url in sources:
+                f.write(f"[source {src}]\nurl = {url}\n\n")
+        self.daemon = tbtest.Daemon(self.config, os.path.join(tmp, f"{name}.log"))
+
+    def polls(self):
+        status, _, body = tbtest.http_get(f"http://127.0.0.1:{self.port}/metrics", timeout=30)
+        if status != 200:
+            return None
+        m = re.search(rf'^tributary_node_polls_total{{node="{self.name}"}} (\d+)$',
+                      body.decode(), re.M)
+        return int(m.group(1)) if m else 0
+
+
+class Log:
+    """The upstream's request log, read incrementally: fetch times by path."""
+
+    def __init__(self, path):
+        self.path, self.offset, self.times = path, 0, {}
+
+    def poll(self):
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, encoding="utf-8") as f:
+            f.seek(self.offset)
+            while True:
+                line = f.readline()
+                if not line.endswith("\n"):
+                    break  # a line being written: read it next time
+                self.offset = f.tell()
+                r = json.loads(line)
+                self.times.setdefault(r["path"], []).append(r["time"])
+
+    def fewest(self, since=0.0):
+        """The fewest fetches of any source at or after `since`."""
+        self.poll()
+        return min(len([t for t in self.times.get(f"/f{i}.atom", []) if t >= since])
+                   for i in range(N))
+
+
+class ClusterScaleTest(unittest.TestCase):
+    def check_gaps(self, log):
+        short = []
+        for i in range(N):
+            t = sorted(log.times.get(f"/f{i}.atom", []))
+            short += [(i, b - a) for a, b in zip(t, t[1:]) if b - a < INTERVAL - 1]
+        self.assertEqual(short[:5], [], f"{len(short)} fetches within one interval")
+
+    def test_two_then_three_nodes_poll_each_source_once_per_interval(self):
+        with tbtest.TempDir() as tmp, pgserver.PgServer() as pg:
+            www = os.path.join(tmp, "www")
+            os.mkdir(www)
+            for i in range(N):
+                write_feed(www, i, 2)
+            up = tbtest.Upstream(www, os.path.join(tmp, "up.log"))
+            log = Log(up.log)
+            nodes = []
+            started = time.monotonic()
+            try:
+                sources = [(f"s{i:04d}", f"{up.base}f{i}.atom") for i in range(N)]
+                nodes = [Node(tmp, pg, name, sources) for name in ("n1", "n2")]
+                # Phase 1: two full cycles (three fetches of every source).
+                tbtest.wait_for(lambda: log.fewest() >= 3, 8 * INTERVAL + N / 20, step=1,
+                                what="three fetches of every source by two nodes")
+                polls1 = [n.polls() for n in nodes]
+                t1 = time.monotonic() - started
+                # Phase 2: new entries everywhere, and a third node.
+                for i in range(N):
+                    write_feed(www, i, 3)
+                since = time.time()
+                nodes.append(Node(tmp, pg, "n3", sources))
+                tbtest.wait_for(lambda: log.fewest(since) >= 2, 6 * INTERVAL + N / 20, step=1,
+                                what="two more fetches of every source by three nodes")
+                polls2 = [n.polls() for n in nodes]
+                states = tbtest.sources_json(nodes[0].config)
+            finally:
+                for n in nodes:
+                    n.daemon.stop()
+                up.stop()
+            log.poll()
+            fetches = sum(len(v) for v in log.times.values())
+            print(f"{N} sources: phase 1 (2 nodes) {t1:.0f} s, polls {polls1}; total"
+                  f" {time.monotonic() - started:.0f} s, polls {polls2}, fetches {fetches}",
+                  file=sys.stderr)
+            self.assertEqual(set(log.times), {f"/f{i}.atom" for i in range(N)})
+            self.check_gaps(log)
+            # Spread: every node polled, none did (nearly) everything.
+            self.assertNotIn(None, polls1 + polls2)
+            for p in polls1:
+                self.assertGreater(p, N // 10, polls1)
+            self.assertGreater(polls2[2], 0, polls2)
+            self.assertLessEqual(sum(polls2), fetches)
+            # Every entry served stored once.
+            want = {f"urn:paper:{i}:{k}" for i in range(N) for k in range(3)}
+            self.assertEqual(psql(pg, "SELECT count(*) FROM entries"), str(len(want)))
+            got = psql(pg, "SELECT upstream_id FROM entries").split("\n")
+            self.assertEqual(len(got), len(want))
+            self.assertEqual(set(got), want)
+            # `tributary sources --json` names a node for every source.
+            self.assertEqual(len(states), N)
+            names = [s["node"] for s in states]
+            self.assertTrue(all(x in ("n1", "n2", "n3") for x in names), names[:5])
+            self.assertGreater(len(set(names)), 1, "one node polled every source last")
+
+
+if __name__ == "__main__":
+    tbtest.main()
