@@ -8,7 +8,8 @@ SIGTERM/SIGINT. HTTP/1.1 with keep-alive where a Content-Length is known.
 
 Every request appends one JSON line to --log (flushed at once), written when
 the response status is decided (for /hang: on arrival, status 0):
-    {"path": "/feed.xml?x=1", "method": "GET", "status": 200,
+    {"path": "/feed.xml?x=1", "time": 1796000000.25,  # epoch s, when logged
+     "method": "GET", "status": 200,
      "active": 2,           # requests in progress at arrival whose path has the
                             # same first segment ("slow", "feed.xml"), this one included
      "encoding": "gzip",    # Content-Encoding sent, or null
@@ -84,6 +85,7 @@ class Handler(BaseHTTPRequestHandler):
         st = self.server.state
         line = {
             "path": self.path,
+            "time": time.time(),
             "method": self.command,
             "status": status,
             "active": self.active_at_start,

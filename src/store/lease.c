@@ -188,26 +188,83 @@ int tb_lease_end_own(struct tb_store *s, int64_t source_id, const char *node, si
     return rc;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Sets active on the rows whose value changes only: on PostgreSQL an
+ * UPDATE locks every row it matches, and a node joining a cluster would
+ * otherwise wait on (or deadlock with) the other nodes' polls, which hold
+ * their sources' rows to their commits, and fail its start. */
 int tb_lease_sync(struct tb_store *s, const int64_t *ids, size_t n, char *err, size_t errlen)
 {
-    struct tb_db_stmt *q = NULL;
-    size_t i;
-    int rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
+    struct tb_db_stmt *q = NULL, *off = NULL;
+    int64_t *sorted = NULL, *gone = NULL, id;
+    size_t i, ngone = 0, cap = 0;
+    int rc = 0, st;
 
+    if (n > 0) {
+        sorted = malloc(n * sizeof(*sorted));
+        if (sorted == NULL)
+            return -ENOMEM;
+        memcpy(sorted, ids, n * sizeof(*sorted));
+        qsort(sorted, n, sizeof(*sorted), cmp_id);
+    }
+    rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
     if (rc != 0)
-        return rc;
-    rc = tb_db_run(s->sql, err, errlen, "UPDATE sources SET active = 0 WHERE active != 0", "");
+        goto out;
+    rc = tb_db_prepare(s->sql, "SELECT id FROM sources WHERE active != 0", &q, err, errlen);
+    while (rc == 0) {
+        st = tb_db_step(q, err, errlen);
+        if (st != TB_DB_ROW) {
+            rc = st < 0 ? st : 0;
+            break;
+        }
+        id = tb_db_column_int64(q, 0);
+        if (n > 0 && bsearch(&id, sorted, n, sizeof(*sorted), cmp_id) != NULL)
+            continue;
+        if (ngone == cap) {
+            int64_t *g = realloc(gone, (cap ? cap * 2 : 64) * sizeof(*gone));
+
+            if (g == NULL) {
+                rc = -ENOMEM;
+                break;
+            }
+            gone = g;
+            cap = cap ? cap * 2 : 64;
+        }
+        gone[ngone++] = id;
+    }
+    tb_db_finalize(q);
+    q = NULL;
     if (rc == 0)
-        rc = tb_db_prepare(s->sql, "UPDATE sources SET active = 1 WHERE id = ?1", &q, err, errlen);
+        rc = tb_db_prepare(s->sql, "UPDATE sources SET active = 0 WHERE id = ?1 AND active != 0",
+                           &off, err, errlen);
+    for (i = 0; rc == 0 && i < ngone; i++) {
+        rc = tb_db_bind_int64(off, 1, gone[i]);
+        rc = rc ? rc : tb_db_step(off, err, errlen);
+        tb_db_reset(off);
+    }
+    if (rc == 0)
+        rc = tb_db_prepare(s->sql, "UPDATE sources SET active = 1 WHERE id = ?1 AND active != 1",
+                           &q, err, errlen);
     for (i = 0; rc == 0 && i < n; i++) {
         rc = tb_db_bind_int64(q, 1, ids[i]);
         rc = rc ? rc : tb_db_step(q, err, errlen);
         tb_db_reset(q);
     }
     tb_db_finalize(q);
+    tb_db_finalize(off);
     if (rc == 0)
-        return tb_db_commit(s->sql, err, errlen);
-    (void)tb_db_rollback(s->sql);
+        rc = tb_db_commit(s->sql, err, errlen);
+    else
+        (void)tb_db_rollback(s->sql);
+out:
+    free(sorted);
+    free(gone);
     return rc;
 }
 
