@@ -11,28 +11,19 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pgserver  # noqa: E402
+from pgserver import psql  # noqa: E402
 import tbtest  # noqa: E402
 from tbtest import run  # noqa: E402
 
 N = 30          # sources
 INTERVAL = 6    # seconds
 LEASE = 10      # seconds (the shortest allowed)
-
-
-def psql(pg, sql):
-    tbtest.need_tool("psql")
-    p = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", pg.uri, "-c", sql],
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise AssertionError(f"psql {sql}: {p.stderr}")
-    return p.stdout.strip()
 
 
 def write_feeds(root, n):

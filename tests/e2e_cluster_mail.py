@@ -7,7 +7,6 @@ exactly once, by the server's own record of what it accepted."""
 import collections
 import os
 import re
-import subprocess
 import sys
 import time
 import unittest
@@ -15,19 +14,11 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mailtest  # noqa: E402
 import pgserver  # noqa: E402
+from pgserver import psql  # noqa: E402
 import tbtest  # noqa: E402
 from tbtest import Daemon, TempDir, Upstream, free_port, main, run, wait_for  # noqa: E402
 
 N = 60  # subscribers
-
-
-def psql(pg, sql):
-    tbtest.need_tool("psql")
-    p = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", pg.uri, "-c", sql],
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise AssertionError(f"psql {sql}: {p.stderr}")
-    return p.stdout.strip()
 
 
 def write_config(t, pg, up, smtp_port, name):

@@ -53,13 +53,13 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pgserver  # noqa: E402
+from pgserver import psql  # noqa: E402
 import tbtest  # noqa: E402
 
 N = int(os.environ.get("TB_CLUSTER_SOURCES", "2000"))
@@ -67,15 +67,6 @@ JOIN = os.environ.get("TB_CLUSTER_JOIN") == "1"  # phase 2: fails today, see abo
 STRICT = os.environ.get("TB_CLUSTER_STRICT") == "1"  # no excused refetch, see above
 INTERVAL = 20  # seconds
 LEASE = 120    # seconds
-
-
-def psql(pg, sql):
-    tbtest.need_tool("psql")
-    p = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", pg.uri, "-c", sql],
-                       capture_output=True, text=True, timeout=120)
-    if p.returncode != 0:
-        raise AssertionError(f"psql {sql}: {p.stderr}")
-    return p.stdout.strip()
 
 
 def write_feed(root, i, entries):

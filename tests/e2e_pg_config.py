@@ -6,23 +6,14 @@ cannot be reached, and a URI with a password in it, are refused with a
 clear message."""
 import json
 import os
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pgserver  # noqa: E402
+from pgserver import psql  # noqa: E402
 import tbtest  # noqa: E402
 from tbtest import run  # noqa: E402
-
-
-def psql(pg, sql):
-    tbtest.need_tool("psql")
-    p = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", pg.uri, "-c", sql],
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise AssertionError(f"psql {sql}: {p.stderr}")
-    return p.stdout.strip()
 
 
 def config(tmp, database):

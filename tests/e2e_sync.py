@@ -12,13 +12,13 @@ again and catches up with what was stored meanwhile, well before its
 30-second safety timer."""
 import email.utils
 import os
-import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pgserver  # noqa: E402
+from pgserver import psql  # noqa: E402
 import tbtest  # noqa: E402
 from tbtest import Daemon, TempDir, Upstream, free_port, http_get, run, wait_for  # noqa: E402
 
@@ -75,15 +75,6 @@ limit = 3
 """)
     tbtest.keep_off_the_internet(path)
     return path
-
-
-def psql(pg, sql):
-    tbtest.need_tool("psql")
-    p = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", pg.uri, "-c", sql],
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise AssertionError(f"psql {sql}: {p.stderr}")
-    return p.stdout.strip()
 
 
 def get(port, path):

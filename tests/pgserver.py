@@ -164,6 +164,17 @@ def _terminate(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def psql(pg, sql, timeout=120):
+    """Runs sql on pg's database with psql; its output, stripped (a failure raises)."""
+    import tbtest
+    tbtest.need_tool("psql")
+    p = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", pg.uri, "-c", sql],
+                       capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError(f"psql {sql}: {p.stderr}")
+    return p.stdout.strip()
+
+
 def main(argv):
     if not argv:
         print("usage: pgserver.py PROGRAM [ARGS...]", file=sys.stderr)
