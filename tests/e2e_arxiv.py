@@ -200,17 +200,28 @@ class Arxiv(unittest.TestCase):
                          fail_first=1)
             d, base = self.run_daemon(t, up)
             try:
-                wait_for(lambda: len(up.api()) >= 2, 60, what="the API asked twice")
-                reqs = up.api()
                 want = sorted(linked + [carried])
-                # One batched request with every paper no arXiv record carries;
-                # it failed (500), and the same batch was asked again later.
-                self.assertEqual(sorted(reqs[0][1]), want, reqs)
-                self.assertEqual(reqs[0][2], "4")
-                self.assertEqual(reqs[0][3], 500)
-                self.assertEqual(sorted(reqs[1][1]), want, reqs)
-                self.assertEqual(reqs[1][3], 200)
-                self.assertGreaterEqual(reqs[1][0] - reqs[0][0], GAP - 0.05)
+
+                def answered():
+                    return sorted(p for r in up.api() if r[3] == 200 for p in r[1])
+                wait_for(lambda: answered() == want, 60, what="every paper answered")
+                reqs = up.api()
+                # Batched: the first request asked for every paper voiced by
+                # then (both sources' when their polls end within the settle
+                # time; a busy machine can split them), with max_results its
+                # size; it failed (500), and its ids were asked again, a gap
+                # later; every paper was answered exactly once.
+                self.assertEqual(reqs[0][3], 500, reqs)
+                self.assertGreater(len(reqs[0][1]), 1, reqs)
+                for r in reqs:
+                    self.assertEqual(r[2], str(len(r[1])), reqs)
+                again = [r for r in reqs[1:] if set(reqs[0][1]) & set(r[1])]
+                self.assertTrue(again, reqs)
+                self.assertTrue(set(reqs[0][1]) <= {p for r in again for p in r[1]}, reqs)
+                self.assertGreaterEqual(again[0][0] - reqs[0][0], GAP - 0.05)
+                for a, b in zip(reqs, reqs[1:]):
+                    self.assertGreaterEqual(b[0] - a[0], GAP - 0.05, reqs)
+                asked = len(reqs)
 
                 def resolved():
                     st, _, body = http_get(base + "all.atom")
@@ -236,7 +247,7 @@ class Arxiv(unittest.TestCase):
                 self.assertNotIn(b"Autoregressive Entity Retrieval", body)
                 # Each paper is asked once: nothing more in the next gaps.
                 time.sleep(2 * GAP * SLOW)
-                self.assertEqual(len(up.api()), 2, up.api())
+                self.assertEqual(len(up.api()), asked, up.api())
                 self.assertTrue(d.alive())
             finally:
                 rc = d.stop()
@@ -248,10 +259,14 @@ class Arxiv(unittest.TestCase):
             up = StandIn({"news.atom": newsletter(IDS[:5]), "hn.rss": hn(IDS[5])})
             d, base = self.run_daemon(t, up, "arxiv_batch = 2")
             try:
-                wait_for(lambda: len(up.api()) >= 3, 60, what="three requests")
+                # Three requests when both polls end within the settle time;
+                # a busy machine can split the newsletter's five from the
+                # HN item's one (four): each paper asked once either way.
+                wait_for(lambda: sorted(p for r in up.api() for p in r[1]) == sorted(IDS[:6]), 60,
+                         what="every paper asked")
                 time.sleep(GAP * SLOW)
                 reqs = up.api()
-                self.assertEqual(len(reqs), 3, reqs)
+                self.assertIn(len(reqs), (3, 4), reqs)
                 asked = sorted(pid for r in reqs for pid in r[1])
                 self.assertEqual(asked, sorted(IDS[:6]))
                 for a, b in zip(reqs, reqs[1:]):
