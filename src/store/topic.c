@@ -527,67 +527,31 @@ int tb__topic_query_id(struct tb_store *s, const char *query, int64_t *id, char 
     return rc;
 }
 
-/* tb_topic_select_in through memberships: the query's registered id, the
- * parameters numbered in the order they appear (PostgreSQL must see each
- * parameter it is given). */
-static int select_members(struct tb_store *s, const char *query, char *const *sources,
-                          size_t nsources, const int64_t *within, size_t nwithin, size_t limit,
-                          int64_t **ids, size_t *n, char *err, size_t errlen)
+/* tb_topic_select_in's SQL through memberships, its parameters numbered as
+ * build_sql's: ?1 the query's registered id, ?2 within, ?3 sources, ?4 the
+ * limit (tb_db types a parameter the SQL leaves out as text). */
+static int members_sql(struct tb_buf *sql, struct tb_db *db, int fts, int within, int sources,
+                       int limited)
 {
-    int fts = query != NULL && query[0] != '\0';
-    int limited = limit != 0 && limit <= INT64_MAX;
-    char *within_json = NULL, *sources_json = NULL;
-    struct tb_db_stmt *q = NULL;
-    struct tb_buf sql;
-    int64_t qid = 0;
-    int rc = fts ? tb__topic_query_id(s, query, &qid, err, errlen) : 0, p = 0;
+    int rc = tb_buf_adds(sql, "SELECT e.id FROM entries e");
 
-    tb_buf_init(&sql, 4096);
-    rc = rc ? rc : tb_buf_adds(&sql, "SELECT e.id FROM entries e");
     if (rc == 0 && fts)
-        rc = tb_buf_addf(&sql,
-                         " JOIN topic_members tm ON tm.entry_id = e.id"
-                         " AND tm.query_id = ?%d",
-                         ++p);
-    rc = rc ? rc : tb_buf_adds(&sql, " WHERE true");
-    if (rc == 0 && within != NULL) {
-        rc = tb_buf_adds(&sql, " AND e.id IN (");
-        rc = rc ? rc : add_list(&sql, s->sql, ++p, 1);
-        rc = rc ? rc : tb_buf_adds(&sql, ")");
+        rc = tb_buf_adds(sql, " JOIN topic_members tm ON tm.entry_id = e.id AND tm.query_id = ?1");
+    rc = rc ? rc : tb_buf_adds(sql, " WHERE true");
+    if (rc == 0 && within) {
+        rc = tb_buf_adds(sql, " AND e.id IN (");
+        rc = rc ? rc : add_list(sql, db, 2, 1);
+        rc = rc ? rc : tb_buf_adds(sql, ")");
     }
-    if (rc == 0 && nsources > 0) {
-        rc = tb_buf_adds(&sql, " AND EXISTS (SELECT 1 FROM entry_sources es JOIN sources s"
-                               " ON s.id = es.source_id WHERE es.entry_id = e.id AND s.name IN (");
-        rc = rc ? rc : add_list(&sql, s->sql, ++p, 0);
-        rc = rc ? rc : tb_buf_adds(&sql, "))");
+    if (rc == 0 && sources) {
+        rc = tb_buf_adds(sql, " AND EXISTS (SELECT 1 FROM entry_sources es JOIN sources s"
+                              " ON s.id = es.source_id WHERE es.entry_id = e.id AND s.name IN (");
+        rc = rc ? rc : add_list(sql, db, 3, 0);
+        rc = rc ? rc : tb_buf_adds(sql, "))");
     }
-    rc = rc ? rc : tb_buf_adds(&sql, " ORDER BY e.sort_time DESC, e.out_id");
+    rc = rc ? rc : tb_buf_adds(sql, " ORDER BY e.sort_time DESC, e.out_id");
     if (rc == 0 && limited)
-        rc = tb_buf_addf(&sql, " LIMIT ?%d", ++p);
-    rc = rc ? rc : tb_db_prepare(s->sql, sql.data, &q, err, errlen);
-    p = 0;
-    if (rc == 0 && fts)
-        rc = tb_db_bind_int64(q, ++p, qid);
-    if (rc == 0 && within != NULL) {
-        within_json = json_list(within, NULL, nwithin);
-        rc = within_json != NULL ? tb_db_bind_text(q, ++p, within_json) : -ENOMEM;
-    }
-    if (rc == 0 && nsources > 0) {
-        sources_json = json_list(NULL, sources, nsources);
-        rc = sources_json != NULL ? tb_db_bind_text(q, ++p, sources_json) : -ENOMEM;
-    }
-    if (rc == 0 && limited)
-        rc = tb_db_bind_int64(q, ++p, (int64_t)limit);
-    rc = rc ? rc : collect(s->sql, q, 0, ids, n, err, errlen);
-    tb_db_finalize(q);
-    free(within_json);
-    free(sources_json);
-    tb_buf_free(&sql);
-    if (rc != 0) {
-        free(*ids);
-        *ids = NULL;
-        *n = 0;
-    }
+        rc = tb_buf_adds(sql, " LIMIT ?4");
     return rc;
 }
 
@@ -601,28 +565,31 @@ int tb_topic_select_in(struct tb_store *s, const char *query, char *const *sourc
     char *within_json = NULL, *sources_json = NULL;
     struct tb_db_stmt *q = NULL;
     struct tb_buf sql;
+    int64_t qid = 0;
     int rc;
 
     *ids = NULL;
     *n = 0;
-    if (s->members)
-        return select_members(s, query, sources, nsources, within, nwithin, limit, ids, n, err,
-                              errlen);
     tb_buf_init(&sql, 4096);
-    rc = fts ? tb_store_sync_index(s, err, errlen) : 0;
-    if (rc == 0)
-        rc = build_sql(&sql, fts, within != NULL, nsources > 0, limited,
-                       fts && within == NULL && by_time(db, query, limit));
+    if (s->members) {
+        rc = fts ? tb__topic_query_id(s, query, &qid, err, errlen) : 0;
+        rc = rc ? rc : members_sql(&sql, db, fts, within != NULL, nsources > 0, limited);
+    } else {
+        rc = fts ? tb_store_sync_index(s, err, errlen) : 0;
+        if (rc == 0)
+            rc = build_sql(&sql, fts, within != NULL, nsources > 0, limited,
+                           fts && within == NULL && by_time(db, query, limit));
+    }
     if (rc == 0)
         rc = tb_db_prepare(db, sql.data, &q, err, errlen);
     if (rc == 0 && fts)
-        rc = tb_db_bind_text(q, 1, query);
+        rc = s->members ? tb_db_bind_int64(q, 1, qid) : tb_db_bind_text(q, 1, query);
     if (rc == 0)
         rc = bind_lists(q, sources, nsources, within, nwithin, &within_json, &sources_json);
     if (rc == 0 && limited)
         rc = tb_db_bind_int64(q, 4, (int64_t)limit);
     if (rc == 0)
-        rc = collect(db, q, fts, ids, n, err, errlen);
+        rc = collect(db, q, fts && !s->members, ids, n, err, errlen);
     tb_db_finalize(q);
     free(within_json);
     free(sources_json);
