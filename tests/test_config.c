@@ -81,6 +81,7 @@ static void test_good(void)
     CHECK_STR(c->description, "What the field reads this week");
     CHECK_EQ(c->interval, 7200);
     CHECK_EQ(c->feed_limit, 25);
+    CHECK_EQ(c->static_archive, 1);
     CHECK_EQ(c->max_body, 8 << 20);
     CHECK_EQ(c->connect_timeout, 5);
     CHECK_EQ(c->timeout, 120);
@@ -160,6 +161,7 @@ static void test_defaults(void)
     CHECK(c->description == NULL);
     CHECK_EQ(c->interval, 3600);
     CHECK_EQ(c->feed_limit, 50);
+    CHECK_EQ(c->static_archive, 0);
     CHECK_EQ(c->max_body, 32 << 20);
     CHECK_EQ(c->connect_timeout, 15);
     CHECK_EQ(c->timeout, 60);
