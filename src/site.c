@@ -74,21 +74,25 @@ static int put_doc_age(struct tb_site *s, const char *relpath, const char *type,
                        const struct tb_buf *b, int max_age, char *err, size_t errlen)
 {
     const char *data = b->data ? b->data : "";
+    int immutable = max_age == TB_HTTP_IMMUTABLE, rc = 0;
     char path[1024];
     struct tb_buf gz;
-    int rc;
 
     tb_buf_init(&gz, DOC_CAP);
-    /* Archive pages come by the hundred in a first fetch: zlib's default
-     * level costs less CPU for the same size within 0.5 %. */
-    rc = tb_gzip(data, b->len, max_age == TB_HTTP_IMMUTABLE ? TB_GZIP_DEFAULT : TB_GZIP_BEST, &gz);
+    /* An archive page's file has no .gz twin: most pages are never read,
+     * and a static server compresses the few that are (contrib/nginx: gzip
+     * on for them). The daemon compresses it for its own clients, at
+     * zlib's default level (the same size within 0.5 %, less CPU). */
+    if (!immutable || s->http != NULL)
+        rc = tb_gzip(data, b->len, immutable ? TB_GZIP_DEFAULT : TB_GZIP_BEST, &gz);
     if (rc)
         snprintf(err, errlen, "gzip %s: %s", relpath, tb_strerror(rc));
     if (rc == 0 && s->batch != NULL)
-        rc = tb_publish_batch_write(s->batch, relpath, data, b->len, gz.data, gz.len, err, errlen);
+        rc = tb_publish_batch_write(s->batch, relpath, data, b->len, immutable ? NULL : gz.data,
+                                    gz.len, err, errlen);
     else if (rc == 0)
-        rc = tb_publish_write_file(s->cfg->public_dir, relpath, data, b->len, gz.data, gz.len, err,
-                                   errlen);
+        rc = tb_publish_write_file(s->cfg->public_dir, relpath, data, b->len,
+                                   immutable ? NULL : gz.data, gz.len, err, errlen);
     if (rc == 0 && s->http != NULL) {
         snprintf(path, sizeof(path), "/%s", relpath);
         rc = tb_http_put_gz(s->http, path, type, data, b->len, gz.data, gz.len, (int64_t)time(NULL),
@@ -328,8 +332,7 @@ static int render_page(struct tb_site *s, const struct feed_spec *fs, unsigned f
 
 /* Makes archive page fs->page there in every format, as files: only a
  * missing file is rendered (a page's files are never rewritten). */
-static int write_page_files(struct tb_site *s, const struct feed_spec *fs, char *err,
-                            size_t errlen)
+static int write_page_files(struct tb_site *s, const struct feed_spec *fs, char *err, size_t errlen)
 {
     char rel[700];
     unsigned missing = 0;
