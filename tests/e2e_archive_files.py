@@ -13,7 +13,8 @@ server alone serves the whole chain: followed through the files, as a
 static server would, prev-archive gives every entry exactly once in each
 format. A later fetch also fills holes below the newest page (files
 removed, pages that were left to the daemon before the switch) and removes
-a stale .gz twin of a page it writes."""
+a stale .gz twin of a page it writes; the daemon with static_archive =
+yes writes every page's files as well."""
 import os
 import sys
 import unittest
@@ -173,6 +174,26 @@ class ArchiveFiles(unittest.TestCase):
             ids, n = self.file_chain(pub, "topics/walrus.atom", "atom")
             self.assertEqual(len(ids), 31)
             self.assertEqual(len(set(ids)), 31)
+
+    def test_daemon_static_archive(self):
+        """The daemon with static_archive = yes writes every page's files too
+        (without it, none until asked: e2e_archive)."""
+        with TempDir() as t:
+            conf = self.setup(t, 23, static=True)
+            pub = os.path.join(t, "pub")
+            d = Daemon(conf, os.path.join(t, "serve.log"))
+            try:
+                wait_for(lambda: listing(pub, "topics/single/archive") == page_files(range(1, 23)),
+                         60, what="every page of topics/single as files")
+                self.assertEqual(listing(pub, "topics/walrus/archive"), page_files(range(1, 4)))
+                self.assertEqual(listing(pub, "archive"), page_files(range(1, 5)))
+                with open(os.path.join(pub, "topics/walrus/archive/1.atom"), "rb") as f:
+                    body = f.read()
+                st, h, served = http_get(self.root + "topics/walrus/archive/1.atom")
+                self.assertEqual((st, served), (200, body))
+                self.assertIn("immutable", h["cache-control"])
+            finally:
+                self.assertEqual(d.stop(), 0)
 
 
 if __name__ == "__main__":
