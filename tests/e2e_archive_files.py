@@ -15,6 +15,7 @@ format. A later fetch also fills holes below the newest page (files
 removed, pages that were left to the daemon before the switch) and removes
 a stale .gz twin of a page it writes; the daemon with static_archive =
 yes writes every page's files as well."""
+import gzip
 import os
 import sys
 import unittest
@@ -135,6 +136,11 @@ class ArchiveFiles(unittest.TestCase):
                 self.assertEqual(sorted(ids), sorted(f"http://example.org/walrus/{i}"
                                                      for i in range(1, 24)))
                 self.assertEqual(len(ids), 23)
+                # The page's file has no .gz: the daemon compresses it.
+                st, h, gz = http_get(self.root + "topics/walrus/archive/3.atom",
+                                     headers={"Accept-Encoding": "gzip"})
+                self.assertEqual((st, h.get("content-encoding")), (200, "gzip"))
+                self.assertEqual(gzip.decompress(gz), page3)
             finally:
                 self.assertEqual(d.stop(), 0)
             # The pages the daemon was asked for are files now (no .gz).
