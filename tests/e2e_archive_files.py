@@ -16,6 +16,7 @@ removed, pages that were left to the daemon before the switch) and removes
 a stale .gz twin of a page it writes; the daemon with static_archive =
 yes writes every page's files as well."""
 import gzip
+import json
 import os
 import sys
 import unittest
@@ -88,7 +89,6 @@ class ArchiveFiles(unittest.TestCase):
             with open(os.path.join(pub, path), "rb") as f:
                 body = f.read()
             if fmt == "json":
-                import json
                 doc = json.loads(body)
                 ids += [i["id"] for i in doc["items"]]
                 url = doc.get("_archive", {}).get("prev_archive")
