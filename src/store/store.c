@@ -600,6 +600,7 @@ int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
         s->nunindexed = 0;
         s->ntouched = 0;
         s->nchanged = 0;
+        tb__store_voiced_drop(s, 0);
     }
     return rc;
 }
@@ -743,8 +744,11 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
 {
     const struct tb__unindexed *u;
     size_t i;
-    int rc = s->members ? tb__topic_stored(s, err, errlen) : 0;
+    /* Row locks first (arxiv_resolve), then the topic and change-feed
+     * advisory locks, which other transactions take last too. */
+    int rc = tb__store_voiced(s, err, errlen);
 
+    rc = rc ? rc : s->members ? tb__topic_stored(s, err, errlen) : 0;
     s->ntouched = 0;
     for (i = 0; rc == 0 && s->db != NULL && i < s->nunindexed; i++) {
         u = &s->unindexed[i];
@@ -1055,6 +1059,8 @@ void tb_store_close(struct tb_store *s)
     tb__matcher_free(s->matcher);
     free(s->touched);
     free(s->changed);
+    tb__store_voiced_drop(s, 0);
+    free(s->voiced);
     free(s->node);
     free(s);
 }

@@ -8,9 +8,33 @@
  * of one paper never flip-flop it; except that arXiv's own record of a paper
  * (a feed linking to arxiv.org) takes over an entry from another site once,
  * becoming its origin. The whole feed is one transaction.
+ *
+ * Several connections (nodes) storing the same paper at once: the lookup
+ * and the insert are two statements, and under PostgreSQL's READ COMMITTED
+ * neither sees the other's uncommitted entry, so both would insert. A
+ * unique constraint cannot decide it: a paper's identity is the first of
+ * arXiv id, DOI and canonical link that an entry has, matched across those
+ * columns (an entry with a DOI alone is the same paper as one with that
+ * DOI and an arXiv id), and stored databases may hold two entries sharing
+ * a DOI or a link legitimately (an update that added one); merging the
+ * loser of an ON CONFLICT into the owner afterwards would move its keys,
+ * sources, mentions, memberships and archive rows. So, as PostgreSQL
+ * systems serialise work on a natural key they cannot constrain, a put
+ * takes a transaction-scoped advisory lock on a 64-bit hash of every
+ * identity key its entries carry (arXiv id, DOI, canonical link) and of
+ * every paper they mention, all at once and in sorted order, before its
+ * first lookup (lock_papers): a second transaction storing any of the same
+ * papers waits for the first to commit, and its lookups, each a statement
+ * with a new snapshot, then find the first one's entry. Sorted, two
+ * transactions never wait for each other in a cycle on them; a batch of
+ * several feeds takes all its feeds' locks first (tb_store_lock_papers),
+ * so each feed's own call then finds them held. A hash collision only
+ * makes two unrelated puts wait for each other. SQLite has one writer
+ * (BEGIN IMMEDIATE) and skips all of it.
  */
 #include "store_int.h"
 #include "tb_arxiv.h"
+#include "tb_buf.h"
 #include "tb_hash.h"
 #include "tb_vec.h"
 #include "tb_normalize.h"
@@ -106,7 +130,8 @@ static const char mention_move_sql[] =
     " WHERE paper = ?1 AND true ON CONFLICT(paper, source_id) DO UPDATE SET " MENTION_MERGE;
 static const char mention_drop_sql[] = "DELETE FROM mentions WHERE paper = ?1";
 /* An arXiv id voiced (?1 its paper key): its latest voice, and state 2
- * when ?2 is (an arXiv record carries it), for the resolver. */
+ * when ?2 is (an arXiv record carries it), for the resolver. Written for
+ * the transaction's voiced ids at its end (tb__store_voiced). */
 static const char arxiv_voiced_sql[] =
     "INSERT INTO arxiv_resolve(id, state, voiced)"
     " SELECT substr(?1, 7), ?2, coalesce(max(at), 0) FROM mentions"
@@ -412,6 +437,8 @@ static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__
 
 /* ---- mentions ---------------------------------------------------------- */
 
+static int voice_later(struct tb_store *s, const char *paper, int state);
+
 /* Records that this source carried (carries 1) or mentioned `paper` in
  * entry `id` at time `at`; its earliest record per paper stays. An arXiv
  * id's row in arxiv_resolve follows (its latest voice; held once an arXiv
@@ -429,15 +456,10 @@ static int add_mention(struct put *p, const char *paper, int64_t id, int64_t at,
     (void)tb_db_bind_int64(st, 4, at);
     (void)tb_db_bind_int64(st, 5, carries);
     rc = done(p, st, "mention");
-    /* The resolver's view of an arXiv id (store_arxiv.c). */
+    /* The resolver's view of an arXiv id (store_arxiv.c), at the end. */
     if (rc != 0 || strncmp(paper, "arxiv:", 6) != 0)
         return rc;
-    rc = stmt(p, TB__Q_ARXIV_VOICED, arxiv_voiced_sql, &st);
-    if (rc != 0)
-        return rc;
-    (void)tb_db_bind_text(st, 1, paper);
-    (void)tb_db_bind_int64(st, 2, carries && p->arxiv_record ? 2 : 0);
-    return done(p, st, "arxiv voiced");
+    return voice_later(p->s, paper, carries && p->arxiv_record ? 2 : 0);
 }
 
 /* Moves the records under key `from` to `to` (a new entry's paper key). */
@@ -553,6 +575,156 @@ static int add_mentions(struct put *p, const struct tb_entry *e, int64_t id, int
     return rc;
 }
 
+/* ---- arXiv ids voiced -------------------------------------------------- */
+
+/* Notes that paper (an "arxiv:" key) was voiced, for tb__store_voiced. Its
+ * arxiv_resolve row is written at the end of the transaction rather than
+ * here: rows written in feed order by two transactions deadlock (two
+ * nodes' batches mentioning the same papers in another order). */
+static int voice_later(struct tb_store *s, const char *paper, int state)
+{
+    int rc = TB_VEC_RESERVE(s->voiced, s->avoiced, s->nvoiced + 1, TB_VEC_MAX);
+    char *copy = rc == 0 ? strdup(paper) : NULL;
+
+    if (copy == NULL)
+        return -ENOMEM;
+    s->voiced[s->nvoiced].paper = copy;
+    s->voiced[s->nvoiced++].state = state;
+    return 0;
+}
+
+void tb__store_voiced_drop(struct tb_store *s, size_t mark)
+{
+    while (s->nvoiced > mark)
+        free(s->voiced[--s->nvoiced].paper);
+}
+
+static int by_paper(const void *a, const void *b)
+{
+    return strcmp(((const struct tb__voiced *)a)->paper, ((const struct tb__voiced *)b)->paper);
+}
+
+int tb__store_voiced(struct tb_store *s, char *err, size_t errlen)
+{
+    struct put p = {.s = s, .err = err, .errlen = errlen};
+    struct tb_db_stmt *st;
+    size_t i, j;
+    int rc = 0, state;
+
+    qsort(s->voiced, s->nvoiced, sizeof(*s->voiced), by_paper);
+    for (i = 0; rc == 0 && i < s->nvoiced; i = j) {
+        state = s->voiced[i].state;
+        for (j = i + 1; j < s->nvoiced && strcmp(s->voiced[j].paper, s->voiced[i].paper) == 0; j++)
+            state = state > s->voiced[j].state ? state : s->voiced[j].state;
+        rc = stmt(&p, TB__Q_ARXIV_VOICED, arxiv_voiced_sql, &st);
+        if (rc != 0)
+            break;
+        (void)tb_db_bind_text(st, 1, s->voiced[i].paper);
+        (void)tb_db_bind_int64(st, 2, state);
+        rc = done(&p, st, "arxiv voiced");
+    }
+    tb__store_voiced_drop(s, 0);
+    return rc;
+}
+
+/* ---- identity locks (PostgreSQL; see the top) ---------------------------- */
+
+/* The lock ids of a put's papers. */
+struct locks {
+    int64_t *v;      /* hashes (malloc'd) */
+    size_t n, alloc; /* used, allocated */
+};
+
+/* Adds the lock id of key prefix + value, when value is an identifier:
+ * tb_fnv1a, unseeded, so that every node computes the same one. */
+static int lock_add(struct locks *l, const char *prefix, const char *value)
+{
+    char buf[512], *key = buf;
+    size_t len;
+    int rc;
+
+    if (!has_ident(value))
+        return 0;
+    len = strlen(prefix) + strlen(value);
+    if (len >= sizeof(buf) && (key = malloc(len + 1)) == NULL)
+        return -ENOMEM;
+    memcpy(key, prefix, strlen(prefix));
+    memcpy(key + strlen(prefix), value, len - strlen(prefix));
+    rc = TB_VEC_RESERVE(l->v, l->alloc, l->n + 1, TB_VEC_MAX);
+    if (rc == 0)
+        l->v[l->n++] = (int64_t)tb_fnv1a(key, len);
+    if (key != buf)
+        free(key);
+    return rc;
+}
+
+static int by_lock(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Takes the advisory locks l->v, sorted and each once, in one statement:
+ * unnest() yields the array in order, and the aggregate takes them one by
+ * one in that order. The two-key form keeps them apart from the store's
+ * one-key advisory locks (schema, topics, change feed). */
+static int lock_all(struct tb_store *s, struct locks *l, char *err, size_t errlen)
+{
+    struct tb_buf arr;
+    size_t i, k = 0;
+    int rc;
+
+    if (l->n == 0)
+        return 0;
+    qsort(l->v, l->n, sizeof(*l->v), by_lock);
+    for (i = 1; i < l->n; i++)
+        if (l->v[i] != l->v[k])
+            l->v[++k] = l->v[i];
+    tb_buf_init(&arr, (size_t)1 << 30);
+    rc = tb_buf_adds(&arr, "{");
+    for (i = 0; rc == 0 && i <= k; i++)
+        rc = tb_buf_addf(&arr, "%s%lld", i ? "," : "", (long long)l->v[i]);
+    rc = rc ? rc : tb_buf_adds(&arr, "}");
+    if (rc == 0)
+        rc = tb_db_run(s->sql, err, errlen,
+                       "SELECT count(pg_advisory_xact_lock(CAST(k >> 32 AS integer),"
+                       " CAST((k << 32) >> 32 AS integer)))"
+                       " FROM unnest(CAST(?1 AS bigint[])) AS k",
+                       "t", (const char *)arr.data);
+    else
+        snprintf(err, errlen, "paper locks: %s", tb_strerror(rc));
+    tb_buf_free(&arr);
+    return rc;
+}
+
+int tb_store_lock_papers(struct tb_store *s, const struct tb_feed *const *feeds, size_t n,
+                         char *err, size_t errlen)
+{
+    struct locks l = {0};
+    const struct tb_entry *e;
+    size_t i, k;
+    int rc = 0;
+
+    if (tb_db_dialect(s->sql) != TB_DB_PG)
+        return 0; /* one writer at a time */
+    for (i = 0; rc == 0 && i < n; i++) {
+        for (e = feeds[i] ? feeds[i]->entries : NULL; rc == 0 && e != NULL; e = e->next) {
+            rc = lock_add(&l, "arxiv:", e->arxiv_id);
+            rc = rc ? rc : lock_add(&l, "doi:", e->doi);
+            rc = rc ? rc : lock_add(&l, "link:", e->canon_link);
+            for (k = 0; rc == 0 && k < e->nmentions; k++)
+                rc = lock_add(&l, "", e->mentions[k]);
+        }
+    }
+    if (rc != 0)
+        snprintf(err, errlen, "paper locks: %s", tb_strerror(rc));
+    else
+        rc = lock_all(s, &l, err, errlen);
+    free(l.v);
+    return rc;
+}
+
 static int put_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
 {
     struct match m;
@@ -621,7 +793,7 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
                     .err = err,
                     .errlen = errlen};
     const struct tb_entry *e;
-    size_t i = 0, mark = s->nunindexed, cmark = s->nchanged;
+    size_t i = 0, mark = s->nunindexed, cmark = s->nchanged, vmark = s->nvoiced;
     int nested = tb_db_in_txn(s->sql), began = 0;
     int rc = 0;
 
@@ -638,6 +810,8 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
         rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
     began = rc == 0;
     p.arxiv_record = tb_arxiv_is_record(f->link);
+    if (rc == 0)
+        rc = tb_store_lock_papers(s, &f, 1, err, errlen);
     if (rc == 0)
         rc = put_source(&p, f);
     for (e = f->entries; rc == 0 && e != NULL && i < prep->n; e = e->next)
@@ -658,6 +832,7 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
     if (rc != 0) {
         s->nunindexed = mark; /* what the undo took back is not to be indexed */
         s->nchanged = cmark;
+        tb__store_voiced_drop(s, vmark);
     }
     free(p.source_name);
     if (rc != 0 || new_ids == NULL) {
