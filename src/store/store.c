@@ -1105,7 +1105,14 @@ int tb_store_source_voice(struct tb_store *s, int64_t source_id, const char *gro
 
     if (!(weight >= 0) || weight > TB_STORE_WEIGHT_MAX)
         return -EINVAL;
-    rc = tb__store_q(s, TB__Q_SRC_VOICE, "UPDATE sources SET grp = ?2, weight = ?3 WHERE id = ?1",
+    /* Only a changed row is written: on PostgreSQL an UPDATE locks the rows
+     * it matches to the end of the transaction, and a node starting (its
+     * sources' sync is one transaction) would lock every source, waiting on
+     * (and deadlocking with) the other nodes' polls, which hold their
+     * sources' rows to their commits. */
+    rc = tb__store_q(s, TB__Q_SRC_VOICE,
+                     "UPDATE sources SET grp = ?2, weight = ?3"
+                     " WHERE id = ?1 AND (grp IS DISTINCT FROM ?2 OR weight != ?3)",
                      &st, err, errlen);
     if (rc != 0)
         return rc;
