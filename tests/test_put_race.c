@@ -9,11 +9,14 @@
  * store two papers as a batch of two feeds, in opposite orders on the two
  * threads (tb_store_begin, tb_store_lock_papers, two puts, tb_store_commit),
  * the daemon's way, which deadlocks when each feed locks only its own
- * papers. Runs on SQLite (put_race) and PostgreSQL (put_race_pg); on
- * PostgreSQL without the paper locks it stores some papers twice.
+ * papers. The race runs twice: with the papers locked one by one, then
+ * (tb__store_lock_fine_max 0) by their buckets, as large batches lock them.
+ * Runs on SQLite (put_race) and PostgreSQL (put_race_pg); on PostgreSQL
+ * without the paper locks it stores some papers twice.
  */
 #include "tb_db.h"
 #include "tb_store.h"
+#include "../src/store/store_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -129,7 +132,7 @@ static int64_t scalar(struct tb_store *s, const char *sql, const char *arg)
     return v;
 }
 
-static void test_same_paper_at_once(void)
+static void race(const char *db)
 {
     struct writer w[2] = {{.which = 0}, {.which = 1}};
     static char target[1024];
@@ -139,7 +142,7 @@ static void test_same_paper_at_once(void)
     int i, r, k, twice = 0, unlinked = 0, papers = 0;
     char id[32];
 
-    snprintf(target, sizeof(target), "%s", st_target(dir, "race.db"));
+    snprintf(target, sizeof(target), "%s", st_target(dir, db));
     /* The schema first, so the writers' opens do not race to create it. */
     CHECK_OK(tb_store_open(&s, target, 0, errbuf, sizeof(errbuf)));
     if (s == NULL)
@@ -188,7 +191,20 @@ static void test_same_paper_at_once(void)
     CHECK_EQ(unlinked, 0);
     CHECK_EQ(scalar(s, "SELECT count(*) FROM entries WHERE ?1 IS NOT NULL", "x"), papers);
     tb_store_close(s);
-    st_drop("race.db");
+    st_drop(db);
+}
+
+static void test_same_paper_at_once(void)
+{
+    race("race.db");
+}
+
+/* The same with every paper locked by its bucket (a large batch's way). */
+static void test_same_paper_buckets(void)
+{
+    tb__store_lock_fine_max = 0;
+    race("buckets.db");
+    tb__store_lock_fine_max = 256;
 }
 
 int main(void)
@@ -199,6 +215,7 @@ int main(void)
     if (!st_ready())
         CHECK_DONE();
     test_same_paper_at_once();
+    test_same_paper_buckets();
     st_report();
     if (!st_is_pg()) {
         char cmd[128];

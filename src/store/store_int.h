@@ -173,6 +173,10 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen);
  * lock them in the same order), and forgets them. 0 or a store error. */
 int tb__store_voiced(struct tb_store *s, char *err, size_t errlen);
 
+/* How many new paper keys a transaction locks one by one on PostgreSQL;
+ * past that, their buckets (store_put.c). Tests lower it. */
+extern size_t tb__store_lock_fine_max;
+
 /* Forgets the voiced ids from index `mark` on (what a rolled-back put noted). */
 void tb__store_voiced_drop(struct tb_store *s, size_t mark);
 

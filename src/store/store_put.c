@@ -627,53 +627,161 @@ int tb__store_voiced(struct tb_store *s, char *err, size_t errlen)
     return rc;
 }
 
-/* ---- identity locks (PostgreSQL; see the top) ---------------------------- */
+/* ---- paper locks (PostgreSQL; see the top) ------------------------------ */
 
-/* The lock ids of a put's papers. */
+/* PostgreSQL keeps advisory locks in a shared table of about
+ * max_locks_per_transaction x max_connections slots (64 x 100 by default),
+ * which one transaction locking every key of a 5,000-entry batch would
+ * exhaust ("out of shared memory"). So a transaction locks only the keys
+ * no stored entry has yet (a key some committed entry has stays found:
+ * entries are never deleted), and past LOCK_FINE_MAX of those it locks
+ * their buckets instead: the key space is cut into LOCK_BUCKETS ranges by
+ * the hash's top bits, each with a lock of its own. A transaction locking
+ * keys one by one holds each key's bucket in shared mode first, so one
+ * holding a bucket exclusively excludes every key in it. Every lock is
+ * taken in one global order (bucket, then the bucket before its keys, then
+ * key), so none of this can deadlock; a transaction thus holds at most
+ * LOCK_BUCKETS of them. The price: two large batches at once (a first
+ * cycle) mostly share buckets and store one after the other. */
+#define LOCK_BUCKETS 512 /* a power of two */
+#define LOCK_BUCKET_BITS 9
+#define LOCK_BUCKET_BASE 0x7472696275740000LL /* + bucket: its one-key lock ("tribut") */
+_Static_assert(LOCK_BUCKETS == 1 << LOCK_BUCKET_BITS, "bucket bits");
+
+size_t tb__store_lock_fine_max = 256; /* tests lower it to see buckets locked */
+
+/* The kinds of identity key, as the dedupe looks them up. */
+enum { K_ARXIV, K_DOI, K_LINK, K_KINDS };
+static const char *const kind_prefix[K_KINDS] = {"arxiv:", "doi:", "link:"};
+
+/* Lock ids (hashes) of keys. */
 struct locks {
-    int64_t *v;      /* hashes (malloc'd) */
+    uint64_t *v;     /* malloc'd */
     size_t n, alloc; /* used, allocated */
 };
 
-/* Adds the lock id of key prefix + value, when value is an identifier:
- * tb_fnv1a, unseeded, so that every node computes the same one. */
-static int lock_add(struct locks *l, const char *prefix, const char *value)
+/* The keys of a put's papers, by kind: a PostgreSQL array literal of their
+ * values, and their lock ids (hashes) in the same order. */
+struct papers {
+    struct tb_buf arr[K_KINDS]; /* "{"v1","v2"}" */
+    uint64_t *h[K_KINDS];       /* tb_fnv1a(prefix + value) (malloc'd) */
+    size_t n[K_KINDS], alloc[K_KINDS];
+};
+
+/* Adds key prefix + value (kind k) when value is an identifier. Its hash
+ * is tb_fnv1a's, unseeded: every node computes the same one. */
+static int paper_add(struct papers *ps, int k, const char *value)
 {
+    size_t plen = strlen(kind_prefix[k]), len;
     char buf[512], *key = buf;
-    size_t len;
+    const char *c;
     int rc;
 
     if (!has_ident(value))
         return 0;
-    len = strlen(prefix) + strlen(value);
+    len = plen + strlen(value);
     if (len >= sizeof(buf) && (key = malloc(len + 1)) == NULL)
         return -ENOMEM;
-    memcpy(key, prefix, strlen(prefix));
-    memcpy(key + strlen(prefix), value, len - strlen(prefix));
-    rc = TB_VEC_RESERVE(l->v, l->alloc, l->n + 1, TB_VEC_MAX);
+    memcpy(key, kind_prefix[k], plen);
+    memcpy(key + plen, value, len - plen);
+    rc = TB_VEC_RESERVE(ps->h[k], ps->alloc[k], ps->n[k] + 1, TB_VEC_MAX);
     if (rc == 0)
-        l->v[l->n++] = (int64_t)tb_fnv1a(key, len);
+        ps->h[k][ps->n[k]++] = tb_fnv1a(key, len);
     if (key != buf)
         free(key);
+    /* Each element quoted, with " and \ escaped. */
+    rc = rc ? rc : tb_buf_adds(&ps->arr[k], ps->n[k] > 1 ? ",\"" : "{\"");
+    for (c = value; rc == 0 && *c != '\0'; c++) {
+        if (*c == '"' || *c == '\\')
+            rc = tb_buf_adds(&ps->arr[k], "\\");
+        rc = rc ? rc : tb_buf_add(&ps->arr[k], c, 1);
+    }
+    return rc ? rc : tb_buf_adds(&ps->arr[k], "\"");
+}
+
+/* Adds mention key m ("arxiv:", "doi:" or "link:" and a value). */
+static int paper_add_key(struct papers *ps, const char *m)
+{
+    int k;
+
+    for (k = 0; k < K_KINDS; k++)
+        if (strncmp(m, kind_prefix[k], strlen(kind_prefix[k])) == 0)
+            return paper_add(ps, k, m + strlen(kind_prefix[k]));
+    return 0;
+}
+
+static void papers_free(struct papers *ps)
+{
+    for (int k = 0; k < K_KINDS; k++) {
+        tb_buf_free(&ps->arr[k]);
+        free(ps->h[k]);
+    }
+}
+
+/* The keys of ps that no stored entry has, into *out (their hashes). */
+static int papers_new(struct tb_store *s, struct papers *ps, struct locks *out, char *err,
+                      size_t errlen)
+{
+    static const char sql[] =
+        "SELECT 0, i FROM unnest(CAST(?1 AS text[])) WITH ORDINALITY AS t(x, i)"
+        " WHERE NOT EXISTS (SELECT 1 FROM entries WHERE arxiv_id = x)"
+        " UNION ALL SELECT 1, i FROM unnest(CAST(?2 AS text[])) WITH ORDINALITY AS t(x, i)"
+        " WHERE NOT EXISTS (SELECT 1 FROM entries WHERE doi = x)"
+        " UNION ALL SELECT 2, i FROM unnest(CAST(?3 AS text[])) WITH ORDINALITY AS t(x, i)"
+        " WHERE NOT EXISTS (SELECT 1 FROM entries WHERE canon_link = x)";
+    struct tb_db_stmt *st = NULL;
+    int64_t k, i;
+    int rc = 0, step;
+
+    for (k = 0; rc == 0 && k < K_KINDS; k++)
+        rc = tb_buf_adds(&ps->arr[k], ps->n[k] ? "}" : "{}");
+    if (rc == 0)
+        rc = tb_db_query(s->sql, &st, err, errlen, sql, "ttt", (const char *)ps->arr[0].data,
+                         (const char *)ps->arr[1].data, (const char *)ps->arr[2].data);
+    else
+        snprintf(err, errlen, "paper locks: %s", tb_strerror(rc));
+    while (rc == 0 && (step = tb_db_step(st, err, errlen)) == TB_DB_ROW) {
+        k = tb_db_column_int64(st, 0);
+        i = tb_db_column_int64(st, 1) - 1;
+        if (k < 0 || k >= K_KINDS || i < 0 || (size_t)i >= ps->n[k])
+            continue;
+        rc = TB_VEC_RESERVE(out->v, out->alloc, out->n + 1, TB_VEC_MAX);
+        if (rc == 0)
+            out->v[out->n++] = ps->h[k][i];
+    }
+    if (rc == 0 && step != TB_DB_DONE)
+        rc = step;
+    tb_db_finalize(st);
     return rc;
 }
 
 static int by_lock(const void *a, const void *b)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
     return (x > y) - (x < y);
 }
 
-/* Takes the advisory locks l->v, sorted and each once, in one statement:
- * unnest() yields the array in order, and the aggregate takes them one by
- * one in that order. The two-key form keeps them apart from the store's
- * one-key advisory locks (schema, topics, change feed). */
+/* Appends lock (kind, value) to the two array literals. */
+static int lock_push(struct tb_buf *kinds, struct tb_buf *vals, int kind, int64_t v)
+{
+    int first = kinds->len == 1;
+    int rc = tb_buf_addf(kinds, "%s%d", first ? "" : ",", kind);
+
+    return rc ? rc : tb_buf_addf(vals, "%s%lld", first ? "" : ",", (long long)v);
+}
+
+/* Takes the locks of the keys l->v (hashes) in the global order (see
+ * above), in one statement: the arrays are unnested in order, and the
+ * aggregate takes one lock per row as it reads them. Kind 0: a bucket,
+ * exclusive; 1: a bucket, shared; 2: a key (the two-key form, apart from
+ * the store's other advisory locks). */
 static int lock_all(struct tb_store *s, struct locks *l, char *err, size_t errlen)
 {
-    struct tb_buf arr;
+    struct tb_buf kinds, vals;
     size_t i, k = 0;
-    int rc;
+    uint64_t b, last = UINT64_MAX;
+    int rc, fine;
 
     if (l->n == 0)
         return 0;
@@ -681,26 +789,41 @@ static int lock_all(struct tb_store *s, struct locks *l, char *err, size_t errle
     for (i = 1; i < l->n; i++)
         if (l->v[i] != l->v[k])
             l->v[++k] = l->v[i];
-    tb_buf_init(&arr, (size_t)1 << 30);
-    rc = tb_buf_adds(&arr, "{");
-    for (i = 0; rc == 0 && i <= k; i++)
-        rc = tb_buf_addf(&arr, "%s%lld", i ? "," : "", (long long)l->v[i]);
-    rc = rc ? rc : tb_buf_adds(&arr, "}");
+    l->n = k + 1;
+    fine = l->n <= tb__store_lock_fine_max;
+    tb_buf_init(&kinds, (size_t)1 << 30);
+    tb_buf_init(&vals, (size_t)1 << 30);
+    rc = tb_buf_adds(&kinds, "{");
+    rc = rc ? rc : tb_buf_adds(&vals, "{");
+    for (i = 0; rc == 0 && i < l->n; i++) {
+        b = l->v[i] >> (64 - LOCK_BUCKET_BITS);
+        if (b != last)
+            rc = lock_push(&kinds, &vals, fine ? 1 : 0, LOCK_BUCKET_BASE + (int64_t)b);
+        last = b;
+        if (rc == 0 && fine)
+            rc = lock_push(&kinds, &vals, 2, (int64_t)l->v[i]);
+    }
+    rc = rc ? rc : tb_buf_adds(&kinds, "}");
+    rc = rc ? rc : tb_buf_adds(&vals, "}");
     if (rc == 0)
         rc = tb_db_run(s->sql, err, errlen,
-                       "SELECT count(pg_advisory_xact_lock(CAST(k >> 32 AS integer),"
-                       " CAST((k << 32) >> 32 AS integer)))"
-                       " FROM unnest(CAST(?1 AS bigint[])) AS k",
-                       "t", (const char *)arr.data);
+                       "SELECT count(CASE k WHEN 0 THEN pg_advisory_xact_lock(v)"
+                       " WHEN 1 THEN pg_advisory_xact_lock_shared(v)"
+                       " ELSE pg_advisory_xact_lock(CAST(v >> 32 AS integer),"
+                       " CAST((v << 32) >> 32 AS integer)) END)"
+                       " FROM unnest(CAST(?1 AS integer[]), CAST(?2 AS bigint[])) AS t(k, v)",
+                       "tt", (const char *)kinds.data, (const char *)vals.data);
     else
         snprintf(err, errlen, "paper locks: %s", tb_strerror(rc));
-    tb_buf_free(&arr);
+    tb_buf_free(&kinds);
+    tb_buf_free(&vals);
     return rc;
 }
 
 int tb_store_lock_papers(struct tb_store *s, const struct tb_feed *const *feeds, size_t n,
                          char *err, size_t errlen)
 {
+    struct papers ps = {0};
     struct locks l = {0};
     const struct tb_entry *e;
     size_t i, k;
@@ -708,19 +831,23 @@ int tb_store_lock_papers(struct tb_store *s, const struct tb_feed *const *feeds,
 
     if (tb_db_dialect(s->sql) != TB_DB_PG)
         return 0; /* one writer at a time */
+    for (k = 0; k < K_KINDS; k++)
+        tb_buf_init(&ps.arr[k], (size_t)1 << 30);
     for (i = 0; rc == 0 && i < n; i++) {
         for (e = feeds[i] ? feeds[i]->entries : NULL; rc == 0 && e != NULL; e = e->next) {
-            rc = lock_add(&l, "arxiv:", e->arxiv_id);
-            rc = rc ? rc : lock_add(&l, "doi:", e->doi);
-            rc = rc ? rc : lock_add(&l, "link:", e->canon_link);
+            rc = paper_add(&ps, K_ARXIV, e->arxiv_id);
+            rc = rc ? rc : paper_add(&ps, K_DOI, e->doi);
+            rc = rc ? rc : paper_add(&ps, K_LINK, e->canon_link);
             for (k = 0; rc == 0 && k < e->nmentions; k++)
-                rc = lock_add(&l, "", e->mentions[k]);
+                rc = paper_add_key(&ps, e->mentions[k]);
         }
     }
     if (rc != 0)
         snprintf(err, errlen, "paper locks: %s", tb_strerror(rc));
-    else
-        rc = lock_all(s, &l, err, errlen);
+    else if (ps.n[K_ARXIV] + ps.n[K_DOI] + ps.n[K_LINK] > 0)
+        rc = papers_new(s, &ps, &l, err, errlen);
+    rc = rc ? rc : lock_all(s, &l, err, errlen);
+    papers_free(&ps);
     free(l.v);
     return rc;
 }
