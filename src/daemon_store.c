@@ -2,8 +2,8 @@
  * The daemon's store and checkpoint jobs, and the publishing of what they
  * stored. The store job runs on a thread of its own, one at a time, and
  * stores a batch of ready polls in one transaction on the store's second
- * connection (again, for the polls a deadlock or serialization failure
- * undid: STORE_TRIES); back on the loop the batch's rowids wait for the debounce
+ * connection (again, for the polls a deadlock or a lock timeout undid:
+ * STORE_TRIES); back on the loop the batch's rowids wait for the debounce
  * timer that publishes them, and its polls' states are recorded.
  */
 #include <stdio.h>
@@ -145,9 +145,9 @@ static int store_try(struct daemon *d, struct src **v, size_t n, char *err, size
 }
 
 /* After a try of v[0..n) whose commit gave rc: moves to the front of v
- * the polls to store again, reset for it (TB_EDB_RETRY: those a deadlock
- * or serialization failure undid, or all of them when it undid the
- * commit); their number. */
+ * the polls to store again, reset for it (TB_EDB_RETRY: those a deadlock,
+ * lock timeout or serialization failure undid, or all of them when it
+ * undid the commit); their number. */
 static size_t again(struct src **v, size_t n, int rc)
 {
     struct poll *p;

@@ -82,6 +82,9 @@ class PgRetryTest(unittest.TestCase):
                 if holder.poll() is None:
                     holder.kill()
                     holder.wait()
+                holder.stdout.close()
+                if not holder.stdin.closed:
+                    holder.stdin.close()
                 if node is not None:
                     node.stop()
                 up.stop()

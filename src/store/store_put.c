@@ -611,6 +611,8 @@ int tb__store_voiced(struct tb_store *s, char *err, size_t errlen)
     size_t i, j;
     int rc = 0, state;
 
+    if (s->nvoiced == 0)
+        return 0;
     qsort(s->voiced, s->nvoiced, sizeof(*s->voiced), by_paper);
     for (i = 0; rc == 0 && i < s->nvoiced; i = j) {
         state = s->voiced[i].state;
