@@ -147,10 +147,12 @@ TB_NODISCARD int tb_store_begin(struct tb_store *s, char *err, size_t errlen);
  * key (arXiv id, DOI, canonical link) and mentioned paper of every entry of
  * feeds[0..n) (NULL feeds are skipped), all in one sorted pass, so that
  * batches storing some of the same papers wait for one another (and then
- * find each other's entries) instead of deadlocking. Each put takes its own
- * feed's locks anyway (see store_put.c): this call only makes a batch of
- * several feeds take them all first, in order. SQLite, whose writer is
- * alone: nothing. 0, -ENOMEM, or a store error (TB_EDB_RETRY, TB_EDB_LOST).
+ * find each other's entries) instead of deadlocking. Only keys no stored
+ * entry has are locked, and past a few hundred, ranges of keys (the count
+ * of locks stays bounded). A put outside such a batch locks its own feed's
+ * papers; inside one, after this call, none: every feed the batch then
+ * stores must be among feeds. SQLite, whose writer is alone: nothing.
+ * 0, -ENOMEM, or a store error (TB_EDB_RETRY, TB_EDB_LOST).
  */
 TB_NODISCARD int tb_store_lock_papers(struct tb_store *s, const struct tb_feed *const *feeds,
                                       size_t n, char *err, size_t errlen);

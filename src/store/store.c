@@ -600,6 +600,7 @@ int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
         s->nunindexed = 0;
         s->ntouched = 0;
         s->nchanged = 0;
+        s->papers_locked = 0;
         tb__store_voiced_drop(s, 0);
     }
     return rc;
@@ -610,6 +611,7 @@ int tb_store_commit(struct tb_store *s, char *err, size_t errlen)
     int rc;
 
     s->in_txn = 0;
+    s->papers_locked = 0;
     if (s->db == NULL) {
         /* PostgreSQL: tb_db_commit rolls back what the server aborted;
          * the batch's memberships go into the same transaction. */

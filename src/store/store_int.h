@@ -109,7 +109,8 @@ struct tb_store {
     int flags;                         /* TB_STORE_* given to tb_store_open() */
     int fts_stale;                     /* TB_STORE_TEMP: entries not yet in the FTS index */
     int in_txn;                        /* between tb_store_begin() and tb_store_commit() */
-    int page_size;                     /* the database's, in bytes */
+    int papers_locked;               /* in_txn: tb_store_lock_papers() locked the batch's papers */
+    int page_size;                   /* the database's, in bytes */
     size_t wal_bytes;                /* TB_STORE_CHECKPOINT_LATER: WAL size after the last commit */
     struct tb__unindexed *unindexed; /* entries inserted in this transaction, indexed at its end */
     size_t nunindexed, aunindexed;   /* count, allocated */

@@ -28,7 +28,7 @@
  * with a new snapshot, then find the first one's entry. Sorted, two
  * transactions never wait for each other in a cycle on them; a batch of
  * several feeds takes all its feeds' locks first (tb_store_lock_papers),
- * so each feed's own call then finds them held. A hash collision only
+ * and its puts then take none of their own. A hash collision only
  * makes two unrelated puts wait for each other. SQLite has one writer
  * (BEGIN IMMEDIATE) and skips all of it.
  */
@@ -636,7 +636,7 @@ int tb__store_voiced(struct tb_store *s, char *err, size_t errlen)
  * which one transaction locking every key of a 5,000-entry batch would
  * exhaust ("out of shared memory"). So a transaction locks only the keys
  * no stored entry has yet (a key some committed entry has stays found:
- * entries are never deleted), and past LOCK_FINE_MAX of those it locks
+ * entries are never deleted), and past tb__store_lock_fine_max (256) it locks
  * their buckets instead: the key space is cut into LOCK_BUCKETS ranges by
  * the hash's top bits, each with a lock of its own. A transaction locking
  * keys one by one holds each key's bucket in shared mode first, so one
@@ -822,8 +822,9 @@ static int lock_all(struct tb_store *s, struct locks *l, char *err, size_t errle
     return rc;
 }
 
-int tb_store_lock_papers(struct tb_store *s, const struct tb_feed *const *feeds, size_t n,
-                         char *err, size_t errlen)
+/* Locks the new papers of feeds[0..n) (see above). */
+static int lock_papers(struct tb_store *s, const struct tb_feed *const *feeds, size_t n, char *err,
+                       size_t errlen)
 {
     struct papers ps = {0};
     struct locks l = {0};
@@ -851,6 +852,20 @@ int tb_store_lock_papers(struct tb_store *s, const struct tb_feed *const *feeds,
     rc = rc ? rc : lock_all(s, &l, err, errlen);
     papers_free(&ps);
     free(l.v);
+    return rc;
+}
+
+/* The batch's feeds' locks, once: its puts then take none of their own
+ * (each would lock, one by one, keys the batch locked by bucket, and a
+ * batch's worth of key locks is what the buckets keep out of the lock
+ * table). */
+int tb_store_lock_papers(struct tb_store *s, const struct tb_feed *const *feeds, size_t n,
+                         char *err, size_t errlen)
+{
+    int rc = lock_papers(s, feeds, n, err, errlen);
+
+    if (rc == 0 && s->in_txn)
+        s->papers_locked = 1;
     return rc;
 }
 
@@ -939,8 +954,8 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
         rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
     began = rc == 0;
     p.arxiv_record = tb_arxiv_is_record(f->link);
-    if (rc == 0)
-        rc = tb_store_lock_papers(s, &f, 1, err, errlen);
+    if (rc == 0 && !(s->in_txn && s->papers_locked))
+        rc = lock_papers(s, &f, 1, err, errlen);
     if (rc == 0)
         rc = put_source(&p, f);
     for (e = f->entries; rc == 0 && e != NULL && i < prep->n; e = e->next)
