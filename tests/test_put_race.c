@@ -207,6 +207,70 @@ static void test_same_paper_buckets(void)
     tb__store_lock_fine_max = 256;
 }
 
+/* A feed of n entries, each with its own arXiv id, DOI and link. */
+static struct tb_feed *big_feed(int n)
+{
+    struct tb_feed *f = tb_feed_new();
+    char buf[128];
+    int i;
+
+    for (i = 0; f != NULL && i < n; i++) {
+        struct tb_entry *e = tb_entry_new(f);
+
+        snprintf(buf, sizeof(buf), "http://big.test/%d", i);
+        e->link = e->canon_link = e->id = e->key = tb_arena_strdup(&f->arena, buf);
+        snprintf(buf, sizeof(buf), "2601.%05d", i);
+        e->arxiv_id = tb_arena_strdup(&f->arena, buf);
+        snprintf(buf, sizeof(buf), "10.5555/big.%d", i);
+        e->doi = tb_arena_strdup(&f->arena, buf);
+        e->title = e->text = e->link;
+        tb_feed_append(f, e);
+    }
+    return f;
+}
+
+/* The advisory locks the connection holds (PostgreSQL). */
+static int64_t advisory_locks(struct tb_store *s)
+{
+    int64_t v = -1;
+
+    CHECK_OK(tb_db_scalar(tb_store_sql(s), &v, errbuf, sizeof(errbuf),
+                          "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                          " AND pid = pg_backend_pid()",
+                          ""));
+    return v;
+}
+
+/* A batch's locks stay few however many papers it brings: 12,000 keys
+ * locked one by one exhaust the test server's lock table ("out of shared
+ * memory"); by buckets they are at most 512 locks. A few papers are
+ * locked one by one (each with its bucket, shared). */
+static void test_lock_count(void)
+{
+    struct tb_store *s = NULL;
+    struct tb_feed *f[2] = {big_feed(4000), big_feed(3)};
+    const struct tb_feed *one;
+
+    CHECK_OK(tb_store_open(&s, st_target(dir, "locks.db"), 0, errbuf, sizeof(errbuf)));
+    for (int i = 0; s != NULL && i < 2; i++) {
+        one = f[i];
+        CHECK_OK(tb_store_begin(s, errbuf, sizeof(errbuf)));
+        CHECK_OK(tb_store_lock_papers(s, &one, 1, errbuf, sizeof(errbuf)));
+        if (st_is_pg() && i == 0) {
+            CHECK(advisory_locks(s) > 0);
+            CHECK(advisory_locks(s) <= 512);
+        } else if (st_is_pg()) {
+            CHECK(advisory_locks(s) >= 9);
+            CHECK(advisory_locks(s) <= 18);
+        }
+        CHECK_OK(tb_store_commit(s, errbuf, sizeof(errbuf)));
+    }
+    tb_feed_free(f[0]);
+    tb_feed_free(f[1]);
+    tb_store_close(s);
+    st_drop("locks.db");
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/tb-put-race-XXXXXX");
@@ -216,6 +280,7 @@ int main(void)
         CHECK_DONE();
     test_same_paper_at_once();
     test_same_paper_buckets();
+    test_lock_count();
     st_report();
     if (!st_is_pg()) {
         char cmd[128];
