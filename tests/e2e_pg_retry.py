@@ -9,7 +9,13 @@ node starts; the node's first poll waits for one of them, its lock_timeout
 the session lets go, the poll is stored: the feed's entries once, its
 outcome recorded as a success, tributary_store_retries_total at least 1,
 and the source fetched once (by the upstream's log). Waits are for those
-outcomes, not for times."""
+outcomes, not for times.
+
+And a node starting while another transaction holds a source's row (as
+another node's poll holds its sources' rows to its commit) starts: its
+sources' sync writes only what changed (it used to rewrite every source's
+trending weight, waiting for such a row, and with two nodes' polls
+deadlocking)."""
 import json
 import os
 import re
@@ -95,6 +101,49 @@ class PgRetryTest(unittest.TestCase):
             with open(up.log, encoding="utf-8") as f:
                 fetches = [json.loads(x)["path"] for x in f if x.strip()]
             self.assertEqual(fetches.count("/f0.atom"), 1, fetches)
+
+    def test_node_starts_while_a_source_row_is_locked(self):
+        tbtest.need_tool("psql")
+        with tbtest.TempDir() as tmp, pgserver.PgServer() as pg:
+            port = tbtest.free_port()
+            config = os.path.join(tmp, "n2.ini")
+            with open(config, "w", encoding="utf-8") as f:
+                f.write(f"[tributary]\ndatabase = {pg.uri}\npublic_dir = {tmp}/public\n"
+                        f"listen = 127.0.0.1:{port}\nnode = n2\ninterval = 1h\n\n"
+                        "[source s0]\nurl = http://127.0.0.1:9/f0.atom\n\n"
+                        "[source s1]\nurl = http://127.0.0.1:9/f1.atom\n")
+            # A first start makes the schema and the sources' rows.
+            first = tbtest.Daemon(config, os.path.join(tmp, "n2-first.log"))
+            tbtest.wait_for(lambda: tbtest.http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
+                            120, step=0.5, what="the first start ready")
+            self.assertEqual(first.stop(), 0)
+            psql(pg, "UPDATE sources SET next_poll = CAST(extract(epoch FROM now()) AS bigint)"
+                     " + 3600")
+            holder = subprocess.Popen(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d",
+                                       pg.uri], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True)
+            node = None
+            try:
+                holder.stdin.write("BEGIN;\nSELECT count(*) FROM (SELECT id FROM sources"
+                                   " WHERE name = 's0' FOR UPDATE) AS t;\n")
+                holder.stdin.flush()
+                self.assertEqual(holder.stdout.readline().strip(), "BEGIN")
+                self.assertEqual(holder.stdout.readline().strip(), "1")
+                node = tbtest.Daemon(config, os.path.join(tmp, "n2.log"))
+
+                def ready():
+                    self.assertTrue(node.alive(), node.log_text()[-3000:])
+                    return tbtest.http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+                tbtest.wait_for(ready, 120, step=0.5, what="the node ready")
+                self.assertNotIn("lock timeout", node.log_text())
+            finally:
+                if holder.poll() is None:
+                    holder.kill()
+                    holder.wait()
+                holder.stdout.close()
+                holder.stdin.close()
+                if node is not None:
+                    self.assertEqual(node.stop(), 0, node.log_text()[-3000:])
 
 
 if __name__ == "__main__":
