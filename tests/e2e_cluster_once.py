@@ -1,0 +1,199 @@
+#!/usr/bin/python3
+"""Issue 13 item 3, "jobs that must run once": two `tributary serve` nodes
+on one PostgreSQL 15 (tests/pgserver.py) over a local upstream.
+
+- WebSub hub: a subscriber stand-in on 127.0.0.1 (e2e_websub_hub's) subscribes
+  to topics/walrus.atom through node A; node B starts after it, so both
+  nodes know the subscription. Each changed document is POSTed exactly once
+  although both nodes render it (a claim per subscription + document hash,
+  websub_subs.sent_hash / claim_token).
+- Trending's periodic recomputation (TB_TRENDING_EVERY_MS=2000, test only)
+  is the job "trending": each run is claimed by one node (its log says
+  "recomputed as of AT (job run TOKEN)"): no token twice, and the moments
+  of successive runs at least one period apart, whichever node ran them.
+- Archive pages (feed_limit 4, topic limit 3): each formed once (every page
+  holds exactly `limit` entries, every entry on one page or current), and
+  both nodes serve every page with the same bytes.
+Outcomes only; the waits are generous (the machine is shared)."""
+import collections
+import email.utils
+import hashlib
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgserver  # noqa: E402
+from pgserver import psql  # noqa: E402
+import tbtest  # noqa: E402
+from tbtest import Daemon, TempDir, Upstream, free_port, http_get, wait_for  # noqa: E402
+from e2e_websub_hub import Subscriber, post_form  # noqa: E402
+
+NOW = int(time.time())
+EVERY_MS = 2000
+CHANGES = 4
+
+
+def rss(name, items):
+    body = "".join(f"""<item><title>{t}</title><link>http://example.org/{k}</link>
+<guid>http://example.org/{k}</guid><description>{d}</description>
+<pubDate>{email.utils.formatdate(NOW - 7200 + i * 60, usegmt=True)}</pubDate></item>
+""" for i, (k, t, d) in enumerate(items))
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+            f"<title>{name}</title><link>http://example.org/{name}</link>"
+            f"<description>{name}</description>{body}</channel></rss>\n")
+
+
+def write(root, n):
+    """Walrus notes 1..n, split over the two sources (so both nodes poll some)."""
+    walrus = [(f"w{i}", f"Walrus note {i}", f"About walrus number {i}.") for i in range(1, n + 1)]
+    for name, part in (("a", walrus[0::2]), ("b", walrus[1::2])):
+        path = os.path.join(root, f"{name}.rss")
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.write(rss(f"Walrus blog {name}", part))
+        os.replace(path + ".tmp", path)
+
+
+def config(tmp, name, database, base, port):
+    path = os.path.join(tmp, f"{name}.ini")
+    with open(path, "w") as f:
+        f.write(f"""[tributary]
+database = {database}
+public_dir = {tmp}/{name}-public
+listen = 127.0.0.1:{port}
+node = {name}
+base_url = http://localhost/
+feed_limit = 4
+interval = 1s
+lease = 30s
+
+[source a]
+url = {base}a.rss
+
+[source b]
+url = {base}b.rss
+
+[topic walrus]
+query = walrus
+limit = 3
+
+[websub]
+allow_private = yes
+lease_min = 2s
+lease = 1d
+""")
+    tbtest.keep_off_the_internet(path)
+    return path
+
+
+def get(port, path):
+    status, headers, body = http_get(f"http://127.0.0.1:{port}/{path}",
+                                     headers={"Accept-Encoding": "identity"})
+    return status, body
+
+
+class OnceTest(unittest.TestCase):
+    def test_two_nodes(self):
+        os.environ["TB_TRENDING_EVERY_MS"] = str(EVERY_MS)
+        sub = Subscriber()
+        with TempDir() as tmp, pgserver.PgServer() as pg:
+            root = os.path.join(tmp, "www")
+            os.mkdir(root)
+            self.n = 6
+            write(root, self.n)
+            up = Upstream(root, os.path.join(tmp, "up.log"))
+            nodes = []
+            try:
+                self.check(tmp, pg, up, root, nodes, sub)
+            except BaseException:
+                for d in nodes:
+                    sys.stderr.write(f"--- {d.log_path}\n{d.log_text()[-4000:]}\n")
+                raise
+            finally:
+                for d in nodes:
+                    d.stop()
+                up.stop()
+                sub.stop()
+
+    def both_serve(self, pa, pb, want):
+        return all(want.encode() in get(p, "topics/walrus.atom")[1] for p in (pa, pb))
+
+    def check(self, tmp, pg, up, root, nodes, sub):
+        pa, pb = free_port(), free_port()
+        ca = config(tmp, "a", pg.uri, up.base, pa)
+        cb = config(tmp, "b", pg.uri, up.base, pb)
+        nodes.append(Daemon(ca, os.path.join(tmp, "a.log")))
+        wait_for(lambda: b"Walrus note 6" in get(pa, "all.atom")[1], 60, what="node A's first poll")
+
+        # Subscribed through A; B starts knowing the subscription.
+        st, body = post_form(f"http://127.0.0.1:{pa}/websub", {
+            "hub.mode": "subscribe", "hub.callback": sub.url("walrus"),
+            "hub.topic": "http://localhost/topics/walrus.atom"})
+        self.assertEqual(st, 202, body)
+        wait_for(lambda: psql(pg, "SELECT count(*) FROM websub_subs") == "1", 60,
+                 what="the subscription verified and stored")
+        nodes.append(Daemon(cb, os.path.join(tmp, "b.log")))
+        wait_for(lambda: self.both_serve(pa, pb, "Walrus note 6"), 60, what="node B's first render")
+
+        # Each change: a new walrus note; both nodes render it; the subscriber gets it.
+        for _ in range(CHANGES):
+            self.n += 1
+            write(root, self.n)
+            want = f"Walrus note {self.n}"
+            wait_for(lambda: self.both_serve(pa, pb, want), 90, what=f"{want} on both nodes")
+            wait_for(lambda: [r for r in sub.got("walrus", "POST") if want.encode() in r["body"]],
+                     90, what=f"{want} delivered")
+        time.sleep(3)  # a second delivery of anything would have arrived by now
+        posts = sub.got("walrus", "POST")
+        hashes = collections.Counter(hashlib.sha256(r["body"]).hexdigest() for r in posts)
+        print(f"deliveries: {len(posts)}, distinct documents {len(hashes)}", file=sys.stderr)
+        self.assertEqual([h for h, k in hashes.items() if k > 1], [], "a document sent twice")
+        self.assertGreaterEqual(len(hashes), CHANGES)
+        final = get(pa, "topics/walrus.atom")[1]
+        self.assertEqual(final, get(pb, "topics/walrus.atom")[1])
+        self.assertIn(hashlib.sha256(final).hexdigest(), hashes)
+        self.assertEqual(psql(pg, "SELECT count(*) FROM websub_subs WHERE claim_until IS NOT NULL"),
+                         "0")
+
+        # Trending: at least two periodic runs, each claimed by one node.
+        wait_for(lambda: int(psql(pg, "SELECT runs FROM jobs WHERE name = 'trending'") or 0) >= 2,
+                 60, what="two trending recomputations")
+        for d in nodes:
+            self.assertEqual(d.stop(), 0)
+        runs = [(int(tok), int(at), d.log_path) for d in nodes for at, tok in
+                re.findall(r"recomputed as of (\d+) \(job run (\d+)\)", d.log_text())]
+        runs.sort()
+        print(f"trending runs (token, moment, node): {runs}", file=sys.stderr)
+        tokens = [r[0] for r in runs]
+        self.assertEqual(len(tokens), len(set(tokens)), "a run claimed twice")
+        self.assertGreaterEqual(len(runs), 2)
+        for prev, nxt in zip(runs, runs[1:]):
+            self.assertGreaterEqual(nxt[1] - prev[1], EVERY_MS // 1000, (prev, nxt))
+        self.assertEqual(psql(pg, "SELECT runs FROM jobs WHERE name = 'trending'"),
+                         str(len(runs)))
+
+        # Archive pages formed once; both nodes serve them alike (restarted: on demand).
+        rows = psql(pg, "SELECT feed, page, count(*) FROM archive WHERE page > 0"
+                        " GROUP BY feed, page ORDER BY feed, page").split()
+        self.assertTrue(rows, "no archive page formed")
+        for r in rows:
+            feed, page, k = r.split("|")
+            self.assertEqual(int(k), 3 if feed.startswith("topics/") else 4, r)
+        self.assertEqual(psql(pg, "SELECT count(*) FROM (SELECT feed, entry_id FROM archive"
+                                  " GROUP BY feed, entry_id HAVING count(*) > 1) x"), "0")
+        nodes[:] = [Daemon(ca, os.path.join(tmp, "a2.log")), Daemon(cb, os.path.join(tmp, "b2.log"))]
+        wait_for(lambda: self.both_serve(pa, pb, f"Walrus note {self.n}"), 60,
+                 what="both nodes serving again")
+        for r in rows:
+            feed, page, _ = r.split("|")
+            base = "archive" if feed == "all" else f"{feed}/archive"
+            for ext in ("atom", "json", "html"):
+                a, b = get(pa, f"{base}/{page}.{ext}"), get(pb, f"{base}/{page}.{ext}")
+                self.assertEqual(a[0], 200, f"{base}/{page}.{ext}")
+                self.assertEqual(a, b, f"{base}/{page}.{ext}")
+
+
+if __name__ == "__main__":
+    tbtest.main()
