@@ -128,6 +128,16 @@ TB_NODISCARD int tb_push_get_by_id(struct tb_store *st, const char *id, struct t
 TB_NODISCARD int tb_push_put(struct tb_store *st, const struct tb_push_sub *s, char *err,
                              size_t errlen);
 
+/**
+ * Claims the next request to the hub for subscription `id` (its renewal or
+ * retry), once across the nodes sharing the database: moves its next_try
+ * from `expect` (what this node last read) to `until`, only when the row
+ * still holds `expect`. 1 when claimed; 0 when another node claimed it or
+ * wrote the row since (read it again: tb_push_get); or TB_ESTORE.
+ */
+TB_NODISCARD int tb_push_claim(struct tb_store *st, const char *id, int64_t expect, int64_t until,
+                               char *err, size_t errlen);
+
 /** Deletes the subscription with callback id `id`. 0 or -ENOENT. */
 TB_NODISCARD int tb_push_delete(struct tb_store *st, const char *id, char *err, size_t errlen);
 

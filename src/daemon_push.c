@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "tb_date.h"
+#include "tb_db.h"
 #include "tb_fetch.h"
 #include "tb_fetcher.h"
 #include "tb_form.h"
@@ -196,6 +197,40 @@ static int send_request(struct daemon *d, const char *base, int64_t source_id,
     return rc;
 }
 
+/* Several nodes on one database: whether this node is to send s's request
+ * now (its renewal or retry), claimed by moving the row's next_try from
+ * what this node read to VERIFY_WAIT ahead (the answer's save sets it
+ * again). When another node claimed it or wrote the row, this node takes
+ * the row as stored and waits for its next_try. One node: always. */
+static int claim_request(struct src *s)
+{
+    struct tb_push_sub *p = s->push, fresh = {0};
+    char err[512] = "";
+    int64_t until = now_s() + VERIFY_WAIT;
+    int rc;
+
+    if (!tb_db_is_pg(s->d->cfg->database))
+        return 1;
+    rc = tb_push_claim(s->d->store, p->id, p->next_try, until, err, sizeof(err));
+    if (rc == 1) {
+        p->next_try = until;
+        return 1;
+    }
+    if (rc < 0) {
+        tb_log(TB_LOG_WARN, s->name, "websub: claiming the hub request: %s", err);
+        return 0;
+    }
+    rc = tb_push_get(s->d->store, s->st.source_id, &fresh, err, sizeof(err));
+    if (rc == 0) {
+        tb_push_sub_clear(p);
+        *p = fresh;
+        tb_log(TB_LOG_DEBUG, s->name, "websub: another node asks %s", p->hub);
+    } else if (rc == -ENOENT) {
+        p->next_try = until; /* gone: the next poll finds the hub again */
+    }
+    return 0;
+}
+
 /* Asks s's hub for (or to renew) its subscription. */
 static void request(struct src *s)
 {
@@ -203,6 +238,8 @@ static void request(struct src *s)
     int rc;
 
     if (s->d->cfg->websub.callback_base == NULL || s->d->fetcher == NULL || s->push_busy)
+        return;
+    if (!claim_request(s))
         return;
     rc = send_request(s->d, s->d->cfg->websub.callback_base, s->st.source_id, s->push, "subscribe");
     if (rc == 0) {
@@ -325,6 +362,7 @@ static void on_tick(uv_timer_t *t)
         if (p->state == TB_PUSH_ACTIVE && now >= p->lease_end) {
             failed(d->srcs[i], "lease expired");
             p->next_try = now; /* asked again at once */
+            save(d, p);
         }
         if (d->srcs[i]->push_busy || now < p->next_try || d->cfg->websub.callback_base == NULL)
             continue;

@@ -125,6 +125,16 @@ int tb_push_put(struct tb_store *st, const struct tb_push_sub *s, char *err, siz
     return rc == TB_EDB_CONSTRAINT ? TB_ESTORE : rc;
 }
 
+int tb_push_claim(struct tb_store *st, const char *id, int64_t expect, int64_t until, char *err,
+                  size_t errlen)
+{
+    int rc = tb_db_run(st->sql, err, errlen,
+                       "UPDATE push_subs SET next_try = ?3 WHERE id = ?1 AND next_try = ?2", "tii",
+                       id, expect, until);
+
+    return rc == 0 ? tb_db_changes(st->sql) > 0 : rc;
+}
+
 int tb_push_delete(struct tb_store *st, const char *id, char *err, size_t errlen)
 {
     int rc = tb_db_run(st->sql, err, errlen, "DELETE FROM push_subs WHERE id = ?1", "t", id);
