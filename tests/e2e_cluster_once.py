@@ -14,6 +14,12 @@ on one PostgreSQL 15 (tests/pgserver.py) over a local upstream.
 - Archive pages (feed_limit 4, topic limit 3): each formed once (every page
   holds exactly `limit` entries, every entry on one page or current), and
   both nodes serve every page with the same bytes.
+- WebSub subscriber (test_push_renewals): a source whose feed names a hub
+  stand-in (e2e_websub_push's, granting 30 s leases, so renewals come every
+  ~27 s, and verifying each request 1.5 s after it); callback_base is node A for both nodes, B starts once the
+  subscription is active. Each renewal is asked by one node: the hub sees
+  request, verification, request, verification... never two requests for
+  one lease (tb_push_claim on push_subs.next_try).
 Outcomes only; the waits are generous (the machine is shared)."""
 import collections
 import email.utils
@@ -30,6 +36,7 @@ from pgserver import psql  # noqa: E402
 import tbtest  # noqa: E402
 from tbtest import Daemon, TempDir, Upstream, free_port, http_get, wait_for  # noqa: E402
 from e2e_websub_hub import Subscriber, post_form  # noqa: E402
+import e2e_websub_push  # noqa: E402
 
 NOW = int(time.time())
 EVERY_MS = 2000
@@ -193,6 +200,88 @@ class OnceTest(unittest.TestCase):
                 a, b = get(pa, f"{base}/{page}.{ext}"), get(pb, f"{base}/{page}.{ext}")
                 self.assertEqual(a[0], 200, f"{base}/{page}.{ext}")
                 self.assertEqual(a, b, f"{base}/{page}.{ext}")
+
+
+class PushTest(unittest.TestCase):
+    def test_push_renewals(self):
+        e2e_websub_push.LEASE = 30  # renewed at 27 s: room for the late verification
+        hub = e2e_websub_push.Hub()
+        seen = []  # requests the hub had received when it verified each one
+        verify = hub.verify
+
+        def verify_late(form):
+            # Verified 1.5 s after the request: a second node asking for the
+            # same lease (its 1 s tick within 1 s of the first's) is in by then.
+            time.sleep(1.3)
+            with hub.lock:
+                seen.append(len(hub.requests))
+            verify(form)
+        hub.verify = verify_late
+        with TempDir() as tmp, pgserver.PgServer() as pg:
+            www = os.path.join(tmp, "www")
+            os.mkdir(www)
+            up = Upstream(www, os.path.join(tmp, "up.log"))
+            self_url = up.base + "w.atom"
+            with open(os.path.join(www, "w.atom"), "w", encoding="utf-8") as f:
+                f.write(e2e_websub_push.feed(hub.url, self_url, [1]))
+            pa, pb = free_port(), free_port()
+            cfgs = []
+            for name, port in (("a", pa), ("b", pb)):
+                path = os.path.join(tmp, f"{name}.ini")
+                with open(path, "w") as f:
+                    f.write(f"""[tributary]
+database = {pg.uri}
+public_dir = {tmp}/{name}-public
+listen = 127.0.0.1:{port}
+node = {name}
+base_url = http://localhost/
+lease = 30s
+
+[websub]
+callback_base = http://127.0.0.1:{pa}/
+allow_private = yes
+
+[source w]
+url = {self_url}
+interval = 2s
+
+[topic walrus]
+query = walrus
+""")
+                cfgs.append(path)
+            nodes = []
+            try:
+                nodes.append(Daemon(cfgs[0], os.path.join(tmp, "a.log")))
+                wait_for(lambda: hub.verified, 60, what="the subscription verified")
+                wait_for(lambda: psql(pg, "SELECT state FROM push_subs") == "2", 30,
+                         what="the subscription active")
+                nodes.append(Daemon(cfgs[1], os.path.join(tmp, "b.log")))
+                n0 = len(hub.subscribes())
+                # Two renewals (one every ~27 s).
+                wait_for(lambda: len(hub.subscribes()) >= n0 + 2 and len(hub.verified) >= n0 + 2,
+                         150, what="two renewals")
+                time.sleep(2)  # a second request for the last lease would be in by now
+                with hub.lock:
+                    reqs = [r for r in hub.requests]
+                ids = {r["hub.callback"] for r in reqs}
+                print(f"hub requests: {len(reqs)}, verifications {len(hub.verified)}",
+                      file=sys.stderr)
+                self.assertEqual(len(ids), 1, "one subscription")
+                self.assertTrue(all(v[1] == 200 for v in hub.verified), hub.verified)
+                # Each request verified before the next came: no lease asked for twice.
+                with hub.lock:
+                    order = list(seen)
+                print(f"requests seen at each verification: {order}", file=sys.stderr)
+                self.assertEqual(order, list(range(1, len(order) + 1)))
+            except BaseException:
+                for d in nodes:
+                    sys.stderr.write(f"--- {d.log_path}\n{d.log_text()[-4000:]}\n")
+                raise
+            finally:
+                for d in nodes:
+                    d.stop()
+                up.stop()
+                hub.stop()
 
 
 if __name__ == "__main__":

@@ -330,7 +330,9 @@ static const char *const migrations[] = {
     ("ALTER TABLE websub_subs ADD COLUMN sent_hash TEXT;"
      "ALTER TABLE websub_subs ADD COLUMN claim_node TEXT;"
      "ALTER TABLE websub_subs ADD COLUMN claim_until INTEGER;"
-     "ALTER TABLE websub_subs ADD COLUMN claim_token INTEGER NOT NULL DEFAULT 0;"),
+     "ALTER TABLE websub_subs ADD COLUMN claim_token INTEGER NOT NULL DEFAULT 0;"
+     /* and the subscriber's requests to a hub, claimed by a count. */
+     "ALTER TABLE push_subs ADD COLUMN claim_token INTEGER NOT NULL DEFAULT 0;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -519,7 +521,8 @@ static const char *const pg_migrations[] = {
     CHANGES_SQL("{id}"), /* 20 */
     /* 21: WebSub deliveries once. */
     ("ALTER TABLE websub_subs ADD COLUMN sent_hash text, ADD COLUMN claim_node text,"
-     " ADD COLUMN claim_until bigint, ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"),
+     " ADD COLUMN claim_until bigint, ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"
+     "ALTER TABLE push_subs ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"),
     NULL, /* the end (the array is never empty) */
 };
 #define NPG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])) - 1)
