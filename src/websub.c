@@ -475,13 +475,18 @@ static int claim(struct tb_websub *w, struct sub *s, const struct doc *doc)
 {
     struct tb_websub_claim c;
     char err[256] = "";
-    int64_t now = now_s();
+    int64_t now = now_s(), lease;
     int rc;
 
     if (w->o.node == NULL)
         return 1;
-    rc = tb_websub_store_claim(w->o.store, s->id, doc->hash, w->o.node, now,
-                               cfg(w)->lease > 0 ? cfg(w)->lease : 120, &c, err, sizeof(err));
+    /* The claim outlives the request (twice its timeout and a minute), so
+     * no other node takes over a delivery still on its way. */
+    lease = 2 * (int64_t)cfg(w)->timeout + 60;
+    if (cfg(w)->lease > lease)
+        lease = cfg(w)->lease;
+    rc = tb_websub_store_claim(w->o.store, s->id, doc->hash, w->o.node, now, lease, &c, err,
+                               sizeof(err));
     if (rc == 1) {
         s->token = c.token;
         s->attempts = c.attempts;
