@@ -14,6 +14,9 @@ on one PostgreSQL 15 (tests/pgserver.py) over a local upstream.
 - Archive pages (feed_limit 4, topic limit 3): each formed once (every page
   holds exactly `limit` entries, every entry on one page or current), and
   both nodes serve every page with the same bytes.
+- Owed deliveries (test_owed_survives_a_node): a subscriber refusing
+  deliveries sees each attempt once, counted in the row whichever node made
+  it; when one node stops, the other delivers the owed document, once.
 - WebSub subscriber (test_push_renewals): a source whose feed names a hub
   stand-in (e2e_websub_push's, granting 30 s leases, so renewals come every
   ~27 s, and verifying each request 1.5 s after it); callback_base is node A for both nodes, B starts once the
@@ -200,6 +203,80 @@ class OnceTest(unittest.TestCase):
                 a, b = get(pa, f"{base}/{page}.{ext}"), get(pb, f"{base}/{page}.{ext}")
                 self.assertEqual(a[0], 200, f"{base}/{page}.{ext}")
                 self.assertEqual(a, b, f"{base}/{page}.{ext}")
+
+
+class OwedTest(unittest.TestCase):
+    """What a subscriber is owed outlives the node that owed it: its failed
+    attempts are the row's (one count, whichever node tried), and when the
+    node making them stops, the other one delivers, once."""
+
+    def test_owed_survives_a_node(self):
+        os.environ["TB_WEBSUB_RETRY_MS"] = "400"
+        sub = Subscriber()
+        sub.failing.add("owed")
+        with TempDir() as tmp, pgserver.PgServer() as pg:
+            root = os.path.join(tmp, "www")
+            os.mkdir(root)
+            n = 6
+            write(root, n)
+            up = Upstream(root, os.path.join(tmp, "up.log"))
+            pa, pb = free_port(), free_port()
+            ca = config(tmp, "a", pg.uri, up.base, pa)
+            cb = config(tmp, "b", pg.uri, up.base, pb)
+            nodes = []
+            try:
+                nodes.append(Daemon(ca, os.path.join(tmp, "a.log")))
+                wait_for(lambda: b"Walrus note 6" in get(pa, "all.atom")[1], 60,
+                         what="node A's first poll")
+                st, body = post_form(f"http://127.0.0.1:{pa}/websub", {
+                    "hub.mode": "subscribe", "hub.callback": sub.url("owed"),
+                    "hub.topic": "http://localhost/topics/walrus.atom"})
+                self.assertEqual(st, 202, body)
+                wait_for(lambda: psql(pg, "SELECT count(*) FROM websub_subs") == "1", 60,
+                         what="the subscription stored")
+                nodes.append(Daemon(cb, os.path.join(tmp, "b.log")))
+                wait_for(lambda: b"Walrus note 6" in get(pb, "all.atom")[1], 60,
+                         what="node B serving")
+                n += 1
+                write(root, n)
+                want = f"Walrus note {n}".encode()
+                # Refused three times: each attempt counted once, in the row,
+                # whichever node made it (one may be on its way: not counted yet).
+                wait_for(lambda: int(psql(pg, "SELECT attempts FROM websub_subs")) >= 3, 90,
+                         what="three failed attempts")
+                p1 = len(sub.got("owed", "POST"))
+                a = int(psql(pg, "SELECT attempts FROM websub_subs"))
+                p2 = len(sub.got("owed", "POST"))
+                print(f"posts {p1}..{p2}, attempts in the row {a}", file=sys.stderr)
+                self.assertTrue(p1 - 1 <= a <= p2, (p1, a, p2))
+                # The node holding no claim now stops; the other carries on.
+                holder = psql(pg, "SELECT coalesce(claim_node, '') FROM websub_subs")
+                gone = 1 if holder == "a" else 0
+                self.assertEqual(nodes[gone].stop(), 0)
+                keep = pa if gone == 1 else pb
+                t_ok = time.monotonic()
+                sub.failing.discard("owed")
+                wait_for(lambda: psql(pg, "SELECT sent_hash IS NOT NULL FROM websub_subs") == "t",
+                         120, what="the owed document accepted")
+                time.sleep(3)  # a second delivery would be in by now
+                posts = sub.got("owed", "POST")
+                self.assertLessEqual(len([r for r in posts if r["at"] >= t_ok]), 1)
+                last = posts[-1]["body"]
+                self.assertIn(want, last)
+                self.assertEqual(last, get(keep, "topics/walrus.atom")[1])
+                self.assertEqual(psql(pg, "SELECT attempts, claim_until IS NULL,"
+                                          " sent_hash FROM websub_subs"),
+                                 "0|t|" + hashlib.sha256(last).hexdigest())
+            except BaseException:
+                for d in nodes:
+                    sys.stderr.write(f"--- {d.log_path}\n{d.log_text()[-3000:]}\n")
+                raise
+            finally:
+                for d in nodes:
+                    d.stop()
+                up.stop()
+                sub.stop()
+                del os.environ["TB_WEBSUB_RETRY_MS"]
 
 
 class PushTest(unittest.TestCase):
