@@ -149,6 +149,7 @@ struct tb_websub_claim {
     int64_t token;      /* the claim's token (its settle carries it) */
     int attempts;       /* failed deliveries in a row before this one */
     int64_t wait_until; /* not claimed: epoch s to try again at; 0: nothing is owed */
+    int held;           /* not claimed: another node's claim holds the delivery */
 };
 
 /**

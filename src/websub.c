@@ -33,6 +33,7 @@
 #define SWEEP_MS (60 * 1000) /* expired subscriptions are removed this often */
 #define FLUSH_MS 200         /* what changed is written to the store this long after */
 #define MAX_VERIFYING 1024   /* verifications in flight at once; more get 503 */
+#define HELD_RECHECK_S 5     /* a delivery another node holds is looked at again this often */
 #define MAX_CALLBACK 2048    /* bytes of a callback URL */
 #define MAX_TOPIC 2048       /* bytes of a topic URL */
 #define FORM "application/x-www-form-urlencoded"
@@ -502,6 +503,10 @@ static int claim(struct tb_websub *w, struct sub *s, const struct doc *doc)
         s->pending = 0; /* accepted already (another node sent it), or gone */
         return 0;
     }
+    /* Another node's delivery usually ends well before its claim would:
+     * look again soon (it may have failed, and the retry be this node's). */
+    if (c.held && c.wait_until > now + HELD_RECHECK_S)
+        c.wait_until = now + HELD_RECHECK_S;
     s->due = now_ms(w) + (uint64_t)(c.wait_until - now) * 1000;
     wake_at(w, s->due);
     return 0;

@@ -182,6 +182,7 @@ static void test_claims(void)
     CHECK_EQ(c.attempts, 0);
     CHECK_EQ(tb_websub_store_claim(s, id, "h1", "n2", T0 + 1, 120, &d, err, sizeof(err)), 0);
     CHECK_EQ(d.wait_until, T0 + 120);
+    CHECK_EQ(d.held, 1);
     /* Accepted: H1 is owed to nobody any more, on any node. */
     CHECK_OK(tb_websub_store_settle(s, id, c.token, "h1", 0, 0, err, sizeof(err)));
     CHECK_EQ(tb_websub_store_claim(s, id, "h1", "n2", T0 + 2, 120, &d, err, sizeof(err)), 0);
@@ -191,6 +192,7 @@ static void test_claims(void)
     CHECK_OK(tb_websub_store_settle(s, id, d.token, NULL, 1, T0 + 63, err, sizeof(err)));
     CHECK_EQ(tb_websub_store_claim(s, id, "h2", "n1", T0 + 30, 120, &c, err, sizeof(err)), 0);
     CHECK_EQ(c.wait_until, T0 + 63);
+    CHECK_EQ(c.held, 0);
     CHECK_EQ(tb_websub_store_claim(s, id, "h2", "n1", T0 + 63, 120, &c, err, sizeof(err)), 1);
     CHECK_EQ(c.attempts, 1);
     CHECK(c.token > d.token);

@@ -230,6 +230,7 @@ static int claim_why(struct tb_store *s, int64_t id, const char *hash, int64_t n
 
         if ((sent == NULL || strcmp(sent, hash) != 0) && tb_db_column_int64(q, 3) > now) {
             c->wait_until = until > next ? until : next;
+            c->held = until > now;
             /* The claim ended between the two statements: soon again. */
             if (c->wait_until <= now)
                 c->wait_until = now + 1;
