@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tb_jobs.h"
 #include "tb_log.h"
 #include "tb_store.h"
 
@@ -81,6 +82,16 @@ TB_NODISCARD int tb_changes_prune(struct tb_store *s, int64_t before, char *err,
  */
 TB_NODISCARD int tb_changes_trending_set(struct tb_store *s, int64_t at, int64_t *out, char *err,
                                          size_t errlen);
+
+/**
+ * The hourly recomputation's tb_changes_trending_set(), inside the run j
+ * of the job that claims it once across the cluster (tb_jobs.h): the
+ * moment moves only while j is the job's latest claim (tb_jobs_fence, in
+ * the same transaction). TB_ELEASE when it is not (nothing written),
+ * -EINVAL when j is NULL, else as tb_changes_trending_set().
+ */
+TB_NODISCARD int tb_changes_trending_run(struct tb_store *s, const struct tb_job *j, int64_t at,
+                                         int64_t *out, char *err, size_t errlen);
 
 /** The cluster's trending moment into *at (0 when none yet). 0 or a store error. */
 TB_NODISCARD int tb_changes_trending_at(struct tb_store *s, int64_t *at, char *err, size_t errlen);

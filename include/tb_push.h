@@ -63,6 +63,7 @@ struct tb_push_sub {
     int64_t last_push;        /* epoch s of the last accepted push, or 0 */
     int64_t pushes;           /* pushes accepted */
     int64_t rejected;         /* pushes ignored: unsigned or wrongly signed */
+    int64_t claim_token;      /* claims of its next request so far (tb_push_claim); not put */
 };
 
 /** Frees the strings of s and zeroes it. */
@@ -127,6 +128,17 @@ TB_NODISCARD int tb_push_get_by_id(struct tb_store *st, const char *id, struct t
 /** Writes every field of s (insert or replace, by source_id). 0 or TB_ESTORE. */
 TB_NODISCARD int tb_push_put(struct tb_store *st, const struct tb_push_sub *s, char *err,
                              size_t errlen);
+
+/**
+ * Claims the next step of subscription `id` (a renewal, a retry, a lapse),
+ * once across the nodes sharing the database: when the row's claim_token
+ * is still *token (what this node last read), counts it up into *token and
+ * moves next_try to `until`. 1 when claimed; 0 when another node claimed
+ * it since, or the row is gone (read it again: tb_push_get); or a store
+ * error.
+ */
+TB_NODISCARD int tb_push_claim(struct tb_store *st, const char *id, int64_t *token, int64_t until,
+                               char *err, size_t errlen);
 
 /** Deletes the subscription with callback id `id`. 0 or -ENOENT. */
 TB_NODISCARD int tb_push_delete(struct tb_store *st, const char *id, char *err, size_t errlen);

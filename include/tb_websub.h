@@ -28,8 +28,12 @@
  *
  * Subscriptions live in the store's database (tb_websub_store_*, in
  * src/store/websub.c), so they survive restarts and reloads; expired ones
- * are removed every minute and are never delivered to. Everything runs on
- * the loop's thread.
+ * are removed every minute and are never delivered to. With several nodes
+ * on one database (opts.node), each delivery is claimed through the store
+ * (tb_websub_store_claim) so that one node makes it, attempts and backoff
+ * are the row's, and each node reloads the subscriptions every minute
+ * (those verified through another node). Everything runs on the loop's
+ * thread.
  */
 #ifndef TB_WEBSUB_H
 #define TB_WEBSUB_H
@@ -100,7 +104,7 @@ TB_NODISCARD int tb_websub_store_expire(struct tb_store *s, int64_t now, size_t 
 struct tb_websub_owed {
     int64_t id;       /* row id */
     int pending;      /* a delivery is owed */
-    int attempts;     /* failed deliveries in a row */
+    int attempts;     /* failed deliveries in a row; -1: attempts and next_try left as stored */
     int64_t next_try; /* epoch seconds */
 };
 
@@ -129,6 +133,50 @@ TB_NODISCARD int tb_websub_store_flush(struct tb_store *s, const struct tb_websu
 TB_NODISCARD int tb_websub_store_hash(struct tb_store *s, const char *path, char hash[65],
                                       char *err, size_t errlen);
 
+/*
+ * Deliveries once across the nodes sharing a database. Every node renders
+ * the same feed documents (the same bytes), so a document's SHA-256 names
+ * a delivery: a node claims the delivery of document HASH to a subscription
+ * (tb_websub_store_claim) before it POSTs it, and settles the claim after
+ * (tb_websub_store_settle): the subscriber's row then says which document
+ * it accepted, or the failed attempts and when to try again, for whichever
+ * node tries next. A claim ends at its lease's end, so a node that dies
+ * mid-delivery leaves it to the others.
+ */
+
+/** A delivery's claim, or why there is none (tb_websub_store_claim()). */
+struct tb_websub_claim {
+    int64_t token;      /* the claim's token (its settle carries it) */
+    int attempts;       /* failed deliveries in a row before this one */
+    int64_t wait_until; /* not claimed: epoch s to try again at; 0: nothing is owed */
+    int held;           /* not claimed: another node's claim holds the delivery */
+};
+
+/**
+ * Claims, for `node` at `now` for `lease` seconds, the delivery of the
+ * document whose SHA-256 hex is `hash` to subscription id: when the
+ * subscriber has not accepted that document yet, no live claim holds the
+ * row and its backoff (next_try) is over. Returns 1 with c->token and
+ * c->attempts, 0 when not: c->wait_until is when another claim or the
+ * backoff ends, or 0 when nothing is owed (the subscriber has this
+ * document, or the subscription is gone or expired). Or a store error
+ * (TB_EDB_RETRY / -EAGAIN when the row is locked).
+ */
+TB_NODISCARD int tb_websub_store_claim(struct tb_store *s, int64_t id, const char *hash,
+                                       const char *node, int64_t now, int64_t lease,
+                                       struct tb_websub_claim *c, char *err, size_t errlen);
+
+/**
+ * Settles claim `token` of subscription id: `sent` (a hash) when the
+ * subscriber accepted that document (attempts and backoff reset), NULL when
+ * the attempt failed or was given up (attempts and next_try recorded).
+ * TB_ELEASE when the claim is no longer the row's latest (nothing
+ * written), else 0 or a store error.
+ */
+TB_NODISCARD int tb_websub_store_settle(struct tb_store *s, int64_t id, int64_t token,
+                                        const char *sent, int attempts, int64_t next_try, char *err,
+                                        size_t errlen);
+
 /** Frees n subscriptions and the array. NULL is a no-op. */
 void tb_websub_subs_free(struct tb_websub_sub *subs, size_t n);
 
@@ -145,6 +193,7 @@ struct tb_websub_opts {
     struct tb_store *store;             /* the subscriptions (a connection of the loop thread) */
     const struct tb_config *const *cfg; /* the current config, read at each use (reloads) */
     uint64_t retry_ms;                  /* first retry wait; 0: TB_WEBSUB_RETRY_MS */
+    const char *node; /* several nodes: deliveries claimed under this name (copied); NULL: one */
 };
 
 /** Counters for /metrics. */

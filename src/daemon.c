@@ -549,7 +549,8 @@ static int start_websub(struct daemon *d)
                                .fetcher = d->fetcher,
                                .store = d->store,
                                .cfg = (const struct tb_config *const *)&d->cfg,
-                               .retry_ms = retry ? strtoull(retry, NULL, 10) : 0};
+                               .retry_ms = retry ? strtoull(retry, NULL, 10) : 0,
+                               .node = tb_db_is_pg(d->cfg->database) ? d->cfg->node : NULL};
     int rc;
 
     d->site.hub = tb_websub_hub_url(d->cfg, d->hub_url, sizeof(d->hub_url));
@@ -710,6 +711,16 @@ static int publish_end(struct daemon *d)
     return rc;
 }
 
+/* TREND_EVERY_MS, or TB_TRENDING_EVERY_MS (tests only: a cluster's
+ * recomputations without waiting hours). */
+static uint64_t trend_every(void)
+{
+    const char *v = getenv("TB_TRENDING_EVERY_MS");
+    uint64_t ms = v ? strtoull(v, NULL, 10) : 0;
+
+    return ms >= 100 ? ms : TREND_EVERY_MS;
+}
+
 static int start(struct daemon *d, const struct tb_daemon_opts *o)
 {
     char err[512] = "";
@@ -717,6 +728,7 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
 
     d->site.cfg = d->cfg;
     d->site.store = d->store;
+    d->trend_every = trend_every();
     d->site.max_age = cache_age(d->cfg);
     /* A kill between writing and renaming a published file leaves its
      * temporary behind; nothing else can be half-written. */
@@ -749,7 +761,7 @@ static int start(struct daemon *d, const struct tb_daemon_opts *o)
         rc = tb__daemon_push_start(d);
     d->trend_last = uv_now(&d->loop); /* publish_all wrote trending */
     if (rc == 0 && !o->once)
-        uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, TREND_EVERY_MS, TREND_EVERY_MS);
+        uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, d->trend_every, d->trend_every);
     if (rc == 0 && o->once)
         start_once(d, o);
     if (rc == 0)

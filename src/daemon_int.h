@@ -158,6 +158,7 @@ struct daemon {
     uv_timer_t trend_timer;     /* republishes trending as scores decay */
     int trend_dirty;            /* stored entries, copies or mentions wait for trending */
     uint64_t trend_last;        /* uv_now() of the last trending rewrite */
+    uint64_t trend_every;       /* TREND_EVERY_MS, or TB_TRENDING_EVERY_MS (tests) */
     int64_t *pending;           /* rowids stored since the last publish */
     size_t npending, apending;  /* count, allocated */
     uint64_t pending_since;     /* uv_now() of the first pending ingest */
@@ -421,6 +422,16 @@ void tb__daemon_sync_stop(struct daemon *d);
  * later one in force returned and put into d->site.now.
  */
 int64_t tb__daemon_trending_now(struct daemon *d);
+
+/**
+ * On PostgreSQL, the periodic recomputation of trending (the scores
+ * decay): claimed as the job "trending" (tb_jobs.h) every d->trend_every,
+ * so that one node of the cluster moves the moment and renders, fenced by
+ * its claim, and the others follow its NOTIFY. When this node is not to
+ * run it, restarts d->trend_timer for when it may be due. On SQLite
+ * (d->sync NULL) it returns 0 and does nothing. 1 when this node ran it.
+ */
+int tb__daemon_trending_job(struct daemon *d);
 
 /* daemon_mail.c */
 

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "tb_date.h"
+#include "tb_db.h"
 #include "tb_fetch.h"
 #include "tb_fetcher.h"
 #include "tb_form.h"
@@ -196,6 +197,57 @@ static int send_request(struct daemon *d, const char *base, int64_t source_id,
     return rc;
 }
 
+/* Puts the subscription as stored (fresh, taken over) into s. */
+static void take_stored(struct src *s, struct tb_push_sub *fresh)
+{
+    if (s->push->id == NULL || strcmp(fresh->id, s->push->id) != 0)
+        s->push_busy = 0; /* an answer in flight is about another id */
+    tb_push_sub_clear(s->push);
+    *s->push = *fresh;
+}
+
+/* Whether s's subscription has a step to take at now: its lease lapsed,
+ * or a renewal or retry is due. */
+static int step_due(const struct src *s, int64_t now)
+{
+    const struct tb_push_sub *p = s->push;
+
+    if (p->state == TB_PUSH_ACTIVE && now >= p->lease_end)
+        return 1;
+    return !s->push_busy && now >= p->next_try && s->d->cfg->websub.callback_base != NULL;
+}
+
+/* Several nodes on one database: whether this node is to take s's due
+ * step (a renewal, a retry, a lapsed lease). It reads the row again (the
+ * step may be done: another node renewed, or a verification reached
+ * another node), and claims the step by counting the row's claim_token up
+ * from what it read, next_try VERIFY_WAIT ahead meanwhile (the step's
+ * save sets it again), so that of two nodes one takes it. One node:
+ * always. */
+static int claim_step(struct src *s, int64_t now)
+{
+    struct tb_push_sub fresh = {0};
+    char err[512] = "";
+    int rc;
+
+    if (!tb_db_is_pg(s->d->cfg->database))
+        return 1;
+    rc = tb_push_get(s->d->store, s->st.source_id, &fresh, err, sizeof(err));
+    if (rc != 0) {
+        if (rc != -ENOENT)
+            tb_log(TB_LOG_WARN, s->name, "websub: %s", err[0] ? err : tb_strerror(rc));
+        return 0;
+    }
+    take_stored(s, &fresh);
+    if (!step_due(s, now))
+        return 0;
+    rc = tb_push_claim(s->d->store, s->push->id, &s->push->claim_token, now + VERIFY_WAIT, err,
+                       sizeof(err));
+    if (rc < 0)
+        tb_log(TB_LOG_WARN, s->name, "websub: claiming a step: %s", err);
+    return rc == 1;
+}
+
 /* Asks s's hub for (or to renew) its subscription. */
 static void request(struct src *s)
 {
@@ -322,9 +374,12 @@ static void on_tick(uv_timer_t *t)
         p = d->srcs[i]->push;
         if (p == NULL || p->state == TB_PUSH_LEAVING)
             continue;
+        if (!step_due(d->srcs[i], now) || !claim_step(d->srcs[i], now))
+            continue; /* nothing due, or another node's step */
         if (p->state == TB_PUSH_ACTIVE && now >= p->lease_end) {
             failed(d->srcs[i], "lease expired");
             p->next_try = now; /* asked again at once */
+            save(d, p);
         }
         if (d->srcs[i]->push_busy || now < p->next_try || d->cfg->websub.callback_base == NULL)
             continue;
@@ -500,6 +555,37 @@ static void on_push(struct daemon *d, struct src *s, const struct tb_http_req *r
     answer(res, 202, "accepted\n");
 }
 
+/* Several nodes on one database: the subscription with callback id `id` as
+ * stored (another node may have made or changed it; the hub calls back
+ * whichever node callback_base reaches), taken into its running source.
+ * The source, or NULL. */
+static struct src *src_from_store(struct daemon *d, const char *id)
+{
+    struct tb_push_sub fresh = {0};
+    char err[512] = "";
+    struct src *s;
+    int rc = tb_push_get_by_id(d->store, id, &fresh, err, sizeof(err));
+
+    if (rc != 0) {
+        if (rc != -ENOENT)
+            tb_log(TB_LOG_WARN, "websub", "callback %s: %s", id, err[0] ? err : tb_strerror(rc));
+        return src_by_id(d, id);
+    }
+    s = src_by_source_id(d, fresh.source_id);
+    if (s == NULL) {
+        tb_push_sub_clear(&fresh);
+        return NULL;
+    }
+    if (s->push == NULL)
+        s->push = calloc(1, sizeof(*s->push));
+    if (s->push == NULL) {
+        tb_push_sub_clear(&fresh);
+        return NULL;
+    }
+    take_stored(s, &fresh);
+    return s;
+}
+
 static void on_callback(const struct tb_http_req *req, struct tb_http_res *res, void *data)
 {
     struct daemon *d = data;
@@ -510,7 +596,7 @@ static void on_callback(const struct tb_http_req *req, struct tb_http_res *res, 
         answer(res, 404, "not found\n");
         return;
     }
-    s = src_by_id(d, id);
+    s = tb_db_is_pg(d->cfg->database) ? src_from_store(d, id) : src_by_id(d, id);
     if (strcmp(req->method, "POST") == 0)
         on_push(d, s, req, res);
     else if (strcmp(req->method, "GET") == 0)

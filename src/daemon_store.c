@@ -281,6 +281,11 @@ void tb__daemon_on_trend_timer(uv_timer_t *t)
 {
     struct daemon *d = t->data;
 
+    /* Several nodes: the decay's rewrite is one node's job per period. */
+    if (d->sync != NULL && !d->trend_dirty) {
+        (void)tb__daemon_trending_job(d);
+        return;
+    }
     publish_trending(d);
     /* The pages rank papers by the same decaying scores. */
     tb__daemon_pages_stale(d);
@@ -297,11 +302,11 @@ static void kick_trending(struct daemon *d)
         return;
     if (now >= d->trend_last + TREND_MIN_MS) {
         publish_trending(d);
-        uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, TREND_EVERY_MS, TREND_EVERY_MS);
+        uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, d->trend_every, d->trend_every);
         return;
     }
     uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, d->trend_last + TREND_MIN_MS - now,
-                   TREND_EVERY_MS);
+                   d->trend_every);
 }
 
 /* Publishes the changed entries' documents, then trending, which new

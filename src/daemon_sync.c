@@ -22,6 +22,7 @@
 
 #include "tb_changes.h"
 #include "tb_db.h"
+#include "tb_jobs.h"
 #include "tb_listen.h"
 
 #include "daemon_int.h"
@@ -138,6 +139,65 @@ int64_t tb__daemon_trending_now(struct daemon *d)
     }
     d->site.now = at;
     return at;
+}
+
+/* The claimed run of the job "trending": moves the cluster's moment under
+ * the claim's fence, then renders as of it; the NOTIFY in the same
+ * transaction makes the others follow. 0, TB_ELEASE (another claim took
+ * the job over: nothing written) or a store error. */
+static int trending_run(struct daemon *d, const struct tb_job *j, int64_t now)
+{
+    char err[512] = "";
+    int64_t at = now;
+    int rc = tb_changes_trending_run(d->store, j, now, &at, err, sizeof(err));
+
+    if (rc != 0) {
+        tb_log(rc == TB_ELEASE ? TB_LOG_WARN : TB_LOG_ERROR, "trending", "recomputation: %s",
+               err[0] ? err : tb_strerror(rc));
+        return rc;
+    }
+    d->site.now = at;
+    d->trend_last = uv_now(&d->loop);
+    tb_log(TB_LOG_INFO, "trending", "recomputed as of %lld (job run %lld)", (long long)at,
+           (long long)j->token);
+    if (tb_site_publish_trending(&d->site, at, err, sizeof(err)) != 0)
+        tb_log(TB_LOG_ERROR, "publish", "%s", err);
+    tb__daemon_pages_stale(d); /* their trending lists too */
+    return 0;
+}
+
+int tb__daemon_trending_job(struct daemon *d)
+{
+    struct tb_job j;
+    char err[512] = "";
+    int64_t now = now_s(), due = 0, every = (int64_t)(d->trend_every / 1000);
+    uint64_t wait;
+    int rc;
+
+    if (d->sync == NULL || d->stopping)
+        return 0;
+    rc = tb_jobs_claim(d->store, "trending", d->cfg->node, now, d->cfg->lease,
+                       every > 0 ? every : 1, &j, &due, err, sizeof(err));
+    if (rc == 1) {
+        rc = trending_run(d, &j, now);
+        if (rc == 0)
+            rc = tb_jobs_done(d->store, &j, d->cfg->node, now_s(), err, sizeof(err));
+        else if (rc != TB_ELEASE)
+            rc = tb_jobs_release(d->store, &j, err, sizeof(err));
+        if (rc != 0)
+            tb_log(TB_LOG_WARN, "trending", "job: %s", err[0] ? err : tb_strerror(rc));
+        return 1;
+    }
+    if (rc < 0)
+        tb_log(TB_LOG_WARN, "trending", "claiming the recomputation: %s",
+               err[0] ? err : tb_strerror(rc));
+    /* Another node ran it (its NOTIFY brings the moment here) or holds
+     * it: try again when it may be due, should that node be gone. */
+    wait = rc == 0 && due > now ? (uint64_t)(due - now) * 1000 + 100 : 1000;
+    if (wait > d->trend_every)
+        wait = d->trend_every;
+    uv_timer_start(&d->trend_timer, tb__daemon_on_trend_timer, wait, d->trend_every);
+    return rc < 0 ? rc : 0;
 }
 
 static void on_state(void *data, int up, const char *why)

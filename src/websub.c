@@ -33,6 +33,7 @@
 #define SWEEP_MS (60 * 1000) /* expired subscriptions are removed this often */
 #define FLUSH_MS 200         /* what changed is written to the store this long after */
 #define MAX_VERIFYING 1024   /* verifications in flight at once; more get 503 */
+#define HELD_RECHECK_S 5     /* a delivery another node holds is looked at again this often */
 #define MAX_CALLBACK 2048    /* bytes of a callback URL */
 #define MAX_TOPIC 2048       /* bytes of a topic URL */
 #define FORM "application/x-www-form-urlencoded"
@@ -41,10 +42,11 @@ enum mode { SUBSCRIBE, UNSUBSCRIBE, DENIED };
 
 /* A feed document, shared by the deliveries sending it. */
 struct doc {
-    int refs;    /* the topic's, plus one per delivery sending it */
-    char *type;  /* Content-Type */
-    size_t len;  /* bytes */
-    char data[]; /* the document */
+    int refs;      /* the topic's, plus one per delivery sending it */
+    char *type;    /* Content-Type */
+    size_t len;    /* bytes */
+    char hash[65]; /* SHA-256 hex of data: the delivery's name across the nodes */
+    char data[];   /* the document */
 };
 
 /* A feed document path seen by tb_websub_changed(). */
@@ -71,6 +73,7 @@ struct sub {
     int dropped;         /* removed while a delivery was in flight: freed when it ends */
     int64_t next_try;    /* epoch s of `due`, for the store */
     int dirty;           /* pending/attempts/next_try not written to the store yet */
+    int64_t token;       /* several nodes: the claim of the delivery in flight (0: none) */
 };
 
 /* A verification (or denial) in flight. */
@@ -103,6 +106,7 @@ struct tb_websub {
     int routed;                /* POST /websub is routed */
     int closing;               /* tb_websub_free() was called */
     struct tb_websub_stats st; /* counters (active and pending computed) */
+    char *node;                /* o.node's copy (the config's may be reloaded), or NULL */
 };
 
 static const struct tb_config *cfg(const struct tb_websub *w)
@@ -142,13 +146,14 @@ static void doc_unref(struct doc *d)
     }
 }
 
-static struct doc *doc_new(const char *type, const void *data, size_t len)
+static struct doc *doc_new(const char *type, const void *data, size_t len, const char *hash)
 {
     struct doc *d = malloc(sizeof(*d) + len + 1);
 
     if (d == NULL)
         return NULL;
     d->refs = 1;
+    snprintf(d->hash, sizeof(d->hash), "%s", hash);
     d->len = len;
     memcpy(d->data, data, len);
     d->data[len] = '\0';
@@ -320,6 +325,10 @@ static void flush_soon(struct tb_websub *w)
 static void owe(struct tb_websub *w, struct sub *s, int64_t next_try)
 {
     s->next_try = next_try;
+    /* Several nodes: the claims keep attempts and next_try (settle); only
+     * that something is owed is written here, for a restart. */
+    if (w->o.node != NULL && !s->pending)
+        return;
     s->dirty = 1;
     flush_soon(w);
 }
@@ -338,7 +347,8 @@ static void flush(struct tb_websub *w, int wait)
         const struct sub *s = w->subs[i];
 
         if (s->dirty)
-            owed[n++] = (struct tb_websub_owed){s->id, s->pending, s->attempts, s->next_try};
+            owed[n++] = (struct tb_websub_owed){s->id, s->pending, w->o.node ? -1 : s->attempts,
+                                                s->next_try};
     }
     for (size_t i = 0; hashes != NULL && i < w->ntopics; i++)
         if (w->topics[i].hash_dirty)
@@ -367,6 +377,24 @@ static void on_flush(uv_timer_t *t)
     flush(w, 0);
 }
 
+/* Several nodes: writes the outcome of s's claimed delivery (sent: the
+ * hash the subscriber accepted; NULL: attempts and next_try) for whichever
+ * node tries next, and ends the claim. */
+static void settle(struct tb_websub *w, struct sub *s, const char *sent)
+{
+    char err[256] = "";
+    int rc;
+
+    if (w->o.node == NULL || s->token == 0)
+        return;
+    rc = tb_websub_store_settle(w->o.store, s->id, s->token, sent, s->attempts, s->next_try, err,
+                                sizeof(err));
+    s->token = 0;
+    if (rc != 0)
+        tb_log(rc == TB_ELEASE ? TB_LOG_WARN : TB_LOG_ERROR, "websub", "%s",
+               err[0] ? err : tb_strerror(rc));
+}
+
 /* After a failed attempt: wait base * 2^(attempts-1), at most an hour. */
 static void retry_later(struct tb_websub *w, struct sub *s)
 {
@@ -379,6 +407,7 @@ static void retry_later(struct tb_websub *w, struct sub *s)
         wait = cap;
     s->due = now_ms(w) + wait;
     owe(w, s, now_s() + (int64_t)((wait + 999) / 1000));
+    settle(w, s, NULL);
     wake_at(w, s->due);
 }
 
@@ -410,6 +439,7 @@ static void on_delivered(struct tb_fetch_result *res, void *data)
     if (res->rc == 0 && res->status >= 200 && res->status < 300) {
         w->st.delivered++;
         s->attempts = 0;
+        settle(w, s, sent->hash);
         /* A newer document arrived while this one was on its way. */
         s->pending = t != NULL && t->doc != NULL && t->doc != sent;
         owe(w, s, now_s());
@@ -425,6 +455,7 @@ static void on_delivered(struct tb_fetch_result *res, void *data)
         tb_log(TB_LOG_INFO, "websub", "%s: 410 Gone, subscription to %s removed", s->callback,
                s->topic);
         at = find_sub(w, s);
+        s->token = 0;
         if (tb_websub_store_del_id(w->o.store, s->id, err, sizeof(err)) != 0)
             tb_log(TB_LOG_WARN, "websub", "%s", err);
         if (at != SIZE_MAX)
@@ -435,6 +466,50 @@ static void on_delivered(struct tb_fetch_result *res, void *data)
     tb_log(TB_LOG_INFO, "websub", "delivery of %s to %s failed (%s), attempt %d", s->topic,
            s->callback, res->err[0] ? res->err : "error", s->attempts);
     retry_later(w, s);
+}
+
+/* Several nodes: whether this node is to send doc to s now, by a claim of
+ * (s, doc's hash) in the store; when not, s waits for the other claim or
+ * the backoff to end, or owes nothing (the subscriber has the document).
+ * One node: always. */
+static int claim(struct tb_websub *w, struct sub *s, const struct doc *doc)
+{
+    struct tb_websub_claim c;
+    char err[256] = "";
+    int64_t now = now_s(), lease;
+    int rc;
+
+    if (w->o.node == NULL)
+        return 1;
+    /* The claim outlives the request (twice its timeout and a minute), so
+     * no other node takes over a delivery still on its way. */
+    lease = 2 * (int64_t)cfg(w)->timeout + 60;
+    if (cfg(w)->lease > lease)
+        lease = cfg(w)->lease;
+    rc = tb_websub_store_claim(w->o.store, s->id, doc->hash, w->o.node, now, lease, &c, err,
+                               sizeof(err));
+    if (rc == 1) {
+        s->token = c.token;
+        s->attempts = c.attempts;
+        return 1;
+    }
+    if (rc < 0) {
+        /* The row is busy or the database away: try again in a while. */
+        tb_log(TB_LOG_WARN, "websub", "claiming a delivery to %s: %s", s->callback,
+               err[0] ? err : tb_strerror(rc));
+        c.wait_until = now + 1;
+    }
+    if (c.wait_until == 0) {
+        s->pending = 0; /* accepted already (another node sent it), or gone */
+        return 0;
+    }
+    /* Another node's delivery usually ends well before its claim would:
+     * look again soon (it may have failed, and the retry be this node's). */
+    if (c.held && c.wait_until > now + HELD_RECHECK_S)
+        c.wait_until = now + HELD_RECHECK_S;
+    s->due = now_ms(w) + (uint64_t)(c.wait_until - now) * 1000;
+    wake_at(w, s->due);
+    return 0;
 }
 
 /* Starts the delivery s is owed, if its document is here and it may go now. */
@@ -454,11 +529,15 @@ static void deliver(struct tb_websub *w, struct sub *s)
     if (w->closing || !s->pending || s->sending != NULL || t == NULL || t->doc == NULL ||
         s->expires <= now_s() || s->due > now_ms(w))
         return;
+    if (!claim(w, s, t->doc))
+        return;
     snprintf(link, sizeof(link), "Link: <%s>; rel=\"hub\", <%s%s>; rel=\"self\"",
              tb_websub_hub_url(cfg(w), hub, sizeof(hub)) ? hub : "", cfg(w)->base_url, s->topic);
     if (s->secret != NULL) {
-        if (tb_hmac_sha256(s->secret, strlen(s->secret), t->doc->data, t->doc->len, mac) != 0)
+        if (tb_hmac_sha256(s->secret, strlen(s->secret), t->doc->data, t->doc->len, mac) != 0) {
+            settle(w, s, NULL);
             return;
+        }
         memcpy(sig, "X-Hub-Signature: sha256=", 24);
         tb_hash_hex(mac, sizeof(mac), sig + 24);
         headers[1] = sig;
@@ -478,6 +557,50 @@ static void deliver(struct tb_websub *w, struct sub *s)
     t->doc->refs++;
 }
 
+static const struct tb_websub_sub *row_of(const struct tb_websub_sub *rows, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].id == id)
+            return &rows[i];
+    return NULL;
+}
+
+/* Several nodes: takes in the subscriptions as the store has them, so
+ * that those verified, renewed or removed through another node are
+ * delivered to (or not) here too. */
+static void resync(struct tb_websub *w, int64_t now)
+{
+    struct tb_websub_sub *rows = NULL;
+    size_t n = 0, added = 0;
+    char err[256] = "";
+
+    if (tb_websub_store_load(w->o.store, now, &rows, &n, err, sizeof(err)) != 0) {
+        tb_log(TB_LOG_WARN, "websub", "%s", err);
+        return;
+    }
+    for (size_t i = w->nsubs; i-- > 0;)
+        if (row_of(rows, n, w->subs[i]->id) == NULL)
+            sub_drop(w, i);
+    for (size_t i = 0; i < n; i++) {
+        struct sub *s = sub_find(w, rows[i].topic, rows[i].callback, NULL);
+        char *secret = rows[i].secret;
+
+        if (s == NULL) {
+            added += sub_add(w, &rows[i]) != NULL;
+            continue;
+        }
+        s->expires = rows[i].expires;
+        if (secret == NULL || s->secret == NULL || strcmp(secret, s->secret) != 0) {
+            free(s->secret);
+            s->secret = secret;
+            rows[i].secret = NULL;
+        }
+    }
+    tb_websub_subs_free(rows, n);
+    if (added > 0)
+        tb_log(TB_LOG_INFO, "websub", "%zu subscriptions made through other nodes", added);
+}
+
 /* Removes expired subscriptions (store and memory) and the documents no
  * one subscribes to any more. */
 static void sweep(struct tb_websub *w)
@@ -491,6 +614,8 @@ static void sweep(struct tb_websub *w)
     for (size_t i = w->nsubs; i-- > 0;)
         if (w->subs[i]->expires <= now)
             sub_drop(w, i);
+    if (w->o.node != NULL)
+        resync(w, now);
     for (size_t i = 0; i < w->ntopics; i++) {
         if (w->topics[i].doc != NULL && subs_of(w, w->topics[i].path) == 0) {
             doc_unref(w->topics[i].doc);
@@ -575,7 +700,7 @@ void tb_websub_changed(struct tb_websub *w, const char *path, const char *type, 
     if (strcmp(t->hash, hash) == 0 && (t->doc != NULL || subs_of(w, path) == 0))
         return;
     /* The bytes are kept only while someone subscribes to them. */
-    d = subs_of(w, path) > 0 ? doc_new(type, data, len) : NULL;
+    d = subs_of(w, path) > 0 ? doc_new(type, data, len, hash) : NULL;
     if (d == NULL && subs_of(w, path) > 0)
         return;
     doc_unref(t->doc);
@@ -977,6 +1102,14 @@ int tb_websub_new(const struct tb_websub_opts *o, struct tb_websub **out)
     if (w == NULL)
         return -ENOMEM;
     w->o = *o;
+    if (o->node != NULL) {
+        w->node = strdup(o->node);
+        if (w->node == NULL) {
+            free(w);
+            return -ENOMEM;
+        }
+        w->o.node = w->node;
+    }
     uv_timer_init(o->loop, &w->timer);
     uv_timer_init(o->loop, &w->flush);
     w->timer.data = w->flush.data = w;
@@ -1036,8 +1169,10 @@ static void on_close(uv_handle_t *h)
 {
     struct tb_websub *w = h->data;
 
-    if (--w->closes == 0)
+    if (--w->closes == 0) {
+        free(w->node);
         free(w);
+    }
 }
 
 void tb_websub_free(struct tb_websub *w)
@@ -1058,9 +1193,13 @@ void tb_websub_free(struct tb_websub *w)
         if (w->verifying == v)
             verify_free(w, v);
     }
-    for (size_t i = 0; i < w->nsubs; i++)
-        if (w->subs[i]->sending != NULL)
-            tb_fetcher_cancel(w->o.fetcher, w->subs[i]);
+    for (size_t i = 0; i < w->nsubs; i++) {
+        if (w->subs[i]->sending == NULL)
+            continue;
+        /* Several nodes: the delivery is another node's to make at once. */
+        settle(w, w->subs[i], NULL);
+        tb_fetcher_cancel(w->o.fetcher, w->subs[i]);
+    }
     tb_fetcher_cancel(w->o.fetcher, w);
     for (size_t i = 0; i < w->nsubs; i++)
         sub_free(w->subs[i]);

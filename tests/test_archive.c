@@ -2,11 +2,13 @@
  * that a page, once formed, never changes (new, late-dated and updated
  * entries, another feed, limit 0, a bad feed name). */
 #include "tb_archive.h"
+#include "tb_db.h"
 #include "tb_store.h"
 
 #include <sqlite3.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +279,113 @@ static void test_errors(struct tb_store *s)
     CHECK(ids == NULL);
 }
 
+#define RACE_ROUNDS 30 /* entries each of the two nodes stores */
+#define RACE_LIMIT 4   /* entries a page */
+
+struct racer {
+    const char *target; /* the database */
+    int64_t src;        /* its own source */
+    int k;              /* 0 or 1 */
+    int rc;
+    char err[512];
+    pthread_barrier_t *start;
+};
+
+/* One node: each round stores one entry of its own, then brings "all"'s
+ * archive up to date with it listed as changed (as the daemon's publish
+ * does), at the same moments as the other node. */
+static void *run_racer(void *arg)
+{
+    struct racer *c = arg;
+    struct tb_store *s = NULL;
+    int64_t *ids = NULL, *cur = NULL, pages = 0;
+    size_t n = 0, ncur = 0;
+    char key[32];
+    int rc = tb_store_open(&s, c->target, 0, c->err, sizeof(c->err));
+
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        struct tb_feed *f = tb_feed_new();
+
+        snprintf(key, sizeof(key), "r%d-%d", c->k, i);
+        add(f, key, "race notes", 5000 + 60 * (int64_t)(2 * i + c->k));
+        pthread_barrier_wait(c->start);
+        if (rc == 0)
+            rc = tb_store_put_feed(s, c->src, f, 300, NULL, &ids, &n, c->err, sizeof(c->err));
+        if (rc == 0)
+            rc = tb_archive_update(s, "all", NULL, NULL, 0, RACE_LIMIT, ids, n, &cur, &ncur, &pages,
+                                   c->err, sizeof(c->err));
+        free(ids);
+        free(cur);
+        ids = cur = NULL;
+        tb_feed_free(f);
+    }
+    c->rc = rc;
+    tb_store_close(s);
+    return NULL;
+}
+
+static int64_t q1(struct tb_store *s, const char *sql)
+{
+    int64_t v = -1;
+
+    CHECK_OK(tb_db_scalar(tb_store_sql(s), &v, errbuf, sizeof(errbuf), sql, ""));
+    return v;
+}
+
+/* Two nodes (two connections, two threads) storing entries and forming
+ * the same feed's pages at the same moments: every page is formed once,
+ * with exactly `limit` entries, pages numbered 1..N without a gap, and
+ * every entry is on exactly one page or current. */
+static void test_concurrent(void)
+{
+    const char *target = st_target(dir, "race.db");
+    struct racer c[2] = {{.k = 0}, {.k = 1}};
+    struct tb_store *s = NULL;
+    pthread_barrier_t start;
+    pthread_t t[2];
+    int64_t *cur = NULL, pages = 0;
+    size_t ncur = 0;
+
+    CHECK_OK(tb_store_open(&s, target, 0, errbuf, sizeof(errbuf)));
+    if (s == NULL)
+        return;
+    CHECK_OK(tb_store_source(s, "r0", NULL, &c[0].src, errbuf, sizeof(errbuf)));
+    CHECK_OK(tb_store_source(s, "r1", NULL, &c[1].src, errbuf, sizeof(errbuf)));
+    pthread_barrier_init(&start, NULL, 2);
+    for (int i = 0; i < 2; i++) {
+        c[i].target = target;
+        c[i].start = &start;
+        CHECK_OK(pthread_create(&t[i], NULL, run_racer, &c[i]));
+    }
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(pthread_join(t[i], NULL));
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < 2; i++) {
+        if (c[i].rc != 0)
+            fprintf(stderr, "racer %d: %s\n", i, c[i].err);
+        CHECK_OK(c[i].rc);
+    }
+    /* Once both are done, an update (any node's next publish) settles. */
+    CHECK_OK(tb_archive_update(s, "all", NULL, NULL, 0, RACE_LIMIT, NULL, 0, &cur, &ncur, &pages,
+                               errbuf, sizeof(errbuf)));
+    free(cur);
+    CHECK_EQ(q1(s, "SELECT count(*) FROM entries"), 2 * RACE_ROUNDS);
+    CHECK_EQ(q1(s, "SELECT count(*) FROM archive WHERE feed = 'all'"), 2 * RACE_ROUNDS);
+    CHECK_EQ(q1(s, "SELECT count(DISTINCT entry_id) FROM archive WHERE feed = 'all'"),
+             2 * RACE_ROUNDS);
+    CHECK_EQ(q1(s, "SELECT count(*) FROM (SELECT page FROM archive WHERE feed = 'all' AND page > 0"
+                   " GROUP BY page HAVING count(*) <> 4) x"),
+             0);
+    CHECK_EQ(q1(s, "SELECT count(DISTINCT page) FROM archive WHERE feed = 'all' AND page > 0"),
+             pages);
+    CHECK_EQ(q1(s, "SELECT coalesce(max(page), 0) FROM archive WHERE feed = 'all'"), pages);
+    CHECK(pages >= (2 * RACE_ROUNDS) / RACE_LIMIT - 2);
+    CHECK(ncur >= RACE_LIMIT && ncur < 2 * RACE_LIMIT);
+    tb_store_close(s);
+    if (!st_is_pg())
+        unlink(target);
+}
+
 int main(void)
 {
     struct tb_store *s = NULL;
@@ -296,6 +405,7 @@ int main(void)
     test_incremental(s, src);
     test_long_pages();
     test_errors(s);
+    test_concurrent();
     tb_store_close(s);
     unlink(dbpath);
     rmdir(dir);

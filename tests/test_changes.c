@@ -9,8 +9,10 @@
  */
 #include "tb_changes.h"
 #include "tb_db.h"
+#include "tb_jobs.h"
 #include "tb_store.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +178,44 @@ static void test_order(struct tb_store *r, int64_t src)
     tb_store_close(w);
 }
 
+/* The periodic recomputation, claimed once (job "trending"): its moment
+ * moves only under the run's live claim; a run whose claim was taken over
+ * (the node stalled past its lease) writes nothing. Both engines. */
+static void test_trending_run(struct tb_store *s, struct tb_store *r)
+{
+    const int64_t t0 = 1800000000;
+    struct tb_job a, b;
+    int64_t at = 0, due = 0;
+
+    CHECK_EQ(tb_changes_trending_run(s, NULL, t0, &at, errbuf, sizeof(errbuf)), -EINVAL);
+    CHECK_EQ(tb_jobs_claim(s, "trending", "n1", t0, 60, 3600, &a, NULL, errbuf, sizeof(errbuf)), 1);
+    /* The other node finds it held, then not due once n1 has run it. */
+    CHECK_EQ(tb_jobs_claim(r, "trending", "n2", t0 + 1, 60, 3600, &b, &due, errbuf, sizeof(errbuf)),
+             0);
+    CHECK_EQ(due, t0 + 60);
+    CHECK_OK(tb_changes_trending_run(s, &a, t0, &at, errbuf, sizeof(errbuf)));
+    CHECK_EQ(at, t0);
+    CHECK_OK(tb_jobs_done(s, &a, "n1", t0 + 1, errbuf, sizeof(errbuf)));
+    CHECK_EQ(tb_jobs_claim(r, "trending", "n2", t0 + 2, 60, 3600, &b, &due, errbuf, sizeof(errbuf)),
+             0);
+    CHECK_EQ(due, t0 + 3601);
+    CHECK_OK(tb_changes_trending_at(r, &at, errbuf, sizeof(errbuf)));
+    CHECK_EQ(at, t0);
+    /* The next period: n1 claims, stalls past its lease, n2 runs it; n1's
+     * late run is refused and leaves n2's moment. */
+    CHECK_EQ(
+        tb_jobs_claim(s, "trending", "n1", t0 + 3601, 60, 3600, &a, NULL, errbuf, sizeof(errbuf)),
+        1);
+    CHECK_EQ(
+        tb_jobs_claim(r, "trending", "n2", t0 + 3661, 60, 3600, &b, NULL, errbuf, sizeof(errbuf)),
+        1);
+    CHECK_OK(tb_changes_trending_run(r, &b, t0 + 3661, &at, errbuf, sizeof(errbuf)));
+    CHECK_EQ(tb_changes_trending_run(s, &a, t0 + 3700, &at, errbuf, sizeof(errbuf)), TB_ELEASE);
+    CHECK_OK(tb_changes_trending_at(s, &at, errbuf, sizeof(errbuf)));
+    CHECK_EQ(at, t0 + 3661);
+    CHECK_OK(tb_jobs_done(r, &b, "n2", t0 + 3662, errbuf, sizeof(errbuf)));
+}
+
 int main(void)
 {
     struct tb_store *s = NULL, *r = NULL;
@@ -192,6 +232,7 @@ int main(void)
     if (s == NULL || r == NULL)
         return 1;
     CHECK_OK(tb_store_source(s, "a", NULL, &src, errbuf, sizeof(errbuf)));
+    test_trending_run(s, r);
     if (!st_is_pg()) {
         test_sqlite(s, src);
     } else {

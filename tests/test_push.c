@@ -239,6 +239,32 @@ static void test_store(void)
     CHECK_EQ(n, 1);
     tb_push_list_free(v, n);
     tb_push_list_free(NULL, 0);
+    /* Steps once across nodes: two nodes that read claim_token 0 both try
+     * to claim the next step; one gets it (token 1, next_try moved), the
+     * other is told no and keeps what it read. A put keeps the count. */
+    {
+        int64_t t1 = 0, t2 = 0;
+        const char *id = "0123456789abcdef0123456789abcdef";
+
+        CHECK_OK(tb_push_get(st, a, &g, err, sizeof(err)));
+        CHECK_EQ(g.claim_token, 0);
+        tb_push_sub_clear(&g);
+        CHECK_EQ(tb_push_claim(st, id, &t1, 4500, err, sizeof(err)), 1);
+        CHECK_EQ(t1, 1);
+        CHECK_EQ(tb_push_claim(st, id, &t2, 4501, err, sizeof(err)), 0);
+        CHECK_EQ(t2, 0);
+        CHECK_OK(tb_push_put(st, &s, err, sizeof(err)));
+        CHECK_OK(tb_push_get(st, a, &g, err, sizeof(err)));
+        CHECK_EQ(g.claim_token, 1);
+        tb_push_sub_clear(&g);
+        t2 = 1;
+        CHECK_EQ(tb_push_claim(st, id, &t2, 9000, err, sizeof(err)), 1);
+        CHECK_OK(tb_push_get(st, a, &g, err, sizeof(err)));
+        CHECK_EQ(g.next_try, 9000);
+        CHECK_EQ(g.claim_token, 2);
+        tb_push_sub_clear(&g);
+        CHECK_EQ(tb_push_claim(st, "nope", &t1, 1, err, sizeof(err)), 0);
+    }
     tb_store_close(st);
     unlink(path);
     snprintf(path, sizeof(path), "%s/db-wal", dir);

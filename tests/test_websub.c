@@ -6,6 +6,7 @@
  */
 #include "../src/websub.c"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -162,6 +163,145 @@ static void test_topic_paths(void)
     }
 }
 
+/* Deliveries once across nodes: a claim per (subscription, document
+ * hash), held until settled or its lease ends; attempts and backoff are
+ * the row's, whichever node tries next. */
+static void test_claims(void)
+{
+    struct tb_store *s = open_db();
+    struct tb_websub_claim c, d;
+    struct tb_websub_sub *subs = NULL;
+    int64_t id = 0, gone = 0;
+    size_t n = 0;
+
+    CHECK_OK(tb_websub_store_put(s, "topics/c.atom", "http://c.example/cb", NULL, 3600, T0, &id,
+                                 err, sizeof(err)));
+    /* n1 claims H1; n2 finds it held until the lease's end. */
+    CHECK_EQ(tb_websub_store_claim(s, id, "h1", "n1", T0, 120, &c, err, sizeof(err)), 1);
+    CHECK(c.token > 0);
+    CHECK_EQ(c.attempts, 0);
+    CHECK_EQ(tb_websub_store_claim(s, id, "h1", "n2", T0 + 1, 120, &d, err, sizeof(err)), 0);
+    CHECK_EQ(d.wait_until, T0 + 120);
+    CHECK_EQ(d.held, 1);
+    /* Accepted: H1 is owed to nobody any more, on any node. */
+    CHECK_OK(tb_websub_store_settle(s, id, c.token, "h1", 0, 0, err, sizeof(err)));
+    CHECK_EQ(tb_websub_store_claim(s, id, "h1", "n2", T0 + 2, 120, &d, err, sizeof(err)), 0);
+    CHECK_EQ(d.wait_until, 0);
+    /* H2 fails on n2: n1 waits for the backoff, then makes attempt 2. */
+    CHECK_EQ(tb_websub_store_claim(s, id, "h2", "n2", T0 + 3, 120, &d, err, sizeof(err)), 1);
+    CHECK_OK(tb_websub_store_settle(s, id, d.token, NULL, 1, T0 + 63, err, sizeof(err)));
+    CHECK_EQ(tb_websub_store_claim(s, id, "h2", "n1", T0 + 30, 120, &c, err, sizeof(err)), 0);
+    CHECK_EQ(c.wait_until, T0 + 63);
+    CHECK_EQ(c.held, 0);
+    CHECK_EQ(tb_websub_store_claim(s, id, "h2", "n1", T0 + 63, 120, &c, err, sizeof(err)), 1);
+    CHECK_EQ(c.attempts, 1);
+    CHECK(c.token > d.token);
+    /* n1 dies mid-delivery: its lease ends, n2 takes over, n1's late
+     * outcome is refused. */
+    CHECK_EQ(tb_websub_store_claim(s, id, "h2", "n2", T0 + 182, 120, &d, err, sizeof(err)), 0);
+    CHECK_EQ(tb_websub_store_claim(s, id, "h2", "n2", T0 + 183, 120, &d, err, sizeof(err)), 1);
+    CHECK_EQ(d.attempts, 1);
+    CHECK_EQ(tb_websub_store_settle(s, id, c.token, "h2", 0, 0, err, sizeof(err)), TB_ELEASE);
+    CHECK_OK(tb_websub_store_settle(s, id, d.token, "h2", 0, 0, err, sizeof(err)));
+    /* A flush from a node of the cluster marks owed, leaving attempts. */
+    CHECK_EQ(tb_websub_store_claim(s, id, "h3", "n1", T0 + 200, 120, &c, err, sizeof(err)), 1);
+    CHECK_OK(tb_websub_store_settle(s, id, c.token, NULL, 4, T0 + 300, err, sizeof(err)));
+    {
+        struct tb_websub_owed owed[] = {{id, 1, -1, 0}};
+
+        CHECK_OK(tb_websub_store_flush(s, owed, 1, NULL, 0, 1, err, sizeof(err)));
+    }
+    CHECK_OK(tb_websub_store_load(s, T0 + 200, &subs, &n, err, sizeof(err)));
+    for (size_t i = 0; i < n; i++) {
+        if (subs[i].id != id)
+            continue;
+        CHECK_EQ(subs[i].pending, 1);
+        CHECK_EQ(subs[i].attempts, 4);
+        CHECK_EQ(subs[i].next_try, T0 + 300);
+    }
+    tb_websub_subs_free(subs, n);
+    /* Expired or gone: nothing owed. */
+    CHECK_EQ(tb_websub_store_claim(s, id, "h4", "n1", T0 + 3600, 120, &c, err, sizeof(err)), 0);
+    CHECK_EQ(c.wait_until, 0);
+    CHECK_OK(tb_websub_store_put(s, "topics/g.atom", "http://g.example/cb", NULL, 3600, T0, &gone,
+                                 err, sizeof(err)));
+    CHECK_OK(tb_websub_store_del_id(s, gone, err, sizeof(err)));
+    CHECK_EQ(tb_websub_store_claim(s, gone, "h1", "n1", T0, 120, &c, err, sizeof(err)), 0);
+    CHECK_EQ(c.wait_until, 0);
+    CHECK_OK(tb_websub_store_del_id(s, id, err, sizeof(err)));
+    tb_store_close(s);
+}
+
+#define DOCS 40
+
+struct deliverer {
+    const char *node;
+    int claimed; /* deliveries this node claimed */
+    int rc;
+    char err[512];
+    int64_t id;
+    pthread_barrier_t *start;
+};
+
+/* Claims each document's delivery at the same moment as the other node
+ * and settles it as accepted when it got the claim. */
+static void *run_deliverer(void *arg)
+{
+    struct deliverer *c = arg;
+    struct tb_store *s = NULL;
+    struct tb_websub_claim cl;
+    char hash[16];
+    int i, got, rc = tb_store_open(&s, dbpath, 0, c->err, sizeof(c->err));
+
+    for (i = 0; i < DOCS; i++) {
+        snprintf(hash, sizeof(hash), "doc%d", i);
+        pthread_barrier_wait(c->start);
+        got = rc ? 0
+                 : tb_websub_store_claim(s, c->id, hash, c->node, T0 + i, 120, &cl, c->err,
+                                         sizeof(c->err));
+        if (got < 0)
+            rc = got;
+        if (got == 1) {
+            c->claimed++;
+            rc = tb_websub_store_settle(s, c->id, cl.token, hash, 0, 0, c->err, sizeof(c->err));
+        }
+        pthread_barrier_wait(c->start);
+    }
+    c->rc = rc;
+    tb_store_close(s);
+    return NULL;
+}
+
+/* Two nodes (two connections, two threads) seeing each document at once:
+ * each is delivered by exactly one of them. */
+static void test_claims_concurrent(void)
+{
+    struct tb_store *s = open_db();
+    struct deliverer c[2] = {{.node = "n1"}, {.node = "n2"}};
+    pthread_barrier_t start;
+    pthread_t t[2];
+    int64_t id = 0;
+
+    CHECK_OK(tb_websub_store_put(s, "topics/r.atom", "http://r.example/cb", NULL, 86400, T0, &id,
+                                 err, sizeof(err)));
+    tb_store_close(s);
+    pthread_barrier_init(&start, NULL, 2);
+    for (int i = 0; i < 2; i++) {
+        c[i].id = id;
+        c[i].start = &start;
+        CHECK_OK(pthread_create(&t[i], NULL, run_deliverer, &c[i]));
+    }
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(pthread_join(t[i], NULL));
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < 2; i++) {
+        if (c[i].rc != 0)
+            fprintf(stderr, "%s: %s\n", c[i].node, c[i].err);
+        CHECK_OK(c[i].rc);
+    }
+    CHECK_EQ(c[0].claimed + c[1].claimed, DOCS);
+}
+
 static void test_leases(void)
 {
     struct tb_config_websub w = {.lease = 864000, .lease_min = 3600, .lease_max = 2592000};
@@ -207,6 +347,8 @@ int main(void)
         return 1;
     snprintf(dbpath, sizeof(dbpath), "%s", st_target(dir, "t.db"));
     test_table();
+    test_claims();
+    test_claims_concurrent();
     test_topic_paths();
     test_leases();
     test_private_hosts();

@@ -152,18 +152,24 @@ int tb_changes_prune(struct tb_store *s, int64_t before, char *err, size_t errle
     return tb_db_run(s->sql, err, errlen, "DELETE FROM changes WHERE at < ?1", "i", before);
 }
 
-int tb_changes_trending_set(struct tb_store *s, int64_t at, int64_t *out, char *err, size_t errlen)
+/* Moves the moment, in one transaction fenced by j's claim when j is not NULL. */
+static int set_moment(struct tb_store *s, const struct tb_job *j, int64_t at, int64_t *out,
+                      char *err, size_t errlen)
 {
     int rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
 
     *out = at;
     if (rc != 0)
         return rc;
-    rc = tb_db_scalar(s->sql, out, err, errlen,
-                      "INSERT INTO trending_at(id, at) VALUES (1, ?1)"
-                      " ON CONFLICT(id) DO UPDATE SET at = {greatest}(trending_at.at, excluded.at)"
-                      " RETURNING at",
-                      "i", at);
+    if (j != NULL)
+        rc = tb_jobs_fence(s, j, err, errlen);
+    rc = rc ? rc
+            : tb_db_scalar(
+                  s->sql, out, err, errlen,
+                  "INSERT INTO trending_at(id, at) VALUES (1, ?1)"
+                  " ON CONFLICT(id) DO UPDATE SET at = {greatest}(trending_at.at, excluded.at)"
+                  " RETURNING at",
+                  "i", at);
     if (rc == 0 && tb_db_dialect(s->sql) == TB_DB_PG)
         rc = tb_db_run(s->sql, err, errlen, "SELECT pg_notify(?1, ?2)", "tt", TB_CHANGES_CHANNEL,
                        TB_CHANGES_TRENDING);
@@ -171,6 +177,19 @@ int tb_changes_trending_set(struct tb_store *s, int64_t at, int64_t *out, char *
         return tb_db_commit(s->sql, err, errlen);
     (void)tb_db_rollback(s->sql);
     return rc;
+}
+
+int tb_changes_trending_set(struct tb_store *s, int64_t at, int64_t *out, char *err, size_t errlen)
+{
+    return set_moment(s, NULL, at, out, err, errlen);
+}
+
+int tb_changes_trending_run(struct tb_store *s, const struct tb_job *j, int64_t at, int64_t *out,
+                            char *err, size_t errlen)
+{
+    if (j == NULL)
+        return -EINVAL;
+    return set_moment(s, j, at, out, err, errlen);
 }
 
 int tb_changes_trending_at(struct tb_store *s, int64_t *at, char *err, size_t errlen)

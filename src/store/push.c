@@ -17,7 +17,7 @@
 
 #define COLS                                                                                       \
     "p.source_id, s.name, p.hub, p.topic, p.id, p.secret, p.state, p.requested, p.lease_end,"      \
-    " p.next_try, p.failures, p.reason, p.last_push, p.pushes, p.rejected"
+    " p.next_try, p.failures, p.reason, p.last_push, p.pushes, p.rejected, p.claim_token"
 #define FROM " FROM push_subs p LEFT JOIN sources s ON s.id = p.source_id"
 
 static char *col_str(struct tb_db_stmt *q, int i, int *oom)
@@ -54,6 +54,7 @@ static int read_row(struct tb_db_stmt *q, struct tb_push_sub *out)
     out->last_push = tb_db_column_int64(q, 12);
     out->pushes = tb_db_column_int64(q, 13);
     out->rejected = tb_db_column_int64(q, 14);
+    out->claim_token = tb_db_column_int64(q, 15);
     if (oom)
         tb_push_sub_clear(out);
     return oom ? -ENOMEM : 0;
@@ -123,6 +124,22 @@ int tb_push_put(struct tb_store *st, const struct tb_push_sub *s, char *err, siz
         return tb_db_commit(st->sql, err, errlen);
     (void)tb_db_rollback(st->sql);
     return rc == TB_EDB_CONSTRAINT ? TB_ESTORE : rc;
+}
+
+int tb_push_claim(struct tb_store *st, const char *id, int64_t *token, int64_t until, char *err,
+                  size_t errlen)
+{
+    int64_t got = 0;
+    int rc = tb_db_scalar(st->sql, &got, err, errlen,
+                          "UPDATE push_subs SET next_try = ?3, claim_token = claim_token + 1"
+                          " WHERE id = ?1 AND claim_token = ?2 RETURNING claim_token",
+                          "tii", id, *token, until);
+
+    if (rc == -ENOENT)
+        return 0;
+    if (rc == 0)
+        *token = got;
+    return rc == 0 ? 1 : rc;
 }
 
 int tb_push_delete(struct tb_store *st, const char *id, char *err, size_t errlen)

@@ -324,6 +324,15 @@ static const char *const migrations[] = {
     /* 20: the change feed (tb_changes.h), written
      * on PostgreSQL only, here so both engines count versions alike. */
     CHANGES_SQL("INTEGER PRIMARY KEY"),
+    /* 21: WebSub deliveries once across the nodes (tb_websub.h): the hash
+     * of the document a subscriber last accepted, and the claim (node,
+     * lease end, token) of the delivery in flight. */
+    ("ALTER TABLE websub_subs ADD COLUMN sent_hash TEXT;"
+     "ALTER TABLE websub_subs ADD COLUMN claim_node TEXT;"
+     "ALTER TABLE websub_subs ADD COLUMN claim_until INTEGER;"
+     "ALTER TABLE websub_subs ADD COLUMN claim_token INTEGER NOT NULL DEFAULT 0;"
+     /* and the subscriber's requests to a hub, claimed by a count. */
+     "ALTER TABLE push_subs ADD COLUMN claim_token INTEGER NOT NULL DEFAULT 0;"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -510,7 +519,11 @@ static const char *const pg_migrations[] = {
      "ALTER TABLE outbox ADD COLUMN claim_node text, ADD COLUMN claim_until bigint,"
      " ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"),
     CHANGES_SQL("{id}"), /* 20 */
-    NULL,                /* the end (the array is never empty) */
+    /* 21: WebSub deliveries once. */
+    ("ALTER TABLE websub_subs ADD COLUMN sent_hash text, ADD COLUMN claim_node text,"
+     " ADD COLUMN claim_until bigint, ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"
+     "ALTER TABLE push_subs ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"),
+    NULL, /* the end (the array is never empty) */
 };
 #define NPG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])) - 1)
 

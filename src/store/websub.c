@@ -148,8 +148,9 @@ static int flush_rows(struct tb_store *s, const struct tb_websub_owed *owed, siz
 
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = tb_db_run(s->sql, err, errlen,
-                       "UPDATE websub_subs SET pending = ?2, attempts = ?3, next_try = ?4"
-                       " WHERE id = ?1",
+                       "UPDATE websub_subs SET pending = ?2,"
+                       " attempts = CASE WHEN ?3 < 0 THEN attempts ELSE ?3 END,"
+                       " next_try = CASE WHEN ?3 < 0 THEN next_try ELSE ?4 END WHERE id = ?1",
                        "iiii", owed[i].id, (int64_t)owed[i].pending, (int64_t)owed[i].attempts,
                        owed[i].next_try);
     for (size_t i = 0; rc == 0 && i < nh; i++)
@@ -203,6 +204,90 @@ int tb_websub_store_hash(struct tb_store *s, const char *path, char hash[65], ch
         snprintf(hash, 65, "%s", tb_db_column_text(q, 0));
     tb_db_finalize(q);
     return rc == TB_DB_ROW ? 0 : rc;
+}
+
+static const char claim_sql[] =
+    "UPDATE websub_subs SET claim_node = ?3, claim_until = ?4 + ?5, claim_token = claim_token + 1"
+    " WHERE id = ?1 AND (sent_hash IS NULL OR sent_hash <> ?2) AND expires > ?4"
+    " AND (claim_until IS NULL OR claim_until <= ?4) AND next_try <= ?4"
+    " RETURNING claim_token, attempts";
+
+/* Why the claim of (id, hash) at now found nothing to do: c->wait_until. */
+static int claim_why(struct tb_store *s, int64_t id, const char *hash, int64_t now,
+                     struct tb_websub_claim *c, char *err, size_t errlen)
+{
+    struct tb_db_stmt *q = NULL;
+    int rc = tb_db_query(s->sql, &q, err, errlen,
+                         "SELECT sent_hash, coalesce(claim_until, 0), next_try, expires"
+                         " FROM websub_subs WHERE id = ?1",
+                         "i", id);
+
+    if (rc == 0)
+        rc = tb_db_step(q, err, errlen);
+    if (rc == TB_DB_ROW) {
+        const char *sent = tb_db_column_text(q, 0);
+        int64_t until = tb_db_column_int64(q, 1), next = tb_db_column_int64(q, 2);
+
+        if ((sent == NULL || strcmp(sent, hash) != 0) && tb_db_column_int64(q, 3) > now) {
+            c->wait_until = until > next ? until : next;
+            c->held = until > now;
+            /* The claim ended between the two statements: soon again. */
+            if (c->wait_until <= now)
+                c->wait_until = now + 1;
+        }
+        rc = 0;
+    } else if (rc == TB_DB_DONE) {
+        rc = 0;
+    }
+    tb_db_finalize(q);
+    return rc;
+}
+
+int tb_websub_store_claim(struct tb_store *s, int64_t id, const char *hash, const char *node,
+                          int64_t now, int64_t lease, struct tb_websub_claim *c, char *err,
+                          size_t errlen)
+{
+    struct tb_db_stmt *q = NULL;
+    int rc = tb_db_query(s->sql, &q, err, errlen, claim_sql, "itiii", id, hash, node, now, lease);
+
+    memset(c, 0, sizeof(*c));
+    if (rc == 0)
+        rc = tb_db_step(q, err, errlen);
+    if (rc == TB_DB_ROW) {
+        c->token = tb_db_column_int64(q, 0);
+        c->attempts = (int)tb_db_column_int64(q, 1);
+    }
+    tb_db_finalize(q);
+    if (rc == TB_DB_ROW)
+        return 1;
+    if (rc == TB_DB_DONE)
+        return claim_why(s, id, hash, now, c, err, errlen);
+    return rc;
+}
+
+int tb_websub_store_settle(struct tb_store *s, int64_t id, int64_t token, const char *sent,
+                           int attempts, int64_t next_try, char *err, size_t errlen)
+{
+    int rc;
+
+    if (sent != NULL)
+        rc = tb_db_run(s->sql, err, errlen,
+                       "UPDATE websub_subs SET sent_hash = ?3, claim_node = NULL,"
+                       " claim_until = NULL, pending = 0, attempts = 0, next_try = 0"
+                       " WHERE id = ?1 AND claim_token = ?2",
+                       "iit", id, token, sent);
+    else
+        rc = tb_db_run(s->sql, err, errlen,
+                       "UPDATE websub_subs SET claim_node = NULL, claim_until = NULL,"
+                       " pending = 1, attempts = ?3, next_try = ?4"
+                       " WHERE id = ?1 AND claim_token = ?2",
+                       "iiii", id, token, (int64_t)attempts, next_try);
+    if (rc == 0 && tb_db_changes(s->sql) == 0) {
+        snprintf(err, errlen, "websub: delivery claim %lld of subscription %lld was taken over",
+                 (long long)token, (long long)id);
+        rc = TB_ELEASE;
+    }
+    return rc;
 }
 
 void tb_websub_subs_free(struct tb_websub_sub *subs, size_t n)
