@@ -55,6 +55,25 @@ TB_NODISCARD int tb_changes_read(struct tb_store *s, int64_t after, const char *
                                  int64_t **ids, size_t *n, int64_t *last, int *more, char *err,
                                  size_t errlen);
 
+/*
+ * The pages that say why a list is empty (tb_page_why_empty) read the
+ * sources' poll states: a node that records a poll starting or ending a
+ * failing streak (or a source's first poll) NOTIFYs TB_CHANGES_PAGES in
+ * the transaction that records it, and the others render their pages
+ * again when the poll states they read have moved.
+ */
+
+/** The NOTIFY payload that says the sources' poll states moved. */
+#define TB_CHANGES_PAGES "pages"
+
+/**
+ * PostgreSQL: NOTIFYs TB_CHANGES_CHANNEL with payload (delivered when the
+ * transaction open on s commits, at once outside one); SQLite: nothing.
+ * 0 or a store error.
+ */
+TB_NODISCARD int tb_changes_notify(struct tb_store *s, const char *payload, char *err,
+                                   size_t errlen);
+
 /** Deletes the change rows written before `before` (epoch s). 0 or a store error. */
 TB_NODISCARD int tb_changes_prune(struct tb_store *s, int64_t before, char *err, size_t errlen);
 

@@ -435,6 +435,13 @@ void tb__daemon_sync_stop(struct daemon *d);
  */
 int64_t tb__daemon_trending_now(struct daemon *d);
 
+/**
+ * A poll being recorded changed what the pages say of the sources: they
+ * are published again here, and on PostgreSQL the other nodes are told
+ * (TB_CHANGES_PAGES, with the record's commit) to do the same.
+ */
+void tb__daemon_pages_moved(struct daemon *d);
+
 /* daemon_mail.c */
 
 /**

@@ -9,7 +9,10 @@ trending*, the HTML pages, the archive pages, the OPML files) is
 byte-identical on both, with the same ETag. Then node B's listening
 connection is killed on the server (pg_terminate_backend): B connects
 again and catches up with what was stored meanwhile, well before its
-30-second safety timer."""
+30-second safety timer. Last, a source that failed comes back without
+any entry changing (only its poll state moves, recorded by the third
+process): both nodes render again the pages that say why a list is empty
+(topics/zebra.html), and they say the same."""
 import email.utils
 import os
 import sys
@@ -27,7 +30,8 @@ DOCS = ["all.atom", "all.rss", "all.json", "topics/walrus.atom", "topics/walrus.
         "topics/walrus.json", "topics/walrus.html", "trending.atom", "trending.rss",
         "trending.json", "trending/walrus.atom", "trending.html", "index.html", "sources.opml",
         "topics.opml", "archive/1.atom", "archive/1.html", "topics/walrus/archive/1.atom",
-        "topics/walrus/archive/1.json"]
+        "topics/walrus/archive/1.json", "topics/zebra.html"]
+FAILED = b"failed at their last poll"
 
 
 def rss(name, items):
@@ -69,9 +73,15 @@ url = {base}a.rss
 [source b]
 url = {base}b.rss
 
+[source c]
+url = {base}c.rss
+
 [topic walrus]
 query = walrus
 limit = 3
+
+[topic zebra]
+query = zebra
 """)
     tbtest.keep_off_the_internet(path)
     return path
@@ -133,7 +143,7 @@ class SyncTest(unittest.TestCase):
 
         # A third writer stores new entries and rewrites one: both nodes re-render.
         write(root, 9, revised=True)
-        out = run("fetch", "-c", cf).stdout.decode()
+        out = run("fetch", "-c", cf, check=False).stdout.decode()  # c fails: exit 1
         self.assertIn("new", out)
         self.last = None
         wait_for(lambda: self.same(pa, pb, "Walrus note 9"), 90,
@@ -153,12 +163,32 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(killed, "1")
         write(root, 11, revised=True)
         t0 = time.monotonic()
-        run("fetch", "-c", cf)
+        run("fetch", "-c", cf, check=False)
         wait_for(lambda: self.same(pa, pb, "Walrus note 11"), 60,
                  what="B caught up after its connection dropped")
         self.assertLess(time.monotonic() - t0, 30 * tbtest.SLOW)
         wait_for(lambda: "listening connection lost" in nodes[1].log_text(), 10,
                  what="B's log says its connection was lost")
+
+        # Source c (missing so far: failing) comes back, empty: no entry
+        # changes, only its poll state, which the pages of both nodes show.
+        # First, the nodes' deferred trending rewrites after the entries above
+        # (within 10 s, TREND_MIN_MS): they publish the pages too, which would
+        # hide pages that do not follow the poll states.
+        time.sleep(12)
+        moment = psql(pg, "SELECT at FROM trending_at")
+        for p in (pa, pb):
+            self.assertIn(FAILED, get(p, "topics/zebra.html")[2])
+        with open(os.path.join(root, "c.rss"), "w", encoding="utf-8") as f:
+            f.write(rss("Zoo blog", []))
+        before = psql(pg, "SELECT count(*) FROM changes")
+        run("fetch", "-c", cf)
+        self.assertEqual(psql(pg, "SELECT failures FROM sources WHERE name = 'c'"), "0")
+        self.assertEqual(psql(pg, "SELECT count(*) FROM changes"), before)
+        wait_for(lambda: all(FAILED not in get(p, "topics/zebra.html")[2] for p in (pa, pb)), 60,
+                 what="both nodes' pages follow the poll state")
+        wait_for(lambda: self.same(pa, pb, "Walrus note 11"), 60, what="identical pages")
+        self.assertEqual(psql(pg, "SELECT at FROM trending_at"), moment)  # not what moved them
         self.assertTrue(all(d.alive() for d in nodes))
 
 

@@ -147,6 +147,14 @@ int tb_changes_read(struct tb_store *s, int64_t after, const char *self, size_t 
     return 0;
 }
 
+int tb_changes_notify(struct tb_store *s, const char *payload, char *err, size_t errlen)
+{
+    if (tb_db_dialect(s->sql) != TB_DB_PG)
+        return 0;
+    return tb_db_run(s->sql, err, errlen, "SELECT pg_notify(?1, ?2)", "tt", TB_CHANGES_CHANNEL,
+                     payload);
+}
+
 int tb_changes_prune(struct tb_store *s, int64_t before, char *err, size_t errlen)
 {
     return tb_db_run(s->sql, err, errlen, "DELETE FROM changes WHERE at < ?1", "i", before);
