@@ -35,6 +35,7 @@
 #define SYNC_PAGE 5000            /* change rows read per query */
 #define KEEP_S (3600)             /* change rows are kept this long (s) */
 #define PRUNE_EVERY_S (600)       /* and pruned this often by each node */
+#define DOC_KEEP_S (24 * 3600)    /* documents' older versions are kept this long (s) */
 
 struct sync {
     struct daemon *d;
@@ -95,6 +96,9 @@ static void catch_up(struct sync *y, const char *why)
         y->pruned_at = now;
         if (tb_changes_prune(d->store, now - KEEP_S, err, sizeof(err)) != 0)
             tb_log(TB_LOG_WARN, "sync", "pruning the change feed: %s", err);
+        /* A node far behind may still render an old version: kept a day. */
+        if (tb_changes_doc_prune(d->store, now - DOC_KEEP_S, err, sizeof(err)) != 0)
+            tb_log(TB_LOG_WARN, "sync", "pruning the documents' versions: %s", err);
     }
 }
 

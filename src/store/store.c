@@ -53,6 +53,15 @@
     "CREATE INDEX changes_at ON changes(at);"                                                      \
     "CREATE TABLE trending_at(id bigint PRIMARY KEY, at bigint NOT NULL);"
 
+/* The moment each version of a served document first existed (changes.c,
+ * tb_changes_doc_moment): its Last-Modified on every node. */
+#define DOC_VERSIONS_SQL(without_rowid)                                                            \
+    "CREATE TABLE doc_versions("                                                                   \
+    " path TEXT NOT NULL,"                                                                         \
+    " hash TEXT NOT NULL,"                                                                         \
+    " at bigint NOT NULL,"                                                                         \
+    " PRIMARY KEY(path, hash)) " without_rowid ";"
+
 static const char *const migrations[] = {
     /* 1: initial schema. */
     "CREATE TABLE sources("
@@ -324,6 +333,8 @@ static const char *const migrations[] = {
     /* 20: the change feed (tb_changes.h), written
      * on PostgreSQL only, here so both engines count versions alike. */
     CHANGES_SQL("INTEGER PRIMARY KEY"),
+    /* 21: the documents' versions (written on PostgreSQL only, as 20). */
+    DOC_VERSIONS_SQL("WITHOUT ROWID"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -509,8 +520,9 @@ static const char *const pg_migrations[] = {
      " last_done bigint NOT NULL DEFAULT 0, last_node text, runs bigint NOT NULL DEFAULT 0);"
      "ALTER TABLE outbox ADD COLUMN claim_node text, ADD COLUMN claim_until bigint,"
      " ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"),
-    CHANGES_SQL("{id}"), /* 20 */
-    NULL,                /* the end (the array is never empty) */
+    CHANGES_SQL("{id}"),  /* 20 */
+    DOC_VERSIONS_SQL(""), /* 21 */
+    NULL,                 /* the end (the array is never empty) */
 };
 #define NPG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])) - 1)
 
