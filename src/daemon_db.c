@@ -128,6 +128,8 @@ static void release_store(struct daemon *d)
         uv_check_start(&d->store_check, tb__daemon_on_store);
 }
 
+static void on_renew_poll(uv_poll_t *h, int status, int events);
+
 /* Every connection of the attempt is up: each replaces its lost one. */
 static void attempt_done(struct daemon *d)
 {
@@ -156,7 +158,22 @@ static void attempt_done(struct daemon *d)
     uv_timer_start(&w->timer, on_dbw, 0, 0);
 }
 
-static void on_renew_poll(uv_poll_t *h, int status, int events);
+/* Watches socket fd of renewal rn for events, with a new handle each time:
+ * libpq may have closed the socket and opened another (the next address),
+ * which can reuse the number. 0 or -1. */
+static int watch(struct renewal *rn, int fd, int events)
+{
+    unwatch(rn);
+    rn->poll = malloc(sizeof(*rn->poll));
+    if (rn->poll == NULL || uv_poll_init_socket(&rn->d->loop, rn->poll, fd) != 0) {
+        free(rn->poll);
+        rn->poll = NULL;
+        return -1;
+    }
+    rn->poll->data = rn;
+    rn->fd = fd;
+    return uv_poll_start(rn->poll, events, on_renew_poll) == 0 ? 0 : -1;
+}
 
 /* Steps renewal rn: waits on its socket, or is ready, or fails the attempt. */
 static void step(struct renewal *rn)
@@ -180,20 +197,7 @@ static void step(struct renewal *rn)
         attempt_done(d);
         return;
     }
-    if (rn->poll == NULL || fd != rn->fd) {
-        unwatch(rn);
-        rn->poll = malloc(sizeof(*rn->poll));
-        if (rn->poll == NULL || uv_poll_init_socket(&d->loop, rn->poll, fd) != 0) {
-            free(rn->poll);
-            rn->poll = NULL;
-            attempt_failed(d, "cannot watch the connection's socket");
-            return;
-        }
-        rn->poll->data = rn;
-        rn->fd = fd;
-    }
-    if (uv_poll_start(rn->poll, rc == TB_DB_RENEW_READ ? UV_READABLE : UV_WRITABLE,
-                      on_renew_poll) != 0)
+    if (watch(rn, fd, rc == TB_DB_RENEW_READ ? UV_READABLE : UV_WRITABLE) != 0)
         attempt_failed(d, "cannot watch the connection's socket");
 }
 
