@@ -278,6 +278,8 @@ class PgFaultsTest(unittest.TestCase):
                 tbtest.wait_for(lambda: b"Walrus paper late" in node.get("topics/walrus.atom")[2],
                                 60, what="the late paper published")
                 self.assertEqual(node.metric("tributary_database_up"), 1)
+                # A clean exit (handles closed; no sanitizer report).
+                self.assertEqual(node.daemon.stop(), 0, node.daemon.log_text()[-3000:])
             finally:
                 if node is not None:
                     node.daemon.stop()
