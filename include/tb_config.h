@@ -94,6 +94,7 @@ struct tb_config {
     char *contact;           /* http(s) URL or mailto: for the User-Agent, or NULL */
     int64_t interval;        /* default poll interval in seconds; default 1h */
     size_t feed_limit;       /* default entries per topic feed; default 50 */
+    int static_archive;      /* write every archive page's files when formed; default 0 */
     size_t max_body;         /* body cap after decompression (max_body_size); default 32M */
     int64_t connect_timeout; /* seconds; default 15 */
     int64_t timeout;         /* whole transfer, seconds; default 60 */

@@ -178,10 +178,11 @@ struct tb_publish_batch;
 struct tb_publish_batch *tb_publish_batch_new(const char *dir);
 
 /**
- * As tb_publish_write_file() with gz required, except that relpath and
- * relpath.gz only appear at tb_publish_batch_commit(); until then their
- * data sits, unsynced, in temporaries (tb_publish_clean_tmp() removes them
- * after a crash). Returns 0 or negative errno with detail in err.
+ * As tb_publish_write_file() (gz NULL: a stale relpath.gz is removed at
+ * once), except that relpath and relpath.gz only appear at
+ * tb_publish_batch_commit(); until then their data sits, unsynced, in
+ * temporaries (tb_publish_clean_tmp() removes them after a crash).
+ * Returns 0 or negative errno with detail in err.
  */
 TB_NODISCARD int tb_publish_batch_write(struct tb_publish_batch *b, const char *relpath,
                                         const char *data, size_t len, const void *gz, size_t gzlen,

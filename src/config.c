@@ -104,6 +104,7 @@ static const struct key tributary_keys[] = {
     {"contact", V_CONTACT, CFG(contact)},
     {"interval", V_DURATION, CFG(interval)},
     {"feed_limit", V_COUNT, CFG(feed_limit)},
+    {"static_archive", V_BOOL, CFG(static_archive)},
     {"max_body_size", V_SIZE, CFG(max_body)},
     {"connect_timeout", V_DURATION, CFG(connect_timeout)},
     {"timeout", V_DURATION, CFG(timeout)},

@@ -275,7 +275,7 @@ int tb_publish_batch_write(struct tb_publish_batch *b, const char *relpath, cons
     char *path, *gzpath;
     int rc;
 
-    assert(b != NULL && relpath != NULL && gz != NULL && (data != NULL || len == 0));
+    assert(b != NULL && relpath != NULL && (data != NULL || len == 0));
     path = make_path(b->dir, relpath, err, errlen);
     if (path == NULL)
         return -errno;
@@ -285,6 +285,17 @@ int tb_publish_batch_write(struct tb_publish_batch *b, const char *relpath, cons
         return fail(-ENOMEM, err, errlen, "write %s", relpath);
     }
     sprintf(gzpath, "%s.gz", path);
+    if (gz == NULL) {
+        /* A stale twin would be served for path's new bytes. */
+        rc = unlink(gzpath) != 0 && errno != ENOENT ? fail(-errno, err, errlen, "unlink %s", gzpath)
+                                                    : 0;
+        free(gzpath);
+        if (rc) {
+            free(path);
+            return rc;
+        }
+        return batch_add(b, path, data, len, err, errlen);
+    }
     rc = batch_add(b, path, data, len, err, errlen);
     if (rc == 0)
         return batch_add(b, gzpath, (const char *)gz, gzlen, err, errlen);

@@ -150,26 +150,30 @@ static int put_doc_age(struct tb_site *s, const char *relpath, const char *type,
                        const struct tb_buf *b, int max_age, char *err, size_t errlen)
 {
     const char *data = b->data ? b->data : "";
+    int immutable = max_age == TB_HTTP_IMMUTABLE, rc = 0;
     char path[1024];
     struct tb_buf gz;
     int64_t at = 0;
-    int rc;
 
     snprintf(path, sizeof(path), "/%s", relpath);
     /* Before the file is replaced: on SQLite it may carry the moment. */
     if (s->http != NULL)
         at = doc_moment(s, relpath, path, data, b->len);
     tb_buf_init(&gz, DOC_CAP);
-    /* Archive pages come by the hundred in a first fetch: zlib's default
-     * level costs less CPU for the same size within 0.5 %. */
-    rc = tb_gzip(data, b->len, max_age == TB_HTTP_IMMUTABLE ? TB_GZIP_DEFAULT : TB_GZIP_BEST, &gz);
+    /* An archive page's file has no .gz twin: most pages are never read,
+     * and a static server compresses the few that are (contrib/nginx: gzip
+     * on for them). The daemon compresses it for its own clients, at
+     * zlib's default level (the same size within 0.5 %, less CPU). */
+    if (!immutable || s->http != NULL)
+        rc = tb_gzip(data, b->len, immutable ? TB_GZIP_DEFAULT : TB_GZIP_BEST, &gz);
     if (rc)
         snprintf(err, errlen, "gzip %s: %s", relpath, tb_strerror(rc));
     if (rc == 0 && s->batch != NULL)
-        rc = tb_publish_batch_write(s->batch, relpath, data, b->len, gz.data, gz.len, err, errlen);
+        rc = tb_publish_batch_write(s->batch, relpath, data, b->len, immutable ? NULL : gz.data,
+                                    gz.len, err, errlen);
     else if (rc == 0)
-        rc = tb_publish_write_file(s->cfg->public_dir, relpath, data, b->len, gz.data, gz.len, err,
-                                   errlen);
+        rc = tb_publish_write_file(s->cfg->public_dir, relpath, data, b->len,
+                                   immutable ? NULL : gz.data, gz.len, err, errlen);
     if (rc == 0 && s->http != NULL && s->batch == NULL)
         set_file_moment(s, relpath, at);
     if (rc == 0 && s->http != NULL) {
@@ -407,10 +411,8 @@ static int render_page(struct tb_site *s, const struct feed_spec *fs, unsigned f
 }
 
 /* Makes archive page fs->page there in every format, as files: only a
- * missing file is rendered (a page's files are never rewritten). *had: all
- * of them were there already. */
-static int write_page_files(struct tb_site *s, const struct feed_spec *fs, int *had, char *err,
-                            size_t errlen)
+ * missing file is rendered (a page's files are never rewritten). */
+static int write_page_files(struct tb_site *s, const struct feed_spec *fs, char *err, size_t errlen)
 {
     char rel[700];
     unsigned missing = 0;
@@ -421,30 +423,43 @@ static int write_page_files(struct tb_site *s, const struct feed_spec *fs, int *
         if (!doc_exists(s, rel))
             missing |= 1u << fmt;
     }
-    *had = missing == 0;
     return missing ? render_page(s, fs, missing, err, errlen) : 0;
 }
 
-/* Without a server (`tributary fetch`: nginx serves public_dir), the
- * archive pages are files: writes the newest pages back to the first one
- * whose files are all there, so the work follows what is new, as one
- * batch made durable at once (a first fetch forms hundreds of pages) and
- * before the current document that links the newest. The daemon writes
- * none here: it renders each on its first request (tb_site_archive_miss()). */
+/* The oldest archive page of fs whose files a publish writes (pages above
+ * fs->pages: none). With static_archive, every page: public_dir is the
+ * whole site. Else the daemon writes none (it renders a page on its first
+ * request, tb_site_archive_miss(), and nginx passes it a missing file),
+ * and `tributary fetch` the newest, which the current documents link to:
+ * a first fetch forms hundreds of pages (thousands on an existing
+ * database) and most are never read. */
+static int64_t oldest_written(const struct tb_site *s, const struct feed_spec *fs)
+{
+    if (s->cfg->static_archive)
+        return 1;
+    return s->http == NULL ? fs->pages : fs->pages + 1;
+}
+
+/* Writes the files of the pages oldest_written() names that are missing,
+ * newest first, as one batch made durable at once and before the current
+ * document that links the newest. Every page is looked at, not only down
+ * to the first one whose files are there: pages rendered on request leave
+ * holes below it. */
 static int write_new_pages(struct tb_site *s, const struct feed_spec *in, char *err, size_t errlen)
 {
     struct feed_spec fs = *in;
-    int rc = 0, had = 0;
+    int64_t oldest = oldest_written(s, in);
+    int rc = 0;
 
-    if (s->http != NULL || in->pages < 1)
+    if (oldest < 1 || oldest > in->pages)
         return 0;
     s->batch = tb_publish_batch_new(s->cfg->public_dir);
     if (s->batch == NULL) {
         snprintf(err, errlen, "archive pages of %s: %s", in->path, tb_strerror(-ENOMEM));
         return -ENOMEM;
     }
-    for (fs.page = in->pages; rc == 0 && fs.page >= 1 && !had; fs.page--)
-        rc = write_page_files(s, &fs, &had, err, errlen);
+    for (fs.page = in->pages; rc == 0 && fs.page >= oldest; fs.page--)
+        rc = write_page_files(s, &fs, err, errlen);
     if (rc == 0)
         rc = tb_publish_batch_commit(s->batch, err, errlen);
     else

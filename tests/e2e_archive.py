@@ -15,6 +15,7 @@ archive/N.html pages whose Older/Newer links walk the same pages (tidy
 clean, Chromium at 390 and 1280 px: DOM and screenshots), byte-identical
 after the restart too."""
 import email.utils
+import gzip
 import json
 import os
 import re
@@ -171,8 +172,9 @@ class Archive(unittest.TestCase):
 
     def check_nginx(self, t, root, dport):
         """contrib/nginx/tributary.conf in front: a page whose file is not
-        written yet is passed to the daemon, which writes it; then nginx
-        serves the file; the page after the newest is the daemon's redirect."""
+        written yet is passed to the daemon, which writes it (no .gz); then
+        nginx serves the file, compressed per request; the page after the
+        newest is the daemon's redirect."""
         if not shutil.which("nginx") and not tbtest.CI:
             print("nginx: not installed, front check skipped", file=sys.stderr)
             return
@@ -196,6 +198,11 @@ class Archive(unittest.TestCase):
             self.assertEqual((st, again), (200, body))
             self.assertIn("immutable", h["cache-control"])
             self.assertEqual(h["content-type"], "application/feed+json; charset=utf-8")
+            # The page's file has no .gz twin: nginx compresses it.
+            self.assertFalse(os.path.exists(os.path.join(t, "pub", rel + ".gz")))
+            st, h, gz = http_get(base + rel, headers={"Accept-Encoding": "gzip"})
+            self.assertEqual((st, h.get("content-encoding")), (200, "gzip"))
+            self.assertEqual(gzip.decompress(gz), body)
             st, h = no_follow(base + "topics/walrus/archive/4.atom")
             self.assertEqual((st, h.get("location")), (302, root + "topics/walrus.atom"))
         finally:

@@ -59,6 +59,7 @@ database = {database}
 public_dir = {tmp}/{name}-public
 base_url = http://localhost/
 feed_limit = 4
+static_archive = yes
 
 [mail]
 smtp = smtp://127.0.0.1:1

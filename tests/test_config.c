@@ -160,6 +160,7 @@ static void test_defaults(void)
     CHECK(c->description == NULL);
     CHECK_EQ(c->interval, 3600);
     CHECK_EQ(c->feed_limit, 50);
+    CHECK_EQ(c->static_archive, 0);
     CHECK_EQ(c->max_body, 32 << 20);
     CHECK_EQ(c->connect_timeout, 15);
     CHECK_EQ(c->timeout, 60);
@@ -324,6 +325,26 @@ static void test_trending(void)
               "bad-trending.ini:28: arxiv_batch: invalid number '101' (1 to 100)\n"
               "bad-trending.ini:29: arxiv_retry: invalid duration 'never' (use e.g. 90s, 30m, 1h, "
               "2h30m, 1d)");
+}
+
+/* static_archive = yes is read (default: no, checked in test_defaults). */
+static void test_static_archive(void)
+{
+    const char *path = "test_config_static.ini";
+    struct tb_config *c;
+    FILE *fp = fopen(path, "w");
+
+    CHECK(fp != NULL);
+    if (fp == NULL)
+        return;
+    fputs("[tributary]\nstatic_archive = yes\n[source only]\nurl = https://only.example/feed\n",
+          fp);
+    fclose(fp);
+    c = load_ok(path);
+    remove(path);
+    if (c != NULL)
+        CHECK_EQ(c->static_archive, 1);
+    tb_config_free(c);
 }
 
 /* Hostile files: binary junk and a directory give errors, never a crash. */
@@ -1170,6 +1191,7 @@ int main(void)
     xmlInitParser();
     test_good();
     test_defaults();
+    test_static_archive();
     test_errors();
     test_all_errors_at_once();
     test_trending();

@@ -912,6 +912,31 @@ static void test_batch(void)
     tb_buf_free(&gz);
 }
 
+/* A batch file without a .gz twin (archive pages): none is written, and a
+ * stale one (of other bytes) goes, so no server sends it for the new file. */
+static void test_batch_no_gz(void)
+{
+    char err[512], path[512], got[64];
+    struct tb_publish_batch *b;
+
+    CHECK_OK(
+        tb_publish_write_file(tmpdir, "f/archive/1.atom.gz", "old", 3, NULL, 0, err, sizeof(err)));
+    b = tb_publish_batch_new(tmpdir);
+    CHECK(b != NULL);
+    CHECK_OK(tb_publish_batch_write(b, "f/archive/1.atom", "page", 4, NULL, 0, err, sizeof(err)));
+    CHECK_OK(tb_publish_batch_write(b, "f/archive/2.atom", "next", 4, NULL, 0, err, sizeof(err)));
+    CHECK_OK(tb_publish_batch_commit(b, err, sizeof(err)));
+    snprintf(path, sizeof(path), "%s/f/archive/1.atom", tmpdir);
+    CHECK_EQ(slurp(path, got, sizeof(got)), 4);
+    CHECK(memcmp(got, "page", 4) == 0);
+    strcat(path, ".gz");
+    CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+    snprintf(path, sizeof(path), "%s/f/archive/2.atom", tmpdir);
+    CHECK_EQ(slurp(path, got, sizeof(got)), 4);
+    strcat(path, ".gz");
+    CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+}
+
 /* Temporaries left by a kill between write and rename are removed; other
  * files, hidden or not, stay. */
 static void test_clean_tmp(void)
@@ -1185,6 +1210,7 @@ int main(void)
     test_write_file();
     test_write_file_errors();
     test_batch();
+    test_batch_no_gz();
     test_clean_tmp();
     tb_feed_free(f);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
