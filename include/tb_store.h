@@ -141,6 +141,23 @@ TB_NODISCARD int tb_store_put_prepared(struct tb_store *s, int64_t source_id,
 TB_NODISCARD int tb_store_begin(struct tb_store *s, char *err, size_t errlen);
 
 /**
+ * Inside a tb_store_begin() transaction, before its puts: takes the locks
+ * that keep two connections (nodes) from storing one paper twice. On
+ * PostgreSQL, a transaction-scoped advisory lock on a hash of each identity
+ * key (arXiv id, DOI, canonical link) and mentioned paper of every entry of
+ * feeds[0..n) (NULL feeds are skipped), all in one sorted pass, so that
+ * batches storing some of the same papers wait for one another (and then
+ * find each other's entries) instead of deadlocking. Only keys no stored
+ * entry has are locked, and past a few hundred, ranges of keys (the count
+ * of locks stays bounded). A put outside such a batch locks its own feed's
+ * papers; inside one, after this call, none: every feed the batch then
+ * stores must be among feeds. SQLite, whose writer is alone: nothing.
+ * 0, -ENOMEM, or a store error (TB_EDB_RETRY, TB_EDB_LOST).
+ */
+TB_NODISCARD int tb_store_lock_papers(struct tb_store *s, const struct tb_feed *const *feeds,
+                                      size_t n, char *err, size_t errlen);
+
+/**
  * Commits the transaction of tb_store_begin(), first adding the entries its
  * puts inserted to the full-text index (FTS5 writes an index segment at
  * every savepoint, so the feeds' savepoints do not index); on failure it is rolled back

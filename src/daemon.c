@@ -346,9 +346,11 @@ static void metrics(struct tb_buf *out, void *data)
                          "tributary_entries_stored_total{kind=\"updated\"} %lu\n"
                          "tributary_entries_stored_total{kind=\"merged\"} %lu\n"
                          "# TYPE tributary_documents_published_total counter\n"
-                         "tributary_documents_published_total %lu\n",
+                         "tributary_documents_published_total %lu\n"
+                         "# TYPE tributary_store_retries_total counter\n"
+                         "tributary_store_retries_total %lu\n",
                          d->m.entries_new, d->m.entries_updated, d->m.entries_merged,
-                         d->site.published);
+                         d->site.published, d->m.store_retries);
     if (rc == 0)
         rc = metrics_histogram(d, out);
     if (rc == 0)

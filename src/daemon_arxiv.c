@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "tb_arxiv.h"
+#include "tb_db.h"
 #include "tb_fetcher.h"
 #include "tb_store.h"
 
@@ -108,6 +109,14 @@ static void finish(struct daemon *d)
     if (d->arxiv_feed != NULL && rc == 0) {
         rc = tb_store_put_feed(d->wstore, d->arxiv_source, d->arxiv_feed, now_s(), &st, &ids, &n,
                                err, sizeof(err));
+        /* Undone by a deadlock or a lock timeout (another node storing
+         * some of the same papers): once more, rather than ask again. */
+        if (rc == TB_EDB_RETRY) {
+            tb_log(TB_LOG_WARN, "arxiv", "store: %s: storing it again", err);
+            d->m.store_retries++;
+            rc = tb_store_put_feed(d->wstore, d->arxiv_source, d->arxiv_feed, now_s(), &st, &ids,
+                                   &n, err, sizeof(err));
+        }
         if (rc == 0) {
             tb__daemon_publish_later(d, ids, n);
             d->m.entries_new += st.added;

@@ -109,6 +109,7 @@ struct metrics {
     unsigned long entries_new;     /* stored new */
     unsigned long entries_updated; /* updated in place */
     unsigned long store_jobs;      /* store jobs run */
+    unsigned long store_retries;   /* polls stored again after TB_EDB_RETRY (deadlock, lock wait) */
     double store_cpu;              /* their CPU time in seconds (thread time) */
     double store_wall;             /* their wall time in seconds */
     unsigned long ckpt_jobs;       /* checkpoint jobs run */

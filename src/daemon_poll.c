@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "tb_db.h"
 #include "tb_fetcher.h"
 #include "tb_normalize.h"
 #include "tb_parse.h"
@@ -45,6 +46,13 @@ static void save(struct src *s)
         return;
     }
     rc = tb_lease_record(d->wstore, &s->lease, d->cfg->node, now_s(), &s->st, err, sizeof(err));
+    /* A deadlock or lock timeout undid the record (its savepoint): once
+     * more, as the loop waits meanwhile, before the poll counts as lost. */
+    if (rc == TB_EDB_RETRY) {
+        tb_log(TB_LOG_WARN, s->name, "state: %s: recording it again", err);
+        d->m.store_retries++;
+        rc = tb_lease_record(d->wstore, &s->lease, d->cfg->node, now_s(), &s->st, err, sizeof(err));
+    }
     memset(&s->lease, 0, sizeof(s->lease));
     if (rc == 0) {
         d->m.node_polls++;

@@ -2,7 +2,8 @@
  * The daemon's store and checkpoint jobs, and the publishing of what they
  * stored. The store job runs on a thread of its own, one at a time, and
  * stores a batch of ready polls in one transaction on the store's second
- * connection; back on the loop the batch's rowids wait for the debounce
+ * connection (again, for the polls a deadlock or a lock timeout undid:
+ * STORE_TRIES); back on the loop the batch's rowids wait for the debounce
  * timer that publishes them, and its polls' states are recorded.
  */
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #define BATCH_POLLS 64                      /* polls stored in one transaction ... */
 #define BATCH_ENTRIES 5000                  /* ... and entries (but at least one poll) */
 #define CHECKPOINT_BYTES ((size_t)40 << 20) /* WAL growth that starts a checkpoint job */
+#define STORE_TRIES 4                       /* tries of a poll undone by TB_EDB_RETRY */
 
 /* CPU time of the calling thread in seconds: the store job's own cost,
  * which bounds a first cycle however many cores parse. */
@@ -50,19 +52,20 @@ static void put_poll(struct src *s)
                                       &p->stats, &p->ids, &p->nids, p->err, sizeof(p->err));
 }
 
-/* After a failed commit nothing of the batch is stored: every poll that
- * seemed stored fails, so its validators stay and it is fetched again. */
-static void batch_failed(struct src *batch, const char *err)
+/* After a failed commit nothing of the try is stored: every poll of it,
+ * v[0..n), that seemed stored fails, so its validators stay and it is
+ * fetched again. */
+static void batch_failed(struct src **v, size_t n, const char *err)
 {
-    struct src *s;
+    size_t i;
 
-    for (s = batch; s != NULL; s = s->next) {
-        if (s->p.rc != 0 || s->p.feed == NULL)
+    for (i = 0; i < n; i++) {
+        if (v[i]->p.rc != 0)
             continue;
-        s->p.rc = TB_ESTORE;
-        snprintf(s->p.err, sizeof(s->p.err), "%s", err);
-        memset(&s->p.stats, 0, sizeof(s->p.stats));
-        s->p.nids = 0;
+        v[i]->p.rc = TB_ESTORE;
+        snprintf(v[i]->p.err, sizeof(v[i]->p.err), "%s", err);
+        memset(&v[i]->p.stats, 0, sizeof(v[i]->p.stats));
+        v[i]->p.nids = 0;
     }
 }
 
@@ -113,19 +116,94 @@ static int in_txn(struct tb_store *st, struct src *batch, void (*fn)(struct src 
     return txn ? tb_store_commit(st, err, errlen) : 0;
 }
 
+/* One try at storing the polls v[0..n) in one transaction: the locks of
+ * every paper they carry first, all at once and in order
+ * (tb_store_lock_papers: another node's batch storing some of the same
+ * papers then waits for this one, or this one for it, never both), then
+ * each poll, then the commit. The commit's outcome (TB_EDB_RETRY: nothing
+ * of the try is stored, and it can be tried again). */
+static int store_try(struct daemon *d, struct src **v, size_t n, char *err, size_t errlen)
+{
+    const struct tb_feed *feeds[BATCH_POLLS];
+    size_t i;
+    int txn = tb_store_begin(d->wstore, err, errlen) == 0, rc = 0;
+
+    if (!txn)
+        tb_log(TB_LOG_ERROR, "store", "%s", err);
+    for (i = 0; i < n; i++)
+        feeds[i] = v[i]->p.feed;
+    if (txn)
+        rc = tb_store_lock_papers(d->wstore, feeds, n, err, errlen);
+    for (i = 0; rc == 0 && i < n; i++)
+        put_poll(v[i]);
+    if (!txn)
+        return 0;
+    if (rc == 0)
+        return tb_store_commit(d->wstore, err, errlen);
+    (void)!tb_store_commit(d->wstore, NULL, 0); /* rolls the failed transaction back */
+    return rc;
+}
+
+/* After a try of v[0..n) whose commit gave rc: moves to the front of v
+ * the polls to store again, reset for it (TB_EDB_RETRY: those a deadlock,
+ * lock timeout or serialization failure undid, or all of them when it
+ * undid the commit); their number. */
+static size_t again(struct src **v, size_t n, int rc)
+{
+    struct poll *p;
+    size_t i, k = 0;
+
+    for (i = 0; i < n; i++) {
+        p = &v[i]->p;
+        if (p->rc != TB_EDB_RETRY && !(rc == TB_EDB_RETRY && p->rc == 0))
+            continue;
+        free(p->ids);
+        p->ids = NULL;
+        p->nids = 0;
+        memset(&p->stats, 0, sizeof(p->stats));
+        p->rc = 0;
+        p->err[0] = '\0';
+        v[k++] = v[i];
+    }
+    return k;
+}
+
 /* The store job (on a thread of its own): stores the batch's feeds in one
  * transaction of its own connection. It touches only the batch's polls;
- * the loop leaves them alone until the job is over. */
+ * the loop leaves them alone until the job is over. Two nodes' batches
+ * can still deadlock on rows their papers' locks do not cover, and a lock
+ * can time out: what that undid is stored again, in a new transaction, up
+ * to STORE_TRIES times, rather than failing polls that would be fetched
+ * again within their interval. */
 static void store_job(void *arg)
 {
     struct daemon *d = arg;
+    struct src *v[BATCH_POLLS], *s;
     double t0 = thread_cpu();
     int64_t w0 = now_ms();
     char err[512] = "";
+    size_t n = 0, total;
+    int rc, tries;
 
-    if (in_txn(d->wstore, d->storing, put_poll, err, sizeof(err)) != 0) {
+    for (s = d->storing; s != NULL && n < BATCH_POLLS; s = s->next)
+        if (s->p.rc == 0 && s->p.feed != NULL && !s->p.skip)
+            v[n++] = s;
+    total = n;
+    for (tries = 1;; tries++) {
+        rc = store_try(d, v, n, err, sizeof(err));
+        if (rc != 0 && rc != TB_EDB_RETRY)
+            break;
+        if (tries == STORE_TRIES || (n = again(v, n, rc)) == 0)
+            break;
+        tb_log(TB_LOG_WARN, "store", "%zu of %zu polls undone by %s: storing them again (try %d)",
+               n, total, rc == TB_EDB_RETRY && err[0] ? err : "a deadlock or lock timeout",
+               tries + 1);
+        d->m.store_retries += n;
+        err[0] = '\0';
+    }
+    if (rc != 0) {
         tb_log(TB_LOG_ERROR, "store", "%s", err);
-        batch_failed(d->storing, err);
+        batch_failed(v, n, err);
     }
     d->m.store_jobs++;
     d->m.store_cpu += thread_cpu() - t0;

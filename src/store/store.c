@@ -612,6 +612,8 @@ int tb_store_begin(struct tb_store *s, char *err, size_t errlen)
         s->nunindexed = 0;
         s->ntouched = 0;
         s->nchanged = 0;
+        s->papers_locked = 0;
+        tb__store_voiced_drop(s, 0);
     }
     return rc;
 }
@@ -621,6 +623,7 @@ int tb_store_commit(struct tb_store *s, char *err, size_t errlen)
     int rc;
 
     s->in_txn = 0;
+    s->papers_locked = 0;
     if (s->db == NULL) {
         /* PostgreSQL: tb_db_commit rolls back what the server aborted;
          * the batch's memberships go into the same transaction. */
@@ -755,8 +758,11 @@ int tb__store_index_all(struct tb_store *s, char *err, size_t errlen)
 {
     const struct tb__unindexed *u;
     size_t i;
-    int rc = s->members ? tb__topic_stored(s, err, errlen) : 0;
+    /* Row locks first (arxiv_resolve), then the topic and change-feed
+     * advisory locks, which other transactions take last too. */
+    int rc = tb__store_voiced(s, err, errlen);
 
+    rc = rc ? rc : s->members ? tb__topic_stored(s, err, errlen) : 0;
     s->ntouched = 0;
     for (i = 0; rc == 0 && s->db != NULL && i < s->nunindexed; i++) {
         u = &s->unindexed[i];
@@ -1067,6 +1073,8 @@ void tb_store_close(struct tb_store *s)
     tb__matcher_free(s->matcher);
     free(s->touched);
     free(s->changed);
+    tb__store_voiced_drop(s, 0);
+    free(s->voiced);
     free(s->node);
     free(s);
 }
@@ -1111,7 +1119,14 @@ int tb_store_source_voice(struct tb_store *s, int64_t source_id, const char *gro
 
     if (!(weight >= 0) || weight > TB_STORE_WEIGHT_MAX)
         return -EINVAL;
-    rc = tb__store_q(s, TB__Q_SRC_VOICE, "UPDATE sources SET grp = ?2, weight = ?3 WHERE id = ?1",
+    /* Only a changed row is written: on PostgreSQL an UPDATE locks the rows
+     * it matches to the end of the transaction, and a node starting (its
+     * sources' sync is one transaction) would lock every source, waiting on
+     * (and deadlocking with) the other nodes' polls, which hold their
+     * sources' rows to their commits. */
+    rc = tb__store_q(s, TB__Q_SRC_VOICE,
+                     "UPDATE sources SET grp = ?2, weight = ?3"
+                     " WHERE id = ?1 AND (grp IS DISTINCT FROM ?2 OR weight != ?3)",
                      &st, err, errlen);
     if (rc != 0)
         return rc;

@@ -92,6 +92,13 @@ struct tb__unindexed {
     int reread;         /* rewritten since: index what the table holds */
 };
 
+/* An arXiv id a put voiced (store_put.c): its row in arxiv_resolve is
+ * written at the end of the transaction, in key order (tb__store_voiced). */
+struct tb__voiced {
+    char *paper; /* "arxiv:" + id (malloc'd) */
+    int state;   /* 2 when an arXiv record carried it, else 0 */
+};
+
 struct tb_db;
 
 struct tb_store {
@@ -102,7 +109,8 @@ struct tb_store {
     int flags;                         /* TB_STORE_* given to tb_store_open() */
     int fts_stale;                     /* TB_STORE_TEMP: entries not yet in the FTS index */
     int in_txn;                        /* between tb_store_begin() and tb_store_commit() */
-    int page_size;                     /* the database's, in bytes */
+    int papers_locked;               /* in_txn: tb_store_lock_papers() locked the batch's papers */
+    int page_size;                   /* the database's, in bytes */
     size_t wal_bytes;                /* TB_STORE_CHECKPOINT_LATER: WAL size after the last commit */
     struct tb__unindexed *unindexed; /* entries inserted in this transaction, indexed at its end */
     size_t nunindexed, aunindexed;   /* count, allocated */
@@ -113,6 +121,8 @@ struct tb_store {
     char *node;                      /* the change feed's node name (tb_changes.h), or NULL */
     int64_t *changed;                /* with node: entries stored in this transaction */
     size_t nchanged, achanged;       /* count, allocated */
+    struct tb__voiced *voiced;       /* arXiv ids voiced in this transaction, written at its end */
+    size_t nvoiced, avoiced;         /* count, allocated */
 };
 
 /* Registers the store's VFS as SQLite's default (store_vfs.c): the
@@ -158,6 +168,18 @@ int tb__store_reindex(struct tb_store *s, int64_t id, int after, char *err, size
  * were inserted with (or, if rewritten since, the table's), and forgets
  * them. 0 or TB_ESTORE. */
 int tb__store_index_all(struct tb_store *s, char *err, size_t errlen);
+
+/* Writes the arXiv ids voiced since the transaction began into
+ * arxiv_resolve, sorted (two transactions writing some of the same rows
+ * lock them in the same order), and forgets them. 0 or a store error. */
+int tb__store_voiced(struct tb_store *s, char *err, size_t errlen);
+
+/* How many new paper keys a transaction locks one by one on PostgreSQL;
+ * past that, their buckets (store_put.c). Tests lower it. */
+extern size_t tb__store_lock_fine_max;
+
+/* Forgets the voiced ids from index `mark` on (what a rolled-back put noted). */
+void tb__store_voiced_drop(struct tb_store *s, size_t mark);
 
 /* With s->node (changes.c): notes the n entries a put stored in the open
  * transaction, for the change feed. 0 or -ENOMEM. */

@@ -8,9 +8,33 @@
  * of one paper never flip-flop it; except that arXiv's own record of a paper
  * (a feed linking to arxiv.org) takes over an entry from another site once,
  * becoming its origin. The whole feed is one transaction.
+ *
+ * Several connections (nodes) storing the same paper at once: the lookup
+ * and the insert are two statements, and under PostgreSQL's READ COMMITTED
+ * neither sees the other's uncommitted entry, so both would insert. A
+ * unique constraint cannot decide it: a paper's identity is the first of
+ * arXiv id, DOI and canonical link that an entry has, matched across those
+ * columns (an entry with a DOI alone is the same paper as one with that
+ * DOI and an arXiv id), and stored databases may hold two entries sharing
+ * a DOI or a link legitimately (an update that added one); merging the
+ * loser of an ON CONFLICT into the owner afterwards would move its keys,
+ * sources, mentions, memberships and archive rows. So, as PostgreSQL
+ * systems serialise work on a natural key they cannot constrain, a put
+ * takes a transaction-scoped advisory lock on a 64-bit hash of every
+ * identity key its entries carry (arXiv id, DOI, canonical link) and of
+ * every paper they mention, all at once and in sorted order, before its
+ * first lookup (lock_papers): a second transaction storing any of the same
+ * papers waits for the first to commit, and its lookups, each a statement
+ * with a new snapshot, then find the first one's entry. Sorted, two
+ * transactions never wait for each other in a cycle on them; a batch of
+ * several feeds takes all its feeds' locks first (tb_store_lock_papers),
+ * and its puts then take none of their own. A hash collision only
+ * makes two unrelated puts wait for each other. SQLite has one writer
+ * (BEGIN IMMEDIATE) and skips all of it.
  */
 #include "store_int.h"
 #include "tb_arxiv.h"
+#include "tb_buf.h"
 #include "tb_hash.h"
 #include "tb_vec.h"
 #include "tb_normalize.h"
@@ -106,7 +130,8 @@ static const char mention_move_sql[] =
     " WHERE paper = ?1 AND true ON CONFLICT(paper, source_id) DO UPDATE SET " MENTION_MERGE;
 static const char mention_drop_sql[] = "DELETE FROM mentions WHERE paper = ?1";
 /* An arXiv id voiced (?1 its paper key): its latest voice, and state 2
- * when ?2 is (an arXiv record carries it), for the resolver. */
+ * when ?2 is (an arXiv record carries it), for the resolver. Written for
+ * the transaction's voiced ids at its end (tb__store_voiced). */
 static const char arxiv_voiced_sql[] =
     "INSERT INTO arxiv_resolve(id, state, voiced)"
     " SELECT substr(?1, 7), ?2, coalesce(max(at), 0) FROM mentions"
@@ -412,6 +437,8 @@ static int find_entry(struct put *p, const struct tb_entry *e, const struct tb__
 
 /* ---- mentions ---------------------------------------------------------- */
 
+static int voice_later(struct tb_store *s, const char *paper, int state);
+
 /* Records that this source carried (carries 1) or mentioned `paper` in
  * entry `id` at time `at`; its earliest record per paper stays. An arXiv
  * id's row in arxiv_resolve follows (its latest voice; held once an arXiv
@@ -429,15 +456,10 @@ static int add_mention(struct put *p, const char *paper, int64_t id, int64_t at,
     (void)tb_db_bind_int64(st, 4, at);
     (void)tb_db_bind_int64(st, 5, carries);
     rc = done(p, st, "mention");
-    /* The resolver's view of an arXiv id (store_arxiv.c). */
+    /* The resolver's view of an arXiv id (store_arxiv.c), at the end. */
     if (rc != 0 || strncmp(paper, "arxiv:", 6) != 0)
         return rc;
-    rc = stmt(p, TB__Q_ARXIV_VOICED, arxiv_voiced_sql, &st);
-    if (rc != 0)
-        return rc;
-    (void)tb_db_bind_text(st, 1, paper);
-    (void)tb_db_bind_int64(st, 2, carries && p->arxiv_record ? 2 : 0);
-    return done(p, st, "arxiv voiced");
+    return voice_later(p->s, paper, carries && p->arxiv_record ? 2 : 0);
 }
 
 /* Moves the records under key `from` to `to` (a new entry's paper key). */
@@ -553,6 +575,300 @@ static int add_mentions(struct put *p, const struct tb_entry *e, int64_t id, int
     return rc;
 }
 
+/* ---- arXiv ids voiced -------------------------------------------------- */
+
+/* Notes that paper (an "arxiv:" key) was voiced, for tb__store_voiced. Its
+ * arxiv_resolve row is written at the end of the transaction rather than
+ * here: rows written in feed order by two transactions deadlock (two
+ * nodes' batches mentioning the same papers in another order). */
+static int voice_later(struct tb_store *s, const char *paper, int state)
+{
+    int rc = TB_VEC_RESERVE(s->voiced, s->avoiced, s->nvoiced + 1, TB_VEC_MAX);
+    char *copy = rc == 0 ? strdup(paper) : NULL;
+
+    if (copy == NULL)
+        return -ENOMEM;
+    s->voiced[s->nvoiced].paper = copy;
+    s->voiced[s->nvoiced++].state = state;
+    return 0;
+}
+
+void tb__store_voiced_drop(struct tb_store *s, size_t mark)
+{
+    while (s->nvoiced > mark)
+        free(s->voiced[--s->nvoiced].paper);
+}
+
+static int by_paper(const void *a, const void *b)
+{
+    return strcmp(((const struct tb__voiced *)a)->paper, ((const struct tb__voiced *)b)->paper);
+}
+
+int tb__store_voiced(struct tb_store *s, char *err, size_t errlen)
+{
+    struct put p = {.s = s, .err = err, .errlen = errlen};
+    struct tb_db_stmt *st;
+    size_t i, j;
+    int rc = 0, state;
+
+    if (s->nvoiced == 0)
+        return 0;
+    qsort(s->voiced, s->nvoiced, sizeof(*s->voiced), by_paper);
+    for (i = 0; rc == 0 && i < s->nvoiced; i = j) {
+        state = s->voiced[i].state;
+        for (j = i + 1; j < s->nvoiced && strcmp(s->voiced[j].paper, s->voiced[i].paper) == 0; j++)
+            state = state > s->voiced[j].state ? state : s->voiced[j].state;
+        rc = stmt(&p, TB__Q_ARXIV_VOICED, arxiv_voiced_sql, &st);
+        if (rc != 0)
+            break;
+        (void)tb_db_bind_text(st, 1, s->voiced[i].paper);
+        (void)tb_db_bind_int64(st, 2, state);
+        rc = done(&p, st, "arxiv voiced");
+    }
+    tb__store_voiced_drop(s, 0);
+    return rc;
+}
+
+/* ---- paper locks (PostgreSQL; see the top) ------------------------------ */
+
+/* PostgreSQL keeps advisory locks in a shared table of about
+ * max_locks_per_transaction x max_connections slots (64 x 100 by default),
+ * which one transaction locking every key of a 5,000-entry batch would
+ * exhaust ("out of shared memory"). So a transaction locks only the keys
+ * no stored entry has yet (a key some committed entry has stays found:
+ * entries are never deleted), and past tb__store_lock_fine_max (256) it locks
+ * their buckets instead: the key space is cut into LOCK_BUCKETS ranges by
+ * the hash's top bits, each with a lock of its own. A transaction locking
+ * keys one by one holds each key's bucket in shared mode first, so one
+ * holding a bucket exclusively excludes every key in it. Every lock is
+ * taken in one global order (bucket, then the bucket before its keys, then
+ * key), so none of this can deadlock; a transaction thus holds at most
+ * LOCK_BUCKETS of them. The price: two large batches at once (a first
+ * cycle) mostly share buckets and store one after the other. */
+#define LOCK_BUCKETS 512 /* a power of two */
+#define LOCK_BUCKET_BITS 9
+#define LOCK_BUCKET_BASE 0x7472696275740000LL /* + bucket: its one-key lock ("tribut") */
+_Static_assert(LOCK_BUCKETS == 1 << LOCK_BUCKET_BITS, "bucket bits");
+
+size_t tb__store_lock_fine_max = 256; /* tests lower it to see buckets locked */
+
+/* The kinds of identity key, as the dedupe looks them up. */
+enum { K_ARXIV, K_DOI, K_LINK, K_KINDS };
+static const char *const kind_prefix[K_KINDS] = {"arxiv:", "doi:", "link:"};
+
+/* Lock ids (hashes) of keys. */
+struct locks {
+    uint64_t *v;     /* malloc'd */
+    size_t n, alloc; /* used, allocated */
+};
+
+/* The keys of a put's papers, by kind: a PostgreSQL array literal of their
+ * values, and their lock ids (hashes) in the same order. */
+struct papers {
+    struct tb_buf arr[K_KINDS]; /* "{"v1","v2"}" */
+    uint64_t *h[K_KINDS];       /* tb_fnv1a(prefix + value) (malloc'd) */
+    size_t n[K_KINDS], alloc[K_KINDS];
+};
+
+/* Adds key prefix + value (kind k) when value is an identifier. Its hash
+ * is tb_fnv1a's, unseeded: every node computes the same one. */
+static int paper_add(struct papers *ps, int k, const char *value)
+{
+    size_t plen = strlen(kind_prefix[k]), len;
+    char buf[512], *key = buf;
+    const char *c;
+    int rc;
+
+    if (!has_ident(value))
+        return 0;
+    len = plen + strlen(value);
+    if (len >= sizeof(buf) && (key = malloc(len + 1)) == NULL)
+        return -ENOMEM;
+    memcpy(key, kind_prefix[k], plen);
+    memcpy(key + plen, value, len - plen);
+    rc = TB_VEC_RESERVE(ps->h[k], ps->alloc[k], ps->n[k] + 1, TB_VEC_MAX);
+    if (rc == 0)
+        ps->h[k][ps->n[k]++] = tb_fnv1a(key, len);
+    if (key != buf)
+        free(key);
+    /* Each element quoted, with " and \ escaped. */
+    rc = rc ? rc : tb_buf_adds(&ps->arr[k], ps->n[k] > 1 ? ",\"" : "{\"");
+    for (c = value; rc == 0 && *c != '\0'; c++) {
+        if (*c == '"' || *c == '\\')
+            rc = tb_buf_adds(&ps->arr[k], "\\");
+        rc = rc ? rc : tb_buf_add(&ps->arr[k], c, 1);
+    }
+    return rc ? rc : tb_buf_adds(&ps->arr[k], "\"");
+}
+
+/* Adds mention key m ("arxiv:", "doi:" or "link:" and a value). */
+static int paper_add_key(struct papers *ps, const char *m)
+{
+    int k;
+
+    for (k = 0; k < K_KINDS; k++)
+        if (strncmp(m, kind_prefix[k], strlen(kind_prefix[k])) == 0)
+            return paper_add(ps, k, m + strlen(kind_prefix[k]));
+    return 0;
+}
+
+static void papers_free(struct papers *ps)
+{
+    for (int k = 0; k < K_KINDS; k++) {
+        tb_buf_free(&ps->arr[k]);
+        free(ps->h[k]);
+    }
+}
+
+/* The keys of ps that no stored entry has, into *out (their hashes). */
+static int papers_new(struct tb_store *s, struct papers *ps, struct locks *out, char *err,
+                      size_t errlen)
+{
+    static const char sql[] =
+        "SELECT 0, i FROM unnest(CAST(?1 AS text[])) WITH ORDINALITY AS t(x, i)"
+        " WHERE NOT EXISTS (SELECT 1 FROM entries WHERE arxiv_id = x)"
+        " UNION ALL SELECT 1, i FROM unnest(CAST(?2 AS text[])) WITH ORDINALITY AS t(x, i)"
+        " WHERE NOT EXISTS (SELECT 1 FROM entries WHERE doi = x)"
+        " UNION ALL SELECT 2, i FROM unnest(CAST(?3 AS text[])) WITH ORDINALITY AS t(x, i)"
+        " WHERE NOT EXISTS (SELECT 1 FROM entries WHERE canon_link = x)";
+    struct tb_db_stmt *st = NULL;
+    int64_t k, i;
+    int rc = 0, step;
+
+    for (k = 0; rc == 0 && k < K_KINDS; k++)
+        rc = tb_buf_adds(&ps->arr[k], ps->n[k] ? "}" : "{}");
+    if (rc == 0)
+        rc = tb_db_query(s->sql, &st, err, errlen, sql, "ttt", (const char *)ps->arr[0].data,
+                         (const char *)ps->arr[1].data, (const char *)ps->arr[2].data);
+    else
+        snprintf(err, errlen, "paper locks: %s", tb_strerror(rc));
+    while (rc == 0 && (step = tb_db_step(st, err, errlen)) == TB_DB_ROW) {
+        k = tb_db_column_int64(st, 0);
+        i = tb_db_column_int64(st, 1) - 1;
+        if (k < 0 || k >= K_KINDS || i < 0 || (size_t)i >= ps->n[k])
+            continue;
+        rc = TB_VEC_RESERVE(out->v, out->alloc, out->n + 1, TB_VEC_MAX);
+        if (rc == 0)
+            out->v[out->n++] = ps->h[k][i];
+    }
+    if (rc == 0 && step != TB_DB_DONE)
+        rc = step;
+    tb_db_finalize(st);
+    return rc;
+}
+
+static int by_lock(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Appends lock (kind, value) to the two array literals. */
+static int lock_push(struct tb_buf *kinds, struct tb_buf *vals, int kind, int64_t v)
+{
+    int first = kinds->len == 1;
+    int rc = tb_buf_addf(kinds, "%s%d", first ? "" : ",", kind);
+
+    return rc ? rc : tb_buf_addf(vals, "%s%lld", first ? "" : ",", (long long)v);
+}
+
+/* Takes the locks of the keys l->v (hashes) in the global order (see
+ * above), in one statement: the arrays are unnested in order, and the
+ * aggregate takes one lock per row as it reads them. Kind 0: a bucket,
+ * exclusive; 1: a bucket, shared; 2: a key (the two-key form, apart from
+ * the store's other advisory locks). */
+static int lock_all(struct tb_store *s, struct locks *l, char *err, size_t errlen)
+{
+    struct tb_buf kinds, vals;
+    size_t i, k = 0;
+    uint64_t b, last = UINT64_MAX;
+    int rc, fine;
+
+    if (l->n == 0)
+        return 0;
+    qsort(l->v, l->n, sizeof(*l->v), by_lock);
+    for (i = 1; i < l->n; i++)
+        if (l->v[i] != l->v[k])
+            l->v[++k] = l->v[i];
+    l->n = k + 1;
+    fine = l->n <= tb__store_lock_fine_max;
+    tb_buf_init(&kinds, (size_t)1 << 30);
+    tb_buf_init(&vals, (size_t)1 << 30);
+    rc = tb_buf_adds(&kinds, "{");
+    rc = rc ? rc : tb_buf_adds(&vals, "{");
+    for (i = 0; rc == 0 && i < l->n; i++) {
+        b = l->v[i] >> (64 - LOCK_BUCKET_BITS);
+        if (b != last)
+            rc = lock_push(&kinds, &vals, fine ? 1 : 0, LOCK_BUCKET_BASE + (int64_t)b);
+        last = b;
+        if (rc == 0 && fine)
+            rc = lock_push(&kinds, &vals, 2, (int64_t)l->v[i]);
+    }
+    rc = rc ? rc : tb_buf_adds(&kinds, "}");
+    rc = rc ? rc : tb_buf_adds(&vals, "}");
+    if (rc == 0)
+        rc = tb_db_run(s->sql, err, errlen,
+                       "SELECT count(CASE k WHEN 0 THEN pg_advisory_xact_lock(v)"
+                       " WHEN 1 THEN pg_advisory_xact_lock_shared(v)"
+                       " ELSE pg_advisory_xact_lock(CAST(v >> 32 AS integer),"
+                       " CAST((v << 32) >> 32 AS integer)) END)"
+                       " FROM unnest(CAST(?1 AS integer[]), CAST(?2 AS bigint[])) AS t(k, v)",
+                       "tt", (const char *)kinds.data, (const char *)vals.data);
+    else
+        snprintf(err, errlen, "paper locks: %s", tb_strerror(rc));
+    tb_buf_free(&kinds);
+    tb_buf_free(&vals);
+    return rc;
+}
+
+/* Locks the new papers of feeds[0..n) (see above). */
+static int lock_papers(struct tb_store *s, const struct tb_feed *const *feeds, size_t n, char *err,
+                       size_t errlen)
+{
+    struct papers ps = {0};
+    struct locks l = {0};
+    const struct tb_entry *e;
+    size_t i, k;
+    int rc = 0;
+
+    if (tb_db_dialect(s->sql) != TB_DB_PG)
+        return 0; /* one writer at a time */
+    for (k = 0; k < K_KINDS; k++)
+        tb_buf_init(&ps.arr[k], (size_t)1 << 30);
+    for (i = 0; rc == 0 && i < n; i++) {
+        for (e = feeds[i] ? feeds[i]->entries : NULL; rc == 0 && e != NULL; e = e->next) {
+            rc = paper_add(&ps, K_ARXIV, e->arxiv_id);
+            rc = rc ? rc : paper_add(&ps, K_DOI, e->doi);
+            rc = rc ? rc : paper_add(&ps, K_LINK, e->canon_link);
+            for (k = 0; rc == 0 && k < e->nmentions; k++)
+                rc = paper_add_key(&ps, e->mentions[k]);
+        }
+    }
+    if (rc != 0)
+        snprintf(err, errlen, "paper locks: %s", tb_strerror(rc));
+    else if (ps.n[K_ARXIV] + ps.n[K_DOI] + ps.n[K_LINK] > 0)
+        rc = papers_new(s, &ps, &l, err, errlen);
+    rc = rc ? rc : lock_all(s, &l, err, errlen);
+    papers_free(&ps);
+    free(l.v);
+    return rc;
+}
+
+/* The batch's feeds' locks, once: its puts then take none of their own
+ * (each would lock, one by one, keys the batch locked by bucket, and a
+ * batch's worth of key locks is what the buckets keep out of the lock
+ * table). */
+int tb_store_lock_papers(struct tb_store *s, const struct tb_feed *const *feeds, size_t n,
+                         char *err, size_t errlen)
+{
+    int rc = lock_papers(s, feeds, n, err, errlen);
+
+    if (rc == 0 && s->in_txn)
+        s->papers_locked = 1;
+    return rc;
+}
+
 static int put_entry(struct put *p, const struct tb_entry *e, const struct tb__row *r)
 {
     struct match m;
@@ -621,7 +937,7 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
                     .err = err,
                     .errlen = errlen};
     const struct tb_entry *e;
-    size_t i = 0, mark = s->nunindexed, cmark = s->nchanged;
+    size_t i = 0, mark = s->nunindexed, cmark = s->nchanged, vmark = s->nvoiced;
     int nested = tb_db_in_txn(s->sql), began = 0;
     int rc = 0;
 
@@ -638,6 +954,8 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
         rc = tb_db_begin(s->sql, TB_DB_IMMEDIATE, err, errlen);
     began = rc == 0;
     p.arxiv_record = tb_arxiv_is_record(f->link);
+    if (rc == 0 && !(s->in_txn && s->papers_locked))
+        rc = lock_papers(s, &f, 1, err, errlen);
     if (rc == 0)
         rc = put_source(&p, f);
     for (e = f->entries; rc == 0 && e != NULL && i < prep->n; e = e->next)
@@ -658,6 +976,7 @@ int tb_store_put_prepared(struct tb_store *s, int64_t source_id, const struct tb
     if (rc != 0) {
         s->nunindexed = mark; /* what the undo took back is not to be indexed */
         s->nchanged = cmark;
+        tb__store_voiced_drop(s, vmark);
     }
     free(p.source_name);
     if (rc != 0 || new_ids == NULL) {

@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""A poll whose store cannot get its locks in time on PostgreSQL (TB_EDB_RETRY:
+a deadlock between two nodes' transactions, or lock_timeout) is stored
+again in a new transaction, not failed and fetched again (src/daemon_store.c).
+
+A psql session holds every paper-bucket lock (src/store/store_put.c) when a
+node starts; the node's first poll waits for one of them, its lock_timeout
+(5 s) ends the try, and the node logs that it stores the poll again. Once
+the session lets go, the poll is stored: the feed's entries once, its
+outcome recorded as a success, tributary_store_retries_total at least 1,
+and the source fetched once (by the upstream's log). Waits are for those
+outcomes, not for times.
+
+And a node starting while another transaction holds a source's row (as
+another node's poll holds its sources' rows to its commit) starts: its
+sources' sync writes only what changed (it used to rewrite every source's
+trending weight, waiting for such a row, and with two nodes' polls
+deadlocking)."""
+import json
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgserver  # noqa: E402
+from pgserver import psql  # noqa: E402
+import tbtest  # noqa: E402
+
+BUCKETS = 512                   # store_put.c LOCK_BUCKETS
+BUCKET_BASE = 0x7472696275740000  # store_put.c LOCK_BUCKET_BASE
+
+
+def write_feed(root):
+    entries = "".join(f'<entry><title>Paper {k}</title><id>urn:paper:{k}</id>'
+                      f'<link href="http://example.org/paper/{k}"/>'
+                      '<updated>2026-12-01T00:00:00Z</updated><summary>s</summary></entry>'
+                      for k in range(3))
+    with open(os.path.join(root, "f0.atom"), "w", encoding="utf-8") as f:
+        f.write('<?xml version="1.0" encoding="utf-8"?>'
+                '<feed xmlns="http://www.w3.org/2005/Atom"><title>Feed</title>'
+                '<id>urn:feed:0</id><updated>2026-12-01T00:00:00Z</updated>'
+                + entries + '</feed>')
+
+
+class PgRetryTest(unittest.TestCase):
+    def test_store_waiting_past_lock_timeout_is_stored_again(self):
+        tbtest.need_tool("psql")
+        with tbtest.TempDir() as tmp, pgserver.PgServer() as pg:
+            www = os.path.join(tmp, "www")
+            os.mkdir(www)
+            write_feed(www)
+            up = tbtest.Upstream(www, os.path.join(tmp, "up.log"))
+            port = tbtest.free_port()
+            config = os.path.join(tmp, "n1.ini")
+            with open(config, "w", encoding="utf-8") as f:
+                f.write(f"[tributary]\ndatabase = {pg.uri}\npublic_dir = {tmp}/public\n"
+                        f"listen = 127.0.0.1:{port}\nnode = n1\ninterval = 1h\n\n"
+                        f"[source s0]\nurl = {up.base}f0.atom\n")
+            # The schema first (a node's start creates it), then the locks.
+            tbtest.run("sources", "-c", config)
+            holder = subprocess.Popen(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d",
+                                       pg.uri], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True)
+            node = None
+            try:
+                holder.stdin.write(f"SELECT count(pg_advisory_lock({BUCKET_BASE} + b))"
+                                   f" FROM generate_series(0, {BUCKETS - 1}) b;\n")
+                holder.stdin.flush()
+                self.assertEqual(holder.stdout.readline().strip(), str(BUCKETS))
+                node = tbtest.Daemon(config, os.path.join(tmp, "n1.log"))
+                tbtest.wait_for(lambda: "storing them again" in node.log_text(), 120, step=0.5,
+                                what="the node storing a poll again after a lock timeout")
+                holder.stdin.write("\\q\n")
+                holder.stdin.close()
+                holder.wait(timeout=60)
+                tbtest.wait_for(lambda: psql(pg, "SELECT last_status FROM sources"
+                                                 " WHERE name = 's0'") == "200", 120, step=0.5,
+                                what="the poll recorded")
+                text = node.log_text()
+                status, _, body = tbtest.http_get(f"http://127.0.0.1:{port}/metrics")
+                self.assertEqual(status, 200)
+                m = re.search(r"^tributary_store_retries_total (\d+)$", body.decode(), re.M)
+                self.assertIsNotNone(m, body.decode()[-2000:])
+                self.assertGreaterEqual(int(m.group(1)), 1)
+            finally:
+                if holder.poll() is None:
+                    holder.kill()
+                    holder.wait()
+                holder.stdout.close()
+                if not holder.stdin.closed:
+                    holder.stdin.close()
+                if node is not None:
+                    node.stop()
+                up.stop()
+            self.assertEqual(psql(pg, "SELECT count(*) FROM entries"), "3", text[-3000:])
+            self.assertEqual(psql(pg, "SELECT coalesce(last_error, '') FROM sources"
+                                      " WHERE name = 's0'"), "", text[-3000:])
+            self.assertNotIn("s0: 200 error", text)
+            with open(up.log, encoding="utf-8") as f:
+                fetches = [json.loads(x)["path"] for x in f if x.strip()]
+            self.assertEqual(fetches.count("/f0.atom"), 1, fetches)
+
+    def test_node_starts_while_a_source_row_is_locked(self):
+        tbtest.need_tool("psql")
+        with tbtest.TempDir() as tmp, pgserver.PgServer() as pg:
+            port = tbtest.free_port()
+            config = os.path.join(tmp, "n2.ini")
+            with open(config, "w", encoding="utf-8") as f:
+                f.write(f"[tributary]\ndatabase = {pg.uri}\npublic_dir = {tmp}/public\n"
+                        f"listen = 127.0.0.1:{port}\nnode = n2\ninterval = 1h\n\n"
+                        "[source s0]\nurl = http://127.0.0.1:9/f0.atom\n\n"
+                        "[source s1]\nurl = http://127.0.0.1:9/f1.atom\n")
+            # A first start makes the schema and the sources' rows.
+            first = tbtest.Daemon(config, os.path.join(tmp, "n2-first.log"))
+            tbtest.wait_for(lambda: tbtest.http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
+                            120, step=0.5, what="the first start ready")
+            self.assertEqual(first.stop(), 0)
+            psql(pg, "UPDATE sources SET next_poll = CAST(extract(epoch FROM now()) AS bigint)"
+                     " + 3600")
+            holder = subprocess.Popen(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d",
+                                       pg.uri], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True)
+            node = None
+            try:
+                holder.stdin.write("BEGIN;\nSELECT count(*) FROM (SELECT id FROM sources"
+                                   " WHERE name = 's0' FOR UPDATE) AS t;\n")
+                holder.stdin.flush()
+                self.assertEqual(holder.stdout.readline().strip(), "BEGIN")
+                self.assertEqual(holder.stdout.readline().strip(), "1")
+                node = tbtest.Daemon(config, os.path.join(tmp, "n2.log"))
+
+                def ready():
+                    self.assertTrue(node.alive(), node.log_text()[-3000:])
+                    return tbtest.http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+                tbtest.wait_for(ready, 120, step=0.5, what="the node ready")
+                self.assertNotIn("lock timeout", node.log_text())
+            finally:
+                if holder.poll() is None:
+                    holder.kill()
+                    holder.wait()
+                holder.stdout.close()
+                holder.stdin.close()
+                if node is not None:
+                    self.assertEqual(node.stop(), 0, node.log_text()[-3000:])
+
+
+if __name__ == "__main__":
+    tbtest.main()
