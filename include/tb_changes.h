@@ -56,6 +56,48 @@ TB_NODISCARD int tb_changes_read(struct tb_store *s, int64_t after, const char *
                                  int64_t **ids, size_t *n, int64_t *last, int *more, char *err,
                                  size_t errlen);
 
+/*
+ * The pages that say why a list is empty (tb_page_why_empty) read the
+ * sources' poll states: a node that records a poll starting or ending a
+ * failing streak (or a source's first poll) NOTIFYs TB_CHANGES_PAGES in
+ * the transaction that records it, and the others render their pages
+ * again when the poll states they read have moved.
+ */
+
+/** The NOTIFY payload that says the sources' poll states moved. */
+#define TB_CHANGES_PAGES "pages"
+
+/**
+ * PostgreSQL: NOTIFYs TB_CHANGES_CHANNEL with payload (delivered when the
+ * transaction open on s commits, at once outside one); SQLite: nothing.
+ * 0 or a store error.
+ */
+TB_NODISCARD int tb_changes_notify(struct tb_store *s, const char *payload, char *err,
+                                   size_t errlen);
+
+/*
+ * Last-Modified in a cluster: every node must answer the same for the same
+ * bytes, so a document's moment is kept in the database (doc_versions), by
+ * its path and its bytes' hash: the first node that publishes a version
+ * records it (the server's clock, and a second past the path's previous
+ * version at least, so that a new version is always newer), and every
+ * node that publishes the same bytes later reads it back.
+ */
+
+/**
+ * The moment (epoch s) document `path` (its relpath) first had the bytes
+ * whose hash is `hash` (text, e.g. 16 hex digits) into *at, recorded now
+ * when new. One statement each way. 0 or a store error.
+ */
+TB_NODISCARD int tb_changes_doc_moment(struct tb_store *s, const char *path, const char *hash,
+                                       int64_t *at, char *err, size_t errlen);
+
+/**
+ * Deletes the document versions recorded before `before` (epoch s), except
+ * each path's newest. 0 or a store error.
+ */
+TB_NODISCARD int tb_changes_doc_prune(struct tb_store *s, int64_t before, char *err, size_t errlen);
+
 /** Deletes the change rows written before `before` (epoch s). 0 or a store error. */
 TB_NODISCARD int tb_changes_prune(struct tb_store *s, int64_t before, char *err, size_t errlen);
 

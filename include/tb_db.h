@@ -320,4 +320,51 @@ int tb_db_lost(struct tb_db *db);
  */
 TB_NODISCARD int tb_db_reconnect(struct tb_db *db, char *err, size_t errlen);
 
+/*
+ * Connecting again without blocking, for a caller on an event loop
+ * (libpq's PQconnectStartParams + PQconnectPoll): the new connection is
+ * made apart from db, which keeps failing with TB_EDB_LOST meanwhile, and
+ * is put in place of db's lost one by tb_db_renew_finish. A server that
+ * accepts and never answers leaves the renewal waiting: the caller gives
+ * up after its own time limit (tb_db_renew_cancel). The host name is
+ * resolved by the start, synchronously (as libpq does): an IP address or
+ * a Unix socket does not block.
+ */
+
+/** A connection being made again (tb_db_renew_start); opaque. */
+struct tb_db_renew;
+
+/** What tb_db_renew_poll() asks to wait for. */
+enum { TB_DB_RENEW_READ = 1, TB_DB_RENEW_WRITE = 2 };
+
+/**
+ * PostgreSQL: starts connecting again to db's server with db's
+ * parameters, into *out (the caller polls it, then finishes or cancels
+ * it). db is only read (its URI), so another thread may be using it. 0;
+ * TB_EDB_LOST (libpq refused at once), -EINVAL (SQLite), -ENOMEM.
+ */
+TB_NODISCARD int tb_db_renew_start(struct tb_db *db, struct tb_db_renew **out, char *err,
+                                   size_t errlen);
+
+/**
+ * Advances the renewal: TB_DB_RENEW_READ or TB_DB_RENEW_WRITE (call again
+ * once socket *fd is readable or writable: it may change between calls),
+ * 0 (connected: tb_db_renew_finish), or TB_EDB_LOST with libpq's message
+ * in err (cancel it). Never blocks.
+ */
+TB_NODISCARD int tb_db_renew_poll(struct tb_db_renew *r, int *fd, char *err, size_t errlen);
+
+/**
+ * Puts r's connection (tb_db_renew_poll returned 0) in place of db's, as
+ * tb_db_reconnect does (statements forgotten, depth 0, lost cleared), and
+ * frees r. db must not be in use by another thread. The lock timeout set
+ * by tb_db_busy_timeout is set again (one short round trip). 0 or
+ * TB_EDB_LOST.
+ */
+TB_NODISCARD int tb_db_renew_finish(struct tb_db *db, struct tb_db_renew *r, char *err,
+                                    size_t errlen);
+
+/** Abandons a renewal (closes its connection, frees r); NULL is a no-op. */
+void tb_db_renew_cancel(struct tb_db_renew *r);
+
 #endif

@@ -114,6 +114,14 @@ TB_NODISCARD int tb_http_put_gz(struct tb_http *h, const char *path, const char 
                                 int64_t mtime, int max_age);
 
 /**
+ * The document published at `path`: the hash of its bytes (tb_fnv1a, the
+ * ETag's) into *hash and its Last-Modified (epoch s) into *mtime, so a
+ * publisher can keep the moment of bytes that did not change. 0, or
+ * -ENOENT when nothing is published there.
+ */
+int tb_http_doc_version(struct tb_http *h, const char *path, uint64_t *hash, int64_t *mtime);
+
+/**
  * Sends a Link header (RFC 8288) with the document at `path` until it is
  * put again: e.g. a feed's `<URL>; rel="alternate"; type="text/html"`.
  * Returns 0, -ENOENT when nothing is published there, -EINVAL for a value

@@ -7,10 +7,11 @@
  * the channels given and reports each notification. A lost connection (the
  * server restarted, the network went away) is reported, then connected
  * again with backoff (0.1 s doubling to 5 s, with jitter) and reported
- * again: notifications sent while it was down are lost (PostgreSQL does
- * not keep them), so the caller treats "connected again" as "something
- * may have changed" and catches up from the database, where the truth is;
- * a notification is only a wake-up.
+ * again (an attempt not up within 10 s, as on a server that accepts and
+ * says nothing, counts as lost): notifications sent while it was down are
+ * lost (PostgreSQL does not keep them), so the caller treats "connected
+ * again" as "something may have changed" and catches up from the
+ * database, where the truth is; a notification is only a wake-up.
  */
 #ifndef TB_LISTEN_H
 #define TB_LISTEN_H

@@ -19,6 +19,7 @@
 
 #include "tb_arxiv.h"
 #include "tb_config.h"
+#include "tb_db.h"
 #include "tb_fetcher.h"
 #include "tb_http.h"
 #include "tb_jobs.h"
@@ -130,15 +131,28 @@ struct queue {
     struct src *head, *tail; /* first out, last in; NULL when empty */
 };
 
+/* One lost connection being made again (daemon_db.c). */
+struct renewal {
+    struct daemon *d;      /* owner */
+    struct tb_db *db;      /* the connection it replaces */
+    struct tb_db_renew *r; /* the new one, being made; NULL once finished or cancelled */
+    uv_poll_t *poll;       /* on its socket, or NULL; freed when closed */
+    int fd;                /* the socket poll watches, or -1 */
+    int ready;             /* connected: waits for the others */
+};
+
 /* The PostgreSQL connections' watch (daemon_db.c). */
 struct dbwatch {
-    uv_timer_t timer;         /* the next look or reconnect */
+    uv_timer_t timer;         /* the next look or reconnect, or an attempt's time limit */
     int started;              /* on PostgreSQL: the timer was initialized */
     int down;                 /* a connection is lost and not back yet */
     uint64_t delay_ms;        /* the backoff's nominal wait (0: none yet) */
     uint64_t since;           /* uv_now() when it was lost */
     unsigned long losses;     /* times the database was lost */
     unsigned long reconnects; /* times it came back */
+    struct renewal ren[3];    /* the attempt in progress: one per lost connection */
+    size_t nren;              /* their number (0: no attempt in progress) */
+    unsigned long attempts;   /* attempts started (tributary_database_connect_attempts_total) */
 };
 
 struct daemon {
@@ -433,6 +447,13 @@ int64_t tb__daemon_trending_now(struct daemon *d);
  */
 int tb__daemon_trending_job(struct daemon *d);
 
+/**
+ * A poll being recorded changed what the pages say of the sources: they
+ * are published again here, and on PostgreSQL the other nodes are told
+ * (TB_CHANGES_PAGES, with the record's commit) to do the same.
+ */
+void tb__daemon_pages_moved(struct daemon *d);
+
 /* daemon_mail.c */
 
 /**
@@ -468,6 +489,12 @@ void tb__daemon_db_kick(struct daemon *d);
 
 /** Whether the database is lost and not reconnected yet. */
 int tb__daemon_db_down(const struct daemon *d);
+
+/**
+ * Whether connection db is being made again (no job may use it until it
+ * is back: it is replaced then); 0 once the daemon stops.
+ */
+int tb__daemon_db_renewing(const struct daemon *d, const struct tb_db *db);
 
 /** Closes the watch's timer. */
 void tb__daemon_db_stop(struct daemon *d);

@@ -205,7 +205,7 @@ void tb__daemon_finish(struct src *s)
 
         record(s);
         if (first || failing != (s->st.failures > 0))
-            tb__daemon_pages_stale(d);
+            tb__daemon_pages_moved(d);
         count(d, s, &s->p);
         report(s);
         if (s->p.rc == 0 && s->p.status == 200)

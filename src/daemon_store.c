@@ -428,7 +428,10 @@ static void after_store_job(struct daemon *d)
 /* Starts a store job for the ready polls, unless one is running. */
 static void kick_store(struct daemon *d)
 {
-    if (d->storing != NULL || d->ready.head == NULL)
+    /* A connection being made again is replaced when it is up (daemon_db.c
+     * starts the store check then). */
+    if (d->storing != NULL || d->ready.head == NULL ||
+        (d->wstore != NULL && tb__daemon_db_renewing(d, tb_store_sql(d->wstore))))
         return;
     d->storing = take_batch(d);
     if (uv_thread_create(&d->store_thread, store_thread, d) != 0) {

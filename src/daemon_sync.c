@@ -12,6 +12,10 @@
  * publishes everything. Trending is ranked as of the cluster's moment
  * (tb_changes_trending_set): a node that recomputes it stores the moment
  * and NOTIFYs, the others render as of it (d->site.now, also the pages').
+ * The pages that say why a list is empty follow the sources' poll states:
+ * a node that records a change of them NOTIFYs TB_CHANGES_PAGES, and each
+ * node (on that notification, and with the safety net) publishes its
+ * pages again when the states' fingerprint moved.
  * Nothing of this runs on SQLite (one node).
  */
 #include <errno.h>
@@ -22,6 +26,7 @@
 
 #include "tb_changes.h"
 #include "tb_db.h"
+#include "tb_hash.h"
 #include "tb_jobs.h"
 #include "tb_listen.h"
 
@@ -31,6 +36,7 @@
 #define SYNC_PAGE 5000            /* change rows read per query */
 #define KEEP_S (3600)             /* change rows are kept this long (s) */
 #define PRUNE_EVERY_S (600)       /* and pruned this often by each node */
+#define DOC_KEEP_S (24 * 3600)    /* documents' older versions are kept this long (s) */
 
 struct sync {
     struct daemon *d;
@@ -40,6 +46,7 @@ struct sync {
     int64_t cursor;           /* the last change seq handled */
     int64_t read_at;          /* epoch s of the last successful read */
     int64_t pruned_at;        /* epoch s of the last prune */
+    uint64_t polls_fp;        /* fingerprint of the poll states the pages last showed */
 };
 
 /* Reads the feed after the cursor; the other nodes' entries go to
@@ -90,6 +97,9 @@ static void catch_up(struct sync *y, const char *why)
         y->pruned_at = now;
         if (tb_changes_prune(d->store, now - KEEP_S, err, sizeof(err)) != 0)
             tb_log(TB_LOG_WARN, "sync", "pruning the change feed: %s", err);
+        /* A node far behind may still render an old version: kept a day. */
+        if (tb_changes_doc_prune(d->store, now - DOC_KEEP_S, err, sizeof(err)) != 0)
+            tb_log(TB_LOG_WARN, "sync", "pruning the documents' versions: %s", err);
     }
 }
 
@@ -114,6 +124,50 @@ static void trending_follow(struct sync *y)
     tb__daemon_pages_stale(d); /* their trending lists too */
 }
 
+/* What the pages read of the poll states (tb_page_why_empty: which
+ * sources were never polled, which failed at their last poll), hashed. */
+static int polls_fingerprint(struct daemon *d, uint64_t *fp)
+{
+    struct tb_store_state *st = NULL;
+    char err[256] = "";
+    size_t n = 0, i;
+    unsigned bits;
+
+    if (tb_store_state_list(d->store, &st, &n, err, sizeof(err)) != 0) {
+        tb_log(TB_LOG_WARN, "sync", "reading the poll states: %s", err);
+        return -1;
+    }
+    *fp = 1;
+    for (i = 0; i < n; i++) {
+        bits = (unsigned)(st[i].last_attempt == 0) | (unsigned)(st[i].failures > 0) << 1;
+        *fp = (*fp ^ tb_fnv1a(st[i].name, strlen(st[i].name))) * 0x100000001b3ULL + bits;
+    }
+    tb_store_state_free(st, n);
+    return 0;
+}
+
+/* Publishes the pages again when the poll states they show moved (another
+ * node recorded a failing streak's start or end, a first poll). */
+static void pages_follow(struct sync *y)
+{
+    uint64_t fp;
+
+    if (y->d->stopping || polls_fingerprint(y->d, &fp) != 0 || fp == y->polls_fp)
+        return;
+    y->polls_fp = fp;
+    tb__daemon_pages_stale(y->d);
+}
+
+void tb__daemon_pages_moved(struct daemon *d)
+{
+    char err[256] = "";
+
+    tb__daemon_pages_stale(d);
+    /* In the recording's transaction: the others read the new states. */
+    if (d->wstore != NULL && tb_changes_notify(d->wstore, TB_CHANGES_PAGES, err, sizeof(err)) != 0)
+        tb_log(TB_LOG_WARN, "sync", "telling the other nodes: %s", err);
+}
+
 static void on_notify(void *data, const char *channel, const char *payload, int pid)
 {
     struct sync *y = data;
@@ -122,6 +176,8 @@ static void on_notify(void *data, const char *channel, const char *payload, int 
     (void)pid;
     if (strcmp(payload, TB_CHANGES_TRENDING) == 0)
         trending_follow(y);
+    else if (strcmp(payload, TB_CHANGES_PAGES) == 0)
+        pages_follow(y);
     else if (strcmp(payload, y->node) != 0)
         catch_up(y, "notified");
 }
@@ -211,12 +267,14 @@ static void on_state(void *data, int up, const char *why)
     tb_log(TB_LOG_INFO, "sync", "listening for other nodes' changes");
     catch_up(y, "connected");
     trending_follow(y);
+    pages_follow(y);
 }
 
 static void on_timer(uv_timer_t *t)
 {
     catch_up(t->data, "timer");
     trending_follow(t->data);
+    pages_follow(t->data);
 }
 
 /* This node's name: the config's `node` (default HOST:PORT of its listen
@@ -301,6 +359,8 @@ int tb__daemon_sync_start(struct daemon *d)
     }
     y->read_at = now_s();
     y->pruned_at = 0;
+    /* What the first publish_all shows. */
+    (void)polls_fingerprint(d, &y->polls_fp);
     cbs.data = y;
     rc = tb_listen_start(&y->listen, &d->loop, uri, channels, 1, &cbs, err, sizeof(err));
     if (rc != 0) {

@@ -55,6 +55,7 @@ struct doc {
     char last_modified[H2O_TIMESTR_RFC1123_LEN + 1]; /* from mtime */
     char cache_control[40];                          /* "max-age=N[, immutable]" */
     int64_t mtime;                                   /* epoch seconds */
+    uint64_t hash;                                   /* tb_fnv1a of body (the ETag's) */
     char *link;                                      /* Link header value, or NULL */
     int cached;                                      /* immutable: in the LRU list */
     struct doc *lru_prev, *lru_next;                 /* that list, most recently used first */
@@ -174,6 +175,7 @@ static void doc_set_meta(struct doc *d, int64_t mtime, int max_age)
     time_t t = (time_t)mtime;
     struct tm gmt;
 
+    d->hash = hash;
     snprintf(d->etag, sizeof(d->etag), "\"%016" PRIx64 "\"", hash);
     snprintf(d->etag_gz, sizeof(d->etag_gz), "\"%016" PRIx64 "-gz\"", hash);
     if (max_age >= TB_HTTP_IMMUTABLE)
@@ -322,6 +324,17 @@ int tb_http_put_gz(struct tb_http *h, const char *path, const char *content_type
         lru_front(h, d);
         lru_trim(h);
     }
+    return 0;
+}
+
+int tb_http_doc_version(struct tb_http *h, const char *path, uint64_t *hash, int64_t *mtime)
+{
+    struct doc *d = tb_map_get(&h->docs, path, strlen(path));
+
+    if (d == NULL)
+        return -ENOENT;
+    *hash = d->hash;
+    *mtime = d->mtime;
     return 0;
 }
 

@@ -16,6 +16,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define CONNECT_LIMIT_MS 10000 /* a server that accepts and says nothing is left then */
 
 enum phase { CONNECTING, SUBSCRIBING, UP, DOWN };
 
@@ -83,9 +84,17 @@ static void tell(struct tb_listen *l, int up, const char *why)
         l->cbs.state(l->cbs.data, up, why);
 }
 
+static void fail(struct tb_listen *l, const char *why);
+
+/* The backoff's end, or a connection that is not up in time. */
 static void on_timer(uv_timer_t *t)
 {
-    connect_begin(t->data);
+    struct tb_listen *l = t->data;
+
+    if (l->phase == DOWN)
+        connect_begin(l);
+    else if (l->phase != UP)
+        fail(l, "no answer from the server in time");
 }
 
 /* Drops the connection and connects again after the backoff. */
@@ -119,6 +128,7 @@ static void connect_begin(struct tb_listen *l)
 {
     l->conn = PQconnectStart(l->uri);
     l->phase = CONNECTING;
+    uv_timer_start(&l->timer, on_timer, CONNECT_LIMIT_MS, 0);
     if (l->conn == NULL || PQstatus(l->conn) == CONNECTION_BAD) {
         fail(l, l->conn ? PQerrorMessage(l->conn) : "out of memory");
         return;
@@ -196,6 +206,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
         if (res == NULL) {
             l->phase = UP;
             l->wait = BACKOFF_MIN_MS;
+            uv_timer_stop(&l->timer);
             tell(l, 1, "");
             break;
         }

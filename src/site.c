@@ -15,12 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tb_archive.h"
+#include "tb_changes.h"
+#include "tb_db.h"
 #include "tb_gzip.h"
+#include "tb_hash.h"
 #include "tb_opml.h"
 #include "tb_publish.h"
 #include "tb_topic.h"
@@ -68,6 +72,78 @@ static int keep_first(int rc, int next)
     return rc ? rc : next;
 }
 
+/* Whether public_dir/relpath holds exactly data[0..len); its mtime into *at. */
+static int file_moment(const struct tb_site *s, const char *relpath, const char *data, size_t len,
+                       int64_t *at)
+{
+    char path[4096], buf[65536];
+    struct stat st;
+    size_t off = 0, got;
+    FILE *fp;
+    int same;
+
+    snprintf(path, sizeof(path), "%s/%s", s->cfg->public_dir, relpath);
+    if (stat(path, &st) != 0 || (size_t)st.st_size != len)
+        return -1;
+    fp = fopen(path, "rb");
+    if (fp == NULL)
+        return -1;
+    same = 1;
+    while (same && (got = fread(buf, 1, sizeof(buf), fp)) > 0) {
+        same = off + got <= len && memcmp(buf, data + off, got) == 0;
+        off += got;
+    }
+    same = same && off == len && !ferror(fp);
+    fclose(fp);
+    if (!same)
+        return -1;
+    *at = (int64_t)st.st_mtime;
+    return 0;
+}
+
+/*
+ * The Last-Modified of document relpath (served at path) holding
+ * data[0..len): a document's moment changes exactly when its bytes do.
+ * The same bytes as the version served keep its moment. Else, on
+ * PostgreSQL (nodes of a cluster), the moment the database records for
+ * these bytes, the same on every node (tb_changes_doc_moment); on SQLite,
+ * the file's moment when public_dir holds these bytes already (the daemon
+ * restarted: the files carry their moments), else now, and a second past
+ * the version replaced at least.
+ */
+static int64_t doc_moment(struct tb_site *s, const char *relpath, const char *path,
+                          const char *data, size_t len)
+{
+    uint64_t hash = tb_fnv1a(data, len), old_hash = 0;
+    int64_t old = 0, at = 0, now = (int64_t)time(NULL);
+    char hex[20], err[256] = "";
+
+    if (tb_http_doc_version(s->http, path, &old_hash, &old) == 0 && old_hash == hash)
+        return old;
+    if (tb_db_dialect(tb_store_sql(s->store)) == TB_DB_PG) {
+        snprintf(hex, sizeof(hex), "%016" PRIx64, hash);
+        if (tb_changes_doc_moment(s->store, relpath, hex, &at, err, sizeof(err)) == 0 && at > 0)
+            return at;
+        tb_log(TB_LOG_WARN, "publish", "%s: its moment: %s", relpath, err);
+    } else if (old == 0 && file_moment(s, relpath, data, len, &at) == 0) {
+        return at;
+    }
+    return now > old ? now : old + 1;
+}
+
+/* Gives public_dir/relpath (and its .gz) the document's moment, so that a
+ * restart (file_moment) and a server reading the files (nginx) see it. */
+static void set_file_moment(const struct tb_site *s, const char *relpath, int64_t at)
+{
+    struct timespec ts[2] = {{.tv_sec = (time_t)at}, {.tv_sec = (time_t)at}};
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", s->cfg->public_dir, relpath);
+    (void)utimensat(AT_FDCWD, path, ts, 0);
+    snprintf(path, sizeof(path), "%s/%s.gz", s->cfg->public_dir, relpath);
+    (void)utimensat(AT_FDCWD, path, ts, 0);
+}
+
 /* Writes one document into public_dir and the server, compressed once: the
  * same gzip bytes become the .gz file and the server's gzip form. */
 static int put_doc_age(struct tb_site *s, const char *relpath, const char *type,
@@ -77,7 +153,12 @@ static int put_doc_age(struct tb_site *s, const char *relpath, const char *type,
     int immutable = max_age == TB_HTTP_IMMUTABLE, rc = 0;
     char path[1024];
     struct tb_buf gz;
+    int64_t at = 0;
 
+    snprintf(path, sizeof(path), "/%s", relpath);
+    /* Before the file is replaced: on SQLite it may carry the moment. */
+    if (s->http != NULL)
+        at = doc_moment(s, relpath, path, data, b->len);
     tb_buf_init(&gz, DOC_CAP);
     /* An archive page's file has no .gz twin: most pages are never read,
      * and a static server compresses the few that are (contrib/nginx: gzip
@@ -93,14 +174,13 @@ static int put_doc_age(struct tb_site *s, const char *relpath, const char *type,
     else if (rc == 0)
         rc = tb_publish_write_file(s->cfg->public_dir, relpath, data, b->len,
                                    immutable ? NULL : gz.data, gz.len, err, errlen);
+    if (rc == 0 && s->http != NULL && s->batch == NULL)
+        set_file_moment(s, relpath, at);
     if (rc == 0 && s->http != NULL) {
-        snprintf(path, sizeof(path), "/%s", relpath);
-        rc = tb_http_put_gz(s->http, path, type, data, b->len, gz.data, gz.len, (int64_t)time(NULL),
-                            max_age);
+        rc = tb_http_put_gz(s->http, path, type, data, b->len, gz.data, gz.len, at, max_age);
         /* The index is also the site's root. */
         if (rc == 0 && strcmp(relpath, "index.html") == 0)
-            rc = tb_http_put_gz(s->http, "/", type, data, b->len, gz.data, gz.len,
-                                (int64_t)time(NULL), s->max_age);
+            rc = tb_http_put_gz(s->http, "/", type, data, b->len, gz.data, gz.len, at, s->max_age);
         if (rc)
             snprintf(err, errlen, "%s: %s", path, tb_strerror(rc));
     }
@@ -502,9 +582,11 @@ static int load_page(struct tb_site *s, const char *rel, const char *type)
     if (rc == 0 && read_doc(s, gzrel, &gz) != 0)
         tb_buf_free(&gz); /* computed by the server */
     snprintf(path, sizeof(path), "/%s", rel);
+    /* The file's moment on SQLite; the cluster's for these bytes on PostgreSQL. */
     if (rc == 0)
         rc = tb_http_put_gz(s->http, path, type, b.data, b.len, gz.data, gz.len,
-                            (int64_t)st.st_mtime, TB_HTTP_IMMUTABLE);
+                            doc_moment(s, rel, path, b.data ? b.data : "", b.len),
+                            TB_HTTP_IMMUTABLE);
     tb_buf_free(&b);
     tb_buf_free(&gz);
     return rc;

@@ -37,7 +37,7 @@ class PgConfigTest(unittest.TestCase):
             self.assertEqual(got, [("Ann@example.org", "daily"), ("bob@example.org", "weekly")])
             # In PostgreSQL, not in a file beside the config.
             self.assertEqual(psql(pg, "SELECT count(*) FROM subscriptions"), "2")
-            self.assertEqual(psql(pg, "SELECT version FROM tb_schema"), "21")
+            self.assertEqual(psql(pg, "SELECT version FROM tb_schema"), "22")
             self.assertEqual(sorted(os.listdir(tmp)), ["t.ini"])
 
     def test_unreachable(self):

@@ -4,13 +4,18 @@
 upstream: PostgreSQL stopped while a node polls and serves (the node keeps
 serving the same bytes, /readyz says 503, and once the server is back the
 node reconnects within the backoff's bound and stores what came meanwhile
-exactly once); the node's connections terminated (pg_terminate_backend)
+exactly once); the server replaced by one that accepts connections and
+never answers (a loopback proxy switched to a black hole: the node keeps
+serving while it tries again, never blocked by an attempt, and recovers
+once the proxy forwards again); the node's connections terminated (pg_terminate_backend)
 again and again in the middle of its first cycle's batches (nothing half
 stored: every entry has its keys, sources and topic memberships, and every
 entry is there once after recovery)."""
 import os
 import re
+import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -40,13 +45,91 @@ def write_feed(root, i, papers):
     os.replace(tmp, os.path.join(root, f"f{i}.atom"))
 
 
+class Proxy:
+    """A loopback TCP port in front of the server's Unix socket. Forwarding,
+    or a black hole: connections accepted and never answered (what a node
+    sees of a half-dead host). Each switch closes the connections of the
+    mode left, as a server going away does."""
+
+    def __init__(self, pg):
+        self.target = os.path.join(pg.dir, ".s.PGSQL.5432")
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.silent = False
+        self.conns = []   # open sockets of the current mode
+        self.swallowed = 0  # connections accepted in black-hole mode
+        self.closed = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def uri(self, user):
+        return (f"postgresql://{user}@127.0.0.1:{self.port}/postgres"
+                "?sslmode=disable&gssencmode=disable")
+
+    def accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(c)
+                if self.silent:
+                    self.swallowed += 1
+                    continue
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(self.target)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns.append(s)
+            for a, b in ((c, s), (s, c)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def switch(self, silent):
+        with self.lock:
+            self.silent = silent
+            old, self.conns = self.conns, []
+        for c in old:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+        self.switch(False)
+
+
 class Node:
-    def __init__(self, tmp, pg, name, nsources, base, interval=INTERVAL):
+    def __init__(self, tmp, pg, name, nsources, base, interval=INTERVAL, database=None):
         self.name, self.port = name, tbtest.free_port()
         self.root = f"http://127.0.0.1:{self.port}/"
         self.config = os.path.join(tmp, f"{name}.ini")
         with open(self.config, "w", encoding="utf-8") as f:
-            f.write(f"[tributary]\ndatabase = {pg.uri}\npublic_dir = {tmp}/public-{name}\n"
+            f.write(f"[tributary]\ndatabase = {database or pg.uri}\npublic_dir = {tmp}/public-{name}\n"
                     f"listen = 127.0.0.1:{self.port}\nnode = {name}\nlease = {LEASE}s\n"
                     f"interval = {interval}s\nmax_per_host = 64\n"
                     f"base_url = {self.root}\n\n"
@@ -145,6 +228,66 @@ class PgFaultsTest(unittest.TestCase):
             self.assertGreaterEqual(lost, 1, log[-3000:])
             self.assertEqual(lost, back, log[-3000:])
             self.assertLessEqual(lost, 3, log[-3000:])  # not one line per attempt
+
+    def test_silent_server(self):
+        """The node's server becomes one that accepts and never answers (a
+        proxy switched to a black hole): every attempt to connect again hangs
+        until the node gives it up, and meanwhile the node answers HTTP (the
+        same bytes, /readyz 503); once the proxy forwards again it is back
+        and stores what came meanwhile. (Connecting with a blocking
+        PQreset held the loop for as long as the server stayed silent.)"""
+        n = 3
+        with tbtest.TempDir() as tmp, pgserver.PgServer() as pg:
+            www = os.path.join(tmp, "www")
+            os.mkdir(www)
+            for i in range(n):
+                write_feed(www, i, [f"p{i}"])
+            up = tbtest.Upstream(www, os.path.join(tmp, "up.log"))
+            proxy = Proxy(pg)
+            node = None
+            try:
+                node = Node(tmp, pg, "n1", n, up.base, database=proxy.uri(pgserver.DB_USER))
+                tbtest.wait_for(lambda: node.topic_entries() == n, 60, what="first cycle")
+                tbtest.wait_for(lambda: node.get("readyz")[0] == 200, 30, what="ready")
+                _, _, before = node.get("topics/walrus.atom")
+
+                proxy.switch(silent=True)
+                write_feed(www, 0, ["p0", "late"])
+                tbtest.wait_for(lambda: node.get("readyz")[0] == 503, 30, what="503")
+                tbtest.wait_for(lambda: node.metric("tributary_database_up") == 0, 30,
+                                what="the loss found")
+                # Attempts hang on the black hole and are given up, then tried
+                # again: the node answers every request meanwhile (http_get
+                # gives it 10 s; a blocked loop answers none).
+                end = time.monotonic() + 120 * tbtest.SLOW
+                while time.monotonic() < end and not (
+                        (node.metric("tributary_database_connect_attempts_total") or 0) >= 3):
+                    status, _, body = node.get("topics/walrus.atom")
+                    self.assertEqual((status, body), (200, before))
+                    self.assertEqual(node.get("readyz")[0], 503)
+                    self.assertEqual(node.metric("tributary_database_up"), 0)
+                    time.sleep(0.5)
+                self.assertGreaterEqual(node.metric("tributary_database_connect_attempts_total"), 3,
+                                        "attempts not given up and made again")
+                self.assertGreaterEqual(proxy.swallowed, 3)
+                self.assertTrue(node.daemon.alive())
+
+                proxy.switch(silent=False)
+                tbtest.wait_for(lambda: node.get("readyz")[0] == 200, 60,
+                                what="ready once the proxy forwards")
+                tbtest.wait_for(lambda: b"Walrus paper late" in node.get("topics/walrus.atom")[2],
+                                60, what="the late paper published")
+                self.assertEqual(node.metric("tributary_database_up"), 1)
+                # A clean exit (handles closed; no sanitizer report).
+                self.assertEqual(node.daemon.stop(), 0, node.daemon.log_text()[-3000:])
+            finally:
+                if node is not None:
+                    node.daemon.stop()
+                proxy.close()
+                up.stop()
+            consistent(self, pg, n + 1)
+            log = node.daemon.log_text()
+            self.assertGreaterEqual(log.count("database: reconnected after"), 1, log[-3000:])
 
     def test_terminated_mid_batch(self):
         """The node's connections are terminated again and again while its

@@ -341,7 +341,7 @@ static void test_due_open_ids(void)
                           " ALTER TABLE sources DROP COLUMN polled_node;"
                           " ALTER TABLE sources DROP COLUMN polled_at;"
                           " ALTER TABLE sources DROP COLUMN active;"
-                          " DROP TABLE changes; DROP TABLE trending_at; "
+                          " DROP TABLE changes; DROP TABLE trending_at; DROP TABLE doc_versions; "
                           "PRAGMA user_version=11;",
                           NULL, NULL, NULL),
              SQLITE_OK);

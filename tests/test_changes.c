@@ -6,6 +6,10 @@
  * pruning by age; and the ordering: a writer that allocated its seq first
  * but commits late is never skipped by a reader that has already seen a
  * later writer's rows (the advisory lock makes the later writer wait).
+ * On both: the documents' moments (tb_changes_doc_moment): the same bytes
+ * read the same moment from any connection, a new version of a path is
+ * newer than the one before, and
+ * pruning keeps each path's newest.
  */
 #include "tb_changes.h"
 #include "tb_db.h"
@@ -216,6 +220,33 @@ static void test_trending_run(struct tb_store *s, struct tb_store *r)
     CHECK_OK(tb_jobs_done(r, &b, "n2", t0 + 3662, errbuf, sizeof(errbuf)));
 }
 
+static void test_doc_moment(struct tb_store *s, struct tb_store *r)
+{
+    int64_t a1 = 0, a2 = 0, b1 = 0, b2 = 0, c1 = 0, now = (int64_t)time(NULL);
+
+    CHECK_OK(tb_changes_doc_moment(s, "all.atom", "aaaa", &a1, errbuf, sizeof(errbuf)));
+    CHECK(a1 >= now - 5 && a1 <= now + 5);
+    /* Another node (connection), the same bytes: the same moment. */
+    CHECK_OK(tb_changes_doc_moment(r, "all.atom", "aaaa", &a2, errbuf, sizeof(errbuf)));
+    CHECK_EQ(a2, a1);
+    /* New bytes in the same second: a second later all the same. */
+    CHECK_OK(tb_changes_doc_moment(r, "all.atom", "bbbb", &b1, errbuf, sizeof(errbuf)));
+    CHECK(b1 > a1);
+    CHECK_OK(tb_changes_doc_moment(s, "all.atom", "bbbb", &b2, errbuf, sizeof(errbuf)));
+    CHECK_EQ(b2, b1);
+    /* Another path has moments of its own. */
+    CHECK_OK(tb_changes_doc_moment(s, "index.html", "aaaa", &c1, errbuf, sizeof(errbuf)));
+    CHECK(c1 >= now - 5 && c1 < b1 + 5);
+    CHECK_EQ(count(s, "SELECT count(*) FROM doc_versions"), 3);
+    /* Pruning what is older than b1 keeps each path's newest. */
+    CHECK_OK(tb_changes_doc_prune(s, b1 + 100, errbuf, sizeof(errbuf)));
+    CHECK_EQ(count(s, "SELECT count(*) FROM doc_versions"), 2);
+    CHECK_OK(tb_changes_doc_moment(r, "all.atom", "bbbb", &b2, errbuf, sizeof(errbuf)));
+    CHECK_EQ(b2, b1);
+    CHECK_OK(tb_changes_doc_moment(r, "index.html", "aaaa", &a2, errbuf, sizeof(errbuf)));
+    CHECK_EQ(a2, c1);
+}
+
 int main(void)
 {
     struct tb_store *s = NULL, *r = NULL;
@@ -239,6 +270,7 @@ int main(void)
         test_record(s, r, src);
         test_order(r, src);
     }
+    test_doc_moment(s, r);
     tb_store_close(r);
     tb_store_close(s);
     if (!st_is_pg()) {

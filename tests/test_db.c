@@ -4,12 +4,15 @@
  * and names in TB_TEST_PG; without it the PostgreSQL half is skipped, or
  * fails under CI). Then what only two connections show (busy, lock
  * timeout, serialization failure, deadlock, with threads), and on
- * PostgreSQL the connection lost when the server stops, and regained.
+ * PostgreSQL the connection lost when the server stops, and regained,
+ * also without blocking (tb_db_renew_*: stepped by poll(2) on its socket,
+ * the lock timeout set again).
  */
 #include "check.h"
 #include "tb_db.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -608,6 +611,63 @@ out:
     tb_db_close(db);
 }
 
+/* A connection terminated by the server, made again in steps: db fails
+ * with TB_EDB_LOST until the new connection is put in place, which then
+ * runs statements prepared before and keeps the lock timeout. SQLite:
+ * -EINVAL. */
+static void test_renew(const char *target)
+{
+    struct tb_db *db = open_db(target), *other;
+    struct tb_db_renew *r = NULL;
+    struct tb_db_stmt *st;
+    struct pollfd pfd;
+    int64_t pid = 0;
+    int rc = -1, fd = -1, steps = 0;
+
+    if (!tb_db_is_pg(target)) {
+        CHECK_EQ(tb_db_renew_start(db, &r, err, sizeof(err)), -EINVAL);
+        CHECK(r == NULL);
+        tb_db_close(db);
+        return;
+    }
+    other = open_db(target);
+    st = prep(db, "SELECT count(*) FROM big WHERE i > ?1");
+    CHECK_OK(tb_db_busy_timeout(db, 1234, err, sizeof(err)));
+    CHECK_OK(tb_db_scalar(db, &pid, err, sizeof(err), "SELECT pg_backend_pid()", ""));
+    CHECK_OK(tb_db_run(other, err, sizeof(err), "SELECT pg_terminate_backend(CAST(?1 AS integer))",
+                       "i", pid));
+    CHECK_OK(tb_db_bind_int64(st, 1, 10));
+    CHECK_EQ(tb_db_step(st, err, sizeof(err)), TB_EDB_LOST);
+    tb_db_reset(st);
+    CHECK(tb_db_lost(db));
+    CHECK_OK(tb_db_renew_start(db, &r, err, sizeof(err)));
+    while (r != NULL && (rc = tb_db_renew_poll(r, &fd, err, sizeof(err))) > 0 && steps++ < 100) {
+        pfd.fd = fd;
+        pfd.events = rc == TB_DB_RENEW_READ ? POLLIN : POLLOUT;
+        CHECK_EQ(poll(&pfd, 1, 10000), 1);
+        CHECK(tb_db_lost(db)); /* untouched meanwhile */
+    }
+    CHECK_EQ(rc, 0);
+    CHECK(steps > 1);
+    CHECK_OK(tb_db_renew_finish(db, r, err, sizeof(err)));
+    CHECK(!tb_db_lost(db));
+    CHECK_OK(tb_db_bind_int64(st, 1, 20));
+    CHECK_EQ(tb_db_step(st, err, sizeof(err)), TB_DB_ROW);
+    CHECK_EQ(tb_db_column_int64(st, 0), ROWS - 20);
+    tb_db_reset(st);
+    CHECK_EQ(scalar(db, "SELECT CAST(extract(epoch FROM current_setting('lock_timeout')::interval)"
+                        " * 1000 AS bigint)"),
+             1234);
+    /* Given up: cancelled, nothing changes. */
+    CHECK_OK(tb_db_renew_start(db, &r, err, sizeof(err)));
+    tb_db_renew_cancel(r);
+    tb_db_renew_cancel(NULL);
+    CHECK_EQ(scalar(db, "SELECT 7"), 7);
+    tb_db_finalize(st);
+    tb_db_close(other);
+    tb_db_close(db);
+}
+
 static void test_all(const char *target)
 {
     struct tb_db *db = open_db(target);
@@ -625,6 +685,7 @@ static void test_all(const char *target)
     test_threads(target, 0);
     if (tb_db_is_pg(target))
         test_threads(target, 1);
+    test_renew(target);
 }
 
 /* INSERT ... ON CONFLICT DO NOTHING RETURNING id, which SQLite answers

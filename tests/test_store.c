@@ -240,6 +240,7 @@ static void test_migrate_v3(void)
         "DROP TABLE jobs;"
         "DROP TABLE changes;"
         "DROP TABLE trending_at;"
+        "DROP TABLE doc_versions;"
         "PRAGMA user_version=3;";
     struct tb_store *s = open_db("v3.db", 0);
     struct tb_feed *f = tb_feed_new(), *g = tb_feed_new();
@@ -250,7 +251,7 @@ static void test_migrate_v3(void)
     CHECK_EQ(sqlite3_exec(tb_store_db(s), downgrade, NULL, NULL, NULL), SQLITE_OK);
     tb_store_close(s);
     s = open_db("v3.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 21);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 22);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sqlite_master WHERE name = 'entries_au'", 0), 0);
     CHECK_EQ(q_int(s, "SELECT v FROM entries_fts_config WHERE k = 'automerge'", 0), 16);
     CHECK_MATCHES(s, "walruses", 1);
@@ -302,7 +303,7 @@ static void test_migrate_v5(void)
 
     copy_fixture("v5.db");
     s = open_db("v5.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 21);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 22);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entries", 0), 5);
     /* Copies stored before migration 11 have no own link (NULL). */
     CHECK_EQ(q_int(s, "SELECT count(*) FROM entry_sources WHERE link IS NULL", 0),
@@ -375,7 +376,7 @@ static void test_migrate_gone(void)
     CHECK_EQ(sqlite3_changes(raw), 1);
     sqlite3_close(raw);
     s = open_db("v5g.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 21);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 22);
     blog = q_int(s, "SELECT id FROM sources WHERE name LIKE '%blog.rdf'", 0);
     CHECK(blog > 0);
     CHECK_EQ(q_int(s, "SELECT gone FROM sources WHERE id = ?1", blog), 1);
@@ -401,7 +402,7 @@ static void *open_at_once(void *arg)
     return (void *)(intptr_t)rc;
 }
 
-/* PostgreSQL's schema: its tables, constraints and indexes at version 21
+/* PostgreSQL's schema: its tables, constraints and indexes at version 22
  * in tb_schema; no migration on reopen; a newer version refused; nodes
  * starting at once on a new database (the advisory lock); a server that
  * cannot be reached, or a password in the URI, refused clearly. */
@@ -412,7 +413,7 @@ static void test_pg_schema(void)
                                       " 'sub_confirms', 'outbox', 'mail_totals', 'archive',"
                                       " 'archive_feeds', 'websub_subs', 'websub_docs', 'push_subs',"
                                       " 'topic_queries', 'topic_members', 'jobs', 'changes',"
-                                      " 'trending_at',"
+                                      " 'trending_at', 'doc_versions',"
                                       " 'tb_schema')";
     char sql[512], target[1024], bad[1200];
     struct tb_store *s = open_db("pg.db", 0);
@@ -422,12 +423,12 @@ static void test_pg_schema(void)
 
     if (s == NULL)
         return;
-    CHECK_EQ(q_int(s, "SELECT version FROM tb_schema", 0), 21);
+    CHECK_EQ(q_int(s, "SELECT version FROM tb_schema", 0), 22);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
              " AND table_name IN %s",
              tables);
-    CHECK_EQ(q_int(s, sql, 0), 22);
+    CHECK_EQ(q_int(s, sql, 0), 23);
     /* The unique constraints dedupe and upserts rely on, and the indexes. */
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexname IN"
@@ -475,7 +476,7 @@ static void test_pg_schema(void)
     }
     s = open_db("race.db", 0);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM tb_schema", 0), 1);
-    CHECK_EQ(q_int(s, "SELECT version FROM tb_schema", 0), 21);
+    CHECK_EQ(q_int(s, "SELECT version FROM tb_schema", 0), 22);
     tb_store_close(s);
     rm_db("race.db");
 
@@ -507,7 +508,7 @@ static void test_migrations(void)
     FILE *fp;
     int rc;
 
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 21);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 22);
     CHECK_EQ(q_int(s,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('entries_ai', 'entries_au')",
                    0),
@@ -540,7 +541,7 @@ static void test_migrations(void)
 
     /* Re-open: no migration runs again, data is still there. */
     s = open_db("m.db", 0);
-    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 21);
+    CHECK_EQ(q_int(s, "PRAGMA user_version", 0), 22);
     CHECK_EQ(q_int(s, "SELECT count(*) FROM sources WHERE name = 'kept'", 0), 1);
     CHECK(fk_ok(s));
     tb_store_close(s);

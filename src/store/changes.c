@@ -147,6 +147,14 @@ int tb_changes_read(struct tb_store *s, int64_t after, const char *self, size_t 
     return 0;
 }
 
+int tb_changes_notify(struct tb_store *s, const char *payload, char *err, size_t errlen)
+{
+    if (tb_db_dialect(s->sql) != TB_DB_PG)
+        return 0;
+    return tb_db_run(s->sql, err, errlen, "SELECT pg_notify(?1, ?2)", "tt", TB_CHANGES_CHANNEL,
+                     payload);
+}
+
 int tb_changes_prune(struct tb_store *s, int64_t before, char *err, size_t errlen)
 {
     return tb_db_run(s->sql, err, errlen, "DELETE FROM changes WHERE at < ?1", "i", before);
@@ -199,4 +207,32 @@ int tb_changes_trending_at(struct tb_store *s, int64_t *at, char *err, size_t er
     *at = 0;
     rc = tb_db_scalar(s->sql, at, err, errlen, "SELECT at FROM trending_at WHERE id = 1", "");
     return rc == -ENOENT ? 0 : rc;
+}
+
+int tb_changes_doc_moment(struct tb_store *s, const char *path, const char *hash, int64_t *at,
+                          char *err, size_t errlen)
+{
+    int rc;
+
+    /* A second node inserting the same version at the same time waits for
+     * the first one's row and does nothing; both then read the same. */
+    rc = tb_db_run(s->sql, err, errlen,
+                   "INSERT INTO doc_versions(path, hash, at)"
+                   " SELECT ?1, ?2, {greatest}({now}, coalesce(max(at) + 1, 0))"
+                   " FROM doc_versions WHERE path = ?1"
+                   " ON CONFLICT(path, hash) DO NOTHING",
+                   "tt", path, hash);
+    *at = 0;
+    return rc ? rc
+              : tb_db_scalar(s->sql, at, err, errlen,
+                             "SELECT at FROM doc_versions WHERE path = ?1 AND hash = ?2", "tt",
+                             path, hash);
+}
+
+int tb_changes_doc_prune(struct tb_store *s, int64_t before, char *err, size_t errlen)
+{
+    return tb_db_run(s->sql, err, errlen,
+                     "DELETE FROM doc_versions WHERE at < ?1 AND at < (SELECT max(d.at)"
+                     " FROM doc_versions d WHERE d.path = doc_versions.path)",
+                     "i", before);
 }

@@ -518,6 +518,15 @@ int tb_db_lost(struct tb_db *db)
     return db->ops->dialect == TB_DB_PG && (db->lost || db->ops->in_txn(db) == TB__TXN_GONE);
 }
 
+int tb__db_renewed(struct tb_db *db, int rc, char *err, size_t errlen)
+{
+    if (rc == 0) {
+        db->depth = 0;
+        db->lost = 0;
+    }
+    return report(db, rc, err, errlen);
+}
+
 int tb_db_reconnect(struct tb_db *db, char *err, size_t errlen)
 {
     int rc = db->ops->reconnect(db);

@@ -69,6 +69,10 @@ extern const struct tb__db_ops tb__db_pg;
 /* Records a failure's message on db (printf-style) and returns code. */
 int tb__db_fail(struct tb_db *db, int code, const char *fmt, ...) TB_PRINTF(3, 4);
 
+/* The end of a renewal (tb_db_renew_finish): on rc 0 the connection is new
+ * (no transaction, not lost); rc reported into err as every call's. */
+int tb__db_renewed(struct tb_db *db, int rc, char *err, size_t errlen);
+
 /*
  * Rewrites sql for dialect into b (emptied first; NUL-terminated): the
  * {tokens} of tb_db.h expanded and, for PostgreSQL, ?N as $N and a bare ?

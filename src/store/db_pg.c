@@ -65,6 +65,8 @@ struct pg_db {
     unsigned names;         /* statements named so far */
     struct pg_stmt *active; /* the statement whose rows are coming, or NULL */
     int64_t changes;        /* rows the last statement changed */
+    char *target;           /* the URI it was opened with (tb_db_renew_start) */
+    int busy_ms;            /* the lock_timeout last set, or -1: none (set again on a renewal) */
 };
 
 struct pg_stmt {
@@ -169,8 +171,10 @@ static int pg_open(struct tb_db **out, const char *target, int flags, char *err,
     if (d == NULL)
         return -ENOMEM;
     d->base.ops = &tb__db_pg;
+    d->busy_ms = -1;
     tb_map_init(&d->cache, CACHE_MAX);
-    d->conn = PQconnectdb(target);
+    d->target = strdup(target);
+    d->conn = d->target ? PQconnectdb(target) : NULL;
     rc = d->conn ? setup(d) : -ENOMEM;
     if (rc != 0) {
         if (err != NULL && errlen > 0)
@@ -201,6 +205,7 @@ static void pg_close(struct tb_db *db)
     forget(d);
     tb_map_free(&d->cache);
     PQfinish(d->conn);
+    free(d->target);
     free(d);
 }
 
@@ -211,6 +216,7 @@ static int pg_busy_timeout(struct tb_db *db, int ms)
     char sql[64];
 
     snprintf(sql, sizeof(sql), "SET lock_timeout = %d", ms);
+    pgdb(db)->busy_ms = ms;
     return pg_exec(db, sql);
 }
 
@@ -621,12 +627,16 @@ static int64_t pg_changes(struct tb_db *db)
 static int pg_reconnect(struct tb_db *db)
 {
     struct pg_db *d = pgdb(db);
+    int rc;
 
     if (d->active != NULL)
         discard(d);
     forget(d);
     PQreset(d->conn);
-    return setup(d);
+    rc = setup(d);
+    if (rc == 0 && d->busy_ms >= 0)
+        rc = pg_busy_timeout(db, d->busy_ms);
+    return rc;
 }
 
 const struct tb__db_ops tb__db_pg = {
@@ -654,4 +664,103 @@ const struct tb__db_ops tb__db_pg = {
 struct pg_conn *tb_db_pg(struct tb_db *db)
 {
     return db->ops == &tb__db_pg ? pgdb(db)->conn : NULL;
+}
+
+/* ------------------------------------------ connecting again, in steps */
+
+struct tb_db_renew {
+    PGconn *conn; /* the connection being made */
+    int polled;   /* PQconnectPoll was called since the start */
+};
+
+int tb_db_renew_start(struct tb_db *db, struct tb_db_renew **out, char *err, size_t errlen)
+{
+    /* The encoding goes with the startup packet: PQsetClientEncoding
+     * would be a round trip that blocks. */
+    static const char *const keys[] = {"dbname", "client_encoding", NULL};
+    const char *values[] = {NULL, "UTF8", NULL};
+    struct tb_db_renew *r;
+
+    /* db itself is not touched (another thread may be using it). */
+    *out = NULL;
+    if (db->ops != &tb__db_pg) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "not a PostgreSQL connection");
+        return -EINVAL;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    values[0] = pgdb(db)->target;
+    r->conn = PQconnectStartParams(keys, values, 1);
+    if (r->conn == NULL || PQstatus(r->conn) == CONNECTION_BAD) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s", r->conn ? PQerrorMessage(r->conn) : "out of memory");
+        tb_db_renew_cancel(r);
+        return TB_EDB_LOST;
+    }
+    *out = r;
+    return 0;
+}
+
+int tb_db_renew_poll(struct tb_db_renew *r, int *fd, char *err, size_t errlen)
+{
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+    /* libpq's rule: wait for the socket to be writable before the first
+     * PQconnectPoll. */
+    if (r->polled)
+        st = PQconnectPoll(r->conn);
+    r->polled = 1;
+    *fd = PQsocket(r->conn);
+    switch (st) {
+    case PGRES_POLLING_READING:
+        return *fd >= 0 ? TB_DB_RENEW_READ : TB_EDB_LOST;
+    case PGRES_POLLING_WRITING:
+        return *fd >= 0 ? TB_DB_RENEW_WRITE : TB_EDB_LOST;
+    case PGRES_POLLING_OK:
+        return 0;
+    default:
+        if (err != NULL && errlen > 0) {
+            size_t n;
+
+            snprintf(err, errlen, "%s", PQerrorMessage(r->conn));
+            n = strlen(err);
+            while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+                err[--n] = '\0';
+        }
+        return TB_EDB_LOST;
+    }
+}
+
+int tb_db_renew_finish(struct tb_db *db, struct tb_db_renew *r, char *err, size_t errlen)
+{
+    struct pg_db *d = pgdb(db);
+    int rc = 0;
+
+    if (db->ops != &tb__db_pg || PQstatus(r->conn) != CONNECTION_OK) {
+        tb_db_renew_cancel(r);
+        return tb__db_renewed(db, tb__db_fail(db, TB_EDB_LOST, "not connected"), err, errlen);
+    }
+    if (d->active != NULL)
+        discard(d);
+    forget(d);
+    PQfinish(d->conn);
+    d->conn = r->conn;
+    r->conn = NULL;
+    tb_db_renew_cancel(r);
+    PQsetNoticeProcessor(d->conn, quiet, NULL);
+    /* A session setting is the one round trip left here, on a server that
+     * has just answered the whole startup. */
+    if (d->busy_ms >= 0)
+        rc = pg_busy_timeout(db, d->busy_ms);
+    return tb__db_renewed(db, rc, err, errlen);
+}
+
+void tb_db_renew_cancel(struct tb_db_renew *r)
+{
+    if (r == NULL)
+        return;
+    PQfinish(r->conn);
+    free(r);
 }

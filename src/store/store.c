@@ -53,6 +53,15 @@
     "CREATE INDEX changes_at ON changes(at);"                                                      \
     "CREATE TABLE trending_at(id bigint PRIMARY KEY, at bigint NOT NULL);"
 
+/* The moment each version of a served document first existed (changes.c,
+ * tb_changes_doc_moment): its Last-Modified on every node. */
+#define DOC_VERSIONS_SQL(without_rowid)                                                            \
+    "CREATE TABLE doc_versions("                                                                   \
+    " path TEXT NOT NULL,"                                                                         \
+    " hash TEXT NOT NULL,"                                                                         \
+    " at bigint NOT NULL,"                                                                         \
+    " PRIMARY KEY(path, hash)) " without_rowid ";"
+
 static const char *const migrations[] = {
     /* 1: initial schema. */
     "CREATE TABLE sources("
@@ -333,6 +342,8 @@ static const char *const migrations[] = {
      "ALTER TABLE websub_subs ADD COLUMN claim_token INTEGER NOT NULL DEFAULT 0;"
      /* and the subscriber's requests to a hub, claimed by a count. */
      "ALTER TABLE push_subs ADD COLUMN claim_token INTEGER NOT NULL DEFAULT 0;"),
+    /* 22: the documents' versions (written on PostgreSQL only, as 20). */
+    DOC_VERSIONS_SQL("WITHOUT ROWID"),
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -523,7 +534,8 @@ static const char *const pg_migrations[] = {
     ("ALTER TABLE websub_subs ADD COLUMN sent_hash text, ADD COLUMN claim_node text,"
      " ADD COLUMN claim_until bigint, ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"
      "ALTER TABLE push_subs ADD COLUMN claim_token bigint NOT NULL DEFAULT 0;"),
-    NULL, /* the end (the array is never empty) */
+    DOC_VERSIONS_SQL(""), /* 22 */
+    NULL,                 /* the end (the array is never empty) */
 };
 #define NPG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])) - 1)
 
