@@ -233,18 +233,43 @@ int tb__daemon_sync_sources(struct daemon *d, const struct tb_config *cfg)
 /* The first sync writes a state row for every new source: in one
  * transaction rather than one or two commits per source (with 5,000
  * sources a quarter of a second before the first fetch). A failed commit
- * leaves sources whose rows are gone, so the start fails. */
-int tb__daemon_first_sync(struct daemon *d)
+ * leaves sources whose rows are gone: they are dropped and the sync is made
+ * again, a few times with a growing pause (on PostgreSQL another node's
+ * transaction can hold a row past the lock timeout, undoing the whole
+ * transaction), before the start fails. */
+#define FIRST_SYNC_TRIES 5
+
+static int first_sync_once(struct daemon *d, char *err, size_t errlen)
 {
-    char err[512] = "";
-    int txn = tb_store_begin(d->store, err, sizeof(err)) == 0;
+    int txn = tb_store_begin(d->store, err, errlen) == 0;
     int rc = tb__daemon_sync_sources(d, d->cfg);
 
     if (!txn)
         tb_log(TB_LOG_WARN, "state", "%s", err);
-    if (txn && tb_store_commit(d->store, err, sizeof(err)) != 0) {
-        tb_log(TB_LOG_ERROR, "state", "%s", err);
+    if (txn && tb_store_commit(d->store, err, errlen) != 0)
         rc = rc ? rc : TB_ESTORE;
-    }
     return rc;
+}
+
+int tb__daemon_first_sync(struct daemon *d)
+{
+    char err[512] = "";
+    size_t i;
+    int rc, tries;
+
+    for (tries = 1;; tries++) {
+        rc = first_sync_once(d, err, sizeof(err));
+        if (rc != TB_ESTORE)
+            return rc;
+        if (tries == FIRST_SYNC_TRIES) {
+            tb_log(TB_LOG_ERROR, "state", "%s", err);
+            return rc;
+        }
+        tb_log(TB_LOG_WARN, "state", "%s: syncing the sources again (try %d of %d)", err, tries + 1,
+               FIRST_SYNC_TRIES);
+        for (i = 0; i < d->nsrcs; i++)
+            tb__daemon_src_remove(d->srcs[i]);
+        d->nsrcs = 0;
+        uv_sleep(200u << tries); /* the loop has not started: nothing waits on it */
+    }
 }

@@ -146,5 +146,63 @@ class PgRetryTest(unittest.TestCase):
                     self.assertEqual(node.stop(), 0, node.log_text()[-3000:])
 
 
+    def test_node_starts_after_its_first_sync_is_undone(self):
+        """The first sync (one transaction writing every new source's row)
+        waits past the lock timeout behind another transaction holding the
+        sources table: undone, it is made again and the node starts (on
+        main it exited, 'transaction rolled back after an earlier error')."""
+        tbtest.need_tool("psql")
+        with tbtest.TempDir() as tmp, pgserver.PgServer() as pg:
+            port = tbtest.free_port()
+            config = os.path.join(tmp, "n3.ini")
+            body = (f"[tributary]\ndatabase = {pg.uri}\npublic_dir = {tmp}/public\n"
+                    f"listen = 127.0.0.1:{port}\nnode = n3\ninterval = 1h\n\n"
+                    "[source s0]\nurl = http://127.0.0.1:9/f0.atom\n")
+            with open(config, "w", encoding="utf-8") as f:
+                f.write(body)
+            first = tbtest.Daemon(config, os.path.join(tmp, "n3-first.log"))
+            tbtest.wait_for(lambda: tbtest.http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
+                            120, step=0.5, what="the first start ready")
+            self.assertEqual(first.stop(), 0)
+            with open(config, "a", encoding="utf-8") as f:
+                f.write("\n[source s1]\nurl = http://127.0.0.1:9/f1.atom\n")
+            holder = subprocess.Popen(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d",
+                                       pg.uri], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True)
+            node = None
+            try:
+                holder.stdin.write("BEGIN;\nLOCK TABLE sources IN EXCLUSIVE MODE;\n"
+                                   "SELECT 'locked';\n")
+                holder.stdin.flush()
+                self.assertEqual(holder.stdout.readline().strip(), "BEGIN")
+                self.assertEqual(holder.stdout.readline().strip(), "LOCK TABLE")
+                self.assertEqual(holder.stdout.readline().strip(), "locked")
+                node = tbtest.Daemon(config, os.path.join(tmp, "n3.log"))
+
+                def again():
+                    self.assertTrue(node.alive(), node.log_text()[-3000:])
+                    return "syncing the sources again" in node.log_text()
+                tbtest.wait_for(again, 120, step=0.5, what="the first sync undone and made again")
+                holder.stdin.write("\\q\n")
+                holder.stdin.close()
+                holder.wait(timeout=60)
+
+                def ready():
+                    self.assertTrue(node.alive(), node.log_text()[-3000:])
+                    return tbtest.http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+                tbtest.wait_for(ready, 120, step=0.5, what="the node ready")
+                self.assertEqual(psql(pg, "SELECT string_agg(name, ',' ORDER BY name)"
+                                          " FROM sources WHERE active = 1"), "s0,s1")
+            finally:
+                if holder.poll() is None:
+                    holder.kill()
+                    holder.wait()
+                holder.stdout.close()
+                if not holder.stdin.closed:
+                    holder.stdin.close()
+                if node is not None:
+                    self.assertEqual(node.stop(), 0, node.log_text()[-3000:])
+
+
 if __name__ == "__main__":
     tbtest.main()
