@@ -175,6 +175,43 @@ def psql(pg, sql, timeout=120):
     return p.stdout.strip()
 
 
+class Session:
+    """An interactive psql session on pg's database, kept open (to hold
+    locks or a transaction while a node runs): `ask(sql, n)` sends sql and
+    returns its next n output lines, stripped; `close()` quits (its locks go);
+    leaving the with block kills it if still open."""
+
+    def __init__(self, pg):
+        import tbtest
+        tbtest.need_tool("psql")
+        self.proc = subprocess.Popen(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d",
+                                      pg.uri], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+
+    def ask(self, sql, n=1):
+        self.proc.stdin.write(sql + "\n")
+        self.proc.stdin.flush()
+        return [self.proc.stdout.readline().strip() for _ in range(n)]
+
+    def close(self):
+        if not self.proc.stdin.closed:
+            self.proc.stdin.write("\\q\n")
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        return False
+
+
 def main(argv):
     if not argv:
         print("usage: pgserver.py PROGRAM [ARGS...]", file=sys.stderr)
