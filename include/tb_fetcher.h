@@ -37,7 +37,7 @@ struct tb_fetch_req {
     const char *url;            /* http:// or https:// */
     const char *etag;           /* stored ETag, sent as If-None-Match, or NULL */
     const char *last_modified;  /* stored Last-Modified, sent as If-Modified-Since, or NULL */
-    const char *method;         /* NULL or "GET", or "POST" (never redirected: as no_redirect) */
+    const char *method;         /* NULL or "GET", or "POST" (follows 307/308 only, body kept) */
     const void *body;           /* POST body (body_len bytes), or NULL */
     size_t body_len;            /* its length */
     const char *content_type;   /* POST: Content-Type sent, or NULL */

@@ -11,8 +11,10 @@
  * The hub's URL comes from a feed, so it is reached only at public
  * addresses unless [websub] allow_private is set (the test's hub is on
  * loopback). Every request to a hub goes through the daemon's fetcher,
- * never redirected. All of it runs on the loop's thread; the subscriptions
- * are written through the loop's connection (d->store).
+ * which follows a hub's 307 or 308 with the same form (a hub that moved),
+ * never a 301-303 (they would turn the POST into a GET). All of it runs on
+ * the loop's thread; the subscriptions are written through the loop's
+ * connection (d->store).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -187,7 +189,6 @@ static int send_request(struct daemon *d, const char *base, int64_t source_id,
         req.body_len = body.len;
         req.content_type = FORM;
         req.public_only = !d->cfg->websub.allow_private;
-        req.no_redirect = 1;
         rc = tb_fetcher_add(d->fetcher, &req, on_hub_answer, r);
     }
     if (rc != 0 && r != NULL)

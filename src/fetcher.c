@@ -592,8 +592,11 @@ static void hop_done(struct tb_fetcher *f, struct transfer *t, CURLcode cc, stru
     t->host->running--;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     t->res.status = status;
+    /* A POST follows only 307 and 308, which keep its method and body
+     * (RFC 9110 15.4): after 301, 302 or 303 clients turn it into a GET,
+     * which is not what a caller posting somewhere asked for. */
     if (cc == CURLE_OK && t->body_rc == 0 && status >= 300 && status < 400 && status != 304 &&
-        !t->no_redirect) {
+        !t->no_redirect && (!t->is_post || status == 307 || status == 308)) {
         if (follow(f, t, status) == 0) {
             list_insert(&f->queue, &t->link);
             f->nqueued++;
@@ -847,9 +850,7 @@ static int set_request(struct transfer *t, const struct tb_fetch_req *req)
 
     t->is_post = req->method && strcmp(req->method, "POST") == 0;
     t->public_only = req->public_only;
-    /* A redirected POST would be re-sent or turned into a GET: neither is
-     * what a caller posting somewhere asked for. */
-    t->no_redirect = req->no_redirect || t->is_post;
+    t->no_redirect = req->no_redirect;
     if (t->is_post && req->body_len > 0) {
         t->post = malloc(req->body_len);
         if (t->post == NULL)

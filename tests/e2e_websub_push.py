@@ -66,6 +66,8 @@ class Hub:
         self.verified = []   # (mode, status, body, challenge) of each verification
         self.verify_max = None  # verify only this many requests (None: all)
         self.status = 202       # the answer to subscription requests
+        self.moved = None       # a 3xx status: /hub answers it, pointing to /hub/new
+        self.redirected = 0     # requests answered with `moved`
         self.lock = threading.Lock()
         hub = self
 
@@ -78,6 +80,15 @@ class Hub:
                 form = urllib.parse.parse_qs(self.rfile.read(n).decode(), keep_blank_values=True)
                 form = {k: v[0] for k, v in form.items()}
                 form["_content_type"] = self.headers.get("Content-Type", "")
+                form["_path"] = self.path
+                if hub.moved is not None and self.path == "/hub":
+                    with hub.lock:
+                        hub.redirected += 1
+                    self.send_response(hub.moved)
+                    self.send_header("Location", "/hub/new")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 with hub.lock:
                     hub.requests.append(form)
                     verify = hub.verify_max is None or len(hub.requests) <= hub.verify_max
@@ -332,6 +343,27 @@ query = walrus
                         what="push state active")
         req = self.hub.subscribes()[0]
         return req["hub.callback"], req["hub.secret"]
+
+    def test_hub_moved(self):
+        """A hub that moved (308): the request follows with its method and
+        form to the new URL, and the subscription is made (test_fetcher: 307
+        too). A 303 (which would turn the POST into a GET) is not followed."""
+        self.hub.moved = 308
+        self.subscribed()
+        req = self.hub.subscribes()[0]
+        self.assertEqual(req["_path"], "/hub/new")
+        self.assertEqual(req["hub.topic"], self.self_url)
+        self.assertRegex(req["hub.secret"], r"^[0-9a-f]{64}$")
+        self.assertGreaterEqual(self.hub.redirected, 1)
+
+    def test_hub_moved_see_other(self):
+        self.hub.moved = 303
+        self.start()
+        state = tbtest.wait_for(lambda: self.push_state()["state"] == "failed" and
+                                self.push_state(), 20, what="push state failed")
+        self.assertEqual(state["reason"], "hub answered 303")
+        self.assertEqual(self.hub.subscribes(), [])
+        self.assertGreaterEqual(self.hub.redirected, 1)
 
     def test_lapse(self):
         """A hub that stops verifying: the lease lapses at its end and the
