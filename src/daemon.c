@@ -492,9 +492,7 @@ void tb__daemon_stop(struct daemon *d)
     d->mail_web = NULL;
     tb__daemon_push_stop(d);
     tb__daemon_sync_stop(d);
-    for (i = 0; i < d->nsrcs; i++)
-        tb__daemon_src_remove(d->srcs[i]);
-    d->nsrcs = 0;
+    tb__daemon_srcs_clear(d);
     tb__daemon_pump(d); /* drops the polls still waiting for a slot */
     tb_fetcher_free(d->fetcher, NULL, NULL);
     d->fetcher = NULL;

@@ -297,6 +297,8 @@ void tb__daemon_on_trend_timer(uv_timer_t *t);
 
 /** Drops a source: its queued or running fetch is cancelled, its timer closes. */
 void tb__daemon_src_remove(struct src *s);
+/** Drops every running source (d->nsrcs becomes 0; d->srcs stays allocated). */
+void tb__daemon_srcs_clear(struct daemon *d);
 
 /** Makes the running sources those of cfg; removed ones close. 0 or -ENOMEM. */
 int tb__daemon_sync_sources(struct daemon *d, const struct tb_config *cfg);

@@ -64,6 +64,15 @@ void tb__daemon_src_remove(struct src *s)
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }
 
+void tb__daemon_srcs_clear(struct daemon *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->nsrcs; i++)
+        tb__daemon_src_remove(d->srcs[i]);
+    d->nsrcs = 0;
+}
+
 static struct src *src_new(struct daemon *d, const struct tb_config_source *c)
 {
     struct src *s = calloc(1, sizeof(*s));
@@ -254,7 +263,6 @@ static int first_sync_once(struct daemon *d, char *err, size_t errlen)
 int tb__daemon_first_sync(struct daemon *d)
 {
     char err[512] = "";
-    size_t i;
     int rc, tries;
 
     for (tries = 1;; tries++) {
@@ -267,9 +275,7 @@ int tb__daemon_first_sync(struct daemon *d)
         }
         tb_log(TB_LOG_WARN, "state", "%s: syncing the sources again (try %d of %d)", err, tries + 1,
                FIRST_SYNC_TRIES);
-        for (i = 0; i < d->nsrcs; i++)
-            tb__daemon_src_remove(d->srcs[i]);
-        d->nsrcs = 0;
+        tb__daemon_srcs_clear(d);
         uv_sleep(200u << tries); /* the loop has not started: nothing waits on it */
     }
 }
